@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import { check, type Finding } from '../thin/check.js';
+import { run } from './util.js';
+
+interface CheckFlags {
+  quiet?: boolean;
+  superBlockOnly?: boolean;
+  skipMappings?: boolean;
+  ignoreNonFatalErrors?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('check')
+    .summary('verify metadata as thin_check does')
+    .description(
+      'Checks the superblock, device details, every mapping tree (and a held metadata snapshot),\n' +
+        'and both space maps against reference counts computed from the trees.\n' +
+        'Exit status: 0 clean, 1 errors found (leaked blocks alone count only without\n' +
+        '--ignore-non-fatal-errors), 2 bad arguments.',
+    )
+    .argument('<metadata>', 'metadata file or inactive metadata device')
+    .option('-q, --quiet', 'print nothing; the exit status says it all')
+    .option('--super-block-only', 'check only the superblock')
+    .option('--skip-mappings', 'skip the mapping trees and the space map counts')
+    .option('--ignore-non-fatal-errors', 'exit 0 when the only findings are non-fatal (leaked blocks)')
+    .option('--json', 'print the result as one JSON object')
+    .action((metadata: string, opts: CheckFlags) =>
+      run(() => {
+        const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
+        const r = check(metadata, {
+          superBlockOnly: opts.superBlockOnly,
+          skipMappings: opts.skipMappings,
+          onStage: opts.quiet || opts.json ? undefined : (s) => process.stderr.write(`${s}${tty ? '...' : ''}\n`),
+        });
+        const fatal = r.findings.some((f) => f.severity === 'fatal');
+        const nonFatal = r.findings.some((f) => f.severity === 'non-fatal');
+        const code = fatal || (nonFatal && !opts.ignoreNonFatalErrors) ? 1 : 0;
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ ...r, exitCode: code }, null, 2)}\n`);
+        } else if (!opts.quiet) {
+          for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
+          if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
+          if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);
+        }
+        return code;
+      }),
+    );
+}
+
+export function formatFinding(f: Finding): string {
+  const where: string[] = [];
+  if (f.block !== undefined && !f.message.startsWith(`block ${f.block}:`) && !f.message.includes(`block ${f.block}:`)) where.push(`block ${f.block}`);
+  if (f.device !== undefined && !f.message.includes(`device ${f.device}`)) where.push(`thin device ${f.device}`);
+  if (f.key !== undefined) where.push(`key ${f.key}`);
+  const tag = f.severity === 'fatal' ? 'error' : 'warning';
+  return `  ${tag} (${f.area}): ${f.message}${where.length ? ` [${where.join(', ')}]` : ''}`;
+}

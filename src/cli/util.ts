@@ -1,0 +1,61 @@
+/** What every command shares: exit codes and how errors reach the user. */
+import { InvalidArgumentError } from 'commander';
+import { MetadataError, UsageError } from '../format/errors.js';
+
+/**
+ * Runs a command body; a known error becomes one line on stderr and exit
+ * code 1, never a stack trace. Unknown errors keep their stack under
+ * DMTHIN_DEBUG=1.
+ */
+export function run(body: () => number | Promise<number>): Promise<void> {
+  return Promise.resolve()
+    .then(body)
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (e: unknown) => {
+        const err = e as NodeJS.ErrnoException;
+        if (e instanceof UsageError || e instanceof MetadataError) {
+          process.stderr.write(`dmthin: ${err.message}\n`);
+        } else if (err && typeof err.code === 'string' && err.syscall) {
+          process.stderr.write(`dmthin: ${err.syscall} ${err.path ?? ''}: ${err.code}\n`);
+        } else {
+          process.stderr.write(`dmthin: ${err?.message ?? String(e)}\n`);
+          if (process.env.DMTHIN_DEBUG) process.stderr.write(`${err?.stack}\n`);
+        }
+        process.exitCode = 1;
+      },
+    );
+}
+
+export function parseIntArg(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a non-negative integer`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${v}' is too large`);
+  return n;
+}
+
+export function collectInt(v: string, prev: number[]): number[] {
+  return [...prev, parseIntArg(v)];
+}
+
+/**
+ * thin_dump and thin_check take `-m [BLOCK]`: the block is optional, so a
+ * parser cannot tell `-m 1234` from `-m FILE`. A number right after -m is
+ * its block: rewrite that pair to a hidden `--metadata-snap-at=N`.
+ */
+export function rewriteMetadataSnapArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if ((a === '-m' || a === '--metadata-snap') && next !== undefined && /^\d+$/.test(next)) {
+      out.push(`--metadata-snap-at=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}

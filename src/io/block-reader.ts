@@ -1,0 +1,120 @@
+/**
+ * Positional reads of 4 KiB metadata blocks from a file or block device.
+ *
+ * Reads go through a small cache of aligned chunks: metadata written by the
+ * kernel or by restore is laid out mostly front to back, so one large
+ * read serves many neighbouring blocks and keeps syscalls off the hot path.
+ * Memory stays bounded (chunkBlocks * maxChunks * 4 KiB) whatever the size
+ * of the metadata.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { BLOCK_SIZE } from '../format/checksum.js';
+import { OutOfRangeError, UsageError } from '../format/errors.js';
+
+export interface BlockReaderOptions {
+  /** Blocks per cached chunk (default 64 = 256 KiB). */
+  chunkBlocks?: number;
+  /** Chunks kept (default 64 = 16 MiB with the default chunk size). */
+  maxChunks?: number;
+}
+
+export class BlockReader {
+  readonly nrBlocks: number;
+  private readonly fd: number;
+  private readonly chunkBlocks: number;
+  private readonly maxChunks: number;
+  // Map keeps insertion order: re-inserting on hit gives a cheap LRU.
+  private readonly chunks = new Map<number, Uint8Array>();
+
+  constructor(
+    readonly path: string,
+    options: BlockReaderOptions = {},
+  ) {
+    try {
+      this.fd = openSync(path, 'r');
+    } catch (e) {
+      throw new UsageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    const st = fstatSync(this.fd);
+    let size = st.size;
+    if (st.isBlockDevice()) size = probeDeviceSize(this.fd);
+    else if (!st.isFile()) {
+      closeSync(this.fd);
+      throw new UsageError(`${path} is neither a regular file nor a block device`);
+    }
+    this.nrBlocks = Math.floor(size / BLOCK_SIZE);
+    this.chunkBlocks = options.chunkBlocks ?? 64;
+    this.maxChunks = options.maxChunks ?? 64;
+  }
+
+  /**
+   * Returns block `b`. The view stays valid only until the next read: copy
+   * it (`slice()`) to keep it.
+   */
+  read(b: number): Uint8Array {
+    if (!(b >= 0 && b < this.nrBlocks) || !Number.isInteger(b)) {
+      throw new OutOfRangeError(b, this.nrBlocks, `block ${b}`);
+    }
+    const c = Math.floor(b / this.chunkBlocks);
+    let chunk = this.chunks.get(c);
+    if (chunk) {
+      this.chunks.delete(c);
+      this.chunks.set(c, chunk);
+    } else {
+      chunk = this.loadChunk(c);
+    }
+    const off = (b - c * this.chunkBlocks) * BLOCK_SIZE;
+    return chunk.subarray(off, off + BLOCK_SIZE);
+  }
+
+  /** A private copy of block `b`. */
+  readCopy(b: number): Uint8Array {
+    return this.read(b).slice();
+  }
+
+  close(): void {
+    this.chunks.clear();
+    closeSync(this.fd);
+  }
+
+  private loadChunk(c: number): Uint8Array {
+    const first = c * this.chunkBlocks;
+    const count = Math.min(this.chunkBlocks, this.nrBlocks - first);
+    let buf: Uint8Array | undefined;
+    if (this.chunks.size >= this.maxChunks) {
+      const oldest = this.chunks.keys().next().value as number;
+      const old = this.chunks.get(oldest)!;
+      this.chunks.delete(oldest);
+      if (old.length === count * BLOCK_SIZE) buf = old;
+    }
+    buf ??= new Uint8Array(count * BLOCK_SIZE);
+    let done = 0;
+    while (done < buf.length) {
+      const n = readSync(this.fd, buf, done, buf.length - done, first * BLOCK_SIZE + done);
+      if (n === 0) {
+        buf.fill(0, done);
+        break;
+      }
+      done += n;
+    }
+    this.chunks.set(c, buf);
+    return buf;
+  }
+}
+
+/** Size of a block device: the last offset at which a read still returns data. */
+export function probeDeviceSize(fd: number): number {
+  const probe = new Uint8Array(1);
+  let lo = 0;
+  let hi = 1;
+  while (readSync(fd, probe, 0, 1, hi * BLOCK_SIZE) === 1) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (readSync(fd, probe, 0, 1, mid * BLOCK_SIZE) === 1) lo = mid;
+    else hi = mid;
+  }
+  return (lo + 1) * BLOCK_SIZE;
+}

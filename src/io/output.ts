@@ -1,0 +1,86 @@
+/**
+ * A large output buffer for text that is mostly ASCII and numbers (XML,
+ * human-readable and JSON dumps). Digits are written straight into bytes:
+ * a dump of ten million mappings makes no per-mapping strings.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+
+export class Output {
+  private buf: Buffer;
+  private pos = 0;
+
+  /** Writes to `fd`; the caller owns the descriptor unless opened with Output.toFile. */
+  constructor(
+    private readonly fd: number,
+    private readonly ownsFd = false,
+    size = 1 << 20,
+  ) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  static toFile(path: string): Output {
+    return new Output(openSync(path, 'w', 0o644), true);
+  }
+
+  static stdout(): Output {
+    return new Output(1);
+  }
+
+  /** ASCII (or any string: multi-byte text is encoded as UTF-8). */
+  text(s: string): this {
+    if (this.pos + s.length * 3 > this.buf.length) {
+      this.flush();
+      if (s.length * 3 > this.buf.length) this.buf = Buffer.allocUnsafe(s.length * 3);
+    }
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+    return this;
+  }
+
+  /** A non-negative integer below 2^53 in decimal. */
+  num(n: number): this {
+    if (this.pos + 20 > this.buf.length) this.flush();
+    const buf = this.buf;
+    if (n < 10) {
+      buf[this.pos++] = 48 + n;
+      return this;
+    }
+    let digits = 0;
+    for (let t = n; t >= 1; t = Math.floor(t / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    if (n < 0x80000000) {
+      let v = n | 0;
+      while (v > 0) {
+        const q = (v / 10) | 0;
+        buf[--p] = 48 + (v - q * 10);
+        v = q;
+      }
+    } else {
+      let v = n;
+      while (v > 0) {
+        const q = Math.floor(v / 10);
+        buf[--p] = 48 + (v - q * 10);
+        v = q;
+      }
+    }
+    return this;
+  }
+
+  flush(): void {
+    let done = 0;
+    while (done < this.pos) {
+      try {
+        done += writeSync(this.fd, this.buf, done, this.pos - done);
+      } catch (e) {
+        // A pipe that is not ready (stdout to a slow reader) says EAGAIN: try again.
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      }
+    }
+    this.pos = 0;
+  }
+
+  close(): void {
+    this.flush();
+    if (this.ownsFd) closeSync(this.fd);
+  }
+}

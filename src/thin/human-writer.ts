@@ -1,0 +1,40 @@
+/** thin_dump's `--format human_readable`, as thin-provisioning-tools 0.9 prints it. */
+import type { Output } from '../io/output.js';
+import type { DumpHeader, DumpSink } from './dump.js';
+import type { ThinDevice } from './metadata.js';
+
+export class HumanWriter implements DumpSink {
+  constructor(private readonly out: Output) {}
+
+  begin(h: DumpHeader): void {
+    this.out.text('begin superblock: "').text(h.uuid).text('", ')
+      .num(h.time).text(', ').num(h.transaction).text(', ').num(h.flags).text(', ')
+      .num(h.version).text(', ').num(h.dataBlockSize).text(', ').num(h.nrDataBlocks).text('\n');
+  }
+
+  beginDevice(d: ThinDevice): void {
+    this.out.text('device: ').num(d.devId)
+      .text('\nmapped_blocks: ').num(d.mappedBlocks)
+      .text('\ntransaction: ').num(d.transactionId)
+      .text('\ncreation time: ').num(d.creationTime)
+      .text('\nsnap time: ').num(d.snapshottedTime).text('\n');
+  }
+
+  run(origin: number, data: number, length: number, time: number): void {
+    if (length === 1) {
+      this.out.text('    ').num(origin).text(' -> ').num(data).text(', ').num(time).text('\n');
+    } else {
+      this.out.text('    (').num(origin).text('..').num(origin + length - 1)
+        .text(') -> (').num(data).text('..').num(data + length - 1)
+        .text('), ').num(time).text('\n');
+    }
+  }
+
+  endDevice(): void {
+    this.out.text('\n');
+  }
+
+  end(): void {
+    this.out.text('end superblock\n');
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Opens pool metadata for reading: the superblock (or the held metadata
+ * snapshot's copy of it), the device details and each device's mapping
+ * root. Everything else (mappings, space maps) is streamed by its users.
+ */
+import { BlockReader } from '../io/block-reader.js';
+import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
+import { UsageError } from '../format/errors.js';
+import { keyAt, valueOffset } from '../format/btree-node.js';
+import { type Superblock, validateSuperblock } from '../format/superblock.js';
+import { collectU64Leaves, forEachLeaf } from '../pdata/btree-leaves.js';
+
+export interface ThinDevice extends DeviceDetails {
+  devId: number;
+  /** Root of the device's mapping tree, or undefined when the top level lacks it. */
+  mappingRoot: number | undefined;
+}
+
+export interface OpenOptions {
+  /**
+   * Read the held metadata snapshot instead of the live superblock: `true`
+   * for the one the superblock names, or a block number.
+   */
+  metadataSnap?: boolean | number;
+}
+
+export class Metadata {
+  private constructor(
+    readonly reader: BlockReader,
+    /** The live superblock at block 0. */
+    readonly superblock: Superblock,
+    /** The superblock whose trees are read: block 0's or the metadata snapshot's. */
+    readonly view: Superblock,
+    readonly viewLocation: number,
+  ) {}
+
+  static open(path: string, options: OpenOptions = {}): Metadata {
+    const reader = new BlockReader(path);
+    try {
+      if (reader.nrBlocks === 0) throw new UsageError(`${path} is empty: no superblock`);
+      const sb = validateSuperblock(reader.read(0), 0);
+      let view = sb;
+      let at = 0;
+      if (options.metadataSnap !== undefined && options.metadataSnap !== false) {
+        at = options.metadataSnap === true ? sb.heldRoot : options.metadataSnap;
+        if (at === 0) throw new UsageError(`${path} holds no metadata snapshot (held_root is 0)`);
+        if (at >= reader.nrBlocks) throw new UsageError(`metadata snapshot block ${at} is past the end of ${path}`);
+        view = validateSuperblock(reader.read(at), at);
+      }
+      return new Metadata(reader, sb, view, at);
+    } catch (e) {
+      reader.close();
+      throw e;
+    }
+  }
+
+  /** Every device in the details tree, by id, with its mapping root. */
+  devices(): ThinDevice[] {
+    const roots = new Map(collectU64Leaves(this.reader, this.view.mappingRoot));
+    const out: ThinDevice[] = [];
+    forEachLeaf(this.reader, this.view.detailsRoot, DEVICE_DETAILS_SIZE, (b, _loc, n, max) => {
+      for (let i = 0; i < n; i++) {
+        const devId = keyAt(b, i);
+        out.push({ devId, mappingRoot: roots.get(devId), ...parseDeviceDetails(b, valueOffset(max, DEVICE_DETAILS_SIZE, i)) });
+      }
+    });
+    return out;
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+}
