@@ -13,7 +13,7 @@ export function register(program: Command): void {
         'The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.',
     )
     .argument('<metadata>', 'metadata file or device')
-    .option('-f, --format <format>', 'xml, human_readable or json', 'xml')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
     .option('-o, --output <file>', 'write to FILE instead of standard output')
     .option('-m, --metadata-snap', 'dump the held metadata snapshot (`-m BLOCK` names its block)')
     .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
@@ -22,9 +22,6 @@ export function register(program: Command): void {
     .action((metadata: string, opts: { format: string; output?: string; metadataSnap?: boolean; metadataSnapAt?: number; devId: number[]; skipMappings?: boolean }) =>
       run(() => {
         const format = opts.format as DumpFormat;
-        if (!['xml', 'human_readable', 'json'].includes(format)) {
-          throw new Error(`unknown format '${opts.format}': use xml, human_readable or json`);
-        }
         const md = Metadata.open(metadata, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
         const out = opts.output ? Output.toFile(opts.output) : Output.stdout();
         try {

@@ -14,15 +14,18 @@ const program = new Command();
 program
   .name('dmthin')
   .description('Tools for Linux device-mapper thin provisioning (dm-thin) metadata.')
-  .version('0.1.0')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (s, write) => write(`dmthin: ${s.replace(/^error: /, '')}`) });
+  .version('0.1.0');
 
 registerCheck(program);
 registerDump(program);
 registerRestore(program);
 
-program.exitOverride((err) => {
-  process.exit(err.exitCode === 0 ? 0 : 2);
-});
+// Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.
+for (const cmd of [program, ...program.commands]) {
+  cmd.exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+  cmd.configureOutput({ outputError: (s, write) => write(`dmthin: ${s.replace(/^error: /, '')}`) });
+  cmd.showHelpAfterError('(run with --help for usage)');
+}
 await program.parseAsync(rewriteMetadataSnapArgs(process.argv));

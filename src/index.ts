@@ -1,0 +1,40 @@
+/**
+ * dmthin's library API. Layers, each looking only down:
+ * io (block reads/writes) -> format (on-disk codecs) -> pdata (B-trees,
+ * space maps) -> thin (pool operations: check, dump, restore).
+ *
+ * @example
+ * ```ts
+ * import { check, Metadata, dump, XmlWriter, Output } from 'dmthin';
+ * const r = check('/dev/mapper/pool_tmeta');
+ * if (!r.ok) for (const f of r.findings) console.log(f.block, f.message);
+ * ```
+ */
+export { BlockReader, type BlockReaderOptions } from './io/block-reader.js';
+export { BlockWriter } from './io/block-writer.js';
+export { Output } from './io/output.js';
+
+export * from './format/errors.js';
+export { BLOCK_SIZE, Salt, type BlockKind, classifyBlock, computeChecksum, stampChecksum } from './format/checksum.js';
+export * from './format/superblock.js';
+export * from './format/btree-node.js';
+export * from './format/block-time.js';
+export * from './format/device-details.js';
+export * from './format/space-map-root.js';
+export * from './format/index-entry.js';
+export * from './format/bitmap.js';
+
+export { RefCounts } from './pdata/ref-counts.js';
+export { TreeWalker, type TreeIssue, type LeafHandler, type WalkResult } from './pdata/btree-walker.js';
+export { forEachLeaf, collectU64Leaves } from './pdata/btree-leaves.js';
+export { BTreeBuilder, type NodeSink } from './pdata/btree-builder.js';
+
+export { Metadata, type ThinDevice, type OpenOptions } from './thin/metadata.js';
+export { check, type CheckOptions, type CheckResult, type Finding, type Severity } from './thin/check.js';
+export { dump, dumpHeader, type DumpHeader, type DumpOptions, type DumpSink } from './thin/dump.js';
+export { dumpToOutput, sinkFor, type DumpFormat } from './thin/dump-format.js';
+export { XmlWriter } from './thin/xml-writer.js';
+export { HumanWriter } from './thin/human-writer.js';
+export { JsonWriter } from './thin/json-writer.js';
+export { restore, type RestoreResult } from './thin/restore.js';
+export { readXml, XmlSyntaxError } from './thin/xml-reader.js';

@@ -1,0 +1,70 @@
+/**
+ * Metadata made by real kernels: dmthin's check verdict and dump must match
+ * thin-provisioning-tools on every one.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { basename } from 'node:path';
+import { check } from '../../src/thin/check.js';
+import { dmthin } from '../support/cli.js';
+import { oracle, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
+import { haveKernelFixture, tptPacks, unpackKernelFixture, unpackTpt } from '../support/fixtures.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+
+describe.skipIf(skipReason(haveKernelFixture(), '../shared/fixtures/kernel-6.1-snapshots-heldroot.meta.xz is absent: kernel fixture tests'))(
+  'kernel 6.1 metadata (snapshots sharing subtrees, deleted thin, held metadata snapshot)',
+  () => {
+    it('checks clean, with the transaction id the kernel set', () => {
+      const meta = unpackKernelFixture(tmp.dir);
+      const r = check(meta);
+      expect(r.findings).toEqual([]);
+      expect(r.ok).toBe(true);
+      expect(r.transactionId).toBe(7);
+      expect(r.nrDevices).toBe(3);
+    });
+
+    it.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 (thin_dump) missing: dump comparisons'))(
+      'dumps XML, human-readable and the metadata snapshot byte-identical to thin_dump 0.9',
+      () => {
+        const meta = unpackKernelFixture(tmp.dir);
+        for (const args of [[], ['--format', 'human_readable'], ['-m'], ['--dev-id', '2'], ['--skip-mappings']]) {
+          const ours = dmthin('dump', meta, ...args);
+          const theirs = oracle('0.9', 'thin_dump', [...args, meta]);
+          expect(ours.code, `dmthin dump ${args.join(' ')}: ${ours.stderr}`).toBe(0);
+          expect(theirs.code).toBe(0);
+          expect(ours.stdout).toBe(theirs.stdout);
+        }
+      },
+    );
+  },
+);
+
+const packs = tptPacks();
+describe.skipIf(skipReason(packs.length > 0 && !!tpt11 && !!tpt09, 'tpt-testdata or an oracle (0.9 and 1.1) missing: tpt fixture tests'))(
+  "thin-provisioning-tools' own test metadata",
+  () => {
+    for (const pack of packs) {
+      const name = basename(pack, '.pack');
+      it(`${name}: check verdict and dump agree with thin_check/thin_dump`, () => {
+        const meta = unpackTpt(pack, tmp.dir);
+        const ours = check(meta);
+        const v09 = oracle('0.9', 'thin_check', ['-q', meta]).code === 0;
+        const v11 = oracle('1.1', 'thin_check', ['-q', meta]).code === 0;
+        expect(v09).toBe(v11);
+        expect(ours.ok, JSON.stringify(ours.findings.slice(0, 3))).toBe(v09);
+        if (!ours.ok) {
+          // Every fatal finding names where it is.
+          for (const f of ours.findings.filter((x) => x.severity === 'fatal')) {
+            expect(f.block !== undefined || /block \d+/.test(f.message), f.message).toBe(true);
+          }
+        }
+        const theirs = oracle('0.9', 'thin_dump', [meta]);
+        const d = dmthin('dump', meta);
+        expect(d.code === 0).toBe(theirs.code === 0);
+        if (theirs.code === 0) expect(d.stdout).toBe(theirs.stdout);
+        else expect(d.stderr).toMatch(/^dmthin: block \d+: /);
+      });
+    }
+  },
+);
