@@ -14,7 +14,7 @@ import { OutOfRangeError, UsageError } from '../format/errors.js';
 export interface BlockReaderOptions {
   /** Blocks per cached chunk (default 64 = 256 KiB). */
   chunkBlocks?: number;
-  /** Chunks kept (default 64 = 16 MiB with the default chunk size). */
+  /** Chunks kept (default 16 = 4 MiB with the default chunk size). */
   maxChunks?: number;
 }
 
@@ -44,7 +44,7 @@ export class BlockReader {
     }
     this.nrBlocks = Math.floor(size / BLOCK_SIZE);
     this.chunkBlocks = options.chunkBlocks ?? 64;
-    this.maxChunks = options.maxChunks ?? 64;
+    this.maxChunks = options.maxChunks ?? 16;
   }
 
   /**

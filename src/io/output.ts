@@ -5,6 +5,11 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
+/** Encodes a constant once, for `Output.raw`. */
+export function ascii(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'latin1'));
+}
+
 export class Output {
   private buf: Buffer;
   private pos = 0;
@@ -33,6 +38,23 @@ export class Output {
       if (s.length * 3 > this.buf.length) this.buf = Buffer.allocUnsafe(s.length * 3);
     }
     this.pos += this.buf.write(s, this.pos, 'utf8');
+    return this;
+  }
+
+  /**
+   * Pre-encoded bytes (see `ascii`). A byte loop beats Buffer.write and
+   * TypedArray.set for the short constants of XML and text dumps.
+   */
+  raw(bytes: Uint8Array): this {
+    const n = bytes.length;
+    if (this.pos + n > this.buf.length) {
+      this.flush();
+      if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+    }
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = bytes[i]!;
+    this.pos = p;
     return this;
   }
 

@@ -10,6 +10,7 @@
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { INTERNAL_NODE, LEAF_NODE, NODE_HEADER_SIZE, maxEntriesFor, newNode, sealNode, setKeyAt } from '../format/btree-node.js';
 import { setU32, setU64 } from '../format/le.js';
+import { writeBlockTime } from '../format/block-time.js';
 
 /** Where built nodes go: a block allocator and a block sink. */
 export interface NodeSink {
@@ -81,6 +82,18 @@ export class BTreeBuilder {
     setKeyAt(this.cur, this.curN, key);
     this.curKeys[this.curN] = key;
     return [this.cur, this.valueBase + this.valueSize * this.curN++];
+  }
+
+  /** A mapping: block_time value, without the tuple `push` returns. */
+  pushBlockTime(key: number, block: number, time: number): void {
+    if (key <= this.lastKey) throw new RangeError(`key ${key} does not follow ${this.lastKey}`);
+    this.lastKey = key;
+    this.count++;
+    if (this.curN === this.maxEntries) this.rotate();
+    const b = this.cur;
+    setKeyAt(b, this.curN, key);
+    this.curKeys[this.curN] = key;
+    writeBlockTime(b, this.valueBase + 8 * this.curN++, block, time);
   }
 
   pushU64(key: number, value: number): void {

@@ -1,5 +1,5 @@
 /** thin_dump's `--format human_readable`, as thin-provisioning-tools 0.9 prints it. */
-import type { Output } from '../io/output.js';
+import { type Output, ascii } from '../io/output.js';
 import type { DumpHeader, DumpSink } from './dump.js';
 import type { ThinDevice } from './metadata.js';
 
@@ -22,11 +22,11 @@ export class HumanWriter implements DumpSink {
 
   run(origin: number, data: number, length: number, time: number): void {
     if (length === 1) {
-      this.out.text('    ').num(origin).text(' -> ').num(data).text(', ').num(time).text('\n');
+      this.out.raw(INDENT).num(origin).raw(ARROW).num(data).raw(COMMA).num(time).raw(NL);
     } else {
-      this.out.text('    (').num(origin).text('..').num(origin + length - 1)
-        .text(') -> (').num(data).text('..').num(data + length - 1)
-        .text('), ').num(time).text('\n');
+      this.out.raw(OPEN).num(origin).raw(DOTS).num(origin + length - 1)
+        .raw(RANGE_ARROW).num(data).raw(DOTS).num(data + length - 1)
+        .raw(CLOSE).num(time).raw(NL);
     }
   }
 
@@ -38,3 +38,12 @@ export class HumanWriter implements DumpSink {
     this.out.text('end superblock\n');
   }
 }
+
+const INDENT = ascii('    ');
+const ARROW = ascii(' -> ');
+const COMMA = ascii(', ');
+const NL = ascii('\n');
+const OPEN = ascii('    (');
+const DOTS = ascii('..');
+const RANGE_ARROW = ascii(') -> (');
+const CLOSE = ascii('), ');

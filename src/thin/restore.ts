@@ -13,7 +13,7 @@ import { closeSync, openSync, statSync } from 'node:fs';
 import { probeDeviceSize } from '../io/block-reader.js';
 import { BlockWriter } from '../io/block-writer.js';
 import { BLOCK_SIZE } from '../format/checksum.js';
-import { writeBlockTime, MAX_TIME } from '../format/block-time.js';
+import { MAX_TIME } from '../format/block-time.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../format/device-details.js';
 import { UsageError } from '../format/errors.js';
 import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
@@ -135,8 +135,7 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
     const counts = dataCounts!;
     const tree = dev.tree;
     for (let i = 0; i < len; i++) {
-      const [b, off] = tree.push(origin + i);
-      writeBlockTime(b, off, data + i, time);
+      tree.pushBlockTime(origin + i, data + i, time);
       counts.inc(data + i);
     }
   };

@@ -151,6 +151,15 @@ export function readXml(path: string, onElement: (e: XmlElement) => void, chunkS
       for (;;) {
         while (p < have && buf[p] !== 0x3c /* < */) p++;
         if (p >= have) break;
+        // Mappings are nearly all of a dump: try their canonical form first.
+        let end = matchTemplate(buf, p + 1, have, el, SINGLE_TEMPLATE);
+        if (end < 0) end = matchTemplate(buf, p + 1, have, el, RANGE_TEMPLATE);
+        if (end >= 0) {
+          el.offset = base + p;
+          onElement(el);
+          p = end;
+          continue;
+        }
         const gt = buf.indexOf(0x3e /* > */, p);
         if (gt < 0 || gt >= have) break;
         parseElement(buf, p, gt, el, base + p, fail);
@@ -245,6 +254,60 @@ function parseElement(
     if (v > Number.MAX_SAFE_INTEGER) fail(offset, 'number too large');
     el.num[attr] = v;
   }
+}
+
+interface Template {
+  tag: Tag;
+  /** Literal byte runs; a decimal number goes between each pair. */
+  parts: Uint8Array[];
+  slots: Attr[];
+}
+
+function template(tag: Tag, parts: string[], slots: Attr[]): Template {
+  return { tag, parts: parts.map((x) => new Uint8Array(Buffer.from(x, 'latin1'))), slots };
+}
+
+const SINGLE_TEMPLATE = template(
+  Tag.SingleMapping,
+  ['single_mapping origin_block="', '" data_block="', '" time="', '"/'],
+  [Attr.OriginBlock, Attr.DataBlock, Attr.Time],
+);
+const RANGE_TEMPLATE = template(
+  Tag.RangeMapping,
+  ['range_mapping origin_begin="', '" data_begin="', '" length="', '" time="', '"/'],
+  [Attr.OriginBegin, Attr.DataBegin, Attr.Length, Attr.Time],
+);
+
+/**
+ * Matches an element written exactly as thin_dump writes it, from just
+ * after its '<', filling only its slots. Returns the offset after its '>',
+ * or -1 (nothing consumed) for anything else, including an element cut by
+ * the end of the buffer: those take the general path.
+ */
+function matchTemplate(buf: Uint8Array, p: number, limit: number, el: XmlElement, t: Template): number {
+  const parts = t.parts;
+  const last = parts.length - 1;
+  for (let i = 0; ; i++) {
+    const lit = parts[i]!;
+    const n = lit.length;
+    if (p + n >= limit) return -1;
+    for (let j = 0; j < n; j++) if (buf[p + j] !== lit[j]) return -1;
+    p += n;
+    if (i === last) break;
+    let v = 0;
+    const start = p;
+    let d = buf[p]! - 48;
+    while (d >= 0 && d <= 9 && p < limit) {
+      v = v * 10 + d;
+      d = buf[++p]! - 48;
+    }
+    if (p === start || p - start > 15) return -1;
+    el.num[t.slots[i]!] = v;
+  }
+  if (buf[p] !== 0x3e) return -1;
+  el.tag = t.tag;
+  el.kind = 'empty';
+  return p + 1;
 }
 
 function unescapeXml(s: string): string {

@@ -3,7 +3,7 @@
  * two-space indentation, attributes in its order, `flags` always present,
  * single_mapping for runs of one.
  */
-import type { Output } from '../io/output.js';
+import { type Output, ascii } from '../io/output.js';
 import type { DumpHeader, DumpSink } from './dump.js';
 import type { ThinDevice } from './metadata.js';
 
@@ -34,14 +34,9 @@ export class XmlWriter implements DumpSink {
 
   run(origin: number, data: number, length: number, time: number): void {
     if (length === 1) {
-      this.out.text('    <single_mapping origin_block="').num(origin)
-        .text('" data_block="').num(data)
-        .text('" time="').num(time).text('"/>\n');
+      this.out.raw(SINGLE).num(origin).raw(DATA_BLOCK).num(data).raw(TIME).num(time).raw(END_EMPTY);
     } else {
-      this.out.text('    <range_mapping origin_begin="').num(origin)
-        .text('" data_begin="').num(data)
-        .text('" length="').num(length)
-        .text('" time="').num(time).text('"/>\n');
+      this.out.raw(RANGE).num(origin).raw(DATA_BEGIN).num(data).raw(LENGTH).num(length).raw(TIME).num(time).raw(END_EMPTY);
     }
   }
 
@@ -53,6 +48,14 @@ export class XmlWriter implements DumpSink {
     this.out.text('</superblock>\n');
   }
 }
+
+const SINGLE = ascii('    <single_mapping origin_block="');
+const DATA_BLOCK = ascii('" data_block="');
+const RANGE = ascii('    <range_mapping origin_begin="');
+const DATA_BEGIN = ascii('" data_begin="');
+const LENGTH = ascii('" length="');
+const TIME = ascii('" time="');
+const END_EMPTY = ascii('"/>\n');
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);

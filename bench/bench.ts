@@ -1,0 +1,149 @@
+/**
+ * `npm run bench`: times dmthin side by side with thin-provisioning-tools
+ * 0.9 (C++) and 1.1 (Rust) on the same generated pools in the same run,
+ * and prints wall-time ratios and peak RSS. Not a test: numbers go to
+ * docs/PERFORMANCE.md by hand.
+ *
+ * BENCH_SIZES=S,M,L picks pools (default S,M); BENCH_REPEAT=N takes the
+ * best of N runs (default 3); BENCH_DIR holds the generated pools (default .bench/).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.js';
+
+const root = resolve(new URL('.', import.meta.url).pathname, '..', '..');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const dir = resolve(process.env.BENCH_DIR ?? join(root, '.bench'));
+const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+const sizes = (process.env.BENCH_SIZES ?? 'S,M').split(',');
+
+/** Pools shaped like real ones: families of an origin and snapshots, fragmented data. */
+const POOLS: Record<string, PoolSpec> = {
+  S: { seed: 11, origins: 2, snapshotsPerOrigin: 2, mappingsPerOrigin: 17000, rewriteShare: 0.3, runLength: 1.2, spareDataBlocks: 5000 },
+  M: { seed: 42, origins: 3, snapshotsPerOrigin: 3, mappingsPerOrigin: 83000, rewriteShare: 0.3, runLength: 1.2, spareDataBlocks: 10000 },
+  L: { seed: 77, origins: 6, snapshotsPerOrigin: 3, mappingsPerOrigin: 417000, rewriteShare: 0.3, runLength: 1.2, spareDataBlocks: 50000 },
+};
+
+interface Tool {
+  name: string;
+  dir?: string;
+}
+const TOOLS: Tool[] = [
+  { name: 'tpt-0.9', dir: ['/usr/sbin', '/sbin'].find((d) => existsSync(join(d, 'thin_check'))) },
+  { name: 'tpt-1.1', dir: existsSync('/opt/tpt-1.1/thin_check') ? '/opt/tpt-1.1' : undefined },
+  { name: 'dmthin' },
+];
+const haveTime = existsSync('/usr/bin/time');
+
+interface Measure {
+  seconds: number;
+  rssMiB: number;
+}
+
+function measure(cmd: string[], outFile?: string): Measure {
+  let best: Measure | undefined;
+  for (let i = 0; i < repeat; i++) {
+    const argv = haveTime ? ['/usr/bin/time', '-f', '%e %M', ...cmd] : cmd;
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', outFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 2 ** 31 });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr?.toString().slice(-500)}`);
+    const last = r.stderr.toString().trim().split('\n').pop() ?? '';
+    const m = /^([\d.]+) (\d+)$/.exec(last);
+    const rss = m ? Number(m[2]) / 1024 : NaN;
+    if (!best || wall < best.seconds) best = { seconds: wall, rssMiB: rss };
+  }
+  return best!;
+}
+
+function commandFor(tool: Tool, op: string, meta: string, xml: string, out: string): string[] {
+  if (tool.name === 'dmthin') {
+    switch (op) {
+      case 'check': return [process.execPath, cli, 'check', '-q', meta];
+      case 'dump': return [process.execPath, cli, 'dump', '-o', out, meta];
+      case 'restore': return [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', out];
+    }
+  }
+  const bin = (t: string): string => join(tool.dir!, t);
+  switch (op) {
+    case 'check': return [bin('thin_check'), '-q', meta];
+    case 'dump': return [bin('thin_dump'), '-o', out, meta];
+    case 'restore': return [bin('thin_restore'), '-q', '-i', xml, '-o', out];
+  }
+  throw new Error(op);
+}
+
+function prepare(size: string): { xml: string; meta: string; mappings: number; metaBytes: number } {
+  mkdirSync(dir, { recursive: true });
+  const spec = POOLS[size]!;
+  const xml = join(dir, `${size}.xml`);
+  const info = join(dir, `${size}.json`);
+  const key = JSON.stringify(spec);
+  let mappings: number;
+  if (existsSync(info) && JSON.parse(readFileSync(info, 'utf8')).key === key && existsSync(xml)) {
+    mappings = JSON.parse(readFileSync(info, 'utf8')).mappings;
+  } else {
+    process.stderr.write(`generating pool ${size}...\n`);
+    mappings = writePoolXml(xml, spec).mappings;
+    writeFileSync(info, JSON.stringify({ key, mappings }));
+  }
+  const metaBytes = metadataBytesFor(mappings);
+  // The metadata that check and dump read is written by the newest oracle
+  // when it is there (a neutral layout), else by dmthin.
+  const meta = join(dir, `${size}.meta`);
+  if (!existsSync(meta) || statSync(meta).mtimeMs < statSync(xml).mtimeMs) {
+    rmSync(meta, { force: true });
+    writeFileSync(meta, '');
+    truncateSync(meta, metaBytes);
+    const t11 = TOOLS[1]!.dir;
+    const cmd = t11 ? [join(t11, 'thin_restore'), '-q', '-i', xml, '-o', meta] : [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', meta];
+    const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('could not build the benchmark metadata');
+  }
+  return { xml, meta, mappings, metaBytes };
+}
+
+function main(): void {
+  if (!existsSync(cli)) throw new Error(`${cli} missing: npm run build`);
+  const missing = TOOLS.filter((t) => t.name !== 'dmthin' && !t.dir).map((t) => t.name);
+  if (missing.length) process.stderr.write(`*** oracles missing: ${missing.join(', ')} (apt-get install thin-provisioning-tools; ../shared/tools/install-tpt11) ***\n`);
+  if (!haveTime) process.stderr.write('*** /usr/bin/time missing (apt-get install time): peak RSS not measured ***\n');
+  const rows: string[] = [];
+  const header = `| pool | op | ${TOOLS.map((t) => `${t.name} s (MiB)`).join(' | ')} | dmthin / fastest oracle |`;
+  rows.push(header, `|${'---|'.repeat(TOOLS.length + 3)}`);
+  for (const size of sizes) {
+    const p = prepare(size);
+    const xmlMiB = statSync(p.xml).size / 2 ** 20;
+    process.stderr.write(`pool ${size}: ${p.mappings} mappings, XML ${xmlMiB.toFixed(0)} MiB, metadata ${(p.metaBytes / 2 ** 20).toFixed(0)} MiB\n`);
+    for (const op of ['check', 'dump', 'restore']) {
+      const cells: string[] = [];
+      let fastest = Infinity;
+      let ours = NaN;
+      for (const tool of TOOLS) {
+        if (tool.name !== 'dmthin' && !tool.dir) {
+          cells.push('n/a');
+          continue;
+        }
+        const out = join(dir, `${size}.${tool.name}.${op}.out`);
+        if (op === 'restore') {
+          rmSync(out, { force: true });
+          writeFileSync(out, '');
+          truncateSync(out, p.metaBytes);
+        }
+        const m = measure(commandFor(tool, op, p.meta, p.xml, out));
+        rmSync(out, { force: true });
+        cells.push(`${m.seconds.toFixed(2)} (${Number.isNaN(m.rssMiB) ? '?' : m.rssMiB.toFixed(0)})`);
+        if (tool.name === 'dmthin') ours = m.seconds;
+        else fastest = Math.min(fastest, m.seconds);
+      }
+      const ratio = Number.isFinite(fastest) ? (ours / fastest).toFixed(2) : 'n/a';
+      const row = `| ${size} (${(p.mappings / 1e6).toFixed(2)} M) | ${op} | ${cells.join(' | ')} | ${ratio} |`;
+      rows.push(row);
+      process.stderr.write(`${row}\n`);
+    }
+  }
+  process.stdout.write(`\nbest of ${repeat} runs, wall seconds (peak RSS MiB); ratio < 1 means dmthin is faster\n${rows.join('\n')}\n`);
+}
+
+main();
