@@ -116,20 +116,15 @@ export class TreeWalker {
       errors++;
     }
     // Keys must increase strictly and stay inside the range the parent gave.
-    let prev = -1;
-    for (let i = 0; i < n; i++) {
-      const k = keyAt(b, i);
-      if (k <= prev) {
-        this.issue(loc, tree, path, `block ${loc}: keys out of order: key[${i}] = ${k} after ${prev}`);
-        errors++;
-        break;
-      }
-      if (k < lo || k >= hi) {
-        this.issue(loc, tree, path, `block ${loc}: key ${k} outside the parent's range [${lo}, ${hi === Infinity ? 'end' : hi})`);
-        errors++;
-        break;
-      }
-      prev = k;
+    const bad = firstBadKey(b, n, lo, hi);
+    if (bad >= 0) {
+      const k = keyAt(b, bad);
+      const msg =
+        bad > 0 && k <= keyAt(b, bad - 1)
+          ? `keys out of order: key[${bad}] = ${k} after ${keyAt(b, bad - 1)}`
+          : `key ${k} outside the parent's range [${lo}, ${hi === Infinity ? 'end' : hi})`;
+      this.issue(loc, tree, path, `block ${loc}: ${msg}`);
+      errors++;
     }
 
     if (isLeaf(h)) {
@@ -165,4 +160,20 @@ export class TreeWalker {
     this.errors[loc] = Math.min(errors, 0xffffffff);
     return { entries, errors };
   }
+}
+
+/**
+ * Index of the first key that does not increase strictly or leaves
+ * [lo, hi), or -1. Reads keys as u32 pairs through an aligned view: this
+ * runs for every entry of every leaf.
+ */
+function firstBadKey(b: Uint8Array, n: number, lo: number, hi: number): number {
+  const w = (b.byteOffset & 3) === 0 ? new Uint32Array(b.buffer, b.byteOffset + 32, 2 * n) : undefined;
+  let prev = -1;
+  for (let i = 0; i < n; i++) {
+    const k = w ? w[2 * i]! + w[2 * i + 1]! * 0x1_0000_0000 : keyAt(b, i);
+    if (k <= prev || k < lo || k >= hi) return i;
+    prev = k;
+  }
+  return -1;
 }
