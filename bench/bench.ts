@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.js';
 
 const root = resolve(new URL('.', import.meta.url).pathname, '..', '..');
-const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = join(root, 'dist', 'dmthin.mjs');
 const dir = resolve(process.env.BENCH_DIR ?? join(root, '.bench'));
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const sizes = (process.env.BENCH_SIZES ?? 'S,M').split(',');

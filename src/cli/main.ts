@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The dmthin command line. Argument parsing only: every command calls the
  * library (src/thin, src/pdata) and maps its result to output and an exit

@@ -10,11 +10,11 @@
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { INTERNAL_NODE, LEAF_NODE, NODE_HEADER_SIZE, maxEntriesFor, newNode, sealNode, setKeyAt } from '../format/btree-node.js';
 import { setU32, setU64 } from '../format/le.js';
-import { writeBlockTime } from '../format/block-time.js';
 
 /** Where built nodes go: a block allocator and a block sink. */
 export interface NodeSink {
   allocate(): number;
+  /** Must copy `data` (or be done with it) before returning: builders reuse their buffers. */
   write(block: number, data: Uint8Array): void;
 }
 
@@ -41,7 +41,10 @@ export class BTreeBuilder {
   private readonly minEntries: number;
   private readonly valueBase: number;
   /** The leaf being filled, and the full one before it (held back for balancing). */
-  private cur = new Uint8Array(BLOCK_SIZE);
+  private cur: Uint8Array = new Uint8Array(BLOCK_SIZE);
+  private cur32: Uint32Array = new Uint32Array(this.cur.buffer);
+  /** A written leaf's buffer, zeroed for reuse (the sink copies what it writes). */
+  private spare: Uint8Array | undefined;
   private curKeys = new Float64Array(0);
   private curN = 0;
   private pending: Uint8Array | undefined;
@@ -84,16 +87,21 @@ export class BTreeBuilder {
     return [this.cur, this.valueBase + this.valueSize * this.curN++];
   }
 
-  /** A mapping: block_time value, without the tuple `push` returns. */
+  /** A mapping: block_time value, written through a u32 view (this runs for every mapping). */
   pushBlockTime(key: number, block: number, time: number): void {
     if (key <= this.lastKey) throw new RangeError(`key ${key} does not follow ${this.lastKey}`);
     this.lastKey = key;
     this.count++;
     if (this.curN === this.maxEntries) this.rotate();
-    const b = this.cur;
-    setKeyAt(b, this.curN, key);
-    this.curKeys[this.curN] = key;
-    writeBlockTime(b, this.valueBase + 8 * this.curN++, block, time);
+    const w = this.cur32;
+    const i = this.curN++;
+    const hi = (key / 0x1_0000_0000) >>> 0;
+    w[8 + 2 * i] = key - hi * 0x1_0000_0000;
+    w[9 + 2 * i] = hi;
+    const v = (this.valueBase >>> 2) + 2 * i;
+    w[v] = (((block & 0xff) << 24) | (time & 0xffffff)) >>> 0;
+    w[v + 1] = Math.floor(block / 256);
+    this.curKeys[i] = key;
   }
 
   pushU64(key: number, value: number): void {
@@ -138,7 +146,9 @@ export class BTreeBuilder {
     this.pending = this.cur;
     this.pendingN = this.curN;
     this.pendingFirst = this.curKeys[0]!;
-    this.cur = new Uint8Array(BLOCK_SIZE);
+    this.cur = this.spare ?? new Uint8Array(BLOCK_SIZE);
+    this.spare = undefined;
+    this.cur32 = new Uint32Array(this.cur.buffer, this.cur.byteOffset, BLOCK_SIZE >>> 2);
     this.curN = 0;
   }
 
@@ -147,6 +157,7 @@ export class BTreeBuilder {
   private flushPending(): void {
     if (!this.pending) return;
     this.emitLeaf(this.pending, this.pendingN, this.pendingFirst);
+    this.spare = this.pending.fill(0);
     this.pending = undefined;
   }
 

@@ -152,8 +152,7 @@ export function readXml(path: string, onElement: (e: XmlElement) => void, chunkS
         while (p < have && buf[p] !== 0x3c /* < */) p++;
         if (p >= have) break;
         // Mappings are nearly all of a dump: try their canonical form first.
-        let end = matchTemplate(buf, p + 1, have, el, SINGLE_TEMPLATE);
-        if (end < 0) end = matchTemplate(buf, p + 1, have, el, RANGE_TEMPLATE);
+        const end = matchMapping(buf, p + 1, have, el);
         if (end >= 0) {
           el.offset = base + p;
           onElement(el);
@@ -256,58 +255,84 @@ function parseElement(
   }
 }
 
-interface Template {
-  tag: Tag;
-  /** Literal byte runs; a decimal number goes between each pair. */
-  parts: Uint8Array[];
-  slots: Attr[];
+const enc = (x: string): Uint8Array => new Uint8Array(Buffer.from(x, 'latin1'));
+const SINGLE_HEAD = enc('ingle_mapping origin_block="');
+const RANGE_HEAD = enc('ange_mapping origin_begin="');
+const DATA_BLOCK = enc('" data_block="');
+const DATA_BEGIN = enc('" data_begin="');
+const LENGTH = enc('" length="');
+const TIME = enc('" time="');
+
+/** Where `digits` stopped; module state instead of a tuple per number. */
+let numEnd = 0;
+
+/** Matches literal `lit` at p; returns the offset after it or -1. */
+function lit(buf: Uint8Array, p: number, limit: number, l: Uint8Array): number {
+  const n = l.length;
+  if (p + n >= limit) return -1;
+  for (let j = 0; j < n; j++) if (buf[p + j] !== l[j]) return -1;
+  return p + n;
 }
 
-function template(tag: Tag, parts: string[], slots: Attr[]): Template {
-  return { tag, parts: parts.map((x) => new Uint8Array(Buffer.from(x, 'latin1'))), slots };
+/** A decimal number at p (1 to 15 digits), ending at numEnd; -1 if none. */
+function digits(buf: Uint8Array, p: number, limit: number): number {
+  const start = p;
+  let v = 0;
+  let d = buf[p]! - 48;
+  while (d >= 0 && d <= 9 && p < limit) {
+    v = v * 10 + d;
+    d = buf[++p]! - 48;
+  }
+  if (p === start || p - start > 15) return -1;
+  numEnd = p;
+  return v;
 }
-
-const SINGLE_TEMPLATE = template(
-  Tag.SingleMapping,
-  ['single_mapping origin_block="', '" data_block="', '" time="', '"/'],
-  [Attr.OriginBlock, Attr.DataBlock, Attr.Time],
-);
-const RANGE_TEMPLATE = template(
-  Tag.RangeMapping,
-  ['range_mapping origin_begin="', '" data_begin="', '" length="', '" time="', '"/'],
-  [Attr.OriginBegin, Attr.DataBegin, Attr.Length, Attr.Time],
-);
 
 /**
- * Matches an element written exactly as thin_dump writes it, from just
- * after its '<', filling only its slots. Returns the offset after its '>',
- * or -1 (nothing consumed) for anything else, including an element cut by
- * the end of the buffer: those take the general path.
+ * Matches a mapping element written exactly as thin_dump writes it, from
+ * just after its '<', filling only its slots. Returns the offset after its
+ * '>', or -1 (nothing consumed) for anything else, including an element cut
+ * by the end of the buffer: those take the general path.
  */
-function matchTemplate(buf: Uint8Array, p: number, limit: number, el: XmlElement, t: Template): number {
-  const parts = t.parts;
-  const last = parts.length - 1;
-  for (let i = 0; ; i++) {
-    const lit = parts[i]!;
-    const n = lit.length;
-    if (p + n >= limit) return -1;
-    for (let j = 0; j < n; j++) if (buf[p + j] !== lit[j]) return -1;
-    p += n;
-    if (i === last) break;
-    let v = 0;
-    const start = p;
-    let d = buf[p]! - 48;
-    while (d >= 0 && d <= 9 && p < limit) {
-      v = v * 10 + d;
-      d = buf[++p]! - 48;
-    }
-    if (p === start || p - start > 15) return -1;
-    el.num[t.slots[i]!] = v;
+function matchMapping(buf: Uint8Array, p: number, limit: number, el: XmlElement): number {
+  const c = buf[p];
+  const num = el.num;
+  if (c === 0x73 /* s */) {
+    if ((p = lit(buf, p + 1, limit, SINGLE_HEAD)) < 0) return -1;
+    const origin = digits(buf, p, limit);
+    if (origin < 0 || (p = lit(buf, numEnd, limit, DATA_BLOCK)) < 0) return -1;
+    const data = digits(buf, p, limit);
+    if (data < 0 || (p = lit(buf, numEnd, limit, TIME)) < 0) return -1;
+    const time = digits(buf, p, limit);
+    if (time < 0) return -1;
+    p = numEnd;
+    if (p + 2 >= limit || buf[p] !== 0x22 || buf[p + 1] !== 0x2f || buf[p + 2] !== 0x3e) return -1;
+    num[Attr.OriginBlock] = origin;
+    num[Attr.DataBlock] = data;
+    num[Attr.Time] = time;
+    el.tag = Tag.SingleMapping;
+  } else if (c === 0x72 /* r */) {
+    if ((p = lit(buf, p + 1, limit, RANGE_HEAD)) < 0) return -1;
+    const origin = digits(buf, p, limit);
+    if (origin < 0 || (p = lit(buf, numEnd, limit, DATA_BEGIN)) < 0) return -1;
+    const data = digits(buf, p, limit);
+    if (data < 0 || (p = lit(buf, numEnd, limit, LENGTH)) < 0) return -1;
+    const length = digits(buf, p, limit);
+    if (length < 0 || (p = lit(buf, numEnd, limit, TIME)) < 0) return -1;
+    const time = digits(buf, p, limit);
+    if (time < 0) return -1;
+    p = numEnd;
+    if (p + 2 >= limit || buf[p] !== 0x22 || buf[p + 1] !== 0x2f || buf[p + 2] !== 0x3e) return -1;
+    num[Attr.OriginBegin] = origin;
+    num[Attr.DataBegin] = data;
+    num[Attr.Length] = length;
+    num[Attr.Time] = time;
+    el.tag = Tag.RangeMapping;
+  } else {
+    return -1;
   }
-  if (buf[p] !== 0x3e) return -1;
-  el.tag = t.tag;
   el.kind = 'empty';
-  return p + 1;
+  return p + 3;
 }
 
 function unescapeXml(s: string): string {
