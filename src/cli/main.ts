@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { register as registerCheck } from './check.js';
 import { register as registerDump } from './dump.js';
 import { register as registerRestore } from './restore.js';
+import { register as registerPool } from './pool.js';
 import { rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
@@ -18,9 +19,11 @@ program
 registerCheck(program);
 registerDump(program);
 registerRestore(program);
+registerPool(program);
 
 // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.
-for (const cmd of [program, ...program.commands]) {
+const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+for (const cmd of all(program)) {
   cmd.exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });

@@ -1,6 +1,7 @@
 /** What every command shares: exit codes and how errors reach the user. */
 import { InvalidArgumentError } from 'commander';
 import { MetadataError, UsageError } from '../format/errors.js';
+import { CommandError } from '../driver/exec.js';
 
 /**
  * Runs a command body; a known error becomes one line on stderr and exit
@@ -16,7 +17,7 @@ export function run(body: () => number | Promise<number>): Promise<void> {
       },
       (e: unknown) => {
         const err = e as NodeJS.ErrnoException;
-        if (e instanceof UsageError || e instanceof MetadataError) {
+        if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError) {
           process.stderr.write(`dmthin: ${err.message}\n`);
         } else if (err && typeof err.code === 'string' && err.syscall) {
           process.stderr.write(`dmthin: ${err.syscall} ${err.path ?? ''}: ${err.code}\n`);

@@ -1,0 +1,195 @@
+import { type Command, Option } from 'commander';
+import { Output } from '../io/output.js';
+import { Pool } from '../driver/pool.js';
+import { formatSize, parseSectors, parseSize } from '../driver/size.js';
+import type { PoolStatus } from '../driver/status.js';
+import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
+import { Metadata } from '../thin/metadata.js';
+import { parseIntArg, run } from './util.js';
+
+export function describeStatus(p: Pool, s: PoolStatus): string {
+  if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
+  const bs = p.dataBlockSize * 512;
+  const pct = (a: number, b: number): string => (b ? `${((100 * a) / b).toFixed(1)}%` : '-');
+  return [
+    `pool ${p.name}: ${s.mode}${s.needsCheck ? ', NEEDS CHECK' : ''}`,
+    `  transaction id    ${s.transactionId}`,
+    `  data              ${s.usedDataBlocks}/${s.totalDataBlocks} blocks of ${formatSize(bs)} used (${pct(s.usedDataBlocks, s.totalDataBlocks)}, ${formatSize(s.usedDataBlocks * bs)} of ${formatSize(s.totalDataBlocks * bs)})`,
+    `  metadata          ${s.usedMetadataBlocks}/${s.totalMetadataBlocks} blocks used (${pct(s.usedMetadataBlocks, s.totalMetadataBlocks)})`,
+    `  metadata snapshot ${s.heldMetadataRoot === undefined ? 'none' : `held at block ${s.heldMetadataRoot}`}`,
+    `  when full         ${s.errorIfNoSpace ? 'error I/O' : 'queue I/O'}; discards ${s.discardPassdown ? 'passed down' : 'not passed down'}`,
+    `  devices           metadata ${p.metadataDevice}, data ${p.dataDevice}`,
+    '',
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  const pool = program.command('pool').description('live thin pools (needs root and a kernel with dm-thin-pool)');
+
+  pool
+    .command('create')
+    .description('create sparse data and metadata files, attach them to loop devices and create a thin-pool')
+    .argument('<name>', 'device-mapper name of the pool')
+    .requiredOption('--data <file>', 'data file (created sparse; must not hold data)')
+    .requiredOption('--metadata <file>', 'metadata file (created sparse; must not hold data)')
+    .requiredOption('--data-size <size>', 'data file size, e.g. 10G')
+    .requiredOption('--metadata-size <size>', 'metadata file size, e.g. 16M')
+    .requiredOption('--block-size <size>', 'data block size: a multiple of 64k up to 1G')
+    .option('--low-water-mark <blocks>', 'raise an event when free data blocks drop below this', parseIntArg)
+    .option('--skip-zeroing', 'do not zero newly provisioned blocks (faster; old data can show through)')
+    .option('--error-if-no-space', 'fail I/O instead of queueing it when the pool is full')
+    .action((name: string, o: { data: string; metadata: string; dataSize: string; metadataSize: string; blockSize: string; lowWaterMark?: number; skipZeroing?: boolean; errorIfNoSpace?: boolean }) =>
+      run(async () => {
+        const p = await Pool.create({
+          name,
+          dataFile: o.data,
+          metadataFile: o.metadata,
+          dataSize: parseSize(o.dataSize),
+          metadataSize: parseSize(o.metadataSize),
+          blockSize: parseSize(o.blockSize),
+          lowWaterMark: o.lowWaterMark,
+          skipZeroing: o.skipZeroing,
+          errorIfNoSpace: o.errorIfNoSpace,
+        });
+        process.stdout.write(`created pool ${p.name} (${p.device}): metadata ${p.metadataDevice}, data ${p.dataDevice}\n`);
+        return 0;
+      }),
+    );
+
+  pool
+    .command('status')
+    .description("the pool's kernel status: transaction id, space used, mode, metadata snapshot")
+    .argument('<name>')
+    .option('--json', 'print one JSON object')
+    .action((name: string, o: { json?: boolean }) =>
+      run(async () => {
+        const p = await Pool.open(name);
+        const s = await p.status();
+        const thins = await p.activeThins();
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify({ name: p.name, metadataDevice: p.metadataDevice, dataDevice: p.dataDevice, dataBlockSize: p.dataBlockSize, ...s, activeThins: thins }, null, 2)}\n`);
+        } else {
+          process.stdout.write(describeStatus(p, s));
+          for (const t of thins) process.stdout.write(`  active thin       ${t.id} as /dev/mapper/${t.name} (${formatSize(t.sectors * 512)})\n`);
+        }
+        return 0;
+      }),
+    );
+
+  pool
+    .command('destroy')
+    .description('deactivate every thin of the pool, remove the pool and detach its loop devices (files are kept)')
+    .argument('<name>')
+    .action((name: string) =>
+      run(async () => {
+        const p = await Pool.open(name);
+        await p.destroy();
+        process.stdout.write(`removed pool ${name} and its thin devices; detached ${p.metadataDevice} ${p.dataDevice}\n`);
+        return 0;
+      }),
+    );
+
+  pool
+    .command('dump')
+    .description('dump a live pool: reserve a metadata snapshot, dump it, release it (always)')
+    .argument('<name>')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
+    .option('-o, --output <file>', 'write to FILE instead of standard output')
+    .action((name: string, o: { format: DumpFormat; output?: string }) =>
+      run(async () => {
+        const p = await Pool.open(name);
+        await p.withMetadataSnap((dev, root) => {
+          const md = Metadata.open(dev, { metadataSnap: root });
+          const out = o.output ? Output.toFile(o.output) : Output.stdout();
+          try {
+            dumpToOutput(md, out, o.format);
+          } finally {
+            out.close();
+            md.close();
+          }
+        });
+        return 0;
+      }),
+    );
+
+  const thin = program.command('thin').description('thin volumes of a live pool');
+  thin
+    .command('create')
+    .description('create thin ID in POOL and activate it')
+    .argument('<pool>')
+    .argument('<id>', 'thin id, 0..16777215', parseIntArg)
+    .requiredOption('--size <size>', 'virtual size, e.g. 1G')
+    .option('--name <dmname>', 'device-mapper name (default POOL-thinID)')
+    .action((poolName: string, id: number, o: { size: string; name?: string }) =>
+      run(async () => {
+        const p = await Pool.open(poolName);
+        const dev = await p.createAndActivateThin(id, parseSectors(o.size, 'size'), o.name ?? `${poolName}-thin${id}`);
+        process.stdout.write(`created thin ${id} in ${poolName}, active as ${dev}\n`);
+        return 0;
+      }),
+    );
+  thin
+    .command('activate')
+    .description('activate an existing thin ID of POOL as /dev/mapper/DMNAME')
+    .argument('<pool>')
+    .argument('<id>', 'thin id', parseIntArg)
+    .requiredOption('--size <size>', 'virtual size, e.g. 1G')
+    .requiredOption('--name <dmname>', 'device-mapper name')
+    .action((poolName: string, id: number, o: { size: string; name: string }) =>
+      run(async () => {
+        const p = await Pool.open(poolName);
+        process.stdout.write(`${await p.activateThin(id, parseSectors(o.size, 'size'), o.name)}\n`);
+        return 0;
+      }),
+    );
+  thin
+    .command('deactivate')
+    .description('remove the dm device of a thin volume (its data stays in the pool)')
+    .argument('<dmname>')
+    .action((dmName: string) =>
+      run(async () => {
+        const { remove } = await import('../driver/dmsetup.js');
+        await remove(dmName);
+        process.stdout.write(`removed ${dmName}\n`);
+        return 0;
+      }),
+    );
+  thin
+    .command('delete')
+    .description('delete thin ID from POOL (its data is freed); it must not be active')
+    .argument('<pool>')
+    .argument('<id>', 'thin id', parseIntArg)
+    .action((poolName: string, id: number) =>
+      run(async () => {
+        const p = await Pool.open(poolName);
+        await p.deleteThin(id);
+        process.stdout.write(`deleted thin ${id} from ${poolName}\n`);
+        return 0;
+      }),
+    );
+
+  program
+    .command('snap')
+    .description('snapshots of thin volumes')
+    .command('create')
+    .description("snapshot ORIGIN_ID as NEW_ID (an active origin is suspended and resumed) and activate it with the origin's size")
+    .argument('<pool>')
+    .argument('<new-id>', 'id of the snapshot', parseIntArg)
+    .argument('<origin-id>', 'id of the thin to snapshot', parseIntArg)
+    .option('--name <dmname>', 'device-mapper name (default POOL-snapNEW_ID)')
+    .option('--size <size>', "virtual size when the origin is not active (default: the active origin's)")
+    .action((poolName: string, id: number, origin: number, o: { name?: string; size?: string }) =>
+      run(async () => {
+        const p = await Pool.open(poolName);
+        let sectors = o.size ? parseSectors(o.size, 'size') : undefined;
+        if (sectors === undefined) {
+          const active = (await p.activeThins()).find((t) => t.id === origin);
+          if (!active) throw new Error(`thin ${origin} is not active, so its size is unknown: give --size`);
+          sectors = active.sectors;
+        }
+        const dev = await p.createAndActivateSnap(id, origin, sectors, o.name ?? `${poolName}-snap${id}`);
+        process.stdout.write(`created snapshot ${id} of thin ${origin} in ${poolName}, active as ${dev}\n`);
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,334 @@
+/**
+ * A thin pool on a live kernel, driven through dmsetup and losetup.
+ *
+ * Every operation validates its input before touching the kernel, and
+ * every multi-step one rolls back what it created when a later step fails.
+ */
+import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, ftruncateSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UsageError } from '../format/errors.js';
+import { MAX_THIN_ID } from '../format/device-details.js';
+import * as dm from './dmsetup.js';
+import { CommandError, run } from './exec.js';
+import * as loop from './losetup.js';
+import { Rollback } from './rollback.js';
+import { type PoolStatus, parsePoolStatus, parseThinStatus, type ThinStatus } from './status.js';
+
+export const MIN_BLOCK_SIZE = 64 * 1024;
+export const MAX_BLOCK_SIZE = 1024 * 1024 * 1024;
+export const MIN_METADATA_SIZE = 2 * 1024 * 1024;
+/** The kernel uses at most this much metadata (255 bitmaps of 16320 4 KiB blocks, ~15.9 GiB). */
+export const MAX_METADATA_SIZE = 255 * 16320 * 4096;
+
+export interface PoolCreateOptions {
+  name: string;
+  dataFile: string;
+  metadataFile: string;
+  /** Bytes. */
+  dataSize: number;
+  metadataSize: number;
+  blockSize: number;
+  /** Data blocks; an event is raised when free blocks drop below. */
+  lowWaterMark?: number;
+  skipZeroing?: boolean;
+  errorIfNoSpace?: boolean;
+}
+
+export interface ActiveThin {
+  /** dm name. */
+  name: string;
+  id: number;
+  sectors: number;
+}
+
+const NAME_RE = /^[A-Za-z0-9._+:@-]{1,127}$/;
+
+export function validateName(name: string, what = 'device name'): void {
+  if (!NAME_RE.test(name) || name === '.' || name === '..') {
+    throw new UsageError(`${what} '${name}' is not valid: use 1-127 letters, digits and . _ + : @ -`);
+  }
+}
+
+export function validateThinId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_THIN_ID) {
+    throw new UsageError(`thin id ${id} is out of range: ids are 0..${MAX_THIN_ID} (24 bits)`);
+  }
+}
+
+export function validateBlockSize(bytes: number): void {
+  if (bytes % MIN_BLOCK_SIZE !== 0 || bytes < MIN_BLOCK_SIZE || bytes > MAX_BLOCK_SIZE) {
+    throw new UsageError(`data block size ${bytes} bytes is not a multiple of 64 KiB between 64 KiB and 1 GiB`);
+  }
+}
+
+/** Makes a kernel message error readable: what was asked, what the kernel said. */
+function explain(e: unknown, what: string): Error {
+  if (!(e instanceof CommandError)) return e as Error;
+  const said = e.stderr.replace(/^device-mapper: /gm, '').trim();
+  if (/File exists/i.test(said)) return new UsageError(`${what}: that thin id already exists in the pool (${said})`);
+  if (/No data available|No such device or address|not found/i.test(said)) return new UsageError(`${what}: no such thin id in the pool (${said})`);
+  if (/busy/i.test(said)) return new UsageError(`${what}: device busy (mounted or open?) (${said})`);
+  return new UsageError(`${what} failed: ${said || e.message}`);
+}
+
+/** /dev/NAME for a "major:minor" the kernel prints in tables. */
+function deviceForNumber(majMin: string): string {
+  try {
+    const uevent = readFileSync(`/sys/dev/block/${majMin}/uevent`, 'utf8');
+    const m = /^DEVNAME=(.+)$/m.exec(uevent);
+    if (m) return `/dev/${m[1]}`;
+  } catch {
+    // fall through
+  }
+  return majMin;
+}
+
+export class Pool {
+  private constructor(
+    readonly name: string,
+    readonly metadataDevice: string,
+    readonly dataDevice: string,
+    /** Sectors. */
+    readonly dataBlockSize: number,
+    readonly sectors: number,
+  ) {}
+
+  get device(): string {
+    return `/dev/mapper/${this.name}`;
+  }
+
+  /** Creates sparse files, attaches them and creates the pool. */
+  static async create(o: PoolCreateOptions): Promise<Pool> {
+    validateName(o.name, 'pool name');
+    validateBlockSize(o.blockSize);
+    if (!(o.dataSize > 0) || o.dataSize % o.blockSize !== 0) {
+      throw new UsageError(`data size ${o.dataSize} bytes is not a positive multiple of the block size (${o.blockSize} bytes)`);
+    }
+    if (o.metadataSize < MIN_METADATA_SIZE || o.metadataSize % 4096 !== 0) {
+      throw new UsageError(`metadata size ${o.metadataSize} bytes must be a multiple of 4 KiB and at least 2 MiB`);
+    }
+    if (o.metadataSize > MAX_METADATA_SIZE) {
+      throw new UsageError(`metadata size ${o.metadataSize} bytes is more than the kernel can use (${MAX_METADATA_SIZE} bytes)`);
+    }
+    if (o.lowWaterMark !== undefined && (!Number.isInteger(o.lowWaterMark) || o.lowWaterMark < 0)) {
+      throw new UsageError(`low water mark ${o.lowWaterMark} is not a block count`);
+    }
+    const dataFile = resolve(o.dataFile);
+    const metadataFile = resolve(o.metadataFile);
+    if (dataFile === metadataFile) throw new UsageError('the data and metadata files must differ');
+    for (const f of [dataFile, metadataFile]) {
+      if (existsSync(f) && statSync(f).size > 0) {
+        throw new UsageError(`${f} exists and is not empty: refusing to overwrite it (remove it, or pick another file)`);
+      }
+    }
+    if (await dm.exists(o.name)) throw new UsageError(`a device-mapper device named ${o.name} already exists`);
+
+    return Rollback.guard(async (rb) => {
+      for (const [f, size] of [[metadataFile, o.metadataSize], [dataFile, o.dataSize]] as const) {
+        const existed = existsSync(f);
+        const fd = openSync(f, 'w', 0o600);
+        try {
+          ftruncateSync(fd, size);
+        } finally {
+          closeSync(fd);
+        }
+        if (!existed) rb.push(`remove ${f}`, () => unlinkSync(f));
+      }
+      const metaDev = await loop.attach(metadataFile);
+      rb.push(`detach ${metaDev}`, () => loop.detach(metaDev));
+      const dataDev = await loop.attach(dataFile);
+      rb.push(`detach ${dataDev}`, () => loop.detach(dataDev));
+      const features: string[] = [];
+      if (o.skipZeroing) features.push('skip_block_zeroing');
+      if (o.errorIfNoSpace) features.push('error_if_no_space');
+      const sectors = o.dataSize / 512;
+      const bs = o.blockSize / 512;
+      const tbl = `0 ${sectors} thin-pool ${metaDev} ${dataDev} ${bs} ${o.lowWaterMark ?? 0} ${features.length}${features.length ? ` ${features.join(' ')}` : ''}`;
+      try {
+        await dm.create(o.name, tbl);
+      } catch (e) {
+        throw explain(e, `creating pool ${o.name}`);
+      }
+      rb.push(`remove ${o.name}`, () => dm.remove(o.name));
+      return new Pool(o.name, metaDev, dataDev, bs, sectors);
+    });
+  }
+
+  /** An existing pool, by its dm name. */
+  static async open(name: string): Promise<Pool> {
+    validateName(name, 'pool name');
+    let tbl: string;
+    try {
+      tbl = await dm.table(name);
+    } catch (e) {
+      throw new UsageError(`no pool named ${name}: ${(e as Error).message}`);
+    }
+    const f = tbl.split(/\s+/);
+    if (f[2] !== 'thin-pool') throw new UsageError(`${name} is not a thin-pool (its table: ${tbl})`);
+    return new Pool(name, deviceForNumber(f[3]!), deviceForNumber(f[4]!), Number(f[5]), Number(f[1]));
+  }
+
+  async status(): Promise<PoolStatus> {
+    return parsePoolStatus(await dm.status(this.name));
+  }
+
+  /** Active thin devices whose table names this pool. */
+  async activeThins(): Promise<ActiveThin[]> {
+    const me = await dm.info(this.name);
+    if (!me) throw new UsageError(`pool ${this.name} is not active`);
+    const majMin = `${me.major}:${me.minor}`;
+    const out: ActiveThin[] = [];
+    for (const [name, tbl] of await dm.tables('thin')) {
+      const f = tbl.split(/\s+/);
+      if (f[2] === 'thin' && (f[3] === majMin || f[3] === this.device)) out.push({ name, id: Number(f[4]), sectors: Number(f[1]) });
+    }
+    return out;
+  }
+
+  async thinStatus(dmName: string): Promise<ThinStatus> {
+    return parseThinStatus(await dm.status(dmName));
+  }
+
+  private async send(msg: string, what: string): Promise<void> {
+    try {
+      await dm.message(this.name, msg);
+    } catch (e) {
+      throw explain(e, what);
+    }
+  }
+
+  async createThin(id: number): Promise<void> {
+    validateThinId(id);
+    await this.send(`create_thin ${id}`, `creating thin ${id} in ${this.name}`);
+  }
+
+  /**
+   * Snapshots thin `originId` as `id`. An active origin is suspended first
+   * (its in-flight I/O must reach the pool before the snapshot is taken)
+   * and always resumed, even when the snapshot fails.
+   */
+  async createSnap(id: number, originId: number): Promise<void> {
+    validateThinId(id);
+    validateThinId(originId);
+    if (id === originId) throw new UsageError('a snapshot needs a new id, not its origin\'s');
+    const active = (await this.activeThins()).filter((t) => t.id === originId);
+    const suspended: string[] = [];
+    try {
+      for (const t of active) {
+        await dm.suspend(t.name);
+        suspended.push(t.name);
+      }
+      await this.send(`create_snap ${id} ${originId}`, `snapshotting thin ${originId} as ${id} in ${this.name}`);
+    } finally {
+      const errors: string[] = [];
+      for (const n of suspended.reverse()) {
+        try {
+          await dm.resume(n);
+        } catch (e) {
+          errors.push(`${n}: ${(e as Error).message}`);
+        }
+      }
+      if (errors.length) throw new Error(`could not resume ${errors.join('; ')}: resume them with dmsetup resume`);
+    }
+  }
+
+  async deleteThin(id: number): Promise<void> {
+    validateThinId(id);
+    const active = (await this.activeThins()).filter((t) => t.id === id);
+    if (active.length > 0) {
+      throw new UsageError(`thin ${id} is active as ${active.map((t) => t.name).join(', ')}: deactivate it first`);
+    }
+    await this.send(`delete ${id}`, `deleting thin ${id} from ${this.name}`);
+  }
+
+  /** Creates dm device `dmName` for thin `id`, `sectors` long; returns its path. */
+  async activateThin(id: number, sectors: number, dmName: string): Promise<string> {
+    validateThinId(id);
+    validateName(dmName);
+    if (!Number.isInteger(sectors) || sectors <= 0) throw new UsageError(`thin size ${sectors} sectors is not positive`);
+    if (await dm.exists(dmName)) throw new UsageError(`a device-mapper device named ${dmName} already exists`);
+    try {
+      await dm.create(dmName, `0 ${sectors} thin ${this.device} ${id}`);
+    } catch (e) {
+      throw explain(e, `activating thin ${id} of ${this.name} as ${dmName}`);
+    }
+    return `/dev/mapper/${dmName}`;
+  }
+
+  async deactivateThin(dmName: string): Promise<void> {
+    validateName(dmName);
+    try {
+      await dm.remove(dmName);
+    } catch (e) {
+      throw explain(e, `removing ${dmName}`);
+    }
+  }
+
+  /** create_thin + activate, rolled back together. */
+  async createAndActivateThin(id: number, sectors: number, dmName: string): Promise<string> {
+    validateName(dmName);
+    if (await dm.exists(dmName)) throw new UsageError(`a device-mapper device named ${dmName} already exists`);
+    return Rollback.guard(async (rb) => {
+      await this.createThin(id);
+      rb.push(`delete thin ${id}`, () => this.send(`delete ${id}`, `deleting thin ${id}`));
+      return this.activateThin(id, sectors, dmName);
+    });
+  }
+
+  /** create_snap + activate, rolled back together. */
+  async createAndActivateSnap(id: number, originId: number, sectors: number, dmName: string): Promise<string> {
+    validateName(dmName);
+    if (await dm.exists(dmName)) throw new UsageError(`a device-mapper device named ${dmName} already exists`);
+    return Rollback.guard(async (rb) => {
+      await this.createSnap(id, originId);
+      rb.push(`delete thin ${id}`, () => this.send(`delete ${id}`, `deleting thin ${id}`));
+      return this.activateThin(id, sectors, dmName);
+    });
+  }
+
+  async setTransactionId(oldId: number, newId: number): Promise<void> {
+    await this.send(`set_transaction_id ${oldId} ${newId}`, `setting the transaction id of ${this.name} from ${oldId} to ${newId}`);
+  }
+
+  async reserveMetadataSnap(): Promise<number> {
+    await this.send('reserve_metadata_snap', `reserving a metadata snapshot of ${this.name}`);
+    const s = await this.status();
+    if (s.heldMetadataRoot === undefined) throw new Error(`pool ${this.name} reports no held metadata root after reserve_metadata_snap`);
+    return s.heldMetadataRoot;
+  }
+
+  async releaseMetadataSnap(): Promise<void> {
+    await this.send('release_metadata_snap', `releasing the metadata snapshot of ${this.name}`);
+  }
+
+  /**
+   * Reserves a metadata snapshot, runs `fn` with the metadata device and
+   * the snapshot's block, and always releases it. A snapshot already held
+   * (by someone else) is used as is and left held.
+   */
+  async withMetadataSnap<T>(fn: (metadataDevice: string, heldRoot: number) => Promise<T> | T): Promise<T> {
+    const before = await this.status();
+    const ours = before.heldMetadataRoot === undefined;
+    const root = ours ? await this.reserveMetadataSnap() : before.heldMetadataRoot!;
+    try {
+      // The kernel writes metadata below the page cache: drop what we may have cached.
+      await run('blockdev', ['--flushbufs', this.metadataDevice]).catch(() => undefined);
+      return await fn(this.metadataDevice, root);
+    } finally {
+      if (ours) await this.releaseMetadataSnap();
+    }
+  }
+
+  /** Removes every active thin of the pool, the pool, and the loop devices under it. */
+  async destroy(): Promise<void> {
+    for (const t of await this.activeThins()) await this.deactivateThin(t.name);
+    try {
+      await dm.remove(this.name);
+    } catch (e) {
+      throw explain(e, `removing pool ${this.name}`);
+    }
+    for (const d of [this.metadataDevice, this.dataDevice]) {
+      if (/^\/dev\/loop\d+$/.test(d)) await loop.detach(d);
+    }
+  }
+}
