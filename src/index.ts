@@ -38,3 +38,11 @@ export { HumanWriter } from './thin/human-writer.js';
 export { JsonWriter } from './thin/json-writer.js';
 export { restore, type RestoreResult } from './thin/restore.js';
 export { readXml, XmlSyntaxError } from './thin/xml-reader.js';
+
+export { Pool, type PoolCreateOptions, type ActiveThin, validateThinId, validateBlockSize, validateName } from './driver/pool.js';
+export { parsePoolStatus, parseThinStatus, type PoolStatus, type ThinStatus, type PoolMode } from './driver/status.js';
+export { parseSize, parseSectors, formatSize } from './driver/size.js';
+export { CommandError } from './driver/exec.js';
+export * as dmsetup from './driver/dmsetup.js';
+export * as losetup from './driver/losetup.js';
+export { runInVm, vmAvailability, makeScratch, type VmResult, type VmOptions } from './vm/vm.js';

@@ -5,7 +5,7 @@ import { formatSize, parseSectors, parseSize } from '../driver/size.js';
 import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseIntArg, run } from './util.js';
+import { parseIntArg, parseThinIdArg, run } from './util.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
   if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
@@ -117,7 +117,7 @@ export function register(program: Command): void {
     .command('create')
     .description('create thin ID in POOL and activate it')
     .argument('<pool>')
-    .argument('<id>', 'thin id, 0..16777215', parseIntArg)
+    .argument('<id>', 'thin id, 0..16777215', parseThinIdArg)
     .requiredOption('--size <size>', 'virtual size, e.g. 1G')
     .option('--name <dmname>', 'device-mapper name (default POOL-thinID)')
     .action((poolName: string, id: number, o: { size: string; name?: string }) =>
@@ -132,7 +132,7 @@ export function register(program: Command): void {
     .command('activate')
     .description('activate an existing thin ID of POOL as /dev/mapper/DMNAME')
     .argument('<pool>')
-    .argument('<id>', 'thin id', parseIntArg)
+    .argument('<id>', 'thin id', parseThinIdArg)
     .requiredOption('--size <size>', 'virtual size, e.g. 1G')
     .requiredOption('--name <dmname>', 'device-mapper name')
     .action((poolName: string, id: number, o: { size: string; name: string }) =>
@@ -158,7 +158,7 @@ export function register(program: Command): void {
     .command('delete')
     .description('delete thin ID from POOL (its data is freed); it must not be active')
     .argument('<pool>')
-    .argument('<id>', 'thin id', parseIntArg)
+    .argument('<id>', 'thin id', parseThinIdArg)
     .action((poolName: string, id: number) =>
       run(async () => {
         const p = await Pool.open(poolName);
@@ -174,8 +174,8 @@ export function register(program: Command): void {
     .command('create')
     .description("snapshot ORIGIN_ID as NEW_ID (an active origin is suspended and resumed) and activate it with the origin's size")
     .argument('<pool>')
-    .argument('<new-id>', 'id of the snapshot', parseIntArg)
-    .argument('<origin-id>', 'id of the thin to snapshot', parseIntArg)
+    .argument('<new-id>', 'id of the snapshot', parseThinIdArg)
+    .argument('<origin-id>', 'id of the thin to snapshot', parseThinIdArg)
     .option('--name <dmname>', 'device-mapper name (default POOL-snapNEW_ID)')
     .option('--size <size>', "virtual size when the origin is not active (default: the active origin's)")
     .action((poolName: string, id: number, origin: number, o: { name?: string; size?: string }) =>

@@ -37,6 +37,13 @@ export function parseIntArg(v: string): number {
   return n;
 }
 
+/** A thin id argument: 0..2^24-1. */
+export function parseThinIdArg(v: string): number {
+  const n = parseIntArg(v);
+  if (n > 0xffffff) throw new InvalidArgumentError(`thin id ${v} is out of range: ids are 0..16777215 (24 bits)`);
+  return n;
+}
+
 export function collectInt(v: string, prev: number[]): number[] {
   return [...prev, parseIntArg(v)];
 }

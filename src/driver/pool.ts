@@ -12,6 +12,7 @@ import * as dm from './dmsetup.js';
 import { CommandError, run } from './exec.js';
 import * as loop from './losetup.js';
 import { Rollback } from './rollback.js';
+import { faultPoint } from './fault.js';
 import { type PoolStatus, parsePoolStatus, parseThinStatus, type ThinStatus } from './status.js';
 
 export const MIN_BLOCK_SIZE = 64 * 1024;
@@ -138,6 +139,7 @@ export class Pool {
       rb.push(`detach ${metaDev}`, () => loop.detach(metaDev));
       const dataDev = await loop.attach(dataFile);
       rb.push(`detach ${dataDev}`, () => loop.detach(dataDev));
+      faultPoint('pool-create:after-loops');
       const features: string[] = [];
       if (o.skipZeroing) features.push('skip_block_zeroing');
       if (o.errorIfNoSpace) features.push('error_if_no_space');
@@ -150,6 +152,7 @@ export class Pool {
         throw explain(e, `creating pool ${o.name}`);
       }
       rb.push(`remove ${o.name}`, () => dm.remove(o.name));
+      faultPoint('pool-create:after-pool');
       return new Pool(o.name, metaDev, dataDev, bs, sectors);
     });
   }
@@ -271,6 +274,7 @@ export class Pool {
     return Rollback.guard(async (rb) => {
       await this.createThin(id);
       rb.push(`delete thin ${id}`, () => this.send(`delete ${id}`, `deleting thin ${id}`));
+      faultPoint('thin-create:before-activate');
       return this.activateThin(id, sectors, dmName);
     });
   }
@@ -321,7 +325,15 @@ export class Pool {
 
   /** Removes every active thin of the pool, the pool, and the loop devices under it. */
   async destroy(): Promise<void> {
-    for (const t of await this.activeThins()) await this.deactivateThin(t.name);
+    const thins = await this.activeThins();
+    // Refuse before removing anything: a half-destroyed pool helps no one.
+    for (const t of thins) {
+      const i = await dm.info(t.name);
+      if (i && i.openCount > 0) {
+        throw new UsageError(`thin ${t.id} (/dev/mapper/${t.name}) is open (mounted?): unmount it before destroying pool ${this.name}`);
+      }
+    }
+    for (const t of thins) await this.deactivateThin(t.name);
     try {
       await dm.remove(this.name);
     } catch (e) {

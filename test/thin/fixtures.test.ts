@@ -68,3 +68,57 @@ describe.skipIf(skipReason(packs.length > 0 && !!tpt11 && !!tpt09, 'tpt-testdata
     }
   },
 );
+
+/**
+ * The project's own kernel-made fixtures (scripts/make-fixtures.mjs ran them
+ * on a real kernel): what dmthin reads must equal what the live kernel
+ * reported (fixtures/*.facts) and what the oracles read.
+ */
+import { existsSync as exists, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot, xzDecompress } from '../support/env.js';
+import { Metadata } from '../../src/thin/metadata.js';
+
+const projectFixtures = join(projectRoot, 'fixtures');
+const made = exists(projectFixtures) ? readdirSync(projectFixtures).filter((n) => n.endsWith('.meta.xz')).sort() : [];
+
+describe('fixtures made by this project on a real kernel', () => {
+  it('exist (scripts/make-fixtures.mjs makes them)', () => {
+    expect(made).toEqual(['many-thins.meta.xz', 'snapshots.meta.xz']);
+  });
+
+  for (const name of made) {
+    const base = name.replace(/\.meta\.xz$/, '');
+    it(`${base}: check and the kernel's live status agree`, () => {
+      const meta = tmp.path(`${base}.meta`);
+      if (!exists(meta)) xzDecompress(join(projectFixtures, name), meta);
+      const facts = readFileSync(join(projectFixtures, `${base}.facts`), 'utf8').trim().split('\n');
+      // 0 <len> thin-pool <tid> <used meta>/<total> <used data>/<total> <held|-> ...
+      const st = facts[0]!.split(/\s+/);
+      const r = check(meta);
+      expect(r.findings).toEqual([]);
+      expect(r.transactionId).toBe(Number(st[3]));
+      expect(r.dataBlocksUsed).toBe(Number(st[5]!.split('/')[0]));
+      const md = Metadata.open(meta);
+      expect(md.superblock.heldRoot).toBe(st[6] === '-' ? 0 : Number(st[6]));
+      const devices = md.devices();
+      for (const line of facts.slice(1)) {
+        const m = /^thin (\d+) (\d+) sectors mapped/.exec(line)!;
+        const d = devices.find((x) => x.devId === Number(m[1]))!;
+        expect(d.mappedBlocks * md.superblock.dataBlockSize, line).toBe(Number(m[2]));
+      }
+      md.close();
+    });
+
+    it.skipIf(skipReason(!!tpt09 && !!tpt11, 'oracles 0.9 and 1.1 missing: project fixture comparisons'))(`${base}: dumps (and -m) match thin_dump 0.9; both thin_checks pass`, () => {
+      const meta = tmp.path(`${base}.meta`);
+      if (!exists(meta)) xzDecompress(join(projectFixtures, name), meta);
+      expect(oracle('0.9', 'thin_check', ['-q', meta]).code).toBe(0);
+      expect(oracle('1.1', 'thin_check', ['-q', meta]).code).toBe(0);
+      expect(dmthin('dump', meta).stdout).toBe(oracle('0.9', 'thin_dump', [meta]).stdout);
+      const snap = oracle('0.9', 'thin_dump', ['-m', meta]);
+      if (snap.code === 0) expect(dmthin('dump', '-m', meta).stdout).toBe(snap.stdout);
+      else expect(dmthin('dump', '-m', meta).code).toBe(1);
+    });
+  }
+});

@@ -1,0 +1,124 @@
+/**
+ * The live driver on a real kernel (in the VM harness unless this host's
+ * kernel has dm-thin): the seed's operations, status fields, a live dump,
+ * and failure injection showing that nothing leaks.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { skipReason } from '../support/env.js';
+import { kernelUnavailableReason, runScenario, type ScenarioRun } from './support.js';
+
+const reason = kernelUnavailableReason();
+let run: ScenarioRun;
+let o: Record<string, any>;
+
+describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}`))('live driver on a real kernel', () => {
+  beforeAll(async () => {
+    run = await runScenario('driver-scenario.mjs');
+    o = run.observed;
+    process.stderr.write(`kernel scenario ran on the ${run.where} in ${run.seconds.toFixed(1)} s\n`);
+    if (o.exception) throw new Error(`the scenario threw: ${o.exception}\n${run.output.slice(-2000)}`);
+  }, 600_000);
+
+  it('rejects a bad block size before touching the kernel or the disk', () => {
+    expect(o.badBlockSize.code).toBe(1);
+    expect(o.badBlockSize.stderr).toMatch(/data block size 98304 bytes is not a multiple of 64 KiB/);
+    expect(o.badBlockSize.filesCreated).toBe(false);
+    expect(o.badBlockSize.after).toEqual(o.baseline);
+    expect(o.badName.code).toBe(1);
+    expect(o.badName.stderr).toMatch(/pool name 'bad\/name' is not valid/);
+  });
+
+  it('rolls back a pool creation that fails after attaching loops or after creating the pool', () => {
+    for (const f of [o.faultAfterLoops, o.faultAfterPool]) {
+      expect(f.code).toBe(1);
+      expect(f.stderr).toMatch(/injected fault/);
+      expect(f.files).toEqual([false, false]);
+      expect(f.after).toEqual(o.baseline);
+    }
+  });
+
+  it('creates a pool whose status has every field', () => {
+    expect(o.create.code).toBe(0);
+    const s = o.statusFresh;
+    expect(s).toMatchObject({ name: 'p1', mode: 'rw', transactionId: 0, usedDataBlocks: 0, totalDataBlocks: 4096, totalMetadataBlocks: 2048, needsCheck: false, dataBlockSize: 128 });
+    expect(s.heldMetadataRoot).toBeUndefined();
+    expect(s.usedMetadataBlocks).toBeGreaterThan(0);
+    expect(s.metadataDevice).toMatch(/^\/dev\/loop\d+$/);
+    expect(typeof s.discardPassdown).toBe('boolean');
+  });
+
+  it('refuses an existing pool name without creating files', () => {
+    expect(o.createSameName.code).toBe(1);
+    expect(o.createSameName.stderr).toMatch(/already exists/);
+    expect(o.createSameName.otherFiles).toBe(false);
+  });
+
+  it('creates thins; an existing id or an id past 24 bits is refused; a failed activation deletes the new thin', () => {
+    expect(o.thinCreate.code).toBe(0);
+    expect(o.thinCreateExistingId.code).toBe(1);
+    expect(o.thinCreateExistingId.stderr).toMatch(/already exists/);
+    expect(o.thinCreateExistingId.after.dms).not.toContain('p1-dup');
+    expect(o.faultThinActivate.code).toBe(1);
+    expect(o.idSevenFreeAfterFault.code).toBe(0); // the rolled-back id 7 could be created again
+    expect(o.deleteSeven.code).toBe(0);
+    expect(o.badId.code).toBe(2); // a bad argument, refused before the kernel is asked
+    expect(o.badId.stderr).toMatch(/thin id 16777216 is out of range/);
+  });
+
+  it('a snapshot keeps the data of the moment it was taken (copy-on-write), and the origin is resumed', () => {
+    expect(o.snap.code).toBe(0);
+    expect(o.originSuspendedAfterSnap).not.toMatch(/^..s/);
+    expect(o.baseAfter).not.toBe(o.baseBefore);
+    expect(o.snapAfter).toBe(o.baseBefore);
+    expect(o.snapSize).toBe(String(64 << 20));
+    expect(o.thinStatusBase).toMatch(/^0 131072 thin 8192 8191$/);
+  });
+
+  it('a snapshot of a snapshot is isolated from later writes to its origin', () => {
+    expect(o.snapOfSnap.code).toBe(0);
+    expect(o.snap2).toBe(o.baseBefore);
+    expect(o.snapAfterWrite).not.toBe(o.baseBefore);
+  });
+
+  it('refuses to delete an active thin and to remove a mounted one', () => {
+    expect(o.deleteActive.code).toBe(1);
+    expect(o.deleteActive.stderr).toMatch(/thin 2 is active as p1-snap: deactivate it first/);
+    expect(o.mount.code).toBe(0);
+    expect(o.deactivateMounted.code).toBe(1);
+    expect(o.deactivateMounted.stderr).toMatch(/busy/i);
+    expect(o.destroyWhileMounted.code).toBe(1);
+    expect(o.destroyWhileMounted.stderr).toMatch(/thin 3 \(\/dev\/mapper\/p1-snap2\) is open \(mounted\?\)/);
+    // Refused before removing anything: every device is still there.
+    expect(o.destroyWhileMounted.after.dms).toEqual(expect.arrayContaining(['p1', 'p1-base', 'p1-snap', 'p1-snap2']));
+  });
+
+  it('reports the transaction id, data use and the metadata snapshot', () => {
+    expect(o.statusAfter.transactionId).toBe(5);
+    expect(o.statusAfter.usedDataBlocks).toBeGreaterThan(64);
+    expect(o.heldRoot).toBeGreaterThan(0);
+    expect(o.statusHeld).toBe(o.heldRoot);
+    expect(o.statusReleased).toBeNull();
+    expect(o.activeThins).toEqual(['1:p1-base:131072', '2:p1-snap:131072', '3:p1-snap2:131072']);
+  });
+
+  it('dumps a live pool through a metadata snapshot and always releases it', () => {
+    expect(o.liveDump.code).toBe(0);
+    expect(o.heldAfterLiveDump).toBeNull();
+    expect(o.liveDump.stdout).toMatch(/^<superblock uuid="" time="2" transaction="5" flags="0" version="2" data_block_size="128" nr_data_blocks="0">/);
+    expect((o.liveDump.stdout.match(/<device /g) ?? []).length).toBe(3);
+  });
+
+  it('deletes a snapshot and tears down without leaking a loop or dm device', () => {
+    expect(o.deleteSnap2.code).toBe(0);
+    expect(o.destroy.code).toBe(0);
+    expect(o.final).toEqual(o.baseline);
+  });
+
+  it('leaves metadata that dmthin and thin_check accept, dumped identically by both', () => {
+    expect(o.offlineCheck.code).toBe(0);
+    expect(o.thinCheck.code).toBe(0);
+    expect(o.offlineDump.stdout).toBe(o.thinDump.stdout);
+    expect((o.offlineDump.stdout.match(/<device /g) ?? []).length).toBe(2);
+    expect(o.offlineDump.stdout).toMatch(/transaction="5"/);
+  });
+});

@@ -1,0 +1,64 @@
+#!/bin/sh
+# Makes metadata fixtures on a real kernel (run by scripts/make-fixtures.mjs,
+# in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR.
+# Writes OUT_DIR/*.meta (xz'ed by the caller) and OUT_DIR/*.facts (what the
+# kernel reported while the pool was live).
+set -eu
+ROOT=$1; OUT=$2
+DMTHIN="node $ROOT/dist/dmthin.mjs"
+mkdir -p "$OUT"; cd "$OUT"
+export DM_DISABLE_UDEV=1
+
+wr() { # wr DEV SEED COUNT: COUNT pseudo-random 128 KiB writes of distinct content
+  node -e '
+    const fs = require("fs"); const [dev, seed, count] = process.argv.slice(1);
+    let s = Number(seed) >>> 0; const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) / 4294967296;
+    const fd = fs.openSync(dev, "r+"); const size = Number(require("child_process").execSync("blockdev --getsize64 " + dev));
+    const buf = Buffer.alloc(131072);
+    for (let i = 0; i < Number(count); i++) { buf.fill(i & 255); buf.writeUInt32LE(Number(seed), 0);
+      const blk = Math.floor(rnd() * (size / 131072)); fs.writeSync(fd, buf, 0, buf.length, blk * 131072); }
+    fs.fsyncSync(fd); fs.closeSync(fd);' "$1" "$2" "$3"
+}
+
+# Fixture 1: snapshots sharing subtrees, a snapshot of a snapshot, a deleted
+# snapshot, set_transaction_id, a held metadata snapshot at removal.
+P=fx1-pool
+$DMTHIN pool create $P --data fx1.data --metadata snapshots.meta --data-size 2G --metadata-size 16M --block-size 128k --skip-zeroing
+$DMTHIN thin create $P 1 --size 512M --name fx1-t1
+dd if=/dev/zero of=/dev/mapper/fx1-t1 bs=1M count=48 oflag=direct 2>/dev/null
+wr /dev/mapper/fx1-t1 1 300
+for n in 2 3 4; do
+  $DMTHIN snap create $P $n 1 --name fx1-s$n
+  wr /dev/mapper/fx1-t1 $((n * 10)) 80
+done
+$DMTHIN snap create $P 5 2 --name fx1-s5
+wr /dev/mapper/fx1-s5 55 60
+wr /dev/mapper/fx1-s2 22 40
+$DMTHIN thin deactivate fx1-s3
+$DMTHIN thin delete $P 3
+dmsetup message $P 0 set_transaction_id 0 9
+dmsetup message $P 0 reserve_metadata_snap
+wr /dev/mapper/fx1-t1 99 40
+dmsetup status $P > snapshots.facts
+for d in 1 2 4 5; do
+  name=fx1-t1; [ $d = 1 ] || name=fx1-s$d
+  echo "thin $d $(dmsetup status $name | cut -d' ' -f4) sectors mapped, md5 $(dd if=/dev/mapper/$name bs=1M 2>/dev/null | md5sum | cut -d' ' -f1)" >> snapshots.facts
+done
+# Tear down with the metadata snapshot still held (as a crash would leave it).
+$DMTHIN pool destroy $P
+rm -f fx1.data
+
+# Fixture 2: many small thins and a multi-level mapping tree, data blocks
+# of 64 KiB, every thin written sparsely.
+P=fx2-pool
+$DMTHIN pool create $P --data fx2.data --metadata many-thins.meta --data-size 4G --metadata-size 8M --block-size 64k --skip-zeroing
+for n in $(seq 10 25); do
+  $DMTHIN thin create $P $n --size 256M --name fx2-t$n
+  wr /dev/mapper/fx2-t$n $n 120
+done
+$DMTHIN snap create $P 100 10 --name fx2-s100
+wr /dev/mapper/fx2-t10 1000 50
+dmsetup status $P > many-thins.facts
+$DMTHIN pool destroy $P
+rm -f fx2.data
+ls -la "$OUT"
