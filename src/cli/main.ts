@@ -8,6 +8,11 @@ import { register as registerCheck } from './check.js';
 import { register as registerDump } from './dump.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerPool } from './pool.js';
+import { register as registerLs } from './ls.js';
+import { register as registerDelta } from './delta.js';
+import { register as registerRmap } from './rmap.js';
+import { register as registerMetadataSize } from './metadata-size.js';
+import { register as registerTrim } from './trim.js';
 import { rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
@@ -19,6 +24,11 @@ program
 registerCheck(program);
 registerDump(program);
 registerRestore(program);
+registerLs(program);
+registerDelta(program);
+registerRmap(program);
+registerMetadataSize(program);
+registerTrim(program);
 registerPool(program);
 
 // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.

@@ -54,6 +54,8 @@ export function collectInt(v: string, prev: number[]): number[] {
  * its block: rewrite that pair to a hidden `--metadata-snap-at=N`.
  */
 export function rewriteMetadataSnapArgs(argv: readonly string[]): string[] {
+  // Only where -m means --metadata-snap (metadata-size's -m is --max-thins).
+  if (!['dump', 'delta'].includes(argv[2] ?? '')) return [...argv];
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

@@ -1,0 +1,57 @@
+/**
+ * Applies a trim to the data file or device: holes for regular files
+ * (fallocate --punch-hole --keep-size), discards for block devices
+ * (blkdiscard). Refuses while anything holds the files: a loop device
+ * backed by them, or an exclusive open of the device failing.
+ */
+import { closeSync, constants, openSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UsageError } from '../format/errors.js';
+import { run } from '../driver/exec.js';
+import { findByBackingFile } from '../driver/losetup.js';
+import type { Metadata } from './metadata.js';
+import { type FreeRun, freeDataRuns } from './trim.js';
+
+export interface TrimResult {
+  runs: FreeRun[];
+  blockBytes: number;
+  bytes: number;
+}
+
+async function refuseIfInUse(path: string, what: string): Promise<void> {
+  const st = statSync(path);
+  if (st.isFile()) {
+    const loops = await findByBackingFile(resolve(path)).catch(() => []);
+    if (loops.length > 0) {
+      throw new UsageError(`${what} ${path} is attached to ${loops.map((l) => l.name).join(', ')}: the pool may be active; remove it (dmthin pool destroy) first`);
+    }
+  } else if (st.isBlockDevice()) {
+    try {
+      closeSync(openSync(path, constants.O_RDONLY | constants.O_EXCL));
+    } catch (e) {
+      throw new UsageError(`${what} ${path} is in use (${(e as NodeJS.ErrnoException).code}): the pool may be active`);
+    }
+  }
+}
+
+export async function trimData(md: Metadata, metadataPath: string, dataPath: string, options: { dryRun?: boolean } = {}): Promise<TrimResult> {
+  await refuseIfInUse(metadataPath, 'metadata');
+  await refuseIfInUse(dataPath, 'data');
+  const blockBytes = md.superblock.dataBlockSize * 512;
+  const runs = freeDataRuns(md);
+  const st = statSync(dataPath);
+  const dataBytes = st.isBlockDevice() ? Infinity : st.size;
+  if (st.isFile() && dataBytes < md.superblock.dataSpaceMapRoot.nrBlocks * blockBytes) {
+    throw new UsageError(`${dataPath} (${dataBytes} bytes) is smaller than the pool's ${md.superblock.dataSpaceMapRoot.nrBlocks} data blocks of ${blockBytes} bytes: is it the right file?`);
+  }
+  let bytes = 0;
+  for (const r of runs) bytes += r.length * blockBytes;
+  if (options.dryRun) return { runs, blockBytes, bytes };
+  for (const r of runs) {
+    const offset = String(r.begin * blockBytes);
+    const length = String(r.length * blockBytes);
+    if (st.isBlockDevice()) await run('blkdiscard', ['--offset', offset, '--length', length, dataPath], { timeout: 600_000 });
+    else await run('fallocate', ['--punch-hole', '--keep-size', '--offset', offset, '--length', length, dataPath], { timeout: 600_000 });
+  }
+  return { runs, blockBytes, bytes };
+}
