@@ -13,6 +13,7 @@ import { register as registerDelta } from './delta.js';
 import { register as registerRmap } from './rmap.js';
 import { register as registerMetadataSize } from './metadata-size.js';
 import { register as registerTrim } from './trim.js';
+import { register as registerReport } from './report.js';
 import { rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
@@ -29,6 +30,7 @@ registerDelta(program);
 registerRmap(program);
 registerMetadataSize(program);
 registerTrim(program);
+registerReport(program);
 registerPool(program);
 
 // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.

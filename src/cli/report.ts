@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { report } from '../thin/report.js';
+import { run } from './util.js';
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .summary('write a self-contained HTML report of a pool')
+    .description(
+      'One HTML file, no network needed: the snapshot family tree (inferred from times and\n' +
+        'shared blocks), exclusive vs shared space per device, the data space map as a picture,\n' +
+        'metadata use and the check findings.',
+    )
+    .argument('<metadata>')
+    .requiredOption('-o, --output <file>', 'HTML file to write')
+    .action((metadata: string, o: { output: string }) =>
+      run(() => {
+        writeFileSync(o.output, report(metadata));
+        process.stderr.write(`wrote ${o.output}\n`);
+        return 0;
+      }),
+    );
+}
