@@ -4,7 +4,8 @@
  * and prints wall-time ratios and peak RSS. Not a test: numbers go to
  * docs/PERFORMANCE.md by hand.
  *
- * BENCH_SIZES=S,M,L picks pools (default S,M); BENCH_REPEAT=N takes the
+ * BENCH_SIZES=S,M,L picks pools (default S,M); BENCH_OPS=check,dump,... the
+ * operations (default all); BENCH_REPEAT=N takes the
  * best of N runs (default 3); BENCH_DIR holds the generated pools (default .bench/).
  */
 import { spawnSync } from 'node:child_process';
@@ -24,6 +25,10 @@ const POOLS: Record<string, PoolSpec> = {
   M: { seed: 42, origins: 3, snapshotsPerOrigin: 3, mappingsPerOrigin: 83000, rewriteShare: 0.3, runLength: 1.2, spareDataBlocks: 10000 },
   L: { seed: 77, origins: 6, snapshotsPerOrigin: 3, mappingsPerOrigin: 417000, rewriteShare: 0.3, runLength: 1.2, spareDataBlocks: 50000 },
 };
+
+const LS_FIELDS = 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS';
+const RMAP_REGION = '0..200000';
+const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,ls,delta,rmap').split(',');
 
 interface Tool {
   name: string;
@@ -46,7 +51,7 @@ function measure(cmd: string[], outFile?: string): Measure {
   for (let i = 0; i < repeat; i++) {
     const argv = haveTime ? ['/usr/bin/time', '-f', '%e %M', ...cmd] : cmd;
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', outFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 2 ** 31 });
+    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', outFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 2 ** 31 - 1 });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr?.toString().slice(-500)}`);
     const last = r.stderr.toString().trim().split('\n').pop() ?? '';
@@ -63,6 +68,9 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
       case 'check': return [process.execPath, cli, 'check', '-q', meta];
       case 'dump': return [process.execPath, cli, 'dump', '-o', out, meta];
       case 'restore': return [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', out];
+      case 'ls': return [process.execPath, cli, 'ls', '-o', LS_FIELDS, meta];
+      case 'delta': return [process.execPath, cli, 'delta', '--snap1', '0', '--snap2', '1', meta];
+      case 'rmap': return [process.execPath, cli, 'rmap', '--region', RMAP_REGION, meta];
     }
   }
   const bin = (t: string): string => join(tool.dir!, t);
@@ -70,6 +78,9 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
     case 'check': return [bin('thin_check'), '-q', meta];
     case 'dump': return [bin('thin_dump'), '-o', out, meta];
     case 'restore': return [bin('thin_restore'), '-q', '-i', xml, '-o', out];
+    case 'ls': return [bin('thin_ls'), '-o', LS_FIELDS, meta];
+    case 'delta': return [bin('thin_delta'), '--snap1', '0', '--snap2', '1', meta];
+    case 'rmap': return [bin('thin_rmap'), '--region', RMAP_REGION, meta];
   }
   throw new Error(op);
 }
@@ -116,7 +127,7 @@ function main(): void {
     const p = prepare(size);
     const xmlMiB = statSync(p.xml).size / 2 ** 20;
     process.stderr.write(`pool ${size}: ${p.mappings} mappings, XML ${xmlMiB.toFixed(0)} MiB, metadata ${(p.metaBytes / 2 ** 20).toFixed(0)} MiB\n`);
-    for (const op of ['check', 'dump', 'restore']) {
+    for (const op of OPS) {
       const cells: string[] = [];
       let fastest = Infinity;
       let ours = NaN;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
-import { formatRmap, parseRegion, rmap, type Region } from '../thin/rmap.js';
+import { Output } from '../io/output.js';
+import { parseRegion, rmap, writeRmap, type Region } from '../thin/rmap.js';
 import { run } from './util.js';
 
 export function register(program: Command): void {
@@ -19,11 +20,18 @@ export function register(program: Command): void {
         const md = Metadata.open(metadata);
         try {
           const runs = rmap(md, o.region);
+          const out = Output.stdout();
           if (o.json) {
-            process.stdout.write(`${JSON.stringify(runs.map((r) => ({ data_begin: r.dataBegin, data_end: r.dataEnd, dev_id: r.devId, thin_begin: r.thinBegin })))}\n`);
+            out.text('[');
+            for (let k = 0; k < runs.length; k++) {
+              const r = runs.at(k);
+              out.text(k ? ',\n' : '\n').text('{"data_begin":').num(r.dataBegin).text(',"data_end":').num(r.dataEnd).text(',"dev_id":').num(r.devId).text(',"thin_begin":').num(r.thinBegin).text('}');
+            }
+            out.text('\n]\n');
           } else {
-            process.stdout.write(formatRmap(runs));
+            writeRmap(runs, out);
           }
+          out.close();
         } finally {
           md.close();
         }

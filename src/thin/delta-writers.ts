@@ -1,9 +1,23 @@
 /** thin_delta's XML (plain and --verbose, as 0.9 prints them) and a JSON form. */
-import type { Output } from '../io/output.js';
+import { type Output, ascii } from '../io/output.js';
 import type { DeltaSink } from './delta.js';
 import type { Metadata } from './metadata.js';
 
 type Kind = 'left_only' | 'right_only' | 'different' | 'same';
+
+/** Pre-encoded element starts and ends, by kind. */
+const OPEN_EMPTY: Record<Kind, Uint8Array> = {
+  left_only: ascii('    <left_only begin="'),
+  right_only: ascii('    <right_only begin="'),
+  different: ascii('    <different begin="'),
+  same: ascii('    <same begin="'),
+};
+const LENGTH = ascii('" length="');
+const END = ascii('"/>\n');
+const RANGE = ascii('      <range begin="');
+const DATA_BEGIN = ascii('" data_begin="');
+const LEFT_DATA = ascii('" left_data_begin="');
+const RIGHT_DATA = ascii('" right_data_begin="');
 
 export function deltaHeader(md: Metadata, left: number, right: number): string {
   const v = md.view;
@@ -36,7 +50,7 @@ export class SimpleDeltaWriter implements DeltaSink {
 
   private emit(): void {
     if (!this.kind) return;
-    this.out.text('    <').text(this.kind).text(' begin="').num(this.vbegin).text('" length="').num(this.vend - this.vbegin).text('"/>\n');
+    this.out.raw(OPEN_EMPTY[this.kind]).num(this.vbegin).raw(LENGTH).num(this.vend - this.vbegin).raw(END);
   }
 
   leftOnly(v: number, _d: number, len: number): void {
@@ -71,19 +85,19 @@ export class VerboseDeltaWriter implements DeltaSink {
 
   leftOnly(v: number, d: number, len: number): void {
     this.begin('left_only');
-    this.out.text('      <range begin="').num(v).text('" data_begin="').num(d).text('" length="').num(len).text('"/>\n');
+    this.out.raw(RANGE).num(v).raw(DATA_BEGIN).num(d).raw(LENGTH).num(len).raw(END);
   }
   rightOnly(v: number, d: number, len: number): void {
     this.begin('right_only');
-    this.out.text('      <range begin="').num(v).text('" data_begin="').num(d).text('" length="').num(len).text('"/>\n');
+    this.out.raw(RANGE).num(v).raw(DATA_BEGIN).num(d).raw(LENGTH).num(len).raw(END);
   }
   differ(v: number, l: number, r: number, len: number): void {
     this.begin('different');
-    this.out.text('      <range begin="').num(v).text('" left_data_begin="').num(l).text('" right_data_begin="').num(r).text('" length="').num(len).text('"/>\n');
+    this.out.raw(RANGE).num(v).raw(LEFT_DATA).num(l).raw(RIGHT_DATA).num(r).raw(LENGTH).num(len).raw(END);
   }
   same(v: number, d: number, len: number): void {
     this.begin('same');
-    this.out.text('      <range begin="').num(v).text('" data_begin="').num(d).text('" length="').num(len).text('"/>\n');
+    this.out.raw(RANGE).num(v).raw(DATA_BEGIN).num(d).raw(LENGTH).num(len).raw(END);
   }
   complete(): void {
     if (this.kind) this.out.text('    </').text(this.kind).text('>\n');
