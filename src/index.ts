@@ -46,3 +46,13 @@ export { CommandError } from './driver/exec.js';
 export * as dmsetup from './driver/dmsetup.js';
 export * as losetup from './driver/losetup.js';
 export { runInVm, vmAvailability, makeScratch, type VmResult, type VmOptions } from './vm/vm.js';
+
+export { lsRows, formatLsTable, humanSize, parseLsFields, LS_FIELDS, type LsRow, type LsField } from './thin/ls.js';
+export { delta, deltaRoots, type DeltaSink } from './thin/delta.js';
+export { SimpleDeltaWriter, VerboseDeltaWriter, JsonDeltaWriter, deltaHeader } from './thin/delta-writers.js';
+export { rmap, parseRegion, writeRmap, type Region, type RmapRun, type RmapResult } from './thin/rmap.js';
+export { estimateMetadataBytes, parseSizeArg, formatEstimate } from './thin/metadata-size.js';
+export { freeDataRuns, type FreeRun } from './thin/trim.js';
+export { trimData, type TrimResult } from './thin/trim-device.js';
+export { collectReport, renderReport, report, type ReportData } from './thin/report.js';
+export { inferFamily, type FamilyNode } from './thin/family.js';
