@@ -56,3 +56,4 @@ export { freeDataRuns, type FreeRun } from './thin/trim.js';
 export { trimData, type TrimResult } from './thin/trim-device.js';
 export { collectReport, renderReport, report, type ReportData } from './thin/report.js';
 export { inferFamily, type FamilyNode } from './thin/family.js';
+export { exportDevice, type ExportOptions, type ExportResult } from './thin/export.js';

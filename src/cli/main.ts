@@ -14,6 +14,7 @@ import { register as registerRmap } from './rmap.js';
 import { register as registerMetadataSize } from './metadata-size.js';
 import { register as registerTrim } from './trim.js';
 import { register as registerReport } from './report.js';
+import { register as registerExport } from './export.js';
 import { rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
@@ -31,6 +32,7 @@ registerRmap(program);
 registerMetadataSize(program);
 registerTrim(program);
 registerReport(program);
+registerExport(program);
 registerPool(program);
 
 // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.

@@ -90,6 +90,10 @@ try {
   obs.heldAfterLiveDump = (await pool.status()).heldMetadataRoot ?? null;
   obs.activeThins = (await pool.activeThins()).map((t) => `${t.id}:${t.name}:${t.sectors}`).sort();
 
+  // What the kernel returns for whole devices, for the offline export test.
+  obs.deviceMd5 = { 1: md5('/dev/mapper/p1-base', 64), 2: md5('/dev/mapper/p1-snap', 64) };
+  obs.files = { metadata: f('p1.meta'), data: f('p1.data') };
+
   // Delete a snapshot, then tear everything down.
   dmthin(['thin', 'deactivate', 'p1-snap2']);
   obs.deleteSnap2 = dmthin(['thin', 'delete', 'p1', '3']);

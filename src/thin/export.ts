@@ -1,0 +1,150 @@
+/**
+ * Rebuilds a thin device's bytes from the metadata and the data device
+ * alone: no kernel, no root, no loop device. Every mapped block is copied
+ * from the data file; every unmapped block reads as zeros, as the kernel
+ * returns it. To a file the result is sparse (unmapped and all-zero blocks
+ * stay holes); to a stream, zeros are written.
+ */
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { UsageError } from '../format/errors.js';
+import type { Metadata } from './metadata.js';
+import { forEachMapping } from './mapping-scan.js';
+
+export interface ExportOptions {
+  /** Device size in bytes; default: up to the highest mapped block. */
+  size?: number;
+  /** Called now and then with bytes of the device done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExportResult {
+  size: number;
+  mappedBytes: number;
+  /** Mapped bytes that were all zeros and left as holes (files only). */
+  zeroBytes: number;
+  runs: number;
+}
+
+const CHUNK = 8 << 20;
+
+interface Run {
+  v: number;
+  d: number;
+  n: number;
+}
+
+/** Runs of consecutive virtual blocks on consecutive data blocks, in order, without holding them all. */
+function forEachRun(md: Metadata, root: number, fn: (r: Run) => void): void {
+  let cur: Run | undefined;
+  forEachMapping(md.reader, root, (v, d) => {
+    if (cur && v === cur.v + cur.n && d === cur.d + cur.n) {
+      cur.n++;
+      return;
+    }
+    if (cur) fn(cur);
+    cur = { v, d, n: 1 };
+  });
+  if (cur) fn(cur);
+}
+
+function highestMapped(md: Metadata, root: number): number {
+  let hi = -1;
+  forEachRun(md, root, (r) => {
+    hi = r.v + r.n - 1;
+  });
+  return hi;
+}
+
+function isZero(buf: Uint8Array, len: number): boolean {
+  const w = new BigUint64Array(buf.buffer, buf.byteOffset, len >>> 3);
+  for (let i = 0; i < w.length; i++) if (w[i] !== 0n) return false;
+  for (let i = w.length * 8; i < len; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function readFully(fd: number, buf: Uint8Array, len: number, pos: number, what: string): void {
+  let done = 0;
+  while (done < len) {
+    const n = readSync(fd, buf, done, len - done, pos + done);
+    if (n === 0) throw new UsageError(`${what} ends at byte ${pos + done}, before the mapped data at ${pos}..${pos + len}: wrong data file, or truncated?`);
+    done += n;
+  }
+}
+
+function writeFully(fd: number, buf: Uint8Array, len: number, pos: number | null): void {
+  let done = 0;
+  while (done < len) {
+    try {
+      done += writeSync(fd, buf, done, len - done, pos === null ? null : pos + done);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+/**
+ * Writes device `devId` to `outFd` (a regular file: sparse, positioned
+ * writes; anything else: a sequential stream).
+ */
+export function exportDevice(md: Metadata, dataPath: string, devId: number, outFd: number, options: ExportOptions = {}): ExportResult {
+  const dev = md.devices().find((d) => d.devId === devId);
+  if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
+  const root = dev.mappingRoot;
+  const bs = md.view.dataBlockSize * 512;
+  const needed = (highestMapped(md, root) + 1) * bs;
+  const size = options.size ?? needed;
+  if (size < needed) throw new UsageError(`thin device ${devId} maps data up to byte ${needed}, past the size asked for (${size})`);
+  const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
+  let dataFd: number;
+  try {
+    dataFd = openSync(dataPath, 'r');
+  } catch (e) {
+    throw new UsageError(`cannot open data ${dataPath}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  const st = fstatSync(outFd);
+  const seekable = st.isFile();
+  if (seekable) ftruncateSync(outFd, size);
+  const buf = new Uint8Array(CHUNK);
+  const zeros = new Uint8Array(CHUNK);
+  let pos = 0; // stream position (sequential output)
+  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0 };
+  let lastReport = 0;
+  const padTo = (target: number): void => {
+    while (pos < target) {
+      const n = Math.min(CHUNK, target - pos);
+      writeFully(outFd, zeros, n, null);
+      pos += n;
+    }
+  };
+  try {
+    forEachRun(md, root, (r) => {
+      if (r.d + r.n > nrData) throw new UsageError(`thin device ${devId} maps data block ${r.d + r.n - 1}, past the data device's ${nrData} blocks`);
+      result.runs++;
+      let off = 0;
+      const total = r.n * bs;
+      while (off < total) {
+        const n = Math.min(CHUNK, total - off);
+        readFully(dataFd, buf, n, r.d * bs + off, dataPath);
+        const at = r.v * bs + off;
+        if (seekable) {
+          if (isZero(buf, n)) result.zeroBytes += n;
+          else writeFully(outFd, buf, n, at);
+        } else {
+          padTo(at);
+          writeFully(outFd, buf, n, null);
+          pos += n;
+        }
+        off += n;
+        result.mappedBytes += n;
+      }
+      if (options.onProgress && result.mappedBytes - lastReport > 64 << 20) {
+        lastReport = result.mappedBytes;
+        options.onProgress(r.v * bs, size);
+      }
+    });
+    if (!seekable) padTo(size);
+  } finally {
+    closeSync(dataFd);
+  }
+  return result;
+}
