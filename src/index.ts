@@ -57,3 +57,5 @@ export { trimData, type TrimResult } from './thin/trim-device.js';
 export { collectReport, renderReport, report, type ReportData } from './thin/report.js';
 export { inferFamily, type FamilyNode } from './thin/family.js';
 export { exportDevice, type ExportOptions, type ExportResult } from './thin/export.js';
+export { readDockerTree, findDockerDevice, devicePrefix, type DockerTree, type DockerDevice, type Role } from './docker/tree.js';
+export { inventory, type Inventory, type InventoryDevice, type Problem, type ProblemKind } from './docker/inventory.js';

@@ -15,6 +15,7 @@ import { register as registerMetadataSize } from './metadata-size.js';
 import { register as registerTrim } from './trim.js';
 import { register as registerReport } from './report.js';
 import { register as registerExport } from './export.js';
+import { register as registerDocker } from './docker.js';
 import { rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
@@ -33,6 +34,7 @@ registerMetadataSize(program);
 registerTrim(program);
 registerReport(program);
 registerExport(program);
+registerDocker(program);
 registerPool(program);
 
 // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.

@@ -1,0 +1,115 @@
+import type { Command } from 'commander';
+import { closeSync, openSync } from 'node:fs';
+import { inventory, type Inventory } from '../docker/inventory.js';
+import { findDockerDevice, readDockerTree } from '../docker/tree.js';
+import { formatSize } from '../driver/size.js';
+import { exportDevice } from '../thin/export.js';
+import { Metadata } from '../thin/metadata.js';
+import { run } from './util.js';
+
+const DEFAULT_ROOT = '/var/lib/docker';
+
+function short(hash: string): string {
+  return hash.length > 12 && !hash.endsWith('-init') ? hash.slice(0, 12) : hash.length > 17 ? `${hash.slice(0, 12)}-init` : hash;
+}
+
+export function formatInventory(inv: Inventory): string {
+  const p = inv.pool;
+  const lines: string[] = [];
+  const bs = p.dataBlockSize ? formatSize(p.dataBlockSize * 512) : '?';
+  lines.push(`pool ${p.name}: transaction ${p.transactionId ?? '?'}, ${bs} blocks, metadata ${p.metadataOk ? 'checks clean' : 'DAMAGED'}${p.heldMetadataSnap ? `, metadata snapshot held at ${p.heldMetadataSnap}` : ''}`);
+  lines.push(`  metadata ${p.metadataFile}`, `  data     ${p.dataFile}`, '');
+  const header = ['ID', 'HASH', 'ROLE', 'CONTAINER', 'SIZE', 'MAPPED', 'EXCLUSIVE', 'TXN', 'ORIGIN'];
+  const rows = inv.devices.map((d) => [
+    String(d.deviceId),
+    short(d.hash),
+    d.role,
+    d.container ?? '',
+    formatSize(d.size),
+    d.mappedBytes === undefined ? (d.inPool ? '?' : 'NOT IN POOL') : formatSize(d.mappedBytes),
+    d.exclusiveBytes === undefined ? '' : formatSize(d.exclusiveBytes),
+    String(d.transactionId),
+    d.origin ? short(d.origin) : '',
+  ]);
+  for (const o of inv.orphanThins) rows.push([String(o.deviceId), '(none)', 'ORPHAN', '', '', formatSize(o.mappedBytes), '', '', '']);
+  const all = [header, ...rows];
+  const widths = header.map((_h, i) => Math.max(...all.map((r) => r[i]!.length)));
+  for (const r of all) lines.push(r.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  lines.push('');
+  if (inv.problems.length === 0) lines.push('no problems: Docker\'s records and the pool agree');
+  else {
+    lines.push(`${inv.problems.length} problem${inv.problems.length > 1 ? 's' : ''}:`);
+    for (const pr of inv.problems) lines.push(`  ${pr.kind}${pr.deviceId !== undefined ? ` (thin ${pr.deviceId})` : ''}: ${pr.detail}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function register(program: Command): void {
+  const docker = program.command('docker').description("Docker's devicemapper storage driver: inventory and offline export");
+
+  docker
+    .command('ls')
+    .description(
+      "Joins what Docker recorded (devicemapper/metadata/*, layerdb, containers' configs) with the\n" +
+        'thin metadata read offline: each device with its role, container, size, mapped and exclusive\n' +
+        'bytes and origin; and every inconsistency, with what Docker would do about it.',
+    )
+    .argument('[root]', 'Docker root (a mounted disk image works)', DEFAULT_ROOT)
+    .option('--metadata <file>', 'thin metadata file or device (direct-lvm), instead of ROOT/devicemapper/devicemapper/metadata')
+    .option('--data <file>', 'data file or device')
+    .option('--json', 'one object: {pool, devices, problems}')
+    .action((root: string, o: { metadata?: string; data?: string; json?: boolean }) =>
+      run(() => {
+        const inv = inventory(root, { metadata: o.metadata, data: o.data });
+        if (o.json) {
+          const p = inv.pool;
+          process.stdout.write(
+            `${JSON.stringify(
+              {
+                pool: { name: p.name, transaction_id: p.transactionId ?? null, data_block_size: p.dataBlockSize ?? null, nr_data_blocks: p.nrDataBlocks ?? null, next_device_id: p.nextDeviceId ?? null, held_metadata_snap: p.heldMetadataSnap ?? null, metadata_ok: p.metadataOk, metadata_file: p.metadataFile, data_file: p.dataFile, base_filesystem: p.baseFilesystem ?? null },
+                devices: inv.devices.map((d) => ({ hash: d.hash, device_id: d.deviceId, size: d.size, transaction_id: d.transactionId, initialized: d.initialized, deleted: d.deleted, in_pool: d.inPool, mapped_bytes: d.mappedBytes ?? null, exclusive_bytes: d.exclusiveBytes ?? null, container: d.container ?? null, container_id: d.containerId ?? null, role: d.role, origin: d.origin ?? null })),
+                orphan_thins: inv.orphanThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
+                problems: inv.problems.map((pr) => ({ kind: pr.kind, device_id: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
+              },
+              null,
+              2,
+            )}\n`,
+          );
+        } else {
+          process.stdout.write(formatInventory(inv));
+        }
+        return inv.problems.some((pr) => pr.kind === 'damaged-metadata') ? 1 : 0;
+      }),
+    );
+
+  docker
+    .command('export')
+    .description(
+      "Rebuilds a Docker device's bytes offline (see dmthin export), sized as Docker recorded it. WHAT is a\n" +
+        'device hash (or a unique prefix), "base", or a container name or id (its container layer).',
+    )
+    .argument('<root>', 'Docker root')
+    .argument('<what>', 'hash, base, or container name/id')
+    .requiredOption('-o, --output <file>', 'output file, or - for standard output')
+    .option('--metadata <file>', 'thin metadata file or device (direct-lvm)')
+    .option('--data <file>', 'data file or device (direct-lvm)')
+    .option('--at-metadata-snap', 'as the held metadata snapshot saw it')
+    .action((root: string, what: string, o: { output: string; metadata?: string; data?: string; atMetadataSnap?: boolean }) =>
+      run(() => {
+        const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
+        const dev = findDockerDevice(tree, what);
+        const md = Metadata.open(tree.metadataFile, { metadataSnap: o.atMetadataSnap });
+        const toStdout = o.output === '-';
+        const fd = toStdout ? 1 : openSync(o.output, 'w', 0o644);
+        const t0 = Date.now();
+        try {
+          const r = exportDevice(md, tree.dataFile, dev.deviceId, fd, { size: dev.size || undefined });
+          process.stderr.write(`exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${((Date.now() - t0) / 1000).toFixed(2)} s\n`);
+        } finally {
+          if (!toStdout) closeSync(fd);
+          md.close();
+        }
+        return 0;
+      }),
+    );
+}
