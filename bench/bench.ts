@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.js';
+import { exportBench } from './export-bench.js';
 
 const root = resolve(new URL('.', import.meta.url).pathname, '..', '..');
 const cli = join(root, 'dist', 'dmthin.mjs');
@@ -155,6 +156,7 @@ function main(): void {
     }
   }
   process.stdout.write(`\nbest of ${repeat} runs, wall seconds (peak RSS MiB); ratio < 1 means dmthin is faster\n${rows.join('\n')}\n`);
+  if (process.env.BENCH_EXPORT !== '0') process.stdout.write(`\n${exportBench(cli, dir)}\n`);
 }
 
 main();
