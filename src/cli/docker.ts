@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { closeSync, openSync } from 'node:fs';
 import { inventory, type Inventory } from '../docker/inventory.js';
 import { findDockerDevice, readDockerTree } from '../docker/tree.js';
+import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from '../docker/live.js';
 import { formatSize } from '../driver/size.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
@@ -109,6 +110,72 @@ export function register(program: Command): void {
           if (!toStdout) closeSync(fd);
           md.close();
         }
+        return 0;
+      }),
+    );
+
+  docker
+    .command('activate')
+    .description(
+      "Live, as root: when Docker is not running, attaches Docker's loop files and creates its pool\n" +
+        'exactly as Docker names and configures it (docker-MAJ:MIN-INODE-pool, the block size in the\n' +
+        'metadata, low water mark 32768, skip_block_zeroing). If the pool is up, uses it.',
+    )
+    .argument('[root]', 'Docker root', DEFAULT_ROOT)
+    .action((root: string) =>
+      run(async () => {
+        const r = await dockerActivate(root);
+        process.stdout.write(r.created ? `activated ${r.pool} on ${r.loops.join(', ')}\n` : `${r.pool} is already active (Docker running?): using it as is\n`);
+        return 0;
+      }),
+    );
+
+  docker
+    .command('snapshot')
+    .description(
+      "Live, as root: snapshots a Docker device (hash, base or container name) under a thin id free in\n" +
+        'the pool and unknown to Docker, activates it as <prefix>-dmthin-snap-<id> and, with --mount,\n' +
+        'mounts it read-only (ext4: ro,noload; xfs: ro,norecovery,nouuid). An active origin is\n' +
+        "suspended and always resumed. Docker's files and the pool's transaction id are not touched.",
+    )
+    .argument('<root>')
+    .argument('<what>', 'hash, base, or container name/id')
+    .option('--mount <dir>', 'mount the snapshot read-only at DIR')
+    .option('--json', 'print what was created as JSON')
+    .action((root: string, what: string, o: { mount?: string; json?: boolean }) =>
+      run(async () => {
+        const r = await dockerSnapshot(root, what, { mount: o.mount });
+        if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else {
+          process.stdout.write(`snapshot of ${r.origin} (thin ${r.originId}) as thin ${r.id}: ${r.device}${r.mountPoint ? `, mounted read-only (${r.fsType}) at ${r.mountPoint}` : ''}\n`);
+          process.stdout.write(`release it with: dmthin docker release ${root} ${r.dmName}\n`);
+        }
+        return 0;
+      }),
+    );
+
+  docker
+    .command('release')
+    .description("Live: unmounts, removes and deletes dmthin's snapshot NAME (dm name or thin id), or all of them")
+    .argument('<root>')
+    .argument('[name]')
+    .option('--all', "every dmthin snapshot of this Docker root's pool")
+    .action((root: string, name: string | undefined, o: { all?: boolean }) =>
+      run(async () => {
+        if (!name && !o.all) throw new Error('name a snapshot, or give --all');
+        const released = await dockerRelease(root, o.all ? 'all' : name!);
+        process.stdout.write(released.length ? `released ${released.join(', ')}\n` : 'nothing to release\n');
+        return 0;
+      }),
+    );
+
+  docker
+    .command('deactivate')
+    .description('Live: removes the pool and loop devices that dmthin docker activate created (never a pool Docker made)')
+    .argument('[root]', 'Docker root', DEFAULT_ROOT)
+    .action((root: string) =>
+      run(async () => {
+        process.stdout.write(`deactivated ${await dockerDeactivate(root)}\n`);
         return 0;
       }),
     );

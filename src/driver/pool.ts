@@ -157,6 +157,49 @@ export class Pool {
     });
   }
 
+  /**
+   * Activates a pool on existing metadata and data files (or devices):
+   * attaches files to loop devices and loads the thin-pool table. Rolled
+   * back on failure.
+   */
+  static async activate(o: {
+    name: string;
+    metadataFile: string;
+    dataFile: string;
+    /** Sectors. */
+    dataBlockSize: number;
+    lowWaterMark?: number;
+    features?: string[];
+  }): Promise<{ pool: Pool; loops: string[] }> {
+    validateName(o.name, 'pool name');
+    if (await dm.exists(o.name)) throw new UsageError(`a device-mapper device named ${o.name} already exists`);
+    return Rollback.guard(async (rb) => {
+      const loops: string[] = [];
+      const attachOrUse = async (file: string): Promise<string> => {
+        const st = statSync(file);
+        if (st.isBlockDevice()) return resolve(file);
+        const dev = await loop.attach(file);
+        rb.push(`detach ${dev}`, () => loop.detach(dev));
+        loops.push(dev);
+        return dev;
+      };
+      const metaDev = await attachOrUse(o.metadataFile);
+      const dataDev = await attachOrUse(o.dataFile);
+      const bytes = statSync(o.dataFile).isBlockDevice() ? (await run('blockdev', ['--getsize64', dataDev])).stdout.trim() : String(statSync(o.dataFile).size);
+      const sectors = Math.floor(Number(bytes) / 512 / o.dataBlockSize) * o.dataBlockSize;
+      const features = o.features ?? [];
+      const tbl = `0 ${sectors} thin-pool ${metaDev} ${dataDev} ${o.dataBlockSize} ${o.lowWaterMark ?? 0} ${features.length}${features.length ? ` ${features.join(' ')}` : ''}`;
+      try {
+        await dm.create(o.name, tbl);
+      } catch (e) {
+        throw explain(e, `activating pool ${o.name}`);
+      }
+      rb.push(`remove ${o.name}`, () => dm.remove(o.name));
+      faultPoint('pool-activate:after-pool');
+      return { pool: new Pool(o.name, metaDev, dataDev, o.dataBlockSize, sectors), loops };
+    });
+  }
+
   /** An existing pool, by its dm name. */
   static async open(name: string): Promise<Pool> {
     validateName(name, 'pool name');

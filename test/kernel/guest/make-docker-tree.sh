@@ -68,9 +68,13 @@ layer 3 2 $L1 $L2 c0ffee02 etc/motd "layer two"
 container() { # container INIT_ID ID CID NAME MOUNTHASH LOGLINE
   cid=$3; cname=$4; h=$5
   snap $1 3 $h-init
+  mkdir -p $DM/mnt/$h-init; mount /dev/mapper/$PREFIX-$h-init $DM/mnt/$h-init
+  echo "$h-init" > $DM/mnt/$h-init/id; mkdir -p $DM/mnt/$h-init/rootfs/etc; echo "$cname" > $DM/mnt/$h-init/rootfs/etc/hostname
+  sync; umount $DM/mnt/$h-init
   record $h-init $1 true
   snap $2 $1 $h
   mkdir -p $DM/mnt/$h; mount /dev/mapper/$PREFIX-$h $DM/mnt/$h
+  echo "$h" > $DM/mnt/$h/id
   mkdir -p $DM/mnt/$h/rootfs/var/log; echo "$6" > $DM/mnt/$h/rootfs/var/log/app.log
   dd if=/dev/urandom of=$DM/mnt/$h/rootfs/var/lib.bin bs=64k count=4 2>/dev/null
   sync; umount $DM/mnt/$h

@@ -1,0 +1,57 @@
+/**
+ * dmthin docker activate / snapshot / release / deactivate on a real kernel
+ * (the VM unless this host has dm-thin), on the kernel-made Docker fixture.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { skipReason } from '../support/env.js';
+import { kernelUnavailableReason, runScenario } from './support.js';
+
+const reason = kernelUnavailableReason();
+let o: Record<string, any>;
+
+describe.skipIf(skipReason(reason === undefined, `live Docker verbs on a real kernel: ${reason}`))('the seed\'s live Docker move, made safe', () => {
+  beforeAll(async () => {
+    const r = await runScenario('docker-live.mjs');
+    o = r.observed;
+    if (o.exception) throw new Error(`the scenario threw: ${o.exception}\n${r.output.slice(-2000)}`);
+  }, 600_000);
+
+  it('refuses to snapshot before the pool is active', () => {
+    expect(o.snapshotInactive.code).toBe(1);
+    expect(o.snapshotInactive.stderr).toMatch(/is not active: run dmthin docker activate/);
+  });
+
+  it('activates the pool as Docker names it, and uses it if already up', () => {
+    expect(o.activate.code, o.activate.stderr).toBe(0);
+    expect(o.activate.stdout).toMatch(/^activated docker-\d+:\d+-\d+-pool on \/dev\/loop\d+, \/dev\/loop\d+/);
+    expect(o.activateAgain.stdout).toMatch(/is already active/);
+  });
+
+  it('snapshots a container by name under a free id unknown to Docker and mounts it read-only', () => {
+    expect(o.snapWeb.code, o.snapWeb.stderr).toBe(0);
+    const s = JSON.parse(o.snapWeb.stdout);
+    expect(s).toMatchObject({ origin: '3c'.repeat(32), originId: 5, id: 16777215, fsType: 'ext4' });
+    expect(s.dmName).toMatch(/^docker-\d+:\d+-\d+-dmthin-snap-16777215$/);
+    expect(o.webLog).toBe('web started\n');
+    expect(o.webId).toBe('3c'.repeat(32));
+    expect(o.writeRefused.code).not.toBe(0);
+    const db = JSON.parse(o.snapDb.stdout);
+    expect(db).toMatchObject({ originId: 7, id: 16777214 });
+    expect(o.snapUnknown.stderr).toMatch(/no Docker device, container name or hash 'nosuch'/);
+  });
+
+  it('will not deactivate while snapshots are active; release and deactivate leave nothing behind', () => {
+    expect(o.deactivateBusy.code).toBe(1);
+    expect(o.deactivateBusy.stderr).toMatch(/still active .*release .* --all first/);
+    expect(o.releaseAll.stdout).toMatch(/released .*dmthin-snap-16777215.*dmthin-snap-16777214|released .*dmthin-snap-16777214.*dmthin-snap-16777215/);
+    expect(o.deactivate.code, o.deactivate.stderr).toBe(0);
+    expect(o.final).toEqual(o.baseline);
+  });
+
+  it("leaves Docker's view unchanged: devices, mappings, transaction ids, problems; the metadata checks clean", () => {
+    expect(o.after).toEqual(o.before);
+    expect(o.before.pool).toBe(10);
+    expect(o.thinCheck.code).toBe(0);
+    expect(o.check.code).toBe(0);
+  });
+});
