@@ -329,6 +329,7 @@ export class Pool {
     return Rollback.guard(async (rb) => {
       await this.createSnap(id, originId);
       rb.push(`delete thin ${id}`, () => this.send(`delete ${id}`, `deleting thin ${id}`));
+      faultPoint('snap-create:before-activate');
       return this.activateThin(id, sectors, dmName);
     });
   }

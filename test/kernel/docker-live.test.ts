@@ -21,6 +21,21 @@ describe.skipIf(skipReason(reason === undefined, `live Docker verbs on a real ke
     expect(o.snapshotInactive.stderr).toMatch(/is not active: run dmthin docker activate/);
   });
 
+  it('rolls back an activation that fails after the pool was created', () => {
+    expect(o.activateFault.code).toBe(1);
+    expect(o.activateFault.stderr).toMatch(/injected fault at pool-activate:after-pool/);
+    expect(o.activateFault.after).toEqual(o.baseline);
+    expect(o.activateFault.state).toEqual([]);
+  });
+
+  it('rolls back a snapshot whose activation fails: its id is free again and no device is left', () => {
+    expect(o.snapFault.code).toBe(1);
+    expect(o.snapFault.stderr).toMatch(/injected fault at snap-create:before-activate/);
+    expect(o.snapFault.dms.filter((d: string) => d.includes('dmthin-snap-'))).toHaveLength(1); // only web's
+    // The next snapshot gets the same id the failed one had: the rollback deleted the thin.
+    expect(JSON.parse(o.snapDb.stdout).id).toBe(16777214);
+  });
+
   it('activates the pool as Docker names it, and uses it if already up', () => {
     expect(o.activate.code, o.activate.stderr).toBe(0);
     expect(o.activate.stdout).toMatch(/^activated docker-\d+:\d+-\d+-pool on \/dev\/loop\d+, \/dev\/loop\d+/);

@@ -3,7 +3,7 @@
 // mount, release, deactivate; then Docker's view must be unchanged.
 // Records observations in WORK_DIR/observed.json. Usage: node docker-live.mjs PROJECT_ROOT WORK_DIR
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [root, work] = process.argv.slice(2);
@@ -25,12 +25,15 @@ try {
   obs.baseline = { loops: loops(), dms: dms() };
   obs.before = view();
   obs.snapshotInactive = dmthin('docker', 'snapshot', D, 'web');
+  const withFault = (fault, ...a) => { const r = spawnSync(process.execPath, [cli, ...a], { encoding: 'utf8', env: { ...env, DMTHIN_FAULT: fault } }); return { code: r.status, stderr: r.stderr ?? '' }; };
+  obs.activateFault = { ...withFault('pool-activate:after-pool', 'docker', 'activate', D), after: { loops: loops(), dms: dms() }, state: existsSync(join(work, 'state')) ? readdirSync(join(work, 'state')) : [] };
   obs.activate = dmthin('docker', 'activate', D);
   obs.activateAgain = dmthin('docker', 'activate', D);
   obs.snapWeb = dmthin('docker', 'snapshot', D, 'web', '--mount', join(work, 'mnt-web'), '--json');
   obs.webLog = existsSync(join(work, 'mnt-web', 'rootfs', 'var', 'log', 'app.log')) ? readFileSync(join(work, 'mnt-web', 'rootfs', 'var', 'log', 'app.log'), 'utf8') : null;
   obs.webId = existsSync(join(work, 'mnt-web', 'id')) ? readFileSync(join(work, 'mnt-web', 'id'), 'utf8').trim() : null;
   obs.writeRefused = sh(['sh', '-c', `echo x > "${join(work, 'mnt-web', 'new')}"`]);
+  obs.snapFault = { ...withFault('snap-create:before-activate', 'docker', 'snapshot', D, 'db'), dms: dms() };
   obs.snapDb = dmthin('docker', 'snapshot', D, 'db', '--json');
   obs.snapUnknown = dmthin('docker', 'snapshot', D, 'nosuch');
   obs.during = { dms: dms() };
