@@ -1,8 +1,15 @@
 import type { Command } from 'commander';
 import { check, type Finding } from '../thin/check.js';
-import { run } from './util.js';
+import { clearNeedsCheck, repairLeaks } from '../thin/fix.js';
+import { UsageError } from '../format/errors.js';
+import { parseIntArg, run } from './util.js';
 
 interface CheckFlags {
+  metadataSnap?: boolean;
+  overrideMappingRoot?: number;
+  overrideDetailsRoot?: number;
+  clearNeedsCheckFlag?: boolean;
+  autoRepair?: boolean;
   quiet?: boolean;
   superBlockOnly?: boolean;
   skipMappings?: boolean;
@@ -25,15 +32,40 @@ export function register(program: Command): void {
     .option('--super-block-only', 'check only the superblock')
     .option('--skip-mappings', 'skip the mapping trees and the space map counts')
     .option('--ignore-non-fatal-errors', 'exit 0 when the only findings are non-fatal (leaked blocks)')
+    .option('-m, --metadata-snap', "check the held metadata snapshot's trees (fails if there is none)")
+    .option('--override-mapping-root <block>', 'use this mapping tree root instead of the superblock\'s', parseIntArg)
+    .option('--override-details-root <block>', 'use this device details root instead of the superblock\'s', parseIntArg)
+    .option('--clear-needs-check-flag', 'after a clean check, clear the superblock\'s NEEDS_CHECK flag (leaked blocks are given back first)')
+    .option('--auto-repair', 'give back leaked blocks (the only repair check makes)')
     .option('--json', 'print the result as one JSON object')
     .action((metadata: string, opts: CheckFlags) =>
       run(() => {
+        const writes = opts.clearNeedsCheckFlag || opts.autoRepair;
+        if (writes && (opts.metadataSnap || opts.overrideMappingRoot !== undefined || opts.overrideDetailsRoot !== undefined)) {
+          throw new UsageError('cannot perform repair outside the actual metadata: --auto-repair and --clear-needs-check-flag do not go with -m or --override-*-root');
+        }
+        if (writes && (opts.superBlockOnly || opts.skipMappings)) {
+          throw new UsageError('--auto-repair and --clear-needs-check-flag need the full check: not with --super-block-only or --skip-mappings');
+        }
         const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
-        const r = check(metadata, {
+        const stage = opts.quiet || opts.json ? undefined : (s: string): void => void process.stderr.write(`${s}${tty ? '...' : ''}\n`);
+        let r = check(metadata, {
+          metadataSnap: opts.metadataSnap,
+          overrideMappingRoot: opts.overrideMappingRoot,
+          overrideDetailsRoot: opts.overrideDetailsRoot,
           superBlockOnly: opts.superBlockOnly,
           skipMappings: opts.skipMappings,
-          onStage: opts.quiet || opts.json ? undefined : (s) => process.stderr.write(`${s}${tty ? '...' : ''}\n`),
+          onStage: stage,
         });
+        const say = (m: string): void => {
+          if (!opts.quiet && !opts.json) process.stderr.write(`${m}\n`);
+        };
+        if (writes && r.ok && r.leaks && (r.leaks.data.length || r.leaks.metadata.length)) {
+          const fixed = repairLeaks(metadata, r.leaks);
+          say(`gave back ${fixed.data} leaked data blocks and ${fixed.metadata} leaked metadata blocks`);
+          r = check(metadata, {});
+        }
+        if (opts.clearNeedsCheckFlag && r.ok && !r.findings.length && clearNeedsCheck(metadata)) say('cleared the needs_check flag');
         const fatal = r.findings.some((f) => f.severity === 'fatal');
         const nonFatal = r.findings.some((f) => f.severity === 'non-fatal');
         const code = fatal || (nonFatal && !opts.ignoreNonFatalErrors) ? 1 : 0;

@@ -16,7 +16,7 @@ import { register as registerTrim } from './trim.js';
 import { register as registerReport } from './report.js';
 import { register as registerExport } from './export.js';
 import { register as registerDocker } from './docker.js';
-import { rewriteMetadataSnapArgs } from './util.js';
+import { asDropIn, rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
 program
@@ -46,4 +46,4 @@ for (const cmd of all(program)) {
   cmd.configureOutput({ outputError: (s, write) => write(`dmthin: ${s.replace(/^error: /, '')}`) });
   cmd.showHelpAfterError('(run with --help for usage)');
 }
-await program.parseAsync(rewriteMetadataSnapArgs(process.argv));
+await program.parseAsync(rewriteMetadataSnapArgs(asDropIn(process.argv)));

@@ -69,3 +69,34 @@ export function rewriteMetadataSnapArgs(argv: readonly string[]): string[] {
   }
   return out;
 }
+
+/**
+ * Invoked through a symlink named like a thin-provisioning-tools program
+ * (thin_check, thin_dump, ...), dmthin behaves as that program: LVM runs
+ * its configured thin_check as `thin_check -q --clear-needs-check-flag DEV`.
+ */
+const DROP_IN: Record<string, string> = {
+  thin_check: 'check',
+  thin_dump: 'dump',
+  thin_restore: 'restore',
+  thin_ls: 'ls',
+  thin_delta: 'delta',
+  thin_rmap: 'rmap',
+  thin_metadata_size: 'metadata-size',
+};
+
+export function asDropIn(argv: readonly string[]): string[] {
+  const name = (argv[1] ?? '').split('/').pop()!.replace(/\.m?js$/, '');
+  if (name === 'thin_repair') {
+    process.stderr.write('thin_repair: dmthin has no repair yet; use thin-provisioning-tools\' thin_repair\n');
+    process.exit(1);
+  }
+  const cmd = DROP_IN[name];
+  if (!cmd) return [...argv];
+  const rest = argv.slice(2);
+  if (rest.includes('-V') || rest.includes('--version')) {
+    process.stdout.write('0.1.0\n');
+    process.exit(0);
+  }
+  return [argv[0]!, argv[1]!, cmd, ...rest];
+}

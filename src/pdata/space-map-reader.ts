@@ -107,6 +107,8 @@ export interface CountComparison {
   samples: Array<{ block: number; onDisk: number | string; computed: number }>;
   /** Blocks whose on-disk count is 0. */
   free: number;
+  /** The leaked blocks themselves, for --auto-repair. */
+  leakedBlocks: number[];
   problems: SpaceMapProblem[];
 }
 
@@ -118,7 +120,7 @@ const MAX_SAMPLES = 20;
  * uses is a leak (non-fatal); any other difference is fatal.
  */
 export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed: RefCounts): CountComparison {
-  const r: CountComparison = { leaked: 0, bad: 0, samples: [], free: 0, problems: [] };
+  const r: CountComparison = { leaked: 0, bad: 0, samples: [], free: 0, problems: [], leakedBlocks: [] };
   let ov = 0;
   const cbytes = computed.bytes;
   for (let bi = 0; bi < sm.entries.length; bi++) {
@@ -156,7 +158,10 @@ export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed:
       }
       if (disk === 0) r.free++;
       if (disk === c) continue;
-      if (disk === 1 && c === 0) r.leaked++;
+      if (disk === 1 && c === 0) {
+        r.leaked++;
+        r.leakedBlocks.push(b);
+      }
       else {
         r.bad++;
         if (r.samples.length < MAX_SAMPLES) r.samples.push({ block: b, onDisk: disk, computed: c });

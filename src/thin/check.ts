@@ -46,6 +46,11 @@ export interface CheckOptions {
   skipMappings?: boolean;
   /** Report non-root internal nodes under a third full (thin_check 1.x does). */
   checkUnderfull?: boolean;
+  /** Check the held metadata snapshot's trees instead (no space-map counts: its copy has none). */
+  metadataSnap?: boolean;
+  /** Use these roots instead of the superblock's (space-map counts are then not compared). */
+  overrideMappingRoot?: number;
+  overrideDetailsRoot?: number;
   /** Called as each stage starts, for progress output. */
   onStage?: (stage: string) => void;
 }
@@ -63,6 +68,10 @@ export interface CheckResult {
   dataBlocksUsed?: number;
   leakedDataBlocks?: number;
   leakedMetadataBlocks?: number;
+  /** Leaked blocks by space map, for --auto-repair. */
+  leaks?: { data: number[]; metadata: number[] };
+  /** The superblock's NEEDS_CHECK flag. */
+  needsCheck?: boolean;
 }
 
 interface DeviceEntry extends DeviceDetails {
@@ -109,6 +118,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     return;
   }
   result.transactionId = sb.transactionId;
+  result.needsCheck = (sb.flags & 1) !== 0;
   const fieldProblems = superblockFieldProblems(sb, reader.nrBlocks, 0);
   for (const p of fieldProblems) fatal('superblock', p, { block: 0 });
   if (fieldProblems.length > 0 || options.superBlockOnly) return;
@@ -127,7 +137,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   const walker = new TreeWalker(reader, metaCounts, (i) => onIssue(issueArea)(i), options.checkUnderfull ?? false);
   metaCounts.inc(0);
 
-  const views: Array<{ sb: Superblock; label: string }> = [{ sb, label: '' }];
+  let views: Array<{ sb: Superblock; label: string }> = [{ sb, label: '' }];
   if (sb.heldRoot !== 0) {
     if (sb.heldRoot >= reader.nrBlocks) {
       fatal('superblock', `held metadata snapshot root ${sb.heldRoot} is past the end of the metadata`, { block: 0 });
@@ -141,6 +151,21 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
         fatal('superblock', `metadata snapshot: ${e.message}`, { block: sb.heldRoot });
       }
     }
+  }
+  // Space-map counts only mean something when every tree they count is walked.
+  let compareSpaceMaps = true;
+  if (options.metadataSnap) {
+    if (sb.heldRoot === 0) {
+      fatal('superblock', 'no current metadata snapshot (held_root is 0)', { block: 0 });
+      return;
+    }
+    views = views.filter((v) => v.label !== '');
+    compareSpaceMaps = false;
+    if (views.length === 0) return;
+  }
+  if (options.overrideMappingRoot !== undefined || options.overrideDetailsRoot !== undefined) {
+    views = [{ sb: { ...sb, mappingRoot: options.overrideMappingRoot ?? sb.mappingRoot, detailsRoot: options.overrideDetailsRoot ?? sb.detailsRoot }, label: '' }];
+    compareSpaceMaps = false;
   }
 
   let nrMappings = 0;
@@ -186,7 +211,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   }
   result.nrDevices = nrDevices;
   result.nrMappings = nrMappings;
-  if (options.skipMappings) return;
+  if (options.skipMappings || !compareSpaceMaps) return;
 
   stage('checking space map counts');
   const smProblems: SpaceMapProblem[] = [];
@@ -206,6 +231,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   report('metadata', metaCmp, findings);
   result.metadataFreeBlocks = metaCmp.free;
   result.leakedMetadataBlocks = metaCmp.leaked;
+  result.leaks = { data: dataCmp.leakedBlocks, metadata: metaCmp.leakedBlocks };
 }
 
 function countLeafMappings(

@@ -1,0 +1,136 @@
+/**
+ * The two changes thin_check itself may make (1.x): clear the superblock's
+ * NEEDS_CHECK flag after a clean check, and give back leaked blocks
+ * (--auto-repair: blocks a space map counts once that nothing uses).
+ * Nothing else is ever written. Bitmaps and index entries are rewritten
+ * first, synced, and the superblock last.
+ */
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { BlockReader } from '../io/block-reader.js';
+import { BlockWriter } from '../io/block-writer.js';
+import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../format/bitmap.js';
+import { INDEX_ENTRY_SIZE, type IndexEntry, parseIndexEntry, parseMetadataIndex, writeIndexEntry, writeMetadataIndex } from '../format/index-entry.js';
+import { keyAt, parseNodeHeader, sealNode, valueOffset } from '../format/btree-node.js';
+import { UsageError } from '../format/errors.js';
+import { NEEDS_CHECK_FLAG, type Superblock, validateSuperblock, writeSuperblock } from '../format/superblock.js';
+import { forEachLeaf } from '../pdata/btree-leaves.js';
+
+/** Refuses a block device the kernel holds (an active pool's metadata). */
+export function refuseIfBusy(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (fstatIsBlock(path) ? constants.O_EXCL : 0));
+  } catch (e) {
+    throw new UsageError(`${path} is in use (${(e as NodeJS.ErrnoException).code}): an active pool's metadata must not be written; check a metadata snapshot (-m) instead`);
+  }
+  closeSync(fd);
+}
+
+function fstatIsBlock(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    return fstatSync(fd).isBlockDevice();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function clearNeedsCheck(path: string): boolean {
+  refuseIfBusy(path);
+  const reader = new BlockReader(path);
+  let sb: Superblock;
+  try {
+    sb = validateSuperblock(reader.read(0), 0);
+  } finally {
+    reader.close();
+  }
+  if ((sb.flags & NEEDS_CHECK_FLAG) === 0) return false;
+  const w = new BlockWriter(path);
+  try {
+    w.write(0, writeSuperblock({ ...sb, flags: sb.flags & ~NEEDS_CHECK_FLAG }));
+    w.sync();
+  } finally {
+    w.close();
+  }
+  return true;
+}
+
+/** Frees `blocks` in one bitmap and returns its updated index entry. */
+function freeInBitmap(reader: BlockReader, w: BlockWriter, e: IndexEntry, firstBlock: number, blocks: number[]): IndexEntry {
+  const bm = reader.readCopy(e.blocknr);
+  for (const b of blocks) if (bitmapEntry(bm, b - firstBlock) === 1) setBitmapEntry(bm, b - firstBlock, 0);
+  let free = 0;
+  let firstFree = -1;
+  for (let i = 0; i < ENTRIES_PER_BITMAP; i++) {
+    if (bitmapEntry(bm, i) === 0) {
+      free++;
+      if (firstFree < 0) firstFree = i;
+    }
+  }
+  sealBitmap(bm);
+  w.write(e.blocknr, bm);
+  return { blocknr: e.blocknr, nrFree: free, noneFreeBefore: firstFree < 0 ? ENTRIES_PER_BITMAP : firstFree };
+}
+
+function byBitmap(blocks: number[]): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  for (const b of blocks) {
+    const bi = Math.floor(b / ENTRIES_PER_BITMAP);
+    m.set(bi, [...(m.get(bi) ?? []), b]);
+  }
+  return m;
+}
+
+export function repairLeaks(path: string, leaks: { data: number[]; metadata: number[] }): { data: number; metadata: number } {
+  refuseIfBusy(path);
+  if (leaks.data.length === 0 && leaks.metadata.length === 0) return { data: 0, metadata: 0 };
+  const reader = new BlockReader(path);
+  const w = new BlockWriter(path);
+  try {
+    const sb = validateSuperblock(reader.read(0), 0);
+    // Data space map: index entries live in the leaves of its index tree.
+    const dataBitmaps = byBitmap(leaks.data);
+    if (dataBitmaps.size > 0) {
+      const where = new Map<number, { leaf: number; slot: number }>();
+      forEachLeaf(reader, sb.dataSpaceMapRoot.bitmapRoot, INDEX_ENTRY_SIZE, (b, loc, n) => {
+        for (let i = 0; i < n; i++) where.set(keyAt(b, i), { leaf: loc, slot: i });
+      });
+      const leaves = new Map<number, Uint8Array>();
+      for (const [bi, blocks] of dataBitmaps) {
+        const at = where.get(bi);
+        if (!at) throw new Error(`data space map has no index entry for bitmap ${bi}`);
+        const leaf = leaves.get(at.leaf) ?? reader.readCopy(at.leaf);
+        leaves.set(at.leaf, leaf);
+        const max = parseNodeHeader(leaf).maxEntries;
+        const off = valueOffset(max, INDEX_ENTRY_SIZE, at.slot);
+        writeIndexEntry(freeInBitmap(reader, w, parseIndexEntry(leaf, off), bi * ENTRIES_PER_BITMAP, blocks), leaf, off);
+      }
+      for (const [loc, leaf] of leaves) {
+        sealNode(leaf);
+        w.write(loc, leaf);
+      }
+    }
+    // Metadata space map: one index block.
+    const metaBitmaps = byBitmap(leaks.metadata);
+    if (metaBitmaps.size > 0) {
+      const root = sb.metadataSpaceMapRoot;
+      const entries = parseMetadataIndex(reader.read(root.bitmapRoot), root.bitmapRoot, Math.ceil(root.nrBlocks / ENTRIES_PER_BITMAP));
+      for (const [bi, blocks] of metaBitmaps) entries[bi] = freeInBitmap(reader, w, entries[bi]!, bi * ENTRIES_PER_BITMAP, blocks);
+      w.write(root.bitmapRoot, writeMetadataIndex(entries, root.bitmapRoot));
+    }
+    w.sync();
+    w.write(
+      0,
+      writeSuperblock({
+        ...sb,
+        dataSpaceMapRoot: { ...sb.dataSpaceMapRoot, nrAllocated: Math.max(0, sb.dataSpaceMapRoot.nrAllocated - leaks.data.length) },
+        metadataSpaceMapRoot: { ...sb.metadataSpaceMapRoot, nrAllocated: Math.max(0, sb.metadataSpaceMapRoot.nrAllocated - leaks.metadata.length) },
+      }),
+    );
+    w.sync();
+    return { data: leaks.data.length, metadata: leaks.metadata.length };
+  } finally {
+    w.close();
+    reader.close();
+  }
+}

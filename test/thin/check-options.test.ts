@@ -1,0 +1,133 @@
+/**
+ * thin_check's other options: -m, the root overrides, --auto-repair and
+ * --clear-needs-check-flag (the only writes a check makes), their
+ * conflicts, and dmthin as an LVM drop-in through a thin_check symlink.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, symlinkSync } from 'node:fs';
+import { metadataBytesFor, writePoolXml } from '../../bench/pool-generator.js';
+import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
+import { parseNodeHeader } from '../../src/format/btree-node.js';
+import { getU64 } from '../../src/format/le.js';
+import { parseSuperblock } from '../../src/format/superblock.js';
+import { check } from '../../src/thin/check.js';
+import { restore } from '../../src/thin/restore.js';
+import { cliPath, dmthin } from '../support/cli.js';
+import { emptyFile, oracle, runTool, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
+import { patchBlock, readBlock } from '../support/damage.js';
+import { haveKernelFixture, unpackKernelFixture } from '../support/fixtures.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+let pool = '';
+let n = 0;
+const copy = (): string => {
+  const p = tmp.path(`c${n++}.meta`);
+  copyFileSync(pool, p);
+  return p;
+};
+
+beforeAll(() => {
+  const xml = tmp.path('p.xml');
+  const g = writePoolXml(xml, { seed: 31, origins: 2, snapshotsPerOrigin: 1, mappingsPerOrigin: 20000, rewriteShare: 0.2, runLength: 4, spareDataBlocks: 300 });
+  pool = emptyFile(tmp.path('p.meta'), metadataBytesFor(g.mappings));
+  restore(xml, pool);
+});
+
+/** Leaks `count` free data blocks and `metaCount` free metadata blocks (bitmap entries 0 -> 1). */
+function leak(path: string, count: number, metaCount: number): void {
+  const sb = parseSuperblock(readBlock(path, 0));
+  const idx = readBlock(path, sb.dataSpaceMapRoot.bitmapRoot);
+  const dataBitmap = getU64(idx, 32 + 8 * parseNodeHeader(idx).maxEntries);
+  const metaIndex = readBlock(path, sb.metadataSpaceMapRoot.bitmapRoot);
+  const metaBitmap = getU64(metaIndex, 16);
+  for (const [bm, k, limit] of [[dataBitmap, count, sb.dataSpaceMapRoot.nrBlocks], [metaBitmap, metaCount, sb.metadataSpaceMapRoot.nrBlocks]] as const) {
+    patchBlock(path, bm, (d) => {
+      let left = k;
+      for (let i = Math.min(limit, 16320) - 1; i >= 0 && left > 0; i--) {
+        if (bitmapEntry(d, i) === 0) {
+          setBitmapEntry(d, i, 1);
+          left--;
+        }
+      }
+    }, 'bitmap');
+  }
+}
+
+describe('check --auto-repair and --clear-needs-check-flag', () => {
+  it('--auto-repair gives back leaked data and metadata blocks; both thin_checks then pass', () => {
+    const p = copy();
+    leak(p, 5, 3);
+    const before = check(p);
+    expect([before.ok, before.leakedDataBlocks, before.leakedMetadataBlocks]).toEqual([true, 5, 3]);
+    const r = dmthin('check', '--auto-repair', p);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/gave back 5 leaked data blocks and 3 leaked metadata blocks/);
+    expect(check(p).findings).toEqual([]);
+    if (tpt11) expect(oracle('1.1', 'thin_check', [p]).code).toBe(0);
+    if (tpt09) expect(oracle('0.9', 'thin_check', [p]).code).toBe(0);
+  });
+
+  it('--auto-repair repairs nothing when there are fatal errors', () => {
+    const p = copy();
+    leak(p, 2, 0);
+    patchBlock(p, 5, (b) => (b[300] ^= 1));
+    const r = dmthin('check', '--auto-repair', p);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toMatch(/gave back/);
+  });
+
+  it('--clear-needs-check-flag clears the flag after a clean check, and only then', () => {
+    const p = copy();
+    patchBlock(p, 0, (_b, dv) => dv.setUint32(4, 1, true), 'superblock');
+    expect(check(p).needsCheck).toBe(true);
+    const r = dmthin('check', '-q', '--clear-needs-check-flag', p);
+    expect(r.code).toBe(0);
+    expect(check(p).needsCheck).toBe(false);
+    const bad = copy();
+    patchBlock(bad, 0, (_b, dv) => dv.setUint32(4, 1, true), 'superblock');
+    patchBlock(bad, 5, (b) => (b[300] ^= 1));
+    expect(dmthin('check', '-q', '--clear-needs-check-flag', bad).code).toBe(1);
+    expect(check(bad).needsCheck).toBe(true);
+  });
+
+  it('refuses to write with -m or an override root, as thin_check does', () => {
+    const r = dmthin('check', '--auto-repair', '-m', pool);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/cannot perform repair outside the actual metadata/);
+    expect(dmthin('check', '--clear-needs-check-flag', '--override-mapping-root', '5', pool).stderr).toMatch(/cannot perform repair/);
+  });
+});
+
+describe.skipIf(skipReason(haveKernelFixture(), 'kernel fixture missing: check -m tests'))('check -m and root overrides', () => {
+  it('-m checks the held metadata snapshot; without one it fails clearly', () => {
+    const k = unpackKernelFixture(tmp.dir);
+    expect(dmthin('check', '-q', '-m', k).code).toBe(0);
+    const none = dmthin('check', '-m', pool);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no current metadata snapshot/);
+    if (tpt11) expect(oracle('1.1', 'thin_check', ['-q', '-m', pool]).code).not.toBe(0);
+  });
+
+  it('--override-mapping-root and --override-details-root check the trees given', () => {
+    const sb = parseSuperblock(readBlock(pool, 0));
+    expect(dmthin('check', '-q', '--override-mapping-root', String(sb.mappingRoot), '--override-details-root', String(sb.detailsRoot), pool).code).toBe(0);
+    const wrong = dmthin('check', '--override-details-root', String(sb.mappingRoot), pool);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/value_size/);
+  });
+});
+
+describe('LVM drop-in', () => {
+  it('behaves as thin_check, thin_dump and thin_ls when invoked through symlinks of those names', () => {
+    for (const name of ['thin_check', 'thin_dump', 'thin_ls']) symlinkSync(cliPath, tmp.path(name));
+    const c = runTool(process.execPath, [tmp.path('thin_check'), '-q', '--clear-needs-check-flag', pool]);
+    expect(c).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const d = runTool(process.execPath, [tmp.path('thin_dump'), pool]);
+    expect(d.stdout).toBe(dmthin('dump', pool).stdout);
+    if (tpt09) expect(runTool(process.execPath, [tmp.path('thin_ls'), pool]).stdout).toBe(oracle('0.9', 'thin_ls', [pool]).stdout);
+    const bad = copy();
+    patchBlock(bad, 0, (b) => (b[99] ^= 1));
+    expect(runTool(process.execPath, [tmp.path('thin_check'), '-q', bad]).code).toBe(1);
+  });
+});
