@@ -59,3 +59,4 @@ export { inferFamily, type FamilyNode } from './thin/family.js';
 export { exportDevice, type ExportOptions, type ExportResult } from './thin/export.js';
 export { readDockerTree, findDockerDevice, devicePrefix, type DockerTree, type DockerDevice, type Role } from './docker/tree.js';
 export { inventory, type Inventory, type InventoryDevice, type Problem, type ProblemKind } from './docker/inventory.js';
+export { pack, unpack, type PackResult } from './pack/pack.js';

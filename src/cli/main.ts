@@ -16,6 +16,7 @@ import { register as registerTrim } from './trim.js';
 import { register as registerReport } from './report.js';
 import { register as registerExport } from './export.js';
 import { register as registerDocker } from './docker.js';
+import { register as registerPack } from './pack.js';
 import { asDropIn, rewriteMetadataSnapArgs } from './util.js';
 
 const program = new Command();
@@ -35,6 +36,7 @@ registerTrim(program);
 registerReport(program);
 registerExport(program);
 registerDocker(program);
+registerPack(program);
 registerPool(program);
 
 // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.

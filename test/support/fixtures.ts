@@ -1,7 +1,8 @@
 /** The shared fixtures (../shared/fixtures), unpacked into a scratch directory on demand. */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { oracle, sharedFixtures, tpt11, xzDecompress } from './env.js';
+import { unpack } from '../../src/pack/pack.js';
+import { sharedFixtures, xzDecompress } from './env.js';
 
 export const kernelFixture = join(sharedFixtures, 'kernel-6.1-snapshots-heldroot.meta.xz');
 export const tptTestdata = join(sharedFixtures, 'tpt-testdata');
@@ -24,13 +25,9 @@ export function unpackKernelFixture(dir: string): string {
   return out;
 }
 
-/** Unpacks a thin_metadata_pack file with the 1.1 oracle (until dmthin has its own unpack). */
+/** Unpacks a thin_metadata_pack file with dmthin's own unpack (tested against thin_metadata_unpack in test/pack). */
 export function unpackTpt(pack: string, dir: string): string {
-  if (!tpt11) throw new Error('thin-provisioning-tools 1.1 missing');
   const out = join(dir, `${basename(pack, '.pack')}.bin`);
-  if (!existsSync(out)) {
-    const r = oracle('1.1', 'thin_metadata_unpack', ['-i', pack, '-o', out]);
-    if (r.code !== 0) throw new Error(`thin_metadata_unpack ${pack}: ${r.stderr}`);
-  }
+  if (!existsSync(out)) unpack(pack, out);
   return out;
 }

@@ -41,7 +41,7 @@ describe.skipIf(skipReason(haveKernelFixture(), '../shared/fixtures/kernel-6.1-s
 );
 
 const packs = tptPacks();
-describe.skipIf(skipReason(packs.length > 0 && !!tpt11 && !!tpt09, 'tpt-testdata or an oracle (0.9 and 1.1) missing: tpt fixture tests'))(
+describe.skipIf(skipReason(packs.length > 0 && !!tpt11 && !!tpt09, 'tpt-testdata or an oracle (0.9 and 1.1) missing: tpt fixture comparisons'))(
   "thin-provisioning-tools' own test metadata",
   () => {
     for (const pack of packs) {
