@@ -44,8 +44,8 @@ export function register(program: Command): void {
         if (writes && (opts.metadataSnap || opts.overrideMappingRoot !== undefined || opts.overrideDetailsRoot !== undefined)) {
           throw new UsageError('cannot perform repair outside the actual metadata: --auto-repair and --clear-needs-check-flag do not go with -m or --override-*-root');
         }
-        if (writes && (opts.superBlockOnly || opts.skipMappings)) {
-          throw new UsageError('--auto-repair and --clear-needs-check-flag need the full check: not with --super-block-only or --skip-mappings');
+        if (opts.autoRepair && (opts.superBlockOnly || opts.skipMappings || opts.ignoreNonFatalErrors)) {
+          throw new UsageError('--auto-repair needs the full check: not with --super-block-only, --skip-mappings or --ignore-non-fatal-errors');
         }
         const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
         const stage = opts.quiet || opts.json ? undefined : (s: string): void => void process.stderr.write(`${s}${tty ? '...' : ''}\n`);
@@ -60,12 +60,15 @@ export function register(program: Command): void {
         const say = (m: string): void => {
           if (!opts.quiet && !opts.json) process.stderr.write(`${m}\n`);
         };
+        // Leaks are given back only after a full check (--clear-needs-check-flag
+        // with a partial check clears the flag if that check passes, as thin_check does).
         if (writes && r.ok && r.leaks && (r.leaks.data.length || r.leaks.metadata.length)) {
           const fixed = repairLeaks(metadata, r.leaks);
           say(`gave back ${fixed.data} leaked data blocks and ${fixed.metadata} leaked metadata blocks`);
           r = check(metadata, {});
         }
-        if (opts.clearNeedsCheckFlag && r.ok && !r.findings.length && clearNeedsCheck(metadata)) say('cleared the needs_check flag');
+        const clean = r.ok && (opts.ignoreNonFatalErrors || !r.findings.length);
+        if (opts.clearNeedsCheckFlag && clean && clearNeedsCheck(metadata)) say('cleared the needs_check flag');
         const fatal = r.findings.some((f) => f.severity === 'fatal');
         const nonFatal = r.findings.some((f) => f.severity === 'non-fatal');
         const code = fatal || (nonFatal && !opts.ignoreNonFatalErrors) ? 1 : 0;

@@ -95,7 +95,10 @@ export class Output {
         done += writeSync(this.fd, this.buf, done, this.pos - done);
       } catch (e) {
         // A pipe that is not ready (stdout to a slow reader) says EAGAIN: try again.
-        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        // The reader went away (dmthin dump | head): stop quietly, as a filter should.
+        if (code === 'EPIPE') process.exit(0);
+        if (code !== 'EAGAIN') throw e;
       }
     }
     this.pos = 0;

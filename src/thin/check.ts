@@ -114,7 +114,9 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     sb = validateSuperblock(reader.read(0), 0);
   } catch (e) {
     if (!(e instanceof MetadataError)) throw e;
-    fatal('superblock', e.message, { block: 0 });
+    const head = Buffer.from(reader.read(0).subarray(0, 64)).toString('latin1');
+    const hint = /^\s*(<\?xml|<superblock)/.test(head) ? ' (this looks like XML from thin_dump: check takes binary metadata; restore it first with dmthin restore)' : '';
+    fatal('superblock', `${e.message}${hint}`, { block: 0 });
     return;
   }
   result.transactionId = sb.transactionId;

@@ -61,7 +61,14 @@ class RunList {
   }
 }
 
-export function restore(xmlPath: string, outputPath: string): RestoreResult {
+/** Values to write instead of the XML's (thin_restore 1.x's overrides). */
+export interface RestoreOverrides {
+  transactionId?: number;
+  dataBlockSize?: number;
+  nrDataBlocks?: number;
+}
+
+export function restore(xmlPath: string, outputPath: string, overrides: RestoreOverrides = {}): RestoreResult {
   let size: number;
   try {
     const st = statSync(outputPath);
@@ -78,13 +85,13 @@ export function restore(xmlPath: string, outputPath: string): RestoreResult {
     // Invalidate whatever superblock was there before writing anything else.
     writer.write(0, new Uint8Array(BLOCK_SIZE));
     writer.sync();
-    return restoreInto(xmlPath, writer, nrBlocks, outputPath);
+    return restoreInto(xmlPath, writer, nrBlocks, outputPath, overrides);
   } finally {
     writer.close();
   }
 }
 
-function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, outputPath: string): RestoreResult {
+function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, outputPath: string, overrides: RestoreOverrides): RestoreResult {
   const metaCounts = new RefCounts(nrBlocks);
   let next = 1;
   const sink: NodeSink = {
@@ -157,9 +164,10 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
           transaction: need(e, Attr.Transaction, 'transaction'),
           flags: Number.isNaN(e.num[Attr.Flags]!) ? 0 : e.num[Attr.Flags]!,
           version: Number.isNaN(e.num[Attr.Version]!) ? 2 : e.num[Attr.Version]!,
-          dataBlockSize: need(e, Attr.DataBlockSize, 'data_block_size'),
-          nrDataBlocks: need(e, Attr.NrDataBlocks, 'nr_data_blocks'),
+          dataBlockSize: overrides.dataBlockSize ?? need(e, Attr.DataBlockSize, 'data_block_size'),
+          nrDataBlocks: overrides.nrDataBlocks ?? need(e, Attr.NrDataBlocks, 'nr_data_blocks'),
         };
+        if (overrides.transactionId !== undefined) header.transaction = overrides.transactionId;
         {
           const dbs = header.dataBlockSize;
           if (dbs < MIN_DATA_BLOCK_SIZE || dbs > MAX_DATA_BLOCK_SIZE || dbs % MIN_DATA_BLOCK_SIZE !== 0) {
