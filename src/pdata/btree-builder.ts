@@ -10,6 +10,7 @@
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { INTERNAL_NODE, LEAF_NODE, NODE_HEADER_SIZE, maxEntriesFor, newNode, sealNode, setKeyAt } from '../format/btree-node.js';
 import { setU32, setU64 } from '../format/le.js';
+import { grow } from './grow.js';
 
 /** Where built nodes go: a block allocator and a block sink. */
 export interface NodeSink {
@@ -24,12 +25,8 @@ class GrowableList {
   length = 0;
   push(key: number, block: number): void {
     if (this.length === this.keys.length) {
-      const k = new Float64Array(this.length * 2);
-      k.set(this.keys);
-      this.keys = k;
-      const b = new Float64Array(this.length * 2);
-      b.set(this.blocks);
-      this.blocks = b;
+      this.keys = grow(this.keys);
+      this.blocks = grow(this.blocks);
     }
     this.keys[this.length] = key;
     this.blocks[this.length++] = block;

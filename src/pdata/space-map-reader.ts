@@ -12,6 +12,7 @@ import { getU32 } from '../format/le.js';
 import type { SpaceMapRoot } from '../format/space-map-root.js';
 import type { TreeWalker } from './btree-walker.js';
 import type { RefCounts } from './ref-counts.js';
+import { grow } from './grow.js';
 
 export interface OnDiskSpaceMap {
   kind: 'data' | 'metadata';
@@ -38,13 +39,8 @@ function readOverflow(walker: TreeWalker, root: number, kind: string): { blocks:
   let n = 0;
   walker.walk(root, 4, `${kind} space map ref-count tree`, (b, _loc, nr, max) => {
     if (n + nr > blocks.length) {
-      const size = Math.max(blocks.length * 2, n + nr);
-      const nb = new Float64Array(size);
-      nb.set(blocks);
-      blocks = nb;
-      const nc = new Uint32Array(size);
-      nc.set(counts);
-      counts = nc;
+      blocks = grow(blocks, n + nr);
+      counts = grow(counts, n + nr);
     }
     for (let i = 0; i < nr; i++) {
       blocks[n] = keyAt(b, i);

@@ -20,6 +20,7 @@ import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
 import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, SUPERBLOCK_MAGIC, writeSuperblock } from '../format/superblock.js';
 import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
 import { RefCounts } from '../pdata/ref-counts.js';
+import { grow } from '../pdata/grow.js';
 import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
 import { Attr, type XmlElement, Tag, lineAt, readXml, XmlSyntaxError } from './xml-reader.js';
 
@@ -44,11 +45,6 @@ class RunList {
   n = 0;
   push(o: number, d: number, l: number, t: number): void {
     if (this.n === this.origin.length) {
-      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-        b.set(a);
-        return b;
-      };
       this.origin = grow(this.origin);
       this.data = grow(this.data);
       this.len = grow(this.len);

@@ -8,6 +8,7 @@ import { UsageError } from '../format/errors.js';
 import { type Output, ascii } from '../io/output.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
+import { grow } from '../pdata/grow.js';
 
 export interface Region {
   begin: number;
@@ -40,11 +41,6 @@ class RunColumns {
   n = 0;
   push(db: number, de: number, dev: number, tb: number): void {
     if (this.n === this.dev.length) {
-      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-        b.set(a);
-        return b;
-      };
       this.dataBegin = grow(this.dataBegin);
       this.dataEnd = grow(this.dataEnd);
       this.dev = grow(this.dev);
