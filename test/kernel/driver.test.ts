@@ -131,6 +131,15 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
     }
   });
 
+  it('exports the device as the held metadata snapshot saw it (--at-metadata-snap)', () => {
+    expect(o.reserveForExport.code).toBe(0);
+    expect(o.deviceMd5[1]).not.toBe(o.deviceMd5AtSnap); // the writes after the snapshot changed the device
+    const out = join(o.files.metadata, '..', 'export-at-snap.img');
+    const r = dmthin('export', '--metadata', o.files.metadata, '--data', o.files.data, '--dev-id', '1', '--size', '64M', '--at-metadata-snap', '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(o.deviceMd5AtSnap);
+  });
+
   it('leaves metadata that dmthin and thin_check accept, dumped identically by both', () => {
     expect(o.offlineCheck.code).toBe(0);
     expect(o.thinCheck.code).toBe(0);

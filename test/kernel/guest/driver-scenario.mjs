@@ -90,7 +90,12 @@ try {
   obs.heldAfterLiveDump = (await pool.status()).heldMetadataRoot ?? null;
   obs.activeThins = (await pool.activeThins()).map((t) => `${t.id}:${t.name}:${t.sectors}`).sort();
 
-  // What the kernel returns for whole devices, for the offline export test.
+  // What the kernel returns for whole devices, for the offline export test;
+  // then a metadata snapshot, held through teardown, and more writes: an
+  // export --at-metadata-snap must give the device as it was at the snapshot.
+  obs.deviceMd5AtSnap = md5('/dev/mapper/p1-base', 64);
+  obs.reserveForExport = sh(['dmsetup', 'message', 'p1', '0', 'reserve_metadata_snap']);
+  writePattern('/dev/mapper/p1-base', 0x77, 8, 2);
   obs.deviceMd5 = { 1: md5('/dev/mapper/p1-base', 64), 2: md5('/dev/mapper/p1-snap', 64) };
   obs.files = { metadata: f('p1.meta'), data: f('p1.data') };
 
