@@ -120,7 +120,7 @@ export async function dockerSnapshot(root: string, what: string, options: { moun
   if (options.mount) {
     try {
       const fsType = (await run('blkid', ['-o', 'value', '-s', 'TYPE', device])).stdout.trim();
-      const opts = fsType === 'xfs' ? 'ro,norecovery,nouuid' : fsType === 'ext4' || fsType === 'ext3' ? 'ro,noload' : 'ro';
+      const opts = readOnlyMountOptions(fsType);
       mkdirSync(options.mount, { recursive: true });
       await run('mount', ['-t', fsType || 'auto', '-o', opts, device, options.mount]);
       result.mountPoint = options.mount;
@@ -132,6 +132,18 @@ export async function dockerSnapshot(root: string, what: string, options: { moun
     }
   }
   return result;
+}
+
+/**
+ * Read-only mount options for a snapshot of a filesystem that was in use:
+ * its journal is dirty, and replaying it would write. ext3/4 skip the
+ * journal with noload; xfs skips log recovery with norecovery and, being a
+ * copy of a mounted filesystem, needs nouuid.
+ */
+export function readOnlyMountOptions(fsType: string): string {
+  if (fsType === 'xfs') return 'ro,norecovery,nouuid';
+  if (fsType === 'ext4' || fsType === 'ext3') return 'ro,noload';
+  return 'ro';
 }
 
 function mountPointOf(device: string, name: string): string | undefined {

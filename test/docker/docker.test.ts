@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readOnlyMountOptions } from '../../src/docker/live.js';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
 import { projectRoot, scratch, xzDecompress } from '../support/env.js';
@@ -96,6 +97,29 @@ describe('dmthin docker ls', () => {
     expect(j.problems[0]).toMatchObject({ kind: 'damaged-metadata' });
     expect(j.problems[0].detail).toMatch(/block 0: bad superblock checksum/);
     expect(j.devices).toHaveLength(7); // Docker's records are still listed
+  });
+
+  it('takes the pool files from elsewhere (direct-lvm: --metadata, --data)', () => {
+    const t = tree('direct-lvm');
+    const files = join(t, 'devicemapper', 'devicemapper');
+    const elsewhere = tmp.path('lvm');
+    mkdirSync(elsewhere, { recursive: true });
+    renameSync(join(files, 'metadata'), join(elsewhere, 'tmeta'));
+    renameSync(join(files, 'data'), join(elsewhere, 'tdata'));
+    expect(dmthin('docker', 'ls', t).code).toBe(1); // the default files are gone
+    const r = JSON.parse(dmthin('docker', 'ls', t, '--json', '--metadata', join(elsewhere, 'tmeta'), '--data', join(elsewhere, 'tdata')).stdout);
+    expect(r.pool.metadata_file).toBe(join(elsewhere, 'tmeta'));
+    expect(r.devices.map((d: any) => [d.device_id, d.mapped_bytes])).toEqual(inv.devices.map((d: any) => [d.device_id, d.mapped_bytes]));
+    const out = tmp.path('lvm-web.img');
+    expect(dmthin('docker', 'export', t, 'web', '--metadata', join(elsewhere, 'tmeta'), '--data', join(elsewhere, 'tdata'), '-o', out).code).toBe(0);
+    expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(facts.find((f) => f.hash === WEB)!.md5);
+  });
+
+  it('mounts snapshots read-only without replaying journals: ext4 noload, xfs norecovery,nouuid', () => {
+    expect(readOnlyMountOptions('ext4')).toBe('ro,noload');
+    expect(readOnlyMountOptions('ext3')).toBe('ro,noload');
+    expect(readOnlyMountOptions('xfs')).toBe('ro,norecovery,nouuid');
+    expect(readOnlyMountOptions('btrfs')).toBe('ro');
   });
 
   it('explains a root that is not a Docker devicemapper tree', () => {
