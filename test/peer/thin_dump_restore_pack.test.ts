@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dmthin, cliPath } from '../support/cli.js';
-import { emptyFile, scratch } from '../support/env.js';
+import { emptyFile, scratch, skipReason } from '../support/env.js';
 import { haveKernelFixture, unpackKernelFixture } from '../support/fixtures.js';
 import { check } from '../../src/thin/check.js';
 import { copyOf, makePool } from './peer-support.js';
@@ -56,7 +56,7 @@ describe('thin_dump peer behaviours', () => {
     expect(r.status).toBe(0);
     expect(readFileSync(tmp.path('fifo.err'), 'utf8')).toBe('');
   });
-  it.skipIf(!haveKernelFixture())('dump_metadata_snapshot', () => {
+  it.skipIf(skipReason(haveKernelFixture(), 'kernel fixture missing: peer cases on it'))('dump_metadata_snapshot', () => {
     const k = unpackKernelFixture(tmp.dir);
     const r = dmthin('dump', '-m', k);
     expect(r.code).toBe(0);

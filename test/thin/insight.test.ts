@@ -195,12 +195,13 @@ describe('trim on sparse files', () => {
     expect(createHash('sha256').update(readFileSync(meta)).digest('hex')).toBe(metaHash);
   });
 
-  it('refuses while a loop device holds the data file', () => {
+  it('refuses while a loop device holds the data file', (ctx) => {
     const meta = tmp.path('trim.meta');
     const data = tmp.path('trim.data');
     const dev = spawnSync('losetup', ['--find', '--show', '--read-only', data], { encoding: 'utf8' });
     if (dev.status !== 0) {
       skipReason(false, `losetup cannot attach here (${dev.stderr.trim()}): trim's refusal test`);
+      ctx.skip();
       return;
     }
     try {
