@@ -84,6 +84,17 @@ function deviceForNumber(majMin: string): string {
   return majMin;
 }
 
+/** Loads a thin-pool table (`head` up to the block size); the rollback removes it again. */
+async function loadPoolTable(rb: Rollback, name: string, head: string, lowWaterMark: number, features: readonly string[], what: string): Promise<void> {
+  const tbl = `${head} ${lowWaterMark} ${features.length}${features.length ? ` ${features.join(' ')}` : ''}`;
+  try {
+    await dm.create(name, tbl);
+  } catch (e) {
+    throw explain(e, `${what} pool ${name}`);
+  }
+  rb.push(`remove ${name}`, () => dm.remove(name));
+}
+
 export class Pool {
   private constructor(
     readonly name: string,
@@ -145,13 +156,7 @@ export class Pool {
       if (o.errorIfNoSpace) features.push('error_if_no_space');
       const sectors = o.dataSize / 512;
       const bs = o.blockSize / 512;
-      const tbl = `0 ${sectors} thin-pool ${metaDev} ${dataDev} ${bs} ${o.lowWaterMark ?? 0} ${features.length}${features.length ? ` ${features.join(' ')}` : ''}`;
-      try {
-        await dm.create(o.name, tbl);
-      } catch (e) {
-        throw explain(e, `creating pool ${o.name}`);
-      }
-      rb.push(`remove ${o.name}`, () => dm.remove(o.name));
+      await loadPoolTable(rb, o.name, `0 ${sectors} thin-pool ${metaDev} ${dataDev} ${bs}`, o.lowWaterMark ?? 0, features, 'creating');
       faultPoint('pool-create:after-pool');
       return new Pool(o.name, metaDev, dataDev, bs, sectors);
     });
@@ -188,13 +193,7 @@ export class Pool {
       const bytes = statSync(o.dataFile).isBlockDevice() ? (await run('blockdev', ['--getsize64', dataDev])).stdout.trim() : String(statSync(o.dataFile).size);
       const sectors = Math.floor(Number(bytes) / 512 / o.dataBlockSize) * o.dataBlockSize;
       const features = o.features ?? [];
-      const tbl = `0 ${sectors} thin-pool ${metaDev} ${dataDev} ${o.dataBlockSize} ${o.lowWaterMark ?? 0} ${features.length}${features.length ? ` ${features.join(' ')}` : ''}`;
-      try {
-        await dm.create(o.name, tbl);
-      } catch (e) {
-        throw explain(e, `activating pool ${o.name}`);
-      }
-      rb.push(`remove ${o.name}`, () => dm.remove(o.name));
+      await loadPoolTable(rb, o.name, `0 ${sectors} thin-pool ${metaDev} ${dataDev} ${o.dataBlockSize}`, o.lowWaterMark ?? 0, features, 'activating');
       faultPoint('pool-activate:after-pool');
       return { pool: new Pool(o.name, metaDev, dataDev, o.dataBlockSize, sectors), loops };
     });
