@@ -2,19 +2,26 @@
  * dmthin docker activate / snapshot / release / deactivate on a real kernel
  * (the VM unless this host has dm-thin), on the kernel-made Docker fixture.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
 import { skipReason } from '../support/env.js';
 import { kernelUnavailableReason, runScenario } from './support.js';
 
 const reason = kernelUnavailableReason();
+let scratchDir = '';
 let o: Record<string, any>;
 
 describe.skipIf(skipReason(reason === undefined, `live Docker verbs on a real kernel: ${reason}`))('the seed\'s live Docker move, made safe', () => {
   beforeAll(async () => {
     const r = await runScenario('docker-live.mjs');
+    scratchDir = r.scratch;
     o = r.observed;
     if (o.exception) throw new Error(`the scenario threw: ${o.exception}\n${r.output.slice(-2000)}`);
   }, 600_000);
+
+  afterAll(() => {
+    if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+  });
 
   it('refuses to snapshot before the pool is active', () => {
     expect(o.snapshotInactive.code).toBe(1);

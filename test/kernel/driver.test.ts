@@ -3,7 +3,8 @@
  * kernel has dm-thin): the seed's operations, status fields, a live dump,
  * and failure injection showing that nothing leaks.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,15 +15,21 @@ import { kernelUnavailableReason, runScenario, type ScenarioRun } from './suppor
 
 const reason = kernelUnavailableReason();
 let run: ScenarioRun;
+let scratchDir = '';
 let o: Record<string, any>;
 
 describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}`))('live driver on a real kernel', () => {
   beforeAll(async () => {
     run = await runScenario('driver-scenario.mjs');
+    scratchDir = run.scratch;
     o = run.observed;
     process.stderr.write(`kernel scenario ran on the ${run.where} in ${run.seconds.toFixed(1)} s\n`);
     if (o.exception) throw new Error(`the scenario threw: ${o.exception}\n${run.output.slice(-2000)}`);
   }, 600_000);
+
+  afterAll(() => {
+    if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+  });
 
   it('rejects a bad block size before touching the kernel or the disk', () => {
     expect(o.badBlockSize.code).toBe(1);

@@ -31,6 +31,8 @@ export interface ScenarioRun {
   exitCode: number;
   where: 'host' | 'vm';
   seconds: number;
+  /** The scratch directory (files the scenario made); remove it when done. */
+  scratch: string;
 }
 
 /** Runs test/kernel/guest/NAME with (project root, work dir) and reads its observed.json. */
@@ -57,5 +59,5 @@ export async function runScenario(name: string, timeoutMs = 480_000): Promise<Sc
   }
   const file = join(work, 'observed.json');
   if (!existsSync(file)) throw new Error(`scenario ${name} wrote no observed.json (exit ${exitCode}):\n${output.slice(-3000)}`);
-  return { observed: JSON.parse(readFileSync(file, 'utf8')), output, exitCode, where, seconds: (Date.now() - t0) / 1000 };
+  return { observed: JSON.parse(readFileSync(file, 'utf8')), output, exitCode, where, seconds: (Date.now() - t0) / 1000, scratch };
 }

@@ -3,18 +3,25 @@
  * kernel: every step succeeds, copy-on-write holds for a snapshot and a
  * snapshot of it, nothing leaks, and thin_dump agrees with dmthin's dump.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
 import { skipReason } from '../support/env.js';
 import { kernelUnavailableReason, runScenario } from './support.js';
 
 const reason = kernelUnavailableReason();
+let scratchDir = '';
 let o: { code: number; text: string };
 
 describe.skipIf(skipReason(reason === undefined, `seed walkthrough on a real kernel: ${reason}`))('the seed walkthrough on a real kernel', () => {
   beforeAll(async () => {
     const r = await runScenario('walkthrough.mjs');
+    scratchDir = r.scratch;
     o = r.observed as typeof o;
   }, 600_000);
+
+  afterAll(() => {
+    if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+  });
 
   it('runs every step to the end', () => {
     expect(o.text).not.toMatch(/!! /);
