@@ -60,3 +60,4 @@ export { exportDevice, type ExportOptions, type ExportResult } from './thin/expo
 export { readDockerTree, findDockerDevice, devicePrefix, type DockerTree, type DockerDevice, type Role } from './docker/tree.js';
 export { inventory, type Inventory, type InventoryDevice, type Problem, type ProblemKind } from './docker/inventory.js';
 export { pack, unpack, type PackResult } from './pack/pack.js';
+export { deltaSummary, type DeltaSummary } from './thin/delta-summary.js';

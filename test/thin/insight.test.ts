@@ -249,3 +249,21 @@ function expand(text: string): string[] {
   }
   return out;
 }
+
+describe('delta --summary skips what two snapshots share', () => {
+  it.skipIf(skipReason(!!tpt09 && tptPacks().length > 0, 'oracle 0.9 or tpt-testdata missing: delta --summary comparisons'))('counts what thin_delta --verbose lists, reading only the leaves that differ', () => {
+    const shared = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_shared_internals_and_leaves.pack'))!, tmp.dir);
+    for (const p of [...pools.map((x) => ({ meta: x.meta, a: x.devs[0]!, b: x.devs[1]! })), { meta: shared, a: 1, b: 2 }]) {
+      const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', String(p.a), '--snap2', String(p.b), p.meta).stdout);
+      const xml = oracle('0.9', 'thin_delta', ['--verbose', '--snap1', String(p.a), '--snap2', String(p.b), p.meta]).stdout;
+      const total = (kind: string): number =>
+        [...xml.matchAll(new RegExp(`<${kind}>([\\s\\S]*?)</${kind}>`, 'g'))].reduce((a, m) => a + [...m[1]!.matchAll(/length="(\d+)"/g)].reduce((x, l) => x + Number(l[1]), 0), 0);
+      expect([s.same, s.different, s.leftOnly, s.rightOnly], p.meta).toEqual([total('same'), total('different'), total('left_only'), total('right_only')]);
+    }
+    // A snapshot sharing all but a few leaves with its origin: 65536 blocks compared from 2 leaves.
+    const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', '1', '--snap2', '2', shared).stdout);
+    expect(s).toMatchObject({ same: 65536, different: 0, leftOnly: 0, rightOnly: 64 });
+    expect(s.leavesRead).toBeLessThanOrEqual(4);
+    expect(s.sharedSubtreesSkipped).toBeGreaterThan(100);
+  });
+});
