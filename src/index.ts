@@ -52,7 +52,7 @@ export { delta, deltaRoots, type DeltaSink } from './thin/delta.js';
 export { SimpleDeltaWriter, VerboseDeltaWriter, JsonDeltaWriter, deltaHeader } from './thin/delta-writers.js';
 export { rmap, parseRegion, writeRmap, type Region, type RmapRun, type RmapResult } from './thin/rmap.js';
 export { estimateMetadataBytes, parseSizeArg, formatEstimate } from './thin/metadata-size.js';
-export { freeDataRuns, type FreeRun } from './thin/trim.js';
+export { freeDataRuns, type FreeRuns } from './thin/trim.js';
 export { trimData, type TrimResult } from './thin/trim-device.js';
 export { collectReport, renderReport, report, type ReportData } from './thin/report.js';
 export { inferFamily, type FamilyNode } from './thin/family.js';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
+import { Output } from '../io/output.js';
 import { trimData } from '../thin/trim-device.js';
 import { run } from './util.js';
 
@@ -21,12 +22,23 @@ export function register(program: Command): void {
         const md = Metadata.open(o.metadata);
         try {
           const r = await trimData(md, o.metadata, o.data, { dryRun: o.dryRun });
+          const out = Output.stdout();
+          const runs = r.runs;
           if (o.json) {
-            process.stdout.write(`${JSON.stringify({ dataBlockSize: r.blockBytes, runs: r.runs.map((x) => [x.begin, x.length]), bytes: r.bytes, dryRun: !!o.dryRun })}\n`);
+            out.text(`{"dataBlockSize":${r.blockBytes},"bytes":${r.bytes},"dryRun":${!!o.dryRun},"runs":[`);
+            for (let i = 0; i < runs.n; i++) out.text(i ? ',[' : '[').num(runs.begin[i]!).text(',').num(runs.length[i]!).text(']');
+            out.text(']}\n');
           } else {
-            for (const x of o.dryRun ? r.runs : []) process.stdout.write(`free data blocks ${x.begin}..${x.begin + x.length} (bytes ${x.begin * r.blockBytes}..${(x.begin + x.length) * r.blockBytes})\n`);
-            process.stdout.write(`${o.dryRun ? 'would give back' : 'gave back'} ${r.bytes} bytes in ${r.runs.length} ranges\n`);
+            if (o.dryRun) {
+              for (let i = 0; i < runs.n; i++) {
+                const b = runs.begin[i]!;
+                const e = b + runs.length[i]!;
+                out.text('free data blocks ').num(b).text('..').num(e).text(' (bytes ').num(b * r.blockBytes).text('..').num(e * r.blockBytes).text(')\n');
+              }
+            }
+            out.text(`${o.dryRun ? 'would give back' : 'gave back'} ${r.bytes} bytes in ${runs.n} ranges\n`);
           }
+          out.close();
         } finally {
           md.close();
         }

@@ -10,10 +10,10 @@ import { UsageError } from '../format/errors.js';
 import { run } from '../driver/exec.js';
 import { findByBackingFile } from '../driver/losetup.js';
 import type { Metadata } from './metadata.js';
-import { type FreeRun, freeDataRuns } from './trim.js';
+import { type FreeRuns, freeDataRuns } from './trim.js';
 
 export interface TrimResult {
-  runs: FreeRun[];
+  runs: FreeRuns;
   blockBytes: number;
   bytes: number;
 }
@@ -45,11 +45,11 @@ export async function trimData(md: Metadata, metadataPath: string, dataPath: str
     throw new UsageError(`${dataPath} (${dataBytes} bytes) is smaller than the pool's ${md.superblock.dataSpaceMapRoot.nrBlocks} data blocks of ${blockBytes} bytes: is it the right file?`);
   }
   let bytes = 0;
-  for (const r of runs) bytes += r.length * blockBytes;
+  for (let i = 0; i < runs.n; i++) bytes += runs.length[i]! * blockBytes;
   if (options.dryRun) return { runs, blockBytes, bytes };
-  for (const r of runs) {
-    const offset = String(r.begin * blockBytes);
-    const length = String(r.length * blockBytes);
+  for (let i = 0; i < runs.n; i++) {
+    const offset = String(runs.begin[i]! * blockBytes);
+    const length = String(runs.length[i]! * blockBytes);
     if (st.isBlockDevice()) await run('blkdiscard', ['--offset', offset, '--length', length, dataPath], { timeout: 600_000 });
     else await run('fallocate', ['--punch-hole', '--keep-size', '--offset', offset, '--length', length, dataPath], { timeout: 600_000 });
   }
