@@ -1,7 +1,7 @@
 /** The command line as an admin meets it: help, exit codes, messages without stack traces. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { writePoolXml } from '../../bench/pool-generator.js';
+import { writePoolXml } from '../bench/pool-generator.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';
 

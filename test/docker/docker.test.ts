@@ -1,6 +1,6 @@
 /**
  * Docker devicemapper forensics on a tree made on a real kernel the way
- * Docker's driver lays it out (fixtures/docker, scripts/make-docker-fixture.mjs):
+ * Docker's driver lays it out (fixtures/docker, test/scripts/make-docker-fixture.mjs):
  * the inventory names every device, role and container and finds what the
  * crash left; the offline export of each device is byte-identical to what the
  * kernel read from it (fixtures/docker/facts.txt).

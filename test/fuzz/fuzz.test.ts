@@ -6,7 +6,7 @@
  * and dump either works or fails with a one-line typed error.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metadataBytesFor, writePoolXml } from '../../bench/pool-generator.js';
+import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { MetadataError, UsageError } from '../../src/format/errors.js';
 import { check } from '../../src/thin/check.js';
 import { dump } from '../../src/thin/dump.js';

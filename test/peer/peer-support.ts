@@ -1,6 +1,6 @@
 /** Shared set-up for the peer suite: small pools made with dmthin restore, damage helpers. */
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { writePoolXml } from '../../bench/pool-generator.js';
+import { writePoolXml } from '../bench/pool-generator.js';
 import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
 import { getU64 } from '../../src/format/le.js';
 import { parseSuperblock } from '../../src/format/superblock.js';

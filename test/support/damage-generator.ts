@@ -4,7 +4,7 @@
  * so the test can demand that the checker names it.
  */
 import { copyFileSync, statSync, truncateSync } from 'node:fs';
-import { prng } from '../../bench/pool-generator.js';
+import { prng } from '../bench/pool-generator.js';
 import { BLOCK_SIZE, classifyBlock } from '../../src/format/checksum.js';
 import { parseNodeHeader } from '../../src/format/btree-node.js';
 import { patchBlock, readBlock, writeBlock } from './damage.js';

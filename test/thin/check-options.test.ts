@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, symlinkSync } from 'node:fs';
-import { metadataBytesFor, writePoolXml } from '../../bench/pool-generator.js';
+import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
 import { parseNodeHeader } from '../../src/format/btree-node.js';
 import { getU64 } from '../../src/format/le.js';

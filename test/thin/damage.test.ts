@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, truncateSync } from 'node:fs';
-import { metadataBytesFor, writePoolXml } from '../../bench/pool-generator.js';
+import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
 import { keyAt, parseNodeHeader, u64ValueAt } from '../../src/format/btree-node.js';
 import { getU64 } from '../../src/format/le.js';

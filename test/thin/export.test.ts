@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { writePoolXml } from '../../bench/pool-generator.js';
+import { writePoolXml } from '../bench/pool-generator.js';
 import { restore } from '../../src/thin/restore.js';
 import { spawnSync } from 'node:child_process';
 import { cliPath, dmthin } from '../support/cli.js';

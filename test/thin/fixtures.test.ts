@@ -70,7 +70,7 @@ describe.skipIf(skipReason(packs.length > 0 && !!tpt11 && !!tpt09, 'tpt-testdata
 );
 
 /**
- * The project's own kernel-made fixtures (scripts/make-fixtures.mjs ran them
+ * The project's own kernel-made fixtures (test/scripts/make-fixtures.mjs ran them
  * on a real kernel): what dmthin reads must equal what the live kernel
  * reported (fixtures/*.facts) and what the oracles read.
  */
@@ -83,7 +83,7 @@ const projectFixtures = join(projectRoot, 'fixtures');
 const made = exists(projectFixtures) ? readdirSync(projectFixtures).filter((n) => n.endsWith('.meta.xz')).sort() : [];
 
 describe('fixtures made by this project on a real kernel', () => {
-  it('exist (scripts/make-fixtures.mjs makes them)', () => {
+  it('exist (test/scripts/make-fixtures.mjs makes them)', () => {
     expect(made).toEqual(['many-thins.meta.xz', 'snapshots.meta.xz']);
   });
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { metadataBytesFor, writePoolXml } from '../../bench/pool-generator.js';
+import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { restore } from '../../src/thin/restore.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, projectRoot, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';

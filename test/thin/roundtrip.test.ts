@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { metadataBytesFor, writePoolXml, type PoolSpec } from '../../bench/pool-generator.js';
+import { metadataBytesFor, writePoolXml, type PoolSpec } from '../bench/pool-generator.js';
 import { check } from '../../src/thin/check.js';
 import { restore } from '../../src/thin/restore.js';
 import { dmthin } from '../support/cli.js';

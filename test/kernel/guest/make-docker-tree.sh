@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds a Docker devicemapper tree on a real kernel, the way Docker's
 # driver lays it out (loop-lvm), for the forensics fixtures. Run by
-# scripts/make-docker-fixture.mjs. Args: PROJECT_ROOT OUT_DIR.
+# test/scripts/make-docker-fixture.mjs. Args: PROJECT_ROOT OUT_DIR.
 # It makes: a base device with ext4; two image layers (snapshots of base,
 # then of layer 1) with an id file and rootfs/; containers "web" and "db"
 # (an -init snapshot of the top layer, then the container's snapshot of it)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Makes metadata fixtures on a real kernel (run by scripts/make-fixtures.mjs,
+# Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
 # in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR.
 # Writes OUT_DIR/*.meta (xz'ed by the caller) and OUT_DIR/*.facts (what the
 # kernel reported while the pool was live).

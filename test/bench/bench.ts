@@ -14,7 +14,8 @@ import { join, resolve } from 'node:path';
 import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.js';
 import { exportBench } from './export-bench.js';
 
-const root = resolve(new URL('.', import.meta.url).pathname, '..', '..');
+// Compiled to dist/test/bench/: the project root is three levels up.
+const root = resolve(new URL('.', import.meta.url).pathname, '..', '..', '..');
 const cli = join(root, 'dist', 'dmthin.mjs');
 const dir = resolve(process.env.BENCH_DIR ?? join(root, '.bench'));
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { runOnKernel } = await import('./kernel-run.mjs');
 const out = await runOnKernel(root, join(root, 'test', 'kernel', 'guest', 'make-fixtures.sh'), 'fixtures-');
 const dest = join(root, 'fixtures');
