@@ -42,8 +42,9 @@ export function register(program: Command): void {
           }
           return 0;
         }
+        let roots: [number, number];
         try {
-          deltaRoots(md, o.snap1, o.snap2); // fail before printing anything
+          roots = deltaRoots(md, o.snap1, o.snap2); // fail before printing anything
         } catch (e) {
           md.close();
           throw e;
@@ -51,10 +52,10 @@ export function register(program: Command): void {
         const out = Output.stdout();
         try {
           if (o.format === 'json') {
-            delta(md, o.snap1, o.snap2, new JsonDeltaWriter(out, o.snap1, o.snap2));
+            delta(md, o.snap1, o.snap2, new JsonDeltaWriter(out, o.snap1, o.snap2), roots);
           } else {
             out.text(deltaHeader(md, o.snap1, o.snap2));
-            delta(md, o.snap1, o.snap2, o.verbose ? new VerboseDeltaWriter(out) : new SimpleDeltaWriter(out));
+            delta(md, o.snap1, o.snap2, o.verbose ? new VerboseDeltaWriter(out) : new SimpleDeltaWriter(out), roots);
             out.text(DELTA_FOOTER);
           }
         } finally {

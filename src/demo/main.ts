@@ -8,17 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeScratch, runInVm, vmAvailability } from '../vm/vm.js';
+import { hostHasDmThin, makeScratch, runInVm, vmAvailability } from '../vm/vm.js';
 import { walkthrough } from './walkthrough.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const projectRoot = resolve(here, '..', '..', '..');
 const cli = join(projectRoot, 'dist', 'dmthin.mjs');
-
-function hostHasDeviceMapper(): boolean {
-  return process.getuid?.() === 0 && existsSync('/dev/mapper/control') && spawnSync('dmsetup', ['version'], { stdio: 'ignore' }).status === 0 &&
-    /thin-pool/.test(spawnSync('dmsetup', ['targets'], { encoding: 'utf8' }).stdout ?? '');
-}
 
 function installVmPackages(): void {
   if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) return;
@@ -33,7 +28,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${cli} is missing: run npm run build first\n`);
     return 1;
   }
-  if (hostHasDeviceMapper()) {
+  if (hostHasDmThin()) {
     process.stdout.write('This kernel has dm-thin-pool: running the walkthrough here.\n');
     return walkthrough({ dir: makeScratch('demo-'), cli });
   }

@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../format/errors.js';
 import { LeafCursor } from '../pdata/btree-cursor.js';
-import type { Metadata } from './metadata.js';
+import type { Metadata, ThinDevice } from './metadata.js';
 
 export interface DeltaSink {
   leftOnly(vbegin: number, dbegin: number, len: number): void;
@@ -73,17 +73,19 @@ class RunStream {
 
 /** The mapping roots of both devices; throws naming the one that is missing. */
 export function deltaRoots(md: Metadata, left: number, right: number): [number, number] {
-  return [rootOf(md, left, '--snap1'), rootOf(md, right, '--snap2')];
+  const devices = md.devices();
+  return [rootOf(devices, left, '--snap1'), rootOf(devices, right, '--snap2')];
 }
 
-function rootOf(md: Metadata, devId: number, side: string): number {
-  const d = md.devices().find((x) => x.devId === devId);
+function rootOf(devices: ThinDevice[], devId: number, side: string): number {
+  const d = devices.find((x) => x.devId === devId);
   if (!d || d.mappingRoot === undefined) throw new UsageError(`${side}: no thin device ${devId} in the metadata`);
   return d.mappingRoot;
 }
 
-export function delta(md: Metadata, left: number, right: number, sink: DeltaSink): void {
-  const [l, r] = deltaRoots(md, left, right);
+/** `roots` from deltaRoots, when the caller already looked them up. */
+export function delta(md: Metadata, left: number, right: number, sink: DeltaSink, roots = deltaRoots(md, left, right)): void {
+  const [l, r] = roots;
   const ls = new RunStream(md, l);
   const rs = new RunStream(md, r);
   while (!ls.done && !rs.done) {

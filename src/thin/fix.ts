@@ -5,8 +5,8 @@
  * Nothing else is ever written. Bitmaps and index entries are rewritten
  * first, synced, and the superblock last.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { BlockReader } from '../io/block-reader.js';
+import { heldBy } from '../io/held.js';
 import { BlockWriter } from '../io/block-writer.js';
 import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../format/bitmap.js';
 import { INDEX_ENTRY_SIZE, type IndexEntry, parseIndexEntry, parseMetadataIndex, writeIndexEntry, writeMetadataIndex } from '../format/index-entry.js';
@@ -17,22 +17,8 @@ import { forEachLeaf } from '../pdata/btree-leaves.js';
 
 /** Refuses a block device the kernel holds (an active pool's metadata). */
 export function refuseIfBusy(path: string): void {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | (fstatIsBlock(path) ? constants.O_EXCL : 0));
-  } catch (e) {
-    throw new UsageError(`${path} is in use (${(e as NodeJS.ErrnoException).code}): an active pool's metadata must not be written; check a metadata snapshot (-m) instead`);
-  }
-  closeSync(fd);
-}
-
-function fstatIsBlock(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    return fstatSync(fd).isBlockDevice();
-  } finally {
-    closeSync(fd);
-  }
+  const code = heldBy(path);
+  if (code) throw new UsageError(`${path} is in use (${code}): an active pool's metadata must not be written; check a metadata snapshot (-m) instead`);
 }
 
 export function clearNeedsCheck(path: string): boolean {

@@ -4,7 +4,8 @@
  * (blkdiscard). Refuses while anything holds the files: a loop device
  * backed by them, or an exclusive open of the device failing.
  */
-import { closeSync, constants, openSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { heldBy } from '../io/held.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../format/errors.js';
 import { run } from '../driver/exec.js';
@@ -25,12 +26,9 @@ async function refuseIfInUse(path: string, what: string): Promise<void> {
     if (loops.length > 0) {
       throw new UsageError(`${what} ${path} is attached to ${loops.map((l) => l.name).join(', ')}: the pool may be active; remove it (dmthin pool destroy) first`);
     }
-  } else if (st.isBlockDevice()) {
-    try {
-      closeSync(openSync(path, constants.O_RDONLY | constants.O_EXCL));
-    } catch (e) {
-      throw new UsageError(`${what} ${path} is in use (${(e as NodeJS.ErrnoException).code}): the pool may be active`);
-    }
+  } else {
+    const code = heldBy(path);
+    if (code) throw new UsageError(`${what} ${path} is in use (${code}): the pool may be active`);
   }
 }
 

@@ -13,6 +13,18 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ensureInitramfs, installedKernels } from './initramfs.js';
 
+/**
+ * Whether this host's own kernel can run dm-thin (as root): then the live
+ * tests and the demo run here and need no VM.
+ */
+export function hostHasDmThin(): boolean {
+  return (
+    process.getuid?.() === 0 &&
+    existsSync('/dev/mapper/control') &&
+    /thin-pool/.test(spawnSync('dmsetup', ['targets'], { encoding: 'utf8' }).stdout ?? '')
+  );
+}
+
 export type Availability = { ok: true; kernel: string } | { ok: false; reason: string };
 
 /** Whether a VM can be booted here, and if not, exactly why. */

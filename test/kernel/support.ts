@@ -5,20 +5,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeScratch, runInVm, vmAvailability } from '../../src/vm/vm.js';
+import { hostHasDmThin, makeScratch, runInVm, vmAvailability } from '../../src/vm/vm.js';
 import { projectRoot } from '../support/env.js';
-
-export function hostHasDeviceMapper(): boolean {
-  return (
-    process.getuid?.() === 0 &&
-    existsSync('/dev/mapper/control') &&
-    /thin-pool/.test(spawnSync('dmsetup', ['targets'], { encoding: 'utf8' }).stdout ?? '')
-  );
-}
 
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelUnavailableReason(): string | undefined {
-  if (hostHasDeviceMapper()) return undefined;
+  if (hostHasDmThin()) return undefined;
   if (process.getuid?.() !== 0) return 'kernel tests need root (for the VM: qemu with 9p shares of /)';
   if (!existsSync(join(projectRoot, 'dist', 'dmthin.mjs'))) return 'dist/dmthin.mjs missing: run npm run build';
   const a = vmAvailability();
@@ -44,7 +36,7 @@ export async function runScenario(name: string, timeoutMs = 480_000): Promise<Sc
   let output: string;
   let exitCode: number;
   let where: 'host' | 'vm';
-  if (hostHasDeviceMapper()) {
+  if (hostHasDmThin()) {
     const r = spawnSync(process.execPath, [script, projectRoot, work], { encoding: 'utf8', timeout: timeoutMs });
     output = `${r.stdout}${r.stderr}`;
     exitCode = r.status ?? -1;

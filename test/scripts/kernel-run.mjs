@@ -1,16 +1,15 @@
 // Runs a shell script on a real dm-thin kernel for the fixture scripts: here
 // when this kernel has dm-thin (as root), otherwise in the VM harness.
 // Returns the scratch directory the script's output went to.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export async function runOnKernel(root, script, prefix) {
-  const { makeScratch, runInVm } = await import(join(root, 'dist', 'src', 'vm', 'vm.js'));
+  const { hostHasDmThin, makeScratch, runInVm } = await import(join(root, 'dist', 'src', 'vm', 'vm.js'));
   const scratch = makeScratch(prefix);
   const out = join(scratch, 'out');
-  const hostDm = process.getuid?.() === 0 && /thin-pool/.test(spawnSync('dmsetup', ['targets'], { encoding: 'utf8' }).stdout ?? '');
-  if (hostDm) {
+  if (hostHasDmThin()) {
     execFileSync('sh', [script, root, out], { stdio: 'inherit' });
     return out;
   }
