@@ -1,40 +1,18 @@
 /**
- * Restores metadata from thin_dump XML.
- *
- * One pass over the XML: each device's mapping tree is written leaf by
- * leaf as its mappings stream in; only per-device summaries and the
- * per-block reference counts (typed arrays) are held. Then the details
- * tree, the top level of the mapping tree and both space maps are written,
- * and the superblock last, after a sync, over a block 0 that was zeroed
- * before anything else was written: an interrupted restore leaves no
- * metadata that looks valid.
+ * Restores metadata from thin_dump XML: the XML is parsed in one pass and
+ * fed to a MetadataBuilder, which writes the trees as the mappings stream
+ * in, and the superblock last (see metadata-builder.ts). Errors in the XML
+ * name its line.
  */
-import { closeSync, openSync, statSync } from 'node:fs';
-import { probeDeviceSize } from '../io/block-reader.js';
-import { BlockWriter } from '../io/block-writer.js';
-import { BLOCK_SIZE } from '../format/checksum.js';
 import { MAX_TIME } from '../format/block-time.js';
-import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../format/device-details.js';
+import { MAX_THIN_ID } from '../format/device-details.js';
 import { UsageError } from '../format/errors.js';
-import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
-import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, SUPERBLOCK_MAGIC, writeSuperblock } from '../format/superblock.js';
-import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
-import { RefCounts } from '../pdata/ref-counts.js';
 import { grow } from '../pdata/grow.js';
-import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
+import type { DumpHeader } from './dump.js';
+import { type BuildResult, MetadataBuilder, headerProblem } from './metadata-builder.js';
 import { Attr, type XmlElement, Tag, lineAt, readXml, XmlSyntaxError } from './xml-reader.js';
 
-export interface RestoreResult {
-  nrDevices: number;
-  nrMappings: number;
-  metadataNrBlocks: number;
-  metadataBlocksUsed: number;
-}
-
-interface DeviceRecord extends DeviceDetails {
-  devId: number;
-  root: number;
-}
+export type RestoreResult = BuildResult;
 
 /** Mappings of a <def>, kept to replay at each <ref>. */
 class RunList {
@@ -65,50 +43,20 @@ export interface RestoreOverrides {
 }
 
 export function restore(xmlPath: string, outputPath: string, overrides: RestoreOverrides = {}): RestoreResult {
-  let size: number;
+  const builder = MetadataBuilder.create(outputPath);
   try {
-    const st = statSync(outputPath);
-    size = st.isBlockDevice() ? -1 : st.size;
-  } catch {
-    throw new UsageError(`${outputPath} does not exist: create it with the metadata size first (e.g. truncate -s 16M ${outputPath})`);
-  }
-  const writer = new BlockWriter(outputPath);
-  try {
-    if (size < 0) size = blockDeviceSize(outputPath);
-    const fileBlocks = Math.floor(size / BLOCK_SIZE);
-    if (fileBlocks < 4) throw new UsageError(`${outputPath} is too small (${size} bytes): metadata needs at least 16 KiB`);
-    const nrBlocks = Math.min(fileBlocks, MAX_METADATA_BLOCKS);
-    // Invalidate whatever superblock was there before writing anything else.
-    writer.write(0, new Uint8Array(BLOCK_SIZE));
-    writer.sync();
-    return restoreInto(xmlPath, writer, nrBlocks, outputPath, overrides);
+    return restoreInto(xmlPath, builder, overrides);
   } finally {
-    writer.close();
+    builder.close();
   }
 }
 
-function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, outputPath: string, overrides: RestoreOverrides): RestoreResult {
-  const metaCounts = new RefCounts(nrBlocks);
-  let next = 1;
-  const sink: NodeSink = {
-    allocate: () => {
-      if (next >= nrBlocks) {
-        throw new UsageError(`${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`);
-      }
-      metaCounts.inc(next);
-      return next++;
-    },
-    write: (b, d) => writer.write(b, d),
-  };
-
-  let header: { uuid: string; time: number; transaction: number; flags: number; version: number; dataBlockSize: number; nrDataBlocks: number } | undefined;
-  let dataCounts: RefCounts | undefined;
-  const devices: DeviceRecord[] = [];
+function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: RestoreOverrides): RestoreResult {
+  let header: DumpHeader | undefined;
   const seenIds = new Set<number>();
   const defs = new Map<string, RunList>();
   let def: RunList | undefined;
-  let device: { rec: Omit<DeviceRecord, 'root'>; tree: BTreeBuilder; xmlMapped: number } | undefined;
-  let nrMappings = 0;
+  let device: { devId: number; xmlMapped: number } | undefined;
   let ended = false;
 
   const bad = (e: XmlElement, msg: string): never => {
@@ -125,22 +73,17 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
       def.push(origin, data, len, time);
       return;
     }
-    if (!device || !dataCounts || !header) bad(e, 'a mapping outside a <device>');
+    if (!device || !header) bad(e, 'a mapping outside a <device>');
     const dev = device!;
     if (len === 0) bad(e, 'a range of length 0');
     if (time > MAX_TIME) bad(e, `time ${time} does not fit in 24 bits`);
     if (data + len > header!.nrDataBlocks) {
-      bad(e, `thin device ${dev.rec.devId}: data blocks ${data}..${data + len - 1} are past the end of the data device (nr_data_blocks ${header!.nrDataBlocks})`);
+      bad(e, `thin device ${dev.devId}: data blocks ${data}..${data + len - 1} are past the end of the data device (nr_data_blocks ${header!.nrDataBlocks})`);
     }
-    if (origin <= dev.tree.lastAddedKey) {
-      bad(e, `thin device ${dev.rec.devId}: virtual block ${origin} is not after ${dev.tree.lastAddedKey}: mappings must be in increasing order`);
+    if (origin <= builder.lastKey) {
+      bad(e, `thin device ${dev.devId}: virtual block ${origin} is not after ${builder.lastKey}: mappings must be in increasing order`);
     }
-    const counts = dataCounts!;
-    const tree = dev.tree;
-    for (let i = 0; i < len; i++) {
-      tree.pushBlockTime(origin + i, data + i, time);
-      counts.inc(data + i);
-    }
+    builder.run(origin, data, len, time);
   };
 
   readXml(xmlPath, (e) => {
@@ -165,15 +108,10 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
         };
         if (overrides.transactionId !== undefined) header.transaction = overrides.transactionId;
         {
-          const dbs = header.dataBlockSize;
-          if (dbs < MIN_DATA_BLOCK_SIZE || dbs > MAX_DATA_BLOCK_SIZE || dbs % MIN_DATA_BLOCK_SIZE !== 0) {
-            bad(e, `data_block_size ${dbs} is not a multiple of 128 sectors between 128 and 2097152`);
-          }
-          if (header.version < 1 || header.version > 2) bad(e, `version ${header.version} is not 1 or 2`);
-          if (header.nrDataBlocks > 2 ** 40) bad(e, `nr_data_blocks ${header.nrDataBlocks} does not fit in 40 bits`);
-          if (Buffer.byteLength(header.uuid) > 16) bad(e, `uuid "${header.uuid}" is longer than 16 bytes`);
+          const problem = headerProblem(header);
+          if (problem) bad(e, problem);
         }
-        dataCounts = new RefCounts(header.nrDataBlocks);
+        builder.begin(header);
         return;
       case Tag.Def:
         if (e.kind === 'close') {
@@ -201,11 +139,10 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
         if (e.kind === 'close') {
           if (!device) bad(e, '</device> without <device>');
           const dev = device!;
-          if (dev.tree.size !== dev.xmlMapped) {
-            process.emitWarning(`thin device ${dev.rec.devId}: mapped_blocks="${dev.xmlMapped}" but ${dev.tree.size} mappings follow; writing ${dev.tree.size}`);
+          if (builder.deviceSize !== dev.xmlMapped) {
+            process.emitWarning(`thin device ${dev.devId}: mapped_blocks="${dev.xmlMapped}" but ${builder.deviceSize} mappings follow; writing ${builder.deviceSize}`);
           }
-          nrMappings += dev.tree.size;
-          devices.push({ ...dev.rec, mappedBlocks: dev.tree.size, root: dev.tree.finish() });
+          builder.endDevice();
           device = undefined;
           return;
         }
@@ -215,19 +152,16 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
           if (devId > MAX_THIN_ID) bad(e, `dev_id ${devId} does not fit in 24 bits`);
           if (seenIds.has(devId)) bad(e, `thin device ${devId} appears twice`);
           seenIds.add(devId);
-          device = {
-            rec: {
-              devId,
-              mappedBlocks: 0,
-              transactionId: need(e, Attr.Transaction, 'transaction'),
-              creationTime: need(e, Attr.CreationTime, 'creation_time'),
-              snapshottedTime: need(e, Attr.SnapTime, 'snap_time'),
-            },
-            tree: new BTreeBuilder(sink, 8),
-            xmlMapped: need(e, Attr.MappedBlocks, 'mapped_blocks'),
-          };
+          device = { devId, xmlMapped: need(e, Attr.MappedBlocks, 'mapped_blocks') };
+          builder.beginDevice({
+            devId,
+            mappedBlocks: 0,
+            transactionId: need(e, Attr.Transaction, 'transaction'),
+            creationTime: need(e, Attr.CreationTime, 'creation_time'),
+            snapshottedTime: need(e, Attr.SnapTime, 'snap_time'),
+          });
           if (e.kind === 'empty') {
-            devices.push({ ...device.rec, root: device.tree.finish() });
+            builder.endDevice();
             device = undefined;
           }
         }
@@ -240,59 +174,8 @@ function restoreInto(xmlPath: string, writer: BlockWriter, nrBlocks: number, out
         return;
     }
   });
-  if (!header || !dataCounts) throw new UsageError(`${xmlPath}: no <superblock> element: is this thin_dump XML?`);
+  if (!header) throw new UsageError(`${xmlPath}: no <superblock> element: is this thin_dump XML?`);
   if (!ended) throw new UsageError(`${xmlPath}: the XML ends before </superblock>: truncated?`);
-
-  devices.sort((a, b) => a.devId - b.devId);
-  const details = new BTreeBuilder(sink, DEVICE_DETAILS_SIZE);
-  const top = new BTreeBuilder(sink, 8);
-  for (const d of devices) {
-    const [b, off] = details.push(d.devId);
-    writeDeviceDetails(d, b, off);
-    top.pushU64(d.devId, d.root);
-  }
-  const detailsRoot = details.finish();
-  const mappingRoot = top.finish();
-  const dataSm = writeDataSpaceMap(sink, dataCounts);
-  metaCounts.inc(0); // the superblock, written last
-  const metaSm = writeMetadataSpaceMap(sink, metaCounts, nrBlocks);
-  writer.sync();
-
-  const uuid = new Uint8Array(16);
-  uuid.set(Buffer.from(header.uuid).subarray(0, 16));
-  writer.write(
-    0,
-    writeSuperblock({
-      csum: 0,
-      flags: header.flags,
-      blocknr: 0,
-      uuid,
-      magic: SUPERBLOCK_MAGIC,
-      version: header.version,
-      time: header.time,
-      transactionId: header.transaction,
-      heldRoot: 0,
-      dataSpaceMapRoot: dataSm,
-      metadataSpaceMapRoot: metaSm,
-      mappingRoot,
-      detailsRoot,
-      dataBlockSize: header.dataBlockSize,
-      metadataBlockSize: 8,
-      metadataNrBlocks: nrBlocks,
-      compatFlags: 0,
-      compatRoFlags: 0,
-      incompatFlags: 0,
-    }),
-  );
-  writer.sync();
-  return { nrDevices: devices.length, nrMappings, metadataNrBlocks: nrBlocks, metadataBlocksUsed: next };
-}
-
-function blockDeviceSize(path: string): number {
-  const fd = openSync(path, 'r');
-  try {
-    return probeDeviceSize(fd);
-  } finally {
-    closeSync(fd);
-  }
+  builder.end();
+  return builder.built!;
 }

@@ -1,0 +1,243 @@
+/**
+ * Writes a complete, fresh metadata image from a stream of devices and
+ * mapping runs: the sink behind `restore` (XML in) and `repair` (damaged
+ * metadata in). It is a DumpSink, so anything that can be dumped can be
+ * rebuilt.
+ *
+ * Each device's mapping tree is written leaf by leaf as its runs stream
+ * in; only per-device summaries and the per-block reference counts (typed
+ * arrays) are held. At the end come the details tree, the top level of the
+ * mapping tree and both space maps, and the superblock last, after a sync,
+ * over a block 0 that was zeroed before anything else was written: an
+ * interrupted build leaves no metadata that looks valid.
+ */
+import { closeSync, openSync, statSync } from 'node:fs';
+import { probeDeviceSize } from '../io/block-reader.js';
+import { BlockWriter } from '../io/block-writer.js';
+import { BLOCK_SIZE } from '../format/checksum.js';
+import { MAX_TIME } from '../format/block-time.js';
+import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../format/device-details.js';
+import { UsageError } from '../format/errors.js';
+import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
+import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, SUPERBLOCK_MAGIC, writeSuperblock } from '../format/superblock.js';
+import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
+import { RefCounts } from '../pdata/ref-counts.js';
+import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
+import type { DumpHeader, DumpSink } from './dump.js';
+
+export interface BuildResult {
+  nrDevices: number;
+  nrMappings: number;
+  metadataNrBlocks: number;
+  metadataBlocksUsed: number;
+}
+
+/** Device details as given; mapped_blocks is replaced by the count of runs received. */
+export interface BuildDevice extends DeviceDetails {
+  devId: number;
+}
+
+interface DeviceRecord extends DeviceDetails {
+  devId: number;
+  root: number;
+}
+
+/** Checks header fields the kernel would refuse; returns a message or undefined. */
+export function headerProblem(h: DumpHeader): string | undefined {
+  const dbs = h.dataBlockSize;
+  if (dbs < MIN_DATA_BLOCK_SIZE || dbs > MAX_DATA_BLOCK_SIZE || dbs % MIN_DATA_BLOCK_SIZE !== 0) {
+    return `data_block_size ${dbs} is not a multiple of 128 sectors between 128 and 2097152`;
+  }
+  if (h.version < 1 || h.version > 2) return `version ${h.version} is not 1 or 2`;
+  if (h.nrDataBlocks > 2 ** 40) return `nr_data_blocks ${h.nrDataBlocks} does not fit in 40 bits`;
+  if (Buffer.byteLength(h.uuid) > 16) return `uuid "${h.uuid}" is longer than 16 bytes`;
+  return undefined;
+}
+
+export class MetadataBuilder implements DumpSink {
+  private readonly metaCounts: RefCounts;
+  private next = 1;
+  private readonly sink: NodeSink;
+  private header: DumpHeader | undefined;
+  private dataCounts: RefCounts | undefined;
+  private readonly devices: DeviceRecord[] = [];
+  private readonly seenIds = new Set<number>();
+  private device: { rec: BuildDevice; tree: BTreeBuilder } | undefined;
+  private nrMappings = 0;
+  private result: BuildResult | undefined;
+
+  private constructor(
+    private readonly writer: BlockWriter,
+    readonly nrBlocks: number,
+    readonly outputPath: string,
+  ) {
+    this.metaCounts = new RefCounts(nrBlocks);
+    this.sink = {
+      allocate: () => {
+        if (this.next >= nrBlocks) {
+          throw new UsageError(
+            `${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`,
+          );
+        }
+        this.metaCounts.inc(this.next);
+        return this.next++;
+      },
+      write: (b, d) => this.writer.write(b, d),
+    };
+  }
+
+  /**
+   * Opens `outputPath` (an existing file or block device, whose size is the
+   * metadata size) and invalidates its superblock before anything else.
+   */
+  static create(outputPath: string): MetadataBuilder {
+    let size: number;
+    try {
+      const st = statSync(outputPath);
+      if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`${outputPath} is neither a regular file nor a block device`);
+      size = st.isBlockDevice() ? -1 : st.size;
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`${outputPath} does not exist: create it with the metadata size first (e.g. truncate -s 16M ${outputPath})`);
+    }
+    const writer = new BlockWriter(outputPath);
+    try {
+      if (size < 0) size = blockDeviceSize(outputPath);
+      const fileBlocks = Math.floor(size / BLOCK_SIZE);
+      if (fileBlocks < 4) throw new UsageError(`${outputPath} is too small (${size} bytes): metadata needs at least 16 KiB`);
+      // Invalidate whatever superblock was there before writing anything else.
+      writer.write(0, new Uint8Array(BLOCK_SIZE));
+      writer.sync();
+      return new MetadataBuilder(writer, Math.min(fileBlocks, MAX_METADATA_BLOCKS), outputPath);
+    } catch (e) {
+      writer.close();
+      throw e;
+    }
+  }
+
+  begin(h: DumpHeader): void {
+    if (this.header) throw new UsageError('a second superblock');
+    const problem = headerProblem(h);
+    if (problem) throw new UsageError(problem);
+    this.header = h;
+    this.dataCounts = new RefCounts(h.nrDataBlocks);
+  }
+
+  beginDevice(d: BuildDevice): void {
+    if (!this.header || this.device) throw new UsageError('a device outside the superblock or inside another device');
+    if (d.devId > MAX_THIN_ID) throw new UsageError(`dev_id ${d.devId} does not fit in 24 bits`);
+    if (this.seenIds.has(d.devId)) throw new UsageError(`thin device ${d.devId} appears twice`);
+    this.seenIds.add(d.devId);
+    this.device = {
+      rec: { devId: d.devId, mappedBlocks: 0, transactionId: d.transactionId, creationTime: d.creationTime, snapshottedTime: d.snapshottedTime },
+      tree: new BTreeBuilder(this.sink, 8),
+    };
+  }
+
+  /** The last virtual block added to the current device, -1 before the first. */
+  get lastKey(): number {
+    return this.device ? this.device.tree.lastAddedKey : -1;
+  }
+
+  run(origin: number, data: number, len: number, time: number): void {
+    const dev = this.device;
+    if (!dev || !this.dataCounts || !this.header) throw new UsageError('a mapping outside a device');
+    if (len <= 0) throw new UsageError(`thin device ${dev.rec.devId}: a range of length ${len}`);
+    if (time > MAX_TIME) throw new UsageError(`thin device ${dev.rec.devId}: time ${time} does not fit in 24 bits`);
+    if (data + len > this.header.nrDataBlocks) {
+      throw new UsageError(
+        `thin device ${dev.rec.devId}: data blocks ${data}..${data + len - 1} are past the end of the data device (nr_data_blocks ${this.header.nrDataBlocks})`,
+      );
+    }
+    if (origin <= dev.tree.lastAddedKey) {
+      throw new UsageError(`thin device ${dev.rec.devId}: virtual block ${origin} is not after ${dev.tree.lastAddedKey}: mappings must be in increasing order`);
+    }
+    const counts = this.dataCounts;
+    const tree = dev.tree;
+    for (let i = 0; i < len; i++) {
+      tree.pushBlockTime(origin + i, data + i, time);
+      counts.inc(data + i);
+    }
+  }
+
+  /** Mappings received for the current device so far. */
+  get deviceSize(): number {
+    return this.device ? this.device.tree.size : 0;
+  }
+
+  endDevice(): void {
+    const dev = this.device;
+    if (!dev) throw new UsageError('end of a device that was not begun');
+    this.nrMappings += dev.tree.size;
+    this.devices.push({ ...dev.rec, mappedBlocks: dev.tree.size, root: dev.tree.finish() });
+    this.device = undefined;
+  }
+
+  /** Writes the trees, space maps and, after a sync, the superblock. */
+  end(): void {
+    const header = this.header;
+    if (!header || !this.dataCounts) throw new UsageError('no superblock');
+    if (this.device) throw new UsageError('the superblock ends inside a device');
+    const devices = this.devices.sort((a, b) => a.devId - b.devId);
+    const details = new BTreeBuilder(this.sink, DEVICE_DETAILS_SIZE);
+    const top = new BTreeBuilder(this.sink, 8);
+    for (const d of devices) {
+      const [b, off] = details.push(d.devId);
+      writeDeviceDetails(d, b, off);
+      top.pushU64(d.devId, d.root);
+    }
+    const detailsRoot = details.finish();
+    const mappingRoot = top.finish();
+    const dataSm = writeDataSpaceMap(this.sink, this.dataCounts);
+    this.metaCounts.inc(0); // the superblock, written last
+    const metaSm = writeMetadataSpaceMap(this.sink, this.metaCounts, this.nrBlocks);
+    this.writer.sync();
+
+    const uuid = new Uint8Array(16);
+    uuid.set(Buffer.from(header.uuid).subarray(0, 16));
+    this.writer.write(
+      0,
+      writeSuperblock({
+        csum: 0,
+        flags: header.flags,
+        blocknr: 0,
+        uuid,
+        magic: SUPERBLOCK_MAGIC,
+        version: header.version,
+        time: header.time,
+        transactionId: header.transaction,
+        heldRoot: 0,
+        dataSpaceMapRoot: dataSm,
+        metadataSpaceMapRoot: metaSm,
+        mappingRoot,
+        detailsRoot,
+        dataBlockSize: header.dataBlockSize,
+        metadataBlockSize: 8,
+        metadataNrBlocks: this.nrBlocks,
+        compatFlags: 0,
+        compatRoFlags: 0,
+        incompatFlags: 0,
+      }),
+    );
+    this.writer.sync();
+    this.result = { nrDevices: devices.length, nrMappings: this.nrMappings, metadataNrBlocks: this.nrBlocks, metadataBlocksUsed: this.next };
+  }
+
+  /** What end() wrote; undefined before it. */
+  get built(): BuildResult | undefined {
+    return this.result;
+  }
+
+  close(): void {
+    this.writer.close();
+  }
+}
+
+function blockDeviceSize(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return probeDeviceSize(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
