@@ -1,8 +1,26 @@
 import { type Command, Option } from 'commander';
+import { BlockReader } from '../io/block-reader.js';
+import { UsageError } from '../format/errors.js';
 import { Output } from '../io/output.js';
-import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
+import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
+import { emitSalvage } from '../thin/repair.js';
+import { salvage } from '../thin/salvage.js';
+import { scanProgress } from './repair.js';
 import { collectInt, parseIntArg, run } from './util.js';
+
+interface DumpCliOptions {
+  format: string;
+  output?: string;
+  metadataSnap?: boolean;
+  metadataSnapAt?: number;
+  devId: number[];
+  skipMappings?: boolean;
+  repair?: boolean;
+  transactionId?: number;
+  dataBlockSize?: number;
+  nrDataBlocks?: number;
+}
 
 export function register(program: Command): void {
   program
@@ -10,7 +28,10 @@ export function register(program: Command): void {
     .summary('print metadata as thin_dump XML, human-readable text or JSON')
     .description(
       'Prints the devices and mappings of pool metadata (a file or an inactive device).\n' +
-        'The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.',
+        'The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.\n\n' +
+        'With --repair, damaged metadata is dumped as `dmthin repair` would rebuild it (see its\n' +
+        'help): the newest generation, lost ranges left out or filled from vouched-for older copies;\n' +
+        'what was lost is printed on stderr.',
     )
     .argument('<metadata>', 'metadata file or device')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
@@ -19,13 +40,37 @@ export function register(program: Command): void {
     .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
     .option('--dev-id <id>', 'only this thin device (repeatable)', collectInt, [] as number[])
     .option('--skip-mappings', 'devices only, no mappings')
-    .action((metadata: string, opts: { format: string; output?: string; metadataSnap?: boolean; metadataSnapAt?: number; devId: number[]; skipMappings?: boolean }) =>
+    .option('-r, --repair', 'repair while dumping (damaged metadata; nothing is written to it)')
+    .option('--transaction-id <n>', 'print at least this transaction id', parseIntArg)
+    .option('--data-block-size <sectors>', 'print this data block size (needed with --repair when the superblock is lost)', parseIntArg)
+    .option('--nr-data-blocks <n>', 'print at least this many data blocks', parseIntArg)
+    .action((metadata: string, opts: DumpCliOptions) =>
       run(() => {
         const format = opts.format as DumpFormat;
+        const overrides = { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks };
+        const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
+        if (opts.repair) {
+          if (opts.metadataSnap || opts.metadataSnapAt !== undefined) throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
+          const reader = new BlockReader(metadata);
+          try {
+            const s = salvage(reader, { ...overrides, onProgress: scanProgress(!opts.output) });
+            const damaged = s.notes.length > 1 || s.stats.holes > 0;
+            if (damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
+            const out = opts.output ? Output.toFile(opts.output) : Output.stdout();
+            try {
+              emitSalvage(reader, s, sinkFor(format, out), select);
+            } finally {
+              out.close();
+            }
+          } finally {
+            reader.close();
+          }
+          return 0;
+        }
         const md = Metadata.open(metadata, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
         const out = opts.output ? Output.toFile(opts.output) : Output.stdout();
         try {
-          dumpToOutput(md, out, format, { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings });
+          dumpToOutput(md, out, format, { ...select, overrides });
         } finally {
           out.close();
           md.close();

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { register as registerCheck } from './check.js';
 import { register as registerDump } from './dump.js';
 import { register as registerRestore } from './restore.js';
+import { register as registerRepair } from './repair.js';
 import { register as registerPool } from './pool.js';
 import { register as registerLs } from './ls.js';
 import { register as registerDelta } from './delta.js';
@@ -28,6 +29,7 @@ program
 registerCheck(program);
 registerDump(program);
 registerRestore(program);
+registerRepair(program);
 registerLs(program);
 registerDelta(program);
 registerRmap(program);

@@ -79,6 +79,7 @@ const DROP_IN: Record<string, string> = {
   thin_check: 'check',
   thin_dump: 'dump',
   thin_restore: 'restore',
+  thin_repair: 'repair',
   thin_ls: 'ls',
   thin_delta: 'delta',
   thin_rmap: 'rmap',
@@ -87,10 +88,6 @@ const DROP_IN: Record<string, string> = {
 
 export function asDropIn(argv: readonly string[]): string[] {
   const name = (argv[1] ?? '').split('/').pop()!.replace(/\.m?js$/, '');
-  if (name === 'thin_repair') {
-    process.stderr.write('thin_repair: dmthin has no repair yet; use thin-provisioning-tools\' thin_repair\n');
-    process.exit(1);
-  }
   const cmd = DROP_IN[name];
   if (!cmd) return [...argv];
   const rest = argv.slice(2);

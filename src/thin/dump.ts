@@ -35,6 +35,8 @@ export interface DumpOptions {
   /** Only these thin ids (all when absent). */
   devIds?: readonly number[];
   skipMappings?: boolean;
+  /** thin_dump 1.x's overrides: the transaction id and nr_data_blocks only grow; the block size replaces. */
+  overrides?: { transactionId?: number; dataBlockSize?: number; nrDataBlocks?: number };
 }
 
 export function uuidText(uuid: Uint8Array): string {
@@ -67,7 +69,12 @@ export function dump(md: Metadata, sink: DumpSink, options: DumpOptions = {}): v
     const wanted = new Set(options.devIds);
     devices = devices.filter((d) => wanted.has(d.devId));
   }
-  sink.begin(dumpHeader(md));
+  const h = dumpHeader(md);
+  const o = options.overrides;
+  if (o?.transactionId !== undefined) h.transaction = Math.max(h.transaction, o.transactionId);
+  if (o?.nrDataBlocks !== undefined) h.nrDataBlocks = Math.max(h.nrDataBlocks, o.nrDataBlocks);
+  if (o?.dataBlockSize !== undefined) h.dataBlockSize = o.dataBlockSize;
+  sink.begin(h);
   for (const d of devices) {
     sink.beginDevice(d);
     if (!options.skipMappings) {
@@ -81,12 +88,32 @@ export function dump(md: Metadata, sink: DumpSink, options: DumpOptions = {}): v
   sink.end();
 }
 
-function emitRuns(md: Metadata, root: number, sink: DumpSink): void {
-  let origin = -2;
-  let data = -2;
-  let time = -1;
-  let len = 0;
-  forEachLeaf(md.reader, root, 8, (b, _loc, n, max) => {
+/**
+ * Joins single mappings, given in key order, into runs as thin_dump prints
+ * them: consecutive virtual blocks on consecutive data blocks, one time.
+ */
+export class RunCoalescer {
+  private origin = -2;
+  private data = -2;
+  private time = -1;
+  private len = 0;
+
+  constructor(private readonly sink: Pick<DumpSink, 'run'>) {}
+
+  push(k: number, d: number, t: number): void {
+    if (this.len > 0 && k === this.origin + this.len && d === this.data + this.len && t === this.time) {
+      this.len++;
+      return;
+    }
+    if (this.len > 0) this.sink.run(this.origin, this.data, this.len, this.time);
+    this.origin = k;
+    this.data = d;
+    this.time = t;
+    this.len = 1;
+  }
+
+  /** Pushes every mapping of a leaf (`b` with `n` entries, `max` slots). */
+  pushLeaf(b: Uint8Array, n: number, max: number): void {
     const vbase = NODE_HEADER_SIZE + 8 * max;
     for (let i = 0; i < n; i++) {
       const ko = NODE_HEADER_SIZE + 8 * i;
@@ -95,19 +122,18 @@ function emitRuns(md: Metadata, root: number, sink: DumpSink): void {
       const vo = vbase + 8 * i;
       const lo = (b[vo]! | (b[vo + 1]! << 8) | (b[vo + 2]! << 16) | (b[vo + 3]! << 24)) >>> 0;
       const hi = (b[vo + 4]! | (b[vo + 5]! << 8) | (b[vo + 6]! << 16) | (b[vo + 7]! << 24)) >>> 0;
-      const k = keyHi === 0 ? key : keyHi * 0x1_0000_0000 + key;
-      const d = hi * 256 + (lo >>> 24);
-      const t = lo & TIME_MASK;
-      if (len > 0 && k === origin + len && d === data + len && t === time) {
-        len++;
-      } else {
-        if (len > 0) sink.run(origin, data, len, time);
-        origin = k;
-        data = d;
-        time = t;
-        len = 1;
-      }
+      this.push(keyHi === 0 ? key : keyHi * 0x1_0000_0000 + key, hi * 256 + (lo >>> 24), lo & TIME_MASK);
     }
-  });
-  if (len > 0) sink.run(origin, data, len, time);
+  }
+
+  flush(): void {
+    if (this.len > 0) this.sink.run(this.origin, this.data, this.len, this.time);
+    this.len = 0;
+  }
+}
+
+function emitRuns(md: Metadata, root: number, sink: DumpSink): void {
+  const runs = new RunCoalescer(sink);
+  forEachLeaf(md.reader, root, 8, (b, _loc, n, max) => runs.pushLeaf(b, n, max));
+  runs.flush();
 }

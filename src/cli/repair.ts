@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { repair } from '../thin/repair.js';
+import { parseIntArg, run } from './util.js';
+
+/** A TTY progress line for the block scan; nothing when stderr is not a terminal. */
+export function scanProgress(quiet: boolean | undefined): ((done: number, total: number) => void) | undefined {
+  if (quiet || !process.stderr.isTTY) return undefined;
+  return (done, total) => {
+    process.stderr.write(`\rscanning metadata blocks: ${Math.floor((100 * done) / Math.max(total, 1))}%`);
+    if (done >= total) process.stderr.write('\n');
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('repair')
+    .summary('rebuild damaged metadata into a new file or device')
+    .description(
+      'Reads damaged metadata (never writing it) and writes repaired metadata to OUTPUT, which must\n' +
+        'exist and have the metadata\'s size (e.g. a new LV, or `truncate -s` of the old size).\n\n' +
+        'The newest generation is kept: the superblock names it, even with a bad checksum when its\n' +
+        'fields hold. Lost tree nodes become lost ranges; older copies of them (found by scanning\n' +
+        'every block) fill those ranges only where the newest data space map vouches for each\n' +
+        'mapping: a repaired pool may miss mappings but never gains a wrong one. Both space maps\n' +
+        'are rebuilt; the output passes thin_check. What was lost and recovered is printed.\n\n' +
+        'A superblock that is wholly lost costs its data block size unless a metadata snapshot\'s\n' +
+        'copy survives: give --data-block-size then.',
+    )
+    .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)')
+    .requiredOption('-o, --output <metadata>', 'file or device to write (not in use by the kernel)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print what was found and done as one JSON object')
+    .option('--transaction-id <n>', 'at least this transaction id (as thin_repair)', parseIntArg)
+    .option('--data-block-size <sectors>', 'the data block size, when the superblock lost it', parseIntArg)
+    .option('--nr-data-blocks <n>', 'at least this many data blocks (as thin_repair)', parseIntArg)
+    .option('--override-mapping-root <block>', 'use this top-level mapping tree (when the superblock is lost and several generations fit)', parseIntArg)
+    .option('--override-details-root <block>', 'use this device details tree (with --override-mapping-root)', parseIntArg)
+    .action(
+      (opts: {
+        input: string;
+        output: string;
+        quiet?: boolean;
+        json?: boolean;
+        transactionId?: number;
+        dataBlockSize?: number;
+        nrDataBlocks?: number;
+        overrideMappingRoot?: number;
+        overrideDetailsRoot?: number;
+      }) =>
+        run(() => {
+          const r = repair(opts.input, opts.output, {
+            transactionId: opts.transactionId,
+            dataBlockSize: opts.dataBlockSize,
+            nrDataBlocks: opts.nrDataBlocks,
+            mappingRoot: opts.overrideMappingRoot,
+            detailsRoot: opts.overrideDetailsRoot,
+            onProgress: scanProgress(opts.quiet || opts.json),
+          });
+          const s = r.salvage;
+          if (opts.json) {
+            process.stdout.write(`${JSON.stringify({ header: s.header, stats: s.stats, notes: s.notes, written: r.built }, null, 2)}\n`);
+          } else if (!opts.quiet) {
+            for (const n of s.notes) process.stderr.write(`${n}\n`);
+            const st = s.stats;
+            process.stderr.write(
+              `repaired: ${st.devices} devices, ${st.intactMappings + st.recoveredMappings} mappings ` +
+                `(${st.recoveredMappings} from older copies), ${st.holes} lost ranges; wrote ${r.built.metadataBlocksUsed} of ${r.built.metadataNrBlocks} blocks of ${opts.output}\n`,
+            );
+          }
+          return 0;
+        }),
+    );
+}

@@ -1,0 +1,98 @@
+/**
+ * One pass over every metadata block, classifying each by the salt that
+ * makes its checksum valid (superblock, B-tree node, bitmap, index) and
+ * keeping, for each usable B-tree node, what repair needs to find roots
+ * and older copies without reading it again: leaf or internal, value
+ * size, entry count, first and last key. Children of usable internal nodes
+ * are marked referenced, so that unreferenced nodes are root candidates.
+ *
+ * All per-block state is in typed arrays (about 25 bytes a block).
+ */
+import type { BlockReader } from '../io/block-reader.js';
+import { classifyBlock } from '../format/checksum.js';
+import { INTERNAL_NODE, LEAF_NODE, NODE_HEADER_SIZE, keyAt, u64ValueAt } from '../format/btree-node.js';
+import { getU32, getU64 } from '../format/le.js';
+import { SUPERBLOCK_MAGIC } from '../format/superblock.js';
+
+export const NodeKind = { None: 0, Internal: 1, Leaf: 2 } as const;
+
+export class NodeScan {
+  readonly kind: Uint8Array;
+  readonly valueSize: Uint8Array;
+  readonly nrEntries: Uint16Array;
+  readonly firstKey: Float64Array;
+  readonly lastKey: Float64Array;
+  /** 1 where a usable internal node points at the block. */
+  readonly referenced: Uint8Array;
+  /** Blocks other than 0 holding a valid superblock (metadata snapshot copies). */
+  readonly superblockCopies: number[] = [];
+  counts = { nodes: 0, superblocks: 0, bitmaps: 0, indexes: 0, unknown: 0 };
+
+  private constructor(readonly nrBlocks: number) {
+    this.kind = new Uint8Array(nrBlocks);
+    this.valueSize = new Uint8Array(nrBlocks);
+    this.nrEntries = new Uint16Array(nrBlocks);
+    this.firstKey = new Float64Array(nrBlocks);
+    this.lastKey = new Float64Array(nrBlocks);
+    this.referenced = new Uint8Array(nrBlocks);
+  }
+
+  static run(reader: BlockReader, onProgress?: (done: number, total: number) => void): NodeScan {
+    const n = reader.nrBlocks;
+    const s = new NodeScan(n);
+    const step = Math.max(1, Math.floor(n / 100));
+    for (let loc = 0; loc < n; loc++) {
+      if (onProgress && loc % step === 0) onProgress(loc, n);
+      const b = reader.read(loc);
+      switch (classifyBlock(b)) {
+        case 'btreeNode':
+          s.counts.nodes++;
+          s.node(b, loc);
+          break;
+        case 'superblock':
+          s.counts.superblocks++;
+          if (loc !== 0 && getU64(b, 8) === loc && getU64(b, 32) === SUPERBLOCK_MAGIC) s.superblockCopies.push(loc);
+          break;
+        case 'bitmap':
+          s.counts.bitmaps++;
+          break;
+        case 'index':
+          s.counts.indexes++;
+          break;
+        default:
+          s.counts.unknown++;
+      }
+    }
+    onProgress?.(n, n);
+    return s;
+  }
+
+  private node(b: Uint8Array, loc: number): void {
+    const flags = getU32(b, 4);
+    const nr = getU32(b, 16);
+    const max = getU32(b, 20);
+    const vs = getU32(b, 24);
+    if (getU64(b, 8) !== loc) return;
+    if (flags !== INTERNAL_NODE && flags !== LEAF_NODE) return;
+    if (vs === 0 || vs > 255 || (flags === INTERNAL_NODE && vs !== 8)) return;
+    if (max % 3 !== 0 || nr > max || NODE_HEADER_SIZE + max * (8 + vs) > 4096) return;
+    for (let i = 1; i < nr; i++) if (keyAt(b, i) <= keyAt(b, i - 1)) return;
+    this.kind[loc] = flags === INTERNAL_NODE ? NodeKind.Internal : NodeKind.Leaf;
+    this.valueSize[loc] = vs;
+    this.nrEntries[loc] = nr;
+    if (nr > 0) {
+      this.firstKey[loc] = keyAt(b, 0);
+      this.lastKey[loc] = keyAt(b, nr - 1);
+    }
+    if (flags === INTERNAL_NODE) {
+      for (let i = 0; i < nr; i++) {
+        const c = u64ValueAt(b, max, i);
+        if (c < this.nrBlocks) this.referenced[c] = 1;
+      }
+    }
+  }
+
+  isNode(b: number): boolean {
+    return b >= 0 && b < this.nrBlocks && this.kind[b] !== NodeKind.None;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * thin_repair and thin_dump --repair: what salvage.ts decided, streamed to
+ * a dump sink (XML, human, JSON) or rebuilt into fresh metadata through
+ * the same MetadataBuilder restore uses. The input is opened read-only and
+ * never written; the output gets a zeroed superblock first and the real
+ * one last.
+ */
+import { realpathSync, statSync } from 'node:fs';
+import { BlockReader } from '../io/block-reader.js';
+import { UsageError } from '../format/errors.js';
+import { SalvageWalker } from '../pdata/salvage-walk.js';
+import { type DumpSink, RunCoalescer } from './dump.js';
+import { refuseIfBusy } from './fix.js';
+import { type BuildResult, MetadataBuilder } from './metadata-builder.js';
+import { type Salvage, type SalvageOptions, mappingLeafCheck, salvage } from './salvage.js';
+
+export interface EmitOptions {
+  devIds?: readonly number[];
+  skipMappings?: boolean;
+}
+
+/** Streams a salvage: each device's surviving mappings with recovered ones in its holes, in key order. */
+export function emitSalvage(reader: BlockReader, s: Salvage, sink: DumpSink, options: EmitOptions = {}): void {
+  const walker = new SalvageWalker(reader, 8, mappingLeafCheck(s.dataLimit));
+  let devices = s.devices;
+  if (options.devIds) {
+    const known = new Set(devices.map((d) => d.devId));
+    for (const id of options.devIds) if (!known.has(id)) throw new UsageError(`no thin device ${id} in the repaired metadata`);
+    const wanted = new Set(options.devIds);
+    devices = devices.filter((d) => wanted.has(d.devId));
+  }
+  sink.begin(s.header);
+  for (const d of devices) {
+    sink.beginDevice({ devId: d.devId, mappingRoot: d.root, ...d.details });
+    if (!options.skipMappings) {
+      const runs = new RunCoalescer(sink);
+      const rec = d.recovered;
+      let next = 0;
+      const fill = (lo: number, hi: number): void => {
+        while (next < rec.length && rec.keys[next]! < lo) next++;
+        for (; next < rec.length && rec.keys[next]! < hi; next++) runs.push(rec.keys[next]!, rec.data[next]!, rec.time[next]!);
+      };
+      if (d.root === undefined) fill(0, Infinity);
+      else walker.walk(d.root, (b, _loc, nr, max) => runs.pushLeaf(b, nr, max), (lo, hi) => fill(lo, hi));
+      runs.flush();
+    }
+    sink.endDevice();
+  }
+  sink.end();
+}
+
+export type RepairOptions = SalvageOptions;
+
+export interface RepairResult {
+  salvage: Salvage;
+  built: BuildResult;
+}
+
+/** Refuses to write over the input or over metadata the kernel holds open. */
+function checkOutput(input: string, output: string): void {
+  let same = false;
+  try {
+    const a = statSync(input);
+    const b = statSync(output);
+    same = (a.dev === b.dev && a.ino === b.ino) || realpathSync(input) === realpathSync(output);
+    if (a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev) same = true;
+  } catch {
+    // A missing output is reported by the builder, a missing input by the reader.
+  }
+  if (same) throw new UsageError(`the output ${output} is the input: repair never writes its input; give a new file or device of the metadata's size`);
+  try {
+    refuseIfBusy(output);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      throw new UsageError(
+        `${output} is held open by the kernel (an active pool's metadata?): repair writes only to a device nothing uses. ` +
+          'Deactivate the pool, or to read a live pool use `dmsetup message POOL 0 reserve_metadata_snap` and `dmthin dump -m`',
+      );
+    }
+    throw e;
+  }
+}
+
+export function repair(input: string, output: string, options: RepairOptions = {}): RepairResult {
+  checkOutput(input, output);
+  const reader = new BlockReader(input);
+  try {
+    if (reader.nrBlocks === 0) throw new UsageError(`${input} is empty: nothing to repair`);
+    const s = salvage(reader, options);
+    const builder = MetadataBuilder.create(output);
+    try {
+      emitSalvage(reader, s, builder);
+      return { salvage: s, built: builder.built! };
+    } finally {
+      builder.close();
+    }
+  } finally {
+    reader.close();
+  }
+}
