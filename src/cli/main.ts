@@ -50,4 +50,6 @@ for (const cmd of all(program)) {
   cmd.configureOutput({ outputError: (s, write) => write(`dmthin: ${s.replace(/^error: /, '')}`) });
   cmd.showHelpAfterError('(run with --help for usage)');
 }
-await program.parseAsync(rewriteMetadataSnapArgs(asDropIn(process.argv)));
+// An empty argument (a script's unset variable) is ignored, as thin_repair does.
+const argv = asDropIn(process.argv).filter((a, i) => i < 2 || a !== '');
+await program.parseAsync(rewriteMetadataSnapArgs(argv));

@@ -283,6 +283,8 @@ class Salvager {
 
   run(): Salvage {
     const ev = readSuperblockEvidence(this.reader);
+    this.truncated = ev.sb !== undefined && ev.sb.metadataNrBlocks > this.n ? ev.sb.metadataNrBlocks : 0;
+    if (this.truncated) this.note(`the metadata is truncated: the superblock says ${this.truncated} blocks, the file holds ${this.n}`);
     if (ev.state === 'valid') this.note('superblock: valid');
     else if (ev.state === 'damaged') this.note(`superblock: ${ev.why}; its magic and location hold, so its fields are used where they are sane`);
     else this.note(`superblock: lost (${ev.why}); everything is rebuilt from the rest of the metadata`);
@@ -455,6 +457,9 @@ class Salvager {
     return this.bestGuess();
   }
 
+  /** The superblock's block count when the file is shorter, else 0. */
+  private truncated = 0;
+
   private candidates: { tops: TopLevel[]; dets: DetailsTree[] } | undefined;
 
   /** Every unreferenced usable top level and details tree the scan finds. */
@@ -612,7 +617,10 @@ class Salvager {
       this.note(`no device details tree fits any top level: using mapping root ${best.root} (${best.ids.size} devices) and rebuilding every device's details`);
       return { top: best, det: undefined };
     }
-    throw new UsageError('no compatible roots found: no usable top level of a mapping tree survives anywhere in the metadata');
+    throw new UsageError(
+      'no compatible roots found: no usable top level of a mapping tree survives anywhere in the metadata' +
+        (this.truncated ? ` (it is truncated: ${this.n} of the ${this.truncated} blocks the superblock names; is the whole device or file there?)` : ''),
+    );
   }
 
   /** [newest mapping time, mappings at that time] under `root`, shared subtrees counted per reference. */

@@ -123,13 +123,14 @@ export const CASES: RepairCase[] = [
     },
   },
   {
-    name: 'two zeroed leaves of thin 12',
+    name: 'the root leaves of thins 12 and 13',
     fixture: 'many-thins',
     damage: (p) => {
-      const t = treeBlocks(p, 12);
-      zeroBlock(p, t.leaves[0]!);
-      zeroBlock(p, t.leaves[t.leaves.length - 1]!);
-      return `zeroed blocks ${t.leaves[0]}, ${t.leaves[t.leaves.length - 1]}`;
+      const a = treeBlocks(p, 12).root;
+      const b = treeBlocks(p, 13).root;
+      zeroBlock(p, a);
+      zeroBlock(p, b);
+      return `zeroed blocks ${a}, ${b}`;
     },
   },
 ];

@@ -3,7 +3,10 @@
  * number of cases (FUZZ_CASES, default 45: five of each kind); `npm run fuzz`
  * runs many more. Each case: no uncaught exception, no hang, a fatal
  * verdict names the damaged block, the verdict agrees with thin_check 1.1,
- * and dump either works or fails with a one-line typed error.
+ * dump either works or fails with a one-line typed error, and repair
+ * either fails with a typed error or writes metadata that passes thin_check
+ * (1.1, else dmthin's own check) and holds no mapping the undamaged pool
+ * lacks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
@@ -12,6 +15,7 @@ import { check } from '../../src/thin/check.js';
 import { dump } from '../../src/thin/dump.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { restore } from '../../src/thin/restore.js';
+import { repair } from '../../src/thin/repair.js';
 import { damage, usedBlocks } from '../support/damage-generator.js';
 import { emptyFile, oracle, scratch, tpt11 } from '../support/env.js';
 
@@ -28,7 +32,30 @@ beforeAll(() => {
   pristine = emptyFile(tmp.path('pristine.meta'), metadataBytesFor(g.mappings));
   restore(xml, pristine);
   used = usedBlocks(pristine);
+  const md = Metadata.open(pristine);
+  try {
+    dump(md, collect(pristineMappings));
+  } finally {
+    md.close();
+  }
 });
+
+const pristineMappings = new Map<string, number>();
+/** A dump sink that records (dev, vblock) -> data block. */
+function collect(into: Map<string, number>): Parameters<typeof dump>[1] {
+  let dev = -1;
+  return {
+    begin() {},
+    beginDevice(d) {
+      dev = d.devId;
+    },
+    run(o, d, n) {
+      for (let i = 0; i < n; i++) into.set(`${dev}:${o + i}`, d + i);
+    },
+    endDevice() {},
+    end() {},
+  };
+}
 
 const nullSink = { begin() {}, beginDevice() {}, run() {}, endDevice() {}, end() {} };
 
@@ -36,6 +63,7 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
   it('check and dump survive every case, name the block, and agree with thin_check 1.1', () => {
     const disagreements: string[] = [];
     const counts = new Map<string, number>();
+    const repairFailures: string[] = [];
     for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
       const path = tmp.path(`case.meta`);
       const d = damage(pristine, path, used, seed);
@@ -68,8 +96,33 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
       } catch (e) {
         expect(e instanceof MetadataError || e instanceof UsageError, `${label}: dump threw ${(e as Error).stack}`).toBe(true);
       }
+      const out = emptyFile(tmp.path('repaired.meta'), metadataBytesFor(40000 * 6));
+      const t1 = Date.now();
+      try {
+        repair(path, out);
+      } catch (e) {
+        expect(e instanceof UsageError, `${label}: repair threw ${(e as Error).stack}`).toBe(true);
+        // Only a file cut before its top level may leave nothing to rebuild from.
+        if (d.kind !== 'truncated') repairFailures.push(`${label}: repair refused: ${(e as Error).message}`);
+        else expect((e as Error).message).toMatch(/truncated/);
+        continue;
+      }
+      expect(Date.now() - t1, `${label}: repair took too long`).toBeLessThan(20_000);
+      const passes = tpt11 ? oracle('1.1', 'thin_check', ['-q', out]).code === 0 : check(out).ok;
+      if (!passes) repairFailures.push(`${label}: repaired metadata fails thin_check`);
+      const got = new Map<string, number>();
+      const rmd = Metadata.open(out);
+      try {
+        dump(rmd, collect(got));
+      } finally {
+        rmd.close();
+      }
+      let wrong = 0;
+      for (const [k, d] of got) if (pristineMappings.get(k) !== d) wrong++;
+      if (wrong > 0) repairFailures.push(`${label}: repair wrote ${wrong} mappings the undamaged pool lacks`);
     }
     expect(disagreements).toEqual([]);
+    expect(repairFailures).toEqual([]);
     expect(counts.size).toBe(Math.min(CASES, 9));
   }, 60_000 + CASES * 3_000);
 });

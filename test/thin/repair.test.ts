@@ -1,0 +1,131 @@
+/**
+ * Repair on the project's kernel-made fixtures, damaged in named ways
+ * (test/bench/repair-measure.ts): mappings are counted against the
+ * undamaged original. dmthin must never hand back a wrong mapping or a
+ * deleted device, must lose no device, must recover at least what
+ * thin_repair 0.9 (which never rolls back) recovers, and its output must
+ * pass thin_check. Healthy metadata repairs to an identical dump.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { CASES, fixture, runTool as repairWith } from '../bench/repair-measure.js';
+import { score } from '../bench/recovery.js';
+import { dmthin } from '../support/cli.js';
+import { emptyFile, oracle, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
+import { tptPacks, unpackTpt } from '../support/fixtures.js';
+import { readBlock } from '../support/damage.js';
+import { check } from '../../src/thin/check.js';
+import { computeChecksum, Salt, storedChecksum } from '../../src/format/checksum.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+
+function dumpOf(path: string, ...args: string[]): string {
+  const r = dmthin('dump', ...args, path);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+describe('repair of kernel-made metadata, damaged', () => {
+  for (const c of CASES) {
+    it(`${c.name}: no wrong mapping, no device lost or resurrected, output passes thin_check`, () => {
+      const orig = fixture(c.fixture, tmp.dir);
+      const originalXml = dumpOf(orig);
+      const damaged = tmp.path('damaged.meta');
+      copyFileSync(orig, damaged);
+      c.damage(damaged);
+      const before = readFileSync(damaged);
+      const ours = repairWith('dmthin', damaged, originalXml, tmp.dir, c.args);
+      expect(ours.ok, ours.error).toBe(true);
+      expect(readFileSync(damaged).equals(before), 'the input is never written').toBe(true);
+      const s = ours.score!;
+      expect(s.wrong).toBe(0);
+      expect(s.extraDevices).toEqual([]);
+      expect(s.lostDevices).toEqual([]);
+      if (tpt11) expect(ours.checks).toBe(true);
+      if (tpt09) {
+        const theirs = repairWith('thin_repair 0.9', damaged, originalXml, tmp.dir, c.args);
+        if (theirs.ok) expect(s.correct).toBeGreaterThanOrEqual(theirs.score!.correct);
+      }
+    });
+  }
+
+  it('a bad superblock checksum costs nothing: every mapping comes back', () => {
+    const orig = fixture('snapshots', tmp.dir);
+    const damaged = tmp.path('sbsum.meta');
+    copyFileSync(orig, damaged);
+    const b = readFileSync(damaged);
+    b[1] = b[1]! ^ 0x40;
+    writeFileSync(damaged, b);
+    expect(storedChecksum(readBlock(damaged, 0))).not.toBe(computeChecksum(readBlock(damaged, 0), Salt.superblock));
+    const originalXml = dumpOf(orig);
+    const r = repairWith('dmthin', damaged, originalXml, tmp.dir);
+    expect(r.ok, r.error).toBe(true);
+    expect(r.score!.missing).toBe(0);
+    expect(r.score!.wrong).toBe(0);
+    // dump --repair prints the same as the undamaged dump (repair clears needs_check and drops the metadata snapshot).
+    expect(dumpOf(damaged, '--repair')).toBe(originalXml);
+  });
+
+  it('a zeroed superblock: the block size comes from the metadata snapshot\'s copy, no option needed', () => {
+    const orig = fixture('snapshots', tmp.dir);
+    const damaged = tmp.path('sbzero.meta');
+    copyFileSync(orig, damaged);
+    const b = readFileSync(damaged);
+    b.fill(0, 0, 4096);
+    writeFileSync(damaged, b);
+    const r = repairWith('dmthin', damaged, dumpOf(orig), tmp.dir);
+    expect(r.ok, r.error).toBe(true);
+    expect(r.score!.wrong).toBe(0);
+    expect(r.score!.missing).toBe(0);
+  });
+});
+
+describe('repair of healthy metadata', () => {
+  const healthy = tptPacks().filter((p) => !/corrupt|damaged/.test(p));
+  it.skipIf(skipReason(healthy.length > 0, 'tpt-testdata missing: healthy packs for repair'))('dump --repair equals dump, and repair rebuilds metadata that dumps the same', () => {
+    for (const pack of healthy) {
+      const md = unpackTpt(pack, tmp.dir);
+      if (!check(md).ok) continue; // a pack that is damaged in other ways
+      const d = dumpOf(md);
+      expect(dumpOf(md, '--repair'), pack).toBe(d.replace(/ flags="\d+"/, ' flags="0"'));
+      const out = emptyFile(tmp.path('healthy-out.meta'), readFileSync(md).length);
+      const r = dmthin('repair', '-q', '-i', md, '-o', out);
+      expect(r.code, `${pack}: ${r.stderr}`).toBe(0);
+      expect(dumpOf(out), pack).toBe(d.replace(/ flags="\d+"/, ' flags="0"'));
+      if (tpt09) expect(oracle('0.9', 'thin_check', [out]).code, pack).toBe(0);
+      if (tpt11) expect(oracle('1.1', 'thin_check', [out]).code, pack).toBe(0);
+    }
+  });
+});
+
+describe('repair writes safely', () => {
+  it('refuses to write its input', () => {
+    const orig = fixture('many-thins', tmp.dir);
+    const r = dmthin('repair', '-i', orig, '-o', orig);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/is the input/);
+  });
+  it('an output too small fails cleanly and leaves no superblock that looks valid', () => {
+    const orig = fixture('snapshots', tmp.dir);
+    const out = tmp.path('small.meta');
+    copyFileSync(orig, out);
+    truncateSync(out, 64 << 10); // a valid superblock at block 0, too few blocks for the trees
+    const r = dmthin('repair', '-i', orig, '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/too small/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(dmthin('check', out).code).not.toBe(0);
+    expect(readBlock(out, 0).every((x) => x === 0)).toBe(true);
+  });
+  it('--json reports what was found for scripts', () => {
+    const orig = fixture('snapshots', tmp.dir);
+    const out = emptyFile(tmp.path('json.meta'), 16 << 20);
+    const r = dmthin('repair', '--json', '-i', orig, '-o', out);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.stats.devices).toBe(4);
+    expect(j.stats.holes).toBe(0);
+    expect(j.header.transaction).toBe(9);
+  });
+});
