@@ -37,6 +37,9 @@ export { XmlWriter } from './thin/xml-writer.js';
 export { HumanWriter } from './thin/human-writer.js';
 export { JsonWriter } from './thin/json-writer.js';
 export { restore, type RestoreResult } from './thin/restore.js';
+export { MetadataBuilder, type BuildResult } from './thin/metadata-builder.js';
+export { repair, emitSalvage, type RepairOptions, type RepairResult } from './thin/repair.js';
+export { salvage, type Salvage, type SalvageOptions, type SalvagedDevice } from './thin/salvage.js';
 export { readXml, XmlSyntaxError } from './thin/xml-reader.js';
 
 export { Pool, type PoolCreateOptions, type ActiveThin, validateThinId, validateBlockSize, validateName } from './driver/pool.js';

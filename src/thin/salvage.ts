@@ -444,7 +444,7 @@ class Salvager {
       const why = !top ? `mapping root ${wantM} is not a usable top-level tree` : !det ? `details root ${wantD} is not a usable device details tree` : 'its mapping and details trees list different thin devices';
       this.note(`the superblock's roots are stale or damaged (${why}): looking among all nodes for trees that fit`);
     }
-    const found = this.searchRoots(ev, top, det);
+    const found = this.searchRoots(ev, top, det) ?? (det && !top ? this.assembleTop(ev, det) : undefined);
     if (found) return found;
     // A valid superblock names the newest generation even where its trees
     // are lost: keep what survives of it and let the rest be holes, rather
@@ -519,6 +519,59 @@ class Salvager {
         return { top: t, det: d };
       }
     }
+    return undefined;
+  }
+
+  /**
+   * The top level lost but the details and the data space map intact: each
+   * device's newest mapping root is still on disk, unreferenced, holding
+   * exactly its mapped_blocks. Try the roots that fit each device; a
+   * combination whose mappings account for the space map exactly, block
+   * for block, is the lost top level.
+   */
+  private assembleTop(ev: SuperblockEvidence, det: DetailsTree): { top: TopLevel; det: DetailsTree } | undefined {
+    if (!ev.sb || ev.nrDataBlocks === undefined || det.holes.length > 0) return undefined;
+    const lookup = new SpaceMapLookup(this.reader, ev.sb.dataSpaceMapRoot);
+    if (lookup.problems.length > 0) return undefined;
+    const scan = this.nodeScan();
+    const counts = new Map<number, number>();
+    // Candidate roots: unreferenced mapping subtrees, and every root an older top level names.
+    const roots = new Set<number>();
+    for (let b = 0; b < this.n; b++) {
+      if (scan.kind[b] === NodeKind.None || scan.referenced[b] || scan.valueSize[b] !== 8) continue;
+      const { vs, leaf } = this.leafValueSize(scan, b);
+      if (vs !== 8 || leaf < 0) continue;
+      if (this.isTopLevelLeaf(scan, leaf)) {
+        for (const r of this.readTop(b).ids.values()) roots.add(r);
+      } else {
+        roots.add(b);
+      }
+    }
+    const ids = [...det.details.keys()];
+    const options: number[][] = ids.map((id) => [...roots].filter((r) => this.subtreeCount(scan, r, counts) === det.details.get(id)!.mappedBlocks));
+    let combos = 1;
+    for (const o of options) combos *= o.length;
+    if (combos === 0 || combos > 256) {
+      this.note(`the lost top level cannot be reassembled: ${combos === 0 ? 'some device has no surviving root with its mapped_blocks' : `${combos} combinations of candidate roots are too many to try`}`);
+      return undefined;
+    }
+    const pick = new Array<number>(ids.length).fill(0);
+    for (let c = 0; c < combos; c++) {
+      let x = c;
+      for (let i = 0; i < ids.length; i++) {
+        pick[i] = options[i]![x % options[i]!.length]!;
+        x = Math.floor(x / options[i]!.length);
+      }
+      const top: TopLevel = { root: -1, ids: new Map(ids.map((id, i) => [id, pick[i]!])), holes: [] };
+      if (this.matchesSpaceMap(top, ev.sb, lookup)) {
+        this.note(
+          `reassembled the lost top level from surviving roots (${ids.map((id, i) => `thin ${id}: block ${pick[i]}`).join(', ')}): ` +
+            'their mappings account for the newest data space map exactly, block for block',
+        );
+        return { top, det };
+      }
+    }
+    this.note(`the lost top level cannot be reassembled: none of ${combos} combinations of surviving roots accounts for the newest data space map`);
     return undefined;
   }
 

@@ -30,7 +30,7 @@ const POOLS: Record<string, PoolSpec> = {
 
 const LS_FIELDS = 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS';
 const RMAP_REGION = '0..200000';
-const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,ls,delta,rmap').split(',');
+const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,repair,ls,delta,rmap').split(',');
 
 interface Tool {
   name: string;
@@ -70,6 +70,7 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
       case 'check': return [process.execPath, cli, 'check', '-q', meta];
       case 'dump': return [process.execPath, cli, 'dump', '-o', out, meta];
       case 'restore': return [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', out];
+      case 'repair': return [process.execPath, cli, 'repair', '-q', '-i', meta, '-o', out];
       case 'ls': return [process.execPath, cli, 'ls', '-o', LS_FIELDS, meta];
       case 'delta': return [process.execPath, cli, 'delta', '--snap1', '0', '--snap2', '1', meta];
       case 'rmap': return [process.execPath, cli, 'rmap', '--region', RMAP_REGION, meta];
@@ -80,6 +81,7 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
     case 'check': return [bin('thin_check'), '-q', meta];
     case 'dump': return [bin('thin_dump'), '-o', out, meta];
     case 'restore': return [bin('thin_restore'), '-q', '-i', xml, '-o', out];
+    case 'repair': return [bin('thin_repair'), '-i', meta, '-o', out];
     case 'ls': return [bin('thin_ls'), '-o', LS_FIELDS, meta];
     case 'delta': return [bin('thin_delta'), '--snap1', '0', '--snap2', '1', meta];
     case 'rmap': return [bin('thin_rmap'), '--region', RMAP_REGION, meta];
@@ -139,7 +141,7 @@ function main(): void {
           continue;
         }
         const out = join(dir, `${size}.${tool.name}.${op}.out`);
-        if (op === 'restore') {
+        if (op === 'restore' || op === 'repair') {
           rmSync(out, { force: true });
           writeFileSync(out, '');
           truncateSync(out, p.metaBytes);

@@ -168,7 +168,10 @@ export function runTool(tool: string, damaged: string, originalXml: string, dir:
   truncateSync(out, statSync(damaged).size);
   const argv = TOOLS[tool]!(['-i', damaged, '-o', out, ...extra]);
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
-  if (r.status !== 0) return { ok: false, error: (r.stderr || r.stdout).trim().split('\n').pop() };
+  if (r.status !== 0) {
+    const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    return { ok: false, error: lines.pop() ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}, no message`) };
+  }
   let xml: string;
   try {
     xml = dumpOf(out);

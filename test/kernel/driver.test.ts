@@ -104,6 +104,11 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
     expect(o.destroyWhileMounted.after.dms).toEqual(expect.arrayContaining(['p1', 'p1-base', 'p1-snap', 'p1-snap2']));
   });
 
+  it('repair refuses to write the metadata device of an active pool', () => {
+    expect(o.repairIntoLive.code).toBe(1);
+    expect(o.repairIntoLive.stderr).toMatch(/held open by the kernel/);
+  });
+
   it('reports the transaction id, data use and the metadata snapshot', () => {
     expect(o.statusAfter.transactionId).toBe(5);
     expect(o.statusAfter.usedDataBlocks).toBeGreaterThan(64);

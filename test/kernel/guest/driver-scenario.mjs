@@ -82,6 +82,8 @@ try {
   const pool = await lib.Pool.open('p1');
   await pool.setTransactionId(0, 5);
   obs.statusAfter = JSON.parse(dmthin(['pool', 'status', 'p1', '--json']).stdout);
+  // Repair never writes metadata an active pool holds.
+  obs.repairIntoLive = dmthin(['repair', '-i', f('p1.meta'), '-o', obs.statusAfter.metadataDevice]);
   obs.heldRoot = await pool.reserveMetadataSnap();
   obs.statusHeld = (await pool.status()).heldMetadataRoot;
   await pool.releaseMetadataSnap();
