@@ -53,7 +53,7 @@ export function register(program: Command): void {
           if (opts.metadataSnap || opts.metadataSnapAt !== undefined) throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
           const reader = new BlockReader(metadata);
           try {
-            const s = salvage(reader, { ...overrides, onProgress: scanProgress(!opts.output) });
+            const s = salvage(reader, { ...overrides, onProgress: scanProgress(false) });
             const damaged = s.notes.length > 1 || s.stats.holes > 0;
             if (damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
             const out = opts.output ? Output.toFile(opts.output) : Output.stdout();

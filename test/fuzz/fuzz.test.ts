@@ -64,6 +64,7 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
     const disagreements: string[] = [];
     const counts = new Map<string, number>();
     const repairFailures: string[] = [];
+    const tally = { repaired: 0, refused: 0, recovered: 0, lost: 0 };
     for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
       const path = tmp.path(`case.meta`);
       const d = damage(pristine, path, used, seed);
@@ -99,8 +100,12 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
       const out = emptyFile(tmp.path('repaired.meta'), metadataBytesFor(40000 * 6));
       const t1 = Date.now();
       try {
-        repair(path, out);
+        const rr = repair(path, out);
+        tally.repaired++;
+        tally.recovered += rr.salvage.stats.recoveredMappings;
+        tally.lost += rr.salvage.stats.holes;
       } catch (e) {
+        tally.refused++;
         expect(e instanceof UsageError, `${label}: repair threw ${(e as Error).stack}`).toBe(true);
         // Only a file cut before its top level may leave nothing to rebuild from.
         if (d.kind !== 'truncated') repairFailures.push(`${label}: repair refused: ${(e as Error).message}`);
@@ -121,6 +126,7 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
       for (const [k, d] of got) if (pristineMappings.get(k) !== d) wrong++;
       if (wrong > 0) repairFailures.push(`${label}: repair wrote ${wrong} mappings the undamaged pool lacks`);
     }
+    console.log(`fuzz: ${CASES} cases; repair wrote ${tally.repaired} (${tally.lost} lost ranges, ${tally.recovered} mappings from older copies), refused ${tally.refused} truncated files`);
     expect(disagreements).toEqual([]);
     expect(repairFailures).toEqual([]);
     expect(counts.size).toBe(Math.min(CASES, 9));
