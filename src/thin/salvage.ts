@@ -305,6 +305,10 @@ class Salvager {
     const implied = dataSmAvailable ? new RefCounts(ev.nrDataBlocks!) : undefined;
     let maxData = -1;
     let maxTime = 0;
+    // Snapshot families: devices whose newest trees share a node (or lost the same one).
+    const family = new Families();
+    const leafOwner = new Int32Array(this.n).fill(-1);
+    const holeOwner = new Map<number, number>();
     for (const id of [...ids].sort((a, b) => a - b)) {
       const root = top?.ids.get(id);
       const d = det?.details.get(id);
@@ -327,6 +331,8 @@ class Salvager {
             const vbase = valueOffset(max, 8, 0);
             const firstUse = !seenLeaf[loc];
             seenLeaf[loc] = 1;
+            if (leafOwner[loc]! < 0) leafOwner[loc] = id;
+            else family.join(id, leafOwner[loc]!);
             for (let i = 0; i < nr; i++) {
               const lo = getU32(b, vbase + 8 * i);
               const db = getU32(b, vbase + 8 * i + 4) * 256 + (lo >>> 24);
@@ -339,6 +345,11 @@ class Salvager {
           },
           (lo, hi, block, why) => dev.holes.push({ lo, hi, block, why }),
         );
+      }
+      for (const h of dev.holes) {
+        const other = holeOwner.get(h.block);
+        if (other === undefined) holeOwner.set(h.block, id);
+        else family.join(id, other);
       }
       for (const h of dev.holes) this.note(`thin device ${id}: virtual blocks ${h.lo}..${h.hi === Infinity ? 'end' : h.hi - 1} lost from the newest tree: ${h.why}`);
       this.stats.holes += dev.holes.length;
@@ -367,7 +378,7 @@ class Salvager {
 
     // 3. Holes: older copies, where the newest generation vouches for them.
     if (devices.some((d) => d.holes.length > 0)) {
-      if (implied && ev.sb && snapshotIntact) this.recover(devices, live, implied, ev.sb, leafCheck);
+      if (implied && ev.sb && snapshotIntact) this.recover(devices, live, implied, ev.sb, leafCheck, family);
       else if (!snapshotIntact) this.note('older copies of lost nodes are not used: the metadata snapshot\'s trees are damaged too, so the space map cannot vouch for them');
       else this.note('older copies of lost nodes are not used: without the superblock\'s data space map nothing can vouch for them');
     }
@@ -830,6 +841,7 @@ class Salvager {
     implied: RefCounts,
     sb: Superblock,
     leafCheck: (b: Uint8Array, loc: number, nr: number, max: number) => string | undefined,
+    family: Families,
   ): void {
     const scan = this.nodeScan();
     const lookup = new SpaceMapLookup(this.reader, sb.dataSpaceMapRoot);
@@ -856,9 +868,14 @@ class Salvager {
       const g = new Growing();
       for (const leaf of orphans) {
         const who = owners.get(leaf);
-        // Leaves known to be other devices' are never used; unattributed
-        // ones only to fill a bounded range, never a whole lost device.
-        if (who ? !who.has(dev.devId) : whole) continue;
+        // Unattributed leaves only fill a bounded range, never a whole lost device.
+        if (!who && whole) continue;
+        // A leaf that was another device's (not one sharing nodes with this
+        // one now) can only hold what this device inherited when it was
+        // created as a snapshot: mappings older than its creation time.
+        const own = !who || [...who].some((o) => family.related(o, dev.devId));
+        const before = own ? Infinity : dev.detailsSource === 'newest' ? dev.details.creationTime : 0;
+        if (before === 0) continue;
         const lo = scan.firstKey[leaf]!;
         const hi = scan.lastKey[leaf]!;
         if (!dev.holes.some((h) => hi >= h.lo && lo < h.hi)) continue;
@@ -870,6 +887,7 @@ class Salvager {
           const k = keyAt(b, i);
           if (!inHoles(dev.holes, k)) continue;
           const low = getU32(b, vbase + 8 * i);
+          if ((low & TIME_MASK) >= before) continue;
           g.push(k, getU32(b, vbase + 8 * i + 4) * 256 + (low >>> 24), low & TIME_MASK);
         }
       }
@@ -992,6 +1010,24 @@ class Salvager {
       for (const [id, r] of entries) visit(r, id, 0);
     }
     return owners;
+  }
+}
+
+/** Union-find over thin ids. */
+class Families {
+  private readonly parent = new Map<number, number>();
+  private find(a: number): number {
+    let r = a;
+    while (this.parent.has(r) && this.parent.get(r) !== r) r = this.parent.get(r)!;
+    return r;
+  }
+  join(a: number, b: number): void {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra !== rb) this.parent.set(ra, rb);
+  }
+  related(a: number, b: number): boolean {
+    return a === b || this.find(a) === this.find(b);
   }
 }
 
