@@ -1,0 +1,310 @@
+/**
+ * What every stage of a salvage shares: the metadata, the options, the
+ * notes and counts for the report, the block scan (run once, when first
+ * needed), and the readers of the small trees (top level, details) that
+ * root finding and recovery both use.
+ */
+import type { BlockReader } from '../../io/block-reader.js';
+import { keyAt, u64ValueAt, valueOffset } from '../../format/btree-node.js';
+import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
+import { MetadataError } from '../../format/errors.js';
+import { getU32 } from '../../format/le.js';
+import { type Superblock, validateSuperblock } from '../../format/superblock.js';
+import { grow } from '../../pdata/grow.js';
+import { NodeKind, NodeScan } from '../../pdata/node-scan.js';
+import type { RefCounts } from '../../pdata/ref-counts.js';
+import { type LeafCheck, SalvageWalker } from '../../pdata/salvage-walk.js';
+import type { DumpHeader } from '../dump.js';
+
+export interface SalvageOptions {
+  /** thin_repair's overrides: the transaction id and nr_data_blocks only ever grow; the block size replaces. */
+  transactionId?: number;
+  dataBlockSize?: number;
+  nrDataBlocks?: number;
+  /** Use these roots instead of the superblock's (when it is lost or stale and the scan chose wrong). */
+  mappingRoot?: number;
+  detailsRoot?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Mappings recovered for one device, sorted by virtual block. */
+export interface MappingList {
+  keys: Float64Array;
+  data: Float64Array;
+  time: Uint32Array;
+  length: number;
+}
+
+export interface Hole {
+  lo: number;
+  hi: number;
+  block: number;
+  why: string;
+}
+
+export interface SalvagedDevice {
+  devId: number;
+  /** As they will be written; mappedBlocks counts what is emitted. */
+  details: DeviceDetails;
+  detailsSource: 'newest' | 'rebuilt';
+  /** The newest mapping tree's root, undefined when it is lost. */
+  root: number | undefined;
+  intact: number;
+  holes: Hole[];
+  recovered: MappingList;
+}
+
+export interface SalvageStats {
+  devices: number;
+  intactMappings: number;
+  recoveredMappings: number;
+  /** Key ranges lost from the newest trees. */
+  holes: number;
+  /** Older mappings refused, by reason. */
+  refused: { ambiguous: number; stale: number; foreign: number; unknownCount: number; excess: number };
+  scanned: boolean;
+}
+
+export interface Salvage {
+  header: DumpHeader;
+  /** Mapping leaves naming a data block at or past this were judged unusable; emitting must judge alike. */
+  dataLimit: number;
+  devices: SalvagedDevice[];
+  /** What was found and decided, one line each, for the admin. */
+  notes: string[];
+  stats: SalvageStats;
+}
+
+export const EMPTY_LIST: MappingList = { keys: new Float64Array(0), data: new Float64Array(0), time: new Uint32Array(0), length: 0 };
+
+export class Growing {
+  keys = new Float64Array(256);
+  data = new Float64Array(256);
+  time = new Uint32Array(256);
+  length = 0;
+  push(k: number, d: number, t: number): void {
+    if (this.length === this.keys.length) {
+      this.keys = grow(this.keys);
+      this.data = grow(this.data);
+      this.time = grow(this.time);
+    }
+    this.keys[this.length] = k;
+    this.data[this.length] = d;
+    this.time[this.length++] = t;
+  }
+}
+
+export interface TopLevel {
+  root: number;
+  ids: Map<number, number>;
+  holes: Hole[];
+}
+export interface DetailsTree {
+  root: number;
+  details: Map<number, DeviceDetails>;
+  holes: Hole[];
+}
+
+export function inHoles(holes: readonly Hole[], k: number): boolean {
+  for (const h of holes) if (k >= h.lo && k < h.hi) return true;
+  return false;
+}
+
+/** Refuses mapping leaves that name a data block at or past `limit`. */
+export function mappingLeafCheck(limit: number): LeafCheck {
+  return (b, loc, nr, max) => {
+    const vbase = valueOffset(max, 8, 0);
+    for (let i = 0; i < nr; i++) {
+      const d = getU32(b, vbase + 8 * i + 4) * 256 + (b[vbase + 8 * i + 3]! >>> 0);
+      if (d >= limit) return `block ${loc}: virtual block ${keyAt(b, i)} maps to data block ${d}, past the end of the data device (${limit} blocks)`;
+    }
+    return undefined;
+  };
+}
+
+export class SalvageContext {
+  readonly notes: string[] = [];
+  readonly n: number;
+  private scan: NodeScan | undefined;
+  private readonly topWalker: SalvageWalker;
+  private readonly detailsWalker: SalvageWalker;
+  /** The superblock's block count when the file is shorter, else 0. */
+  truncated = 0;
+  readonly stats: SalvageStats = {
+    devices: 0,
+    intactMappings: 0,
+    recoveredMappings: 0,
+    holes: 0,
+    refused: { ambiguous: 0, stale: 0, foreign: 0, unknownCount: 0, excess: 0 },
+    scanned: false,
+  };
+
+  constructor(
+    readonly reader: BlockReader,
+    readonly options: SalvageOptions,
+  ) {
+    this.n = reader.nrBlocks;
+    const n = this.n;
+    this.topWalker = new SalvageWalker(reader, 8, (b, loc, nr, max) => {
+      for (let i = 0; i < nr; i++) {
+        const v = u64ValueAt(b, max, i);
+        if (v >= n) return `block ${loc}: thin device ${keyAt(b, i)}'s mapping root ${v} is past the end of the metadata`;
+      }
+      return undefined;
+    });
+    this.detailsWalker = new SalvageWalker(reader, DEVICE_DETAILS_SIZE);
+  }
+
+  note(s: string): void {
+    this.notes.push(s);
+  }
+
+  nodeScan(): NodeScan {
+    if (!this.scan) {
+      this.scan = NodeScan.run(this.reader, this.options.onProgress);
+      this.stats.scanned = true;
+      const c = this.scan.counts;
+      this.note(`scanned ${this.n} metadata blocks: ${c.nodes} B-tree nodes, ${c.bitmaps} bitmaps, ${c.indexes} index blocks, ${c.superblocks} superblocks, ${c.unknown} other (free, zeroed or damaged)`);
+    }
+    return this.scan;
+  }
+
+  readTop(root: number): TopLevel {
+    const ids = new Map<number, number>();
+    const holes: Hole[] = [];
+    this.topWalker.walk(
+      root,
+      (b, _loc, nr, max) => {
+        for (let i = 0; i < nr; i++) ids.set(keyAt(b, i), u64ValueAt(b, max, i));
+      },
+      (lo, hi, block, why) => holes.push({ lo, hi, block, why }),
+    );
+    return { root, ids, holes };
+  }
+
+  readDetails(root: number): DetailsTree {
+    const details = new Map<number, DeviceDetails>();
+    const holes: Hole[] = [];
+    this.detailsWalker.walk(
+      root,
+      (b, _loc, nr, max) => {
+        for (let i = 0; i < nr; i++) details.set(keyAt(b, i), parseDeviceDetails(b, valueOffset(max, DEVICE_DETAILS_SIZE, i)));
+      },
+      (lo, hi, block, why) => holes.push({ lo, hi, block, why }),
+    );
+    return { root, details, holes };
+  }
+
+  /** Ids one tree has that the other neither has nor lost: a sign the two are not one generation. */
+  mismatches(top: TopLevel, det: DetailsTree): number {
+    let bad = 0;
+    for (const id of top.ids.keys()) if (!det.details.has(id) && !inHoles(det.holes, id)) bad++;
+    for (const id of det.details.keys()) if (!top.ids.has(id) && !inHoles(top.holes, id)) bad++;
+    return bad;
+  }
+
+  /** A whole tree lost: its root itself is unusable. */
+  static wholeLoss(holes: readonly Hole[]): boolean {
+    return holes.length === 1 && holes[0]!.lo === 0 && holes[0]!.hi === Infinity;
+  }
+
+  /** Adds the data blocks of leaves only the metadata snapshot reaches; false if any of its nodes is unusable. */
+  countSnapshotLeaves(
+    held: number,
+    seenLeaf: Uint8Array,
+    implied: RefCounts,
+    leafCheck: LeafCheck,
+    /** Blocks already lost from the newest trees: the snapshot sharing them loses nothing more. */
+    lostBlocks: ReadonlySet<number>,
+  ): boolean {
+    let snap: Superblock;
+    try {
+      snap = validateSuperblock(this.reader.read(held), held);
+    } catch (e) {
+      if (!(e instanceof MetadataError)) throw e;
+      this.note(`metadata snapshot at block ${held}: ${e.message}`);
+      return false;
+    }
+    const top = this.readTop(snap.mappingRoot);
+    let intact = top.holes.length === 0;
+    const walker = new SalvageWalker(this.reader, 8, leafCheck);
+    for (const root of top.ids.values()) {
+      walker.walk(
+        root,
+        (b, loc, nr, max) => {
+          if (seenLeaf[loc]) return;
+          seenLeaf[loc] = 1;
+          const vbase = valueOffset(max, 8, 0);
+          for (let i = 0; i < nr; i++) implied.inc(getU32(b, vbase + 8 * i + 4) * 256 + (getU32(b, vbase + 8 * i) >>> 24));
+        },
+        (_lo, _hi, block) => {
+          if (!lostBlocks.has(block)) intact = false;
+        },
+      );
+    }
+    return intact;
+  }
+
+  /** A top-level tree whose values mostly point at usable mapping nodes. */
+  topLooksReal(top: TopLevel): boolean {
+    if (top.ids.size === 0) return true;
+    let ok = 0;
+    const probe = new SalvageWalker(this.reader, 8);
+    for (const r of top.ids.values()) if (probe.usable(r)) ok++;
+    return ok * 2 > top.ids.size;
+  }
+
+  /** Value size of the leaves under `b` (following first children), or 0. */
+  leafValueSize(scan: NodeScan, b: number): { vs: number; leaf: number } {
+    let at = b;
+    for (let depth = 0; depth < 16; depth++) {
+      if (!scan.isNode(at)) return { vs: 0, leaf: -1 };
+      if (scan.kind[at] === NodeKind.Leaf) return { vs: scan.valueSize[at]!, leaf: at };
+      if (scan.nrEntries[at] === 0) return { vs: 0, leaf: -1 };
+      const blk = this.reader.read(at);
+      at = u64ValueAt(blk, getU32(blk, 20), 0);
+    }
+    return { vs: 0, leaf: -1 };
+  }
+
+  /** Whether a leaf with 8-byte values is a top-level leaf (values are usable mapping roots). */
+  isTopLevelLeaf(scan: NodeScan, leaf: number): boolean {
+    const b = this.reader.read(leaf);
+    const nr = getU32(b, 16);
+    const max = getU32(b, 20);
+    if (nr === 0) return false;
+    for (let i = 0; i < nr; i++) {
+      const v = u64ValueAt(b, max, i);
+      if (!(v < this.n) || !scan.isNode(v) || scan.valueSize[v] !== 8) return false;
+    }
+    return true;
+  }
+
+  /** Mappings under `root` (memoised per node; -1 when some node is unusable). */
+  subtreeCount(scan: NodeScan, root: number, memo: Map<number, number>): number {
+    const cached = memo.get(root);
+    if (cached !== undefined) return cached;
+    let c: number;
+    if (!scan.isNode(root) || scan.valueSize[root] !== 8) c = -1;
+    else if (scan.kind[root] === NodeKind.Leaf) c = scan.nrEntries[root]!;
+    else {
+      const b = this.reader.read(root);
+      const nr = getU32(b, 16);
+      const max = getU32(b, 20);
+      const children: number[] = [];
+      for (let i = 0; i < nr; i++) children.push(u64ValueAt(b, max, i));
+      memo.set(root, -1); // a cycle counts as unusable
+      c = 0;
+      for (const ch of children) {
+        const x = this.subtreeCount(scan, ch, memo);
+        if (x < 0) {
+          c = -1;
+          break;
+        }
+        c += x;
+      }
+    }
+    memo.set(root, c);
+    return c;
+  }
+}

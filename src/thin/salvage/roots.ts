@@ -1,0 +1,305 @@
+/**
+ * Finding the newest generation's trees: the superblock's roots when they
+ * hold together; else the pair of trees that accounts for the superblock's
+ * data space map exactly, block for block (whatever else is lost, that is
+ * the generation the space map was committed with); a top level
+ * reassembled from surviving roots by the same test; and, only without a
+ * usable superblock, a ranking of every consistent pair.
+ */
+import { TIME_MASK } from '../../format/block-time.js';
+import { u64ValueAt, valueOffset } from '../../format/btree-node.js';
+import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
+import { UsageError } from '../../format/errors.js';
+import { getU32 } from '../../format/le.js';
+import type { Superblock } from '../../format/superblock.js';
+import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
+import { RefCounts } from '../../pdata/ref-counts.js';
+import { SalvageWalker } from '../../pdata/salvage-walk.js';
+import { SpaceMapLookup } from '../../pdata/space-map-lookup.js';
+import { type DetailsTree, SalvageContext, type TopLevel, mappingLeafCheck } from './context.js';
+import type { SuperblockEvidence } from './superblock-evidence.js';
+
+export class RootFinder {
+  private candidates: { tops: TopLevel[]; dets: DetailsTree[] } | undefined;
+
+  constructor(private readonly ctx: SalvageContext) {}
+
+  /** Picks the (top level, details) pair of the newest generation. */
+  chooseRoots(ev: SuperblockEvidence): { top: TopLevel | undefined; det: DetailsTree | undefined } {
+    const o = this.ctx.options;
+    const wantM = o.mappingRoot ?? ev.sb?.mappingRoot;
+    const wantD = o.detailsRoot ?? ev.sb?.detailsRoot;
+    let top = wantM !== undefined && wantM < this.ctx.n ? this.ctx.readTop(wantM) : undefined;
+    let det = wantD !== undefined && wantD < this.ctx.n ? this.ctx.readDetails(wantD) : undefined;
+    if (top && SalvageContext.wholeLoss(top.holes)) top = undefined;
+    if (det && SalvageContext.wholeLoss(det.holes)) det = undefined;
+    if (top && !this.ctx.topLooksReal(top)) top = undefined;
+    const given = o.mappingRoot !== undefined || o.detailsRoot !== undefined;
+    if (top && det && this.ctx.mismatches(top, det) === 0) {
+      if (given) this.ctx.note(`using the roots given: mapping ${top.root}, details ${det.root}`);
+      else if (ev.state !== 'valid') this.ctx.note(`the superblock's roots (mapping ${top.root}, details ${det.root}) are consistent with each other: using them`);
+      return { top, det };
+    }
+    if (given && top && det) {
+      throw new UsageError(`the given roots do not belong together: mapping root ${top.root} and details root ${det.root} list different thin devices`);
+    }
+    if (ev.sb) {
+      const why = !top ? `mapping root ${wantM} is not a usable top-level tree` : !det ? `details root ${wantD} is not a usable device details tree` : 'its mapping and details trees list different thin devices';
+      this.ctx.note(`the superblock's roots are stale or damaged (${why}): looking among all nodes for trees that fit`);
+    }
+    const found = this.searchRoots(ev, top, det) ?? (det && !top ? this.assembleTop(ev, det) : undefined);
+    if (found) return found;
+    // A valid superblock names the newest generation even where its trees
+    // are lost: keep what survives of it and let the rest be holes, rather
+    // than fall back to an older generation's stale mappings.
+    if (ev.state === 'valid' && (top || det)) {
+      if (!top) this.ctx.note('no surviving top level fits the newest space map: each device\'s mappings are recovered from older copies only where vouched for');
+      if (!det) this.ctx.note('no surviving device details tree fits: the details are rebuilt');
+      return { top, det };
+    }
+    return this.bestGuess();
+  }
+
+  /** Every unreferenced usable top level and details tree the scan finds. */
+  private findCandidates(): { tops: TopLevel[]; dets: DetailsTree[] } {
+    if (this.candidates) return this.candidates;
+    const scan = this.ctx.nodeScan();
+    const tops: TopLevel[] = [];
+    const dets: DetailsTree[] = [];
+    for (let b = 0; b < this.ctx.n; b++) {
+      if (scan.kind[b] === NodeKind.None || scan.referenced[b]) continue;
+      const { vs, leaf } = this.ctx.leafValueSize(scan, b);
+      if (vs === DEVICE_DETAILS_SIZE) {
+        const d = this.ctx.readDetails(b);
+        if (d.holes.length === 0) dets.push(d);
+      } else if (vs === 8 && leaf >= 0 && this.ctx.isTopLevelLeaf(scan, leaf)) {
+        const t = this.ctx.readTop(b);
+        if (t.holes.length === 0) tops.push(t);
+      }
+    }
+    // An empty details tree pairs with an empty top level: find one for it.
+    if (dets.some((d) => d.details.size === 0) && !tops.some((t) => t.ids.size === 0)) {
+      for (let b = 0; b < this.ctx.n; b++) {
+        if (scan.kind[b] === NodeKind.Leaf && scan.valueSize[b] === 8 && scan.nrEntries[b] === 0 && !scan.referenced[b]) {
+          tops.push({ root: b, ids: new Map(), holes: [] });
+          break;
+        }
+      }
+    }
+    this.ctx.note(`root candidates: ${tops.length} top-level trees, ${dets.length} device details trees`);
+    return (this.candidates = { tops, dets });
+  }
+
+  /**
+   * With the superblock's data space map to hand: the pair of trees whose
+   * mappings account for exactly its counts, block for block. That is the
+   * generation the space map was committed with, whatever else is lost.
+   */
+  private searchRoots(ev: SuperblockEvidence, keepTop: TopLevel | undefined, keepDet: DetailsTree | undefined): { top: TopLevel; det: DetailsTree } | undefined {
+    if (!ev.sb || ev.nrDataBlocks === undefined) return undefined;
+    // Older details could hold a stale snapshotted_time (unsafe): a lost
+    // details tree is rebuilt, never taken from an older generation.
+    if (keepTop && !keepDet) return undefined;
+    const { tops, dets } = this.findCandidates();
+    const allTops = keepTop ? [keepTop, ...tops.filter((t) => t.root !== keepTop.root)] : tops;
+    const allDets = keepDet ? [keepDet, ...dets.filter((d) => d.root !== keepDet.root)] : dets;
+    const lookup = new SpaceMapLookup(this.ctx.reader, ev.sb.dataSpaceMapRoot);
+    if (lookup.problems.length > 0) return undefined;
+    const scan = this.ctx.nodeScan();
+    const counts = new Map<number, number>();
+    for (const t of allTops) {
+      for (const d of allDets) {
+        if (this.ctx.mismatches(t, d) !== 0) continue;
+        let exact = true;
+        for (const [id, det] of d.details) if (this.ctx.subtreeCount(scan, t.ids.get(id)!, counts) !== det.mappedBlocks) exact = false;
+        if (!exact || !this.matchesSpaceMap(t, ev.sb, lookup)) continue;
+        this.ctx.note(`mapping root ${t.root} and details root ${d.root} account for the newest data space map exactly, block for block: using them`);
+        return { top: t, det: d };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The top level lost but the details and the data space map intact: each
+   * device's newest mapping root is still on disk, unreferenced, holding
+   * exactly its mapped_blocks. Try the roots that fit each device; a
+   * combination whose mappings account for the space map exactly, block
+   * for block, is the lost top level.
+   */
+  private assembleTop(ev: SuperblockEvidence, det: DetailsTree): { top: TopLevel; det: DetailsTree } | undefined {
+    if (!ev.sb || ev.nrDataBlocks === undefined || det.holes.length > 0) return undefined;
+    const lookup = new SpaceMapLookup(this.ctx.reader, ev.sb.dataSpaceMapRoot);
+    if (lookup.problems.length > 0) return undefined;
+    const scan = this.ctx.nodeScan();
+    const counts = new Map<number, number>();
+    // Candidate roots: unreferenced mapping subtrees, and every root an older top level names.
+    const roots = new Set<number>();
+    for (let b = 0; b < this.ctx.n; b++) {
+      if (scan.kind[b] === NodeKind.None || scan.referenced[b] || scan.valueSize[b] !== 8) continue;
+      const { vs, leaf } = this.ctx.leafValueSize(scan, b);
+      if (vs !== 8 || leaf < 0) continue;
+      if (this.ctx.isTopLevelLeaf(scan, leaf)) {
+        for (const r of this.ctx.readTop(b).ids.values()) roots.add(r);
+      } else {
+        roots.add(b);
+      }
+    }
+    const ids = [...det.details.keys()];
+    const options: number[][] = ids.map((id) => [...roots].filter((r) => this.ctx.subtreeCount(scan, r, counts) === det.details.get(id)!.mappedBlocks));
+    let combos = 1;
+    for (const o of options) combos *= o.length;
+    if (combos === 0 || combos > 256) {
+      this.ctx.note(`the lost top level cannot be reassembled: ${combos === 0 ? 'some device has no surviving root with its mapped_blocks' : `${combos} combinations of candidate roots are too many to try`}`);
+      return undefined;
+    }
+    const pick = new Array<number>(ids.length).fill(0);
+    for (let c = 0; c < combos; c++) {
+      let x = c;
+      for (let i = 0; i < ids.length; i++) {
+        pick[i] = options[i]![x % options[i]!.length]!;
+        x = Math.floor(x / options[i]!.length);
+      }
+      const top: TopLevel = { root: -1, ids: new Map(ids.map((id, i) => [id, pick[i]!])), holes: [] };
+      if (this.matchesSpaceMap(top, ev.sb, lookup)) {
+        this.ctx.note(
+          `reassembled the lost top level from surviving roots (${ids.map((id, i) => `thin ${id}: block ${pick[i]}`).join(', ')}): ` +
+            'their mappings account for the newest data space map exactly, block for block',
+        );
+        return { top, det };
+      }
+    }
+    this.ctx.note(`the lost top level cannot be reassembled: none of ${combos} combinations of surviving roots accounts for the newest data space map`);
+    return undefined;
+  }
+
+  /** Whether the mappings under `top` (and the held metadata snapshot) give exactly the space map's counts. */
+  private matchesSpaceMap(top: TopLevel, sb: Superblock, lookup: SpaceMapLookup): boolean {
+    const nr = lookup.root.nrBlocks;
+    const implied = new RefCounts(nr);
+    const seen = new Uint8Array(this.ctx.n);
+    const check = mappingLeafCheck(nr);
+    const walker = new SalvageWalker(this.ctx.reader, 8, check);
+    let ok = true;
+    for (const root of top.ids.values()) {
+      walker.walk(
+        root,
+        (b, loc, n, max) => {
+          if (seen[loc]) return;
+          seen[loc] = 1;
+          const vbase = valueOffset(max, 8, 0);
+          for (let i = 0; i < n; i++) implied.inc(getU32(b, vbase + 8 * i + 4) * 256 + (getU32(b, vbase + 8 * i) >>> 24));
+        },
+        () => {
+          ok = false;
+        },
+      );
+      if (!ok) return false;
+    }
+    if (sb.heldRoot > 0 && !this.ctx.countSnapshotLeaves(sb.heldRoot, seen, implied, check, new Set())) return false;
+    for (let b = 0; b < nr; b++) if (lookup.get(b) !== implied.get(b)) return false;
+    return true;
+  }
+
+  /** Without a usable superblock: rank every consistent pair, newest first. */
+  private bestGuess(): { top: TopLevel | undefined; det: DetailsTree | undefined } {
+    const scan = this.ctx.nodeScan();
+    const { tops, dets } = this.findCandidates();
+    interface Pair {
+      top: TopLevel;
+      det: DetailsTree;
+      exact: boolean;
+      maxTid: number;
+      newest: [number, number];
+      mappings: number;
+    }
+    const pairs: Pair[] = [];
+    const counts = new Map<number, number>();
+    const times = new Map<number, [number, number]>();
+    for (const t of tops) {
+      for (const d of dets) {
+        if (this.ctx.mismatches(t, d) !== 0) continue;
+        let exact = true;
+        let maxTid = -1;
+        let mappings = 0;
+        let newest: [number, number] = [-1, 0];
+        for (const [id, det] of d.details) {
+          const root = t.ids.get(id)!;
+          const c = this.ctx.subtreeCount(scan, root, counts);
+          if (c !== det.mappedBlocks) exact = false;
+          mappings += Math.max(c, 0);
+          maxTid = Math.max(maxTid, det.transactionId);
+          newest = mergeNewest(newest, this.newestTime(scan, root, times));
+        }
+        pairs.push({ top: t, det: d, exact, maxTid, newest, mappings });
+      }
+    }
+    // Writes carry the time of the last snapshot, so the generation with
+    // the most mappings at the newest time is the one written last.
+    pairs.sort(
+      (a, b) =>
+        Number(b.exact) - Number(a.exact) ||
+        b.newest[0] - a.newest[0] ||
+        b.newest[1] - a.newest[1] ||
+        b.maxTid - a.maxTid ||
+        b.mappings - a.mappings,
+    );
+    if (pairs.length > 0) {
+      const p = pairs[0]!;
+      this.ctx.note(
+        `chose mapping root ${p.top.root} and details root ${p.det.root}: ${p.det.details.size} devices, ${p.mappings} mappings, ` +
+          `${p.newest[1]} of them at the newest time ${p.newest[0]}` +
+          (p.exact ? '; every device\'s mapped_blocks matches its tree' : ''),
+      );
+      const rivals = pairs.slice(1).filter((q) => q.exact && [...q.det.details.keys()].join() !== [...p.det.details.keys()].join());
+      if (rivals.length > 0) {
+        this.ctx.note(
+          `other consistent generations with other devices exist (${rivals
+            .slice(0, 5)
+            .map((q) => `mapping ${q.top.root}/details ${q.det.root}: thin ids ${[...q.det.details.keys()].join(',')}`)
+            .join('; ')}); to use one, repeat with --override-mapping-root and --override-details-root`,
+        );
+      }
+      return { top: p.top, det: p.det };
+    }
+    // No details tree fits: keep the best top level and rebuild the details.
+    const best = tops.sort((a, b) => b.ids.size - a.ids.size)[0];
+    if (best) {
+      this.ctx.note(`no device details tree fits any top level: using mapping root ${best.root} (${best.ids.size} devices) and rebuilding every device's details`);
+      return { top: best, det: undefined };
+    }
+    throw new UsageError(
+      'no compatible roots found: no usable top level of a mapping tree survives anywhere in the metadata' +
+        (this.ctx.truncated ? ` (it is truncated: ${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names; is the whole device or file there?)` : ''),
+    );
+  }
+
+  /** [newest mapping time, mappings at that time] under `root`, shared subtrees counted per reference. */
+  private newestTime(scan: NodeScan, root: number, memo: Map<number, [number, number]>): [number, number] {
+    const cached = memo.get(root);
+    if (cached) return cached;
+    let r: [number, number] = [-1, 0];
+    memo.set(root, r); // a cycle adds nothing
+    if (scan.isNode(root) && scan.valueSize[root] === 8) {
+      const b = this.ctx.reader.read(root);
+      const nr = getU32(b, 16);
+      const max = getU32(b, 20);
+      if (scan.kind[root] === NodeKind.Leaf) {
+        const vbase = valueOffset(max, 8, 0);
+        for (let i = 0; i < nr; i++) r = mergeNewest(r, [getU32(b, vbase + 8 * i) & TIME_MASK, 1]);
+      } else {
+        const children: number[] = [];
+        for (let i = 0; i < nr; i++) children.push(u64ValueAt(b, max, i));
+        for (const c of children) r = mergeNewest(r, this.newestTime(scan, c, memo));
+      }
+    }
+    memo.set(root, r);
+    return r;
+  }
+}
+
+function mergeNewest(a: [number, number], b: [number, number]): [number, number] {
+  if (a[0] > b[0]) return a;
+  if (b[0] > a[0]) return b;
+  return [a[0], a[1] + b[1]];
+}

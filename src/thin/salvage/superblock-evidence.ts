@@ -1,0 +1,53 @@
+/**
+ * What block 0 still tells after damage. A valid superblock is used as is;
+ * one whose checksum fails but whose magic and location hold (a torn
+ * write, a flipped bit) still gives each field that is sane; anything else
+ * is lost and the rest of the metadata must make up for it.
+ */
+import type { BlockReader } from '../../io/block-reader.js';
+import { TIME_MASK } from '../../format/block-time.js';
+import { MetadataError } from '../../format/errors.js';
+import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, SUPERBLOCK_MAGIC, type Superblock, parseSuperblock, validateSuperblock } from '../../format/superblock.js';
+
+/** What block 0 still tells, field by field. */
+export interface SuperblockEvidence {
+  state: 'valid' | 'damaged' | 'lost';
+  sb?: Superblock;
+  why?: string;
+  dataBlockSize?: number;
+  nrDataBlocks?: number;
+  transactionId?: number;
+  time?: number;
+}
+
+export function validBlockSize(n: number): boolean {
+  return n >= MIN_DATA_BLOCK_SIZE && n <= MAX_DATA_BLOCK_SIZE && n % MIN_DATA_BLOCK_SIZE === 0;
+}
+
+export function readSuperblockEvidence(reader: BlockReader): SuperblockEvidence {
+  const b = reader.read(0);
+  try {
+    const sb = validateSuperblock(b, 0);
+    return {
+      state: 'valid',
+      sb,
+      dataBlockSize: sb.dataBlockSize,
+      nrDataBlocks: sb.dataSpaceMapRoot.nrBlocks,
+      transactionId: sb.transactionId,
+      time: sb.time,
+    };
+  } catch (e) {
+    if (!(e instanceof MetadataError)) throw e;
+    const sb = parseSuperblock(b);
+    if (sb.magic !== SUPERBLOCK_MAGIC || sb.blocknr !== 0) return { state: 'lost', why: e.message };
+    // Magic and location hold: the fields are likely intact (a torn write or
+    // a flipped bit); take each one that is sane.
+    const ev: SuperblockEvidence = { state: 'damaged', sb, why: e.message };
+    if (validBlockSize(sb.dataBlockSize)) ev.dataBlockSize = sb.dataBlockSize;
+    if (sb.dataSpaceMapRoot.nrBlocks > 0 && sb.dataSpaceMapRoot.nrBlocks <= 2 ** 40) ev.nrDataBlocks = sb.dataSpaceMapRoot.nrBlocks;
+    ev.transactionId = sb.transactionId;
+    if (sb.time <= TIME_MASK) ev.time = sb.time;
+    return ev;
+  }
+}
+
