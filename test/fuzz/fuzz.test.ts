@@ -17,30 +17,45 @@ import { Metadata } from '../../src/thin/metadata.js';
 import { restore } from '../../src/thin/restore.js';
 import { repair } from '../../src/thin/repair.js';
 import { damage, usedBlocks } from '../support/damage-generator.js';
+import { statSync } from 'node:fs';
 import { emptyFile, oracle, scratch, tpt11 } from '../support/env.js';
+import { fixture } from '../bench/repair-measure.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 45);
+/** Cases on the kernel-made fixture, which holds older generations (what repair can get wrong). */
+const KERNEL_CASES = Number(process.env.FUZZ_KERNEL_CASES ?? Math.ceil(CASES / 2));
 const FIRST_SEED = Number(process.env.FUZZ_SEED ?? 1);
 const tmp = scratch('dmthin-fuzz-');
 afterAll(() => tmp.cleanup());
-let pristine = '';
-let used: Map<string, number[]>;
 
-beforeAll(() => {
-  const xml = tmp.path('p.xml');
-  const g = writePoolXml(xml, { seed: 77, origins: 2, snapshotsPerOrigin: 2, mappingsPerOrigin: 30000, rewriteShare: 0.2, runLength: 3 });
-  pristine = emptyFile(tmp.path('pristine.meta'), metadataBytesFor(g.mappings));
-  restore(xml, pristine);
-  used = usedBlocks(pristine);
-  const md = Metadata.open(pristine);
+interface Pristine {
+  path: string;
+  used: Map<string, number[]>;
+  mappings: Map<string, number>;
+}
+
+function pristineOf(path: string): Pristine {
+  const mappings = new Map<string, number>();
+  const md = Metadata.open(path);
   try {
-    dump(md, collect(pristineMappings));
+    dump(md, collect(mappings));
   } finally {
     md.close();
   }
+  return { path, used: usedBlocks(path), mappings };
+}
+
+let generated: Pristine;
+let kernelMade: Pristine;
+beforeAll(() => {
+  const xml = tmp.path('p.xml');
+  const g = writePoolXml(xml, { seed: 77, origins: 2, snapshotsPerOrigin: 2, mappingsPerOrigin: 30000, rewriteShare: 0.2, runLength: 3 });
+  const path = emptyFile(tmp.path('pristine.meta'), metadataBytesFor(g.mappings));
+  restore(xml, path);
+  generated = pristineOf(path);
+  kernelMade = pristineOf(fixture('snapshots', tmp.dir));
 });
 
-const pristineMappings = new Map<string, number>();
 /** A dump sink that records (dev, vblock) -> data block. */
 function collect(into: Map<string, number>): Parameters<typeof dump>[1] {
   let dev = -1;
@@ -59,15 +74,15 @@ function collect(into: Map<string, number>): Parameters<typeof dump>[1] {
 
 const nullSink = { begin() {}, beginDevice() {}, run() {}, endDevice() {}, end() {} };
 
-describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
-  it('check and dump survive every case, name the block, and agree with thin_check 1.1', () => {
+function fuzz(p: Pristine, cases: number, what: string): void {
+  {
     const disagreements: string[] = [];
     const counts = new Map<string, number>();
     const repairFailures: string[] = [];
     const tally = { repaired: 0, refused: 0, recovered: 0, lost: 0 };
-    for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
+    for (let seed = FIRST_SEED; seed < FIRST_SEED + cases; seed++) {
       const path = tmp.path(`case.meta`);
-      const d = damage(pristine, path, used, seed);
+      const d = damage(p.path, path, p.used, seed);
       const label = `seed ${seed}: ${d.kind} at block ${d.block} (${d.blockKind})`;
       counts.set(d.kind, (counts.get(d.kind) ?? 0) + 1);
       const t0 = Date.now();
@@ -97,7 +112,7 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
       } catch (e) {
         expect(e instanceof MetadataError || e instanceof UsageError, `${label}: dump threw ${(e as Error).stack}`).toBe(true);
       }
-      const out = emptyFile(tmp.path('repaired.meta'), metadataBytesFor(40000 * 6));
+      const out = emptyFile(tmp.path('repaired.meta'), Math.max(metadataBytesFor(40000 * 6), statSync(p.path).size));
       const t1 = Date.now();
       try {
         const rr = repair(path, out);
@@ -123,12 +138,21 @@ describe(`fuzz: ${CASES} seeded damage cases from seed ${FIRST_SEED}`, () => {
         rmd.close();
       }
       let wrong = 0;
-      for (const [k, d] of got) if (pristineMappings.get(k) !== d) wrong++;
+      for (const [k, d] of got) if (p.mappings.get(k) !== d) wrong++;
       if (wrong > 0) repairFailures.push(`${label}: repair wrote ${wrong} mappings the undamaged pool lacks`);
     }
-    console.log(`fuzz: ${CASES} cases; repair wrote ${tally.repaired} (${tally.lost} lost ranges, ${tally.recovered} mappings from older copies), refused ${tally.refused} truncated files`);
+    console.log(`fuzz (${what}): ${cases} cases; repair wrote ${tally.repaired} (${tally.lost} lost ranges, ${tally.recovered} mappings from older copies), refused ${tally.refused} truncated files`);
     expect(disagreements).toEqual([]);
     expect(repairFailures).toEqual([]);
-    expect(counts.size).toBe(Math.min(CASES, 9));
+    expect(counts.size).toBe(Math.min(cases, 9));
+  }
+}
+
+describe(`fuzz: seeded damage cases from seed ${FIRST_SEED}`, () => {
+  it(`${CASES} cases on a generated pool: check, dump and repair survive, the block is named, thin_check 1.1 agrees, repair adds nothing wrong`, () => {
+    fuzz(generated, CASES, 'generated pool');
   }, 60_000 + CASES * 3_000);
+  it(`${KERNEL_CASES} cases on kernel-made metadata with older generations on disk: the same, and repair never takes a stale older copy`, () => {
+    fuzz(kernelMade, KERNEL_CASES, 'kernel-made pool');
+  }, 60_000 + KERNEL_CASES * 3_000);
 });

@@ -94,6 +94,25 @@ describe('repair of kernel-made metadata, damaged', () => {
   });
 });
 
+describe('repair when the newest trees are gone', () => {
+  it('refuses to fall back to an older generation unasked, names the survivors, and rebuilds from one when told', () => {
+    const orig = fixture('snapshots', tmp.dir);
+    const cut = tmp.path('cut.meta');
+    copyFileSync(orig, cut);
+    truncateSync(cut, 156 * 4096); // before both trees of the newest generation
+    const out = emptyFile(tmp.path('cut-out.meta'), 16 << 20);
+    const r = dmthin('repair', '-i', cut, '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no compatible roots found: the superblock's trees \(mapping root \d+, details root \d+\) are lost; the metadata is truncated/);
+    const m = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids ([\d,]+)\)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const again = dmthin('repair', '-q', '-i', cut, '-o', out, '--override-mapping-root', m![1]!, '--override-details-root', m![2]!);
+    expect(again.code, again.stderr).toBe(0);
+    expect(dumpOf(out).match(/<device dev_id="(\d+)"/g)!.map((x) => x.replace(/\D/g, '')).join(',')).toBe(m![3]);
+    if (tpt11) expect(oracle('1.1', 'thin_check', ['-q', out]).code).toBe(0);
+  });
+});
+
 describe('repair of healthy metadata', () => {
   const healthy = tptPacks().filter((p) => !/corrupt|damaged/.test(p));
   it.skipIf(skipReason(healthy.length > 0, 'tpt-testdata missing: healthy packs for repair'))('dump --repair equals dump, and repair rebuilds metadata that dumps the same', () => {

@@ -222,7 +222,7 @@ export class SalvageContext {
       snap = validateSuperblock(this.reader.read(held), held);
     } catch (e) {
       if (!(e instanceof MetadataError)) throw e;
-      this.note(`metadata snapshot at block ${held}: ${e.message}`);
+      this.note(`metadata snapshot: ${e.message}`);
       return false;
     }
     const top = this.readTop(snap.mappingRoot);

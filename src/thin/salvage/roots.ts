@@ -19,6 +19,17 @@ import { SpaceMapLookup } from '../../pdata/space-map-lookup.js';
 import { type DetailsTree, SalvageContext, type TopLevel, mappingLeafCheck } from './context.js';
 import type { SuperblockEvidence } from './superblock-evidence.js';
 
+interface RankedPair {
+  top: TopLevel;
+  det: DetailsTree;
+  /** Every device's mapped_blocks matches its tree. */
+  exact: boolean;
+  maxTid: number;
+  /** Newest mapping time and how many mappings carry it. */
+  newest: [number, number];
+  mappings: number;
+}
+
 export class RootFinder {
   private candidates: { tops: TopLevel[]; dets: DetailsTree[] } | undefined;
 
@@ -57,7 +68,30 @@ export class RootFinder {
       if (!det) this.ctx.note('no surviving device details tree fits: the details are rebuilt');
       return { top, det };
     }
+    if (ev.state === 'valid') this.refuseOlderGeneration(ev);
     return this.bestGuess();
+  }
+
+  /**
+   * The superblock is valid, so its trees are the newest, and both are
+   * lost with nothing left to vouch for an older generation: any older one
+   * would hand back stale mappings and deleted devices. Say what survives
+   * and let the admin choose one knowingly.
+   */
+  private refuseOlderGeneration(ev: SuperblockEvidence): never {
+    const pairs = this.rankedPairs();
+    const list = pairs
+      .slice(0, 5)
+      .map((p) => `--override-mapping-root ${p.top.root} --override-details-root ${p.det.root} (thin ids ${[...p.det.details.keys()].join(',') || 'none'})`)
+      .join('; ');
+    const truncated = this.ctx.truncated ? `; the metadata is truncated (${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names: is the whole device or file there?)` : '';
+    throw new UsageError(
+      `no compatible roots found: the superblock's trees (mapping root ${ev.sb!.mappingRoot}, details root ${ev.sb!.detailsRoot}) are lost${truncated}, ` +
+        'and no surviving pair of trees accounts for its data space map. ' +
+        (pairs.length > 0
+          ? `Older generations survive, newest first: ${list}. Repeat with one of these to rebuild from it; whatever was written after it is lost, and mappings it changed come back stale.`
+          : 'No older generation survives either.'),
+    );
   }
 
   /** Every unreferenced usable top level and details tree the scan finds. */
@@ -201,19 +235,11 @@ export class RootFinder {
     return true;
   }
 
-  /** Without a usable superblock: rank every consistent pair, newest first. */
-  private bestGuess(): { top: TopLevel | undefined; det: DetailsTree | undefined } {
+  /** Every consistent pair of surviving trees, newest first. */
+  private rankedPairs(): RankedPair[] {
     const scan = this.ctx.nodeScan();
     const { tops, dets } = this.findCandidates();
-    interface Pair {
-      top: TopLevel;
-      det: DetailsTree;
-      exact: boolean;
-      maxTid: number;
-      newest: [number, number];
-      mappings: number;
-    }
-    const pairs: Pair[] = [];
+    const pairs: RankedPair[] = [];
     const counts = new Map<number, number>();
     const times = new Map<number, [number, number]>();
     for (const t of tops) {
@@ -244,6 +270,13 @@ export class RootFinder {
         b.maxTid - a.maxTid ||
         b.mappings - a.mappings,
     );
+    return pairs;
+  }
+
+  /** Without a usable superblock: the newest consistent pair, or a top level alone. */
+  private bestGuess(): { top: TopLevel | undefined; det: DetailsTree | undefined } {
+    const pairs = this.rankedPairs();
+    const { tops } = this.findCandidates();
     if (pairs.length > 0) {
       const p = pairs[0]!;
       this.ctx.note(
