@@ -27,11 +27,10 @@ export function register(program: Command): void {
     .command('dump')
     .summary('print metadata as thin_dump XML, human-readable text or JSON')
     .description(
-      'Prints the devices and mappings of pool metadata (a file or an inactive device).\n' +
-        'The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.\n\n' +
-        'With --repair, damaged metadata is dumped as `dmthin repair` would rebuild it (see its\n' +
-        'help): the newest generation, lost ranges left out or filled from vouched-for older copies;\n' +
-        'what was lost is printed on stderr.',
+      [
+        'Prints the devices and mappings of pool metadata (a file or an inactive device). The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.',
+        'With --repair, damaged metadata is dumped as `dmthin repair` would rebuild it (see its help): the newest generation, lost ranges left out or filled from vouched-for older copies; what was lost is printed on stderr.',
+      ].join('\n\n'),
     )
     .argument('<metadata>', 'metadata file or device')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))

@@ -16,15 +16,11 @@ export function register(program: Command): void {
     .command('repair')
     .summary('rebuild damaged metadata into a new file or device')
     .description(
-      'Reads damaged metadata (never writing it) and writes repaired metadata to OUTPUT, which must\n' +
-        'exist and have the metadata\'s size (e.g. a new LV, or `truncate -s` of the old size).\n\n' +
-        'The newest generation is kept: the superblock names it, even with a bad checksum when its\n' +
-        'fields hold. Lost tree nodes become lost ranges; older copies of them (found by scanning\n' +
-        'every block) fill those ranges only where the newest data space map vouches for each\n' +
-        'mapping: a repaired pool may miss mappings but never gains a wrong one. Both space maps\n' +
-        'are rebuilt; the output passes thin_check. What was lost and recovered is printed.\n\n' +
-        'A superblock that is wholly lost costs its data block size unless a metadata snapshot\'s\n' +
-        'copy survives: give --data-block-size then.',
+      [
+        "Reads damaged metadata (never writing it) and writes repaired metadata to OUTPUT, which must exist and have the metadata's size (a new LV, or a file made with `truncate -s`).",
+        'The newest generation is kept: the superblock names it, even with a bad checksum when its fields hold. Lost tree nodes become lost ranges; older copies of them, found by scanning every block, fill those ranges only where the newest data space map vouches for each mapping: a repaired pool may miss mappings but never gains a wrong one. Both space maps are rebuilt; the output passes thin_check. What was lost and recovered is printed.',
+        "A wholly lost superblock costs its data block size unless a metadata snapshot's copy survives: give --data-block-size then. See docs/repair.md.",
+      ].join('\n\n'),
     )
     .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)')
     .requiredOption('-o, --output <metadata>', 'file or device to write (not in use by the kernel)')

@@ -5,7 +5,7 @@
  * never written; the output gets a zeroed superblock first and the real
  * one last.
  */
-import { realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { BlockReader } from '../io/block-reader.js';
 import { UsageError } from '../format/errors.js';
 import { SalvageWalker } from '../pdata/salvage-walk.js';
@@ -68,6 +68,16 @@ function checkOutput(input: string, output: string): void {
     // A missing output is reported by the builder, a missing input by the reader.
   }
   if (same) throw new UsageError(`the output ${output} is the input: repair never writes its input; give a new file or device of the metadata's size`);
+  if (!existsSync(output)) {
+    let hint = '';
+    try {
+      const st = statSync(input);
+      if (st.isFile()) hint = ` (truncate -s ${st.size} ${output})`;
+    } catch {
+      // The reader reports a missing input.
+    }
+    throw new UsageError(`${output} does not exist: create it with the metadata's size first${hint}`);
+  }
   try {
     refuseIfBusy(output);
   } catch (e) {
