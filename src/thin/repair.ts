@@ -92,9 +92,9 @@ function checkOutput(input: string, output: string): void {
 }
 
 export function repair(input: string, output: string, options: RepairOptions = {}): RepairResult {
-  checkOutput(input, output);
   const reader = new BlockReader(input);
   try {
+    checkOutput(input, output);
     if (reader.nrBlocks === 0) throw new UsageError(`${input} is empty: nothing to repair`);
     const s = salvage(reader, options);
     const builder = MetadataBuilder.create(output);

@@ -20,14 +20,14 @@ describe('dmthin CLI', () => {
   it('--help lists the commands and each command explains itself', () => {
     const top = dmthin('--help');
     expect(top.code).toBe(0);
-    for (const c of ['check', 'dump', 'restore']) expect(top.stdout).toContain(c);
+    for (const c of ['check', 'dump', 'restore', 'repair']) expect(top.stdout).toContain(c);
     const h = dmthin('check', '--help');
     expect(h.stdout).toMatch(/--ignore-non-fatal-errors/);
     expect(h.stdout).toMatch(/Exit status/);
   });
 
   it('a missing file is one clear line and exit 1', () => {
-    for (const args of [['check', '/nonexistent/meta'], ['dump', '/nonexistent/meta']]) {
+    for (const args of [['check', '/nonexistent/meta'], ['dump', '/nonexistent/meta'], ['dump', '--repair', '/nonexistent/meta'], ['repair', '-i', '/nonexistent/meta', '-o', '/nonexistent/meta2']]) {
       const r = dmthin(...args);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/\/nonexistent\/meta/);
