@@ -74,11 +74,12 @@ export class NodeScan {
     const vs = getU32(b, 24);
     if (getU64(b, 8) !== loc) return;
     if (flags !== INTERNAL_NODE && flags !== LEAF_NODE) return;
-    if (vs === 0 || vs > 255 || (flags === INTERNAL_NODE && vs !== 8)) return;
+    if (vs === 0 || vs > 255) return;
     if (max % 3 !== 0 || nr > max || NODE_HEADER_SIZE + max * (8 + vs) > 4096) return;
     for (let i = 1; i < nr; i++) if (keyAt(b, i) <= keyAt(b, i - 1)) return;
     this.kind[loc] = flags === INTERNAL_NODE ? NodeKind.Internal : NodeKind.Leaf;
-    this.valueSize[loc] = vs;
+    // Internal nodes hold u64 child pointers whatever their header says.
+    this.valueSize[loc] = flags === INTERNAL_NODE ? 8 : vs;
     this.nrEntries[loc] = nr;
     if (nr > 0) {
       this.firstKey[loc] = keyAt(b, 0);

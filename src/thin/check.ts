@@ -198,7 +198,10 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     for (const d of devices) {
       const root = roots.get(d.devId);
       if (root === undefined) {
-        fatal('mappings', `${view.label}thin device ${d.devId} is in the device details tree but has no mapping tree`, { device: d.devId });
+        fatal('mappings', `${view.label}thin device ${d.devId} is in the device details tree but the mapping tree's top level (block ${view.sb.mappingRoot}) has no entry for it`, {
+          device: d.devId,
+          block: view.sb.mappingRoot,
+        });
         continue;
       }
       if (options.skipMappings) continue;

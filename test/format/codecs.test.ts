@@ -141,6 +141,11 @@ describe('btree node', () => {
     };
     expect(() => validateNode(mk((b) => writeNodeHeader({ ...parseNodeHeader(b), nrEntries: 253 }, b)), 9, 8)).toThrow(/nr_entries: 253 > max_entries 252/);
     expect(() => validateNode(mk(() => {}), 9, 24)).toThrow(/value_size: 8, expected 24/);
+    // An internal node's value_size is not judged: its u64 children are read 8 bytes apart (the kernel's value64()).
+    const internal = newNode(INTERNAL_NODE, 9, 8, 3);
+    writeNodeHeader({ ...parseNodeHeader(internal), valueSize: 7 }, internal);
+    sealNode(internal);
+    expect(validateNode(internal, 9, 24).valueSize).toBe(7);
     expect(() => validateNode(mk((b) => writeNodeHeader({ ...parseNodeHeader(b), flags: 3 }, b)), 9, 8)).toThrow(/flags/);
     expect(() => validateNode(mk(() => {}), 10, 8)).toThrow(BlockNumberError);
     const bad = mk(() => {});
