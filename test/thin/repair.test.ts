@@ -7,7 +7,7 @@
  * pass thin_check. Healthy metadata repairs to an identical dump.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { CASES, fixture, runTool as repairWith, sweepLeaves } from '../bench/repair-measure.js';
 import { score } from '../bench/recovery.js';
 import { dmthin } from '../support/cli.js';
@@ -111,6 +111,27 @@ describe('repair when the newest trees are gone', () => {
     expect(dumpOf(out).match(/<device dev_id="(\d+)"/g)!.map((x) => x.replace(/\D/g, '')).join(',')).toBe(m![3]);
     if (tpt11) expect(oracle('1.1', 'thin_check', ['-q', out]).code).toBe(0);
   });
+});
+
+describe('repair of thin-provisioning-tools\' damaged test packs', () => {
+  const pack = tptPacks().find((p) => p.endsWith('/corrupted_tmeta_with_metadata_snap.pack'));
+  it.skipIf(skipReason(pack !== undefined, 'tpt-testdata/corrupted_tmeta_with_metadata_snap.pack missing'))(
+    'everything lost but the metadata snapshot: refused, the snapshot named as the way back; taking it gives its devices',
+    () => {
+      mkdirSync(tmp.path('snaponly'), { recursive: true });
+      const md = unpackTpt(pack!, tmp.path('snaponly'));
+      const out = emptyFile(tmp.path('snaponly-out.meta'), readFileSync(md).length);
+      const r = dmthin('repair', '-i', md, '-o', out);
+      expect(r.code).toBe(1);
+      const m = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids [\d,]+; the held metadata snapshot at block \d+\)/.exec(r.stderr);
+      expect(m, r.stderr).not.toBeNull();
+      const again = dmthin('repair', '-q', '-i', md, '-o', out, '--override-mapping-root', m![1]!, '--override-details-root', m![2]!);
+      expect(again.code, again.stderr).toBe(0);
+      const devices = (x: string): string[] => [...x.matchAll(/<device [^>]*>/g)].map((d) => d[0]);
+      expect(devices(dumpOf(out))).toEqual(devices(dumpOf(md, '-m')));
+      if (tpt11) expect(oracle('1.1', 'thin_check', ['-q', out]).code).toBe(0);
+    },
+  );
 });
 
 describe('repair of healthy metadata', () => {

@@ -11,7 +11,7 @@ import { u64ValueAt, valueOffset } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
 import { UsageError } from '../../format/errors.js';
 import { getU32 } from '../../format/le.js';
-import type { Superblock } from '../../format/superblock.js';
+import { SUPERBLOCK_MAGIC, type Superblock, parseSuperblock } from '../../format/superblock.js';
 import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
 import { SalvageWalker } from '../../pdata/salvage-walk.js';
@@ -80,9 +80,20 @@ export class RootFinder {
    */
   private refuseOlderGeneration(ev: SuperblockEvidence): never {
     const pairs = this.rankedPairs();
+    // The held metadata snapshot is the one older generation someone chose to keep: name it.
+    let snap: { m: number; d: number } | undefined;
+    const held = ev.sb!.heldRoot;
+    if (held > 0 && held < this.ctx.n) {
+      const copy = parseSuperblock(this.ctx.reader.read(held));
+      if (copy.magic === SUPERBLOCK_MAGIC && copy.blocknr === held) snap = { m: copy.mappingRoot, d: copy.detailsRoot };
+    }
     const list = pairs
       .slice(0, 5)
-      .map((p) => `--override-mapping-root ${p.top.root} --override-details-root ${p.det.root} (thin ids ${[...p.det.details.keys()].join(',') || 'none'})`)
+      .map(
+        (p) =>
+          `--override-mapping-root ${p.top.root} --override-details-root ${p.det.root} (thin ids ${[...p.det.details.keys()].join(',') || 'none'}` +
+          `${snap && snap.m === p.top.root && snap.d === p.det.root ? `; the held metadata snapshot at block ${held}` : ''})`,
+      )
       .join('; ');
     const truncated = this.ctx.truncated ? `; the metadata is truncated (${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names: is the whole device or file there?)` : '';
     throw new UsageError(
