@@ -76,6 +76,9 @@ export function register(program: Command): void {
           process.stdout.write(`${JSON.stringify({ ...r, exitCode: code }, null, 2)}\n`);
         } else if (!opts.quiet) {
           for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
+          if (fatal && !opts.metadataSnap) {
+            process.stderr.write(`to rebuild it into a new file or device (this one is only read): dmthin repair -i ${metadata} -o NEW; see \`dmthin repair --help\`\n`);
+          }
           if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
           if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);
         }

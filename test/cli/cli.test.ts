@@ -41,6 +41,8 @@ describe('dmthin CLI', () => {
     const c = dmthin('check', junk);
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/block 0: bad superblock checksum/);
+    expect(c.stderr).toContain(`dmthin repair -i ${junk} -o NEW`);
+    expect(dmthin('check', '-q', junk).stderr).toBe('');
     const d = dmthin('dump', junk);
     expect(d.code).toBe(1);
     expect(d.stderr).toBe(`dmthin: ${d.stderr.slice(8)}`);
