@@ -42,8 +42,15 @@ interface DeviceRecord extends DeviceDetails {
   root: number;
 }
 
+/**
+ * What was fed to the builder is wrong (a field out of range, mappings out
+ * of order), as opposed to the output being unusable: restore reports these
+ * at the XML line that caused them.
+ */
+export class BuildInputError extends UsageError {}
+
 /** Checks header fields the kernel would refuse; returns a message or undefined. */
-export function headerProblem(h: DumpHeader): string | undefined {
+function headerProblem(h: DumpHeader): string | undefined {
   const dbs = h.dataBlockSize;
   if (dbs < MIN_DATA_BLOCK_SIZE || dbs > MAX_DATA_BLOCK_SIZE || dbs % MIN_DATA_BLOCK_SIZE !== 0) {
     return `data_block_size ${dbs} is not a multiple of 128 sectors between 128 and 2097152`;
@@ -116,17 +123,17 @@ export class MetadataBuilder implements DumpSink {
   }
 
   begin(h: DumpHeader): void {
-    if (this.header) throw new UsageError('a second superblock');
+    if (this.header) throw new BuildInputError('a second superblock');
     const problem = headerProblem(h);
-    if (problem) throw new UsageError(problem);
+    if (problem) throw new BuildInputError(problem);
     this.header = h;
     this.dataCounts = new RefCounts(h.nrDataBlocks);
   }
 
   beginDevice(d: BuildDevice): void {
-    if (!this.header || this.device) throw new UsageError('a device outside the superblock or inside another device');
-    if (d.devId > MAX_THIN_ID) throw new UsageError(`dev_id ${d.devId} does not fit in 24 bits`);
-    if (this.seenIds.has(d.devId)) throw new UsageError(`thin device ${d.devId} appears twice`);
+    if (!this.header || this.device) throw new BuildInputError('a device outside the superblock or inside another device');
+    if (d.devId > MAX_THIN_ID) throw new BuildInputError(`dev_id ${d.devId} does not fit in 24 bits`);
+    if (this.seenIds.has(d.devId)) throw new BuildInputError(`thin device ${d.devId} appears twice`);
     this.seenIds.add(d.devId);
     this.device = {
       rec: { devId: d.devId, mappedBlocks: 0, transactionId: d.transactionId, creationTime: d.creationTime, snapshottedTime: d.snapshottedTime },
@@ -141,16 +148,16 @@ export class MetadataBuilder implements DumpSink {
 
   run(origin: number, data: number, len: number, time: number): void {
     const dev = this.device;
-    if (!dev || !this.dataCounts || !this.header) throw new UsageError('a mapping outside a device');
-    if (len <= 0) throw new UsageError(`thin device ${dev.rec.devId}: a range of length ${len}`);
-    if (time > MAX_TIME) throw new UsageError(`thin device ${dev.rec.devId}: time ${time} does not fit in 24 bits`);
+    if (!dev || !this.dataCounts || !this.header) throw new BuildInputError('a mapping outside a device');
+    if (len <= 0) throw new BuildInputError(`thin device ${dev.rec.devId}: a range of length ${len}`);
+    if (time > MAX_TIME) throw new BuildInputError(`thin device ${dev.rec.devId}: time ${time} does not fit in 24 bits`);
     if (data + len > this.header.nrDataBlocks) {
-      throw new UsageError(
+      throw new BuildInputError(
         `thin device ${dev.rec.devId}: data blocks ${data}..${data + len - 1} are past the end of the data device (nr_data_blocks ${this.header.nrDataBlocks})`,
       );
     }
     if (origin <= dev.tree.lastAddedKey) {
-      throw new UsageError(`thin device ${dev.rec.devId}: virtual block ${origin} is not after ${dev.tree.lastAddedKey}: mappings must be in increasing order`);
+      throw new BuildInputError(`thin device ${dev.rec.devId}: virtual block ${origin} is not after ${dev.tree.lastAddedKey}: mappings must be in increasing order`);
     }
     const counts = this.dataCounts;
     const tree = dev.tree;
@@ -167,7 +174,7 @@ export class MetadataBuilder implements DumpSink {
 
   endDevice(): void {
     const dev = this.device;
-    if (!dev) throw new UsageError('end of a device that was not begun');
+    if (!dev) throw new BuildInputError('end of a device that was not begun');
     this.nrMappings += dev.tree.size;
     this.devices.push({ ...dev.rec, mappedBlocks: dev.tree.size, root: dev.tree.finish() });
     this.device = undefined;
@@ -176,8 +183,8 @@ export class MetadataBuilder implements DumpSink {
   /** Writes the trees, space maps and, after a sync, the superblock. */
   end(): void {
     const header = this.header;
-    if (!header || !this.dataCounts) throw new UsageError('no superblock');
-    if (this.device) throw new UsageError('the superblock ends inside a device');
+    if (!header || !this.dataCounts) throw new BuildInputError('no superblock');
+    if (this.device) throw new BuildInputError('the superblock ends inside a device');
     const devices = this.devices.sort((a, b) => a.devId - b.devId);
     const details = new BTreeBuilder(this.sink, DEVICE_DETAILS_SIZE);
     const top = new BTreeBuilder(this.sink, 8);

@@ -4,12 +4,10 @@
  * in, and the superblock last (see metadata-builder.ts). Errors in the XML
  * name its line.
  */
-import { MAX_TIME } from '../format/block-time.js';
-import { MAX_THIN_ID } from '../format/device-details.js';
 import { UsageError } from '../format/errors.js';
 import { grow } from '../pdata/grow.js';
 import type { DumpHeader } from './dump.js';
-import { type BuildResult, MetadataBuilder, headerProblem } from './metadata-builder.js';
+import { BuildInputError, type BuildResult, MetadataBuilder } from './metadata-builder.js';
 import { Attr, type XmlElement, Tag, lineAt, readXml, XmlSyntaxError } from './xml-reader.js';
 
 export type RestoreResult = BuildResult;
@@ -53,7 +51,6 @@ export function restore(xmlPath: string, outputPath: string, overrides: RestoreO
 
 function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: RestoreOverrides): RestoreResult {
   let header: DumpHeader | undefined;
-  const seenIds = new Set<number>();
   const defs = new Map<string, RunList>();
   let def: RunList | undefined;
   let device: { devId: number; xmlMapped: number } | undefined;
@@ -68,22 +65,23 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
     return v;
   };
 
+  /** Feeds the builder; what it refuses in the input is reported at the element's line. */
+  const feed = (e: XmlElement, f: () => void): void => {
+    try {
+      f();
+    } catch (err) {
+      if (err instanceof BuildInputError) bad(e, err.message);
+      throw err;
+    }
+  };
+
   const addRun = (e: XmlElement, origin: number, data: number, len: number, time: number): void => {
     if (def) {
       def.push(origin, data, len, time);
       return;
     }
     if (!device || !header) bad(e, 'a mapping outside a <device>');
-    const dev = device!;
-    if (len === 0) bad(e, 'a range of length 0');
-    if (time > MAX_TIME) bad(e, `time ${time} does not fit in 24 bits`);
-    if (data + len > header!.nrDataBlocks) {
-      bad(e, `thin device ${dev.devId}: data blocks ${data}..${data + len - 1} are past the end of the data device (nr_data_blocks ${header!.nrDataBlocks})`);
-    }
-    if (origin <= builder.lastKey) {
-      bad(e, `thin device ${dev.devId}: virtual block ${origin} is not after ${builder.lastKey}: mappings must be in increasing order`);
-    }
-    builder.run(origin, data, len, time);
+    feed(e, () => builder.run(origin, data, len, time));
   };
 
   readXml(xmlPath, (e) => {
@@ -107,11 +105,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
           nrDataBlocks: overrides.nrDataBlocks ?? need(e, Attr.NrDataBlocks, 'nr_data_blocks'),
         };
         if (overrides.transactionId !== undefined) header.transaction = overrides.transactionId;
-        {
-          const problem = headerProblem(header);
-          if (problem) bad(e, problem);
-        }
-        builder.begin(header);
+        feed(e, () => builder.begin(header!));
         return;
       case Tag.Def:
         if (e.kind === 'close') {
@@ -149,17 +143,15 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
         if (!header || device || def) bad(e, '<device> must be directly inside <superblock>');
         {
           const devId = need(e, Attr.DevId, 'dev_id');
-          if (devId > MAX_THIN_ID) bad(e, `dev_id ${devId} does not fit in 24 bits`);
-          if (seenIds.has(devId)) bad(e, `thin device ${devId} appears twice`);
-          seenIds.add(devId);
-          device = { devId, xmlMapped: need(e, Attr.MappedBlocks, 'mapped_blocks') };
-          builder.beginDevice({
+          const details = {
             devId,
             mappedBlocks: 0,
             transactionId: need(e, Attr.Transaction, 'transaction'),
             creationTime: need(e, Attr.CreationTime, 'creation_time'),
             snapshottedTime: need(e, Attr.SnapTime, 'snap_time'),
-          });
+          };
+          feed(e, () => builder.beginDevice(details));
+          device = { devId, xmlMapped: need(e, Attr.MappedBlocks, 'mapped_blocks') };
           if (e.kind === 'empty') {
             builder.endDevice();
             device = undefined;
