@@ -90,6 +90,14 @@ export function validateNode(b: Uint8Array, location: number, expectedValueSize?
   const expected = computeChecksum(b, Salt.btreeNode);
   const stored = storedChecksum(b);
   if (expected !== stored) throw new ChecksumError(location, 'btree node', expected, stored);
+  return validateNodeHeader(b, location, expectedValueSize);
+}
+
+/**
+ * validateNode without the checksum, for a caller that has already checked
+ * it (the block scan classifies every block by its checksum first).
+ */
+export function validateNodeHeader(b: Uint8Array, location: number, expectedValueSize?: number): NodeHeader {
   const h = parseNodeHeader(b);
   if (h.blocknr !== location) throw new BlockNumberError(location, 'btree node', h.blocknr);
   if (h.flags !== INTERNAL_NODE && h.flags !== LEAF_NODE) {

@@ -167,7 +167,7 @@ export class TreeWalker {
  * [lo, hi), or -1. Reads keys as u32 pairs through an aligned view: this
  * runs for every entry of every leaf.
  */
-function firstBadKey(b: Uint8Array, n: number, lo: number, hi: number): number {
+export function firstBadKey(b: Uint8Array, n: number, lo: number, hi: number): number {
   const w = (b.byteOffset & 3) === 0 ? new Uint32Array(b.buffer, b.byteOffset + 32, 2 * n) : undefined;
   let prev = -1;
   for (let i = 0; i < n; i++) {

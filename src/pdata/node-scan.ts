@@ -10,8 +10,10 @@
  */
 import type { BlockReader } from '../io/block-reader.js';
 import { classifyBlock } from '../format/checksum.js';
-import { INTERNAL_NODE, LEAF_NODE, NODE_HEADER_SIZE, keyAt, u64ValueAt } from '../format/btree-node.js';
-import { getU32, getU64 } from '../format/le.js';
+import { INTERNAL_NODE, keyAt, u64ValueAt, validateNodeHeader } from '../format/btree-node.js';
+import { MetadataError } from '../format/errors.js';
+import { firstBadKey } from './btree-walker.js';
+import { getU64 } from '../format/le.js';
 import { SUPERBLOCK_MAGIC } from '../format/superblock.js';
 
 export const NodeKind = { None: 0, Internal: 1, Leaf: 2 } as const;
@@ -68,15 +70,16 @@ export class NodeScan {
   }
 
   private node(b: Uint8Array, loc: number): void {
-    const flags = getU32(b, 4);
-    const nr = getU32(b, 16);
-    const max = getU32(b, 20);
-    const vs = getU32(b, 24);
-    if (getU64(b, 8) !== loc) return;
-    if (flags !== INTERNAL_NODE && flags !== LEAF_NODE) return;
-    if (vs === 0 || vs > 255) return;
-    if (max % 3 !== 0 || nr > max || NODE_HEADER_SIZE + max * (8 + vs) > 4096) return;
-    for (let i = 1; i < nr; i++) if (keyAt(b, i) <= keyAt(b, i - 1)) return;
+    let h;
+    try {
+      h = validateNodeHeader(b, loc);
+    } catch (e) {
+      if (e instanceof MetadataError) return;
+      throw e;
+    }
+    const { flags, nrEntries: nr, maxEntries: max, valueSize: vs } = h;
+    // Value sizes are kept in a byte; no tree of the format comes near.
+    if (vs > 255 || firstBadKey(b, nr, 0, Infinity) >= 0) return;
     this.kind[loc] = flags === INTERNAL_NODE ? NodeKind.Internal : NodeKind.Leaf;
     // Internal nodes hold u64 child pointers whatever their header says.
     this.valueSize[loc] = flags === INTERNAL_NODE ? 8 : vs;

@@ -15,6 +15,7 @@
 import type { BlockReader } from '../io/block-reader.js';
 import { MetadataError } from '../format/errors.js';
 import { isLeaf, keyAt, u64ValueAt, validateNode } from '../format/btree-node.js';
+import { firstBadKey } from './btree-walker.js';
 
 /** Called for each usable leaf reached; `node` is valid only during the call. */
 export type SalvageLeafHandler = (node: Uint8Array, location: number, nrEntries: number, maxEntries: number) => void;
@@ -62,9 +63,8 @@ export class SalvageWalker {
     try {
       const h = validateNode(b, loc, this.valueSize);
       const n = h.nrEntries;
-      for (let i = 1; i < n && !why; i++) {
-        if (keyAt(b, i) <= keyAt(b, i - 1)) why = `block ${loc}: keys out of order at entry ${i}`;
-      }
+      const bad = firstBadKey(b, n, 0, Infinity);
+      if (bad >= 0) why = `block ${loc}: keys out of order at entry ${bad}`;
       if (!why && isLeaf(h) && this.leafCheck) why = this.leafCheck(b, loc, n, h.maxEntries);
     } catch (e) {
       if (!(e instanceof MetadataError)) throw e;
