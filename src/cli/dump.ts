@@ -57,7 +57,7 @@ export function register(program: Command): void {
             if (damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
             const out = opts.output ? Output.toFile(opts.output) : Output.stdout();
             try {
-              emitSalvage(reader, s, sinkFor(format, out), select);
+              emitSalvage(s, sinkFor(format, out), select);
             } finally {
               out.close();
             }

@@ -35,8 +35,22 @@ export interface DumpOptions {
   /** Only these thin ids (all when absent). */
   devIds?: readonly number[];
   skipMappings?: boolean;
-  /** thin_dump 1.x's overrides: the transaction id and nr_data_blocks only grow; the block size replaces. */
-  overrides?: { transactionId?: number; dataBlockSize?: number; nrDataBlocks?: number };
+  overrides?: HeaderOverrides;
+}
+
+/** thin_dump and thin_repair 1.x's overrides of superblock fields. */
+export interface HeaderOverrides {
+  transactionId?: number;
+  dataBlockSize?: number;
+  nrDataBlocks?: number;
+}
+
+/** Applies overrides as thin-provisioning-tools 1.x does: the transaction id and nr_data_blocks only grow; the block size replaces. */
+export function applyOverrides(h: DumpHeader, o: HeaderOverrides = {}): DumpHeader {
+  if (o.transactionId !== undefined) h.transaction = Math.max(h.transaction, o.transactionId);
+  if (o.nrDataBlocks !== undefined) h.nrDataBlocks = Math.max(h.nrDataBlocks, o.nrDataBlocks);
+  if (o.dataBlockSize !== undefined) h.dataBlockSize = o.dataBlockSize;
+  return h;
 }
 
 export function uuidText(uuid: Uint8Array): string {
@@ -70,10 +84,7 @@ export function dump(md: Metadata, sink: DumpSink, options: DumpOptions = {}): v
     devices = devices.filter((d) => wanted.has(d.devId));
   }
   const h = dumpHeader(md);
-  const o = options.overrides;
-  if (o?.transactionId !== undefined) h.transaction = Math.max(h.transaction, o.transactionId);
-  if (o?.nrDataBlocks !== undefined) h.nrDataBlocks = Math.max(h.nrDataBlocks, o.nrDataBlocks);
-  if (o?.dataBlockSize !== undefined) h.dataBlockSize = o.dataBlockSize;
+  applyOverrides(h, options.overrides);
   sink.begin(h);
   for (const d of devices) {
     sink.beginDevice(d);

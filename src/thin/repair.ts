@@ -8,11 +8,10 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { BlockReader } from '../io/block-reader.js';
 import { UsageError } from '../format/errors.js';
-import { SalvageWalker } from '../pdata/salvage-walk.js';
 import { type DumpSink, RunCoalescer } from './dump.js';
 import { refuseIfBusy } from './fix.js';
 import { type BuildResult, MetadataBuilder } from './metadata-builder.js';
-import { type Salvage, type SalvageOptions, mappingLeafCheck, salvage } from './salvage.js';
+import { type Salvage, type SalvageOptions, salvage } from './salvage.js';
 
 export interface EmitOptions {
   devIds?: readonly number[];
@@ -20,8 +19,8 @@ export interface EmitOptions {
 }
 
 /** Streams a salvage: each device's surviving mappings with recovered ones in its holes, in key order. */
-export function emitSalvage(reader: BlockReader, s: Salvage, sink: DumpSink, options: EmitOptions = {}): void {
-  const walker = new SalvageWalker(reader, 8, mappingLeafCheck(s.dataLimit));
+export function emitSalvage(s: Salvage, sink: DumpSink, options: EmitOptions = {}): void {
+  const walker = s.walker;
   let devices = s.devices;
   if (options.devIds) {
     const known = new Set(devices.map((d) => d.devId));
@@ -99,7 +98,7 @@ export function repair(input: string, output: string, options: RepairOptions = {
     const s = salvage(reader, options);
     const builder = MetadataBuilder.create(output);
     try {
-      emitSalvage(reader, s, builder);
+      emitSalvage(s, builder);
       return { salvage: s, built: builder.built! };
     } finally {
       builder.close();

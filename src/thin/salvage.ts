@@ -30,29 +30,25 @@
  * the superblock to write), salvage/older-copies.ts (filling lost ranges).
  */
 import type { BlockReader } from '../io/block-reader.js';
-import { TIME_MASK } from '../format/block-time.js';
+import { blockOf, timeOf } from '../format/block-time.js';
 import { valueOffset } from '../format/btree-node.js';
 import { UsageError } from '../format/errors.js';
-import { getU32 } from '../format/le.js';
 import { type Superblock, parseSuperblock } from '../format/superblock.js';
 import { RefCounts } from '../pdata/ref-counts.js';
 import { SalvageWalker } from '../pdata/salvage-walk.js';
-import { type DumpHeader, uuidText } from './dump.js';
+import { type DumpHeader, applyOverrides, uuidText } from './dump.js';
 import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './salvage/context.js';
 import { Families, OlderCopies } from './salvage/older-copies.js';
 import { RootFinder } from './salvage/roots.js';
 import { type SuperblockEvidence, readSuperblockEvidence, validBlockSize } from './salvage/superblock-evidence.js';
 
 export type { Hole, MappingList, Salvage, SalvagedDevice, SalvageOptions, SalvageStats } from './salvage/context.js';
-export { mappingLeafCheck } from './salvage/context.js';
 
 export function salvage(reader: BlockReader, options: SalvageOptions = {}): Salvage {
   return new Salvager(new SalvageContext(reader, options)).run();
 }
 
 class Salvager {
-  private nrDataBlocksForCheck = Infinity;
-
   constructor(private readonly ctx: SalvageContext) {}
 
   run(): Salvage {
@@ -62,8 +58,7 @@ class Salvager {
     if (ev.state === 'valid') this.ctx.note('superblock: valid');
     else if (ev.state === 'damaged') this.ctx.note(`superblock: ${ev.why}; its magic and location hold, so its fields are used where they are sane`);
     else this.ctx.note(`superblock: lost (${ev.why}); everything is rebuilt from the rest of the metadata`);
-    if (ev.nrDataBlocks !== undefined) this.nrDataBlocksForCheck = ev.nrDataBlocks;
-    const leafCheck = mappingLeafCheck(this.nrDataBlocksForCheck);
+    const leafCheck = mappingLeafCheck(ev.nrDataBlocks ?? Infinity);
     const live = new Uint8Array(this.ctx.n);
     const mappingWalker = new SalvageWalker(this.ctx.reader, 8, leafCheck, live);
 
@@ -108,9 +103,8 @@ class Salvager {
             if (leafOwner[loc]! < 0) leafOwner[loc] = id;
             else family.join(id, leafOwner[loc]!);
             for (let i = 0; i < nr; i++) {
-              const lo = getU32(b, vbase + 8 * i);
-              const db = getU32(b, vbase + 8 * i + 4) * 256 + (lo >>> 24);
-              const t = lo & TIME_MASK;
+              const db = blockOf(b, vbase + 8 * i);
+              const t = timeOf(b, vbase + 8 * i);
               if (db > maxData) maxData = db;
               if (t > maxTime) maxTime = t;
               // The kernel counts a data block once per leaf holding it, not per device sharing the leaf.
@@ -166,7 +160,7 @@ class Salvager {
       }
     }
     this.ctx.stats.devices = devices.length;
-    return { header, dataLimit: this.nrDataBlocksForCheck, devices, notes: this.ctx.notes, stats: this.ctx.stats };
+    return { header, walker: mappingWalker, devices, notes: this.ctx.notes, stats: this.ctx.stats };
   }
 
   private header(ev: SuperblockEvidence, det: DetailsTree | undefined, maxData: number, maxTime: number, devices: SalvagedDevice[]): DumpHeader {
@@ -195,15 +189,24 @@ class Salvager {
       detailsMaxTid = Math.max(detailsMaxTid, d.transactionId);
       detailsMaxTime = Math.max(detailsMaxTime, d.creationTime, d.snapshottedTime);
     }
-    let transaction = ev.transactionId ?? Math.max(detailsMaxTid + 1, copy?.transactionId ?? 0);
+    const transaction = ev.transactionId ?? Math.max(detailsMaxTid + 1, copy?.transactionId ?? 0);
     if (ev.transactionId === undefined) this.ctx.note(`transaction id ${transaction}: one past the highest a device records${copy ? ' (or the metadata snapshot\'s)' : ''}`);
-    if (o.transactionId !== undefined) transaction = Math.max(transaction, o.transactionId);
-
-    let nrDataBlocks = ev.nrDataBlocks ?? maxData + 1;
+    const nrDataBlocks = ev.nrDataBlocks ?? maxData + 1;
     if (ev.nrDataBlocks === undefined) {
       this.ctx.note(`nr_data_blocks ${nrDataBlocks}: one past the highest data block mapped (the kernel grows it to the data device's size when the pool is loaded)`);
     }
-    if (o.nrDataBlocks !== undefined) nrDataBlocks = Math.max(nrDataBlocks, o.nrDataBlocks);
+    const header = applyOverrides(
+      {
+        uuid: ev.sb ? uuidText(ev.sb.uuid) : '',
+        time: 0,
+        transaction,
+        flags: 0,
+        version: ev.sb && (ev.sb.version === 1 || ev.sb.version === 2) ? ev.sb.version : 2,
+        dataBlockSize,
+        nrDataBlocks,
+      },
+      o,
+    );
 
     // Time must not be below any mapping's or device's: a later snapshot
     // would otherwise treat shared blocks as exclusive.
@@ -212,21 +215,14 @@ class Salvager {
     if (rebuilt.length > 0) {
       time = Math.max(time, maxTime + 1);
       for (const d of rebuilt) {
-        d.details = { mappedBlocks: 0, transactionId: Math.max(transaction - 1, 0), creationTime: time, snapshottedTime: time };
+        d.details = { mappedBlocks: 0, transactionId: Math.max(header.transaction - 1, 0), creationTime: time, snapshottedTime: time };
       }
       this.ctx.note(
         `rebuilt the details of thin device${rebuilt.length > 1 ? 's' : ''} ${rebuilt.map((d) => d.devId).join(', ')}: ` +
           `snapshotted at time ${time}, so that every existing block is treated as shared (copied on write, never overwritten)`,
       );
     }
-    return {
-      uuid: ev.sb ? uuidText(ev.sb.uuid) : '',
-      time,
-      transaction,
-      flags: 0,
-      version: ev.sb && (ev.sb.version === 1 || ev.sb.version === 2) ? ev.sb.version : 2,
-      dataBlockSize,
-      nrDataBlocks,
-    };
+    header.time = time;
+    return header;
   }
 }

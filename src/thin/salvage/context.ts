@@ -5,6 +5,7 @@
  * root finding and recovery both use.
  */
 import type { BlockReader } from '../../io/block-reader.js';
+import { blockOf } from '../../format/block-time.js';
 import { keyAt, u64ValueAt, valueOffset } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
 import { MetadataError } from '../../format/errors.js';
@@ -14,13 +15,10 @@ import { grow } from '../../pdata/grow.js';
 import { NodeKind, NodeScan } from '../../pdata/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
 import { type LeafCheck, SalvageWalker } from '../../pdata/salvage-walk.js';
-import type { DumpHeader } from '../dump.js';
+import type { DumpHeader, HeaderOverrides } from '../dump.js';
 
-export interface SalvageOptions {
-  /** thin_repair's overrides: the transaction id and nr_data_blocks only ever grow; the block size replaces. */
-  transactionId?: number;
-  dataBlockSize?: number;
-  nrDataBlocks?: number;
+/** thin_repair's overrides (applied as applyOverrides does), and repair's own choices. */
+export interface SalvageOptions extends HeaderOverrides {
   /** Use these roots instead of the superblock's (when it is lost or stale and the scan chose wrong). */
   mappingRoot?: number;
   detailsRoot?: number;
@@ -67,8 +65,12 @@ export interface SalvageStats {
 
 export interface Salvage {
   header: DumpHeader;
-  /** Mapping leaves naming a data block at or past this were judged unusable; emitting must judge alike. */
-  dataLimit: number;
+  /**
+   * The walker that judged the newest mapping trees: emitting walks them
+   * again with its verdicts (no checksum computed twice) and so meets the
+   * same lost ranges.
+   */
+  walker: SalvageWalker;
   devices: SalvagedDevice[];
   /** What was found and decided, one line each, for the admin. */
   notes: string[];
@@ -105,6 +107,12 @@ export interface DetailsTree {
   holes: Hole[];
 }
 
+/** Adds one to the count of each data block a mapping leaf maps: the kernel counts data blocks per leaf. */
+export function countLeafData(b: Uint8Array, nr: number, max: number, counts: RefCounts): void {
+  const vbase = valueOffset(max, 8, 0);
+  for (let i = 0; i < nr; i++) counts.inc(blockOf(b, vbase + 8 * i));
+}
+
 export function inHoles(holes: readonly Hole[], k: number): boolean {
   for (const h of holes) if (k >= h.lo && k < h.hi) return true;
   return false;
@@ -115,7 +123,7 @@ export function mappingLeafCheck(limit: number): LeafCheck {
   return (b, loc, nr, max) => {
     const vbase = valueOffset(max, 8, 0);
     for (let i = 0; i < nr; i++) {
-      const d = getU32(b, vbase + 8 * i + 4) * 256 + (b[vbase + 8 * i + 3]! >>> 0);
+      const d = blockOf(b, vbase + 8 * i);
       if (d >= limit) return `block ${loc}: virtual block ${keyAt(b, i)} maps to data block ${d}, past the end of the data device (${limit} blocks)`;
     }
     return undefined;
@@ -234,8 +242,7 @@ export class SalvageContext {
         (b, loc, nr, max) => {
           if (seenLeaf[loc]) return;
           seenLeaf[loc] = 1;
-          const vbase = valueOffset(max, 8, 0);
-          for (let i = 0; i < nr; i++) implied.inc(getU32(b, vbase + 8 * i + 4) * 256 + (getU32(b, vbase + 8 * i) >>> 24));
+          countLeafData(b, nr, max, implied);
         },
         (_lo, _hi, block) => {
           if (!lostBlocks.has(block)) intact = false;

@@ -3,7 +3,7 @@
  * newest generation vouches for each mapping (see salvage.ts for the
  * rules). Older top levels tell whose an older leaf was.
  */
-import { TIME_MASK } from '../../format/block-time.js';
+import { blockOf, timeOf } from '../../format/block-time.js';
 import { keyAt, u64ValueAt, valueOffset } from '../../format/btree-node.js';
 import { getU32 } from '../../format/le.js';
 import type { Superblock } from '../../format/superblock.js';
@@ -68,9 +68,9 @@ export class OlderCopies {
         for (let i = 0; i < nr; i++) {
           const k = keyAt(b, i);
           if (!inHoles(dev.holes, k)) continue;
-          const low = getU32(b, vbase + 8 * i);
-          if ((low & TIME_MASK) >= before) continue;
-          g.push(k, getU32(b, vbase + 8 * i + 4) * 256 + (low >>> 24), low & TIME_MASK);
+          const t = timeOf(b, vbase + 8 * i);
+          if (t >= before) continue;
+          g.push(k, blockOf(b, vbase + 8 * i), t);
         }
       }
       candidates.set(dev.devId, g);
@@ -126,8 +126,7 @@ export class OlderCopies {
         const max = getU32(blk, 20);
         const vbase = valueOffset(max, 8, 0);
         for (let i = 0; i < nr; i++) {
-          const low = getU32(blk, vbase + 8 * i);
-          const d = getU32(blk, vbase + 8 * i + 4) * 256 + (low >>> 24);
+          const d = blockOf(blk, vbase + 8 * i);
           const v = claimV.get(d);
           if (v !== undefined && v !== keyAt(blk, i)) badData.add(d);
         }

@@ -6,7 +6,7 @@
  * reassembled from surviving roots by the same test; and, only without a
  * usable superblock, a ranking of every consistent pair.
  */
-import { TIME_MASK } from '../../format/block-time.js';
+import { timeOf } from '../../format/block-time.js';
 import { u64ValueAt, valueOffset } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
 import { UsageError } from '../../format/errors.js';
@@ -16,7 +16,7 @@ import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
 import { SalvageWalker } from '../../pdata/salvage-walk.js';
 import { SpaceMapLookup } from '../../pdata/space-map-lookup.js';
-import { type DetailsTree, SalvageContext, type TopLevel, mappingLeafCheck } from './context.js';
+import { type DetailsTree, SalvageContext, type TopLevel, countLeafData, mappingLeafCheck } from './context.js';
 import type { SuperblockEvidence } from './superblock-evidence.js';
 
 interface RankedPair {
@@ -232,8 +232,7 @@ export class RootFinder {
         (b, loc, n, max) => {
           if (seen[loc]) return;
           seen[loc] = 1;
-          const vbase = valueOffset(max, 8, 0);
-          for (let i = 0; i < n; i++) implied.inc(getU32(b, vbase + 8 * i + 4) * 256 + (getU32(b, vbase + 8 * i) >>> 24));
+          countLeafData(b, n, max, implied);
         },
         () => {
           ok = false;
@@ -330,7 +329,7 @@ export class RootFinder {
       const max = getU32(b, 20);
       if (scan.kind[root] === NodeKind.Leaf) {
         const vbase = valueOffset(max, 8, 0);
-        for (let i = 0; i < nr; i++) r = mergeNewest(r, [getU32(b, vbase + 8 * i) & TIME_MASK, 1]);
+        for (let i = 0; i < nr; i++) r = mergeNewest(r, [timeOf(b, vbase + 8 * i), 1]);
       } else {
         const children: number[] = [];
         for (let i = 0; i < nr; i++) children.push(u64ValueAt(b, max, i));
