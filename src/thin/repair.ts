@@ -7,9 +7,9 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { BlockReader } from '../io/block-reader.js';
+import { heldBy } from '../io/held.js';
 import { UsageError } from '../format/errors.js';
 import { type DumpSink, RunCoalescer } from './dump.js';
-import { refuseIfBusy } from './fix.js';
 import { type BuildResult, MetadataBuilder } from './metadata-builder.js';
 import { type Salvage, type SalvageOptions, salvage } from './salvage.js';
 
@@ -55,7 +55,10 @@ export interface RepairResult {
   built: BuildResult;
 }
 
-/** Refuses to write over the input or over metadata the kernel holds open. */
+/**
+ * Refuses, before any long work, to write over the input, to a missing
+ * output, or over metadata the kernel holds open.
+ */
 function checkOutput(input: string, output: string): void {
   let same = false;
   try {
@@ -64,7 +67,7 @@ function checkOutput(input: string, output: string): void {
     same = (a.dev === b.dev && a.ino === b.ino) || realpathSync(input) === realpathSync(output);
     if (a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev) same = true;
   } catch {
-    // A missing output is reported by the builder, a missing input by the reader.
+    // Either is missing: the input is reported by the reader, the output below.
   }
   if (same) throw new UsageError(`the output ${output} is the input: repair never writes its input; give a new file or device of the metadata's size`);
   if (!existsSync(output)) {
@@ -77,16 +80,12 @@ function checkOutput(input: string, output: string): void {
     }
     throw new UsageError(`${output} does not exist: create it with the metadata's size first${hint}`);
   }
-  try {
-    refuseIfBusy(output);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      throw new UsageError(
-        `${output} is held open by the kernel (an active pool's metadata?): repair writes only to a device nothing uses. ` +
-          'Deactivate the pool, or to read a live pool use `dmsetup message POOL 0 reserve_metadata_snap` and `dmthin dump -m`',
-      );
-    }
-    throw e;
+  const code = heldBy(output);
+  if (code) {
+    throw new UsageError(
+      `${output} is held open by the kernel (${code}; an active pool's metadata?): repair writes only to a device nothing uses. ` +
+        'Deactivate the pool, or to read a live pool use `dmsetup message POOL 0 reserve_metadata_snap` and `dmthin dump -m`',
+    );
   }
 }
 
