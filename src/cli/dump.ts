@@ -6,8 +6,7 @@ import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { emitSalvage } from '../thin/repair.js';
 import { salvage } from '../thin/salvage.js';
-import { scanProgress } from './repair.js';
-import { collectInt, parseIntArg, run } from './util.js';
+import { collectInt, parseIntArg, run, scanProgress } from './util.js';
 
 interface DumpCliOptions {
   format: string;
