@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { closeSync, openSync } from 'node:fs';
+import { withOutput } from '../io/output-file.js';
 import { inventory, type Inventory } from '../docker/inventory.js';
 import { findDockerDevice, readDockerTree } from '../docker/tree.js';
 import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from '../docker/live.js';
@@ -100,14 +100,13 @@ export function register(program: Command): void {
         const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
         const dev = findDockerDevice(tree, what);
         const md = Metadata.open(tree.metadataFile, { metadataSnap: o.atMetadataSnap });
-        const toStdout = o.output === '-';
-        const fd = toStdout ? 1 : openSync(o.output, 'w', 0o644);
         const t0 = Date.now();
         try {
-          const r = exportDevice(md, tree.dataFile, dev.deviceId, fd, { size: dev.size || undefined });
+          const r = withOutput(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'image' }, (out) =>
+            exportDevice(md, tree.dataFile, dev.deviceId, out.fd, { size: dev.size || undefined }),
+          );
           process.stderr.write(`exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${((Date.now() - t0) / 1000).toFixed(2)} s\n`);
         } finally {
-          if (!toStdout) closeSync(fd);
           md.close();
         }
         return 0;

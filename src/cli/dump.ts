@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { BlockReader } from '../io/block-reader.js';
 import { UsageError } from '../format/errors.js';
 import { Output } from '../io/output.js';
+import { withOutput } from '../io/output-file.js';
 import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { emitSalvage } from '../thin/repair.js';
@@ -54,23 +55,24 @@ export function register(program: Command): void {
             const s = salvage(reader, { ...overrides, onProgress: scanProgress(false) });
             const damaged = s.notes.length > 1 || s.stats.holes > 0;
             if (damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
-            const out = opts.output ? Output.toFile(opts.output) : Output.stdout();
-            try {
+            withOutput(opts.output ?? '-', { inputs: [metadata], what: 'dump' }, (file) => {
+              const out = new Output(file.fd);
               emitSalvage(s, sinkFor(format, out), select);
-            } finally {
-              out.close();
-            }
+              out.flush();
+            });
           } finally {
             reader.close();
           }
           return 0;
         }
         const md = Metadata.open(metadata, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
-        const out = opts.output ? Output.toFile(opts.output) : Output.stdout();
         try {
-          dumpToOutput(md, out, format, { ...select, overrides });
+          withOutput(opts.output ?? '-', { inputs: [metadata], what: 'dump' }, (file) => {
+            const out = new Output(file.fd);
+            dumpToOutput(md, out, format, { ...select, overrides });
+            out.flush();
+          });
         } finally {
-          out.close();
           md.close();
         }
         return 0;

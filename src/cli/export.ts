@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { closeSync, openSync } from 'node:fs';
-import { parseSize } from '../driver/size.js';
+import { withOutput } from '../io/output-file.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseThinIdArg, run } from './util.js';
+import { parseSizeArg, parseThinIdArg, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -19,21 +18,21 @@ export function register(program: Command): void {
     .requiredOption('--data <file>', 'data file or device')
     .requiredOption('--dev-id <id>', 'thin device id', parseThinIdArg)
     .requiredOption('-o, --output <file>', 'output file (created or truncated), or - for standard output')
-    .option('--size <size>', 'device size (default: up to the highest mapped block), e.g. 10G')
+    .option('--size <size>', 'device size (default: up to the highest mapped block), e.g. 10G', parseSizeArg)
     .option('--at-metadata-snap', 'export the device as the held metadata snapshot saw it')
     .option('--json', 'print {size, mapped_bytes, zero_bytes, runs} when done')
-    .action((o: { metadata: string; data: string; devId: number; output: string; size?: string; atMetadataSnap?: boolean; json?: boolean }) =>
+    .action((o: { metadata: string; data: string; devId: number; output: string; size?: number; atMetadataSnap?: boolean; json?: boolean }) =>
       run(() => {
         const md = Metadata.open(o.metadata, { metadataSnap: o.atMetadataSnap });
         const toStdout = o.output === '-';
-        const fd = toStdout ? 1 : openSync(o.output, 'w', 0o644);
         const tty = process.stderr.isTTY && !o.json;
         const t0 = Date.now();
         try {
-          const r = exportDevice(md, o.data, o.devId, fd, {
-            size: o.size ? parseSize(o.size) : undefined,
+          const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'image' }, (out) =>
+            exportDevice(md, o.data, o.devId, out.fd, {
+            size: o.size,
             onProgress: tty ? (done, total) => process.stderr.write(`\rexporting thin ${o.devId}: ${((100 * done) / total).toFixed(0)}%`) : undefined,
-          });
+          }));
           if (tty) process.stderr.write('\r\x1b[K');
           const secs = (Date.now() - t0) / 1000;
           if (o.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify({ size: r.size, mapped_bytes: r.mappedBytes, zero_bytes: r.zeroBytes, runs: r.runs, seconds: secs })}\n`);
@@ -41,7 +40,6 @@ export function register(program: Command): void {
             process.stderr.write(`exported thin ${o.devId}: ${r.size} bytes, ${r.mappedBytes} mapped in ${r.runs} runs, in ${secs.toFixed(2)} s\n`);
           }
         } finally {
-          if (!toStdout) closeSync(fd);
           md.close();
         }
         return 0;

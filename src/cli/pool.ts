@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { Output } from '../io/output.js';
+import { withOutput } from '../io/output-file.js';
 import { Pool } from '../driver/pool.js';
 import { formatSize, parseSectors, parseSize } from '../driver/size.js';
 import type { PoolStatus } from '../driver/status.js';
@@ -100,11 +101,13 @@ export function register(program: Command): void {
         const p = await Pool.open(name);
         await p.withMetadataSnap((dev, root) => {
           const md = Metadata.open(dev, { metadataSnap: root });
-          const out = o.output ? Output.toFile(o.output) : Output.stdout();
           try {
-            dumpToOutput(md, out, o.format);
+            withOutput(o.output ?? '-', { inputs: [dev], what: 'dump' }, (file) => {
+              const out = new Output(file.fd);
+              dumpToOutput(md, out, o.format);
+              out.flush();
+            });
           } finally {
-            out.close();
             md.close();
           }
         });

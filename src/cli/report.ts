@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { report } from '../thin/report.js';
+import { withOutput } from '../io/output-file.js';
 import { run } from './util.js';
 
 export function register(program: Command): void {
@@ -16,7 +17,8 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <file>', 'HTML file to write')
     .action((metadata: string, o: { output: string }) =>
       run(() => {
-        writeFileSync(o.output, report(metadata));
+        const html = report(metadata);
+        withOutput(o.output, { inputs: [metadata], what: 'HTML report' }, (out) => writeFileSync(out.fd, html));
         process.stderr.write(`wrote ${o.output}\n`);
         return 0;
       }),

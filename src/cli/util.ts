@@ -1,12 +1,30 @@
 /** What every command shares: exit codes and how errors reach the user. */
 import { InvalidArgumentError } from 'commander';
-import { MetadataError, UsageError } from '../format/errors.js';
+import { ArgumentError, MetadataError, UsageError } from '../format/errors.js';
+import { MAX_THIN_ID } from '../format/device-details.js';
+import { checkedDataBlockSize } from '../format/superblock.js';
+import { parseBytes, parseCount, parseSectors, parseU64 } from '../format/units.js';
+import { errnoWords } from '../io/files.js';
 import { CommandError } from '../driver/exec.js';
 
+/** Whether the command line asked for JSON: errors then go to stderr as a JSON object too. */
+export function wantsJson(argv: readonly string[] = process.argv): boolean {
+  return argv.includes('--json') || argv.some((a, i) => (a === '-f' || a === '--format') && argv[i + 1] === 'json') || argv.includes('--format=json');
+}
+
 /**
- * Runs a command body; a known error becomes one line on stderr and exit
- * code 1, never a stack trace. Unknown errors keep their stack under
- * DMTHIN_DEBUG=1.
+ * Prints a failure: one line `dmthin: what is wrong`, or with --json one
+ * object `{"error": {"kind", "message", "exit_code"}}` on stderr.
+ */
+export function reportError(message: string, kind: string, exitCode: number): void {
+  if (wantsJson()) process.stderr.write(`${JSON.stringify({ error: { kind, message, exit_code: exitCode } })}\n`);
+  else process.stderr.write(`dmthin: ${message}\n`);
+}
+
+/**
+ * Runs a command body; an error becomes one line on stderr (never a stack
+ * trace, never Node's internals) and exit code 2 for a wrong argument, 1
+ * for anything else. DMTHIN_DEBUG=1 adds the stack of unexpected errors.
  */
 export function run(body: () => number | Promise<number>): Promise<void> {
   return Promise.resolve()
@@ -16,33 +34,50 @@ export function run(body: () => number | Promise<number>): Promise<void> {
         process.exitCode = code;
       },
       (e: unknown) => {
+        const code = e instanceof ArgumentError ? 2 : 1;
         const err = e as NodeJS.ErrnoException;
         if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError) {
-          process.stderr.write(`dmthin: ${err.message}\n`);
+          reportError(err.message, e instanceof ArgumentError ? 'usage' : e instanceof MetadataError ? 'metadata' : e instanceof CommandError ? 'command' : 'failed', code);
         } else if (err && typeof err.code === 'string' && err.syscall) {
-          process.stderr.write(`dmthin: ${err.syscall} ${err.path ?? ''}: ${err.code}\n`);
+          reportError(`${err.syscall === 'open' ? 'cannot open' : `${err.syscall} failed on`} ${err.path ?? 'a file'}: ${errnoWords(err)}`, 'system', code);
         } else {
-          process.stderr.write(`dmthin: ${err?.message ?? String(e)}\n`);
+          // A bug: say so plainly; the stack only on request.
+          reportError(`internal error: ${err?.message ?? String(e)} (please report it; DMTHIN_DEBUG=1 shows where)`, 'internal', code);
           if (process.env.DMTHIN_DEBUG) process.stderr.write(`${err?.stack}\n`);
         }
-        process.exitCode = 1;
+        process.exitCode = code;
       },
     );
 }
 
-export function parseIntArg(v: string): number {
-  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a non-negative integer`);
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${v}' is too large`);
-  return n;
+/**
+ * An option parser for commander: a value our parsers reject becomes
+ * commander's "invalid argument" (exit 2), never an uncaught exception.
+ */
+export function arg<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      if (e instanceof UsageError) throw new InvalidArgumentError(e.message);
+      throw e;
+    }
+  };
 }
 
+export const parseIntArg = arg((v) => parseCount(v, 'value'));
+
+/** A u64 in full (transaction ids). */
+export const parseU64Arg = arg((v) => parseU64(v, 'value'));
+
 /** A thin id argument: 0..2^24-1. */
-export function parseThinIdArg(v: string): number {
-  const n = parseIntArg(v);
-  if (n > 0xffffff) throw new InvalidArgumentError(`thin id ${v} is out of range: ids are 0..16777215 (24 bits)`);
-  return n;
-}
+export const parseThinIdArg = arg((v) => parseCount(v, 'thin id', MAX_THIN_ID));
+
+/** A size in bytes (lvm's units; a bare number is bytes). */
+export const parseSizeArg = arg((v) => parseBytes(v, 'size'));
+
+/** A data block size in sectors, as the kernel allows it (a bare number is sectors). */
+export const parseDataBlockSizeArg = arg((v) => checkedDataBlockSize(parseSectors(v, 'data block size', 512)));
 
 export function collectInt(v: string, prev: number[]): number[] {
   return [...prev, parseIntArg(v)];

@@ -61,6 +61,18 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A value given on the command line (or to a library call) that cannot be
+ * right whatever is on disk: a malformed size, an output that is an input.
+ * The CLI exits 2 for these, 1 for every other failure.
+ */
+export class ArgumentError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArgumentError';
+  }
+}
+
 function hex(n: number): string {
   return (n >>> 0).toString(16).padStart(8, '0');
 }

@@ -24,7 +24,7 @@
  */
 import { Parser } from 'binary-parser';
 import { BLOCK_SIZE, Salt, computeChecksum, stampChecksum, storedChecksum } from './checksum.js';
-import { BlockNumberError, ChecksumError, FieldError } from './errors.js';
+import { BlockNumberError, ChecksumError, FieldError, ArgumentError } from './errors.js';
 import { getU64 } from './le.js';
 import { type SpaceMapRoot, parseSpaceMapRoot, writeSpaceMapRoot } from './space-map-root.js';
 
@@ -34,6 +34,20 @@ export const NEEDS_CHECK_FLAG = 1;
 /** Data block size bounds (sectors): 64 KiB .. 1 GiB, multiples of 64 KiB. */
 export const MIN_DATA_BLOCK_SIZE = 128;
 export const MAX_DATA_BLOCK_SIZE = 2097152;
+
+/** The kernel's rule for data_block_size (dm-thin.c pool_ctr): 128..2097152 sectors, a multiple of 128. */
+export function validDataBlockSize(sectors: number): boolean {
+  return Number.isInteger(sectors) && sectors >= MIN_DATA_BLOCK_SIZE && sectors <= MAX_DATA_BLOCK_SIZE && sectors % MIN_DATA_BLOCK_SIZE === 0;
+}
+
+/** What is wrong with a data block size, in words, for every message that rejects one. */
+export const DATA_BLOCK_SIZE_RULE = 'is not a multiple of 128 sectors (64 KiB) between 128 and 2097152 (1 GiB)';
+
+/** `sectors` when valid; throws an ArgumentError saying the rule otherwise. */
+export function checkedDataBlockSize(sectors: number): number {
+  if (!validDataBlockSize(sectors)) throw new ArgumentError(`data block size ${sectors} sectors ${DATA_BLOCK_SIZE_RULE}`);
+  return sectors;
+}
 
 export interface Superblock {
   csum: number;

@@ -10,12 +10,15 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { OutOfRangeError, UsageError } from '../format/errors.js';
+import { errnoWords, statInput } from './files.js';
 
 export interface BlockReaderOptions {
   /** Blocks per cached chunk (default 64 = 256 KiB). */
   chunkBlocks?: number;
   /** Chunks kept (default 16 = 4 MiB with the default chunk size). */
   maxChunks?: number;
+  /** What the file is, for messages (default "metadata"). */
+  what?: string;
 }
 
 export class BlockReader {
@@ -30,18 +33,16 @@ export class BlockReader {
     readonly path: string,
     options: BlockReaderOptions = {},
   ) {
+    // Checked before the open: opening a FIFO would wait for a writer forever.
+    statInput(path, options.what ?? 'metadata');
     try {
       this.fd = openSync(path, 'r');
     } catch (e) {
-      throw new UsageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new UsageError(`cannot read ${options.what ?? 'metadata'} ${path}: ${errnoWords(e)}`);
     }
     const st = fstatSync(this.fd);
     let size = st.size;
     if (st.isBlockDevice()) size = probeDeviceSize(this.fd);
-    else if (!st.isFile()) {
-      closeSync(this.fd);
-      throw new UsageError(`${path} is neither a regular file nor a block device`);
-    }
     this.nrBlocks = Math.floor(size / BLOCK_SIZE);
     this.chunkBlocks = options.chunkBlocks ?? 64;
     this.maxChunks = options.maxChunks ?? 16;

@@ -8,9 +8,10 @@
 import { closeSync, fsyncSync, openSync, writeSync, fstatSync } from 'node:fs';
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { UsageError } from '../format/errors.js';
+import { errnoWords } from './files.js';
 
 export class BlockWriter {
-  private readonly fd: number;
+  readonly fd: number;
   // Pending run of consecutive blocks, flushed with one write.
   private run: Uint8Array;
   private runStart = -1;
@@ -19,12 +20,14 @@ export class BlockWriter {
   constructor(
     readonly path: string,
     runBlocks = 256,
+    /** Create a new file (a staging file) instead of opening an existing one. */
+    create = false,
   ) {
     try {
       // r+ on an existing file or device keeps its size (its size is the metadata's size).
-      this.fd = openSync(path, 'r+');
+      this.fd = openSync(path, create ? 'wx+' : 'r+', 0o600);
     } catch (e) {
-      throw new UsageError(`cannot open ${path} for writing: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new UsageError(`cannot write ${path}: ${errnoWords(e)}`);
     }
     this.run = new Uint8Array(runBlocks * BLOCK_SIZE);
   }

@@ -13,8 +13,7 @@ import { MetadataError } from '../format/errors.js';
 import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
 import { getU32, getU64 } from '../format/le.js';
 import {
-  MAX_DATA_BLOCK_SIZE,
-  MIN_DATA_BLOCK_SIZE,
+  validDataBlockSize,
   type Superblock,
   validateSuperblock,
 } from '../format/superblock.js';
@@ -299,7 +298,7 @@ export function superblockFieldProblems(sb: Superblock, fileBlocks: number, loca
   if (sb.version < 1 || sb.version > 2) p.push(`${at}: unsupported version ${sb.version} (1 and 2 are known)`);
   if (sb.metadataBlockSize !== 8) p.push(`${at}: metadata_block_size is ${sb.metadataBlockSize} sectors, expected 8 (4 KiB)`);
   const dbs = sb.dataBlockSize;
-  if (dbs < MIN_DATA_BLOCK_SIZE || dbs > MAX_DATA_BLOCK_SIZE || dbs % MIN_DATA_BLOCK_SIZE !== 0) {
+  if (!validDataBlockSize(dbs)) {
     p.push(`${at}: data_block_size ${dbs} sectors is not a multiple of 128 between 128 and 2097152`);
   }
   const msm = sb.metadataSpaceMapRoot;

@@ -7,19 +7,18 @@
  * Each device's mapping tree is written leaf by leaf as its runs stream
  * in; only per-device summaries and the per-block reference counts (typed
  * arrays) are held. At the end come the details tree, the top level of the
- * mapping tree and both space maps, and the superblock last, after a sync,
- * over a block 0 that was zeroed before anything else was written: an
- * interrupted build leaves no metadata that looks valid.
+ * mapping tree, both space maps and the superblock. Everything is staged
+ * (see io/staged-blocks.ts): bad input or a failure anywhere before end()
+ * leaves the output byte-identical; end() copies the staged blocks over it,
+ * superblock last, so an interrupted copy leaves no metadata that looks valid.
  */
-import { closeSync, openSync, statSync } from 'node:fs';
-import { probeDeviceSize } from '../io/block-reader.js';
-import { BlockWriter } from '../io/block-writer.js';
+import { StagedBlocks } from '../io/staged-blocks.js';
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { MAX_TIME } from '../format/block-time.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../format/device-details.js';
 import { UsageError } from '../format/errors.js';
 import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
-import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, SUPERBLOCK_MAGIC, writeSuperblock } from '../format/superblock.js';
+import { SUPERBLOCK_MAGIC, validDataBlockSize, writeSuperblock } from '../format/superblock.js';
 import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
 import { RefCounts } from '../pdata/ref-counts.js';
 import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
@@ -52,7 +51,7 @@ export class BuildInputError extends UsageError {}
 /** Checks header fields the kernel would refuse; returns a message or undefined. */
 function headerProblem(h: DumpHeader): string | undefined {
   const dbs = h.dataBlockSize;
-  if (dbs < MIN_DATA_BLOCK_SIZE || dbs > MAX_DATA_BLOCK_SIZE || dbs % MIN_DATA_BLOCK_SIZE !== 0) {
+  if (!validDataBlockSize(dbs)) {
     return `data_block_size ${dbs} is not a multiple of 128 sectors between 128 and 2097152`;
   }
   if (h.version < 1 || h.version > 2) return `version ${h.version} is not 1 or 2`;
@@ -74,7 +73,7 @@ export class MetadataBuilder implements DumpSink {
   private result: BuildResult | undefined;
 
   private constructor(
-    private readonly writer: BlockWriter,
+    private readonly writer: StagedBlocks,
     readonly nrBlocks: number,
     readonly outputPath: string,
   ) {
@@ -94,32 +93,13 @@ export class MetadataBuilder implements DumpSink {
   }
 
   /**
-   * Opens `outputPath` (an existing file or block device, whose size is the
-   * metadata size) and invalidates its superblock before anything else.
+   * Checks `outputPath` (an existing file or block device, whose size is
+   * the metadata size; none of `inputs`) and stages the build: the output
+   * is written only when end() has built everything (see StagedBlocks).
    */
-  static create(outputPath: string): MetadataBuilder {
-    let size: number;
-    try {
-      const st = statSync(outputPath);
-      if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`${outputPath} is neither a regular file nor a block device`);
-      size = st.isBlockDevice() ? -1 : st.size;
-    } catch (e) {
-      if (e instanceof UsageError) throw e;
-      throw new UsageError(`${outputPath} does not exist: create it with the metadata size first (e.g. truncate -s 16M ${outputPath})`);
-    }
-    const writer = new BlockWriter(outputPath);
-    try {
-      if (size < 0) size = blockDeviceSize(outputPath);
-      const fileBlocks = Math.floor(size / BLOCK_SIZE);
-      if (fileBlocks < 4) throw new UsageError(`${outputPath} is too small (${size} bytes): metadata needs at least 16 KiB`);
-      // Invalidate whatever superblock was there before writing anything else.
-      writer.write(0, new Uint8Array(BLOCK_SIZE));
-      writer.sync();
-      return new MetadataBuilder(writer, Math.min(fileBlocks, MAX_METADATA_BLOCKS), outputPath);
-    } catch (e) {
-      writer.close();
-      throw e;
-    }
+  static create(outputPath: string, inputs: readonly string[] = []): MetadataBuilder {
+    const staged = StagedBlocks.open(outputPath, inputs);
+    return new MetadataBuilder(staged, Math.min(staged.targetBlocks, MAX_METADATA_BLOCKS), outputPath);
   }
 
   begin(h: DumpHeader): void {
@@ -198,7 +178,6 @@ export class MetadataBuilder implements DumpSink {
     const dataSm = writeDataSpaceMap(this.sink, this.dataCounts);
     this.metaCounts.inc(0); // the superblock, written last
     const metaSm = writeMetadataSpaceMap(this.sink, this.metaCounts, this.nrBlocks);
-    this.writer.sync();
 
     const uuid = new Uint8Array(16);
     uuid.set(Buffer.from(header.uuid).subarray(0, 16));
@@ -226,7 +205,7 @@ export class MetadataBuilder implements DumpSink {
         incompatFlags: 0,
       }),
     );
-    this.writer.sync();
+    this.writer.commit();
     this.result = { nrDevices: devices.length, nrMappings: this.nrMappings, metadataNrBlocks: this.nrBlocks, metadataBlocksUsed: this.next };
   }
 
@@ -235,16 +214,8 @@ export class MetadataBuilder implements DumpSink {
     return this.result;
   }
 
+  /** Releases the staging file; before end() that leaves the output untouched. */
   close(): void {
     this.writer.close();
-  }
-}
-
-function blockDeviceSize(path: string): number {
-  const fd = openSync(path, 'r');
-  try {
-    return probeDeviceSize(fd);
-  } finally {
-    closeSync(fd);
   }
 }

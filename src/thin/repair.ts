@@ -5,9 +5,7 @@
  * never written; the output gets a zeroed superblock first and the real
  * one last.
  */
-import { existsSync, realpathSync, statSync } from 'node:fs';
 import { BlockReader } from '../io/block-reader.js';
-import { heldBy } from '../io/held.js';
 import { UsageError } from '../format/errors.js';
 import { type DumpSink, RunCoalescer } from './dump.js';
 import { type BuildResult, MetadataBuilder } from './metadata-builder.js';
@@ -55,48 +53,14 @@ export interface RepairResult {
   built: BuildResult;
 }
 
-/**
- * Refuses, before any long work, to write over the input, to a missing
- * output, or over metadata the kernel holds open.
- */
-function checkOutput(input: string, output: string): void {
-  let same = false;
-  try {
-    const a = statSync(input);
-    const b = statSync(output);
-    same = (a.dev === b.dev && a.ino === b.ino) || realpathSync(input) === realpathSync(output);
-    if (a.isBlockDevice() && b.isBlockDevice() && a.rdev === b.rdev) same = true;
-  } catch {
-    // Either is missing: the input is reported by the reader, the output below.
-  }
-  if (same) throw new UsageError(`the output ${output} is the input: repair never writes its input; give a new file or device of the metadata's size`);
-  if (!existsSync(output)) {
-    let hint = '';
-    try {
-      const st = statSync(input);
-      if (st.isFile()) hint = ` (truncate -s ${st.size} ${output})`;
-    } catch {
-      // The reader reports a missing input.
-    }
-    throw new UsageError(`${output} does not exist: create it with the metadata's size first${hint}`);
-  }
-  const code = heldBy(output);
-  if (code) {
-    throw new UsageError(
-      `${output} is held open by the kernel (${code}; an active pool's metadata?): repair writes only to a device nothing uses. ` +
-        'Deactivate the pool, or to read a live pool use `dmsetup message POOL 0 reserve_metadata_snap` and `dmthin dump -m`',
-    );
-  }
-}
-
 export function repair(input: string, output: string, options: RepairOptions = {}): RepairResult {
   const reader = new BlockReader(input);
   try {
-    checkOutput(input, output);
     if (reader.nrBlocks === 0) throw new UsageError(`${input} is empty: nothing to repair`);
-    const s = salvage(reader, options);
-    const builder = MetadataBuilder.create(output);
+    // The output is checked before the long scan, and written only once everything is rebuilt.
+    const builder = MetadataBuilder.create(output, [input]);
     try {
+      const s = salvage(reader, options);
       emitSalvage(s, builder);
       return { salvage: s, built: builder.built! };
     } finally {

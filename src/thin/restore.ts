@@ -41,7 +41,7 @@ export interface RestoreOverrides {
 }
 
 export function restore(xmlPath: string, outputPath: string, overrides: RestoreOverrides = {}): RestoreResult {
-  const builder = MetadataBuilder.create(outputPath);
+  const builder = MetadataBuilder.create(outputPath, [xmlPath]);
   try {
     return restoreInto(xmlPath, builder, overrides);
   } finally {

@@ -33,14 +33,14 @@ import type { BlockReader } from '../io/block-reader.js';
 import { blockOf, timeOf } from '../format/block-time.js';
 import { valueOffset } from '../format/btree-node.js';
 import { UsageError } from '../format/errors.js';
-import { type Superblock, parseSuperblock } from '../format/superblock.js';
+import { type Superblock, checkedDataBlockSize, parseSuperblock, validDataBlockSize } from '../format/superblock.js';
 import { RefCounts } from '../pdata/ref-counts.js';
 import { SalvageWalker } from '../pdata/salvage-walk.js';
 import { type DumpHeader, applyOverrides, uuidText } from './dump.js';
 import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './salvage/context.js';
 import { Families, OlderCopies } from './salvage/older-copies.js';
 import { RootFinder } from './salvage/roots.js';
-import { type SuperblockEvidence, readSuperblockEvidence, validBlockSize } from './salvage/superblock-evidence.js';
+import { type SuperblockEvidence, readSuperblockEvidence } from './salvage/superblock-evidence.js';
 
 export type { Hole, MappingList, Salvage, SalvagedDevice, SalvageOptions, SalvageStats } from './salvage/context.js';
 
@@ -170,7 +170,7 @@ class Salvager {
     if (ev.state === 'lost' || ev.dataBlockSize === undefined) {
       for (const loc of this.ctx.nodeScan().superblockCopies) {
         const sb = parseSuperblock(this.ctx.reader.read(loc));
-        if (validBlockSize(sb.dataBlockSize) && (!copy || sb.transactionId > copy.transactionId)) copy = sb;
+        if (validDataBlockSize(sb.dataBlockSize) && (!copy || sb.transactionId > copy.transactionId)) copy = sb;
       }
     }
     const dataBlockSize = o.dataBlockSize ?? ev.dataBlockSize ?? copy?.dataBlockSize;
@@ -181,7 +181,7 @@ class Salvager {
       );
     }
     if (o.dataBlockSize === undefined && ev.dataBlockSize === undefined) this.ctx.note(`data block size ${dataBlockSize} sectors, from the metadata snapshot's copy of the superblock at block ${copy!.blocknr}`);
-    if (!validBlockSize(dataBlockSize)) throw new UsageError(`data block size ${dataBlockSize} is not a multiple of 128 sectors between 128 and 2097152`);
+    checkedDataBlockSize(dataBlockSize);
 
     let detailsMaxTid = -1;
     let detailsMaxTime = 0;

@@ -7,7 +7,7 @@
 import type { BlockReader } from '../../io/block-reader.js';
 import { TIME_MASK } from '../../format/block-time.js';
 import { MetadataError } from '../../format/errors.js';
-import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, SUPERBLOCK_MAGIC, type Superblock, parseSuperblock, validateSuperblock } from '../../format/superblock.js';
+import { SUPERBLOCK_MAGIC, validDataBlockSize, type Superblock, parseSuperblock, validateSuperblock } from '../../format/superblock.js';
 
 /** What block 0 still tells, field by field. */
 export interface SuperblockEvidence {
@@ -20,9 +20,6 @@ export interface SuperblockEvidence {
   time?: number;
 }
 
-export function validBlockSize(n: number): boolean {
-  return n >= MIN_DATA_BLOCK_SIZE && n <= MAX_DATA_BLOCK_SIZE && n % MIN_DATA_BLOCK_SIZE === 0;
-}
 
 export function readSuperblockEvidence(reader: BlockReader): SuperblockEvidence {
   const b = reader.read(0);
@@ -43,7 +40,7 @@ export function readSuperblockEvidence(reader: BlockReader): SuperblockEvidence 
     // Magic and location hold: the fields are likely intact (a torn write or
     // a flipped bit); take each one that is sane.
     const ev: SuperblockEvidence = { state: 'damaged', sb, why: e.message };
-    if (validBlockSize(sb.dataBlockSize)) ev.dataBlockSize = sb.dataBlockSize;
+    if (validDataBlockSize(sb.dataBlockSize)) ev.dataBlockSize = sb.dataBlockSize;
     if (sb.dataSpaceMapRoot.nrBlocks > 0 && sb.dataSpaceMapRoot.nrBlocks <= 2 ** 40) ev.nrDataBlocks = sb.dataSpaceMapRoot.nrBlocks;
     ev.transactionId = sb.transactionId;
     if (sb.time <= TIME_MASK) ev.time = sb.time;
