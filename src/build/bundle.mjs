@@ -15,3 +15,6 @@ await build({
   // commander is CommonJS: give the bundle a require() for Node's built-ins.
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __dmthinRequire } from 'node:module';\nconst require = __dmthinRequire(import.meta.url);" },
 });
+// Executable, so that thin_* symlinks to it run as they are (npm sets this only for installed bins).
+import { chmodSync } from 'node:fs';
+chmodSync('dist/dmthin.mjs', 0o755);

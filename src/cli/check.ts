@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { check, type Finding } from '../thin/check.js';
 import { clearNeedsCheck, repairLeaks } from '../thin/fix.js';
 import { UsageError } from '../format/errors.js';
-import { parseIntArg, run } from './util.js';
+import { parseIntArg, printJson, run } from './util.js';
 
 interface CheckFlags {
   metadataSnap?: boolean;
@@ -73,10 +73,11 @@ export function register(program: Command): void {
         const nonFatal = r.findings.some((f) => f.severity === 'non-fatal');
         const code = fatal || (nonFatal && !opts.ignoreNonFatalErrors) ? 1 : 0;
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ ...r, exitCode: code }, null, 2)}\n`);
+          printJson({ ...r, exitCode: code });
         } else if (!opts.quiet) {
           for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
-          if (fatal && !opts.metadataSnap) {
+          // Only damage is worth a repair: not a file that cannot be read at all.
+          if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
             process.stderr.write(`to rebuild it into a new file or device (this one is only read): dmthin repair -i ${metadata} -o NEW; see \`dmthin repair --help\`\n`);
           }
           if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);

@@ -4,7 +4,7 @@ import { delta, deltaRoots } from '../thin/delta.js';
 import { deltaSummary } from '../thin/delta-summary.js';
 import { DELTA_FOOTER, JsonDeltaWriter, SimpleDeltaWriter, VerboseDeltaWriter, deltaHeader } from '../thin/delta-writers.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseIntArg, parseThinIdArg, run } from './util.js';
+import { parseIntArg, parseThinIdArg, printJson, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -26,13 +26,15 @@ export function register(program: Command): void {
     .option('--verbose', 'list every range with its data blocks')
     .option('--summary', 'only count same/different/left_only/right_only blocks, skipping shared subtrees unread (JSON with --format json)')
     .addOption(new Option('-f, --format <format>').choices(['xml', 'json']).default('xml'))
-    .action((metadata: string, o: { snap1: number; snap2: number; metadataSnap?: boolean; metadataSnapAt?: number; verbose?: boolean; summary?: boolean; format: string }) =>
+    .option('--json', 'the same as --format json')
+    .action((metadata: string, o: { snap1: number; snap2: number; metadataSnap?: boolean; metadataSnapAt?: number; verbose?: boolean; summary?: boolean; format: string; json?: boolean }) =>
       run(() => {
+        if (o.json) o.format = 'json';
         const md = Metadata.open(metadata, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
         if (o.summary) {
           try {
             const s = deltaSummary(md, o.snap1, o.snap2);
-            if (o.format === 'json') process.stdout.write(`${JSON.stringify(s)}\n`);
+            if (o.format === 'json') printJson(s, process.stdout, 0);
             else {
               process.stdout.write(`thin ${s.left} -> thin ${s.right}: ${s.same} blocks same, ${s.different} different, ${s.leftOnly} only in ${s.left}, ${s.rightOnly} only in ${s.right}\n`);
               process.stdout.write(`(read ${s.leavesRead} leaves; skipped ${s.sharedSubtreesSkipped} shared subtrees unread)\n`);

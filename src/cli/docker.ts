@@ -6,7 +6,7 @@ import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from 
 import { formatSize } from '../driver/size.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { run } from './util.js';
+import { printJson, run } from './util.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -144,7 +144,7 @@ export function register(program: Command): void {
     .action((root: string, what: string, o: { mount?: string; json?: boolean }) =>
       run(async () => {
         const r = await dockerSnapshot(root, what, { mount: o.mount });
-        if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        if (o.json) printJson(r);
         else {
           process.stdout.write(`snapshot of ${r.origin} (thin ${r.originId}) as thin ${r.id}: ${r.device}${r.mountPoint ? `, mounted read-only (${r.fsType}) at ${r.mountPoint}` : ''}\n`);
           process.stdout.write(`release it with: dmthin docker release ${root} ${r.dmName}\n`);

@@ -7,10 +7,11 @@ import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { emitSalvage } from '../thin/repair.js';
 import { salvage } from '../thin/salvage.js';
-import { collectInt, parseIntArg, run, scanProgress } from './util.js';
+import { collectInt, parseDataBlockSizeArg, parseIntArg, run, scanProgress } from './util.js';
 
 interface DumpCliOptions {
   format: string;
+  json?: boolean;
   output?: string;
   metadataSnap?: boolean;
   metadataSnapAt?: number;
@@ -34,6 +35,7 @@ export function register(program: Command): void {
     )
     .argument('<metadata>', 'metadata file or device')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
+    .option('--json', 'the same as --format json')
     .option('-o, --output <file>', 'write to FILE instead of standard output')
     .option('-m, --metadata-snap', 'dump the held metadata snapshot (`-m BLOCK` names its block)')
     .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
@@ -41,11 +43,11 @@ export function register(program: Command): void {
     .option('--skip-mappings', 'devices only, no mappings')
     .option('-r, --repair', 'repair while dumping (damaged metadata; nothing is written to it)')
     .option('--transaction-id <n>', 'print at least this transaction id', parseIntArg)
-    .option('--data-block-size <sectors>', 'print this data block size (needed with --repair when the superblock is lost)', parseIntArg)
+    .option('--data-block-size <sectors>', 'print this data block size (needed with --repair when the superblock is lost)', parseDataBlockSizeArg)
     .option('--nr-data-blocks <n>', 'print at least this many data blocks', parseIntArg)
     .action((metadata: string, opts: DumpCliOptions) =>
       run(() => {
-        const format = opts.format as DumpFormat;
+        const format = (opts.json ? 'json' : opts.format) as DumpFormat;
         const overrides = { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks };
         const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
         if (opts.repair) {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { withOutput } from '../io/output-file.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseSizeArg, parseThinIdArg, run } from './util.js';
+import { parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -35,7 +35,7 @@ export function register(program: Command): void {
           }));
           if (tty) process.stderr.write('\r\x1b[K');
           const secs = (Date.now() - t0) / 1000;
-          if (o.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify({ size: r.size, mapped_bytes: r.mappedBytes, zero_bytes: r.zeroBytes, runs: r.runs, seconds: secs })}\n`);
+          if (o.json) printJson({ size: r.size, mappedBytes: r.mappedBytes, zeroBytes: r.zeroBytes, runs: r.runs, seconds: secs }, toStdout ? process.stderr : process.stdout, 0);
           else if (!toStdout || !process.stdout.isTTY) {
             process.stderr.write(`exported thin ${o.devId}: ${r.size} bytes, ${r.mappedBytes} mapped in ${r.runs} runs, in ${secs.toFixed(2)} s\n`);
           }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { DEFAULT_LS_FIELDS, LS_FIELDS, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/ls.js';
+import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/ls.js';
 import { Metadata } from '../thin/metadata.js';
-import { run } from './util.js';
+import { arg, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -13,13 +13,13 @@ export function register(program: Command): void {
         `SHARED the rest. Fields: ${LS_FIELDS.join(', ')}.`,
     )
     .argument('<metadata>', 'metadata file or inactive device')
-    .option('-o, --format <fields>', 'comma-separated fields')
+    .option('-o, --format <fields>', 'comma-separated fields', arg(parseLsFields))
     .option('--no-headers', 'omit the header line')
     .option('-m, --metadata-snap', 'list the held metadata snapshot')
     .option('--json', 'every field of every device, as numbers')
-    .action((metadata: string, o: { format?: string; headers: boolean; metadataSnap?: boolean; json?: boolean }) =>
+    .action((metadata: string, o: { format?: LsField[]; headers: boolean; metadataSnap?: boolean; json?: boolean }) =>
       run(() => {
-        const fields = o.format ? parseLsFields(o.format) : DEFAULT_LS_FIELDS;
+        const fields = o.format ?? DEFAULT_LS_FIELDS;
         const md = Metadata.open(metadata, { metadataSnap: o.metadataSnap });
         try {
           const rows = lsRows(md, o.json || needsSharing(fields));

@@ -18,13 +18,14 @@ import { register as registerReport } from './report.js';
 import { register as registerExport } from './export.js';
 import { register as registerDocker } from './docker.js';
 import { register as registerPack } from './pack.js';
-import { asDropIn, rewriteMetadataSnapArgs } from './util.js';
+import { register as registerCompletion } from './completion.js';
+import { DROP_INS, VERSION, asDropIn, dropInName, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
 
 const program = new Command();
 program
   .name('dmthin')
   .description('Tools for Linux device-mapper thin provisioning (dm-thin) metadata.')
-  .version('0.1.0');
+  .version(VERSION);
 
 registerCheck(program);
 registerDump(program);
@@ -40,16 +41,40 @@ registerExport(program);
 registerDocker(program);
 registerPack(program);
 registerPool(program);
+registerCompletion(program);
 
-// Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.
+// An empty argument (a script's unset variable) is ignored, as thin_repair does.
+const argv = rewriteMetadataSnapArgs(asDropIn(process.argv).filter((a, i) => i < 2 || a !== ''));
+const dropIn = dropInName(process.argv);
+setProgramName(dropIn ?? 'dmthin');
+
 const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
 for (const cmd of all(program)) {
+  // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.
   cmd.exitOverride((err) => {
+    if (err.exitCode !== 0 && wantsJson(argv)) {
+      process.stderr.write(`${JSON.stringify({ error: { kind: 'usage', message: err.message.replace(/^error: /, ''), exit_code: 2 } })}\n`);
+    }
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
-  cmd.configureOutput({ outputError: (s, write) => write(`dmthin: ${s.replace(/^error: /, '')}`) });
-  cmd.showHelpAfterError('(run with --help for usage)');
+  cmd.configureOutput({
+    outputError: (s, write) => {
+      if (!wantsJson(argv)) write(`${dropIn ?? 'dmthin'}: ${s.replace(/^error: /, '')}`);
+    },
+  });
+  if (!wantsJson(argv)) cmd.showHelpAfterError('(run with --help for usage)');
+  // Descriptions are written as paragraphs: let the help wrap them at the terminal's width.
+  cmd.description(unwrapParagraphs(cmd.description()));
 }
-// An empty argument (a script's unset variable) is ignored, as thin_repair does.
-const argv = asDropIn(process.argv).filter((a, i) => i < 2 || a !== '');
-await program.parseAsync(rewriteMetadataSnapArgs(argv));
+
+if (dropIn) {
+  // As thin_check (and the rest), usage and errors name the program that was run.
+  let target = program;
+  for (const name of DROP_INS[dropIn]!.command) target = target.commands.find((c) => c.name() === name)!;
+  target.configureHelp({ commandUsage: (c) => `${dropIn} ${c.usage()}` });
+} else if (argv.length <= 2) {
+  // dmthin alone: what it can do, and success.
+  program.outputHelp();
+  process.exit(0);
+}
+await program.parseAsync(argv);

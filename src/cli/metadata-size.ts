@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { UsageError } from '../format/errors.js';
-import { UNIT_CHARS, UNIT_FACTORS, UNIT_NAMES, estimateMetadataBytes, formatEstimate, parseSizeArg, unitIndex } from '../thin/metadata-size.js';
-import { run } from './util.js';
+import { ArgumentError } from '../format/errors.js';
+import { type SizeArg, UNIT_CHARS, UNIT_FACTORS, UNIT_NAMES, estimateMetadataBytes, formatEstimate, parseSizeArg, unitIndex } from '../thin/metadata-size.js';
+import { arg, printJson, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -11,22 +11,22 @@ export function register(program: Command): void {
       `Sizes take a unit letter (${UNIT_CHARS}: bytes, sectors, kibi-/kilo-, mebi-/mega-...) or a unit name;\n` +
         'without one, block and pool sizes are sectors. Prints the same number as thin_metadata_size 0.9.',
     )
-    .requiredOption('-b, --block-size <size>', 'data block size, a power of 2 (e.g. 64k)')
-    .requiredOption('-s, --pool-size <size>', 'pool (data) size (e.g. 1t)')
-    .requiredOption('-m, --max-thins <count>', 'thin devices and snapshots, at most')
-    .option('-u, --unit <unit>', 'output unit', 's')
+    .requiredOption('-b, --block-size <size>', 'data block size, a power of 2 (e.g. 64k)', arg((v) => parseSizeArg(v, 'block size')))
+    .requiredOption('-s, --pool-size <size>', 'pool (data) size (e.g. 1t)', arg((v) => parseSizeArg(v, 'pool size')))
+    .requiredOption('-m, --max-thins <count>', 'thin devices and snapshots, at most', arg((v) => parseSizeArg(v, 'max thins', true)))
+    .option('-u, --unit <unit>', 'output unit', arg(unitIndex), unitIndex('s'))
     .option('-n, --numeric-only [form]', 'only the number; "short" or "long" adds the unit')
     .option('--json', 'print {bytes, sectors, value, unit}')
-    .action((o: { blockSize: string; poolSize: string; maxThins: string; unit: string; numericOnly?: boolean | string; json?: boolean }) =>
+    .action((o: { blockSize: SizeArg; poolSize: SizeArg; maxThins: SizeArg; unit: number; numericOnly?: boolean | string; json?: boolean }) =>
       run(() => {
-        const u = unitIndex(o.unit);
-        const b = parseSizeArg(o.blockSize, 'block size');
-        const s = parseSizeArg(o.poolSize, 'pool size');
-        const m = parseSizeArg(o.maxThins, 'max thins', true);
+        const u = o.unit;
+        const b = o.blockSize;
+        const s = o.poolSize;
+        const m = o.maxThins;
         const bytes = estimateMetadataBytes(b.value, s.value, m.value);
         const value = bytes / UNIT_FACTORS[u]!;
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ bytes, sectors: bytes / 512, value, unit: UNIT_NAMES[u] })}\n`);
+          printJson({ bytes, sectors: bytes / 512, value, unit: UNIT_NAMES[u] }, process.stdout, 0);
           return 0;
         }
         const n = o.numericOnly;
@@ -37,7 +37,7 @@ export function register(program: Command): void {
           if (typeof n === 'string') {
             if ('long'.startsWith(n) && n) suffix = UNIT_NAMES[u]!;
             else if ('short'.startsWith(n) && n) suffix = UNIT_CHARS[u]!;
-            else throw new UsageError('-n takes short or long');
+            else throw new ArgumentError('-n takes short or long');
           }
           process.stdout.write(`${formatEstimate(value)}${suffix}\n`);
         }

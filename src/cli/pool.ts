@@ -2,11 +2,11 @@ import { type Command, Option } from 'commander';
 import { Output } from '../io/output.js';
 import { withOutput } from '../io/output-file.js';
 import { Pool } from '../driver/pool.js';
-import { formatSize, parseSectors, parseSize } from '../driver/size.js';
+import { formatSize } from '../driver/size.js';
 import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseIntArg, parseThinIdArg, run } from './util.js';
+import { parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
   if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
@@ -33,21 +33,21 @@ export function register(program: Command): void {
     .argument('<name>', 'device-mapper name of the pool')
     .requiredOption('--data <file>', 'data file (created sparse; must not hold data)')
     .requiredOption('--metadata <file>', 'metadata file (created sparse; must not hold data)')
-    .requiredOption('--data-size <size>', 'data file size, e.g. 10G')
-    .requiredOption('--metadata-size <size>', 'metadata file size, e.g. 16M')
-    .requiredOption('--block-size <size>', 'data block size: a multiple of 64k up to 1G')
+    .requiredOption('--data-size <size>', 'data file size, e.g. 10G', parseSizeArg)
+    .requiredOption('--metadata-size <size>', 'metadata file size, e.g. 16M', parseSizeArg)
+    .requiredOption('--block-size <size>', 'data block size: a multiple of 64k up to 1G', parseSizeArg)
     .option('--low-water-mark <blocks>', 'raise an event when free data blocks drop below this', parseIntArg)
     .option('--skip-zeroing', 'do not zero newly provisioned blocks (faster; old data can show through)')
     .option('--error-if-no-space', 'fail I/O instead of queueing it when the pool is full')
-    .action((name: string, o: { data: string; metadata: string; dataSize: string; metadataSize: string; blockSize: string; lowWaterMark?: number; skipZeroing?: boolean; errorIfNoSpace?: boolean }) =>
+    .action((name: string, o: { data: string; metadata: string; dataSize: number; metadataSize: number; blockSize: number; lowWaterMark?: number; skipZeroing?: boolean; errorIfNoSpace?: boolean }) =>
       run(async () => {
         const p = await Pool.create({
           name,
           dataFile: o.data,
           metadataFile: o.metadata,
-          dataSize: parseSize(o.dataSize),
-          metadataSize: parseSize(o.metadataSize),
-          blockSize: parseSize(o.blockSize),
+          dataSize: o.dataSize,
+          metadataSize: o.metadataSize,
+          blockSize: o.blockSize,
           lowWaterMark: o.lowWaterMark,
           skipZeroing: o.skipZeroing,
           errorIfNoSpace: o.errorIfNoSpace,
@@ -68,7 +68,7 @@ export function register(program: Command): void {
         const s = await p.status();
         const thins = await p.activeThins();
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ name: p.name, metadataDevice: p.metadataDevice, dataDevice: p.dataDevice, dataBlockSize: p.dataBlockSize, ...s, activeThins: thins }, null, 2)}\n`);
+          printJson({ name: p.name, metadataDevice: p.metadataDevice, dataDevice: p.dataDevice, dataBlockSize: p.dataBlockSize, ...s, activeThins: thins });
         } else {
           process.stdout.write(describeStatus(p, s));
           for (const t of thins) process.stdout.write(`  active thin       ${t.id} as /dev/mapper/${t.name} (${formatSize(t.sectors * 512)})\n`);
@@ -95,8 +95,9 @@ export function register(program: Command): void {
     .description('dump a live pool: reserve a metadata snapshot, dump it, release it (always)')
     .argument('<name>')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
+    .option('--json', 'the same as --format json')
     .option('-o, --output <file>', 'write to FILE instead of standard output')
-    .action((name: string, o: { format: DumpFormat; output?: string }) =>
+    .action((name: string, o: { format: DumpFormat; output?: string; json?: boolean }) =>
       run(async () => {
         const p = await Pool.open(name);
         await p.withMetadataSnap((dev, root) => {
@@ -104,7 +105,7 @@ export function register(program: Command): void {
           try {
             withOutput(o.output ?? '-', { inputs: [dev], what: 'dump' }, (file) => {
               const out = new Output(file.fd);
-              dumpToOutput(md, out, o.format);
+              dumpToOutput(md, out, o.json ? 'json' : o.format);
               out.flush();
             });
           } finally {
@@ -121,12 +122,12 @@ export function register(program: Command): void {
     .description('create thin ID in POOL and activate it')
     .argument('<pool>')
     .argument('<id>', 'thin id, 0..16777215', parseThinIdArg)
-    .requiredOption('--size <size>', 'virtual size, e.g. 1G')
+    .requiredOption('--size <size>', 'virtual size, e.g. 1G', parseSectorsArg)
     .option('--name <dmname>', 'device-mapper name (default POOL-thinID)')
-    .action((poolName: string, id: number, o: { size: string; name?: string }) =>
+    .action((poolName: string, id: number, o: { size: number; name?: string }) =>
       run(async () => {
         const p = await Pool.open(poolName);
-        const dev = await p.createAndActivateThin(id, parseSectors(o.size, 'size'), o.name ?? `${poolName}-thin${id}`);
+        const dev = await p.createAndActivateThin(id, o.size, o.name ?? `${poolName}-thin${id}`);
         process.stdout.write(`created thin ${id} in ${poolName}, active as ${dev}\n`);
         return 0;
       }),
@@ -136,12 +137,12 @@ export function register(program: Command): void {
     .description('activate an existing thin ID of POOL as /dev/mapper/DMNAME')
     .argument('<pool>')
     .argument('<id>', 'thin id', parseThinIdArg)
-    .requiredOption('--size <size>', 'virtual size, e.g. 1G')
+    .requiredOption('--size <size>', 'virtual size, e.g. 1G', parseSectorsArg)
     .requiredOption('--name <dmname>', 'device-mapper name')
-    .action((poolName: string, id: number, o: { size: string; name: string }) =>
+    .action((poolName: string, id: number, o: { size: number; name: string }) =>
       run(async () => {
         const p = await Pool.open(poolName);
-        process.stdout.write(`${await p.activateThin(id, parseSectors(o.size, 'size'), o.name)}\n`);
+        process.stdout.write(`${await p.activateThin(id, o.size, o.name)}\n`);
         return 0;
       }),
     );
@@ -180,11 +181,11 @@ export function register(program: Command): void {
     .argument('<new-id>', 'id of the snapshot', parseThinIdArg)
     .argument('<origin-id>', 'id of the thin to snapshot', parseThinIdArg)
     .option('--name <dmname>', 'device-mapper name (default POOL-snapNEW_ID)')
-    .option('--size <size>', "virtual size when the origin is not active (default: the active origin's)")
-    .action((poolName: string, id: number, origin: number, o: { name?: string; size?: string }) =>
+    .option('--size <size>', "virtual size when the origin is not active (default: the active origin's)", parseSectorsArg)
+    .action((poolName: string, id: number, origin: number, o: { name?: string; size?: number }) =>
       run(async () => {
         const p = await Pool.open(poolName);
-        let sectors = o.size ? parseSectors(o.size, 'size') : undefined;
+        let sectors = o.size;
         if (sectors === undefined) {
           const active = (await p.activeThins()).find((t) => t.id === origin);
           if (!active) throw new Error(`thin ${origin} is not active, so its size is unknown: give --size`);

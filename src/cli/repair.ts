@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { repair } from '../thin/repair.js';
-import { parseIntArg, run, scanProgress } from './util.js';
+import { parseDataBlockSizeArg, parseIntArg, printJson, run, scanProgress } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print what was found and done as one JSON object')
     .option('--transaction-id <n>', 'at least this transaction id (as thin_repair)', parseIntArg)
-    .option('--data-block-size <sectors>', 'the data block size, when the superblock lost it', parseIntArg)
+    .option('--data-block-size <sectors>', 'the data block size, when the superblock lost it', parseDataBlockSizeArg)
     .option('--nr-data-blocks <n>', 'at least this many data blocks (as thin_repair)', parseIntArg)
     .option('--override-mapping-root <block>', 'use this top-level mapping tree (when the superblock is lost and several generations fit)', parseIntArg)
     .option('--override-details-root <block>', 'use this device details tree (with --override-mapping-root)', parseIntArg)
@@ -45,7 +45,7 @@ export function register(program: Command): void {
           });
           const s = r.salvage;
           if (opts.json) {
-            process.stdout.write(`${JSON.stringify({ header: s.header, stats: s.stats, notes: s.notes, written: r.built }, null, 2)}\n`);
+            printJson({ header: s.header, stats: s.stats, notes: s.notes, written: r.built });
           } else if (!opts.quiet) {
             for (const n of s.notes) process.stderr.write(`${n}\n`);
             const st = s.stats;

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
 import { Output } from '../io/output.js';
 import { parseRegion, rmap, writeRmap, type Region } from '../thin/rmap.js';
-import { run } from './util.js';
+import { arg, run } from './util.js';
+import { ArgumentError } from '../format/errors.js';
 
 export function register(program: Command): void {
   program
@@ -13,10 +14,11 @@ export function register(program: Command): void {
         'device and virtual blocks map them: after a bad-sector report, this says whose data it hit.',
     )
     .argument('<metadata>')
-    .requiredOption('--region <range>', 'data block range BEGIN..END (repeatable)', (v: string, prev: Region[]) => [...prev, parseRegion(v)], [] as Region[])
+    .requiredOption('--region <range>', 'data block range BEGIN..END (repeatable)', (v: string, prev: Region[]) => [...prev, arg(parseRegion)(v)], [] as Region[])
     .option('--json', 'print [{data_begin, data_end, dev_id, thin_begin}]')
     .action((metadata: string, o: { region: Region[]; json?: boolean }) =>
       run(() => {
+        if (o.region.length === 0) throw new ArgumentError('rmap needs at least one --region BEGIN..END (data blocks, END one past the last)');
         const md = Metadata.open(metadata);
         try {
           const runs = rmap(md, o.region);

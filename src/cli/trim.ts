@@ -25,7 +25,7 @@ export function register(program: Command): void {
           const out = Output.stdout();
           const runs = r.runs;
           if (o.json) {
-            out.text(`{"dataBlockSize":${r.blockBytes},"bytes":${r.bytes},"dryRun":${!!o.dryRun},"runs":[`);
+            out.text(`{"data_block_bytes":${r.blockBytes},"bytes":${r.bytes},"dry_run":${!!o.dryRun},"runs":[`);
             for (let i = 0; i < runs.n; i++) out.text(i ? ',[' : '[').num(runs.begin[i]!).text(',').num(runs.length[i]!).text(']');
             out.text(']}\n');
           } else {

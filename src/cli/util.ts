@@ -7,9 +7,31 @@ import { parseBytes, parseCount, parseSectors, parseU64 } from '../format/units.
 import { errnoWords } from '../io/files.js';
 import { CommandError } from '../driver/exec.js';
 
+export const VERSION = '0.1.0';
+
 /** Whether the command line asked for JSON: errors then go to stderr as a JSON object too. */
 export function wantsJson(argv: readonly string[] = process.argv): boolean {
   return argv.includes('--json') || argv.some((a, i) => (a === '-f' || a === '--format') && argv[i + 1] === 'json') || argv.includes('--format=json');
+}
+
+/** camelCase -> snake_case (the names the kernel and thin-provisioning-tools use). */
+export function snakeCase(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
+}
+
+/** A value with every object key in snake_case, for --json output. */
+export function snakeKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snakeKeys);
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), snakeKeys(x)]));
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [snakeCase(k), snakeKeys(x)]));
+  }
+  return v;
+}
+
+/** The one way commands print --json: snake_case keys, one object, a final newline. */
+export function printJson(value: unknown, stream: NodeJS.WriteStream = process.stdout, indent = 2): void {
+  stream.write(`${JSON.stringify(snakeKeys(value), (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), indent)}\n`);
 }
 
 /**
@@ -18,7 +40,23 @@ export function wantsJson(argv: readonly string[] = process.argv): boolean {
  */
 export function reportError(message: string, kind: string, exitCode: number): void {
   if (wantsJson()) process.stderr.write(`${JSON.stringify({ error: { kind, message, exit_code: exitCode } })}\n`);
-  else process.stderr.write(`dmthin: ${message}\n`);
+  else process.stderr.write(`${programName}: ${message}\n`);
+}
+
+let programName = 'dmthin';
+
+/** The name errors start with: dmthin, or the thin_* name it was run as. */
+export function setProgramName(name: string): void {
+  programName = name;
+}
+
+/**
+ * Joins the hard-wrapped lines of each paragraph (a blank line separates
+ * paragraphs; lines starting with space or "-" stay as they are), so that
+ * help text wraps at the terminal's width instead of mid-sentence.
+ */
+export function unwrapParagraphs(text: string): string {
+  return text.replace(/([^\n])\n(?=[^\n\s-])/g, '$1 ');
 }
 
 /**
@@ -76,6 +114,9 @@ export const parseThinIdArg = arg((v) => parseCount(v, 'thin id', MAX_THIN_ID));
 /** A size in bytes (lvm's units; a bare number is bytes). */
 export const parseSizeArg = arg((v) => parseBytes(v, 'size'));
 
+/** A device size in whole sectors (a bare number is bytes, as for the driver's other sizes). */
+export const parseSectorsArg = arg((v) => parseSectors(v, 'size'));
+
 /** A data block size in sectors, as the kernel allows it (a bare number is sectors). */
 export const parseDataBlockSizeArg = arg((v) => checkedDataBlockSize(parseSectors(v, 'data block size', 512)));
 
@@ -109,28 +150,48 @@ export function rewriteMetadataSnapArgs(argv: readonly string[]): string[] {
  * Invoked through a symlink named like a thin-provisioning-tools program
  * (thin_check, thin_dump, ...), dmthin behaves as that program: LVM runs
  * its configured thin_check as `thin_check -q --clear-needs-check-flag DEV`.
+ * Each maps to a command path and, where the names differ, its options.
  */
-const DROP_IN: Record<string, string> = {
-  thin_check: 'check',
-  thin_dump: 'dump',
-  thin_restore: 'restore',
-  thin_repair: 'repair',
-  thin_ls: 'ls',
-  thin_delta: 'delta',
-  thin_rmap: 'rmap',
-  thin_metadata_size: 'metadata-size',
+export const DROP_INS: Record<string, { command: string[]; options?: Record<string, string | null> }> = {
+  thin_check: { command: ['check'] },
+  thin_dump: { command: ['dump'] },
+  thin_restore: { command: ['restore'] },
+  thin_repair: { command: ['repair'] },
+  thin_ls: { command: ['ls'] },
+  thin_delta: { command: ['delta'] },
+  thin_rmap: { command: ['rmap'] },
+  thin_metadata_size: { command: ['metadata-size'] },
+  thin_trim: { command: ['trim'], options: { '--metadata-dev': '--metadata', '--data-dev': '--data', '--pool-inactive': null } },
+  thin_metadata_pack: { command: ['metadata', 'pack'] },
+  thin_metadata_unpack: { command: ['metadata', 'unpack'] },
 };
 
-export function asDropIn(argv: readonly string[]): string[] {
+/** The drop-in name dmthin was started as, if any. */
+export function dropInName(argv: readonly string[]): string | undefined {
   const name = (argv[1] ?? '').split('/').pop()!.replace(/\.m?js$/, '');
-  const cmd = DROP_IN[name];
-  if (!cmd) return [...argv];
-  const rest = argv.slice(2);
+  return DROP_INS[name] ? name : undefined;
+}
+
+/** argv rewritten for a drop-in: its command path first, its option names translated. */
+export function asDropIn(argv: readonly string[]): string[] {
+  const name = dropInName(argv);
+  if (!name) return [...argv];
+  const d = DROP_INS[name]!;
+  const rest: string[] = [];
+  for (const a of argv.slice(2)) {
+    const [opt, value] = a.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (d.options && opt in d.options) {
+      const to = d.options[opt];
+      if (to) rest.push(value === undefined ? to : `${to}=${value}`);
+    } else {
+      rest.push(a);
+    }
+  }
   if (rest.includes('-V') || rest.includes('--version')) {
-    process.stdout.write('0.1.0\n');
+    process.stdout.write(`${VERSION}\n`);
     process.exit(0);
   }
-  return [argv[0]!, argv[1]!, cmd, ...rest];
+  return [argv[0]!, argv[1]!, ...d.command, ...rest];
 }
 
 /** A TTY progress line for the block scan; nothing when stderr is not a terminal. */

@@ -7,6 +7,7 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { UsageError } from '../format/errors.js';
+import { fileError, statInput } from '../io/files.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 
@@ -95,11 +96,15 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
   const size = options.size ?? needed;
   if (size < needed) throw new UsageError(`thin device ${devId} maps data up to byte ${needed}, past the size asked for (${size})`);
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
+  const dataSt = statInput(dataPath, 'data');
+  if (dataSt.isFile() && dataSt.size < nrData * bs) {
+    throw new UsageError(`data ${dataPath} (${dataSt.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`);
+  }
   let dataFd: number;
   try {
     dataFd = openSync(dataPath, 'r');
   } catch (e) {
-    throw new UsageError(`cannot open data ${dataPath}: ${(e as NodeJS.ErrnoException).code}`);
+    throw fileError('read data', dataPath, e);
   }
   const st = fstatSync(outFd);
   const seekable = st.isFile();

@@ -21,7 +21,7 @@ import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
 import { SUPERBLOCK_MAGIC, validDataBlockSize, writeSuperblock } from '../format/superblock.js';
 import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
 import { RefCounts } from '../pdata/ref-counts.js';
-import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
+import { nrBitmaps, writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
 import type { DumpHeader, DumpSink } from './dump.js';
 
 export interface BuildResult {
@@ -106,8 +106,20 @@ export class MetadataBuilder implements DumpSink {
     if (this.header) throw new BuildInputError('a second superblock');
     const problem = headerProblem(h);
     if (problem) throw new BuildInputError(problem);
+    // The data space map needs a bitmap block per 16320 data blocks: a size the output cannot hold is refused before any work.
+    const bitmaps = nrBitmaps(h.nrDataBlocks);
+    if (bitmaps + 4 > this.nrBlocks) {
+      throw new UsageError(
+        `${this.outputPath} is too small for nr_data_blocks ${h.nrDataBlocks}: its data space map alone needs ${bitmaps} bitmap blocks, ` +
+          `the output holds ${this.nrBlocks} metadata blocks; try a larger file, or check nr_data_blocks`,
+      );
+    }
+    try {
+      this.dataCounts = new RefCounts(h.nrDataBlocks);
+    } catch {
+      throw new UsageError(`cannot hold reference counts for nr_data_blocks ${h.nrDataBlocks} in memory (${h.nrDataBlocks} bytes)`);
+    }
     this.header = h;
-    this.dataCounts = new RefCounts(h.nrDataBlocks);
   }
 
   beginDevice(d: BuildDevice): void {

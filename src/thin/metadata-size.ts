@@ -5,7 +5,8 @@
  * `(1 + 2 * pool_sectors / block_sectors / 252 + max_thins) * 4096` bytes,
  * with integer division.
  */
-import { UsageError } from '../format/errors.js';
+import { ArgumentError } from '../format/errors.js';
+import { parseCount } from '../format/units.js';
 
 export const UNIT_CHARS = 'bskKmMgGtTpPeEzZyY';
 export const UNIT_NAMES = [
@@ -29,7 +30,7 @@ export function unitIndex(text: string): number {
     if (i >= 0) return i;
   }
   const i = UNIT_NAMES.findIndex((n) => n.startsWith(text));
-  if (i < 0 || text === '') throw new UsageError(`unknown unit '${text}': use one of ${UNIT_CHARS} or a unit name`);
+  if (i < 0 || text === '') throw new ArgumentError(`unknown unit '${text}': use one of ${UNIT_CHARS} or a unit name`);
   return i;
 }
 
@@ -43,8 +44,8 @@ export interface SizeArg {
 /** Parses "64k", "1t", "128" (sectors) for block and pool sizes. */
 export function parseSizeArg(text: string, what: string, asCount = false): SizeArg {
   const m = /^(\d+)(.*)$/.exec(text);
-  if (!m) throw new UsageError(`${what} '${text}' is not a number with an optional unit`);
-  const n = Number(m[1]);
+  if (!m) throw new ArgumentError(`${what} '${text}' is not a number with an optional unit`);
+  const n = parseCount(m[1]!, what);
   if (m[2] === '') {
     return { value: n, echo: asCount ? m[1]! : `${m[1]}sectors` };
   }
@@ -54,9 +55,9 @@ export function parseSizeArg(text: string, what: string, asCount = false): SizeA
 }
 
 export function estimateMetadataBytes(blockSectors: number, poolSectors: number, maxThins: number): number {
-  if (blockSectors <= 0 || (blockSectors & (blockSectors - 1)) !== 0) throw new UsageError('block size must be 2^^N');
-  if (poolSectors <= blockSectors) throw new UsageError('pool size must be larger than block size');
-  if (maxThins <= 0) throw new UsageError('max thins required!');
+  if (blockSectors <= 0 || (blockSectors & (blockSectors - 1)) !== 0) throw new ArgumentError('block size must be 2^^N');
+  if (poolSectors <= blockSectors) throw new ArgumentError('pool size must be larger than block size');
+  if (maxThins <= 0) throw new ArgumentError('max thins required!');
   const blocks = 1 + (Math.floor(Math.floor((2 * poolSectors) / blockSectors) / 252) + maxThins);
   return blocks * 8 * 512;
 }

@@ -10,7 +10,8 @@ import type { DumpHeader } from './dump.js';
 import { BuildInputError, type BuildResult, MetadataBuilder } from './metadata-builder.js';
 import { Attr, type XmlElement, Tag, lineAt, readXml, XmlSyntaxError } from './xml-reader.js';
 
-export type RestoreResult = BuildResult;
+/** What was written, and what in the XML was off but could be written anyway. */
+export type RestoreResult = BuildResult & { warnings: string[] };
 
 /** Mappings of a <def>, kept to replay at each <ref>. */
 class RunList {
@@ -55,6 +56,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
   let def: RunList | undefined;
   let device: { devId: number; xmlMapped: number } | undefined;
   let ended = false;
+  const warnings: string[] = [];
 
   const bad = (e: XmlElement, msg: string): never => {
     throw new XmlSyntaxError(xmlPath, lineAt(xmlPath, e.offset), msg);
@@ -134,7 +136,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
           if (!device) bad(e, '</device> without <device>');
           const dev = device!;
           if (builder.deviceSize !== dev.xmlMapped) {
-            process.emitWarning(`thin device ${dev.devId}: mapped_blocks="${dev.xmlMapped}" but ${builder.deviceSize} mappings follow; writing ${builder.deviceSize}`);
+            warnings.push(`thin device ${dev.devId}: mapped_blocks="${dev.xmlMapped}" but ${builder.deviceSize} mappings follow; wrote ${builder.deviceSize}`);
           }
           builder.endDevice();
           device = undefined;
@@ -169,5 +171,5 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
   if (!header) throw new UsageError(`${xmlPath}: no <superblock> element: is this thin_dump XML?`);
   if (!ended) throw new UsageError(`${xmlPath}: the XML ends before </superblock>: truncated?`);
   builder.end();
-  return builder.built!;
+  return { ...builder.built!, warnings };
 }

@@ -4,7 +4,8 @@
  * blocks on consecutive virtual blocks of one device are merged; the result
  * is ordered by data block, end, device and virtual block.
  */
-import { UsageError } from '../format/errors.js';
+import { ArgumentError, UsageError } from '../format/errors.js';
+import { parseCount } from '../format/units.js';
 import { type Output, ascii } from '../io/output.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
@@ -26,9 +27,9 @@ export interface RmapRun {
 /** "B..E" (E one past the end), as thin_rmap takes it. */
 export function parseRegion(text: string): Region {
   const m = /^(\d+)\.\.(\d+)$/.exec(text.trim());
-  if (!m) throw new UsageError(`badly formed region '${text}': use BEGIN..END, END one past the last block`);
-  const r = { begin: Number(m[1]), end: Number(m[2]) };
-  if (r.end <= r.begin) throw new UsageError(`badly formed region '${text}': END must be greater than BEGIN`);
+  if (!m) throw new ArgumentError(`badly formed region '${text}': use BEGIN..END, END one past the last block`);
+  const r = { begin: parseCount(m[1]!, 'region begin'), end: parseCount(m[2]!, 'region end') };
+  if (r.end <= r.begin) throw new ArgumentError(`badly formed region '${text}': END must be greater than BEGIN`);
   return r;
 }
 

@@ -8,7 +8,8 @@ import { statSync } from 'node:fs';
 import { heldBy } from '../io/held.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../format/errors.js';
-import { run } from '../driver/exec.js';
+import { CommandError, run } from '../driver/exec.js';
+import { statInput } from '../io/files.js';
 import { findByBackingFile } from '../driver/losetup.js';
 import type { Metadata } from './metadata.js';
 import { type FreeRuns, freeDataRuns } from './trim.js';
@@ -33,6 +34,7 @@ async function refuseIfInUse(path: string, what: string): Promise<void> {
 }
 
 export async function trimData(md: Metadata, metadataPath: string, dataPath: string, options: { dryRun?: boolean } = {}): Promise<TrimResult> {
+  statInput(dataPath, 'data');
   await refuseIfInUse(metadataPath, 'metadata');
   await refuseIfInUse(dataPath, 'data');
   const blockBytes = md.superblock.dataBlockSize * 512;
@@ -48,8 +50,16 @@ export async function trimData(md: Metadata, metadataPath: string, dataPath: str
   for (let i = 0; i < runs.n; i++) {
     const offset = String(runs.begin[i]! * blockBytes);
     const length = String(runs.length[i]! * blockBytes);
-    if (st.isBlockDevice()) await run('blkdiscard', ['--offset', offset, '--length', length, dataPath], { timeout: 600_000 });
-    else await run('fallocate', ['--punch-hole', '--keep-size', '--offset', offset, '--length', length, dataPath], { timeout: 600_000 });
+    const [tool, args] = st.isBlockDevice()
+      ? ['blkdiscard', ['--offset', offset, '--length', length, dataPath]]
+      : ['fallocate', ['--punch-hole', '--keep-size', '--offset', offset, '--length', length, dataPath]];
+    try {
+      await run(tool, args, { timeout: 600_000 });
+    } catch (e) {
+      const why = e instanceof CommandError ? e.stderr.trim().replace(/^[^:]*: /, '') || `${tool} failed` : String(e);
+      const done = i === 0 ? 'nothing was trimmed' : `the first ${i} of ${runs.n} ranges were trimmed (free blocks only)`;
+      throw new UsageError(`cannot ${st.isBlockDevice() ? 'discard' : 'punch a hole in'} ${dataPath} at bytes ${offset}+${length}: ${why}; ${done}`);
+    }
   }
   return { runs, blockBytes, bytes };
 }

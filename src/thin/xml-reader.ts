@@ -6,6 +6,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { UsageError } from '../format/errors.js';
+import { fileError, statInput } from '../io/files.js';
 
 export enum Tag {
   Superblock = 1,
@@ -120,11 +121,13 @@ export class XmlSyntaxError extends UsageError {
  * object is reused: read what you need during the call.
  */
 export function readXml(path: string, onElement: (e: XmlElement) => void, chunkSize = 1 << 22): void {
+  // A regular file only: error messages read it again to find the line.
+  if (!statInput(path, 'XML input').isFile()) throw new UsageError(`XML input ${path} is a block device: give the XML file thin_dump or dmthin dump wrote`);
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new UsageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw fileError('read XML input', path, e);
   }
   const el: XmlElement = { tag: Tag.Superblock, kind: 'open', num: new Float64Array(Attr.Count), str: new Map(), offset: 0 };
   let buf = Buffer.allocUnsafe(chunkSize);
@@ -144,6 +147,10 @@ export function readXml(path: string, onElement: (e: XmlElement) => void, chunkS
         }
         const n = readSync(fd, buf, have, buf.length - have, null);
         if (n === 0) eof = true;
+        // XML never holds a NUL byte: binary data (metadata itself?) is refused before any element.
+        if (base === 0 && have === 0 && buf.subarray(0, Math.min(n, 4096)).includes(0)) {
+          throw new UsageError(`${path} is not XML but binary data (metadata?): restore reads what thin_dump or dmthin dump wrote; to copy metadata use dd, or dmthin metadata pack/unpack`);
+        }
         have += n;
       }
       // Parse every complete element in buf[0, have).

@@ -62,7 +62,8 @@ describe('dmthin CLI', () => {
     expect(q).toMatchObject({ code: 0, stdout: '', stderr: '' });
     const j = dmthin('check', '--json', meta);
     const o = JSON.parse(j.stdout);
-    expect(o).toMatchObject({ ok: true, exitCode: 0, nrDevices: 3, nrMappings: 2100, findings: [] });
+    expect(o).toMatchObject({ ok: true, exit_code: 0, nr_devices: 3, nr_mappings: 2100, findings: [] });
+    expect(JSON.stringify(o)).not.toMatch(/"[a-z]+[A-Z]/); // snake_case keys only
   });
 
   it('dump -o writes a file; --format json is parseable and agrees with the XML', () => {
@@ -76,6 +77,7 @@ describe('dmthin CLI', () => {
     expect(mapped).toEqual([700, 700, 700]);
     const ranges = (readFileSync(xml, 'utf8').match(/_mapping /g) ?? []).length;
     expect(j.devices.reduce((a: number, d: { mappings: unknown[] }) => a + d.mappings.length, 0)).toBe(ranges);
+    expect(dmthin('dump', '--json', meta).stdout).toBe(dmthin('dump', '--format', 'json', meta).stdout);
   });
 
   it('dump --dev-id of an unknown device fails naming it', () => {

@@ -52,13 +52,13 @@ describe.skipIf(skipReason(reason === undefined, `live Docker verbs on a real ke
   it('snapshots a container by name under a free id unknown to Docker and mounts it read-only', () => {
     expect(o.snapWeb.code, o.snapWeb.stderr).toBe(0);
     const s = JSON.parse(o.snapWeb.stdout);
-    expect(s).toMatchObject({ origin: '3c'.repeat(32), originId: 5, id: 16777215, fsType: 'ext4' });
-    expect(s.dmName).toMatch(/^docker-\d+:\d+-\d+-dmthin-snap-16777215$/);
+    expect(s).toMatchObject({ origin: '3c'.repeat(32), origin_id: 5, id: 16777215, fs_type: 'ext4' });
+    expect(s.dm_name).toMatch(/^docker-\d+:\d+-\d+-dmthin-snap-16777215$/);
     expect(o.webLog).toBe('web started\n');
     expect(o.webId).toBe('3c'.repeat(32));
     expect(o.writeRefused.code).not.toBe(0);
     const db = JSON.parse(o.snapDb.stdout);
-    expect(db).toMatchObject({ originId: 7, id: 16777214 });
+    expect(db).toMatchObject({ origin_id: 7, id: 16777214 });
     expect(o.snapUnknown.stderr).toMatch(/no Docker device, container name or hash 'nosuch'/);
   });
 

@@ -52,11 +52,11 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
   it('creates a pool whose status has every field', () => {
     expect(o.create.code).toBe(0);
     const s = o.statusFresh;
-    expect(s).toMatchObject({ name: 'p1', mode: 'rw', transactionId: 0, usedDataBlocks: 0, totalDataBlocks: 4096, totalMetadataBlocks: 2048, needsCheck: false, dataBlockSize: 128 });
-    expect(s.heldMetadataRoot).toBeUndefined();
-    expect(s.usedMetadataBlocks).toBeGreaterThan(0);
-    expect(s.metadataDevice).toMatch(/^\/dev\/loop\d+$/);
-    expect(typeof s.discardPassdown).toBe('boolean');
+    expect(s).toMatchObject({ name: 'p1', mode: 'rw', transaction_id: 0, used_data_blocks: 0, total_data_blocks: 4096, total_metadata_blocks: 2048, needs_check: false, data_block_size: 128 });
+    expect(s.held_metadata_root).toBeUndefined();
+    expect(s.used_metadata_blocks).toBeGreaterThan(0);
+    expect(s.metadata_device).toMatch(/^\/dev\/loop\d+$/);
+    expect(typeof s.discard_passdown).toBe('boolean');
   });
 
   it('refuses an existing pool name without creating files', () => {
@@ -110,8 +110,8 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
   });
 
   it('reports the transaction id, data use and the metadata snapshot', () => {
-    expect(o.statusAfter.transactionId).toBe(5);
-    expect(o.statusAfter.usedDataBlocks).toBeGreaterThan(64);
+    expect(o.statusAfter.transaction_id).toBe(5);
+    expect(o.statusAfter.used_data_blocks).toBeGreaterThan(64);
     expect(o.heldRoot).toBeGreaterThan(0);
     expect(o.statusHeld).toBe(o.heldRoot);
     expect(o.statusReleased).toBeNull();

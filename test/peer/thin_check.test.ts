@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { check } from '../../src/thin/check.js';
 import { dmthin } from '../support/cli.js';
 import { scratch, skipReason } from '../support/env.js';
-import { haveKernelFixture, unpackKernelFixture } from '../support/fixtures.js';
+import { unpackKernelFixture } from '../support/fixtures.js';
 import { copyOf, corruptSuperblock, leakMetadata, makePool, overcountMetadata, setNeedsCheck } from './peer-support.js';
 
 const tmp = scratch();
@@ -118,13 +118,13 @@ describe('thin_check peer behaviours', () => {
     overcountMetadata(broken);
     expect(dmthin('check', '--ignore-non-fatal-errors', broken).code).toBe(1);
   });
-  it.skipIf(skipReason(haveKernelFixture(), 'kernel fixture missing: peer cases on it'))('online_check_metadata_snapshot, online_check_should_fail_if_no_metadata_snap, online_check_should_read_metadata_snapshot_only', () => {
+  it('online_check_metadata_snapshot, online_check_should_fail_if_no_metadata_snap, online_check_should_read_metadata_snapshot_only', () => {
     const k = unpackKernelFixture(tmp.dir);
     expect(dmthin('check', '-m', k).code).toBe(0);
     expect(dmthin('check', '-m', fresh()).stderr).toMatch(/no current metadata snapshot/);
     expect(dmthin('check', '-m', k).stderr).not.toMatch(/examining devices tree\n/);
   });
-  it.skipIf(skipReason(haveKernelFixture(), 'kernel fixture missing: peer cases on it'))('offline_check_should_defer_checking_metadata_snap: a plain check walks both the live trees and the snapshot', () => {
+  it('offline_check_should_defer_checking_metadata_snap: a plain check walks both the live trees and the snapshot', () => {
     const k = unpackKernelFixture(tmp.dir);
     const r = dmthin('check', k);
     expect(r.stderr).toMatch(/examining devices tree[\s\S]*examining metadata snapshot: devices tree/);

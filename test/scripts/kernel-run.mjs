@@ -5,16 +5,16 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export async function runOnKernel(root, script, prefix) {
+export async function runOnKernel(root, script, prefix, args = []) {
   const { hostHasDmThin, makeScratch, runInVm } = await import(join(root, 'dist', 'src', 'vm', 'vm.js'));
   const scratch = makeScratch(prefix);
   const out = join(scratch, 'out');
   if (hostHasDmThin()) {
-    execFileSync('sh', [script, root, out], { stdio: 'inherit' });
+    execFileSync('sh', [script, root, out, ...args], { stdio: 'inherit' });
     return out;
   }
   const sh = join(scratch, 'run.sh');
-  writeFileSync(sh, `exec sh "${script}" "${root}" "${out}" 2>&1\n`);
+  writeFileSync(sh, `exec sh "${script}" "${root}" "${out}" ${args.map((a) => `"${a}"`).join(' ')} 2>&1\n`);
   const r = await runInVm(sh, { cwd: root, scratch, timeoutMs: 900_000, onLine: (l) => { if (!/^\[\s*\d+\.\d+\]/.test(l)) console.log(l); } });
   if (r.exitCode !== 0) throw new Error(`${script} failed in the VM (exit ${r.exitCode})`);
   return out;

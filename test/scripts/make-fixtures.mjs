@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { runOnKernel } = await import('./kernel-run.mjs');
-const out = await runOnKernel(root, join(root, 'test', 'kernel', 'guest', 'make-fixtures.sh'), 'fixtures-');
+// `npm run make-fixtures -- generations` makes only the fixtures named.
+const names = process.argv.slice(2);
+const out = await runOnKernel(root, join(root, 'test', 'kernel', 'guest', 'make-fixtures.sh'), 'fixtures-', names.length ? [names.join(' ')] : []);
 const dest = join(root, 'fixtures');
 mkdirSync(dest, { recursive: true });
 for (const f of readdirSync(out)) {

@@ -1,14 +1,26 @@
-/** The shared fixtures (../shared/fixtures), unpacked into a scratch directory on demand. */
+/**
+ * Kernel-made fixtures: the project's own (fixtures/, made by
+ * `npm run make-fixtures` on a real kernel; always in a clone) and the
+ * optional external corpora in ../shared/fixtures, unpacked into a scratch
+ * directory on demand.
+ */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { unpack } from '../../src/pack/pack.js';
-import { sharedFixtures, xzDecompress } from './env.js';
+import { projectRoot, sharedFixtures, xzDecompress } from './env.js';
 
-export const kernelFixture = join(sharedFixtures, 'kernel-6.1-snapshots-heldroot.meta.xz');
+/**
+ * Kernel-made metadata with snapshots sharing subtrees, a snapshot of a
+ * snapshot, a deleted thin and a held metadata snapshot: the project's own
+ * fixture (see fixtures/snapshots.facts for what the kernel reported).
+ */
+export const kernelFixture = join(projectRoot, 'fixtures', 'snapshots.meta.xz');
+/** The same kind of pool made by another kernel (6.1), in the optional shared corpus. */
+export const sharedKernelFixture = join(sharedFixtures, 'kernel-6.1-snapshots-heldroot.meta.xz');
 export const tptTestdata = join(sharedFixtures, 'tpt-testdata');
 
-export function haveKernelFixture(): boolean {
-  return existsSync(kernelFixture);
+export function haveSharedKernelFixture(): boolean {
+  return existsSync(sharedKernelFixture);
 }
 
 export function tptPacks(): string[] {
@@ -20,8 +32,14 @@ export function tptPacks(): string[] {
 }
 
 export function unpackKernelFixture(dir: string): string {
-  const out = join(dir, 'kernel-6.1.meta');
+  const out = join(dir, 'kernel-snapshots.meta');
   if (!existsSync(out)) xzDecompress(kernelFixture, out);
+  return out;
+}
+
+export function unpackSharedKernelFixture(dir: string): string {
+  const out = join(dir, 'kernel-6.1.meta');
+  if (!existsSync(out)) xzDecompress(sharedKernelFixture, out);
   return out;
 }
 

@@ -15,7 +15,7 @@ import { restore } from '../../src/thin/restore.js';
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, oracle, runTool, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 import { patchBlock, readBlock } from '../support/damage.js';
-import { haveKernelFixture, unpackKernelFixture } from '../support/fixtures.js';
+import { unpackKernelFixture } from '../support/fixtures.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -99,7 +99,7 @@ describe('check --auto-repair and --clear-needs-check-flag', () => {
   });
 });
 
-describe.skipIf(skipReason(haveKernelFixture(), 'kernel fixture missing: check -m tests'))('check -m and root overrides', () => {
+describe('check -m and root overrides', () => {
   it('-m checks the held metadata snapshot; without one it fails clearly', () => {
     const k = unpackKernelFixture(tmp.dir);
     expect(dmthin('check', '-q', '-m', k).code).toBe(0);

@@ -1,10 +1,12 @@
 #!/bin/sh
 # Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
-# in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR.
+# in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR
+# [NAMES]: NAMES (space-separated: snapshots many-thins generations) makes only those.
 # Writes OUT_DIR/*.meta (xz'ed by the caller) and OUT_DIR/*.facts (what the
 # kernel reported while the pool was live).
 set -eu
-ROOT=$1; OUT=$2
+ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations}
+want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 DMTHIN="node $ROOT/dist/dmthin.mjs"
 mkdir -p "$OUT"; cd "$OUT"
 export DM_DISABLE_UDEV=1
@@ -20,6 +22,7 @@ wr() { # wr DEV SEED COUNT: COUNT pseudo-random 128 KiB writes of distinct conte
     fs.fsyncSync(fd); fs.closeSync(fd);' "$1" "$2" "$3"
 }
 
+if want snapshots; then
 # Fixture 1: snapshots sharing subtrees, a snapshot of a snapshot, a deleted
 # snapshot, set_transaction_id, a held metadata snapshot at removal.
 P=fx1-pool
@@ -47,7 +50,9 @@ done
 # Tear down with the metadata snapshot still held (as a crash would leave it).
 $DMTHIN pool destroy $P
 rm -f fx1.data
+fi
 
+if want many-thins; then
 # Fixture 2: many small thins and a multi-level mapping tree, data blocks
 # of 64 KiB, every thin written sparsely.
 P=fx2-pool
@@ -61,4 +66,57 @@ wr /dev/mapper/fx2-t10 1000 50
 dmsetup status $P > many-thins.facts
 $DMTHIN pool destroy $P
 rm -f fx2.data
+fi
+
+if want generations; then
+# Fixture 3: what repair can get wrong. Ten devices in snapshot families
+# (snapshots of snapshots), a deleted device, and hundreds of commits in a
+# small metadata device, so that older generations of every tree lie about
+# and the metadata allocator has wrapped round (next-fit from where it last
+# stopped) over blocks that older top levels and leaves once used.
+P=fx3-pool
+$DMTHIN pool create $P --data fx3.data --metadata generations.meta --data-size 1G --metadata-size 2M --block-size 64k --skip-zeroing
+$DMTHIN thin create $P 1 --size 128M --name fx3-t1
+wr /dev/mapper/fx3-t1 1 200
+$DMTHIN thin create $P 6 --size 128M --name fx3-t6
+wr /dev/mapper/fx3-t6 6 150
+$DMTHIN snap create $P 2 1 --name fx3-s2
+$DMTHIN snap create $P 3 1 --name fx3-s3
+wr /dev/mapper/fx3-s2 2 40
+$DMTHIN snap create $P 4 2 --name fx3-s4
+$DMTHIN snap create $P 5 4 --name fx3-s5
+$DMTHIN snap create $P 9 6 --name fx3-s9
+$DMTHIN thin create $P 7 --size 64M --name fx3-t7
+$DMTHIN thin create $P 8 --size 64M --name fx3-t8
+$DMTHIN snap create $P 10 5 --name fx3-s10
+$DMTHIN snap create $P 11 9 --name fx3-s11
+# Many small commits: each round writes a few blocks to every device and
+# fsyncs each one, and each fsync commits (one node process per half: node
+# starts slowly under emulation).
+churn() { # churn FIRST_ROUND LAST_ROUND DEV...
+  node -e '
+    const fs = require("fs"); const [first, last, ...devs] = process.argv.slice(1);
+    const buf = Buffer.alloc(65536);
+    for (let r = Number(first); r < Number(last); r++) {
+      devs.forEach((dev, k) => {
+        const fd = fs.openSync(dev, "r+"); const blocks = Number(require("child_process").execSync("blockdev --getsize64 " + dev)) / 65536;
+        for (let i = 0; i < 3; i++) { buf.fill((r * 7 + k * 3 + i) & 255); buf.writeUInt32LE(r * 1000 + k, 0);
+          fs.writeSync(fd, buf, 0, buf.length, ((r * 97 + k * 31 + i * 13) % blocks) * 65536); }
+        fs.fsyncSync(fd); fs.closeSync(fd); });
+    }' "$@"
+}
+DEVS="/dev/mapper/fx3-t1 /dev/mapper/fx3-s2 /dev/mapper/fx3-s4 /dev/mapper/fx3-s5 /dev/mapper/fx3-t6 /dev/mapper/fx3-t7 /dev/mapper/fx3-t8 /dev/mapper/fx3-s9 /dev/mapper/fx3-s10 /dev/mapper/fx3-s11"
+churn 0 30 $DEVS
+$DMTHIN thin deactivate fx3-s3
+$DMTHIN thin delete $P 3
+churn 30 60 $DEVS
+dmsetup message $P 0 set_transaction_id 0 61
+dmsetup status $P > generations.facts
+for d in 1 2 4 5 6 7 8 9 10 11; do
+  name=fx3-t$d; [ -e /dev/mapper/$name ] || name=fx3-s$d
+  echo "thin $d $(dmsetup status $name | cut -d' ' -f4) sectors mapped, md5 $(dd if=/dev/mapper/$name bs=1M 2>/dev/null | md5sum | cut -d' ' -f1)" >> generations.facts
+done
+$DMTHIN pool destroy $P
+rm -f fx3.data
+fi
 ls -la "$OUT"
