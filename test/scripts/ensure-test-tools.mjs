@@ -41,6 +41,7 @@ const PACKAGES = {
   'util-linux': '/usr/bin/fallocate',
   chromium: '/usr/bin/chromium',
   'fonts-dejavu-core': '/usr/share/fonts/truetype/dejavu',
+  'groff-base': '/usr/bin/groff',
 };
 const missing = Object.entries(PACKAGES).filter(([, file]) => !existsSync(file)).map(([p]) => p);
 if (missing.length > 0) {
