@@ -13,13 +13,18 @@
  *   roots chosen among all unreferenced nodes the scan finds.
  * - Older copies fill holes only where the newest generation vouches for
  *   them: an older mapping (v -> d) is taken only if v is inside a lost
- *   range of that device, the older leaf was this device's (or its
- *   snapshot family's; another device's leaf only gives mappings older
- *   than this device's creation, what a snapshot inherits), the newest
- *   data space map counts d more often than the surviving trees use it
- *   (so some lost leaf held it), no surviving mapping puts d at another
- *   virtual block, every older copy of v agrees on d, and the device does
- *   not end up with more mappings than its newest details say it has.
+ *   range of that device; the older leaf was this device's, or a device's
+ *   that shared the lost node itself (any other device's leaf, a snapshot
+ *   relative's too, only gives mappings older than this device's
+ *   creation: what a snapshot inherits); every older copy of v agrees on
+ *   d; the newest data space map counts d more often than the surviving
+ *   trees use it (so some lost leaf held it), and no more often than the
+ *   surviving mappings plus every device's claims on d add up to; no
+ *   mapping, surviving or claimed, puts d at another virtual block or with
+ *   another time (a data block's mappings share one entry); and the device
+ *   does not end up with more mappings than its newest details say it has.
+ *   Claims that do not fit together are all refused: a lost mapping reads
+ *   as zeros, a wrong one hands out someone else's data.
  * - Device details that are lost are rebuilt so that the kernel treats
  *   every existing block as shared (snapshotted_time after every mapping's
  *   time): a write then copies instead of overwriting a block a snapshot
@@ -38,7 +43,7 @@ import { RefCounts } from '../pdata/ref-counts.js';
 import { SalvageWalker } from '../pdata/salvage-walk.js';
 import { type DumpHeader, applyOverrides, uuidText } from './dump.js';
 import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './salvage/context.js';
-import { Families, OlderCopies } from './salvage/older-copies.js';
+import { OlderCopies } from './salvage/older-copies.js';
 import { RootFinder } from './salvage/roots.js';
 import { type SuperblockEvidence, readSuperblockEvidence } from './salvage/superblock-evidence.js';
 
@@ -74,10 +79,8 @@ class Salvager {
     const implied = dataSmAvailable ? new RefCounts(ev.nrDataBlocks!) : undefined;
     let maxData = -1;
     let maxTime = 0;
-    // Snapshot families: devices whose newest trees share a node (or lost the same one).
-    const family = new Families();
-    const leafOwner = new Int32Array(this.ctx.n).fill(-1);
-    const holeOwner = new Map<number, number>();
+    // Devices whose newest trees lost the same node: they shared it, so an older copy of it is each one's.
+    const sharers = new Map<number, Set<number>>();
     for (const id of [...ids].sort((a, b) => a - b)) {
       const root = top?.ids.get(id);
       const d = det?.details.get(id);
@@ -100,8 +103,6 @@ class Salvager {
             const vbase = valueOffset(max, 8, 0);
             const firstUse = !seenLeaf[loc];
             seenLeaf[loc] = 1;
-            if (leafOwner[loc]! < 0) leafOwner[loc] = id;
-            else family.join(id, leafOwner[loc]!);
             for (let i = 0; i < nr; i++) {
               const db = blockOf(b, vbase + 8 * i);
               const t = timeOf(b, vbase + 8 * i);
@@ -115,9 +116,9 @@ class Salvager {
         );
       }
       for (const h of dev.holes) {
-        const other = holeOwner.get(h.block);
-        if (other === undefined) holeOwner.set(h.block, id);
-        else family.join(id, other);
+        let s = sharers.get(h.block);
+        if (!s) sharers.set(h.block, (s = new Set()));
+        s.add(id);
       }
       for (const h of dev.holes) this.ctx.note(`thin device ${id}: virtual blocks ${h.lo}..${h.hi === Infinity ? 'end' : h.hi - 1} lost from the newest tree: ${h.why}`);
       this.ctx.stats.holes += dev.holes.length;
@@ -146,7 +147,7 @@ class Salvager {
 
     // 3. Holes: older copies, where the newest generation vouches for them.
     if (devices.some((d) => d.holes.length > 0)) {
-      if (implied && ev.sb && snapshotIntact) new OlderCopies(this.ctx).recover(devices, live, implied, ev.sb, leafCheck, family);
+      if (implied && ev.sb && snapshotIntact) new OlderCopies(this.ctx).recover(devices, live, implied, ev.sb, leafCheck, sharers);
       else if (!snapshotIntact) this.ctx.note('older copies of lost nodes are not used: the metadata snapshot\'s trees are damaged too, so the space map cannot vouch for them');
       else this.ctx.note('older copies of lost nodes are not used: without the superblock\'s data space map nothing can vouch for them');
     }

@@ -1,7 +1,9 @@
 /**
  * Filling lost ranges from older copies of lost leaves, only where the
  * newest generation vouches for each mapping (see salvage.ts for the
- * rules). Older top levels tell whose an older leaf was.
+ * rules). Older top levels tell whose an older leaf was; the newest data
+ * space map and the surviving mappings say which older mappings can still
+ * be true.
  */
 import { blockOf, timeOf } from '../../format/block-time.js';
 import { keyAt, u64ValueAt, valueOffset } from '../../format/btree-node.js';
@@ -11,19 +13,19 @@ import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
 import type { LeafCheck } from '../../pdata/salvage-walk.js';
 import { SpaceMapLookup } from '../../pdata/space-map-lookup.js';
-import { Growing, type SalvageContext, type SalvagedDevice, inHoles } from './context.js';
+import { Growing, type Hole, type SalvageContext, type SalvagedDevice } from './context.js';
 
 export class OlderCopies {
   constructor(private readonly ctx: SalvageContext) {}
 
-  /** Fills holes from older copies of lost leaves; see the file comment for the rules. */
+  /** Fills holes from older copies of lost leaves; see salvage.ts for the rules. */
   recover(
     devices: SalvagedDevice[],
     live: Uint8Array,
     implied: RefCounts,
     sb: Superblock,
     leafCheck: LeafCheck,
-    family: Families,
+    sharers: ReadonlyMap<number, ReadonlySet<number>>,
   ): void {
     const scan = this.ctx.nodeScan();
     const lookup = new SpaceMapLookup(this.ctx.reader, sb.dataSpaceMapRoot);
@@ -52,12 +54,6 @@ export class OlderCopies {
         const who = owners.get(leaf);
         // Unattributed leaves only fill a bounded range, never a whole lost device.
         if (!who && whole) continue;
-        // A leaf that was another device's (not one sharing nodes with this
-        // one now) can only hold what this device inherited when it was
-        // created as a snapshot: mappings older than its creation time.
-        const own = !who || [...who].some((o) => family.related(o, dev.devId));
-        const before = own ? Infinity : dev.detailsSource === 'newest' ? dev.details.creationTime : 0;
-        if (before === 0) continue;
         const lo = scan.firstKey[leaf]!;
         const hi = scan.lastKey[leaf]!;
         if (!dev.holes.some((h) => hi >= h.lo && lo < h.hi)) continue;
@@ -67,7 +63,15 @@ export class OlderCopies {
         const vbase = valueOffset(max, 8, 0);
         for (let i = 0; i < nr; i++) {
           const k = keyAt(b, i);
-          if (!inHoles(dev.holes, k)) continue;
+          const hole = holeAt(dev.holes, k);
+          if (!hole) continue;
+          // The leaf was this device's, or a device's that shared the very
+          // node now lost: every mapping in it may be this device's. Any
+          // other device's leaf (a snapshot relative's included) only gives
+          // what this device inherited when it was created as a snapshot:
+          // mappings older than its creation time.
+          const own = !who || who.has(dev.devId) || intersects(who, sharers.get(hole.block));
+          const before = own ? Infinity : dev.detailsSource === 'newest' ? dev.details.creationTime : 0;
           const t = timeOf(b, vbase + 8 * i);
           if (t >= before) continue;
           g.push(k, blockOf(b, vbase + 8 * i), t);
@@ -79,8 +83,6 @@ export class OlderCopies {
     // Per device: one answer per virtual block, vouched for by the space map.
     const refused = this.ctx.stats.refused;
     const kept = new Map<number, Growing>();
-    const claimV = new Map<number, number>(); // data block -> virtual block claimed
-    const badData = new Set<number>();
     for (const dev of damaged) {
       const g = candidates.get(dev.devId)!;
       const order = sortedOrder(g);
@@ -110,15 +112,32 @@ export class OlderCopies {
           refused.stale++;
           continue;
         }
-        const prev = claimV.get(d);
-        if (prev !== undefined && prev !== k) badData.add(d);
-        claimV.set(d, k);
         out.push(k, d, t);
       }
       kept.set(dev.devId, out);
     }
-    // No surviving mapping may put a claimed data block at another virtual block.
-    if (claimV.size > 0) {
+
+    // Across devices: every claim on a data block must fit together. A data
+    // block is mapped at one virtual block, with one time (a snapshot shares
+    // the entry, time included; a new write gets a new block), and by no
+    // more mappings than the space map counts beyond the surviving ones.
+    // Claims that do not fit are all refused: the evidence cannot say
+    // which of them is the true one.
+    const claims = new Map<number, { v: number; t: number; n: number; bad: 'foreign' | 'otherTime' | undefined }>();
+    for (const dev of damaged) {
+      const g = kept.get(dev.devId)!;
+      for (let i = 0; i < g.length; i++) {
+        const d = g.data[i]!;
+        const c = claims.get(d);
+        if (!c) claims.set(d, { v: g.keys[i]!, t: g.time[i]!, n: 1, bad: undefined });
+        else {
+          c.n++;
+          if (c.v !== g.keys[i]) c.bad = 'foreign';
+          else if (c.t !== g.time[i] && !c.bad) c.bad = 'otherTime';
+        }
+      }
+    }
+    if (claims.size > 0) {
       for (let b = 0; b < this.ctx.n; b++) {
         if (!live[b] || scan.kind[b] !== NodeKind.Leaf || scan.valueSize[b] !== 8) continue;
         const blk = this.ctx.reader.read(b);
@@ -126,9 +145,10 @@ export class OlderCopies {
         const max = getU32(blk, 20);
         const vbase = valueOffset(max, 8, 0);
         for (let i = 0; i < nr; i++) {
-          const d = blockOf(blk, vbase + 8 * i);
-          const v = claimV.get(d);
-          if (v !== undefined && v !== keyAt(blk, i)) badData.add(d);
+          const c = claims.get(blockOf(blk, vbase + 8 * i));
+          if (!c) continue;
+          if (c.v !== keyAt(blk, i)) c.bad = 'foreign';
+          else if (c.t !== timeOf(blk, vbase + 8 * i) && !c.bad) c.bad = 'otherTime';
         }
       }
     }
@@ -136,7 +156,12 @@ export class OlderCopies {
       const g = kept.get(dev.devId)!;
       const out = new Growing();
       for (let i = 0; i < g.length; i++) {
-        if (badData.has(g.data[i]!)) refused.foreign++;
+        const d = g.data[i]!;
+        const c = claims.get(d)!;
+        const over = implied.get(d) + c.n > lookup.get(d)!;
+        if (c.bad === 'foreign') refused.foreign++;
+        else if (c.bad === 'otherTime') refused.otherTime++;
+        else if (over) refused.overclaimed++;
         else out.push(g.keys[i]!, g.data[i]!, g.time[i]!);
       }
       if (dev.detailsSource === 'newest') {
@@ -152,10 +177,11 @@ export class OlderCopies {
       if (out.length > 0) this.ctx.note(`thin device ${dev.devId}: ${out.length} mappings recovered from older copies of lost nodes`);
     }
     const r = refused;
-    if (r.ambiguous + r.stale + r.foreign + r.unknownCount + r.excess > 0) {
+    if (r.ambiguous + r.stale + r.foreign + r.unknownCount + r.excess + r.overclaimed + r.otherTime > 0) {
       this.ctx.note(
         `older mappings refused: ${r.stale} whose data block the newest space map no longer gives them, ${r.ambiguous} where older copies disagree, ` +
-          `${r.foreign} whose data block another mapping holds, ${r.unknownCount} where the space map is unreadable, ${r.excess} in excess of a device's count`,
+          `${r.foreign} whose data block another mapping holds at another virtual block, ${r.otherTime} whose data block another mapping holds with another time, ` +
+          `${r.overclaimed} claimed by more devices than the space map counts, ${r.unknownCount} where the space map is unreadable, ${r.excess} in excess of a device's count`,
       );
     }
   }
@@ -193,22 +219,15 @@ export class OlderCopies {
   }
 }
 
-/** Union-find over thin ids. */
-export class Families {
-  private readonly parent = new Map<number, number>();
-  private find(a: number): number {
-    let r = a;
-    while (this.parent.has(r) && this.parent.get(r) !== r) r = this.parent.get(r)!;
-    return r;
-  }
-  join(a: number, b: number): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra !== rb) this.parent.set(ra, rb);
-  }
-  related(a: number, b: number): boolean {
-    return a === b || this.find(a) === this.find(b);
-  }
+function holeAt(holes: readonly Hole[], k: number): Hole | undefined {
+  for (const h of holes) if (k >= h.lo && k < h.hi) return h;
+  return undefined;
+}
+
+function intersects(a: ReadonlySet<number>, b: ReadonlySet<number> | undefined): boolean {
+  if (!b) return false;
+  for (const x of a) if (b.has(x)) return true;
+  return false;
 }
 
 /** Indices of g's entries sorted by key (stable). */
