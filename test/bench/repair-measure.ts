@@ -24,7 +24,7 @@ const cli = join(projectRoot, 'dist', 'dmthin.mjs');
 
 export interface RepairCase {
   name: string;
-  fixture: 'snapshots' | 'many-thins';
+  fixture: 'snapshots' | 'many-thins' | 'generations';
   /** Damages `path` in place; returns what was done. */
   damage: (path: string) => string;
   /** Extra arguments every tool needs for this case (e.g. a lost block size). */

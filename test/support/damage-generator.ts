@@ -1,12 +1,18 @@
 /**
  * Seeded damage for the fuzzer: each case picks a metadata block in use and
- * breaks it one way (or truncates the file), recording which block it hit
- * so the test can demand that the checker names it.
+ * breaks it one way (or truncates the file anywhere, or swaps or duplicates
+ * blocks), recording which block it hit so the test can demand that the
+ * checker names it. Three in four cases hit a block the current metadata
+ * uses; the rest hit any block with a valid checksum (kernel-made metadata
+ * is full of older generations, which repair reads).
  */
 import { copyFileSync, statSync, truncateSync } from 'node:fs';
 import { prng } from '../bench/pool-generator.js';
 import { BLOCK_SIZE, classifyBlock } from '../../src/format/checksum.js';
-import { parseNodeHeader } from '../../src/format/btree-node.js';
+import { parseNodeHeader, valueOffset } from '../../src/format/btree-node.js';
+import { ENTRIES_PER_BITMAP } from '../../src/format/bitmap.js';
+import { INDEX_ENTRY_SIZE, parseIndexEntry, parseMetadataIndex } from '../../src/format/index-entry.js';
+import { parseSuperblock } from '../../src/format/superblock.js';
 import { patchBlock, readBlock, writeBlock } from './damage.js';
 
 export type DamageKind =
@@ -18,16 +24,32 @@ export type DamageKind =
   | 'nr-entries-over-max'
   | 'wrong-value-size'
   | 'truncated'
-  | 'index-or-bitmap-garbage';
+  | 'index-or-bitmap-garbage'
+  | 'swapped'
+  | 'duplicated';
 
 export interface Damage {
   kind: DamageKind;
   /** The block damaged (the first block cut off, for truncation). */
   block: number;
+  /** The other block of a swap, or the source of a duplicate. */
+  other?: number;
   blockKind: string;
 }
 
-export const DAMAGE_KINDS: DamageKind[] = ['bit-flip', 'zeroed', 'stale-copy', 'cycle', 'pointer-past-end', 'nr-entries-over-max', 'wrong-value-size', 'truncated', 'index-or-bitmap-garbage'];
+export const DAMAGE_KINDS: DamageKind[] = [
+  'bit-flip',
+  'zeroed',
+  'stale-copy',
+  'cycle',
+  'pointer-past-end',
+  'nr-entries-over-max',
+  'wrong-value-size',
+  'truncated',
+  'index-or-bitmap-garbage',
+  'swapped',
+  'duplicated',
+];
 
 /** Blocks of `path` with a valid checksum, by kind. */
 export function usedBlocks(path: string): Map<string, number[]> {
@@ -40,12 +62,74 @@ export function usedBlocks(path: string): Map<string, number[]> {
   return out;
 }
 
+/**
+ * The blocks the current metadata uses: the superblock, every node of its
+ * trees (and of the held metadata snapshot's), the space maps' index,
+ * bitmap and ref-count blocks. Read as the kernel lays them out; stops
+ * quietly at anything unreadable (it only steers the damage).
+ */
+export function liveBlocks(path: string): number[] {
+  const n = Math.floor(statSync(path).size / BLOCK_SIZE);
+  const live = new Set<number>();
+  const tree = (root: number, leafValuesAreRoots: boolean, onLeaf?: (b: Uint8Array) => void): void => {
+    const stack = [root];
+    while (stack.length) {
+      const b = stack.pop()!;
+      if (b <= 0 || b >= n || live.has(b)) continue;
+      const blk = readBlock(path, b);
+      if (classifyBlock(blk) !== 'btreeNode') continue;
+      live.add(b);
+      const h = parseNodeHeader(blk);
+      const nr = Math.min(h.nrEntries, h.maxEntries);
+      if (h.flags === 1 || leafValuesAreRoots) {
+        for (let i = 0; i < nr; i++) {
+          const child = Number(new DataView(blk.buffer).getBigUint64(32 + 8 * h.maxEntries + 8 * i, true));
+          if (h.flags === 1) stack.push(child);
+          else tree(child, false);
+        }
+      } else onLeaf?.(blk);
+    }
+  };
+  const supers = [0];
+  const sb0 = parseSuperblock(readBlock(path, 0));
+  if (sb0.heldRoot > 0 && sb0.heldRoot < n) supers.push(sb0.heldRoot);
+  for (const at of supers) {
+    live.add(at);
+    const sb = parseSuperblock(readBlock(path, at));
+    tree(sb.mappingRoot, true);
+    tree(sb.detailsRoot, false);
+    if (at !== 0) continue;
+    tree(sb.dataSpaceMapRoot.bitmapRoot, false, (leaf) => {
+      const h = parseNodeHeader(leaf);
+      for (let i = 0; i < Math.min(h.nrEntries, h.maxEntries); i++) live.add(parseIndexEntry(leaf, valueOffset(h.maxEntries, INDEX_ENTRY_SIZE, i)).blocknr);
+    });
+    tree(sb.dataSpaceMapRoot.refCountRoot, false);
+    tree(sb.metadataSpaceMapRoot.refCountRoot, false);
+    const idx = sb.metadataSpaceMapRoot.bitmapRoot;
+    if (idx > 0 && idx < n) {
+      live.add(idx);
+      try {
+        for (const e of parseMetadataIndex(readBlock(path, idx), idx, Math.ceil(sb.metadataSpaceMapRoot.nrBlocks / ENTRIES_PER_BITMAP))) if (e) live.add(e.blocknr);
+      } catch {
+        // An unreadable index: its bitmaps are not steered to.
+      }
+    }
+  }
+  return [...live].filter((b) => b < n).sort((a, b) => a - b);
+}
+
 /** Copies `pristine` to `path` and damages it; returns what was done. */
-export function damage(pristine: string, path: string, used: Map<string, number[]>, seed: number): Damage {
+export function damage(pristine: string, path: string, used: Map<string, number[]>, seed: number, live: readonly number[] = []): Damage {
   copyFileSync(pristine, path);
   const rnd = prng(seed);
-  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
   const kind = DAMAGE_KINDS[seed % DAMAGE_KINDS.length]!;
+  const liveSet = new Set(live);
+  // Three picks in four from what the current metadata uses, when there is a choice.
+  const pick = <T extends number>(a: readonly T[]): T => {
+    const inUse = a.filter((b) => liveSet.has(b));
+    const from = inUse.length > 0 && rnd() < 0.75 ? inUse : a;
+    return from[Math.floor(rnd() * from.length)]!;
+  };
   const nodes = used.get('btreeNode') ?? [];
   const all = [...used.values()].flat();
   const internal = nodes.filter((b) => parseNodeHeader(readBlock(pristine, b)).flags === 1);
@@ -88,14 +172,33 @@ export function damage(pristine: string, path: string, used: Map<string, number[
     }
     case 'wrong-value-size': {
       const b = pick(nodes);
-      patchBlock(path, b, (_d, dv) => dv.setUint32(24, pick([4, 16, 24, 32, 7]), true), 'btreeNode');
+      patchBlock(path, b, (_d, dv) => dv.setUint32(24, [4, 16, 24, 32, 7][Math.floor(rnd() * 5)]!, true), 'btreeNode');
       return { kind, block: b, blockKind: 'btreeNode' };
     }
     case 'truncated': {
+      // Anywhere in the file's written part, each region as likely as another.
       const maxUsed = Math.max(...all);
       const cut = 1 + Math.floor(rnd() * maxUsed);
       truncateSync(path, cut * BLOCK_SIZE);
       return { kind, block: cut, blockKind: 'file' };
+    }
+    case 'swapped': {
+      // Two blocks written to each other's places (a misdirected write pair).
+      const a = pick(all);
+      let b = pick(all);
+      if (b === a) b = all[(all.indexOf(a) + 1) % all.length]!;
+      const da = readBlock(pristine, a);
+      writeBlock(path, a, readBlock(pristine, b));
+      writeBlock(path, b, da);
+      return { kind, block: a, other: b, blockKind: classifyBlock(da)! };
+    }
+    case 'duplicated': {
+      // A block written twice: a second copy lands over another block in use.
+      const src = pick(all);
+      let dst = pick(all);
+      if (dst === src) dst = all[(all.indexOf(src) + 1) % all.length]!;
+      writeBlock(path, dst, readBlock(pristine, src));
+      return { kind, block: dst, other: src, blockKind: classifyBlock(readBlock(pristine, dst))! };
     }
     case 'index-or-bitmap-garbage': {
       const b = pick([...(used.get('bitmap') ?? []), ...(used.get('index') ?? [])]);

@@ -1,0 +1,139 @@
+/**
+ * `npm run fuzz`: thousands of seeded damage cases (fuzz-case.ts) over the
+ * generated pool and the two kernel-made fixtures, in parallel worker
+ * processes, with a progress line as it goes and the totals at the end.
+ *
+ *   FUZZ_CASES=10000 npm run fuzz      (cases in all, split over the pools)
+ *   FUZZ_SEED=1 FUZZ_JOBS=6            (first seed; worker processes)
+ *
+ * thin_check 1.1 sleeps about half a second per run, so more jobs than
+ * cores keep the cores busy. Exits 1 when any case failed.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
+import { fixture } from '../bench/repair-measure.js';
+import { restore } from '../../src/thin/restore.js';
+import { emptyFile } from '../support/env.js';
+import { type CaseResult, type Pristine, type Tally, addToTally, emptyTally, pristineOf, runCase } from './fuzz-case.js';
+
+interface Job {
+  pool: string;
+  path: string;
+  seeds: number[];
+}
+
+const POOLS = ['generated', 'snapshots', 'generations'];
+
+function makePools(dir: string): Record<string, string> {
+  const xml = join(dir, 'p.xml');
+  const g = writePoolXml(xml, { seed: 77, origins: 2, snapshotsPerOrigin: 2, mappingsPerOrigin: 30000, rewriteShare: 0.2, runLength: 3 });
+  const generated = emptyFile(join(dir, 'generated.meta'), metadataBytesFor(g.mappings));
+  restore(xml, generated);
+  return { generated, snapshots: fixture('snapshots', dir), generations: fixture('generations', dir) };
+}
+
+function worker(): void {
+  const pristine = new Map<string, Pristine>();
+  process.on('message', (job: Job | 'done') => {
+    if (job === 'done') process.exit(0);
+    let p = pristine.get(job.pool);
+    if (!p) pristine.set(job.pool, (p = pristineOf(job.pool, job.path)));
+    const dir = mkdtempSync(join(tmpdir(), 'dmthin-fuzzw-'));
+    try {
+      for (const seed of job.seeds) {
+        let r: CaseResult;
+        try {
+          r = runCase(p, seed, dir);
+        } catch (e) {
+          // The harness itself failed (damage generator, scoring): a failure too, never silence.
+          r = { label: `${job.pool} seed ${seed}`, kind: 'bit-flip', failures: [`${job.pool} seed ${seed}: the case itself threw ${(e as Error).stack}`], repaired: false, correct: 0, wrong: 0, recovered: 0, ms: 0 };
+        }
+        process.send!({ pool: job.pool, r });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    process.send!('next');
+  });
+  process.send!('next');
+}
+
+async function main(): Promise<void> {
+  const total = Number(process.env.FUZZ_CASES ?? 2000);
+  const first = Number(process.env.FUZZ_SEED ?? 1);
+  const jobs = Number(process.env.FUZZ_JOBS ?? Math.max(2, cpus().length * 3));
+  const dir = mkdtempSync(join(tmpdir(), 'dmthin-fuzz-'));
+  const paths = makePools(dir);
+  const perPool = Math.ceil(total / POOLS.length);
+  // Work in small batches so every worker stays busy to the end.
+  const queue: Job[] = [];
+  for (let s = first; s < first + perPool; s += 20) {
+    for (const pool of POOLS) queue.push({ pool, path: paths[pool]!, seeds: Array.from({ length: Math.min(20, first + perPool - s) }, (_, i) => s + i) });
+  }
+  const tallies: Record<string, Tally> = Object.fromEntries(POOLS.map((p) => [p, emptyTally()]));
+  const failures: string[] = [];
+  const disagreements: string[] = [];
+  const t0 = Date.now();
+  let done = 0;
+  let lastReport = 0;
+  const report = (final = false): void => {
+    const all = emptyTally();
+    for (const t of Object.values(tallies)) {
+      all.cases += t.cases;
+      all.wrong += t.wrong;
+      all.failures += t.failures;
+      all.disagreements += t.disagreements;
+    }
+    const secs = (Date.now() - t0) / 1000;
+    const eta = done > 0 ? ((POOLS.length * perPool - done) * secs) / done : 0;
+    process.stderr.write(
+      `fuzz: ${done}/${POOLS.length * perPool} cases, ${secs.toFixed(0)} s` +
+        `${final ? '' : `, about ${eta.toFixed(0)} s to go`}: ${all.wrong} wrong mappings, ${all.failures} failures, ${all.disagreements} disagreements with thin_check 1.1\n`,
+    );
+  };
+  await Promise.all(
+    Array.from({ length: jobs }, () => {
+      const child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      return new Promise<void>((resolve, reject) => {
+        child.on('message', (m: 'next' | { pool: string; r: CaseResult }) => {
+          if (m === 'next') {
+            const job = queue.shift();
+            child.send(job ?? 'done');
+            return;
+          }
+          addToTally(tallies[m.pool]!, m.r);
+          failures.push(...m.r.failures);
+          if (m.r.disagreement) disagreements.push(m.r.disagreement);
+          done++;
+          if (Date.now() - lastReport > 10_000) {
+            lastReport = Date.now();
+            report();
+          }
+        });
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`a fuzz worker exited with ${code}`))));
+      });
+    }),
+  );
+  rmSync(dir, { recursive: true, force: true });
+  report(true);
+  for (const [pool, t] of Object.entries(tallies)) {
+    const kinds = Object.entries(t.byKind)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
+    console.log(
+      `${pool}: ${t.cases} cases (${kinds}); repair wrote ${t.repaired}, refused ${t.refused}; ` +
+        `${t.correct} mappings correct, ${t.wrong} wrong, ${t.recovered} from older copies; ` +
+        `${t.disagreements} disagreements with thin_check 1.1; slowest case ${t.slowestMs} ms`,
+    );
+  }
+  for (const f of [...failures, ...disagreements].slice(0, 50)) console.log(`FAIL ${f}`);
+  console.log(`${done} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s with ${jobs} jobs: ${failures.length} failures, ${disagreements.length} disagreements`);
+  process.exitCode = failures.length + disagreements.length > 0 ? 1 : 0;
+}
+
+if (process.argv.includes('--worker')) worker();
+else await main();
