@@ -44,13 +44,13 @@ export { readXml, XmlSyntaxError } from './thin/xml-reader.js';
 
 export { Pool, type PoolCreateOptions, type ActiveThin, validateThinId, validateBlockSize, validateName } from './driver/pool.js';
 export { parsePoolStatus, parseThinStatus, type PoolStatus, type ThinStatus, type PoolMode } from './driver/status.js';
-export { parseSize, parseSectors, formatSize } from './driver/size.js';
+export { parseBytes, parseSectors, parseCount, parseU64, humanSize } from './format/units.js';
 export { CommandError } from './driver/exec.js';
 export * as dmsetup from './driver/dmsetup.js';
 export * as losetup from './driver/losetup.js';
 export { runInVm, vmAvailability, makeScratch, type VmResult, type VmOptions } from './vm/vm.js';
 
-export { lsRows, formatLsTable, humanSize, parseLsFields, LS_FIELDS, type LsRow, type LsField } from './thin/ls.js';
+export { lsRows, formatLsTable, parseLsFields, LS_FIELDS, type LsRow, type LsField } from './thin/ls.js';
 export { delta, deltaRoots, type DeltaSink } from './thin/delta.js';
 export { SimpleDeltaWriter, VerboseDeltaWriter, JsonDeltaWriter, deltaHeader } from './thin/delta-writers.js';
 export { rmap, parseRegion, writeRmap, type Region, type RmapRun, type RmapResult } from './thin/rmap.js';

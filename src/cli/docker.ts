@@ -3,7 +3,7 @@ import { withOutput } from '../io/output-file.js';
 import { inventory, type Inventory } from '../docker/inventory.js';
 import { findDockerDevice, readDockerTree } from '../docker/tree.js';
 import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from '../docker/live.js';
-import { formatSize } from '../driver/size.js';
+import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { printJson, run } from './util.js';
@@ -17,7 +17,7 @@ function short(hash: string): string {
 export function formatInventory(inv: Inventory): string {
   const p = inv.pool;
   const lines: string[] = [];
-  const bs = p.dataBlockSize ? formatSize(p.dataBlockSize * 512) : '?';
+  const bs = p.dataBlockSize ? humanSize(p.dataBlockSize * 512) : '?';
   lines.push(`pool ${p.name}: transaction ${p.transactionId ?? '?'}, ${bs} blocks, metadata ${p.metadataOk ? 'checks clean' : 'DAMAGED'}${p.heldMetadataSnap ? `, metadata snapshot held at ${p.heldMetadataSnap}` : ''}`);
   lines.push(`  metadata ${p.metadataFile}`, `  data     ${p.dataFile}`, '');
   const header = ['ID', 'HASH', 'ROLE', 'CONTAINER', 'SIZE', 'MAPPED', 'EXCLUSIVE', 'TXN', 'ORIGIN'];
@@ -26,13 +26,13 @@ export function formatInventory(inv: Inventory): string {
     short(d.hash),
     d.role,
     d.container ?? '',
-    formatSize(d.size),
-    d.mappedBytes === undefined ? (d.inPool ? '?' : 'NOT IN POOL') : formatSize(d.mappedBytes),
-    d.exclusiveBytes === undefined ? '' : formatSize(d.exclusiveBytes),
+    humanSize(d.size),
+    d.mappedBytes === undefined ? (d.inPool ? '?' : 'NOT IN POOL') : humanSize(d.mappedBytes),
+    d.exclusiveBytes === undefined ? '' : humanSize(d.exclusiveBytes),
     String(d.transactionId),
     d.origin ? short(d.origin) : '',
   ]);
-  for (const o of inv.orphanThins) rows.push([String(o.deviceId), '(none)', 'ORPHAN', '', '', formatSize(o.mappedBytes), '', '', '']);
+  for (const o of inv.orphanThins) rows.push([String(o.deviceId), '(none)', 'ORPHAN', '', '', humanSize(o.mappedBytes), '', '', '']);
   const all = [header, ...rows];
   const widths = header.map((_h, i) => Math.max(...all.map((r) => r[i]!.length)));
   for (const r of all) lines.push(r.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());

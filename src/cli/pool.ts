@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { Output } from '../io/output.js';
 import { withOutput } from '../io/output-file.js';
 import { Pool } from '../driver/pool.js';
-import { formatSize } from '../driver/size.js';
+import { humanSize } from '../format/units.js';
 import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
@@ -15,7 +15,7 @@ export function describeStatus(p: Pool, s: PoolStatus): string {
   return [
     `pool ${p.name}: ${s.mode}${s.needsCheck ? ', NEEDS CHECK' : ''}`,
     `  transaction id    ${s.transactionId}`,
-    `  data              ${s.usedDataBlocks}/${s.totalDataBlocks} blocks of ${formatSize(bs)} used (${pct(s.usedDataBlocks, s.totalDataBlocks)}, ${formatSize(s.usedDataBlocks * bs)} of ${formatSize(s.totalDataBlocks * bs)})`,
+    `  data              ${s.usedDataBlocks}/${s.totalDataBlocks} blocks of ${humanSize(bs)} used (${pct(s.usedDataBlocks, s.totalDataBlocks)}, ${humanSize(s.usedDataBlocks * bs)} of ${humanSize(s.totalDataBlocks * bs)})`,
     `  metadata          ${s.usedMetadataBlocks}/${s.totalMetadataBlocks} blocks used (${pct(s.usedMetadataBlocks, s.totalMetadataBlocks)})`,
     `  metadata snapshot ${s.heldMetadataRoot === undefined ? 'none' : `held at block ${s.heldMetadataRoot}`}`,
     `  when full         ${s.errorIfNoSpace ? 'error I/O' : 'queue I/O'}; discards ${s.discardPassdown ? 'passed down' : 'not passed down'}`,
@@ -71,7 +71,7 @@ export function register(program: Command): void {
           printJson({ name: p.name, metadataDevice: p.metadataDevice, dataDevice: p.dataDevice, dataBlockSize: p.dataBlockSize, ...s, activeThins: thins });
         } else {
           process.stdout.write(describeStatus(p, s));
-          for (const t of thins) process.stdout.write(`  active thin       ${t.id} as /dev/mapper/${t.name} (${formatSize(t.sectors * 512)})\n`);
+          for (const t of thins) process.stdout.write(`  active thin       ${t.id} as /dev/mapper/${t.name} (${humanSize(t.sectors * 512)})\n`);
         }
         return 0;
       }),

@@ -79,3 +79,22 @@ export function parseBytes(text: string, what: string, options: SizeOptions = {}
 export function parseSectors(text: string, what: string, bareUnit = 1): number {
   return parseBytes(text, what, { bareUnit, multipleOf: 512, positive: true }) / 512;
 }
+
+/**
+ * The one human-readable size dmthin prints, thin_ls's (and close to
+ * lvs's): powers of 1024 with an IEC suffix. As thin-provisioning-tools: divide by 1024 while above 1 MiB,
+ * then once more (rounded) if above 8 KiB.
+ */
+export function humanSize(bytes: number): string {
+  let n = bytes;
+  let i = 0;
+  while (n > 1024 * 1024) {
+    n = Math.floor(n / 1024);
+    i++;
+  }
+  if (n > 8 * 1024) {
+    n = Math.round(n / 1024);
+    i++;
+  }
+  return `${n}${['', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'][i]}`;
+}

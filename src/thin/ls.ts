@@ -3,6 +3,7 @@
  * of them are exclusive (their data block is mapped exactly once in the
  * whole pool) or shared.
  */
+import { humanSize } from '../format/units.js';
 import { UsageError } from '../format/errors.js';
 import type { Metadata, ThinDevice } from './metadata.js';
 import { forEachDataBlock } from './mapping-scan.js';
@@ -85,23 +86,6 @@ export function needsSharing(fields: readonly LsField[]): boolean {
   return fields.some((f) => NEEDS_SHARING.has(f));
 }
 
-/**
- * thin-provisioning-tools' human size: divide by 1024 while above 1 MiB,
- * then once more (rounded) if above 8 KiB.
- */
-export function humanSize(bytes: number): string {
-  let n = bytes;
-  let i = 0;
-  while (n > 1024 * 1024) {
-    n = Math.floor(n / 1024);
-    i++;
-  }
-  if (n > 8 * 1024) {
-    n = Math.round(n / 1024);
-    i++;
-  }
-  return `${n}${['', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'][i]}`;
-}
 
 export function lsValue(row: LsRow, field: LsField, dataBlockSize: number): string {
   const sec = (blocks: number): number => blocks * dataBlockSize;

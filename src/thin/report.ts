@@ -10,7 +10,8 @@ import { keyAt, valueOffset } from '../format/btree-node.js';
 import { forEachLeaf } from '../pdata/btree-leaves.js';
 import { check, type CheckResult } from './check.js';
 import { inferFamily, type FamilyNode } from './family.js';
-import { humanSize, lsRows, type LsRow } from './ls.js';
+import { humanSize } from '../format/units.js';
+import { lsRows, type LsRow } from './ls.js';
 import { forEachDataBlock } from './mapping-scan.js';
 import { Metadata } from './metadata.js';
 

@@ -71,8 +71,8 @@ describe('dmthin docker ls', () => {
 
   it('prints a table a person scans in seconds', () => {
     const r = dmthin('docker', 'ls', root);
-    expect(r.stdout).toMatch(/^pool docker-\d+:\d+-\d+-pool: transaction 10, 64k blocks, metadata checks clean/);
-    expect(r.stdout).toMatch(/\n\s*5\s+3c3c3c3c3c3c\s+container layer\s+web\s+32M/);
+    expect(r.stdout).toMatch(/^pool docker-\d+:\d+-\d+-pool: transaction 10, 64KiB blocks, metadata checks clean/);
+    expect(r.stdout).toMatch(/\n\s*5\s+3c3c3c3c3c3c\s+container layer\s+web\s+32MiB/);
     expect(r.stdout).toMatch(/\n10\s+\(none\)\s+ORPHAN/);
     expect(r.stdout).toMatch(/2 problems:\n {2}orphan-thin \(thin 10\)/);
   });
