@@ -6,7 +6,8 @@ import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from 
 import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { printJson, run } from './util.js';
+import { announce, printJson, run } from './util.js';
+import { ArgumentError } from '../format/errors.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -95,7 +96,8 @@ export function register(program: Command): void {
     .option('--metadata <file>', 'thin metadata file or device (direct-lvm)')
     .option('--data <file>', 'data file or device (direct-lvm)')
     .option('--at-metadata-snap', 'as the held metadata snapshot saw it')
-    .action((root: string, what: string, o: { output: string; metadata?: string; data?: string; atMetadataSnap?: boolean }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, what: string, o: { output: string; metadata?: string; data?: string; atMetadataSnap?: boolean; json?: boolean }) =>
       run(() => {
         const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
         const dev = findDockerDevice(tree, what);
@@ -105,7 +107,13 @@ export function register(program: Command): void {
           const r = withOutput(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'image' }, (out) =>
             exportDevice(md, tree.dataFile, dev.deviceId, out.fd, { size: dev.size || undefined }),
           );
-          process.stderr.write(`exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${((Date.now() - t0) / 1000).toFixed(2)} s\n`);
+          const seconds = (Date.now() - t0) / 1000;
+          announce(
+            o.json,
+            `exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
+            { hash: dev.hash, deviceId: dev.deviceId, ...r, seconds },
+            process.stderr,
+          );
         } finally {
           md.close();
         }
@@ -121,10 +129,11 @@ export function register(program: Command): void {
         'metadata, low water mark 32768, skip_block_zeroing). If the pool is up, uses it.',
     )
     .argument('[root]', 'Docker root', DEFAULT_ROOT)
-    .action((root: string) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, o: { json?: boolean }) =>
       run(async () => {
         const r = await dockerActivate(root);
-        process.stdout.write(r.created ? `activated ${r.pool} on ${r.loops.join(', ')}\n` : `${r.pool} is already active (Docker running?): using it as is\n`);
+        announce(o.json, r.created ? `activated ${r.pool} on ${r.loops.join(', ')}` : `${r.pool} is already active (Docker running?): using it as is`, r);
         return 0;
       }),
     );
@@ -159,11 +168,12 @@ export function register(program: Command): void {
     .argument('<root>')
     .argument('[name]')
     .option('--all', "every dmthin snapshot of this Docker root's pool")
-    .action((root: string, name: string | undefined, o: { all?: boolean }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, name: string | undefined, o: { all?: boolean; json?: boolean }) =>
       run(async () => {
-        if (!name && !o.all) throw new Error('name a snapshot, or give --all');
+        if (!name && !o.all) throw new ArgumentError('name a snapshot, or give --all');
         const released = await dockerRelease(root, o.all ? 'all' : name!);
-        process.stdout.write(released.length ? `released ${released.join(', ')}\n` : 'nothing to release\n');
+        announce(o.json, released.length ? `released ${released.join(', ')}` : 'nothing to release', { released });
         return 0;
       }),
     );
@@ -172,9 +182,11 @@ export function register(program: Command): void {
     .command('deactivate')
     .description('Live: removes the pool and loop devices that dmthin docker activate created (never a pool Docker made)')
     .argument('[root]', 'Docker root', DEFAULT_ROOT)
-    .action((root: string) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, o: { json?: boolean }) =>
       run(async () => {
-        process.stdout.write(`deactivated ${await dockerDeactivate(root)}\n`);
+        const pool = await dockerDeactivate(root);
+        announce(o.json, `deactivated ${pool}`, { deactivated: pool });
         return 0;
       }),
     );

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/ls.js';
 import { Metadata } from '../thin/metadata.js';
 import { arg, run } from './util.js';
+import { writeFileSync } from 'node:fs';
+import { withOutput } from '../io/output-file.js';
 
 export function register(program: Command): void {
   program
@@ -13,17 +15,19 @@ export function register(program: Command): void {
         `SHARED the rest. Fields: ${LS_FIELDS.join(', ')}.`,
     )
     .argument('<metadata>', 'metadata file or inactive device')
-    .option('-o, --format <fields>', 'comma-separated fields', arg(parseLsFields))
+    .option('-f, --format <fields>', 'comma-separated fields (thin_ls -o)', arg(parseLsFields))
+    .option('-o, --output <file>', 'write to FILE instead of standard output')
     .option('--no-headers', 'omit the header line')
     .option('-m, --metadata-snap', 'list the held metadata snapshot')
     .option('--json', 'every field of every device, as numbers')
-    .action((metadata: string, o: { format?: LsField[]; headers: boolean; metadataSnap?: boolean; json?: boolean }) =>
+    .action((metadata: string, o: { format?: LsField[]; output?: string; headers: boolean; metadataSnap?: boolean; json?: boolean }) =>
       run(() => {
         const fields = o.format ?? DEFAULT_LS_FIELDS;
         const md = Metadata.open(metadata, { metadataSnap: o.metadataSnap });
         try {
           const rows = lsRows(md, o.json || needsSharing(fields));
           const bs = md.view.dataBlockSize;
+          let text: string;
           if (o.json) {
             const devices = rows.map((r) => ({
               dev: r.devId,
@@ -40,10 +44,11 @@ export function register(program: Command): void {
               create_time: r.creationTime,
               snap_time: r.snapshottedTime,
             }));
-            process.stdout.write(`${JSON.stringify({ data_block_size: bs, devices }, null, 2)}\n`);
+            text = `${JSON.stringify({ data_block_size: bs, devices }, null, 2)}\n`;
           } else {
-            process.stdout.write(formatLsTable(rows, fields, bs, o.headers));
+            text = formatLsTable(rows, fields, bs, o.headers);
           }
+          withOutput(o.output ?? '-', { inputs: [metadata], what: 'listing' }, (out) => writeFileSync(out.fd, text));
         } finally {
           md.close();
         }

@@ -6,7 +6,8 @@ import { humanSize } from '../format/units.js';
 import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
+import { announce, parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
+import { ArgumentError } from '../format/errors.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
   if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
@@ -39,7 +40,8 @@ export function register(program: Command): void {
     .option('--low-water-mark <blocks>', 'raise an event when free data blocks drop below this', parseIntArg)
     .option('--skip-zeroing', 'do not zero newly provisioned blocks (faster; old data can show through)')
     .option('--error-if-no-space', 'fail I/O instead of queueing it when the pool is full')
-    .action((name: string, o: { data: string; metadata: string; dataSize: number; metadataSize: number; blockSize: number; lowWaterMark?: number; skipZeroing?: boolean; errorIfNoSpace?: boolean }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((name: string, o: { data: string; metadata: string; dataSize: number; metadataSize: number; blockSize: number; lowWaterMark?: number; skipZeroing?: boolean; errorIfNoSpace?: boolean; json?: boolean }) =>
       run(async () => {
         const p = await Pool.create({
           name,
@@ -52,7 +54,7 @@ export function register(program: Command): void {
           skipZeroing: o.skipZeroing,
           errorIfNoSpace: o.errorIfNoSpace,
         });
-        process.stdout.write(`created pool ${p.name} (${p.device}): metadata ${p.metadataDevice}, data ${p.dataDevice}\n`);
+        announce(o.json, `created pool ${p.name} (${p.device}): metadata ${p.metadataDevice}, data ${p.dataDevice}`, { pool: p.name, device: p.device, metadataDevice: p.metadataDevice, dataDevice: p.dataDevice });
         return 0;
       }),
     );
@@ -81,11 +83,12 @@ export function register(program: Command): void {
     .command('destroy')
     .description('deactivate every thin of the pool, remove the pool and detach its loop devices (files are kept)')
     .argument('<name>')
-    .action((name: string) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((name: string, o: { json?: boolean }) =>
       run(async () => {
         const p = await Pool.open(name);
         await p.destroy();
-        process.stdout.write(`removed pool ${name} and its thin devices; detached ${p.metadataDevice} ${p.dataDevice}\n`);
+        announce(o.json, `removed pool ${name} and its thin devices; detached ${p.metadataDevice} ${p.dataDevice}`, { removed: name, detached: [p.metadataDevice, p.dataDevice] });
         return 0;
       }),
     );
@@ -124,11 +127,12 @@ export function register(program: Command): void {
     .argument('<id>', 'thin id, 0..16777215', parseThinIdArg)
     .requiredOption('--size <size>', 'virtual size, e.g. 1G', parseSectorsArg)
     .option('--name <dmname>', 'device-mapper name (default POOL-thinID)')
-    .action((poolName: string, id: number, o: { size: number; name?: string }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((poolName: string, id: number, o: { size: number; name?: string; json?: boolean }) =>
       run(async () => {
         const p = await Pool.open(poolName);
         const dev = await p.createAndActivateThin(id, o.size, o.name ?? `${poolName}-thin${id}`);
-        process.stdout.write(`created thin ${id} in ${poolName}, active as ${dev}\n`);
+        announce(o.json, `created thin ${id} in ${poolName}, active as ${dev}`, { pool: poolName, id, device: dev });
         return 0;
       }),
     );
@@ -139,10 +143,12 @@ export function register(program: Command): void {
     .argument('<id>', 'thin id', parseThinIdArg)
     .requiredOption('--size <size>', 'virtual size, e.g. 1G', parseSectorsArg)
     .requiredOption('--name <dmname>', 'device-mapper name')
-    .action((poolName: string, id: number, o: { size: number; name: string }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((poolName: string, id: number, o: { size: number; name: string; json?: boolean }) =>
       run(async () => {
         const p = await Pool.open(poolName);
-        process.stdout.write(`${await p.activateThin(id, o.size, o.name)}\n`);
+        const dev = await p.activateThin(id, o.size, o.name);
+        announce(o.json, dev, { pool: poolName, id, device: dev });
         return 0;
       }),
     );
@@ -150,11 +156,12 @@ export function register(program: Command): void {
     .command('deactivate')
     .description('remove the dm device of a thin volume (its data stays in the pool)')
     .argument('<dmname>')
-    .action((dmName: string) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((dmName: string, o: { json?: boolean }) =>
       run(async () => {
         const { remove } = await import('../driver/dmsetup.js');
         await remove(dmName);
-        process.stdout.write(`removed ${dmName}\n`);
+        announce(o.json, `removed ${dmName}`, { removed: dmName });
         return 0;
       }),
     );
@@ -163,11 +170,12 @@ export function register(program: Command): void {
     .description('delete thin ID from POOL (its data is freed); it must not be active')
     .argument('<pool>')
     .argument('<id>', 'thin id', parseThinIdArg)
-    .action((poolName: string, id: number) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((poolName: string, id: number, o: { json?: boolean }) =>
       run(async () => {
         const p = await Pool.open(poolName);
         await p.deleteThin(id);
-        process.stdout.write(`deleted thin ${id} from ${poolName}\n`);
+        announce(o.json, `deleted thin ${id} from ${poolName}`, { pool: poolName, deleted: id });
         return 0;
       }),
     );
@@ -182,17 +190,18 @@ export function register(program: Command): void {
     .argument('<origin-id>', 'id of the thin to snapshot', parseThinIdArg)
     .option('--name <dmname>', 'device-mapper name (default POOL-snapNEW_ID)')
     .option('--size <size>', "virtual size when the origin is not active (default: the active origin's)", parseSectorsArg)
-    .action((poolName: string, id: number, origin: number, o: { name?: string; size?: number }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((poolName: string, id: number, origin: number, o: { name?: string; size?: number; json?: boolean }) =>
       run(async () => {
         const p = await Pool.open(poolName);
         let sectors = o.size;
         if (sectors === undefined) {
           const active = (await p.activeThins()).find((t) => t.id === origin);
-          if (!active) throw new Error(`thin ${origin} is not active, so its size is unknown: give --size`);
+          if (!active) throw new ArgumentError(`thin ${origin} is not active, so its size is unknown: give --size`);
           sectors = active.sectors;
         }
         const dev = await p.createAndActivateSnap(id, origin, sectors, o.name ?? `${poolName}-snap${id}`);
-        process.stdout.write(`created snapshot ${id} of thin ${origin} in ${poolName}, active as ${dev}\n`);
+        announce(o.json, `created snapshot ${id} of thin ${origin} in ${poolName}, active as ${dev}`, { pool: poolName, id, origin, device: dev });
         return 0;
       }),
     );

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { report } from '../thin/report.js';
 import { withOutput } from '../io/output-file.js';
-import { run } from './util.js';
+import { announce, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -15,11 +15,12 @@ export function register(program: Command): void {
     )
     .argument('<metadata>')
     .requiredOption('-o, --output <file>', 'HTML file to write')
-    .action((metadata: string, o: { output: string }) =>
+    .option('--json', 'print the result as one JSON object')
+    .action((metadata: string, o: { output: string; json?: boolean }) =>
       run(() => {
         const html = report(metadata);
         withOutput(o.output, { inputs: [metadata], what: 'HTML report' }, (out) => writeFileSync(out.fd, html));
-        process.stderr.write(`wrote ${o.output}\n`);
+        announce(o.json, `wrote ${o.output}`, { wrote: o.output, bytes: Buffer.byteLength(html) }, process.stderr);
         return 0;
       }),
     );

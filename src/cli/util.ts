@@ -34,6 +34,12 @@ export function printJson(value: unknown, stream: NodeJS.WriteStream = process.s
   stream.write(`${JSON.stringify(snakeKeys(value), (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), indent)}\n`);
 }
 
+/** What a command did: one line for a person, or with --json the same as an object. */
+export function announce(json: boolean | undefined, text: string, value: object, stream: NodeJS.WriteStream = process.stdout): void {
+  if (json) printJson(value, process.stdout, 0);
+  else stream.write(`${text}\n`);
+}
+
 /**
  * Prints a failure: one line `dmthin: what is wrong`, or with --json one
  * object `{"error": {"kind", "message", "exit_code"}}` on stderr.
@@ -78,8 +84,11 @@ export function run(body: () => number | Promise<number>): Promise<void> {
           reportError(err.message, e instanceof ArgumentError ? 'usage' : e instanceof MetadataError ? 'metadata' : e instanceof CommandError ? 'command' : 'failed', code);
         } else if (err && typeof err.code === 'string' && err.syscall) {
           reportError(`${err.syscall === 'open' ? 'cannot open' : `${err.syscall} failed on`} ${err.path ?? 'a file'}: ${errnoWords(err)}`, 'system', code);
+        } else if (e instanceof Error && e.constructor === Error) {
+          // A plain Error carries a message meant for people (a kernel refusal, an injected fault).
+          reportError(e.message, 'failed', code);
         } else {
-          // A bug: say so plainly; the stack only on request.
+          // A bug (TypeError, RangeError, ...): say so plainly; the stack only on request.
           reportError(`internal error: ${err?.message ?? String(e)} (please report it; DMTHIN_DEBUG=1 shows where)`, 'internal', code);
           if (process.env.DMTHIN_DEBUG) process.stderr.write(`${err?.stack}\n`);
         }
@@ -157,7 +166,7 @@ export const DROP_INS: Record<string, { command: string[]; options?: Record<stri
   thin_dump: { command: ['dump'] },
   thin_restore: { command: ['restore'] },
   thin_repair: { command: ['repair'] },
-  thin_ls: { command: ['ls'] },
+  thin_ls: { command: ['ls'], options: { '-o': '--format' } },
   thin_delta: { command: ['delta'] },
   thin_rmap: { command: ['rmap'] },
   thin_metadata_size: { command: ['metadata-size'] },

@@ -35,6 +35,11 @@ export const NEEDS_CHECK_FLAG = 1;
 export const MIN_DATA_BLOCK_SIZE = 128;
 export const MAX_DATA_BLOCK_SIZE = 2097152;
 
+/** Whether block `b` carries the superblock magic (a cheap test before parsing or checksumming it). */
+export function hasSuperblockMagic(b: Uint8Array): boolean {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(32, true) === SUPERBLOCK_MAGIC && b[36] === 0 && b[37] === 0 && b[38] === 0 && b[39] === 0;
+}
+
 /** The kernel's rule for data_block_size (dm-thin.c pool_ctr): 128..2097152 sectors, a multiple of 128. */
 export function validDataBlockSize(sectors: number): boolean {
   return Number.isInteger(sectors) && sectors >= MIN_DATA_BLOCK_SIZE && sectors <= MAX_DATA_BLOCK_SIZE && sectors % MIN_DATA_BLOCK_SIZE === 0;

@@ -16,7 +16,9 @@
  *   range of that device; the older leaf was this device's, or a device's
  *   that shared the lost node itself (any other device's leaf, a snapshot
  *   relative's too, only gives mappings older than this device's
- *   creation: what a snapshot inherits); every older copy of v agrees on
+ *   creation: what a snapshot inherits); a leaf no older top level names
+ *   fills only a bounded lost range, and only when no other damaged device
+ *   lost that key range too; every older copy of v agrees on
  *   d; the newest data space map counts d more often than the surviving
  *   trees use it (so some lost leaf held it), and no more often than the
  *   surviving mappings plus every device's claims on d add up to; no
@@ -115,7 +117,8 @@ class Salvager {
           (lo, hi, block, why) => dev.holes.push({ lo, hi, block, why }),
         );
       }
-      for (const h of dev.holes) {
+      // A device whose entry in the top level is lost shares that top-level node, not a mapping node.
+      for (const h of root === undefined ? [] : dev.holes) {
         let s = sharers.get(h.block);
         if (!s) sharers.set(h.block, (s = new Set()));
         s.add(id);

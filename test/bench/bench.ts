@@ -71,7 +71,7 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
       case 'dump': return [process.execPath, cli, 'dump', '-o', out, meta];
       case 'restore': return [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', out];
       case 'repair': return [process.execPath, cli, 'repair', '-q', '-i', meta, '-o', out];
-      case 'ls': return [process.execPath, cli, 'ls', '-o', LS_FIELDS, meta];
+      case 'ls': return [process.execPath, cli, 'ls', '-f', LS_FIELDS, meta];
       case 'delta': return [process.execPath, cli, 'delta', '--snap1', '0', '--snap2', '1', meta];
       case 'rmap': return [process.execPath, cli, 'rmap', '--region', RMAP_REGION, meta];
     }

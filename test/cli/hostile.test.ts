@@ -178,7 +178,7 @@ describe('bad arguments exit 2 with one line, never a stack trace', () => {
     [['rmap', '--region', '10..5', 'M'], /END must be greater than BEGIN/],
     [['rmap', '--region', '12x..20', 'M'], /badly formed region '12x..20'/],
     [['rmap', 'M'], /at least one --region/],
-    [['ls', '-o', 'BOGUS', 'M'], /unknown field 'BOGUS'/],
+    [['ls', '--format', 'BOGUS', 'M'], /unknown field 'BOGUS'/],
     [['metadata-size', '-b', '64k', '-s', '1t', '-m', '12x'], /unknown unit 'x'/],
     [['export', '--metadata', 'M', '--data', 'D', '--dev-id', '3', '--size', '64q', '-o', '/dev/null'], /unknown unit 'q'/],
     [['repair', '-i', 'M', '-o', 'E', '--data-block-size', '100'], /data block size 100 sectors is not a multiple of 128/],

@@ -126,8 +126,30 @@ describe('LVM drop-in', () => {
     const d = runTool(process.execPath, [tmp.path('thin_dump'), pool]);
     expect(d.stdout).toBe(dmthin('dump', pool).stdout);
     if (tpt09) expect(runTool(process.execPath, [tmp.path('thin_ls'), pool]).stdout).toBe(oracle('0.9', 'thin_ls', [pool]).stdout);
+    if (tpt09) expect(runTool(process.execPath, [tmp.path('thin_ls'), '-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS', pool]).stdout).toBe(oracle('0.9', 'thin_ls', ['-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS', pool]).stdout);
     const bad = copy();
     patchBlock(bad, 0, (b) => (b[99] ^= 1));
     expect(runTool(process.execPath, [tmp.path('thin_check'), '-q', bad]).code).toBe(1);
+  });
+
+  it('every thin_* name dmthin covers runs as that program and names itself in usage and errors', () => {
+    for (const name of ['thin_restore', 'thin_repair', 'thin_delta', 'thin_rmap', 'thin_metadata_size', 'thin_trim', 'thin_metadata_pack', 'thin_metadata_unpack']) {
+      symlinkSync(cliPath, tmp.path(name));
+      const help = runTool(process.execPath, [tmp.path(name), '--help']);
+      expect(help.code, name).toBe(0);
+      expect(help.stdout, name).toMatch(new RegExp(`^Usage: ${name} `));
+      const bad = runTool(process.execPath, [tmp.path(name), '--no-such-option']);
+      expect(bad.code, name).toBe(2);
+      expect(bad.stderr, name).toMatch(new RegExp(`^${name}: (unknown option '--no-such-option'|required option)`));
+    }
+    // thin_metadata_pack and unpack round-trip; thin_trim takes thin_trim's option names.
+    const packed = tmp.path('dropin.pack');
+    const unpacked = tmp.path('dropin.meta');
+    expect(runTool(process.execPath, [tmp.path('thin_metadata_pack'), '-i', pool, '-o', packed]).code).toBe(0);
+    expect(runTool(process.execPath, [tmp.path('thin_metadata_unpack'), '-i', packed, '-o', unpacked]).code).toBe(0);
+    expect(dmthin('dump', unpacked).stdout).toBe(dmthin('dump', pool).stdout);
+    const trim = runTool(process.execPath, [tmp.path('thin_trim'), '--metadata-dev', pool, '--data-dev', tmp.dir, '--pool-inactive']);
+    expect(trim.code).toBe(1);
+    expect(trim.stderr).toMatch(/^thin_trim: data .* is a directory/);
   });
 });

@@ -53,7 +53,8 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
       const variants: string[][] = [[], ['-o', ALL_FIELDS], ['--no-headers', '-o', 'DEV,EXCLUSIVE,SHARED']];
       if (p.held) variants.push(['-m']);
       for (const v of variants) {
-        const ours = dmthin('ls', ...v, p.meta);
+        // dmthin ls takes thin_ls's -o FIELDS as -f (its -o is the output file); the drop-in takes -o.
+        const ours = dmthin('ls', ...v.map((a) => (a === '-o' ? '-f' : a)), p.meta);
         expect(ours.code, ours.stderr).toBe(0);
         expect(ours.stdout, `${p.name} ${v.join(' ')}`).toBe(oracle('0.9', 'thin_ls', [...v, p.meta]).stdout);
       }
@@ -145,11 +146,11 @@ describe('bad input gives a clear error and a non-zero exit', () => {
     const past = dmthin('rmap', '--region', '99999999..100000000', p.meta);
     expect(past.code).toBe(1);
     expect(past.stderr).toMatch(/past the end of the data device/);
-    expect(dmthin('ls', '-o', 'DEV,NOPE', p.meta).stderr).toMatch(/unknown field 'NOPE'/);
+    expect(dmthin('ls', '-f', 'DEV,NOPE', p.meta).stderr).toMatch(/unknown field 'NOPE'/);
     const broken = tmp.path('broken.meta');
     copyFileSync(p.meta, broken);
     patchBlock(broken, 1, (b) => b.fill(0x33));
-    const r = dmthin('ls', '-o', 'DEV,EXCLUSIVE', broken);
+    const r = dmthin('ls', '-f', 'DEV,EXCLUSIVE', broken);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^dmthin: block \d+: /);
   });

@@ -57,6 +57,9 @@ export class OlderCopies {
         const lo = scan.firstKey[leaf]!;
         const hi = scan.lastKey[leaf]!;
         if (!dev.holes.some((h) => hi >= h.lo && lo < h.hi)) continue;
+        // An unattributed leaf that another damaged device could have lost too
+        // (its own lost range covers the leaf's keys) is evidence for neither.
+        if (!who && damaged.some((o) => o !== dev && o.holes.some((h) => hi >= h.lo && lo < h.hi))) continue;
         const b = this.ctx.reader.read(leaf);
         const nr = getU32(b, 16);
         const max = getU32(b, 20);

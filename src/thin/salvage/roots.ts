@@ -198,24 +198,45 @@ export class RootFinder {
       this.ctx.note(`the lost top level cannot be reassembled: ${combos === 0 ? 'some device has no surviving root with its mapped_blocks' : `${combos} combinations of candidate roots are too many to try`}`);
       return undefined;
     }
-    const pick = new Array<number>(ids.length).fill(0);
+    // Every combination that fits, not the first: devices with equal
+    // mapped_blocks can swap roots and still account for the space map.
+    const fits: number[][] = [];
     for (let c = 0; c < combos; c++) {
+      const pick = new Array<number>(ids.length);
       let x = c;
       for (let i = 0; i < ids.length; i++) {
         pick[i] = options[i]![x % options[i]!.length]!;
         x = Math.floor(x / options[i]!.length);
       }
+      if (new Set(pick).size !== pick.length) continue; // two devices never share a root
       const top: TopLevel = { root: -1, ids: new Map(ids.map((id, i) => [id, pick[i]!])), holes: [] };
-      if (this.matchesSpaceMap(top, ev.sb, lookup)) {
-        this.ctx.note(
-          `reassembled the lost top level from surviving roots (${ids.map((id, i) => `thin ${id}: block ${pick[i]}`).join(', ')}): ` +
-            'their mappings account for the newest data space map exactly, block for block',
-        );
-        return { top, det };
-      }
+      if (this.matchesSpaceMap(top, ev.sb, lookup)) fits.push(pick);
     }
-    this.ctx.note(`the lost top level cannot be reassembled: none of ${combos} combinations of surviving roots accounts for the newest data space map`);
-    return undefined;
+    if (fits.length === 0) {
+      this.ctx.note(`the lost top level cannot be reassembled: none of ${combos} combinations of surviving roots accounts for the newest data space map`);
+      return undefined;
+    }
+    // A device whose root differs between fitting combinations cannot be told
+    // from another: it is left lost (its lost range may still be filled from
+    // vouched-for older copies) rather than given another device's mappings.
+    const sure = new Map<number, number>();
+    const unsure: string[] = [];
+    ids.forEach((id, i) => {
+      const roots = new Set(fits.map((f) => f[i]!));
+      if (roots.size === 1) sure.set(id, fits[0]![i]!);
+      else unsure.push(`thin ${id} (blocks ${[...roots].join(', ')})`);
+    });
+    this.ctx.note(
+      `reassembled the lost top level from surviving roots (${[...sure].map(([id, r]) => `thin ${id}: block ${r}`).join(', ') || 'none'}): ` +
+        'their mappings account for the newest data space map exactly, block for block' +
+        (unsure.length ? `; left lost, because their roots fit interchangeably: ${unsure.join(', ')}` : ''),
+    );
+    const top: TopLevel = { root: -1, ids: sure, holes: [] };
+    if (unsure.length) {
+      // The ids left out are lost ranges of the top level.
+      for (const id of ids.filter((x) => !sure.has(x))) top.holes.push({ lo: id, hi: id + 1, block: -1, why: 'its root cannot be told from another device\'s' });
+    }
+    return { top, det };
   }
 
   /** Whether the mappings under `top` (and the held metadata snapshot) give exactly the space map's counts. */
