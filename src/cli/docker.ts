@@ -65,18 +65,12 @@ export function register(program: Command): void {
         const inv = inventory(root, { metadata: o.metadata, data: o.data });
         if (o.json) {
           const p = inv.pool;
-          process.stdout.write(
-            `${JSON.stringify(
-              {
-                pool: { name: p.name, transaction_id: p.transactionId ?? null, data_block_size: p.dataBlockSize ?? null, nr_data_blocks: p.nrDataBlocks ?? null, next_device_id: p.nextDeviceId ?? null, held_metadata_snap: p.heldMetadataSnap ?? null, metadata_ok: p.metadataOk, metadata_file: p.metadataFile, data_file: p.dataFile, base_filesystem: p.baseFilesystem ?? null },
-                devices: inv.devices.map((d) => ({ hash: d.hash, device_id: d.deviceId, size: d.size, transaction_id: d.transactionId, initialized: d.initialized, deleted: d.deleted, in_pool: d.inPool, mapped_bytes: d.mappedBytes ?? null, exclusive_bytes: d.exclusiveBytes ?? null, container: d.container ?? null, container_id: d.containerId ?? null, role: d.role, origin: d.origin ?? null })),
-                orphan_thins: inv.orphanThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
-                problems: inv.problems.map((pr) => ({ kind: pr.kind, device_id: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
-              },
-              null,
-              2,
-            )}\n`,
-          );
+          printJson({
+            pool: { name: p.name, transaction_id: p.transactionId ?? null, data_block_size: p.dataBlockSize ?? null, nr_data_blocks: p.nrDataBlocks ?? null, next_device_id: p.nextDeviceId ?? null, held_metadata_snap: p.heldMetadataSnap ?? null, metadata_ok: p.metadataOk, metadata_file: p.metadataFile, data_file: p.dataFile, base_filesystem: p.baseFilesystem ?? null },
+            devices: inv.devices.map((d) => ({ hash: d.hash, device_id: d.deviceId, size: d.size, transaction_id: d.transactionId, initialized: d.initialized, deleted: d.deleted, in_pool: d.inPool, mapped_bytes: d.mappedBytes ?? null, exclusive_bytes: d.exclusiveBytes ?? null, container: d.container ?? null, container_id: d.containerId ?? null, role: d.role, origin: d.origin ?? null })),
+            orphan_thins: inv.orphanThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
+            problems: inv.problems.map((pr) => ({ kind: pr.kind, device_id: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
+          });
         } else {
           process.stdout.write(formatInventory(inv));
         }

@@ -7,7 +7,7 @@ import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { emitSalvage } from '../thin/repair.js';
 import { salvage } from '../thin/salvage.js';
-import { collectInt, parseDataBlockSizeArg, parseIntArg, run, scanProgress } from './util.js';
+import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run, scanProgress } from './util.js';
 
 interface DumpCliOptions {
   format: string;
@@ -18,7 +18,7 @@ interface DumpCliOptions {
   devId: number[];
   skipMappings?: boolean;
   repair?: boolean;
-  transactionId?: number;
+  transactionId?: bigint;
   dataBlockSize?: number;
   nrDataBlocks?: number;
 }
@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .option('--dev-id <id>', 'only this thin device (repeatable)', collectInt, [] as number[])
     .option('--skip-mappings', 'devices only, no mappings')
     .option('-r, --repair', 'repair while dumping (damaged metadata; nothing is written to it)')
-    .option('--transaction-id <n>', 'print at least this transaction id', parseIntArg)
+    .option('--transaction-id <n>', 'print at least this transaction id (any u64)', parseU64Arg)
     .option('--data-block-size <sectors>', 'print this data block size (needed with --repair when the superblock is lost)', parseDataBlockSizeArg)
     .option('--nr-data-blocks <n>', 'print at least this many data blocks', parseIntArg)
     .action((metadata: string, opts: DumpCliOptions) =>

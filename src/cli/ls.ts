@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/ls.js';
 import { Metadata } from '../thin/metadata.js';
-import { arg, run } from './util.js';
+import { arg, jsonText, run } from './util.js';
 import { writeFileSync } from 'node:fs';
 import { withOutput } from '../io/output-file.js';
 
@@ -44,7 +44,7 @@ export function register(program: Command): void {
               create_time: r.creationTime,
               snap_time: r.snapshottedTime,
             }));
-            text = `${JSON.stringify({ data_block_size: bs, devices }, null, 2)}\n`;
+            text = `${jsonText({ data_block_size: bs, devices }, 2)}\n`;
           } else {
             text = formatLsTable(rows, fields, bs, o.headers);
           }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { repair } from '../thin/repair.js';
-import { parseDataBlockSizeArg, parseIntArg, printJson, run, scanProgress } from './util.js';
+import { parseDataBlockSizeArg, parseIntArg, parseU64Arg, printJson, run, scanProgress } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <metadata>', 'file or device to write (not in use by the kernel)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print what was found and done as one JSON object')
-    .option('--transaction-id <n>', 'at least this transaction id (as thin_repair)', parseIntArg)
+    .option('--transaction-id <n>', 'at least this transaction id (as thin_repair; any u64)', parseU64Arg)
     .option('--data-block-size <sectors>', 'the data block size, when the superblock lost it', parseDataBlockSizeArg)
     .option('--nr-data-blocks <n>', 'at least this many data blocks (as thin_repair)', parseIntArg)
     .option('--override-mapping-root <block>', 'use this top-level mapping tree (when the superblock is lost and several generations fit)', parseIntArg)
@@ -28,7 +28,7 @@ export function register(program: Command): void {
         output: string;
         quiet?: boolean;
         json?: boolean;
-        transactionId?: number;
+        transactionId?: bigint;
         dataBlockSize?: number;
         nrDataBlocks?: number;
         overrideMappingRoot?: number;

@@ -31,7 +31,13 @@ export function snakeKeys(v: unknown): unknown {
 
 /** The one way commands print --json: snake_case keys, one object, a final newline. */
 export function printJson(value: unknown, stream: NodeJS.WriteStream = process.stdout, indent = 2): void {
-  stream.write(`${JSON.stringify(snakeKeys(value), (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), indent)}\n`);
+  stream.write(`${jsonText(snakeKeys(value), indent)}\n`);
+}
+
+/** JSON.stringify that writes bigints (u64 transaction ids) as plain JSON numbers, every digit kept. */
+export function jsonText(value: unknown, indent = 0): string {
+  const text = JSON.stringify(value, (_k, x: unknown) => (typeof x === 'bigint' ? `@@u64:${x}@@` : x), indent);
+  return text.replace(/"@@u64:(\d+)@@"/g, '$1');
 }
 
 /** What a command did: one line for a person, or with --json the same as an object. */

@@ -41,7 +41,7 @@ export interface Inventory {
     name: string;
     metadataFile: string;
     dataFile: string;
-    transactionId?: number;
+    transactionId?: bigint;
     dataBlockSize?: number;
     nrDataBlocks?: number;
     nextDeviceId?: number;
@@ -129,7 +129,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
       if (!known.has(t.devId)) {
         inv.orphanThins.push({ deviceId: t.devId, mappedBytes: t.mappedBlocks * bs });
         const tm = tree.transactionMetadata;
-        const pending = tm && tm.deviceId === t.devId && tm.openTransactionId !== sb.transactionId;
+        const pending = tm && tm.deviceId === t.devId && BigInt(tm.openTransactionId) !== sb.transactionId;
         problems.push({
           kind: 'orphan-thin',
           deviceId: t.devId,
@@ -138,15 +138,15 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
       }
     }
     const tm = tree.transactionMetadata;
-    if (tm && tm.openTransactionId !== sb.transactionId) {
-      if (tm.openTransactionId > sb.transactionId) {
+    if (tm && BigInt(tm.openTransactionId) !== sb.transactionId) {
+      if (BigInt(tm.openTransactionId) > sb.transactionId) {
         problems.push({ kind: 'open-transaction', deviceId: tm.deviceId, hash: tm.hash, detail: `transaction ${tm.openTransactionId} was open when Docker stopped (the pool is at ${sb.transactionId}): on start Docker rolls it back, deleting thin ${tm.deviceId} and the record of ${tm.hash}` });
       } else {
         problems.push({ kind: 'open-transaction', deviceId: tm.deviceId, hash: tm.hash, detail: `transaction-metadata says ${tm.openTransactionId}, behind the pool's ${sb.transactionId}: Docker logs an error and carries on` });
       }
     }
     for (const d of devices) {
-      if (d.transactionId > sb.transactionId) {
+      if (BigInt(d.transactionId) > sb.transactionId) {
         problems.push({ kind: 'uncommitted-device', deviceId: d.deviceId, hash: d.hash, detail: `recorded in transaction ${d.transactionId}, after the pool's ${sb.transactionId}: written by a transaction that never committed` });
       }
     }

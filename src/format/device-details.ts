@@ -8,7 +8,7 @@
  * 20 u32 snapshotted_time
  * ```
  */
-import { getU32, getU64, setU32, setU64 } from './le.js';
+import { getU32, getU64, getU64Big, setU32, setU64, setU64Big } from './le.js';
 
 export const DEVICE_DETAILS_SIZE = 24;
 /** Thin ids are 24-bit. */
@@ -16,7 +16,8 @@ export const MAX_THIN_ID = 2 ** 24 - 1;
 
 export interface DeviceDetails {
   mappedBlocks: number;
-  transactionId: number;
+  /** A u64 in full: thin-provisioning-tools and LVM may set any value. */
+  transactionId: bigint;
   creationTime: number;
   snapshottedTime: number;
 }
@@ -24,7 +25,7 @@ export interface DeviceDetails {
 export function parseDeviceDetails(b: Uint8Array, off = 0): DeviceDetails {
   return {
     mappedBlocks: getU64(b, off),
-    transactionId: getU64(b, off + 8),
+    transactionId: getU64Big(b, off + 8),
     creationTime: getU32(b, off + 16),
     snapshottedTime: getU32(b, off + 20),
   };
@@ -32,7 +33,7 @@ export function parseDeviceDetails(b: Uint8Array, off = 0): DeviceDetails {
 
 export function writeDeviceDetails(d: DeviceDetails, out: Uint8Array, off = 0): void {
   setU64(out, off, d.mappedBlocks);
-  setU64(out, off + 8, d.transactionId);
+  setU64Big(out, off + 8, d.transactionId);
   setU32(out, off + 16, d.creationTime);
   setU32(out, off + 20, d.snapshottedTime);
 }

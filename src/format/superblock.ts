@@ -62,7 +62,8 @@ export interface Superblock {
   magic: number;
   version: number;
   time: number;
-  transactionId: number;
+  /** A u64 in full: thin-provisioning-tools and LVM may set any value. */
+  transactionId: bigint;
   heldRoot: number;
   dataSpaceMapRoot: SpaceMapRoot;
   metadataSpaceMapRoot: SpaceMapRoot;
@@ -110,7 +111,7 @@ export function parseSuperblock(block: Uint8Array): Superblock {
     magic: n('magic'),
     version: n('version'),
     time: n('time'),
-    transactionId: n('transactionId'),
+    transactionId: BigInt(r.transactionId as bigint | number),
     heldRoot: n('heldRoot'),
     dataSpaceMapRoot: parseSpaceMapRoot(block.subarray(64, 192)),
     metadataSpaceMapRoot: parseSpaceMapRoot(block.subarray(192, 320)),
@@ -135,7 +136,7 @@ export function writeSuperblock(sb: Superblock, location = SUPERBLOCK_LOCATION):
   dv.setBigUint64(32, BigInt(sb.magic), true);
   dv.setUint32(40, sb.version, true);
   dv.setUint32(44, sb.time, true);
-  dv.setBigUint64(48, BigInt(sb.transactionId), true);
+  dv.setBigUint64(48, sb.transactionId, true);
   dv.setBigUint64(56, BigInt(sb.heldRoot), true);
   writeSpaceMapRoot(sb.dataSpaceMapRoot, b.subarray(64, 192));
   writeSpaceMapRoot(sb.metadataSpaceMapRoot, b.subarray(192, 320));

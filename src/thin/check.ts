@@ -58,7 +58,7 @@ export interface CheckResult {
   /** True when no fatal finding was made. */
   ok: boolean;
   findings: Finding[];
-  transactionId?: number;
+  transactionId?: bigint;
   /** Metadata blocks the on-disk metadata space map says are free. */
   metadataFreeBlocks?: number;
   nrDevices?: number;

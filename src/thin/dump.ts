@@ -13,7 +13,7 @@ import type { Metadata, ThinDevice } from './metadata.js';
 export interface DumpHeader {
   uuid: string;
   time: number;
-  transaction: number;
+  transaction: bigint;
   flags: number;
   version: number;
   dataBlockSize: number;
@@ -40,14 +40,14 @@ export interface DumpOptions {
 
 /** thin_dump and thin_repair 1.x's overrides of superblock fields. */
 export interface HeaderOverrides {
-  transactionId?: number;
+  transactionId?: bigint;
   dataBlockSize?: number;
   nrDataBlocks?: number;
 }
 
 /** Applies overrides as thin-provisioning-tools 1.x does: the transaction id and nr_data_blocks only grow; the block size replaces. */
 export function applyOverrides(h: DumpHeader, o: HeaderOverrides = {}): DumpHeader {
-  if (o.transactionId !== undefined) h.transaction = Math.max(h.transaction, o.transactionId);
+  if (o.transactionId !== undefined && o.transactionId > h.transaction) h.transaction = o.transactionId;
   if (o.nrDataBlocks !== undefined) h.nrDataBlocks = Math.max(h.nrDataBlocks, o.nrDataBlocks);
   if (o.dataBlockSize !== undefined) h.dataBlockSize = o.dataBlockSize;
   return h;

@@ -8,14 +8,14 @@ export class HumanWriter implements DumpSink {
 
   begin(h: DumpHeader): void {
     this.out.text('begin superblock: "').text(h.uuid).text('", ')
-      .num(h.time).text(', ').num(h.transaction).text(', ').num(h.flags).text(', ')
+      .num(h.time).text(', ').text(String(h.transaction)).text(', ').num(h.flags).text(', ')
       .num(h.version).text(', ').num(h.dataBlockSize).text(', ').num(h.nrDataBlocks).text('\n');
   }
 
   beginDevice(d: ThinDevice): void {
     this.out.text('device: ').num(d.devId)
       .text('\nmapped_blocks: ').num(d.mappedBlocks)
-      .text('\ntransaction: ').num(d.transactionId)
+      .text('\ntransaction: ').text(String(d.transactionId))
       .text('\ncreation time: ').num(d.creationTime)
       .text('\nsnap time: ').num(d.snapshottedTime).text('\n');
   }

@@ -16,7 +16,7 @@ export class JsonWriter implements DumpSink {
 
   begin(h: DumpHeader): void {
     this.out.text('{"superblock":{"uuid":').text(JSON.stringify(h.uuid))
-      .text(',"time":').num(h.time).text(',"transaction":').num(h.transaction)
+      .text(',"time":').num(h.time).text(',"transaction":').text(String(h.transaction))
       .text(',"flags":').num(h.flags).text(',"version":').num(h.version)
       .text(',"data_block_size":').num(h.dataBlockSize).text(',"nr_data_blocks":').num(h.nrDataBlocks);
     if (h.metadataSnap !== undefined) this.out.text(',"metadata_snap":').num(h.metadataSnap);
@@ -28,7 +28,7 @@ export class JsonWriter implements DumpSink {
     this.firstDevice = false;
     this.firstRun = true;
     this.out.text('{"dev_id":').num(d.devId).text(',"mapped_blocks":').num(d.mappedBlocks)
-      .text(',"transaction":').num(d.transactionId).text(',"creation_time":').num(d.creationTime)
+      .text(',"transaction":').text(String(d.transactionId)).text(',"creation_time":').num(d.creationTime)
       .text(',"snap_time":').num(d.snapshottedTime).text(',"mappings":[');
   }
 

@@ -20,7 +20,7 @@ export interface LsRow {
   mappedBlocks: number;
   exclusiveBlocks: number;
   sharedBlocks: number;
-  transactionId: number;
+  transactionId: bigint;
   creationTime: number;
   snapshottedTime: number;
 }

@@ -18,7 +18,7 @@ import { Metadata } from './metadata.js';
 export interface ReportData {
   path: string;
   generated: string;
-  transactionId: number;
+  transactionId: bigint;
   time: number;
   dataBlockSize: number;
   nrDataBlocks: number;

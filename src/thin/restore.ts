@@ -36,7 +36,7 @@ class RunList {
 
 /** Values to write instead of the XML's (thin_restore 1.x's overrides). */
 export interface RestoreOverrides {
-  transactionId?: number;
+  transactionId?: bigint;
   dataBlockSize?: number;
   nrDataBlocks?: number;
 }
@@ -65,6 +65,11 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
     const v = e.num[a]!;
     if (Number.isNaN(v)) bad(e, `missing attribute ${name}`);
     return v;
+  };
+  const needU64 = (e: XmlElement, a: Attr, name: string): bigint => {
+    const v = e.str.get(a);
+    if (v === undefined) bad(e, `missing attribute ${name}`);
+    return BigInt(v!);
   };
 
   /** Feeds the builder; what it refuses in the input is reported at the element's line. */
@@ -100,7 +105,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
         header = {
           uuid: e.str.get(Attr.Uuid) ?? '',
           time: need(e, Attr.Time, 'time'),
-          transaction: need(e, Attr.Transaction, 'transaction'),
+          transaction: needU64(e, Attr.Transaction, 'transaction'),
           flags: Number.isNaN(e.num[Attr.Flags]!) ? 0 : e.num[Attr.Flags]!,
           version: Number.isNaN(e.num[Attr.Version]!) ? 2 : e.num[Attr.Version]!,
           dataBlockSize: overrides.dataBlockSize ?? need(e, Attr.DataBlockSize, 'data_block_size'),
@@ -148,7 +153,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
           const details = {
             devId,
             mappedBlocks: 0,
-            transactionId: need(e, Attr.Transaction, 'transaction'),
+            transactionId: needU64(e, Attr.Transaction, 'transaction'),
             creationTime: need(e, Attr.CreationTime, 'creation_time'),
             snapshottedTime: need(e, Attr.SnapTime, 'snap_time'),
           };

@@ -88,7 +88,7 @@ class Salvager {
       const d = det?.details.get(id);
       const dev: SalvagedDevice = {
         devId: id,
-        details: d ? { ...d } : { mappedBlocks: 0, transactionId: 0, creationTime: 0, snapshottedTime: 0 },
+        details: d ? { ...d } : { mappedBlocks: 0, transactionId: 0n, creationTime: 0, snapshottedTime: 0 },
         detailsSource: d ? 'newest' : 'rebuilt',
         root,
         intact: 0,
@@ -187,13 +187,14 @@ class Salvager {
     if (o.dataBlockSize === undefined && ev.dataBlockSize === undefined) this.ctx.note(`data block size ${dataBlockSize} sectors, from the metadata snapshot's copy of the superblock at block ${copy!.blocknr}`);
     checkedDataBlockSize(dataBlockSize);
 
-    let detailsMaxTid = -1;
+    let detailsMaxTid = -1n;
     let detailsMaxTime = 0;
     for (const d of det?.details.values() ?? []) {
-      detailsMaxTid = Math.max(detailsMaxTid, d.transactionId);
+      if (d.transactionId > detailsMaxTid) detailsMaxTid = d.transactionId;
       detailsMaxTime = Math.max(detailsMaxTime, d.creationTime, d.snapshottedTime);
     }
-    const transaction = ev.transactionId ?? Math.max(detailsMaxTid + 1, copy?.transactionId ?? 0);
+    const snapTid = copy?.transactionId ?? 0n;
+    const transaction = ev.transactionId ?? (detailsMaxTid + 1n > snapTid ? detailsMaxTid + 1n : snapTid);
     if (ev.transactionId === undefined) this.ctx.note(`transaction id ${transaction}: one past the highest a device records${copy ? ' (or the metadata snapshot\'s)' : ''}`);
     const nrDataBlocks = ev.nrDataBlocks ?? maxData + 1;
     if (ev.nrDataBlocks === undefined) {
@@ -219,7 +220,7 @@ class Salvager {
     if (rebuilt.length > 0) {
       time = Math.max(time, maxTime + 1);
       for (const d of rebuilt) {
-        d.details = { mappedBlocks: 0, transactionId: Math.max(header.transaction - 1, 0), creationTime: time, snapshottedTime: time };
+        d.details = { mappedBlocks: 0, transactionId: header.transaction > 0n ? header.transaction - 1n : 0n, creationTime: time, snapshottedTime: time };
       }
       this.ctx.note(
         `rebuilt the details of thin device${rebuilt.length > 1 ? 's' : ''} ${rebuilt.map((d) => d.devId).join(', ')}: ` +

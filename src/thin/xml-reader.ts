@@ -70,6 +70,8 @@ const ATTRS: Record<string, Attr> = {
   name: Attr.Name,
 };
 const STRING_ATTRS = new Set<Attr>([Attr.Uuid, Attr.Name]);
+/** u64 attributes kept in full (as their digits, in `str`): transaction ids may use all 64 bits. */
+const U64_ATTRS = new Set<Attr>([Attr.Transaction]);
 
 /** Names indexed by length then first byte, for matching bytes without making strings. */
 function index<T>(table: Record<string, T>): Map<number, Array<[Uint8Array, T]>> {
@@ -250,6 +252,14 @@ function parseElement(
     }
     let v = 0;
     if (vStart === vEnd) fail(offset, `empty value for ${Buffer.from(buf.subarray(aStart, aEnd)).toString('latin1')}`);
+    if (U64_ATTRS.has(attr)) {
+      const digits = Buffer.from(buf.subarray(vStart, vEnd)).toString('latin1');
+      if (!/^\d+$/.test(digits) || BigInt(digits) > 0xffffffffffffffffn) {
+        fail(offset, `${Buffer.from(buf.subarray(aStart, aEnd)).toString('latin1')}="${digits}" is not a u64 (0..18446744073709551615)`);
+      }
+      el.str.set(attr, digits);
+      continue;
+    }
     for (let i = vStart; i < vEnd; i++) {
       const d = buf[i]! - 48;
       if (d < 0 || d > 9) {

@@ -14,7 +14,7 @@ export class XmlWriter implements DumpSink {
     this.out
       .text('<superblock uuid="').text(escapeXml(h.uuid))
       .text('" time="').num(h.time)
-      .text('" transaction="').num(h.transaction)
+      .text('" transaction="').text(String(h.transaction))
       .text('" flags="').num(h.flags)
       .text('" version="').num(h.version)
       .text('" data_block_size="').num(h.dataBlockSize)
@@ -26,7 +26,7 @@ export class XmlWriter implements DumpSink {
     this.out
       .text('  <device dev_id="').num(d.devId)
       .text('" mapped_blocks="').num(d.mappedBlocks)
-      .text('" transaction="').num(d.transactionId)
+      .text('" transaction="').text(String(d.transactionId))
       .text('" creation_time="').num(d.creationTime)
       .text('" snap_time="').num(d.snapshottedTime)
       .text('">\n');

@@ -66,6 +66,22 @@ describe('dmthin CLI', () => {
     expect(JSON.stringify(o)).not.toMatch(/"[a-z]+[A-Z]/); // snake_case keys only
   });
 
+  it('transaction ids keep all 64 bits, from XML, options and metadata, as thin-provisioning-tools keeps them', () => {
+    const { xml, meta } = pool();
+    const max = '18446744073709551615';
+    const big = tmp.path('big.xml');
+    writeFileSync(big, readFileSync(xml, 'utf8').replace(/transaction="\d+"/g, `transaction="${max}"`));
+    expect(dmthin('restore', '-q', '-i', big, '-o', meta).code).toBe(0);
+    expect(dmthin('check', meta).stdout).toContain(`TRANSACTION_ID=${max}\n`);
+    expect(dmthin('dump', meta).stdout).toBe(readFileSync(big, 'utf8'));
+    expect(dmthin('ls', '--json', meta).stdout).toContain(`"transaction": ${max}`);
+    expect(dmthin('restore', '-q', '-i', xml, '-o', meta, '--transaction-id', '9007199254740993').code).toBe(0);
+    expect(dmthin('dump', '--skip-mappings', meta).stdout).toMatch(/^<superblock [^>]*transaction="9007199254740993"/);
+    const over = dmthin('restore', '-i', xml, '-o', meta, '--transaction-id', '18446744073709551616');
+    expect(over.code).toBe(2);
+    expect(over.stderr).toMatch(/does not fit in 64 bits/);
+  });
+
   it('dump -o writes a file; --format json is parseable and agrees with the XML', () => {
     const { xml, meta } = pool();
     const out = tmp.path('out.xml');

@@ -24,6 +24,8 @@ import { type Superblock, parseSuperblock, validateSuperblock, writeSuperblock }
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u52 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+/** Transaction ids: any u64, every bit kept. */
+const u64 = fc.bigInt({ min: 0n, max: 0xffffffffffffffffn });
 const smRoot = fc.record({ nrBlocks: u52, nrAllocated: u52, bitmapRoot: u52, refCountRoot: u52 });
 
 describe('checksums', () => {
@@ -57,7 +59,7 @@ describe('superblock', () => {
     uuid: fc.uint8Array({ minLength: 16, maxLength: 16 }),
     version: fc.integer({ min: 1, max: 2 }),
     time: u32,
-    transactionId: u52,
+    transactionId: u64,
     heldRoot: u52,
     dataSpaceMapRoot: smRoot,
     metadataSpaceMapRoot: smRoot,
@@ -96,7 +98,7 @@ describe('superblock', () => {
 
   it('puts fields at the kernel offsets', () => {
     const sb = parseSuperblock(new Uint8Array(BLOCK_SIZE));
-    const b = writeSuperblock({ ...sb, magic: 27022010, time: 0x01020304, transactionId: 7, heldRoot: 457, mappingRoot: 501, detailsRoot: 510, dataBlockSize: 256, metadataBlockSize: 8, metadataNrBlocks: 4096 });
+    const b = writeSuperblock({ ...sb, magic: 27022010, time: 0x01020304, transactionId: 7n, heldRoot: 457, mappingRoot: 501, detailsRoot: 510, dataBlockSize: 256, metadataBlockSize: 8, metadataNrBlocks: 4096 });
     const dv = new DataView(b.buffer);
     expect(dv.getBigUint64(32, true)).toBe(27022010n);
     expect(dv.getUint32(44, true)).toBe(0x01020304);
@@ -170,7 +172,7 @@ describe('values', () => {
 
   it('device details round-trip', () => {
     fc.assert(
-      fc.property(fc.record({ mappedBlocks: u52, transactionId: u52, creationTime: u32, snapshottedTime: u32 }), (d) => {
+      fc.property(fc.record({ mappedBlocks: u52, transactionId: u64, creationTime: u32, snapshottedTime: u32 }), (d) => {
         const b = new Uint8Array(24);
         writeDeviceDetails(d, b);
         expect(parseDeviceDetails(b)).toEqual(d);

@@ -20,7 +20,7 @@ describe.skipIf(skipReason(haveSharedKernelFixture(), `${sharedKernelFixture} is
       const r = check(meta);
       expect(r.findings).toEqual([]);
       expect(r.ok).toBe(true);
-      expect(r.transactionId).toBe(7);
+      expect(r.transactionId).toBe(7n);
       expect(r.nrDevices).toBe(3);
     });
 
@@ -97,7 +97,7 @@ describe('fixtures made by this project on a real kernel', () => {
       const st = facts[0]!.split(/\s+/);
       const r = check(meta);
       expect(r.findings).toEqual([]);
-      expect(r.transactionId).toBe(Number(st[3]));
+      expect(r.transactionId).toBe(BigInt(st[3]!));
       expect(r.dataBlocksUsed).toBe(Number(st[5]!.split('/')[0]));
       const md = Metadata.open(meta);
       expect(md.superblock.heldRoot).toBe(st[6] === '-' ? 0 : Number(st[6]));

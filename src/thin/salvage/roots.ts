@@ -24,7 +24,7 @@ interface RankedPair {
   det: DetailsTree;
   /** Every device's mapped_blocks matches its tree. */
   exact: boolean;
-  maxTid: number;
+  maxTid: bigint;
   /** Newest mapping time and how many mappings carry it. */
   newest: [number, number];
   mappings: number;
@@ -277,7 +277,7 @@ export class RootFinder {
       for (const d of dets) {
         if (this.ctx.mismatches(t, d) !== 0) continue;
         let exact = true;
-        let maxTid = -1;
+        let maxTid = -1n;
         let mappings = 0;
         let newest: [number, number] = [-1, 0];
         for (const [id, det] of d.details) {
@@ -285,7 +285,7 @@ export class RootFinder {
           const c = this.ctx.subtreeCount(scan, root, counts);
           if (c !== det.mappedBlocks) exact = false;
           mappings += Math.max(c, 0);
-          maxTid = Math.max(maxTid, det.transactionId);
+          if (det.transactionId > maxTid) maxTid = det.transactionId;
           newest = mergeNewest(newest, this.newestTime(scan, root, times));
         }
         pairs.push({ top: t, det: d, exact, maxTid, newest, mappings });
@@ -298,7 +298,7 @@ export class RootFinder {
         Number(b.exact) - Number(a.exact) ||
         b.newest[0] - a.newest[0] ||
         b.newest[1] - a.newest[1] ||
-        b.maxTid - a.maxTid ||
+        Number(b.maxTid > a.maxTid) - Number(b.maxTid < a.maxTid) ||
         b.mappings - a.mappings,
     );
     return pairs;

@@ -19,7 +19,7 @@ export interface SuperblockEvidence {
   why?: string;
   dataBlockSize?: number;
   nrDataBlocks?: number;
-  transactionId?: number;
+  transactionId?: bigint;
   time?: number;
 }
 
