@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, dmthin } from '../support/cli.js';
@@ -155,6 +156,41 @@ describe('a failed write leaves existing files as they were and new ones absent'
     expect(readFileSync(xml, 'utf8')).toBe(readFileSync(X, 'utf8'));
     expect(statSync(xml).mode & 0o777).toBe(0o600);
   });
+});
+
+describe('a command killed half-way leaves existing files as they were', () => {
+  /** Starts dmthin, kills it with SIGKILL after `ms`, and says how it ended. */
+  function killedAfter(ms: number, args: string[]): Promise<NodeJS.Signals | null> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [cliPath, ...args], { stdio: 'ignore' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+      child.on('exit', (_code, signal) => {
+        clearTimeout(timer);
+        resolve(signal);
+      });
+    });
+  }
+  it('restore and dump -o, killed mid-way (kill -9)', async () => {
+    // Large enough that neither finishes in 400 ms (each takes seconds here).
+    const xml = tmp.path('big.xml');
+    const g = writePoolXml(xml, { seed: 9, origins: 2, snapshotsPerOrigin: 1, mappingsPerOrigin: 1_000_000, rewriteShare: 0.1, runLength: 1 });
+    const meta = emptyFile(tmp.path('big.meta'), metadataBytesFor(g.mappings));
+    expect(dmthin('restore', '-q', '-i', xml, '-o', meta).code).toBe(0);
+    const before = digest(meta);
+    // A different transaction id: a restore that ran to the end would change the output.
+    writeFileSync(xml, readFileSync(xml, 'utf8').replace(/transaction="\d+"/, 'transaction="4242"'));
+    expect(await killedAfter(400, ['restore', '-q', '-i', xml, '-o', meta])).toBe('SIGKILL');
+    expect(digest(meta)).toBe(before);
+    const out = tmp.path('existing.xml');
+    writeFileSync(out, 'precious');
+    expect(await killedAfter(400, ['dump', meta, '-o', out])).toBe('SIGKILL');
+    expect(readFileSync(out, 'utf8')).toBe('precious');
+    // What a kill -9 can leave: the temporary file beside it, never a damaged original.
+    for (const f of readdirSync(tmp.dir).filter((x) => x.includes('.dmthin-'))) {
+      expect(f).toMatch(/^\.existing\.xml\.dmthin-partial-\d+$/);
+      execFileSync('rm', ['-f', join(tmp.dir, f)]);
+    }
+  }, 120_000);
 });
 
 describe('inputs that are not metadata are refused at once', () => {
