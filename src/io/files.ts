@@ -60,34 +60,19 @@ export function kindOf(st: Stats): string {
 /**
  * Stats an input that must be a regular file or a block device, before it
  * is opened: opening a FIFO for reading would wait for a writer forever.
- * `what` names the role ("metadata", "data", "XML input").
+ * Inputs read once front to back (a pack file) may be a FIFO too, with
+ * `stream`: `-i <(cat meta.pack)`. `what` names the role ("metadata",
+ * "data", "XML input").
  */
-export function statInput(path: string, what: string): Stats {
+export function statInput(path: string, what: string, options: { stream?: boolean } = {}): Stats {
   let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${errnoWords(e)}`);
   }
-  if (!st.isFile() && !st.isBlockDevice()) {
+  if (!st.isFile() && !st.isBlockDevice() && !(options.stream && st.isFIFO())) {
     throw new UsageError(`${what} ${path} is ${kindOf(st)}: give a regular file or a block device`);
-  }
-  return st;
-}
-
-/**
- * Stats an input read front to back (XML, a pack file), where a FIFO is
- * welcome too: `-i <(xzcat pool.xml.xz)`.
- */
-export function statStreamInput(path: string, what: string): Stats {
-  let st: Stats;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read ${what} ${path}: ${errnoWords(e)}`);
-  }
-  if (!st.isFile() && !st.isBlockDevice() && !st.isFIFO()) {
-    throw new UsageError(`${what} ${path} is ${kindOf(st)}: give a regular file`);
   }
   return st;
 }

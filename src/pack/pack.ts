@@ -16,7 +16,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { BLOCK_SIZE, classifyBlock } from '../format/checksum.js';
 import { UsageError } from '../format/errors.js';
 import { BlockReader } from '../io/block-reader.js';
-import { errnoWords, fileError, statStreamInput } from '../io/files.js';
+import { errnoWords, fileError, statInput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
 import { PackReader, PackVm, encodeLiteral } from './vm.js';
 
@@ -81,7 +81,7 @@ function packInto(reader: BlockReader, fd: number): PackResult {
 }
 
 export function unpack(input: string, output: string): { nrBlocks: number; blocks: number } {
-  statStreamInput(input, 'pack file');
+  statInput(input, 'pack file', { stream: true });
   let file: Uint8Array;
   try {
     file = readFileSync(input);
