@@ -78,13 +78,17 @@ export class StagedBlocks {
     if (blocks < minBlocks) {
       throw new UsageError(`${target} is too small (${size} bytes): metadata needs at least ${(minBlocks * BLOCK_SIZE) >> 10} KiB`);
     }
-    const dir = st.isFile() ? dirname(target) : tmpdir();
-    const stagePath = join(dir, `.dmthin-stage-${process.pid}-${Date.now().toString(36)}`);
-    try {
-      return new StagedBlocks(target, blocks, stagePath);
-    } catch (e) {
-      throw new UsageError(`cannot stage the output of ${target} in ${dir}: ${errnoWords(e)}`);
+    // Beside a file (same file system, room like the target's); else, or when that directory is read-only, in $TMPDIR.
+    const dirs = st.isFile() ? [dirname(target), tmpdir()] : [tmpdir()];
+    let last: unknown;
+    for (const dir of dirs) {
+      try {
+        return new StagedBlocks(target, blocks, join(dir, `.dmthin-stage-${process.pid}-${Date.now().toString(36)}`));
+      } catch (e) {
+        last = e;
+      }
     }
+    throw new UsageError(`cannot stage the output of ${target} in ${dirs.join(' or ')}: ${errnoWords(last)}`);
   }
 
   write(b: number, data: Uint8Array): void {
