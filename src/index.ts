@@ -13,6 +13,9 @@
 export { BlockReader, type BlockReaderOptions } from './io/block-reader.js';
 export { BlockWriter } from './io/block-writer.js';
 export { Output } from './io/output.js';
+export { OutputFile, withOutput, type OutputOptions } from './io/output-file.js';
+export { StagedBlocks } from './io/staged-blocks.js';
+export { errnoWords, fileError, refuseInputAsOutput, sameFile, statInput } from './io/files.js';
 
 export * from './format/errors.js';
 export { BLOCK_SIZE, Salt, type BlockKind, classifyBlock, computeChecksum, stampChecksum } from './format/checksum.js';
@@ -23,6 +26,7 @@ export * from './format/device-details.js';
 export * from './format/space-map-root.js';
 export * from './format/index-entry.js';
 export * from './format/bitmap.js';
+export { parseBytes, parseSectors, parseCount, parseU64, humanSize, unitBytes, U64_MAX } from './format/units.js';
 
 export { RefCounts } from './pdata/ref-counts.js';
 export { TreeWalker, type TreeIssue, type LeafHandler, type WalkResult } from './pdata/btree-walker.js';
@@ -44,7 +48,6 @@ export { readXml, XmlSyntaxError } from './thin/xml-reader.js';
 
 export { Pool, type PoolCreateOptions, type ActiveThin, validateThinId, validateBlockSize, validateName } from './driver/pool.js';
 export { parsePoolStatus, parseThinStatus, type PoolStatus, type ThinStatus, type PoolMode } from './driver/status.js';
-export { parseBytes, parseSectors, parseCount, parseU64, humanSize } from './format/units.js';
 export { CommandError } from './driver/exec.js';
 export * as dmsetup from './driver/dmsetup.js';
 export * as losetup from './driver/losetup.js';
