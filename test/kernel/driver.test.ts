@@ -107,6 +107,11 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
   it('repair refuses to write the metadata device of an active pool', () => {
     expect(o.repairIntoLive.code).toBe(1);
     expect(o.repairIntoLive.stderr).toMatch(/held open by the kernel/);
+    // The loop device on the input file is the input: refused by its backing file (sysfs), as bad usage.
+    expect(o.repairOwnLoop.code).toBe(2);
+    expect(o.repairOwnLoop.stderr).toMatch(/the output \/dev\/loop\d+ is an input \(\/dev\/loop\d+ and .*p1\.meta are the same file\)/);
+    expect(o.dumpOverOwnLoop.code).toBe(2);
+    expect(o.dumpOverOwnLoop.stderr).toMatch(/p1\.meta is an input/);
   });
 
   it('reports the transaction id, data use and the metadata snapshot', () => {

@@ -82,8 +82,12 @@ try {
   const pool = await lib.Pool.open('p1');
   await pool.setTransactionId(0, 5);
   obs.statusAfter = JSON.parse(dmthin(['pool', 'status', 'p1', '--json']).stdout);
-  // Repair never writes metadata an active pool holds.
-  obs.repairIntoLive = dmthin(['repair', '-i', f('p1.meta'), '-o', obs.statusAfter.metadataDevice]);
+  // Repair never writes metadata an active pool holds, nor its own input seen through a loop device.
+  writeFileSync(f('other.meta'), '');
+  sh(['truncate', '-s', '4M', f('other.meta')]);
+  obs.repairIntoLive = dmthin(['repair', '-i', f('other.meta'), '-o', obs.statusAfter.metadata_device]);
+  obs.repairOwnLoop = dmthin(['repair', '-i', f('p1.meta'), '-o', obs.statusAfter.metadata_device]);
+  obs.dumpOverOwnLoop = dmthin(['dump', obs.statusAfter.metadata_device, '-o', f('p1.meta')]);
   obs.heldRoot = await pool.reserveMetadataSnap();
   obs.statusHeld = (await pool.status()).heldMetadataRoot;
   await pool.releaseMetadataSnap();
