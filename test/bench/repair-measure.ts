@@ -159,12 +159,13 @@ export function fixture(name: string, dir: string): string {
 }
 
 /** Runs one tool on one damaged file. */
-export function runTool(tool: string, damaged: string, originalXml: string, dir: string, extra: string[] = []): ToolResult {
+/** Runs one tool on one damaged file, into an output of `outBytes` (default: the damaged file's size). */
+export function runTool(tool: string, damaged: string, originalXml: string, dir: string, extra: string[] = [], outBytes = statSync(damaged).size): ToolResult {
   const out = join(dir, `out-${tool.replace(/\W/g, '_')}.meta`);
   rmSync(out, { force: true });
   copyFileSync(damaged, out);
   truncateSync(out, 0);
-  truncateSync(out, statSync(damaged).size);
+  truncateSync(out, outBytes);
   const argv = TOOLS[tool]!(['-i', damaged, '-o', out, ...extra]);
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
   if (r.status !== 0) {
@@ -192,24 +193,19 @@ export interface SweepTotals {
   deviceErrors: number;
 }
 
-/**
- * Zeroes every leaf of the given devices' trees, one at a time, and sums
- * the scores of `tools` over all those cases.
- */
-export function sweepLeaves(orig: string, devIds: number[], tools: string[], dir: string): { leaves: number; totals: Record<string, SweepTotals> } {
+/** Applies each damage to a fresh copy of `orig` and sums the scores of `tools` over all of them. */
+export function sweep(orig: string, damages: Array<(path: string) => void>, tools: string[], dir: string): Record<string, SweepTotals> {
   const originalXml = dumpOf(orig);
-  const leaves = new Set<number>();
-  for (const id of devIds) for (const l of treeBlocks(orig, id).leaves) leaves.add(l);
   const totals: Record<string, SweepTotals> = {};
   for (const t of tools) totals[t] = { cases: 0, correct: 0, wrong: 0, missing: 0, failed: 0, failsCheck: 0, deviceErrors: 0 };
   const damaged = join(dir, 'sweep.meta');
-  for (const leaf of leaves) {
+  for (const hurt of damages) {
     copyFileSync(orig, damaged);
-    zeroBlock(damaged, leaf);
+    hurt(damaged);
     for (const t of tools) {
       const a = totals[t]!;
       a.cases++;
-      const r = runTool(t, damaged, originalXml, dir);
+      const r = runTool(t, damaged, originalXml, dir, [], statSync(orig).size);
       if (!r.ok) {
         a.failed++;
         continue;
@@ -221,7 +217,28 @@ export function sweepLeaves(orig: string, devIds: number[], tools: string[], dir
       if (r.score!.extraDevices.length || r.score!.lostDevices.length) a.deviceErrors++;
     }
   }
-  return { leaves: leaves.size, totals };
+  return totals;
+}
+
+/** Zeroes every leaf of the given devices' trees, one at a time. */
+export function sweepLeaves(orig: string, devIds: number[], tools: string[], dir: string): { leaves: number; totals: Record<string, SweepTotals> } {
+  const leaves = new Set<number>();
+  for (const id of devIds) for (const l of treeBlocks(orig, id).leaves) leaves.add(l);
+  return { leaves: leaves.size, totals: sweep(orig, [...leaves].map((l) => (p: string) => zeroBlock(p, l)), tools, dir) };
+}
+
+/** Truncates the file after every `step`-th block up to the last one in use. */
+export function sweepTruncations(orig: string, step: number, tools: string[], dir: string): { cuts: number; totals: Record<string, SweepTotals> } {
+  const r = new BlockReader(orig);
+  let last = 0;
+  try {
+    for (let b = 0; b < r.nrBlocks; b++) if (r.read(b).some((x) => x !== 0)) last = b;
+  } finally {
+    r.close();
+  }
+  const cuts: number[] = [];
+  for (let c = 1; c <= last; c += step) cuts.push(c);
+  return { cuts: cuts.length, totals: sweep(orig, cuts.map((c) => (p: string) => truncateSync(p, c * 4096)), tools, dir) };
 }
 
 function devIdsOf(path: string): number[] {
@@ -256,11 +273,21 @@ async function main(): Promise<void> {
     console.log('\nEvery leaf of every device zeroed, one at a time, totals over all cases:\n');
     console.log('| fixture | leaves | tool | correct | wrong | missing | failed | devices resurrected or lost (cases) | fails thin_check 1.1 (cases) |');
     console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
-    for (const name of ['snapshots', 'many-thins'] as const) {
+    for (const name of ['snapshots', 'many-thins', 'generations'] as const) {
       const orig = fixture(name, dir);
       const { leaves, totals } = sweepLeaves(orig, devIdsOf(orig), Object.keys(TOOLS), dir);
       for (const [t, a] of Object.entries(totals)) {
         console.log(`| ${name} | ${leaves} | ${t} | ${a.correct} | ${a.wrong} | ${a.missing} | ${a.failed} | ${a.deviceErrors} | ${a.failsCheck} |`);
+      }
+    }
+    console.log('\nThe file truncated after every 4th block up to its last block in use, totals over all cases ("failed": the tool refused or crashed):\n');
+    console.log('| fixture | cuts | tool | correct | wrong | missing | failed | devices resurrected or lost (cases) | fails thin_check 1.1 (cases) |');
+    console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const name of ['snapshots', 'generations'] as const) {
+      const orig = fixture(name, dir);
+      const { cuts, totals } = sweepTruncations(orig, 4, Object.keys(TOOLS), dir);
+      for (const [t, a] of Object.entries(totals)) {
+        console.log(`| ${name} | ${cuts} | ${t} | ${a.correct} | ${a.wrong} | ${a.missing} | ${a.failed} | ${a.deviceErrors} | ${a.failsCheck} |`);
       }
     }
     console.log(`\n(fixtures from fixtures/*.meta.xz, made by a 6.1 kernel in the VM; every repaired output checked with thin_check 1.1)`);
