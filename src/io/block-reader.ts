@@ -4,8 +4,9 @@
  * Reads go through a small cache of aligned chunks: metadata written by the
  * kernel or by restore is laid out mostly front to back, so one large
  * read serves many neighbouring blocks and keeps syscalls off the hot path.
- * Memory stays bounded (chunkBlocks * maxChunks * 4 KiB) whatever the size
- * of the metadata.
+ * The cache stays bounded (chunkBlocks * maxChunks * 4 KiB) whatever the
+ * size of the metadata; a chunk it evicts lives on only while a caller
+ * still holds a view into it.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BLOCK_SIZE } from '../format/checksum.js';
@@ -49,8 +50,10 @@ export class BlockReader {
   }
 
   /**
-   * Returns block `b`. The view stays valid only until the next read: copy
-   * it (`slice()`) to keep it.
+   * Returns block `b`, a view into the cache. Views never change, however
+   * many blocks are read after them (a cache chunk is never reused), so a
+   * caller may hold one block while reading others. Copy (readCopy) only to
+   * modify a block.
    */
   read(b: number): Uint8Array {
     if (!(b >= 0 && b < this.nrBlocks) || !Number.isInteger(b)) {
@@ -81,14 +84,11 @@ export class BlockReader {
   private loadChunk(c: number): Uint8Array {
     const first = c * this.chunkBlocks;
     const count = Math.min(this.chunkBlocks, this.nrBlocks - first);
-    let buf: Uint8Array | undefined;
-    if (this.chunks.size >= this.maxChunks) {
-      const oldest = this.chunks.keys().next().value as number;
-      const old = this.chunks.get(oldest)!;
-      this.chunks.delete(oldest);
-      if (old.length === count * BLOCK_SIZE) buf = old;
-    }
-    buf ??= new Uint8Array(count * BLOCK_SIZE);
+    if (this.chunks.size >= this.maxChunks) this.chunks.delete(this.chunks.keys().next().value as number);
+    // Always a fresh buffer, never an evicted one: views handed out of the
+    // evicted chunk must keep their bytes (the evicted buffer lives on only
+    // as long as such a view does).
+    const buf = new Uint8Array(count * BLOCK_SIZE);
     let done = 0;
     while (done < buf.length) {
       const n = readSync(this.fd, buf, done, buf.length - done, first * BLOCK_SIZE + done);

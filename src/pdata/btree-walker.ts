@@ -136,17 +136,12 @@ export class TreeWalker {
       this.issue(loc, tree, path, `block ${loc}: internal node underfull: ${n} of ${h.maxEntries} entries`);
       errors++;
     }
-    // Copy keys and children out: the reader's view is gone after the next read.
-    const keys = new Float64Array(n);
-    const children = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      keys[i] = keyAt(b, i);
-      children[i] = u64ValueAt(b, h.maxEntries, i);
-    }
+    // The reader's views never change (io/block-reader.ts): b is read as the recursion goes.
     let entries = 0;
     for (let i = 0; i < n; i++) {
-      path.push(keys[i]!);
-      const r = this.visit(children[i]!, keys[i]!, i + 1 < n ? keys[i + 1]! : hi, false, valueSize, tree, onLeaf, path, depth + 1);
+      const key = keyAt(b, i);
+      path.push(key);
+      const r = this.visit(u64ValueAt(b, h.maxEntries, i), key, i + 1 < n ? keyAt(b, i + 1) : hi, false, valueSize, tree, onLeaf, path, depth + 1);
       path.pop();
       entries += r.entries;
       errors += r.errors;
