@@ -19,7 +19,7 @@ import { register as registerExport } from './export.js';
 import { register as registerDocker } from './docker.js';
 import { register as registerPack } from './pack.js';
 import { register as registerCompletion } from './completion.js';
-import { DROP_INS, VERSION, asDropIn, dropInName, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
+import { DROP_INS, VERSION, asDropIn, dropInName, reportError, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
 
 const program = new Command();
 program
@@ -52,9 +52,7 @@ const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
 for (const cmd of all(program)) {
   // Bad arguments exit 2 (help and --version 0); findings exit 1, set by each command.
   cmd.exitOverride((err) => {
-    if (err.exitCode !== 0 && wantsJson(argv)) {
-      process.stderr.write(`${JSON.stringify({ error: { kind: 'usage', message: err.message.replace(/^error: /, ''), exit_code: 2 } })}\n`);
-    }
+    if (err.exitCode !== 0 && wantsJson(argv)) reportError(err.message.replace(/^error: /, ''), 'usage', 2);
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
   cmd.configureOutput({
