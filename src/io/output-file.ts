@@ -21,7 +21,7 @@
  * metadata's size, and a loop device may stand on it) goes through
  * StagedBlocks instead.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, renameSync, type Stats, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../format/errors.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
@@ -74,14 +74,16 @@ export class OutputFile {
       return new OutputFile(path, openOrExplain(path, 'w', what), undefined, st.isBlockDevice());
     }
     if (st && !st.isFile()) throw new UsageError(`cannot write ${what} ${path}: it is ${kindOf(st)}`);
-    const dir = dirname(path);
+    // Through a symbolic link: the file it names is replaced, not the link.
+    const real = st && lstatSync(path).isSymbolicLink() ? realpathSync(path) : path;
+    const dir = dirname(real);
     try {
       if (!statSync(dir).isDirectory()) throw new UsageError(`cannot write ${what} ${path}: ${dir} is not a directory`);
     } catch (e) {
       if (e instanceof UsageError) throw e;
       throw new UsageError(`cannot write ${what} ${path}: its directory ${dir}: ${errnoWords(e)}`);
     }
-    const temp = join(dir, `.${basename(path)}.dmthin-partial-${process.pid}`);
+    const temp = join(dir, `.${basename(real)}.dmthin-partial-${process.pid}`);
     const fd = openOrExplain(temp, 'w', what, path);
     try {
       // An existing file keeps its owner and mode when it is replaced.
@@ -92,7 +94,7 @@ export class OutputFile {
     } catch {
       // Not allowed to keep them: the new file is ours, as any new file.
     }
-    return new OutputFile(path, fd, temp, true, st !== undefined);
+    return new OutputFile(real, fd, temp, true, st !== undefined);
   }
 
   /** A regular file being written (sparse writes and ftruncate allowed). */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
-import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, projectRoot, type Run, scratch, xzDecompress } from '../support/env.js';
@@ -148,6 +148,15 @@ describe('a failed write leaves existing files as they were and new ones absent'
   });
   it('an output in a directory that does not exist', () => {
     refused(['dump', M, '-o', tmp.path('no/such/dir/x.xml')], 1, /its directory .*no such file/, []);
+  });
+  it('through a symbolic link, the file it names is replaced and the link stays', () => {
+    const target = tmp.path('real.xml');
+    writeFileSync(target, 'old');
+    const link = tmp.path('link.xml');
+    symlinkSync(target, link);
+    expect(dmthin('dump', M, '-o', link).code).toBe(0);
+    expect(readFileSync(target, 'utf8')).toBe(readFileSync(X, 'utf8'));
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
   });
   it('a successful write replaces an existing file and keeps its mode', () => {
     const xml = tmp.path('replaced.xml');
