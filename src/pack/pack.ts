@@ -14,7 +14,7 @@
 import { ftruncateSync, readFileSync, writeSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { BLOCK_SIZE, classifyBlock } from '../format/checksum.js';
-import { UsageError } from '../format/errors.js';
+import { ArgumentError, UsageError } from '../format/errors.js';
 import { BlockReader } from '../io/block-reader.js';
 import { errnoWords, fileError, statInput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
@@ -100,7 +100,10 @@ export function unpack(input: string, output: string): { nrBlocks: number; block
     throw new UsageError(`${input}: the header declares ${declared} metadata blocks (${declared * 4n} KiB), more than any metadata device holds: a damaged pack`);
   }
   const nrBlocks = Number(declared);
-  return withOutput(output, { inputs: [input], binary: true, what: 'metadata' }, (out) => unpackInto(input, file, nrBlocks, out.fd));
+  return withOutput(output, { inputs: [input], binary: true, what: 'metadata' }, (out) => {
+    if (!out.seekable) throw new ArgumentError(`unpack writes metadata blocks at their places: ${output} must be a file or block device, not a stream`);
+    return unpackInto(input, file, nrBlocks, out.fd);
+  });
 }
 
 function unpackInto(input: string, file: Uint8Array, nrBlocks: number, out: number): { nrBlocks: number; blocks: number } {

@@ -145,6 +145,7 @@ describe('a failed write leaves existing files as they were and new ones absent'
     refused(['metadata', 'unpack', '-i', tmp.path('huge.pack'), '-o', out], 1, /declares 1125899906842624 metadata blocks/, [out]);
     writeFileSync(tmp.path('cut.pack'), readFileSync(P).subarray(0, 100));
     refused(['metadata', 'unpack', '-i', tmp.path('cut.pack'), '-o', out], 1, /runs past the end|truncated/, [out]);
+    refused(['metadata', 'unpack', '-i', P, '-o', '-'], 2, /must be a file or block device, not a stream/, [P]);
   });
   it('an output in a directory that does not exist', () => {
     refused(['dump', M, '-o', tmp.path('no/such/dir/x.xml')], 1, /its directory .*no such file/, []);
