@@ -93,6 +93,6 @@ export function formatFinding(f: Finding): string {
   if (f.block !== undefined && !f.message.startsWith(`block ${f.block}:`) && !f.message.includes(`block ${f.block}:`)) where.push(`block ${f.block}`);
   if (f.device !== undefined && !f.message.includes(`device ${f.device}`)) where.push(`thin device ${f.device}`);
   if (f.key !== undefined) where.push(`key ${f.key}`);
-  const tag = f.severity === 'fatal' ? 'error' : 'warning';
+  const tag = f.severity === 'fatal' ? 'error' : f.severity === 'note' ? 'note' : 'warning';
   return `  ${tag} (${f.area}): ${f.message}${where.length ? ` [${where.join(', ')}]` : ''}`;
 }

@@ -28,7 +28,8 @@ import {
   readMetadataSpaceMap,
 } from '../pdata/space-map-reader.js';
 
-export type Severity = 'fatal' | 'non-fatal';
+/** fatal and non-fatal fail a check (as in thin_check); a note informs and changes no verdict. */
+export type Severity = 'fatal' | 'non-fatal' | 'note';
 
 export interface Finding {
   severity: Severity;
@@ -123,8 +124,21 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   const fieldProblems = superblockFieldProblems(sb, reader.nrBlocks, 0);
   for (const p of fieldProblems) fatal('superblock', p, { block: 0 });
   if (fieldProblems.length > 0 || options.superBlockOnly) return;
+  // A device shorter than the superblock says loses nothing by itself (a block
+  // in use past its end fails the walk below), and thin_check 1.x passes it;
+  // but the kernel will not load the pool (dm-thin.c maybe_resize_metadata_dev:
+  // "metadata device too small"). A note says so without failing the check.
+  const declared = sb.metadataSpaceMapRoot.nrBlocks;
+  if (declared > reader.nrBlocks) {
+    findings.push({
+      severity: 'note',
+      area: 'superblock',
+      block: 0,
+      message: `the metadata has ${reader.nrBlocks} blocks but its superblock says ${declared}: the kernel will not activate the pool until the device is ${declared * 8} sectors (${declared * 4} KiB) again`,
+    });
+  }
 
-  const metaCounts = new RefCounts(reader.nrBlocks);
+  const metaCounts = new RefCounts(Math.max(reader.nrBlocks, declared));
   const dataCounts = new RefCounts(sb.dataSpaceMapRoot.nrBlocks);
   const onIssue = (area: string) => (i: TreeIssue): void => {
     const device = /^thin device (\d+)/.exec(i.tree);
@@ -302,9 +316,6 @@ export function superblockFieldProblems(sb: Superblock, fileBlocks: number, loca
     p.push(`${at}: data_block_size ${dbs} sectors is not a multiple of 128 between 128 and 2097152`);
   }
   const msm = sb.metadataSpaceMapRoot;
-  if (msm.nrBlocks > fileBlocks) {
-    p.push(`${at}: metadata space map covers ${msm.nrBlocks} blocks but the metadata has only ${fileBlocks}`);
-  }
   if (msm.nrBlocks > MAX_METADATA_BLOCKS) p.push(`${at}: metadata space map covers ${msm.nrBlocks} blocks, more than ${MAX_METADATA_BLOCKS}`);
   for (const [name, v] of [
     ['data mapping root', sb.mappingRoot],

@@ -46,7 +46,7 @@ describe(`fuzz: ${CASES} seeded damage cases per pool from seed ${FIRST_SEED}`, 
         if (r.disagreement) disagreements.push(r.disagreement);
         expect(r.ms, `${r.label}: took ${r.ms} ms`).toBeLessThan(30_000);
       }
-      console.log(`fuzz (${name}): ${t.cases} cases; repair wrote ${t.repaired} (${t.correct} mappings correct, ${t.wrong} wrong, ${t.recovered} from older copies), refused ${t.refused}`);
+      console.log(`fuzz (${name}): ${t.cases} cases; repair wrote ${t.repaired} (${t.correct} mappings correct, ${t.wrong} wrong, ${t.recovered} from older copies), refused ${t.refused}; thin_check 1.1 alone against dmthin and 0.9: ${t.oracleMisses}`);
       expect(failures).toEqual([]);
       expect(disagreements).toEqual([]);
       expect(t.wrong).toBe(0);

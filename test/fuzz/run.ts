@@ -77,6 +77,7 @@ async function main(): Promise<void> {
   const tallies: Record<string, Tally> = Object.fromEntries(POOLS.map((p) => [p, emptyTally()]));
   const failures: string[] = [];
   const disagreements: string[] = [];
+  const oracleMisses: string[] = [];
   const t0 = Date.now();
   let done = 0;
   let lastReport = 0;
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
           addToTally(tallies[m.pool]!, m.r);
           failures.push(...m.r.failures);
           if (m.r.disagreement) disagreements.push(m.r.disagreement);
+          if (m.r.oracleMiss) oracleMisses.push(m.r.oracleMiss);
           done++;
           if (Date.now() - lastReport > 10_000) {
             lastReport = Date.now();
@@ -127,10 +129,11 @@ async function main(): Promise<void> {
     console.log(
       `${pool}: ${t.cases} cases (${kinds}); repair wrote ${t.repaired}, refused ${t.refused}; ` +
         `${t.correct} mappings correct, ${t.wrong} wrong, ${t.recovered} from older copies; ` +
-        `${t.disagreements} disagreements with thin_check 1.1; slowest case ${t.slowestMs} ms`,
+        `${t.disagreements} disagreements with thin_check 1.1 (and ${t.oracleMisses} where thin_check 0.9 sides with dmthin); slowest case ${t.slowestMs} ms`,
     );
   }
   for (const f of [...failures, ...disagreements].slice(0, 50)) console.log(`FAIL ${f}`);
+  for (const f of oracleMisses.slice(0, 20)) console.log(`thin_check 1.1 alone: ${f}`);
   console.log(`${done} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s with ${jobs} jobs: ${failures.length} failures, ${disagreements.length} disagreements`);
   process.exitCode = failures.length + disagreements.length > 0 ? 1 : 0;
 }

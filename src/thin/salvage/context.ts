@@ -59,7 +59,7 @@ export interface SalvageStats {
   /** Key ranges lost from the newest trees. */
   holes: number;
   /** Older mappings refused, by reason. */
-  refused: { ambiguous: number; stale: number; foreign: number; otherTime: number; overclaimed: number; unknownCount: number; excess: number };
+  refused: { ambiguous: number; stale: number; foreign: number; otherTime: number; overclaimed: number; contested: number; unknownCount: number; excess: number };
   scanned: boolean;
 }
 
@@ -143,7 +143,7 @@ export class SalvageContext {
     intactMappings: 0,
     recoveredMappings: 0,
     holes: 0,
-    refused: { ambiguous: 0, stale: 0, foreign: 0, otherTime: 0, overclaimed: 0, unknownCount: 0, excess: 0 },
+    refused: { ambiguous: 0, stale: 0, foreign: 0, otherTime: 0, overclaimed: 0, contested: 0, unknownCount: 0, excess: 0 },
     scanned: false,
   };
 

@@ -126,20 +126,35 @@ export class OlderCopies {
     // more mappings than the space map counts beyond the surviving ones.
     // Claims that do not fit are all refused: the evidence cannot say
     // which of them is the true one.
-    const claims = new Map<number, { v: number; t: number; n: number; bad: 'foreign' | 'otherTime' | undefined }>();
+    // A claim counts once per lost node: devices that shared the node claim the same reference.
+    const claims = new Map<number, { v: number; t: number; nodes: Set<number>; bad: 'foreign' | 'otherTime' | undefined }>();
     for (const dev of damaged) {
       const g = kept.get(dev.devId)!;
       for (let i = 0; i < g.length; i++) {
         const d = g.data[i]!;
+        const node = holeAt(dev.holes, g.keys[i]!)!.block;
         const c = claims.get(d);
-        if (!c) claims.set(d, { v: g.keys[i]!, t: g.time[i]!, n: 1, bad: undefined });
+        if (!c) claims.set(d, { v: g.keys[i]!, t: g.time[i]!, nodes: new Set([node]), bad: undefined });
         else {
-          c.n++;
+          c.nodes.add(node);
           if (c.v !== g.keys[i]) c.bad = 'foreign';
           else if (c.t !== g.time[i] && !c.bad) c.bad = 'otherTime';
         }
       }
     }
+    // A damaged device whose lost mappings its own claims do not all explain
+    // may hold any data block the space map counts beyond the survivors: no
+    // other device's claim can then be told from a stale copy of a block it
+    // still holds (a snapshot's origin's older leaf, when the snapshot's own
+    // tree is lost). Only devices that shared the very lost node are exempt.
+    const unexplained = damaged.filter((dev) => {
+      const lost = dev.detailsSource === 'newest' ? Math.max(dev.details.mappedBlocks - dev.intact, 0) : Infinity;
+      return lost > kept.get(dev.devId)!.length;
+    });
+    const contested = (dev: SalvagedDevice, k: number): boolean => {
+      const sharing = sharers.get(holeAt(dev.holes, k)!.block);
+      return unexplained.some((o) => o !== dev && !sharing?.has(o.devId));
+    };
     if (claims.size > 0) {
       for (let b = 0; b < this.ctx.n; b++) {
         if (!live[b] || scan.kind[b] !== NodeKind.Leaf || scan.valueSize[b] !== 8) continue;
@@ -161,10 +176,11 @@ export class OlderCopies {
       for (let i = 0; i < g.length; i++) {
         const d = g.data[i]!;
         const c = claims.get(d)!;
-        const over = implied.get(d) + c.n > lookup.get(d)!;
+        const over = implied.get(d) + c.nodes.size > lookup.get(d)!;
         if (c.bad === 'foreign') refused.foreign++;
         else if (c.bad === 'otherTime') refused.otherTime++;
         else if (over) refused.overclaimed++;
+        else if (contested(dev, g.keys[i]!)) refused.contested++;
         else out.push(g.keys[i]!, g.data[i]!, g.time[i]!);
       }
       if (dev.detailsSource === 'newest') {
@@ -180,11 +196,12 @@ export class OlderCopies {
       if (out.length > 0) this.ctx.note(`thin device ${dev.devId}: ${out.length} mappings recovered from older copies of lost nodes`);
     }
     const r = refused;
-    if (r.ambiguous + r.stale + r.foreign + r.unknownCount + r.excess + r.overclaimed + r.otherTime > 0) {
+    if (r.ambiguous + r.stale + r.foreign + r.unknownCount + r.excess + r.overclaimed + r.otherTime + r.contested > 0) {
       this.ctx.note(
         `older mappings refused: ${r.stale} whose data block the newest space map no longer gives them, ${r.ambiguous} where older copies disagree, ` +
           `${r.foreign} whose data block another mapping holds at another virtual block, ${r.otherTime} whose data block another mapping holds with another time, ` +
-          `${r.overclaimed} claimed by more devices than the space map counts, ${r.unknownCount} where the space map is unreadable, ${r.excess} in excess of a device's count`,
+          `${r.overclaimed} claimed by more devices than the space map counts, ${r.contested} another damaged device may hold, ` +
+          `${r.unknownCount} where the space map is unreadable, ${r.excess} in excess of a device's count`,
       );
     }
   }
