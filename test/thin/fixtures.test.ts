@@ -84,7 +84,7 @@ const made = exists(projectFixtures) ? readdirSync(projectFixtures).filter((n) =
 
 describe('fixtures made by this project on a real kernel', () => {
   it('exist (test/scripts/make-fixtures.mjs makes them)', () => {
-    expect(made).toEqual(['many-thins.meta.xz', 'snapshots.meta.xz']);
+    expect(made).toEqual(['generations.meta.xz', 'many-thins.meta.xz', 'snapshots.meta.xz']);
   });
 
   for (const name of made) {
