@@ -97,11 +97,6 @@ export class OutputFile {
     return new OutputFile(real, fd, temp, true, st !== undefined);
   }
 
-  /** A regular file being written (sparse writes and ftruncate allowed). */
-  get isRegularFile(): boolean {
-    return this.temp !== undefined;
-  }
-
   /** Makes the output final: fsync and rename over the path named. Idempotent. */
   commit(): void {
     if (this.done) return;
