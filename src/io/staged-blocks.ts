@@ -8,7 +8,7 @@
  * copy from looking valid: block 0 zeroed and synced, every other block
  * copied and synced, the superblock last.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, type Stats, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BLOCK_SIZE } from '../format/checksum.js';
@@ -16,6 +16,7 @@ import { UsageError } from '../format/errors.js';
 import { probeDeviceSize } from './block-reader.js';
 import { BlockWriter } from './block-writer.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
+import { readFull, writeFull } from './full-io.js';
 import { heldBy } from './held.js';
 
 const COPY_BLOCKS = 256;
@@ -111,7 +112,7 @@ export class StagedBlocks {
     }
     const buf = new Uint8Array(COPY_BLOCKS * BLOCK_SIZE);
     try {
-      writeAll(fd, new Uint8Array(BLOCK_SIZE), BLOCK_SIZE, 0);
+      writeFull(fd, new Uint8Array(BLOCK_SIZE), BLOCK_SIZE, 0);
       fsyncSync(fd);
       const n = this.targetBlocks;
       for (let b = 1; b < n; ) {
@@ -122,14 +123,14 @@ export class StagedBlocks {
         let e = b;
         while (e < n && e - b < COPY_BLOCKS && this.written[e] === 1) e++;
         const len = (e - b) * BLOCK_SIZE;
-        readAll(this.stage.fd, buf, len, b * BLOCK_SIZE);
-        writeAll(fd, buf, len, b * BLOCK_SIZE);
+        if (!readFull(this.stage.fd, buf, len, b * BLOCK_SIZE)) throw new Error(`the staging file ends before block ${b}`);
+        writeFull(fd, buf, len, b * BLOCK_SIZE);
         b = e;
       }
       fsyncSync(fd);
       if (this.written[0] === 1) {
-        readAll(this.stage.fd, buf, BLOCK_SIZE, 0);
-        writeAll(fd, buf, BLOCK_SIZE, 0);
+        if (!readFull(this.stage.fd, buf, BLOCK_SIZE, 0)) throw new Error('the staging file ends before block 0');
+        writeFull(fd, buf, BLOCK_SIZE, 0);
         fsyncSync(fd);
       }
     } catch (e) {
@@ -146,18 +147,4 @@ export class StagedBlocks {
     this.finished = true;
     this.stage.close();
   }
-}
-
-function readAll(fd: number, buf: Uint8Array, len: number, pos: number): void {
-  let done = 0;
-  while (done < len) {
-    const n = readSync(fd, buf, done, len - done, pos + done);
-    if (n === 0) throw new Error(`staging file ends at ${pos + done}`);
-    done += n;
-  }
-}
-
-function writeAll(fd: number, buf: Uint8Array, len: number, pos: number): void {
-  let done = 0;
-  while (done < len) done += writeSync(fd, buf, done, len - done, pos + done);
 }

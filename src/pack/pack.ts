@@ -18,6 +18,7 @@ import { ArgumentError, UsageError } from '../format/errors.js';
 import { BlockReader } from '../io/block-reader.js';
 import { errnoWords, fileError, statInput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
+import { writeFull } from '../io/full-io.js';
 import { PackReader, PackVm, encodeLiteral } from './vm.js';
 
 export const PACK_MAGIC = 0xa537a0aa6309ef77n;
@@ -50,8 +51,7 @@ export function pack(input: string, output: string): PackResult {
 function packInto(reader: BlockReader, fd: number): PackResult {
   let bytes = 0;
   const put = (b: Uint8Array): void => {
-    let done = 0;
-    while (done < b.length) done += writeSync(fd, b, done, b.length - done);
+    writeFull(fd, b, b.length, null);
     bytes += b.length;
   };
   put(u64le(PACK_MAGIC));

@@ -5,9 +5,10 @@
  * returns it. To a file the result is sparse (unmapped and all-zero blocks
  * stay holes); to a stream, zeros are written.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { UsageError } from '../format/errors.js';
 import { fileError, statInput } from '../io/files.js';
+import { readFull, writeFull } from '../io/full-io.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 
@@ -63,26 +64,6 @@ function isZero(buf: Uint8Array, len: number): boolean {
   return true;
 }
 
-function readFully(fd: number, buf: Uint8Array, len: number, pos: number, what: string): void {
-  let done = 0;
-  while (done < len) {
-    const n = readSync(fd, buf, done, len - done, pos + done);
-    if (n === 0) throw new UsageError(`${what} ends at byte ${pos + done}, before the mapped data at ${pos}..${pos + len}: wrong data file, or truncated?`);
-    done += n;
-  }
-}
-
-function writeFully(fd: number, buf: Uint8Array, len: number, pos: number | null): void {
-  let done = 0;
-  while (done < len) {
-    try {
-      done += writeSync(fd, buf, done, len - done, pos === null ? null : pos + done);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-    }
-  }
-}
-
 /**
  * Writes device `devId` to `outFd` (a regular file: sparse, positioned
  * writes; anything else: a sequential stream).
@@ -117,7 +98,7 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
   const padTo = (target: number): void => {
     while (pos < target) {
       const n = Math.min(CHUNK, target - pos);
-      writeFully(outFd, zeros, n, null);
+      writeFull(outFd, zeros, n, null);
       pos += n;
     }
   };
@@ -129,14 +110,17 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
       const total = r.n * bs;
       while (off < total) {
         const n = Math.min(CHUNK, total - off);
-        readFully(dataFd, buf, n, r.d * bs + off, dataPath);
+        const at0 = r.d * bs + off;
+        if (!readFull(dataFd, buf, n, at0)) {
+          throw new UsageError(`${dataPath} ends before the mapped data at ${at0}..${at0 + n}: wrong data file, or truncated?`);
+        }
         const at = r.v * bs + off;
         if (seekable) {
           if (isZero(buf, n)) result.zeroBytes += n;
-          else writeFully(outFd, buf, n, at);
+          else writeFull(outFd, buf, n, at);
         } else {
           padTo(at);
-          writeFully(outFd, buf, n, null);
+          writeFull(outFd, buf, n, null);
           pos += n;
         }
         off += n;
