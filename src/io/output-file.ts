@@ -25,6 +25,7 @@ import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, ope
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../format/errors.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
+import { heldBy } from './held.js';
 
 export interface OutputOptions {
   /** Files the command reads: the output may be none of them. */
@@ -66,6 +67,11 @@ export class OutputFile {
       st = statSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot write ${what} ${path}: ${errnoWords(e)}`);
+    }
+    if (st?.isBlockDevice()) {
+      // Written in place: never a device the kernel holds (a mounted file system, an active pool).
+      const held = heldBy(path);
+      if (held) throw new UsageError(`cannot write ${what} ${path}: it is held open by the kernel (${held}; mounted, or in use by device-mapper)`);
     }
     if (st && (st.isCharacterDevice() || st.isFIFO() || st.isBlockDevice())) {
       if (st.isCharacterDevice() && options.binary && path !== '/dev/null' && isTerminal(path)) {
