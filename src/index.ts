@@ -29,12 +29,26 @@ export * from './format/bitmap.js';
 export { parseBytes, parseSectors, parseCount, parseU64, humanSize, unitBytes, U64_MAX } from './format/units.js';
 
 export { RefCounts } from './pdata/ref-counts.js';
-export { TreeWalker, type TreeIssue, type LeafHandler, type WalkResult } from './pdata/btree-walker.js';
-export { forEachLeaf, collectU64Leaves } from './pdata/btree-leaves.js';
+export {
+  BTreeTraversal,
+  forEachLeaf,
+  collectU64Leaves,
+  MAX_DEPTH,
+  type TraversalOptions,
+  type Walk,
+  type WalkResult,
+  type LeafHandler,
+  type LeafCheck,
+  type ProblemHandler,
+} from './pdata/btree/traversal.js';
+export { LeafCursor } from './pdata/btree/cursor.js';
+export { type KeyRange, type TreeId, type TreeKind, type TreeProblem, type TreeProblemCode, TreeError, rangeText, treeName } from './pdata/btree/problem.js';
+export { readIndex, readRefCounts, readBitmap, refCountOf, SpaceMapError, type SpaceMapIndex, type RefCountTree } from './pdata/space-map/reader.js';
+export { SpaceMapLookup } from './pdata/space-map/lookup.js';
 export { BTreeBuilder, type NodeSink } from './pdata/btree-builder.js';
 
 export { Metadata, type ThinDevice, type OpenOptions } from './thin/metadata.js';
-export { check, type CheckOptions, type CheckResult, type Finding, type Severity } from './thin/check.js';
+export { check, type CheckOptions, type CheckResult, type Finding, type FindingCode, type Severity } from './thin/check.js';
 export { dump, dumpHeader, type DumpHeader, type DumpOptions, type DumpSink } from './thin/dump.js';
 export { dumpToOutput, sinkFor, type DumpFormat } from './thin/dump-format.js';
 export { XmlWriter } from './thin/xml-writer.js';
@@ -51,7 +65,6 @@ export { parsePoolStatus, parseThinStatus, type PoolStatus, type ThinStatus, typ
 export { CommandError } from './driver/exec.js';
 export * as dmsetup from './driver/dmsetup.js';
 export * as losetup from './driver/losetup.js';
-export { runInVm, vmAvailability, makeScratch, type VmResult, type VmOptions } from './vm/vm.js';
 
 export { lsRows, formatLsTable, parseLsFields, LS_FIELDS, type LsRow, type LsField } from './thin/ls.js';
 export { delta, deltaRoots, type DeltaSink } from './thin/delta.js';

@@ -21,6 +21,11 @@ export const ENTRIES_PER_BITMAP = (BLOCK_SIZE - BITMAP_HEADER_SIZE) * 4; // 1632
 /** Stored for counts of 3 and more. */
 export const OVERFLOW = 3;
 
+/** Bitmap blocks a space map of `nrBlocks` blocks needs. */
+export function nrBitmaps(nrBlocks: number): number {
+  return Math.ceil(nrBlocks / ENTRIES_PER_BITMAP);
+}
+
 export function bitmapEntry(b: Uint8Array, i: number): number {
   const byte = b[BITMAP_HEADER_SIZE + (i >>> 2)]!;
   const shift = (i & 3) << 1;

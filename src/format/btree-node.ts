@@ -19,6 +19,7 @@
 import { BLOCK_SIZE, Salt, computeChecksum, stampChecksum, storedChecksum } from './checksum.js';
 import { BlockNumberError, ChecksumError, FieldError } from './errors.js';
 import { getU32, getU64, setU32, setU64 } from './le.js';
+import { blockOfHalves, timeOfLow } from './block-time.js';
 
 export const NODE_HEADER_SIZE = 32;
 export const INTERNAL_NODE = 1;
@@ -63,12 +64,17 @@ export function isLeaf(h: NodeHeader): boolean {
   return (h.flags & LEAF_NODE) !== 0;
 }
 
+/** Byte offset of key i. */
+export function keyOffset(i: number): number {
+  return NODE_HEADER_SIZE + 8 * i;
+}
+
 export function keyAt(b: Uint8Array, i: number): number {
-  return getU64(b, NODE_HEADER_SIZE + 8 * i);
+  return getU64(b, keyOffset(i));
 }
 
 export function setKeyAt(b: Uint8Array, i: number, k: number): void {
-  setU64(b, NODE_HEADER_SIZE + 8 * i, k);
+  setU64(b, keyOffset(i), k);
 }
 
 /** Byte offset of value i in a node with `maxEntries` and `valueSize`. */
@@ -119,6 +125,93 @@ export function validateNodeHeader(b: Uint8Array, location: number, expectedValu
     throw new FieldError(location, 'nr_entries', `${h.nrEntries} > max_entries ${h.maxEntries}`);
   }
   return h;
+}
+
+/**
+ * One node block read through its header: the only way code outside
+ * format/ reads a node's keys and values. Every accessor goes through an
+ * aligned u32 view of the block (a block at an unaligned offset is copied
+ * once), so the hot loops over leaves keep typed-array speed and never
+ * decode an offset by hand.
+ *
+ * The view is borrowed: it stays valid as long as the bytes it was made
+ * from (block-reader.ts never changes a view it handed out).
+ */
+export class BTreeNode {
+  readonly flags: number;
+  readonly blocknr: number;
+  readonly nrEntries: number;
+  readonly maxEntries: number;
+  readonly valueSize: number;
+  private readonly w: Uint32Array;
+  /** u32 index of value 0 when values are 8 bytes apart (child pointers, block_time). */
+  private readonly v8: number;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly location: number,
+  ) {
+    this.w = (bytes.byteOffset & 3) === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, BLOCK_SIZE >>> 2) : new Uint32Array(bytes.slice(0, BLOCK_SIZE).buffer);
+    const w = this.w;
+    this.flags = w[1]!;
+    this.blocknr = w[2]! + w[3]! * 0x1_0000_0000;
+    this.nrEntries = w[4]!;
+    this.maxEntries = w[5]!;
+    this.valueSize = w[6]!;
+    this.v8 = (NODE_HEADER_SIZE >>> 2) + 2 * this.maxEntries;
+  }
+
+  /** The node at `location`, after validateNode's checks (throws a typed error). */
+  static validated(bytes: Uint8Array, location: number, expectedValueSize?: number): BTreeNode {
+    validateNode(bytes, location, expectedValueSize);
+    return new BTreeNode(bytes, location);
+  }
+
+  get isLeaf(): boolean {
+    return (this.flags & LEAF_NODE) !== 0;
+  }
+
+  key(i: number): number {
+    return this.w[8 + 2 * i]! + this.w[9 + 2 * i]! * 0x1_0000_0000;
+  }
+
+  /** A u64 value: an internal node's child pointer (always 8 bytes apart), a top-level leaf's root. */
+  u64(i: number): number {
+    const at = this.v8 + 2 * i;
+    return this.w[at]! + this.w[at + 1]! * 0x1_0000_0000;
+  }
+
+  /** A u32 value (ref-count trees). */
+  u32(i: number): number {
+    return this.w[(NODE_HEADER_SIZE >>> 2) + 2 * this.maxEntries + i]!;
+  }
+
+  /** The data block of a mapping leaf's block_time value i. */
+  dataBlock(i: number): number {
+    const at = this.v8 + 2 * i;
+    return blockOfHalves(this.w[at]!, this.w[at + 1]!);
+  }
+
+  /** The time of a mapping leaf's block_time value i. */
+  time(i: number): number {
+    return timeOfLow(this.w[this.v8 + 2 * i]!);
+  }
+
+  /** Byte offset of value i, for values parsed by their own codec (device details, index entries). */
+  valueOffset(i: number): number {
+    return valueOffset(this.maxEntries, this.valueSize, i);
+  }
+
+  /** Index of the first key that does not increase strictly or leaves [lo, hi), or -1. */
+  firstBadKey(lo = 0, hi = Infinity): number {
+    let prev = -1;
+    for (let i = 0; i < this.nrEntries; i++) {
+      const k = this.key(i);
+      if (k <= prev || k < lo || k >= hi) return i;
+      prev = k;
+    }
+    return -1;
+  }
 }
 
 /** Starts a fresh node block; fill keys/values, then call sealNode. */

@@ -8,7 +8,8 @@
  * would be too small it shares entries with the node before it.
  */
 import { BLOCK_SIZE } from '../format/checksum.js';
-import { INTERNAL_NODE, LEAF_NODE, NODE_HEADER_SIZE, maxEntriesFor, newNode, sealNode, setKeyAt } from '../format/btree-node.js';
+import { highHalf, lowHalf } from '../format/block-time.js';
+import { INTERNAL_NODE, LEAF_NODE, keyAt, keyOffset, maxEntriesFor, newNode, sealNode, setKeyAt, valueOffset, writeNodeHeader } from '../format/btree-node.js';
 import { setU32, setU64 } from '../format/le.js';
 import { grow } from './grow.js';
 
@@ -56,7 +57,7 @@ export class BTreeBuilder {
   ) {
     this.maxEntries = maxEntriesFor(valueSize);
     this.minEntries = Math.ceil(this.maxEntries / 3);
-    this.valueBase = NODE_HEADER_SIZE + 8 * this.maxEntries;
+    this.valueBase = valueOffset(this.maxEntries, valueSize, 0);
     this.curKeys = new Float64Array(this.maxEntries);
   }
 
@@ -93,11 +94,12 @@ export class BTreeBuilder {
     const w = this.cur32;
     const i = this.curN++;
     const hi = (key / 0x1_0000_0000) >>> 0;
-    w[8 + 2 * i] = key - hi * 0x1_0000_0000;
-    w[9 + 2 * i] = hi;
+    const k = keyOffset(i) >>> 2;
+    w[k] = key - hi * 0x1_0000_0000;
+    w[k + 1] = hi;
     const v = (this.valueBase >>> 2) + 2 * i;
-    w[v] = (((block & 0xff) << 24) | (time & 0xffffff)) >>> 0;
-    w[v + 1] = Math.floor(block / 256);
+    w[v] = lowHalf(block, time);
+    w[v + 1] = highHalf(block);
     this.curKeys[i] = key;
   }
 
@@ -120,15 +122,15 @@ export class BTreeBuilder {
       const moved = this.pendingN - left;
       const p = this.pending;
       // Shift current entries right by `moved`, then copy the pending tail in front.
-      this.cur.copyWithin(NODE_HEADER_SIZE + 8 * moved, NODE_HEADER_SIZE, NODE_HEADER_SIZE + 8 * this.curN);
+      this.cur.copyWithin(keyOffset(moved), keyOffset(0), keyOffset(this.curN));
       this.cur.copyWithin(this.valueBase + this.valueSize * moved, this.valueBase, this.valueBase + this.valueSize * this.curN);
-      this.cur.set(p.subarray(NODE_HEADER_SIZE + 8 * left, NODE_HEADER_SIZE + 8 * this.pendingN), NODE_HEADER_SIZE);
+      this.cur.set(p.subarray(keyOffset(left), keyOffset(this.pendingN)), keyOffset(0));
       this.cur.set(p.subarray(this.valueBase + this.valueSize * left, this.valueBase + this.valueSize * this.pendingN), this.valueBase);
       this.curKeys.copyWithin(moved, 0, this.curN);
-      for (let i = 0; i < moved; i++) this.curKeys[i] = readKey(p, left + i);
+      for (let i = 0; i < moved; i++) this.curKeys[i] = keyAt(p, left + i);
       this.curN += moved;
       this.pendingN = left;
-      p.fill(0, NODE_HEADER_SIZE + 8 * left, NODE_HEADER_SIZE + 8 * this.maxEntries);
+      p.fill(0, keyOffset(left), keyOffset(this.maxEntries));
       p.fill(0, this.valueBase + this.valueSize * left, this.valueBase + this.valueSize * this.maxEntries);
     }
     this.flushPending();
@@ -160,27 +162,11 @@ export class BTreeBuilder {
 
   private emitLeaf(b: Uint8Array, n: number, firstKey: number): void {
     const loc = this.sink.allocate();
-    writeHeader(b, LEAF_NODE, loc, n, this.maxEntries, this.valueSize);
+    writeNodeHeader({ flags: LEAF_NODE, blocknr: loc, nrEntries: n, maxEntries: this.maxEntries, valueSize: this.valueSize }, b);
     sealNode(b);
     this.sink.write(loc, b);
     this.leaves.push(n > 0 ? firstKey : 0, loc);
   }
-}
-
-function readKey(b: Uint8Array, i: number): number {
-  const o = NODE_HEADER_SIZE + 8 * i;
-  const lo = (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-  const hi = (b[o + 4]! | (b[o + 5]! << 8) | (b[o + 6]! << 16) | (b[o + 7]! << 24)) >>> 0;
-  return hi * 0x1_0000_0000 + lo;
-}
-
-function writeHeader(b: Uint8Array, flags: number, loc: number, n: number, max: number, valueSize: number): void {
-  setU32(b, 4, flags);
-  setU64(b, 8, loc);
-  setU32(b, 16, n);
-  setU32(b, 20, max);
-  setU32(b, 24, valueSize);
-  setU32(b, 28, 0);
 }
 
 /** Splits n entries into node sizes of at most max, each at least a third full. */
@@ -203,7 +189,7 @@ function buildInternal(sink: NodeSink, level: GrowableList): number {
       const b = newNode(INTERNAL_NODE, loc, 8, size);
       for (let i = 0; i < size; i++) {
         setKeyAt(b, i, level.keys[at + i]!);
-        setU64(b, NODE_HEADER_SIZE + 8 * max + 8 * i, level.blocks[at + i]!);
+        setU64(b, valueOffset(max, 8, i), level.blocks[at + i]!);
       }
       sealNode(b);
       sink.write(loc, b);

@@ -10,11 +10,9 @@
  */
 import type { BlockReader } from '../io/block-reader.js';
 import { classifyBlock } from '../format/checksum.js';
-import { INTERNAL_NODE, keyAt, u64ValueAt, validateNodeHeader } from '../format/btree-node.js';
+import { BTreeNode, INTERNAL_NODE, validateNodeHeader } from '../format/btree-node.js';
 import { MetadataError } from '../format/errors.js';
-import { firstBadKey } from './btree-walker.js';
-import { getU64 } from '../format/le.js';
-import { SUPERBLOCK_MAGIC } from '../format/superblock.js';
+import { hasSuperblockMagic, parseSuperblock } from '../format/superblock.js';
 
 export const NodeKind = { None: 0, Internal: 1, Leaf: 2 } as const;
 
@@ -53,7 +51,7 @@ export class NodeScan {
           break;
         case 'superblock':
           s.counts.superblocks++;
-          if (loc !== 0 && getU64(b, 8) === loc && getU64(b, 32) === SUPERBLOCK_MAGIC) s.superblockCopies.push(loc);
+          if (loc !== 0 && hasSuperblockMagic(b) && parseSuperblock(b).blocknr === loc) s.superblockCopies.push(loc);
           break;
         case 'bitmap':
           s.counts.bitmaps++;
@@ -70,27 +68,27 @@ export class NodeScan {
   }
 
   private node(b: Uint8Array, loc: number): void {
-    let h;
     try {
-      h = validateNodeHeader(b, loc);
+      validateNodeHeader(b, loc);
     } catch (e) {
       if (e instanceof MetadataError) return;
       throw e;
     }
-    const { flags, nrEntries: nr, maxEntries: max, valueSize: vs } = h;
+    const node = new BTreeNode(b, loc);
+    const { flags, nrEntries: nr, valueSize: vs } = node;
     // Value sizes are kept in a byte; no tree of the format comes near.
-    if (vs > 255 || firstBadKey(b, nr, 0, Infinity) >= 0) return;
+    if (vs > 255 || node.firstBadKey() >= 0) return;
     this.kind[loc] = flags === INTERNAL_NODE ? NodeKind.Internal : NodeKind.Leaf;
     // Internal nodes hold u64 child pointers whatever their header says.
     this.valueSize[loc] = flags === INTERNAL_NODE ? 8 : vs;
     this.nrEntries[loc] = nr;
     if (nr > 0) {
-      this.firstKey[loc] = keyAt(b, 0);
-      this.lastKey[loc] = keyAt(b, nr - 1);
+      this.firstKey[loc] = node.key(0);
+      this.lastKey[loc] = node.key(nr - 1);
     }
     if (flags === INTERNAL_NODE) {
       for (let i = 0; i < nr; i++) {
-        const c = u64ValueAt(b, max, i);
+        const c = node.u64(i);
         if (c < this.nrBlocks) this.referenced[c] = 1;
       }
     }

@@ -7,32 +7,42 @@
  * exceptions: a damaged file yields a report, not a crash.
  */
 import { BlockReader } from '../io/block-reader.js';
-import { NODE_HEADER_SIZE, keyAt, valueOffset } from '../format/btree-node.js';
+import type { BTreeNode } from '../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
 import { MetadataError } from '../format/errors.js';
 import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
-import { getU32, getU64 } from '../format/le.js';
-import {
-  validDataBlockSize,
-  type Superblock,
-  validateSuperblock,
-} from '../format/superblock.js';
-import { type TreeIssue, TreeWalker } from '../pdata/btree-walker.js';
+import { NEEDS_CHECK_FLAG, validDataBlockSize, type Superblock, validateSuperblock } from '../format/superblock.js';
+import { type TreeId, type TreeProblem, type TreeProblemCode, treeName } from '../pdata/btree/problem.js';
+import { BTreeTraversal } from '../pdata/btree/traversal.js';
 import { RefCounts } from '../pdata/ref-counts.js';
-import {
-  type CountComparison,
-  type SpaceMapProblem,
-  compareCounts,
-  countBitmapBlocks,
-  readDataSpaceMap,
-  readMetadataSpaceMap,
-} from '../pdata/space-map-reader.js';
+import { type CountComparison, type SpaceMapProblem, compareCounts, countBitmapBlocks, readSpaceMap } from '../pdata/space-map/compare.js';
 
 /** fatal and non-fatal fail a check (as in thin_check); a note informs and changes no verdict. */
 export type Severity = 'fatal' | 'non-fatal' | 'note';
 
+/**
+ * What kind of finding, stable for scripts (`check --json`); docs/check.md
+ * lists them. Tree problems carry their tree code (pdata/btree/problem.ts).
+ */
+export type FindingCode =
+  | TreeProblemCode
+  | 'input'
+  | 'superblock'
+  | 'superblock-field'
+  | 'metadata-short'
+  | 'metadata-snapshot'
+  | 'device-without-details'
+  | 'device-without-mappings'
+  | 'mapped-blocks-mismatch'
+  | 'data-block-past-end'
+  | 'space-map-index'
+  | 'bitmap'
+  | 'ref-count-mismatch'
+  | 'leaked-blocks';
+
 export interface Finding {
   severity: Severity;
+  code: FindingCode;
   /** The part of the metadata: superblock, devices, mappings, data space map, metadata space map. */
   area: string;
   block?: number;
@@ -85,7 +95,7 @@ export function check(path: string, options: CheckOptions = {}): CheckResult {
   try {
     reader = new BlockReader(path);
   } catch (e) {
-    findings.push({ severity: 'fatal', area: 'input', message: (e as Error).message });
+    findings.push({ severity: 'fatal', code: 'input', area: 'input', message: (e as Error).message });
     return result;
   }
   try {
@@ -99,14 +109,14 @@ export function check(path: string, options: CheckOptions = {}): CheckResult {
 
 function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResult): void {
   const findings = result.findings;
-  const fatal = (area: string, message: string, extra: Partial<Finding> = {}): void => {
-    findings.push({ severity: 'fatal', area, message, ...extra });
+  const fatal = (code: FindingCode, area: string, message: string, extra: Partial<Finding> = {}): void => {
+    findings.push({ severity: 'fatal', code, area, message, ...extra });
   };
   const stage = options.onStage ?? ((): void => {});
 
   stage('examining superblock');
   if (reader.nrBlocks === 0) {
-    fatal('superblock', 'the metadata is empty: no superblock at block 0', { block: 0 });
+    fatal('superblock', 'superblock', 'the metadata is empty: no superblock at block 0', { block: 0 });
     return;
   }
   let sb: Superblock;
@@ -116,13 +126,13 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     if (!(e instanceof MetadataError)) throw e;
     const head = Buffer.from(reader.read(0).subarray(0, 64)).toString('latin1');
     const hint = /^\s*(<\?xml|<superblock)/.test(head) ? ' (this looks like XML from thin_dump: check takes binary metadata; restore it first with dmthin restore)' : '';
-    fatal('superblock', `${e.message}${hint}`, { block: 0 });
+    fatal('superblock', 'superblock', `${e.message}${hint}`, { block: 0 });
     return;
   }
   result.transactionId = sb.transactionId;
-  result.needsCheck = (sb.flags & 1) !== 0;
+  result.needsCheck = (sb.flags & NEEDS_CHECK_FLAG) !== 0;
   const fieldProblems = superblockFieldProblems(sb, reader.nrBlocks, 0);
-  for (const p of fieldProblems) fatal('superblock', p, { block: 0 });
+  for (const p of fieldProblems) fatal('superblock-field', 'superblock', p, { block: 0 });
   if (fieldProblems.length > 0 || options.superBlockOnly) return;
   // A device shorter than the superblock says loses nothing by itself (a block
   // in use past its end fails the walk below), and thin_check 1.x passes it;
@@ -132,6 +142,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   if (declared > reader.nrBlocks) {
     findings.push({
       severity: 'note',
+      code: 'metadata-short',
       area: 'superblock',
       block: 0,
       message: `the metadata has ${reader.nrBlocks} blocks but its superblock says ${declared}: the kernel will not activate the pool until the device is ${declared * 8} sectors (${declared * 4} KiB) again`,
@@ -140,22 +151,23 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
 
   const metaCounts = new RefCounts(Math.max(reader.nrBlocks, declared));
   const dataCounts = new RefCounts(sb.dataSpaceMapRoot.nrBlocks);
-  const onIssue = (area: string) => (i: TreeIssue): void => {
-    const device = /^thin device (\d+)/.exec(i.tree);
-    fatal(area, `${i.tree}: ${i.message}`, {
-      block: i.block,
-      device: device ? Number(device[1]) : undefined,
-      key: i.path.length > 0 ? i.path[i.path.length - 1] : undefined,
+  const onProblem = (p: TreeProblem): void => {
+    fatal(p.code, AREA[p.tree.kind], `${treeName(p.tree)}: ${p.message}`, {
+      block: p.block,
+      device: p.tree.devId,
+      key: p.path.length > 0 ? p.path[p.path.length - 1] : undefined,
     });
   };
-  let issueArea = 'devices';
-  const walker = new TreeWalker(reader, metaCounts, (i) => onIssue(issueArea)(i), options.checkUnderfull ?? false);
+  // Every node judged once however many trees share it, every reference counted.
+  const walker = new BTreeTraversal(reader, { once: true, keepGoing: true, counts: metaCounts, underfull: options.checkUnderfull ?? false });
+  const walk = (root: number, valueSize: number, tree: TreeId, onLeaf: (node: BTreeNode) => void) =>
+    walker.walk(root, { valueSize, tree, onLeaf, onProblem });
   metaCounts.inc(0);
 
   let views: Array<{ sb: Superblock; label: string }> = [{ sb, label: '' }];
   if (sb.heldRoot !== 0) {
     if (sb.heldRoot >= reader.nrBlocks) {
-      fatal('superblock', `held metadata snapshot root ${sb.heldRoot} is past the end of the metadata`, { block: 0 });
+      fatal('metadata-snapshot', 'superblock', `held metadata snapshot root ${sb.heldRoot} is past the end of the metadata`, { block: 0 });
     } else {
       metaCounts.inc(sb.heldRoot);
       try {
@@ -163,7 +175,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
         views.push({ sb: snap, label: 'metadata snapshot: ' });
       } catch (e) {
         if (!(e instanceof MetadataError)) throw e;
-        fatal('superblock', `metadata snapshot: ${e.message}`, { block: sb.heldRoot });
+        fatal('metadata-snapshot', 'superblock', `metadata snapshot: ${e.message}`, { block: sb.heldRoot });
       }
     }
   }
@@ -171,7 +183,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   let compareSpaceMaps = true;
   if (options.metadataSnap) {
     if (sb.heldRoot === 0) {
-      fatal('superblock', 'no current metadata snapshot (held_root is 0)', { block: 0 });
+      fatal('metadata-snapshot', 'superblock', 'no current metadata snapshot (held_root is 0)', { block: 0 });
       return;
     }
     views = views.filter((v) => v.label !== '');
@@ -186,44 +198,41 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   let nrMappings = 0;
   let nrDevices = 0;
   for (const view of views) {
+    const snapshot = view.label !== '';
     stage(`examining ${view.label}devices tree`);
-    issueArea = 'devices';
     const devices: DeviceEntry[] = [];
-    walker.walk(view.sb.detailsRoot, DEVICE_DETAILS_SIZE, `${view.label}device details tree`, (b, _loc, n, max) => {
-      for (let i = 0; i < n; i++) {
-        devices.push({ devId: keyAt(b, i), ...parseDeviceDetails(b, valueOffset(max, DEVICE_DETAILS_SIZE, i)) });
+    walk(view.sb.detailsRoot, DEVICE_DETAILS_SIZE, { kind: 'details', snapshot }, (node) => {
+      for (let i = 0; i < node.nrEntries; i++) {
+        devices.push({ devId: node.key(i), ...parseDeviceDetails(node.bytes, node.valueOffset(i)) });
       }
     });
     if (view.label === '') nrDevices = devices.length;
 
     stage(`examining ${view.label}mapping tree`);
-    issueArea = 'mappings';
     const roots = new Map<number, number>();
-    walker.walk(view.sb.mappingRoot, 8, `${view.label}mapping tree top level`, (b, _loc, n, max) => {
-      for (let i = 0; i < n; i++) roots.set(keyAt(b, i), getU64(b, valueOffset(max, 8, i)));
+    walk(view.sb.mappingRoot, 8, { kind: 'top-level', snapshot }, (node) => {
+      for (let i = 0; i < node.nrEntries; i++) roots.set(node.key(i), node.u64(i));
     });
     const detailIds = new Set(devices.map((d) => d.devId));
     for (const id of roots.keys()) {
       if (!detailIds.has(id)) {
-        fatal('mappings', `${view.label}thin device ${id} has a mapping tree but no entry in the device details tree`, { device: id, block: roots.get(id) });
+        fatal('device-without-details', 'mappings', `${view.label}thin device ${id} has a mapping tree but no entry in the device details tree`, { device: id, block: roots.get(id) });
       }
     }
     for (const d of devices) {
       const root = roots.get(d.devId);
       if (root === undefined) {
-        fatal('mappings', `${view.label}thin device ${d.devId} is in the device details tree but the mapping tree's top level (block ${view.sb.mappingRoot}) has no entry for it`, {
+        fatal('device-without-mappings', 'mappings', `${view.label}thin device ${d.devId} is in the device details tree but the mapping tree's top level (block ${view.sb.mappingRoot}) has no entry for it`, {
           device: d.devId,
           block: view.sb.mappingRoot,
         });
         continue;
       }
       if (options.skipMappings) continue;
-      const r = walker.walk(root, 8, `${view.label === '' ? '' : view.label}thin device ${d.devId} mappings`, (b, loc, n, max) => {
-        countLeafMappings(b, loc, n, max, dataCounts, d.devId, findings);
-      });
+      const r = walk(root, 8, { kind: 'mappings', devId: d.devId, snapshot }, (node) => countLeafMappings(node, dataCounts, d.devId, findings));
       if (view.label === '') nrMappings += r.entries;
       if (r.errors === 0 && r.entries !== d.mappedBlocks) {
-        fatal('mappings', `${view.label}thin device ${d.devId} has ${r.entries} mappings but its details say mapped_blocks = ${d.mappedBlocks}`, { device: d.devId, block: root });
+        fatal('mapped-blocks-mismatch', 'mappings', `${view.label}thin device ${d.devId} has ${r.entries} mappings but its details say mapped_blocks = ${d.mappedBlocks}`, { device: d.devId, block: root });
       }
     }
   }
@@ -233,13 +242,11 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
 
   stage('checking space map counts');
   const smProblems: SpaceMapProblem[] = [];
-  issueArea = 'data space map';
-  const dataSm = readDataSpaceMap(walker, sb.dataSpaceMapRoot);
+  const dataSm = readSpaceMap(reader, 'data', sb.dataSpaceMapRoot, walker, metaCounts, onProblem, smProblems);
   countBitmapBlocks(dataSm, metaCounts);
-  issueArea = 'metadata space map';
-  const metaSm = readMetadataSpaceMap(reader, walker, metaCounts, sb.metadataSpaceMapRoot, smProblems);
+  const metaSm = readSpaceMap(reader, 'metadata', sb.metadataSpaceMapRoot, walker, metaCounts, onProblem, smProblems);
   countBitmapBlocks(metaSm, metaCounts);
-  for (const p of smProblems) fatal('metadata space map', p.message, { block: p.block });
+  for (const p of smProblems) fatal('space-map-index', 'metadata space map', p.message, { block: p.block });
 
   const dataCmp = compareCounts(reader, dataSm, dataCounts);
   report('data', dataCmp, findings);
@@ -252,32 +259,22 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   result.leaks = { data: dataCmp.leakedBlocks, metadata: metaCmp.leakedBlocks };
 }
 
-function countLeafMappings(
-  b: Uint8Array,
-  loc: number,
-  n: number,
-  max: number,
-  dataCounts: RefCounts,
-  devId: number,
-  findings: Finding[],
-): void {
-  const base = NODE_HEADER_SIZE + 8 * max;
+/** Counts a mapping leaf's data blocks; this loop runs for every mapping. */
+function countLeafMappings(node: BTreeNode, dataCounts: RefCounts, devId: number, findings: Finding[]): void {
+  const n = node.nrEntries;
   const nrData = dataCounts.nrBlocks;
   const counts = dataCounts.bytes;
-  // An aligned u32 view of the values: this loop runs for every mapping.
-  const w = (b.byteOffset & 3) === 0 ? new Uint32Array(b.buffer, b.byteOffset + base, 2 * n) : undefined;
   for (let i = 0; i < n; i++) {
-    const lo = w ? w[2 * i]! : getU32(b, base + 8 * i);
-    const hi = w ? w[2 * i + 1]! : getU32(b, base + 8 * i + 4);
-    const block = hi * 256 + (lo >>> 24);
+    const block = node.dataBlock(i);
     if (block >= nrData) {
       findings.push({
         severity: 'fatal',
+        code: 'data-block-past-end',
         area: 'mappings',
-        block: loc,
+        block: node.location,
         device: devId,
-        key: keyAt(b, i),
-        message: `thin device ${devId} maps virtual block ${keyAt(b, i)} to data block ${block}, past the end of the data device (${nrData} blocks)`,
+        key: node.key(i),
+        message: `thin device ${devId} maps virtual block ${node.key(i)} to data block ${block}, past the end of the data device (${nrData} blocks)`,
       });
       continue;
     }
@@ -287,21 +284,32 @@ function countLeafMappings(
   }
 }
 
+/** Which part of the metadata a tree's findings belong to. */
+const AREA: Record<TreeId['kind'], string> = {
+  details: 'devices',
+  'top-level': 'mappings',
+  mappings: 'mappings',
+  'data-index': 'data space map',
+  'data-ref-counts': 'data space map',
+  'metadata-ref-counts': 'metadata space map',
+};
+
 function report(kind: 'data' | 'metadata', cmp: CountComparison, findings: Finding[]): void {
   const area = `${kind} space map`;
-  for (const p of cmp.problems) findings.push({ severity: 'fatal', area, block: p.block, message: p.message });
+  for (const p of cmp.problems) findings.push({ severity: 'fatal', code: 'bitmap', area, block: p.block, message: p.message });
   for (const s of cmp.samples) {
     findings.push({
       severity: 'fatal',
+      code: 'ref-count-mismatch',
       area,
       message: `${kind} block ${s.block}: reference count on disk ${s.onDisk}, computed ${s.computed}`,
     });
   }
   if (cmp.bad > cmp.samples.length) {
-    findings.push({ severity: 'fatal', area, message: `${cmp.bad - cmp.samples.length} more ${kind} blocks have bad reference counts (${cmp.bad} in all)` });
+    findings.push({ severity: 'fatal', code: 'ref-count-mismatch', area, message: `${cmp.bad - cmp.samples.length} more ${kind} blocks have bad reference counts (${cmp.bad} in all)` });
   }
   if (cmp.leaked > 0) {
-    findings.push({ severity: 'non-fatal', area, message: `${cmp.leaked} ${kind} blocks have leaked (counted as used on disk, used by nothing)` });
+    findings.push({ severity: 'non-fatal', code: 'leaked-blocks', area, message: `${cmp.leaked} ${kind} blocks have leaked (counted as used on disk, used by nothing)` });
   }
 }
 

@@ -7,8 +7,10 @@
  * mapped_blocks. This is what an incremental backup wants to know first;
  * `delta` itself must read every leaf, since its XML lists each range.
  */
-import { NODE_HEADER_SIZE, isLeaf, u64ValueAt, validateNode } from '../format/btree-node.js';
-import { FieldError, UsageError } from '../format/errors.js';
+import { BTreeNode } from '../format/btree-node.js';
+import { UsageError } from '../format/errors.js';
+import { type TreeId, strictError } from '../pdata/btree/problem.js';
+import { BTreeTraversal } from '../pdata/btree/traversal.js';
 import { grow } from '../pdata/grow.js';
 import type { Metadata } from './metadata.js';
 
@@ -25,23 +27,31 @@ export interface DeltaSummary {
   sharedSubtreesSkipped: number;
 }
 
-/** Every node block of a tree, reading internal nodes only (leaf blocks come from their parents). */
-function nodeSet(md: Metadata, root: number): Set<number> {
+/**
+ * Every node block of a tree, reading internal nodes only: a node's
+ * children are all leaves or all internal (the tree is balanced), so one
+ * child read tells which, and the leaves' own blocks come from their parent.
+ * The tree is walked by `unshared` with every check; here only what must
+ * be read to find the blocks is judged.
+ */
+function nodeSet(md: Metadata, t: BTreeTraversal, root: number, tree: TreeId): Set<number> {
   const set = new Set<number>([root]);
-  const stack = [root];
+  const open = (loc: number): BTreeNode => {
+    const n = t.open(loc, 8);
+    if (n instanceof BTreeNode) return n;
+    throw strictError({ ...n, block: loc, tree, path: [], range: { lo: 0, hi: Infinity } });
+  };
+  const stack = [open(root)];
   while (stack.length) {
-    const loc = stack.pop()!;
-    const b = md.reader.read(loc);
-    const h = validateNode(b, loc, 8);
-    if (isLeaf(h)) continue;
-    for (let i = 0; i < h.nrEntries; i++) {
-      const c = u64ValueAt(b, h.maxEntries, i);
-      if (!set.has(c)) {
-        set.add(c);
-        stack.push(c);
-      }
+    const node = stack.pop()!;
+    if (node.isLeaf || node.nrEntries === 0) continue;
+    const leaves = open(node.u64(0)).isLeaf;
+    for (let i = 0; i < node.nrEntries; i++) {
+      const c = node.u64(i);
+      if (set.has(c)) continue;
+      set.add(c);
+      if (!leaves) stack.push(open(c));
     }
-    if (set.size > md.reader.nrBlocks) throw new FieldError(loc, 'children', 'more nodes than blocks: a cycle');
   }
   return set;
 }
@@ -55,35 +65,29 @@ interface Unshared {
 }
 
 /** Mappings in the parts of `root` that are not in `other`, in key order. */
-function unshared(md: Metadata, root: number, other: Set<number>): Unshared {
+function unshared(t: BTreeTraversal, root: number, tree: TreeId, other: Set<number>): Unshared {
   const u: Unshared = { keys: new Float64Array(1024), data: new Float64Array(1024), n: 0, leaves: 0, skipped: 0 };
-  const visit = (loc: number, depth: number): void => {
-    if (other.has(loc)) {
+  t.walk(root, {
+    valueSize: 8,
+    tree,
+    skip: (loc) => {
+      if (!other.has(loc)) return false;
       u.skipped++;
-      return;
-    }
-    if (depth > 32) throw new FieldError(loc, 'depth', 'tree deeper than 32 levels: a cycle');
-    const b = md.reader.read(loc);
-    const h = validateNode(b, loc, 8);
-    if (isLeaf(h)) {
+      return true;
+    },
+    onLeaf: (node) => {
       u.leaves++;
-      if (u.n + h.nrEntries > u.keys.length) {
-        u.keys = grow(u.keys, u.n + h.nrEntries);
-        u.data = grow(u.data, u.n + h.nrEntries);
+      const n = node.nrEntries;
+      if (u.n + n > u.keys.length) {
+        u.keys = grow(u.keys, u.n + n);
+        u.data = grow(u.data, u.n + n);
       }
-      const w = new Uint32Array(b.slice().buffer);
-      const vb = (NODE_HEADER_SIZE + 8 * h.maxEntries) >>> 2;
-      for (let i = 0; i < h.nrEntries; i++) {
-        u.keys[u.n] = w[8 + 2 * i]! + w[9 + 2 * i]! * 0x1_0000_0000;
-        u.data[u.n++] = w[vb + 2 * i + 1]! * 256 + (w[vb + 2 * i]! >>> 24);
+      for (let i = 0; i < n; i++) {
+        u.keys[u.n] = node.key(i);
+        u.data[u.n++] = node.dataBlock(i);
       }
-      return;
-    }
-    const children = new Float64Array(h.nrEntries);
-    for (let i = 0; i < h.nrEntries; i++) children[i] = u64ValueAt(b, h.maxEntries, i);
-    for (const c of children) visit(c, depth + 1);
-  };
-  visit(root, 0);
+    },
+  });
   return u;
 }
 
@@ -93,8 +97,11 @@ export function deltaSummary(md: Metadata, left: number, right: number): DeltaSu
   const r = devices.find((d) => d.devId === right);
   if (!l || l.mappingRoot === undefined) throw new UsageError(`--snap1: no thin device ${left} in the metadata`);
   if (!r || r.mappingRoot === undefined) throw new UsageError(`--snap2: no thin device ${right} in the metadata`);
-  const lu = unshared(md, l.mappingRoot, nodeSet(md, r.mappingRoot));
-  const ru = unshared(md, r.mappingRoot, nodeSet(md, l.mappingRoot));
+  const t = new BTreeTraversal(md.reader);
+  const lt: TreeId = { kind: 'mappings', devId: left };
+  const rt: TreeId = { kind: 'mappings', devId: right };
+  const lu = unshared(t, l.mappingRoot, lt, nodeSet(md, t, r.mappingRoot, rt));
+  const ru = unshared(t, r.mappingRoot, rt, nodeSet(md, t, l.mappingRoot, lt));
   let i = 0;
   let j = 0;
   let sameUnshared = 0;

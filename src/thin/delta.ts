@@ -5,7 +5,7 @@
  * a time; memory does not grow with the number of mappings.
  */
 import { UsageError } from '../format/errors.js';
-import { LeafCursor } from '../pdata/btree-cursor.js';
+import { LeafCursor } from '../pdata/btree/cursor.js';
 import type { Metadata, ThinDevice } from './metadata.js';
 
 export interface DeltaSink {
@@ -29,11 +29,11 @@ class RunStream {
   dbegin = 0;
   len = 0;
 
-  constructor(md: Metadata, root: number) {
-    this.cursor = new LeafCursor(md.reader, root);
+  constructor(md: Metadata, root: number, devId: number) {
+    this.cursor = new LeafCursor(md.reader, root, { kind: 'mappings', devId });
     if (this.cursor.next()) {
       this.nextV = this.cursor.key;
-      this.nextD = this.cursor.hi * 256 + (this.cursor.lo >>> 24);
+      this.nextD = this.cursor.dataBlock;
     }
     this.advance();
   }
@@ -50,7 +50,7 @@ class RunStream {
     this.nextV = -1;
     while (this.cursor.next()) {
       const v = this.cursor.key;
-      const d = this.cursor.hi * 256 + (this.cursor.lo >>> 24);
+      const d = this.cursor.dataBlock;
       if (v === this.vbegin + this.len && d === this.dbegin + this.len) {
         this.len++;
       } else {
@@ -86,8 +86,8 @@ function rootOf(devices: ThinDevice[], devId: number, side: string): number {
 /** `roots` from deltaRoots, when the caller already looked them up. */
 export function delta(md: Metadata, left: number, right: number, sink: DeltaSink, roots = deltaRoots(md, left, right)): void {
   const [l, r] = roots;
-  const ls = new RunStream(md, l);
-  const rs = new RunStream(md, r);
+  const ls = new RunStream(md, l, left);
+  const rs = new RunStream(md, r, right);
   while (!ls.done && !rs.done) {
     if (ls.vbegin < rs.vbegin) {
       const n = Math.min(ls.len, rs.vbegin - ls.vbegin);

@@ -4,10 +4,9 @@
  * mapped to consecutive data blocks with one time, as thin_dump prints
  * them; runs continue across leaf boundaries.
  */
-import { NODE_HEADER_SIZE } from '../format/btree-node.js';
-import { TIME_MASK } from '../format/block-time.js';
+import type { BTreeNode } from '../format/btree-node.js';
 import { UsageError } from '../format/errors.js';
-import { forEachLeaf } from '../pdata/btree-leaves.js';
+import { forEachLeaf } from '../pdata/btree/traversal.js';
 import type { Metadata, ThinDevice } from './metadata.js';
 
 export interface DumpHeader {
@@ -92,7 +91,7 @@ export function dump(md: Metadata, sink: DumpSink, options: DumpOptions = {}): v
       if (d.mappingRoot === undefined) {
         throw new UsageError(`thin device ${d.devId} has details but no mapping tree`);
       }
-      emitRuns(md, d.mappingRoot, sink);
+      emitRuns(md, d.mappingRoot, d.devId, sink);
     }
     sink.endDevice();
   }
@@ -123,18 +122,9 @@ export class RunCoalescer {
     this.len = 1;
   }
 
-  /** Pushes every mapping of a leaf (`b` with `n` entries, `max` slots). */
-  pushLeaf(b: Uint8Array, n: number, max: number): void {
-    const vbase = NODE_HEADER_SIZE + 8 * max;
-    for (let i = 0; i < n; i++) {
-      const ko = NODE_HEADER_SIZE + 8 * i;
-      const key = (b[ko]! | (b[ko + 1]! << 8) | (b[ko + 2]! << 16) | (b[ko + 3]! << 24)) >>> 0;
-      const keyHi = (b[ko + 4]! | (b[ko + 5]! << 8) | (b[ko + 6]! << 16) | (b[ko + 7]! << 24)) >>> 0;
-      const vo = vbase + 8 * i;
-      const lo = (b[vo]! | (b[vo + 1]! << 8) | (b[vo + 2]! << 16) | (b[vo + 3]! << 24)) >>> 0;
-      const hi = (b[vo + 4]! | (b[vo + 5]! << 8) | (b[vo + 6]! << 16) | (b[vo + 7]! << 24)) >>> 0;
-      this.push(keyHi === 0 ? key : keyHi * 0x1_0000_0000 + key, hi * 256 + (lo >>> 24), lo & TIME_MASK);
-    }
+  /** Pushes every mapping of a mapping leaf. */
+  pushLeaf(node: BTreeNode): void {
+    for (let i = 0; i < node.nrEntries; i++) this.push(node.key(i), node.dataBlock(i), node.time(i));
   }
 
   flush(): void {
@@ -143,8 +133,8 @@ export class RunCoalescer {
   }
 }
 
-function emitRuns(md: Metadata, root: number, sink: DumpSink): void {
+function emitRuns(md: Metadata, root: number, devId: number, sink: DumpSink): void {
   const runs = new RunCoalescer(sink);
-  forEachLeaf(md.reader, root, 8, (b, _loc, n, max) => runs.pushLeaf(b, n, max));
+  forEachLeaf(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 }, (node) => runs.pushLeaf(node));
   runs.flush();
 }

@@ -36,9 +36,9 @@ interface Run {
 }
 
 /** Runs of consecutive virtual blocks on consecutive data blocks, in order, without holding them all. */
-function forEachRun(md: Metadata, root: number, fn: (r: Run) => void): void {
+function forEachRun(md: Metadata, root: number, devId: number, fn: (r: Run) => void): void {
   let cur: Run | undefined;
-  forEachMapping(md.reader, root, (v, d) => {
+  forEachMapping(md.reader, root, devId, (v, d) => {
     if (cur && v === cur.v + cur.n && d === cur.d + cur.n) {
       cur.n++;
       return;
@@ -49,9 +49,9 @@ function forEachRun(md: Metadata, root: number, fn: (r: Run) => void): void {
   if (cur) fn(cur);
 }
 
-function highestMapped(md: Metadata, root: number): number {
+function highestMapped(md: Metadata, root: number, devId: number): number {
   let hi = -1;
-  forEachRun(md, root, (r) => {
+  forEachRun(md, root, devId, (r) => {
     hi = r.v + r.n - 1;
   });
   return hi;
@@ -73,7 +73,7 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
   if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
   const root = dev.mappingRoot;
   const bs = md.view.dataBlockSize * 512;
-  const needed = (highestMapped(md, root) + 1) * bs;
+  const needed = (highestMapped(md, root, devId) + 1) * bs;
   const size = options.size ?? needed;
   if (size < needed) throw new UsageError(`thin device ${devId} maps data up to byte ${needed}, past the size asked for (${size})`);
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
@@ -103,7 +103,7 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
     }
   };
   try {
-    forEachRun(md, root, (r) => {
+    forEachRun(md, root, devId, (r) => {
       if (r.d + r.n > nrData) throw new UsageError(`thin device ${devId} maps data block ${r.d + r.n - 1}, past the data device's ${nrData} blocks`);
       result.runs++;
       let off = 0;

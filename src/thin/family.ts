@@ -29,7 +29,7 @@ export function inferFamily(md: Metadata, devices: ThinDevice[] = md.devices()):
     const set = new Uint8Array(exact ? bytes : Math.min(bytes, 1 << 16));
     const mod = set.length * 8;
     if (d.mappingRoot !== undefined) {
-      forEachDataBlock(md.reader, d.mappingRoot, (b) => {
+      forEachDataBlock(md.reader, d.mappingRoot, d.devId, (b) => {
         const x = b % mod;
         set[x >>> 3]! |= 1 << (x & 7);
       });

@@ -9,11 +9,12 @@ import { BlockReader } from '../io/block-reader.js';
 import { heldBy } from '../io/held.js';
 import { BlockWriter } from '../io/block-writer.js';
 import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../format/bitmap.js';
-import { INDEX_ENTRY_SIZE, type IndexEntry, parseIndexEntry, parseMetadataIndex, writeIndexEntry, writeMetadataIndex } from '../format/index-entry.js';
-import { keyAt, parseNodeHeader, sealNode, valueOffset } from '../format/btree-node.js';
+import { type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../format/index-entry.js';
+import { BTreeNode, sealNode } from '../format/btree-node.js';
 import { UsageError } from '../format/errors.js';
 import { NEEDS_CHECK_FLAG, type Superblock, validateSuperblock, writeSuperblock } from '../format/superblock.js';
-import { forEachLeaf } from '../pdata/btree-leaves.js';
+import { BTreeTraversal } from '../pdata/btree/traversal.js';
+import { readIndex } from '../pdata/space-map/reader.js';
 
 /** Refuses a block device the kernel holds (an active pool's metadata). */
 export function refuseIfBusy(path: string): void {
@@ -74,22 +75,19 @@ export function repairLeaks(path: string, leaks: { data: number[]; metadata: num
   const w = new BlockWriter(path);
   try {
     const sb = validateSuperblock(reader.read(0), 0);
+    const walk = new BTreeTraversal(reader);
     // Data space map: index entries live in the leaves of its index tree.
     const dataBitmaps = byBitmap(leaks.data);
     if (dataBitmaps.size > 0) {
-      const where = new Map<number, { leaf: number; slot: number }>();
-      forEachLeaf(reader, sb.dataSpaceMapRoot.bitmapRoot, INDEX_ENTRY_SIZE, (b, loc, n) => {
-        for (let i = 0; i < n; i++) where.set(keyAt(b, i), { leaf: loc, slot: i });
-      });
+      const index = readIndex(reader, 'data', sb.dataSpaceMapRoot, walk);
       const leaves = new Map<number, Uint8Array>();
       for (const [bi, blocks] of dataBitmaps) {
-        const at = where.get(bi);
-        if (!at) throw new Error(`data space map has no index entry for bitmap ${bi}`);
+        const at = index.slots[bi];
+        if (!at) throw new UsageError(`data space map has no index entry for bitmap ${bi}`);
         const leaf = leaves.get(at.leaf) ?? reader.readCopy(at.leaf);
         leaves.set(at.leaf, leaf);
-        const max = parseNodeHeader(leaf).maxEntries;
-        const off = valueOffset(max, INDEX_ENTRY_SIZE, at.slot);
-        writeIndexEntry(freeInBitmap(reader, w, parseIndexEntry(leaf, off), bi * ENTRIES_PER_BITMAP, blocks), leaf, off);
+        const off = new BTreeNode(leaf, at.leaf).valueOffset(at.slot);
+        writeIndexEntry(freeInBitmap(reader, w, index.entries[bi]!, bi * ENTRIES_PER_BITMAP, blocks), leaf, off);
       }
       for (const [loc, leaf] of leaves) {
         sealNode(leaf);
@@ -100,7 +98,7 @@ export function repairLeaks(path: string, leaks: { data: number[]; metadata: num
     const metaBitmaps = byBitmap(leaks.metadata);
     if (metaBitmaps.size > 0) {
       const root = sb.metadataSpaceMapRoot;
-      const entries = parseMetadataIndex(reader.read(root.bitmapRoot), root.bitmapRoot, Math.ceil(root.nrBlocks / ENTRIES_PER_BITMAP));
+      const entries = readIndex(reader, 'metadata', root, walk).entries as IndexEntry[];
       for (const [bi, blocks] of metaBitmaps) entries[bi] = freeInBitmap(reader, w, entries[bi]!, bi * ENTRIES_PER_BITMAP, blocks);
       w.write(root.bitmapRoot, writeMetadataIndex(entries, root.bitmapRoot));
     }

@@ -50,7 +50,7 @@ export function lsRows(md: Metadata, sharing = true): LsRow[] {
       return d.mappingRoot;
     };
     for (const d of devices) {
-      forEachDataBlock(md.reader, rootOf(d), (b) => {
+      forEachDataBlock(md.reader, rootOf(d), d.devId, (b) => {
         if (b >= state.length) {
           const bigger = new Uint8Array(Math.max(b + 1, state.length * 2));
           bigger.set(state);
@@ -62,7 +62,7 @@ export function lsRows(md: Metadata, sharing = true): LsRow[] {
     }
     for (const d of devices) {
       let n = 0;
-      forEachDataBlock(md.reader, rootOf(d), (b) => {
+      forEachDataBlock(md.reader, rootOf(d), d.devId, (b) => {
         if (state[b] === 1) n++;
       });
       exclusive.set(d.devId, n);

@@ -21,7 +21,8 @@ import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
 import { SUPERBLOCK_MAGIC, validDataBlockSize, writeSuperblock } from '../format/superblock.js';
 import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
 import { RefCounts } from '../pdata/ref-counts.js';
-import { nrBitmaps, writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map-builder.js';
+import { nrBitmaps } from '../format/bitmap.js';
+import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map/builder.js';
 import type { DumpHeader, DumpSink } from './dump.js';
 
 export interface BuildResult {

@@ -6,9 +6,8 @@
 import { BlockReader } from '../io/block-reader.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
 import { UsageError } from '../format/errors.js';
-import { keyAt, valueOffset } from '../format/btree-node.js';
 import { type Superblock, validateSuperblock } from '../format/superblock.js';
-import { collectU64Leaves, forEachLeaf } from '../pdata/btree-leaves.js';
+import { collectU64Leaves, forEachLeaf } from '../pdata/btree/traversal.js';
 
 export interface ThinDevice extends DeviceDetails {
   devId: number;
@@ -56,12 +55,13 @@ export class Metadata {
 
   /** Every device in the details tree, by id, with its mapping root. */
   devices(): ThinDevice[] {
-    const roots = new Map(collectU64Leaves(this.reader, this.view.mappingRoot));
+    const snapshot = this.viewLocation !== 0;
+    const roots = new Map(collectU64Leaves(this.reader, this.view.mappingRoot, { kind: 'top-level', snapshot }));
     const out: ThinDevice[] = [];
-    forEachLeaf(this.reader, this.view.detailsRoot, DEVICE_DETAILS_SIZE, (b, _loc, n, max) => {
-      for (let i = 0; i < n; i++) {
-        const devId = keyAt(b, i);
-        out.push({ devId, mappingRoot: roots.get(devId), ...parseDeviceDetails(b, valueOffset(max, DEVICE_DETAILS_SIZE, i)) });
+    forEachLeaf(this.reader, this.view.detailsRoot, DEVICE_DETAILS_SIZE, { kind: 'details', snapshot }, (node) => {
+      for (let i = 0; i < node.nrEntries; i++) {
+        const devId = node.key(i);
+        out.push({ devId, mappingRoot: roots.get(devId), ...parseDeviceDetails(node.bytes, node.valueOffset(i)) });
       }
     });
     return out;

@@ -38,7 +38,14 @@ export function emitSalvage(s: Salvage, sink: DumpSink, options: EmitOptions = {
         for (; next < rec.length && rec.keys[next]! < hi; next++) runs.push(rec.keys[next]!, rec.data[next]!, rec.time[next]!);
       };
       if (d.root === undefined) fill(0, Infinity);
-      else walker.walk(d.root, (b, _loc, nr, max) => runs.pushLeaf(b, nr, max), (lo, hi) => fill(lo, hi));
+      else {
+        walker.walk(d.root, {
+          valueSize: 8,
+          tree: { kind: 'mappings', devId: d.devId },
+          onLeaf: (node) => runs.pushLeaf(node),
+          onProblem: (p) => fill(p.range.lo, p.range.hi),
+        });
+      }
       runs.flush();
     }
     sink.endDevice();

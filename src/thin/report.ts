@@ -4,10 +4,10 @@
  * metadata use, and the checker's findings. No scripts from anywhere, no
  * fonts, no network: it opens from a rescue USB stick.
  */
-import { ENTRIES_PER_BITMAP, bitmapEntry } from '../format/bitmap.js';
-import { INDEX_ENTRY_SIZE, parseIndexEntry } from '../format/index-entry.js';
-import { keyAt, valueOffset } from '../format/btree-node.js';
-import { forEachLeaf } from '../pdata/btree-leaves.js';
+import { bitmapEntry } from '../format/bitmap.js';
+import { MetadataError } from '../format/errors.js';
+import { BTreeTraversal } from '../pdata/btree/traversal.js';
+import { bitmapSpan, readBitmap, readIndex } from '../pdata/space-map/reader.js';
 import { check, type CheckResult } from './check.js';
 import { inferFamily, type FamilyNode } from './family.js';
 import { humanSize } from '../format/units.js';
@@ -47,7 +47,7 @@ export function collectReport(path: string): ReportData {
     const uses = new Uint8Array(nrData);
     for (const d of devices) {
       if (d.mappingRoot === undefined) continue;
-      forEachDataBlock(md.reader, d.mappingRoot, (b) => {
+      forEachDataBlock(md.reader, d.mappingRoot, d.devId, (b) => {
         if (b < nrData && uses[b]! < 2) uses[b]!++;
       });
     }
@@ -95,18 +95,16 @@ function spaceMapUsed(md: Metadata): Uint8Array | undefined {
   try {
     const root = md.superblock.dataSpaceMapRoot;
     const used = new Uint8Array(root.nrBlocks);
-    forEachLeaf(md.reader, root.bitmapRoot, INDEX_ENTRY_SIZE, (b, _loc, n, max) => {
-      for (let i = 0; i < n; i++) {
-        const bi = keyAt(b, i);
-        const loc = parseIndexEntry(b, valueOffset(max, INDEX_ENTRY_SIZE, i)).blocknr;
-        const bm = md.reader.readCopy(loc);
-        const first = bi * ENTRIES_PER_BITMAP;
-        for (let e = 0; e < ENTRIES_PER_BITMAP && first + e < root.nrBlocks; e++) used[first + e] = bitmapEntry(bm, e) ? 1 : 0;
-      }
-    });
+    const index = readIndex(md.reader, 'data', root, new BTreeTraversal(md.reader));
+    for (let bi = 0; bi < index.entries.length; bi++) {
+      const bm = readBitmap(md.reader, index, bi);
+      const { first, count } = bitmapSpan(index, bi);
+      for (let e = 0; e < count; e++) used[first + e] = bitmapEntry(bm, e) ? 1 : 0;
+    }
     return used;
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof MetadataError) return undefined;
+    throw e;
   }
 }
 

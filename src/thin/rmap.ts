@@ -82,7 +82,7 @@ export function rmap(md: Metadata, regions: readonly Region[]): RmapResult {
   for (const d of md.devices()) {
     if (d.mappingRoot === undefined) continue;
     const dev = d.devId;
-    forEachMapping(md.reader, d.mappingRoot, (v, data) => {
+    forEachMapping(md.reader, d.mappingRoot, d.devId, (v, data) => {
       if (!inRegions(data)) return;
       if (open && cdev === dev && data === ce && v === ct + (ce - cb)) {
         ce++;

@@ -37,12 +37,11 @@
  * the superblock to write), salvage/older-copies.ts (filling lost ranges).
  */
 import type { BlockReader } from '../io/block-reader.js';
-import { blockOf, timeOf } from '../format/block-time.js';
-import { valueOffset } from '../format/btree-node.js';
 import { UsageError } from '../format/errors.js';
 import { type Superblock, checkedDataBlockSize, parseSuperblock, validDataBlockSize } from '../format/superblock.js';
 import { RefCounts } from '../pdata/ref-counts.js';
-import { SalvageWalker } from '../pdata/salvage-walk.js';
+import { BTreeTraversal } from '../pdata/btree/traversal.js';
+import { rangeText } from '../pdata/btree/problem.js';
 import { type DumpHeader, applyOverrides, uuidText } from './dump.js';
 import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './salvage/context.js';
 import { OlderCopies } from './salvage/older-copies.js';
@@ -67,7 +66,7 @@ class Salvager {
     else this.ctx.note(`superblock: lost (${ev.why}); everything is rebuilt from the rest of the metadata`);
     const leafCheck = mappingLeafCheck(ev.nrDataBlocks ?? Infinity);
     const live = new Uint8Array(this.ctx.n);
-    const mappingWalker = new SalvageWalker(this.ctx.reader, 8, leafCheck, live);
+    const mappingWalker = new BTreeTraversal(this.ctx.reader, { leafCheck, mark: live, remember: true });
 
     // 1. The newest generation's roots.
     const { top, det } = new RootFinder(this.ctx).chooseRoots(ev);
@@ -98,24 +97,25 @@ class Salvager {
       if (root === undefined) {
         dev.holes.push({ lo: 0, hi: Infinity, block: top?.root ?? 0, why: 'its entry in the top level of the mapping tree is lost' });
       } else {
-        mappingWalker.walk(
-          root,
-          (b, loc, nr, max) => {
+        mappingWalker.walk(root, {
+          valueSize: 8,
+          tree: { kind: 'mappings', devId: id },
+          onLeaf: (node) => {
+            const nr = node.nrEntries;
             dev.intact += nr;
-            const vbase = valueOffset(max, 8, 0);
-            const firstUse = !seenLeaf[loc];
-            seenLeaf[loc] = 1;
+            const firstUse = !seenLeaf[node.location];
+            seenLeaf[node.location] = 1;
             for (let i = 0; i < nr; i++) {
-              const db = blockOf(b, vbase + 8 * i);
-              const t = timeOf(b, vbase + 8 * i);
+              const db = node.dataBlock(i);
+              const t = node.time(i);
               if (db > maxData) maxData = db;
               if (t > maxTime) maxTime = t;
               // The kernel counts a data block once per leaf holding it, not per device sharing the leaf.
               if (firstUse && implied) implied.inc(db);
             }
           },
-          (lo, hi, block, why) => dev.holes.push({ lo, hi, block, why }),
-        );
+          onProblem: (p) => dev.holes.push({ ...p.range, block: p.block, why: p.message }),
+        });
       }
       // A device whose entry in the top level is lost shares that top-level node, not a mapping node.
       for (const h of root === undefined ? [] : dev.holes) {
@@ -123,7 +123,7 @@ class Salvager {
         if (!s) sharers.set(h.block, (s = new Set()));
         s.add(id);
       }
-      for (const h of dev.holes) this.ctx.note(`thin device ${id}: virtual blocks ${h.lo}..${h.hi === Infinity ? 'end' : h.hi - 1} lost from the newest tree: ${h.why}`);
+      for (const h of dev.holes) this.ctx.note(`thin device ${id}: virtual blocks ${rangeText(h)} lost from the newest tree: ${h.why}`);
       this.ctx.stats.holes += dev.holes.length;
       this.ctx.stats.intactMappings += dev.intact;
       devices.push(dev);
@@ -137,13 +137,13 @@ class Salvager {
     }
 
     if (top && det) {
-      for (const h of top.holes) this.ctx.note(`top level of the mapping tree: thin ids ${h.lo}..${h.hi === Infinity ? 'end' : h.hi - 1} lost: ${h.why}`);
-      for (const h of det.holes) this.ctx.note(`device details tree: thin ids ${h.lo}..${h.hi === Infinity ? 'end' : h.hi - 1} lost: ${h.why}`);
+      for (const h of top.holes) this.ctx.note(`top level of the mapping tree: thin ids ${rangeText(h)} lost: ${h.why}`);
+      for (const h of det.holes) this.ctx.note(`device details tree: thin ids ${rangeText(h)} lost: ${h.why}`);
       for (const h of top.holes) {
         for (const hd of det.holes) {
           const lo = Math.max(h.lo, hd.lo);
           const hi = Math.min(h.hi, hd.hi);
-          if (lo < hi) this.ctx.note(`thin ids ${lo}..${hi === Infinity ? 'end' : hi - 1} are lost from both trees: any device there cannot be told from a deleted one and is not recovered`);
+          if (lo < hi) this.ctx.note(`thin ids ${rangeText({ lo, hi })} are lost from both trees: any device there cannot be told from a deleted one and is not recovered`);
         }
       }
     }

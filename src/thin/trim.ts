@@ -4,10 +4,9 @@
  * FALLOC_FL_PUNCH_HOLE via fallocate(1)) or a discard (block device:
  * blkdiscard). Used blocks are never touched; the metadata is only read.
  */
-import { ENTRIES_PER_BITMAP, bitmapEntry, validateBitmap } from '../format/bitmap.js';
-import { INDEX_ENTRY_SIZE, parseIndexEntry } from '../format/index-entry.js';
-import { keyAt, valueOffset } from '../format/btree-node.js';
-import { forEachLeaf } from '../pdata/btree-leaves.js';
+import { bitmapEntry } from '../format/bitmap.js';
+import { BTreeTraversal } from '../pdata/btree/traversal.js';
+import { bitmapSpan, readBitmap, readIndex } from '../pdata/space-map/reader.js';
 import type { Metadata } from './metadata.js';
 import { grow } from '../pdata/grow.js';
 
@@ -23,10 +22,7 @@ export interface FreeRuns {
 /** Runs of free data blocks according to the on-disk data space map. */
 export function freeDataRuns(md: Metadata): FreeRuns {
   const root = md.superblock.dataSpaceMapRoot;
-  const bitmaps: number[] = [];
-  forEachLeaf(md.reader, root.bitmapRoot, INDEX_ENTRY_SIZE, (b, _loc, n, max) => {
-    for (let i = 0; i < n; i++) bitmaps[keyAt(b, i)] = parseIndexEntry(b, valueOffset(max, INDEX_ENTRY_SIZE, i)).blocknr;
-  });
+  const index = readIndex(md.reader, 'data', root, new BTreeTraversal(md.reader));
   const runs: FreeRuns = { n: 0, begin: new Float64Array(1024), length: new Float64Array(1024) };
   const push = (b: number, len: number): void => {
     if (runs.n === runs.begin.length) {
@@ -37,14 +33,10 @@ export function freeDataRuns(md: Metadata): FreeRuns {
     runs.length[runs.n++] = len;
   };
   let start = -1;
-  for (let bi = 0; bi * ENTRIES_PER_BITMAP < root.nrBlocks; bi++) {
-    const loc = bitmaps[bi];
-    if (loc === undefined) throw new Error(`the data space map has no bitmap ${bi}: run dmthin check`);
-    const bm = md.reader.read(loc);
-    validateBitmap(bm, loc);
-    const first = bi * ENTRIES_PER_BITMAP;
-    const last = Math.min(first + ENTRIES_PER_BITMAP, root.nrBlocks);
-    for (let b = first; b < last; b++) {
+  for (let bi = 0; bi < index.entries.length; bi++) {
+    const bm = readBitmap(md.reader, index, bi);
+    const { first, count } = bitmapSpan(index, bi);
+    for (let b = first; b < first + count; b++) {
       const free = bitmapEntry(bm, b - first) === 0;
       if (free && start < 0) start = b;
       else if (!free && start >= 0) {

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Metadata } from '../../src/thin/metadata.js';
-import { forEachLeaf } from '../../src/pdata/btree-leaves.js';
-import { isLeaf, parseNodeHeader, u64ValueAt } from '../../src/format/btree-node.js';
+import { BTreeTraversal } from '../../src/pdata/btree/traversal.js';
+import { BTreeNode } from '../../src/format/btree-node.js';
 
 /** (dev, vblock) -> data block, from thin_dump XML (either tool's, either form). */
 export function mappingsOfXml(xml: string): Map<string, number> {
@@ -75,16 +75,17 @@ export function treeBlocks(path: string, devId: number): { root: number; leaves:
     const dev = md.devices().find((d) => d.devId === devId);
     if (!dev || dev.mappingRoot === undefined) throw new Error(`no thin device ${devId}`);
     const leaves: number[] = [];
-    forEachLeaf(md.reader, dev.mappingRoot, 8, (_b, loc) => leaves.push(loc));
     const internals: number[] = [];
-    const walk = (b: number): void => {
-      const blk = md.reader.read(b).slice();
-      const h = parseNodeHeader(blk);
-      if (isLeaf(h)) return;
-      internals.push(b);
-      for (let i = 0; i < h.nrEntries; i++) walk(u64ValueAt(blk, h.maxEntries, i));
-    };
-    walk(dev.mappingRoot);
+    // Internal nodes in walk order (skip is asked of every node before it is read).
+    new BTreeTraversal(md.reader).walk(dev.mappingRoot, {
+      valueSize: 8,
+      tree: { kind: 'mappings', devId },
+      skip: (b) => {
+        if (!new BTreeNode(md.reader.read(b), b).isLeaf) internals.push(b);
+        return false;
+      },
+      onLeaf: (node) => leaves.push(node.location),
+    });
     return { root: dev.mappingRoot, leaves, internals };
   } finally {
     md.close();

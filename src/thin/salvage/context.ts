@@ -5,16 +5,14 @@
  * root finding and recovery both use.
  */
 import type { BlockReader } from '../../io/block-reader.js';
-import { blockOf } from '../../format/block-time.js';
-import { keyAt, u64ValueAt, valueOffset } from '../../format/btree-node.js';
+import { BTreeNode } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
 import { MetadataError } from '../../format/errors.js';
-import { getU32 } from '../../format/le.js';
 import { type Superblock, validateSuperblock } from '../../format/superblock.js';
 import { grow } from '../../pdata/grow.js';
 import { NodeKind, NodeScan } from '../../pdata/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
-import { type LeafCheck, SalvageWalker } from '../../pdata/salvage-walk.js';
+import { BTreeTraversal, type LeafCheck, MAX_DEPTH } from '../../pdata/btree/traversal.js';
 import type { DumpHeader, HeaderOverrides } from '../dump.js';
 
 /** thin_repair's overrides (applied as applyOverrides does), and repair's own choices. */
@@ -70,7 +68,7 @@ export interface Salvage {
    * again with its verdicts (no checksum computed twice) and so meets the
    * same lost ranges.
    */
-  walker: SalvageWalker;
+  walker: BTreeTraversal;
   devices: SalvagedDevice[];
   /** What was found and decided, one line each, for the admin. */
   notes: string[];
@@ -108,9 +106,8 @@ export interface DetailsTree {
 }
 
 /** Adds one to the count of each data block a mapping leaf maps: the kernel counts data blocks per leaf. */
-export function countLeafData(b: Uint8Array, nr: number, max: number, counts: RefCounts): void {
-  const vbase = valueOffset(max, 8, 0);
-  for (let i = 0; i < nr; i++) counts.inc(blockOf(b, vbase + 8 * i));
+export function countLeafData(node: BTreeNode, counts: RefCounts): void {
+  for (let i = 0; i < node.nrEntries; i++) counts.inc(node.dataBlock(i));
 }
 
 export function inHoles(holes: readonly Hole[], k: number): boolean {
@@ -120,11 +117,10 @@ export function inHoles(holes: readonly Hole[], k: number): boolean {
 
 /** Refuses mapping leaves that name a data block at or past `limit`. */
 export function mappingLeafCheck(limit: number): LeafCheck {
-  return (b, loc, nr, max) => {
-    const vbase = valueOffset(max, 8, 0);
-    for (let i = 0; i < nr; i++) {
-      const d = blockOf(b, vbase + 8 * i);
-      if (d >= limit) return `block ${loc}: virtual block ${keyAt(b, i)} maps to data block ${d}, past the end of the data device (${limit} blocks)`;
+  return (node) => {
+    for (let i = 0; i < node.nrEntries; i++) {
+      const d = node.dataBlock(i);
+      if (d >= limit) return `block ${node.location}: virtual block ${node.key(i)} maps to data block ${d}, past the end of the data device (${limit} blocks)`;
     }
     return undefined;
   };
@@ -134,8 +130,8 @@ export class SalvageContext {
   readonly notes: string[] = [];
   readonly n: number;
   private scan: NodeScan | undefined;
-  private readonly topWalker: SalvageWalker;
-  private readonly detailsWalker: SalvageWalker;
+  private readonly topWalker: BTreeTraversal;
+  private readonly detailsWalker: BTreeTraversal;
   /** The superblock's block count when the file is shorter, else 0. */
   truncated = 0;
   readonly stats: SalvageStats = {
@@ -153,14 +149,20 @@ export class SalvageContext {
   ) {
     this.n = reader.nrBlocks;
     const n = this.n;
-    this.topWalker = new SalvageWalker(reader, 8, (b, loc, nr, max) => {
-      for (let i = 0; i < nr; i++) {
-        const v = u64ValueAt(b, max, i);
-        if (v >= n) return `block ${loc}: thin device ${keyAt(b, i)}'s mapping root ${v} is past the end of the metadata`;
+    const leafCheck: LeafCheck = (node) => {
+      for (let i = 0; i < node.nrEntries; i++) {
+        const v = node.u64(i);
+        if (v >= n) return `block ${node.location}: thin device ${node.key(i)}'s mapping root ${v} is past the end of the metadata`;
       }
       return undefined;
-    });
-    this.detailsWalker = new SalvageWalker(reader, DEVICE_DETAILS_SIZE);
+    };
+    this.topWalker = new BTreeTraversal(reader, { leafCheck, remember: true });
+    this.detailsWalker = new BTreeTraversal(reader, { remember: true });
+  }
+
+  /** Block `b` read as a node (the caller knows from the scan that it is one). */
+  node(b: number): BTreeNode {
+    return new BTreeNode(this.reader.read(b), b);
   }
 
   note(s: string): void {
@@ -180,26 +182,28 @@ export class SalvageContext {
   readTop(root: number): TopLevel {
     const ids = new Map<number, number>();
     const holes: Hole[] = [];
-    this.topWalker.walk(
-      root,
-      (b, _loc, nr, max) => {
-        for (let i = 0; i < nr; i++) ids.set(keyAt(b, i), u64ValueAt(b, max, i));
+    this.topWalker.walk(root, {
+      valueSize: 8,
+      tree: { kind: 'top-level' },
+      onLeaf: (node) => {
+        for (let i = 0; i < node.nrEntries; i++) ids.set(node.key(i), node.u64(i));
       },
-      (lo, hi, block, why) => holes.push({ lo, hi, block, why }),
-    );
+      onProblem: (p) => holes.push({ ...p.range, block: p.block, why: p.message }),
+    });
     return { root, ids, holes };
   }
 
   readDetails(root: number): DetailsTree {
     const details = new Map<number, DeviceDetails>();
     const holes: Hole[] = [];
-    this.detailsWalker.walk(
-      root,
-      (b, _loc, nr, max) => {
-        for (let i = 0; i < nr; i++) details.set(keyAt(b, i), parseDeviceDetails(b, valueOffset(max, DEVICE_DETAILS_SIZE, i)));
+    this.detailsWalker.walk(root, {
+      valueSize: DEVICE_DETAILS_SIZE,
+      tree: { kind: 'details' },
+      onLeaf: (node) => {
+        for (let i = 0; i < node.nrEntries; i++) details.set(node.key(i), parseDeviceDetails(node.bytes, node.valueOffset(i)));
       },
-      (lo, hi, block, why) => holes.push({ lo, hi, block, why }),
-    );
+      onProblem: (p) => holes.push({ ...p.range, block: p.block, why: p.message }),
+    });
     return { root, details, holes };
   }
 
@@ -235,19 +239,20 @@ export class SalvageContext {
     }
     const top = this.readTop(snap.mappingRoot);
     let intact = top.holes.length === 0;
-    const walker = new SalvageWalker(this.reader, 8, leafCheck);
-    for (const root of top.ids.values()) {
-      walker.walk(
-        root,
-        (b, loc, nr, max) => {
-          if (seenLeaf[loc]) return;
-          seenLeaf[loc] = 1;
-          countLeafData(b, nr, max, implied);
+    const walker = new BTreeTraversal(this.reader, { leafCheck, remember: true });
+    for (const [devId, root] of top.ids) {
+      walker.walk(root, {
+        valueSize: 8,
+        tree: { kind: 'mappings', devId, snapshot: true },
+        onLeaf: (node) => {
+          if (seenLeaf[node.location]) return;
+          seenLeaf[node.location] = 1;
+          countLeafData(node, implied);
         },
-        (_lo, _hi, block) => {
-          if (!lostBlocks.has(block)) intact = false;
+        onProblem: (p) => {
+          if (!lostBlocks.has(p.block)) intact = false;
         },
-      );
+      });
     }
     return intact;
   }
@@ -256,32 +261,29 @@ export class SalvageContext {
   topLooksReal(top: TopLevel): boolean {
     if (top.ids.size === 0) return true;
     let ok = 0;
-    const probe = new SalvageWalker(this.reader, 8);
-    for (const r of top.ids.values()) if (probe.usable(r)) ok++;
+    const probe = new BTreeTraversal(this.reader);
+    for (const r of top.ids.values()) if (probe.usable(r, 8)) ok++;
     return ok * 2 > top.ids.size;
   }
 
   /** Value size of the leaves under `b` (following first children), or 0. */
   leafValueSize(scan: NodeScan, b: number): { vs: number; leaf: number } {
     let at = b;
-    for (let depth = 0; depth < 16; depth++) {
+    for (let depth = 0; depth <= MAX_DEPTH; depth++) {
       if (!scan.isNode(at)) return { vs: 0, leaf: -1 };
       if (scan.kind[at] === NodeKind.Leaf) return { vs: scan.valueSize[at]!, leaf: at };
       if (scan.nrEntries[at] === 0) return { vs: 0, leaf: -1 };
-      const blk = this.reader.read(at);
-      at = u64ValueAt(blk, getU32(blk, 20), 0);
+      at = this.node(at).u64(0);
     }
     return { vs: 0, leaf: -1 };
   }
 
   /** Whether a leaf with 8-byte values is a top-level leaf (values are usable mapping roots). */
   isTopLevelLeaf(scan: NodeScan, leaf: number): boolean {
-    const b = this.reader.read(leaf);
-    const nr = getU32(b, 16);
-    const max = getU32(b, 20);
-    if (nr === 0) return false;
-    for (let i = 0; i < nr; i++) {
-      const v = u64ValueAt(b, max, i);
+    const node = this.node(leaf);
+    if (node.nrEntries === 0) return false;
+    for (let i = 0; i < node.nrEntries; i++) {
+      const v = node.u64(i);
       if (!(v < this.n) || !scan.isNode(v) || scan.valueSize[v] !== 8) return false;
     }
     return true;
@@ -295,15 +297,11 @@ export class SalvageContext {
     if (!scan.isNode(root) || scan.valueSize[root] !== 8) c = -1;
     else if (scan.kind[root] === NodeKind.Leaf) c = scan.nrEntries[root]!;
     else {
-      const b = this.reader.read(root);
-      const nr = getU32(b, 16);
-      const max = getU32(b, 20);
-      const children: number[] = [];
-      for (let i = 0; i < nr; i++) children.push(u64ValueAt(b, max, i));
+      const node = this.node(root);
       memo.set(root, -1); // a cycle counts as unusable
       c = 0;
-      for (const ch of children) {
-        const x = this.subtreeCount(scan, ch, memo);
+      for (let i = 0; i < node.nrEntries; i++) {
+        const x = this.subtreeCount(scan, node.u64(i), memo);
         if (x < 0) {
           c = -1;
           break;

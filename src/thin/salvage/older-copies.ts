@@ -5,14 +5,11 @@
  * space map and the surviving mappings say which older mappings can still
  * be true.
  */
-import { blockOf, timeOf } from '../../format/block-time.js';
-import { keyAt, u64ValueAt, valueOffset } from '../../format/btree-node.js';
-import { getU32 } from '../../format/le.js';
 import type { Superblock } from '../../format/superblock.js';
+import { MAX_DEPTH, type LeafCheck } from '../../pdata/btree/traversal.js';
 import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
-import type { LeafCheck } from '../../pdata/salvage-walk.js';
-import { SpaceMapLookup } from '../../pdata/space-map-lookup.js';
+import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
 import { Growing, type Hole, type SalvageContext, type SalvagedDevice } from './context.js';
 
 export class OlderCopies {
@@ -40,8 +37,7 @@ export class OlderCopies {
         oldTops.push(b);
         continue;
       }
-      const blk = this.ctx.reader.read(b);
-      if (leafCheck(blk, b, scan.nrEntries[b]!, getU32(blk, 20)) === undefined) orphans.push(b);
+      if (leafCheck(this.ctx.node(b)) === undefined) orphans.push(b);
     }
     const owners = this.attribute(scan, oldTops, live);
 
@@ -60,12 +56,9 @@ export class OlderCopies {
         // An unattributed leaf that another damaged device could have lost too
         // (its own lost range covers the leaf's keys) is evidence for neither.
         if (!who && damaged.some((o) => o !== dev && o.holes.some((h) => hi >= h.lo && lo < h.hi))) continue;
-        const b = this.ctx.reader.read(leaf);
-        const nr = getU32(b, 16);
-        const max = getU32(b, 20);
-        const vbase = valueOffset(max, 8, 0);
-        for (let i = 0; i < nr; i++) {
-          const k = keyAt(b, i);
+        const node = this.ctx.node(leaf);
+        for (let i = 0; i < node.nrEntries; i++) {
+          const k = node.key(i);
           const hole = holeAt(dev.holes, k);
           if (!hole) continue;
           // The leaf was this device's, or a device's that shared the very
@@ -75,9 +68,9 @@ export class OlderCopies {
           // mappings older than its creation time.
           const own = !who || who.has(dev.devId) || intersects(who, sharers.get(hole.block));
           const before = own ? Infinity : dev.detailsSource === 'newest' ? dev.details.creationTime : 0;
-          const t = timeOf(b, vbase + 8 * i);
+          const t = node.time(i);
           if (t >= before) continue;
-          g.push(k, blockOf(b, vbase + 8 * i), t);
+          g.push(k, node.dataBlock(i), t);
         }
       }
       candidates.set(dev.devId, g);
@@ -158,15 +151,12 @@ export class OlderCopies {
     if (claims.size > 0) {
       for (let b = 0; b < this.ctx.n; b++) {
         if (!live[b] || scan.kind[b] !== NodeKind.Leaf || scan.valueSize[b] !== 8) continue;
-        const blk = this.ctx.reader.read(b);
-        const nr = getU32(blk, 16);
-        const max = getU32(blk, 20);
-        const vbase = valueOffset(max, 8, 0);
-        for (let i = 0; i < nr; i++) {
-          const c = claims.get(blockOf(blk, vbase + 8 * i));
+        const node = this.ctx.node(b);
+        for (let i = 0; i < node.nrEntries; i++) {
+          const c = claims.get(node.dataBlock(i));
           if (!c) continue;
-          if (c.v !== keyAt(blk, i)) c.bad = 'foreign';
-          else if (c.t !== timeOf(blk, vbase + 8 * i) && !c.bad) c.bad = 'otherTime';
+          if (c.v !== node.key(i)) c.bad = 'foreign';
+          else if (c.t !== node.time(i) && !c.bad) c.bad = 'otherTime';
         }
       }
     }
@@ -211,7 +201,7 @@ export class OlderCopies {
     const seen = new Map<number, Set<number>>();
     const visit = (b: number, id: number, depth: number): void => {
       // Newest nodes hold no older copies.
-      if (depth > 16 || live[b] || !scan.isNode(b) || scan.valueSize[b] !== 8) return;
+      if (depth > MAX_DEPTH || live[b] || !scan.isNode(b) || scan.valueSize[b] !== 8) return;
       let s = seen.get(b);
       if (!s) seen.set(b, (s = new Set()));
       if (s.has(id)) return;
@@ -220,20 +210,12 @@ export class OlderCopies {
         owners.set(b, s);
         return;
       }
-      const blk = this.ctx.reader.read(b);
-      const nr = getU32(blk, 16);
-      const max = getU32(blk, 20);
-      const children: number[] = [];
-      for (let i = 0; i < nr; i++) children.push(u64ValueAt(blk, max, i));
-      for (const c of children) visit(c, id, depth + 1);
+      const node = this.ctx.node(b);
+      for (let i = 0; i < node.nrEntries; i++) visit(node.u64(i), id, depth + 1);
     };
     for (const t of oldTops) {
-      const blk = this.ctx.reader.read(t);
-      const nr = getU32(blk, 16);
-      const max = getU32(blk, 20);
-      const entries: Array<[number, number]> = [];
-      for (let i = 0; i < nr; i++) entries.push([keyAt(blk, i), u64ValueAt(blk, max, i)]);
-      for (const [id, r] of entries) visit(r, id, 0);
+      const node = this.ctx.node(t);
+      for (let i = 0; i < node.nrEntries; i++) visit(node.u64(i), node.key(i), 0);
     }
     return owners;
   }

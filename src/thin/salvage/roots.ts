@@ -6,16 +6,13 @@
  * reassembled from surviving roots by the same test; and, only without a
  * usable superblock, a ranking of every consistent pair.
  */
-import { timeOf } from '../../format/block-time.js';
-import { u64ValueAt, valueOffset } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
 import { UsageError } from '../../format/errors.js';
-import { getU32 } from '../../format/le.js';
 import { SUPERBLOCK_MAGIC, type Superblock, parseSuperblock } from '../../format/superblock.js';
 import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
-import { SalvageWalker } from '../../pdata/salvage-walk.js';
-import { SpaceMapLookup } from '../../pdata/space-map-lookup.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
+import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
 import { type DetailsTree, SalvageContext, type TopLevel, countLeafData, mappingLeafCheck } from './context.js';
 import type { SuperblockEvidence } from './superblock-evidence.js';
 
@@ -245,20 +242,21 @@ export class RootFinder {
     const implied = new RefCounts(nr);
     const seen = new Uint8Array(this.ctx.n);
     const check = mappingLeafCheck(nr);
-    const walker = new SalvageWalker(this.ctx.reader, 8, check);
+    const walker = new BTreeTraversal(this.ctx.reader, { leafCheck: check, remember: true });
     let ok = true;
-    for (const root of top.ids.values()) {
-      walker.walk(
-        root,
-        (b, loc, n, max) => {
-          if (seen[loc]) return;
-          seen[loc] = 1;
-          countLeafData(b, n, max, implied);
+    for (const [devId, root] of top.ids) {
+      walker.walk(root, {
+        valueSize: 8,
+        tree: { kind: 'mappings', devId },
+        onLeaf: (node) => {
+          if (seen[node.location]) return;
+          seen[node.location] = 1;
+          countLeafData(node, implied);
         },
-        () => {
+        onProblem: () => {
           ok = false;
         },
-      );
+      });
       if (!ok) return false;
     }
     if (sb.heldRoot > 0 && !this.ctx.countSnapshotLeaves(sb.heldRoot, seen, implied, check, new Set())) return false;
@@ -345,16 +343,11 @@ export class RootFinder {
     let r: [number, number] = [-1, 0];
     memo.set(root, r); // a cycle adds nothing
     if (scan.isNode(root) && scan.valueSize[root] === 8) {
-      const b = this.ctx.reader.read(root);
-      const nr = getU32(b, 16);
-      const max = getU32(b, 20);
+      const node = this.ctx.node(root);
       if (scan.kind[root] === NodeKind.Leaf) {
-        const vbase = valueOffset(max, 8, 0);
-        for (let i = 0; i < nr; i++) r = mergeNewest(r, [timeOf(b, vbase + 8 * i), 1]);
+        for (let i = 0; i < node.nrEntries; i++) r = mergeNewest(r, [node.time(i), 1]);
       } else {
-        const children: number[] = [];
-        for (let i = 0; i < nr; i++) children.push(u64ValueAt(b, max, i));
-        for (const c of children) r = mergeNewest(r, this.newestTime(scan, c, memo));
+        for (let i = 0; i < node.nrEntries; i++) r = mergeNewest(r, this.newestTime(scan, node.u64(i), memo));
       }
     }
     memo.set(root, r);

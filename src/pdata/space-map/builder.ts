@@ -4,15 +4,11 @@
  * of 3 and more, and the index: a B-tree of index entries for the data
  * map, the single index block for the metadata map.
  */
-import { ENTRIES_PER_BITMAP, OVERFLOW, newBitmap, sealBitmap, setBitmapEntry } from '../format/bitmap.js';
-import { INDEX_ENTRY_SIZE, type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../format/index-entry.js';
-import type { SpaceMapRoot } from '../format/space-map-root.js';
-import { BTreeBuilder, type NodeSink } from './btree-builder.js';
-import type { RefCounts } from './ref-counts.js';
-
-export function nrBitmaps(nrBlocks: number): number {
-  return Math.ceil(nrBlocks / ENTRIES_PER_BITMAP);
-}
+import { ENTRIES_PER_BITMAP, OVERFLOW, newBitmap, nrBitmaps, sealBitmap, setBitmapEntry } from '../../format/bitmap.js';
+import { INDEX_ENTRY_SIZE, type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../../format/index-entry.js';
+import type { SpaceMapRoot } from '../../format/space-map-root.js';
+import { BTreeBuilder, type NodeSink } from '../btree-builder.js';
+import type { RefCounts } from '../ref-counts.js';
 
 /** Writes the bitmaps at the given locations and returns their index entries. */
 export function writeBitmaps(sink: NodeSink, counts: RefCounts, nrBlocks: number, locations: readonly number[]): IndexEntry[] {

@@ -1,0 +1,93 @@
+/**
+ * A pull iterator over the u64-valued entries of one B-tree in key order,
+ * for walks that advance two trees in step (delta). It holds one path of
+ * nodes, never the whole tree, and judges each node as BTreeTraversal does
+ * (strict: the first problem throws).
+ */
+import type { BlockReader } from '../../io/block-reader.js';
+import { BTreeNode } from '../../format/btree-node.js';
+import { type TreeId, type TreeProblem, type TreeProblemCode, strictError } from './problem.js';
+import { BTreeTraversal, MAX_DEPTH, cycleMessage, emptyMessage, keysOutside } from './traversal.js';
+
+interface Frame {
+  node: BTreeNode;
+  next: number;
+  /** The parent's bound on this node's keys. */
+  hi: number;
+}
+
+export class LeafCursor {
+  private readonly traversal: BTreeTraversal;
+  private readonly stack: Frame[] = [];
+  private leaf: BTreeNode | undefined;
+  private pos = 0;
+  /** The current entry's key. */
+  key = 0;
+
+  constructor(
+    reader: BlockReader,
+    root: number,
+    private readonly tree: TreeId,
+  ) {
+    this.traversal = new BTreeTraversal(reader);
+    this.descend(root, 0, Infinity, true);
+  }
+
+  /** The current entry's u64 value. */
+  get value(): number {
+    return this.leaf!.u64(this.pos - 1);
+  }
+
+  /** The current entry's value as block_time: data block and time. */
+  get dataBlock(): number {
+    return this.leaf!.dataBlock(this.pos - 1);
+  }
+
+  get time(): number {
+    return this.leaf!.time(this.pos - 1);
+  }
+
+  /** Moves to the next entry; false at the end. */
+  next(): boolean {
+    for (;;) {
+      if (this.leaf && this.pos < this.leaf.nrEntries) {
+        const i = this.pos++;
+        this.key = this.leaf.key(i);
+        return true;
+      }
+      this.leaf = undefined;
+      const top = this.stack[this.stack.length - 1];
+      if (!top) return false;
+      if (top.next >= top.node.nrEntries) {
+        this.stack.pop();
+        continue;
+      }
+      const i = top.next++;
+      const key = top.node.key(i);
+      this.descend(top.node.u64(i), key, i + 1 < top.node.nrEntries ? top.node.key(i + 1) : top.hi, false);
+    }
+  }
+
+  private fail(code: TreeProblemCode, block: number, lo: number, hi: number, message: string, cause?: TreeProblem['cause']): never {
+    throw strictError({ code, block, tree: this.tree, path: [], range: { lo, hi }, message, cause });
+  }
+
+  private descend(loc: number, lo: number, hi: number, isRoot: boolean): void {
+    if (this.stack.length > MAX_DEPTH || this.stack.some((f) => f.node.location === loc)) {
+      this.fail('node-cycle', loc, lo, hi, cycleMessage(loc));
+    }
+    const opened = this.traversal.open(loc, 8);
+    if (!(opened instanceof BTreeNode)) this.fail(opened.code, loc, lo, hi, opened.message, opened.cause);
+    const node = opened;
+    const n = node.nrEntries;
+    if (n === 0 && !isRoot) this.fail('node-empty', loc, lo, hi, emptyMessage(loc));
+    const outside = keysOutside(node, lo, hi);
+    if (outside) this.fail('key-outside-parent-range', loc, lo, hi, outside);
+    if (node.isLeaf) {
+      this.leaf = node;
+      this.pos = 0;
+      return;
+    }
+    this.stack.push({ node, next: 0, hi });
+  }
+}

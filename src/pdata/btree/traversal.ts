@@ -1,0 +1,277 @@
+/**
+ * The one way to walk a B-tree. Every reader of trees (check, dump, ls,
+ * delta, repair, the space-map readers) goes through BTreeTraversal; they
+ * differ only in what they do with a problem:
+ *
+ * - strict (no onProblem): the first problem throws a typed error; for
+ *   commands that need every node intact (dump, ls, delta, trim);
+ * - tolerant (onProblem given): an unusable node becomes a problem whose
+ *   range is the keys it cost, reported in key order between the leaves,
+ *   and the walk goes on (repair's holes);
+ * - checking (`keepGoing`, `once`, `counts`): as tolerant, but every node is
+ *   judged once however many trees share it, every reference is counted,
+ *   and the children of a node with bad keys are still walked, so that one
+ *   bad node does not hide the rest (thin_check's way).
+ *
+ * Judging a node is the same in every mode: the codec's checks
+ * (format/btree-node.ts validateNode), keys strictly increasing and inside
+ * the range the parent gave, no empty non-root node, no node its own
+ * ancestor, no tree deeper than MAX_DEPTH, and the caller's leaf check.
+ *
+ * Per-block state lives in typed arrays sized by the metadata and made only
+ * in the modes that need it; nothing is allocated per entry.
+ */
+import type { BlockReader } from '../../io/block-reader.js';
+import { BTreeNode, validateNode } from '../../format/btree-node.js';
+import { MetadataError, OutOfRangeError } from '../../format/errors.js';
+import type { RefCounts } from '../ref-counts.js';
+import { type KeyRange, type TreeId, type TreeProblem, type TreeProblemCode, codeOfNodeError, strictError } from './problem.js';
+
+/**
+ * Deeper than any real tree (2^40 keys at the smallest fan-out of a
+ * non-root node, 84, take 7 levels); a longer chain is a loop.
+ */
+export const MAX_DEPTH = 32;
+
+/** Called for each usable leaf reached; the node's view stays valid after the call. */
+export type LeafHandler = (node: BTreeNode) => void;
+/** Judges a leaf's values; returns why it is unusable ("block N: ..."), or undefined. */
+export type LeafCheck = (node: BTreeNode) => string | undefined;
+export type ProblemHandler = (p: TreeProblem) => void;
+
+export interface TraversalOptions {
+  /** Visit each node once across all walks; later visits return its first result (check). */
+  once?: boolean;
+  /** Count every reference followed into these metadata counts (check). */
+  counts?: RefCounts;
+  /** Report non-root internal nodes under a third full, as thin_check 1.x does. */
+  underfull?: boolean;
+  /** Walk the children of a node whose keys are bad (check); otherwise the node is a hole. */
+  keepGoing?: boolean;
+  /** Judges leaves' values (tolerant walks: a refused leaf becomes a hole). */
+  leafCheck?: LeafCheck;
+  /** Set to 1 for every usable node a walk reaches (repair's live set). */
+  mark?: Uint8Array;
+  /** Keep each node's verdict, so that walking shared subtrees again reads no checksum twice. */
+  remember?: boolean;
+}
+
+export interface Walk {
+  valueSize: number;
+  tree: TreeId;
+  onLeaf?: LeafHandler;
+  /** Without it the walk is strict: the first problem throws. */
+  onProblem?: ProblemHandler;
+  /** The keys the root may hold (default: all). */
+  range?: KeyRange;
+  /** Skips the subtree at a block before reading it (delta's shared subtrees). */
+  skip?: (block: number) => boolean;
+}
+
+export interface WalkResult {
+  /** Leaf entries under the root, counting shared subtrees once per path. */
+  entries: number;
+  /** Problems found under the root, shared subtrees included. */
+  errors: number;
+}
+
+const UNKNOWN = 0;
+const GOOD = 1;
+const BAD = 2;
+/** `once` state per block. */
+const DONE_GOOD = 1;
+const DONE_BAD = 2;
+
+export interface Verdict {
+  code: TreeProblemCode;
+  message: string;
+  cause?: MetadataError;
+}
+
+export class BTreeTraversal {
+  /** Intrinsic verdict per block (codec, key order, leaf check) for the value size in judgedFor. */
+  private readonly verdict: Uint8Array | undefined;
+  private readonly judgedFor: Uint8Array | undefined;
+  private readonly why = new Map<number, Verdict>();
+  private readonly done: Uint8Array | undefined;
+  private readonly doneEntries: Float64Array | undefined;
+  private readonly doneErrors: Uint32Array | undefined;
+  /** Blocks on the path from the root to the node being visited. */
+  private readonly onPath: number[] = [];
+
+  constructor(
+    private readonly reader: BlockReader,
+    private readonly options: TraversalOptions = {},
+  ) {
+    const n = reader.nrBlocks;
+    if (options.remember) {
+      this.verdict = new Uint8Array(n);
+      this.judgedFor = new Uint8Array(n);
+    }
+    if (options.once) {
+      this.done = new Uint8Array(n);
+      this.doneEntries = new Float64Array(n);
+      this.doneErrors = new Uint32Array(n);
+    }
+  }
+
+  /** Walks the tree at `root`: leaves and problems arrive in key order. */
+  walk(root: number, w: Walk): WalkResult {
+    const range = w.range ?? { lo: 0, hi: Infinity };
+    return this.visit(root, range.lo, range.lo, range.hi, true, w, [], 0);
+  }
+
+  /** Whether `block` is a usable node with `valueSize`-byte leaf values. */
+  usable(block: number, valueSize: number): boolean {
+    return this.open(block, valueSize) instanceof BTreeNode;
+  }
+
+  /** The node at `block` if it is usable, else what is wrong with it. */
+  open(block: number, valueSize: number): BTreeNode | Verdict {
+    if (!(block >= 0 && block < this.reader.nrBlocks) || !Number.isInteger(block)) {
+      const e = new OutOfRangeError(block, this.reader.nrBlocks, 'node pointer');
+      return { code: 'node-pointer-past-end', message: e.message, cause: e };
+    }
+    const j = this.judge(block, valueSize);
+    return j.verdict ?? j.node!;
+  }
+
+  /** Reads and judges a node; `node` is set whenever its header could be read. */
+  private judge(loc: number, valueSize: number): { node?: BTreeNode; verdict?: Verdict } {
+    const b = this.reader.read(loc);
+    const known = this.verdict !== undefined && this.verdict[loc] !== UNKNOWN && this.judgedFor![loc] === valueSize;
+    if (known && this.verdict![loc] === GOOD) return { node: new BTreeNode(b, loc) };
+    if (known) {
+      const v = this.why.get(loc)!;
+      return { node: v.code === 'keys-out-of-order' || v.code === 'leaf-values' ? new BTreeNode(b, loc) : undefined, verdict: v };
+    }
+    let v: Verdict | undefined;
+    let node: BTreeNode | undefined;
+    try {
+      validateNode(b, loc, valueSize);
+      node = new BTreeNode(b, loc);
+      const bad = node.firstBadKey();
+      if (bad >= 0) {
+        v = { code: 'keys-out-of-order', message: `block ${loc}: keys out of order: key[${bad}] = ${node.key(bad)} after ${node.key(bad - 1)}` };
+      } else if (node.isLeaf && this.options.leafCheck) {
+        const why = this.options.leafCheck(node);
+        if (why) v = { code: 'leaf-values', message: why };
+      }
+    } catch (e) {
+      if (!(e instanceof MetadataError)) throw e;
+      v = { code: codeOfNodeError(e), message: e.message, cause: e };
+    }
+    if (this.verdict) {
+      this.verdict[loc] = v ? BAD : GOOD;
+      this.judgedFor![loc] = valueSize;
+      if (v) this.why.set(loc, v);
+    }
+    return { node, verdict: v };
+  }
+
+  /** Keys must lie in [lo, hi); a problem here costs [holeLo, hi). */
+  private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number): WalkResult {
+    const problem = (code: TreeProblemCode, message: string, cause?: MetadataError): void => {
+      const p: TreeProblem = { code, block: loc, tree: w.tree, path: path.slice(), range: { lo: holeLo, hi }, message, cause };
+      if (!w.onProblem) throw strictError(p);
+      w.onProblem(p);
+    };
+    if (!(loc >= 0 && loc < this.reader.nrBlocks) || !Number.isInteger(loc)) {
+      const e = new OutOfRangeError(loc, this.reader.nrBlocks, 'node pointer');
+      problem('node-pointer-past-end', e.message, e);
+      return { entries: 0, errors: 1 };
+    }
+    if (w.skip?.(loc)) return { entries: 0, errors: 0 };
+    this.options.counts?.inc(loc);
+    const done = this.done;
+    if (done && done[loc] !== 0) return { entries: this.doneEntries![loc]!, errors: done[loc] === DONE_GOOD ? 0 : this.doneErrors![loc]! };
+    if (depth > MAX_DEPTH || this.onPath.includes(loc)) {
+      problem('node-cycle', cycleMessage(loc));
+      return { entries: 0, errors: 1 };
+    }
+    const { node, verdict } = this.judge(loc, w.valueSize);
+    let errors = 0;
+    if (verdict) {
+      problem(verdict.code, verdict.message, verdict.cause);
+      // Bad keys alone still leave the children readable: a checker walks them.
+      if (!(this.options.keepGoing && verdict.code === 'keys-out-of-order')) return this.finish(loc, 0, 1);
+      errors++;
+    }
+    const nd = node!;
+    const n = nd.nrEntries;
+    if (n === 0) {
+      if (isRoot) {
+        if (this.options.mark) this.options.mark[loc] = 1;
+        return this.finish(loc, 0, errors);
+      }
+      problem('node-empty', emptyMessage(loc));
+      return this.finish(loc, 0, errors + 1);
+    }
+    const outside = errors === 0 ? keysOutside(nd, lo, hi) : undefined;
+    if (outside) {
+      problem('key-outside-parent-range', outside);
+      if (!this.options.keepGoing) return this.finish(loc, 0, 1);
+      errors++;
+    }
+    if (this.options.mark && errors === 0) this.options.mark[loc] = 1;
+    if (nd.isLeaf) {
+      if (errors === 0) w.onLeaf?.(nd);
+      return this.finish(loc, errors === 0 ? n : 0, errors);
+    }
+    if (this.options.underfull && !isRoot && n < nd.maxEntries / 3) {
+      problem('node-underfull', `block ${loc}: internal node underfull: ${n} of ${nd.maxEntries} entries`);
+      errors++;
+    }
+    // The reader's views never change (io/block-reader.ts): nd is read as the recursion goes.
+    let entries = 0;
+    this.onPath.push(loc);
+    try {
+      for (let i = 0; i < n; i++) {
+        const key = nd.key(i);
+        path.push(key);
+        // A lost first child loses everything from the parent's lower bound.
+        const r = this.visit(nd.u64(i), i === 0 ? holeLo : key, key, i + 1 < n ? nd.key(i + 1) : hi, false, w, path, depth + 1);
+        path.pop();
+        entries += r.entries;
+        errors += r.errors;
+      }
+    } finally {
+      this.onPath.pop();
+    }
+    return this.finish(loc, entries, errors);
+  }
+
+  private finish(loc: number, entries: number, errors: number): WalkResult {
+    if (this.done) {
+      this.done[loc] = errors === 0 ? DONE_GOOD : DONE_BAD;
+      this.doneEntries![loc] = entries;
+      this.doneErrors![loc] = Math.min(errors, 0xffffffff);
+    }
+    return { entries, errors };
+  }
+}
+
+export const cycleMessage = (loc: number): string => `block ${loc}: cycle: node is its own ancestor`;
+export const emptyMessage = (loc: number): string => `block ${loc}: empty non-root node`;
+
+/** Why a node's keys leave the range [lo, hi) its parent gave it, or undefined. */
+export function keysOutside(node: BTreeNode, lo: number, hi: number): string | undefined {
+  const n = node.nrEntries;
+  if (n === 0 || (node.key(0) >= lo && node.key(n - 1) < hi)) return undefined;
+  const k = node.key(0) < lo ? node.key(0) : node.key(node.firstBadKey(lo, hi));
+  return `block ${node.location}: key ${k} outside the parent's range [${lo}, ${hi === Infinity ? 'end' : hi})`;
+}
+
+/** Calls `onLeaf` for every leaf of the tree at `root` in key order; throws at the first problem. */
+export function forEachLeaf(reader: BlockReader, root: number, valueSize: number, tree: TreeId, onLeaf: LeafHandler): void {
+  new BTreeTraversal(reader).walk(root, { valueSize, tree, onLeaf });
+}
+
+/** Collects a small tree's u64 leaf values by key (the top level: thin id -> root). */
+export function collectU64Leaves(reader: BlockReader, root: number, tree: TreeId = { kind: 'top-level' }): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  forEachLeaf(reader, root, 8, tree, (node) => {
+    for (let i = 0; i < node.nrEntries; i++) out.push([node.key(i), node.u64(i)]);
+  });
+  return out;
+}
