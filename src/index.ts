@@ -48,7 +48,7 @@ export { SpaceMapLookup } from './pdata/space-map/lookup.js';
 export { BTreeBuilder, type NodeSink } from './pdata/btree-builder.js';
 
 export { Metadata, type ThinDevice, type OpenOptions } from './thin/metadata.js';
-export { check, type CheckOptions, type CheckResult, type Finding, type FindingCode, type Severity } from './thin/check.js';
+export { check, FINDING_CODES, type CheckOptions, type CheckResult, type Finding, type FindingCode, type Severity } from './thin/check.js';
 export { dump, dumpHeader, type DumpHeader, type DumpOptions, type DumpSink } from './thin/dump.js';
 export { dumpToOutput, sinkFor, type DumpFormat } from './thin/dump-format.js';
 export { XmlWriter } from './thin/xml-writer.js';

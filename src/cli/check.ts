@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { check, type Finding } from '../thin/check.js';
+import { check, describeFinding, type Finding } from '../thin/check.js';
 import { clearNeedsCheck, repairLeaks } from '../thin/fix.js';
 import { UsageError } from '../format/errors.js';
 import { parseIntArg, printJson, run } from './util.js';
@@ -89,10 +89,6 @@ export function register(program: Command): void {
 }
 
 export function formatFinding(f: Finding): string {
-  const where: string[] = [];
-  if (f.block !== undefined && !f.message.startsWith(`block ${f.block}:`) && !f.message.includes(`block ${f.block}:`)) where.push(`block ${f.block}`);
-  if (f.device !== undefined && !f.message.includes(`device ${f.device}`)) where.push(`thin device ${f.device}`);
-  if (f.key !== undefined) where.push(`key ${f.key}`);
   const tag = f.severity === 'fatal' ? 'error' : f.severity === 'note' ? 'note' : 'warning';
-  return `  ${tag} (${f.area}): ${f.message}${where.length ? ` [${where.join(', ')}]` : ''}`;
+  return `  ${tag} (${f.area}): ${describeFinding(f)}`;
 }

@@ -3,7 +3,7 @@
  * with the thin metadata read offline, and every inconsistency a crash can
  * leave, each with what Docker would do about it.
  */
-import { check } from '../thin/check.js';
+import { check, describeFinding } from '../thin/check.js';
 import { inferFamily } from '../thin/family.js';
 import { lsRows } from '../thin/ls.js';
 import { Metadata } from '../thin/metadata.js';
@@ -69,7 +69,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
   const c = check(tree.metadataFile);
   inv.pool.metadataOk = c.ok;
   if (!c.ok) {
-    const first = c.findings.filter((f) => f.severity === 'fatal').slice(0, 5).map((f) => f.message).join('; ');
+    const first = c.findings.filter((f) => f.severity === 'fatal').slice(0, 5).map(describeFinding).join('; ');
     problems.push({ kind: 'damaged-metadata', detail: `the thin metadata ${tree.metadataFile} fails its check (${first}): the pool will not activate until it is repaired; run dmthin check for all findings` });
   }
   let md: Metadata;

@@ -19,7 +19,7 @@ import * as dm from '../driver/dmsetup.js';
 import { run } from '../driver/exec.js';
 import * as loop from '../driver/losetup.js';
 import { Pool } from '../driver/pool.js';
-import { check } from '../thin/check.js';
+import { check, describeFinding } from '../thin/check.js';
 import { Metadata } from '../thin/metadata.js';
 import { type DockerTree, findDockerDevice, readDockerTree } from './tree.js';
 
@@ -61,7 +61,8 @@ export async function dockerActivate(root: string): Promise<ActivateResult> {
   }
   const c = check(tree.metadataFile);
   if (!c.ok) {
-    throw new UsageError(`the thin metadata fails its check (${c.findings.find((f) => f.severity === 'fatal')?.message}): activating it could make things worse; repair a copy first`);
+    const first = c.findings.find((f) => f.severity === 'fatal');
+    throw new UsageError(`the thin metadata fails its check (${first ? describeFinding(first) : ''}): activating it could make things worse; repair a copy first`);
   }
   const md = Metadata.open(tree.metadataFile);
   const bs = md.superblock.dataBlockSize;

@@ -9,9 +9,10 @@
 export class MetadataError extends Error {
   constructor(
     readonly block: number,
-    message: string,
+    /** What is wrong, without the block ("bad btree node checksum: ..."). */
+    readonly detail: string,
   ) {
-    super(`block ${block}: ${message}`);
+    super(`block ${block}: ${detail}`);
     this.name = new.target.name;
   }
 }

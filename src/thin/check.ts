@@ -12,7 +12,7 @@ import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../
 import { MetadataError } from '../format/errors.js';
 import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
 import { NEEDS_CHECK_FLAG, validDataBlockSize, type Superblock, validateSuperblock } from '../format/superblock.js';
-import { type TreeId, type TreeProblem, type TreeProblemCode, treeName } from '../pdata/btree/problem.js';
+import { TREE_PROBLEM_CODES, type TreeId, type TreeProblem, treeName } from '../pdata/btree/problem.js';
 import { BTreeTraversal } from '../pdata/btree/traversal.js';
 import { RefCounts } from '../pdata/ref-counts.js';
 import { type CountComparison, type SpaceMapProblem, compareCounts, countBitmapBlocks, readSpaceMap } from '../pdata/space-map/compare.js';
@@ -24,21 +24,23 @@ export type Severity = 'fatal' | 'non-fatal' | 'note';
  * What kind of finding, stable for scripts (`check --json`); docs/check.md
  * lists them. Tree problems carry their tree code (pdata/btree/problem.ts).
  */
-export type FindingCode =
-  | TreeProblemCode
-  | 'input'
-  | 'superblock'
-  | 'superblock-field'
-  | 'metadata-short'
-  | 'metadata-snapshot'
-  | 'device-without-details'
-  | 'device-without-mappings'
-  | 'mapped-blocks-mismatch'
-  | 'data-block-past-end'
-  | 'space-map-index'
-  | 'bitmap'
-  | 'ref-count-mismatch'
-  | 'leaked-blocks';
+export const FINDING_CODES = [
+  ...TREE_PROBLEM_CODES,
+  'input',
+  'superblock',
+  'superblock-field',
+  'metadata-short',
+  'metadata-snapshot',
+  'device-without-details',
+  'device-without-mappings',
+  'mapped-blocks-mismatch',
+  'data-block-past-end',
+  'space-map-index',
+  'bitmap',
+  'ref-count-mismatch',
+  'leaked-blocks',
+] as const;
+export type FindingCode = (typeof FINDING_CODES)[number];
 
 export interface Finding {
   severity: Severity;
@@ -126,7 +128,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     if (!(e instanceof MetadataError)) throw e;
     const head = Buffer.from(reader.read(0).subarray(0, 64)).toString('latin1');
     const hint = /^\s*(<\?xml|<superblock)/.test(head) ? ' (this looks like XML from thin_dump: check takes binary metadata; restore it first with dmthin restore)' : '';
-    fatal('superblock', 'superblock', `${e.message}${hint}`, { block: 0 });
+    fatal('superblock', 'superblock', `${e.detail}${hint}`, { block: 0 });
     return;
   }
   result.transactionId = sb.transactionId;
@@ -152,7 +154,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   const metaCounts = new RefCounts(Math.max(reader.nrBlocks, declared));
   const dataCounts = new RefCounts(sb.dataSpaceMapRoot.nrBlocks);
   const onProblem = (p: TreeProblem): void => {
-    fatal(p.code, AREA[p.tree.kind], `${treeName(p.tree)}: ${p.message}`, {
+    fatal(p.code, AREA[p.tree.kind], `${treeName(p.tree)}: ${p.detail}`, {
       block: p.block,
       device: p.tree.devId,
       key: p.path.length > 0 ? p.path[p.path.length - 1] : undefined,
@@ -175,7 +177,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
         views.push({ sb: snap, label: 'metadata snapshot: ' });
       } catch (e) {
         if (!(e instanceof MetadataError)) throw e;
-        fatal('metadata-snapshot', 'superblock', `metadata snapshot: ${e.message}`, { block: sb.heldRoot });
+        fatal('metadata-snapshot', 'superblock', `metadata snapshot: ${e.detail}`, { block: sb.heldRoot });
       }
     }
   }
@@ -282,6 +284,15 @@ function countLeafMappings(node: BTreeNode, dataCounts: RefCounts, devId: number
     if (c < 254) counts[block] = c + 1;
     else dataCounts.inc(block);
   }
+}
+
+/** One line: what, then where ([block, thin device, key] from the finding's fields). */
+export function describeFinding(f: Finding): string {
+  const where: string[] = [];
+  if (f.block !== undefined) where.push(`block ${f.block}`);
+  if (f.device !== undefined) where.push(`thin device ${f.device}`);
+  if (f.key !== undefined) where.push(`key ${f.key}`);
+  return `${f.message}${where.length ? ` [${where.join(', ')}]` : ''}`;
 }
 
 /** Which part of the metadata a tree's findings belong to. */

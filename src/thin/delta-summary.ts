@@ -39,7 +39,7 @@ function nodeSet(md: Metadata, t: BTreeTraversal, root: number, tree: TreeId): S
   const open = (loc: number): BTreeNode => {
     const n = t.open(loc, 8);
     if (n instanceof BTreeNode) return n;
-    throw strictError({ ...n, block: loc, tree, path: [], range: { lo: 0, hi: Infinity } });
+    throw strictError({ ...n, block: loc, tree, path: [], range: { lo: 0, hi: Infinity }, message: `block ${loc}: ${n.detail}` });
   };
   const stack = [open(root)];
   while (stack.length) {

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
+import { FINDING_CODES } from '../../src/thin/check.js';
 import { projectRoot, scratch, skipReason } from '../support/env.js';
 
 const man = join(projectRoot, 'dist', 'man');
@@ -35,6 +36,13 @@ describe('manual pages', () => {
     const top = readFileSync(join(man, 'dmthin.1'), 'utf8');
     expect(top).toMatch(/^\.SH EXIT STATUS$/m);
     expect(top).toMatch(/\\fB2\\fR bad usage/);
+  });
+
+  it('docs/check.md documents every finding code check can give, and no other', () => {
+    const page = readFileSync(join(projectRoot, 'docs', 'check.md'), 'utf8');
+    const codes = page.slice(page.indexOf('## Finding codes'), page.indexOf('## Exit status'));
+    const documented = [...codes.matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]!);
+    expect([...documented].sort()).toEqual([...FINDING_CODES].sort());
   });
 
   it.skipIf(skipReason(spawnSync('groff', ['--version']).status === 0, 'groff missing: the manual pages are not rendered'))('every page renders with groff without a warning', () => {

@@ -95,7 +95,7 @@ describe('dmthin docker ls', () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.stdout);
     expect(j.problems[0]).toMatchObject({ kind: 'damaged-metadata' });
-    expect(j.problems[0].detail).toMatch(/block 0: bad superblock checksum/);
+    expect(j.problems[0].detail).toMatch(/bad superblock checksum.*\[block 0\]/);
     expect(j.devices).toHaveLength(7); // Docker's records are still listed
   });
 

@@ -9,7 +9,7 @@ import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
 import { keyAt, parseNodeHeader, u64ValueAt } from '../../src/format/btree-node.js';
 import { getU64 } from '../../src/format/le.js';
 import { parseSuperblock } from '../../src/format/superblock.js';
-import { check } from '../../src/thin/check.js';
+import { check, type FindingCode } from '../../src/thin/check.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { restore } from '../../src/thin/restore.js';
 import { dmthin } from '../support/cli.js';
@@ -65,11 +65,15 @@ function oracleVerdict(path: string): boolean | undefined {
   return tpt11 ? oracle('1.1', 'thin_check', ['-q', path]).code === 0 : undefined;
 }
 
-function expectFatalAt(path: string, block: number, pattern: RegExp): void {
+function expectFatalAt(path: string, block: number, pattern: RegExp, code: FindingCode): void {
   const r = check(path);
   expect(r.ok).toBe(false);
-  const hit = r.findings.find((f) => f.severity === 'fatal' && (f.block === block || f.message.includes(`block ${block}`)) && pattern.test(f.message));
+  const hit = r.findings.find((f) => f.severity === 'fatal' && f.block === block && pattern.test(f.message));
   expect(hit, JSON.stringify(r.findings.slice(0, 5), null, 1)).toBeDefined();
+  expect(hit!.code).toBe(code);
+  // Scripts get the same finding, code and block as fields.
+  const json = JSON.parse(dmthin('check', '--json', path).stdout) as { findings: Array<{ code: string; block?: number }> };
+  expect(json.findings).toContainEqual(expect.objectContaining({ code, block }));
   const o = oracleVerdict(path);
   if (o !== undefined) expect(o).toBe(false);
   const cli = dmthin('check', path);
@@ -85,23 +89,23 @@ describe('check on damaged metadata', () => {
 
   it('reports a flipped byte in a mapping leaf as a bad checksum at that block', () => {
     const p = damaged((f) => patchBlock(f, leaf, (d) => (d[1000] ^= 0x40)));
-    expectFatalAt(p, leaf, /bad btree node checksum/);
+    expectFatalAt(p, leaf, /bad btree node checksum/, 'node-checksum');
   });
 
   it('reports a zeroed internal node at its block and names the device', () => {
     const p = damaged((f) => patchBlock(f, internal, (d) => d.fill(0)));
-    expectFatalAt(p, internal, /checksum/);
+    expectFatalAt(p, internal, /checksum/, 'node-checksum');
     expect(check(p).findings.some((x) => x.device === 0)).toBe(true);
   });
 
   it('reports nr_entries > max_entries', () => {
     const p = damaged((f) => patchBlock(f, leaf, (_d, dv) => dv.setUint32(16, 300, true), 'btreeNode'));
-    expectFatalAt(p, leaf, /nr_entries: 300 > max_entries 252/);
+    expectFatalAt(p, leaf, /nr_entries: 300 > max_entries 252/, 'node-header');
   });
 
   it('reports a wrong value_size', () => {
     const p = damaged((f) => patchBlock(f, leaf, (_d, dv) => dv.setUint32(24, 16, true), 'btreeNode'));
-    expectFatalAt(p, leaf, /value_size/);
+    expectFatalAt(p, leaf, /value_size/, 'node-value-size');
   });
 
   it('reports keys out of order', () => {
@@ -112,30 +116,30 @@ describe('check on damaged metadata', () => {
         dv.setUint32(32 + 8 * 6 + 4, 0, true);
       }, 'btreeNode'),
     );
-    expectFatalAt(p, leaf, /keys out of order/);
+    expectFatalAt(p, leaf, /keys out of order/, 'keys-out-of-order');
   });
 
   it('reports a child pointer past the end of the metadata', () => {
     const p = damaged((f) => patchBlock(f, internal, (d, dv) => dv.setUint32(32 + 8 * parseNodeHeader(d).maxEntries + 8, 0x7fffffff, true), 'btreeNode'));
-    expectFatalAt(p, 0x7fffffff, /past the end/);
+    expectFatalAt(p, 0x7fffffff, /past the end/, 'node-pointer-past-end');
   });
 
   it('reports a cycle (a node pointing at its own ancestor) without hanging', () => {
     const p = damaged((f) => patchBlock(f, internal, (d, dv) => dv.setUint32(32 + 8 * parseNodeHeader(d).maxEntries + 8, internal, true), 'btreeNode'));
     const r = check(p);
     expect(r.ok).toBe(false);
-    expect(r.findings.some((x) => x.block === internal)).toBe(true);
+    expect(r.findings).toContainEqual(expect.objectContaining({ code: 'node-cycle', block: internal, device: 0 }));
     if (tpt11) expect(oracleVerdict(p)).toBe(false);
   });
 
   it('reports a bad bitmap checksum at the bitmap block', () => {
     const p = damaged((f) => patchBlock(f, dataBitmap, (d) => (d[2000] ^= 1)));
-    expectFatalAt(p, dataBitmap, /bad bitmap checksum/);
+    expectFatalAt(p, dataBitmap, /bad bitmap checksum/, 'bitmap');
   });
 
   it('reports a bad superblock checksum at block 0', () => {
     const p = damaged((f) => patchBlock(f, 0, (d) => (d[200] ^= 1)));
-    expectFatalAt(p, 0, /bad superblock checksum/);
+    expectFatalAt(p, 0, /bad superblock checksum/, 'superblock');
   });
 
   it('reports a data block counted twice on disk but once in the trees as fatal', () => {
@@ -143,7 +147,7 @@ describe('check on damaged metadata', () => {
     const p = damaged((f) => patchBlock(f, dataBitmap, (d) => setBitmapEntry(d, once, 2), 'bitmap'));
     const r = check(p);
     expect(r.ok).toBe(false);
-    expect(r.findings.some((x) => x.message === `data block ${once}: reference count on disk 2, computed 1`)).toBe(true);
+    expect(r.findings).toContainEqual(expect.objectContaining({ code: 'ref-count-mismatch', message: `data block ${once}: reference count on disk 2, computed 1` }));
     if (tpt11) expect(oracleVerdict(p)).toBe(false);
   });
 
@@ -153,7 +157,7 @@ describe('check on damaged metadata', () => {
     const r = check(p);
     expect(r.ok).toBe(true);
     expect(r.leakedDataBlocks).toBe(1);
-    expect(r.findings).toEqual([expect.objectContaining({ severity: 'non-fatal', message: expect.stringMatching(/1 data blocks have leaked/) })]);
+    expect(r.findings).toEqual([expect.objectContaining({ severity: 'non-fatal', code: 'leaked-blocks', message: expect.stringMatching(/1 data blocks have leaked/) })]);
     expect(dmthin('check', p).code).toBe(1);
     expect(dmthin('check', '--ignore-non-fatal-errors', p).code).toBe(0);
     if (tpt11) {

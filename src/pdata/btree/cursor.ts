@@ -7,7 +7,7 @@
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
 import { type TreeId, type TreeProblem, type TreeProblemCode, strictError } from './problem.js';
-import { BTreeTraversal, MAX_DEPTH, cycleMessage, emptyMessage, keysOutside } from './traversal.js';
+import { BTreeTraversal, CYCLE, EMPTY, MAX_DEPTH, keysOutside } from './traversal.js';
 
 interface Frame {
   node: BTreeNode;
@@ -68,19 +68,19 @@ export class LeafCursor {
     }
   }
 
-  private fail(code: TreeProblemCode, block: number, lo: number, hi: number, message: string, cause?: TreeProblem['cause']): never {
-    throw strictError({ code, block, tree: this.tree, path: [], range: { lo, hi }, message, cause });
+  private fail(code: TreeProblemCode, block: number, lo: number, hi: number, detail: string, cause?: TreeProblem['cause']): never {
+    throw strictError({ code, block, tree: this.tree, path: [], range: { lo, hi }, detail, message: `block ${block}: ${detail}`, cause });
   }
 
   private descend(loc: number, lo: number, hi: number, isRoot: boolean): void {
     if (this.stack.length > MAX_DEPTH || this.stack.some((f) => f.node.location === loc)) {
-      this.fail('node-cycle', loc, lo, hi, cycleMessage(loc));
+      this.fail('node-cycle', loc, lo, hi, CYCLE);
     }
     const opened = this.traversal.open(loc, 8);
-    if (!(opened instanceof BTreeNode)) this.fail(opened.code, loc, lo, hi, opened.message, opened.cause);
+    if (!(opened instanceof BTreeNode)) this.fail(opened.code, loc, lo, hi, opened.detail, opened.cause);
     const node = opened;
     const n = node.nrEntries;
-    if (n === 0 && !isRoot) this.fail('node-empty', loc, lo, hi, emptyMessage(loc));
+    if (n === 0 && !isRoot) this.fail('node-empty', loc, lo, hi, EMPTY);
     const outside = keysOutside(node, lo, hi);
     if (outside) this.fail('key-outside-parent-range', loc, lo, hi, outside);
     if (node.isLeaf) {

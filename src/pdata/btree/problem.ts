@@ -51,18 +51,20 @@ export function treeName(t: TreeId): string {
  * One code per kind of tree problem; stable: scripts read them from
  * `check --json` (docs/check.md lists them).
  */
-export type TreeProblemCode =
-  | 'node-checksum'
-  | 'node-blocknr'
-  | 'node-header'
-  | 'node-value-size'
-  | 'node-pointer-past-end'
-  | 'node-cycle'
-  | 'node-empty'
-  | 'keys-out-of-order'
-  | 'key-outside-parent-range'
-  | 'node-underfull'
-  | 'leaf-values';
+export const TREE_PROBLEM_CODES = [
+  'node-checksum',
+  'node-blocknr',
+  'node-header',
+  'node-value-size',
+  'node-pointer-past-end',
+  'node-cycle',
+  'node-empty',
+  'keys-out-of-order',
+  'key-outside-parent-range',
+  'node-underfull',
+  'leaf-values',
+] as const;
+export type TreeProblemCode = (typeof TREE_PROBLEM_CODES)[number];
 
 export interface TreeProblem {
   code: TreeProblemCode;
@@ -73,7 +75,9 @@ export interface TreeProblem {
   path: readonly number[];
   /** The keys the problem costs: everything under the node, as its parent bounded it. */
   range: KeyRange;
-  /** One line, starting "block N:". */
+  /** What is wrong, one line, without the block ("keys out of order: ..."). */
+  detail: string;
+  /** "block N: " + detail. */
   message: string;
   /** The typed error the node's codec raised, when one did. */
   cause?: MetadataError;
@@ -91,7 +95,7 @@ export function codeOfNodeError(e: MetadataError): TreeProblemCode {
 /** A tree problem met where the caller needs every node intact (dump, ls, delta...). */
 export class TreeError extends MetadataError {
   constructor(readonly problem: TreeProblem) {
-    super(problem.block, problem.message.replace(/^block \d+: /, ''));
+    super(problem.block, problem.detail);
   }
 }
 

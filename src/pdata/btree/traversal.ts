@@ -35,7 +35,7 @@ export const MAX_DEPTH = 32;
 
 /** Called for each usable leaf reached; the node's view stays valid after the call. */
 export type LeafHandler = (node: BTreeNode) => void;
-/** Judges a leaf's values; returns why it is unusable ("block N: ..."), or undefined. */
+/** Judges a leaf's values; returns why it is unusable (without the block), or undefined. */
 export type LeafCheck = (node: BTreeNode) => string | undefined;
 export type ProblemHandler = (p: TreeProblem) => void;
 
@@ -84,7 +84,7 @@ const DONE_BAD = 2;
 
 export interface Verdict {
   code: TreeProblemCode;
-  message: string;
+  detail: string;
   cause?: MetadataError;
 }
 
@@ -130,7 +130,7 @@ export class BTreeTraversal {
   open(block: number, valueSize: number): BTreeNode | Verdict {
     if (!(block >= 0 && block < this.reader.nrBlocks) || !Number.isInteger(block)) {
       const e = new OutOfRangeError(block, this.reader.nrBlocks, 'node pointer');
-      return { code: 'node-pointer-past-end', message: e.message, cause: e };
+      return { code: 'node-pointer-past-end', detail: e.detail, cause: e };
     }
     const j = this.judge(block, valueSize);
     return j.verdict ?? j.node!;
@@ -152,14 +152,14 @@ export class BTreeTraversal {
       node = new BTreeNode(b, loc);
       const bad = node.firstBadKey();
       if (bad >= 0) {
-        v = { code: 'keys-out-of-order', message: `block ${loc}: keys out of order: key[${bad}] = ${node.key(bad)} after ${node.key(bad - 1)}` };
+        v = { code: 'keys-out-of-order', detail: `keys out of order: key[${bad}] = ${node.key(bad)} after ${node.key(bad - 1)}` };
       } else if (node.isLeaf && this.options.leafCheck) {
         const why = this.options.leafCheck(node);
-        if (why) v = { code: 'leaf-values', message: why };
+        if (why) v = { code: 'leaf-values', detail: why };
       }
     } catch (e) {
       if (!(e instanceof MetadataError)) throw e;
-      v = { code: codeOfNodeError(e), message: e.message, cause: e };
+      v = { code: codeOfNodeError(e), detail: e.detail, cause: e };
     }
     if (this.verdict) {
       this.verdict[loc] = v ? BAD : GOOD;
@@ -171,14 +171,14 @@ export class BTreeTraversal {
 
   /** Keys must lie in [lo, hi); a problem here costs [holeLo, hi). */
   private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number): WalkResult {
-    const problem = (code: TreeProblemCode, message: string, cause?: MetadataError): void => {
-      const p: TreeProblem = { code, block: loc, tree: w.tree, path: path.slice(), range: { lo: holeLo, hi }, message, cause };
+    const problem = (code: TreeProblemCode, detail: string, cause?: MetadataError): void => {
+      const p: TreeProblem = { code, block: loc, tree: w.tree, path: path.slice(), range: { lo: holeLo, hi }, detail, message: `block ${loc}: ${detail}`, cause };
       if (!w.onProblem) throw strictError(p);
       w.onProblem(p);
     };
     if (!(loc >= 0 && loc < this.reader.nrBlocks) || !Number.isInteger(loc)) {
       const e = new OutOfRangeError(loc, this.reader.nrBlocks, 'node pointer');
-      problem('node-pointer-past-end', e.message, e);
+      problem('node-pointer-past-end', e.detail, e);
       return { entries: 0, errors: 1 };
     }
     if (w.skip?.(loc)) return { entries: 0, errors: 0 };
@@ -186,13 +186,13 @@ export class BTreeTraversal {
     const done = this.done;
     if (done && done[loc] !== 0) return { entries: this.doneEntries![loc]!, errors: done[loc] === DONE_GOOD ? 0 : this.doneErrors![loc]! };
     if (depth > MAX_DEPTH || this.onPath.includes(loc)) {
-      problem('node-cycle', cycleMessage(loc));
+      problem('node-cycle', CYCLE);
       return { entries: 0, errors: 1 };
     }
     const { node, verdict } = this.judge(loc, w.valueSize);
     let errors = 0;
     if (verdict) {
-      problem(verdict.code, verdict.message, verdict.cause);
+      problem(verdict.code, verdict.detail, verdict.cause);
       // Bad keys alone still leave the children readable: a checker walks them.
       if (!(this.options.keepGoing && verdict.code === 'keys-out-of-order')) return this.finish(loc, 0, 1);
       errors++;
@@ -204,7 +204,7 @@ export class BTreeTraversal {
         if (this.options.mark) this.options.mark[loc] = 1;
         return this.finish(loc, 0, errors);
       }
-      problem('node-empty', emptyMessage(loc));
+      problem('node-empty', EMPTY);
       return this.finish(loc, 0, errors + 1);
     }
     const outside = errors === 0 ? keysOutside(nd, lo, hi) : undefined;
@@ -251,15 +251,15 @@ export class BTreeTraversal {
   }
 }
 
-export const cycleMessage = (loc: number): string => `block ${loc}: cycle: node is its own ancestor`;
-export const emptyMessage = (loc: number): string => `block ${loc}: empty non-root node`;
+export const CYCLE = 'cycle: node is its own ancestor';
+export const EMPTY = 'empty non-root node';
 
 /** Why a node's keys leave the range [lo, hi) its parent gave it, or undefined. */
 export function keysOutside(node: BTreeNode, lo: number, hi: number): string | undefined {
   const n = node.nrEntries;
   if (n === 0 || (node.key(0) >= lo && node.key(n - 1) < hi)) return undefined;
   const k = node.key(0) < lo ? node.key(0) : node.key(node.firstBadKey(lo, hi));
-  return `block ${node.location}: key ${k} outside the parent's range [${lo}, ${hi === Infinity ? 'end' : hi})`;
+  return `key ${k} outside the parent's range [${lo}, ${hi === Infinity ? 'end' : hi})`;
 }
 
 /** Calls `onLeaf` for every leaf of the tree at `root` in key order; throws at the first problem. */

@@ -41,11 +41,11 @@ export function readSpaceMap(
   let index: SpaceMapIndex;
   if (kind === 'metadata' && root.bitmapRoot >= reader.nrBlocks) {
     problems.push({ block: root.bitmapRoot, message: `metadata space map index block ${root.bitmapRoot} is past the end of the metadata` });
-    index = { kind, nrBlocks: root.nrBlocks, entries: new Array(nrBitmaps(root.nrBlocks)).fill(undefined), slots: [], lost: [{ lo: 0, hi: Infinity }] };
+    index = { kind, nrBlocks: root.nrBlocks, root: root.bitmapRoot, entries: new Array(nrBitmaps(root.nrBlocks)).fill(undefined), slots: [], lost: [{ lo: 0, hi: Infinity }] };
   } else {
     if (kind === 'metadata') counts.inc(root.bitmapRoot);
     index = readIndex(reader, kind, root, walk, onProblem);
-    if (index.indexError) problems.push({ block: index.indexError.block, message: index.indexError.message });
+    if (index.indexError) problems.push({ block: index.indexError.block, message: index.indexError.detail });
   }
   const refCounts = readRefCounts(root.refCountRoot, kind, walk, onProblem);
   return { kind, nrBlocks: root.nrBlocks, index, refCounts };
@@ -91,7 +91,7 @@ export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed:
       bm = readBitmap(reader, sm.index, bi);
     } catch (err) {
       if (!(err instanceof MetadataError)) throw err;
-      r.problems.push({ block: err.block, message: err.message });
+      r.problems.push({ block: err.block, message: err.detail });
       continue;
     }
     for (let b = first; b < last; b++) {

@@ -29,6 +29,8 @@ export interface EntrySlot {
 export interface SpaceMapIndex {
   kind: SpaceMapKind;
   nrBlocks: number;
+  /** The index: the data map's index tree root, the metadata map's index block. */
+  root: number;
   /** Index entries by bitmap number; undefined where the index lacks one. */
   entries: Array<IndexEntry | undefined>;
   /** Data space map: the leaf and slot of each entry. */
@@ -55,7 +57,7 @@ export interface RefCountTree {
  */
 export function readIndex(reader: BlockReader, kind: SpaceMapKind, root: SpaceMapRoot, walk: BTreeTraversal, onProblem?: ProblemHandler): SpaceMapIndex {
   const count = nrBitmaps(root.nrBlocks);
-  const index: SpaceMapIndex = { kind, nrBlocks: root.nrBlocks, entries: new Array(count).fill(undefined), slots: [], lost: [] };
+  const index: SpaceMapIndex = { kind, nrBlocks: root.nrBlocks, root: root.bitmapRoot, entries: new Array(count).fill(undefined), slots: [], lost: [] };
   if (kind === 'data') {
     walk.walk(root.bitmapRoot, {
       valueSize: INDEX_ENTRY_SIZE,
@@ -143,25 +145,19 @@ export function bitmapSpan(index: SpaceMapIndex, bi: number): { first: number; c
 export function readBitmap(reader: BlockReader, index: SpaceMapIndex, bi: number): Uint8Array {
   const e = index.entries[bi];
   const { first, count } = bitmapSpan(index, bi);
-  if (!e) throw new SpaceMapError(0, `${index.kind} space map index has no entry for bitmap ${bi} (blocks ${first}..${first + count - 1})`);
+  if (!e) throw new SpaceMapError(index.root, `${index.kind} space map index has no entry for bitmap ${bi} (blocks ${first}..${first + count - 1})`);
   if (e.blocknr >= reader.nrBlocks) {
-    throw new SpaceMapError(e.blocknr, `${index.kind} bitmap ${bi} at block ${e.blocknr} is past the end of the metadata`);
+    throw new SpaceMapError(e.blocknr, `${index.kind} bitmap ${bi} is past the end of the metadata`);
   }
   const bm = reader.read(e.blocknr);
   try {
     validateBitmap(bm, e.blocknr);
   } catch (err) {
     if (!(err instanceof MetadataError)) throw err;
-    throw new SpaceMapError(err.block, `${index.kind} bitmap ${bi}: ${err.message}`);
+    throw new SpaceMapError(err.block, `${index.kind} bitmap ${bi}: ${err.detail}`);
   }
   return bm;
 }
 
-/** A bitmap that cannot be used; the message names the space map, the bitmap and the block. */
-export class SpaceMapError extends MetadataError {
-  constructor(block: number, message: string) {
-    super(block, message);
-    // The message already names the block.
-    this.message = message;
-  }
-}
+/** A bitmap that cannot be used; the detail names the space map and the bitmap. */
+export class SpaceMapError extends MetadataError {}

@@ -120,7 +120,7 @@ export function mappingLeafCheck(limit: number): LeafCheck {
   return (node) => {
     for (let i = 0; i < node.nrEntries; i++) {
       const d = node.dataBlock(i);
-      if (d >= limit) return `block ${node.location}: virtual block ${node.key(i)} maps to data block ${d}, past the end of the data device (${limit} blocks)`;
+      if (d >= limit) return `virtual block ${node.key(i)} maps to data block ${d}, past the end of the data device (${limit} blocks)`;
     }
     return undefined;
   };
@@ -152,7 +152,7 @@ export class SalvageContext {
     const leafCheck: LeafCheck = (node) => {
       for (let i = 0; i < node.nrEntries; i++) {
         const v = node.u64(i);
-        if (v >= n) return `block ${node.location}: thin device ${node.key(i)}'s mapping root ${v} is past the end of the metadata`;
+        if (v >= n) return `thin device ${node.key(i)}'s mapping root ${v} is past the end of the metadata`;
       }
       return undefined;
     };
