@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { check, describeFinding, type Finding } from '../thin/check.js';
-import { clearNeedsCheck, repairLeaks } from '../thin/fix.js';
+import { check, describeFinding, type Finding } from '../thin/check/check.js';
+import { clearNeedsCheck, repairLeaks } from '../thin/check/fix.js';
 import { UsageError } from '../format/errors.js';
 import { parseIntArg, printJson, run } from './util.js';
 

@@ -1,8 +1,8 @@
 import { type Command, Option } from 'commander';
 import { Output } from '../io/output.js';
-import { delta, deltaRoots } from '../thin/delta.js';
-import { deltaSummary } from '../thin/delta-summary.js';
-import { DELTA_FOOTER, JsonDeltaWriter, SimpleDeltaWriter, VerboseDeltaWriter, deltaHeader } from '../thin/delta-writers.js';
+import { delta, deltaRoots } from '../thin/delta/delta.js';
+import { deltaSummary } from '../thin/delta/delta-summary.js';
+import { DELTA_FOOTER, JsonDeltaWriter, SimpleDeltaWriter, VerboseDeltaWriter, deltaHeader } from '../thin/delta/delta-writers.js';
 import { Metadata } from '../thin/metadata.js';
 import { parseIntArg, parseThinIdArg, printJson, run } from './util.js';
 

@@ -3,10 +3,10 @@ import { BlockReader } from '../io/block-reader.js';
 import { UsageError } from '../format/errors.js';
 import { Output } from '../io/output.js';
 import { withOutput } from '../io/output-file.js';
-import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump-format.js';
+import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
-import { emitSalvage } from '../thin/repair.js';
-import { salvage } from '../thin/salvage.js';
+import { emitSalvage } from '../thin/repair/repair.js';
+import { salvage } from '../thin/repair/salvage.js';
 import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run, scanProgress } from './util.js';
 
 interface DumpCliOptions {

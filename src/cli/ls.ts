@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/ls.js';
+import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/insight/ls.js';
 import { Metadata } from '../thin/metadata.js';
 import { arg, jsonText, run } from './util.js';
 import { writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@ import { withOutput } from '../io/output-file.js';
 import { Pool } from '../driver/pool.js';
 import { humanSize } from '../format/units.js';
 import type { PoolStatus } from '../driver/status.js';
-import { dumpToOutput, type DumpFormat } from '../thin/dump-format.js';
+import { dumpToOutput, type DumpFormat } from '../thin/dump/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { announce, parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
 import { ArgumentError } from '../format/errors.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { repair } from '../thin/repair.js';
+import { repair } from '../thin/repair/repair.js';
 import { parseDataBlockSizeArg, parseIntArg, parseU64Arg, printJson, run, scanProgress } from './util.js';
 
 export function register(program: Command): void {

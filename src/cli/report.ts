@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import { report } from '../thin/report.js';
+import { report } from '../thin/insight/report.js';
 import { withOutput } from '../io/output-file.js';
 import { announce, run } from './util.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { restore } from '../thin/restore.js';
+import { restore } from '../thin/restore/restore.js';
 import { announce, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run } from './util.js';
 
 export function register(program: Command): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
 import { Output } from '../io/output.js';
-import { parseRegion, rmap, writeRmap, type Region } from '../thin/rmap.js';
+import { parseRegion, rmap, writeRmap, type Region } from '../thin/insight/rmap.js';
 import { arg, run } from './util.js';
 import { ArgumentError } from '../format/errors.js';
 

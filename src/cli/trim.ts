@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
 import { Output } from '../io/output.js';
-import { trimData } from '../thin/trim-device.js';
+import { trimData } from '../driver/trim.js';
 import { run } from './util.js';
 
 export function register(program: Command): void {

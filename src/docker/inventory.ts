@@ -3,9 +3,9 @@
  * with the thin metadata read offline, and every inconsistency a crash can
  * leave, each with what Docker would do about it.
  */
-import { check, describeFinding } from '../thin/check.js';
-import { inferFamily } from '../thin/family.js';
-import { lsRows } from '../thin/ls.js';
+import { check, describeFinding } from '../thin/check/check.js';
+import { inferFamily } from '../thin/insight/family.js';
+import { lsRows } from '../thin/insight/ls.js';
 import { Metadata } from '../thin/metadata.js';
 import { type DockerDevice, type DockerTree, type ReadOptions, readDockerTree } from './tree.js';
 

@@ -19,7 +19,7 @@ import * as dm from '../driver/dmsetup.js';
 import { run } from '../driver/exec.js';
 import * as loop from '../driver/losetup.js';
 import { Pool } from '../driver/pool.js';
-import { check, describeFinding } from '../thin/check.js';
+import { check, describeFinding } from '../thin/check/check.js';
 import { Metadata } from '../thin/metadata.js';
 import { type DockerTree, findDockerDevice, readDockerTree } from './tree.js';
 

@@ -13,7 +13,7 @@
  * 1024: dmthin never silently switches to powers of 1000). A bare number
  * is in the caller's default unit (bytes unless it says).
  * `metadata-size` keeps thin_metadata_size's own unit letters, where k and
- * K differ (thin/metadata-size.ts).
+ * K differ (thin/insight/metadata-size.ts).
  */
 import { ArgumentError as UsageError } from './errors.js';
 

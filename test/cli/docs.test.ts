@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
-import { FINDING_CODES } from '../../src/thin/check.js';
+import { FINDING_CODES } from '../../src/thin/check/check.js';
 import { projectRoot, scratch, skipReason } from '../support/env.js';
 
 const man = join(projectRoot, 'dist', 'man');

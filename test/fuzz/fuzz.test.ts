@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
-import { restore } from '../../src/thin/restore.js';
+import { restore } from '../../src/thin/restore/restore.js';
 import { emptyFile, scratch } from '../support/env.js';
 import { fixture } from '../bench/repair-measure.js';
 import { DAMAGE_KINDS } from '../support/damage-generator.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { fixture } from '../bench/repair-measure.js';
-import { restore } from '../../src/thin/restore.js';
+import { restore } from '../../src/thin/restore/restore.js';
 import { emptyFile } from '../support/env.js';
 import { type CaseResult, type Pristine, type Tally, addToTally, emptyTally, pristineOf, runCase } from './fuzz-case.js';
 

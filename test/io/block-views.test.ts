@@ -13,9 +13,9 @@ import { ENTRIES_PER_BITMAP, newBitmap, sealBitmap, setBitmapEntry } from '../..
 import { parseNodeHeader, sealNode, valueOffset } from '../../src/format/btree-node.js';
 import { INDEX_ENTRY_SIZE, parseIndexEntry, writeIndexEntry } from '../../src/format/index-entry.js';
 import { parseSuperblock } from '../../src/format/superblock.js';
-import { restore } from '../../src/thin/restore.js';
-import { collectReport } from '../../src/thin/report.js';
-import { freeDataRuns } from '../../src/thin/trim.js';
+import { restore } from '../../src/thin/restore/restore.js';
+import { collectReport } from '../../src/thin/insight/report.js';
+import { freeDataRuns } from '../../src/thin/free-runs.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { emptyFile, scratch } from '../support/env.js';
 import { readBlock, writeBlock } from '../support/damage.js';

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { classifyBlock } from '../../src/format/checksum.js';
-import { check } from '../../src/thin/check.js';
+import { check } from '../../src/thin/check/check.js';
 import { dmthin } from '../support/cli.js';
 import { oracle, scratch, skipReason, tpt11 } from '../support/env.js';
 import { tptPacks, unpackKernelFixture } from '../support/fixtures.js';

@@ -4,7 +4,7 @@ import { writePoolXml } from '../bench/pool-generator.js';
 import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
 import { getU64 } from '../../src/format/le.js';
 import { parseSuperblock } from '../../src/format/superblock.js';
-import { restore } from '../../src/thin/restore.js';
+import { restore } from '../../src/thin/restore/restore.js';
 import { patchBlock, readBlock } from '../support/damage.js';
 import { emptyFile } from '../support/env.js';
 

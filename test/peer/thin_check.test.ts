@@ -1,7 +1,7 @@
 /** thin-provisioning-tools' tests/thin_check.rs, behaviour by behaviour, for dmthin check. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { check } from '../../src/thin/check.js';
+import { check } from '../../src/thin/check/check.js';
 import { dmthin } from '../support/cli.js';
 import { scratch, skipReason } from '../support/env.js';
 import { unpackKernelFixture } from '../support/fixtures.js';

@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dmthin, cliPath } from '../support/cli.js';
 import { emptyFile, scratch, skipReason } from '../support/env.js';
 import { unpackKernelFixture } from '../support/fixtures.js';
-import { check } from '../../src/thin/check.js';
+import { check } from '../../src/thin/check/check.js';
 import { copyOf, makePool } from './peer-support.js';
 
 const tmp = scratch();

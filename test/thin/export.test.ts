@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { writePoolXml } from '../bench/pool-generator.js';
-import { restore } from '../../src/thin/restore.js';
+import { restore } from '../../src/thin/restore/restore.js';
 import { spawnSync } from 'node:child_process';
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';

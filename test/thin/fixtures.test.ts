@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { basename } from 'node:path';
-import { check } from '../../src/thin/check.js';
+import { check } from '../../src/thin/check/check.js';
 import { dmthin } from '../support/cli.js';
 import { oracle, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 import { haveSharedKernelFixture, sharedKernelFixture, tptPacks, unpackSharedKernelFixture, unpackTpt } from '../support/fixtures.js';

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
-import { restore } from '../../src/thin/restore.js';
+import { restore } from '../../src/thin/restore/restore.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, projectRoot, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';
 import { haveSharedKernelFixture, sharedKernelFixture, tptPacks, unpackSharedKernelFixture, unpackTpt } from '../support/fixtures.js';

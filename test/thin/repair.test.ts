@@ -14,7 +14,7 @@ import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 import { tptPacks, unpackTpt } from '../support/fixtures.js';
 import { readBlock } from '../support/damage.js';
-import { check } from '../../src/thin/check.js';
+import { check } from '../../src/thin/check/check.js';
 import { computeChecksum, Salt, storedChecksum } from '../../src/format/checksum.js';
 
 const tmp = scratch();

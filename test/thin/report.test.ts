@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { collectReport } from '../../src/thin/report.js';
+import { collectReport } from '../../src/thin/insight/report.js';
 import { dmthin } from '../support/cli.js';
 import { projectRoot, scratch, skipReason, xzDecompress } from '../support/env.js';
 import { countColor, decodePng } from '../support/png.js';

@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { metadataBytesFor, writePoolXml, type PoolSpec } from '../bench/pool-generator.js';
-import { check } from '../../src/thin/check.js';
-import { restore } from '../../src/thin/restore.js';
+import { check } from '../../src/thin/check/check.js';
+import { restore } from '../../src/thin/restore/restore.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 

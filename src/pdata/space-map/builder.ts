@@ -7,7 +7,7 @@
 import { ENTRIES_PER_BITMAP, OVERFLOW, newBitmap, nrBitmaps, sealBitmap, setBitmapEntry } from '../../format/bitmap.js';
 import { INDEX_ENTRY_SIZE, type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../../format/index-entry.js';
 import type { SpaceMapRoot } from '../../format/space-map-root.js';
-import { BTreeBuilder, type NodeSink } from '../btree-builder.js';
+import { BTreeBuilder, type NodeSink } from '../btree/builder.js';
 import type { RefCounts } from '../ref-counts.js';
 
 /** Writes the bitmaps at the given locations and returns their index entries. */

@@ -4,9 +4,9 @@
  * mapped on one side only. Both mapping trees are read in step, one leaf at
  * a time; memory does not grow with the number of mappings.
  */
-import { UsageError } from '../format/errors.js';
-import { LeafCursor } from '../pdata/btree/cursor.js';
-import type { Metadata, ThinDevice } from './metadata.js';
+import { UsageError } from '../../format/errors.js';
+import { LeafCursor } from '../../pdata/btree/cursor.js';
+import type { Metadata, ThinDevice } from '../metadata.js';
 
 export interface DeltaSink {
   leftOnly(vbegin: number, dbegin: number, len: number): void;

@@ -3,9 +3,9 @@
  * two-space indentation, attributes in its order, `flags` always present,
  * single_mapping for runs of one.
  */
-import { type Output, ascii } from '../io/output.js';
+import { type Output, ascii } from '../../io/output.js';
 import type { DumpHeader, DumpSink } from './dump.js';
-import type { ThinDevice } from './metadata.js';
+import type { ThinDevice } from '../metadata.js';
 
 export class XmlWriter implements DumpSink {
   constructor(private readonly out: Output) {}

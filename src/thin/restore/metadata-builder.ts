@@ -12,18 +12,18 @@
  * leaves the output byte-identical; end() copies the staged blocks over it,
  * superblock last, so an interrupted copy leaves no metadata that looks valid.
  */
-import { StagedBlocks } from '../io/staged-blocks.js';
-import { BLOCK_SIZE } from '../format/checksum.js';
-import { MAX_TIME } from '../format/block-time.js';
-import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../format/device-details.js';
-import { UsageError } from '../format/errors.js';
-import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
-import { SUPERBLOCK_MAGIC, validDataBlockSize, writeSuperblock } from '../format/superblock.js';
-import { BTreeBuilder, type NodeSink } from '../pdata/btree-builder.js';
-import { RefCounts } from '../pdata/ref-counts.js';
-import { nrBitmaps } from '../format/bitmap.js';
-import { writeDataSpaceMap, writeMetadataSpaceMap } from '../pdata/space-map/builder.js';
-import type { DumpHeader, DumpSink } from './dump.js';
+import { StagedBlocks } from '../../io/staged-blocks.js';
+import { BLOCK_SIZE } from '../../format/checksum.js';
+import { MAX_TIME } from '../../format/block-time.js';
+import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../../format/device-details.js';
+import { UsageError } from '../../format/errors.js';
+import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
+import { SUPERBLOCK_MAGIC, validDataBlockSize, writeSuperblock } from '../../format/superblock.js';
+import { BTreeBuilder, type NodeSink } from '../../pdata/btree/builder.js';
+import { RefCounts } from '../../pdata/ref-counts.js';
+import { nrBitmaps } from '../../format/bitmap.js';
+import { writeDataSpaceMap, writeMetadataSpaceMap } from '../../pdata/space-map/builder.js';
+import type { DumpHeader, DumpSink } from '../dump/dump.js';
 
 export interface BuildResult {
   nrDevices: number;

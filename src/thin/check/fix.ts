@@ -5,16 +5,16 @@
  * Nothing else is ever written. Bitmaps and index entries are rewritten
  * first, synced, and the superblock last.
  */
-import { BlockReader } from '../io/block-reader.js';
-import { heldBy } from '../io/held.js';
-import { BlockWriter } from '../io/block-writer.js';
-import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../format/bitmap.js';
-import { type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../format/index-entry.js';
-import { BTreeNode, sealNode } from '../format/btree-node.js';
-import { UsageError } from '../format/errors.js';
-import { NEEDS_CHECK_FLAG, type Superblock, validateSuperblock, writeSuperblock } from '../format/superblock.js';
-import { BTreeTraversal } from '../pdata/btree/traversal.js';
-import { readIndex } from '../pdata/space-map/reader.js';
+import { BlockReader } from '../../io/block-reader.js';
+import { heldBy } from '../../io/held.js';
+import { BlockWriter } from '../../io/block-writer.js';
+import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../../format/bitmap.js';
+import { type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../../format/index-entry.js';
+import { BTreeNode, sealNode } from '../../format/btree-node.js';
+import { UsageError } from '../../format/errors.js';
+import { NEEDS_CHECK_FLAG, type Superblock, validateSuperblock, writeSuperblock } from '../../format/superblock.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
+import { readIndex } from '../../pdata/space-map/reader.js';
 
 /** Refuses a block device the kernel holds (an active pool's metadata). */
 export function refuseIfBusy(path: string): void {

@@ -4,16 +4,16 @@
  * metadata use, and the checker's findings. No scripts from anywhere, no
  * fonts, no network: it opens from a rescue USB stick.
  */
-import { bitmapEntry } from '../format/bitmap.js';
-import { MetadataError } from '../format/errors.js';
-import { BTreeTraversal } from '../pdata/btree/traversal.js';
-import { bitmapSpan, readBitmap, readIndex } from '../pdata/space-map/reader.js';
-import { check, type CheckResult } from './check.js';
+import { bitmapEntry } from '../../format/bitmap.js';
+import { MetadataError } from '../../format/errors.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
+import { bitmapSpan, readBitmap, readIndex } from '../../pdata/space-map/reader.js';
+import { check, type CheckResult } from '../check/check.js';
 import { inferFamily, type FamilyNode } from './family.js';
-import { humanSize } from '../format/units.js';
+import { humanSize } from '../../format/units.js';
 import { lsRows, type LsRow } from './ls.js';
-import { forEachDataBlock } from './mapping-scan.js';
-import { Metadata } from './metadata.js';
+import { forEachDataBlock } from '../mapping-scan.js';
+import { Metadata } from '../metadata.js';
 
 export interface ReportData {
   path: string;

@@ -5,10 +5,10 @@
  * never written; the output gets a zeroed superblock first and the real
  * one last.
  */
-import { BlockReader } from '../io/block-reader.js';
-import { UsageError } from '../format/errors.js';
-import { type DumpSink, RunCoalescer } from './dump.js';
-import { type BuildResult, MetadataBuilder } from './metadata-builder.js';
+import { BlockReader } from '../../io/block-reader.js';
+import { UsageError } from '../../format/errors.js';
+import { type DumpSink, RunCoalescer } from '../dump/dump.js';
+import { type BuildResult, MetadataBuilder } from '../restore/metadata-builder.js';
 import { type Salvage, type SalvageOptions, salvage } from './salvage.js';
 
 export interface EmitOptions {

@@ -7,7 +7,7 @@
  */
 import type { Superblock } from '../../format/superblock.js';
 import { MAX_DEPTH, type LeafCheck } from '../../pdata/btree/traversal.js';
-import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
+import { NodeKind, type NodeScan } from '../../pdata/btree/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
 import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
 import { Growing, type Hole, type SalvageContext, type SalvagedDevice } from './context.js';

@@ -4,10 +4,10 @@
  * mapped to consecutive data blocks with one time, as thin_dump prints
  * them; runs continue across leaf boundaries.
  */
-import type { BTreeNode } from '../format/btree-node.js';
-import { UsageError } from '../format/errors.js';
-import { forEachLeaf } from '../pdata/btree/traversal.js';
-import type { Metadata, ThinDevice } from './metadata.js';
+import type { BTreeNode } from '../../format/btree-node.js';
+import { UsageError } from '../../format/errors.js';
+import { forEachLeaf } from '../../pdata/btree/traversal.js';
+import type { Metadata, ThinDevice } from '../metadata.js';
 
 export interface DumpHeader {
   uuid: string;

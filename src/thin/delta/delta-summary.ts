@@ -7,12 +7,12 @@
  * mapped_blocks. This is what an incremental backup wants to know first;
  * `delta` itself must read every leaf, since its XML lists each range.
  */
-import { BTreeNode } from '../format/btree-node.js';
-import { UsageError } from '../format/errors.js';
-import { type TreeId, strictError } from '../pdata/btree/problem.js';
-import { BTreeTraversal } from '../pdata/btree/traversal.js';
-import { grow } from '../pdata/grow.js';
-import type { Metadata } from './metadata.js';
+import { BTreeNode } from '../../format/btree-node.js';
+import { UsageError } from '../../format/errors.js';
+import { type TreeId, strictError } from '../../pdata/btree/problem.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
+import { grow } from '../../pdata/grow.js';
+import type { Metadata } from '../metadata.js';
 
 export interface DeltaSummary {
   left: number;

@@ -6,8 +6,8 @@
  * of B is the device created before B, snapshotted at or after B's
  * creation, that shares the most data blocks with B.
  */
-import type { Metadata, ThinDevice } from './metadata.js';
-import { forEachDataBlock } from './mapping-scan.js';
+import type { Metadata, ThinDevice } from '../metadata.js';
+import { forEachDataBlock } from '../mapping-scan.js';
 
 export interface FamilyNode {
   devId: number;

@@ -1,7 +1,7 @@
 /** thin_delta's XML (plain and --verbose, as 0.9 prints them) and a JSON form. */
-import { type Output, ascii } from '../io/output.js';
+import { type Output, ascii } from '../../io/output.js';
 import type { DeltaSink } from './delta.js';
-import type { Metadata } from './metadata.js';
+import type { Metadata } from '../metadata.js';
 
 type Kind = 'left_only' | 'right_only' | 'different' | 'same';
 

@@ -3,10 +3,10 @@
  * of them are exclusive (their data block is mapped exactly once in the
  * whole pool) or shared.
  */
-import { humanSize } from '../format/units.js';
-import { UsageError } from '../format/errors.js';
-import type { Metadata, ThinDevice } from './metadata.js';
-import { forEachDataBlock } from './mapping-scan.js';
+import { humanSize } from '../../format/units.js';
+import { UsageError } from '../../format/errors.js';
+import type { Metadata, ThinDevice } from '../metadata.js';
+import { forEachDataBlock } from '../mapping-scan.js';
 
 export const LS_FIELDS = [
   'DEV', 'MAPPED_BLOCKS', 'EXCLUSIVE_BLOCKS', 'SHARED_BLOCKS', 'MAPPED_SECTORS', 'EXCLUSIVE_SECTORS', 'SHARED_SECTORS',

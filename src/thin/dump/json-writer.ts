@@ -4,9 +4,9 @@
  * stay compact and a script can read them without an XML parser:
  * `{"superblock": {...}, "devices": [{"dev_id": 1, ..., "mappings": [[0, 10, 3, 0], ...]}]}`.
  */
-import type { Output } from '../io/output.js';
+import type { Output } from '../../io/output.js';
 import type { DumpHeader, DumpSink } from './dump.js';
-import type { ThinDevice } from './metadata.js';
+import type { ThinDevice } from '../metadata.js';
 
 export class JsonWriter implements DumpSink {
   private firstDevice = true;

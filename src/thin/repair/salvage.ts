@@ -32,23 +32,23 @@
  *   time): a write then copies instead of overwriting a block a snapshot
  *   might still use.
  *
- * Stages: salvage/superblock-evidence.ts (what block 0 still tells),
- * salvage/roots.ts (the newest trees), this file (devices, lost ranges,
- * the superblock to write), salvage/older-copies.ts (filling lost ranges).
+ * Stages: superblock-evidence.ts (what block 0 still tells),
+ * roots.ts (the newest trees), this file (devices, lost ranges,
+ * the superblock to write), older-copies.ts (filling lost ranges).
  */
-import type { BlockReader } from '../io/block-reader.js';
-import { UsageError } from '../format/errors.js';
-import { type Superblock, checkedDataBlockSize, parseSuperblock, validDataBlockSize } from '../format/superblock.js';
-import { RefCounts } from '../pdata/ref-counts.js';
-import { BTreeTraversal } from '../pdata/btree/traversal.js';
-import { rangeText } from '../pdata/btree/problem.js';
-import { type DumpHeader, applyOverrides, uuidText } from './dump.js';
-import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './salvage/context.js';
-import { OlderCopies } from './salvage/older-copies.js';
-import { RootFinder } from './salvage/roots.js';
-import { type SuperblockEvidence, readSuperblockEvidence } from './salvage/superblock-evidence.js';
+import type { BlockReader } from '../../io/block-reader.js';
+import { UsageError } from '../../format/errors.js';
+import { type Superblock, checkedDataBlockSize, parseSuperblock, validDataBlockSize } from '../../format/superblock.js';
+import { RefCounts } from '../../pdata/ref-counts.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
+import { rangeText } from '../../pdata/btree/problem.js';
+import { type DumpHeader, applyOverrides, uuidText } from '../dump/dump.js';
+import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './context.js';
+import { OlderCopies } from './older-copies.js';
+import { RootFinder } from './roots.js';
+import { type SuperblockEvidence, readSuperblockEvidence } from './superblock-evidence.js';
 
-export type { Hole, MappingList, Salvage, SalvagedDevice, SalvageOptions, SalvageStats } from './salvage/context.js';
+export type { Hole, MappingList, Salvage, SalvagedDevice, SalvageOptions, SalvageStats } from './context.js';
 
 export function salvage(reader: BlockReader, options: SalvageOptions = {}): Salvage {
   return new Salvager(new SalvageContext(reader, options)).run();

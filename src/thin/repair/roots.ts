@@ -9,7 +9,7 @@
 import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
 import { UsageError } from '../../format/errors.js';
 import { SUPERBLOCK_MAGIC, type Superblock, parseSuperblock } from '../../format/superblock.js';
-import { NodeKind, type NodeScan } from '../../pdata/node-scan.js';
+import { NodeKind, type NodeScan } from '../../pdata/btree/node-scan.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';

@@ -10,10 +10,10 @@ import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../
 import { MetadataError } from '../../format/errors.js';
 import { type Superblock, validateSuperblock } from '../../format/superblock.js';
 import { grow } from '../../pdata/grow.js';
-import { NodeKind, NodeScan } from '../../pdata/node-scan.js';
+import { NodeKind, NodeScan } from '../../pdata/btree/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
 import { BTreeTraversal, type LeafCheck, MAX_DEPTH } from '../../pdata/btree/traversal.js';
-import type { DumpHeader, HeaderOverrides } from '../dump.js';
+import type { DumpHeader, HeaderOverrides } from '../dump/dump.js';
 
 /** thin_repair's overrides (applied as applyOverrides does), and repair's own choices. */
 export interface SalvageOptions extends HeaderOverrides {

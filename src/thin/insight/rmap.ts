@@ -4,12 +4,12 @@
  * blocks on consecutive virtual blocks of one device are merged; the result
  * is ordered by data block, end, device and virtual block.
  */
-import { ArgumentError, UsageError } from '../format/errors.js';
-import { parseCount } from '../format/units.js';
-import { type Output, ascii } from '../io/output.js';
-import type { Metadata } from './metadata.js';
-import { forEachMapping } from './mapping-scan.js';
-import { grow } from '../pdata/grow.js';
+import { ArgumentError, UsageError } from '../../format/errors.js';
+import { parseCount } from '../../format/units.js';
+import { type Output, ascii } from '../../io/output.js';
+import type { Metadata } from '../metadata.js';
+import { forEachMapping } from '../mapping-scan.js';
+import { grow } from '../../pdata/grow.js';
 
 export interface Region {
   begin: number;

@@ -1,9 +1,9 @@
 /** Chooses the writer for a dump format. */
-import type { Output } from '../io/output.js';
+import type { Output } from '../../io/output.js';
 import { dump, type DumpOptions, type DumpSink } from './dump.js';
 import { HumanWriter } from './human-writer.js';
 import { JsonWriter } from './json-writer.js';
-import type { Metadata } from './metadata.js';
+import type { Metadata } from '../metadata.js';
 import { XmlWriter } from './xml-writer.js';
 
 export type DumpFormat = 'xml' | 'human_readable' | 'json';

@@ -6,16 +6,16 @@
  * Findings are data (severity, block, device, key, message), never
  * exceptions: a damaged file yields a report, not a crash.
  */
-import { BlockReader } from '../io/block-reader.js';
-import type { BTreeNode } from '../format/btree-node.js';
-import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
-import { MetadataError } from '../format/errors.js';
-import { MAX_METADATA_BLOCKS } from '../format/index-entry.js';
-import { NEEDS_CHECK_FLAG, validDataBlockSize, type Superblock, validateSuperblock } from '../format/superblock.js';
-import { TREE_PROBLEM_CODES, type TreeId, type TreeProblem, treeName } from '../pdata/btree/problem.js';
-import { BTreeTraversal } from '../pdata/btree/traversal.js';
-import { RefCounts } from '../pdata/ref-counts.js';
-import { type CountComparison, type SpaceMapProblem, compareCounts, countBitmapBlocks, readSpaceMap } from '../pdata/space-map/compare.js';
+import { BlockReader } from '../../io/block-reader.js';
+import type { BTreeNode } from '../../format/btree-node.js';
+import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
+import { MetadataError } from '../../format/errors.js';
+import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
+import { NEEDS_CHECK_FLAG, validDataBlockSize, type Superblock, validateSuperblock } from '../../format/superblock.js';
+import { TREE_PROBLEM_CODES, type TreeId, type TreeProblem, treeName } from '../../pdata/btree/problem.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
+import { RefCounts } from '../../pdata/ref-counts.js';
+import { type CountComparison, type SpaceMapProblem, compareCounts, countBitmapBlocks, readSpaceMap } from '../../pdata/space-map/compare.js';
 
 /** fatal and non-fatal fail a check (as in thin_check); a note informs and changes no verdict. */
 export type Severity = 'fatal' | 'non-fatal' | 'note';

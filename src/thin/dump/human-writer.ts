@@ -1,7 +1,7 @@
 /** thin_dump's `--format human_readable`, as thin-provisioning-tools 0.9 prints it. */
-import { type Output, ascii } from '../io/output.js';
+import { type Output, ascii } from '../../io/output.js';
 import type { DumpHeader, DumpSink } from './dump.js';
-import type { ThinDevice } from './metadata.js';
+import type { ThinDevice } from '../metadata.js';
 
 export class HumanWriter implements DumpSink {
   constructor(private readonly out: Output) {}

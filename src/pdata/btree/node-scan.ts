@@ -8,11 +8,11 @@
  *
  * All per-block state is in typed arrays (about 25 bytes a block).
  */
-import type { BlockReader } from '../io/block-reader.js';
-import { classifyBlock } from '../format/checksum.js';
-import { BTreeNode, INTERNAL_NODE, validateNodeHeader } from '../format/btree-node.js';
-import { MetadataError } from '../format/errors.js';
-import { hasSuperblockMagic, parseSuperblock } from '../format/superblock.js';
+import type { BlockReader } from '../../io/block-reader.js';
+import { classifyBlock } from '../../format/checksum.js';
+import { BTreeNode, INTERNAL_NODE, validateNodeHeader } from '../../format/btree-node.js';
+import { MetadataError } from '../../format/errors.js';
+import { hasSuperblockMagic, parseSuperblock } from '../../format/superblock.js';
 
 export const NodeKind = { None: 0, Internal: 1, Leaf: 2 } as const;
 

@@ -5,8 +5,8 @@
  * per attribute.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { UsageError } from '../format/errors.js';
-import { fileError, statInput } from '../io/files.js';
+import { UsageError } from '../../format/errors.js';
+import { fileError, statInput } from '../../io/files.js';
 
 export enum Tag {
   Superblock = 1,

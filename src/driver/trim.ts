@@ -8,11 +8,11 @@ import { statSync } from 'node:fs';
 import { heldBy } from '../io/held.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../format/errors.js';
-import { CommandError, run } from '../driver/exec.js';
+import { CommandError, run } from './exec.js';
 import { statInput } from '../io/files.js';
-import { findByBackingFile } from '../driver/losetup.js';
-import type { Metadata } from './metadata.js';
-import { type FreeRuns, freeDataRuns } from './trim.js';
+import { findByBackingFile } from './losetup.js';
+import type { Metadata } from '../thin/metadata.js';
+import { type FreeRuns, freeDataRuns } from '../thin/free-runs.js';
 
 export interface TrimResult {
   runs: FreeRuns;

@@ -7,11 +7,11 @@
  * invariant, which thin_check 1.x verifies): when the last node of a level
  * would be too small it shares entries with the node before it.
  */
-import { BLOCK_SIZE } from '../format/checksum.js';
-import { highHalf, lowHalf } from '../format/block-time.js';
-import { INTERNAL_NODE, LEAF_NODE, keyAt, keyOffset, maxEntriesFor, newNode, sealNode, setKeyAt, valueOffset, writeNodeHeader } from '../format/btree-node.js';
-import { setU32, setU64 } from '../format/le.js';
-import { grow } from './grow.js';
+import { BLOCK_SIZE } from '../../format/checksum.js';
+import { highHalf, lowHalf } from '../../format/block-time.js';
+import { INTERNAL_NODE, LEAF_NODE, keyAt, keyOffset, maxEntriesFor, newNode, sealNode, setKeyAt, valueOffset, writeNodeHeader } from '../../format/btree-node.js';
+import { setU32, setU64 } from '../../format/le.js';
+import { grow } from '../grow.js';
 
 /** Where built nodes go: a block allocator and a block sink. */
 export interface NodeSink {
