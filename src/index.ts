@@ -18,6 +18,7 @@ export { StagedBlocks } from './io/staged-blocks.js';
 export { errnoWords, fileError, refuseInputAsOutput, sameFile, statInput } from './io/files.js';
 
 export * from './format/errors.js';
+export * from './errors.js';
 export { BLOCK_SIZE, Salt, type BlockKind, classifyBlock, computeChecksum, stampChecksum } from './format/checksum.js';
 export * from './format/superblock.js';
 export * from './format/btree-node.js';

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { check, describeFinding, type Finding } from '../thin/check/check.js';
-import { clearNeedsCheck, repairLeaks } from '../thin/check/fix.js';
-import { UsageError } from '../format/errors.js';
+import { describeFinding, type Finding } from '../thin/check/check.js';
+import { checkAndFix } from '../thin/check/check-and-fix.js';
 import { parseIntArg, printJson, run } from './util.js';
 
 interface CheckFlags {
@@ -40,38 +39,16 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action((metadata: string, opts: CheckFlags) =>
       run(() => {
-        const writes = opts.clearNeedsCheckFlag || opts.autoRepair;
-        if (writes && (opts.metadataSnap || opts.overrideMappingRoot !== undefined || opts.overrideDetailsRoot !== undefined)) {
-          throw new UsageError('cannot perform repair outside the actual metadata: --auto-repair and --clear-needs-check-flag do not go with -m or --override-*-root');
-        }
-        if (opts.autoRepair && (opts.superBlockOnly || opts.skipMappings || opts.ignoreNonFatalErrors)) {
-          throw new UsageError('--auto-repair needs the full check: not with --super-block-only, --skip-mappings or --ignore-non-fatal-errors');
-        }
         const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
         const stage = opts.quiet || opts.json ? undefined : (s: string): void => void process.stderr.write(`${s}${tty ? '...' : ''}\n`);
-        let r = check(metadata, {
-          metadataSnap: opts.metadataSnap,
-          overrideMappingRoot: opts.overrideMappingRoot,
-          overrideDetailsRoot: opts.overrideDetailsRoot,
-          superBlockOnly: opts.superBlockOnly,
-          skipMappings: opts.skipMappings,
-          onStage: stage,
-        });
+        const done = checkAndFix(metadata, { ...opts, onStage: stage });
+        const r = done.result;
+        const code = done.exitCode;
         const say = (m: string): void => {
           if (!opts.quiet && !opts.json) process.stderr.write(`${m}\n`);
         };
-        // Leaks are given back only after a full check (--clear-needs-check-flag
-        // with a partial check clears the flag if that check passes, as thin_check does).
-        if (writes && r.ok && r.leaks && (r.leaks.data.length || r.leaks.metadata.length)) {
-          const fixed = repairLeaks(metadata, r.leaks);
-          say(`gave back ${fixed.data} leaked data blocks and ${fixed.metadata} leaked metadata blocks`);
-          r = check(metadata, {});
-        }
-        const clean = r.ok && (opts.ignoreNonFatalErrors || !r.findings.length);
-        if (opts.clearNeedsCheckFlag && clean && clearNeedsCheck(metadata)) say('cleared the needs_check flag');
-        const fatal = r.findings.some((f) => f.severity === 'fatal');
-        const nonFatal = r.findings.some((f) => f.severity === 'non-fatal');
-        const code = fatal || (nonFatal && !opts.ignoreNonFatalErrors) ? 1 : 0;
+        if (done.gaveBack) say(`gave back ${done.gaveBack.data} leaked data blocks and ${done.gaveBack.metadata} leaked metadata blocks`);
+        if (done.clearedNeedsCheck) say('cleared the needs_check flag');
         if (opts.json) {
           printJson({ ...r, exitCode: code });
         } else if (!opts.quiet) {

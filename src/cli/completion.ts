@@ -3,7 +3,7 @@
  * tree itself, so it cannot drift from the commands it completes.
  */
 import type { Command } from 'commander';
-import { ArgumentError } from '../format/errors.js';
+import { ArgumentError } from '../errors.js';
 import { run } from './util.js';
 
 /** Every command path (space-joined, '' for the top) with its subcommands and options. */

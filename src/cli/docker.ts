@@ -7,7 +7,7 @@ import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { announce, printJson, run } from './util.js';
-import { ArgumentError } from '../format/errors.js';
+import { ArgumentError } from '../errors.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
 

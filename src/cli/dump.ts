@@ -1,12 +1,10 @@
 import { type Command, Option } from 'commander';
-import { BlockReader } from '../io/block-reader.js';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { Output } from '../io/output.js';
 import { withOutput } from '../io/output-file.js';
 import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
-import { emitSalvage } from '../thin/repair/repair.js';
-import { salvage } from '../thin/repair/salvage.js';
+import { emitSalvage, withSalvage } from '../thin/repair/repair.js';
 import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run, scanProgress } from './util.js';
 
 interface DumpCliOptions {
@@ -52,19 +50,14 @@ export function register(program: Command): void {
         const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
         if (opts.repair) {
           if (opts.metadataSnap || opts.metadataSnapAt !== undefined) throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
-          const reader = new BlockReader(metadata);
-          try {
-            const s = salvage(reader, { ...overrides, onProgress: scanProgress(false) });
-            const damaged = s.notes.length > 1 || s.stats.holes > 0;
-            if (damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
+          withSalvage(metadata, { ...overrides, onProgress: scanProgress(false) }, (s) => {
+            if (s.damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
             withOutput(opts.output ?? '-', { inputs: [metadata], what: 'dump' }, (file) => {
               const out = new Output(file.fd);
               emitSalvage(s, sinkFor(format, out), select);
               out.flush();
             });
-          } finally {
-            reader.close();
-          }
+          });
           return 0;
         }
         const md = Metadata.open(metadata, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ArgumentError } from '../format/errors.js';
+import { ArgumentError } from '../errors.js';
 import { type SizeArg, UNIT_CHARS, UNIT_FACTORS, UNIT_NAMES, estimateMetadataBytes, formatEstimate, parseSizeArg, unitIndex } from '../thin/insight/metadata-size.js';
 import { arg, printJson, run } from './util.js';
 

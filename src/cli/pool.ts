@@ -7,7 +7,7 @@ import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { announce, parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
-import { ArgumentError } from '../format/errors.js';
+import { ArgumentError } from '../errors.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
   if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
@@ -159,8 +159,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action((dmName: string, o: { json?: boolean }) =>
       run(async () => {
-        const { remove } = await import('../driver/dmsetup.js');
-        await remove(dmName);
+        await Pool.deactivateThin(dmName);
         announce(o.json, `removed ${dmName}`, { removed: dmName });
         return 0;
       }),

@@ -3,7 +3,7 @@ import { Metadata } from '../thin/metadata.js';
 import { Output } from '../io/output.js';
 import { parseRegion, rmap, writeRmap, type Region } from '../thin/insight/rmap.js';
 import { arg, run } from './util.js';
-import { ArgumentError } from '../format/errors.js';
+import { ArgumentError } from '../errors.js';
 
 export function register(program: Command): void {
   program

@@ -1,6 +1,7 @@
 /** What every command shares: exit codes and how errors reach the user. */
 import { InvalidArgumentError } from 'commander';
-import { ArgumentError, MetadataError, UsageError } from '../format/errors.js';
+import { MetadataError } from '../format/errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import { MAX_THIN_ID } from '../format/device-details.js';
 import { checkedDataBlockSize } from '../format/superblock.js';
 import { parseBytes, parseCount, parseSectors, parseU64 } from '../format/units.js';

@@ -13,11 +13,12 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { MAX_THIN_ID } from '../format/device-details.js';
 import * as dm from '../driver/dmsetup.js';
 import { run } from '../driver/exec.js';
 import * as loop from '../driver/losetup.js';
+import { Rollback } from '../driver/rollback.js';
 import { Pool } from '../driver/pool.js';
 import { check, describeFinding } from '../thin/check/check.js';
 import { Metadata } from '../thin/metadata.js';
@@ -67,17 +68,15 @@ export async function dockerActivate(root: string): Promise<ActivateResult> {
   const md = Metadata.open(tree.metadataFile);
   const bs = md.superblock.dataBlockSize;
   md.close();
-  const { loops } = await Pool.activate({ name: tree.poolName, metadataFile: tree.metadataFile, dataFile: tree.dataFile, dataBlockSize: bs, lowWaterMark: DOCKER_LOW_WATER_MARK, features: DOCKER_FEATURES });
-  try {
+  return Rollback.guard(async (rb) => {
+    const { loops } = await Pool.activate({ name: tree.poolName, metadataFile: tree.metadataFile, dataFile: tree.dataFile, dataBlockSize: bs, lowWaterMark: DOCKER_LOW_WATER_MARK, features: DOCKER_FEATURES });
+    // Without the record, deactivate could not tell this pool from Docker's: undo.
+    for (const l of loops) rb.push(`detach ${l}`, () => loop.detach(l));
+    rb.push(`remove pool ${tree.poolName}`, () => dm.remove(tree.poolName));
     mkdirSync(stateDir(), { recursive: true });
     writeFileSync(stateFile(tree.poolName), JSON.stringify({ pool: tree.poolName, loops, root } satisfies ActivationState));
-  } catch (e) {
-    // Without the record, deactivate could not tell this pool from Docker's: undo.
-    await dm.remove(tree.poolName).catch(() => undefined);
-    for (const l of loops) await loop.detach(l).catch(() => undefined);
-    throw e;
-  }
-  return { pool: tree.poolName, created: true, loops };
+    return { pool: tree.poolName, created: true, loops };
+  });
 }
 
 /** Thin ids in the live pool, read through a metadata snapshot. */
@@ -116,23 +115,25 @@ export async function dockerSnapshot(root: string, what: string, options: { moun
   if (id < 0) throw new UsageError('no free thin id in the pool');
   const dmName = `${snapshotPrefix(tree)}${id}`;
   const sectors = Math.ceil(dev.size / 512);
-  const device = await pool.createAndActivateSnap(id, dev.deviceId, sectors, dmName);
-  const result: SnapshotResult = { id, origin: dev.hash, originId: dev.deviceId, dmName, device };
-  if (options.mount) {
-    try {
-      const fsType = (await run('blkid', ['-o', 'value', '-s', 'TYPE', device])).stdout.trim();
-      const opts = readOnlyMountOptions(fsType);
-      mkdirSync(options.mount, { recursive: true });
-      await run('mount', ['-t', fsType || 'auto', '-o', opts, device, options.mount]);
-      result.mountPoint = options.mount;
-      result.fsType = fsType;
-    } catch (e) {
-      await dm.remove(dmName).catch(() => undefined);
-      await dm.message(tree.poolName, `delete ${id}`).catch(() => undefined);
-      throw new UsageError(`snapshot made but mounting it failed, so it was removed again: ${(e as Error).message}`);
+  return Rollback.guard(async (rb) => {
+    const device = await pool.createAndActivateSnap(id, dev.deviceId, sectors, dmName);
+    rb.push(`delete thin ${id}`, async () => void (await dm.message(tree.poolName, `delete ${id}`)));
+    rb.push(`remove ${dmName}`, () => Pool.deactivateThin(dmName));
+    const result: SnapshotResult = { id, origin: dev.hash, originId: dev.deviceId, dmName, device };
+    if (options.mount) {
+      try {
+        const fsType = (await run('blkid', ['-o', 'value', '-s', 'TYPE', device])).stdout.trim();
+        const opts = readOnlyMountOptions(fsType);
+        mkdirSync(options.mount, { recursive: true });
+        await run('mount', ['-t', fsType || 'auto', '-o', opts, device, options.mount]);
+        result.mountPoint = options.mount;
+        result.fsType = fsType;
+      } catch (e) {
+        throw new UsageError(`snapshot made but mounting it failed, so it was removed again: ${(e as Error).message}`);
+      }
     }
-  }
-  return result;
+    return result;
+  });
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 
 export type Role = 'base' | 'image layer' | 'container init layer' | 'container layer' | 'unknown';
 

@@ -6,17 +6,19 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, ftruncateSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { MAX_THIN_ID } from '../format/device-details.js';
+import { MAX_DATA_BLOCK_SIZE, MIN_DATA_BLOCK_SIZE, validDataBlockSize } from '../format/superblock.js';
 import * as dm from './dmsetup.js';
-import { CommandError, run } from './exec.js';
+import { explain } from './errors.js';
+import { run } from './exec.js';
 import * as loop from './losetup.js';
 import { Rollback } from './rollback.js';
 import { faultPoint } from './fault.js';
 import { type PoolStatus, parsePoolStatus, parseThinStatus, type ThinStatus } from './status.js';
 
-export const MIN_BLOCK_SIZE = 64 * 1024;
-export const MAX_BLOCK_SIZE = 1024 * 1024 * 1024;
+export const MIN_BLOCK_SIZE = MIN_DATA_BLOCK_SIZE * 512;
+export const MAX_BLOCK_SIZE = MAX_DATA_BLOCK_SIZE * 512;
 export const MIN_METADATA_SIZE = 2 * 1024 * 1024;
 /** The kernel uses at most this much metadata (255 bitmaps of 16320 4 KiB blocks, ~15.9 GiB). */
 export const MAX_METADATA_SIZE = 255 * 16320 * 4096;
@@ -57,19 +59,10 @@ export function validateThinId(id: number): void {
 }
 
 export function validateBlockSize(bytes: number): void {
-  if (bytes % MIN_BLOCK_SIZE !== 0 || bytes < MIN_BLOCK_SIZE || bytes > MAX_BLOCK_SIZE) {
+  // The kernel's rule, in sectors (format/superblock.ts), for a size given in bytes.
+  if (bytes % 512 !== 0 || !validDataBlockSize(bytes / 512)) {
     throw new UsageError(`data block size ${bytes} bytes is not a multiple of 64 KiB between 64 KiB and 1 GiB`);
   }
-}
-
-/** Makes a kernel message error readable: what was asked, what the kernel said. */
-function explain(e: unknown, what: string): Error {
-  if (!(e instanceof CommandError)) return e as Error;
-  const said = e.stderr.replace(/^device-mapper: /gm, '').trim();
-  if (/File exists/i.test(said)) return new UsageError(`${what}: that thin id already exists in the pool (${said})`);
-  if (/No data available|No such device or address|not found/i.test(said)) return new UsageError(`${what}: no such thin id in the pool (${said})`);
-  if (/busy/i.test(said)) return new UsageError(`${what}: device busy (mounted or open?) (${said})`);
-  return new UsageError(`${what} failed: ${said || e.message}`);
 }
 
 /** /dev/NAME for a "major:minor" the kernel prints in tables. */
@@ -300,7 +293,8 @@ export class Pool {
     return `/dev/mapper/${dmName}`;
   }
 
-  async deactivateThin(dmName: string): Promise<void> {
+  /** Removes a thin volume's dm device (its data stays in its pool, whichever that is). */
+  static async deactivateThin(dmName: string): Promise<void> {
     validateName(dmName);
     try {
       await dm.remove(dmName);
@@ -376,7 +370,7 @@ export class Pool {
         throw new UsageError(`thin ${t.id} (/dev/mapper/${t.name}) is open (mounted?): unmount it before destroying pool ${this.name}`);
       }
     }
-    for (const t of thins) await this.deactivateThin(t.name);
+    for (const t of thins) await Pool.deactivateThin(t.name);
     try {
       await dm.remove(this.name);
     } catch (e) {

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { heldBy } from '../io/held.js';
 import { resolve } from 'node:path';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { CommandError, run } from './exec.js';
 import { statInput } from '../io/files.js';
 import { findByBackingFile } from './losetup.js';

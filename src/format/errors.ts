@@ -1,5 +1,7 @@
 /**
- * Typed errors for everything read from or written to metadata.
+ * Typed errors for the bytes of metadata blocks (what a codec or a tree
+ * walk found wrong). Errors of requests and arguments are in src/errors.ts,
+ * the kernel's and external commands' in driver/.
  *
  * Each carries the metadata block where the problem was seen, so that a
  * report can say where to look (`block 457: ...`), never just "bad data".
@@ -51,26 +53,6 @@ export class FieldError extends MetadataError {
 export class OutOfRangeError extends MetadataError {
   constructor(block: number, readonly nrBlocks: number, what: string) {
     super(block, `${what} is past the end of the metadata (${nrBlocks} blocks)`);
-  }
-}
-
-/** Input that is not metadata at all, or a request that cannot be met. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-/**
- * A value given on the command line (or to a library call) that cannot be
- * right whatever is on disk: a malformed size, an output that is an input.
- * The CLI exits 2 for these, 1 for every other failure.
- */
-export class ArgumentError extends UsageError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ArgumentError';
   }
 }
 

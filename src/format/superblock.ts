@@ -24,7 +24,8 @@
  */
 import { Parser } from 'binary-parser';
 import { BLOCK_SIZE, Salt, computeChecksum, stampChecksum, storedChecksum } from './checksum.js';
-import { BlockNumberError, ChecksumError, FieldError, ArgumentError } from './errors.js';
+import { BlockNumberError, ChecksumError, FieldError } from './errors.js';
+import { ArgumentError } from '../errors.js';
 import { getU64 } from './le.js';
 import { type SpaceMapRoot, parseSpaceMapRoot, writeSpaceMapRoot } from './space-map-root.js';
 

@@ -15,7 +15,7 @@
  * `metadata-size` keeps thin_metadata_size's own unit letters, where k and
  * K differ (thin/insight/metadata-size.ts).
  */
-import { ArgumentError as UsageError } from './errors.js';
+import { ArgumentError } from '../errors.js';
 
 export const U64_MAX = 0xffffffffffffffffn;
 
@@ -35,18 +35,18 @@ export function unitBytes(unit: string): number | undefined {
 /** A non-negative decimal integer no larger than `max` (default 2^53 - 1). */
 export function parseCount(text: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
   const t = text.trim();
-  if (!/^\d+$/.test(t)) throw new UsageError(`${what} '${text}' is not a whole number`);
+  if (!/^\d+$/.test(t)) throw new ArgumentError(`${what} '${text}' is not a whole number`);
   const n = Number(t);
-  if (!Number.isSafeInteger(n) || n > max) throw new UsageError(`${what} ${t} is too large: at most ${max}`);
+  if (!Number.isSafeInteger(n) || n > max) throw new ArgumentError(`${what} ${t} is too large: at most ${max}`);
   return n;
 }
 
 /** A u64 value in full (transaction ids): 0..18446744073709551615. */
 export function parseU64(text: string, what: string): bigint {
   const t = text.trim();
-  if (!/^\d+$/.test(t)) throw new UsageError(`${what} '${text}' is not a whole number`);
+  if (!/^\d+$/.test(t)) throw new ArgumentError(`${what} '${text}' is not a whole number`);
   const v = BigInt(t);
-  if (v > U64_MAX) throw new UsageError(`${what} ${t} does not fit in 64 bits: at most 18446744073709551615`);
+  if (v > U64_MAX) throw new ArgumentError(`${what} ${t} does not fit in 64 bits: at most 18446744073709551615`);
   return v;
 }
 
@@ -63,15 +63,15 @@ export interface SizeOptions {
 export function parseBytes(text: string, what: string, options: SizeOptions = {}): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const hint = 'e.g. 4096, 128s, 64k, 10G, 1TiB';
-  if (!m) throw new UsageError(`${what} '${text}' is not a size: ${hint}`);
+  if (!m) throw new ArgumentError(`${what} '${text}' is not a size: ${hint}`);
   const per = m[2] === '' ? (options.bareUnit ?? 1) : unitBytes(m[2]!);
-  if (per === undefined) throw new UsageError(`${what} '${text}': unknown unit '${m[2]}' (units: b, s, k, m, g, t, p, e; KiB, MiB, ...)`);
+  if (per === undefined) throw new ArgumentError(`${what} '${text}': unknown unit '${m[2]}' (units: b, s, k, m, g, t, p, e; KiB, MiB, ...)`);
   const bytes = Number(m[1]) * per;
   if (!Number.isSafeInteger(bytes)) {
-    throw new UsageError(bytes > Number.MAX_SAFE_INTEGER ? `${what} '${text}' is too large` : `${what} '${text}' is not a whole number of bytes`);
+    throw new ArgumentError(bytes > Number.MAX_SAFE_INTEGER ? `${what} '${text}' is too large` : `${what} '${text}' is not a whole number of bytes`);
   }
-  if (options.positive && bytes === 0) throw new UsageError(`${what} must not be 0`);
-  if (options.multipleOf && bytes % options.multipleOf !== 0) throw new UsageError(`${what} ${text} is not a multiple of ${options.multipleOf} bytes`);
+  if (options.positive && bytes === 0) throw new ArgumentError(`${what} must not be 0`);
+  if (options.multipleOf && bytes % options.multipleOf !== 0) throw new ArgumentError(`${what} ${text} is not a multiple of ${options.multipleOf} bytes`);
   return bytes;
 }
 

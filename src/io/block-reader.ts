@@ -10,7 +10,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BLOCK_SIZE } from '../format/checksum.js';
-import { OutOfRangeError, UsageError } from '../format/errors.js';
+import { OutOfRangeError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { errnoWords, statInput } from './files.js';
 
 export interface BlockReaderOptions {

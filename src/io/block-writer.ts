@@ -7,7 +7,7 @@
  */
 import { closeSync, fsyncSync, openSync, writeSync, fstatSync } from 'node:fs';
 import { BLOCK_SIZE } from '../format/checksum.js';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { errnoWords } from './files.js';
 
 export class BlockWriter {

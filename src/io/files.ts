@@ -8,7 +8,7 @@
  */
 import { type Stats, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ArgumentError, UsageError } from '../format/errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 
 const ERRNO_WORDS: Record<string, string> = {
   ENOENT: 'no such file',

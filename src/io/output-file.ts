@@ -23,7 +23,7 @@
  */
 import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
 import { heldBy } from './held.js';
 

@@ -12,7 +12,7 @@ import { closeSync, fstatSync, fsyncSync, openSync, type Stats, statSync, unlink
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BLOCK_SIZE } from '../format/checksum.js';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { probeDeviceSize } from './block-reader.js';
 import { BlockWriter } from './block-writer.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';

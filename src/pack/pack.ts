@@ -14,7 +14,7 @@
 import { ftruncateSync, readFileSync, writeSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { BLOCK_SIZE, classifyBlock } from '../format/checksum.js';
-import { ArgumentError, UsageError } from '../format/errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import { BlockReader } from '../io/block-reader.js';
 import { errnoWords, fileError, statInput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';

@@ -23,7 +23,7 @@
  *
  * Arithmetic wraps at 64 bits, so base is a BigInt.
  */
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 
 const MASK64 = (1n << 64n) - 1n;
 

@@ -6,7 +6,7 @@
  * stay holes); to a stream, zeros are written.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { fileError, statInput } from '../io/files.js';
 import { readFull, writeFull } from '../io/full-io.js';
 import type { Metadata } from './metadata.js';

@@ -5,7 +5,7 @@
  */
 import { BlockReader } from '../io/block-reader.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
-import { UsageError } from '../format/errors.js';
+import { UsageError } from '../errors.js';
 import { type Superblock, validateSuperblock } from '../format/superblock.js';
 import { collectU64Leaves, forEachLeaf } from '../pdata/btree/traversal.js';
 

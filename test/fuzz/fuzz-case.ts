@@ -10,7 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MetadataError, UsageError } from '../../src/format/errors.js';
+import { MetadataError } from '../../src/format/errors.js';
+import { UsageError } from '../../src/errors.js';
 import { check } from '../../src/thin/check/check.js';
 import { type DumpSink, dump } from '../../src/thin/dump/dump.js';
 import { Metadata } from '../../src/thin/metadata.js';

@@ -11,7 +11,7 @@ import { BlockWriter } from '../../io/block-writer.js';
 import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../../format/bitmap.js';
 import { type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../../format/index-entry.js';
 import { BTreeNode, sealNode } from '../../format/btree-node.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { NEEDS_CHECK_FLAG, type Superblock, validateSuperblock, writeSuperblock } from '../../format/superblock.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { readIndex } from '../../pdata/space-map/reader.js';

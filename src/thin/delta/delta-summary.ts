@@ -8,7 +8,7 @@
  * `delta` itself must read every leaf, since its XML lists each range.
  */
 import { BTreeNode } from '../../format/btree-node.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { type TreeId, strictError } from '../../pdata/btree/problem.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { grow } from '../../pdata/grow.js';

@@ -4,7 +4,7 @@
  * mapped on one side only. Both mapping trees are read in step, one leaf at
  * a time; memory does not grow with the number of mappings.
  */
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { LeafCursor } from '../../pdata/btree/cursor.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 

@@ -5,7 +5,7 @@
  * them; runs continue across leaf boundaries.
  */
 import type { BTreeNode } from '../../format/btree-node.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { forEachLeaf } from '../../pdata/btree/traversal.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 

@@ -4,7 +4,7 @@
  * whole pool) or shared.
  */
 import { humanSize } from '../../format/units.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 import { forEachDataBlock } from '../mapping-scan.js';
 

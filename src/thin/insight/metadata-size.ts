@@ -5,7 +5,7 @@
  * `(1 + 2 * pool_sectors / block_sectors / 252 + max_thins) * 4096` bytes,
  * with integer division.
  */
-import { ArgumentError } from '../../format/errors.js';
+import { ArgumentError } from '../../errors.js';
 import { parseCount } from '../../format/units.js';
 
 export const UNIT_CHARS = 'bskKmMgGtTpPeEzZyY';

@@ -4,7 +4,7 @@
  * blocks on consecutive virtual blocks of one device are merged; the result
  * is ordered by data block, end, device and virtual block.
  */
-import { ArgumentError, UsageError } from '../../format/errors.js';
+import { ArgumentError, UsageError } from '../../errors.js';
 import { parseCount } from '../../format/units.js';
 import { type Output, ascii } from '../../io/output.js';
 import type { Metadata } from '../metadata.js';

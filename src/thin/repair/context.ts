@@ -72,6 +72,8 @@ export interface Salvage {
   devices: SalvagedDevice[];
   /** What was found and decided, one line each, for the admin. */
   notes: string[];
+  /** Whether anything was found wrong (a healthy file's only note says its superblock is valid). */
+  damaged: boolean;
   stats: SalvageStats;
 }
 
@@ -165,7 +167,17 @@ export class SalvageContext {
     return new BTreeNode(this.reader.read(b), b);
   }
 
+  /** Whether a note so far said something was wrong. */
+  damaged = false;
+
+  /** Notes a finding or decision about damage. */
   note(s: string): void {
+    this.notes.push(s);
+    this.damaged = true;
+  }
+
+  /** Notes what is as it should be. */
+  info(s: string): void {
     this.notes.push(s);
   }
 

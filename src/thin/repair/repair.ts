@@ -6,7 +6,7 @@
  * one last.
  */
 import { BlockReader } from '../../io/block-reader.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { type DumpSink, RunCoalescer } from '../dump/dump.js';
 import { type BuildResult, MetadataBuilder } from '../restore/metadata-builder.js';
 import { type Salvage, type SalvageOptions, salvage } from './salvage.js';
@@ -51,6 +51,21 @@ export function emitSalvage(s: Salvage, sink: DumpSink, options: EmitOptions = {
     sink.endDevice();
   }
   sink.end();
+}
+
+/**
+ * Salvages the metadata at `path` and hands the result to `use` while the
+ * file is still open (emitting reads the surviving nodes again): dump
+ * --repair prints the notes, then emits into its output.
+ */
+export function withSalvage<T>(path: string, options: SalvageOptions, use: (s: Salvage) => T): T {
+  const reader = new BlockReader(path);
+  try {
+    if (reader.nrBlocks === 0) throw new UsageError(`${path} is empty: nothing to repair`);
+    return use(salvage(reader, options));
+  } finally {
+    reader.close();
+  }
 }
 
 export type RepairOptions = SalvageOptions;

@@ -7,7 +7,7 @@
  * usable superblock, a ranking of every consistent pair.
  */
 import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { SUPERBLOCK_MAGIC, type Superblock, parseSuperblock } from '../../format/superblock.js';
 import { NodeKind, type NodeScan } from '../../pdata/btree/node-scan.js';
 import { RefCounts } from '../../pdata/ref-counts.js';

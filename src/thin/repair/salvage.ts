@@ -37,7 +37,7 @@
  * the superblock to write), older-copies.ts (filling lost ranges).
  */
 import type { BlockReader } from '../../io/block-reader.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { type Superblock, checkedDataBlockSize, parseSuperblock, validDataBlockSize } from '../../format/superblock.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
@@ -61,7 +61,7 @@ class Salvager {
     const ev = readSuperblockEvidence(this.ctx.reader);
     this.ctx.truncated = ev.sb !== undefined && ev.sb.metadataNrBlocks > this.ctx.n ? ev.sb.metadataNrBlocks : 0;
     if (this.ctx.truncated) this.ctx.note(`the metadata is truncated: the superblock says ${this.ctx.truncated} blocks, the file holds ${this.ctx.n}`);
-    if (ev.state === 'valid') this.ctx.note('superblock: valid');
+    if (ev.state === 'valid') this.ctx.info('superblock: valid');
     else if (ev.state === 'damaged') this.ctx.note(`superblock: ${ev.why}; its magic and location hold, so its fields are used where they are sane`);
     else this.ctx.note(`superblock: lost (${ev.why}); everything is rebuilt from the rest of the metadata`);
     const leafCheck = mappingLeafCheck(ev.nrDataBlocks ?? Infinity);
@@ -164,7 +164,8 @@ class Salvager {
       }
     }
     this.ctx.stats.devices = devices.length;
-    return { header, walker: mappingWalker, devices, notes: this.ctx.notes, stats: this.ctx.stats };
+    const damaged = this.ctx.damaged || this.ctx.stats.holes > 0;
+    return { header, walker: mappingWalker, devices, notes: this.ctx.notes, damaged, stats: this.ctx.stats };
   }
 
   private header(ev: SuperblockEvidence, det: DetailsTree | undefined, maxData: number, maxTime: number, devices: SalvagedDevice[]): DumpHeader {

@@ -16,7 +16,7 @@ import { StagedBlocks } from '../../io/staged-blocks.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { MAX_TIME } from '../../format/block-time.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, MAX_THIN_ID, writeDeviceDetails } from '../../format/device-details.js';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
 import { SUPERBLOCK_MAGIC, validDataBlockSize, writeSuperblock } from '../../format/superblock.js';
 import { BTreeBuilder, type NodeSink } from '../../pdata/btree/builder.js';

@@ -4,7 +4,7 @@
  * in, and the superblock last (see metadata-builder.ts). Errors in the XML
  * name its line.
  */
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { grow } from '../../pdata/grow.js';
 import type { DumpHeader } from '../dump/dump.js';
 import { BuildInputError, type BuildResult, MetadataBuilder } from './metadata-builder.js';

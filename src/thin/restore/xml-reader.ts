@@ -5,7 +5,7 @@
  * per attribute.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { UsageError } from '../../format/errors.js';
+import { UsageError } from '../../errors.js';
 import { fileError, statInput } from '../../io/files.js';
 
 export enum Tag {

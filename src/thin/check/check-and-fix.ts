@@ -1,0 +1,56 @@
+/**
+ * thin_check's whole decision, as a library call: check, then the only two
+ * writes a check may make (give back leaked blocks, clear NEEDS_CHECK),
+ * then the exit status. The CLI parses options, calls this, and prints.
+ */
+import { ArgumentError } from '../../errors.js';
+import { type CheckOptions, type CheckResult, check } from './check.js';
+import { clearNeedsCheck, repairLeaks } from './fix.js';
+
+export interface CheckAndFixOptions extends CheckOptions {
+  /** Give back leaked blocks (blocks counted once that nothing uses). */
+  autoRepair?: boolean;
+  /** After a clean check, clear the superblock's NEEDS_CHECK flag (leaks are given back first). */
+  clearNeedsCheckFlag?: boolean;
+  /** Leaked blocks alone do not fail the check. */
+  ignoreNonFatalErrors?: boolean;
+}
+
+export interface CheckAndFixResult {
+  /** The check's result; after leaks were given back, the second check's. */
+  result: CheckResult;
+  /** Leaked blocks given back, when any were. */
+  gaveBack?: { data: number; metadata: number };
+  clearedNeedsCheck: boolean;
+  /** 0 clean; 1 fatal findings, or non-fatal ones unless ignored. */
+  exitCode: 0 | 1;
+}
+
+/** Refuses combinations thin_check refuses; throws ArgumentError. */
+export function validateCheckAndFix(o: CheckAndFixOptions): void {
+  const writes = o.clearNeedsCheckFlag || o.autoRepair;
+  if (writes && (o.metadataSnap || o.overrideMappingRoot !== undefined || o.overrideDetailsRoot !== undefined)) {
+    throw new ArgumentError('cannot perform repair outside the actual metadata: --auto-repair and --clear-needs-check-flag do not go with -m or --override-*-root');
+  }
+  if (o.autoRepair && (o.superBlockOnly || o.skipMappings || o.ignoreNonFatalErrors)) {
+    throw new ArgumentError('--auto-repair needs the full check: not with --super-block-only, --skip-mappings or --ignore-non-fatal-errors');
+  }
+}
+
+export function checkAndFix(path: string, o: CheckAndFixOptions = {}): CheckAndFixResult {
+  validateCheckAndFix(o);
+  let result = check(path, o);
+  const out: CheckAndFixResult = { result, clearedNeedsCheck: false, exitCode: 1 };
+  // Leaks are given back only after a full check (--clear-needs-check-flag
+  // with a partial check clears the flag if that check passes, as thin_check does).
+  if ((o.autoRepair || o.clearNeedsCheckFlag) && result.ok && result.leaks && (result.leaks.data.length || result.leaks.metadata.length)) {
+    out.gaveBack = repairLeaks(path, result.leaks);
+    result = out.result = check(path, {});
+  }
+  const clean = result.ok && (o.ignoreNonFatalErrors || result.findings.length === 0);
+  if (o.clearNeedsCheckFlag && clean) out.clearedNeedsCheck = clearNeedsCheck(path);
+  const fatal = result.findings.some((f) => f.severity === 'fatal');
+  const nonFatal = result.findings.some((f) => f.severity === 'non-fatal');
+  out.exitCode = fatal || (nonFatal && !o.ignoreNonFatalErrors) ? 1 : 0;
+  return out;
+}
