@@ -46,16 +46,19 @@ const SUMMARY = {
   'dmthin-report': 'a self-contained HTML report of a pool',
   'dmthin-export': "rebuild a thin device's bytes offline",
   'dmthin-metadata': 'pack and unpack metadata (thin_metadata_pack format)',
-  'dmthin-docker': "Docker devicemapper forensics",
+  'dmthin-docker': 'Docker devicemapper forensics',
   'dmthin-pool': 'live thin pools, thin volumes and snapshots',
 };
 
 /** Escapes text for roff: backslashes, and a leading dot or quote. */
 function esc(s) {
-  return s
-    .replace(/\\/g, '\\e')
-    .replace(/-/g, '\\-')
-    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+  return (
+    s
+      .replace(/\\/g, '\\e')
+      .replace(/-/g, '\\-')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every non-ASCII character
+      .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}]`)
+  );
 }
 
 function inline(s) {
@@ -108,7 +111,10 @@ export function toRoff(markdown, name) {
       flush();
       // A table: each row as "first cell" followed by the rest, indented.
       for (; i < lines.length && lines[i].startsWith('|'); i++) {
-        const cells = lines[i].split('|').slice(1, -1).map((c) => c.trim());
+        const cells = lines[i]
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.trim());
         if (cells.every((c) => /^:?-+:?$/.test(c))) continue;
         r.push('.TP', inline(cells[0]), inline(cells.slice(1).join(' \u2014 ')));
       }

@@ -32,9 +32,9 @@ export function register(program: Command): void {
     .option('--skip-mappings', 'skip the mapping trees and the space map counts')
     .option('--ignore-non-fatal-errors', 'exit 0 when the only findings are non-fatal (leaked blocks)')
     .option('-m, --metadata-snap', "check the held metadata snapshot's trees (fails if there is none)")
-    .option('--override-mapping-root <block>', 'use this mapping tree root instead of the superblock\'s', parseIntArg)
-    .option('--override-details-root <block>', 'use this device details root instead of the superblock\'s', parseIntArg)
-    .option('--clear-needs-check-flag', 'after a clean check, clear the superblock\'s NEEDS_CHECK flag (leaked blocks are given back first)')
+    .option('--override-mapping-root <block>', "use this mapping tree root instead of the superblock's", parseIntArg)
+    .option('--override-details-root <block>', "use this device details root instead of the superblock's", parseIntArg)
+    .option('--clear-needs-check-flag', "after a clean check, clear the superblock's NEEDS_CHECK flag (leaked blocks are given back first)")
     .option('--auto-repair', 'give back leaked blocks (the only repair check makes)')
     .option('--json', 'print the result as one JSON object')
     .action((metadata: string, opts: CheckFlags) =>
@@ -55,7 +55,9 @@ export function register(program: Command): void {
           for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
           // Only damage is worth a repair: not a file that cannot be read at all.
           if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
-            process.stderr.write(`to rebuild it into a new file or device (this one is only read): dmthin repair -i ${metadata} -o NEW; see \`dmthin repair --help\`\n`);
+            process.stderr.write(
+              `to rebuild it into a new file or device (this one is only read): dmthin repair -i ${metadata} -o NEW; see \`dmthin repair --help\`\n`,
+            );
           }
           if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
           if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);

@@ -19,7 +19,9 @@ export function formatInventory(inv: Inventory): string {
   const p = inv.pool;
   const lines: string[] = [];
   const bs = p.dataBlockSize ? humanSize(p.dataBlockSize * 512) : '?';
-  lines.push(`pool ${p.name}: transaction ${p.transactionId ?? '?'}, ${bs} blocks, metadata ${p.metadataOk ? 'checks clean' : 'DAMAGED'}${p.heldMetadataSnap ? `, metadata snapshot held at ${p.heldMetadataSnap}` : ''}`);
+  lines.push(
+    `pool ${p.name}: transaction ${p.transactionId ?? '?'}, ${bs} blocks, metadata ${p.metadataOk ? 'checks clean' : 'DAMAGED'}${p.heldMetadataSnap ? `, metadata snapshot held at ${p.heldMetadataSnap}` : ''}`,
+  );
   lines.push(`  metadata ${p.metadataFile}`, `  data     ${p.dataFile}`, '');
   const header = ['ID', 'HASH', 'ROLE', 'CONTAINER', 'SIZE', 'MAPPED', 'EXCLUSIVE', 'TXN', 'ORIGIN'];
   const rows = inv.devices.map((d) => [
@@ -35,10 +37,16 @@ export function formatInventory(inv: Inventory): string {
   ]);
   for (const o of inv.orphanThins) rows.push([String(o.deviceId), '(none)', 'ORPHAN', '', '', humanSize(o.mappedBytes), '', '', '']);
   const all = [header, ...rows];
-  const widths = header.map((_h, i) => Math.max(...all.map((r) => r[i]!.length)));
-  for (const r of all) lines.push(r.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  const widths = header.map((_h, i) => Math.max(...all.map((r) => r[i].length)));
+  for (const r of all)
+    lines.push(
+      r
+        .map((c, i) => (i === 0 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    );
   lines.push('');
-  if (inv.problems.length === 0) lines.push('no problems: Docker\'s records and the pool agree');
+  if (inv.problems.length === 0) lines.push("no problems: Docker's records and the pool agree");
   else {
     lines.push(`${inv.problems.length} problem${inv.problems.length > 1 ? 's' : ''}:`);
     for (const pr of inv.problems) lines.push(`  ${pr.kind}${pr.deviceId !== undefined ? ` (thin ${pr.deviceId})` : ''}: ${pr.detail}`);
@@ -66,8 +74,33 @@ export function register(program: Command): void {
         if (o.json) {
           const p = inv.pool;
           printJson({
-            pool: { name: p.name, transaction_id: p.transactionId ?? null, data_block_size: p.dataBlockSize ?? null, nr_data_blocks: p.nrDataBlocks ?? null, next_device_id: p.nextDeviceId ?? null, held_metadata_snap: p.heldMetadataSnap ?? null, metadata_ok: p.metadataOk, metadata_file: p.metadataFile, data_file: p.dataFile, base_filesystem: p.baseFilesystem ?? null },
-            devices: inv.devices.map((d) => ({ hash: d.hash, device_id: d.deviceId, size: d.size, transaction_id: d.transactionId, initialized: d.initialized, deleted: d.deleted, in_pool: d.inPool, mapped_bytes: d.mappedBytes ?? null, exclusive_bytes: d.exclusiveBytes ?? null, container: d.container ?? null, container_id: d.containerId ?? null, role: d.role, origin: d.origin ?? null })),
+            pool: {
+              name: p.name,
+              transaction_id: p.transactionId ?? null,
+              data_block_size: p.dataBlockSize ?? null,
+              nr_data_blocks: p.nrDataBlocks ?? null,
+              next_device_id: p.nextDeviceId ?? null,
+              held_metadata_snap: p.heldMetadataSnap ?? null,
+              metadata_ok: p.metadataOk,
+              metadata_file: p.metadataFile,
+              data_file: p.dataFile,
+              base_filesystem: p.baseFilesystem ?? null,
+            },
+            devices: inv.devices.map((d) => ({
+              hash: d.hash,
+              device_id: d.deviceId,
+              size: d.size,
+              transaction_id: d.transactionId,
+              initialized: d.initialized,
+              deleted: d.deleted,
+              in_pool: d.inPool,
+              mapped_bytes: d.mappedBytes ?? null,
+              exclusive_bytes: d.exclusiveBytes ?? null,
+              container: d.container ?? null,
+              container_id: d.containerId ?? null,
+              role: d.role,
+              origin: d.origin ?? null,
+            })),
             orphan_thins: inv.orphanThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
             problems: inv.problems.map((pr) => ({ kind: pr.kind, device_id: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
           });
@@ -135,7 +168,7 @@ export function register(program: Command): void {
   docker
     .command('snapshot')
     .description(
-      "Live, as root: snapshots a Docker device (hash, base or container name) under a thin id free in\n" +
+      'Live, as root: snapshots a Docker device (hash, base or container name) under a thin id free in\n' +
         'the pool and unknown to Docker, activates it as <prefix>-dmthin-snap-<id> and, with --mount,\n' +
         'mounts it read-only (ext4: ro,noload; xfs: ro,norecovery,nouuid). An active origin is\n' +
         "suspended and always resumed. Docker's files and the pool's transaction id are not touched.",
@@ -149,7 +182,9 @@ export function register(program: Command): void {
         const r = await dockerSnapshot(root, what, { mount: o.mount });
         if (o.json) printJson(r);
         else {
-          process.stdout.write(`snapshot of ${r.origin} (thin ${r.originId}) as thin ${r.id}: ${r.device}${r.mountPoint ? `, mounted read-only (${r.fsType}) at ${r.mountPoint}` : ''}\n`);
+          process.stdout.write(
+            `snapshot of ${r.origin} (thin ${r.originId}) as thin ${r.id}: ${r.device}${r.mountPoint ? `, mounted read-only (${r.fsType}) at ${r.mountPoint}` : ''}\n`,
+          );
           process.stdout.write(`release it with: dmthin docker release ${root} ${r.dmName}\n`);
         }
         return 0;

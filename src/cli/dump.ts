@@ -49,7 +49,8 @@ export function register(program: Command): void {
         const overrides = { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks };
         const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
         if (opts.repair) {
-          if (opts.metadataSnap || opts.metadataSnapAt !== undefined) throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
+          if (opts.metadataSnap || opts.metadataSnapAt !== undefined)
+            throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
           withSalvage(metadata, { ...overrides, onProgress: scanProgress(false) }, (s) => {
             if (s.damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
             withOutput(opts.output ?? '-', { inputs: [metadata], what: 'dump' }, (file) => {

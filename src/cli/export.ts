@@ -30,12 +30,18 @@ export function register(program: Command): void {
         try {
           const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'image' }, (out) =>
             exportDevice(md, o.data, o.devId, out.fd, {
-            size: o.size,
-            onProgress: tty ? (done, total) => process.stderr.write(`\rexporting thin ${o.devId}: ${((100 * done) / total).toFixed(0)}%`) : undefined,
-          }));
+              size: o.size,
+              onProgress: tty ? (done, total) => process.stderr.write(`\rexporting thin ${o.devId}: ${((100 * done) / total).toFixed(0)}%`) : undefined,
+            }),
+          );
           if (tty) process.stderr.write('\r\x1b[K');
           const secs = (Date.now() - t0) / 1000;
-          if (o.json) printJson({ size: r.size, mappedBytes: r.mappedBytes, zeroBytes: r.zeroBytes, runs: r.runs, seconds: secs }, toStdout ? process.stderr : process.stdout, 0);
+          if (o.json)
+            printJson(
+              { size: r.size, mappedBytes: r.mappedBytes, zeroBytes: r.zeroBytes, runs: r.runs, seconds: secs },
+              toStdout ? process.stderr : process.stdout,
+              0,
+            );
           else if (!toStdout || !process.stdout.isTTY) {
             process.stderr.write(`exported thin ${o.devId}: ${r.size} bytes, ${r.mappedBytes} mapped in ${r.runs} runs, in ${secs.toFixed(2)} s\n`);
           }

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .summary('list thin devices and their space use, as thin_ls')
     .description(
       'Lists every thin device with the fields asked for (default DEV,MAPPED,CREATE_TIME,SNAP_TIME),\n' +
-        'in thin_ls\'s layout. EXCLUSIVE counts blocks mapped by no other mapping in the pool;\n' +
+        "in thin_ls's layout. EXCLUSIVE counts blocks mapped by no other mapping in the pool;\n" +
         `SHARED the rest. Fields: ${LS_FIELDS.join(', ')}.`,
     )
     .argument('<metadata>', 'metadata file or inactive device')

@@ -22,10 +22,7 @@ import { register as registerCompletion } from './completion.js';
 import { DROP_INS, VERSION, asDropIn, dropInName, reportError, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
 
 const program = new Command();
-program
-  .name('dmthin')
-  .description('Tools for Linux device-mapper thin provisioning (dm-thin) metadata.')
-  .version(VERSION);
+program.name('dmthin').description('Tools for Linux device-mapper thin provisioning (dm-thin) metadata.').version(VERSION);
 
 registerCheck(program);
 registerDump(program);
@@ -68,7 +65,7 @@ for (const cmd of all(program)) {
 if (dropIn) {
   // As thin_check (and the rest), usage and errors name the program that was run.
   let target = program;
-  for (const name of DROP_INS[dropIn]!.command) target = target.commands.find((c) => c.name() === name)!;
+  for (const name of DROP_INS[dropIn].command) target = target.commands.find((c) => c.name() === name)!;
   target.configureHelp({ commandUsage: (c) => `${dropIn} ${c.usage()}` });
 } else if (argv.length <= 2) {
   // dmthin alone: what it can do, and success.

@@ -41,22 +41,41 @@ export function register(program: Command): void {
     .option('--skip-zeroing', 'do not zero newly provisioned blocks (faster; old data can show through)')
     .option('--error-if-no-space', 'fail I/O instead of queueing it when the pool is full')
     .option('--json', 'print the result as one JSON object')
-    .action((name: string, o: { data: string; metadata: string; dataSize: number; metadataSize: number; blockSize: number; lowWaterMark?: number; skipZeroing?: boolean; errorIfNoSpace?: boolean; json?: boolean }) =>
-      run(async () => {
-        const p = await Pool.create({
-          name,
-          dataFile: o.data,
-          metadataFile: o.metadata,
-          dataSize: o.dataSize,
-          metadataSize: o.metadataSize,
-          blockSize: o.blockSize,
-          lowWaterMark: o.lowWaterMark,
-          skipZeroing: o.skipZeroing,
-          errorIfNoSpace: o.errorIfNoSpace,
-        });
-        announce(o.json, `created pool ${p.name} (${p.device}): metadata ${p.metadataDevice}, data ${p.dataDevice}`, { pool: p.name, device: p.device, metadataDevice: p.metadataDevice, dataDevice: p.dataDevice });
-        return 0;
-      }),
+    .action(
+      (
+        name: string,
+        o: {
+          data: string;
+          metadata: string;
+          dataSize: number;
+          metadataSize: number;
+          blockSize: number;
+          lowWaterMark?: number;
+          skipZeroing?: boolean;
+          errorIfNoSpace?: boolean;
+          json?: boolean;
+        },
+      ) =>
+        run(async () => {
+          const p = await Pool.create({
+            name,
+            dataFile: o.data,
+            metadataFile: o.metadata,
+            dataSize: o.dataSize,
+            metadataSize: o.metadataSize,
+            blockSize: o.blockSize,
+            lowWaterMark: o.lowWaterMark,
+            skipZeroing: o.skipZeroing,
+            errorIfNoSpace: o.errorIfNoSpace,
+          });
+          announce(o.json, `created pool ${p.name} (${p.device}): metadata ${p.metadataDevice}, data ${p.dataDevice}`, {
+            pool: p.name,
+            device: p.device,
+            metadataDevice: p.metadataDevice,
+            dataDevice: p.dataDevice,
+          });
+          return 0;
+        }),
     );
 
   pool
@@ -88,7 +107,10 @@ export function register(program: Command): void {
       run(async () => {
         const p = await Pool.open(name);
         await p.destroy();
-        announce(o.json, `removed pool ${name} and its thin devices; detached ${p.metadataDevice} ${p.dataDevice}`, { removed: name, detached: [p.metadataDevice, p.dataDevice] });
+        announce(o.json, `removed pool ${name} and its thin devices; detached ${p.metadataDevice} ${p.dataDevice}`, {
+          removed: name,
+          detached: [p.metadataDevice, p.dataDevice],
+        });
         return 0;
       }),
     );

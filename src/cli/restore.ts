@@ -16,9 +16,9 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <metadata>', 'metadata file or device to overwrite')
     .option('-q, --quiet', 'print nothing')
     .option('--json', 'print the result as one JSON object')
-    .option('--transaction-id <n>', 'write this transaction id instead of the XML\'s (any u64)', parseU64Arg)
-    .option('--data-block-size <sectors>', 'write this data block size (sectors, or a size such as 64k) instead of the XML\'s', parseDataBlockSizeArg)
-    .option('--nr-data-blocks <n>', 'write this data device size (blocks) instead of the XML\'s', parseIntArg)
+    .option('--transaction-id <n>', "write this transaction id instead of the XML's (any u64)", parseU64Arg)
+    .option('--data-block-size <sectors>', "write this data block size (sectors, or a size such as 64k) instead of the XML's", parseDataBlockSizeArg)
+    .option('--nr-data-blocks <n>', "write this data device size (blocks) instead of the XML's", parseIntArg)
     .action((opts: { input: string; output: string; quiet?: boolean; json?: boolean; transactionId?: bigint; dataBlockSize?: number; nrDataBlocks?: number }) =>
       run(() => {
         const r = restore(opts.input, opts.output, { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks });

@@ -14,7 +14,12 @@ export function register(program: Command): void {
         'device and virtual blocks map them: after a bad-sector report, this says whose data it hit.',
     )
     .argument('<metadata>')
-    .requiredOption('--region <range>', 'data block range BEGIN..END (repeatable)', (v: string, prev: Region[]) => [...prev, arg(parseRegion)(v)], [] as Region[])
+    .requiredOption(
+      '--region <range>',
+      'data block range BEGIN..END (repeatable)',
+      (v: string, prev: Region[]) => [...prev, arg(parseRegion)(v)],
+      [] as Region[],
+    )
     .option('--json', 'print [{data_begin, data_end, dev_id, thin_begin}]')
     .action((metadata: string, o: { region: Region[]; json?: boolean }) =>
       run(() => {
@@ -27,7 +32,17 @@ export function register(program: Command): void {
             out.text('[');
             for (let k = 0; k < runs.length; k++) {
               const r = runs.at(k);
-              out.text(k ? ',\n' : '\n').text('{"data_begin":').num(r.dataBegin).text(',"data_end":').num(r.dataEnd).text(',"dev_id":').num(r.devId).text(',"thin_begin":').num(r.thinBegin).text('}');
+              out
+                .text(k ? ',\n' : '\n')
+                .text('{"data_begin":')
+                .num(r.dataBegin)
+                .text(',"data_end":')
+                .num(r.dataEnd)
+                .text(',"dev_id":')
+                .num(r.devId)
+                .text(',"thin_begin":')
+                .num(r.thinBegin)
+                .text('}');
             }
             out.text('\n]\n');
           } else {

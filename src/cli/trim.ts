@@ -26,14 +26,29 @@ export function register(program: Command): void {
           const runs = r.runs;
           if (o.json) {
             out.text(`{"data_block_bytes":${r.blockBytes},"bytes":${r.bytes},"dry_run":${!!o.dryRun},"runs":[`);
-            for (let i = 0; i < runs.n; i++) out.text(i ? ',[' : '[').num(runs.begin[i]!).text(',').num(runs.length[i]!).text(']');
+            for (let i = 0; i < runs.n; i++)
+              out
+                .text(i ? ',[' : '[')
+                .num(runs.begin[i])
+                .text(',')
+                .num(runs.length[i])
+                .text(']');
             out.text(']}\n');
           } else {
             if (o.dryRun) {
               for (let i = 0; i < runs.n; i++) {
-                const b = runs.begin[i]!;
-                const e = b + runs.length[i]!;
-                out.text('free data blocks ').num(b).text('..').num(e).text(' (bytes ').num(b * r.blockBytes).text('..').num(e * r.blockBytes).text(')\n');
+                const b = runs.begin[i];
+                const e = b + runs.length[i];
+                out
+                  .text('free data blocks ')
+                  .num(b)
+                  .text('..')
+                  .num(e)
+                  .text(' (bytes ')
+                  .num(b * r.blockBytes)
+                  .text('..')
+                  .num(e * r.blockBytes)
+                  .text(')\n');
               }
             }
             out.text(`${o.dryRun ? 'would give back' : 'gave back'} ${r.bytes} bytes in ${runs.n} ranges\n`);

@@ -17,7 +17,10 @@ export function wantsJson(argv: readonly string[] = process.argv): boolean {
 
 /** camelCase -> snake_case (the names the kernel and thin-provisioning-tools use). */
 export function snakeCase(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase();
 }
 
 /** A value with every object key in snake_case, for --json output. */
@@ -25,7 +28,11 @@ export function snakeKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(snakeKeys);
   if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), snakeKeys(x)]));
   if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [snakeCase(k), snakeKeys(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .map(([k, x]) => [snakeCase(k), snakeKeys(x)]),
+    );
   }
   return v;
 }
@@ -88,7 +95,11 @@ export function run(body: () => number | Promise<number>): Promise<void> {
         const code = e instanceof ArgumentError ? 2 : 1;
         const err = e as NodeJS.ErrnoException;
         if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError) {
-          reportError(err.message, e instanceof ArgumentError ? 'usage' : e instanceof MetadataError ? 'metadata' : e instanceof CommandError ? 'command' : 'failed', code);
+          reportError(
+            err.message,
+            e instanceof ArgumentError ? 'usage' : e instanceof MetadataError ? 'metadata' : e instanceof CommandError ? 'command' : 'failed',
+            code,
+          );
         } else if (err && typeof err.code === 'string' && err.syscall) {
           reportError(`${err.syscall === 'open' ? 'cannot open' : `${err.syscall} failed on`} ${err.path ?? 'a file'}: ${errnoWords(err)}`, 'system', code);
         } else if (e instanceof Error && e.constructor === Error) {
@@ -150,7 +161,7 @@ export function rewriteMetadataSnapArgs(argv: readonly string[]): string[] {
   if (!['dump', 'delta'].includes(argv[2] ?? '')) return [...argv];
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     const next = argv[i + 1];
     if ((a === '-m' || a === '--metadata-snap') && next !== undefined && /^\d+$/.test(next)) {
       out.push(`--metadata-snap-at=${next}`);
@@ -184,7 +195,10 @@ export const DROP_INS: Record<string, { command: string[]; options?: Record<stri
 
 /** The drop-in name dmthin was started as, if any. */
 export function dropInName(argv: readonly string[]): string | undefined {
-  const name = (argv[1] ?? '').split('/').pop()!.replace(/\.m?js$/, '');
+  const name = (argv[1] ?? '')
+    .split('/')
+    .pop()!
+    .replace(/\.m?js$/, '');
   return DROP_INS[name] ? name : undefined;
 }
 
@@ -192,7 +206,7 @@ export function dropInName(argv: readonly string[]): string | undefined {
 export function asDropIn(argv: readonly string[]): string[] {
   const name = dropInName(argv);
   if (!name) return [...argv];
-  const d = DROP_INS[name]!;
+  const d = DROP_INS[name];
   const rest: string[] = [];
   for (const a of argv.slice(2)) {
     const [opt, value] = a.split(/=(.*)/s, 2) as [string, string | undefined];
@@ -207,7 +221,7 @@ export function asDropIn(argv: readonly string[]): string[] {
     process.stdout.write(`${VERSION}\n`);
     process.exit(0);
   }
-  return [argv[0]!, argv[1]!, ...d.command, ...rest];
+  return [argv[0], argv[1], ...d.command, ...rest];
 }
 
 /** A TTY progress line for the block scan; nothing when stderr is not a terminal. */

@@ -18,12 +18,19 @@ const cli = join(projectRoot, 'dist', 'dmthin.mjs');
 function installVmPackages(): void {
   if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) return;
   process.stdout.write('Installing the VM harness packages (qemu-system-x86, linux-image-amd64, busybox-static)...\n');
-  spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 busybox-static kmod cpio dmsetup e2fsprogs >/dev/null'], { stdio: 'inherit' });
+  spawnSync(
+    'sh',
+    [
+      '-c',
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 busybox-static kmod cpio dmsetup e2fsprogs >/dev/null',
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  if (args[0] === '--inside') return walkthrough({ dir: args[1]!, cli });
+  if (args[0] === '--inside') return walkthrough({ dir: args[1], cli });
   if (!existsSync(cli)) {
     process.stderr.write(`${cli} is missing: run npm run build first\n`);
     return 1;
@@ -38,7 +45,9 @@ async function main(): Promise<number> {
     avail = vmAvailability();
   }
   if (!avail.ok) {
-    process.stderr.write(`This kernel has no device-mapper, and the VM cannot run: ${avail.reason}.\nAs root on Debian, npm run demo installs what it needs; otherwise install it and try again.\n`);
+    process.stderr.write(
+      `This kernel has no device-mapper, and the VM cannot run: ${avail.reason}.\nAs root on Debian, npm run demo installs what it needs; otherwise install it and try again.\n`,
+    );
     return 1;
   }
   process.stdout.write(`This kernel has no device-mapper: booting Debian's ${avail.kernel} under qemu (software emulation) to run the walkthrough there.\n`);

@@ -33,7 +33,7 @@ export function walkthrough(o: WalkthroughOptions): number {
   const sh = (argv: string[], show = true): { code: number; stdout: string; stderr: string } => {
     const shown = argv[0] === process.execPath ? ['dmthin', ...argv.slice(2)] : argv;
     if (show) out(`\n  $ ${shown.join(' ')}\n`);
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, DM_DISABLE_UDEV: '1' } });
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: { ...process.env, DM_DISABLE_UDEV: '1' } });
     const text = `${r.stdout ?? ''}${r.stderr ?? ''}`.trimEnd();
     if (show && text) out(`${text.replace(/^/gm, '    ')}\n`);
     if (r.status !== 0) {
@@ -54,7 +54,11 @@ export function walkthrough(o: WalkthroughOptions): number {
 
   mkdirSync(dir, { recursive: true });
   try {
-    step(1, 'Create a thin pool from two sparse files', 'dmthin makes a 1 GiB data file and a 16 MiB metadata file (sparse: they use no space yet), attaches each to a loop device and loads a thin-pool table with 64 KiB blocks.');
+    step(
+      1,
+      'Create a thin pool from two sparse files',
+      'dmthin makes a 1 GiB data file and a 16 MiB metadata file (sparse: they use no space yet), attaches each to a loop device and loads a thin-pool table with 64 KiB blocks.',
+    );
     dmthin('pool', 'create', POOL, '--data', data, '--metadata', meta, '--data-size', '1G', '--metadata-size', '16M', '--block-size', '64k');
     must(['du', '-h', '--apparent-size', data, meta]);
     must(['du', '-h', data, meta]);
@@ -72,10 +76,18 @@ export function walkthrough(o: WalkthroughOptions): number {
     must(['sync']);
     must(['cat', join(mnt('base'), 'hello.txt')]);
 
-    step(4, 'Snapshot the volume', 'create_snap needs the active origin suspended: dmthin suspends demo-base, sends create_snap 2 1 and resumes it. The snapshot shares every block with its origin.');
+    step(
+      4,
+      'Snapshot the volume',
+      'create_snap needs the active origin suspended: dmthin suspends demo-base, sends create_snap 2 1 and resumes it. The snapshot shares every block with its origin.',
+    );
     dmthin('snap', 'create', POOL, '2', '1', '--name', 'demo-snap1');
 
-    step(5, 'Copy-on-write: change the origin, look at both', 'The origin is rewritten; the snapshot keeps the old blocks. A snapshot of a mounted ext4 mounts with -o ro,noload (its journal was not closed).');
+    step(
+      5,
+      'Copy-on-write: change the origin, look at both',
+      'The origin is rewritten; the snapshot keeps the old blocks. A snapshot of a mounted ext4 mounts with -o ro,noload (its journal was not closed).',
+    );
     writeFileSync(join(mnt('base'), 'hello.txt'), 'the base volume, changed after the snapshot\n');
     writeFileSync(join(mnt('base'), 'new-file.txt'), 'only in the base volume\n');
     must(['sync']);
@@ -101,12 +113,23 @@ export function walkthrough(o: WalkthroughOptions): number {
     step(7, 'Status after the writes', 'Data blocks are now in use; the transaction id is unchanged (only set_transaction_id changes it).');
     dmthin('pool', 'status', POOL);
 
-    step(8, 'A live dump', 'A live pool changes under a reader: dmthin reserves a metadata snapshot, dumps it, and releases it. Shared mappings appear under each device.');
+    step(
+      8,
+      'A live dump',
+      'A live pool changes under a reader: dmthin reserves a metadata snapshot, dumps it, and releases it. Shared mappings appear under each device.',
+    );
     const xml = dmthin('pool', 'dump', POOL, '-o', join(dir, 'live.xml'));
     void xml;
     const lines = readFileSync(join(dir, 'live.xml'), 'utf8').split('\n');
-    out(`${lines.filter((l) => !l.includes('_mapping')).map((l) => `    ${l}`).join('\n')}\n`);
-    see(`${lines.filter((l) => l.includes('_mapping')).length} mapping runs over ${lines.filter((l) => l.includes('<device')).length} devices (mapping lines left out above).`);
+    out(
+      `${lines
+        .filter((l) => !l.includes('_mapping'))
+        .map((l) => `    ${l}`)
+        .join('\n')}\n`,
+    );
+    see(
+      `${lines.filter((l) => l.includes('_mapping')).length} mapping runs over ${lines.filter((l) => l.includes('<device')).length} devices (mapping lines left out above).`,
+    );
 
     step(9, 'Tear down', 'Unmount, then dmthin removes every thin of the pool, the pool and its loop devices. The files stay.');
     must(['umount', mnt('snap2')]);
@@ -121,7 +144,13 @@ export function walkthrough(o: WalkthroughOptions): number {
     step(10, 'Check and dump the metadata offline', 'The metadata file is now just a file: check it and dump it, as thin_check and thin_dump would.');
     dmthin('check', meta);
     const dump = must([process.execPath, o.cli, 'dump', meta], false);
-    out(`\n  $ dmthin dump ${meta}\n${dump.split('\n').filter((l) => !l.includes('_mapping')).map((l) => `    ${l}`).join('\n')}\n`);
+    out(
+      `\n  $ dmthin dump ${meta}\n${dump
+        .split('\n')
+        .filter((l) => !l.includes('_mapping'))
+        .map((l) => `    ${l}`)
+        .join('\n')}\n`,
+    );
     if (spawnSync('thin_check', ['--version'], { stdio: 'ignore' }).status === 0) {
       must(['thin_check', meta]);
       const theirs = spawnSync('thin_dump', [meta], { encoding: 'utf8' }).stdout;

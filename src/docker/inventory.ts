@@ -60,7 +60,14 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
   const problems: Problem[] = tree.unreadable.map((u) => ({ kind: 'unreadable-file', detail: `${u.file}: ${u.error}: Docker would fail to load this record` }));
   const devices: InventoryDevice[] = tree.devices.map((d) => ({ ...d, inPool: false }));
   const inv: Inventory = {
-    pool: { name: tree.poolName, metadataFile: tree.metadataFile, dataFile: tree.dataFile, nextDeviceId: tree.nextDeviceId, baseFilesystem: tree.baseFilesystem, metadataOk: false },
+    pool: {
+      name: tree.poolName,
+      metadataFile: tree.metadataFile,
+      dataFile: tree.dataFile,
+      nextDeviceId: tree.nextDeviceId,
+      baseFilesystem: tree.baseFilesystem,
+      metadataOk: false,
+    },
     devices,
     orphanThins: [],
     problems,
@@ -69,8 +76,15 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
   const c = check(tree.metadataFile);
   inv.pool.metadataOk = c.ok;
   if (!c.ok) {
-    const first = c.findings.filter((f) => f.severity === 'fatal').slice(0, 5).map(describeFinding).join('; ');
-    problems.push({ kind: 'damaged-metadata', detail: `the thin metadata ${tree.metadataFile} fails its check (${first}): the pool will not activate until it is repaired; run dmthin check for all findings` });
+    const first = c.findings
+      .filter((f) => f.severity === 'fatal')
+      .slice(0, 5)
+      .map(describeFinding)
+      .join('; ');
+    problems.push({
+      kind: 'damaged-metadata',
+      detail: `the thin metadata ${tree.metadataFile} fails its check (${first}): the pool will not activate until it is repaired; run dmthin check for all findings`,
+    });
   }
   let md: Metadata;
   try {
@@ -115,13 +129,28 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
         const p = parentById.get(d.deviceId);
         if (p !== undefined) d.origin = hashById.get(p) ?? `thin ${p} (unknown to Docker)`;
         if (t.mappedBlocks * bs > d.size && d.size > 0) {
-          problems.push({ kind: 'size-exceeded', deviceId: d.deviceId, hash: d.hash, detail: `thin ${d.deviceId} maps ${t.mappedBlocks * bs} bytes, more than Docker's size ${d.size}: the record or the pool is wrong` });
+          problems.push({
+            kind: 'size-exceeded',
+            deviceId: d.deviceId,
+            hash: d.hash,
+            detail: `thin ${d.deviceId} maps ${t.mappedBlocks * bs} bytes, more than Docker's size ${d.size}: the record or the pool is wrong`,
+          });
         }
       } else if (!d.deleted) {
-        problems.push({ kind: 'missing-thin', deviceId: d.deviceId, hash: d.hash, detail: `Docker records device ${d.deviceId} but the pool has no such thin: Docker will fail to activate it (its container or image cannot start)` });
+        problems.push({
+          kind: 'missing-thin',
+          deviceId: d.deviceId,
+          hash: d.hash,
+          detail: `Docker records device ${d.deviceId} but the pool has no such thin: Docker will fail to activate it (its container or image cannot start)`,
+        });
       }
       if (d.deleted) {
-        problems.push({ kind: 'deleted-pending', deviceId: d.deviceId, hash: d.hash, detail: `marked deleted (deferred deletion): Docker deletes thin ${d.deviceId} when it next starts${d.inPool ? '' : '; it is already gone from the pool'}` });
+        problems.push({
+          kind: 'deleted-pending',
+          deviceId: d.deviceId,
+          hash: d.hash,
+          detail: `marked deleted (deferred deletion): Docker deletes thin ${d.deviceId} when it next starts${d.inPool ? '' : '; it is already gone from the pool'}`,
+        });
       }
     }
     const known = new Set(devices.map((d) => d.deviceId));
@@ -133,25 +162,44 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
         problems.push({
           kind: 'orphan-thin',
           deviceId: t.devId,
-          detail: `thin ${t.devId} (${t.mappedBlocks * bs} bytes mapped) is in the pool but Docker has no record of it${pending ? ': it is the open transaction\'s device, and Docker deletes it when it next starts' : ': Docker ignores it and its space stays allocated (typically a crash between create and record)'}`,
+          detail: `thin ${t.devId} (${t.mappedBlocks * bs} bytes mapped) is in the pool but Docker has no record of it${pending ? ": it is the open transaction's device, and Docker deletes it when it next starts" : ': Docker ignores it and its space stays allocated (typically a crash between create and record)'}`,
         });
       }
     }
     const tm = tree.transactionMetadata;
     if (tm && BigInt(tm.openTransactionId) !== sb.transactionId) {
       if (BigInt(tm.openTransactionId) > sb.transactionId) {
-        problems.push({ kind: 'open-transaction', deviceId: tm.deviceId, hash: tm.hash, detail: `transaction ${tm.openTransactionId} was open when Docker stopped (the pool is at ${sb.transactionId}): on start Docker rolls it back, deleting thin ${tm.deviceId} and the record of ${tm.hash}` });
+        problems.push({
+          kind: 'open-transaction',
+          deviceId: tm.deviceId,
+          hash: tm.hash,
+          detail: `transaction ${tm.openTransactionId} was open when Docker stopped (the pool is at ${sb.transactionId}): on start Docker rolls it back, deleting thin ${tm.deviceId} and the record of ${tm.hash}`,
+        });
       } else {
-        problems.push({ kind: 'open-transaction', deviceId: tm.deviceId, hash: tm.hash, detail: `transaction-metadata says ${tm.openTransactionId}, behind the pool's ${sb.transactionId}: Docker logs an error and carries on` });
+        problems.push({
+          kind: 'open-transaction',
+          deviceId: tm.deviceId,
+          hash: tm.hash,
+          detail: `transaction-metadata says ${tm.openTransactionId}, behind the pool's ${sb.transactionId}: Docker logs an error and carries on`,
+        });
       }
     }
     for (const d of devices) {
       if (BigInt(d.transactionId) > sb.transactionId) {
-        problems.push({ kind: 'uncommitted-device', deviceId: d.deviceId, hash: d.hash, detail: `recorded in transaction ${d.transactionId}, after the pool's ${sb.transactionId}: written by a transaction that never committed` });
+        problems.push({
+          kind: 'uncommitted-device',
+          deviceId: d.deviceId,
+          hash: d.hash,
+          detail: `recorded in transaction ${d.transactionId}, after the pool's ${sb.transactionId}: written by a transaction that never committed`,
+        });
       }
     }
     if (tree.nextDeviceId !== undefined && byId.has(tree.nextDeviceId)) {
-      problems.push({ kind: 'next-device-id-in-use', deviceId: tree.nextDeviceId, detail: `next_device_id ${tree.nextDeviceId} is already a thin in the pool: Docker's next create gets "device id exists" and moves on to the next id` });
+      problems.push({
+        kind: 'next-device-id-in-use',
+        deviceId: tree.nextDeviceId,
+        detail: `next_device_id ${tree.nextDeviceId} is already a thin in the pool: Docker's next create gets "device id exists" and moves on to the next id`,
+      });
     }
   } finally {
     md.close();

@@ -58,18 +58,28 @@ export async function dockerActivate(root: string): Promise<ActivateResult> {
   if (await dm.exists(tree.poolName)) return { pool: tree.poolName, created: false, loops: [] };
   for (const f of [tree.metadataFile, tree.dataFile]) {
     const held = await loop.findByBackingFile(f).catch(() => []);
-    if (held.length > 0) throw new UsageError(`${f} is already attached to ${held.map((l) => l.name).join(', ')} but no pool ${tree.poolName} exists: something else holds it`);
+    if (held.length > 0)
+      throw new UsageError(`${f} is already attached to ${held.map((l) => l.name).join(', ')} but no pool ${tree.poolName} exists: something else holds it`);
   }
   const c = check(tree.metadataFile);
   if (!c.ok) {
     const first = c.findings.find((f) => f.severity === 'fatal');
-    throw new UsageError(`the thin metadata fails its check (${first ? describeFinding(first) : ''}): activating it could make things worse; repair a copy first`);
+    throw new UsageError(
+      `the thin metadata fails its check (${first ? describeFinding(first) : ''}): activating it could make things worse; repair a copy first`,
+    );
   }
   const md = Metadata.open(tree.metadataFile);
   const bs = md.superblock.dataBlockSize;
   md.close();
   return Rollback.guard(async (rb) => {
-    const { loops } = await Pool.activate({ name: tree.poolName, metadataFile: tree.metadataFile, dataFile: tree.dataFile, dataBlockSize: bs, lowWaterMark: DOCKER_LOW_WATER_MARK, features: DOCKER_FEATURES });
+    const { loops } = await Pool.activate({
+      name: tree.poolName,
+      metadataFile: tree.metadataFile,
+      dataFile: tree.dataFile,
+      dataBlockSize: bs,
+      lowWaterMark: DOCKER_LOW_WATER_MARK,
+      features: DOCKER_FEATURES,
+    });
     // Without the record, deactivate could not tell this pool from Docker's: undo.
     for (const l of loops) rb.push(`detach ${l}`, () => loop.detach(l));
     rb.push(`remove pool ${tree.poolName}`, () => dm.remove(tree.poolName));
@@ -163,7 +173,8 @@ export async function dockerRelease(root: string, which: string | 'all'): Promis
   const prefix = snapshotPrefix(tree);
   const names = (await dm.ls()).filter((n) => n.startsWith(prefix));
   const chosen = which === 'all' ? names : names.filter((n) => n === which || n === `${prefix}${which}`);
-  if (which !== 'all' && chosen.length === 0) throw new UsageError(`no dmthin snapshot '${which}' of ${tree.poolName} is active (they are named ${prefix}<id>)`);
+  if (which !== 'all' && chosen.length === 0)
+    throw new UsageError(`no dmthin snapshot '${which}' of ${tree.poolName} is active (they are named ${prefix}<id>)`);
   const released: string[] = [];
   for (const name of chosen) {
     const id = Number(name.slice(prefix.length));

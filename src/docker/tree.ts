@@ -138,7 +138,10 @@ export function readDockerTree(root: string, options: ReadOptions = {}): DockerT
           unreadable.push({ file: cfg, error: (e as Error).message });
         }
       }
-      for (const [key, role] of [['mount-id', 'container layer'], ['init-id', 'container init layer']] as const) {
+      for (const [key, role] of [
+        ['mount-id', 'container layer'],
+        ['init-id', 'container init layer'],
+      ] as const) {
         const d = byHash.get(read(key) ?? '');
         if (d) {
           d.role = role;
@@ -168,10 +171,12 @@ export function readDockerTree(root: string, options: ReadOptions = {}): DockerT
 export function findDockerDevice(tree: DockerTree, what: string): DockerDevice {
   const exact = tree.devices.find((d) => d.hash === what);
   if (exact) return exact;
-  const byName = tree.devices.filter((d) => d.role === 'container layer' && (d.container === what || d.container === what.replace(/^\//, '') || d.containerId === what));
-  if (byName.length === 1) return byName[0]!;
+  const byName = tree.devices.filter(
+    (d) => d.role === 'container layer' && (d.container === what || d.container === what.replace(/^\//, '') || d.containerId === what),
+  );
+  if (byName.length === 1) return byName[0];
   const prefixed = tree.devices.filter((d) => d.hash.startsWith(what) || (d.containerId?.startsWith(what) && d.role === 'container layer'));
-  if (prefixed.length === 1) return prefixed[0]!;
+  if (prefixed.length === 1) return prefixed[0];
   if (prefixed.length > 1) throw new UsageError(`'${what}' matches ${prefixed.length} devices: give more of the hash`);
   throw new UsageError(`no Docker device, container name or hash '${what}' in ${tree.root}`);
 }

@@ -85,7 +85,7 @@ export async function ls(target?: string): Promise<string[]> {
   if (/No devices found/i.test(stdout)) return [];
   return stdout
     .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0]!)
+    .map((l) => l.trim().split(/\s+/)[0])
     .filter(Boolean);
 }
 

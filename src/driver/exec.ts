@@ -13,7 +13,9 @@ export class CommandError extends Error {
     readonly stdout: string,
     reason?: string,
   ) {
-    super(`${argv.join(' ')} failed${exitCode !== null ? ` (exit ${exitCode})` : ''}${reason ? ` (${reason})` : ''}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    super(
+      `${argv.join(' ')} failed${exitCode !== null ? ` (exit ${exitCode})` : ''}${reason ? ` (${reason})` : ''}${stderr.trim() ? `: ${stderr.trim()}` : ''}`,
+    );
     this.name = 'CommandError';
   }
 }

@@ -129,7 +129,10 @@ export class Pool {
     if (await dm.exists(o.name)) throw new UsageError(`a device-mapper device named ${o.name} already exists`);
 
     return Rollback.guard(async (rb) => {
-      for (const [f, size] of [[metadataFile, o.metadataSize], [dataFile, o.dataSize]] as const) {
+      for (const [f, size] of [
+        [metadataFile, o.metadataSize],
+        [dataFile, o.dataSize],
+      ] as const) {
         const existed = existsSync(f);
         const fd = openSync(f, 'w', 0o600);
         try {
@@ -203,7 +206,7 @@ export class Pool {
     }
     const f = tbl.split(/\s+/);
     if (f[2] !== 'thin-pool') throw new UsageError(`${name} is not a thin-pool (its table: ${tbl})`);
-    return new Pool(name, deviceForNumber(f[3]!), deviceForNumber(f[4]!), Number(f[5]), Number(f[1]));
+    return new Pool(name, deviceForNumber(f[3]), deviceForNumber(f[4]), Number(f[5]), Number(f[1]));
   }
 
   async status(): Promise<PoolStatus> {
@@ -248,26 +251,35 @@ export class Pool {
   async createSnap(id: number, originId: number): Promise<void> {
     validateThinId(id);
     validateThinId(originId);
-    if (id === originId) throw new UsageError('a snapshot needs a new id, not its origin\'s');
+    if (id === originId) throw new UsageError("a snapshot needs a new id, not its origin's");
     const active = (await this.activeThins()).filter((t) => t.id === originId);
     const suspended: string[] = [];
+    let failure: unknown;
     try {
       for (const t of active) {
         await dm.suspend(t.name);
         suspended.push(t.name);
       }
       await this.send(`create_snap ${id} ${originId}`, `snapshotting thin ${originId} as ${id} in ${this.name}`);
-    } finally {
-      const errors: string[] = [];
-      for (const n of suspended.reverse()) {
-        try {
-          await dm.resume(n);
-        } catch (e) {
-          errors.push(`${n}: ${(e as Error).message}`);
-        }
-      }
-      if (errors.length) throw new Error(`could not resume ${errors.join('; ')}: resume them with dmsetup resume`);
+    } catch (e) {
+      failure = e;
     }
+    // Whatever happened, the origin's devices are resumed; a failure to do so
+    // is added to the snapshot's own failure rather than hiding it.
+    const errors: string[] = [];
+    for (const n of suspended.reverse()) {
+      try {
+        await dm.resume(n);
+      } catch (e) {
+        errors.push(`${n}: ${(e as Error).message}`);
+      }
+    }
+    if (errors.length) {
+      const stuck = `could not resume ${errors.join('; ')}: resume them with dmsetup resume`;
+      if (failure instanceof Error) failure.message += `; and ${stuck}`;
+      else failure = new Error(stuck);
+    }
+    if (failure) throw failure;
   }
 
   async deleteThin(id: number): Promise<void> {

@@ -47,13 +47,23 @@ export function parsePoolStatus(line: string): PoolStatus {
   const length = Number(f[1]);
   if (f[3] === 'Fail') {
     return {
-      length, mode: 'fail', transactionId: NaN, usedMetadataBlocks: NaN, totalMetadataBlocks: NaN, usedDataBlocks: NaN,
-      totalDataBlocks: NaN, heldMetadataRoot: undefined, discardPassdown: false, errorIfNoSpace: false, needsCheck: true,
-      metadataLowWatermark: undefined, raw: line.trim(),
+      length,
+      mode: 'fail',
+      transactionId: NaN,
+      usedMetadataBlocks: NaN,
+      totalMetadataBlocks: NaN,
+      usedDataBlocks: NaN,
+      totalDataBlocks: NaN,
+      heldMetadataRoot: undefined,
+      discardPassdown: false,
+      errorIfNoSpace: false,
+      needsCheck: true,
+      metadataLowWatermark: undefined,
+      raw: line.trim(),
     };
   }
-  const [um, tm] = f[4]!.split('/').map(Number);
-  const [ud, td] = f[5]!.split('/').map(Number);
+  const [um, tm] = f[4].split('/').map(Number);
+  const [ud, td] = f[5].split('/').map(Number);
   const mode = f[7] as PoolMode;
   if (!['rw', 'ro', 'out_of_data_space'].includes(mode)) throw new Error(`unknown pool mode '${f[7]}' in '${line}'`);
   return {

@@ -25,7 +25,9 @@ async function refuseIfInUse(path: string, what: string): Promise<void> {
   if (st.isFile()) {
     const loops = await findByBackingFile(resolve(path)).catch(() => []);
     if (loops.length > 0) {
-      throw new UsageError(`${what} ${path} is attached to ${loops.map((l) => l.name).join(', ')}: the pool may be active; remove it (dmthin pool destroy) first`);
+      throw new UsageError(
+        `${what} ${path} is attached to ${loops.map((l) => l.name).join(', ')}: the pool may be active; remove it (dmthin pool destroy) first`,
+      );
     }
   } else {
     const code = heldBy(path);
@@ -42,14 +44,16 @@ export async function trimData(md: Metadata, metadataPath: string, dataPath: str
   const st = statSync(dataPath);
   const dataBytes = st.isBlockDevice() ? Infinity : st.size;
   if (st.isFile() && dataBytes < md.superblock.dataSpaceMapRoot.nrBlocks * blockBytes) {
-    throw new UsageError(`${dataPath} (${dataBytes} bytes) is smaller than the pool's ${md.superblock.dataSpaceMapRoot.nrBlocks} data blocks of ${blockBytes} bytes: is it the right file?`);
+    throw new UsageError(
+      `${dataPath} (${dataBytes} bytes) is smaller than the pool's ${md.superblock.dataSpaceMapRoot.nrBlocks} data blocks of ${blockBytes} bytes: is it the right file?`,
+    );
   }
   let bytes = 0;
-  for (let i = 0; i < runs.n; i++) bytes += runs.length[i]! * blockBytes;
+  for (let i = 0; i < runs.n; i++) bytes += runs.length[i] * blockBytes;
   if (options.dryRun) return { runs, blockBytes, bytes };
   for (let i = 0; i < runs.n; i++) {
-    const offset = String(runs.begin[i]! * blockBytes);
-    const length = String(runs.length[i]! * blockBytes);
+    const offset = String(runs.begin[i] * blockBytes);
+    const length = String(runs.length[i] * blockBytes);
     const [tool, args] = st.isBlockDevice()
       ? ['blkdiscard', ['--offset', offset, '--length', length, dataPath]]
       : ['fallocate', ['--punch-hole', '--keep-size', '--offset', offset, '--length', length, dataPath]];

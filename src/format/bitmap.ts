@@ -27,7 +27,7 @@ export function nrBitmaps(nrBlocks: number): number {
 }
 
 export function bitmapEntry(b: Uint8Array, i: number): number {
-  const byte = b[BITMAP_HEADER_SIZE + (i >>> 2)]!;
+  const byte = b[BITMAP_HEADER_SIZE + (i >>> 2)];
   const shift = (i & 3) << 1;
   const hi = (byte >>> shift) & 1;
   const lo = (byte >>> (shift + 1)) & 1;
@@ -38,7 +38,7 @@ export function setBitmapEntry(b: Uint8Array, i: number, v: number): void {
   const at = BITMAP_HEADER_SIZE + (i >>> 2);
   const shift = (i & 3) << 1;
   const bits = ((v >>> 1) & 1) | ((v & 1) << 1);
-  b[at] = (b[at]! & ~(3 << shift)) | (bits << shift);
+  b[at] = (b[at] & ~(3 << shift)) | (bits << shift);
 }
 
 export function validateBitmap(b: Uint8Array, location: number): void {

@@ -151,13 +151,14 @@ export class BTreeNode {
     readonly bytes: Uint8Array,
     readonly location: number,
   ) {
-    this.w = (bytes.byteOffset & 3) === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, BLOCK_SIZE >>> 2) : new Uint32Array(bytes.slice(0, BLOCK_SIZE).buffer);
+    this.w =
+      (bytes.byteOffset & 3) === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, BLOCK_SIZE >>> 2) : new Uint32Array(bytes.slice(0, BLOCK_SIZE).buffer);
     const w = this.w;
-    this.flags = w[1]!;
-    this.blocknr = w[2]! + w[3]! * 0x1_0000_0000;
-    this.nrEntries = w[4]!;
-    this.maxEntries = w[5]!;
-    this.valueSize = w[6]!;
+    this.flags = w[1];
+    this.blocknr = w[2] + w[3] * 0x1_0000_0000;
+    this.nrEntries = w[4];
+    this.maxEntries = w[5];
+    this.valueSize = w[6];
     this.v8 = (NODE_HEADER_SIZE >>> 2) + 2 * this.maxEntries;
   }
 
@@ -172,29 +173,29 @@ export class BTreeNode {
   }
 
   key(i: number): number {
-    return this.w[8 + 2 * i]! + this.w[9 + 2 * i]! * 0x1_0000_0000;
+    return this.w[8 + 2 * i] + this.w[9 + 2 * i] * 0x1_0000_0000;
   }
 
   /** A u64 value: an internal node's child pointer (always 8 bytes apart), a top-level leaf's root. */
   u64(i: number): number {
     const at = this.v8 + 2 * i;
-    return this.w[at]! + this.w[at + 1]! * 0x1_0000_0000;
+    return this.w[at] + this.w[at + 1] * 0x1_0000_0000;
   }
 
   /** A u32 value (ref-count trees). */
   u32(i: number): number {
-    return this.w[(NODE_HEADER_SIZE >>> 2) + 2 * this.maxEntries + i]!;
+    return this.w[(NODE_HEADER_SIZE >>> 2) + 2 * this.maxEntries + i];
   }
 
   /** The data block of a mapping leaf's block_time value i. */
   dataBlock(i: number): number {
     const at = this.v8 + 2 * i;
-    return blockOfHalves(this.w[at]!, this.w[at + 1]!);
+    return blockOfHalves(this.w[at], this.w[at + 1]);
   }
 
   /** The time of a mapping leaf's block_time value i. */
   time(i: number): number {
-    return timeOfLow(this.w[this.v8 + 2 * i]!);
+    return timeOfLow(this.w[this.v8 + 2 * i]);
   }
 
   /** Byte offset of value i, for values parsed by their own codec (device details, index entries). */

@@ -28,7 +28,7 @@ export function computeChecksum(block: Uint8Array, salt: number): number {
 }
 
 export function storedChecksum(block: Uint8Array): number {
-  return (block[0]! | (block[1]! << 8) | (block[2]! << 16) | (block[3]! << 24)) >>> 0;
+  return (block[0] | (block[1] << 8) | (block[2] << 16) | (block[3] << 24)) >>> 0;
 }
 
 /** Writes the checksum into bytes [0, 4). */
@@ -45,7 +45,7 @@ export function classifyBlock(block: Uint8Array): BlockKind | undefined {
   const raw = (crc32c(block.subarray(4, BLOCK_SIZE)) ^ 0xffffffff) >>> 0;
   const stored = storedChecksum(block);
   for (const kind of Object.keys(Salt) as BlockKind[]) {
-    if (((raw ^ Salt[kind]) >>> 0) === stored) return kind;
+    if ((raw ^ Salt[kind]) >>> 0 === stored) return kind;
   }
   return undefined;
 }

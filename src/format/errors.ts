@@ -44,14 +44,22 @@ export class BlockNumberError extends MetadataError {
 
 /** A field holds a value the format does not allow. */
 export class FieldError extends MetadataError {
-  constructor(block: number, readonly field: string, detail: string) {
+  constructor(
+    block: number,
+    readonly field: string,
+    detail: string,
+  ) {
     super(block, `${field}: ${detail}`);
   }
 }
 
 /** A block number points past the end of the metadata. */
 export class OutOfRangeError extends MetadataError {
-  constructor(block: number, readonly nrBlocks: number, what: string) {
+  constructor(
+    block: number,
+    readonly nrBlocks: number,
+    what: string,
+  ) {
     super(block, `${what} is past the end of the metadata (${nrBlocks} blocks)`);
   }
 }

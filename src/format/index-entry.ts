@@ -60,7 +60,7 @@ export function parseMetadataIndex(b: Uint8Array, location: number, count: numbe
 export function writeMetadataIndex(entries: readonly IndexEntry[], location: number): Uint8Array {
   const b = new Uint8Array(BLOCK_SIZE);
   setU64(b, 8, location);
-  entries.forEach((e, i) => writeIndexEntry(e, b, 16 + INDEX_ENTRY_SIZE * i));
+  for (let i = 0; i < entries.length; i++) writeIndexEntry(entries[i], b, 16 + INDEX_ENTRY_SIZE * i);
   stampChecksum(b, Salt.index);
   return b;
 }

@@ -8,7 +8,7 @@
  * u32 halves instead, see block-time.ts.
  */
 export function getU32(b: Uint8Array, off: number): number {
-  return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
 }
 
 export function setU32(b: Uint8Array, off: number, v: number): void {

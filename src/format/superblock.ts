@@ -38,7 +38,9 @@ export const MAX_DATA_BLOCK_SIZE = 2097152;
 
 /** Whether block `b` carries the superblock magic (a cheap test before parsing or checksumming it). */
 export function hasSuperblockMagic(b: Uint8Array): boolean {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(32, true) === SUPERBLOCK_MAGIC && b[36] === 0 && b[37] === 0 && b[38] === 0 && b[39] === 0;
+  return (
+    new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(32, true) === SUPERBLOCK_MAGIC && b[36] === 0 && b[37] === 0 && b[38] === 0 && b[39] === 0
+  );
 }
 
 /** The kernel's rule for data_block_size (dm-thin.c pool_ctr): 128..2097152 sectors, a multiple of 128. */

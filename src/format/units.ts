@@ -64,7 +64,7 @@ export function parseBytes(text: string, what: string, options: SizeOptions = {}
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const hint = 'e.g. 4096, 128s, 64k, 10G, 1TiB';
   if (!m) throw new ArgumentError(`${what} '${text}' is not a size: ${hint}`);
-  const per = m[2] === '' ? (options.bareUnit ?? 1) : unitBytes(m[2]!);
+  const per = m[2] === '' ? (options.bareUnit ?? 1) : unitBytes(m[2]);
   if (per === undefined) throw new ArgumentError(`${what} '${text}': unknown unit '${m[2]}' (units: b, s, k, m, g, t, p, e; KiB, MiB, ...)`);
   const bytes = Number(m[1]) * per;
   if (!Number.isSafeInteger(bytes)) {

@@ -88,7 +88,9 @@ function loopBacking(path: string, st: Stats): Stats | undefined {
   if (major !== 7) return undefined; // loop devices are major 7
   try {
     const name = basename(realpathSync(path));
-    const backing = readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim().replace(/ \(deleted\)$/, '');
+    const backing = readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8')
+      .trim()
+      .replace(/ \(deleted\)$/, '');
     return statSync(backing);
   } catch {
     return undefined;

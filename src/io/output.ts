@@ -53,7 +53,7 @@ export class Output {
     }
     const buf = this.buf;
     let p = this.pos;
-    for (let i = 0; i < n; i++) buf[p++] = bytes[i]!;
+    for (let i = 0; i < n; i++) buf[p++] = bytes[i];
     this.pos = p;
     return this;
   }

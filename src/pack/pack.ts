@@ -97,7 +97,9 @@ export function unpack(input: string, output: string): { nrBlocks: number; block
   if (dv.getBigUint64(16, true) !== BigInt(BLOCK_SIZE)) throw new UsageError(`${input}: block size is not ${BLOCK_SIZE}`);
   const declared = dv.getBigUint64(24, true);
   if (declared > BigInt(MAX_PACKED_BLOCKS)) {
-    throw new UsageError(`${input}: the header declares ${declared} metadata blocks (${declared * 4n} KiB), more than any metadata device holds: a damaged pack`);
+    throw new UsageError(
+      `${input}: the header declares ${declared} metadata blocks (${declared * 4n} KiB), more than any metadata device holds: a damaged pack`,
+    );
   }
   const nrBlocks = Number(declared);
   return withOutput(output, { inputs: [input], binary: true, what: 'metadata' }, (out) => {

@@ -37,7 +37,7 @@ export class PackReader {
 
   u8(): number {
     if (this.pos >= this.buf.length) throw new UsageError('pack data ends in the middle of a block');
-    return this.buf[this.pos++]!;
+    return this.buf[this.pos++];
   }
 
   bytes(n: number): Uint8Array {
@@ -51,7 +51,7 @@ export class PackReader {
     if (w !== 1 && w !== 2 && w !== 4 && w !== 8) throw new UsageError(`bad operand width ${w} in pack data`);
     let v = 0n;
     const b = this.bytes(w);
-    for (let i = w - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    for (let i = w - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
     return v;
   }
 
@@ -164,7 +164,7 @@ export class PackVm {
         const hv = new DataView(high.buffer, high.byteOffset, high.length);
         const lv = new DataView(low.buffer, low.byteOffset, low.length);
         for (let i = 0; i < len; i++) {
-          out.u64((((hv.getBigUint64(8 * i, true) << 24n) | (lv.getBigUint64(8 * i, true) & 0xffffffn)) & MASK64));
+          out.u64(((hv.getBigUint64(8 * i, true) << 24n) | (lv.getBigUint64(8 * i, true) & 0xffffffn)) & MASK64);
         }
         return;
       }

@@ -12,13 +12,13 @@ export class RefCounts {
   }
 
   get(b: number): number {
-    const s = this.small[b]!;
+    const s = this.small[b];
     return s === 255 ? this.big.get(b)! : s;
   }
 
   /** Adds `n` to block b's count and returns the count before. Caller checks b < nrBlocks. */
   inc(b: number, n = 1): number {
-    const s = this.small[b]!;
+    const s = this.small[b];
     if (s === 255) {
       const old = this.big.get(b)!;
       this.big.set(b, old + n);
@@ -56,7 +56,7 @@ export class RefCounts {
   forEachAtLeast(min: number, fn: (b: number, count: number) => void): void {
     const s = this.small;
     for (let i = 0; i < s.length; i++) {
-      const v = s[i]!;
+      const v = s[i];
       if (v >= min || (v === 255 && this.big.get(i)! >= min)) {
         if (v !== 0) fn(i, this.get(i));
       }

@@ -79,7 +79,9 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
   const dataSt = statInput(dataPath, 'data');
   if (dataSt.isFile() && dataSt.size < nrData * bs) {
-    throw new UsageError(`data ${dataPath} (${dataSt.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`);
+    throw new UsageError(
+      `data ${dataPath} (${dataSt.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`,
+    );
   }
   let dataFd: number;
   try {

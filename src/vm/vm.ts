@@ -19,9 +19,7 @@ import { ensureInitramfs, installedKernels } from './initramfs.js';
  */
 export function hostHasDmThin(): boolean {
   return (
-    process.getuid?.() === 0 &&
-    existsSync('/dev/mapper/control') &&
-    /thin-pool/.test(spawnSync('dmsetup', ['targets'], { encoding: 'utf8' }).stdout ?? '')
+    process.getuid?.() === 0 && existsSync('/dev/mapper/control') && /thin-pool/.test(spawnSync('dmsetup', ['targets'], { encoding: 'utf8' }).stdout ?? '')
   );
 }
 
@@ -39,7 +37,7 @@ export function vmAvailability(): Availability {
     return { ok: false, reason: 'busybox-static not installed (apt-get install busybox-static)' };
   }
   if (spawnSync('modprobe', ['--version'], { stdio: 'ignore' }).status !== 0) return { ok: false, reason: 'kmod (modprobe) not installed' };
-  return { ok: true, kernel: kernels[kernels.length - 1]! };
+  return { ok: true, kernel: kernels[kernels.length - 1] };
 }
 
 export interface VmOptions {
@@ -62,7 +60,10 @@ export interface VmResult {
 }
 
 export class VmError extends Error {
-  constructor(message: string, readonly output: string) {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
     super(message);
     this.name = 'VmError';
   }
@@ -85,22 +86,40 @@ export function runInVm(script: string, options: VmOptions = {}): Promise<VmResu
   const initrd = ensureInitramfs(kver);
   const scratch = resolve(options.scratch ?? makeScratch());
   const cwd = resolve(options.cwd ?? process.cwd());
-  for (const [what, p] of [['script', resolve(script)], ['cwd', cwd], ['scratch', scratch]] as const) {
+  for (const [what, p] of [
+    ['script', resolve(script)],
+    ['cwd', cwd],
+    ['scratch', scratch],
+  ] as const) {
     if (/\s/.test(p)) throw new VmError(`the VM cannot take a ${what} path with spaces: ${p}`, '');
   }
   const args = [
-    '-accel', 'tcg,thread=multi',
-    '-cpu', 'max',
-    '-m', String(options.memoryMiB ?? 1024),
-    '-smp', '2',
-    '-nographic', '-no-reboot', '-net', 'none',
-    '-kernel', `/boot/vmlinuz-${kver}`,
-    '-initrd', initrd,
-    '-append', `console=ttyS0 quiet loglevel=3 panic=-1 dmthin.script=${resolve(script)} dmthin.cwd=${cwd} dmthin.scratch=${scratch}`,
-    '-fsdev', 'local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap',
-    '-device', 'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
-    '-fsdev', `local,id=scratch,path=${scratch},security_model=none,multidevs=remap`,
-    '-device', 'virtio-9p-pci,fsdev=scratch,mount_tag=scratch',
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-m',
+    String(options.memoryMiB ?? 1024),
+    '-smp',
+    '2',
+    '-nographic',
+    '-no-reboot',
+    '-net',
+    'none',
+    '-kernel',
+    `/boot/vmlinuz-${kver}`,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=ttyS0 quiet loglevel=3 panic=-1 dmthin.script=${resolve(script)} dmthin.cwd=${cwd} dmthin.scratch=${scratch}`,
+    '-fsdev',
+    'local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap',
+    '-device',
+    'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
+    '-fsdev',
+    `local,id=scratch,path=${scratch},security_model=none,multidevs=remap`,
+    '-device',
+    'virtio-9p-pci,fsdev=scratch,mount_tag=scratch',
   ];
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
@@ -155,7 +174,7 @@ export function runInVm(script: string, options: VmOptions = {}): Promise<VmResu
 }
 
 function stripEscapes(s: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are what this removes
   return s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1bc/g, '').replace(/\r/g, '');
 }
 

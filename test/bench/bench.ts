@@ -53,7 +53,7 @@ function measure(cmd: string[], outFile?: string): Measure {
   for (let i = 0; i < repeat; i++) {
     const argv = haveTime ? ['/usr/bin/time', '-f', '%e %M', ...cmd] : cmd;
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', outFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 2 ** 31 - 1 });
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', outFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 2 ** 31 - 1 });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr?.toString().slice(-500)}`);
     const last = r.stderr.toString().trim().split('\n').pop() ?? '';
@@ -67,31 +67,45 @@ function measure(cmd: string[], outFile?: string): Measure {
 function commandFor(tool: Tool, op: string, meta: string, xml: string, out: string): string[] {
   if (tool.name === 'dmthin') {
     switch (op) {
-      case 'check': return [process.execPath, cli, 'check', '-q', meta];
-      case 'dump': return [process.execPath, cli, 'dump', '-o', out, meta];
-      case 'restore': return [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', out];
-      case 'repair': return [process.execPath, cli, 'repair', '-q', '-i', meta, '-o', out];
-      case 'ls': return [process.execPath, cli, 'ls', '-f', LS_FIELDS, meta];
-      case 'delta': return [process.execPath, cli, 'delta', '--snap1', '0', '--snap2', '1', meta];
-      case 'rmap': return [process.execPath, cli, 'rmap', '--region', RMAP_REGION, meta];
+      case 'check':
+        return [process.execPath, cli, 'check', '-q', meta];
+      case 'dump':
+        return [process.execPath, cli, 'dump', '-o', out, meta];
+      case 'restore':
+        return [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', out];
+      case 'repair':
+        return [process.execPath, cli, 'repair', '-q', '-i', meta, '-o', out];
+      case 'ls':
+        return [process.execPath, cli, 'ls', '-f', LS_FIELDS, meta];
+      case 'delta':
+        return [process.execPath, cli, 'delta', '--snap1', '0', '--snap2', '1', meta];
+      case 'rmap':
+        return [process.execPath, cli, 'rmap', '--region', RMAP_REGION, meta];
     }
   }
   const bin = (t: string): string => join(tool.dir!, t);
   switch (op) {
-    case 'check': return [bin('thin_check'), '-q', meta];
-    case 'dump': return [bin('thin_dump'), '-o', out, meta];
-    case 'restore': return [bin('thin_restore'), '-q', '-i', xml, '-o', out];
-    case 'repair': return [bin('thin_repair'), '-i', meta, '-o', out];
-    case 'ls': return [bin('thin_ls'), '-o', LS_FIELDS, meta];
-    case 'delta': return [bin('thin_delta'), '--snap1', '0', '--snap2', '1', meta];
-    case 'rmap': return [bin('thin_rmap'), '--region', RMAP_REGION, meta];
+    case 'check':
+      return [bin('thin_check'), '-q', meta];
+    case 'dump':
+      return [bin('thin_dump'), '-o', out, meta];
+    case 'restore':
+      return [bin('thin_restore'), '-q', '-i', xml, '-o', out];
+    case 'repair':
+      return [bin('thin_repair'), '-i', meta, '-o', out];
+    case 'ls':
+      return [bin('thin_ls'), '-o', LS_FIELDS, meta];
+    case 'delta':
+      return [bin('thin_delta'), '--snap1', '0', '--snap2', '1', meta];
+    case 'rmap':
+      return [bin('thin_rmap'), '--region', RMAP_REGION, meta];
   }
   throw new Error(op);
 }
 
 function prepare(size: string): { xml: string; meta: string; mappings: number; metaBytes: number } {
   mkdirSync(dir, { recursive: true });
-  const spec = POOLS[size]!;
+  const spec = POOLS[size];
   const xml = join(dir, `${size}.xml`);
   const info = join(dir, `${size}.json`);
   const key = JSON.stringify(spec);
@@ -111,9 +125,9 @@ function prepare(size: string): { xml: string; meta: string; mappings: number; m
     rmSync(meta, { force: true });
     writeFileSync(meta, '');
     truncateSync(meta, metaBytes);
-    const t11 = TOOLS[1]!.dir;
+    const t11 = TOOLS[1].dir;
     const cmd = t11 ? [join(t11, 'thin_restore'), '-q', '-i', xml, '-o', meta] : [process.execPath, cli, 'restore', '-q', '-i', xml, '-o', meta];
-    const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit' });
+    const r = spawnSync(cmd[0], cmd.slice(1), { stdio: 'inherit' });
     if (r.status !== 0) throw new Error('could not build the benchmark metadata');
   }
   return { xml, meta, mappings, metaBytes };
@@ -122,7 +136,8 @@ function prepare(size: string): { xml: string; meta: string; mappings: number; m
 function main(): void {
   if (!existsSync(cli)) throw new Error(`${cli} missing: npm run build`);
   const missing = TOOLS.filter((t) => t.name !== 'dmthin' && !t.dir).map((t) => t.name);
-  if (missing.length) process.stderr.write(`*** oracles missing: ${missing.join(', ')} (apt-get install thin-provisioning-tools; ../shared/tools/install-tpt11) ***\n`);
+  if (missing.length)
+    process.stderr.write(`*** oracles missing: ${missing.join(', ')} (apt-get install thin-provisioning-tools; ../shared/tools/install-tpt11) ***\n`);
   if (!haveTime) process.stderr.write('*** /usr/bin/time missing (apt-get install time): peak RSS not measured ***\n');
   const rows: string[] = [];
   const header = `| pool | op | ${TOOLS.map((t) => `${t.name} s (MiB)`).join(' | ')} | dmthin / fastest oracle |`;

@@ -35,7 +35,7 @@ export function exportBench(cli: string, dir: string): string {
   }
   for (let i = chunks.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    [chunks[i], chunks[j]] = [chunks[j]!, chunks[i]!];
+    [chunks[i], chunks[j]] = [chunks[j], chunks[i]];
   }
   let lines = '';
   let v = 0;
@@ -45,7 +45,10 @@ export function exportBench(cli: string, dir: string): string {
     v += len + Math.floor(rnd() * 8);
     mapped += len;
   }
-  writeFileSync(xml, `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${nrData}">\n  <device dev_id="1" mapped_blocks="${mapped}" transaction="0" creation_time="0" snap_time="0">\n${lines}  </device>\n</superblock>\n`);
+  writeFileSync(
+    xml,
+    `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${nrData}">\n  <device dev_id="1" mapped_blocks="${mapped}" transaction="0" creation_time="0" snap_time="0">\n${lines}  </device>\n</superblock>\n`,
+  );
   writeFileSync(meta, '');
   truncateSync(meta, 8 << 20);
   if (spawnSync(process.execPath, [cli, 'restore', '-q', '-i', xml, '-o', meta]).status !== 0) throw new Error('export bench: restore failed');
@@ -55,7 +58,7 @@ export function exportBench(cli: string, dir: string): string {
     for (let i = 0; i < 3; i++) {
       rmSync(out, { force: true });
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+      const r = spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
       if (r.status !== 0) throw new Error(`${argv.join(' ')} failed`);
       best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
     }

@@ -116,7 +116,9 @@ export function writePoolXml(path: string, spec: PoolSpec): { mappings: number; 
     }
   };
   let total = 0;
-  put(`<superblock uuid="" time="${time}" transaction="${spec.seed % 100}" flags="0" version="2" data_block_size="${spec.dataBlockSize ?? 128}" nr_data_blocks="${nrDataBlocks}">\n`);
+  put(
+    `<superblock uuid="" time="${time}" transaction="${spec.seed % 100}" flags="0" version="2" data_block_size="${spec.dataBlockSize ?? 128}" nr_data_blocks="${nrDataBlocks}">\n`,
+  );
   for (const d of devices) {
     const n = d.vblock.length;
     total += n;
@@ -124,7 +126,7 @@ export function writePoolXml(path: string, spec: PoolSpec): { mappings: number; 
     let i = 0;
     while (i < n) {
       let len = 1;
-      while (i + len < n && d.vblock[i + len] === d.vblock[i]! + len && d.data[i + len] === d.data[i]! + len && d.time[i + len] === d.time[i]) len++;
+      while (i + len < n && d.vblock[i + len] === d.vblock[i] + len && d.data[i + len] === d.data[i] + len && d.time[i + len] === d.time[i]) len++;
       if (len === 1) put(`    <single_mapping origin_block="${d.vblock[i]}" data_block="${d.data[i]}" time="${d.time[i]}"/>\n`);
       else put(`    <range_mapping origin_begin="${d.vblock[i]}" data_begin="${d.data[i]}" length="${len}" time="${d.time[i]}"/>\n`);
       i += len;

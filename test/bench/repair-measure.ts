@@ -37,7 +37,7 @@ function zeroBlock(path: string, b: number): void {
 
 function flipByte(path: string, offset: number): void {
   const fd = readFileSync(path);
-  fd[offset] = fd[offset]! ^ 0xff;
+  fd[offset] = fd[offset] ^ 0xff;
   execFileSync('dd', [`of=${path}`, 'bs=1', `seek=${offset}`, 'count=1', 'conv=notrunc', 'status=none'], { input: fd.subarray(offset, offset + 1) });
 }
 
@@ -53,7 +53,7 @@ function sbField(path: string): ReturnType<typeof parseSuperblock> {
 /** The middle leaf of a device's tree: real damage lands anywhere, not only at the edges. */
 function midLeaf(path: string, dev: number): number {
   const t = treeBlocks(path, dev);
-  return t.leaves[Math.floor(t.leaves.length / 2)]!;
+  return t.leaves[Math.floor(t.leaves.length / 2)];
 }
 
 export const CASES: RepairCase[] = [
@@ -71,7 +71,7 @@ export const CASES: RepairCase[] = [
     fixture: 'snapshots',
     damage: (p) => {
       const t = treeBlocks(p, 2);
-      const b = t.leaves[t.leaves.length - 1]!;
+      const b = t.leaves[t.leaves.length - 1];
       zeroBlock(p, b);
       return `zeroed block ${b}`;
     },
@@ -116,7 +116,7 @@ export const CASES: RepairCase[] = [
     fixture: 'many-thins',
     damage: (p) => {
       const t = treeBlocks(p, 10);
-      const b = t.internals.length > 1 ? t.internals[1]! : t.root;
+      const b = t.internals.length > 1 ? t.internals[1] : t.root;
       zeroBlock(p, b);
       return `zeroed block ${b}`;
     },
@@ -166,10 +166,13 @@ export function runTool(tool: string, damaged: string, originalXml: string, dir:
   copyFileSync(damaged, out);
   truncateSync(out, 0);
   truncateSync(out, outBytes);
-  const argv = TOOLS[tool]!(['-i', damaged, '-o', out, ...extra]);
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  const argv = TOOLS[tool](['-i', damaged, '-o', out, ...extra]);
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
   if (r.status !== 0) {
-    const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = `${r.stderr}\n${r.stdout}`
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     return { ok: false, error: lines.pop() ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}, no message`) };
   }
   let xml: string;
@@ -203,7 +206,7 @@ export function sweep(orig: string, damages: Array<(path: string) => void>, tool
     copyFileSync(orig, damaged);
     hurt(damaged);
     for (const t of tools) {
-      const a = totals[t]!;
+      const a = totals[t];
       a.cases++;
       const r = runTool(t, damaged, originalXml, dir, [], statSync(orig).size);
       if (!r.ok) {
@@ -224,7 +227,15 @@ export function sweep(orig: string, damages: Array<(path: string) => void>, tool
 export function sweepLeaves(orig: string, devIds: number[], tools: string[], dir: string): { leaves: number; totals: Record<string, SweepTotals> } {
   const leaves = new Set<number>();
   for (const id of devIds) for (const l of treeBlocks(orig, id).leaves) leaves.add(l);
-  return { leaves: leaves.size, totals: sweep(orig, [...leaves].map((l) => (p: string) => zeroBlock(p, l)), tools, dir) };
+  return {
+    leaves: leaves.size,
+    totals: sweep(
+      orig,
+      [...leaves].map((l) => (p: string) => zeroBlock(p, l)),
+      tools,
+      dir,
+    ),
+  };
 }
 
 /** Truncates the file after every `step`-th block up to the last one in use. */
@@ -238,7 +249,15 @@ export function sweepTruncations(orig: string, step: number, tools: string[], di
   }
   const cuts: number[] = [];
   for (let c = 1; c <= last; c += step) cuts.push(c);
-  return { cuts: cuts.length, totals: sweep(orig, cuts.map((c) => (p: string) => truncateSync(p, c * 4096)), tools, dir) };
+  return {
+    cuts: cuts.length,
+    totals: sweep(
+      orig,
+      cuts.map((c) => (p: string) => truncateSync(p, c * 4096)),
+      tools,
+      dir,
+    ),
+  };
 }
 
 function devIdsOf(path: string): number[] {

@@ -27,7 +27,12 @@ describe('dmthin CLI', () => {
   });
 
   it('a missing file is one clear line and exit 1', () => {
-    for (const args of [['check', '/nonexistent/meta'], ['dump', '/nonexistent/meta'], ['dump', '--repair', '/nonexistent/meta'], ['repair', '-i', '/nonexistent/meta', '-o', '/nonexistent/meta2']]) {
+    for (const args of [
+      ['check', '/nonexistent/meta'],
+      ['dump', '/nonexistent/meta'],
+      ['dump', '--repair', '/nonexistent/meta'],
+      ['repair', '-i', '/nonexistent/meta', '-o', '/nonexistent/meta2'],
+    ]) {
       const r = dmthin(...args);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/\/nonexistent\/meta/);
@@ -89,7 +94,7 @@ describe('dmthin CLI', () => {
     expect(readFileSync(out, 'utf8')).toBe(readFileSync(xml, 'utf8'));
     const j = JSON.parse(dmthin('dump', '--format', 'json', meta).stdout);
     expect(j.devices).toHaveLength(3);
-    const mapped = j.devices.map((d: { mappings: number[][] }) => d.mappings.reduce((a, r) => a + r[2]!, 0));
+    const mapped = j.devices.map((d: { mappings: number[][] }) => d.mappings.reduce((a, r) => a + r[2], 0));
     expect(mapped).toEqual([700, 700, 700]);
     const ranges = (readFileSync(xml, 'utf8').match(/_mapping /g) ?? []).length;
     expect(j.devices.reduce((a: number, d: { mappings: unknown[] }) => a + d.mappings.length, 0)).toBe(ranges);

@@ -46,8 +46,11 @@ function refused(args: string[], code: number, message: RegExp, unchanged: strin
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at |node:|ERR_|RangeError|TypeError|The value of|Invalid typed array|\(node:\d+\)/);
   expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThanOrEqual(2); // the line, maybe "(run with --help for usage)"
-  unchanged.forEach((f, i) => expect(existsSync(f) ? digest(f) : 'absent', `${f} changed by ${args.join(' ')}`).toBe(before[i]));
-  expect(readdirSync(tmp.dir).filter((f) => f.includes('.dmthin-')), 'a temporary file was left').toEqual([]);
+  for (const [i, f] of unchanged.entries()) expect(existsSync(f) ? digest(f) : 'absent', `${f} changed by ${args.join(' ')}`).toBe(before[i]);
+  expect(
+    readdirSync(tmp.dir).filter((f) => f.includes('.dmthin-')),
+    'a temporary file was left',
+  ).toEqual([]);
   return r;
 }
 
@@ -86,7 +89,13 @@ describe('restore and repair write nothing until the whole input has been read a
     writeFileSync(badValue, readFileSync(X, 'utf8').replace(/data_block_size="\d+"/, 'data_block_size="100"'));
     refused(['restore', '-i', badValue, '-o', E], 1, /data_block_size 100/, [E]);
     const lateError = tmp.path('late-error.xml');
-    writeFileSync(lateError, readFileSync(X, 'utf8').replace(/<\/superblock>/, '<device dev_id="1" mapped_blocks="0" transaction="0" creation_time="0" snap_time="0">\n</device>\n</superblock>'));
+    writeFileSync(
+      lateError,
+      readFileSync(X, 'utf8').replace(
+        /<\/superblock>/,
+        '<device dev_id="1" mapped_blocks="0" transaction="0" creation_time="0" snap_time="0">\n</device>\n</superblock>',
+      ),
+    );
     refused(['restore', '-i', lateError, '-o', E], 1, /thin device 1 appears twice/, [E]);
   });
   it('an output too small is found before anything is written', () => {
@@ -107,7 +116,10 @@ describe('restore and repair write nothing until the whole input has been read a
   });
   it('a wrong mapped_blocks is a one-line warning, not a Node warning', () => {
     const off = tmp.path('off.xml');
-    writeFileSync(off, readFileSync(X, 'utf8').replace(/mapped_blocks="(\d+)"/, (_m, n: string) => `mapped_blocks="${Number(n) + 5}"`));
+    writeFileSync(
+      off,
+      readFileSync(X, 'utf8').replace(/mapped_blocks="(\d+)"/, (_m, n: string) => `mapped_blocks="${Number(n) + 5}"`),
+    );
     const out = tmp.path('off.meta');
     copyFileSync(M, out);
     const r = dmthin('restore', '-i', off, '-o', out);

@@ -29,8 +29,12 @@ function tree(name: string): string {
   return root;
 }
 
-const facts = readFileSync(join(fixture, 'facts.txt'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('pool '))
-  .map((l) => l.split(' ')).map(([hash, id, md5]) => ({ hash: hash!, id: Number(id), md5: md5! }));
+const facts = readFileSync(join(fixture, 'facts.txt'), 'utf8')
+  .trim()
+  .split('\n')
+  .filter((l) => !l.startsWith('pool '))
+  .map((l) => l.split(' '))
+  .map(([hash, id, md5]) => ({ hash: hash!, id: Number(id), md5: md5! }));
 const WEB = '3c'.repeat(32);
 const DB = '4d'.repeat(32);
 let root = '';
@@ -65,7 +69,10 @@ describe('dmthin docker ls', () => {
     expect(inv.pool).toMatchObject({ transaction_id: 10, data_block_size: 128, next_device_id: 11, metadata_ok: true, base_filesystem: 'ext4' });
     expect(inv.pool.name).toMatch(/^docker-\d+:\d+-\d+-pool$/);
     expect(inv.orphan_thins).toEqual([{ device_id: 10, mapped_bytes: expect.any(Number) }]);
-    expect(inv.problems.map((p: any) => [p.kind, p.device_id])).toEqual([['orphan-thin', 10], ['open-transaction', 10]]);
+    expect(inv.problems.map((p: any) => [p.kind, p.device_id])).toEqual([
+      ['orphan-thin', 10],
+      ['open-transaction', 10],
+    ]);
     expect(inv.problems[1].detail).toMatch(/transaction 11 was open .*the pool is at 10.*deleting thin 10/);
   });
 

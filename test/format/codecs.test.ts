@@ -35,7 +35,7 @@ describe('checksums', () => {
 
   it('stores crc32c(bytes 4..4096) xor 0xffffffff xor salt', () => {
     const b = new Uint8Array(BLOCK_SIZE).fill(7);
-    expect(computeChecksum(b, Salt.bitmap)).toBe(((CRC32C.buf(b.subarray(4)) ^ 0xffffffff ^ 240779) >>> 0));
+    expect(computeChecksum(b, Salt.bitmap)).toBe((CRC32C.buf(b.subarray(4)) ^ 0xffffffff ^ 240779) >>> 0);
     b.fill(0);
     stampChecksum(b, Salt.btreeNode);
     expect(classifyBlock(b)).toBe('btreeNode');
@@ -98,7 +98,18 @@ describe('superblock', () => {
 
   it('puts fields at the kernel offsets', () => {
     const sb = parseSuperblock(new Uint8Array(BLOCK_SIZE));
-    const b = writeSuperblock({ ...sb, magic: 27022010, time: 0x01020304, transactionId: 7n, heldRoot: 457, mappingRoot: 501, detailsRoot: 510, dataBlockSize: 256, metadataBlockSize: 8, metadataNrBlocks: 4096 });
+    const b = writeSuperblock({
+      ...sb,
+      magic: 27022010,
+      time: 0x01020304,
+      transactionId: 7n,
+      heldRoot: 457,
+      mappingRoot: 501,
+      detailsRoot: 510,
+      dataBlockSize: 256,
+      metadataBlockSize: 8,
+      metadataNrBlocks: 4096,
+    });
     const dv = new DataView(b.buffer);
     expect(dv.getBigUint64(32, true)).toBe(27022010n);
     expect(dv.getUint32(44, true)).toBe(0x01020304);
@@ -141,15 +152,39 @@ describe('btree node', () => {
       sealNode(b);
       return b;
     };
-    expect(() => validateNode(mk((b) => writeNodeHeader({ ...parseNodeHeader(b), nrEntries: 253 }, b)), 9, 8)).toThrow(/nr_entries: 253 > max_entries 252/);
-    expect(() => validateNode(mk(() => {}), 9, 24)).toThrow(/value_size: 8, expected 24/);
+    expect(() =>
+      validateNode(
+        mk((b) => writeNodeHeader({ ...parseNodeHeader(b), nrEntries: 253 }, b)),
+        9,
+        8,
+      ),
+    ).toThrow(/nr_entries: 253 > max_entries 252/);
+    expect(() =>
+      validateNode(
+        mk(() => {}),
+        9,
+        24,
+      ),
+    ).toThrow(/value_size: 8, expected 24/);
     // An internal node's value_size is not judged: its u64 children are read 8 bytes apart (the kernel's value64()).
     const internal = newNode(INTERNAL_NODE, 9, 8, 3);
     writeNodeHeader({ ...parseNodeHeader(internal), valueSize: 7 }, internal);
     sealNode(internal);
     expect(validateNode(internal, 9, 24).valueSize).toBe(7);
-    expect(() => validateNode(mk((b) => writeNodeHeader({ ...parseNodeHeader(b), flags: 3 }, b)), 9, 8)).toThrow(/flags/);
-    expect(() => validateNode(mk(() => {}), 10, 8)).toThrow(BlockNumberError);
+    expect(() =>
+      validateNode(
+        mk((b) => writeNodeHeader({ ...parseNodeHeader(b), flags: 3 }, b)),
+        9,
+        8,
+      ),
+    ).toThrow(/flags/);
+    expect(() =>
+      validateNode(
+        mk(() => {}),
+        10,
+        8,
+      ),
+    ).toThrow(BlockNumberError);
     const bad = mk(() => {});
     bad[40] ^= 0xff;
     expect(() => validateNode(bad, 9, 8)).toThrow(/^block 9: bad btree node checksum/);
@@ -194,7 +229,7 @@ describe('values', () => {
     fc.assert(
       fc.property(fc.array(fc.record({ blocknr: u52, nrFree: u32, noneFreeBefore: u32 }), { minLength: 1, maxLength: 255 }), (es) => {
         const one = new Uint8Array(16);
-        writeIndexEntry(es[0]!, one);
+        writeIndexEntry(es[0], one);
         expect(parseIndexEntry(one)).toEqual(es[0]);
         const blk = writeMetadataIndex(es, 33);
         expect(parseMetadataIndex(blk, 33, es.length)).toEqual(es);

@@ -156,7 +156,8 @@ export function runCase(p: Pristine, seed: number, dir: string, oracle = existsS
     const superblockHit = hits.includes(0);
     const sb = parseSuperblock(readBlock(p.path, 0));
     const bothRoots = hits.includes(sb.mappingRoot) && hits.includes(sb.detailsRoot) && /no compatible roots found/.test(r.refused);
-    if (d.kind !== 'truncated' && !bothRoots && !(superblockHit && /data block size/.test(r.refused))) r.failures.push(`${label}: repair refused: ${r.refused}`);
+    if (d.kind !== 'truncated' && !bothRoots && !(superblockHit && /data block size/.test(r.refused)))
+      r.failures.push(`${label}: repair refused: ${r.refused}`);
   }
   if (r.repaired) {
     const passes = oracle ? spawnSync(TPT11_CHECK, ['-q', out]).status === 0 : check(out).ok;

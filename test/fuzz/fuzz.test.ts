@@ -34,23 +34,29 @@ beforeAll(() => {
 
 describe(`fuzz: ${CASES} seeded damage cases per pool from seed ${FIRST_SEED}`, () => {
   for (const name of ['generated', 'snapshots', 'generations']) {
-    it(`${name}: check, dump and repair survive, the block is named, thin_check 1.1 agrees, repair writes no wrong mapping`, () => {
-      const p = pools.find((x) => x.name === name)!;
-      const t = emptyTally();
-      const failures: string[] = [];
-      const disagreements: string[] = [];
-      for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
-        const r = runCase(p, seed, tmp.dir);
-        addToTally(t, r);
-        failures.push(...r.failures);
-        if (r.disagreement) disagreements.push(r.disagreement);
-        expect(r.ms, `${r.label}: took ${r.ms} ms`).toBeLessThan(30_000);
-      }
-      console.log(`fuzz (${name}): ${t.cases} cases; repair wrote ${t.repaired} (${t.correct} mappings correct, ${t.wrong} wrong, ${t.recovered} from older copies), refused ${t.refused}; thin_check 1.1 alone against dmthin and 0.9: ${t.oracleMisses}`);
-      expect(failures).toEqual([]);
-      expect(disagreements).toEqual([]);
-      expect(t.wrong).toBe(0);
-      expect(Object.keys(t.byKind).length).toBe(Math.min(CASES, DAMAGE_KINDS.length));
-    }, 120_000 + CASES * 3_000);
+    it(
+      `${name}: check, dump and repair survive, the block is named, thin_check 1.1 agrees, repair writes no wrong mapping`,
+      () => {
+        const p = pools.find((x) => x.name === name)!;
+        const t = emptyTally();
+        const failures: string[] = [];
+        const disagreements: string[] = [];
+        for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
+          const r = runCase(p, seed, tmp.dir);
+          addToTally(t, r);
+          failures.push(...r.failures);
+          if (r.disagreement) disagreements.push(r.disagreement);
+          expect(r.ms, `${r.label}: took ${r.ms} ms`).toBeLessThan(30_000);
+        }
+        console.log(
+          `fuzz (${name}): ${t.cases} cases; repair wrote ${t.repaired} (${t.correct} mappings correct, ${t.wrong} wrong, ${t.recovered} from older copies), refused ${t.refused}; thin_check 1.1 alone against dmthin and 0.9: ${t.oracleMisses}`,
+        );
+        expect(failures).toEqual([]);
+        expect(disagreements).toEqual([]);
+        expect(t.wrong).toBe(0);
+        expect(Object.keys(t.byKind).length).toBe(Math.min(CASES, DAMAGE_KINDS.length));
+      },
+      120_000 + CASES * 3_000,
+    );
   }
 });

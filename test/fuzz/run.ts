@@ -50,7 +50,16 @@ function worker(): void {
           r = runCase(p, seed, dir);
         } catch (e) {
           // The harness itself failed (damage generator, scoring): a failure too, never silence.
-          r = { label: `${job.pool} seed ${seed}`, kind: 'bit-flip', failures: [`${job.pool} seed ${seed}: the case itself threw ${(e as Error).stack}`], repaired: false, correct: 0, wrong: 0, recovered: 0, ms: 0 };
+          r = {
+            label: `${job.pool} seed ${seed}`,
+            kind: 'bit-flip',
+            failures: [`${job.pool} seed ${seed}: the case itself threw ${(e as Error).stack}`],
+            repaired: false,
+            correct: 0,
+            wrong: 0,
+            recovered: 0,
+            ms: 0,
+          };
         }
         process.send!({ pool: job.pool, r });
       }
@@ -72,7 +81,7 @@ async function main(): Promise<void> {
   // Work in small batches so every worker stays busy to the end.
   const queue: Job[] = [];
   for (let s = first; s < first + perPool; s += 20) {
-    for (const pool of POOLS) queue.push({ pool, path: paths[pool]!, seeds: Array.from({ length: Math.min(20, first + perPool - s) }, (_, i) => s + i) });
+    for (const pool of POOLS) queue.push({ pool, path: paths[pool], seeds: Array.from({ length: Math.min(20, first + perPool - s) }, (_, i) => s + i) });
   }
   const tallies: Record<string, Tally> = Object.fromEntries(POOLS.map((p) => [p, emptyTally()]));
   const failures: string[] = [];
@@ -106,7 +115,7 @@ async function main(): Promise<void> {
             child.send(job ?? 'done');
             return;
           }
-          addToTally(tallies[m.pool]!, m.r);
+          addToTally(tallies[m.pool], m.r);
           failures.push(...m.r.failures);
           if (m.r.disagreement) disagreements.push(m.r.disagreement);
           if (m.r.oracleMiss) oracleMisses.push(m.r.oracleMiss);
@@ -134,7 +143,9 @@ async function main(): Promise<void> {
   }
   for (const f of [...failures, ...disagreements].slice(0, 50)) console.log(`FAIL ${f}`);
   for (const f of oracleMisses.slice(0, 20)) console.log(`thin_check 1.1 alone: ${f}`);
-  console.log(`${done} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s with ${jobs} jobs: ${failures.length} failures, ${disagreements.length} disagreements`);
+  console.log(
+    `${done} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s with ${jobs} jobs: ${failures.length} failures, ${disagreements.length} disagreements`,
+  );
   process.exitCode = failures.length + disagreements.length > 0 ? 1 : 0;
 }
 

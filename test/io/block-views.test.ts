@@ -52,7 +52,10 @@ describe('block views', () => {
     // 40 bitmaps' worth of data blocks, none mapped, every one counted used by the space map.
     const nrData = 40 * ENTRIES_PER_BITMAP;
     const xml = tmp.path('empty.xml');
-    writeFileSync(xml, `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${nrData}">\n  <device dev_id="0" mapped_blocks="0" transaction="0" creation_time="0" snap_time="0">\n  </device>\n</superblock>\n`);
+    writeFileSync(
+      xml,
+      `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${nrData}">\n  <device dev_id="0" mapped_blocks="0" transaction="0" creation_time="0" snap_time="0">\n  </device>\n</superblock>\n`,
+    );
     const meta = emptyFile(tmp.path('far.meta'), 8192 * BLOCK_SIZE);
     restore(xml, meta);
     const sb = parseSuperblock(readBlock(meta, 0));

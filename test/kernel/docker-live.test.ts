@@ -11,7 +11,7 @@ const reason = kernelUnavailableReason();
 let scratchDir = '';
 let o: Record<string, any>;
 
-describe.skipIf(skipReason(reason === undefined, `live Docker verbs on a real kernel: ${reason}`))('the seed\'s live Docker move, made safe', () => {
+describe.skipIf(skipReason(reason === undefined, `live Docker verbs on a real kernel: ${reason}`))("the seed's live Docker move, made safe", () => {
   beforeAll(async () => {
     const r = await runScenario('docker-live.mjs');
     scratchDir = r.scratch;

@@ -52,7 +52,16 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
   it('creates a pool whose status has every field', () => {
     expect(o.create.code).toBe(0);
     const s = o.statusFresh;
-    expect(s).toMatchObject({ name: 'p1', mode: 'rw', transaction_id: 0, used_data_blocks: 0, total_data_blocks: 4096, total_metadata_blocks: 2048, needs_check: false, data_block_size: 128 });
+    expect(s).toMatchObject({
+      name: 'p1',
+      mode: 'rw',
+      transaction_id: 0,
+      used_data_blocks: 0,
+      total_data_blocks: 4096,
+      total_metadata_blocks: 2048,
+      needs_check: false,
+      data_block_size: 128,
+    });
     expect(s.held_metadata_root).toBeUndefined();
     expect(s.used_metadata_blocks).toBeGreaterThan(0);
     expect(s.metadata_device).toMatch(/^\/dev\/loop\d+$/);
@@ -143,7 +152,11 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(r.code, r.stderr).toBe(0);
       expect(createHash('md5').update(readFileSync(out)).digest('hex'), `thin ${id}`).toBe(o.deviceMd5[id]);
       // Streamed to stdout: the same bytes.
-      const s = spawnSync(process.execPath, [cliPath, 'export', '--metadata', o.files.metadata, '--data', o.files.data, '--dev-id', id, '--size', '64M', '-o', '-'], { maxBuffer: 1 << 28 });
+      const s = spawnSync(
+        process.execPath,
+        [cliPath, 'export', '--metadata', o.files.metadata, '--data', o.files.data, '--dev-id', id, '--size', '64M', '-o', '-'],
+        { maxBuffer: 1 << 28 },
+      );
       expect(createHash('md5').update(s.stdout).digest('hex')).toBe(o.deviceMd5[id]);
     }
   });

@@ -24,15 +24,18 @@ function packable(file: string): Buffer {
 }
 
 describe.skipIf(skipReason(packs.length > 0, '../shared/fixtures/tpt-testdata absent: pack tests on tpt packs'))("thin-provisioning-tools' packs", () => {
-  it.skipIf(skipReason(!!tpt11, 'thin_metadata_unpack 1.1 missing: pack byte comparisons'))('dmthin unpack gives byte for byte what thin_metadata_unpack gives', () => {
-    for (const p of packs) {
-      const ours = tmp.path(`${basename(p)}.ours`);
-      const theirs = tmp.path(`${basename(p)}.theirs`);
-      expect(dmthin('metadata', 'unpack', '-i', p, '-o', ours).code).toBe(0);
-      expect(oracle('1.1', 'thin_metadata_unpack', ['-i', p, '-o', theirs]).code).toBe(0);
-      expect(readFileSync(ours).equals(readFileSync(theirs)), basename(p)).toBe(true);
-    }
-  });
+  it.skipIf(skipReason(!!tpt11, 'thin_metadata_unpack 1.1 missing: pack byte comparisons'))(
+    'dmthin unpack gives byte for byte what thin_metadata_unpack gives',
+    () => {
+      for (const p of packs) {
+        const ours = tmp.path(`${basename(p)}.ours`);
+        const theirs = tmp.path(`${basename(p)}.theirs`);
+        expect(dmthin('metadata', 'unpack', '-i', p, '-o', ours).code).toBe(0);
+        expect(oracle('1.1', 'thin_metadata_unpack', ['-i', p, '-o', theirs]).code).toBe(0);
+        expect(readFileSync(ours).equals(readFileSync(theirs)), basename(p)).toBe(true);
+      }
+    },
+  );
 
   it('unpacks tmeta.pack into metadata that checks clean', () => {
     const out = tmp.path('tmeta.bin');
@@ -52,19 +55,22 @@ describe('pack round trips', () => {
     expect(check(out).ok).toBe(true);
   });
 
-  it.skipIf(skipReason(!!tpt11, 'thin_metadata_pack 1.1 missing: cross-tool pack tests'))('thin_metadata_unpack reads dmthin packs; dmthin reads thin_metadata_pack packs', () => {
-    const k = unpackKernelFixture(tmp.dir);
-    const ours = tmp.path('ours.pack');
-    const theirs = tmp.path('theirs.pack');
-    expect(dmthin('metadata', 'pack', '-i', k, '-o', ours).code).toBe(0);
-    expect(oracle('1.1', 'thin_metadata_pack', ['-i', k, '-o', theirs]).code).toBe(0);
-    const a = tmp.path('a.bin');
-    const b = tmp.path('b.bin');
-    expect(oracle('1.1', 'thin_metadata_unpack', ['-i', ours, '-o', a]).code).toBe(0);
-    expect(dmthin('metadata', 'unpack', '-i', theirs, '-o', b).code).toBe(0);
-    expect(readFileSync(a).equals(packable(k))).toBe(true);
-    expect(readFileSync(b).equals(packable(k))).toBe(true);
-  });
+  it.skipIf(skipReason(!!tpt11, 'thin_metadata_pack 1.1 missing: cross-tool pack tests'))(
+    'thin_metadata_unpack reads dmthin packs; dmthin reads thin_metadata_pack packs',
+    () => {
+      const k = unpackKernelFixture(tmp.dir);
+      const ours = tmp.path('ours.pack');
+      const theirs = tmp.path('theirs.pack');
+      expect(dmthin('metadata', 'pack', '-i', k, '-o', ours).code).toBe(0);
+      expect(oracle('1.1', 'thin_metadata_pack', ['-i', k, '-o', theirs]).code).toBe(0);
+      const a = tmp.path('a.bin');
+      const b = tmp.path('b.bin');
+      expect(oracle('1.1', 'thin_metadata_unpack', ['-i', ours, '-o', a]).code).toBe(0);
+      expect(dmthin('metadata', 'unpack', '-i', theirs, '-o', b).code).toBe(0);
+      expect(readFileSync(a).equals(packable(k))).toBe(true);
+      expect(readFileSync(b).equals(packable(k))).toBe(true);
+    },
+  );
 
   it('refuses what is not a pack, and a truncated one, with a clear message', () => {
     const junk = tmp.path('junk.pack');

@@ -26,15 +26,20 @@ export function copyOf(src: string, dst: string): string {
 export function leakMetadata(path: string, n: number): void {
   const sb = parseSuperblock(readBlock(path, 0));
   const bm = getU64(readBlock(path, sb.metadataSpaceMapRoot.bitmapRoot), 16);
-  patchBlock(path, bm, (d) => {
-    let left = n;
-    for (let i = Math.min(sb.metadataSpaceMapRoot.nrBlocks, 16320) - 1; i > 0 && left > 0; i--) {
-      if (bitmapEntry(d, i) === 0) {
-        setBitmapEntry(d, i, 1);
-        left--;
+  patchBlock(
+    path,
+    bm,
+    (d) => {
+      let left = n;
+      for (let i = Math.min(sb.metadataSpaceMapRoot.nrBlocks, 16320) - 1; i > 0 && left > 0; i--) {
+        if (bitmapEntry(d, i) === 0) {
+          setBitmapEntry(d, i, 1);
+          left--;
+        }
       }
-    }
-  }, 'bitmap');
+    },
+    'bitmap',
+  );
 }
 
 /** Raises a used metadata block's count on disk (an unexpected ref count: fatal). */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { check } from '../../src/thin/check/check.js';
 import { dmthin } from '../support/cli.js';
-import { scratch, skipReason } from '../support/env.js';
+import { scratch } from '../support/env.js';
 import { unpackKernelFixture } from '../support/fixtures.js';
 import { copyOf, corruptSuperblock, leakMetadata, makePool, overcountMetadata, setNeedsCheck } from './peer-support.js';
 
@@ -64,7 +64,14 @@ describe('thin_check peer behaviours', () => {
     expect(dmthin('check', '--super-block-only', fresh()).stdout).toMatch(/^TRANSACTION_ID=\d+\n/);
   });
   it('rejects_auto_repair_with_{metadata_snap, override_mapping_root, override_details_root, superblock_only, skip_mappings, ignore_non_fatal_errors}', () => {
-    for (const extra of [['-m'], ['--override-mapping-root', '1'], ['--override-details-root', '1'], ['--super-block-only'], ['--skip-mappings'], ['--ignore-non-fatal-errors']]) {
+    for (const extra of [
+      ['-m'],
+      ['--override-mapping-root', '1'],
+      ['--override-details-root', '1'],
+      ['--super-block-only'],
+      ['--skip-mappings'],
+      ['--ignore-non-fatal-errors'],
+    ]) {
       const r = dmthin('check', '--auto-repair', ...extra, fresh());
       expect(r.code, extra.join(' ')).not.toBe(0);
     }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dmthin, cliPath } from '../support/cli.js';
-import { emptyFile, scratch, skipReason } from '../support/env.js';
+import { emptyFile, scratch } from '../support/env.js';
 import { unpackKernelFixture } from '../support/fixtures.js';
 import { check } from '../../src/thin/check/check.js';
 import { copyOf, makePool } from './peer-support.js';
@@ -45,14 +45,20 @@ describe('thin_dump peer behaviours', () => {
   });
   it('no_stderr_on_broken_pipe_xml, no_stderr_on_broken_pipe_humanreadable', () => {
     for (const fmt of ['xml', 'human_readable']) {
-      const r = spawnSync('sh', ['-c', `"${process.execPath}" "${cliPath}" dump -f ${fmt} "${meta}" | head -1 >/dev/null; echo "exit=\${PIPESTATUS:-0}"`], { encoding: 'utf8' });
+      const r = spawnSync('sh', ['-c', `"${process.execPath}" "${cliPath}" dump -f ${fmt} "${meta}" | head -1 >/dev/null; echo "exit=\${PIPESTATUS:-0}"`], {
+        encoding: 'utf8',
+      });
       expect(r.stderr, fmt).toBe('');
     }
   });
   it('no_stderr_on_broken_fifo_xml', () => {
     const fifo = tmp.path('fifo');
     spawnSync('mkfifo', [fifo]);
-    const r = spawnSync('sh', ['-c', `("${process.execPath}" "${cliPath}" dump -o "${fifo}" "${meta}" 2>"${tmp.path('fifo.err')}" &) ; head -c 100 "${fifo}" >/dev/null; sleep 1`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      ['-c', `("${process.execPath}" "${cliPath}" dump -o "${fifo}" "${meta}" 2>"${tmp.path('fifo.err')}" &) ; head -c 100 "${fifo}" >/dev/null; sleep 1`],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(0);
     expect(readFileSync(tmp.path('fifo.err'), 'utf8')).toBe('');
   });
@@ -69,7 +75,9 @@ describe('thin_restore peer behaviours', () => {
     expect(dmthin('restore', '--help').code).toBe(0);
     expect(dmthin('restore', '-o', meta).code).toBe(2);
     expect(dmthin('restore', '-i', xml).code).toBe(2);
-    expect(dmthin('restore', '-i', tmp.path('nope.xml'), '-o', emptyFile(tmp.path('o1'), 4 << 20)).stderr).toMatch(/cannot read XML input .*nope\.xml: no such file/);
+    expect(dmthin('restore', '-i', tmp.path('nope.xml'), '-o', emptyFile(tmp.path('o1'), 4 << 20)).stderr).toMatch(
+      /cannot read XML input .*nope\.xml: no such file/,
+    );
   });
   it('corrupted_input_data', () => {
     writeFileSync(tmp.path('bad.xml'), Buffer.alloc(4096, 0x55));
@@ -96,7 +104,11 @@ describe('thin_restore peer behaviours', () => {
     }
   });
   it('override_transaction_id, override_data_block_size, override_nr_data_blocks', () => {
-    for (const [flag, value, pattern] of [['--transaction-id', '2345', /transaction="2345"/], ['--data-block-size', '8192', /data_block_size="8192"/], ['--nr-data-blocks', '234500', /nr_data_blocks="234500"/]] as const) {
+    for (const [flag, value, pattern] of [
+      ['--transaction-id', '2345', /transaction="2345"/],
+      ['--data-block-size', '8192', /data_block_size="8192"/],
+      ['--nr-data-blocks', '234500', /nr_data_blocks="234500"/],
+    ] as const) {
       const out = emptyFile(tmp.path(`ov${flag}`), 4 << 20);
       expect(dmthin('restore', '-q', '-i', xml, '-o', out, flag, value).code).toBe(0);
       expect(dmthin('dump', out).stdout.split('\n')[0]).toMatch(pattern);

@@ -130,8 +130,14 @@ describe('thin_repair peer behaviours', () => {
     const md = copyOf(valid, tmp.path('rec.meta'));
     damageSuperblock(md);
     const cases: Array<[string[], string[]]> = [
-      [['--data-block-size=128', '--nr-data-blocks=20480'], ['transaction="1"', 'data_block_size="128"', 'nr_data_blocks="20480"']],
-      [['--transaction-id=10', '--data-block-size=128'], ['transaction="10"', 'data_block_size="128"', 'nr_data_blocks="1024"']],
+      [
+        ['--data-block-size=128', '--nr-data-blocks=20480'],
+        ['transaction="1"', 'data_block_size="128"', 'nr_data_blocks="20480"'],
+      ],
+      [
+        ['--transaction-id=10', '--data-block-size=128'],
+        ['transaction="10"', 'data_block_size="128"', 'nr_data_blocks="1024"'],
+      ],
       [['--data-block-size=128'], ['transaction="1"', 'data_block_size="128"', 'nr_data_blocks="1024"']],
     ];
     for (const [args, patterns] of cases) {
@@ -164,32 +170,34 @@ describe('thin_repair peer behaviours', () => {
     expect(dmthin('repair', '-q', '-i', md, '-o', out).code).toBe(0);
     expect(dump(out, '--repair')).toBe(before);
   });
-  it.skipIf(skipReason(tptPacks().some((p) => p.endsWith('/tmeta.pack')), 'tpt-testdata/tmeta.pack missing: repair_device_details_tree needs it'))(
-    'repair_device_details_tree',
-    () => {
-      mkdirSync(tmp.path('details'), { recursive: true });
-      const orig = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta.pack'))!, tmp.path('details'));
-      const md = Metadata.open(orig);
-      const origSb = md.superblock;
-      const origThins = md.devices();
-      md.close();
-      for (const b of [1, 2, 20]) patchBlock(orig, b, (d) => d.fill(0, 0, 8));
-      const out = emptyFile(tmp.path('details.meta'), 4096 * 4096 * 2);
-      const r = dmthin('repair', '-i', orig, '-o', out);
-      expect(r.code, r.stderr).toBe(0);
-      const rep = Metadata.open(out);
-      try {
-        expect(rep.superblock.dataSpaceMapRoot.nrAllocated).toBe(origSb.dataSpaceMapRoot.nrAllocated);
-        const thins = rep.devices();
-        expect(thins.map((t) => [t.devId, t.mappedBlocks])).toEqual(origThins.map((t) => [t.devId, t.mappedBlocks]));
-        const expectedTs = Math.max(origSb.time, Math.max(0, ...origThins.map((t) => t.snapshottedTime)) + 1);
-        expect(rep.superblock.time).toBe(expectedTs);
-        for (const t of thins) expect(t.snapshottedTime).toBe(expectedTs);
-      } finally {
-        rep.close();
-      }
-    },
-  );
+  it.skipIf(
+    skipReason(
+      tptPacks().some((p) => p.endsWith('/tmeta.pack')),
+      'tpt-testdata/tmeta.pack missing: repair_device_details_tree needs it',
+    ),
+  )('repair_device_details_tree', () => {
+    mkdirSync(tmp.path('details'), { recursive: true });
+    const orig = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta.pack'))!, tmp.path('details'));
+    const md = Metadata.open(orig);
+    const origSb = md.superblock;
+    const origThins = md.devices();
+    md.close();
+    for (const b of [1, 2, 20]) patchBlock(orig, b, (d) => d.fill(0, 0, 8));
+    const out = emptyFile(tmp.path('details.meta'), 4096 * 4096 * 2);
+    const r = dmthin('repair', '-i', orig, '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = Metadata.open(out);
+    try {
+      expect(rep.superblock.dataSpaceMapRoot.nrAllocated).toBe(origSb.dataSpaceMapRoot.nrAllocated);
+      const thins = rep.devices();
+      expect(thins.map((t) => [t.devId, t.mappedBlocks])).toEqual(origThins.map((t) => [t.devId, t.mappedBlocks]));
+      const expectedTs = Math.max(origSb.time, Math.max(0, ...origThins.map((t) => t.snapshottedTime)) + 1);
+      expect(rep.superblock.time).toBe(expectedTs);
+      for (const t of thins) expect(t.snapshottedTime).toBe(expectedTs);
+    } finally {
+      rep.close();
+    }
+  });
 });
 
 describe('thin_dump --repair peer behaviours', () => {
@@ -215,7 +223,12 @@ describe('thin_dump --repair peer behaviours', () => {
     damageSuperblock(md);
     expect(dump(md, '--repair', '--transaction-id=1', '--data-block-size=128', '--nr-data-blocks=20480')).toBe(before);
   });
-  it.skipIf(skipReason(tptPacks().some((p) => p.endsWith('/tmeta.pack')), 'tpt-testdata/tmeta.pack missing'))('repair_healthy_metadata', () => {
+  it.skipIf(
+    skipReason(
+      tptPacks().some((p) => p.endsWith('/tmeta.pack')),
+      'tpt-testdata/tmeta.pack missing',
+    ),
+  )('repair_healthy_metadata', () => {
     mkdirSync(tmp.path('healthy'), { recursive: true });
     const md = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta.pack'))!, tmp.path('healthy'));
     const r = dmthin('dump', '--repair', md);
@@ -223,15 +236,17 @@ describe('thin_dump --repair peer behaviours', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(dump(md));
   });
-  it.skipIf(skipReason(tptPacks().some((p) => p.endsWith('/tmeta_with_empty_roots.pack')), 'tpt-testdata/tmeta_with_empty_roots.pack missing'))(
-    'repair_metadata_with_empty_roots',
-    () => {
-      const md = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_empty_roots.pack'))!, tmp.dir);
-      const before = dump(md);
-      damageSuperblock(md);
-      expect(dump(md, '--repair', '--transaction-id=2', '--data-block-size=128', '--nr-data-blocks=1024')).toBe(before);
-    },
-  );
+  it.skipIf(
+    skipReason(
+      tptPacks().some((p) => p.endsWith('/tmeta_with_empty_roots.pack')),
+      'tpt-testdata/tmeta_with_empty_roots.pack missing',
+    ),
+  )('repair_metadata_with_empty_roots', () => {
+    const md = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_empty_roots.pack'))!, tmp.dir);
+    const before = dump(md);
+    damageSuperblock(md);
+    expect(dump(md, '--repair', '--transaction-id=2', '--data-block-size=128', '--nr-data-blocks=1024')).toBe(before);
+  });
   it('recovers_transaction_id, missing_data_block_size, recovers_nr_data_blocks, recovers_tid_and_nr_data_blocks', () => {
     const md = copyOf(valid, tmp.path('drec.meta'));
     damageSuperblock(md);
@@ -269,13 +284,16 @@ describe('thin_repair drop-in', () => {
 });
 
 describe('repair output against the oracles', () => {
-  it.skipIf(skipReason(Boolean(tpt09 && tpt11), 'thin-provisioning-tools 0.9 and 1.1 both needed'))('passes thin_check 0.9 and 1.1; their thin_dump reads it as ours does', () => {
-    const md = validMd();
-    damageSuperblock(md);
-    const out = zeroedMd();
-    expect(dmthin('repair', '-q', '--data-block-size', '128', '-i', md, '-o', out).code).toBe(0);
-    expect(oracle('0.9', 'thin_check', [out]).code).toBe(0);
-    expect(oracle('1.1', 'thin_check', [out]).code).toBe(0);
-    expect(oracle('0.9', 'thin_dump', [out]).stdout).toBe(dump(out));
-  });
+  it.skipIf(skipReason(Boolean(tpt09 && tpt11), 'thin-provisioning-tools 0.9 and 1.1 both needed'))(
+    'passes thin_check 0.9 and 1.1; their thin_dump reads it as ours does',
+    () => {
+      const md = validMd();
+      damageSuperblock(md);
+      const out = zeroedMd();
+      expect(dmthin('repair', '-q', '--data-block-size', '128', '-i', md, '-o', out).code).toBe(0);
+      expect(oracle('0.9', 'thin_check', [out]).code).toBe(0);
+      expect(oracle('1.1', 'thin_check', [out]).code).toBe(0);
+      expect(oracle('0.9', 'thin_dump', [out]).stdout).toBe(dump(out));
+    },
+  );
 });

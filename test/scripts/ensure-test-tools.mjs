@@ -36,14 +36,16 @@ const PACKAGES = {
   kmod: '/usr/bin/kmod',
   cpio: '/usr/bin/cpio',
   dmsetup: '/usr/sbin/dmsetup',
-  'e2fsprogs': '/usr/sbin/mke2fs',
+  e2fsprogs: '/usr/sbin/mke2fs',
   time: '/usr/bin/time',
   'util-linux': '/usr/bin/fallocate',
   chromium: '/usr/bin/chromium',
   'fonts-dejavu-core': '/usr/share/fonts/truetype/dejavu',
   'groff-base': '/usr/bin/groff',
 };
-const missing = Object.entries(PACKAGES).filter(([, file]) => !existsSync(file)).map(([p]) => p);
+const missing = Object.entries(PACKAGES)
+  .filter(([, file]) => !existsSync(file))
+  .map(([p]) => p);
 if (missing.length > 0) {
   if (isRoot && has('apt-get')) {
     say(`installing ${missing.join(' ')} (apt-get)`);

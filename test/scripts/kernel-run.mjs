@@ -15,7 +15,14 @@ export async function runOnKernel(root, script, prefix, args = []) {
   }
   const sh = join(scratch, 'run.sh');
   writeFileSync(sh, `exec sh "${script}" "${root}" "${out}" ${args.map((a) => `"${a}"`).join(' ')} 2>&1\n`);
-  const r = await runInVm(sh, { cwd: root, scratch, timeoutMs: 900_000, onLine: (l) => { if (!/^\[\s*\d+\.\d+\]/.test(l)) console.log(l); } });
+  const r = await runInVm(sh, {
+    cwd: root,
+    scratch,
+    timeoutMs: 900_000,
+    onLine: (l) => {
+      if (!/^\[\s*\d+\.\d+\]/.test(l)) console.log(l);
+    },
+  });
   if (r.exitCode !== 0) throw new Error(`${script} failed in the VM (exit ${r.exitCode})`);
   return out;
 }

@@ -109,7 +109,8 @@ export function liveBlocks(path: string): number[] {
     if (idx > 0 && idx < n) {
       live.add(idx);
       try {
-        for (const e of parseMetadataIndex(readBlock(path, idx), idx, Math.ceil(sb.metadataSpaceMapRoot.nrBlocks / ENTRIES_PER_BITMAP))) if (e) live.add(e.blocknr);
+        for (const e of parseMetadataIndex(readBlock(path, idx), idx, Math.ceil(sb.metadataSpaceMapRoot.nrBlocks / ENTRIES_PER_BITMAP)))
+          if (e) live.add(e.blocknr);
       } catch {
         // An unreadable index: its bitmaps are not steered to.
       }
@@ -122,13 +123,13 @@ export function liveBlocks(path: string): number[] {
 export function damage(pristine: string, path: string, used: Map<string, number[]>, seed: number, live: readonly number[] = []): Damage {
   copyFileSync(pristine, path);
   const rnd = prng(seed);
-  const kind = DAMAGE_KINDS[seed % DAMAGE_KINDS.length]!;
+  const kind = DAMAGE_KINDS[seed % DAMAGE_KINDS.length];
   const liveSet = new Set(live);
   // Three picks in four from what the current metadata uses, when there is a choice.
   const pick = <T extends number>(a: readonly T[]): T => {
     const inUse = a.filter((b) => liveSet.has(b));
     const from = inUse.length > 0 && rnd() < 0.75 ? inUse : a;
-    return from[Math.floor(rnd() * from.length)]!;
+    return from[Math.floor(rnd() * from.length)];
   };
   const nodes = used.get('btreeNode') ?? [];
   const all = [...used.values()].flat();
@@ -158,10 +159,15 @@ export function damage(pristine: string, path: string, used: Map<string, number[
       const h = parseNodeHeader(readBlock(pristine, b));
       const i = Math.floor(rnd() * Math.max(1, h.nrEntries));
       const target = kind === 'cycle' ? b : nrBlocks + Math.floor(rnd() * 1000);
-      patchBlock(path, b, (_d, dv) => {
-        dv.setUint32(32 + 8 * h.maxEntries + 8 * i, target, true);
-        dv.setUint32(32 + 8 * h.maxEntries + 8 * i + 4, 0, true);
-      }, 'btreeNode');
+      patchBlock(
+        path,
+        b,
+        (_d, dv) => {
+          dv.setUint32(32 + 8 * h.maxEntries + 8 * i, target, true);
+          dv.setUint32(32 + 8 * h.maxEntries + 8 * i + 4, 0, true);
+        },
+        'btreeNode',
+      );
       return { kind, block: kind === 'cycle' ? b : target, blockKind: 'btreeNode' };
     }
     case 'nr-entries-over-max': {
@@ -172,7 +178,7 @@ export function damage(pristine: string, path: string, used: Map<string, number[
     }
     case 'wrong-value-size': {
       const b = pick(nodes);
-      patchBlock(path, b, (_d, dv) => dv.setUint32(24, [4, 16, 24, 32, 7][Math.floor(rnd() * 5)]!, true), 'btreeNode');
+      patchBlock(path, b, (_d, dv) => dv.setUint32(24, [4, 16, 24, 32, 7][Math.floor(rnd() * 5)], true), 'btreeNode');
       return { kind, block: b, blockKind: 'btreeNode' };
     }
     case 'truncated': {
@@ -186,7 +192,7 @@ export function damage(pristine: string, path: string, used: Map<string, number[
       // Two blocks written to each other's places (a misdirected write pair).
       const a = pick(all);
       let b = pick(all);
-      if (b === a) b = all[(all.indexOf(a) + 1) % all.length]!;
+      if (b === a) b = all[(all.indexOf(a) + 1) % all.length];
       const da = readBlock(pristine, a);
       writeBlock(path, a, readBlock(pristine, b));
       writeBlock(path, b, da);
@@ -196,16 +202,21 @@ export function damage(pristine: string, path: string, used: Map<string, number[
       // A block written twice: a second copy lands over another block in use.
       const src = pick(all);
       let dst = pick(all);
-      if (dst === src) dst = all[(all.indexOf(src) + 1) % all.length]!;
+      if (dst === src) dst = all[(all.indexOf(src) + 1) % all.length];
       writeBlock(path, dst, readBlock(pristine, src));
       return { kind, block: dst, other: src, blockKind: classifyBlock(readBlock(pristine, dst))! };
     }
     case 'index-or-bitmap-garbage': {
       const b = pick([...(used.get('bitmap') ?? []), ...(used.get('index') ?? [])]);
       const k = classifyBlock(readBlock(pristine, b))!;
-      patchBlock(path, b, (d) => {
-        for (let j = 0; j < 8; j++) d[16 + Math.floor(rnd() * (BLOCK_SIZE - 16))] = Math.floor(rnd() * 256);
-      }, rnd() < 0.5 ? (k as 'bitmap' | 'index') : undefined);
+      patchBlock(
+        path,
+        b,
+        (d) => {
+          for (let j = 0; j < 8; j++) d[16 + Math.floor(rnd() * (BLOCK_SIZE - 16))] = Math.floor(rnd() * 256);
+        },
+        rnd() < 0.5 ? (k as 'bitmap' | 'index') : undefined,
+      );
       return { kind, block: b, blockKind: k };
     }
   }

@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const sharedFixtures = resolve(projectRoot, '..', 'shared', 'fixtures');
 
-export const tpt09 = ['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync) ? dirname(['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync)!) : undefined;
+export const tpt09 = ['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync)
+  ? dirname(['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync)!)
+  : undefined;
 export const tpt11 = existsSync('/opt/tpt-1.1/thin_check') ? '/opt/tpt-1.1' : undefined;
 
 const warned = new Set<string>();

@@ -23,7 +23,7 @@ export function decodePng(file: Buffer): Image {
       width = data.readUInt32BE(0);
       height = data.readUInt32BE(4);
       if (data[8] !== 8 || data[12] !== 0) throw new Error('only 8-bit non-interlaced PNGs');
-      colorType = data[9]!;
+      colorType = data[9];
     } else if (type === 'IDAT') idat.push(data);
     else if (type === 'IEND') break;
     p += 12 + len;
@@ -36,13 +36,13 @@ export function decodePng(file: Buffer): Image {
   const prev = new Uint8Array(stride);
   const cur = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)]!;
+    const f = raw[y * (stride + 1)];
     const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
     for (let x = 0; x < stride; x++) {
-      const a = x >= bpp ? cur[x - bpp]! : 0;
-      const b = prev[x]!;
-      const c = x >= bpp ? prev[x - bpp]! : 0;
-      let v = line[x]!;
+      const a = x >= bpp ? cur[x - bpp] : 0;
+      const b = prev[x];
+      const c = x >= bpp ? prev[x - bpp] : 0;
+      let v = line[x];
       if (f === 1) v += a;
       else if (f === 2) v += b;
       else if (f === 3) v += (a + b) >> 1;
@@ -55,7 +55,7 @@ export function decodePng(file: Buffer): Image {
       cur[x] = v & 0xff;
     }
     for (let x = 0; x < width; x++) {
-      out.set([cur[x * bpp]!, cur[x * bpp + 1]!, cur[x * bpp + 2]!, bpp === 4 ? cur[x * bpp + 3]! : 255], (y * width + x) * 4);
+      out.set([cur[x * bpp], cur[x * bpp + 1], cur[x * bpp + 2], bpp === 4 ? cur[x * bpp + 3] : 255], (y * width + x) * 4);
     }
     prev.set(cur);
   }
@@ -68,7 +68,7 @@ export function countColor(img: Image, rgb: [number, number, number], tol = 8, r
   for (let y = rect.y; y < Math.min(img.height, rect.y + rect.h); y++) {
     for (let x = rect.x; x < Math.min(img.width, rect.x + rect.w); x++) {
       const i = (y * img.width + x) * 4;
-      if (Math.abs(img.pixels[i]! - rgb[0]) <= tol && Math.abs(img.pixels[i + 1]! - rgb[1]) <= tol && Math.abs(img.pixels[i + 2]! - rgb[2]) <= tol) n++;
+      if (Math.abs(img.pixels[i] - rgb[0]) <= tol && Math.abs(img.pixels[i + 1] - rgb[1]) <= tol && Math.abs(img.pixels[i + 2] - rgb[2]) <= tol) n++;
     }
   }
   return n;

@@ -13,7 +13,7 @@ import { parseSuperblock } from '../../src/format/superblock.js';
 import { check } from '../../src/thin/check/check.js';
 import { restore } from '../../src/thin/restore/restore.js';
 import { cliPath, dmthin } from '../support/cli.js';
-import { emptyFile, oracle, runTool, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
+import { emptyFile, oracle, runTool, scratch, tpt09, tpt11 } from '../support/env.js';
 import { patchBlock, readBlock } from '../support/damage.js';
 import { unpackKernelFixture } from '../support/fixtures.js';
 
@@ -41,16 +41,24 @@ function leak(path: string, count: number, metaCount: number): void {
   const dataBitmap = getU64(idx, 32 + 8 * parseNodeHeader(idx).maxEntries);
   const metaIndex = readBlock(path, sb.metadataSpaceMapRoot.bitmapRoot);
   const metaBitmap = getU64(metaIndex, 16);
-  for (const [bm, k, limit] of [[dataBitmap, count, sb.dataSpaceMapRoot.nrBlocks], [metaBitmap, metaCount, sb.metadataSpaceMapRoot.nrBlocks]] as const) {
-    patchBlock(path, bm, (d) => {
-      let left = k;
-      for (let i = Math.min(limit, 16320) - 1; i >= 0 && left > 0; i--) {
-        if (bitmapEntry(d, i) === 0) {
-          setBitmapEntry(d, i, 1);
-          left--;
+  for (const [bm, k, limit] of [
+    [dataBitmap, count, sb.dataSpaceMapRoot.nrBlocks],
+    [metaBitmap, metaCount, sb.metadataSpaceMapRoot.nrBlocks],
+  ] as const) {
+    patchBlock(
+      path,
+      bm,
+      (d) => {
+        let left = k;
+        for (let i = Math.min(limit, 16320) - 1; i >= 0 && left > 0; i--) {
+          if (bitmapEntry(d, i) === 0) {
+            setBitmapEntry(d, i, 1);
+            left--;
+          }
         }
-      }
-    }, 'bitmap');
+      },
+      'bitmap',
+    );
   }
 }
 
@@ -126,14 +134,26 @@ describe('LVM drop-in', () => {
     const d = runTool(process.execPath, [tmp.path('thin_dump'), pool]);
     expect(d.stdout).toBe(dmthin('dump', pool).stdout);
     if (tpt09) expect(runTool(process.execPath, [tmp.path('thin_ls'), pool]).stdout).toBe(oracle('0.9', 'thin_ls', [pool]).stdout);
-    if (tpt09) expect(runTool(process.execPath, [tmp.path('thin_ls'), '-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS', pool]).stdout).toBe(oracle('0.9', 'thin_ls', ['-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS', pool]).stdout);
+    if (tpt09)
+      expect(runTool(process.execPath, [tmp.path('thin_ls'), '-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS', pool]).stdout).toBe(
+        oracle('0.9', 'thin_ls', ['-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS', pool]).stdout,
+      );
     const bad = copy();
     patchBlock(bad, 0, (b) => (b[99] ^= 1));
     expect(runTool(process.execPath, [tmp.path('thin_check'), '-q', bad]).code).toBe(1);
   });
 
   it('every thin_* name dmthin covers runs as that program and names itself in usage and errors', () => {
-    for (const name of ['thin_restore', 'thin_repair', 'thin_delta', 'thin_rmap', 'thin_metadata_size', 'thin_trim', 'thin_metadata_pack', 'thin_metadata_unpack']) {
+    for (const name of [
+      'thin_restore',
+      'thin_repair',
+      'thin_delta',
+      'thin_rmap',
+      'thin_metadata_size',
+      'thin_trim',
+      'thin_metadata_pack',
+      'thin_metadata_unpack',
+    ]) {
       symlinkSync(cliPath, tmp.path(name));
       const help = runTool(process.execPath, [tmp.path(name), '--help']);
       expect(help.code, name).toBe(0);

@@ -34,7 +34,7 @@ beforeAll(() => {
   pristine = emptyFile(tmp.path('pristine.meta'), metadataBytesFor(g.mappings));
   restore(xml, pristine);
   const md = Metadata.open(pristine);
-  const dev0 = md.devices()[0]!;
+  const dev0 = md.devices()[0];
   internal = dev0.mappingRoot!;
   const root = readBlock(pristine, internal);
   const h = parseNodeHeader(root);
@@ -110,11 +110,16 @@ describe('check on damaged metadata', () => {
 
   it('reports keys out of order', () => {
     const p = damaged((f) =>
-      patchBlock(f, leaf, (d, dv) => {
-        const k = keyAt(d, 5);
-        dv.setUint32(32 + 8 * 6, k, true);
-        dv.setUint32(32 + 8 * 6 + 4, 0, true);
-      }, 'btreeNode'),
+      patchBlock(
+        f,
+        leaf,
+        (d, dv) => {
+          const k = keyAt(d, 5);
+          dv.setUint32(32 + 8 * 6, k, true);
+          dv.setUint32(32 + 8 * 6 + 4, 0, true);
+        },
+        'btreeNode',
+      ),
     );
     expectFatalAt(p, leaf, /keys out of order/, 'keys-out-of-order');
   });
@@ -147,7 +152,9 @@ describe('check on damaged metadata', () => {
     const p = damaged((f) => patchBlock(f, dataBitmap, (d) => setBitmapEntry(d, once, 2), 'bitmap'));
     const r = check(p);
     expect(r.ok).toBe(false);
-    expect(r.findings).toContainEqual(expect.objectContaining({ code: 'ref-count-mismatch', message: `data block ${once}: reference count on disk 2, computed 1` }));
+    expect(r.findings).toContainEqual(
+      expect.objectContaining({ code: 'ref-count-mismatch', message: `data block ${once}: reference count on disk 2, computed 1` }),
+    );
     if (tpt11) expect(oracleVerdict(p)).toBe(false);
   });
 
@@ -157,7 +164,9 @@ describe('check on damaged metadata', () => {
     const r = check(p);
     expect(r.ok).toBe(true);
     expect(r.leakedDataBlocks).toBe(1);
-    expect(r.findings).toEqual([expect.objectContaining({ severity: 'non-fatal', code: 'leaked-blocks', message: expect.stringMatching(/1 data blocks have leaked/) })]);
+    expect(r.findings).toEqual([
+      expect.objectContaining({ severity: 'non-fatal', code: 'leaked-blocks', message: expect.stringMatching(/1 data blocks have leaked/) }),
+    ]);
     expect(dmthin('check', p).code).toBe(1);
     expect(dmthin('check', '--ignore-non-fatal-errors', p).code).toBe(0);
     if (tpt11) {
@@ -172,7 +181,7 @@ describe('check on damaged metadata', () => {
     expect(r.ok).toBe(false);
     expect(r.findings.length).toBeGreaterThan(0);
     const e = damaged((f) => truncateSync(f, 0));
-    expect(check(e).findings[0]!.message).toMatch(/empty/);
+    expect(check(e).findings[0].message).toMatch(/empty/);
   });
 
   it('--super-block-only passes a pool whose trees are damaged', () => {

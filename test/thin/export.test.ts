@@ -41,7 +41,7 @@ function expected(devId: number, size: number): Buffer {
   const dataBuf = readFileSync(data);
   const out = Buffer.alloc(size);
   const text = readFileSync(xml, 'utf8');
-  const body = text.split(`<device dev_id="${devId}"`)[1]!.split('</device>')[0]!;
+  const body = text.split(`<device dev_id="${devId}"`)[1].split('</device>')[0];
   for (const m of body.matchAll(/origin_(?:begin|block)="(\d+)" data_(?:begin|block)="(\d+)"(?: length="(\d+)")?/g)) {
     for (let i = 0; i < Number(m[3] ?? 1); i++) {
       dataBuf.copy(out, (Number(m[1]) + i) * bs, (Number(m[2]) + i) * bs, (Number(m[2]) + i + 1) * bs);
@@ -73,7 +73,9 @@ describe('dmthin export', () => {
     const file = readFileSync(out);
     expect(file.length).toBe(256 << 20);
     expect(file.equals(expected(1, 256 << 20))).toBe(true);
-    const s = spawnSync(process.execPath, [cliPath, 'export', '--metadata', meta, '--data', data, '--dev-id', '1', '--size', '256M', '-o', '-'], { maxBuffer: 1 << 29 });
+    const s = spawnSync(process.execPath, [cliPath, 'export', '--metadata', meta, '--data', data, '--dev-id', '1', '--size', '256M', '-o', '-'], {
+      maxBuffer: 1 << 29,
+    });
     expect(s.status).toBe(0);
     expect(Buffer.from(s.stdout).equals(file)).toBe(true);
   });

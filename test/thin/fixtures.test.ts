@@ -12,33 +12,35 @@ import { haveSharedKernelFixture, sharedKernelFixture, tptPacks, unpackSharedKer
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
 
-describe.skipIf(skipReason(haveSharedKernelFixture(), `${sharedKernelFixture} is absent: tests on another kernel's (6.1) metadata; the project's own kernel fixtures below still run`))(
-  'kernel 6.1 metadata (snapshots sharing subtrees, deleted thin, held metadata snapshot)',
-  () => {
-    it('checks clean, with the transaction id the kernel set', () => {
-      const meta = unpackSharedKernelFixture(tmp.dir);
-      const r = check(meta);
-      expect(r.findings).toEqual([]);
-      expect(r.ok).toBe(true);
-      expect(r.transactionId).toBe(7n);
-      expect(r.nrDevices).toBe(3);
-    });
+describe.skipIf(
+  skipReason(
+    haveSharedKernelFixture(),
+    `${sharedKernelFixture} is absent: tests on another kernel's (6.1) metadata; the project's own kernel fixtures below still run`,
+  ),
+)('kernel 6.1 metadata (snapshots sharing subtrees, deleted thin, held metadata snapshot)', () => {
+  it('checks clean, with the transaction id the kernel set', () => {
+    const meta = unpackSharedKernelFixture(tmp.dir);
+    const r = check(meta);
+    expect(r.findings).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.transactionId).toBe(7n);
+    expect(r.nrDevices).toBe(3);
+  });
 
-    it.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 (thin_dump) missing: dump comparisons'))(
-      'dumps XML, human-readable and the metadata snapshot byte-identical to thin_dump 0.9',
-      () => {
-        const meta = unpackSharedKernelFixture(tmp.dir);
-        for (const args of [[], ['--format', 'human_readable'], ['-m'], ['--dev-id', '2'], ['--skip-mappings']]) {
-          const ours = dmthin('dump', meta, ...args);
-          const theirs = oracle('0.9', 'thin_dump', [...args, meta]);
-          expect(ours.code, `dmthin dump ${args.join(' ')}: ${ours.stderr}`).toBe(0);
-          expect(theirs.code).toBe(0);
-          expect(ours.stdout).toBe(theirs.stdout);
-        }
-      },
-    );
-  },
-);
+  it.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 (thin_dump) missing: dump comparisons'))(
+    'dumps XML, human-readable and the metadata snapshot byte-identical to thin_dump 0.9',
+    () => {
+      const meta = unpackSharedKernelFixture(tmp.dir);
+      for (const args of [[], ['--format', 'human_readable'], ['-m'], ['--dev-id', '2'], ['--skip-mappings']]) {
+        const ours = dmthin('dump', meta, ...args);
+        const theirs = oracle('0.9', 'thin_dump', [...args, meta]);
+        expect(ours.code, `dmthin dump ${args.join(' ')}: ${ours.stderr}`).toBe(0);
+        expect(theirs.code).toBe(0);
+        expect(ours.stdout).toBe(theirs.stdout);
+      }
+    },
+  );
+});
 
 const packs = tptPacks();
 describe.skipIf(skipReason(packs.length > 0 && !!tpt11 && !!tpt09, 'tpt-testdata or an oracle (0.9 and 1.1) missing: tpt fixture comparisons'))(
@@ -80,7 +82,11 @@ import { projectRoot, xzDecompress } from '../support/env.js';
 import { Metadata } from '../../src/thin/metadata.js';
 
 const projectFixtures = join(projectRoot, 'fixtures');
-const made = exists(projectFixtures) ? readdirSync(projectFixtures).filter((n) => n.endsWith('.meta.xz')).sort() : [];
+const made = exists(projectFixtures)
+  ? readdirSync(projectFixtures)
+      .filter((n) => n.endsWith('.meta.xz'))
+      .sort()
+  : [];
 
 describe('fixtures made by this project on a real kernel', () => {
   it('exist (test/scripts/make-fixtures.mjs makes them)', () => {
@@ -92,13 +98,15 @@ describe('fixtures made by this project on a real kernel', () => {
     it(`${base}: check and the kernel's live status agree`, () => {
       const meta = tmp.path(`${base}.meta`);
       if (!exists(meta)) xzDecompress(join(projectFixtures, name), meta);
-      const facts = readFileSync(join(projectFixtures, `${base}.facts`), 'utf8').trim().split('\n');
+      const facts = readFileSync(join(projectFixtures, `${base}.facts`), 'utf8')
+        .trim()
+        .split('\n');
       // 0 <len> thin-pool <tid> <used meta>/<total> <used data>/<total> <held|-> ...
-      const st = facts[0]!.split(/\s+/);
+      const st = facts[0].split(/\s+/);
       const r = check(meta);
       expect(r.findings).toEqual([]);
-      expect(r.transactionId).toBe(BigInt(st[3]!));
-      expect(r.dataBlocksUsed).toBe(Number(st[5]!.split('/')[0]));
+      expect(r.transactionId).toBe(BigInt(st[3]));
+      expect(r.dataBlocksUsed).toBe(Number(st[5].split('/')[0]));
       const md = Metadata.open(meta);
       expect(md.superblock.heldRoot).toBe(st[6] === '-' ? 0 : Number(st[6]));
       const devices = md.devices();
@@ -110,15 +118,18 @@ describe('fixtures made by this project on a real kernel', () => {
       md.close();
     });
 
-    it.skipIf(skipReason(!!tpt09 && !!tpt11, 'oracles 0.9 and 1.1 missing: project fixture comparisons'))(`${base}: dumps (and -m) match thin_dump 0.9; both thin_checks pass`, () => {
-      const meta = tmp.path(`${base}.meta`);
-      if (!exists(meta)) xzDecompress(join(projectFixtures, name), meta);
-      expect(oracle('0.9', 'thin_check', ['-q', meta]).code).toBe(0);
-      expect(oracle('1.1', 'thin_check', ['-q', meta]).code).toBe(0);
-      expect(dmthin('dump', meta).stdout).toBe(oracle('0.9', 'thin_dump', [meta]).stdout);
-      const snap = oracle('0.9', 'thin_dump', ['-m', meta]);
-      if (snap.code === 0) expect(dmthin('dump', '-m', meta).stdout).toBe(snap.stdout);
-      else expect(dmthin('dump', '-m', meta).code).toBe(1);
-    });
+    it.skipIf(skipReason(!!tpt09 && !!tpt11, 'oracles 0.9 and 1.1 missing: project fixture comparisons'))(
+      `${base}: dumps (and -m) match thin_dump 0.9; both thin_checks pass`,
+      () => {
+        const meta = tmp.path(`${base}.meta`);
+        if (!exists(meta)) xzDecompress(join(projectFixtures, name), meta);
+        expect(oracle('0.9', 'thin_check', ['-q', meta]).code).toBe(0);
+        expect(oracle('1.1', 'thin_check', ['-q', meta]).code).toBe(0);
+        expect(dmthin('dump', meta).stdout).toBe(oracle('0.9', 'thin_dump', [meta]).stdout);
+        const snap = oracle('0.9', 'thin_dump', ['-m', meta]);
+        if (snap.code === 0) expect(dmthin('dump', '-m', meta).stdout).toBe(snap.stdout);
+        else expect(dmthin('dump', '-m', meta).code).toBe(1);
+      },
+    );
   }
 });

@@ -22,7 +22,12 @@ afterAll(() => tmp.cleanup());
 const pools: Array<{ name: string; meta: string; devs: number[]; held: boolean }> = [];
 
 beforeAll(() => {
-  if (!skipReason(haveSharedKernelFixture(), `${sharedKernelFixture} is absent: ls/delta/rmap on the shared kernel 6.1 fixture (the project's own kernel fixtures still run)`)) {
+  if (
+    !skipReason(
+      haveSharedKernelFixture(),
+      `${sharedKernelFixture} is absent: ls/delta/rmap on the shared kernel 6.1 fixture (the project's own kernel fixtures still run)`,
+    )
+  ) {
     pools.push({ name: 'kernel-6.1', meta: unpackSharedKernelFixture(tmp.dir), devs: [1, 2, 4], held: true });
   }
   const fx = join(projectRoot, 'fixtures');
@@ -46,7 +51,8 @@ beforeAll(() => {
   pools.push({ name: 'generated', meta, devs: [0, 1, 3, 5], held: false });
 });
 
-const ALL_FIELDS = 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS,MAPPED_SECTORS,EXCLUSIVE_SECTORS,SHARED_SECTORS,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES,MAPPED,EXCLUSIVE,SHARED,TRANSACTION,CREATE_TIME,SNAP_TIME';
+const ALL_FIELDS =
+  'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS,MAPPED_SECTORS,EXCLUSIVE_SECTORS,SHARED_SECTORS,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES,MAPPED,EXCLUSIVE,SHARED,TRANSACTION,CREATE_TIME,SNAP_TIME';
 
 describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/delta/rmap/metadata-size comparisons'))('against thin-provisioning-tools', () => {
   it('ls prints what thin_ls prints: default fields, every field, no headers, -m', () => {
@@ -66,7 +72,10 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
   it('ls --json gives every field as numbers, consistent with the table', () => {
     const p = pools.find((x) => x.name === 'generated')!;
     const j = JSON.parse(dmthin('ls', '--json', p.meta).stdout);
-    const table = oracle('0.9', 'thin_ls', ['--no-headers', '-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS', p.meta]).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const table = oracle('0.9', 'thin_ls', ['--no-headers', '-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS', p.meta])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).map(Number));
     expect(j.devices.map((d: Record<string, number>) => [d.dev, d.mapped_blocks, d.exclusive_blocks, d.shared_blocks])).toEqual(table);
     expect(j.devices[0].mapped_bytes).toBe(j.devices[0].mapped_blocks * j.data_block_size * 512);
   });
@@ -99,12 +108,19 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
     expect(j.ranges.map((r: number[]) => [r[1], r[2]])).toEqual(ranges);
   });
 
-  it('rmap lists every device using each block: the oracles\' runs and the ones they miss in shared leaves', () => {
+  it("rmap lists every device using each block: the oracles' runs and the ones they miss in shared leaves", () => {
     for (const p of pools) {
       const dumpXml = oracle('0.9', 'thin_dump', [p.meta]).stdout;
       const nr = Number(/nr_data_blocks="(\d+)"/.exec(dumpXml)![1]);
-      for (const regions of [[[0, 64]], [[100, 300], [1000, 1010]], [[0, 1000000]]]) {
-        if (regions[0]![0]! >= nr) continue;
+      for (const regions of [
+        [[0, 64]],
+        [
+          [100, 300],
+          [1000, 1010],
+        ],
+        [[0, 1000000]],
+      ]) {
+        if (regions[0][0] >= nr) continue;
         const args = regions.flatMap(([b, e]) => ['--region', `${b}..${e}`]);
         const ours = dmthin('rmap', ...args, p.meta);
         expect(ours.code, ours.stderr).toBe(0);
@@ -123,7 +139,15 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
   });
 
   it('metadata-size gives thin_metadata_size 0.9 numbers in every unit and form', () => {
-    const cases = ['-b 64k -s 1t -m 1000', '-b 128 -s 2097152 -m 10', '-b 1m -s 10T -m 1k -u g', '-b 64k -s 100g -m 50 -u k', '-b 512k -s 3t -m 7 -u M', '-b 64k -s 1t -m 1000 -u b', '-b 64kibibytes -s 1tera -m 3 -u mebi'];
+    const cases = [
+      '-b 64k -s 1t -m 1000',
+      '-b 128 -s 2097152 -m 10',
+      '-b 1m -s 10T -m 1k -u g',
+      '-b 64k -s 100g -m 50 -u k',
+      '-b 512k -s 3t -m 7 -u M',
+      '-b 64k -s 1t -m 1000 -u b',
+      '-b 64kibibytes -s 1tera -m 3 -u mebi',
+    ];
     for (const c of cases) {
       for (const n of [[], ['-n'], ['--numeric-only=short'], ['--numeric-only=long']]) {
         const args = [...c.split(' '), ...n];
@@ -194,7 +218,10 @@ describe('trim on sparse files', () => {
     for (let b = 0; b < g.nrDataBlocks; b++) {
       const block = after.subarray(b * bs, (b + 1) * bs);
       const want = used.has(b) ? b & 0xff : 0;
-      expect(block.every((x) => x === want), `block ${b}`).toBe(true);
+      expect(
+        block.every((x) => x === want),
+        `block ${b}`,
+      ).toBe(true);
     }
     expect(statSync(data).blocks).toBeLessThan(before - (planned.size * bs) / 512 / 2);
     expect(createHash('sha256').update(readFileSync(meta)).digest('hex')).toBe(metaHash);
@@ -256,19 +283,25 @@ function expand(text: string): string[] {
 }
 
 describe('delta --summary skips what two snapshots share', () => {
-  it.skipIf(skipReason(!!tpt09 && tptPacks().length > 0, 'oracle 0.9 or tpt-testdata missing: delta --summary comparisons'))('counts what thin_delta --verbose lists, reading only the leaves that differ', () => {
-    const shared = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_shared_internals_and_leaves.pack'))!, tmp.dir);
-    for (const p of [...pools.map((x) => ({ meta: x.meta, a: x.devs[0]!, b: x.devs[1]! })), { meta: shared, a: 1, b: 2 }]) {
-      const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', String(p.a), '--snap2', String(p.b), p.meta).stdout);
-      const xml = oracle('0.9', 'thin_delta', ['--verbose', '--snap1', String(p.a), '--snap2', String(p.b), p.meta]).stdout;
-      const total = (kind: string): number =>
-        [...xml.matchAll(new RegExp(`<${kind}>([\\s\\S]*?)</${kind}>`, 'g'))].reduce((a, m) => a + [...m[1]!.matchAll(/length="(\d+)"/g)].reduce((x, l) => x + Number(l[1]), 0), 0);
-      expect([s.same, s.different, s.left_only, s.right_only], p.meta).toEqual([total('same'), total('different'), total('left_only'), total('right_only')]);
-    }
-    // A snapshot sharing all but a few leaves with its origin: 65536 blocks compared from 2 leaves.
-    const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', '1', '--snap2', '2', shared).stdout);
-    expect(s).toMatchObject({ same: 65536, different: 0, left_only: 0, right_only: 64 });
-    expect(s.leaves_read).toBeLessThanOrEqual(4);
-    expect(s.shared_subtrees_skipped).toBeGreaterThan(100);
-  });
+  it.skipIf(skipReason(!!tpt09 && tptPacks().length > 0, 'oracle 0.9 or tpt-testdata missing: delta --summary comparisons'))(
+    'counts what thin_delta --verbose lists, reading only the leaves that differ',
+    () => {
+      const shared = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_shared_internals_and_leaves.pack'))!, tmp.dir);
+      for (const p of [...pools.map((x) => ({ meta: x.meta, a: x.devs[0], b: x.devs[1] })), { meta: shared, a: 1, b: 2 }]) {
+        const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', String(p.a), '--snap2', String(p.b), p.meta).stdout);
+        const xml = oracle('0.9', 'thin_delta', ['--verbose', '--snap1', String(p.a), '--snap2', String(p.b), p.meta]).stdout;
+        const total = (kind: string): number =>
+          [...xml.matchAll(new RegExp(`<${kind}>([\\s\\S]*?)</${kind}>`, 'g'))].reduce(
+            (a, m) => a + [...m[1].matchAll(/length="(\d+)"/g)].reduce((x, l) => x + Number(l[1]), 0),
+            0,
+          );
+        expect([s.same, s.different, s.left_only, s.right_only], p.meta).toEqual([total('same'), total('different'), total('left_only'), total('right_only')]);
+      }
+      // A snapshot sharing all but a few leaves with its origin: 65536 blocks compared from 2 leaves.
+      const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', '1', '--snap2', '2', shared).stdout);
+      expect(s).toMatchObject({ same: 65536, different: 0, left_only: 0, right_only: 64 });
+      expect(s.leaves_read).toBeLessThanOrEqual(4);
+      expect(s.shared_subtrees_skipped).toBeGreaterThan(100);
+    },
+  );
 });

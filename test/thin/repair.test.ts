@@ -9,7 +9,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { CASES, fixture, runTool as repairWith, sweepLeaves } from '../bench/repair-measure.js';
-import { score } from '../bench/recovery.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 import { tptPacks, unpackTpt } from '../support/fixtures.js';
@@ -60,7 +59,7 @@ describe('repair of kernel-made metadata, damaged', () => {
     expect(t.deviceErrors).toBe(0);
     if (tpt11) expect(t.failsCheck).toBe(0);
     // thin_repair 0.9 keeps the newest generation and recovers nothing: dmthin must do better.
-    if (tpt09) expect(t.correct).toBeGreaterThan(totals['thin_repair 0.9']!.correct);
+    if (tpt09) expect(t.correct).toBeGreaterThan(totals['thin_repair 0.9'].correct);
   }, 120_000);
 
   it('a bad superblock checksum costs nothing: every mapping comes back', () => {
@@ -68,7 +67,7 @@ describe('repair of kernel-made metadata, damaged', () => {
     const damaged = tmp.path('sbsum.meta');
     copyFileSync(orig, damaged);
     const b = readFileSync(damaged);
-    b[1] = b[1]! ^ 0x40;
+    b[1] = b[1] ^ 0x40;
     writeFileSync(damaged, b);
     expect(storedChecksum(readBlock(damaged, 0))).not.toBe(computeChecksum(readBlock(damaged, 0), Salt.superblock));
     const originalXml = dumpOf(orig);
@@ -80,7 +79,7 @@ describe('repair of kernel-made metadata, damaged', () => {
     expect(dumpOf(damaged, '--repair')).toBe(originalXml);
   });
 
-  it('a zeroed superblock: the block size comes from the metadata snapshot\'s copy, no option needed', () => {
+  it("a zeroed superblock: the block size comes from the metadata snapshot's copy, no option needed", () => {
     const orig = fixture('snapshots', tmp.dir);
     const damaged = tmp.path('sbzero.meta');
     copyFileSync(orig, damaged);
@@ -106,14 +105,19 @@ describe('repair when the newest trees are gone', () => {
     expect(r.stderr).toMatch(/no compatible roots found: the superblock's trees \(mapping root \d+, details root \d+\) are lost; the metadata is truncated/);
     const m = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids ([\d,]+)\)/.exec(r.stderr);
     expect(m, r.stderr).not.toBeNull();
-    const again = dmthin('repair', '-q', '-i', cut, '-o', out, '--override-mapping-root', m![1]!, '--override-details-root', m![2]!);
+    const again = dmthin('repair', '-q', '-i', cut, '-o', out, '--override-mapping-root', m![1], '--override-details-root', m![2]);
     expect(again.code, again.stderr).toBe(0);
-    expect(dumpOf(out).match(/<device dev_id="(\d+)"/g)!.map((x) => x.replace(/\D/g, '')).join(',')).toBe(m![3]);
+    expect(
+      dumpOf(out)
+        .match(/<device dev_id="(\d+)"/g)!
+        .map((x) => x.replace(/\D/g, ''))
+        .join(','),
+    ).toBe(m![3]);
     if (tpt11) expect(oracle('1.1', 'thin_check', ['-q', out]).code).toBe(0);
   });
 });
 
-describe('repair of thin-provisioning-tools\' damaged test packs', () => {
+describe("repair of thin-provisioning-tools' damaged test packs", () => {
   const pack = tptPacks().find((p) => p.endsWith('/corrupted_tmeta_with_metadata_snap.pack'));
   it.skipIf(skipReason(pack !== undefined, 'tpt-testdata/corrupted_tmeta_with_metadata_snap.pack missing'))(
     'everything lost but the metadata snapshot: refused, the snapshot named as the way back; taking it gives its devices',
@@ -125,7 +129,7 @@ describe('repair of thin-provisioning-tools\' damaged test packs', () => {
       expect(r.code).toBe(1);
       const m = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids [\d,]+; the held metadata snapshot at block \d+\)/.exec(r.stderr);
       expect(m, r.stderr).not.toBeNull();
-      const again = dmthin('repair', '-q', '-i', md, '-o', out, '--override-mapping-root', m![1]!, '--override-details-root', m![2]!);
+      const again = dmthin('repair', '-q', '-i', md, '-o', out, '--override-mapping-root', m![1], '--override-details-root', m![2]);
       expect(again.code, again.stderr).toBe(0);
       const devices = (x: string): string[] => [...x.matchAll(/<device [^>]*>/g)].map((d) => d[0]);
       expect(devices(dumpOf(out))).toEqual(devices(dumpOf(md, '-m')));
@@ -136,20 +140,23 @@ describe('repair of thin-provisioning-tools\' damaged test packs', () => {
 
 describe('repair of healthy metadata', () => {
   const healthy = tptPacks().filter((p) => !/corrupt|damaged/.test(p));
-  it.skipIf(skipReason(healthy.length > 0, 'tpt-testdata missing: healthy packs for repair'))('dump --repair equals dump, and repair rebuilds metadata that dumps the same', () => {
-    for (const pack of healthy) {
-      const md = unpackTpt(pack, tmp.dir);
-      if (!check(md).ok) continue; // a pack that is damaged in other ways
-      const d = dumpOf(md);
-      expect(dumpOf(md, '--repair'), pack).toBe(d.replace(/ flags="\d+"/, ' flags="0"'));
-      const out = emptyFile(tmp.path('healthy-out.meta'), readFileSync(md).length);
-      const r = dmthin('repair', '-q', '-i', md, '-o', out);
-      expect(r.code, `${pack}: ${r.stderr}`).toBe(0);
-      expect(dumpOf(out), pack).toBe(d.replace(/ flags="\d+"/, ' flags="0"'));
-      if (tpt09) expect(oracle('0.9', 'thin_check', [out]).code, pack).toBe(0);
-      if (tpt11) expect(oracle('1.1', 'thin_check', [out]).code, pack).toBe(0);
-    }
-  });
+  it.skipIf(skipReason(healthy.length > 0, 'tpt-testdata missing: healthy packs for repair'))(
+    'dump --repair equals dump, and repair rebuilds metadata that dumps the same',
+    () => {
+      for (const pack of healthy) {
+        const md = unpackTpt(pack, tmp.dir);
+        if (!check(md).ok) continue; // a pack that is damaged in other ways
+        const d = dumpOf(md);
+        expect(dumpOf(md, '--repair'), pack).toBe(d.replace(/ flags="\d+"/, ' flags="0"'));
+        const out = emptyFile(tmp.path('healthy-out.meta'), readFileSync(md).length);
+        const r = dmthin('repair', '-q', '-i', md, '-o', out);
+        expect(r.code, `${pack}: ${r.stderr}`).toBe(0);
+        expect(dumpOf(out), pack).toBe(d.replace(/ flags="\d+"/, ' flags="0"'));
+        if (tpt09) expect(oracle('0.9', 'thin_check', [out]).code, pack).toBe(0);
+        if (tpt11) expect(oracle('1.1', 'thin_check', [out]).code, pack).toBe(0);
+      }
+    },
+  );
 });
 
 describe('repair writes safely', () => {

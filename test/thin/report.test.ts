@@ -27,7 +27,16 @@ beforeAll(() => {
 });
 
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find(existsSync);
-const CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROME_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 describe('dmthin report', () => {
   it('infers the family the fixture script made: 2 and 4 snapshot 1, 5 snapshots 2', () => {
@@ -49,7 +58,7 @@ describe('dmthin report', () => {
       const dom = spawnSync(chromium!, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', timeout: 90_000 });
       expect(dom.status, dom.stderr).toBe(0);
       // Rendered DOM: thin 5 inside thin 2's list, inside thin 1's.
-      const tree = /<ul class="tree" id="family">([\s\S]*?)<\/ul>\s*<h2>/.exec(dom.stdout)![1]!;
+      const tree = /<ul class="tree" id="family">([\s\S]*?)<\/ul>\s*<h2>/.exec(dom.stdout)![1];
       const at = (id: number): number => tree.indexOf(`data-dev="${id}"`);
       expect(at(1)).toBeGreaterThanOrEqual(0);
       expect(at(2)).toBeGreaterThan(at(1));
@@ -57,7 +66,10 @@ describe('dmthin report', () => {
       expect(tree.slice(at(2), at(5))).toContain('<ul>');
 
       const png = tmp.path('report.png');
-      const shot = spawnSync(chromium!, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--window-size=1200,1500', `--screenshot=${png}`, `file://${html}`], { encoding: 'utf8', timeout: 90_000 });
+      const shot = spawnSync(chromium!, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--window-size=1200,1500', `--screenshot=${png}`, `file://${html}`], {
+        encoding: 'utf8',
+        timeout: 90_000,
+      });
       expect(shot.status, shot.stderr).toBe(0);
       const img = decodePng(readFileSync(png));
       expect([img.width, img.height]).toEqual([1200, 1500]);

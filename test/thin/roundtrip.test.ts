@@ -17,8 +17,14 @@ afterAll(() => tmp.cleanup());
 
 const shapes: Array<[string, PoolSpec]> = [
   ['one empty-ish origin', { seed: 1, origins: 1, snapshotsPerOrigin: 0, mappingsPerOrigin: 1, rewriteShare: 0, runLength: 1 }],
-  ['an origin with a chain of snapshots (counts >= 3)', { seed: 2, origins: 1, snapshotsPerOrigin: 5, mappingsPerOrigin: 3000, rewriteShare: 0.2, runLength: 20 }],
-  ['several families, fragmented, multi-level trees', { seed: 3, origins: 3, snapshotsPerOrigin: 2, mappingsPerOrigin: 70000, rewriteShare: 0.1, runLength: 4, dataBlockSize: 256 }],
+  [
+    'an origin with a chain of snapshots (counts >= 3)',
+    { seed: 2, origins: 1, snapshotsPerOrigin: 5, mappingsPerOrigin: 3000, rewriteShare: 0.2, runLength: 20 },
+  ],
+  [
+    'several families, fragmented, multi-level trees',
+    { seed: 3, origins: 3, snapshotsPerOrigin: 2, mappingsPerOrigin: 70000, rewriteShare: 0.1, runLength: 4, dataBlockSize: 256 },
+  ],
   ['exactly one full leaf plus one entry', { seed: 4, origins: 1, snapshotsPerOrigin: 0, mappingsPerOrigin: 253, rewriteShare: 0, runLength: 1 }],
 ];
 
@@ -61,7 +67,7 @@ describe.skipIf(skipReason(!!tpt09 && !!tpt11, 'thin-provisioning-tools 0.9 and 
     });
 
     it('thin_restore 1.1 output (different layout) checks clean and dumps identically', () => {
-      const { xml, mappings } = generated('t11', shapes[2]![1]);
+      const { xml, mappings } = generated('t11', shapes[2][1]);
       const meta = emptyFile(tmp.path('t11.meta'), metadataBytesFor(mappings));
       expect(oracle('1.1', 'thin_restore', ['-i', xml, '-o', meta]).code).toBe(0);
       expect(check(meta).findings).toEqual([]);
@@ -102,8 +108,12 @@ describe('restore on its own', () => {
     const plain = tmp.path('plain.xml');
     const body = '    <range_mapping origin_begin="0" data_begin="10" length="3" time="0"/>\n    <single_mapping origin_block="7" data_block="20" time="1"/>\n';
     const head = '<superblock uuid="" time="2" transaction="3" flags="0" version="2" data_block_size="128" nr_data_blocks="1000">\n';
-    const dev = (id: number, inner: string): string => `  <device dev_id="${id}" mapped_blocks="4" transaction="0" creation_time="0" snap_time="1">\n${inner}  </device>\n`;
-    writeFileSync(xml, `${head}  <def name="shared">\n${body}  </def>\n${dev(0, '    <ref name="shared"/>\n')}${dev(1, '    <ref name="shared"/>\n')}</superblock>\n`);
+    const dev = (id: number, inner: string): string =>
+      `  <device dev_id="${id}" mapped_blocks="4" transaction="0" creation_time="0" snap_time="1">\n${inner}  </device>\n`;
+    writeFileSync(
+      xml,
+      `${head}  <def name="shared">\n${body}  </def>\n${dev(0, '    <ref name="shared"/>\n')}${dev(1, '    <ref name="shared"/>\n')}</superblock>\n`,
+    );
     writeFileSync(plain, `${head}${dev(0, body)}${dev(1, body)}</superblock>\n`);
     const meta = emptyFile(tmp.path('defs.meta'), 1 << 20);
     restore(xml, meta);
@@ -112,7 +122,7 @@ describe('restore on its own', () => {
   });
 
   it('refuses an output too small, naming its size, and writes nothing to it', () => {
-    const { xml } = generated('small', shapes[2]![1]);
+    const { xml } = generated('small', shapes[2][1]);
     const meta = emptyFile(tmp.path('small.meta'), 64 << 10);
     writeFileSync(meta, Buffer.alloc(64 << 10, 0xa5)); // old contents that must survive
     expect(() => restore(xml, meta)).toThrow(/small\.meta is too small for nr_data_blocks \d+: .* the output holds 16 metadata blocks/);
@@ -121,9 +131,11 @@ describe('restore on its own', () => {
 
   it('names the line of bad XML', () => {
     const xml = tmp.path('bad.xml');
-    writeFileSync(xml, '<superblock uuid="" time="0" transaction="0" flags="0" version="2" data_block_size="128" nr_data_blocks="10">\n  <device dev_id="1" mapped_blocks="1" transaction="0" creation_time="0" snap_time="0">\n    <single_mapping origin_block="0" data_block="12" time="0"/>\n  </device>\n</superblock>\n');
+    writeFileSync(
+      xml,
+      '<superblock uuid="" time="0" transaction="0" flags="0" version="2" data_block_size="128" nr_data_blocks="10">\n  <device dev_id="1" mapped_blocks="1" transaction="0" creation_time="0" snap_time="0">\n    <single_mapping origin_block="0" data_block="12" time="0"/>\n  </device>\n</superblock>\n',
+    );
     const meta = emptyFile(tmp.path('bad.meta'), 1 << 20);
     expect(() => restore(xml, meta)).toThrow(/bad\.xml:3: thin device 1: data blocks 12\.\.12 are past the end/);
   });
 });
-

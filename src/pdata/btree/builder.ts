@@ -9,7 +9,18 @@
  */
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { highHalf, lowHalf } from '../../format/block-time.js';
-import { INTERNAL_NODE, LEAF_NODE, keyAt, keyOffset, maxEntriesFor, newNode, sealNode, setKeyAt, valueOffset, writeNodeHeader } from '../../format/btree-node.js';
+import {
+  INTERNAL_NODE,
+  LEAF_NODE,
+  keyAt,
+  keyOffset,
+  maxEntriesFor,
+  newNode,
+  sealNode,
+  setKeyAt,
+  valueOffset,
+  writeNodeHeader,
+} from '../../format/btree-node.js';
 import { setU32, setU64 } from '../../format/le.js';
 import { grow } from '../grow.js';
 
@@ -144,7 +155,7 @@ export class BTreeBuilder {
     this.flushPending();
     this.pending = this.cur;
     this.pendingN = this.curN;
-    this.pendingFirst = this.curKeys[0]!;
+    this.pendingFirst = this.curKeys[0];
     this.cur = this.spare ?? new Uint8Array(BLOCK_SIZE);
     this.spare = undefined;
     this.cur32 = new Uint32Array(this.cur.buffer, this.cur.byteOffset, BLOCK_SIZE >>> 2);
@@ -188,15 +199,15 @@ function buildInternal(sink: NodeSink, level: GrowableList): number {
       const loc = sink.allocate();
       const b = newNode(INTERNAL_NODE, loc, 8, size);
       for (let i = 0; i < size; i++) {
-        setKeyAt(b, i, level.keys[at + i]!);
-        setU64(b, valueOffset(max, 8, i), level.blocks[at + i]!);
+        setKeyAt(b, i, level.keys[at + i]);
+        setU64(b, valueOffset(max, 8, i), level.blocks[at + i]);
       }
       sealNode(b);
       sink.write(loc, b);
-      next.push(level.keys[at]!, loc);
+      next.push(level.keys[at], loc);
       at += size;
     }
     level = next;
   }
-  return level.blocks[0]!;
+  return level.blocks[0];
 }

@@ -172,7 +172,16 @@ export class BTreeTraversal {
   /** Keys must lie in [lo, hi); a problem here costs [holeLo, hi). */
   private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number): WalkResult {
     const problem = (code: TreeProblemCode, detail: string, cause?: MetadataError): void => {
-      const p: TreeProblem = { code, block: loc, tree: w.tree, path: path.slice(), range: { lo: holeLo, hi }, detail, message: `block ${loc}: ${detail}`, cause };
+      const p: TreeProblem = {
+        code,
+        block: loc,
+        tree: w.tree,
+        path: path.slice(),
+        range: { lo: holeLo, hi },
+        detail,
+        message: `block ${loc}: ${detail}`,
+        cause,
+      };
       if (!w.onProblem) throw strictError(p);
       w.onProblem(p);
     };
@@ -184,7 +193,7 @@ export class BTreeTraversal {
     if (w.skip?.(loc)) return { entries: 0, errors: 0 };
     this.options.counts?.inc(loc);
     const done = this.done;
-    if (done && done[loc] !== 0) return { entries: this.doneEntries![loc]!, errors: done[loc] === DONE_GOOD ? 0 : this.doneErrors![loc]! };
+    if (done && done[loc] !== 0) return { entries: this.doneEntries![loc], errors: done[loc] === DONE_GOOD ? 0 : this.doneErrors![loc] };
     if (depth > MAX_DEPTH || this.onPath.includes(loc)) {
       problem('node-cycle', CYCLE);
       return { entries: 0, errors: 1 };

@@ -15,14 +15,14 @@ export function writeBitmaps(sink: NodeSink, counts: RefCounts, nrBlocks: number
   const entries: IndexEntry[] = [];
   const bytes = counts.bytes;
   for (let bi = 0; bi < locations.length; bi++) {
-    const loc = locations[bi]!;
+    const loc = locations[bi];
     const bm = newBitmap(loc);
     const first = bi * ENTRIES_PER_BITMAP;
     const last = Math.min(first + ENTRIES_PER_BITMAP, nrBlocks);
     let used = 0;
     let firstFree = -1;
     for (let b = first; b < last; b++) {
-      const c = bytes[b]!;
+      const c = bytes[b];
       if (c === 0) {
         if (firstFree < 0) firstFree = b - first;
         continue;

@@ -41,7 +41,14 @@ export function readSpaceMap(
   let index: SpaceMapIndex;
   if (kind === 'metadata' && root.bitmapRoot >= reader.nrBlocks) {
     problems.push({ block: root.bitmapRoot, message: `metadata space map index block ${root.bitmapRoot} is past the end of the metadata` });
-    index = { kind, nrBlocks: root.nrBlocks, root: root.bitmapRoot, entries: new Array(nrBitmaps(root.nrBlocks)).fill(undefined), slots: [], lost: [{ lo: 0, hi: Infinity }] };
+    index = {
+      kind,
+      nrBlocks: root.nrBlocks,
+      root: root.bitmapRoot,
+      entries: new Array(nrBitmaps(root.nrBlocks)).fill(undefined),
+      slots: [],
+      lost: [{ lo: 0, hi: Infinity }],
+    };
   } else {
     if (kind === 'metadata') counts.inc(root.bitmapRoot);
     index = readIndex(reader, kind, root, walk, onProblem);
@@ -96,11 +103,11 @@ export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed:
     }
     for (let b = first; b < last; b++) {
       let disk = bitmapEntry(bm, b - first);
-      const c = b < cbytes.length ? (cbytes[b] === 255 ? computed.get(b) : cbytes[b]!) : 0;
+      const c = b < cbytes.length ? (cbytes[b] === 255 ? computed.get(b) : cbytes[b]) : 0;
       if (disk === OVERFLOW) {
-        while (ov < ovBlocks.length && ovBlocks[ov]! < b) ov++;
+        while (ov < ovBlocks.length && ovBlocks[ov] < b) ov++;
         if (ov < ovBlocks.length && ovBlocks[ov] === b) {
-          disk = ovCounts[ov]!;
+          disk = ovCounts[ov];
         } else {
           r.bad++;
           if (r.samples.length < MAX_SAMPLES) r.samples.push({ block: b, onDisk: '3+ (no ref-count entry)', computed: c });
@@ -112,8 +119,7 @@ export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed:
       if (disk === 1 && c === 0) {
         r.leaked++;
         r.leakedBlocks.push(b);
-      }
-      else {
+      } else {
         r.bad++;
         if (r.samples.length < MAX_SAMPLES) r.samples.push({ block: b, onDisk: disk, computed: c });
       }

@@ -25,9 +25,7 @@ export class SpaceMapLookup {
     readonly root: SpaceMapRoot,
   ) {
     const walk = new BTreeTraversal(reader);
-    this.index = readIndex(reader, 'data', root, walk, (p) =>
-      this.problems.push(`space map index entries ${rangeText(p.range)} lost: ${p.message}`),
-    );
+    this.index = readIndex(reader, 'data', root, walk, (p) => this.problems.push(`space map index entries ${rangeText(p.range)} lost: ${p.message}`));
     this.refCounts = readRefCounts(root.refCountRoot, 'data', walk, (p) =>
       this.problems.push(`space map ref-count entries ${rangeText(p.range)} lost: ${p.message}`),
     );

@@ -14,7 +14,7 @@ import { ENTRIES_PER_BITMAP, nrBitmaps, validateBitmap } from '../../format/bitm
 import { MetadataError } from '../../format/errors.js';
 import { INDEX_ENTRY_SIZE, type IndexEntry, parseIndexEntry, parseMetadataIndex } from '../../format/index-entry.js';
 import type { SpaceMapRoot } from '../../format/space-map-root.js';
-import { type BTreeTraversal, type ProblemHandler } from '../btree/traversal.js';
+import type { BTreeTraversal, ProblemHandler } from '../btree/traversal.js';
 import type { KeyRange } from '../btree/problem.js';
 import { grow } from '../grow.js';
 
@@ -81,7 +81,7 @@ export function readIndex(reader: BlockReader, kind: SpaceMapKind, root: SpaceMa
   }
   try {
     const entries = parseMetadataIndex(reader.read(root.bitmapRoot), root.bitmapRoot, count);
-    entries.forEach((e, i) => (index.entries[i] = e));
+    for (let i = 0; i < entries.length; i++) index.entries[i] = entries[i];
   } catch (e) {
     if (!(e instanceof MetadataError) || !onProblem) throw e;
     index.indexError = e;
@@ -126,7 +126,7 @@ export function refCountOf(t: RefCountTree, block: number): number | undefined {
   let hi = t.blocks.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (t.blocks[mid]! < block) lo = mid + 1;
+    if (t.blocks[mid] < block) lo = mid + 1;
     else hi = mid;
   }
   return lo < t.blocks.length && t.blocks[lo] === block ? t.counts[lo] : undefined;

@@ -30,7 +30,9 @@ export interface CheckAndFixResult {
 export function validateCheckAndFix(o: CheckAndFixOptions): void {
   const writes = o.clearNeedsCheckFlag || o.autoRepair;
   if (writes && (o.metadataSnap || o.overrideMappingRoot !== undefined || o.overrideDetailsRoot !== undefined)) {
-    throw new ArgumentError('cannot perform repair outside the actual metadata: --auto-repair and --clear-needs-check-flag do not go with -m or --override-*-root');
+    throw new ArgumentError(
+      'cannot perform repair outside the actual metadata: --auto-repair and --clear-needs-check-flag do not go with -m or --override-*-root',
+    );
   }
   if (o.autoRepair && (o.superBlockOnly || o.skipMappings || o.ignoreNonFatalErrors)) {
     throw new ArgumentError('--auto-repair needs the full check: not with --super-block-only, --skip-mappings or --ignore-non-fatal-errors');

@@ -127,7 +127,9 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   } catch (e) {
     if (!(e instanceof MetadataError)) throw e;
     const head = Buffer.from(reader.read(0).subarray(0, 64)).toString('latin1');
-    const hint = /^\s*(<\?xml|<superblock)/.test(head) ? ' (this looks like XML from thin_dump: check takes binary metadata; restore it first with dmthin restore)' : '';
+    const hint = /^\s*(<\?xml|<superblock)/.test(head)
+      ? ' (this looks like XML from thin_dump: check takes binary metadata; restore it first with dmthin restore)'
+      : '';
     fatal('superblock', 'superblock', `${e.detail}${hint}`, { block: 0 });
     return;
   }
@@ -162,8 +164,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   };
   // Every node judged once however many trees share it, every reference counted.
   const walker = new BTreeTraversal(reader, { once: true, keepGoing: true, counts: metaCounts, underfull: options.checkUnderfull ?? false });
-  const walk = (root: number, valueSize: number, tree: TreeId, onLeaf: (node: BTreeNode) => void) =>
-    walker.walk(root, { valueSize, tree, onLeaf, onProblem });
+  const walk = (root: number, valueSize: number, tree: TreeId, onLeaf: (node: BTreeNode) => void) => walker.walk(root, { valueSize, tree, onLeaf, onProblem });
   metaCounts.inc(0);
 
   let views: Array<{ sb: Superblock; label: string }> = [{ sb, label: '' }];
@@ -193,7 +194,9 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     if (views.length === 0) return;
   }
   if (options.overrideMappingRoot !== undefined || options.overrideDetailsRoot !== undefined) {
-    views = [{ sb: { ...sb, mappingRoot: options.overrideMappingRoot ?? sb.mappingRoot, detailsRoot: options.overrideDetailsRoot ?? sb.detailsRoot }, label: '' }];
+    views = [
+      { sb: { ...sb, mappingRoot: options.overrideMappingRoot ?? sb.mappingRoot, detailsRoot: options.overrideDetailsRoot ?? sb.detailsRoot }, label: '' },
+    ];
     compareSpaceMaps = false;
   }
 
@@ -218,23 +221,36 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     const detailIds = new Set(devices.map((d) => d.devId));
     for (const id of roots.keys()) {
       if (!detailIds.has(id)) {
-        fatal('device-without-details', 'mappings', `${view.label}thin device ${id} has a mapping tree but no entry in the device details tree`, { device: id, block: roots.get(id) });
+        fatal('device-without-details', 'mappings', `${view.label}thin device ${id} has a mapping tree but no entry in the device details tree`, {
+          device: id,
+          block: roots.get(id),
+        });
       }
     }
     for (const d of devices) {
       const root = roots.get(d.devId);
       if (root === undefined) {
-        fatal('device-without-mappings', 'mappings', `${view.label}thin device ${d.devId} is in the device details tree but the mapping tree's top level (block ${view.sb.mappingRoot}) has no entry for it`, {
-          device: d.devId,
-          block: view.sb.mappingRoot,
-        });
+        fatal(
+          'device-without-mappings',
+          'mappings',
+          `${view.label}thin device ${d.devId} is in the device details tree but the mapping tree's top level (block ${view.sb.mappingRoot}) has no entry for it`,
+          {
+            device: d.devId,
+            block: view.sb.mappingRoot,
+          },
+        );
         continue;
       }
       if (options.skipMappings) continue;
       const r = walk(root, 8, { kind: 'mappings', devId: d.devId, snapshot }, (node) => countLeafMappings(node, dataCounts, d.devId, findings));
       if (view.label === '') nrMappings += r.entries;
       if (r.errors === 0 && r.entries !== d.mappedBlocks) {
-        fatal('mapped-blocks-mismatch', 'mappings', `${view.label}thin device ${d.devId} has ${r.entries} mappings but its details say mapped_blocks = ${d.mappedBlocks}`, { device: d.devId, block: root });
+        fatal(
+          'mapped-blocks-mismatch',
+          'mappings',
+          `${view.label}thin device ${d.devId} has ${r.entries} mappings but its details say mapped_blocks = ${d.mappedBlocks}`,
+          { device: d.devId, block: root },
+        );
       }
     }
   }
@@ -280,7 +296,7 @@ function countLeafMappings(node: BTreeNode, dataCounts: RefCounts, devId: number
       });
       continue;
     }
-    const c = counts[block]!;
+    const c = counts[block];
     if (c < 254) counts[block] = c + 1;
     else dataCounts.inc(block);
   }
@@ -317,10 +333,20 @@ function report(kind: 'data' | 'metadata', cmp: CountComparison, findings: Findi
     });
   }
   if (cmp.bad > cmp.samples.length) {
-    findings.push({ severity: 'fatal', code: 'ref-count-mismatch', area, message: `${cmp.bad - cmp.samples.length} more ${kind} blocks have bad reference counts (${cmp.bad} in all)` });
+    findings.push({
+      severity: 'fatal',
+      code: 'ref-count-mismatch',
+      area,
+      message: `${cmp.bad - cmp.samples.length} more ${kind} blocks have bad reference counts (${cmp.bad} in all)`,
+    });
   }
   if (cmp.leaked > 0) {
-    findings.push({ severity: 'non-fatal', code: 'leaked-blocks', area, message: `${cmp.leaked} ${kind} blocks have leaked (counted as used on disk, used by nothing)` });
+    findings.push({
+      severity: 'non-fatal',
+      code: 'leaked-blocks',
+      area,
+      message: `${cmp.leaked} ${kind} blocks have leaked (counted as used on disk, used by nothing)`,
+    });
   }
 }
 

@@ -83,11 +83,12 @@ export function repairLeaks(path: string, leaks: { data: number[]; metadata: num
       const leaves = new Map<number, Uint8Array>();
       for (const [bi, blocks] of dataBitmaps) {
         const at = index.slots[bi];
-        if (!at) throw new UsageError(`data space map has no index entry for bitmap ${bi}`);
+        const entry = index.entries[bi];
+        if (!at || !entry) throw new UsageError(`data space map has no index entry for bitmap ${bi}`);
         const leaf = leaves.get(at.leaf) ?? reader.readCopy(at.leaf);
         leaves.set(at.leaf, leaf);
         const off = new BTreeNode(leaf, at.leaf).valueOffset(at.slot);
-        writeIndexEntry(freeInBitmap(reader, w, index.entries[bi]!, bi * ENTRIES_PER_BITMAP, blocks), leaf, off);
+        writeIndexEntry(freeInBitmap(reader, w, entry, bi * ENTRIES_PER_BITMAP, blocks), leaf, off);
       }
       for (const [loc, leaf] of leaves) {
         sealNode(leaf);
@@ -99,7 +100,7 @@ export function repairLeaks(path: string, leaks: { data: number[]; metadata: num
     if (metaBitmaps.size > 0) {
       const root = sb.metadataSpaceMapRoot;
       const entries = readIndex(reader, 'metadata', root, walk).entries as IndexEntry[];
-      for (const [bi, blocks] of metaBitmaps) entries[bi] = freeInBitmap(reader, w, entries[bi]!, bi * ENTRIES_PER_BITMAP, blocks);
+      for (const [bi, blocks] of metaBitmaps) entries[bi] = freeInBitmap(reader, w, entries[bi], bi * ENTRIES_PER_BITMAP, blocks);
       w.write(root.bitmapRoot, writeMetadataIndex(entries, root.bitmapRoot));
     }
     w.sync();

@@ -34,7 +34,7 @@ export interface DeltaSummary {
  * The tree is walked by `unshared` with every check; here only what must
  * be read to find the blocks is judged.
  */
-function nodeSet(md: Metadata, t: BTreeTraversal, root: number, tree: TreeId): Set<number> {
+function nodeSet(t: BTreeTraversal, root: number, tree: TreeId): Set<number> {
   const set = new Set<number>([root]);
   const open = (loc: number): BTreeNode => {
     const n = t.open(loc, 8);
@@ -100,8 +100,8 @@ export function deltaSummary(md: Metadata, left: number, right: number): DeltaSu
   const t = new BTreeTraversal(md.reader);
   const lt: TreeId = { kind: 'mappings', devId: left };
   const rt: TreeId = { kind: 'mappings', devId: right };
-  const lu = unshared(t, l.mappingRoot, lt, nodeSet(md, t, r.mappingRoot, rt));
-  const ru = unshared(t, r.mappingRoot, rt, nodeSet(md, t, l.mappingRoot, lt));
+  const lu = unshared(t, l.mappingRoot, lt, nodeSet(t, r.mappingRoot, rt));
+  const ru = unshared(t, r.mappingRoot, rt, nodeSet(t, l.mappingRoot, lt));
   let i = 0;
   let j = 0;
   let sameUnshared = 0;
@@ -109,10 +109,10 @@ export function deltaSummary(md: Metadata, left: number, right: number): DeltaSu
   let leftOnly = 0;
   let rightOnly = 0;
   while (i < lu.n || j < ru.n) {
-    if (j >= ru.n || (i < lu.n && lu.keys[i]! < ru.keys[j]!)) {
+    if (j >= ru.n || (i < lu.n && lu.keys[i] < ru.keys[j])) {
       leftOnly++;
       i++;
-    } else if (i >= lu.n || ru.keys[j]! < lu.keys[i]!) {
+    } else if (i >= lu.n || ru.keys[j] < lu.keys[i]) {
       rightOnly++;
       j++;
     } else {

@@ -50,7 +50,12 @@ export class SimpleDeltaWriter implements DeltaSink {
 
   private emit(): void {
     if (!this.kind) return;
-    this.out.raw(OPEN_EMPTY[this.kind]).num(this.vbegin).raw(LENGTH).num(this.vend - this.vbegin).raw(END);
+    this.out
+      .raw(OPEN_EMPTY[this.kind])
+      .num(this.vbegin)
+      .raw(LENGTH)
+      .num(this.vend - this.vbegin)
+      .raw(END);
   }
 
   leftOnly(v: number, _d: number, len: number): void {
@@ -108,12 +113,22 @@ export class VerboseDeltaWriter implements DeltaSink {
 export class JsonDeltaWriter implements DeltaSink {
   private first = true;
 
-  constructor(private readonly out: Output, left: number, right: number) {
+  constructor(
+    private readonly out: Output,
+    left: number,
+    right: number,
+  ) {
     out.text(`{"left":${left},"right":${right},"ranges":[`);
   }
 
   private row(kind: Kind, v: number, len: number, l: number | null, r: number | null): void {
-    this.out.text(this.first ? '\n' : ',\n').text(`["${kind}",`).num(v).text(',').num(len).text(`,${l ?? 'null'},${r ?? 'null'}]`);
+    this.out
+      .text(this.first ? '\n' : ',\n')
+      .text(`["${kind}",`)
+      .num(v)
+      .text(',')
+      .num(len)
+      .text(`,${l ?? 'null'},${r ?? 'null'}]`);
     this.first = false;
   }
 

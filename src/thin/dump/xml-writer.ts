@@ -12,23 +12,35 @@ export class XmlWriter implements DumpSink {
 
   begin(h: DumpHeader): void {
     this.out
-      .text('<superblock uuid="').text(escapeXml(h.uuid))
-      .text('" time="').num(h.time)
-      .text('" transaction="').text(String(h.transaction))
-      .text('" flags="').num(h.flags)
-      .text('" version="').num(h.version)
-      .text('" data_block_size="').num(h.dataBlockSize)
-      .text('" nr_data_blocks="').num(h.nrDataBlocks)
+      .text('<superblock uuid="')
+      .text(escapeXml(h.uuid))
+      .text('" time="')
+      .num(h.time)
+      .text('" transaction="')
+      .text(String(h.transaction))
+      .text('" flags="')
+      .num(h.flags)
+      .text('" version="')
+      .num(h.version)
+      .text('" data_block_size="')
+      .num(h.dataBlockSize)
+      .text('" nr_data_blocks="')
+      .num(h.nrDataBlocks)
       .text('">\n');
   }
 
   beginDevice(d: ThinDevice): void {
     this.out
-      .text('  <device dev_id="').num(d.devId)
-      .text('" mapped_blocks="').num(d.mappedBlocks)
-      .text('" transaction="').text(String(d.transactionId))
-      .text('" creation_time="').num(d.creationTime)
-      .text('" snap_time="').num(d.snapshottedTime)
+      .text('  <device dev_id="')
+      .num(d.devId)
+      .text('" mapped_blocks="')
+      .num(d.mappedBlocks)
+      .text('" transaction="')
+      .text(String(d.transactionId))
+      .text('" creation_time="')
+      .num(d.creationTime)
+      .text('" snap_time="')
+      .num(d.snapshottedTime)
       .text('">\n');
   }
 
@@ -58,5 +70,5 @@ const TIME = ascii('" time="');
 const END_EMPTY = ascii('"/>\n');
 
 export function escapeXml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 }

@@ -31,7 +31,7 @@ export function inferFamily(md: Metadata, devices: ThinDevice[] = md.devices()):
     if (d.mappingRoot !== undefined) {
       forEachDataBlock(md.reader, d.mappingRoot, d.devId, (b) => {
         const x = b % mod;
-        set[x >>> 3]! |= 1 << (x & 7);
+        set[x >>> 3] |= 1 << (x & 7);
       });
     }
     sets.set(d.devId, set);
@@ -61,8 +61,8 @@ const POP = new Uint8Array(256).map((_v, i) => {
 function popcountAnd(a: Uint8Array, b: Uint8Array): number {
   let n = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]! & b[i]!;
-    if (x) n += POP[x]!;
+    const x = a[i] & b[i];
+    if (x) n += POP[x];
   }
   return n;
 }

@@ -9,8 +9,22 @@ import type { Metadata, ThinDevice } from '../metadata.js';
 import { forEachDataBlock } from '../mapping-scan.js';
 
 export const LS_FIELDS = [
-  'DEV', 'MAPPED_BLOCKS', 'EXCLUSIVE_BLOCKS', 'SHARED_BLOCKS', 'MAPPED_SECTORS', 'EXCLUSIVE_SECTORS', 'SHARED_SECTORS',
-  'MAPPED_BYTES', 'EXCLUSIVE_BYTES', 'SHARED_BYTES', 'MAPPED', 'EXCLUSIVE', 'SHARED', 'TRANSACTION', 'CREATE_TIME', 'SNAP_TIME',
+  'DEV',
+  'MAPPED_BLOCKS',
+  'EXCLUSIVE_BLOCKS',
+  'SHARED_BLOCKS',
+  'MAPPED_SECTORS',
+  'EXCLUSIVE_SECTORS',
+  'SHARED_SECTORS',
+  'MAPPED_BYTES',
+  'EXCLUSIVE_BYTES',
+  'SHARED_BYTES',
+  'MAPPED',
+  'EXCLUSIVE',
+  'SHARED',
+  'TRANSACTION',
+  'CREATE_TIME',
+  'SNAP_TIME',
 ] as const;
 export type LsField = (typeof LS_FIELDS)[number];
 export const DEFAULT_LS_FIELDS: LsField[] = ['DEV', 'MAPPED', 'CREATE_TIME', 'SNAP_TIME'];
@@ -25,7 +39,16 @@ export interface LsRow {
   snapshottedTime: number;
 }
 
-const NEEDS_SHARING: ReadonlySet<LsField> = new Set(['EXCLUSIVE_BLOCKS', 'SHARED_BLOCKS', 'EXCLUSIVE_SECTORS', 'SHARED_SECTORS', 'EXCLUSIVE_BYTES', 'SHARED_BYTES', 'EXCLUSIVE', 'SHARED']);
+const NEEDS_SHARING: ReadonlySet<LsField> = new Set([
+  'EXCLUSIVE_BLOCKS',
+  'SHARED_BLOCKS',
+  'EXCLUSIVE_SECTORS',
+  'SHARED_SECTORS',
+  'EXCLUSIVE_BYTES',
+  'SHARED_BYTES',
+  'EXCLUSIVE',
+  'SHARED',
+]);
 
 export function parseLsFields(text: string): LsField[] {
   const fields = text.split(',');
@@ -56,7 +79,7 @@ export function lsRows(md: Metadata, sharing = true): LsRow[] {
           bigger.set(state);
           state = bigger;
         }
-        const s = state[b]!;
+        const s = state[b];
         if (s < 2) state[b] = s + 1;
       });
     }
@@ -86,26 +109,41 @@ export function needsSharing(fields: readonly LsField[]): boolean {
   return fields.some((f) => NEEDS_SHARING.has(f));
 }
 
-
 export function lsValue(row: LsRow, field: LsField, dataBlockSize: number): string {
   const sec = (blocks: number): number => blocks * dataBlockSize;
   switch (field) {
-    case 'DEV': return String(row.devId);
-    case 'MAPPED_BLOCKS': return String(row.mappedBlocks);
-    case 'EXCLUSIVE_BLOCKS': return String(row.exclusiveBlocks);
-    case 'SHARED_BLOCKS': return String(row.sharedBlocks);
-    case 'MAPPED_SECTORS': return String(sec(row.mappedBlocks));
-    case 'EXCLUSIVE_SECTORS': return String(sec(row.exclusiveBlocks));
-    case 'SHARED_SECTORS': return String(sec(row.sharedBlocks));
-    case 'MAPPED_BYTES': return String(sec(row.mappedBlocks) * 512);
-    case 'EXCLUSIVE_BYTES': return String(sec(row.exclusiveBlocks) * 512);
-    case 'SHARED_BYTES': return String(sec(row.sharedBlocks) * 512);
-    case 'MAPPED': return humanSize(sec(row.mappedBlocks) * 512);
-    case 'EXCLUSIVE': return humanSize(sec(row.exclusiveBlocks) * 512);
-    case 'SHARED': return humanSize(sec(row.sharedBlocks) * 512);
-    case 'TRANSACTION': return String(row.transactionId);
-    case 'CREATE_TIME': return String(row.creationTime);
-    case 'SNAP_TIME': return String(row.snapshottedTime);
+    case 'DEV':
+      return String(row.devId);
+    case 'MAPPED_BLOCKS':
+      return String(row.mappedBlocks);
+    case 'EXCLUSIVE_BLOCKS':
+      return String(row.exclusiveBlocks);
+    case 'SHARED_BLOCKS':
+      return String(row.sharedBlocks);
+    case 'MAPPED_SECTORS':
+      return String(sec(row.mappedBlocks));
+    case 'EXCLUSIVE_SECTORS':
+      return String(sec(row.exclusiveBlocks));
+    case 'SHARED_SECTORS':
+      return String(sec(row.sharedBlocks));
+    case 'MAPPED_BYTES':
+      return String(sec(row.mappedBlocks) * 512);
+    case 'EXCLUSIVE_BYTES':
+      return String(sec(row.exclusiveBlocks) * 512);
+    case 'SHARED_BYTES':
+      return String(sec(row.sharedBlocks) * 512);
+    case 'MAPPED':
+      return humanSize(sec(row.mappedBlocks) * 512);
+    case 'EXCLUSIVE':
+      return humanSize(sec(row.exclusiveBlocks) * 512);
+    case 'SHARED':
+      return humanSize(sec(row.sharedBlocks) * 512);
+    case 'TRANSACTION':
+      return String(row.transactionId);
+    case 'CREATE_TIME':
+      return String(row.creationTime);
+    case 'SNAP_TIME':
+      return String(row.snapshottedTime);
   }
 }
 
@@ -114,6 +152,6 @@ export function formatLsTable(rows: LsRow[], fields: readonly LsField[], dataBlo
   const grid: string[][] = [];
   if (headers) grid.push([...fields]);
   for (const r of rows) grid.push(fields.map((f) => lsValue(r, f, dataBlockSize)));
-  const widths = fields.map((_f, i) => Math.max(...grid.map((row) => row[i]!.length)));
-  return grid.map((row) => `${row.map((c, i) => `${c.padStart(widths[i]!)} `).join('')}\n`).join('');
+  const widths = fields.map((_f, i) => Math.max(...grid.map((row) => row[i].length)));
+  return grid.map((row) => `${row.map((c, i) => `${c.padStart(widths[i])} `).join('')}\n`).join('');
 }

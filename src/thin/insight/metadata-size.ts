@@ -10,15 +10,31 @@ import { parseCount } from '../../format/units.js';
 
 export const UNIT_CHARS = 'bskKmMgGtTpPeEzZyY';
 export const UNIT_NAMES = [
-  'bytes', 'sectors', 'kibibytes', 'kilobytes', 'mebibytes', 'megabytes', 'gibibytes', 'gigabytes', 'tebibytes', 'terabytes',
-  'pebibytes', 'petabytes', 'ebibytes', 'exabytes', 'zebibytes', 'zetabytes', 'yobibytes', 'yottabytes',
+  'bytes',
+  'sectors',
+  'kibibytes',
+  'kilobytes',
+  'mebibytes',
+  'megabytes',
+  'gibibytes',
+  'gigabytes',
+  'tebibytes',
+  'terabytes',
+  'pebibytes',
+  'petabytes',
+  'ebibytes',
+  'exabytes',
+  'zebibytes',
+  'zetabytes',
+  'yobibytes',
+  'yottabytes',
 ];
 /** Bytes per unit, by index: b, s, then binary and decimal pairs. */
 export const UNIT_FACTORS: number[] = (() => {
   const f = [1, 512, 1024, 1000];
   for (let u = 4; u < UNIT_NAMES.length; u += 2) {
-    f[u] = f[u - 2]! * 1024;
-    f[u + 1] = f[u - 1]! * 1000;
+    f[u] = f[u - 2] * 1024;
+    f[u + 1] = f[u - 1] * 1000;
   }
   return f;
 })();
@@ -45,12 +61,12 @@ export interface SizeArg {
 export function parseSizeArg(text: string, what: string, asCount = false): SizeArg {
   const m = /^(\d+)(.*)$/.exec(text);
   if (!m) throw new ArgumentError(`${what} '${text}' is not a number with an optional unit`);
-  const n = parseCount(m[1]!, what);
+  const n = parseCount(m[1], what);
   if (m[2] === '') {
-    return { value: n, echo: asCount ? m[1]! : `${m[1]}sectors` };
+    return { value: n, echo: asCount ? m[1] : `${m[1]}sectors` };
   }
-  const u = unitIndex(m[2]!);
-  const bytes = n * UNIT_FACTORS[u]!;
+  const u = unitIndex(m[2]);
+  const bytes = n * UNIT_FACTORS[u];
   return { value: asCount ? bytes : Math.floor(bytes / 512), echo: `${m[1]}${UNIT_NAMES[u]}` };
 }
 

@@ -48,7 +48,7 @@ export function collectReport(path: string): ReportData {
     for (const d of devices) {
       if (d.mappingRoot === undefined) continue;
       forEachDataBlock(md.reader, d.mappingRoot, d.devId, (b) => {
-        if (b < nrData && uses[b]! < 2) uses[b]!++;
+        if (b < nrData && uses[b] < 2) uses[b]++;
       });
     }
     // Blocks the space map holds but no mapping uses (leaks, or a held snapshot's) show as used.
@@ -60,9 +60,9 @@ export function collectReport(path: string): ReportData {
       let once = 0;
       let shared = 0;
       for (let b = c * blocksPerCell; b < Math.min(nrData, (c + 1) * blocksPerCell); b++) {
-        const u = uses[b]!;
+        const u = uses[b];
         if (u === 0) {
-          if (held && held[b]) once++;
+          if (held?.[b]) once++;
           else free++;
         } else if (u === 1) once++;
         else shared++;
@@ -108,7 +108,7 @@ function spaceMapUsed(md: Metadata): Uint8Array | undefined {
   }
 }
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 
 export function renderReport(r: ReportData): string {
   const bytes = (blocks: number): string => humanSize(blocks * r.dataBlockSize * 512);

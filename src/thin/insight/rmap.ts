@@ -28,7 +28,7 @@ export interface RmapRun {
 export function parseRegion(text: string): Region {
   const m = /^(\d+)\.\.(\d+)$/.exec(text.trim());
   if (!m) throw new ArgumentError(`badly formed region '${text}': use BEGIN..END, END one past the last block`);
-  const r = { begin: parseCount(m[1]!, 'region begin'), end: parseCount(m[2]!, 'region end') };
+  const r = { begin: parseCount(m[1], 'region begin'), end: parseCount(m[2], 'region end') };
   if (r.end <= r.begin) throw new ArgumentError(`badly formed region '${text}': END must be greater than BEGIN`);
   return r;
 }
@@ -67,7 +67,7 @@ export function rmap(md: Metadata, regions: readonly Region[]): RmapResult {
     if (r.begin >= nrData) throw new UsageError(`region ${r.begin}..${r.end} starts past the end of the data device (${nrData} blocks)`);
   }
   const sorted = [...regions].sort((a, b) => a.begin - b.begin);
-  const single = sorted.length === 1 ? sorted[0]! : undefined;
+  const single = sorted.length === 1 ? sorted[0] : undefined;
   const inRegions = (b: number): boolean => {
     if (single) return b >= single.begin && b < single.end;
     for (const r of sorted) if (b >= r.begin && b < r.end) return true;
@@ -102,12 +102,12 @@ export function rmap(md: Metadata, regions: readonly Region[]): RmapResult {
   // field, which is deterministic: do that.
   const order = new Uint32Array(cols.n).map((_v, i) => i);
   const { dataBegin: b, dataEnd: e, dev: dv, thinBegin: t } = cols;
-  order.sort((x, y) => b[x]! - b[y]! || e[x]! - e[y]! || dv[x]! - dv[y]! || t[x]! - t[y]!);
+  order.sort((x, y) => b[x] - b[y] || e[x] - e[y] || dv[x] - dv[y] || t[x] - t[y]);
   return {
     length: order.length,
     at: (k) => {
-      const i = order[k]!;
-      return { dataBegin: b[i]!, dataEnd: e[i]!, devId: dv[i]!, thinBegin: t[i]! };
+      const i = order[k];
+      return { dataBegin: b[i], dataEnd: e[i], devId: dv[i], thinBegin: t[i] };
     },
   };
 }
@@ -116,7 +116,18 @@ export function rmap(md: Metadata, regions: readonly Region[]): RmapResult {
 export function writeRmap(runs: RmapResult, out: Output): void {
   for (let k = 0; k < runs.length; k++) {
     const r = runs.at(k);
-    out.raw(DATA).num(r.dataBegin).raw(DOTS).num(r.dataEnd).raw(THIN).num(r.devId).raw(CLOSE).num(r.thinBegin).raw(DOTS).num(r.thinBegin + (r.dataEnd - r.dataBegin)).raw(NL);
+    out
+      .raw(DATA)
+      .num(r.dataBegin)
+      .raw(DOTS)
+      .num(r.dataEnd)
+      .raw(THIN)
+      .num(r.devId)
+      .raw(CLOSE)
+      .num(r.thinBegin)
+      .raw(DOTS)
+      .num(r.thinBegin + (r.dataEnd - r.dataBegin))
+      .raw(NL);
   }
 }
 

@@ -57,7 +57,16 @@ export interface SalvageStats {
   /** Key ranges lost from the newest trees. */
   holes: number;
   /** Older mappings refused, by reason. */
-  refused: { ambiguous: number; stale: number; foreign: number; otherTime: number; overclaimed: number; contested: number; unknownCount: number; excess: number };
+  refused: {
+    ambiguous: number;
+    stale: number;
+    foreign: number;
+    otherTime: number;
+    overclaimed: number;
+    contested: number;
+    unknownCount: number;
+    excess: number;
+  };
   scanned: boolean;
 }
 
@@ -186,7 +195,9 @@ export class SalvageContext {
       this.scan = NodeScan.run(this.reader, this.options.onProgress);
       this.stats.scanned = true;
       const c = this.scan.counts;
-      this.note(`scanned ${this.n} metadata blocks: ${c.nodes} B-tree nodes, ${c.bitmaps} bitmaps, ${c.indexes} index blocks, ${c.superblocks} superblocks, ${c.unknown} other (free, zeroed or damaged)`);
+      this.note(
+        `scanned ${this.n} metadata blocks: ${c.nodes} B-tree nodes, ${c.bitmaps} bitmaps, ${c.indexes} index blocks, ${c.superblocks} superblocks, ${c.unknown} other (free, zeroed or damaged)`,
+      );
     }
     return this.scan;
   }
@@ -229,7 +240,7 @@ export class SalvageContext {
 
   /** A whole tree lost: its root itself is unusable. */
   static wholeLoss(holes: readonly Hole[]): boolean {
-    return holes.length === 1 && holes[0]!.lo === 0 && holes[0]!.hi === Infinity;
+    return holes.length === 1 && holes[0].lo === 0 && holes[0].hi === Infinity;
   }
 
   /** Adds the data blocks of leaves only the metadata snapshot reaches; false if any of its nodes is unusable. */
@@ -283,7 +294,7 @@ export class SalvageContext {
     let at = b;
     for (let depth = 0; depth <= MAX_DEPTH; depth++) {
       if (!scan.isNode(at)) return { vs: 0, leaf: -1 };
-      if (scan.kind[at] === NodeKind.Leaf) return { vs: scan.valueSize[at]!, leaf: at };
+      if (scan.kind[at] === NodeKind.Leaf) return { vs: scan.valueSize[at], leaf: at };
       if (scan.nrEntries[at] === 0) return { vs: 0, leaf: -1 };
       at = this.node(at).u64(0);
     }
@@ -307,7 +318,7 @@ export class SalvageContext {
     if (cached !== undefined) return cached;
     let c: number;
     if (!scan.isNode(root) || scan.valueSize[root] !== 8) c = -1;
-    else if (scan.kind[root] === NodeKind.Leaf) c = scan.nrEntries[root]!;
+    else if (scan.kind[root] === NodeKind.Leaf) c = scan.nrEntries[root];
     else {
       const node = this.node(root);
       memo.set(root, -1); // a cycle counts as unusable

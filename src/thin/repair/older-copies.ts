@@ -50,8 +50,8 @@ export class OlderCopies {
         const who = owners.get(leaf);
         // Unattributed leaves only fill a bounded range, never a whole lost device.
         if (!who && whole) continue;
-        const lo = scan.firstKey[leaf]!;
-        const hi = scan.lastKey[leaf]!;
+        const lo = scan.firstKey[leaf];
+        const hi = scan.lastKey[leaf];
         if (!dev.holes.some((h) => hi >= h.lo && lo < h.hi)) continue;
         // An unattributed leaf that another damaged device could have lost too
         // (its own lost range covers the leaf's keys) is evidence for neither.
@@ -84,15 +84,15 @@ export class OlderCopies {
       const order = sortedOrder(g);
       const out = new Growing();
       for (let i = 0; i < order.length; ) {
-        const k = g.keys[order[i]!]!;
+        const k = g.keys[order[i]];
         let j = i;
-        const d = g.data[order[i]!]!;
-        let t = g.time[order[i]!]!;
+        const d = g.data[order[i]];
+        let t = g.time[order[i]];
         let agree = true;
-        for (; j < order.length && g.keys[order[j]!] === k; j++) {
-          const x = order[j]!;
+        for (; j < order.length && g.keys[order[j]] === k; j++) {
+          const x = order[j];
           if (g.data[x] !== d) agree = false;
-          t = Math.min(t, g.time[x]!); // the older time: treated as shared, copied on write
+          t = Math.min(t, g.time[x]); // the older time: treated as shared, copied on write
         }
         i = j;
         if (!agree) {
@@ -124,10 +124,10 @@ export class OlderCopies {
     for (const dev of damaged) {
       const g = kept.get(dev.devId)!;
       for (let i = 0; i < g.length; i++) {
-        const d = g.data[i]!;
-        const node = holeAt(dev.holes, g.keys[i]!)!.block;
+        const d = g.data[i];
+        const node = holeAt(dev.holes, g.keys[i])!.block;
         const c = claims.get(d);
-        if (!c) claims.set(d, { v: g.keys[i]!, t: g.time[i]!, nodes: new Set([node]), bad: undefined });
+        if (!c) claims.set(d, { v: g.keys[i], t: g.time[i], nodes: new Set([node]), bad: undefined });
         else {
           c.nodes.add(node);
           if (c.v !== g.keys[i]) c.bad = 'foreign';
@@ -164,19 +164,21 @@ export class OlderCopies {
       const g = kept.get(dev.devId)!;
       const out = new Growing();
       for (let i = 0; i < g.length; i++) {
-        const d = g.data[i]!;
+        const d = g.data[i];
         const c = claims.get(d)!;
         const over = implied.get(d) + c.nodes.size > lookup.get(d)!;
         if (c.bad === 'foreign') refused.foreign++;
         else if (c.bad === 'otherTime') refused.otherTime++;
         else if (over) refused.overclaimed++;
-        else if (contested(dev, g.keys[i]!)) refused.contested++;
-        else out.push(g.keys[i]!, g.data[i]!, g.time[i]!);
+        else if (contested(dev, g.keys[i])) refused.contested++;
+        else out.push(g.keys[i], g.data[i], g.time[i]);
       }
       if (dev.detailsSource === 'newest') {
         const missing = dev.details.mappedBlocks - dev.intact;
         if (out.length > missing) {
-          this.ctx.note(`thin device ${dev.devId}: older copies offer ${out.length} mappings for ${Math.max(missing, 0)} lost ones: some must be stale, so none are used`);
+          this.ctx.note(
+            `thin device ${dev.devId}: older copies offer ${out.length} mappings for ${Math.max(missing, 0)} lost ones: some must be stale, so none are used`,
+          );
           refused.excess += out.length;
           continue;
         }
@@ -237,5 +239,5 @@ function sortedOrder(g: Growing): Uint32Array {
   const idx = new Uint32Array(g.length);
   for (let i = 0; i < g.length; i++) idx[i] = i;
   const keys = g.keys;
-  return idx.sort((a, b) => keys[a]! - keys[b]! || a - b);
+  return idx.sort((a, b) => keys[a] - keys[b] || a - b);
 }

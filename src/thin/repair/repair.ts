@@ -34,8 +34,8 @@ export function emitSalvage(s: Salvage, sink: DumpSink, options: EmitOptions = {
       const rec = d.recovered;
       let next = 0;
       const fill = (lo: number, hi: number): void => {
-        while (next < rec.length && rec.keys[next]! < lo) next++;
-        for (; next < rec.length && rec.keys[next]! < hi; next++) runs.push(rec.keys[next]!, rec.data[next]!, rec.time[next]!);
+        while (next < rec.length && rec.keys[next] < lo) next++;
+        for (; next < rec.length && rec.keys[next] < hi; next++) runs.push(rec.keys[next], rec.data[next], rec.time[next]);
       };
       if (d.root === undefined) fill(0, Infinity);
       else {

@@ -45,14 +45,19 @@ export class RootFinder {
     const given = o.mappingRoot !== undefined || o.detailsRoot !== undefined;
     if (top && det && this.ctx.mismatches(top, det) === 0) {
       if (given) this.ctx.note(`using the roots given: mapping ${top.root}, details ${det.root}`);
-      else if (ev.state !== 'valid') this.ctx.note(`the superblock's roots (mapping ${top.root}, details ${det.root}) are consistent with each other: using them`);
+      else if (ev.state !== 'valid')
+        this.ctx.note(`the superblock's roots (mapping ${top.root}, details ${det.root}) are consistent with each other: using them`);
       return { top, det };
     }
     if (given && top && det) {
       throw new UsageError(`the given roots do not belong together: mapping root ${top.root} and details root ${det.root} list different thin devices`);
     }
     if (ev.sb) {
-      const why = !top ? `mapping root ${wantM} is not a usable top-level tree` : !det ? `details root ${wantD} is not a usable device details tree` : 'its mapping and details trees list different thin devices';
+      const why = !top
+        ? `mapping root ${wantM} is not a usable top-level tree`
+        : !det
+          ? `details root ${wantD} is not a usable device details tree`
+          : 'its mapping and details trees list different thin devices';
       this.ctx.note(`the superblock's roots are stale or damaged (${why}): looking among all nodes for trees that fit`);
     }
     const found = this.searchRoots(ev, top, det) ?? (det && !top ? this.assembleTop(ev, det) : undefined);
@@ -61,7 +66,8 @@ export class RootFinder {
     // are lost: keep what survives of it and let the rest be holes, rather
     // than fall back to an older generation's stale mappings.
     if (ev.state === 'valid' && (top || det)) {
-      if (!top) this.ctx.note('no surviving top level fits the newest space map: each device\'s mappings are recovered from older copies only where vouched for');
+      if (!top)
+        this.ctx.note("no surviving top level fits the newest space map: each device's mappings are recovered from older copies only where vouched for");
       if (!det) this.ctx.note('no surviving device details tree fits: the details are rebuilt');
       return { top, det };
     }
@@ -92,7 +98,9 @@ export class RootFinder {
           `${snap && snap.m === p.top.root && snap.d === p.det.root ? `; the held metadata snapshot at block ${held}` : ''})`,
       )
       .join('; ');
-    const truncated = this.ctx.truncated ? `; the metadata is truncated (${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names: is the whole device or file there?)` : '';
+    const truncated = this.ctx.truncated
+      ? `; the metadata is truncated (${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names: is the whole device or file there?)`
+      : '';
     throw new UsageError(
       `no compatible roots found: the superblock's trees (mapping root ${ev.sb!.mappingRoot}, details root ${ev.sb!.detailsRoot}) are lost${truncated}, ` +
         'and no surviving pair of trees accounts for its data space map. ' +
@@ -137,7 +145,11 @@ export class RootFinder {
    * mappings account for exactly its counts, block for block. That is the
    * generation the space map was committed with, whatever else is lost.
    */
-  private searchRoots(ev: SuperblockEvidence, keepTop: TopLevel | undefined, keepDet: DetailsTree | undefined): { top: TopLevel; det: DetailsTree } | undefined {
+  private searchRoots(
+    ev: SuperblockEvidence,
+    keepTop: TopLevel | undefined,
+    keepDet: DetailsTree | undefined,
+  ): { top: TopLevel; det: DetailsTree } | undefined {
     if (!ev.sb || ev.nrDataBlocks === undefined) return undefined;
     // Older details could hold a stale snapshotted_time (unsafe): a lost
     // details tree is rebuilt, never taken from an older generation.
@@ -192,7 +204,9 @@ export class RootFinder {
     let combos = 1;
     for (const o of options) combos *= o.length;
     if (combos === 0 || combos > 256) {
-      this.ctx.note(`the lost top level cannot be reassembled: ${combos === 0 ? 'some device has no surviving root with its mapped_blocks' : `${combos} combinations of candidate roots are too many to try`}`);
+      this.ctx.note(
+        `the lost top level cannot be reassembled: ${combos === 0 ? 'some device has no surviving root with its mapped_blocks' : `${combos} combinations of candidate roots are too many to try`}`,
+      );
       return undefined;
     }
     // Every combination that fits, not the first: devices with equal
@@ -202,11 +216,11 @@ export class RootFinder {
       const pick = new Array<number>(ids.length);
       let x = c;
       for (let i = 0; i < ids.length; i++) {
-        pick[i] = options[i]![x % options[i]!.length]!;
-        x = Math.floor(x / options[i]!.length);
+        pick[i] = options[i][x % options[i].length];
+        x = Math.floor(x / options[i].length);
       }
       if (new Set(pick).size !== pick.length) continue; // two devices never share a root
-      const top: TopLevel = { root: -1, ids: new Map(ids.map((id, i) => [id, pick[i]!])), holes: [] };
+      const top: TopLevel = { root: -1, ids: new Map(ids.map((id, i) => [id, pick[i]])), holes: [] };
       if (this.matchesSpaceMap(top, ev.sb, lookup)) fits.push(pick);
     }
     if (fits.length === 0) {
@@ -219,8 +233,8 @@ export class RootFinder {
     const sure = new Map<number, number>();
     const unsure: string[] = [];
     ids.forEach((id, i) => {
-      const roots = new Set(fits.map((f) => f[i]!));
-      if (roots.size === 1) sure.set(id, fits[0]![i]!);
+      const roots = new Set(fits.map((f) => f[i]));
+      if (roots.size === 1) sure.set(id, fits[0][i]);
       else unsure.push(`thin ${id} (blocks ${[...roots].join(', ')})`);
     });
     this.ctx.note(
@@ -231,7 +245,7 @@ export class RootFinder {
     const top: TopLevel = { root: -1, ids: sure, holes: [] };
     if (unsure.length) {
       // The ids left out are lost ranges of the top level.
-      for (const id of ids.filter((x) => !sure.has(x))) top.holes.push({ lo: id, hi: id + 1, block: -1, why: 'its root cannot be told from another device\'s' });
+      for (const id of ids.filter((x) => !sure.has(x))) top.holes.push({ lo: id, hi: id + 1, block: -1, why: "its root cannot be told from another device's" });
     }
     return { top, det };
   }
@@ -307,11 +321,11 @@ export class RootFinder {
     const pairs = this.rankedPairs();
     const { tops } = this.findCandidates();
     if (pairs.length > 0) {
-      const p = pairs[0]!;
+      const p = pairs[0];
       this.ctx.note(
         `chose mapping root ${p.top.root} and details root ${p.det.root}: ${p.det.details.size} devices, ${p.mappings} mappings, ` +
           `${p.newest[1]} of them at the newest time ${p.newest[0]}` +
-          (p.exact ? '; every device\'s mapped_blocks matches its tree' : ''),
+          (p.exact ? "; every device's mapped_blocks matches its tree" : ''),
       );
       const rivals = pairs.slice(1).filter((q) => q.exact && [...q.det.details.keys()].join() !== [...p.det.details.keys()].join());
       if (rivals.length > 0) {
@@ -327,12 +341,16 @@ export class RootFinder {
     // No details tree fits: keep the best top level and rebuild the details.
     const best = tops.sort((a, b) => b.ids.size - a.ids.size)[0];
     if (best) {
-      this.ctx.note(`no device details tree fits any top level: using mapping root ${best.root} (${best.ids.size} devices) and rebuilding every device's details`);
+      this.ctx.note(
+        `no device details tree fits any top level: using mapping root ${best.root} (${best.ids.size} devices) and rebuilding every device's details`,
+      );
       return { top: best, det: undefined };
     }
     throw new UsageError(
       'no compatible roots found: no usable top level of a mapping tree survives anywhere in the metadata' +
-        (this.ctx.truncated ? ` (it is truncated: ${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names; is the whole device or file there?)` : ''),
+        (this.ctx.truncated
+          ? ` (it is truncated: ${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names; is the whole device or file there?)`
+          : ''),
     );
   }
 

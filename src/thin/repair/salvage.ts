@@ -143,7 +143,10 @@ class Salvager {
         for (const hd of det.holes) {
           const lo = Math.max(h.lo, hd.lo);
           const hi = Math.min(h.hi, hd.hi);
-          if (lo < hi) this.ctx.note(`thin ids ${rangeText({ lo, hi })} are lost from both trees: any device there cannot be told from a deleted one and is not recovered`);
+          if (lo < hi)
+            this.ctx.note(
+              `thin ids ${rangeText({ lo, hi })} are lost from both trees: any device there cannot be told from a deleted one and is not recovered`,
+            );
         }
       }
     }
@@ -151,8 +154,9 @@ class Salvager {
     // 3. Holes: older copies, where the newest generation vouches for them.
     if (devices.some((d) => d.holes.length > 0)) {
       if (implied && ev.sb && snapshotIntact) new OlderCopies(this.ctx).recover(devices, live, implied, ev.sb, leafCheck, sharers);
-      else if (!snapshotIntact) this.ctx.note('older copies of lost nodes are not used: the metadata snapshot\'s trees are damaged too, so the space map cannot vouch for them');
-      else this.ctx.note('older copies of lost nodes are not used: without the superblock\'s data space map nothing can vouch for them');
+      else if (!snapshotIntact)
+        this.ctx.note("older copies of lost nodes are not used: the metadata snapshot's trees are damaged too, so the space map cannot vouch for them");
+      else this.ctx.note("older copies of lost nodes are not used: without the superblock's data space map nothing can vouch for them");
     }
 
     // 4. The superblock to write.
@@ -160,7 +164,9 @@ class Salvager {
     for (const d of devices) {
       d.details.mappedBlocks = d.intact + d.recovered.length;
       if (det && d.detailsSource === 'newest' && d.holes.length === 0 && det.details.get(d.devId)!.mappedBlocks !== d.intact) {
-        this.ctx.note(`thin device ${d.devId}: details said ${det.details.get(d.devId)!.mappedBlocks} mapped blocks, its tree holds ${d.intact}; writing ${d.intact}`);
+        this.ctx.note(
+          `thin device ${d.devId}: details said ${det.details.get(d.devId)!.mappedBlocks} mapped blocks, its tree holds ${d.intact}; writing ${d.intact}`,
+        );
       }
     }
     this.ctx.stats.devices = devices.length;
@@ -182,10 +188,11 @@ class Salvager {
     if (dataBlockSize === undefined) {
       throw new UsageError(
         'the data block size is lost with the superblock and no copy of it survives: give --data-block-size SECTORS ' +
-          '(the pool\'s chunk size: `lvs -o+chunk_size VG/POOL`, or the 4th argument of its `dmsetup table` line)',
+          "(the pool's chunk size: `lvs -o+chunk_size VG/POOL`, or the 4th argument of its `dmsetup table` line)",
       );
     }
-    if (o.dataBlockSize === undefined && ev.dataBlockSize === undefined) this.ctx.note(`data block size ${dataBlockSize} sectors, from the metadata snapshot's copy of the superblock at block ${copy!.blocknr}`);
+    if (o.dataBlockSize === undefined && ev.dataBlockSize === undefined)
+      this.ctx.note(`data block size ${dataBlockSize} sectors, from the metadata snapshot's copy of the superblock at block ${copy!.blocknr}`);
     checkedDataBlockSize(dataBlockSize);
 
     let detailsMaxTid = -1n;
@@ -196,10 +203,13 @@ class Salvager {
     }
     const snapTid = copy?.transactionId ?? 0n;
     const transaction = ev.transactionId ?? (detailsMaxTid + 1n > snapTid ? detailsMaxTid + 1n : snapTid);
-    if (ev.transactionId === undefined) this.ctx.note(`transaction id ${transaction}: one past the highest a device records${copy ? ' (or the metadata snapshot\'s)' : ''}`);
+    if (ev.transactionId === undefined)
+      this.ctx.note(`transaction id ${transaction}: one past the highest a device records${copy ? " (or the metadata snapshot's)" : ''}`);
     const nrDataBlocks = ev.nrDataBlocks ?? maxData + 1;
     if (ev.nrDataBlocks === undefined) {
-      this.ctx.note(`nr_data_blocks ${nrDataBlocks}: one past the highest data block mapped (the kernel grows it to the data device's size when the pool is loaded)`);
+      this.ctx.note(
+        `nr_data_blocks ${nrDataBlocks}: one past the highest data block mapped (the kernel grows it to the data device's size when the pool is loaded)`,
+      );
     }
     const header = applyOverrides(
       {

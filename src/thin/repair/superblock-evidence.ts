@@ -23,7 +23,6 @@ export interface SuperblockEvidence {
   time?: number;
 }
 
-
 export function readSuperblockEvidence(reader: BlockReader): SuperblockEvidence {
   const b = reader.read(0);
   try {
@@ -50,7 +49,6 @@ export function readSuperblockEvidence(reader: BlockReader): SuperblockEvidence 
     return ev;
   }
 }
-
 
 /**
  * A superblock whose checksum holds and that says it is block 0, found at

@@ -150,7 +150,9 @@ export class MetadataBuilder implements DumpSink {
       );
     }
     if (origin <= dev.tree.lastAddedKey) {
-      throw new BuildInputError(`thin device ${dev.rec.devId}: virtual block ${origin} is not after ${dev.tree.lastAddedKey}: mappings must be in increasing order`);
+      throw new BuildInputError(
+        `thin device ${dev.rec.devId}: virtual block ${origin} is not after ${dev.tree.lastAddedKey}: mappings must be in increasing order`,
+      );
     }
     const counts = this.dataCounts;
     const tree = dev.tree;

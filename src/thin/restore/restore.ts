@@ -62,7 +62,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
     throw new XmlSyntaxError(xmlPath, lineAt(xmlPath, e.offset), msg);
   };
   const need = (e: XmlElement, a: Attr, name: string): number => {
-    const v = e.num[a]!;
+    const v = e.num[a];
     if (Number.isNaN(v)) bad(e, `missing attribute ${name}`);
     return v;
   };
@@ -106,8 +106,8 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
           uuid: e.str.get(Attr.Uuid) ?? '',
           time: need(e, Attr.Time, 'time'),
           transaction: needU64(e, Attr.Transaction, 'transaction'),
-          flags: Number.isNaN(e.num[Attr.Flags]!) ? 0 : e.num[Attr.Flags]!,
-          version: Number.isNaN(e.num[Attr.Version]!) ? 2 : e.num[Attr.Version]!,
+          flags: Number.isNaN(e.num[Attr.Flags]) ? 0 : e.num[Attr.Flags],
+          version: Number.isNaN(e.num[Attr.Version]) ? 2 : e.num[Attr.Version],
           dataBlockSize: overrides.dataBlockSize ?? need(e, Attr.DataBlockSize, 'data_block_size'),
           nrDataBlocks: overrides.nrDataBlocks ?? need(e, Attr.NrDataBlocks, 'nr_data_blocks'),
         };
@@ -133,7 +133,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
         const name = e.str.get(Attr.Name);
         const d = name === undefined ? undefined : defs.get(name);
         if (!d) bad(e, `<ref name="${name ?? ''}"> names no earlier <def>`);
-        for (let i = 0; i < d!.n; i++) addRun(e, d!.origin[i]!, d!.data[i]!, d!.len[i]!, d!.time[i]!);
+        for (let i = 0; i < d!.n; i++) addRun(e, d!.origin[i], d!.data[i], d!.len[i], d!.time[i]);
         return;
       }
       case Tag.Device:

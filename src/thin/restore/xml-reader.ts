@@ -151,7 +151,9 @@ export function readXml(path: string, onElement: (e: XmlElement) => void, chunkS
         if (n === 0) eof = true;
         // XML never holds a NUL byte: binary data (metadata itself?) is refused before any element.
         if (base === 0 && have === 0 && buf.subarray(0, Math.min(n, 4096)).includes(0)) {
-          throw new UsageError(`${path} is not XML but binary data (metadata?): restore reads what thin_dump or dmthin dump wrote; to copy metadata use dd, or dmthin metadata pack/unpack`);
+          throw new UsageError(
+            `${path} is not XML but binary data (metadata?): restore reads what thin_dump or dmthin dump wrote; to copy metadata use dd, or dmthin metadata pack/unpack`,
+          );
         }
         have += n;
       }
@@ -192,14 +194,7 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 }
 
-function parseElement(
-  buf: Uint8Array,
-  lt: number,
-  gt: number,
-  el: XmlElement,
-  offset: number,
-  fail: (offset: number, msg: string) => never,
-): void {
+function parseElement(buf: Uint8Array, lt: number, gt: number, el: XmlElement, offset: number, fail: (offset: number, msg: string) => never): void {
   let p = lt + 1;
   el.offset = offset;
   const first = buf[p];
@@ -214,7 +209,7 @@ function parseElement(
     p++;
   }
   const nameStart = p;
-  while (p < gt && !isSpace(buf[p]!) && buf[p] !== 0x2f) p++;
+  while (p < gt && !isSpace(buf[p]) && buf[p] !== 0x2f) p++;
   const tag = match(TAG_INDEX, buf, nameStart, p);
   if (tag === undefined) {
     fail(offset, `unknown element <${Buffer.from(buf.subarray(nameStart, p)).toString('latin1')}>`);
@@ -224,7 +219,7 @@ function parseElement(
   el.num.fill(NaN);
   el.str.clear();
   for (;;) {
-    while (p < gt && isSpace(buf[p]!)) p++;
+    while (p < gt && isSpace(buf[p])) p++;
     if (p >= gt) break;
     if (buf[p] === 0x2f) {
       el.kind = 'empty';
@@ -232,12 +227,12 @@ function parseElement(
       continue;
     }
     const aStart = p;
-    while (p < gt && buf[p] !== 0x3d /* = */ && !isSpace(buf[p]!)) p++;
+    while (p < gt && buf[p] !== 0x3d /* = */ && !isSpace(buf[p])) p++;
     const aEnd = p;
-    while (p < gt && isSpace(buf[p]!)) p++;
+    while (p < gt && isSpace(buf[p])) p++;
     if (buf[p] !== 0x3d) fail(offset, 'attribute without a value');
     p++;
-    while (p < gt && isSpace(buf[p]!)) p++;
+    while (p < gt && isSpace(buf[p])) p++;
     const q = buf[p];
     if (q !== 0x22 && q !== 0x27) fail(offset, 'attribute value not quoted');
     const vStart = ++p;
@@ -261,9 +256,12 @@ function parseElement(
       continue;
     }
     for (let i = vStart; i < vEnd; i++) {
-      const d = buf[i]! - 48;
+      const d = buf[i] - 48;
       if (d < 0 || d > 9) {
-        fail(offset, `${Buffer.from(buf.subarray(aStart, aEnd)).toString('latin1')}="${Buffer.from(buf.subarray(vStart, vEnd)).toString('latin1')}" is not a non-negative integer`);
+        fail(
+          offset,
+          `${Buffer.from(buf.subarray(aStart, aEnd)).toString('latin1')}="${Buffer.from(buf.subarray(vStart, vEnd)).toString('latin1')}" is not a non-negative integer`,
+        );
       }
       v = v * 10 + d;
     }
@@ -295,10 +293,10 @@ function lit(buf: Uint8Array, p: number, limit: number, l: Uint8Array): number {
 function digits(buf: Uint8Array, p: number, limit: number): number {
   const start = p;
   let v = 0;
-  let d = buf[p]! - 48;
+  let d = buf[p] - 48;
   while (d >= 0 && d <= 9 && p < limit) {
     v = v * 10 + d;
-    d = buf[++p]! - 48;
+    d = buf[++p] - 48;
   }
   if (p === start || p - start > 15) return -1;
   numEnd = p;
@@ -353,7 +351,7 @@ function matchMapping(buf: Uint8Array, p: number, limit: number, el: XmlElement)
 }
 
 function unescapeXml(s: string): string {
-  return s.replace(/&(amp|lt|gt|quot|apos);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[e]!);
+  return s.replace(/&(amp|lt|gt|quot|apos);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[e] ?? e);
 }
 
 /** The 1-based line of byte `offset` (only computed for error messages). */

@@ -20,7 +20,15 @@ function sh(argv, extraEnv = {}) {
 }
 const dmthin = (args, extraEnv) => sh([process.execPath, cli, ...args], extraEnv);
 const loops = () => sh(['losetup', '--list', '--noheadings', '--output', 'NAME,BACK-FILE']).stdout.trim().split('\n').filter(Boolean).sort();
-const dms = () => { const o = sh(['dmsetup', 'ls']).stdout.trim(); return /No devices/.test(o) ? [] : o.split('\n').map((l) => l.split(/\s+/)[0]).sort(); };
+const dms = () => {
+  const o = sh(['dmsetup', 'ls']).stdout.trim();
+  return /No devices/.test(o)
+    ? []
+    : o
+        .split('\n')
+        .map((l) => l.split(/\s+/)[0])
+        .sort();
+};
 const state = () => ({ loops: loops(), dms: dms() });
 const md5 = (dev, mb = 1) => sh(['sh', '-c', `dd if=${dev} bs=1M count=${mb} 2>/dev/null | md5sum`]).stdout.split(' ')[0];
 function writePattern(dev, byte, offsetMiB, mib) {
@@ -30,7 +38,22 @@ function writePattern(dev, byte, offsetMiB, mib) {
   closeSync(fd);
 }
 const f = (n) => join(work, n);
-const poolArgs = (name, data, meta, extra = []) => ['pool', 'create', name, '--data', f(data), '--metadata', f(meta), '--data-size', '256M', '--metadata-size', '8M', '--block-size', '64k', ...extra];
+const poolArgs = (name, data, meta, extra = []) => [
+  'pool',
+  'create',
+  name,
+  '--data',
+  f(data),
+  '--metadata',
+  f(meta),
+  '--data-size',
+  '256M',
+  '--metadata-size',
+  '8M',
+  '--block-size',
+  '64k',
+  ...extra,
+];
 
 try {
   obs.baseline = state();
@@ -40,8 +63,16 @@ try {
   obs.badName = { ...dmthin(poolArgs('bad/name', 'bn.data', 'bn.meta')), after: state() };
 
   // Failures midway roll back: no loop device, dm device or file left.
-  obs.faultAfterLoops = { ...dmthin(poolArgs('p-fault', 'f.data', 'f.meta'), { DMTHIN_FAULT: 'pool-create:after-loops' }), files: [existsSync(f('f.data')), existsSync(f('f.meta'))], after: state() };
-  obs.faultAfterPool = { ...dmthin(poolArgs('p-fault2', 'f2.data', 'f2.meta'), { DMTHIN_FAULT: 'pool-create:after-pool' }), files: [existsSync(f('f2.data')), existsSync(f('f2.meta'))], after: state() };
+  obs.faultAfterLoops = {
+    ...dmthin(poolArgs('p-fault', 'f.data', 'f.meta'), { DMTHIN_FAULT: 'pool-create:after-loops' }),
+    files: [existsSync(f('f.data')), existsSync(f('f.meta'))],
+    after: state(),
+  };
+  obs.faultAfterPool = {
+    ...dmthin(poolArgs('p-fault2', 'f2.data', 'f2.meta'), { DMTHIN_FAULT: 'pool-create:after-pool' }),
+    files: [existsSync(f('f2.data')), existsSync(f('f2.meta'))],
+    after: state(),
+  };
 
   // The seed: pool, thin, snapshot, snapshot of snapshot.
   obs.create = dmthin(poolArgs('p1', 'p1.data', 'p1.meta', ['--skip-zeroing']));
@@ -119,7 +150,10 @@ try {
 } finally {
   // Leave nothing behind whatever happened.
   for (const d of dms()) if (d.startsWith('p1') || d.startsWith('p-')) sh(['dmsetup', 'remove', '--noudevsync', d]);
-  for (const l of loops()) { const [name, file] = l.split(/\s+/); if (file?.startsWith(work)) sh(['losetup', '-d', name]); }
+  for (const l of loops()) {
+    const [name, file] = l.split(/\s+/);
+    if (file?.startsWith(work)) sh(['losetup', '-d', name]);
+  }
 }
-writeFileSync(join(work, "observed.json"), JSON.stringify(obs));
-process.stdout.write("scenario done\n");
+writeFileSync(join(work, 'observed.json'), JSON.stringify(obs));
+process.stdout.write('scenario done\n');

@@ -8,5 +8,11 @@ const [root, work] = process.argv.slice(2);
 mkdirSync(work, { recursive: true });
 const { walkthrough } = await import(join(root, 'dist', 'src', 'demo', 'walkthrough.js'));
 let text = '';
-const code = walkthrough({ dir: join(work, 'demo'), cli: join(root, 'dist', 'dmthin.mjs'), write: (s) => { text += s; } });
+const code = walkthrough({
+  dir: join(work, 'demo'),
+  cli: join(root, 'dist', 'dmthin.mjs'),
+  write: (s) => {
+    text += s;
+  },
+});
 writeFileSync(join(work, 'observed.json'), JSON.stringify({ code, text }));
