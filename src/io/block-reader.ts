@@ -24,6 +24,13 @@ export interface BlockReaderOptions {
 }
 
 export class BlockReader {
+  /**
+   * The cache every reader gets unless told otherwise. Tests shrink it to
+   * one block so that every read evicts: a reader that kept using a view
+   * of an evicted chunk would then see it change at once.
+   */
+  static defaults: Required<Pick<BlockReaderOptions, 'chunkBlocks' | 'maxChunks'>> = { chunkBlocks: 64, maxChunks: 16 };
+
   readonly nrBlocks: number;
   private readonly fd: number;
   private readonly chunkBlocks: number;
@@ -46,8 +53,8 @@ export class BlockReader {
     let size = st.size;
     if (st.isBlockDevice()) size = probeDeviceSize(this.fd);
     this.nrBlocks = Math.floor(size / BLOCK_SIZE);
-    this.chunkBlocks = options.chunkBlocks ?? 64;
-    this.maxChunks = options.maxChunks ?? 16;
+    this.chunkBlocks = options.chunkBlocks ?? BlockReader.defaults.chunkBlocks;
+    this.maxChunks = options.maxChunks ?? BlockReader.defaults.maxChunks;
   }
 
   /**

@@ -6,7 +6,20 @@
  * its bitmaps, far apart, evicted and recycled the leaf's buffer).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Output } from '../../src/io/output.js';
+import { forEachLeaf } from '../../src/pdata/btree/traversal.js';
+import { SpaceMapLookup } from '../../src/pdata/space-map/lookup.js';
+import { check } from '../../src/thin/check/check.js';
+import { dumpToOutput } from '../../src/thin/dump/dump-format.js';
+import { XmlWriter } from '../../src/thin/dump/xml-writer.js';
+import { delta } from '../../src/thin/delta/delta.js';
+import { SimpleDeltaWriter } from '../../src/thin/delta/delta-writers.js';
+import { deltaSummary } from '../../src/thin/delta/delta-summary.js';
+import { lsRows } from '../../src/thin/insight/ls.js';
+import { rmap, writeRmap } from '../../src/thin/insight/rmap.js';
+import { emitSalvage, withSalvage } from '../../src/thin/repair/repair.js';
 import { BlockReader } from '../../src/io/block-reader.js';
 import { BLOCK_SIZE } from '../../src/format/checksum.js';
 import { ENTRIES_PER_BITMAP, newBitmap, sealBitmap, setBitmapEntry } from '../../src/format/bitmap.js';
@@ -17,7 +30,7 @@ import { restore } from '../../src/thin/restore/restore.js';
 import { collectReport } from '../../src/thin/insight/report.js';
 import { freeDataRuns } from '../../src/thin/free-runs.js';
 import { Metadata } from '../../src/thin/metadata.js';
-import { emptyFile, scratch } from '../support/env.js';
+import { emptyFile, projectRoot, scratch, xzDecompress } from '../support/env.js';
 import { readBlock, writeBlock } from '../support/damage.js';
 
 const tmp = scratch();
@@ -87,5 +100,68 @@ describe('block views', () => {
     } finally {
       md.close();
     }
+  });
+
+  it('every reader gives the same answers when each read evicts the block before it', () => {
+    const meta = tmp.path('generations.meta');
+    xzDecompress(join(projectRoot, 'fixtures', 'generations.meta.xz'), meta);
+    // A copy with one live mapping leaf lost, so that repair reads older copies too.
+    const damaged = tmp.path('generations-damaged.meta');
+    copyFileSync(meta, damaged);
+    const md0 = Metadata.open(meta);
+    const devs = md0.devices();
+    const leaves: number[] = [];
+    forEachLeaf(md0.reader, devs[0]!.mappingRoot!, 8, { kind: 'mappings', devId: devs[0]!.devId }, (n) => leaves.push(n.location));
+    md0.close();
+    writeBlock(damaged, leaves[0]!, new Uint8Array(BLOCK_SIZE));
+
+    const text = (fill: (out: Output) => void): string => {
+      const path = tmp.path('out.txt');
+      const out = Output.toFile(path);
+      fill(out);
+      out.close();
+      return readFileSync(path, 'utf8');
+    };
+    const answers = (): unknown => {
+      const md = Metadata.open(meta);
+      try {
+        const [a, b] = [devs[0]!.devId, devs[1]!.devId];
+        const lookup = new SpaceMapLookup(md.reader, md.superblock.dataSpaceMapRoot);
+        const counts: Array<number | undefined> = [];
+        for (let blk = 0; blk < md.superblock.dataSpaceMapRoot.nrBlocks; blk++) counts.push(lookup.get(blk));
+        const report = collectReport(meta);
+        return {
+          check: check(meta),
+          checkDamaged: check(damaged),
+          dump: text((out) => dumpToOutput(md, out, 'xml')),
+          ls: lsRows(md),
+          delta: text((out) => delta(md, a, b, new SimpleDeltaWriter(out))),
+          summary: deltaSummary(md, a, b),
+          rmap: text((out) => writeRmap(rmap(md, [{ begin: 0, end: md.superblock.dataSpaceMapRoot.nrBlocks }]), out)),
+          report: { ...report, generated: '' },
+          free: freeDataRuns(md),
+          counts,
+          repair: withSalvage(damaged, {}, (s) => text((out) => emitSalvage(s, new XmlWriter(out)))),
+        };
+      } finally {
+        md.close();
+      }
+    };
+    const normal = answers();
+    const saved = BlockReader.defaults;
+    BlockReader.defaults = { chunkBlocks: 1, maxChunks: 1 };
+    let tiny: unknown;
+    try {
+      tiny = answers();
+    } finally {
+      BlockReader.defaults = saved;
+    }
+    const [t, o] = [tiny as Record<string, unknown>, normal as Record<string, unknown>];
+    for (const k of Object.keys(o)) expect(t[k], k).toEqual(o[k]);
+    // The answers are real ones: the damage is found and repaired around.
+    const n = normal as { checkDamaged: { ok: boolean }; repair: string; dump: string };
+    expect(n.checkDamaged.ok).toBe(false);
+    expect(n.repair).toMatch(/<superblock/);
+    expect(n.dump.split('\n').length).toBeGreaterThan(100);
   });
 });
