@@ -1,7 +1,10 @@
 /**
- * dmthin's library API. Layers, each looking only down:
- * io (block reads/writes) -> format (on-disk codecs) -> pdata (B-trees,
- * space maps) -> thin (pool operations: check, dump, restore).
+ * dmthin's library API. Layers, each looking only down (docs/layout.md):
+ * format (on-disk codecs) -> io (block reads, the two doors for writes) ->
+ * pdata (B-tree traversal and builder, space maps) -> thin (what the tools
+ * do: check/, dump/, restore/, repair/, delta/, insight/) -> driver (the
+ * kernel through dmsetup and losetup), docker, pack. The VM test harness is
+ * not part of it.
  *
  * @example
  * ```ts
@@ -49,7 +52,17 @@ export { SpaceMapLookup } from './pdata/space-map/lookup.js';
 export { BTreeBuilder, type NodeSink } from './pdata/btree/builder.js';
 
 export { Metadata, type ThinDevice, type OpenOptions } from './thin/metadata.js';
-export { check, FINDING_CODES, type CheckOptions, type CheckResult, type Finding, type FindingCode, type Severity } from './thin/check/check.js';
+export {
+  check,
+  describeFinding,
+  FINDING_CODES,
+  type CheckOptions,
+  type CheckResult,
+  type Finding,
+  type FindingCode,
+  type Severity,
+} from './thin/check/check.js';
+export { checkAndFix, type CheckAndFixOptions, type CheckAndFixResult } from './thin/check/check-and-fix.js';
 export { dump, dumpHeader, type DumpHeader, type DumpOptions, type DumpSink } from './thin/dump/dump.js';
 export { dumpToOutput, sinkFor, type DumpFormat } from './thin/dump/dump-format.js';
 export { XmlWriter } from './thin/dump/xml-writer.js';
@@ -57,7 +70,7 @@ export { HumanWriter } from './thin/dump/human-writer.js';
 export { JsonWriter } from './thin/dump/json-writer.js';
 export { restore, type RestoreResult } from './thin/restore/restore.js';
 export { MetadataBuilder, type BuildResult } from './thin/restore/metadata-builder.js';
-export { repair, emitSalvage, type RepairOptions, type RepairResult } from './thin/repair/repair.js';
+export { repair, emitSalvage, withSalvage, type RepairOptions, type RepairResult } from './thin/repair/repair.js';
 export { salvage, type Salvage, type SalvageOptions, type SalvagedDevice } from './thin/repair/salvage.js';
 export { readXml, XmlSyntaxError } from './thin/restore/xml-reader.js';
 

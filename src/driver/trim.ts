@@ -5,7 +5,7 @@
  * backed by them, or an exclusive open of the device failing.
  */
 import { statSync } from 'node:fs';
-import { heldBy } from '../io/held.js';
+import { refuseIfHeld } from '../io/held.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { CommandError, run } from './exec.js';
@@ -30,8 +30,7 @@ async function refuseIfInUse(path: string, what: string): Promise<void> {
       );
     }
   } else {
-    const code = heldBy(path);
-    if (code) throw new UsageError(`${what} ${path} is in use (${code}): the pool may be active`);
+    refuseIfHeld(path, what, 'the pool may be active; trim only an inactive pool');
   }
 }
 

@@ -4,6 +4,7 @@
  * this sense.
  */
 import { closeSync, constants, openSync, statSync } from 'node:fs';
+import { UsageError } from '../errors.js';
 
 /** The errno code of a refused exclusive open, or undefined when free. */
 export function heldBy(path: string): string | undefined {
@@ -14,4 +15,13 @@ export function heldBy(path: string): string | undefined {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code ?? 'EBUSY';
   }
+}
+
+/**
+ * The one refusal to write a device the kernel holds: `what` names the
+ * write ("metadata", "data"), `advice` says what to do instead.
+ */
+export function refuseIfHeld(path: string, what: string, advice: string): void {
+  const code = heldBy(path);
+  if (code) throw new UsageError(`cannot write ${what} ${path}: it is held open by the kernel (${code}; mounted, or an active pool's device): ${advice}`);
 }

@@ -38,7 +38,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
-import { heldBy } from './held.js';
+import { refuseIfHeld } from './held.js';
 
 export interface OutputOptions {
   /** Files the command reads: the output may be none of them. */
@@ -83,8 +83,7 @@ export class OutputFile {
     }
     if (st?.isBlockDevice()) {
       // Written in place: never a device the kernel holds (a mounted file system, an active pool).
-      const held = heldBy(path);
-      if (held) throw new UsageError(`cannot write ${what} ${path}: it is held open by the kernel (${held}; mounted, or in use by device-mapper)`);
+      refuseIfHeld(path, what, 'unmount it or deactivate what uses it first');
     }
     if (st && (st.isCharacterDevice() || st.isFIFO() || st.isBlockDevice())) {
       if (st.isCharacterDevice() && options.binary && path !== '/dev/null' && isTerminal(path)) {

@@ -17,7 +17,7 @@ import { probeDeviceSize } from './block-reader.js';
 import { BlockWriter } from './block-writer.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
 import { readFull, writeFull } from './full-io.js';
-import { heldBy } from './held.js';
+import { refuseIfHeld } from './held.js';
 
 const COPY_BLOCKS = 256;
 
@@ -56,13 +56,11 @@ export class StagedBlocks {
     }
     if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`${target} is ${kindOf(st)}: metadata goes to a regular file or a block device`);
     refuseInputAsOutput(target, inputs);
-    const held = heldBy(target);
-    if (held) {
-      throw new UsageError(
-        `${target} is held open by the kernel (${held}; an active pool's metadata?): dmthin writes only metadata nothing uses. ` +
-          'Deactivate the pool first; to read a live pool use `dmsetup message POOL 0 reserve_metadata_snap` and `dmthin dump -m`',
-      );
-    }
+    refuseIfHeld(
+      target,
+      'metadata',
+      'dmthin writes only metadata nothing uses. Deactivate the pool first; to read a live pool use `dmsetup message POOL 0 reserve_metadata_snap` and `dmthin dump -m`',
+    );
     // Fail now, not after the whole input has been read, if the target cannot be written.
     let size: number;
     try {

@@ -7,6 +7,8 @@
  * BENCH_SIZES=S,M,L picks pools (default S,M); BENCH_OPS=check,dump,... the
  * operations (default all); BENCH_REPEAT=N takes the
  * best of N runs (default 3); BENCH_DIR holds the generated pools (default .bench/).
+ * BENCH_BASELINE=path/to/dmthin.mjs adds an earlier build of dmthin as a
+ * column, for before/after comparisons of a change in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -35,11 +37,15 @@ const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,repair,ls,delta,rmap')
 interface Tool {
   name: string;
   dir?: string;
+  /** A dmthin build: its dmthin.mjs. */
+  cli?: string;
 }
+const baseline = process.env.BENCH_BASELINE ? resolve(process.env.BENCH_BASELINE) : undefined;
 const TOOLS: Tool[] = [
   { name: 'tpt-0.9', dir: ['/usr/sbin', '/sbin'].find((d) => existsSync(join(d, 'thin_check'))) },
   { name: 'tpt-1.1', dir: existsSync('/opt/tpt-1.1/thin_check') ? '/opt/tpt-1.1' : undefined },
-  { name: 'dmthin' },
+  ...(baseline ? [{ name: 'dmthin-before', cli: baseline }] : []),
+  { name: 'dmthin', cli },
 ];
 const haveTime = existsSync('/usr/bin/time');
 
@@ -65,7 +71,8 @@ function measure(cmd: string[], outFile?: string): Measure {
 }
 
 function commandFor(tool: Tool, op: string, meta: string, xml: string, out: string): string[] {
-  if (tool.name === 'dmthin') {
+  if (tool.cli) {
+    const cli = tool.cli;
     switch (op) {
       case 'check':
         return [process.execPath, cli, 'check', '-q', meta];
@@ -135,13 +142,13 @@ function prepare(size: string): { xml: string; meta: string; mappings: number; m
 
 function main(): void {
   if (!existsSync(cli)) throw new Error(`${cli} missing: npm run build`);
-  const missing = TOOLS.filter((t) => t.name !== 'dmthin' && !t.dir).map((t) => t.name);
+  const missing = TOOLS.filter((t) => !t.cli && !t.dir).map((t) => t.name);
   if (missing.length)
     process.stderr.write(`*** oracles missing: ${missing.join(', ')} (apt-get install thin-provisioning-tools; ../shared/tools/install-tpt11) ***\n`);
   if (!haveTime) process.stderr.write('*** /usr/bin/time missing (apt-get install time): peak RSS not measured ***\n');
   const rows: string[] = [];
-  const header = `| pool | op | ${TOOLS.map((t) => `${t.name} s (MiB)`).join(' | ')} | dmthin / fastest oracle |`;
-  rows.push(header, `|${'---|'.repeat(TOOLS.length + 3)}`);
+  const header = `| pool | op | ${TOOLS.map((t) => `${t.name} s (MiB)`).join(' | ')} | dmthin / fastest oracle |${baseline ? ' after / before |' : ''}`;
+  rows.push(header, `|${'---|'.repeat(TOOLS.length + 3 + (baseline ? 1 : 0))}`);
   for (const size of sizes) {
     const p = prepare(size);
     const xmlMiB = statSync(p.xml).size / 2 ** 20;
@@ -150,8 +157,9 @@ function main(): void {
       const cells: string[] = [];
       let fastest = Infinity;
       let ours = NaN;
+      let before = NaN;
       for (const tool of TOOLS) {
-        if (tool.name !== 'dmthin' && !tool.dir) {
+        if (!tool.cli && !tool.dir) {
           cells.push('n/a');
           continue;
         }
@@ -165,10 +173,12 @@ function main(): void {
         rmSync(out, { force: true });
         cells.push(`${m.seconds.toFixed(2)} (${Number.isNaN(m.rssMiB) ? '?' : m.rssMiB.toFixed(0)})`);
         if (tool.name === 'dmthin') ours = m.seconds;
+        else if (tool.cli) before = m.seconds;
         else fastest = Math.min(fastest, m.seconds);
       }
       const ratio = Number.isFinite(fastest) ? (ours / fastest).toFixed(2) : 'n/a';
-      const row = `| ${size} (${(p.mappings / 1e6).toFixed(2)} M) | ${op} | ${cells.join(' | ')} | ${ratio} |`;
+      const change = baseline ? ` ${(ours / before).toFixed(2)} |` : '';
+      const row = `| ${size} (${(p.mappings / 1e6).toFixed(2)} M) | ${op} | ${cells.join(' | ')} | ${ratio} |${change}`;
       rows.push(row);
       process.stderr.write(`${row}\n`);
     }

@@ -17,6 +17,11 @@ export function rangeText(r: KeyRange): string {
   return `${r.lo}..${r.hi === Infinity ? 'end' : r.hi - 1}`;
 }
 
+/** Every key: a whole tree lost. */
+export function isWholeRange(r: KeyRange): boolean {
+  return r.lo === 0 && r.hi === Infinity;
+}
+
 /** The trees of a pool's metadata. */
 export type TreeKind = 'details' | 'top-level' | 'mappings' | 'data-index' | 'data-ref-counts' | 'metadata-ref-counts';
 

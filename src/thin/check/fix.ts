@@ -6,7 +6,7 @@
  * first, synced, and the superblock last.
  */
 import { BlockReader } from '../../io/block-reader.js';
-import { heldBy } from '../../io/held.js';
+import { refuseIfHeld } from '../../io/held.js';
 import { BlockWriter } from '../../io/block-writer.js';
 import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../../format/bitmap.js';
 import { type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../../format/index-entry.js';
@@ -17,9 +17,8 @@ import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { readIndex } from '../../pdata/space-map/reader.js';
 
 /** Refuses a block device the kernel holds (an active pool's metadata). */
-export function refuseIfBusy(path: string): void {
-  const code = heldBy(path);
-  if (code) throw new UsageError(`${path} is in use (${code}): an active pool's metadata must not be written; check a metadata snapshot (-m) instead`);
+function refuseIfBusy(path: string): void {
+  refuseIfHeld(path, 'metadata', "an active pool's metadata must not be written; check a metadata snapshot (-m) instead");
 }
 
 export function clearNeedsCheck(path: string): boolean {

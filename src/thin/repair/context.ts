@@ -12,6 +12,7 @@ import { type Superblock, validateSuperblock } from '../../format/superblock.js'
 import { grow } from '../../pdata/grow.js';
 import { NodeKind, NodeScan } from '../../pdata/btree/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
+import { type KeyRange, isWholeRange } from '../../pdata/btree/problem.js';
 import { BTreeTraversal, type LeafCheck, MAX_DEPTH } from '../../pdata/btree/traversal.js';
 import type { DumpHeader, HeaderOverrides } from '../dump/dump.js';
 
@@ -31,9 +32,8 @@ export interface MappingList {
   length: number;
 }
 
-export interface Hole {
-  lo: number;
-  hi: number;
+/** A key range lost from a tree: the node that failed, and why. */
+export interface Hole extends KeyRange {
   block: number;
   why: string;
 }
@@ -240,7 +240,7 @@ export class SalvageContext {
 
   /** A whole tree lost: its root itself is unusable. */
   static wholeLoss(holes: readonly Hole[]): boolean {
-    return holes.length === 1 && holes[0].lo === 0 && holes[0].hi === Infinity;
+    return holes.length === 1 && isWholeRange(holes[0]);
   }
 
   /** Adds the data blocks of leaves only the metadata snapshot reaches; false if any of its nodes is unusable. */

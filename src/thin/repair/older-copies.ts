@@ -6,6 +6,7 @@
  * be true.
  */
 import type { Superblock } from '../../format/superblock.js';
+import { isWholeRange } from '../../pdata/btree/problem.js';
 import { MAX_DEPTH, type LeafCheck } from '../../pdata/btree/traversal.js';
 import { NodeKind, type NodeScan } from '../../pdata/btree/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
@@ -44,7 +45,7 @@ export class OlderCopies {
     const damaged = devices.filter((d) => d.holes.length > 0);
     const candidates = new Map<number, Growing>();
     for (const dev of damaged) {
-      const whole = dev.holes.some((h) => h.lo === 0 && h.hi === Infinity);
+      const whole = dev.holes.some(isWholeRange);
       const g = new Growing();
       for (const leaf of orphans) {
         const who = owners.get(leaf);
