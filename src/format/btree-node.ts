@@ -104,7 +104,11 @@ export function validateNode(b: Uint8Array, location: number, expectedValueSize?
  * it (the block scan classifies every block by its checksum first).
  */
 export function validateNodeHeader(b: Uint8Array, location: number, expectedValueSize?: number): NodeHeader {
-  const h = parseNodeHeader(b);
+  return checkNodeHeader(parseNodeHeader(b), location, expectedValueSize);
+}
+
+/** The header rules of validateNodeHeader, on fields already decoded (a header or a BTreeNode). */
+function checkNodeHeader<H extends Omit<NodeHeader, 'csum'>>(h: H, location: number, expectedValueSize?: number): H {
   if (h.blocknr !== location) throw new BlockNumberError(location, 'btree node', h.blocknr);
   if (h.flags !== INTERNAL_NODE && h.flags !== LEAF_NODE) {
     throw new FieldError(location, 'flags', `${h.flags}, expected 1 (internal) or 2 (leaf)`);
@@ -164,8 +168,10 @@ export class BTreeNode {
 
   /** The node at `location`, after validateNode's checks (throws a typed error). */
   static validated(bytes: Uint8Array, location: number, expectedValueSize?: number): BTreeNode {
-    validateNode(bytes, location, expectedValueSize);
-    return new BTreeNode(bytes, location);
+    const expected = computeChecksum(bytes, Salt.btreeNode);
+    const stored = storedChecksum(bytes);
+    if (expected !== stored) throw new ChecksumError(location, 'btree node', expected, stored);
+    return checkNodeHeader(new BTreeNode(bytes, location), location, expectedValueSize);
   }
 
   get isLeaf(): boolean {
@@ -205,9 +211,12 @@ export class BTreeNode {
 
   /** Index of the first key that does not increase strictly or leaves [lo, hi), or -1. */
   firstBadKey(lo = 0, hi = Infinity): number {
+    // Runs for every node read: straight over the u32 view.
+    const w = this.w;
+    const n = this.nrEntries;
     let prev = -1;
-    for (let i = 0; i < this.nrEntries; i++) {
-      const k = this.key(i);
+    for (let i = 0, j = NODE_HEADER_SIZE >>> 2; i < n; i++, j += 2) {
+      const k = w[j] + w[j + 1] * 0x1_0000_0000;
       if (k <= prev || k < lo || k >= hi) return i;
       prev = k;
     }

@@ -14,7 +14,7 @@
  *   bad node does not hide the rest (thin_check's way).
  *
  * Judging a node is the same in every mode: the codec's checks
- * (format/btree-node.ts validateNode), keys strictly increasing and inside
+ * (format/btree-node.ts BTreeNode.validated), keys strictly increasing and inside
  * the range the parent gave, no empty non-root node, no node its own
  * ancestor, no tree deeper than MAX_DEPTH, and the caller's leaf check.
  *
@@ -22,7 +22,7 @@
  * in the modes that need it; nothing is allocated per entry.
  */
 import type { BlockReader } from '../../io/block-reader.js';
-import { BTreeNode, validateNode } from '../../format/btree-node.js';
+import { BTreeNode } from '../../format/btree-node.js';
 import { MetadataError, OutOfRangeError } from '../../format/errors.js';
 import type { RefCounts } from '../ref-counts.js';
 import { type KeyRange, type TreeId, type TreeProblem, type TreeProblemCode, codeOfNodeError, strictError } from './problem.js';
@@ -118,7 +118,9 @@ export class BTreeTraversal {
   /** Walks the tree at `root`: leaves and problems arrive in key order. */
   walk(root: number, w: Walk): WalkResult {
     const range = w.range ?? { lo: 0, hi: Infinity };
-    return this.visit(root, range.lo, range.lo, range.hi, true, w, [], 0);
+    const before = this.errors;
+    const entries = this.visit(root, range.lo, range.lo, range.hi, true, w, [], 0);
+    return { entries, errors: this.errors - before };
   }
 
   /** Whether `block` is a usable node with `valueSize`-byte leaf values. */
@@ -132,24 +134,29 @@ export class BTreeTraversal {
       const e = new OutOfRangeError(block, this.reader.nrBlocks, 'node pointer');
       return { code: 'node-pointer-past-end', detail: e.detail, cause: e };
     }
-    const j = this.judge(block, valueSize);
-    return j.verdict ?? j.node!;
+    const node = this.judge(block, valueSize);
+    return this.verdictOf ?? node!;
   }
 
-  /** Reads and judges a node; `node` is set whenever its header could be read. */
-  private judge(loc: number, valueSize: number): { node?: BTreeNode; verdict?: Verdict } {
+  /** The verdict of the last judge() call, when the node is unusable. */
+  private verdictOf: Verdict | undefined;
+
+  /**
+   * Reads and judges a node: returns it whenever its header could be read
+   * (bad keys leave it readable), with verdictOf set when it is unusable.
+   */
+  private judge(loc: number, valueSize: number): BTreeNode | undefined {
     const b = this.reader.read(loc);
-    const known = this.verdict !== undefined && this.verdict[loc] !== UNKNOWN && this.judgedFor![loc] === valueSize;
-    if (known && this.verdict![loc] === GOOD) return { node: new BTreeNode(b, loc) };
-    if (known) {
-      const v = this.why.get(loc)!;
-      return { node: v.code === 'keys-out-of-order' || v.code === 'leaf-values' ? new BTreeNode(b, loc) : undefined, verdict: v };
+    this.verdictOf = undefined;
+    if (this.verdict !== undefined && this.verdict[loc] !== UNKNOWN && this.judgedFor![loc] === valueSize) {
+      if (this.verdict[loc] === GOOD) return new BTreeNode(b, loc);
+      const v = (this.verdictOf = this.why.get(loc)!);
+      return v.code === 'keys-out-of-order' || v.code === 'leaf-values' ? new BTreeNode(b, loc) : undefined;
     }
     let v: Verdict | undefined;
     let node: BTreeNode | undefined;
     try {
-      validateNode(b, loc, valueSize);
-      node = new BTreeNode(b, loc);
+      node = BTreeNode.validated(b, loc, valueSize);
       const bad = node.firstBadKey();
       if (bad >= 0) {
         v = { code: 'keys-out-of-order', detail: `keys out of order: key[${bad}] = ${node.key(bad)} after ${node.key(bad - 1)}` };
@@ -166,97 +173,106 @@ export class BTreeTraversal {
       this.judgedFor![loc] = valueSize;
       if (v) this.why.set(loc, v);
     }
-    return { node, verdict: v };
+    this.verdictOf = v;
+    return node;
   }
 
-  /** Keys must lie in [lo, hi); a problem here costs [holeLo, hi). */
-  private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number): WalkResult {
-    const problem = (code: TreeProblemCode, detail: string, cause?: MetadataError): void => {
-      const p: TreeProblem = {
-        code,
-        block: loc,
-        tree: w.tree,
-        path: path.slice(),
-        range: { lo: holeLo, hi },
-        detail,
-        message: `block ${loc}: ${detail}`,
-        cause,
-      };
-      if (!w.onProblem) throw strictError(p);
-      w.onProblem(p);
-    };
+  /** Problems found so far in this traversal; a subtree's are the difference across its visit. */
+  private errors = 0;
+
+  /** Reports a problem: thrown when the walk is strict. */
+  private problem(
+    w: Walk,
+    loc: number,
+    holeLo: number,
+    hi: number,
+    path: readonly number[],
+    code: TreeProblemCode,
+    detail: string,
+    cause?: MetadataError,
+  ): void {
+    this.errors++;
+    const p: TreeProblem = { code, block: loc, tree: w.tree, path: path.slice(), range: { lo: holeLo, hi }, detail, message: `block ${loc}: ${detail}`, cause };
+    if (!w.onProblem) throw strictError(p);
+    w.onProblem(p);
+  }
+
+  /**
+   * Keys must lie in [lo, hi); a problem here costs [holeLo, hi). Returns
+   * the leaf entries under `loc` (nothing is allocated per node visited:
+   * problems are counted in this.errors).
+   */
+  private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number): number {
     if (!(loc >= 0 && loc < this.reader.nrBlocks) || !Number.isInteger(loc)) {
       const e = new OutOfRangeError(loc, this.reader.nrBlocks, 'node pointer');
-      problem('node-pointer-past-end', e.detail, e);
-      return { entries: 0, errors: 1 };
+      this.problem(w, loc, holeLo, hi, path, 'node-pointer-past-end', e.detail, e);
+      return 0;
     }
-    if (w.skip?.(loc)) return { entries: 0, errors: 0 };
+    if (w.skip?.(loc)) return 0;
     this.options.counts?.inc(loc);
     const done = this.done;
-    if (done && done[loc] !== 0) return { entries: this.doneEntries![loc], errors: done[loc] === DONE_GOOD ? 0 : this.doneErrors![loc] };
+    if (done && done[loc] !== 0) {
+      if (done[loc] === DONE_BAD) this.errors += this.doneErrors![loc];
+      return this.doneEntries![loc];
+    }
     if (depth > MAX_DEPTH || this.onPath.includes(loc)) {
-      problem('node-cycle', CYCLE);
-      return { entries: 0, errors: 1 };
+      this.problem(w, loc, holeLo, hi, path, 'node-cycle', CYCLE);
+      return 0;
     }
-    const { node, verdict } = this.judge(loc, w.valueSize);
-    let errors = 0;
+    const errorsBefore = this.errors;
+    const nd = this.judge(loc, w.valueSize);
+    const verdict = this.verdictOf;
     if (verdict) {
-      problem(verdict.code, verdict.detail, verdict.cause);
+      this.problem(w, loc, holeLo, hi, path, verdict.code, verdict.detail, verdict.cause);
       // Bad keys alone still leave the children readable: a checker walks them.
-      if (!(this.options.keepGoing && verdict.code === 'keys-out-of-order')) return this.finish(loc, 0, 1);
-      errors++;
+      if (!(this.options.keepGoing && verdict.code === 'keys-out-of-order')) return this.finish(loc, 0, errorsBefore);
     }
-    const nd = node!;
-    const n = nd.nrEntries;
+    const node = nd!;
+    const n = node.nrEntries;
     if (n === 0) {
-      if (isRoot) {
-        if (this.options.mark) this.options.mark[loc] = 1;
-        return this.finish(loc, 0, errors);
-      }
-      problem('node-empty', EMPTY);
-      return this.finish(loc, 0, errors + 1);
+      if (isRoot && this.options.mark) this.options.mark[loc] = 1;
+      if (!isRoot) this.problem(w, loc, holeLo, hi, path, 'node-empty', EMPTY);
+      return this.finish(loc, 0, errorsBefore);
     }
-    const outside = errors === 0 ? keysOutside(nd, lo, hi) : undefined;
+    const outside = verdict ? undefined : keysOutside(node, lo, hi);
     if (outside) {
-      problem('key-outside-parent-range', outside);
-      if (!this.options.keepGoing) return this.finish(loc, 0, 1);
-      errors++;
+      this.problem(w, loc, holeLo, hi, path, 'key-outside-parent-range', outside);
+      if (!this.options.keepGoing) return this.finish(loc, 0, errorsBefore);
     }
-    if (this.options.mark && errors === 0) this.options.mark[loc] = 1;
-    if (nd.isLeaf) {
-      if (errors === 0) w.onLeaf?.(nd);
-      return this.finish(loc, errors === 0 ? n : 0, errors);
+    const clean = this.errors === errorsBefore;
+    if (this.options.mark && clean) this.options.mark[loc] = 1;
+    if (node.isLeaf) {
+      if (clean) w.onLeaf?.(node);
+      return this.finish(loc, clean ? n : 0, errorsBefore);
     }
-    if (this.options.underfull && !isRoot && n < nd.maxEntries / 3) {
-      problem('node-underfull', `block ${loc}: internal node underfull: ${n} of ${nd.maxEntries} entries`);
-      errors++;
+    if (this.options.underfull && !isRoot && n < node.maxEntries / 3) {
+      this.problem(w, loc, holeLo, hi, path, 'node-underfull', `internal node underfull: ${n} of ${node.maxEntries} entries`);
     }
-    // The reader's views never change (io/block-reader.ts): nd is read as the recursion goes.
+    // The reader's views never change (io/block-reader.ts): node is read as the recursion goes.
     let entries = 0;
     this.onPath.push(loc);
     try {
       for (let i = 0; i < n; i++) {
-        const key = nd.key(i);
+        const key = node.key(i);
         path.push(key);
         // A lost first child loses everything from the parent's lower bound.
-        const r = this.visit(nd.u64(i), i === 0 ? holeLo : key, key, i + 1 < n ? nd.key(i + 1) : hi, false, w, path, depth + 1);
+        entries += this.visit(node.u64(i), i === 0 ? holeLo : key, key, i + 1 < n ? node.key(i + 1) : hi, false, w, path, depth + 1);
         path.pop();
-        entries += r.entries;
-        errors += r.errors;
       }
     } finally {
       this.onPath.pop();
     }
-    return this.finish(loc, entries, errors);
+    return this.finish(loc, entries, errorsBefore);
   }
 
-  private finish(loc: number, entries: number, errors: number): WalkResult {
+  private finish(loc: number, entries: number, errorsBefore: number): number {
     if (this.done) {
+      const errors = this.errors - errorsBefore;
       this.done[loc] = errors === 0 ? DONE_GOOD : DONE_BAD;
       this.doneEntries![loc] = entries;
       this.doneErrors![loc] = Math.min(errors, 0xffffffff);
     }
-    return { entries, errors };
+    return entries;
   }
 }
 

@@ -5,6 +5,7 @@
  * fonts, no network: it opens from a rescue USB stick.
  */
 import { bitmapEntry } from '../../format/bitmap.js';
+import { escapeXml } from '../dump/xml-writer.js';
 import { MetadataError } from '../../format/errors.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { bitmapSpan, readBitmap, readIndex } from '../../pdata/space-map/reader.js';
@@ -108,7 +109,8 @@ function spaceMapUsed(md: Metadata): Uint8Array | undefined {
   }
 }
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+// HTML text and attributes need what XML attributes need.
+const esc = escapeXml;
 
 export function renderReport(r: ReportData): string {
   const bytes = (blocks: number): string => humanSize(blocks * r.dataBlockSize * 512);
