@@ -6,6 +6,7 @@
  */
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
+import { BLOCK_SIZE } from '../../format/checksum.js';
 import { type TreeId, type TreeProblem, type TreeProblemCode, strictError } from './problem.js';
 import { BTreeTraversal, CYCLE, EMPTY, MAX_DEPTH, keysOutside } from './traversal.js';
 
@@ -19,6 +20,8 @@ interface Frame {
 export class LeafCursor {
   private readonly traversal: BTreeTraversal;
   private readonly stack: Frame[] = [];
+  /** One buffer a level: a frame's node stays put while the levels below it are read. */
+  private readonly buffers: Uint8Array[] = [];
   private leaf: BTreeNode | undefined;
   private pos = 0;
   /** The current entry's key. */
@@ -76,7 +79,10 @@ export class LeafCursor {
     if (this.stack.length > MAX_DEPTH || this.stack.some((f) => f.node.location === loc)) {
       this.fail('node-cycle', loc, lo, hi, CYCLE);
     }
-    const opened = this.traversal.open(loc, 8);
+    const level = this.stack.length;
+    let buf = this.buffers[level];
+    if (!buf) buf = this.buffers[level] = new Uint8Array(BLOCK_SIZE);
+    const opened = this.traversal.open(loc, 8, buf);
     if (!(opened instanceof BTreeNode)) this.fail(opened.code, loc, lo, hi, opened.detail, opened.cause);
     const node = opened;
     const n = node.nrEntries;

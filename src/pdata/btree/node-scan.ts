@@ -9,7 +9,7 @@
  * All per-block state is in typed arrays (about 25 bytes a block).
  */
 import type { BlockReader } from '../../io/block-reader.js';
-import { classifyBlock } from '../../format/checksum.js';
+import { BLOCK_SIZE, classifyBlock } from '../../format/checksum.js';
 import { BTreeNode, INTERNAL_NODE, validateNodeHeader } from '../../format/btree-node.js';
 import { MetadataError } from '../../format/errors.js';
 import { hasSuperblockMagic, parseSuperblock } from '../../format/superblock.js';
@@ -41,9 +41,11 @@ export class NodeScan {
     const n = reader.nrBlocks;
     const s = new NodeScan(n);
     const step = Math.max(1, Math.floor(n / 100));
+    // Each block is classified and done with before the next: one buffer serves.
+    const b = new Uint8Array(BLOCK_SIZE);
     for (let loc = 0; loc < n; loc++) {
       if (onProgress && loc % step === 0) onProgress(loc, n);
-      const b = reader.read(loc);
+      reader.readInto(loc, b);
       switch (classifyBlock(b)) {
         case 'btreeNode':
           s.counts.nodes++;

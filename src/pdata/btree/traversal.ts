@@ -23,6 +23,7 @@
  */
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
+import { BLOCK_SIZE } from '../../format/checksum.js';
 import { MetadataError, OutOfRangeError } from '../../format/errors.js';
 import type { RefCounts } from '../ref-counts.js';
 import { type KeyRange, type TreeId, type TreeProblem, type TreeProblemCode, codeOfNodeError, strictError } from './problem.js';
@@ -33,7 +34,11 @@ import { type KeyRange, type TreeId, type TreeProblem, type TreeProblemCode, cod
  */
 export const MAX_DEPTH = 32;
 
-/** Called for each usable leaf reached; the node's view stays valid after the call. */
+/**
+ * Called for each usable leaf reached. The node is valid during the call
+ * only (its buffer is the traversal's, reused for the next leaf): copy what
+ * is kept. Reading other blocks meanwhile is safe.
+ */
 export type LeafHandler = (node: BTreeNode) => void;
 /** Judges a leaf's values; returns why it is unusable (without the block), or undefined. */
 export type LeafCheck = (node: BTreeNode) => string | undefined;
@@ -98,6 +103,8 @@ export class BTreeTraversal {
   private readonly doneErrors: Uint32Array | undefined;
   /** Blocks on the path from the root to the node being visited. */
   private readonly onPath: number[] = [];
+  /** Buffer stacks, one buffer a tree level, for walks not running (a walk inside a walk takes its own). */
+  private readonly freeStacks: Uint8Array[][] = [];
 
   constructor(
     private readonly reader: BlockReader,
@@ -119,8 +126,13 @@ export class BTreeTraversal {
   walk(root: number, w: Walk): WalkResult {
     const range = w.range ?? { lo: 0, hi: Infinity };
     const before = this.errors;
-    const entries = this.visit(root, range.lo, range.lo, range.hi, true, w, [], 0);
-    return { entries, errors: this.errors - before };
+    const stack = this.freeStacks.pop() ?? [];
+    try {
+      const entries = this.visit(root, range.lo, range.lo, range.hi, true, w, [], 0, stack);
+      return { entries, errors: this.errors - before };
+    } finally {
+      this.freeStacks.push(stack);
+    }
   }
 
   /** Whether `block` is a usable node with `valueSize`-byte leaf values. */
@@ -128,13 +140,16 @@ export class BTreeTraversal {
     return this.open(block, valueSize) instanceof BTreeNode;
   }
 
-  /** The node at `block` if it is usable, else what is wrong with it. */
-  open(block: number, valueSize: number): BTreeNode | Verdict {
+  /**
+   * The node at `block` if it is usable, else what is wrong with it. The
+   * node is read into `into` (4 KiB, the caller's), or a new buffer.
+   */
+  open(block: number, valueSize: number, into?: Uint8Array): BTreeNode | Verdict {
     if (!(block >= 0 && block < this.reader.nrBlocks) || !Number.isInteger(block)) {
       const e = new OutOfRangeError(block, this.reader.nrBlocks, 'node pointer');
       return { code: 'node-pointer-past-end', detail: e.detail, cause: e };
     }
-    const node = this.judge(block, valueSize);
+    const node = this.judge(block, valueSize, into ?? new Uint8Array(BLOCK_SIZE));
     return this.verdictOf ?? node!;
   }
 
@@ -145,8 +160,8 @@ export class BTreeTraversal {
    * Reads and judges a node: returns it whenever its header could be read
    * (bad keys leave it readable), with verdictOf set when it is unusable.
    */
-  private judge(loc: number, valueSize: number): BTreeNode | undefined {
-    const b = this.reader.read(loc);
+  private judge(loc: number, valueSize: number, into: Uint8Array): BTreeNode | undefined {
+    const b = this.reader.readInto(loc, into);
     this.verdictOf = undefined;
     if (this.verdict !== undefined && this.verdict[loc] !== UNKNOWN && this.judgedFor![loc] === valueSize) {
       if (this.verdict[loc] === GOOD) return new BTreeNode(b, loc);
@@ -202,7 +217,7 @@ export class BTreeTraversal {
    * the leaf entries under `loc` (nothing is allocated per node visited:
    * problems are counted in this.errors).
    */
-  private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number): number {
+  private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number, stack: Uint8Array[]): number {
     if (!(loc >= 0 && loc < this.reader.nrBlocks) || !Number.isInteger(loc)) {
       const e = new OutOfRangeError(loc, this.reader.nrBlocks, 'node pointer');
       this.problem(w, loc, holeLo, hi, path, 'node-pointer-past-end', e.detail, e);
@@ -220,7 +235,10 @@ export class BTreeTraversal {
       return 0;
     }
     const errorsBefore = this.errors;
-    const nd = this.judge(loc, w.valueSize);
+    // One buffer a level: a node's bytes stay put while its subtree is walked.
+    let buf = stack[depth];
+    if (!buf) buf = stack[depth] = new Uint8Array(BLOCK_SIZE);
+    const nd = this.judge(loc, w.valueSize, buf);
     const verdict = this.verdictOf;
     if (verdict) {
       this.problem(w, loc, holeLo, hi, path, verdict.code, verdict.detail, verdict.cause);
@@ -248,7 +266,6 @@ export class BTreeTraversal {
     if (this.options.underfull && !isRoot && n < node.maxEntries / 3) {
       this.problem(w, loc, holeLo, hi, path, 'node-underfull', `internal node underfull: ${n} of ${node.maxEntries} entries`);
     }
-    // The reader's views never change (io/block-reader.ts): node is read as the recursion goes.
     let entries = 0;
     this.onPath.push(loc);
     try {
@@ -256,7 +273,7 @@ export class BTreeTraversal {
         const key = node.key(i);
         path.push(key);
         // A lost first child loses everything from the parent's lower bound.
-        entries += this.visit(node.u64(i), i === 0 ? holeLo : key, key, i + 1 < n ? node.key(i + 1) : hi, false, w, path, depth + 1);
+        entries += this.visit(node.u64(i), i === 0 ? holeLo : key, key, i + 1 < n ? node.key(i + 1) : hi, false, w, path, depth + 1, stack);
         path.pop();
       }
     } finally {

@@ -43,7 +43,7 @@ export function clearNeedsCheck(path: string): boolean {
 
 /** Frees `blocks` in one bitmap and returns its updated index entry. */
 function freeInBitmap(reader: BlockReader, w: BlockWriter, e: IndexEntry, firstBlock: number, blocks: number[]): IndexEntry {
-  const bm = reader.readCopy(e.blocknr);
+  const bm = reader.read(e.blocknr);
   for (const b of blocks) if (bitmapEntry(bm, b - firstBlock) === 1) setBitmapEntry(bm, b - firstBlock, 0);
   let free = 0;
   let firstFree = -1;
@@ -84,7 +84,7 @@ export function repairLeaks(path: string, leaks: { data: number[]; metadata: num
         const at = index.slots[bi];
         const entry = index.entries[bi];
         if (!at || !entry) throw new UsageError(`data space map has no index entry for bitmap ${bi}`);
-        const leaf = leaves.get(at.leaf) ?? reader.readCopy(at.leaf);
+        const leaf = leaves.get(at.leaf) ?? reader.read(at.leaf);
         leaves.set(at.leaf, leaf);
         const off = new BTreeNode(leaf, at.leaf).valueOffset(at.slot);
         writeIndexEntry(freeInBitmap(reader, w, entry, bi * ENTRIES_PER_BITMAP, blocks), leaf, off);
