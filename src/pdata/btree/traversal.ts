@@ -14,12 +14,15 @@
  *   bad node does not hide the rest (thin_check's way).
  *
  * Judging a node is the same in every mode: the codec's checks
- * (format/btree-node.ts BTreeNode.validated), keys strictly increasing and inside
- * the range the parent gave, no empty non-root node, no node its own
- * ancestor, no tree deeper than MAX_DEPTH, and the caller's leaf check.
+ * (BTreeNode.validated), keys strictly increasing and inside the range the
+ * parent gave, no empty non-root node, no node its own ancestor, no tree
+ * deeper than MAX_DEPTH, and the caller's leaf check.
  *
- * Per-block state lives in typed arrays sized by the metadata and made only
- * in the modes that need it; nothing is allocated per entry.
+ * Nodes are read into one buffer a tree level (BlockReader.readInto): a
+ * node's bytes stay put while its subtree is walked and cannot change
+ * under anyone. Per-block state lives in typed arrays sized by the
+ * metadata, made only in the modes that need them; nothing is allocated
+ * per entry.
  */
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
