@@ -1,0 +1,184 @@
+/**
+ * LVM2's on-disk structures, as lvm2's sources define them (lib/label,
+ * lib/format_text/layout.h, lib/misc/crc.c, libdm/libdm-config.c): each
+ * codec round-trips, refuses damage by name, and the checksum agrees with
+ * calc_crc written out bit by bit from its definition.
+ */
+import { describe, expect, it } from 'vitest';
+import { LVM_CRC_INITIAL, lvmCrc } from '../../src/lvm/crc.js';
+import { type PvLabel, SECTOR_SIZE, dashedUuid, parseLabel, writeLabel } from '../../src/lvm/label.js';
+import { MDA_HEADER_SIZE, parseMdaHeader, readText, textExtents, writeMdaHeader } from '../../src/lvm/mda-header.js';
+import { ConfigSyntaxError, parseConfigText } from '../../src/lvm/config-text.js';
+
+/** lib/misc/crc.c calc_crc, one bit at a time: no inversion before or after. */
+function calcCrc(initial: number, buf: Uint8Array): number {
+  let crc = initial >>> 0;
+  for (const byte of buf) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return crc >>> 0;
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+describe('LVM checksum', () => {
+  it('is calc_crc from 0xf597a6cf, and chains over parts', () => {
+    for (const n of [0, 1, 7, 492, 4096]) {
+      const b = bytes(n, n + 1);
+      expect(lvmCrc(b), `${n} bytes`).toBe(calcCrc(LVM_CRC_INITIAL, b));
+    }
+    const b = bytes(1000, 3);
+    expect(lvmCrc(b.subarray(300), lvmCrc(b.subarray(0, 300)))).toBe(calcCrc(LVM_CRC_INITIAL, b));
+  });
+});
+
+const LABEL: PvLabel = {
+  sector: 1,
+  uuid: '7rbD9eeF7NSGg3PGdrNftlpHdKI9w2Qf',
+  deviceSize: 64 * 2 ** 20,
+  dataAreas: [{ offset: 2 ** 20, size: 0 }],
+  metadataAreas: [{ offset: 4096, size: 0xff000 }],
+  extension: { version: 2, flags: 1, bootloaderAreas: [] },
+};
+
+describe('PV label', () => {
+  it('round-trips, with the fields where layout.h puts them', () => {
+    const s = writeLabel(LABEL);
+    expect(s.length).toBe(SECTOR_SIZE);
+    expect(Buffer.from(s.subarray(0, 8)).toString()).toBe('LABELONE');
+    expect(Buffer.from(s.subarray(24, 32)).toString()).toBe('LVM2 001');
+    expect(Buffer.from(s.subarray(32, 64)).toString()).toBe(LABEL.uuid);
+    expect(new DataView(s.buffer).getUint32(16, true)).toBe(calcCrc(LVM_CRC_INITIAL, s.subarray(20)));
+    expect(parseLabel(s, 1)).toEqual(LABEL);
+    const old = { ...LABEL, extension: undefined };
+    expect(parseLabel(writeLabel(old), 1)).toEqual({ ...old, extension: undefined });
+  });
+
+  it('refuses a wrong checksum, a label copied from another sector, a foreign type', () => {
+    const s = writeLabel(LABEL);
+    s[100] ^= 1;
+    expect(parseLabel(s, 1)).toMatch(/bad label checksum/);
+    expect(parseLabel(writeLabel(LABEL), 2)).toBe('label says it is in sector 1');
+    const t = writeLabel(LABEL);
+    t.set(Buffer.from('LVM1 001'), 24);
+    new DataView(t.buffer).setUint32(16, calcCrc(LVM_CRC_INITIAL, t.subarray(20)), true);
+    expect(parseLabel(t, 1)).toMatch(/label type "LVM1 001"/);
+    expect(parseLabel(new Uint8Array(SECTOR_SIZE), 1)).toBe('no LABELONE');
+  });
+
+  it('writes uuids as the VG text does, 6-4-4-4-4-4-6', () => {
+    expect(dashedUuid(LABEL.uuid)).toBe('7rbD9e-eF7N-SGg3-PGdr-Nftl-pHdK-I9w2Qf');
+  });
+});
+
+describe('metadata area', () => {
+  it('round-trips its header and refuses damage by name', () => {
+    const h = { version: 1, start: 4096, size: 0xff000, locns: [{ offset: 512, size: 827, checksum: 0x89c7892e, flags: 0 }] };
+    const b = writeMdaHeader(h);
+    expect(Buffer.from(b.subarray(4, 20)).toString('latin1')).toBe(' LVM2 x[5A%r0N*>');
+    expect(parseMdaHeader(b, 4096)).toEqual(h);
+    expect(parseMdaHeader(b, 8192)).toBe('metadata area header says it starts at byte 4096');
+    b[300] ^= 1;
+    expect(parseMdaHeader(b, 4096)).toMatch(/bad metadata area header checksum/);
+  });
+
+  it('reads a text that wraps round the circular buffer, checking its checksum over both parts', () => {
+    const area = 4096;
+    const text = Buffer.from(`vg0 {\nseqno = 7\n}\n${'#'.repeat(600)}\n\0`);
+    // Place it so that it runs 100 bytes past the end of the area.
+    const offset = area - (text.length - 100);
+    const buf = new Uint8Array(area);
+    buf.set(text.subarray(0, area - offset), offset);
+    buf.set(text.subarray(area - offset), MDA_HEADER_SIZE);
+    expect(textExtents(offset, text.length, area)).toEqual([
+      { offset, size: area - offset },
+      { offset: MDA_HEADER_SIZE, size: 100 },
+    ]);
+    const locn = { offset, size: text.length, checksum: calcCrc(LVM_CRC_INITIAL, text), flags: 0 };
+    const got = readText(locn, area, (o, n) => buf.subarray(o, o + n));
+    expect(got).toBe(text.subarray(0, text.length - 1).toString());
+    expect(readText({ ...locn, checksum: locn.checksum ^ 1 }, area, (o, n) => buf.subarray(o, o + n))).toEqual({
+      problem: expect.stringMatching(/bad VG text checksum/),
+    });
+    expect(readText({ ...locn, offset: 100 }, area, (o, n) => buf.subarray(o, o + n))).toEqual({ problem: expect.stringMatching(/does not fit/) });
+  });
+});
+
+describe('VG text grammar', () => {
+  const text = [
+    '# comment before',
+    'vg0 {',
+    'id = "Ba1tMd-sMXl-10Ta-V3FM-NANx-1wKg-4BrejZ"',
+    'seqno = 12',
+    'status = ["RESIZEABLE", "READ", "WRITE"]',
+    'flags = []',
+    'extent_size = 8192\t# 4 MiB',
+    'physical_volumes {',
+    '  pv0 {',
+    '    device = "/dev/sda3"',
+    '    dev_size = 9007199254740991',
+    '    pe_start = 2048',
+    '  }',
+    '}',
+    'logical_volumes {',
+    'data {',
+    'segment1 {',
+    'stripes = [',
+    '"pv0", 0',
+    '"pv1" 010',
+    ']',
+    'note = "say \\"hi\\" \\\\ bye"',
+    "raw = 'a\\b'",
+    'bare = yes',
+    'neg = -5',
+    '}',
+    '}',
+    '}',
+    '}',
+    'contents = "Text Format Volume Group"',
+    'version = 1',
+    '',
+  ].join('\n');
+
+  it('reads sections, integers, strings with escapes, lists with or without commas', () => {
+    const top = parseConfigText(text);
+    expect(top.order).toEqual(['vg0', 'contents', 'version']);
+    const vg = top.section('vg0')!;
+    expect([vg.string('id'), vg.number('seqno'), vg.number('extent_size')]).toEqual(['Ba1tMd-sMXl-10Ta-V3FM-NANx-1wKg-4BrejZ', 12, 8192]);
+    expect(vg.list('status')).toEqual(['RESIZEABLE', 'READ', 'WRITE']);
+    expect(vg.list('flags')).toEqual([]);
+    expect(vg.section('physical_volumes')!.section('pv0')!.number('dev_size')).toBe(Number.MAX_SAFE_INTEGER);
+    const seg = vg.section('logical_volumes')!.section('data')!.section('segment1')!;
+    expect(seg.list('stripes')).toEqual(['pv0', 0, 'pv1', 8]); // 010 is octal, as strtoll base 0 reads it
+    expect(seg.string('note')).toBe('say "hi" \\ bye');
+    expect(seg.string('raw')).toBe('a\\b');
+    expect([seg.string('bare'), seg.number('neg')]).toEqual(['yes', -5]);
+    expect(top.number('version')).toBe(1);
+  });
+
+  it('refuses what LVM never writes, naming the line', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['vg {\nx = 1.5\n}', /line 2: 1\.5: VG text has no fractional numbers/],
+      ['vg {\nx = 1\nx = 2\n}', /line 3: x appears twice/],
+      ['vg {\nx = [1, 2\n', /unterminated list/],
+      ['vg {\ny = "abc\n}', /unterminated string/],
+      ['vg {\nz = 1\n', /section vg \(line 1\) is not closed/],
+      ['}', /"}" without a section/],
+      ['vg {\nw = 99999999999999999999\n}', /too large/],
+      ['vg {\nv = 09\n}', /not an octal number/],
+    ];
+    for (const [t, re] of bad) {
+      expect(() => parseConfigText(t), t).toThrow(ConfigSyntaxError);
+      expect(() => parseConfigText(t), t).toThrow(re);
+    }
+  });
+});
