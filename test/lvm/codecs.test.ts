@@ -9,6 +9,7 @@ import { LVM_CRC_INITIAL, lvmCrc } from '../../src/lvm/crc.js';
 import { type PvLabel, SECTOR_SIZE, dashedUuid, parseLabel, writeLabel } from '../../src/lvm/label.js';
 import { MDA_HEADER_SIZE, parseMdaHeader, readText, textExtents, writeMdaHeader } from '../../src/lvm/mda-header.js';
 import { ConfigSyntaxError, parseConfigText } from '../../src/lvm/config-text.js';
+import { mapLv, volumeGroup } from '../../src/lvm/vg.js';
 
 /** lib/misc/crc.c calc_crc, one bit at a time: no inversion before or after. */
 function calcCrc(initial: number, buf: Uint8Array): number {
@@ -180,5 +181,111 @@ describe('VG text grammar', () => {
       expect(() => parseConfigText(t), t).toThrow(ConfigSyntaxError);
       expect(() => parseConfigText(t), t).toThrow(re);
     }
+  });
+});
+
+describe('LV extents onto PVs (vg.ts)', () => {
+  const text = `vg1 {
+id = "x"
+seqno = 4
+extent_size = 8192
+physical_volumes {
+pv0 {
+id = "a"
+pe_start = 2048
+pe_count = 100
+}
+pv1 {
+id = "b"
+pe_start = 4096
+pe_count = 100
+}
+}
+logical_volumes {
+striped {
+status = ["READ", "WRITE", "VISIBLE"]
+segment_count = 2
+segment1 {
+start_extent = 0
+extent_count = 4
+type = "striped"
+stripe_count = 2
+stripe_size = 128
+stripes = ["pv0", 10, "pv1", 20]
+}
+segment2 {
+start_extent = 4
+extent_count = 1
+type = "striped"
+stripe_count = 1
+stripes = ["pv1", 50]
+}
+}
+stacked {
+status = ["READ", "WRITE"]
+segment_count = 1
+segment1 {
+start_extent = 0
+extent_count = 1
+type = "striped"
+stripe_count = 1
+stripes = ["striped", 4]
+}
+}
+mirrored {
+segment_count = 1
+segment1 {
+start_extent = 0
+extent_count = 1
+type = "raid1"
+}
+}
+}
+}
+`;
+  const MiB = 2 ** 20;
+  const vg = volumeGroup(parseConfigText(text).section('vg1')!);
+
+  it('reads the model: extent size, PVs, visible LVs, segments in order', () => {
+    expect([vg.name, vg.seqno, vg.extentSize, vg.pvs.map((p) => [p.key, p.peStart])]).toEqual([
+      'vg1',
+      4,
+      8192,
+      [
+        ['pv0', 2048],
+        ['pv1', 4096],
+      ],
+    ]);
+    expect([vg.lvs.get('striped')!.visible, vg.lvs.get('stacked')!.visible]).toEqual([true, false]);
+    expect(vg.lvs.get('striped')!.segments.map((s) => [s.startExtent, s.areas.length, s.stripeSize])).toEqual([
+      [0, 2, 128],
+      [4, 1, undefined],
+    ]);
+    expect(vg.lvs.get('stacked')!.segments[0]!.areas).toEqual([{ lv: 'striped', start: 4 }]);
+  });
+
+  it('interleaves striped extents chunk by chunk across the areas, in order', () => {
+    // PV extent E of pv0 is at (2048 + E * 8192) * 512 bytes; pv1's at (4096 + E * 8192) * 512.
+    const pv0 = (e: number): number => (2048 + e * 8192) * 512;
+    const pv1 = (e: number): number => (4096 + e * 8192) * 512;
+    const chunk = 128 * 512;
+    expect(mapLv(vg, 'striped', 0, 4 * chunk)).toEqual([
+      { pv: 'pv0', offset: pv0(10), length: chunk },
+      { pv: 'pv1', offset: pv1(20), length: chunk },
+      { pv: 'pv0', offset: pv0(10) + chunk, length: chunk },
+      { pv: 'pv1', offset: pv1(20) + chunk, length: chunk },
+    ]);
+    // Half way into chunk 5 (stripe 1, row 2), 10 bytes.
+    expect(mapLv(vg, 'striped', 5 * chunk + chunk / 2, 10)).toEqual([{ pv: 'pv1', offset: pv1(20) + 2 * chunk + chunk / 2, length: 10 }]);
+    // The second segment is linear on pv1 from extent 50.
+    expect(mapLv(vg, 'striped', 16 * MiB + 5, 3)).toEqual([{ pv: 'pv1', offset: pv1(50) + 5, length: 3 }]);
+  });
+
+  it("follows an LV stacked on another LV's extents, and names what it does not read", () => {
+    const pv1 = (e: number): number => (4096 + e * 8192) * 512;
+    expect(mapLv(vg, 'stacked', 7, 2)).toEqual([{ pv: 'pv1', offset: pv1(50) + 7, length: 2 }]);
+    expect(() => mapLv(vg, 'mirrored', 0, 1)).toThrow(/segment type raid1 is not read/);
+    expect(() => mapLv(vg, 'stacked', 4 * MiB, 1)).toThrow(/past its last segment/);
+    expect(() => mapLv(vg, 'nope', 0, 1)).toThrow(/no LV nope/);
   });
 });

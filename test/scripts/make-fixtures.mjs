@@ -2,7 +2,8 @@
 // Makes the kernel metadata fixtures in fixtures/ on a real kernel: here if
 // this kernel has dm-thin (as root), otherwise in the VM harness. Run with
 // `npm run make-fixtures` after `npm run build`. The fixtures are metadata
-// files (xz-compressed) plus what the kernel reported while the pool ran.
+// files and LVM PV images (xz-compressed) plus what the kernel (and LVM)
+// reported while the pool ran.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -16,7 +17,7 @@ const out = await runOnKernel(root, join(root, 'test', 'kernel', 'guest', 'make-
 const dest = join(root, 'fixtures');
 mkdirSync(dest, { recursive: true });
 for (const f of readdirSync(out)) {
-  if (f.endsWith('.meta')) {
+  if (f.endsWith('.meta') || f.endsWith('.pv')) {
     execFileSync('sh', ['-c', `xz -9e -T1 -c "${join(out, f)}" > "${join(dest, `${f}.xz`)}"`]);
     console.log(`fixtures/${f}.xz`);
   } else if (f.endsWith('.facts')) {

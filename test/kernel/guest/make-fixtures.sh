@@ -1,11 +1,11 @@
 #!/bin/sh
 # Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
 # in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR
-# [NAMES]: NAMES (space-separated: snapshots many-thins generations) makes only those.
-# Writes OUT_DIR/*.meta (xz'ed by the caller) and OUT_DIR/*.facts (what the
-# kernel reported while the pool was live).
+# [NAMES]: NAMES (space-separated: snapshots many-thins generations lvm-single)
+# makes only those. Writes OUT_DIR/*.meta and *.pv (xz'ed by the caller) and
+# OUT_DIR/*.facts (what the kernel and LVM reported while the pool was live).
 set -eu
-ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations}
+ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single}
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 DMTHIN="node $ROOT/dist/dmthin.mjs"
 mkdir -p "$OUT"; cd "$OUT"
@@ -118,5 +118,34 @@ for d in 1 2 4 5 6 7 8 9 10 11; do
 done
 $DMTHIN pool destroy $P
 rm -f fx3.data
+fi
+if want lvm-single; then
+# Fixture 4: an LVM thin pool on one PV, made by the host's lvm2 (the guest
+# runs the host's root): a thin LV, a snapshot of it, a second thin LV,
+# writes after the snapshot. The PV image is the fixture; the facts hold
+# LVM's own report (lvs, JSON) and the bytes of every LV as the kernel
+# read them through LVM (sha256).
+command -v lvm >/dev/null || { echo "lvm-single needs lvm2 on the host (apt-get install lvm2)"; exit 1; }
+LVMC='devices { obtain_device_list_from_udev = 0 filter = [ "a|^/dev/loop|", "r|.*|" ] } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
+lv() { lvm "$@" --config "$LVMC"; }
+truncate -s 96M lvm-single.pv
+L=$(losetup -f --show lvm-single.pv)
+lv pvcreate -y "$L"
+lv vgcreate vgfx "$L"
+lv lvcreate -y --type thin-pool -L 40M --chunksize 64k -n pool vgfx
+lv lvcreate -y -V 32M -T vgfx/pool -n thin1
+wr /dev/mapper/vgfx-thin1 41 120
+lv lvcreate -y -s vgfx/thin1 -n snap1
+lv lvchange -ay -K vgfx/snap1
+wr /dev/mapper/vgfx-thin1 42 60
+lv lvcreate -y -V 16M -T vgfx/pool -n thin2
+wr /dev/mapper/vgfx-thin2 43 40
+lv lvs -a --reportformat json --units b --nosuffix -o vg_name,lv_name,lv_attr,lv_size,segtype,pool_lv,thin_id,origin,chunk_size,transaction_id,data_percent,metadata_percent > lvm-single.facts
+dmsetup status vgfx-pool-tpool >> lvm-single.facts
+for n in thin1 snap1 thin2; do
+  echo "lv vgfx/$n $(blockdev --getsize64 /dev/mapper/vgfx-$n) bytes, sha256 $(sha256sum < /dev/mapper/vgfx-$n | cut -d' ' -f1)" >> lvm-single.facts
+done
+lv vgchange -an vgfx
+losetup -d "$L"
 fi
 ls -la "$OUT"

@@ -1,0 +1,171 @@
+/**
+ * The LVM codecs on a PV that lvm2 made on a real kernel (fixtures/
+ * lvm-single.pv.xz, by test/kernel/guest/make-fixtures.sh): LVM's own
+ * report of the pool, recorded beside it (lvs --reportformat json), is the
+ * oracle for what the VG text read from the image must say.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ConfigSection, parseConfigText } from '../../src/lvm/config-text.js';
+import { dashedUuid } from '../../src/lvm/label.js';
+import { type FoundPv, PvFile, findPv } from '../../src/lvm/pv.js';
+import { type VolumeGroup, mapLv, volumeGroup } from '../../src/lvm/vg.js';
+import { check } from '../../src/thin/check/check.js';
+import { exportDevice } from '../../src/thin/export.js';
+import { Metadata } from '../../src/thin/metadata.js';
+import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+
+interface LvsRow {
+  vg_name: string;
+  lv_name: string;
+  lv_size: string;
+  segtype: string;
+  pool_lv: string;
+  thin_id: string;
+  origin: string;
+  chunk_size: string;
+  transaction_id: string;
+}
+
+let pv: FoundPv;
+let rows: LvsRow[];
+let kernelStatus: string;
+let vg: ConfigSection;
+let image = '';
+
+/** LV `name`'s bytes, through its segments, into a file (the way lvm export will stream them). */
+function extractLv(model: VolumeGroup, name: string): string {
+  const lv = model.lvs.get(name)!;
+  const bytes = lv.segments.reduce((a, s) => a + s.extentCount, 0) * model.extentSize * 512;
+  const out = new Uint8Array(bytes);
+  const f = new PvFile(image);
+  try {
+    let at = 0;
+    for (const run of mapLv(model, name, 0, bytes)) {
+      expect(run.pv).toBe('pv0');
+      out.set(f.read(run.offset, run.length), at);
+      at += run.length;
+    }
+  } finally {
+    f.close();
+  }
+  const path = tmp.path(`${name}.lv`);
+  writeFileSync(path, out);
+  return path;
+}
+
+beforeAll(() => {
+  image = tmp.path('lvm-single.pv');
+  xzDecompress(join(projectRoot, 'fixtures', 'lvm-single.pv.xz'), image);
+  const f = new PvFile(image);
+  try {
+    const found = findPv(f);
+    if (!found || 'problem' in found) throw new Error(`no PV found: ${JSON.stringify(found)}`);
+    pv = found;
+  } finally {
+    f.close();
+  }
+  const facts = readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8');
+  const status = facts.search(/^0 \d+ thin-pool /m);
+  rows = (JSON.parse(facts.slice(0, status)) as { report: Array<{ lv: LvsRow[] }> }).report[0]!.lv;
+  kernelStatus = facts.slice(status).split('\n')[0]!;
+  const text = pv.metadataAreas.find((m) => m.text)?.text;
+  if (!text) throw new Error(`no readable VG text: ${JSON.stringify(pv.metadataAreas)}`);
+  vg = parseConfigText(text).section('vgfx')!;
+});
+
+describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
+  it('finds the label in sector 1 and one metadata area whose committed text checks', () => {
+    expect(pv.label.sector).toBe(1);
+    expect(pv.label.metadataAreas).toHaveLength(1);
+    expect(pv.metadataAreas[0]!.problem).toBeUndefined();
+    expect(vg).toBeDefined();
+    // The PV section of the text names this PV by its label's uuid.
+    const pvs = vg.section('physical_volumes')!;
+    const ids = [...pvs.sections.values()].map((s) => s.string('id'));
+    expect(ids).toEqual([dashedUuid(pv.label.uuid)]);
+  });
+
+  it('has every LV lvs reports, with its size, segment type, thin ids, origin, chunk size and transaction id', () => {
+    const lvs = vg.section('logical_volumes')!;
+    const extent = vg.number('extent_size')! * 512;
+    expect(rows.length).toBeGreaterThanOrEqual(6); // pool, its _tmeta and _tdata, pmspare, two thins and a snapshot
+    for (const r of rows) {
+      const name = r.lv_name.replace(/^\[|\]$/g, '');
+      const lv = lvs.section(name);
+      expect(lv, name).toBeDefined();
+      const segs = [...lv!.sections.values()].filter((s) => s.name.startsWith('segment'));
+      expect(segs.length, name).toBe(lv!.number('segment_count'));
+      if (r.segtype === 'thin') {
+        const seg = segs[0]!;
+        expect([seg.string('type'), seg.number('device_id'), seg.string('thin_pool')], name).toEqual(['thin', Number(r.thin_id), r.pool_lv]);
+        expect(seg.string('origin') ?? '', name).toBe(r.origin);
+        // A thin LV's size is its extents' worth, virtual.
+        expect(seg.number('extent_count')! * extent, name).toBe(Number(r.lv_size));
+      } else {
+        expect(segs.reduce((a, s) => a + s.number('extent_count')!, 0) * extent, name).toBe(Number(r.lv_size));
+      }
+      if (r.segtype === 'thin-pool') {
+        const seg = segs[0]!;
+        expect(seg.number('chunk_size')! * 512).toBe(Number(r.chunk_size));
+        expect(seg.number('transaction_id')).toBe(Number(r.transaction_id));
+        // The kernel's pool said the same transaction id while it ran.
+        expect(kernelStatus.split(' ')[3]).toBe(r.transaction_id);
+      }
+    }
+  });
+
+  it("holds the pool's metadata in pool_tmeta: it checks clean and has the thin ids and transaction id LVM names", () => {
+    const model = volumeGroup(vg);
+    const pool = model.lvs.get('pool')!.segments[0]!;
+    expect([pool.type, pool.metadataLv, pool.dataLv]).toEqual(['thin-pool', 'pool_tmeta', 'pool_tdata']);
+    const tmeta = extractLv(model, pool.metadataLv!);
+    const c = check(tmeta);
+    expect([c.ok, c.findings]).toEqual([true, []]);
+    expect(c.transactionId).toBe(BigInt(pool.transactionId!));
+    const md = Metadata.open(tmeta);
+    try {
+      const thinIds = rows.filter((r) => r.segtype === 'thin').map((r) => Number(r.thin_id));
+      expect(
+        md
+          .devices()
+          .map((d) => d.devId)
+          .sort(),
+      ).toEqual(thinIds.sort());
+      expect(md.superblock.dataBlockSize).toBe(pool.chunkSize);
+    } finally {
+      md.close();
+    }
+  });
+
+  it('exports every thin LV from the pool inside the image byte for byte as the kernel read it', () => {
+    const model = volumeGroup(vg);
+    const pool = model.lvs.get('pool')!.segments[0]!;
+    const tmeta = extractLv(model, pool.metadataLv!);
+    const tdata = extractLv(model, pool.dataLv!);
+    const facts = readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8');
+    const kernel = [...facts.matchAll(/^lv vgfx\/(\S+) (\d+) bytes, sha256 ([0-9a-f]{64})$/gm)];
+    expect(kernel.map((m) => m[1])).toEqual(['thin1', 'snap1', 'thin2']);
+    const md = Metadata.open(tmeta);
+    try {
+      for (const [, name, size, sha] of kernel) {
+        const seg = model.lvs.get(name!)!.segments[0]!;
+        const out = tmp.path(`${name}.img`);
+        const fd = openSync(out, 'w');
+        try {
+          exportDevice(md, tdata, seg.deviceId!, fd, { size: Number(size) });
+        } finally {
+          closeSync(fd);
+        }
+        expect(createHash('sha256').update(readFileSync(out)).digest('hex'), name).toBe(sha);
+      }
+    } finally {
+      md.close();
+    }
+  });
+});
