@@ -13,11 +13,9 @@
  * leaves this class. read() gives a private copy; readInto() copies into a
  * buffer the caller owns and reuses (the tree traversal keeps one a level).
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { OutOfRangeError } from '../format/errors.js';
-import { UsageError } from '../errors.js';
-import { errnoWords, statInput } from './files.js';
+import { type ByteSource, FileSource } from './byte-source.js';
 
 export interface BlockReaderOptions {
   /** Blocks per cached chunk (default 64 = 256 KiB). */
@@ -37,27 +35,19 @@ export class BlockReader {
   static defaults: Required<Pick<BlockReaderOptions, 'chunkBlocks' | 'maxChunks'>> = { chunkBlocks: 64, maxChunks: 16 };
 
   readonly nrBlocks: number;
-  private readonly fd: number;
+  /** What is read, for messages: the path, or the source's name. */
+  readonly path: string;
+  private readonly source: ByteSource;
   private readonly chunkBlocks: number;
   private readonly maxChunks: number;
   // Map keeps insertion order: re-inserting on hit gives a cheap LRU.
   private readonly chunks = new Map<number, Uint8Array>();
 
-  constructor(
-    readonly path: string,
-    options: BlockReaderOptions = {},
-  ) {
-    // Checked before the open: opening a FIFO would wait for a writer forever.
-    statInput(path, options.what ?? 'metadata');
-    try {
-      this.fd = openSync(path, 'r');
-    } catch (e) {
-      throw new UsageError(`cannot read ${options.what ?? 'metadata'} ${path}: ${errnoWords(e)}`);
-    }
-    const st = fstatSync(this.fd);
-    let size = st.size;
-    if (st.isBlockDevice()) size = probeDeviceSize(this.fd);
-    this.nrBlocks = Math.floor(size / BLOCK_SIZE);
+  /** Reads a file or device by path, or any ByteSource (the reader closes it). */
+  constructor(input: string | ByteSource, options: BlockReaderOptions = {}) {
+    this.source = typeof input === 'string' ? new FileSource(input, options.what ?? 'metadata') : input;
+    this.path = this.source.name;
+    this.nrBlocks = Math.floor(this.source.size / BLOCK_SIZE);
     this.chunkBlocks = options.chunkBlocks ?? BlockReader.defaults.chunkBlocks;
     this.maxChunks = options.maxChunks ?? BlockReader.defaults.maxChunks;
   }
@@ -90,7 +80,7 @@ export class BlockReader {
 
   close(): void {
     this.chunks.clear();
-    closeSync(this.fd);
+    this.source.close();
   }
 
   private loadChunk(c: number): Uint8Array {
@@ -104,33 +94,8 @@ export class BlockReader {
       this.chunks.delete(oldest);
     }
     if (buf?.length !== count * BLOCK_SIZE) buf = new Uint8Array(count * BLOCK_SIZE);
-    let done = 0;
-    while (done < buf.length) {
-      const n = readSync(this.fd, buf, done, buf.length - done, first * BLOCK_SIZE + done);
-      if (n === 0) {
-        buf.fill(0, done);
-        break;
-      }
-      done += n;
-    }
+    this.source.readAt(buf, first * BLOCK_SIZE);
     this.chunks.set(c, buf);
     return buf;
   }
-}
-
-/** Size of a block device: the last offset at which a read still returns data. */
-export function probeDeviceSize(fd: number): number {
-  const probe = new Uint8Array(1);
-  let lo = 0;
-  let hi = 1;
-  while (readSync(fd, probe, 0, 1, hi * BLOCK_SIZE) === 1) {
-    lo = hi;
-    hi *= 2;
-  }
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (readSync(fd, probe, 0, 1, mid * BLOCK_SIZE) === 1) lo = mid;
-    else hi = mid;
-  }
-  return (lo + 1) * BLOCK_SIZE;
 }

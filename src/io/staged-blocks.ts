@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { UsageError } from '../errors.js';
-import { probeDeviceSize } from './block-reader.js';
+import { probeDeviceSize } from './byte-source.js';
 import { BlockWriter } from './block-writer.js';
 import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
 import { readFull, writeFull } from './full-io.js';

@@ -4,10 +4,7 @@
  * in sectors 0..3, each area's header and its committed VG text.
  * Nothing is written; damage is reported per area, not thrown.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { UsageError } from '../errors.js';
-import { errnoWords } from '../io/files.js';
-import { probeDeviceSize } from '../io/block-reader.js';
+import { FileSource } from '../io/byte-source.js';
 import { LABEL_SCAN_SECTORS, type PvLabel, SECTOR_SIZE, type DiskArea, hasLabel, parseLabel } from './label.js';
 import { MDA_HEADER_SIZE, type MdaHeader, RAW_LOCN_IGNORED, parseMdaHeader, readText } from './mda-header.js';
 
@@ -32,35 +29,27 @@ export interface FoundPv {
   metadataAreas: MetadataArea[];
 }
 
-/** Positional reads of one file, bounded to [start, start + size). */
+/** Positional reads of one disk image or device that may hold PVs. */
 export class PvFile {
-  private readonly fd: number;
-  readonly fileSize: number;
+  readonly source: FileSource;
 
   constructor(readonly path: string) {
-    try {
-      this.fd = openSync(path, 'r');
-    } catch (e) {
-      throw new UsageError(`cannot read ${path}: ${errnoWords(e)}`);
-    }
-    const st = fstatSync(this.fd);
-    this.fileSize = st.isBlockDevice() ? probeDeviceSize(this.fd) : st.size;
+    this.source = new FileSource(path, 'disk image');
+  }
+
+  get fileSize(): number {
+    return this.source.size;
   }
 
   /** `length` bytes at `position`; past the end of the file reads as zeros. */
   read(position: number, length: number): Uint8Array {
     const b = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, b, done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
-    }
+    this.source.readAt(b, position);
     return b;
   }
 
   close(): void {
-    closeSync(this.fd);
+    this.source.close();
   }
 }
 

@@ -4,6 +4,7 @@
  * root. Everything else (mappings, space maps) is streamed by its users.
  */
 import { BlockReader } from '../io/block-reader.js';
+import type { ByteSource } from '../io/byte-source.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
 import { UsageError } from '../errors.js';
 import { type Superblock, validateSuperblock } from '../format/superblock.js';
@@ -33,8 +34,10 @@ export class Metadata {
     readonly viewLocation: number,
   ) {}
 
-  static open(path: string, options: OpenOptions = {}): Metadata {
-    const reader = new BlockReader(path);
+  /** Opens the metadata in a file or device (`input`), or in any ByteSource (an LV inside disk images). */
+  static open(input: string | ByteSource, options: OpenOptions = {}): Metadata {
+    const reader = new BlockReader(input);
+    const path = reader.path;
     try {
       if (reader.nrBlocks === 0) throw new UsageError(`${path} is empty: no superblock`);
       const sb = validateSuperblock(reader.read(0), 0);

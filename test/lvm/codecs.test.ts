@@ -10,6 +10,7 @@ import { type PvLabel, SECTOR_SIZE, dashedUuid, parseLabel, writeLabel } from '.
 import { MDA_HEADER_SIZE, parseMdaHeader, readText, textExtents, writeMdaHeader } from '../../src/lvm/mda-header.js';
 import { ConfigSyntaxError, parseConfigText } from '../../src/lvm/config-text.js';
 import { mapLv, volumeGroup } from '../../src/lvm/vg.js';
+import { LvSource } from '../../src/lvm/lv-source.js';
 
 /** lib/misc/crc.c calc_crc, one bit at a time: no inversion before or after. */
 function calcCrc(initial: number, buf: Uint8Array): number {
@@ -287,5 +288,9 @@ type = "raid1"
     expect(() => mapLv(vg, 'mirrored', 0, 1)).toThrow(/segment type raid1 is not read/);
     expect(() => mapLv(vg, 'stacked', 4 * MiB, 1)).toThrow(/past its last segment/);
     expect(() => mapLv(vg, 'nope', 0, 1)).toThrow(/no LV nope/);
+  });
+
+  it('refuses, when opened, an LV whose PV no image given holds', () => {
+    expect(() => new LvSource(vg, 'striped', new Map())).toThrow(/striped lies on pv0, which none of the images given holds/);
   });
 });

@@ -12,6 +12,7 @@ import { type ConfigSection, parseConfigText } from '../../src/lvm/config-text.j
 import { dashedUuid } from '../../src/lvm/label.js';
 import { type FoundPv, PvFile, findPv } from '../../src/lvm/pv.js';
 import { type VolumeGroup, mapLv, volumeGroup } from '../../src/lvm/vg.js';
+import { LvSource } from '../../src/lvm/lv-source.js';
 import { check } from '../../src/thin/check/check.js';
 import { exportDevice } from '../../src/thin/export.js';
 import { Metadata } from '../../src/thin/metadata.js';
@@ -120,15 +121,17 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     }
   });
 
-  it("holds the pool's metadata in pool_tmeta: it checks clean and has the thin ids and transaction id LVM names", () => {
+  it("holds the pool's metadata in pool_tmeta: read in place, it checks clean and has the thin ids and transaction id LVM names", () => {
     const model = volumeGroup(vg);
     const pool = model.lvs.get('pool')!.segments[0]!;
     expect([pool.type, pool.metadataLv, pool.dataLv]).toEqual(['thin-pool', 'pool_tmeta', 'pool_tdata']);
-    const tmeta = extractLv(model, pool.metadataLv!);
+    const f = new PvFile(image);
+    const tmeta = new LvSource(model, pool.metadataLv!, new Map([['pv0', { file: f, start: 0 }]]));
+    expect(tmeta.size).toBe(Number(rows.find((r) => r.lv_name === '[pool_tmeta]')!.lv_size));
     const c = check(tmeta);
     expect([c.ok, c.findings]).toEqual([true, []]);
     expect(c.transactionId).toBe(BigInt(pool.transactionId!));
-    const md = Metadata.open(tmeta);
+    const md = Metadata.open(new LvSource(model, pool.metadataLv!, new Map([['pv0', { file: f, start: 0 }]])));
     try {
       const thinIds = rows.filter((r) => r.segtype === 'thin').map((r) => Number(r.thin_id));
       expect(
@@ -140,6 +143,7 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
       expect(md.superblock.dataBlockSize).toBe(pool.chunkSize);
     } finally {
       md.close();
+      f.close();
     }
   });
 

@@ -7,6 +7,7 @@
  * exceptions: a damaged file yields a report, not a crash.
  */
 import { BlockReader } from '../../io/block-reader.js';
+import type { ByteSource } from '../../io/byte-source.js';
 import type { BTreeNode } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
 import { MetadataError } from '../../format/errors.js';
@@ -90,7 +91,8 @@ interface DeviceEntry extends DeviceDetails {
   devId: number;
 }
 
-export function check(path: string, options: CheckOptions = {}): CheckResult {
+/** Checks the metadata in a file or device (`path`), or in any ByteSource (an LV inside disk images). */
+export function check(path: string | ByteSource, options: CheckOptions = {}): CheckResult {
   let reader: BlockReader;
   const findings: Finding[] = [];
   const result: CheckResult = { ok: false, findings };

@@ -1,0 +1,77 @@
+/**
+ * Where a BlockReader's bytes come from: a file or block device, or
+ * anything else that can fill a buffer from a byte position (an LV's
+ * extents inside PV images: lvm/lv-source.ts). Reads past the end give
+ * zeros, as a short file's tail does.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { errnoWords, statInput } from './files.js';
+
+export interface ByteSource {
+  /** What to call it in messages: a path, or "IMAGE: VG/LV". */
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+  /** Fills all of `dst` from byte `position`. */
+  readAt(dst: Uint8Array, position: number): void;
+  close(): void;
+}
+
+export class FileSource implements ByteSource {
+  readonly size: number;
+  private readonly fd: number;
+
+  constructor(
+    readonly name: string,
+    what = 'metadata',
+  ) {
+    // Checked before the open: opening a FIFO would wait for a writer forever.
+    statInput(name, what);
+    try {
+      this.fd = openSync(name, 'r');
+    } catch (e) {
+      throw new UsageError(`cannot read ${what} ${name}: ${errnoWords(e)}`);
+    }
+    const st = fstatSync(this.fd);
+    this.size = st.isBlockDevice() ? probeDeviceSize(this.fd) : st.size;
+  }
+
+  readAt(dst: Uint8Array, position: number): void {
+    readFully(this.fd, dst, position);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Fills `dst` from `position` of `fd`, zeros past the end. */
+export function readFully(fd: number, dst: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < dst.length) {
+    const n = readSync(fd, dst, done, dst.length - done, position + done);
+    if (n === 0) {
+      dst.fill(0, done);
+      return;
+    }
+    done += n;
+  }
+}
+
+/** Size of a block device: the last 4 KiB block at which a read still returns data. */
+export function probeDeviceSize(fd: number): number {
+  const probe = new Uint8Array(1);
+  let lo = 0;
+  let hi = 1;
+  while (readSync(fd, probe, 0, 1, hi * 4096) === 1) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (readSync(fd, probe, 0, 1, mid * 4096) === 1) lo = mid;
+    else hi = mid;
+  }
+  return (lo + 1) * 4096;
+}
