@@ -29,6 +29,7 @@ export const PAGES = {
   'export.md': ['dmthin-export'],
   'metadata.md': ['dmthin-metadata'],
   'docker.md': ['dmthin-docker'],
+  'lvm.md': ['dmthin-lvm'],
   'pool.md': ['dmthin-pool', 'dmthin-thin', 'dmthin-snap'],
 };
 
@@ -47,6 +48,7 @@ const SUMMARY = {
   'dmthin-export': "rebuild a thin device's bytes offline",
   'dmthin-metadata': 'pack and unpack metadata (thin_metadata_pack format)',
   'dmthin-docker': 'Docker devicemapper forensics',
+  'dmthin-lvm': 'LVM thin pools read from disk images, without lvm2',
   'dmthin-pool': 'live thin pools, thin volumes and snapshots',
 };
 

@@ -18,6 +18,7 @@ import { register as registerReport } from './report.js';
 import { register as registerExport } from './export.js';
 import { register as registerDocker } from './docker.js';
 import { register as registerPack } from './pack.js';
+import { register as registerLvm } from './lvm.js';
 import { register as registerCompletion } from './completion.js';
 import { DROP_INS, VERSION, asDropIn, dropInName, reportError, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
 
@@ -38,6 +39,7 @@ registerExport(program);
 registerDocker(program);
 registerPack(program);
 registerPool(program);
+registerLvm(program);
 registerCompletion(program);
 
 // An empty argument (a script's unset variable) is ignored, as thin_repair does.

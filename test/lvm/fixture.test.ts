@@ -17,6 +17,9 @@ import { check } from '../../src/thin/check/check.js';
 import { exportDevice } from '../../src/thin/export.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { dmthin } from '../support/cli.js';
+import { lvmCrc } from '../../src/lvm/crc.js';
+import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -31,6 +34,7 @@ interface LvsRow {
   origin: string;
   chunk_size: string;
   transaction_id: string;
+  data_percent: string;
 }
 
 let pv: FoundPv;
@@ -171,5 +175,70 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     } finally {
       md.close();
     }
+  });
+
+  it('lvm ls lists what lvs listed, and the pool metadata LVM cannot see', () => {
+    const r = dmthin('lvm', 'ls', '--json', image);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const out = JSON.parse(r.stdout) as {
+      vgs: Array<{ name: string; extent_size: number; pvs: Array<{ file: string }>; lvs: Array<Record<string, unknown>> }>;
+      problems: unknown[];
+    };
+    expect(out.problems).toEqual([]);
+    expect(out.vgs.map((v) => [v.name, v.extent_size, v.pvs.map((p) => p.file)])).toEqual([['vgfx', vg.number('extent_size')! * 512, [image]]]);
+    const lvs = out.vgs[0]!.lvs;
+    expect(lvs.map((l) => (l.hidden ? `[${l.name}]` : l.name)).sort()).toEqual(rows.map((r) => r.lv_name).sort());
+    for (const row of rows) {
+      const l = lvs.find((x) => x.name === row.lv_name.replace(/^\[|\]$/g, ''))!;
+      expect([l.type, l.size, l.pool ?? '', l.device_id?.toString() ?? '', l.origin ?? ''], row.lv_name).toEqual([
+        row.segtype,
+        Number(row.lv_size),
+        row.pool_lv,
+        row.thin_id,
+        row.origin,
+      ]);
+      if (row.segtype === 'thin-pool') {
+        expect([l.chunk_size, l.transaction_id, l.metadata_transaction_id]).toEqual([
+          Number(row.chunk_size),
+          Number(row.transaction_id),
+          Number(kernelStatus.split(' ')[3]),
+        ]);
+      }
+      if (row.segtype === 'thin') {
+        expect(l.transaction_id, row.lv_name).toBe(Number(row.transaction_id));
+        // lvs prints data_percent = mapped / size with two decimals.
+        expect(Math.abs(((l.mapped_bytes as number) / (l.size as number)) * 100 - Number(row.data_percent)), row.lv_name).toBeLessThanOrEqual(0.01);
+      }
+    }
+  });
+
+  it('lvm ls names a transaction-id mismatch: which side is ahead, exit 1', () => {
+    // LVM's text says transaction 4; the pool metadata still says 3 (a crash between the two writes).
+    const copy = tmp.path('mismatch.pv');
+    const b = new Uint8Array(readFileSync(image));
+    const area = pv.label.metadataAreas[0]!;
+    const h = parseMdaHeader(b.subarray(area.offset, area.offset + MDA_HEADER_SIZE), area.offset);
+    if (typeof h === 'string') throw new Error(h);
+    const l = h.locns[0]!;
+    const at = area.offset + l.offset;
+    const text = Buffer.from(b.subarray(at, at + l.size)).toString('latin1');
+    const changed = text.replace('transaction_id = 3', 'transaction_id = 4');
+    expect(changed).not.toBe(text);
+    b.set(Buffer.from(changed, 'latin1'), at);
+    h.locns[0] = { ...l, checksum: lvmCrc(b.subarray(at, at + l.size)) };
+    b.set(writeMdaHeader(h), area.offset);
+    writeFileSync(copy, b);
+    const r = dmthin('lvm', 'ls', '--json', copy);
+    expect(r.code).toBe(1);
+    const problems = (JSON.parse(r.stdout) as { problems: Array<{ kind: string; vg: string; lv: string; detail: string }> }).problems;
+    expect(problems).toEqual([
+      {
+        kind: 'transaction_id_mismatch',
+        vg: 'vgfx',
+        lv: 'pool',
+        detail: expect.stringMatching(/LVM says transaction_id 4, the pool metadata 3: LVM is ahead/),
+      },
+    ]);
+    expect(dmthin('lvm', 'ls', copy).stdout).toMatch(/problems:\n {2}transaction_id_mismatch vgfx\/pool: /);
   });
 });

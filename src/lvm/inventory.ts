@@ -1,0 +1,137 @@
+/**
+ * `dmthin lvm ls`: what `lvs -a` would say, read from disk images without
+ * lvm2: each VG, its PVs, every LV (hidden ones too), and for thin pools
+ * what the pool's own metadata says beside what LVM's text says, with the
+ * disagreements between them as problems.
+ */
+import { UsageError } from '../errors.js';
+import { MetadataError } from '../format/errors.js';
+import { Metadata } from '../thin/metadata.js';
+import { dashedUuid } from './label.js';
+import { LvSource } from './lv-source.js';
+import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
+import { VgTextError } from './vg.js';
+
+export interface InventoryLv {
+  name: string;
+  /** LVM's segment type: linear, striped, thin-pool, thin, or what the text says. */
+  type: string;
+  /** Bytes (for a thin LV: its virtual size). */
+  size: number;
+  hidden: boolean;
+  pool?: string;
+  deviceId?: number;
+  origin?: string;
+  /** Thin LVs: bytes the pool maps for them (mapped blocks x chunk size). */
+  mappedBytes?: number;
+  /** Thin pools: bytes. */
+  chunkSize?: number;
+  /** Thin pools: LVM's; thin LVs: LVM's at their creation. */
+  transactionId?: number;
+  /** Thin pools: the pool metadata's own (its superblock). */
+  metadataTransactionId?: bigint;
+}
+
+export interface InventoryPv {
+  name: string;
+  uuid: string;
+  file: string;
+  /** Bytes from the PV's start to its first extent. */
+  peStart: number;
+  peCount: number;
+}
+
+export interface InventoryVg {
+  name: string;
+  seqno: number;
+  /** Bytes. */
+  extentSize: number;
+  pvs: InventoryPv[];
+  lvs: InventoryLv[];
+}
+
+export interface Inventory {
+  vgs: InventoryVg[];
+  problems: LvmProblem[];
+}
+
+export function lvmInventory(paths: readonly string[]): Inventory {
+  const scan = scanImages(paths);
+  try {
+    const out: Inventory = { vgs: [], problems: scan.problems };
+    for (const a of scan.vgs) out.vgs.push(describeVg(a, scan.pvs, out.problems));
+    return out;
+  } finally {
+    scan.close();
+  }
+}
+
+function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'], problems: LvmProblem[]): InventoryVg {
+  const { vg } = a;
+  const extent = vg.extentSize * 512;
+  const pvs = vg.pvs.map((p) => {
+    const f = found.find((x) => dashedUuid(x.label.uuid) === p.id);
+    return { name: p.key, uuid: p.id, file: f?.file ?? '', peStart: p.peStart * 512, peCount: p.peCount };
+  });
+  const lvs: InventoryLv[] = [];
+  for (const lv of vg.lvs.values()) {
+    const first = lv.segments[0];
+    const extents = lv.segments.reduce((n, s) => n + s.extentCount, 0);
+    let type = first?.type ?? 'none';
+    if (type === 'striped') type = lv.segments.every((s) => s.areas.length === 1) ? 'linear' : 'striped';
+    const row: InventoryLv = { name: lv.name, type, size: extents * extent, hidden: !lv.visible };
+    if (first?.type === 'thin')
+      Object.assign(row, { pool: first.thinPool, deviceId: first.deviceId, origin: first.origin, transactionId: first.transactionId });
+    if (first?.type === 'thin-pool') Object.assign(row, { chunkSize: (first.chunkSize ?? 0) * 512, transactionId: first.transactionId });
+    lvs.push(row);
+  }
+  // What each pool's metadata says about it and its thin LVs.
+  for (const pool of lvs.filter((l) => l.type === 'thin-pool')) {
+    const seg = vg.lvs.get(pool.name)!.segments[0]!;
+    const thins = lvs.filter((l) => l.type === 'thin' && l.pool === pool.name);
+    let md: Metadata | undefined;
+    try {
+      md = Metadata.open(new LvSource(vg, seg.metadataLv!, a.pvs));
+      pool.metadataTransactionId = md.superblock.transactionId;
+      const lvmTid = BigInt(seg.transactionId ?? 0);
+      if (lvmTid !== md.superblock.transactionId) {
+        const ahead = md.superblock.transactionId > lvmTid ? 'the pool metadata is ahead of LVM' : 'LVM is ahead of the pool metadata';
+        problems.push({
+          kind: 'transaction_id_mismatch',
+          vg: vg.name,
+          lv: pool.name,
+          detail: `LVM says transaction_id ${lvmTid}, the pool metadata ${md.superblock.transactionId}: ${ahead}; the pool will not activate ("transaction_id is ${md.superblock.transactionId}, while expected ${lvmTid}")`,
+        });
+      }
+      const devices = new Map(md.devices().map((d) => [d.devId, d]));
+      const bytesPerBlock = md.superblock.dataBlockSize * 512;
+      for (const t of thins) {
+        const d = devices.get(t.deviceId!);
+        if (d) t.mappedBytes = d.mappedBlocks * bytesPerBlock;
+        else
+          problems.push({
+            kind: 'thin_device_missing',
+            vg: vg.name,
+            lv: t.name,
+            detail: `thin LV ${t.name} names device ${t.deviceId}, which pool ${pool.name}'s metadata does not have`,
+          });
+      }
+      for (const id of devices.keys()) {
+        if (!thins.some((t) => t.deviceId === id)) {
+          problems.push({
+            kind: 'orphan_thin_device',
+            vg: vg.name,
+            lv: pool.name,
+            detail: `pool ${pool.name}'s metadata has thin device ${id}, which no LV names`,
+          });
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof MetadataError || e instanceof VgTextError || e instanceof UsageError)) throw e;
+      problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail: `${seg.metadataLv}: ${e.message}` });
+    } finally {
+      md?.close();
+    }
+  }
+  return { name: vg.name, seqno: vg.seqno, extentSize: extent, pvs, lvs };
+}

@@ -1,0 +1,105 @@
+/**
+ * From disk images (or devices) to volume groups: every PV found in the
+ * files given, each VG assembled from the newest committed text any of its
+ * PVs holds (the highest seqno), its PVs matched by uuid to where they were
+ * found. What cannot be read is a problem with a kind, never a throw.
+ */
+import { UsageError } from '../errors.js';
+import { parseConfigText } from './config-text.js';
+import { dashedUuid } from './label.js';
+import { type FoundPv, PvFile, findPv } from './pv.js';
+import type { PvLocations } from './lv-source.js';
+import { type VolumeGroup, volumeGroup } from './vg.js';
+
+export interface LvmProblem {
+  /** snake_case, stable: docs/lvm.md lists them. */
+  kind: string;
+  vg?: string;
+  lv?: string;
+  detail: string;
+}
+
+export interface AssembledVg {
+  vg: VolumeGroup;
+  /** PV key -> the image and offset it was found at. */
+  pvs: PvLocations;
+  /** PV keys of the VG no image holds. */
+  missing: string[];
+}
+
+export interface Scan {
+  files: PvFile[];
+  pvs: FoundPv[];
+  vgs: AssembledVg[];
+  problems: LvmProblem[];
+  close(): void;
+}
+
+/** Opens each image and reads what LVM left in it. The caller closes the scan. */
+export function scanImages(paths: readonly string[]): Scan {
+  if (paths.length === 0) throw new UsageError('no disk image or device given');
+  const files: PvFile[] = [];
+  const scan: Scan = { files, pvs: [], vgs: [], problems: [], close: () => files.forEach((f) => f.close()) };
+  try {
+    for (const p of paths) files.push(new PvFile(p));
+  } catch (e) {
+    scan.close();
+    throw e;
+  }
+  for (const f of files) {
+    const head = f.read(0, 16);
+    if (Buffer.from(head.subarray(0, 6)).toString('latin1') === 'LUKS\xba\xbe') {
+      scan.problems.push({ kind: 'encrypted', detail: `${f.path} is LUKS-encrypted: open it with cryptsetup first (dmthin cannot read it without the key)` });
+      continue;
+    }
+    const pv = findPv(f);
+    if (!pv) {
+      scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors` });
+      continue;
+    }
+    if ('problem' in pv) {
+      scan.problems.push({ kind: 'bad_label', detail: pv.problem });
+      continue;
+    }
+    scan.pvs.push(pv);
+    for (const m of pv.metadataAreas) if (m.problem) scan.problems.push({ kind: 'bad_metadata_area', detail: `${f.path}: ${m.problem}` });
+  }
+  // The newest text of each VG, by seqno, whichever PV holds it.
+  const newest = new Map<string, { vg: VolumeGroup; from: FoundPv }>();
+  for (const pv of scan.pvs) {
+    for (const m of pv.metadataAreas) {
+      if (!m.text) continue;
+      let vg: VolumeGroup | undefined;
+      try {
+        const top = parseConfigText(m.text);
+        const name = top.order.find((n) => top.sections.has(n));
+        if (name) vg = volumeGroup(top.sections.get(name)!);
+      } catch (e) {
+        scan.problems.push({ kind: 'bad_vg_text', detail: `${pv.file}: ${(e as Error).message}` });
+        continue;
+      }
+      if (!vg) continue;
+      const seen = newest.get(vg.id || vg.name);
+      if (!seen || vg.seqno > seen.vg.seqno) newest.set(vg.id || vg.name, { vg, from: pv });
+    }
+  }
+  for (const { vg } of newest.values()) {
+    const pvs = new Map<string, { file: PvFile; start: number }>();
+    const missing: string[] = [];
+    for (const ref of vg.pvs) {
+      const found = scan.pvs.find((p) => dashedUuid(p.label.uuid) === ref.id);
+      const file = found && files.find((f) => f.path === found.file);
+      if (found && file) pvs.set(ref.key, { file, start: found.start });
+      else {
+        missing.push(ref.key);
+        scan.problems.push({
+          kind: 'missing_pv',
+          vg: vg.name,
+          detail: `${ref.key} (${ref.id}, last seen as ${ref.device ?? '?'}) is in none of the images given`,
+        });
+      }
+    }
+    scan.vgs.push({ vg, pvs, missing });
+  }
+  return scan;
+}
