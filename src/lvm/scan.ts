@@ -39,7 +39,10 @@ export interface Scan {
 export function scanImages(paths: readonly string[]): Scan {
   if (paths.length === 0) throw new UsageError('no disk image or device given');
   const files: PvFile[] = [];
-  const scan: Scan = { files, pvs: [], vgs: [], problems: [], close: () => files.forEach((f) => f.close()) };
+  const close = (): void => {
+    for (const f of files) f.close();
+  };
+  const scan: Scan = { files, pvs: [], vgs: [], problems: [], close };
   try {
     for (const p of paths) files.push(new PvFile(p));
   } catch (e) {

@@ -23,7 +23,9 @@ function commands(): string[] {
 describe('manual pages', () => {
   it('every command has a page generated from docs/, with an exit status section', () => {
     const cmds = commands();
-    expect(cmds).toEqual(expect.arrayContaining(['check', 'dump', 'restore', 'repair', 'export', 'metadata', 'pool', 'thin', 'snap', 'docker', 'lvm', 'completion']));
+    expect(cmds).toEqual(
+      expect.arrayContaining(['check', 'dump', 'restore', 'repair', 'export', 'metadata', 'pool', 'thin', 'snap', 'docker', 'lvm', 'completion']),
+    );
     for (const c of cmds) {
       const page = c === 'completion' ? 'dmthin.1' : `dmthin-${c}.1`;
       expect(existsSync(join(man, page)), `${page} for dmthin ${c}`).toBe(true);
