@@ -1,7 +1,21 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { ArgumentError } from '../errors.js';
 import { humanSize } from '../format/units.js';
+import { Output } from '../io/output.js';
+import { withOutput } from '../io/output-file.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
+import { openPool } from '../lvm/open-pool.js';
+import { check } from '../thin/check/check.js';
+import { type DumpFormat, dumpToOutput } from '../thin/dump/dump-format.js';
+import { Metadata } from '../thin/metadata.js';
+import { formatFinding } from './check.js';
 import { printJson, run } from './util.js';
+
+/** IMAGE... VG/POOL: the last argument names the pool. */
+function splitPoolArgs(args: readonly string[]): { images: string[]; pool: string } {
+  if (args.length < 2) throw new ArgumentError('give the disk images, then VG/POOL');
+  return { images: args.slice(0, -1), pool: args[args.length - 1] };
+}
 
 export function register(program: Command): void {
   const lvm = program.command('lvm').description('LVM thin pools read straight from disk images and devices, without lvm2 or device-mapper');
@@ -21,6 +35,71 @@ export function register(program: Command): void {
         if (o.json) printJson(inv);
         else process.stdout.write(formatInventory(inv));
         return inv.problems.length > 0 ? 1 : 0;
+      }),
+    );
+  registerPoolVerbs(lvm);
+}
+
+function registerPoolVerbs(lvm: Command): void {
+  lvm
+    .command('check')
+    .summary("check a thin pool's metadata inside the images, as dmthin check")
+    .description(
+      "Reads VG/POOL's metadata LV in place from the images (nothing is copied out or written) and checks it as `dmthin check` does.\n\n" +
+        'Exit status: 0 clean, 1 errors found (or the pool cannot be found), 2 bad arguments.',
+    )
+    .argument('<images-then-pool...>', 'disk images, then the pool as VG/POOL')
+    .option('-q, --quiet', 'print nothing; the exit status says it all')
+    .option('--json', 'print the result as one JSON object')
+    .action((args: string[], o: { quiet?: boolean; json?: boolean }) =>
+      run(() => {
+        const { images, pool } = splitPoolArgs(args);
+        const p = openPool(images, pool);
+        try {
+          const r = check(p.metadata);
+          const code = r.ok && r.findings.every((f) => f.severity === 'note') ? 0 : 1;
+          if (o.json) printJson({ pool: p.name, ...r, exitCode: code });
+          else if (!o.quiet) {
+            for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
+            if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
+            if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);
+          }
+          return code;
+        } finally {
+          p.close();
+        }
+      }),
+    );
+  lvm
+    .command('dump')
+    .summary("print a thin pool's metadata inside the images, as dmthin dump")
+    .description(
+      "Reads VG/POOL's metadata LV in place from the images and prints it as `dmthin dump` does (XML byte-identical to thin_dump).\n\n" +
+        'Exit status: 0 success, 1 the pool cannot be found or its metadata read, 2 bad arguments.',
+    )
+    .argument('<images-then-pool...>', 'disk images, then the pool as VG/POOL')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
+    .option('--json', 'the same as --format json')
+    .option('-o, --output <file>', 'write to FILE instead of standard output')
+    .action((args: string[], o: { format: DumpFormat; json?: boolean; output?: string }) =>
+      run(() => {
+        const { images, pool } = splitPoolArgs(args);
+        const p = openPool(images, pool);
+        try {
+          const md = Metadata.open(p.metadata);
+          try {
+            withOutput(o.output ?? '-', { inputs: images, what: 'dump' }, (file) => {
+              const out = new Output(file.fd);
+              dumpToOutput(md, out, o.json ? 'json' : o.format);
+              out.flush();
+            });
+          } finally {
+            md.close();
+          }
+        } finally {
+          p.close();
+        }
+        return 0;
       }),
     );
 }

@@ -16,7 +16,7 @@ import { LvSource } from '../../src/lvm/lv-source.js';
 import { check } from '../../src/thin/check/check.js';
 import { exportDevice } from '../../src/thin/export.js';
 import { Metadata } from '../../src/thin/metadata.js';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
 import { dmthin } from '../support/cli.js';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
@@ -240,5 +240,43 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
       },
     ]);
     expect(dmthin('lvm', 'ls', copy).stdout).toMatch(/problems:\n {2}transaction_id_mismatch vgfx\/pool: /);
+  });
+
+  it('lvm check and lvm dump read the pool inside the image in place; dump equals thin_dump of the same metadata', () => {
+    const c = dmthin('lvm', 'check', image, 'vgfx/pool');
+    expect([c.code, c.stderr]).toEqual([0, '']);
+    expect(c.stdout).toMatch(/^TRANSACTION_ID=3\nMETADATA_FREE_BLOCKS=\d+\n$/);
+    // The space the kernel reported while the pool ran: data used as is; metadata used
+    // plus the kernel's reserve, min(4096, blocks / 10) (dm-thin-metadata.c __set_metadata_reserve).
+    const j = JSON.parse(dmthin('lvm', 'check', '--json', image, 'vgfx/pool').stdout) as { data_blocks_used: number; metadata_free_blocks: number };
+    const [metaUsed, metaTotal] = kernelStatus.split(' ')[4]!.split('/').map(Number);
+    const [dataUsed] = kernelStatus.split(' ')[5]!.split('/').map(Number);
+    expect(j.data_blocks_used).toBe(dataUsed);
+    expect(metaTotal! - j.metadata_free_blocks + Math.min(4096, Math.floor(metaTotal! / 10))).toBe(metaUsed);
+    const d = dmthin('lvm', 'dump', image, 'vgfx/pool');
+    expect(d.code).toBe(0);
+    const model = volumeGroup(vg);
+    const tmeta = extractLv(model, 'pool_tmeta');
+    const reference = tpt09 ? oracle('0.9', 'thin_dump', [tmeta]).stdout : dmthin('dump', tmeta).stdout;
+    expect(d.stdout).toBe(reference);
+    expect(d.stdout).toMatch(/^<superblock uuid="" time="\d+" transaction="3" /);
+  });
+
+  it('lvm check finds damage to the pool metadata inside the image, and names what is not a pool', () => {
+    const model = volumeGroup(vg);
+    const [run] = mapLv(model, 'pool_tmeta', 0, 4096);
+    const copy = tmp.path('damaged.pv');
+    const b = new Uint8Array(readFileSync(image));
+    b[run!.offset + 200] ^= 1; // the pool's superblock, in the image
+    writeFileSync(copy, b);
+    const c = dmthin('lvm', 'check', copy, 'vgfx/pool');
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/bad superblock checksum.*\[block 0\]/);
+    expect(dmthin('lvm', 'check', image, 'vgfx/thin1')).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/vgfx\/thin1 is a thin LV, not a thin pool \(thin pools: pool\)/),
+    });
+    expect(dmthin('lvm', 'check', image, 'nope/pool')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no VG nope in .* \(found: vgfx\)/) });
+    expect(dmthin('lvm', 'check', image).code).toBe(2);
   });
 });

@@ -1,0 +1,45 @@
+/**
+ * A thin pool inside disk images, by LVM name: the images are scanned, the
+ * VG found, and the pool's metadata LV opened in place as a ByteSource, so
+ * that the thin commands (check, dump, ...) read it without lvm2.
+ */
+import { UsageError } from '../errors.js';
+import { LvSource } from './lv-source.js';
+import { type Scan, scanImages } from './scan.js';
+
+export interface OpenPool {
+  /** The pool's metadata LV. */
+  metadata: LvSource;
+  /** "VG/POOL", for messages. */
+  name: string;
+  scan: Scan;
+  close(): void;
+}
+
+/** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. */
+export function openPool(images: readonly string[], vgPool: string): OpenPool {
+  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(vgPool);
+  if (!m) throw new UsageError(`'${vgPool}' is not VG/POOL`);
+  const [, vgName, poolName] = m;
+  const scan = scanImages(images);
+  try {
+    const a = scan.vgs.find((v) => v.vg.name === vgName);
+    if (!a) {
+      const found = scan.vgs.map((v) => v.vg.name);
+      throw new UsageError(`no VG ${vgName} in ${images.join(', ')}${found.length ? ` (found: ${found.join(', ')})` : ''}`);
+    }
+    const lv = a.vg.lvs.get(poolName);
+    const seg = lv?.segments[0];
+    if (!lv || seg?.type !== 'thin-pool') {
+      const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
+      throw new UsageError(
+        `${vgName}/${poolName} is ${lv ? `a ${seg?.type ?? 'segmentless'} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.join(', ')})` : ''}`,
+      );
+    }
+    const metadata = new LvSource(a.vg, seg.metadataLv!, a.pvs);
+    return { metadata, name: `${vgName}/${poolName}`, scan, close: () => scan.close() };
+  } catch (e) {
+    scan.close();
+    throw e;
+  }
+}
