@@ -34,3 +34,11 @@ export function writeFull(fd: number, buf: Uint8Array, len: number, pos: number 
     }
   }
 }
+
+/** Whether the first `len` bytes of `buf` (8-byte aligned) are all zero: sparse writers skip them. */
+export function isZero(buf: Uint8Array, len: number): boolean {
+  const w = new BigUint64Array(buf.buffer, buf.byteOffset, len >>> 3);
+  for (let i = 0; i < w.length; i++) if (w[i] !== 0n) return false;
+  for (let i = w.length * 8; i < len; i++) if (buf[i] !== 0) return false;
+  return true;
+}

@@ -5,10 +5,11 @@
  * returns it. To a file the result is sparse (unmapped and all-zero blocks
  * stay holes); to a stream, zeros are written.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { fileError, statInput } from '../io/files.js';
-import { readFull, writeFull } from '../io/full-io.js';
+import { type ByteSource, FileSource } from '../io/byte-source.js';
+import { statInput } from '../io/files.js';
+import { isZero, writeFull } from '../io/full-io.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 
@@ -57,18 +58,12 @@ function highestMapped(md: Metadata, root: number, devId: number): number {
   return hi;
 }
 
-function isZero(buf: Uint8Array, len: number): boolean {
-  const w = new BigUint64Array(buf.buffer, buf.byteOffset, len >>> 3);
-  for (let i = 0; i < w.length; i++) if (w[i] !== 0n) return false;
-  for (let i = w.length * 8; i < len; i++) if (buf[i] !== 0) return false;
-  return true;
-}
-
 /**
  * Writes device `devId` to `outFd` (a regular file: sparse, positioned
- * writes; anything else: a sequential stream).
+ * writes; anything else: a sequential stream), reading the pool's data from
+ * a file or device path, or any ByteSource (a data LV inside disk images).
  */
-export function exportDevice(md: Metadata, dataPath: string, devId: number, outFd: number, options: ExportOptions = {}): ExportResult {
+export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: ExportOptions = {}): ExportResult {
   const dev = md.devices().find((d) => d.devId === devId);
   if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
   const root = dev.mappingRoot;
@@ -77,17 +72,12 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
   const size = options.size ?? needed;
   if (size < needed) throw new UsageError(`thin device ${devId} maps data up to byte ${needed}, past the size asked for (${size})`);
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
-  const dataSt = statInput(dataPath, 'data');
-  if (dataSt.isFile() && dataSt.size < nrData * bs) {
-    throw new UsageError(
-      `data ${dataPath} (${dataSt.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`,
-    );
-  }
-  let dataFd: number;
-  try {
-    dataFd = openSync(dataPath, 'r');
-  } catch (e) {
-    throw fileError('read data', dataPath, e);
+  // A block device may be larger than the pool uses; a file or an LV that is smaller is the wrong one.
+  const sized = typeof dataInput !== 'string' || statInput(dataInput, 'data').isFile();
+  const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
+  if (sized && data.size < nrData * bs) {
+    data.close();
+    throw new UsageError(`data ${data.name} (${data.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`);
   }
   const st = fstatSync(outFd);
   const seekable = st.isFile();
@@ -113,9 +103,10 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
       while (off < total) {
         const n = Math.min(CHUNK, total - off);
         const at0 = r.d * bs + off;
-        if (!readFull(dataFd, buf, n, at0)) {
-          throw new UsageError(`${dataPath} ends before the mapped data at ${at0}..${at0 + n}: wrong data file, or truncated?`);
+        if (at0 + n > data.size) {
+          throw new UsageError(`${data.name} ends before the mapped data at ${at0}..${at0 + n}: wrong data file, or truncated?`);
         }
+        data.readAt(buf.subarray(0, n), at0);
         const at = r.v * bs + off;
         if (seekable) {
           if (isZero(buf, n)) result.zeroBytes += n;
@@ -135,7 +126,7 @@ export function exportDevice(md: Metadata, dataPath: string, devId: number, outF
     });
     if (!seekable) padTo(size);
   } finally {
-    closeSync(dataFd);
+    data.close();
   }
   return result;
 }

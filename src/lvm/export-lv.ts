@@ -1,0 +1,70 @@
+/**
+ * `dmthin lvm export`: an LV's bytes from disk images, as the kernel would
+ * read them through LVM. A thin LV is rebuilt from its pool's metadata and
+ * data LVs (thin/export.ts, reading both in place through their segments);
+ * a linear or striped LV is copied through its segments. To a file the
+ * output is sparse.
+ */
+import { fstatSync, ftruncateSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { isZero, writeFull } from '../io/full-io.js';
+import { type ExportResult, exportDevice } from '../thin/export.js';
+import { Metadata } from '../thin/metadata.js';
+import { LvSource } from './lv-source.js';
+import { scanImages } from './scan.js';
+
+const CHUNK = 8 << 20;
+
+export interface LvExportResult extends ExportResult {
+  /** thin, or linear/striped. */
+  kind: string;
+}
+
+export function exportLv(images: readonly string[], vgLv: string, outFd: number, onProgress?: (done: number, total: number) => void): LvExportResult {
+  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(vgLv);
+  if (!m) throw new UsageError(`'${vgLv}' is not VG/LV`);
+  const [, vgName, lvName] = m;
+  const scan = scanImages(images);
+  try {
+    const a = scan.vgs.find((v) => v.vg.name === vgName);
+    if (!a) throw new UsageError(`no VG ${vgName} in ${images.join(', ')}${scan.vgs.length ? ` (found: ${scan.vgs.map((v) => v.vg.name).join(', ')})` : ''}`);
+    const lv = a.vg.lvs.get(lvName);
+    if (!lv) throw new UsageError(`no LV ${lvName} in VG ${vgName}`);
+    const size = lv.segments.reduce((n, s) => n + s.extentCount, 0) * a.vg.extentSize * 512;
+    const seg = lv.segments[0];
+    if (seg?.type === 'thin') {
+      const pool = a.vg.lvs.get(seg.thinPool ?? '')?.segments[0];
+      if (pool?.type !== 'thin-pool') throw new UsageError(`${vgLv}'s pool ${seg.thinPool} is not a thin pool of VG ${vgName}`);
+      const md = Metadata.open(new LvSource(a.vg, pool.metadataLv!, a.pvs));
+      try {
+        return { kind: 'thin', ...exportDevice(md, new LvSource(a.vg, pool.dataLv!, a.pvs), seg.deviceId!, outFd, { size, onProgress }) };
+      } finally {
+        md.close();
+      }
+    }
+    if (!lv.segments.every((s) => s.type === 'striped')) {
+      throw new UsageError(`${vgLv} is a ${seg?.type ?? 'segmentless'} LV: lvm export reads thin, linear and striped LVs`);
+    }
+    return { kind: 'linear', ...copySource(new LvSource(a.vg, lvName, a.pvs), outFd, onProgress) };
+  } finally {
+    scan.close();
+  }
+}
+
+/** Copies a source to `outFd`: sparse to a file (all-zero chunks stay holes), in full to a stream. */
+function copySource(src: LvSource, outFd: number, onProgress?: (done: number, total: number) => void): ExportResult {
+  const seekable = fstatSync(outFd).isFile();
+  if (seekable) ftruncateSync(outFd, src.size);
+  const buf = new Uint8Array(CHUNK);
+  const result: ExportResult = { size: src.size, mappedBytes: 0, zeroBytes: 0, runs: 0 };
+  for (let at = 0; at < src.size; at += CHUNK) {
+    const n = Math.min(CHUNK, src.size - at);
+    const view = buf.subarray(0, n);
+    src.readAt(view, at);
+    result.mappedBytes += n;
+    if (seekable && isZero(view, n)) result.zeroBytes += n;
+    else writeFull(outFd, view, n, seekable ? at : null);
+    onProgress?.(at + n, src.size);
+  }
+  return result;
+}
