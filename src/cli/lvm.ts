@@ -138,7 +138,10 @@ export function formatInventory(inv: Inventory): string {
   const lines: string[] = [];
   for (const vg of inv.vgs) {
     lines.push(`VG ${vg.name}  seqno ${vg.seqno}  extent ${humanSize(vg.extentSize)}`);
-    for (const pv of vg.pvs) lines.push(`  PV ${pv.name} ${pv.uuid} in ${pv.file || '(missing)'}: ${pv.peCount} extents from byte ${pv.peStart}`);
+    for (const pv of vg.pvs) {
+      const where = pv.file ? `${pv.file}${pv.offset ? ` at byte ${pv.offset}` : ''}` : '(missing)';
+      lines.push(`  PV ${pv.name} ${pv.uuid} in ${where}: ${pv.peCount} extents from byte ${pv.peStart}`);
+    }
     const rows = [['LV', 'TYPE', 'SIZE', 'POOL', 'ID', 'ORIGIN', 'MAPPED', '']];
     for (const lv of vg.lvs) {
       const notes =

@@ -36,6 +36,8 @@ export interface InventoryPv {
   name: string;
   uuid: string;
   file: string;
+  /** Byte offset of the PV in the file (its partition's start; 0 for a PV image). */
+  offset: number;
   /** Bytes from the PV's start to its first extent. */
   peStart: number;
   peCount: number;
@@ -71,7 +73,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
   const extent = vg.extentSize * 512;
   const pvs = vg.pvs.map((p) => {
     const f = found.find((x) => dashedUuid(x.label.uuid) === p.id);
-    return { name: p.key, uuid: p.id, file: f?.file ?? '', peStart: p.peStart * 512, peCount: p.peCount };
+    return { name: p.key, uuid: p.id, file: f?.file ?? '', offset: f?.start ?? 0, peStart: p.peStart * 512, peCount: p.peCount };
   });
   const lvs: InventoryLv[] = [];
   for (const lv of vg.lvs.values()) {

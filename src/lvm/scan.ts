@@ -7,6 +7,7 @@
 import { UsageError } from '../errors.js';
 import { parseConfigText } from './config-text.js';
 import { dashedUuid } from './label.js';
+import { readPartitionTable } from './partitions.js';
 import { type FoundPv, PvFile, findPv } from './pv.js';
 import type { PvLocations } from './lv-source.js';
 import { type VolumeGroup, volumeGroup } from './vg.js';
@@ -49,23 +50,32 @@ export function scanImages(paths: readonly string[]): Scan {
     scan.close();
     throw e;
   }
-  for (const f of files) {
-    const head = f.read(0, 16);
-    if (Buffer.from(head.subarray(0, 6)).toString('latin1') === 'LUKS\xba\xbe') {
-      scan.problems.push({ kind: 'encrypted', detail: `${f.path} is LUKS-encrypted: open it with cryptsetup first (dmthin cannot read it without the key)` });
-      continue;
+  // A PV at the start of the file, or else in any partition of a whole-disk image.
+  const look = (f: PvFile, start: number, size: number, where: string): boolean => {
+    if (Buffer.from(f.read(start, 6)).toString('latin1') === 'LUKS\xba\xbe') {
+      scan.problems.push({ kind: 'encrypted', detail: `${where} is LUKS-encrypted: open it with cryptsetup first (dmthin cannot read it without the key)` });
+      return true;
     }
-    const pv = findPv(f);
-    if (!pv) {
-      scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors` });
-      continue;
-    }
+    const pv = findPv(f, start, size);
+    if (!pv) return false;
     if ('problem' in pv) {
       scan.problems.push({ kind: 'bad_label', detail: pv.problem });
-      continue;
+      return true;
     }
     scan.pvs.push(pv);
-    for (const m of pv.metadataAreas) if (m.problem) scan.problems.push({ kind: 'bad_metadata_area', detail: `${f.path}: ${m.problem}` });
+    for (const m of pv.metadataAreas) if (m.problem) scan.problems.push({ kind: 'bad_metadata_area', detail: `${where}: ${m.problem}` });
+    return true;
+  };
+  for (const f of files) {
+    if (look(f, 0, f.fileSize, f.path)) continue;
+    const table = readPartitionTable((o, n) => f.read(o, n));
+    let found = false;
+    for (const p of table?.partitions ?? []) found = look(f, p.start, p.size, `${f.path} partition ${p.number}`) || found;
+    for (const note of table?.notes ?? []) scan.problems.push({ kind: 'partition_not_read', detail: `${f.path}: ${note}` });
+    if (!found) {
+      const where = table ? ` nor in any of its ${table.partitions.length} ${table.partitions[0]?.scheme ?? ''} partitions`.replace('  ', ' ') : '';
+      scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors${where}` });
+    }
   }
   // The newest text of each VG, by seqno, whichever PV holds it.
   const newest = new Map<string, { vg: VolumeGroup; from: FoundPv }>();

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import CRC32 from 'crc-32';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ConfigSection, parseConfigText } from '../../src/lvm/config-text.js';
@@ -275,5 +276,96 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     });
     expect(dmthin('lvm', 'check', image, 'nope/pool')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no VG nope in .* \(found: vgfx\)/) });
     expect(dmthin('lvm', 'check', image).code).toBe(2);
+  });
+});
+
+describe('the same PV inside whole-disk images', () => {
+  /** A disk of `bytes` with the fixture's PV copied in at `at`. */
+  function disk(bytes: number, at: number): Uint8Array {
+    const d = new Uint8Array(bytes);
+    d.set(readFileSync(image), at);
+    return d;
+  }
+  const le32 = (b: Uint8Array, off: number, v: number): void => new DataView(b.buffer).setUint32(off, v >>> 0, true);
+  const le64 = (b: Uint8Array, off: number, v: number): void => new DataView(b.buffer).setBigUint64(off, BigInt(v), true);
+
+  function exportsThin1(path: string, problems: string[] = []): void {
+    const ls = JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout) as {
+      vgs: Array<{ name: string; pvs: Array<{ offset: number }> }>;
+      problems: Array<{ kind: string }>;
+    };
+    expect(ls.problems.map((p) => p.kind)).toEqual(problems);
+    expect(ls.vgs.map((v) => v.name)).toEqual(['vgfx']);
+    const out = tmp.path('thin1-from-disk.img');
+    expect(dmthin('lvm', 'export', path, 'vgfx/thin1', '-o', out).code).toBe(0);
+    const kernel = /^lv vgfx\/thin1 \d+ bytes, sha256 ([0-9a-f]{64})$/m.exec(readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8'))![1];
+    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(kernel);
+  }
+
+  it('finds it in an MBR partition (sector 2048) and exports its thin LV as the kernel read it', () => {
+    const d = disk(128 * 2 ** 20, 2048 * 512);
+    d[446 + 4] = 0x8e; // Linux LVM
+    le32(d, 446 + 8, 2048);
+    le32(d, 446 + 12, (96 * 2 ** 20) / 512);
+    d[446 + 16 + 4] = 0x05; // an extended partition: named, not read
+    le32(d, 446 + 16 + 8, 200000);
+    le32(d, 446 + 16 + 12, 2048);
+    d[510] = 0x55;
+    d[511] = 0xaa;
+    const path = tmp.path('mbr.img');
+    writeFileSync(path, d);
+    const ls = JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout) as { vgs: Array<{ pvs: Array<{ offset: number }> }> };
+    expect(ls.vgs[0]!.pvs[0]!.offset).toBe(2048 * 512);
+    exportsThin1(path, ['partition_not_read']);
+  });
+
+  it('finds it in GPT partition 3, as Proxmox lays out its disk, and exports its thin LV as the kernel read it', () => {
+    const start = 4 * 2 ** 20;
+    const d = disk(start + 100 * 2 ** 20, start);
+    // Protective MBR.
+    d[446 + 4] = 0xee;
+    le32(d, 446 + 8, 1);
+    le32(d, 446 + 12, d.length / 512 - 1);
+    d[510] = 0x55;
+    d[511] = 0xaa;
+    // 128 entries of 128 bytes at LBA 2; partitions 1 and 2 small, 3 the PV.
+    const entries = new Uint8Array(128 * 128);
+    const part = (i: number, first: number, last: number): void => {
+      entries.fill(0xab, i * 128, i * 128 + 16); // a non-zero type GUID
+      le64(entries, i * 128 + 32, first);
+      le64(entries, i * 128 + 40, last);
+    };
+    part(0, 34, 2047);
+    part(1, 2048, start / 512 - 1);
+    part(2, start / 512, start / 512 + (96 * 2 ** 20) / 512 - 1);
+    d.set(entries, 2 * 512);
+    const h = new Uint8Array(92);
+    h.set(Buffer.from('EFI PART'), 0);
+    le32(h, 8, 0x10000);
+    le32(h, 12, 92);
+    le64(h, 72, 2);
+    le32(h, 80, 128);
+    le32(h, 84, 128);
+    le32(h, 88, CRC32.buf(entries));
+    le32(h, 16, CRC32.buf(h));
+    d.set(h, 512);
+    const path = tmp.path('gpt.img');
+    writeFileSync(path, d);
+    exportsThin1(path);
+    // A damaged GPT entry array is named, not guessed at.
+    d[2 * 512 + 300] ^= 1;
+    writeFileSync(path, d);
+    const ls = JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout) as { problems: Array<{ kind: string; detail: string }> };
+    expect(ls.problems.map((p) => p.kind)).toEqual(['partition_not_read', 'no_pv']);
+  });
+
+  it('names a LUKS-encrypted image instead of calling it empty', () => {
+    const path = tmp.path('luks.img');
+    const d = new Uint8Array(1 << 20);
+    d.set([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe], 0);
+    writeFileSync(path, d);
+    const r = dmthin('lvm', 'ls', '--json', path);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toEqual([{ kind: 'encrypted', detail: expect.stringMatching(/LUKS-encrypted: open it with cryptsetup/) }]);
   });
 });
