@@ -11,7 +11,7 @@ import { isZero, writeFull } from '../io/full-io.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { LvSource } from './lv-source.js';
-import { scanImages } from './scan.js';
+import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 const CHUNK = 8 << 20;
 
@@ -21,13 +21,10 @@ export interface LvExportResult extends ExportResult {
 }
 
 export function exportLv(images: readonly string[], vgLv: string, outFd: number, onProgress?: (done: number, total: number) => void): LvExportResult {
-  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(vgLv);
-  if (!m) throw new UsageError(`'${vgLv}' is not VG/LV`);
-  const [, vgName, lvName] = m;
+  const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
-    const a = scan.vgs.find((v) => v.vg.name === vgName);
-    if (!a) throw new UsageError(`no VG ${vgName} in ${images.join(', ')}${scan.vgs.length ? ` (found: ${scan.vgs.map((v) => v.vg.name).join(', ')})` : ''}`);
+    const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
     if (!lv) throw new UsageError(`no LV ${lvName} in VG ${vgName}`);
     const size = lv.segments.reduce((n, s) => n + s.extentCount, 0) * a.vg.extentSize * 512;

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { LvSource } from './lv-source.js';
-import { type Scan, scanImages } from './scan.js';
+import { type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
 
 export interface OpenPool {
   /** The pool's metadata LV. */
@@ -18,16 +18,10 @@ export interface OpenPool {
 
 /** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. */
 export function openPool(images: readonly string[], vgPool: string): OpenPool {
-  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(vgPool);
-  if (!m) throw new UsageError(`'${vgPool}' is not VG/POOL`);
-  const [, vgName, poolName] = m;
+  const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const scan = scanImages(images);
   try {
-    const a = scan.vgs.find((v) => v.vg.name === vgName);
-    if (!a) {
-      const found = scan.vgs.map((v) => v.vg.name);
-      throw new UsageError(`no VG ${vgName} in ${images.join(', ')}${found.length ? ` (found: ${found.join(', ')})` : ''}`);
-    }
+    const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(poolName);
     const seg = lv?.segments[0];
     if (!lv || seg?.type !== 'thin-pool') {

@@ -116,3 +116,18 @@ export function scanImages(paths: readonly string[]): Scan {
   }
   return scan;
 }
+
+/** "VG/LV" split, or a UsageError; `what` names the second part in the message ("POOL", "LV"). */
+export function splitVgLv(text: string, what = 'LV'): { vg: string; lv: string } {
+  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
+  if (!m) throw new UsageError(`'${text}' is not VG/${what}`);
+  return { vg: m[1]!, lv: m[2]! };
+}
+
+/** The VG named `name` in a scan, or a UsageError saying which VGs the images hold. */
+export function vgNamed(scan: Scan, name: string, images: readonly string[]): AssembledVg {
+  const a = scan.vgs.find((v) => v.vg.name === name);
+  if (a) return a;
+  const found = scan.vgs.map((v) => v.vg.name);
+  throw new UsageError(`no VG ${name} in ${images.join(', ')}${found.length ? ` (found: ${found.join(', ')})` : ''}`);
+}
