@@ -148,12 +148,17 @@ export class BTreeTraversal {
    * node is read into `into` (4 KiB, the caller's), or a new buffer.
    */
   open(block: number, valueSize: number, into?: Uint8Array): BTreeNode | Verdict {
-    if (!(block >= 0 && block < this.reader.nrBlocks) || !Number.isInteger(block)) {
-      const e = new OutOfRangeError(block, this.reader.nrBlocks, 'node pointer');
-      return { code: 'node-pointer-past-end', detail: e.detail, cause: e };
-    }
+    const past = this.pastEnd(block);
+    if (past) return past;
     const node = this.judge(block, valueSize, into ?? new Uint8Array(BLOCK_SIZE));
     return this.verdictOf ?? node!;
+  }
+
+  /** The verdict on a pointer outside the metadata, or undefined when it points inside. */
+  private pastEnd(block: number): Verdict | undefined {
+    if (block >= 0 && block < this.reader.nrBlocks && Number.isInteger(block)) return undefined;
+    const e = new OutOfRangeError(block, this.reader.nrBlocks, 'node pointer');
+    return { code: 'node-pointer-past-end', detail: e.detail, cause: e };
   }
 
   /** The verdict of the last judge() call, when the node is unusable. */
@@ -221,9 +226,9 @@ export class BTreeTraversal {
    * problems are counted in this.errors).
    */
   private visit(loc: number, holeLo: number, lo: number, hi: number, isRoot: boolean, w: Walk, path: number[], depth: number, stack: Uint8Array[]): number {
-    if (!(loc >= 0 && loc < this.reader.nrBlocks) || !Number.isInteger(loc)) {
-      const e = new OutOfRangeError(loc, this.reader.nrBlocks, 'node pointer');
-      this.problem(w, loc, holeLo, hi, path, 'node-pointer-past-end', e.detail, e);
+    const past = this.pastEnd(loc);
+    if (past) {
+      this.problem(w, loc, holeLo, hi, path, past.code, past.detail, past.cause);
       return 0;
     }
     if (w.skip?.(loc)) return 0;

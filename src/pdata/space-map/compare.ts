@@ -5,7 +5,7 @@
  * with the counts computed by walking the trees.
  */
 import type { BlockReader } from '../../io/block-reader.js';
-import { ENTRIES_PER_BITMAP, OVERFLOW, bitmapEntry, nrBitmaps } from '../../format/bitmap.js';
+import { ENTRIES_PER_BITMAP, OVERFLOW, bitmapEntry } from '../../format/bitmap.js';
 import { MetadataError } from '../../format/errors.js';
 import type { SpaceMapRoot } from '../../format/space-map-root.js';
 import type { BTreeTraversal, ProblemHandler } from '../btree/traversal.js';
@@ -38,22 +38,9 @@ export function readSpaceMap(
   onProblem: ProblemHandler,
   problems: SpaceMapProblem[],
 ): OnDiskSpaceMap {
-  let index: SpaceMapIndex;
-  if (kind === 'metadata' && root.bitmapRoot >= reader.nrBlocks) {
-    problems.push({ block: root.bitmapRoot, message: `metadata space map index block ${root.bitmapRoot} is past the end of the metadata` });
-    index = {
-      kind,
-      nrBlocks: root.nrBlocks,
-      root: root.bitmapRoot,
-      entries: new Array(nrBitmaps(root.nrBlocks)).fill(undefined),
-      slots: [],
-      lost: [{ lo: 0, hi: Infinity }],
-    };
-  } else {
-    if (kind === 'metadata') counts.inc(root.bitmapRoot);
-    index = readIndex(reader, kind, root, walk, onProblem);
-    if (index.indexError) problems.push({ block: index.indexError.block, message: index.indexError.detail });
-  }
+  if (kind === 'metadata' && root.bitmapRoot < reader.nrBlocks) counts.inc(root.bitmapRoot);
+  const index = readIndex(reader, kind, root, walk, onProblem);
+  if (index.indexError) problems.push({ block: index.indexError.block, message: index.indexError.detail });
   const refCounts = readRefCounts(root.refCountRoot, kind, walk, onProblem);
   return { kind, nrBlocks: root.nrBlocks, index, refCounts };
 }

@@ -70,13 +70,15 @@ export function readIndex(reader: BlockReader, kind: SpaceMapKind, root: SpaceMa
           index.slots[k] = { leaf: node.location, slot: i };
         }
       },
-      onProblem: onProblem
-        ? (p): void => {
-            index.lost.push(p.range);
-            onProblem(p);
-          }
-        : undefined,
+      onProblem: keepingLost(index.lost, onProblem),
     });
+    return index;
+  }
+  if (root.bitmapRoot >= reader.nrBlocks) {
+    const e = new SpaceMapError(root.bitmapRoot, `metadata space map index block ${root.bitmapRoot} is past the end of the metadata`);
+    if (!onProblem) throw e;
+    index.indexError = e;
+    index.lost.push({ lo: 0, hi: Infinity });
     return index;
   }
   try {
@@ -88,6 +90,15 @@ export function readIndex(reader: BlockReader, kind: SpaceMapKind, root: SpaceMa
     index.lost.push({ lo: 0, hi: Infinity });
   }
   return index;
+}
+
+/** `onProblem`, also keeping each problem's lost range in `lost`; undefined (strict) without one. */
+function keepingLost(lost: KeyRange[], onProblem: ProblemHandler | undefined): ProblemHandler | undefined {
+  if (!onProblem) return undefined;
+  return (p) => {
+    lost.push(p.range);
+    onProblem(p);
+  };
 }
 
 /** Reads a ref-count tree (block -> u32 count, for counts of 3 and more). */
@@ -110,12 +121,7 @@ export function readRefCounts(root: number, kind: SpaceMapKind, walk: BTreeTrave
         counts[n++] = node.u32(i);
       }
     },
-    onProblem: onProblem
-      ? (p): void => {
-          lost.push(p.range);
-          onProblem(p);
-        }
-      : undefined,
+    onProblem: keepingLost(lost, onProblem),
   });
   return { blocks: blocks.subarray(0, n), counts: counts.subarray(0, n), lost };
 }
