@@ -11,6 +11,7 @@ import { isZero, writeFull } from '../io/full-io.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { LvSource } from './lv-source.js';
+import { lvBytes } from './vg.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 const CHUNK = 8 << 20;
@@ -27,7 +28,7 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
     if (!lv) throw new UsageError(`no LV ${lvName} in VG ${vgName}`);
-    const size = lv.segments.reduce((n, s) => n + s.extentCount, 0) * a.vg.extentSize * 512;
+    const size = lvBytes(a.vg, lv);
     const seg = lv.segments[0];
     if (seg?.type === 'thin') {
       const pool = a.vg.lvs.get(seg.thinPool ?? '')?.segments[0];

@@ -10,7 +10,7 @@ import { Metadata } from '../thin/metadata.js';
 import { dashedUuid } from './label.js';
 import { LvSource } from './lv-source.js';
 import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
-import { VgTextError } from './vg.js';
+import { VgTextError, lvBytes } from './vg.js';
 
 export interface InventoryLv {
   name: string;
@@ -78,10 +78,9 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
   const lvs: InventoryLv[] = [];
   for (const lv of vg.lvs.values()) {
     const first = lv.segments[0];
-    const extents = lv.segments.reduce((n, s) => n + s.extentCount, 0);
     let type = first?.type ?? 'none';
     if (type === 'striped') type = lv.segments.every((s) => s.areas.length === 1) ? 'linear' : 'striped';
-    const row: InventoryLv = { name: lv.name, type, size: extents * extent, hidden: !lv.visible };
+    const row: InventoryLv = { name: lv.name, type, size: lvBytes(vg, lv), hidden: !lv.visible };
     if (first?.type === 'thin')
       Object.assign(row, { pool: first.thinPool, deviceId: first.deviceId, origin: first.origin, transactionId: first.transactionId });
     if (first?.type === 'thin-pool') Object.assign(row, { chunkSize: (first.chunkSize ?? 0) * 512, transactionId: first.transactionId });

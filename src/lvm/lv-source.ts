@@ -6,7 +6,7 @@
  */
 import type { ByteSource } from '../io/byte-source.js';
 import type { PvFile } from './pv.js';
-import { type VolumeGroup, VgTextError, mapLv } from './vg.js';
+import { type VolumeGroup, VgTextError, lvBytes, mapLv } from './vg.js';
 
 /** Where each PV of the VG was found: the image and the PV's byte offset in it. */
 export type PvLocations = ReadonlyMap<string, { file: PvFile; start: number }>;
@@ -22,7 +22,7 @@ export class LvSource implements ByteSource {
   ) {
     const l = vg.lvs.get(lv);
     if (!l) throw new VgTextError(vg.name, `no LV ${lv}`);
-    this.size = l.segments.reduce((a, s) => a + s.extentCount, 0) * vg.extentSize * 512;
+    this.size = lvBytes(vg, l);
     this.name = `${vg.name}/${lv}`;
     // Every PV the LV's extents lie on must have been found; fail now, not mid-read.
     for (const run of mapLv(vg, lv, 0, this.size)) {

@@ -130,6 +130,11 @@ function areas(list: readonly ConfigScalar[], vg: string, where: string, pvs: re
   return out;
 }
 
+/** An LV's size in bytes: its segments' extents (for a thin LV, its virtual size). */
+export function lvBytes(vg: VolumeGroup, lv: LogicalVolume): number {
+  return lv.segments.reduce((n, s) => n + s.extentCount, 0) * vg.extentSize * 512;
+}
+
 /** Where `length` bytes of an LV at byte `offset` live: runs on PVs, by PV key and byte offset in the PV. */
 export interface PvRun {
   pv: string;

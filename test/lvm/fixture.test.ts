@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { type ConfigSection, parseConfigText } from '../../src/lvm/config-text.js';
 import { dashedUuid } from '../../src/lvm/label.js';
 import { type FoundPv, PvFile, findPv } from '../../src/lvm/pv.js';
-import { type VolumeGroup, mapLv, volumeGroup } from '../../src/lvm/vg.js';
+import { type VolumeGroup, lvBytes, mapLv, volumeGroup } from '../../src/lvm/vg.js';
 import { LvSource } from '../../src/lvm/lv-source.js';
 import { check } from '../../src/thin/check/check.js';
 import { Metadata } from '../../src/thin/metadata.js';
@@ -47,7 +47,7 @@ let image = '';
 /** LV `name`'s bytes, through its segments, into a file (the way lvm export will stream them). */
 function extractLv(model: VolumeGroup, name: string): string {
   const lv = model.lvs.get(name)!;
-  const bytes = lv.segments.reduce((a, s) => a + s.extentCount, 0) * model.extentSize * 512;
+  const bytes = lvBytes(model, lv);
   const out = new Uint8Array(bytes);
   const f = new PvFile(image);
   try {
