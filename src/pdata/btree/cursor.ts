@@ -7,7 +7,7 @@
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
-import { type TreeId, type TreeProblem, type TreeProblemCode, strictError } from './problem.js';
+import { type TreeId, type TreeProblem, type TreeProblemCode, strictError, treeProblem } from './problem.js';
 import { BTreeTraversal, CYCLE, EMPTY, MAX_DEPTH, keysOutside } from './traversal.js';
 
 interface Frame {
@@ -72,7 +72,7 @@ export class LeafCursor {
   }
 
   private fail(code: TreeProblemCode, block: number, lo: number, hi: number, detail: string, cause?: TreeProblem['cause']): never {
-    throw strictError({ code, block, tree: this.tree, path: [], range: { lo, hi }, detail, message: `block ${block}: ${detail}`, cause });
+    throw strictError(treeProblem(code, block, this.tree, { lo, hi }, detail, cause));
   }
 
   private descend(loc: number, lo: number, hi: number, isRoot: boolean): void {

@@ -88,6 +88,19 @@ export interface TreeProblem {
   cause?: MetadataError;
 }
 
+/** A problem at `block`; its message is "block N: " + detail, the one form every reader uses. */
+export function treeProblem(
+  code: TreeProblemCode,
+  block: number,
+  tree: TreeId,
+  range: KeyRange,
+  detail: string,
+  cause?: MetadataError,
+  path: readonly number[] = [],
+): TreeProblem {
+  return { code, block, tree, path, range, detail, message: `block ${block}: ${detail}`, cause };
+}
+
 /** The code for an error validateNode raised. */
 export function codeOfNodeError(e: MetadataError): TreeProblemCode {
   if (e instanceof ChecksumError) return 'node-checksum';

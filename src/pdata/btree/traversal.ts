@@ -29,7 +29,7 @@ import { BTreeNode } from '../../format/btree-node.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { MetadataError, OutOfRangeError } from '../../format/errors.js';
 import type { RefCounts } from '../ref-counts.js';
-import { type KeyRange, type TreeId, type TreeProblem, type TreeProblemCode, codeOfNodeError, strictError } from './problem.js';
+import { type KeyRange, type TreeId, type TreeProblem, type TreeProblemCode, codeOfNodeError, strictError, treeProblem } from './problem.js';
 
 /**
  * Deeper than any real tree (2^40 keys at the smallest fan-out of a
@@ -215,7 +215,7 @@ export class BTreeTraversal {
     cause?: MetadataError,
   ): void {
     this.errors++;
-    const p: TreeProblem = { code, block: loc, tree: w.tree, path: path.slice(), range: { lo: holeLo, hi }, detail, message: `block ${loc}: ${detail}`, cause };
+    const p = treeProblem(code, loc, w.tree, { lo: holeLo, hi }, detail, cause, path.slice());
     if (!w.onProblem) throw strictError(p);
     w.onProblem(p);
   }

@@ -9,7 +9,7 @@
  */
 import { BTreeNode } from '../../format/btree-node.js';
 import { UsageError } from '../../errors.js';
-import { type TreeId, strictError } from '../../pdata/btree/problem.js';
+import { type TreeId, strictError, treeProblem } from '../../pdata/btree/problem.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { grow } from '../../pdata/grow.js';
 import type { Metadata } from '../metadata.js';
@@ -39,7 +39,7 @@ function nodeSet(t: BTreeTraversal, root: number, tree: TreeId): Set<number> {
   const open = (loc: number): BTreeNode => {
     const n = t.open(loc, 8);
     if (n instanceof BTreeNode) return n;
-    throw strictError({ ...n, block: loc, tree, path: [], range: { lo: 0, hi: Infinity }, message: `block ${loc}: ${n.detail}` });
+    throw strictError(treeProblem(n.code, loc, tree, { lo: 0, hi: Infinity }, n.detail, n.cause));
   };
   const stack = [open(root)];
   while (stack.length) {
