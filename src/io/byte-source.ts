@@ -7,6 +7,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { errnoWords, statInput } from './files.js';
+import { readUpTo } from './full-io.js';
 
 export interface ByteSource {
   /** What to call it in messages: a path, or "IMAGE: VG/LV". */
@@ -38,24 +39,12 @@ export class FileSource implements ByteSource {
   }
 
   readAt(dst: Uint8Array, position: number): void {
-    readFully(this.fd, dst, position);
+    const got = readUpTo(this.fd, dst, dst.length, position);
+    if (got < dst.length) dst.fill(0, got);
   }
 
   close(): void {
     closeSync(this.fd);
-  }
-}
-
-/** Fills `dst` from `position` of `fd`, zeros past the end. */
-export function readFully(fd: number, dst: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < dst.length) {
-    const n = readSync(fd, dst, done, dst.length - done, position + done);
-    if (n === 0) {
-      dst.fill(0, done);
-      return;
-    }
-    done += n;
   }
 }
 

@@ -5,18 +5,23 @@
  */
 import { readSync, writeSync } from 'node:fs';
 
+/** Reads `len` bytes at `pos` into `buf`, or fewer when the file ends first; returns how many. */
+export function readUpTo(fd: number, buf: Uint8Array, len: number, pos: number): number {
+  let done = 0;
+  while (done < len) {
+    const n = readSync(fd, buf, done, len - done, pos + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 /**
  * Reads exactly `len` bytes at `pos` into `buf`; returns false when the
  * file ends first (the caller says what that means), having read what there was.
  */
 export function readFull(fd: number, buf: Uint8Array, len: number, pos: number): boolean {
-  let done = 0;
-  while (done < len) {
-    const n = readSync(fd, buf, done, len - done, pos + done);
-    if (n === 0) return false;
-    done += n;
-  }
-  return true;
+  return readUpTo(fd, buf, len, pos) === len;
 }
 
 /**
