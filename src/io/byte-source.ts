@@ -21,6 +21,8 @@ export interface ByteSource {
 
 export class FileSource implements ByteSource {
   readonly size: number;
+  /** A block device may be larger than what it holds; a file's size is its content's. */
+  readonly isBlockDevice: boolean;
   private readonly fd: number;
 
   constructor(
@@ -35,7 +37,8 @@ export class FileSource implements ByteSource {
       throw new UsageError(`cannot read ${what} ${name}: ${errnoWords(e)}`);
     }
     const st = fstatSync(this.fd);
-    this.size = st.isBlockDevice() ? probeDeviceSize(this.fd) : st.size;
+    this.isBlockDevice = st.isBlockDevice();
+    this.size = this.isBlockDevice ? probeDeviceSize(this.fd) : st.size;
   }
 
   readAt(dst: Uint8Array, position: number): void {

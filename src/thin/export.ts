@@ -8,7 +8,6 @@
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { type ByteSource, FileSource } from '../io/byte-source.js';
-import { statInput } from '../io/files.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
@@ -73,9 +72,8 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
   if (size < needed) throw new UsageError(`thin device ${devId} maps data up to byte ${needed}, past the size asked for (${size})`);
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
   // A block device may be larger than the pool uses; a file or an LV that is smaller is the wrong one.
-  const sized = typeof dataInput !== 'string' || statInput(dataInput, 'data').isFile();
   const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
-  if (sized && data.size < nrData * bs) {
+  if (!(data instanceof FileSource && data.isBlockDevice) && data.size < nrData * bs) {
     data.close();
     throw new UsageError(`data ${data.name} (${data.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`);
   }
