@@ -73,7 +73,8 @@ export function scanImages(paths: readonly string[]): Scan {
     for (const p of table?.partitions ?? []) found = look(f, p.start, p.size, `${f.path} partition ${p.number}`) || found;
     for (const note of table?.notes ?? []) scan.problems.push({ kind: 'partition_not_read', detail: `${f.path}: ${note}` });
     if (!found) {
-      const where = table ? ` nor in any of its ${table.partitions.length} ${table.partitions[0]?.scheme ?? ''} partitions`.replace('  ', ' ') : '';
+      const scheme = table?.partitions[0] ? `${table.partitions[0].scheme} ` : '';
+      const where = table ? ` nor in any of its ${table.partitions.length} ${scheme}partitions` : '';
       scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors${where}` });
     }
   }
