@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { describeFinding, type Finding } from '../thin/check/check.js';
 import { checkAndFix } from '../thin/check/check-and-fix.js';
+import { type MetadataInput, fileInput } from './metadata-input.js';
 import { parseIntArg, printJson, run } from './util.js';
 
-interface CheckFlags {
+export interface CheckFlags {
   metadataSnap?: boolean;
   overrideMappingRoot?: number;
   overrideDetailsRoot?: number;
@@ -16,55 +17,62 @@ interface CheckFlags {
   json?: boolean;
 }
 
-export function register(program: Command): void {
-  program
-    .command('check')
-    .summary('verify metadata as thin_check does')
-    .description(
-      'Checks the superblock, device details, every mapping tree (and a held metadata snapshot),\n' +
-        'and both space maps against reference counts computed from the trees.\n' +
-        'Exit status: 0 clean, 1 errors found (leaked blocks alone count only without\n' +
-        '--ignore-non-fatal-errors), 2 bad arguments.',
-    )
-    .argument('<metadata>', 'metadata file or inactive metadata device')
+export const CHECK_DESCRIPTION =
+  'Checks the superblock, device details, every mapping tree (and a held metadata snapshot),\n' +
+  'and both space maps against reference counts computed from the trees.\n' +
+  'Exit status: 0 clean, 1 errors found (leaked blocks alone count only without\n' +
+  '--ignore-non-fatal-errors), 2 bad arguments.';
+
+/** check's options; `writes` adds the two that write into the metadata (not for LVM images). */
+export function checkOptions(cmd: Command, writes: boolean): Command {
+  cmd
     .option('-q, --quiet', 'print nothing; the exit status says it all')
     .option('--super-block-only', 'check only the superblock')
     .option('--skip-mappings', 'skip the mapping trees and the space map counts')
     .option('--ignore-non-fatal-errors', 'exit 0 when the only findings are non-fatal (leaked blocks)')
     .option('-m, --metadata-snap', "check the held metadata snapshot's trees (fails if there is none)")
     .option('--override-mapping-root <block>', "use this mapping tree root instead of the superblock's", parseIntArg)
-    .option('--override-details-root <block>', "use this device details root instead of the superblock's", parseIntArg)
-    .option('--clear-needs-check-flag', "after a clean check, clear the superblock's NEEDS_CHECK flag (leaked blocks are given back first)")
-    .option('--auto-repair', 'give back leaked blocks (the only repair check makes)')
-    .option('--json', 'print the result as one JSON object')
-    .action((metadata: string, opts: CheckFlags) =>
-      run(() => {
-        const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
-        const stage = opts.quiet || opts.json ? undefined : (s: string): void => void process.stderr.write(`${s}${tty ? '...' : ''}\n`);
-        const done = checkAndFix(metadata, { ...opts, onStage: stage });
-        const r = done.result;
-        const code = done.exitCode;
-        const say = (m: string): void => {
-          if (!opts.quiet && !opts.json) process.stderr.write(`${m}\n`);
-        };
-        if (done.gaveBack) say(`gave back ${done.gaveBack.data} leaked data blocks and ${done.gaveBack.metadata} leaked metadata blocks`);
-        if (done.clearedNeedsCheck) say('cleared the needs_check flag');
-        if (opts.json) {
-          printJson({ ...r, exitCode: code });
-        } else if (!opts.quiet) {
-          for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
-          // Only damage is worth a repair: not a file that cannot be read at all.
-          if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
-            process.stderr.write(
-              `to rebuild it into a new file or device (this one is only read): dmthin repair -i ${metadata} -o NEW; see \`dmthin repair --help\`\n`,
-            );
-          }
-          if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
-          if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);
-        }
-        return code;
-      }),
-    );
+    .option('--override-details-root <block>', "use this device details root instead of the superblock's", parseIntArg);
+  if (writes) {
+    cmd
+      .option('--clear-needs-check-flag', "after a clean check, clear the superblock's NEEDS_CHECK flag (leaked blocks are given back first)")
+      .option('--auto-repair', 'give back leaked blocks (the only repair check makes)');
+  }
+  return cmd.option('--json', 'print the result as one JSON object');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('check')
+    .summary('verify metadata as thin_check does')
+    .description(CHECK_DESCRIPTION)
+    .argument('<metadata>', 'metadata file or inactive metadata device');
+  checkOptions(cmd, true).action((metadata: string, opts: CheckFlags) => run(() => checkAction(fileInput(metadata), opts)));
+}
+
+export function checkAction(input: MetadataInput, opts: CheckFlags): number {
+  const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
+  const stage = opts.quiet || opts.json ? undefined : (s: string): void => void process.stderr.write(`${s}${tty ? '...' : ''}\n`);
+  const done = checkAndFix(input.source, { ...opts, onStage: stage });
+  const r = done.result;
+  const code = done.exitCode;
+  const say = (m: string): void => {
+    if (!opts.quiet && !opts.json) process.stderr.write(`${m}\n`);
+  };
+  if (done.gaveBack) say(`gave back ${done.gaveBack.data} leaked data blocks and ${done.gaveBack.metadata} leaked metadata blocks`);
+  if (done.clearedNeedsCheck) say('cleared the needs_check flag');
+  if (opts.json) {
+    printJson({ ...r, exitCode: code });
+  } else if (!opts.quiet) {
+    for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
+    // Only damage is worth a repair: not a file that cannot be read at all.
+    if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
+      process.stderr.write(`to rebuild it into a new file or device (this one is only read): ${input.repairCommand}; see \`dmthin repair --help\`\n`);
+    }
+    if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
+    if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);
+  }
+  return code;
 }
 
 export function formatFinding(f: Finding): string {

@@ -5,9 +5,10 @@ import { withOutput } from '../io/output-file.js';
 import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
 import { emitSalvage, withSalvage } from '../thin/repair/repair.js';
+import { type MetadataInput, fileInput } from './metadata-input.js';
 import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run, scanProgress } from './util.js';
 
-interface DumpCliOptions {
+export interface DumpCliOptions {
   format: string;
   json?: boolean;
   output?: string;
@@ -21,17 +22,22 @@ interface DumpCliOptions {
   nrDataBlocks?: number;
 }
 
+export const DUMP_DESCRIPTION = [
+  'Prints the devices and mappings of pool metadata (a file or an inactive device). The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.',
+  'With --repair, damaged metadata is dumped as `dmthin repair` would rebuild it (see its help): the newest generation, lost ranges left out or filled from vouched-for older copies; what was lost is printed on stderr.',
+].join('\n\n');
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('dump')
     .summary('print metadata as thin_dump XML, human-readable text or JSON')
-    .description(
-      [
-        'Prints the devices and mappings of pool metadata (a file or an inactive device). The XML is byte-identical to thin_dump 0.9 and can be fed to `dmthin restore` or thin_restore.',
-        'With --repair, damaged metadata is dumped as `dmthin repair` would rebuild it (see its help): the newest generation, lost ranges left out or filled from vouched-for older copies; what was lost is printed on stderr.',
-      ].join('\n\n'),
-    )
-    .argument('<metadata>', 'metadata file or device')
+    .description(DUMP_DESCRIPTION)
+    .argument('<metadata>', 'metadata file or device');
+  dumpOptions(cmd).action((metadata: string, opts: DumpCliOptions) => run(() => dumpAction(fileInput(metadata), opts)));
+}
+
+export function dumpOptions(cmd: Command): Command {
+  return cmd
     .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
     .option('--json', 'the same as --format json')
     .option('-o, --output <file>', 'write to FILE instead of standard output')
@@ -42,36 +48,35 @@ export function register(program: Command): void {
     .option('-r, --repair', 'repair while dumping (damaged metadata; nothing is written to it)')
     .option('--transaction-id <n>', 'print at least this transaction id (any u64)', parseU64Arg)
     .option('--data-block-size <sectors>', 'print this data block size (needed with --repair when the superblock is lost)', parseDataBlockSizeArg)
-    .option('--nr-data-blocks <n>', 'print at least this many data blocks', parseIntArg)
-    .action((metadata: string, opts: DumpCliOptions) =>
-      run(() => {
-        const format = (opts.json ? 'json' : opts.format) as DumpFormat;
-        const overrides = { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks };
-        const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
-        if (opts.repair) {
-          if (opts.metadataSnap || opts.metadataSnapAt !== undefined)
-            throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
-          withSalvage(metadata, { ...overrides, onProgress: scanProgress(false) }, (s) => {
-            if (s.damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
-            withOutput(opts.output ?? '-', { inputs: [metadata], what: 'dump' }, (file) => {
-              const out = new Output(file.fd);
-              emitSalvage(s, sinkFor(format, out), select);
-              out.flush();
-            });
-          });
-          return 0;
-        }
-        const md = Metadata.open(metadata, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
-        try {
-          withOutput(opts.output ?? '-', { inputs: [metadata], what: 'dump' }, (file) => {
-            const out = new Output(file.fd);
-            dumpToOutput(md, out, format, { ...select, overrides });
-            out.flush();
-          });
-        } finally {
-          md.close();
-        }
-        return 0;
-      }),
-    );
+    .option('--nr-data-blocks <n>', 'print at least this many data blocks', parseIntArg);
+}
+
+export function dumpAction(input: MetadataInput, opts: DumpCliOptions): number {
+  const format = (opts.json ? 'json' : opts.format) as DumpFormat;
+  const overrides = { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks };
+  const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
+  if (opts.repair) {
+    if (opts.metadataSnap || opts.metadataSnapAt !== undefined)
+      throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
+    withSalvage(input.source, { ...overrides, onProgress: scanProgress(false) }, (s) => {
+      if (s.damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
+      withOutput(opts.output ?? '-', { inputs: input.files, what: 'dump' }, (file) => {
+        const out = new Output(file.fd);
+        emitSalvage(s, sinkFor(format, out), select);
+        out.flush();
+      });
+    });
+    return 0;
+  }
+  const md = Metadata.open(input.source, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
+  try {
+    withOutput(opts.output ?? '-', { inputs: input.files, what: 'dump' }, (file) => {
+      const out = new Output(file.fd);
+      dumpToOutput(md, out, format, { ...select, overrides });
+      out.flush();
+    });
+  } finally {
+    md.close();
+  }
+  return 0;
 }

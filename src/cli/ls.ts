@@ -1,58 +1,72 @@
 import type { Command } from 'commander';
-import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/insight/ls.js';
-import { Metadata } from '../thin/metadata.js';
-import { arg, jsonText, run } from './util.js';
 import { writeFileSync } from 'node:fs';
 import { withOutput } from '../io/output-file.js';
+import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/insight/ls.js';
+import { Metadata } from '../thin/metadata.js';
+import { type MetadataInput, fileInput } from './metadata-input.js';
+import { arg, jsonText, run } from './util.js';
+
+export interface LsFlags {
+  format?: LsField[];
+  output?: string;
+  headers: boolean;
+  metadataSnap?: boolean;
+  json?: boolean;
+}
+
+export const LS_DESCRIPTION =
+  'Lists every thin device with the fields asked for (default DEV,MAPPED,CREATE_TIME,SNAP_TIME),\n' +
+  "in thin_ls's layout. EXCLUSIVE counts blocks mapped by no other mapping in the pool;\n" +
+  `SHARED the rest. Fields: ${LS_FIELDS.join(', ')}.`;
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('ls')
     .summary('list thin devices and their space use, as thin_ls')
-    .description(
-      'Lists every thin device with the fields asked for (default DEV,MAPPED,CREATE_TIME,SNAP_TIME),\n' +
-        "in thin_ls's layout. EXCLUSIVE counts blocks mapped by no other mapping in the pool;\n" +
-        `SHARED the rest. Fields: ${LS_FIELDS.join(', ')}.`,
-    )
-    .argument('<metadata>', 'metadata file or inactive device')
+    .description(LS_DESCRIPTION)
+    .argument('<metadata>', 'metadata file or inactive device');
+  lsOptions(cmd).action((metadata: string, o: LsFlags) => run(() => lsAction(fileInput(metadata), o)));
+}
+
+export function lsOptions(cmd: Command, jsonHelp = 'every field of every device, as numbers'): Command {
+  return cmd
     .option('-f, --format <fields>', 'comma-separated fields (thin_ls -o)', arg(parseLsFields))
     .option('-o, --output <file>', 'write to FILE instead of standard output')
     .option('--no-headers', 'omit the header line')
     .option('-m, --metadata-snap', 'list the held metadata snapshot')
-    .option('--json', 'every field of every device, as numbers')
-    .action((metadata: string, o: { format?: LsField[]; output?: string; headers: boolean; metadataSnap?: boolean; json?: boolean }) =>
-      run(() => {
-        const fields = o.format ?? DEFAULT_LS_FIELDS;
-        const md = Metadata.open(metadata, { metadataSnap: o.metadataSnap });
-        try {
-          const rows = lsRows(md, o.json || needsSharing(fields));
-          const bs = md.view.dataBlockSize;
-          let text: string;
-          if (o.json) {
-            const devices = rows.map((r) => ({
-              dev: r.devId,
-              mapped_blocks: r.mappedBlocks,
-              exclusive_blocks: r.exclusiveBlocks,
-              shared_blocks: r.sharedBlocks,
-              mapped_sectors: r.mappedBlocks * bs,
-              exclusive_sectors: r.exclusiveBlocks * bs,
-              shared_sectors: r.sharedBlocks * bs,
-              mapped_bytes: r.mappedBlocks * bs * 512,
-              exclusive_bytes: r.exclusiveBlocks * bs * 512,
-              shared_bytes: r.sharedBlocks * bs * 512,
-              transaction: r.transactionId,
-              create_time: r.creationTime,
-              snap_time: r.snapshottedTime,
-            }));
-            text = `${jsonText({ data_block_size: bs, devices }, 2)}\n`;
-          } else {
-            text = formatLsTable(rows, fields, bs, o.headers);
-          }
-          withOutput(o.output ?? '-', { inputs: [metadata], what: 'listing' }, (out) => writeFileSync(out.fd, text));
-        } finally {
-          md.close();
-        }
-        return 0;
-      }),
-    );
+    .option('--json', jsonHelp);
+}
+
+export function lsAction(input: MetadataInput, o: LsFlags): number {
+  const fields = o.format ?? DEFAULT_LS_FIELDS;
+  const md = Metadata.open(input.source, { metadataSnap: o.metadataSnap });
+  try {
+    const rows = lsRows(md, o.json || needsSharing(fields));
+    const bs = md.view.dataBlockSize;
+    let text: string;
+    if (o.json) {
+      const devices = rows.map((r) => ({
+        dev: r.devId,
+        mapped_blocks: r.mappedBlocks,
+        exclusive_blocks: r.exclusiveBlocks,
+        shared_blocks: r.sharedBlocks,
+        mapped_sectors: r.mappedBlocks * bs,
+        exclusive_sectors: r.exclusiveBlocks * bs,
+        shared_sectors: r.sharedBlocks * bs,
+        mapped_bytes: r.mappedBlocks * bs * 512,
+        exclusive_bytes: r.exclusiveBlocks * bs * 512,
+        shared_bytes: r.sharedBlocks * bs * 512,
+        transaction: r.transactionId,
+        create_time: r.creationTime,
+        snap_time: r.snapshottedTime,
+      }));
+      text = `${jsonText({ data_block_size: bs, devices }, 2)}\n`;
+    } else {
+      text = formatLsTable(rows, fields, bs, o.headers);
+    }
+    withOutput(o.output ?? '-', { inputs: input.files, what: 'listing' }, (out) => writeFileSync(out.fd, text));
+  } finally {
+    md.close();
+  }
+  return 0;
 }

@@ -1,16 +1,27 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { humanSize } from '../format/units.js';
-import { Output } from '../io/output.js';
 import { withOutput } from '../io/output-file.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
-import { check } from '../thin/check/check.js';
-import { type DumpFormat, dumpToOutput } from '../thin/dump/dump-format.js';
-import { Metadata } from '../thin/metadata.js';
-import { formatFinding } from './check.js';
+import { existsSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import type { LvSource } from '../lvm/lv-source.js';
+import { CHECK_DESCRIPTION, checkAction, checkOptions } from './check.js';
+import { DELTA_DESCRIPTION, deltaAction, deltaOptions } from './delta.js';
+import { DUMP_DESCRIPTION, dumpAction, dumpOptions } from './dump.js';
+import { type LsFlags, lsAction, lsOptions } from './ls.js';
+import type { MetadataInput } from './metadata-input.js';
+import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
+import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
+import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
 import { printJson, run } from './util.js';
+
+/** The last argument of `lvm ls` names a pool when it is VG/POOL and no file of that name exists. */
+function isPoolArgument(arg: string): boolean {
+  return /^[^/\s]+\/[^/\s]+$/.test(arg) && !existsSync(arg);
+}
 
 /** IMAGE... VG/POOL: the last argument names the pool. */
 function splitPoolArgs(args: readonly string[]): { images: string[]; pool: string } {
@@ -20,24 +31,29 @@ function splitPoolArgs(args: readonly string[]): { images: string[]; pool: strin
 
 export function register(program: Command): void {
   const lvm = program.command('lvm').description('LVM thin pools read straight from disk images and devices, without lvm2 or device-mapper');
-  lvm
+  const ls = lvm
     .command('ls')
-    .summary('like lvs -a: VGs, PVs and every LV found in the images')
+    .summary("like lvs -a: VGs, PVs and every LV found in the images; with VG/POOL, the pool's thin devices as dmthin ls")
     .description(
       'Finds the LVM physical volumes in the files or devices given, assembles each volume group from its newest metadata, ' +
         "and lists every LV (hidden ones in brackets). For thin pools it reads the pool's own metadata too and reports where " +
-        'it and LVM disagree. Nothing is written.\n\nExit status: 0 nothing wrong, 1 problems found (listed), 2 bad arguments.',
+        'it and LVM disagree. Nothing is written.\n\n' +
+        "With VG/POOL last, lists that pool's thin devices as `dmthin ls` does (its options below).\n\n" +
+        'Exit status: 0 nothing wrong, 1 problems found (listed), 2 bad arguments.',
     )
-    .argument('<image...>', 'disk images, PV images or block devices holding the VG')
-    .option('--json', 'print {vgs, problems} as one JSON object')
-    .action((images: string[], o: { json?: boolean }) =>
-      run(() => {
-        const inv = lvmInventory(images);
-        if (o.json) printJson(inv);
-        else process.stdout.write(formatInventory(inv));
-        return inv.problems.length > 0 ? 1 : 0;
-      }),
-    );
+    .argument('<images...>', 'disk images, PV images or block devices holding the VG; then VG/POOL for the thin ls of one pool');
+  lsOptions(ls, 'print {vgs, problems} as one JSON object (with VG/POOL: every field of every device)').action((args: string[], o: LsFlags) =>
+    run(() => {
+      const last = args[args.length - 1]!;
+      if (args.length >= 2 && isPoolArgument(last)) return withPoolInput(args, (input) => lsAction(input, o));
+      const thinOnly = (['format', 'output', 'metadataSnap'] as const).filter((k) => o[k] !== undefined);
+      if (thinOnly.length || !o.headers) throw new ArgumentError("-f, -o, -m and --no-headers list one pool's thin devices: give VG/POOL last");
+      const inv = lvmInventory(args);
+      if (o.json) printJson(inv);
+      else process.stdout.write(formatInventory(inv));
+      return inv.problems.length > 0 ? 1 : 0;
+    }),
+  );
   registerPoolVerbs(lvm);
 }
 
@@ -71,67 +87,88 @@ function registerPoolVerbs(lvm: Command): void {
         return 0;
       }),
     );
-  lvm
-    .command('check')
-    .summary("check a thin pool's metadata inside the images, as dmthin check")
-    .description(
-      "Reads VG/POOL's metadata LV in place from the images (nothing is copied out or written) and checks it as `dmthin check` does.\n\n" +
-        'Exit status: 0 clean, 1 errors found (or the pool cannot be found), 2 bad arguments.',
-    )
-    .argument('<images-then-pool...>', 'disk images, then the pool as VG/POOL')
-    .option('-q, --quiet', 'print nothing; the exit status says it all')
-    .option('--json', 'print the result as one JSON object')
-    .action((args: string[], o: { quiet?: boolean; json?: boolean }) =>
-      run(() => {
-        const { images, pool } = splitPoolArgs(args);
-        const p = openPool(images, pool);
-        try {
-          const r = check(p.metadata);
-          const code = r.ok && r.findings.every((f) => f.severity === 'note') ? 0 : 1;
-          if (o.json) printJson({ pool: p.name, ...r, exitCode: code });
-          else if (!o.quiet) {
-            for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
-            if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
-            if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);
-          }
-          return code;
-        } finally {
-          p.close();
-        }
-      }),
-    );
-  lvm
-    .command('dump')
-    .summary("print a thin pool's metadata inside the images, as dmthin dump")
-    .description(
-      "Reads VG/POOL's metadata LV in place from the images and prints it as `dmthin dump` does (XML byte-identical to thin_dump).\n\n" +
-        'Exit status: 0 success, 1 the pool cannot be found or its metadata read, 2 bad arguments.',
-    )
-    .argument('<images-then-pool...>', 'disk images, then the pool as VG/POOL')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['xml', 'human_readable', 'json']).default('xml'))
-    .option('--json', 'the same as --format json')
-    .option('-o, --output <file>', 'write to FILE instead of standard output')
-    .action((args: string[], o: { format: DumpFormat; json?: boolean; output?: string }) =>
-      run(() => {
-        const { images, pool } = splitPoolArgs(args);
-        const p = openPool(images, pool);
-        try {
-          const md = Metadata.open(p.metadata);
-          try {
-            withOutput(o.output ?? '-', { inputs: images, what: 'dump' }, (file) => {
-              const out = new Output(file.fd);
-              dumpToOutput(md, out, o.json ? 'json' : o.format);
-              out.flush();
-            });
-          } finally {
-            md.close();
-          }
-        } finally {
-          p.close();
-        }
-        return 0;
-      }),
-    );
+  for (const v of POOL_VERBS) {
+    const cmd = lvm
+      .command(v.name)
+      .summary(v.summary)
+      .description(`${v.description}\n\nVG/POOL's metadata LV is read in place from the images: nothing is copied out, and nothing is ever written into them.`)
+      .argument('<images-then-pool...>', 'disk images, PV images or block devices, then the pool as VG/POOL');
+    v.options(cmd).action((args: string[], o: Record<string, unknown>) => run(() => withPoolInput(args, (input) => v.action(input, o))));
+  }
+}
+
+interface PoolVerb {
+  name: string;
+  summary: string;
+  description: string;
+  options: (cmd: Command) => Command;
+  // biome-ignore lint/suspicious/noExplicitAny: each verb's own flags type, as commander parsed them
+  action: (input: MetadataInput, o: any) => number;
+}
+
+/** The thin commands that read a pool's metadata, each as `dmthin lvm VERB IMAGE... VG/POOL`. */
+const POOL_VERBS: PoolVerb[] = [
+  {
+    name: 'check',
+    summary: "check a pool's metadata inside the images, as dmthin check",
+    description: CHECK_DESCRIPTION,
+    options: (c) => checkOptions(c, false),
+    action: checkAction,
+  },
+  {
+    name: 'dump',
+    summary: "print a pool's metadata inside the images, as dmthin dump",
+    description: DUMP_DESCRIPTION,
+    options: dumpOptions,
+    action: dumpAction,
+  },
+  {
+    name: 'delta',
+    summary: 'what changed between two thin devices of a pool inside the images, as dmthin delta',
+    description: DELTA_DESCRIPTION,
+    options: deltaOptions,
+    action: deltaAction,
+  },
+  {
+    name: 'rmap',
+    summary: 'which thin devices of a pool inside the images use given data blocks, as dmthin rmap',
+    description: RMAP_DESCRIPTION,
+    options: rmapOptions,
+    action: rmapAction,
+  },
+  {
+    name: 'repair',
+    summary: "rebuild a pool's damaged metadata from the images into a new file, as dmthin repair",
+    description: REPAIR_DESCRIPTION,
+    options: repairOptions,
+    action: (input: MetadataInput, o: RepairFlags) => {
+      // The one size that fits is the metadata LV's: say it, rather than "the metadata's size".
+      if (!existsSync(o.output)) {
+        throw new UsageError(
+          `${o.output} does not exist: create it with the pool metadata's size first: truncate -s ${(input.source as LvSource).size} ${o.output}`,
+        );
+      }
+      return repairAction(input, o);
+    },
+  },
+  {
+    name: 'report',
+    summary: 'an HTML report of a pool inside the images, as dmthin report',
+    description: REPORT_DESCRIPTION,
+    options: reportOptions,
+    action: reportAction,
+  },
+];
+
+/** IMAGE... VG/POOL: opens the pool's metadata LV and hands it to `use` as a command's input. */
+function withPoolInput(args: readonly string[], use: (input: MetadataInput) => number): number {
+  const { images, pool } = splitPoolArgs(args);
+  const p = openPool(images, pool);
+  try {
+    return use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });
+  } finally {
+    p.close();
+  }
 }
 
 export function formatInventory(inv: Inventory): string {

@@ -1,19 +1,36 @@
 import type { Command } from 'commander';
 import { repair } from '../thin/repair/repair.js';
+import { type MetadataInput, fileInput } from './metadata-input.js';
 import { parseDataBlockSizeArg, parseIntArg, parseU64Arg, printJson, run, scanProgress } from './util.js';
 
+export interface RepairFlags {
+  output: string;
+  quiet?: boolean;
+  json?: boolean;
+  transactionId?: bigint;
+  dataBlockSize?: number;
+  nrDataBlocks?: number;
+  overrideMappingRoot?: number;
+  overrideDetailsRoot?: number;
+}
+
+export const REPAIR_DESCRIPTION = [
+  "Reads damaged metadata (never writing it) and writes repaired metadata to OUTPUT, which must exist and have the metadata's size (a new LV, or a file made with `truncate -s`).",
+  'The newest generation is kept: the superblock names it, even with a bad checksum when its fields hold. Lost tree nodes become lost ranges; older copies of them, found by scanning every block, fill those ranges only where the newest data space map vouches for each mapping: a repaired pool may miss mappings but never gains a wrong one. Both space maps are rebuilt; the output passes thin_check. What was lost and recovered is printed.',
+  "A wholly lost superblock costs its data block size unless a metadata snapshot's copy survives: give --data-block-size then. See docs/repair.md.",
+].join('\n\n');
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('repair')
     .summary('rebuild damaged metadata into a new file or device')
-    .description(
-      [
-        "Reads damaged metadata (never writing it) and writes repaired metadata to OUTPUT, which must exist and have the metadata's size (a new LV, or a file made with `truncate -s`).",
-        'The newest generation is kept: the superblock names it, even with a bad checksum when its fields hold. Lost tree nodes become lost ranges; older copies of them, found by scanning every block, fill those ranges only where the newest data space map vouches for each mapping: a repaired pool may miss mappings but never gains a wrong one. Both space maps are rebuilt; the output passes thin_check. What was lost and recovered is printed.',
-        "A wholly lost superblock costs its data block size unless a metadata snapshot's copy survives: give --data-block-size then. See docs/repair.md.",
-      ].join('\n\n'),
-    )
-    .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)')
+    .description(REPAIR_DESCRIPTION)
+    .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)');
+  repairOptions(cmd).action((o: RepairFlags & { input: string }) => run(() => repairAction(fileInput(o.input), o)));
+}
+
+export function repairOptions(cmd: Command): Command {
+  return cmd
     .requiredOption('-o, --output <metadata>', 'file or device to write (not in use by the kernel)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print what was found and done as one JSON object')
@@ -21,40 +38,29 @@ export function register(program: Command): void {
     .option('--data-block-size <sectors>', 'the data block size, when the superblock lost it', parseDataBlockSizeArg)
     .option('--nr-data-blocks <n>', 'at least this many data blocks (as thin_repair)', parseIntArg)
     .option('--override-mapping-root <block>', 'use this top-level mapping tree (when the superblock is lost and several generations fit)', parseIntArg)
-    .option('--override-details-root <block>', 'use this device details tree (with --override-mapping-root)', parseIntArg)
-    .action(
-      (opts: {
-        input: string;
-        output: string;
-        quiet?: boolean;
-        json?: boolean;
-        transactionId?: bigint;
-        dataBlockSize?: number;
-        nrDataBlocks?: number;
-        overrideMappingRoot?: number;
-        overrideDetailsRoot?: number;
-      }) =>
-        run(() => {
-          const r = repair(opts.input, opts.output, {
-            transactionId: opts.transactionId,
-            dataBlockSize: opts.dataBlockSize,
-            nrDataBlocks: opts.nrDataBlocks,
-            mappingRoot: opts.overrideMappingRoot,
-            detailsRoot: opts.overrideDetailsRoot,
-            onProgress: scanProgress(opts.quiet || opts.json),
-          });
-          const s = r.salvage;
-          if (opts.json) {
-            printJson({ header: s.header, stats: s.stats, notes: s.notes, written: r.built });
-          } else if (!opts.quiet) {
-            for (const n of s.notes) process.stderr.write(`${n}\n`);
-            const st = s.stats;
-            process.stderr.write(
-              `repaired: ${st.devices} devices, ${st.intactMappings + st.recoveredMappings} mappings ` +
-                `(${st.recoveredMappings} from older copies), ${st.holes} lost ranges; wrote ${r.built.metadataBlocksUsed} of ${r.built.metadataNrBlocks} blocks of ${opts.output}\n`,
-            );
-          }
-          return 0;
-        }),
+    .option('--override-details-root <block>', 'use this device details tree (with --override-mapping-root)', parseIntArg);
+}
+
+export function repairAction(input: MetadataInput, opts: RepairFlags): number {
+  const r = repair(input.source, opts.output, {
+    inputs: input.files,
+    transactionId: opts.transactionId,
+    dataBlockSize: opts.dataBlockSize,
+    nrDataBlocks: opts.nrDataBlocks,
+    mappingRoot: opts.overrideMappingRoot,
+    detailsRoot: opts.overrideDetailsRoot,
+    onProgress: scanProgress(opts.quiet || opts.json),
+  });
+  const s = r.salvage;
+  if (opts.json) {
+    printJson({ header: s.header, stats: s.stats, notes: s.notes, written: r.built });
+  } else if (!opts.quiet) {
+    for (const n of s.notes) process.stderr.write(`${n}\n`);
+    const st = s.stats;
+    process.stderr.write(
+      `repaired: ${st.devices} devices, ${st.intactMappings + st.recoveredMappings} mappings ` +
+        `(${st.recoveredMappings} from older copies), ${st.holes} lost ranges; wrote ${r.built.metadataBlocksUsed} of ${r.built.metadataNrBlocks} blocks of ${opts.output}\n`,
     );
+  }
+  return 0;
 }

@@ -3,7 +3,8 @@
  * writes a check may make (give back leaked blocks, clear NEEDS_CHECK),
  * then the exit status. The CLI parses options, calls this, and prints.
  */
-import { ArgumentError } from '../../errors.js';
+import { ArgumentError, UsageError } from '../../errors.js';
+import type { ByteSource } from '../../io/byte-source.js';
 import { type CheckOptions, type CheckResult, check } from './check.js';
 import { clearNeedsCheck, repairLeaks } from './fix.js';
 
@@ -39,18 +40,22 @@ export function validateCheckAndFix(o: CheckAndFixOptions): void {
   }
 }
 
-export function checkAndFix(path: string, o: CheckAndFixOptions = {}): CheckAndFixResult {
+/** Checks `path` (a file or device), or any ByteSource, which is only ever read. */
+export function checkAndFix(path: string | ByteSource, o: CheckAndFixOptions = {}): CheckAndFixResult {
   validateCheckAndFix(o);
+  if (typeof path !== 'string' && (o.autoRepair || o.clearNeedsCheckFlag)) {
+    throw new UsageError(`${path.name} is read in place and never written: --auto-repair and --clear-needs-check-flag need a metadata file or device`);
+  }
   let result = check(path, o);
   const out: CheckAndFixResult = { result, clearedNeedsCheck: false, exitCode: 1 };
   // Leaks are given back only after a full check (--clear-needs-check-flag
   // with a partial check clears the flag if that check passes, as thin_check does).
   if ((o.autoRepair || o.clearNeedsCheckFlag) && result.ok && result.leaks && (result.leaks.data.length || result.leaks.metadata.length)) {
-    out.gaveBack = repairLeaks(path, result.leaks);
+    out.gaveBack = repairLeaks(path as string, result.leaks);
     result = out.result = check(path, {});
   }
   const clean = result.ok && (o.ignoreNonFatalErrors || result.findings.length === 0);
-  if (o.clearNeedsCheckFlag && clean) out.clearedNeedsCheck = clearNeedsCheck(path);
+  if (o.clearNeedsCheckFlag && clean) out.clearedNeedsCheck = clearNeedsCheck(path as string);
   const fatal = result.findings.some((f) => f.severity === 'fatal');
   const nonFatal = result.findings.some((f) => f.severity === 'non-fatal');
   out.exitCode = fatal || (nonFatal && !o.ignoreNonFatalErrors) ? 1 : 0;

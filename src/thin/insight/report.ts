@@ -9,6 +9,7 @@ import { escapeXml } from '../dump/xml-writer.js';
 import { MetadataError } from '../../format/errors.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { bitmapSpan, readBitmap, readIndex } from '../../pdata/space-map/reader.js';
+import type { ByteSource } from '../../io/byte-source.js';
 import { check, type CheckResult } from '../check/check.js';
 import { inferFamily, type FamilyNode } from './family.js';
 import { humanSize } from '../../format/units.js';
@@ -36,9 +37,10 @@ export interface ReportData {
 
 const CELLS = 4096;
 
-export function collectReport(path: string): ReportData {
-  const result = check(path);
-  const md = Metadata.open(path);
+export function collectReport(input: string | ByteSource): ReportData {
+  const result = check(input);
+  const md = Metadata.open(input);
+  const path = md.reader.path;
   try {
     const devices = md.devices();
     const rows = lsRows(md, true);
@@ -196,6 +198,7 @@ ${findings}
 `;
 }
 
-export function report(path: string): string {
-  return renderReport(collectReport(path));
+/** The HTML report of the metadata in a file or device, or in any ByteSource (an LV inside disk images). */
+export function report(input: string | ByteSource): string {
+  return renderReport(collectReport(input));
 }

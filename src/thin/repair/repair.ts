@@ -5,6 +5,7 @@
  * never written; the output gets a zeroed superblock first and the real
  * one last.
  */
+import type { ByteSource } from '../../io/byte-source.js';
 import { BlockReader } from '../../io/block-reader.js';
 import { UsageError } from '../../errors.js';
 import { type DumpSink, RunCoalescer } from '../dump/dump.js';
@@ -58,29 +59,33 @@ export function emitSalvage(s: Salvage, sink: DumpSink, options: EmitOptions = {
  * file is still open (emitting reads the surviving nodes again): dump
  * --repair prints the notes, then emits into its output.
  */
-export function withSalvage<T>(path: string, options: SalvageOptions, use: (s: Salvage) => T): T {
-  const reader = new BlockReader(path);
+export function withSalvage<T>(input: string | ByteSource, options: SalvageOptions, use: (s: Salvage) => T): T {
+  const reader = new BlockReader(input);
   try {
-    if (reader.nrBlocks === 0) throw new UsageError(`${path} is empty: nothing to repair`);
+    if (reader.nrBlocks === 0) throw new UsageError(`${reader.path} is empty: nothing to repair`);
     return use(salvage(reader, options));
   } finally {
     reader.close();
   }
 }
 
-export type RepairOptions = SalvageOptions;
+export interface RepairOptions extends SalvageOptions {
+  /** Files no output may be (default: the input, when it is a path). */
+  inputs?: readonly string[];
+}
 
 export interface RepairResult {
   salvage: Salvage;
   built: BuildResult;
 }
 
-export function repair(input: string, output: string, options: RepairOptions = {}): RepairResult {
+/** Repairs `input` (a path, or any ByteSource: an LV inside disk images) into `output`. */
+export function repair(input: string | ByteSource, output: string, options: RepairOptions = {}): RepairResult {
   const reader = new BlockReader(input);
   try {
-    if (reader.nrBlocks === 0) throw new UsageError(`${input} is empty: nothing to repair`);
+    if (reader.nrBlocks === 0) throw new UsageError(`${reader.path} is empty: nothing to repair`);
     // The output is checked before the long scan, and written only once everything is rebuilt.
-    const builder = MetadataBuilder.create(output, [input]);
+    const builder = MetadataBuilder.create(output, options.inputs ?? (typeof input === 'string' ? [input] : []));
     try {
       const s = salvage(reader, options);
       emitSalvage(s, builder);
