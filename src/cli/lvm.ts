@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import { humanSize } from '../format/units.js';
 import { withOutput } from '../io/output-file.js';
+import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
-import { existsSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
 import { CHECK_DESCRIPTION, checkAction, checkOptions } from './check.js';
 import { DELTA_DESCRIPTION, deltaAction, deltaOptions } from './delta.js';
@@ -16,7 +17,22 @@ import type { MetadataInput } from './metadata-input.js';
 import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
-import { printJson, run } from './util.js';
+import { announce, printJson, run } from './util.js';
+
+function fixVgTextAction(images: string[], o: { output?: string; json?: boolean }): number {
+  if (!o.output) throw new ArgumentError('--fix-vg-text needs -o FILE: the corrected VG text is written there, never into the images');
+  const fix = fixVgText(images);
+  withOutput(o.output, { inputs: images, what: 'VG text' }, (out) => writeFileSync(out.fd, fix.text));
+  const pools = fix.pools.map((p) => `${p.pool} ${p.from} -> ${p.to}`).join(', ');
+  announce(
+    o.json,
+    `wrote ${o.output}: VG ${fix.vg} with transaction_id ${pools}. With the pool inactive, keep LVM's current text first ` +
+      `(vgcfgbackup -f ${fix.vg}.before ${fix.vg}), then: vgcfgrestore --force -f ${o.output} ${fix.vg}`,
+    { wrote: o.output, vg: fix.vg, pools: fix.pools.map((p) => ({ pool: p.pool, from: p.from, to: Number(p.to) })) },
+    process.stderr,
+  );
+  return 0;
+}
 
 /** The last argument of `lvm ls` names a pool when it is VG/POOL and no file of that name exists. */
 function isPoolArgument(arg: string): boolean {
@@ -42,9 +58,15 @@ export function register(program: Command): void {
         'Exit status: 0 nothing wrong, 1 problems found (listed), 2 bad arguments.',
     )
     .argument('<images...>', 'disk images, PV images or block devices holding the VG; then VG/POOL for the thin ls of one pool');
-  lsOptions(ls, 'print {vgs, problems} as one JSON object (with VG/POOL: every field of every device)').action((args: string[], o: LsFlags) =>
+  lsOptions(ls, 'print {vgs, problems} as one JSON object (with VG/POOL: every field of every device)');
+  ls.option(
+    '--fix-vg-text',
+    "with -o FILE: after a transaction-id mismatch where both sides name the same thin devices, write LVM's VG text with the pool metadata's transaction_id, for vgcfgrestore --force -f FILE",
+  );
+  ls.action((args: string[], o: LsFlags & { fixVgText?: boolean }) =>
     run(() => {
       const last = args[args.length - 1]!;
+      if (o.fixVgText) return fixVgTextAction(args, o);
       if (args.length >= 2 && isPoolArgument(last)) return withPoolInput(args, (input) => lsAction(input, o));
       const thinOnly = (['format', 'output', 'metadataSnap'] as const).filter((k) => o[k] !== undefined);
       if (thinOnly.length || !o.headers) throw new ArgumentError("-f, -o, -m and --no-headers list one pool's thin devices: give VG/POOL last");
@@ -54,6 +76,38 @@ export function register(program: Command): void {
       return inv.problems.length > 0 ? 1 : 0;
     }),
   );
+  lvm
+    .command('history')
+    .summary('every version of the VG text still in the metadata areas, what changed, and the thin LVs removed')
+    .description(
+      "LVM writes each new version of a VG's text after the last one in its PVs' metadata areas; older versions stay until the " +
+        'circular buffer wraps round over them. Lists every version found (seqno, time, host, the command that made it), ' +
+        'what changed between consecutive versions, and the thin LVs an older version has and the newest has not: ' +
+        'their device ids, pools, sizes and origins. Only the newest text carries a checksum; older ones are shown only ' +
+        'when they parse whole.\n\nExit status: 0 read, 1 problems found in the images (listed), 2 bad arguments.',
+    )
+    .argument('<images...>', 'disk images, PV images or block devices holding the VG')
+    .option('--json', 'print {versions, removed, problems} as one JSON object')
+    .action((images: string[], o: { json?: boolean }) =>
+      run(() => {
+        const h = lvmHistory(images);
+        if (o.json) {
+          const versions = h.versions.map((v) => ({
+            vg: v.vg.name,
+            seqno: v.vg.seqno,
+            time: v.time === undefined ? undefined : new Date(v.time * 1000).toISOString(),
+            host: v.host,
+            description: v.description,
+            committed: v.committed,
+            found_in: v.foundIn,
+            lvs: [...v.vg.lvs.keys()],
+            changes: v.changes,
+          }));
+          printJson({ versions, removed: h.removed, problems: h.problems });
+        } else process.stdout.write(formatHistory(h));
+        return h.problems.length > 0 ? 1 : 0;
+      }),
+    );
   registerPoolVerbs(lvm);
 }
 
@@ -169,6 +223,38 @@ function withPoolInput(args: readonly string[], use: (input: MetadataInput) => n
   } finally {
     p.close();
   }
+}
+
+export function formatHistory(h: History): string {
+  const lines: string[] = [];
+  let vg = '';
+  for (const v of h.versions) {
+    if (v.vg.name !== vg) lines.push(`VG ${(vg = v.vg.name)}`);
+    const when =
+      v.time === undefined
+        ? '(no time)'
+        : new Date(v.time * 1000)
+            .toISOString()
+            .replace('T', ' ')
+            .replace(/\.\d+Z$/, 'Z');
+    const from = v.committed ? 'committed' : 'older copy, found in the buffer';
+    lines.push(`  seqno ${v.vg.seqno}  ${when}  ${v.host ?? '?'}  ${from}${v.description ? `: ${v.description}` : ''}`);
+    const sign = { lv_added: '+', lv_removed: '-', lv_changed: '~' } as const;
+    for (const c of v.changes) lines.push(`      ${sign[c.kind]} ${c.lv}`);
+  }
+  if (h.removed.length) {
+    lines.push('thin LVs removed (in an older version, not in the newest):');
+    for (const r of h.removed) {
+      lines.push(
+        `  ${r.vg}/${r.name}: device ${r.device_id} in pool ${r.pool}, ${humanSize(r.size)}${r.origin ? `, snapshot of ${r.origin}` : ''}; last in seqno ${r.last_seqno}${r.removed_at ? `, gone by ${r.removed_at}` : ''}`,
+      );
+    }
+  }
+  if (h.problems.length) {
+    lines.push('problems:');
+    for (const p of h.problems) lines.push(`  ${p.kind}${p.vg ? ` ${p.vg}` : ''}: ${p.detail}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export function formatInventory(inv: Inventory): string {

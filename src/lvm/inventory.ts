@@ -10,6 +10,7 @@ import { Metadata } from '../thin/metadata.js';
 import { dashedUuid } from './label.js';
 import { LvSource } from './lv-source.js';
 import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
+import { type PoolAgreement, agrees, mismatchAdvice, poolAgreement } from './transaction.js';
 import { VgTextError, lvBytes } from './vg.js';
 
 export interface InventoryLv {
@@ -57,18 +58,33 @@ export interface Inventory {
   problems: LvmProblem[];
 }
 
+/** A pool's two transaction ids and device sets, with the VG text LVM keeps them in. */
+export interface PoolState {
+  vg: string;
+  pool: string;
+  agreement: PoolAgreement;
+  /** The VG's committed text. */
+  text: string;
+}
+
 export function lvmInventory(paths: readonly string[]): Inventory {
+  return collectInventory(paths).inventory;
+}
+
+/** The inventory, and each readable pool's state (for --fix-vg-text). */
+export function collectInventory(paths: readonly string[]): { inventory: Inventory; pools: PoolState[] } {
   const scan = scanImages(paths);
   try {
-    const out: Inventory = { vgs: [], problems: scan.problems };
-    for (const a of scan.vgs) out.vgs.push(describeVg(a, scan.pvs, out.problems));
-    return out;
+    const inventory: Inventory = { vgs: [], problems: scan.problems };
+    const pools: PoolState[] = [];
+    for (const a of scan.vgs) inventory.vgs.push(describeVg(a, scan.pvs, inventory.problems, pools));
+    return { inventory, pools };
   } finally {
     scan.close();
   }
 }
 
-function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'], problems: LvmProblem[]): InventoryVg {
+function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'], problems: LvmProblem[], agreements: PoolState[]): InventoryVg {
   const { vg } = a;
   const extent = vg.extentSize * 512;
   const pvs = vg.pvs.map((p) => {
@@ -94,22 +110,32 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
     try {
       md = Metadata.open(new LvSource(vg, seg.metadataLv!, a.pvs));
       pool.metadataTransactionId = md.superblock.transactionId;
-      const lvmTid = BigInt(seg.transactionId ?? 0);
-      if (lvmTid !== md.superblock.transactionId) {
-        const ahead = md.superblock.transactionId > lvmTid ? 'the pool metadata is ahead of LVM' : 'LVM is ahead of the pool metadata';
+      const devices = new Map(md.devices().map((d) => [d.devId, d]));
+      const agreement = poolAgreement(
+        seg,
+        thins.map((t) => t.deviceId!),
+        [...devices.keys()],
+        md.superblock.transactionId,
+      );
+      agreements.push({ vg: vg.name, pool: pool.name, agreement, text: a.text });
+      if (agreement.pendingMessages) {
+        const what = seg.messages!.map((m) => (m.create ? `create ${m.create}` : m.trim ? `trim ${m.trim}` : `delete device ${m.delete}`)).join(', ');
         problems.push({
-          kind: 'transaction_id_mismatch',
+          kind: 'pending_messages',
           vg: vg.name,
           lv: pool.name,
-          detail: `LVM says transaction_id ${lvmTid}, the pool metadata ${md.superblock.transactionId}: ${ahead}; the pool will not activate ("transaction_id is ${md.superblock.transactionId}, while expected ${lvmTid}")`,
+          detail: `LVM queued ${what} for pool ${pool.name} and has not seen it done (a command was interrupted); LVM sends it at the next activation`,
         });
       }
-      const devices = new Map(md.devices().map((d) => [d.devId, d]));
+      if (!agrees(agreement)) problems.push({ kind: 'transaction_id_mismatch', vg: vg.name, lv: pool.name, detail: mismatchAdvice(pool.name, agreement) });
       const bytesPerBlock = md.superblock.dataBlockSize * 512;
+      // Devices a pending message creates or deletes are expected to differ.
+      const creating = new Set((seg.messages ?? []).map((m) => m.create).filter((n) => n !== undefined));
+      const deleting = new Set((seg.messages ?? []).map((m) => m.delete).filter((n) => n !== undefined));
       for (const t of thins) {
         const d = devices.get(t.deviceId!);
         if (d) t.mappedBytes = d.mappedBlocks * bytesPerBlock;
-        else
+        else if (!creating.has(t.name))
           problems.push({
             kind: 'thin_device_missing',
             vg: vg.name,
@@ -118,7 +144,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
           });
       }
       for (const id of devices.keys()) {
-        if (!thins.some((t) => t.deviceId === id)) {
+        if (!thins.some((t) => t.deviceId === id) && !deleting.has(id)) {
           problems.push({
             kind: 'orphan_thin_device',
             vg: vg.name,

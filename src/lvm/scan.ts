@@ -26,6 +26,8 @@ export interface AssembledVg {
   pvs: PvLocations;
   /** PV keys of the VG no image holds. */
   missing: string[];
+  /** The committed text the VG was read from (the newest seqno). */
+  text: string;
 }
 
 export interface Scan {
@@ -79,7 +81,7 @@ export function scanImages(paths: readonly string[]): Scan {
     }
   }
   // The newest text of each VG, by seqno, whichever PV holds it.
-  const newest = new Map<string, { vg: VolumeGroup; from: FoundPv }>();
+  const newest = new Map<string, { vg: VolumeGroup; text: string }>();
   for (const pv of scan.pvs) {
     for (const m of pv.metadataAreas) {
       if (!m.text) continue;
@@ -94,10 +96,10 @@ export function scanImages(paths: readonly string[]): Scan {
       }
       if (!vg) continue;
       const seen = newest.get(vg.id || vg.name);
-      if (!seen || vg.seqno > seen.vg.seqno) newest.set(vg.id || vg.name, { vg, from: pv });
+      if (!seen || vg.seqno > seen.vg.seqno) newest.set(vg.id || vg.name, { vg, text: m.text });
     }
   }
-  for (const { vg } of newest.values()) {
+  for (const { vg, text } of newest.values()) {
     const pvs = new Map<string, { file: PvFile; start: number }>();
     const missing: string[] = [];
     for (const ref of vg.pvs) {
@@ -113,7 +115,7 @@ export function scanImages(paths: readonly string[]): Scan {
         });
       }
     }
-    scan.vgs.push({ vg, pvs, missing });
+    scan.vgs.push({ vg, pvs, missing, text });
   }
   return scan;
 }

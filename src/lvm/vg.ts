@@ -42,6 +42,12 @@ export interface Segment {
   transactionId?: number;
   /** Sectors. */
   chunkSize?: number;
+  /**
+   * thin-pool: messages LVM queued for the kernel and has not seen done
+   * (an interrupted lvcreate or lvremove): its transaction_id already
+   * counts them (lib/thin/thin.c message sections).
+   */
+  messages?: Array<{ create?: string; trim?: string; delete?: number }>;
   /** thin */
   thinPool?: string;
   deviceId?: number;
@@ -103,7 +109,10 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
         seg.metadataLv = g.string('metadata');
         seg.dataLv = g.string('pool');
         seg.transactionId = need(g, 'transaction_id', where);
-        seg.chunkSize = need(g, 'chunk_size', where);
+        // lvm2 writes chunk_size; its first releases wrote data_block_size.
+        seg.chunkSize = g.number('chunk_size') ?? need(g, 'data_block_size', where);
+        const messages = [...g.sections.values()].filter((m) => /^message\d+$/.test(m.name));
+        if (messages.length) seg.messages = messages.map((m) => ({ create: m.string('create'), trim: m.string('trim'), delete: m.number('delete') }));
       } else if (type === 'thin') {
         seg.thinPool = g.string('thin_pool');
         seg.deviceId = need(g, 'device_id', where);

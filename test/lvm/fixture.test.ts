@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import CRC32 from 'crc-32';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ConfigSection, parseConfigText } from '../../src/lvm/config-text.js';
 import { dashedUuid } from '../../src/lvm/label.js';
@@ -210,34 +210,75 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     }
   });
 
-  it('lvm ls names a transaction-id mismatch: which side is ahead, exit 1', () => {
-    // LVM's text says transaction 4; the pool metadata still says 3 (a crash between the two writes).
-    const copy = tmp.path('mismatch.pv');
+  /** A copy of the image whose committed VG text is `edit`ed (checksum and size recomputed), and the text before. */
+  function withVgText(name: string, edit: (text: string) => string): { copy: string; before: string } {
+    const copy = tmp.path(name);
     const b = new Uint8Array(readFileSync(image));
     const area = pv.label.metadataAreas[0]!;
     const h = parseMdaHeader(b.subarray(area.offset, area.offset + MDA_HEADER_SIZE), area.offset);
     if (typeof h === 'string') throw new Error(h);
     const l = h.locns[0]!;
     const at = area.offset + l.offset;
-    const text = Buffer.from(b.subarray(at, at + l.size)).toString('latin1');
-    const changed = text.replace('transaction_id = 3', 'transaction_id = 4');
-    expect(changed).not.toBe(text);
-    b.set(Buffer.from(changed, 'latin1'), at);
-    h.locns[0] = { ...l, checksum: lvmCrc(b.subarray(at, at + l.size)) };
+    const before = Buffer.from(b.subarray(at, at + l.size - 1)).toString('latin1');
+    const changed = Buffer.from(`${edit(before)}\0`, 'latin1');
+    expect(changed.toString('latin1')).not.toBe(`${before}\0`);
+    expect(l.offset + changed.length).toBeLessThan(h.size);
+    b.set(changed, at);
+    h.locns[0] = { ...l, size: changed.length, checksum: lvmCrc(changed) };
     b.set(writeMdaHeader(h), area.offset);
     writeFileSync(copy, b);
+    return { copy, before };
+  }
+  const problemsOf = (path: string): Array<{ kind: string; vg: string; lv: string; detail: string }> =>
+    JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout).problems;
+
+  it("lvm ls names a transaction-id mismatch: which side is ahead, exit 1; --fix-vg-text gives back LVM's own text", () => {
+    // LVM's text says transaction 4; the pool metadata still says 3 (a crash between the two writes).
+    const { copy, before } = withVgText('mismatch.pv', (t) => t.replace('transaction_id = 3', 'transaction_id = 4'));
     const r = dmthin('lvm', 'ls', '--json', copy);
     expect(r.code).toBe(1);
-    const problems = (JSON.parse(r.stdout) as { problems: Array<{ kind: string; vg: string; lv: string; detail: string }> }).problems;
-    expect(problems).toEqual([
+    expect(problemsOf(copy)).toEqual([
       {
         kind: 'transaction_id_mismatch',
         vg: 'vgfx',
         lv: 'pool',
-        detail: expect.stringMatching(/LVM says transaction_id 4, the pool metadata 3: LVM is ahead/),
+        detail: expect.stringMatching(/LVM says transaction_id 4, the pool metadata 3: LVM is ahead.*Both sides name the same thin devices/),
       },
     ]);
     expect(dmthin('lvm', 'ls', copy).stdout).toMatch(/problems:\n {2}transaction_id_mismatch vgfx\/pool: /);
+    // The corrected text is LVM's own text from before the edit, but for the description that says what was done.
+    const fixed = tmp.path('vgfx.fixed');
+    const f = dmthin('lvm', 'ls', copy, '--fix-vg-text', '-o', fixed);
+    expect(f).toMatchObject({ code: 0, stderr: expect.stringMatching(/VG vgfx with transaction_id pool 4 -> 3\..*vgcfgrestore --force -f /) });
+    const text = readFileSync(fixed, 'latin1');
+    const undescribed = (t: string): string => t.replace(/^description = ".*"$/m, 'description = ""');
+    expect(undescribed(text)).toBe(undescribed(`${before}\n`.replace(/\n\n$/, '\n')));
+    expect(text).toMatch(/^description = "dmthin: transaction_id of pool set to 3, the pool metadata's"$/m);
+    expect(dmthin('lvm', 'ls', image, '--fix-vg-text', '-o', tmp.path('none'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/nothing to fix/) });
+    expect(existsSync(tmp.path('none'))).toBe(false);
+  });
+
+  it('--fix-vg-text refuses when the device sets differ; pending messages are named, not a mismatch', () => {
+    // thin2 names device 7, which the pool lacks, and the pool's device 3 has no LV: one side lost commits.
+    const { copy } = withVgText('lost.pv', (t) => t.replace('transaction_id = 3', 'transaction_id = 4').replace('device_id = 3', 'device_id = 7'));
+    expect(problemsOf(copy).map((p) => p.kind)).toEqual(['transaction_id_mismatch', 'thin_device_missing', 'orphan_thin_device']);
+    expect(problemsOf(copy)[0]!.detail).toMatch(/device sets differ \(only LVM names 7; only the pool has 3\)/);
+    const out = tmp.path('lost.fixed');
+    expect(dmthin('lvm', 'ls', copy, '--fix-vg-text', '-o', out)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/not writing a VG text for vgfx\/pool/),
+    });
+    expect(existsSync(out)).toBe(false);
+    // lvcreate interrupted after LVM queued "create thin2" (device 7) and counted it: transaction 4 = the pool's 3 + 1.
+    const { copy: pending } = withVgText('pending.pv', (t) =>
+      t
+        .replace('transaction_id = 3', 'transaction_id = 4\n\n\t\t\t\tmessage1 {\n\t\t\t\t\tcreate = "thin2"\n\t\t\t\t}')
+        .replace('device_id = 3', 'device_id = 7'),
+    );
+    expect(problemsOf(pending)).toEqual([
+      { kind: 'pending_messages', vg: 'vgfx', lv: 'pool', detail: expect.stringMatching(/LVM queued create thin2 for pool pool/) },
+      { kind: 'orphan_thin_device', vg: 'vgfx', lv: 'pool', detail: expect.stringMatching(/thin device 3, which no LV names/) },
+    ]);
   });
 
   it('lvm check and lvm dump read the pool inside the image in place; dump equals thin_dump of the same metadata', () => {

@@ -1,0 +1,172 @@
+/**
+ * Every VG text still in the PVs' metadata areas. LVM writes each new
+ * version of the VG text after the previous one in the area's circular
+ * buffer (mda-header.ts) and moves the header's pointer; older versions
+ * stay, whole or in part, until the buffer wraps round over them. They are
+ * what an admin needs after an lvremove of the wrong LV: its device id,
+ * pool, size and origin, and when it went.
+ *
+ * Only the committed text has a checksum. An older version is taken only
+ * when it parses whole as VG text and models as a VG (a text partly
+ * overwritten by a newer one breaks the grammar or repeats a section and is
+ * dropped); it is marked "found in the buffer" wherever it is shown.
+ */
+import { parseConfigText } from './config-text.js';
+import { MDA_HEADER_SIZE } from './mda-header.js';
+import type { FoundPv, PvFile } from './pv.js';
+import { type LvmProblem, scanImages } from './scan.js';
+import { type LogicalVolume, type VolumeGroup, lvBytes, volumeGroup } from './vg.js';
+
+export interface VgVersion {
+  vg: VolumeGroup;
+  /** creation_time: seconds since the epoch, when the text says. */
+  time?: number;
+  host?: string;
+  /** LVM's own words: "Created *after* executing 'lvremove ...'". */
+  description?: string;
+  /** The area's committed text (its checksum held), or an older one found in the buffer. */
+  committed: boolean;
+  /** "FILE at byte N": where the text starts. */
+  foundIn: string;
+}
+
+export interface VgChange {
+  kind: 'lv_added' | 'lv_removed' | 'lv_changed';
+  lv: string;
+}
+
+export interface RemovedThinLv {
+  vg: string;
+  name: string;
+  device_id: number;
+  pool: string;
+  /** Bytes (virtual size). */
+  size: number;
+  origin?: string;
+  /** The newest version that still has it. */
+  last_seqno: number;
+  /** ISO time of the first version without it, when that version says. */
+  removed_at?: string;
+}
+
+export interface History {
+  /** Every version found, by VG then seqno (one copy per seqno). */
+  versions: Array<VgVersion & { changes: VgChange[] }>;
+  removed: RemovedThinLv[];
+  problems: LvmProblem[];
+}
+
+const MARKER = Buffer.from(' {\nid = "', 'latin1');
+const NAME_CHAR = /[A-Za-z0-9+_.-]/;
+
+/** The VG texts in each metadata area of `pv`, committed or not. */
+export function vgVersionsIn(f: PvFile, pv: FoundPv): VgVersion[] {
+  const out: VgVersion[] = [];
+  for (const m of pv.metadataAreas) {
+    if (!m.header) continue;
+    const areaStart = pv.start + m.area.offset;
+    const ringSize = m.header.size - MDA_HEADER_SIZE;
+    if (ringSize <= 0) continue;
+    const ring = Buffer.from(f.read(areaStart + MDA_HEADER_SIZE, ringSize));
+    // Twice round, so that a text (or its first line) that wraps reads straight on.
+    const twice = Buffer.concat([ring, ring]);
+    const committedAt = m.header.locns[0] ? m.header.locns[0].offset - MDA_HEADER_SIZE : -1;
+    for (let at = twice.indexOf(MARKER); at >= 0 && at < ringSize + MARKER.length; at = twice.indexOf(MARKER, at + 1)) {
+      let start = at;
+      while (start > 0 && at - start < 128 && NAME_CHAR.test(String.fromCharCode(twice[start - 1]!))) start--;
+      if (start === at) continue;
+      const s = start % ringSize;
+      const end = twice.indexOf(0, s);
+      if (end < 0 || end - s > ringSize) continue;
+      const version = parseVersion(twice.subarray(s, end).toString('utf8'));
+      if (!version) continue;
+      out.push({ ...version, committed: s === committedAt && m.text !== undefined, foundIn: `${f.path} at byte ${areaStart + MDA_HEADER_SIZE + s}` });
+    }
+  }
+  return out;
+}
+
+function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | undefined {
+  try {
+    const top = parseConfigText(text);
+    const name = top.order.find((n) => top.sections.has(n));
+    if (!name) return undefined;
+    const vg = volumeGroup(top.sections.get(name)!);
+    return { vg, time: top.number('creation_time'), host: top.string('creation_host'), description: top.string('description') };
+  } catch {
+    return undefined; // partly overwritten: not a version
+  }
+}
+
+/** `dmthin lvm history`: every version of every VG in the images, what changed, and the thin LVs removed. */
+export function lvmHistory(paths: readonly string[]): History {
+  const scan = scanImages(paths);
+  try {
+    const byKey = new Map<string, VgVersion>();
+    for (const pv of scan.pvs) {
+      const f = scan.files.find((x) => x.path === pv.file)!;
+      for (const v of vgVersionsIn(f, pv)) {
+        const key = `${v.vg.id || v.vg.name}\0${v.vg.seqno}`;
+        const seen = byKey.get(key);
+        if (!seen || (v.committed && !seen.committed)) byKey.set(key, v);
+      }
+    }
+    const all = [...byKey.values()].sort((a, b) => a.vg.name.localeCompare(b.vg.name) || a.vg.seqno - b.vg.seqno);
+    const versions: History['versions'] = [];
+    const removed: RemovedThinLv[] = [];
+    const ids = [...new Set(all.map((v) => v.vg.id || v.vg.name))];
+    for (const id of ids) {
+      const mine = all.filter((v) => (v.vg.id || v.vg.name) === id);
+      for (const [i, v] of mine.entries()) versions.push({ ...v, changes: i === 0 ? [] : changesBetween(mine[i - 1]!.vg, v.vg) });
+      removed.push(...removedThins(mine));
+    }
+    return { versions, removed, problems: scan.problems };
+  } finally {
+    scan.close();
+  }
+}
+
+function changesBetween(a: VolumeGroup, b: VolumeGroup): VgChange[] {
+  const out: VgChange[] = [];
+  for (const name of a.lvs.keys()) if (!b.lvs.has(name)) out.push({ kind: 'lv_removed', lv: name });
+  for (const [name, lv] of b.lvs) {
+    const before = a.lvs.get(name);
+    if (!before) out.push({ kind: 'lv_added', lv: name });
+    else if (JSON.stringify(before) !== JSON.stringify(lv)) out.push({ kind: 'lv_changed', lv: name });
+  }
+  return out;
+}
+
+const isThin = (lv: LogicalVolume): boolean => lv.segments[0]?.type === 'thin';
+
+/**
+ * Thin LVs some older version has and the newest has not. One renamed (its
+ * device id still held by a thin LV of the same pool) is not removed.
+ */
+function removedThins(versions: readonly VgVersion[]): RemovedThinLv[] {
+  const newest = versions[versions.length - 1]!.vg;
+  const live = new Set([...newest.lvs.values()].filter(isThin).map((l) => `${l.segments[0]!.thinPool}\0${l.segments[0]!.deviceId}`));
+  const last = new Map<string, { v: VgVersion; lv: LogicalVolume; next?: VgVersion }>();
+  versions.forEach((v, i) => {
+    for (const lv of v.vg.lvs.values()) {
+      if (!isThin(lv)) continue;
+      const seg = lv.segments[0]!;
+      if (live.has(`${seg.thinPool}\0${seg.deviceId}`)) continue;
+      last.set(`${lv.name}\0${seg.deviceId}`, { v, lv, next: versions[i + 1] });
+    }
+  });
+  return [...last.values()].map(({ v, lv, next }) => {
+    const seg = lv.segments[0]!;
+    const r: RemovedThinLv = {
+      vg: v.vg.name,
+      name: lv.name,
+      device_id: seg.deviceId!,
+      pool: seg.thinPool ?? '',
+      size: lvBytes(v.vg, lv),
+      last_seqno: v.vg.seqno,
+    };
+    if (seg.origin) r.origin = seg.origin;
+    if (next?.time !== undefined) r.removed_at = new Date(next.time * 1000).toISOString();
+    return r;
+  });
+}
