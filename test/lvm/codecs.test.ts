@@ -294,3 +294,77 @@ type = "raid1"
     expect(() => new LvSource(vg, 'striped', new Map())).toThrow(/striped lies on pv0, which none of the images given holds/);
   });
 });
+
+describe('older VG texts in the circular buffer (history.ts)', () => {
+  /** A VG text of about `pad` bytes more than the minimum, for seqno `k`. */
+  const vgText = (k: number, pad: number): string =>
+    `vgh {\nid = "aaaaaa-bbbb-cccc-dddd-eeee-ffff-gggggg"\nseqno = ${k}\nformat = "lvm2"\nextent_size = 8192\n` +
+    'physical_volumes {\npv0 {\nid = "PVPVPV-PVPV-PVPV-PVPV-PVPV-PVPV-PVPVPV"\npe_start = 2048\npe_count = 10\n}\n}\n' +
+    `logical_volumes {\nlv${k} {\nid = "x"\nstatus = ["READ", "VISIBLE"]\nsegment_count = 1\nsegment1 {\nstart_extent = 0\nextent_count = 1\ntype = "striped"\nstripe_count = 1\nstripes = ["pv0", 0]\n}\n}\n}\n}\n` +
+    `# ${'x'.repeat(pad)}\ncontents = "Text Format Volume Group"\nversion = 1\ndescription = "version ${k}"\ncreation_host = "h"\ncreation_time = ${1700000000 + k}\n`;
+
+  it('finds each version no later one overwrote, one that wraps round the end included, and drops the overwritten', async () => {
+    const { vgVersionsIn } = await import('../../src/lvm/history.js');
+    const { PvFile, findPv } = await import('../../src/lvm/pv.js');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const AREA = 8192;
+    const ring = new Uint8Array(AREA - MDA_HEADER_SIZE);
+    const written: Array<{ k: number; start: number; len: number }> = [];
+    let at = 0; // position in the ring of the next text, as LVM writes them: one after another, wrapping
+    for (let k = 1; k <= 9; k++) {
+      const t = Buffer.from(`${vgText(k, 300 + 97 * k)}\0`, 'latin1');
+      for (let i = 0; i < t.length; i++) ring[(at + i) % ring.length] = t[i]!;
+      written.push({ k, start: at, len: t.length });
+      at = (at + t.length) % ring.length;
+    }
+    const last = written[written.length - 1]!;
+    const pvImage = new Uint8Array(64 * 1024);
+    pvImage.set(
+      writeLabel({
+        sector: 1,
+        uuid: 'PVPVPVPVPVPVPVPVPVPVPVPVPVPVPVPV',
+        deviceSize: pvImage.length,
+        dataAreas: [{ offset: 16384, size: 0 }],
+        metadataAreas: [{ offset: 4096, size: AREA }],
+      }),
+      512,
+    );
+    // The committed text's checksum, over its (possibly wrapped) parts in order.
+    const parts = textExtents(last.start + MDA_HEADER_SIZE, last.len, AREA);
+    const crc = parts.reduce<number | undefined>(
+      (c, p) => lvmCrc(ring.subarray(p.offset - MDA_HEADER_SIZE, p.offset - MDA_HEADER_SIZE + p.size), c),
+      undefined,
+    );
+    pvImage.set(
+      writeMdaHeader({ version: 1, start: 4096, size: AREA, locns: [{ offset: last.start + MDA_HEADER_SIZE, size: last.len, checksum: crc!, flags: 0 }] }),
+      4096,
+    );
+    pvImage.set(ring, 4096 + MDA_HEADER_SIZE);
+    const dir = mkdtempSync(join(tmpdir(), 'dmthin-history-'));
+    try {
+      const path = join(dir, 'pv.img');
+      writeFileSync(path, pvImage);
+      const f = new PvFile(path);
+      try {
+        const pv = findPv(f);
+        if (!pv || 'problem' in pv) throw new Error('no PV');
+        expect(pv.metadataAreas[0]!.text).toBeDefined();
+        const found = vgVersionsIn(f, pv);
+        // A version survives when it and everything written after it fit the ring.
+        const survivors = written.filter((w) => written.filter((x) => x.k >= w.k).reduce((n, x) => n + x.len, 0) <= ring.length).map((w) => w.k);
+        expect(survivors.length).toBeGreaterThan(2);
+        expect(survivors.length).toBeLessThan(9);
+        expect(written.some((w) => survivors.includes(w.k) && w.start + w.len > ring.length)).toBe(true); // one of them wraps
+        expect(found.map((v) => v.vg.seqno).sort((a, b) => a - b)).toEqual(survivors);
+        expect(found.filter((v) => v.committed).map((v) => v.vg.seqno)).toEqual([9]);
+        expect(found.find((v) => v.vg.seqno === 9)!.description).toBe('version 9');
+      } finally {
+        f.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

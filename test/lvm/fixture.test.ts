@@ -357,6 +357,34 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
   });
 });
 
+describe('lvm history on the PV lvm2 made', () => {
+  it('finds every version of the VG text LVM wrote, each described in its own words, and what each changed', () => {
+    const r = dmthin('lvm', 'history', '--json', image);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const h = JSON.parse(r.stdout) as {
+      versions: Array<{ vg: string; seqno: number; time: string; description: string; committed: boolean; changes: Array<{ kind: string; lv: string }> }>;
+      removed: unknown[];
+    };
+    // The buffer never wrapped on this PV: seqno 1 (vgcreate) to the committed 10 are all there.
+    expect(h.versions.map((v) => v.seqno)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(h.versions.map((v) => v.committed)).toEqual([false, false, false, false, false, false, false, false, false, true]);
+    expect(h.versions[0]!.description).toMatch(/^Write from vgcreate vgfx /);
+    // LVM's own description of each command against what the text says it changed.
+    const added = (lv: string) => h.versions.find((v) => v.changes.some((c) => c.kind === 'lv_added' && c.lv === lv))!;
+    expect(added('thin1').description).toMatch(/lvcreate -y -V 32M -T vgfx\/pool -n thin1 /);
+    expect(added('snap1').description).toMatch(/lvcreate -y -s vgfx\/thin1 -n snap1 /);
+    expect(added('thin2').description).toMatch(/lvcreate -y -V 16M -T vgfx\/pool -n thin2 /);
+    expect(added('pool_tmeta').description).toMatch(/lvcreate -y --type thin-pool -L 40M --chunksize 64k -n pool vgfx /);
+    // Times never go backwards; nothing was removed.
+    const times = h.versions.map((v) => Date.parse(v.time));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(h.removed).toEqual([]);
+    expect(dmthin('lvm', 'history', image).stdout).toMatch(
+      /^VG vgfx\n {2}seqno 1 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ .*older copy, found in the buffer: Write from vgcreate/,
+    );
+  });
+});
+
 describe('the same PV inside whole-disk images', () => {
   /** A disk of `bytes` with the fixture's PV copied in at `at`. */
   function disk(bytes: number, at: number): Uint8Array {
