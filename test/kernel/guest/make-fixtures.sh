@@ -1,11 +1,12 @@
 #!/bin/sh
 # Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
 # in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR
-# [NAMES]: NAMES (space-separated: snapshots many-thins generations lvm-single)
+# [NAMES]: NAMES (space-separated: snapshots many-thins generations lvm-single
+# lvm-striped lvm-disk lvm-repaired)
 # makes only those. Writes OUT_DIR/*.meta and *.pv (xz'ed by the caller) and
 # OUT_DIR/*.facts (what the kernel and LVM reported while the pool was live).
 set -eu
-ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single}
+ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired}
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 DMTHIN="node $ROOT/dist/dmthin.mjs"
 mkdir -p "$OUT"; cd "$OUT"
@@ -119,6 +120,18 @@ done
 $DMTHIN pool destroy $P
 rm -f fx3.data
 fi
+# The LVM fixtures (4 to 7) share lvm2's settings: no udev, no backups, loop
+# devices only, so that nothing of the host's own VGs is touched.
+LVMC='devices { obtain_device_list_from_udev = 0 filter = [ "a|^/dev/loop|", "r|.*|" ] } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
+lv() { lvm "$@" --config "$LVMC"; }
+lvfacts() { # lvfacts VG FILE: LVM's own report of every LV, a row per segment (JSON)
+  lv lvs -a --reportformat json --units b --nosuffix -o vg_name,lv_name,lv_attr,lv_size,segtype,pool_lv,thin_id,origin,chunk_size,transaction_id,stripes,stripe_size,seg_count,devices $1 > $2
+}
+lvsum() { # lvsum VG LV FILE: the bytes of an LV as the kernel reads it through LVM
+  echo "lv $1/$2 $(blockdev --getsize64 /dev/mapper/$1-$2) bytes, sha256 $(sha256sum < /dev/mapper/$1-$2 | cut -d' ' -f1)" >> $3
+}
+
+
 if want lvm-single; then
 # Fixture 4: an LVM thin pool on one PV, made by the host's lvm2 (the guest
 # runs the host's root): a thin LV, a snapshot of it, a second thin LV,
@@ -126,8 +139,6 @@ if want lvm-single; then
 # LVM's own report (lvs, JSON) and the bytes of every LV as the kernel
 # read them through LVM (sha256).
 command -v lvm >/dev/null || { echo "lvm-single needs lvm2 on the host (apt-get install lvm2)"; exit 1; }
-LVMC='devices { obtain_device_list_from_udev = 0 filter = [ "a|^/dev/loop|", "r|.*|" ] } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
-lv() { lvm "$@" --config "$LVMC"; }
 truncate -s 96M lvm-single.pv
 L=$(losetup -f --show lvm-single.pv)
 lv pvcreate -y "$L"
@@ -146,6 +157,109 @@ for n in thin1 snap1 thin2; do
   echo "lv vgfx/$n $(blockdev --getsize64 /dev/mapper/vgfx-$n) bytes, sha256 $(sha256sum < /dev/mapper/vgfx-$n | cut -d' ' -f1)" >> lvm-single.facts
 done
 lv vgchange -an vgfx
+losetup -d "$L"
+fi
+
+if want lvm-striped; then
+# Fixture 5: a VG over two PVs, extent size 2 MiB. Pool data striped over
+# both and extended (two segments), chunk 256 KiB; a linear LV spanning both
+# PVs (two segments); a plain striped LV; a thin LV with a snapshot; and a
+# thin LV "gone", written, recorded, then removed with lvremove.
+command -v lvm >/dev/null || { echo "lvm-striped needs lvm2 on the host"; exit 1; }
+truncate -s 64M lvm-striped-1.pv; truncate -s 64M lvm-striped-2.pv
+A=$(losetup -f --show lvm-striped-1.pv); B=$(losetup -f --show lvm-striped-2.pv)
+lv pvcreate -y "$A" "$B"
+lv vgcreate -s 2M vgst "$A" "$B"
+lv lvcreate -y -L 6M -n lin vgst "$A"
+lv lvcreate -y --type thin-pool -i 2 -I 64k -L 24M --chunksize 256k -n pool vgst
+lv lvextend -y -L +8M vgst/pool
+lv lvextend -y -L +4M vgst/lin "$B"
+lv lvcreate -y -L 8M -i 2 -I 32k -n str vgst
+lv lvcreate -y -V 24M -T vgst/pool -n t1
+wr /dev/mapper/vgst-t1 51 100
+wr /dev/mapper/vgst-lin 52 40
+wr /dev/mapper/vgst-str 53 40
+lv lvcreate -y -s vgst/t1 -n s1
+lv lvchange -ay -K vgst/s1
+wr /dev/mapper/vgst-t1 54 30
+lv lvcreate -y -V 16M -T vgst/pool -n gone
+wr /dev/mapper/vgst-gone 55 50
+: > lvm-striped.facts
+lvsum vgst gone lvm-striped.facts
+echo "removed vgst/gone thin_id $(lv lvs --noheadings -o thin_id vgst/gone | tr -d ' ')" >> lvm-striped.facts
+lv lvremove -y vgst/gone
+wr /dev/mapper/vgst-t1 56 10
+for n in t1 s1 lin str; do lvsum vgst $n lvm-striped.facts; done
+dmsetup status vgst-pool-tpool | sed 's/^/status /' >> lvm-striped.facts
+lvfacts vgst lvm-striped.lvs.facts
+lv vgchange -an vgst
+losetup -d "$A"; losetup -d "$B"
+fi
+
+if want lvm-disk; then
+# Fixture 6: a whole-disk image as a Proxmox VE install leaves it: a GPT
+# (made by sfdisk) whose second partition is the PV of VG pve, with a
+# linear "swap", the thin pool "data" and two guest disks. The PV's
+# metadata area is small and the VG is committed again and again (tags
+# added and taken away) until its text has wrapped round the area's end.
+command -v sfdisk >/dev/null || { echo "lvm-disk needs sfdisk on the host (apt-get install fdisk)"; exit 1; }
+truncate -s 80M lvm-disk.img
+printf 'label: gpt\nstart=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=4096, size=155648, type=E6D6D379-F507-44C2-A23C-238F2A3DF928\n' | sfdisk -q lvm-disk.img
+P=$(losetup -f --show -o $((4096 * 512)) --sizelimit $((155648 * 512)) lvm-disk.img)
+lv pvcreate -y --dataalignment 128k --metadatasize 100k "$P"
+lv vgcreate pve "$P"
+lv lvcreate -y -L 8M -n swap pve
+lv lvcreate -y --type thin-pool -L 40M -n data pve
+lv lvcreate -y -V 24M -T pve/data -n vm-100-disk-0
+lv lvcreate -y -V 16M -T pve/data -n vm-101-disk-0
+wr /dev/mapper/pve-vm--100--disk--0 61 80
+wr /dev/mapper/pve-vm--101--disk--0 62 40
+wr /dev/mapper/pve-swap 63 20
+MDA=$(lv pvs --noheadings --units b --nosuffix -o pv_mda_size "$P" | tr -d ' ')
+lv vgcfgbackup -f vgtext.txt pve >/dev/null
+TEXT=$(stat -c %s vgtext.txt); rm -f vgtext.txt
+N=$((2 * MDA / TEXT + 4)); [ $N -le 400 ] || N=400
+echo "metadata area $MDA bytes, text about $TEXT bytes: $N commits"
+i=0
+while [ $i -lt $N ]; do
+  if [ $((i % 2)) = 0 ]; then lv lvchange -q --addtag fx pve/vm-101-disk-0; else lv lvchange -q --deltag fx pve/vm-101-disk-0; fi
+  i=$((i + 1))
+done
+: > lvm-disk.facts
+echo "commits $N mda $MDA" >> lvm-disk.facts
+for n in swap vm--100--disk--0 vm--101--disk--0; do
+  m=$(echo $n | sed 's/--/-/g')
+  echo "lv pve/$m $(blockdev --getsize64 /dev/mapper/pve-$n) bytes, sha256 $(sha256sum < /dev/mapper/pve-$n | cut -d' ' -f1)" >> lvm-disk.facts
+done
+lvfacts pve lvm-disk.lvs.facts
+lv vgchange -an pve
+losetup -d "$P"
+mv lvm-disk.img lvm-disk.pv
+fi
+
+if want lvm-repaired; then
+# Fixture 7: a pool after `lvconvert --repair` (the host's thin_repair, as
+# LVM runs it): the old metadata kept as pool_meta0, the repaired metadata
+# swapped in, a new spare. The thin LVs' bytes recorded before and after.
+truncate -s 64M lvm-repaired.pv
+L=$(losetup -f --show lvm-repaired.pv)
+lv pvcreate -y "$L"
+lv vgcreate vgrp "$L"
+lv lvcreate -y --type thin-pool -L 24M --chunksize 128k -n pool vgrp
+lv lvcreate -y -V 16M -T vgrp/pool -n t1
+wr /dev/mapper/vgrp-t1 71 60
+lv lvcreate -y -s vgrp/t1 -n s1
+lv lvchange -ay -K vgrp/s1
+wr /dev/mapper/vgrp-t1 72 20
+: > lvm-repaired.facts
+for n in t1 s1; do lvsum vgrp $n lvm-repaired.facts; done
+sed -i 's/^lv /before /' lvm-repaired.facts
+lv vgchange -an vgrp
+lv lvconvert -y --repair vgrp/pool
+lv vgchange -ay -K vgrp
+for n in t1 s1; do lvsum vgrp $n lvm-repaired.facts; done
+lvfacts vgrp lvm-repaired.lvs.facts
+lv vgchange -an vgrp
 losetup -d "$L"
 fi
 ls -la "$OUT"
