@@ -20,12 +20,12 @@ let o: Record<string, any>;
 
 describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}`))('live driver on a real kernel', () => {
   beforeAll(async () => {
-    run = await runScenario('driver-scenario.mjs');
+    run = await runScenario('driver-scenario.mjs', 900_000);
     scratchDir = run.scratch;
     o = run.observed;
     process.stderr.write(`kernel scenario ran on the ${run.where} in ${run.seconds.toFixed(1)} s\n`);
     if (o.exception) throw new Error(`the scenario threw: ${o.exception}\n${run.output.slice(-2000)}`);
-  }, 600_000);
+  }, 960_000);
 
   afterAll(() => {
     if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
@@ -176,5 +176,59 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
     expect(o.offlineDump.stdout).toBe(o.thinDump.stdout);
     expect((o.offlineDump.stdout.match(/<device /g) ?? []).length).toBe(2);
     expect(o.offlineDump.stdout).toMatch(/transaction="5"/);
+  });
+
+  // LVM itself, in the same boot, running dmthin as thin_check, thin_repair and
+  // thin_dump (test/kernel/guest/lvm-tools.mjs): each tool call is logged as
+  // "NAME ARGS -> EXIT" by a wrapper around a symlink to dmthin.
+  describe('LVM running dmthin as its thin_* tools', () => {
+    const lvm = (ctx: { skip: () => void }): Record<string, any> => {
+      if (o.lvm?.skipped) {
+        process.stderr.write(`SKIPPED (loudly): ${o.lvm.skipped}\n`);
+        ctx.skip();
+      }
+      if (o.lvm?.exception) throw new Error(`lvm-tools.mjs threw: ${o.lvm.exception}`);
+      return o.lvm;
+    };
+
+    it('activates a pool after dmthin thin_check passes it, every thin LV as it was', (ctx) => {
+      const l = lvm(ctx);
+      expect(l.setup).toEqual([0, 0, 0, 0, 0, 0, 0]);
+      expect(l.activate.code).toBe(0);
+      expect(l.activateTools).toEqual(['thin_check -q /dev/mapper/vglt-pool_tmeta -> 0']);
+      expect(l.afterActivate).toEqual(l.before);
+      expect(new Set(Object.values(l.before)).size).toBe(3);
+    });
+
+    it('refuses a pool whose metadata superblock checksum is broken: dmthin thin_check exits 1', (ctx) => {
+      const l = lvm(ctx);
+      expect(l.offlineCheckBroken.code).toBe(1);
+      expect(l.offlineCheckBroken.stderr).toMatch(/bad superblock checksum: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+ \[block 0\]/);
+      expect(l.offlineCheckBroken.stderr).toMatch(/dmthin lvm repair \S+pv\.img vglt\/pool -o NEW/);
+      expect(l.refused.code).not.toBe(0);
+      expect(l.refused.stderr).toMatch(/Check of pool vglt\/pool failed \(status:1\)/);
+      expect(l.refusedTools).toEqual(['thin_check -q /dev/mapper/vglt-pool_tmeta -> 1']);
+    });
+
+    it('lvconvert --repair rebuilds it through dmthin thin_repair and thin_dump; the pool activates and every thin LV keeps its bytes', (ctx) => {
+      const l = lvm(ctx);
+      expect(l.repair.code, l.repair.stderr).toBe(0);
+      expect(l.repairTools).toEqual([
+        expect.stringMatching(/^thin_repair +-i \/dev\/mapper\/vglt-pool_tmeta -o \/dev\/mapper\/vglt-lvol0_pmspare -> 0$/),
+        'thin_dump /dev/mapper/vglt-lvol0_pmspare -> 0',
+      ]);
+      expect(l.repair.stderr).toMatch(/repaired: 3 devices, \d+ mappings \(0 from older copies\), 0 lost ranges/);
+      expect(l.activateRepaired.code).toBe(0);
+      expect(l.activateRepairedTools).toEqual(['thin_check -q /dev/mapper/vglt-pool_tmeta -> 0']);
+      expect(l.afterRepair).toEqual(l.before);
+      expect(l.lvs).toMatch(/pool_meta0 +linear/);
+      // Read back offline from the PV image: the repaired pool checks clean and agrees with LVM.
+      expect(l.offlineCheckRepaired.code).toBe(0);
+      const inv = JSON.parse(l.offlineLs.stdout);
+      const pool = inv.vgs[0].lvs.find((x: { name: string }) => x.name === 'pool');
+      expect(pool).toMatchObject({ type: 'thin-pool', transaction_id: 3, metadata_transaction_id: 3 });
+      expect(inv.vgs[0].lvs.map((x: { name: string }) => x.name)).toContain('pool_meta0');
+      expect(inv.problems).toEqual([]);
+    });
   });
 });

@@ -38,6 +38,8 @@ const PACKAGES = {
   dmsetup: '/usr/sbin/dmsetup',
   e2fsprogs: '/usr/sbin/mke2fs',
   time: '/usr/bin/time',
+  // LVM running dmthin as its thin_* tools, in the VM (test/kernel/guest/lvm-tools.mjs).
+  lvm2: '/sbin/lvm',
   'util-linux': '/usr/bin/fallocate',
   chromium: '/usr/bin/chromium',
   'fonts-dejavu-core': '/usr/share/fonts/truetype/dejavu',

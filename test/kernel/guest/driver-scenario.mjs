@@ -4,7 +4,7 @@
 // file WORK_DIR/observed.json; test/kernel/driver.test.ts asserts on it.
 // Usage: node driver-scenario.mjs PROJECT_ROOT WORK_DIR
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [root, work] = process.argv.slice(2);
@@ -155,5 +155,11 @@ try {
     if (file?.startsWith(work)) sh(['losetup', '-d', name]);
   }
 }
+// LVM running dmthin as its thin_* tools, in the same boot (one VM for both).
+const lvmWork = join(work, 'lvm');
+const lvmRun = spawnSync(process.execPath, [join(root, 'test', 'kernel', 'guest', 'lvm-tools.mjs'), root, lvmWork], { encoding: 'utf8', env });
+obs.lvm = existsSync(join(lvmWork, 'observed.json'))
+  ? JSON.parse(readFileSync(join(lvmWork, 'observed.json'), 'utf8'))
+  : { exception: `lvm-tools.mjs wrote nothing (exit ${lvmRun.status}): ${lvmRun.stdout}${lvmRun.stderr}`.slice(-3000) };
 writeFileSync(join(work, 'observed.json'), JSON.stringify(obs));
 process.stdout.write('scenario done\n');
