@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { parseConfigText } from './config-text.js';
 import { dashedUuid } from './label.js';
 import { readPartitionTable } from './partitions.js';
+import { identify } from './signatures.js';
 import { type FoundPv, PvFile, findPv } from './pv.js';
 import type { PvLocations } from './lv-source.js';
 import { type VolumeGroup, volumeGroup } from './vg.js';
@@ -53,13 +54,19 @@ export function scanImages(paths: readonly string[]): Scan {
     throw e;
   }
   // A PV at the start of the file, or else in any partition of a whole-disk image.
+  // What a file or partition without a PV holds, named (a qcow2 image, ext4, ...).
+  const others: string[] = [];
   const look = (f: PvFile, start: number, size: number, where: string): boolean => {
-    if (Buffer.from(f.read(start, 6)).toString('latin1') === 'LUKS\xba\xbe') {
-      scan.problems.push({ kind: 'encrypted', detail: `${where} is LUKS-encrypted: open it with cryptsetup first (dmthin cannot read it without the key)` });
+    const sig = identify((o, n) => f.read(start + o, n), size, start === 0);
+    if (sig?.kind === 'encrypted' || sig?.kind === 'container') {
+      scan.problems.push({ kind: sig.kind === 'encrypted' ? 'encrypted' : 'disk_image_format', detail: `${where} is ${sig.what}` });
       return true;
     }
     const pv = findPv(f, start, size);
-    if (!pv) return false;
+    if (!pv) {
+      if (sig) others.push(`${where} is ${sig.what}`);
+      return false;
+    }
     if ('problem' in pv) {
       scan.problems.push({ kind: 'bad_label', detail: pv.problem });
       return true;
@@ -69,6 +76,7 @@ export function scanImages(paths: readonly string[]): Scan {
     return true;
   };
   for (const f of files) {
+    others.length = 0;
     if (look(f, 0, f.fileSize, f.path)) continue;
     const table = readPartitionTable((o, n) => f.read(o, n));
     let found = false;
@@ -77,7 +85,8 @@ export function scanImages(paths: readonly string[]): Scan {
     if (!found) {
       const scheme = table?.partitions[0] ? `${table.partitions[0].scheme} ` : '';
       const where = table ? ` nor in any of its ${table.partitions.length} ${scheme}partitions` : '';
-      scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors${where}` });
+      const seen = others.splice(0).join('; ');
+      scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors${where}${seen ? ` (${seen})` : ''}` });
     }
   }
   // The newest text of each VG, by seqno, whichever PV holds it.

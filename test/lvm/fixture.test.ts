@@ -465,6 +465,36 @@ describe('the same PV inside whole-disk images', () => {
     expect(ls.problems.map((p) => p.kind)).toEqual(['partition_not_read', 'no_pv']);
   });
 
+  it('names a disk image format that must be converted first, and what partitions hold when none is a PV', () => {
+    const qcow = tmp.path('disk.qcow2');
+    const q = new Uint8Array(1 << 20);
+    q.set([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3], 0); // "QFI\xfb", version 3
+    writeFileSync(qcow, q);
+    const r = dmthin('lvm', 'ls', '--json', qcow);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toEqual([
+      { kind: 'disk_image_format', detail: expect.stringMatching(/disk\.qcow2 is a qcow2 disk image: convert it to raw first \(qemu-img convert -O raw /) },
+    ]);
+    // An MBR disk whose one partition holds ext4 (its magic at 1080) and no PV.
+    const d = new Uint8Array(8 << 20);
+    d[446 + 4] = 0x83;
+    le32(d, 446 + 8, 2048);
+    le32(d, 446 + 12, 8192);
+    d[510] = 0x55;
+    d[511] = 0xaa;
+    d.set([0x53, 0xef], 2048 * 512 + 1080);
+    const path = tmp.path('ext4-disk.img');
+    writeFileSync(path, d);
+    expect(JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout).problems).toEqual([
+      {
+        kind: 'no_pv',
+        detail: expect.stringMatching(
+          /no LVM label .* nor in any of its 1 mbr partitions \(.*ext4-disk\.img partition 1 is an ext2\/3\/4 filesystem, not an LVM PV\)/,
+        ),
+      },
+    ]);
+  });
+
   it('names a LUKS-encrypted image instead of calling it empty', () => {
     const path = tmp.path('luks.img');
     const d = new Uint8Array(1 << 20);
