@@ -9,7 +9,6 @@ import { BTreeNode } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
 import { MetadataError } from '../../format/errors.js';
 import { type Superblock, validateSuperblock } from '../../format/superblock.js';
-import { grow } from '../../pdata/grow.js';
 import { NodeKind, NodeScan } from '../../pdata/btree/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
 import { type KeyRange, isWholeRange } from '../../pdata/btree/problem.js';
@@ -87,23 +86,6 @@ export interface Salvage {
 }
 
 export const EMPTY_LIST: MappingList = { keys: new Float64Array(0), data: new Float64Array(0), time: new Uint32Array(0), length: 0 };
-
-export class Growing {
-  keys = new Float64Array(256);
-  data = new Float64Array(256);
-  time = new Uint32Array(256);
-  length = 0;
-  push(k: number, d: number, t: number): void {
-    if (this.length === this.keys.length) {
-      this.keys = grow(this.keys);
-      this.data = grow(this.data);
-      this.time = grow(this.time);
-    }
-    this.keys[this.length] = k;
-    this.data[this.length] = d;
-    this.time[this.length++] = t;
-  }
-}
 
 export interface TopLevel {
   root: number;

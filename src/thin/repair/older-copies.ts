@@ -11,7 +11,8 @@ import { MAX_DEPTH, type LeafCheck } from '../../pdata/btree/traversal.js';
 import { NodeKind, type NodeScan } from '../../pdata/btree/node-scan.js';
 import type { RefCounts } from '../../pdata/ref-counts.js';
 import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
-import { Growing, type Hole, type SalvageContext, type SalvagedDevice } from './context.js';
+import { MappingList } from '../mapping-list.js';
+import type { Hole, SalvageContext, SalvagedDevice } from './context.js';
 
 export class OlderCopies {
   constructor(private readonly ctx: SalvageContext) {}
@@ -43,10 +44,10 @@ export class OlderCopies {
     const owners = this.attribute(scan, oldTops, live);
 
     const damaged = devices.filter((d) => d.holes.length > 0);
-    const candidates = new Map<number, Growing>();
+    const candidates = new Map<number, MappingList>();
     for (const dev of damaged) {
       const whole = dev.holes.some(isWholeRange);
-      const g = new Growing();
+      const g = new MappingList();
       for (const leaf of orphans) {
         const who = owners.get(leaf);
         // Unattributed leaves only fill a bounded range, never a whole lost device.
@@ -79,11 +80,11 @@ export class OlderCopies {
 
     // Per device: one answer per virtual block, vouched for by the space map.
     const refused = this.ctx.stats.refused;
-    const kept = new Map<number, Growing>();
+    const kept = new Map<number, MappingList>();
     for (const dev of damaged) {
       const g = candidates.get(dev.devId)!;
-      const order = sortedOrder(g);
-      const out = new Growing();
+      const order = g.sortedOrder();
+      const out = new MappingList();
       for (let i = 0; i < order.length; ) {
         const k = g.keys[order[i]];
         let j = i;
@@ -163,7 +164,7 @@ export class OlderCopies {
     }
     for (const dev of damaged) {
       const g = kept.get(dev.devId)!;
-      const out = new Growing();
+      const out = new MappingList();
       for (let i = 0; i < g.length; i++) {
         const d = g.data[i];
         const c = claims.get(d)!;
@@ -233,12 +234,4 @@ function intersects(a: ReadonlySet<number>, b: ReadonlySet<number> | undefined):
   if (!b) return false;
   for (const x of a) if (b.has(x)) return true;
   return false;
-}
-
-/** Indices of g's entries sorted by key (stable). */
-function sortedOrder(g: Growing): Uint32Array {
-  const idx = new Uint32Array(g.length);
-  for (let i = 0; i < g.length; i++) idx[i] = i;
-  const keys = g.keys;
-  return idx.sort((a, b) => keys[a] - keys[b] || a - b);
 }
