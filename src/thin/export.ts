@@ -29,7 +29,7 @@ export interface ExportResult {
 
 const CHUNK = 8 << 20;
 
-interface Run {
+export interface Run {
   v: number;
   d: number;
   n: number;
@@ -66,10 +66,28 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
   const dev = md.devices().find((d) => d.devId === devId);
   if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
   const root = dev.mappingRoot;
+  const runs = (fn: (r: Run) => void): void => forEachRun(md, root, devId, fn);
+  return exportRuns(md, dataInput, `thin device ${devId}`, runs, highestMapped(md, root, devId), outFd, options);
+}
+
+/**
+ * Writes the runs `forEach` gives (in virtual block order; `highest` is the
+ * last virtual block mapped, -1 for none) as a device's bytes: what
+ * exportDevice does for a live device, and recovery for a deleted one.
+ */
+export function exportRuns(
+  md: Metadata,
+  dataInput: string | ByteSource,
+  what: string,
+  forEach: (fn: (r: Run) => void) => void,
+  highest: number,
+  outFd: number,
+  options: ExportOptions = {},
+): ExportResult {
   const bs = md.view.dataBlockSize * 512;
-  const needed = (highestMapped(md, root, devId) + 1) * bs;
+  const needed = (highest + 1) * bs;
   const size = options.size ?? needed;
-  if (size < needed) throw new UsageError(`thin device ${devId} maps data up to byte ${needed}, past the size asked for (${size})`);
+  if (size < needed) throw new UsageError(`${what} maps data up to byte ${needed}, past the size asked for (${size})`);
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
   // A block device may be larger than the pool uses; a file or an LV that is smaller is the wrong one.
   const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
@@ -93,8 +111,8 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
     }
   };
   try {
-    forEachRun(md, root, devId, (r) => {
-      if (r.d + r.n > nrData) throw new UsageError(`thin device ${devId} maps data block ${r.d + r.n - 1}, past the data device's ${nrData} blocks`);
+    forEach((r) => {
+      if (r.d + r.n > nrData) throw new UsageError(`${what} maps data block ${r.d + r.n - 1}, past the data device's ${nrData} blocks`);
       result.runs++;
       let off = 0;
       const total = r.n * bs;
