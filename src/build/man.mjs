@@ -30,6 +30,7 @@ export const PAGES = {
   'metadata.md': ['dmthin-metadata'],
   'docker.md': ['dmthin-docker'],
   'lvm.md': ['dmthin-lvm'],
+  'recovery.md': ['dmthin-undelete'],
   'pool.md': ['dmthin-pool', 'dmthin-thin', 'dmthin-snap'],
 };
 
@@ -49,6 +50,7 @@ const SUMMARY = {
   'dmthin-metadata': 'pack and unpack metadata (thin_metadata_pack format)',
   'dmthin-docker': 'Docker devicemapper forensics',
   'dmthin-lvm': 'LVM thin pools read from disk images, without lvm2',
+  'dmthin-undelete': 'find, export and re-add deleted thin devices',
   'dmthin-pool': 'live thin pools, thin volumes and snapshots',
 };
 

@@ -1,8 +1,23 @@
 import type { Command } from 'commander';
+import { ArgumentError } from '../errors.js';
 import { withOutput } from '../io/output-file.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
+import { scanDeleted } from '../thin/recover/deleted.js';
+import { exportDeleted } from '../thin/recover/export-deleted.js';
+import { parseSizeArg, parseThinIdArg, printJson, run, scanProgress } from './util.js';
+
+interface ExportFlags {
+  metadata: string;
+  data: string;
+  devId?: number;
+  deleted?: number;
+  includeUnknown?: boolean;
+  output: string;
+  size?: number;
+  atMetadataSnap?: boolean;
+  json?: boolean;
+}
 
 export function register(program: Command): void {
   program
@@ -12,36 +27,59 @@ export function register(program: Command): void {
       'Copies every mapped block of thin device ID from the data file to FILE at its virtual\n' +
         'offset; unmapped blocks are holes (zeros), as the kernel returns them. No kernel, no\n' +
         'root, no loop device. The result is what a forensic analyst mounts (mount -o ro,loop)\n' +
-        'or feeds to debugfs. -o - streams to standard output.',
+        'or feeds to debugfs. -o - streams to standard output.\n\n' +
+        'With --deleted ID, a deleted device whose tree survives (see `dmthin ls --deleted`):\n' +
+        'its intact and shared blocks are written, every block the evidence does not vouch for\n' +
+        'is left as zeros and counted in the report (docs/recovery.md).',
     )
     .requiredOption('--metadata <file>', 'metadata file or device')
     .requiredOption('--data <file>', 'data file or device')
-    .requiredOption('--dev-id <id>', 'thin device id', parseThinIdArg)
+    .option('--dev-id <id>', 'thin device id', parseThinIdArg)
+    .option('--deleted <id>', 'a deleted thin device id (recovery)', parseThinIdArg)
+    .option('--include-unknown', 'with --deleted: write the blocks whose fate is unknown too (counted as unknown_written)')
     .requiredOption('-o, --output <file>', 'output file (created or truncated), or - for standard output')
     .option('--size <size>', 'device size (default: up to the highest mapped block), e.g. 10G', parseSizeArg)
     .option('--at-metadata-snap', 'export the device as the held metadata snapshot saw it')
-    .option('--json', 'print {size, mapped_bytes, zero_bytes, runs} when done')
-    .action((o: { metadata: string; data: string; devId: number; output: string; size?: number; atMetadataSnap?: boolean; json?: boolean }) =>
+    .option('--json', 'print {size, mapped_bytes, zero_bytes, runs} when done (with --deleted: the recovery report)')
+    .action((o: ExportFlags) =>
       run(() => {
+        if ((o.devId === undefined) === (o.deleted === undefined))
+          throw new ArgumentError('give either --dev-id ID (a live device) or --deleted ID (a deleted one)');
+        if (o.includeUnknown && o.deleted === undefined) throw new ArgumentError('--include-unknown goes with --deleted');
+        if (o.deleted !== undefined && o.atMetadataSnap)
+          throw new ArgumentError('--deleted reads every generation in the metadata: not with --at-metadata-snap');
         const md = Metadata.open(o.metadata, { metadataSnap: o.atMetadataSnap });
         const toStdout = o.output === '-';
         const tty = process.stderr.isTTY && !o.json;
         const t0 = Date.now();
+        const id = o.devId ?? o.deleted!;
+        const onProgress = tty
+          ? (done: number, total: number) => process.stderr.write(`\rexporting thin ${id}: ${((100 * done) / total).toFixed(0)}%`)
+          : undefined;
+        const say = toStdout ? process.stderr : process.stdout;
         try {
+          if (o.deleted !== undefined) {
+            const scan = scanDeleted(md.reader, { onProgress: scanProgress(!tty) });
+            const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'image' }, (out) =>
+              exportDeleted(md, scan, o.deleted!, o.data, out.fd, { size: o.size, includeUnknown: o.includeUnknown, onProgress }),
+            );
+            if (tty) process.stderr.write('\r\x1b[K');
+            const seconds = (Date.now() - t0) / 1000;
+            if (o.json) printJson({ ...r, seconds }, say, 0);
+            else
+              process.stderr.write(
+                `exported deleted thin ${r.device_id}: ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written (${r.intact} intact, ${r.shared} shared` +
+                  `${r.unknown_written ? `, ${r.unknown_written} unknown written as asked` : ''}); ${r.withheld_blocks} left as zeros ` +
+                  `(${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes in ${seconds.toFixed(2)} s\n`,
+              );
+            return 0;
+          }
           const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'image' }, (out) =>
-            exportDevice(md, o.data, o.devId, out.fd, {
-              size: o.size,
-              onProgress: tty ? (done, total) => process.stderr.write(`\rexporting thin ${o.devId}: ${((100 * done) / total).toFixed(0)}%`) : undefined,
-            }),
+            exportDevice(md, o.data, o.devId!, out.fd, { size: o.size, onProgress }),
           );
           if (tty) process.stderr.write('\r\x1b[K');
           const secs = (Date.now() - t0) / 1000;
-          if (o.json)
-            printJson(
-              { size: r.size, mappedBytes: r.mappedBytes, zeroBytes: r.zeroBytes, runs: r.runs, seconds: secs },
-              toStdout ? process.stderr : process.stdout,
-              0,
-            );
+          if (o.json) printJson({ size: r.size, mappedBytes: r.mappedBytes, zeroBytes: r.zeroBytes, runs: r.runs, seconds: secs }, say, 0);
           else if (!toStdout || !process.stdout.isTTY) {
             process.stderr.write(`exported thin ${o.devId}: ${r.size} bytes, ${r.mappedBytes} mapped in ${r.runs} runs, in ${secs.toFixed(2)} s\n`);
           }

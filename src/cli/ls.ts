@@ -3,10 +3,15 @@ import { writeFileSync } from 'node:fs';
 import { withOutput } from '../io/output-file.js';
 import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/insight/ls.js';
 import { Metadata } from '../thin/metadata.js';
+import { ArgumentError } from '../errors.js';
+import { zeroBlocks } from '../thin/recover/zero-blocks.js';
+import { deletedJson, deletedTable, withDeletedScan } from './deleted.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
 import { arg, jsonText, run } from './util.js';
 
 export interface LsFlags {
+  deleted?: boolean;
+  data?: string;
   format?: LsField[];
   output?: string;
   headers: boolean;
@@ -34,10 +39,23 @@ export function lsOptions(cmd: Command, jsonHelp = 'every field of every device,
     .option('-o, --output <file>', 'write to FILE instead of standard output')
     .option('--no-headers', 'omit the header line')
     .option('-m, --metadata-snap', 'list the held metadata snapshot')
+    .option('--deleted', 'list deleted thin devices whose trees survive, with what the evidence says of each data block (docs/recovery.md)')
+    .option('--data <file>', "with --deleted: the pool's data file or device, to count vouched-for blocks that read as zeros (discarded)")
     .option('--json', jsonHelp);
 }
 
 export function lsAction(input: MetadataInput, o: LsFlags): number {
+  if (o.deleted) {
+    if (o.format || o.metadataSnap) throw new ArgumentError('--deleted lists deleted devices: not with -f or -m');
+    const files = o.data ? [...input.files, o.data] : input.files;
+    const text = withDeletedScan(input, !!o.json, (s) => {
+      const zeros = o.data ? zeroBlocks(s, o.data) : undefined;
+      return o.json ? deletedJson(s, zeros) : deletedTable(s, typeof input.source === 'string' ? input.source : input.source.name, zeros);
+    });
+    withOutput(o.output ?? '-', { inputs: files, what: 'listing' }, (out) => writeFileSync(out.fd, text));
+    return 0;
+  }
+  if (o.data) throw new ArgumentError('--data goes with --deleted');
   const fields = o.format ?? DEFAULT_LS_FIELDS;
   const md = Metadata.open(input.source, { metadataSnap: o.metadataSnap });
   try {

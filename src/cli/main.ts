@@ -19,6 +19,7 @@ import { register as registerExport } from './export.js';
 import { register as registerDocker } from './docker.js';
 import { register as registerPack } from './pack.js';
 import { register as registerLvm } from './lvm.js';
+import { register as registerUndelete } from './undelete.js';
 import { register as registerCompletion } from './completion.js';
 import { DROP_INS, VERSION, asDropIn, dropInName, reportError, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
 
@@ -36,6 +37,7 @@ registerMetadataSize(program);
 registerTrim(program);
 registerReport(program);
 registerExport(program);
+registerUndelete(program);
 registerDocker(program);
 registerPack(program);
 registerPool(program);

@@ -12,12 +12,13 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { runOnKernel } = await import('./kernel-run.mjs');
 // `npm run make-fixtures -- generations` makes only the fixtures named.
+// Metadata (.meta), PV images (.pv) and pool data (.data) are kept xz'ed.
 const names = process.argv.slice(2);
 const out = await runOnKernel(root, join(root, 'test', 'kernel', 'guest', 'make-fixtures.sh'), 'fixtures-', names.length ? [names.join(' ')] : []);
 const dest = join(root, 'fixtures');
 mkdirSync(dest, { recursive: true });
 for (const f of readdirSync(out)) {
-  if (f.endsWith('.meta') || f.endsWith('.pv')) {
+  if (f.endsWith('.meta') || f.endsWith('.pv') || f.endsWith('.data')) {
     execFileSync('sh', ['-c', `xz -9e -T1 -c "${join(out, f)}" > "${join(dest, `${f}.xz`)}"`]);
     console.log(`fixtures/${f}.xz`);
   } else if (f.endsWith('.facts')) {

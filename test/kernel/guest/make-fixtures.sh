@@ -2,11 +2,11 @@
 # Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
 # in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR
 # [NAMES]: NAMES (space-separated: snapshots many-thins generations lvm-single
-# lvm-striped lvm-disk lvm-repaired)
+# lvm-striped lvm-disk lvm-repaired recovery)
 # makes only those. Writes OUT_DIR/*.meta and *.pv (xz'ed by the caller) and
 # OUT_DIR/*.facts (what the kernel and LVM reported while the pool was live).
 set -eu
-ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired}
+ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired recovery}
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 DMTHIN="node $ROOT/dist/dmthin.mjs"
 mkdir -p "$OUT"; cd "$OUT"
@@ -261,5 +261,68 @@ for n in t1 s1; do lvsum vgrp $n lvm-repaired.facts; done
 lvfacts vgrp lvm-repaired.lvs.facts
 lv vgchange -an vgrp
 losetup -d "$L"
+fi
+if want recovery; then
+# Fixture 8: deleted thin devices, for recovery. A pool of 1024 data blocks
+# of 64 KiB (next-fit allocation, skip-zeroing). Device 3 (a thin LV) and
+# device 2 (a snapshot of 1, written after) are hashed block by block
+# through the kernel, then deleted. The pool's files are copied (pool
+# suspended) at four moments:
+#   recovery-a: right after the deletes;
+#   recovery-b: after 150 more blocks written to live devices (the
+#               allocator still ahead of the freed blocks);
+#   recovery-c: after a new device 5 filled the pool's free space: the
+#               allocator wrapped round and reused freed blocks;
+#   recovery-d: after device 5 was deleted too: reused blocks free again.
+P=fx8-pool
+blocks() { # blocks DEV ID FILE: the sha256 of every 64 KiB block of DEV, as the kernel reads it
+  node -e '
+    const fs = require("fs"); const crypto = require("crypto"); const [dev, id] = process.argv.slice(1);
+    const fd = fs.openSync(dev, "r"); const b = Buffer.alloc(65536); let out = "";
+    for (let v = 0; ; v++) { const n = fs.readSync(fd, b, 0, b.length, v * 65536); if (n <= 0) break;
+      out += "block " + id + " " + v + " " + crypto.createHash("sha256").update(b.subarray(0, n)).digest("hex") + "\n"; }
+    process.stdout.write(out);' "$1" "$2" >> "$3"
+}
+copy() { # copy NAME: the pool's metadata and data as they are now
+  dmsetup suspend $P
+  cp --sparse=always recovery.work.meta $1.meta
+  cp --sparse=always recovery.work.data $1.data
+  dmsetup resume $P
+  dmsetup status $P | sed "s/^/status $1 /" >> recovery.facts
+}
+$DMTHIN pool create $P --data recovery.work.data --metadata recovery.work.meta --data-size 64M --metadata-size 4M --block-size 64k --skip-zeroing
+$DMTHIN thin create $P 1 --size 32M --name fx8-t1
+wr /dev/mapper/fx8-t1 81 200
+$DMTHIN snap create $P 2 1 --name fx8-s2
+wr /dev/mapper/fx8-t1 82 40
+wr /dev/mapper/fx8-s2 83 30
+$DMTHIN thin create $P 3 --size 16M --name fx8-t3
+wr /dev/mapper/fx8-t3 84 100
+$DMTHIN thin create $P 4 --size 16M --name fx8-t4
+wr /dev/mapper/fx8-t4 85 60
+: > recovery.facts
+blocks /dev/mapper/fx8-s2 2 recovery.facts
+blocks /dev/mapper/fx8-t3 3 recovery.facts
+$DMTHIN thin deactivate fx8-s2
+$DMTHIN thin deactivate fx8-t3
+$DMTHIN thin delete $P 3
+$DMTHIN thin delete $P 2
+copy recovery-a
+wr /dev/mapper/fx8-t1 86 80
+wr /dev/mapper/fx8-t4 87 70
+copy recovery-b
+$DMTHIN thin create $P 5 --size 64M --name fx8-t5
+# Fill what is free: the allocator runs to the end, wraps and takes the freed blocks.
+FREE=$(dmsetup status $P | awk '{split($6, a, "/"); print a[2] - a[1]}')
+node -e '
+  const fs = require("fs"); const [dev, count] = process.argv.slice(1); const fd = fs.openSync(dev, "r+"); const b = Buffer.alloc(65536);
+  for (let i = 0; i < Number(count); i++) { b.fill((i * 7 + 1) & 255); b.writeUInt32LE(0x5eed0000 + i, 0); fs.writeSync(fd, b, 0, b.length, i * 65536); }
+  fs.fsyncSync(fd); fs.closeSync(fd);' /dev/mapper/fx8-t5 $((FREE - 4))
+copy recovery-c
+$DMTHIN thin deactivate fx8-t5
+$DMTHIN thin delete $P 5
+copy recovery-d
+$DMTHIN pool destroy $P
+rm -f recovery.work.meta recovery.work.data
 fi
 ls -la "$OUT"

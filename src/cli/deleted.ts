@@ -1,0 +1,110 @@
+/**
+ * `dmthin ls --deleted`: the deleted thin devices whose trees survive, with
+ * a verdict count per device (src/thin/recover/deleted.ts says what each
+ * verdict rests on).
+ */
+import { BlockReader } from '../io/block-reader.js';
+import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, scanDeleted } from '../thin/recover/deleted.js';
+import type { MetadataInput } from './metadata-input.js';
+import { jsonText, scanProgress } from './util.js';
+
+export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s: DeletedScan) => T): T {
+  const reader = new BlockReader(input.source);
+  try {
+    return use(scanDeleted(reader, { onProgress: scanProgress(quiet) }));
+  } finally {
+    reader.close();
+  }
+}
+
+function reasons(d: DeletedDevice): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < d.why.length; i++) {
+    if (d.verdict[i] !== 3) continue;
+    const w = UNKNOWN_WHY[d.why[i]!]!.replace(/ /g, '_');
+    out[w] = (out[w] ?? 0) + 1;
+  }
+  return out;
+}
+
+const timeRange = (d: DeletedDevice): [number, number] | null => (d.time.length ? [Math.min(...d.time), Math.max(...d.time)] : null);
+
+export function deletedJson(s: DeletedScan, zeros?: Map<number, number>): string {
+  return `${jsonText(
+    {
+      data_block_size: s.dataBlockSize,
+      live_devices: s.liveDevices,
+      devices: s.devices.map((d) => ({
+        device_id: d.devId,
+        mapped_blocks: d.counts.mapped,
+        intact: d.counts.intact,
+        shared: d.counts.shared,
+        reallocated: d.counts.reallocated,
+        unknown: d.counts.unknown,
+        unknown_reasons: reasons(d),
+        ...(zeros ? { zero_blocks: zeros.get(d.devId) ?? 0 } : {}),
+        conflicts: d.conflicts,
+        lost_nodes: d.lostNodes,
+        time_range: timeRange(d),
+        roots: d.roots,
+        top_level_copies: d.topLevelCopies,
+        details: d.details
+          ? {
+              mapped_blocks: d.details.mappedBlocks,
+              transaction_id: d.details.transactionId,
+              creation_time: d.details.creationTime,
+              snapshotted_time: d.details.snapshottedTime,
+              copies: d.detailsCopies,
+            }
+          : null,
+      })),
+      unattributed: {
+        leaves: s.unattributed.length,
+        mappings: s.unattributed.reduce((n, l) => n + l.mappings, 0),
+        leaf_ranges: s.unattributed.map((l) => ({ block: l.block, first_key: l.lo, last_key: l.hi, mappings: l.mappings })),
+      },
+    },
+    2,
+  )}\n`;
+}
+
+export function deletedTable(s: DeletedScan, name: string, zeros?: Map<number, number>): string {
+  const lines = [`${s.devices.length} deleted thin device(s) whose trees survive in ${name} (${s.liveDevices} live):`];
+  if (s.devices.length) {
+    const rows = [['DEV', 'MAPPED', 'INTACT', 'SHARED', 'REALLOCATED', 'UNKNOWN', 'TIMES', 'SEEN IN']];
+    for (const d of s.devices) {
+      const t = timeRange(d);
+      rows.push([
+        String(d.devId),
+        String(d.counts.mapped),
+        String(d.counts.intact),
+        String(d.counts.shared),
+        String(d.counts.reallocated),
+        String(d.counts.unknown),
+        t ? `${t[0]}..${t[1]}` : '-',
+        `${d.topLevelCopies} top-level, ${d.detailsCopies} details cop${d.detailsCopies === 1 ? 'y' : 'ies'}`,
+      ]);
+    }
+    const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows)
+      lines.push(
+        r
+          .map((c, i) => (i < 6 ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+          .join('  ')
+          .trimEnd(),
+      );
+    for (const d of s.devices) {
+      const why = Object.entries(reasons(d)).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`);
+      if (why.length) lines.push(`  device ${d.devId} unknown: ${why.join(', ')}`);
+      const z = zeros?.get(d.devId);
+      if (z)
+        lines.push(
+          `  device ${d.devId}: ${z} of its intact or shared blocks read as all zeros${z === d.counts.intact + d.counts.shared ? ' (all of them: its data was most likely discarded before the delete, as Docker does)' : ''}`,
+        );
+      if (d.lostNodes) lines.push(`  device ${d.devId}: ${d.lostNodes} node(s) of its trees could not be read (their mappings are not counted)`);
+    }
+  }
+  const um = s.unattributed.reduce((n, l) => n + l.mappings, 0);
+  lines.push(`unattributed: ${s.unattributed.length} mapping leaves (${um} mappings) that no live or deleted device's tree reaches`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,89 @@
+/**
+ * A deleted thin device's image: its intact and shared blocks with their
+ * bytes from the data device, every block the evidence does not vouch for
+ * left as zeros (a hole), and a report of what went where. Unknown blocks
+ * are written only when asked (includeUnknown), and then counted apart.
+ */
+import type { ByteSource } from '../../io/byte-source.js';
+import { UsageError } from '../../errors.js';
+import { type ExportOptions, type ExportResult, type Run, exportRuns } from '../export.js';
+import type { Metadata } from '../metadata.js';
+import { type DeletedScan, Verdict } from './deleted.js';
+
+export interface DeletedExportOptions extends ExportOptions {
+  /** Write unknown blocks too (marked in the report). */
+  includeUnknown?: boolean;
+}
+
+export interface DeletedExportReport extends ExportResult {
+  device_id: number;
+  mapped_blocks: number;
+  intact: number;
+  shared: number;
+  reallocated: number;
+  unknown: number;
+  /** Unknown blocks written (with includeUnknown). */
+  unknown_written: number;
+  lost_nodes: number;
+  /** Virtual blocks written, and left as holes although the device mapped them. */
+  written_blocks: number;
+  withheld_blocks: number;
+}
+
+export function exportDeleted(
+  md: Metadata,
+  scan: DeletedScan,
+  devId: number,
+  dataInput: string | ByteSource,
+  outFd: number,
+  options: DeletedExportOptions = {},
+): DeletedExportReport {
+  const dev = scan.devices.find((d) => d.devId === devId);
+  if (!dev) {
+    const ids = scan.devices.map((d) => d.devId);
+    throw new UsageError(
+      `no deleted thin device ${devId} survives in the metadata${ids.length ? ` (deleted devices found: ${ids.join(', ')})` : ' (none found)'}`,
+    );
+  }
+  const take = (i: number): boolean =>
+    dev.verdict[i] === Verdict.Intact || dev.verdict[i] === Verdict.Shared || (!!options.includeUnknown && dev.verdict[i] === Verdict.Unknown);
+  let written = 0;
+  let highest = -1;
+  for (let i = 0; i < dev.vblock.length; i++) {
+    if (!take(i)) continue;
+    written++;
+    highest = dev.vblock[i]!;
+  }
+  // A size covering every block the device mapped, written or not, unless one is given.
+  const mappedTop = dev.vblock.length ? dev.vblock[dev.vblock.length - 1]! : -1;
+  const bs = md.view.dataBlockSize * 512;
+  const size = options.size ?? (mappedTop + 1) * bs;
+  const runs = (fn: (r: Run) => void): void => {
+    let cur: Run | undefined;
+    for (let i = 0; i < dev.vblock.length; i++) {
+      if (!take(i)) continue;
+      const v = dev.vblock[i]!;
+      const d = dev.data[i]!;
+      if (cur && v === cur.v + cur.n && d === cur.d + cur.n) cur.n++;
+      else {
+        if (cur) fn(cur);
+        cur = { v, d, n: 1 };
+      }
+    }
+    if (cur) fn(cur);
+  };
+  const r = exportRuns(md, dataInput, `deleted thin device ${devId}`, runs, highest, outFd, { ...options, size });
+  return {
+    ...r,
+    device_id: devId,
+    mapped_blocks: dev.counts.mapped,
+    intact: dev.counts.intact,
+    shared: dev.counts.shared,
+    reallocated: dev.counts.reallocated,
+    unknown: dev.counts.unknown,
+    unknown_written: options.includeUnknown ? dev.counts.unknown : 0,
+    lost_nodes: dev.lostNodes,
+    written_blocks: written,
+    withheld_blocks: dev.counts.mapped - written,
+  };
+}
