@@ -6,6 +6,8 @@ import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
+import { exportRemovedLv } from '../lvm/export-removed.js';
+import { lvmDeleted } from '../lvm/deleted.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
@@ -18,6 +20,31 @@ import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } fro
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
 import { announce, printJson, run } from './util.js';
+
+function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
+  if (o.data || o.output)
+    throw new ArgumentError("lvm ls --deleted reads each pool's data in the images: no --data or -o (give VG/POOL last for one pool's full listing)");
+  const r = lvmDeleted(images);
+  if (o.json) printJson(r);
+  else {
+    const lines: string[] = [];
+    for (const p of r.pools) {
+      lines.push(`${p.vg}/${p.pool}: ${p.devices.length} deleted thin device(s) whose trees survive (${p.live_devices} live)`);
+      for (const d of p.devices) {
+        const who = d.name
+          ? `${p.vg}/${d.name} (${humanSize(d.size ?? 0)}${d.removed_at ? `, removed by ${d.removed_at}` : ''})`
+          : '(no LV name in the history)';
+        lines.push(
+          `  device ${d.device_id} ${who}: ${d.mapped_blocks} mapped, ${d.intact} intact, ${d.shared} shared, ${d.reallocated} reallocated, ${d.unknown} unknown`,
+        );
+      }
+      if (p.unattributed.leaves) lines.push(`  unattributed: ${p.unattributed.leaves} mapping leaves (${p.unattributed.mappings} mappings)`);
+    }
+    for (const p of r.problems) lines.push(`problem ${p.kind}${p.vg ? ` ${p.vg}${p.lv ? `/${p.lv}` : ''}` : ''}: ${p.detail}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return r.problems.length ? 1 : 0;
+}
 
 function fixVgTextAction(images: string[], o: { output?: string; json?: boolean }): number {
   if (!o.output) throw new ArgumentError('--fix-vg-text needs -o FILE: the corrected VG text is written there, never into the images');
@@ -67,6 +94,7 @@ export function register(program: Command): void {
     run(() => {
       const last = args[args.length - 1]!;
       if (o.fixVgText) return fixVgTextAction(args, o);
+      if (o.deleted && !(args.length >= 2 && isPoolArgument(last))) return lvmDeletedAction(args, o);
       if (args.length >= 2 && isPoolArgument(last)) return withPoolInput(args, (input) => lsAction(input, o));
       const thinOnly = (['format', 'output', 'metadataSnap'] as const).filter((k) => o[k] !== undefined);
       if (thinOnly.length || !o.headers) throw new ArgumentError("-f, -o, -m and --no-headers list one pool's thin devices: give VG/POOL last");
@@ -122,17 +150,33 @@ function registerPoolVerbs(lvm: Command): void {
     )
     .argument('<images-then-lv...>', 'disk images, then the LV as VG/LV')
     .requiredOption('-o, --output <file>', 'output file (created or replaced), or - for standard output')
+    .option('--deleted', "VG/LV is a thin LV lvremove took away: found by the name LVM's history gives it, exported as recovery does (docs/recovery.md)")
+    .option('--include-unknown', 'with --deleted: write the blocks whose fate is unknown too')
     .option('--json', 'print {kind, size, mapped_bytes, zero_bytes, runs, seconds} when done')
-    .action((args: string[], o: { output: string; json?: boolean }) =>
+    .action((args: string[], o: { output: string; json?: boolean; deleted?: boolean; includeUnknown?: boolean }) =>
       run(() => {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
-        const lv = args[args.length - 1];
+        const lv = args[args.length - 1]!;
         const tty = process.stderr.isTTY && !o.json;
         const t0 = Date.now();
-        const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
-          exportLv(images, lv, out.fd, tty ? (done, total) => process.stderr.write(`\rexporting ${lv}: ${((100 * done) / total).toFixed(0)}%`) : undefined),
-        );
+        const onProgress = tty ? (done: number, total: number) => process.stderr.write(`\rexporting ${lv}: ${((100 * done) / total).toFixed(0)}%`) : undefined;
+        if (o.includeUnknown && !o.deleted) throw new ArgumentError('--include-unknown goes with --deleted');
+        if (o.deleted) {
+          const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
+            exportRemovedLv(images, lv, out.fd, { includeUnknown: o.includeUnknown, onProgress }),
+          );
+          if (tty) process.stderr.write('\r\x1b[K');
+          const seconds = (Date.now() - t0) / 1000;
+          if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
+          else
+            process.stderr.write(
+              `exported removed thin LV ${lv} (device ${r.device_id} of pool ${r.pool}): ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written ` +
+                `(${r.intact} intact, ${r.shared} shared); ${r.withheld_blocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes\n`,
+            );
+          return 0;
+        }
+        const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) => exportLv(images, lv, out.fd, onProgress));
         if (tty) process.stderr.write('\r\x1b[K');
         const seconds = (Date.now() - t0) / 1000;
         const stream = o.output === '-' ? process.stderr : process.stdout;

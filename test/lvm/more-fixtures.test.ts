@@ -168,6 +168,31 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
     expect(next.changes).toContainEqual({ kind: 'lv_removed', lv: 'gone' });
   });
 
+  it('brings the removed thin LV back by name: lvm ls --deleted finds its tree, lvm export --deleted gives the bytes the kernel read before lvremove', () => {
+    const removed = Number(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n'))![1]);
+    const ls = JSON.parse(dmthin('lvm', 'ls', '--deleted', '--json', ...pvs).stdout) as {
+      pools: Array<{ vg: string; pool: string; devices: Array<Record<string, unknown>> }>;
+    };
+    expect(ls.pools).toEqual([
+      {
+        vg: 'vgst',
+        pool: 'pool',
+        live_devices: 2,
+        devices: [expect.objectContaining({ device_id: removed, name: 'gone', size: f.sums.get('vgst/gone')!.bytes, reallocated: 0, unknown: 0 })],
+        unattributed: expect.any(Object),
+      },
+    ]);
+    const out = tmp.path('gone.img');
+    const r = dmthin('lvm', 'export', ...pvs, 'vgst/gone', '--deleted', '-o', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ device_id: removed, pool: 'pool', withheld_blocks: 0 });
+    expect(sha(out)).toBe(f.sums.get('vgst/gone')!.sha256);
+    expect(dmthin('lvm', 'export', ...pvs, 'vgst/t1', '--deleted', '-o', tmp.path('t1-deleted.img'))).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/names no removed thin LV vgst\/t1 \(removed: gone\)/),
+    });
+  });
+
   it('with one PV missing, names it and refuses the LVs that lie on it, by name', () => {
     const r = dmthin('lvm', 'ls', '--json', pvs[0]!);
     expect(r.code).toBe(1);
