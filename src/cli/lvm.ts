@@ -8,6 +8,7 @@ import { openPool } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
+import { undeleteLv } from '../lvm/undelete-lv.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
@@ -19,7 +20,7 @@ import type { MetadataInput } from './metadata-input.js';
 import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
-import { announce, printJson, run } from './util.js';
+import { announce, parseThinIdArg, printJson, run } from './util.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -134,6 +135,41 @@ export function register(program: Command): void {
           printJson({ versions, removed: h.removed, problems: h.problems });
         } else process.stdout.write(formatHistory(h));
         return h.problems.length > 0 ? 1 : 0;
+      }),
+    );
+  lvm
+    .command('undelete')
+    .summary('put back a thin LV lvremove took away: new pool metadata and a VG text for vgcfgrestore')
+    .description(
+      "Finds VG/LV among the thin LVs LVM's history says were removed, and writes two files, never the images: NEW, the pool's metadata with the device re-added " +
+        "(only the blocks the evidence vouches for; see docs/recovery.md), and --vg-text FILE, LVM's newest VG text with the LV put back as it was. " +
+        "NEW must exist with the size of the pool's metadata LV (the message says it). docs/recovery.md says how to put both in place.\n\n" +
+        'Exit status: 0 both written, 1 the LV cannot be put back (nothing written), 2 bad arguments.',
+    )
+    .argument('<images-then-lv...>', 'disk images, then the removed LV as VG/LV')
+    .requiredOption('-o, --output <metadata>', "new pool metadata (an existing file of the metadata LV's size)")
+    .requiredOption('--vg-text <file>', 'the VG text to restore with vgcfgrestore --force -f FILE')
+    .option('--as <id>', 'the device id to give it (default: its own)', parseThinIdArg)
+    .option('--json', 'print what was done as one JSON object')
+    .action((args: string[], o: { output: string; vgText: string; as?: number; json?: boolean }) =>
+      run(() => {
+        if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
+        const images = args.slice(0, -1);
+        const lv = args[args.length - 1]!;
+        const r = withOutput(o.vgText, { inputs: [...images, o.output], what: 'VG text' }, (out) => {
+          const done = undeleteLv(images, lv, o.output, { as: o.as });
+          writeFileSync(out.fd, done.text);
+          return done;
+        });
+        const vg = lv.split('/')[0];
+        announce(
+          o.json,
+          `wrote ${o.output} (pool ${r.pool}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
+            `With the pool inactive: put ${o.output} in as the pool's metadata (lvconvert --swapmetadata), keep LVM's current text (vgcfgbackup -f ${vg}.before ${vg}), then vgcfgrestore --force -f ${o.vgText} ${vg}`,
+          { lv: r.lv, pool: r.pool, device_id: r.device_id, as: r.as, mappings: r.mappings, left_out: r.left_out, metadata: o.output, vg_text: o.vgText },
+          process.stderr,
+        );
+        return 0;
       }),
     );
   registerPoolVerbs(lvm);

@@ -19,6 +19,8 @@ import { type LogicalVolume, type VolumeGroup, lvBytes, volumeGroup } from './vg
 
 export interface VgVersion {
   vg: VolumeGroup;
+  /** The text as found. */
+  text: string;
   /** creation_time: seconds since the epoch, when the text says. */
   time?: number;
   host?: string;
@@ -47,6 +49,11 @@ export interface RemovedThinLv {
   last_seqno: number;
   /** ISO time of the first version without it, when that version says. */
   removed_at?: string;
+}
+
+/** The newest version of `vg` that still has thin LV `name` (its text holds the LV's section). */
+export function lastVersionWith(h: History, vg: string, name: string): VgVersion | undefined {
+  return [...h.versions].reverse().find((v) => v.vg.name === vg && v.vg.lvs.has(name));
 }
 
 export interface History {
@@ -92,7 +99,7 @@ function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | 
     const name = top.order.find((n) => top.sections.has(n));
     if (!name) return undefined;
     const vg = volumeGroup(top.sections.get(name)!);
-    return { vg, time: top.number('creation_time'), host: top.string('creation_host'), description: top.string('description') };
+    return { vg, text, time: top.number('creation_time'), host: top.string('creation_host'), description: top.string('description') };
   } catch {
     return undefined; // partly overwritten: not a version
   }

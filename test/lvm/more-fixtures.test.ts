@@ -13,10 +13,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseConfigText } from '../../src/lvm/config-text.js';
+import { volumeGroup } from '../../src/lvm/vg.js';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -191,6 +193,38 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
       code: 1,
       stderr: expect.stringMatching(/names no removed thin LV vgst\/t1 \(removed: gone\)/),
     });
+  });
+
+  it("lvm undelete writes pool metadata with the removed LV's device back and LVM's text with the LV back; neither touches the images", () => {
+    const before = pvs.map(sha);
+    const meta = tmp.path('undeleted.meta');
+    const text = tmp.path('vgst.undeleted');
+    expect(dmthin('lvm', 'undelete', ...pvs, 'vgst/gone', '-o', meta, '--vg-text', text)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/truncate -s \d+ /),
+    });
+    writeFileSync(meta, new Uint8Array(4 << 20));
+    const r = dmthin('lvm', 'undelete', ...pvs, 'vgst/gone', '-o', meta, '--vg-text', text, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const removed = Number(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n'))![1]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ lv: 'vgst/gone', pool: 'pool', device_id: removed, as: removed, left_out: 0 });
+    expect(pvs.map(sha)).toEqual(before);
+    // The VG text: LVM's newest, plus gone's section, plus a description saying so.
+    const vg = volumeGroup(parseConfigText(readFileSync(text, 'utf8')).section('vgst')!);
+    expect(vg.lvs.get('gone')!.segments[0]).toMatchObject({ type: 'thin', thinPool: 'pool', deviceId: removed });
+    const inv = JSON.parse(dmthin('lvm', 'ls', '--json', ...pvs).stdout) as { vgs: Array<{ seqno: number; lvs: Array<{ name: string }> }> };
+    expect([...vg.lvs.keys()].sort()).toEqual([...inv.vgs[0]!.lvs.map((l) => l.name), 'gone'].sort());
+    expect(vg.seqno).toBe(inv.vgs[0]!.seqno);
+    // The metadata passes thin_check; its device exports (with the pool's data) as the kernel read gone before lvremove.
+    expect(dmthin('check', meta).code).toBe(0);
+    if (tpt09) expect(oracle('0.9', 'thin_check', [meta]).code).toBe(0);
+    const data = tmp.path('vgst-tdata');
+    expect(dmthin('lvm', 'export', ...pvs, 'vgst/pool_tdata', '-o', data).code).toBe(0);
+    const out = tmp.path('gone-undeleted.img');
+    expect(
+      dmthin('export', '--metadata', meta, '--data', data, '--dev-id', String(removed), '--size', String(f.sums.get('vgst/gone')!.bytes), '-o', out).code,
+    ).toBe(0);
+    expect(sha(out)).toBe(f.sums.get('vgst/gone')!.sha256);
   });
 
   it('with one PV missing, names it and refuses the LVs that lie on it, by name', () => {
