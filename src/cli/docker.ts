@@ -46,6 +46,17 @@ export function formatInventory(inv: Inventory): string {
         .trimEnd(),
     );
   lines.push('');
+  if (inv.removed.length) {
+    lines.push(`removed devices whose trees survive (dmthin export --deleted ID brings back what the evidence vouches for; docs/recovery.md):`);
+    for (const r of inv.removed) {
+      const fate =
+        r.discarded === true
+          ? 'its data was discarded before the delete (every vouched-for block reads as zeros): nothing to bring back'
+          : `${r.intact} intact, ${r.shared} shared, ${r.reallocated} reallocated, ${r.unknown} unknown`;
+      lines.push(`  thin ${r.deviceId}${r.hash ? ` (${short(r.hash)})` : ''}: ${r.mappedBlocks} blocks mapped; ${fate}`);
+    }
+    lines.push('');
+  }
   if (inv.problems.length === 0) lines.push("no problems: Docker's records and the pool agree");
   else {
     lines.push(`${inv.problems.length} problem${inv.problems.length > 1 ? 's' : ''}:`);
@@ -102,6 +113,16 @@ export function register(program: Command): void {
               origin: d.origin ?? null,
             })),
             orphan_thins: inv.orphanThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
+            removed: inv.removed.map((r) => ({
+              device_id: r.deviceId,
+              hash: r.hash ?? null,
+              mapped_blocks: r.mappedBlocks,
+              intact: r.intact,
+              shared: r.shared,
+              reallocated: r.reallocated,
+              unknown: r.unknown,
+              discarded: r.discarded ?? null,
+            })),
             problems: inv.problems.map((pr) => ({ kind: pr.kind, device_id: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
           });
         } else {

@@ -6,7 +6,10 @@
 import { check, describeFinding } from '../thin/check/check.js';
 import { inferFamily } from '../thin/insight/family.js';
 import { lsRows } from '../thin/insight/ls.js';
+import { existsSync } from 'node:fs';
 import { Metadata } from '../thin/metadata.js';
+import { type DeletedScan, scanDeleted } from '../thin/recover/deleted.js';
+import { zeroBlocks } from '../thin/recover/zero-blocks.js';
 import { type DockerDevice, type DockerTree, type ReadOptions, readDockerTree } from './tree.js';
 
 export interface InventoryDevice extends DockerDevice {
@@ -52,6 +55,22 @@ export interface Inventory {
   devices: InventoryDevice[];
   /** Thin ids in the pool that Docker has no file for. */
   orphanThins: Array<{ deviceId: number; mappedBytes: number }>;
+  /**
+   * Deleted devices whose trees survive in the metadata (thin/recover):
+   * what `docker rm` left behind. `discarded` when every block the evidence
+   * vouches for reads as zeros (Docker discards a device's blocks before
+   * deleting it unless dm.blkdiscard=false); undefined without the data.
+   */
+  removed: Array<{
+    deviceId: number;
+    hash?: string;
+    mappedBlocks: number;
+    intact: number;
+    shared: number;
+    reallocated: number;
+    unknown: number;
+    discarded?: boolean;
+  }>;
   problems: Problem[];
 }
 
@@ -70,6 +89,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
     },
     devices,
     orphanThins: [],
+    removed: [],
     problems,
   };
 
@@ -166,6 +186,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
         });
       }
     }
+    listRemoved(inv, md, tree, devices);
     const tm = tree.transactionMetadata;
     if (tm && BigInt(tm.openTransactionId) !== sb.transactionId) {
       if (BigInt(tm.openTransactionId) > sb.transactionId) {
@@ -205,4 +226,37 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
     md.close();
   }
   return inv;
+}
+
+/** Deleted devices whose trees survive, named where a Docker record (deferred deletion) still has the id. */
+function listRemoved(inv: Inventory, md: Metadata, tree: DockerTree, devices: DockerDevice[]): void {
+  let found: DeletedScan;
+  try {
+    found = scanDeleted(md.reader);
+  } catch (e) {
+    inv.problems.push({ kind: 'damaged-metadata', detail: `cannot look for deleted devices: ${(e as Error).message}` });
+    return;
+  }
+  let zeros: Map<number, number> | undefined;
+  if (existsSync(tree.dataFile)) {
+    try {
+      zeros = zeroBlocks(found, tree.dataFile);
+    } catch {
+      zeros = undefined; // a data file of the wrong size: say nothing about discards
+    }
+  }
+  for (const d of found.devices) {
+    const vouched = d.counts.intact + d.counts.shared;
+    const z = zeros?.get(d.devId);
+    inv.removed.push({
+      deviceId: d.devId,
+      hash: devices.find((x) => x.deviceId === d.devId)?.hash,
+      mappedBlocks: d.counts.mapped,
+      intact: d.counts.intact,
+      shared: d.counts.shared,
+      reallocated: d.counts.reallocated,
+      unknown: d.counts.unknown,
+      discarded: z === undefined ? undefined : vouched > 0 && z === vouched,
+    });
+  }
 }
