@@ -165,7 +165,8 @@ export function register(program: Command): void {
         announce(
           o.json,
           `wrote ${o.output} (pool ${r.pool}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
-            `With the pool inactive: put ${o.output} in as the pool's metadata (lvconvert --swapmetadata), keep LVM's current text (vgcfgbackup -f ${vg}.before ${vg}), then vgcfgrestore --force -f ${o.vgText} ${vg}`,
+            `With the pool inactive: keep LVM's current text (vgcfgbackup -f ${vg}.before ${vg}), vgcfgrestore --force -f ${o.vgText} ${vg}, ` +
+            `then put ${o.output} in as the pool's metadata (an LV holding it; lvconvert --swapmetadata): docs/lvm.md has the commands`,
           { lv: r.lv, pool: r.pool, device_id: r.device_id, as: r.as, mappings: r.mappings, left_out: r.left_out, metadata: o.output, vg_text: o.vgText },
           process.stderr,
         );

@@ -230,5 +230,19 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(inv.vgs[0].lvs.map((x: { name: string }) => x.name)).toContain('pool_meta0');
       expect(inv.problems).toEqual([]);
     });
+
+    it('puts back a thin LV lvremove took away: dmthin lvm undelete, vgcfgrestore, lvconvert --swapmetadata; LVM activates it and it reads as before', (ctx) => {
+      const u = lvm(ctx).undelete;
+      expect(u.exception).toBeUndefined();
+      expect(u.setup).toEqual([0, 0, 0, 0, 0]);
+      expect([u.remove, u.deactivate]).toEqual([0, 0]);
+      expect(u.undelete.code, u.undelete.stderr).toBe(0);
+      expect(JSON.parse(u.undelete.stdout)).toMatchObject({ lv: 'vgud/gone', pool: 'pool', left_out: 0 });
+      for (const step of ['restore', 'newmeta', 'newmetaActivate', 'swap', 'activate']) expect(u[step].code, `${step}: ${u[step].stderr}`).toBe(0);
+      expect(u.copy).toBe(0);
+      expect(u.activateTools).toEqual(['thin_check -q /dev/mapper/vgud-pool_tmeta -> 0']);
+      expect(u.lvs).toMatch(/^\s*gone\s+2\s*$/m);
+      expect(u.after).toBe(u.before);
+    });
   });
 });

@@ -125,6 +125,7 @@ try {
   // dmthin reads the repaired VG from the image: the old metadata kept as pool_meta0.
   obs.offlineLs = sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), 'lvm', 'ls', '--json', f('pv.img')]);
   obs.offlineCheckRepaired = sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), 'lvm', 'check', f('pv.img'), 'vglt/pool']);
+  obs.undelete = undeleteScenario();
 } catch (e) {
   obs.exception = String(e?.stack ?? e);
 } finally {
@@ -132,4 +133,53 @@ try {
   if (loop) sh(['losetup', '-d', loop]);
 }
 writeFileSync(f('observed.json'), JSON.stringify(obs));
+
+// A thin LV removed with lvremove, put back with dmthin lvm undelete: its VG
+// text restored with vgcfgrestore, the pool's metadata swapped for dmthin's
+// with lvconvert --swapmetadata; LVM activates it and it reads as before.
+function undeleteScenario() {
+  const u = {};
+  const img = f('ud.img');
+  writeFileSync(img, '');
+  sh(['truncate', '-s', '64M', img]);
+  const l = sh(['losetup', '-f', '--show', img]).stdout.trim();
+  const dmthin = (...args) => sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), ...args]);
+  try {
+    u.setup = [
+      lvm('pvcreate', '-y', l),
+      lvm('vgcreate', 'vgud', l),
+      lvm('lvcreate', '-y', '--type', 'thin-pool', '-L', '24M', '--chunksize', '64k', '-n', 'pool', 'vgud'),
+      lvm('lvcreate', '-y', '-V', '8M', '-T', 'vgud/pool', '-n', 'keep'),
+      lvm('lvcreate', '-y', '-V', '8M', '-T', 'vgud/pool', '-n', 'gone'),
+    ].map((r) => r.code);
+    write('/dev/mapper/vgud-keep', 11, 40);
+    write('/dev/mapper/vgud-gone', 12, 60);
+    u.before = sha('/dev/mapper/vgud-gone');
+    u.remove = lvm('lvremove', '-y', 'vgud/gone').code;
+    write('/dev/mapper/vgud-keep', 13, 10);
+    u.deactivate = lvm('vgchange', '-an', 'vgud').code;
+    const tmetaBytes = Number(lvm('lvs', '--noheadings', '--units', 'b', '--nosuffix', '-a', '-o', 'lv_size', 'vgud/pool_tmeta').stdout.trim());
+    writeFileSync(f('ud.meta'), '');
+    sh(['truncate', '-s', String(tmetaBytes), f('ud.meta')]);
+    u.undelete = dmthin('lvm', 'undelete', img, 'vgud/gone', '-o', f('ud.meta'), '--vg-text', f('vgud.txt'), '--json');
+    // The VG text first (it is LVM's newest plus the LV), then the metadata swap (which LVM records itself).
+    u.restore = lvm('vgcfgrestore', '--force', '-f', f('vgud.txt'), 'vgud');
+    u.newmeta = lvm('lvcreate', '-y', '-an', '-Zn', '-L', `${tmetaBytes}b`, '-n', 'newmeta', 'vgud');
+    u.newmetaActivate = lvm('lvchange', '-ay', 'vgud/newmeta');
+    u.copy = sh(['dd', `if=${f('ud.meta')}`, 'of=/dev/mapper/vgud-newmeta', 'bs=1M', 'oflag=direct', 'conv=fsync']).code;
+    u.newmetaDeactivate = lvm('lvchange', '-an', 'vgud/newmeta');
+    u.swap = lvm('lvconvert', '-y', '--swapmetadata', '--poolmetadata', 'vgud/newmeta', 'vgud/pool');
+    logSince();
+    u.activate = lvm('vgchange', '-ay', 'vgud');
+    u.activateTools = logSince();
+    u.lvs = lvm('lvs', '--noheadings', '-o', 'lv_name,thin_id', 'vgud').stdout;
+    u.after = existsSync('/dev/mapper/vgud-gone') ? sha('/dev/mapper/vgud-gone') : null;
+  } catch (e) {
+    u.exception = String(e?.stack ?? e);
+  } finally {
+    lvm('vgchange', '-an', 'vgud');
+    sh(['losetup', '-d', l]);
+  }
+  return u;
+}
 process.stdout.write('lvm scenario done\n');
