@@ -84,6 +84,29 @@ describe('dmthin docker ls', () => {
       expect(r.intact + r.shared + r.reallocated + r.unknown).toBe(r.mapped_blocks);
     }
     expect(dmthin('docker', 'ls', root).stdout).toMatch(/removed devices whose trees survive[^\n]*\n {2}thin 8: \d+ blocks mapped; \d+ intact/);
+    // Exported with export --deleted, each is what the kernel read from it before the removal.
+    const files = join(root, 'devicemapper', 'devicemapper');
+    for (const line of readFileSync(join(fixture, 'removed.txt'), 'utf8').trim().split('\n')) {
+      const [id, md5] = line.split(' ');
+      const out = tmp.path(`removed-${id}.img`);
+      const r = dmthin(
+        'export',
+        '--metadata',
+        join(files, 'metadata'),
+        '--data',
+        join(files, 'data'),
+        '--deleted',
+        id!,
+        '--size',
+        '33554432',
+        '-o',
+        out,
+        '--json',
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ withheld_blocks: 0 });
+      expect(createHash('md5').update(readFileSync(out)).digest('hex'), `removed thin ${id}`).toBe(md5);
+    }
     // Docker discards a device's blocks before deleting it (dm.blkdiscard): then every vouched-for block reads as zeros.
     const wiped = tree('docker-discarded');
     const data = join(wiped, 'devicemapper', 'devicemapper', 'data');

@@ -2,7 +2,8 @@
 // Makes fixtures/docker/ on a real kernel (here if this kernel has dm-thin,
 // as root; else in the VM): a Docker devicemapper tree built the way Docker's
 // driver lays it out, with its metadata and data files xz-compressed, and
-// facts.txt: md5 of what the kernel read from every recorded device.
+// facts.txt: md5 of what the kernel read from every recorded device, and
+// removed.txt: of the removed container's devices before their removal.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -22,4 +23,5 @@ for (const f of ['metadata', 'data']) {
 }
 cpSync(tree, join(dest, 'tree'), { recursive: true });
 cpSync(join(out, 'facts'), join(dest, 'facts.txt'));
+cpSync(join(out, 'removed'), join(dest, 'removed.txt'));
 console.log(`fixtures/docker: ${existsSync(join(dest, 'data.xz')) ? 'written' : 'MISSING'}`);

@@ -8,7 +8,8 @@
 # with files written in each; a removed container (devices deleted, records
 # gone); and a crash mid-transaction (a snapshot made in the pool, the
 # transaction opened, never recorded). Then records what the kernel reads
-# from every device (md5) in OUT_DIR/facts.
+# from every device (md5) in OUT_DIR/facts, and from the removed container's
+# devices before their removal in OUT_DIR/removed (thin id, md5).
 set -eu
 ROOT=$1; OUT=$2
 DMTHIN="node $ROOT/dist/dmthin.mjs"
@@ -88,7 +89,12 @@ container 4 5 aaaa000000000000000000000000000000000000000000000000000000000001 w
 container 6 7 bbbb000000000000000000000000000000000000000000000000000000000002 db 4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d "db started"
 container 8 9 cccc000000000000000000000000000000000000000000000000000000000003 old 5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e "old started"
 
-# Remove container "old": its devices deleted, its records gone.
+# Remove container "old": its devices deleted, its records gone. First what
+# the kernel reads from them (for recovery's tests), as thin id and md5.
+: > $OUT/removed
+for pair in 8:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e-init 9:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e; do
+  echo "${pair%%:*} $(md5sum < /dev/mapper/$PREFIX-${pair#*:} | cut -d' ' -f1)" >> $OUT/removed
+done
 for h in 5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e 5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e-init; do
   $DMTHIN thin deactivate $PREFIX-$h >/dev/null
 done
