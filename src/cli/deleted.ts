@@ -44,7 +44,7 @@ export function deletedJson(s: DeletedScan, zeros?: Map<number, number>): string
         unknown_reasons: reasons(d),
         ...(zeros ? { zero_blocks: zeros.get(d.devId) ?? 0 } : {}),
         conflicts: d.conflicts,
-        lost_nodes: d.lostNodes,
+        lost_leaves: d.lostNodes,
         time_range: timeRange(d),
         roots: d.roots,
         top_level_copies: d.topLevelCopies,

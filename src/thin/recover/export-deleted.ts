@@ -24,7 +24,8 @@ export interface DeletedExportReport extends ExportResult {
   unknown: number;
   /** Unknown blocks written (with includeUnknown). */
   unknown_written: number;
-  lost_nodes: number;
+  /** Nodes of its trees that could not be read (the lost_leaves: an internal node counts as one). */
+  lost_leaves: number;
   /** Virtual blocks written, and left as holes although the device mapped them. */
   written_blocks: number;
   withheld_blocks: number;
@@ -82,7 +83,7 @@ export function exportDeleted(
     reallocated: dev.counts.reallocated,
     unknown: dev.counts.unknown,
     unknown_written: options.includeUnknown ? dev.counts.unknown : 0,
-    lost_nodes: dev.lostNodes,
+    lost_leaves: dev.lostNodes,
     written_blocks: written,
     withheld_blocks: dev.counts.mapped - written,
   };
