@@ -197,21 +197,15 @@ export function scanDeleted(reader: BlockReader, options: DeletedScanOptions = {
   const deleted: DeletedDevice[] = [];
   for (const [devId, rs] of [...roots].sort((a, b) => a[0] - b[0])) {
     const all = new MappingList();
-    const seenLeaves = new Set<number>();
     let lostNodes = 0;
     const devWalk = new BTreeTraversal(reader, { mark: reached, remember: true });
-    for (const r of rs) {
-      devWalk.walk(r, {
-        valueSize: 8,
-        tree: { kind: 'mappings', devId },
-        onLeaf: (node) => {
-          if (seenLeaves.has(node.blocknr)) return;
-          seenLeaves.add(node.blocknr);
-          for (let i = 0; i < node.nrEntries; i++) all.push(node.key(i), node.dataBlock(i), node.time(i));
-        },
-        onProblem: () => void lostNodes++,
-      });
-    }
+    eachMappingOnce(
+      devWalk,
+      devId,
+      rs,
+      (k, d, t) => all.push(k, d, t),
+      () => void lostNodes++,
+    );
     deleted.push(merge(devId, [...rs], copies.get(devId) ?? 0, details.get(devId), all, lostNodes));
   }
 
@@ -227,6 +221,29 @@ export function scanDeleted(reader: BlockReader, options: DeletedScanOptions = {
 
   judge(reader, sb, deleted, unattributed, claims, nodeAt);
   return { devices: deleted, unattributed, liveDevices: liveRoots.size, dataBlockSize: sb.dataBlockSize, nrDataBlocks: nrData, metadataBlocks: n };
+}
+
+/** Every mapping under the roots of one device's trees (its generations, or the live tree and the held snapshot's), each leaf once. */
+function eachMappingOnce(
+  walk: BTreeTraversal,
+  devId: number,
+  roots: Iterable<number>,
+  fn: (vblock: number, data: number, time: number) => void,
+  onProblem: () => void = () => {},
+): void {
+  const seen = new Set<number>();
+  for (const r of roots) {
+    walk.walk(r, {
+      valueSize: 8,
+      tree: { kind: 'mappings', devId },
+      onLeaf: (node) => {
+        if (seen.has(node.blocknr)) return;
+        seen.add(node.blocknr);
+        for (let i = 0; i < node.nrEntries; i++) fn(node.key(i), node.dataBlock(i), node.time(i));
+      },
+      onProblem,
+    });
+  }
 }
 
 /** One mapping per virtual block: the newest time wins; different blocks at the same newest time are a conflict. */
@@ -305,21 +322,7 @@ function liveClaims(reader: BlockReader, nrData: number, devices: DeletedDevice[
     else claims.set(b, [c]);
   };
   const walk = new BTreeTraversal(reader, { mark: live, remember: true });
-  for (const [devId, rs] of liveRoots) {
-    const seen = new Set<number>();
-    for (const r of rs) {
-      walk.walk(r, {
-        valueSize: 8,
-        tree: { kind: 'mappings', devId },
-        onLeaf: (node) => {
-          if (seen.has(node.blocknr)) return;
-          seen.add(node.blocknr);
-          for (let i = 0; i < node.nrEntries; i++) claim(node.dataBlock(i), { devId, vblock: node.key(i), time: node.time(i) });
-        },
-        onProblem: () => {},
-      });
-    }
-  }
+  for (const [devId, rs] of liveRoots) eachMappingOnce(walk, devId, rs, (vblock, d, time) => claim(d, { devId, vblock, time }));
   return claims;
 }
 
