@@ -35,7 +35,16 @@ beforeAll(() => {
     const meta = tmp.path(f.replace(/\.xz$/, ''));
     xzDecompress(join(fx, f), meta);
     // Devices of each fixture as its script made them (test/kernel/guest/make-fixtures.sh).
-    const devs = { 'snapshots.meta.xz': [1, 2, 4, 5], 'many-thins.meta.xz': [10, 11, 100], 'generations.meta.xz': [1, 2, 5, 10] }[f];
+    const devs = {
+      'snapshots.meta.xz': [1, 2, 4, 5],
+      'many-thins.meta.xz': [10, 11, 100],
+      'generations.meta.xz': [1, 2, 5, 10],
+      // Recovery's pools: the live devices left after the deletes.
+      'recovery-a.meta.xz': [1, 4],
+      'recovery-b.meta.xz': [1, 4],
+      'recovery-c.meta.xz': [1, 4, 5],
+      'recovery-d.meta.xz': [1, 4],
+    }[f];
     if (!devs) throw new Error(`fixtures/${f}: no devices listed for it in this test`);
     pools.push({ name: f, meta, devs, held: f.startsWith('snapshots') });
   }
