@@ -31,6 +31,7 @@ export const PAGES = {
   'docker.md': ['dmthin-docker'],
   'lvm.md': ['dmthin-lvm'],
   'recovery.md': ['dmthin-undelete'],
+  'send.md': ['dmthin-send', 'dmthin-receive'],
   'pool.md': ['dmthin-pool', 'dmthin-thin', 'dmthin-snap'],
 };
 
@@ -51,6 +52,7 @@ const SUMMARY = {
   'dmthin-docker': 'Docker devicemapper forensics',
   'dmthin-lvm': 'LVM thin pools read from disk images, without lvm2',
   'dmthin-undelete': 'find, export and re-add deleted thin devices',
+  'dmthin-send': 'thin devices as verified streams: send and receive',
   'dmthin-pool': 'live thin pools, thin volumes and snapshots',
 };
 

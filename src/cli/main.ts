@@ -20,6 +20,7 @@ import { register as registerDocker } from './docker.js';
 import { register as registerPack } from './pack.js';
 import { register as registerLvm } from './lvm.js';
 import { register as registerUndelete } from './undelete.js';
+import { register as registerStream } from './stream.js';
 import { register as registerCompletion } from './completion.js';
 import { DROP_INS, VERSION, asDropIn, dropInName, reportError, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
 
@@ -38,6 +39,7 @@ registerTrim(program);
 registerReport(program);
 registerExport(program);
 registerUndelete(program);
+registerStream(program);
 registerDocker(program);
 registerPack(program);
 registerPool(program);

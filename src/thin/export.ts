@@ -36,7 +36,7 @@ export interface Run {
 }
 
 /** Runs of consecutive virtual blocks on consecutive data blocks, in order, without holding them all. */
-function forEachRun(md: Metadata, root: number, devId: number, fn: (r: Run) => void): void {
+export function forEachRun(md: Metadata, root: number, devId: number, fn: (r: Run) => void): void {
   let cur: Run | undefined;
   forEachMapping(md.reader, root, devId, (v, d) => {
     if (cur && v === cur.v + cur.n && d === cur.d + cur.n) {

@@ -1,0 +1,129 @@
+/**
+ * The dmthin stream format, version 1 (docs/stream.md): a header, records
+ * of changed blocks (D) and unmapped runs (Z), and an end record (E) with
+ * totals and the SHA-256 of everything before it. Every part carries the
+ * CRC-32C of its own bytes.
+ *
+ * Header, 256 bytes:
+ * ```
+ *   0 char[16] magic "dmthin-stream\0\0\0"
+ *  16 u32 version (1)        20 u32 flags (bit 0: incremental)
+ *  24 u32 block size, bytes  28 u32 reserved
+ *  32 u64 virtual size, bytes
+ *  40 u8[32] pool identity
+ *  72 u32 new device id      76 u32 base device id (0xffffffff: none)
+ *  80 u8[32] new snapshot identity
+ * 112 u8[32] base snapshot identity (zeros: none)
+ * 144 reserved, zeros       252 u32 CRC-32C of bytes [0, 252)
+ * ```
+ * Records: u8 type, fields, u32 CRC-32C of the record's bytes before it.
+ * ```
+ * D: u64 first block, u32 count, count * block size bytes of data
+ * Z: u64 first block, u64 count
+ * E: u64 data blocks, u64 discarded blocks, u64 records, u8[32] SHA-256
+ * ```
+ */
+import CRC32C from 'crc-32/crc32c.js';
+import { StreamError } from './errors.js';
+
+export const HEADER_SIZE = 256;
+export const MAGIC = 'dmthin-stream\0\0\0';
+export const VERSION = 1;
+export const FLAG_INCREMENTAL = 1;
+export const NO_BASE = 0xffffffff;
+export const RECORD = { data: 0x44, zero: 0x5a, end: 0x45 } as const;
+/** Bytes of a D record before its data, of a Z record, of an E record: CRCs included. */
+export const D_HEAD = 1 + 8 + 4;
+export const Z_SIZE = 1 + 8 + 8 + 4;
+export const E_SIZE = 1 + 8 + 8 + 8 + 32 + 4;
+
+export interface StreamHeader {
+  incremental: boolean;
+  blockSize: number;
+  virtualSize: number;
+  pool: Uint8Array;
+  deviceId: number;
+  baseDeviceId: number;
+  identity: Uint8Array;
+  baseIdentity: Uint8Array;
+}
+
+export const crc32c = (b: Uint8Array, seed?: number): number => CRC32C.buf(b, seed) >>> 0;
+
+export function writeHeader(h: StreamHeader): Uint8Array {
+  const b = new Uint8Array(HEADER_SIZE);
+  const v = new DataView(b.buffer);
+  b.set(Buffer.from(MAGIC, 'latin1'), 0);
+  v.setUint32(16, VERSION, true);
+  v.setUint32(20, h.incremental ? FLAG_INCREMENTAL : 0, true);
+  v.setUint32(24, h.blockSize, true);
+  v.setBigUint64(32, BigInt(h.virtualSize), true);
+  b.set(h.pool.subarray(0, 32), 40);
+  v.setUint32(72, h.deviceId, true);
+  v.setUint32(76, h.baseDeviceId, true);
+  b.set(h.identity.subarray(0, 32), 80);
+  b.set(h.baseIdentity.subarray(0, 32), 112);
+  v.setUint32(252, crc32c(b.subarray(0, 252)), true);
+  return b;
+}
+
+export function parseHeader(b: Uint8Array, where: string): StreamHeader {
+  if (b.length < HEADER_SIZE) throw new StreamError(where, 0, `a stream header is ${HEADER_SIZE} bytes; only ${b.length} came`);
+  const v = new DataView(b.buffer, b.byteOffset, HEADER_SIZE);
+  if (Buffer.from(b.subarray(0, 16)).toString('latin1') !== MAGIC) throw new StreamError(where, 0, 'not a dmthin stream (no magic)');
+  const stored = v.getUint32(252, true);
+  const crc = crc32c(b.subarray(0, 252));
+  if (stored !== crc) throw new StreamError(where, 0, `header checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`);
+  const version = v.getUint32(16, true);
+  if (version !== VERSION) throw new StreamError(where, 0, `stream format version ${version} (this dmthin reads ${VERSION})`);
+  const blockSize = v.getUint32(24, true);
+  if (blockSize === 0 || blockSize % 512 !== 0) throw new StreamError(where, 0, `block size ${blockSize} is not a positive multiple of 512`);
+  return {
+    incremental: (v.getUint32(20, true) & FLAG_INCREMENTAL) !== 0,
+    blockSize,
+    virtualSize: Number(v.getBigUint64(32, true)),
+    pool: b.slice(40, 72),
+    deviceId: v.getUint32(72, true),
+    baseDeviceId: v.getUint32(76, true),
+    identity: b.slice(80, 112),
+    baseIdentity: b.slice(112, 144),
+  };
+}
+
+/** The head of a D record (type, first block, count); its data and CRC follow. */
+export function dataHead(first: number, count: number): Uint8Array {
+  const b = new Uint8Array(D_HEAD);
+  const v = new DataView(b.buffer);
+  b[0] = RECORD.data;
+  v.setBigUint64(1, BigInt(first), true);
+  v.setUint32(9, count, true);
+  return b;
+}
+
+export function zeroRecord(first: number, count: number): Uint8Array {
+  const b = new Uint8Array(Z_SIZE);
+  const v = new DataView(b.buffer);
+  b[0] = RECORD.zero;
+  v.setBigUint64(1, BigInt(first), true);
+  v.setBigUint64(9, BigInt(count), true);
+  v.setUint32(17, crc32c(b.subarray(0, 17)), true);
+  return b;
+}
+
+export interface EndTotals {
+  dataBlocks: number;
+  zeroBlocks: number;
+  records: number;
+}
+
+export function endRecord(t: EndTotals, sha256: Uint8Array): Uint8Array {
+  const b = new Uint8Array(E_SIZE);
+  const v = new DataView(b.buffer);
+  b[0] = RECORD.end;
+  v.setBigUint64(1, BigInt(t.dataBlocks), true);
+  v.setBigUint64(9, BigInt(t.zeroBlocks), true);
+  v.setBigUint64(17, BigInt(t.records), true);
+  b.set(sha256, 25);
+  v.setUint32(57, crc32c(b.subarray(0, 57)), true);
+  return b;
+}

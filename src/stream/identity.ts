@@ -1,0 +1,37 @@
+/**
+ * Who a stream is from and what it carries (docs/stream.md): the pool's
+ * identity (its superblock uuid, or its data block size and block count
+ * when the uuid is zeros, as it is in practice) and a snapshot's (the pool
+ * identity, the device id and its details: one state of one device).
+ */
+import { createHash } from 'node:crypto';
+import type { Superblock } from '../format/superblock.js';
+import type { ThinDevice } from '../thin/metadata.js';
+
+const u64 = (n: number | bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+};
+
+export function poolIdentity(sb: Superblock): Uint8Array {
+  const h = createHash('sha256');
+  if (sb.uuid.some((x) => x !== 0)) h.update(Buffer.from('uuid')).update(sb.uuid);
+  else h.update(Buffer.from('size')).update(u64(sb.dataBlockSize)).update(u64(sb.dataSpaceMapRoot.nrBlocks));
+  return new Uint8Array(h.digest());
+}
+
+export function snapshotIdentity(pool: Uint8Array, d: ThinDevice): Uint8Array {
+  return new Uint8Array(
+    createHash('sha256')
+      .update(pool)
+      .update(u64(d.devId))
+      .update(u64(d.creationTime))
+      .update(u64(d.snapshottedTime))
+      .update(u64(d.transactionId))
+      .update(u64(d.mappedBlocks))
+      .digest(),
+  );
+}
+
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -1,0 +1,298 @@
+/**
+ * `dmthin receive`: applies a stream (format.ts) to a raw image file or
+ * block device. The stream is verified whole first (header, every record's
+ * CRC, the end record's totals and SHA-256, the base against the target's
+ * state record); only then is the target written, record by record, and
+ * the state record made current. While applying, the state record names
+ * the stream being applied: a receive killed then leaves the target
+ * resumable with that same stream, and refuses any other.
+ *
+ * A stream from standard input is staged in a file beside the target while
+ * it is verified (it cannot be read twice); a stream file is read twice.
+ */
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import { UsageError } from '../errors.js';
+import { readUpTo, writeFull } from '../io/full-io.js';
+import { D_HEAD, E_SIZE, HEADER_SIZE, RECORD, type StreamHeader, Z_SIZE, crc32c, parseHeader } from './format.js';
+import { StreamError } from './errors.js';
+import { hex } from './identity.js';
+
+export interface TargetState {
+  format: 1;
+  pool: string;
+  device_id: number;
+  /** The snapshot identity the target now holds. */
+  identity: string;
+  block_size: number;
+  size: number;
+  applied_at: string;
+  /** Set while a stream is being applied: only that stream may be applied next. */
+  applying?: { identity: string; base_identity: string | null };
+}
+
+export interface ReceiveOptions {
+  /** The state record (default: TARGET.dmthin-state). */
+  state?: string;
+}
+
+export interface ReceiveResult {
+  target: string;
+  incremental: boolean;
+  identity: string;
+  data_blocks: number;
+  zero_blocks: number;
+  resumed: boolean;
+}
+
+const CHUNK = 8 << 20;
+
+/** Reads the stream at `path` sequentially, in exact-size pieces. */
+class Reader {
+  private readonly fd: number;
+  offset = 0;
+  constructor(
+    readonly path: string,
+    private readonly name: string,
+  ) {
+    this.fd = openSync(path, 'r');
+  }
+  read(n: number, into?: Uint8Array): Uint8Array {
+    const b = into ? into.subarray(0, n) : new Uint8Array(n);
+    const got = readUpTo(this.fd, b, n, this.offset);
+    if (got < n) throw new StreamError(this.name, this.offset + got, `the stream ends early (truncated?): ${n - got} more bytes expected`);
+    this.offset += n;
+    return b;
+  }
+  atEnd(): boolean {
+    return readUpTo(this.fd, new Uint8Array(1), 1, this.offset) === 0;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+type Apply = (kind: 'data' | 'zero', first: number, count: number, bytes?: Uint8Array) => void;
+
+/** Walks the whole stream, checking every CRC and the end record; calls `apply` for each record when given. */
+function walk(path: string, name: string, apply?: Apply): { header: StreamHeader; dataBlocks: number; zeroBlocks: number } {
+  const r = new Reader(path, name);
+  try {
+    const sha = createHash('sha256');
+    const head = r.read(HEADER_SIZE);
+    const header = parseHeader(head, name);
+    sha.update(head);
+    const bs = header.blockSize;
+    const maxBlock = header.virtualSize / bs;
+    const buf = new Uint8Array(Math.max(CHUNK, bs));
+    let dataBlocks = 0;
+    let zeroBlocks = 0;
+    let records = 0;
+    let next = 0; // records come in block order and never overlap
+    for (;;) {
+      const at = r.offset;
+      const type = r.read(1)[0]!;
+      if (type === RECORD.end) {
+        const rest = r.read(E_SIZE - 1);
+        const e = new Uint8Array(E_SIZE);
+        e[0] = type;
+        e.set(rest, 1);
+        const v = new DataView(e.buffer);
+        if (v.getUint32(57, true) !== crc32c(e.subarray(0, 57))) throw new StreamError(name, at, 'end record checksum');
+        const digest = sha.digest();
+        if (!Buffer.from(e.subarray(25, 57)).equals(digest)) throw new StreamError(name, at, "the stream's SHA-256 differs from the one its end record holds");
+        const [d, z, n] = [Number(v.getBigUint64(1, true)), Number(v.getBigUint64(9, true)), Number(v.getBigUint64(17, true))];
+        if (d !== dataBlocks || z !== zeroBlocks || n !== records) {
+          throw new StreamError(
+            name,
+            at,
+            `totals: the end record says ${d} data blocks, ${z} discarded, ${n} records; the stream held ${dataBlocks}, ${zeroBlocks}, ${records}`,
+          );
+        }
+        if (!r.atEnd()) throw new StreamError(name, r.offset, 'bytes after the end record');
+        return { header, dataBlocks, zeroBlocks };
+      }
+      if (type === RECORD.data) {
+        const h = new Uint8Array(D_HEAD);
+        h[0] = type;
+        h.set(r.read(D_HEAD - 1), 1);
+        const v = new DataView(h.buffer);
+        const first = Number(v.getBigUint64(1, true));
+        const count = v.getUint32(9, true);
+        if (count === 0 || first < next || first + count > maxBlock || count * bs > buf.length) {
+          throw new StreamError(
+            name,
+            at,
+            `data record for blocks ${first}..${first + count - 1} is out of order, empty, too large or past the device's ${maxBlock} blocks`,
+          );
+        }
+        const body = r.read(count * bs, buf);
+        const stored = new DataView(r.read(4).buffer).getUint32(0, true);
+        const crc = crc32c(body, crc32c(h));
+        if (stored !== crc)
+          throw new StreamError(
+            name,
+            at,
+            `data record for blocks ${first}..${first + count - 1}: checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`,
+          );
+        sha
+          .update(h)
+          .update(body)
+          .update(new Uint8Array(new Uint32Array([stored]).buffer));
+        apply?.('data', first, count, body);
+        dataBlocks += count;
+        next = first + count;
+      } else if (type === RECORD.zero) {
+        const z = new Uint8Array(Z_SIZE);
+        z[0] = type;
+        z.set(r.read(Z_SIZE - 1), 1);
+        const v = new DataView(z.buffer);
+        if (v.getUint32(17, true) !== crc32c(z.subarray(0, 17))) throw new StreamError(name, at, 'discard record checksum');
+        const first = Number(v.getBigUint64(1, true));
+        const count = Number(v.getBigUint64(9, true));
+        if (count === 0 || first < next || first + count > maxBlock)
+          throw new StreamError(name, at, `discard record for blocks ${first}..${first + count - 1} is out of order, empty or past the device`);
+        sha.update(z);
+        apply?.('zero', first, count);
+        zeroBlocks += count;
+        next = first + count;
+      } else {
+        throw new StreamError(name, at, `unknown record type 0x${type.toString(16)}`);
+      }
+      records++;
+    }
+  } finally {
+    r.close();
+  }
+}
+
+function readState(path: string): TargetState | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as TargetState;
+  } catch (e) {
+    throw new UsageError(
+      `state record ${path} cannot be read (${(e as Error).message}): the target's state is unknown; move it away only if you know what the target holds`,
+    );
+  }
+}
+
+function writeState(path: string, s: TargetState): void {
+  const tmp = join(dirname(path), `.${basename(path)}.dmthin-partial-${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
+  const fd = openSync(tmp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+/** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
+export function receive(streamPath: string, target: string, options: ReceiveOptions = {}): ReceiveResult {
+  const statePath = options.state ?? `${target}.dmthin-state`;
+  const name = streamPath === '-' ? 'standard input' : streamPath;
+  let staged: string | undefined;
+  let path = streamPath;
+  if (streamPath === '-') {
+    // Standard input cannot be read twice: keep it beside the target while it is checked and applied.
+    staged = join(dirname(target), `.${basename(target)}.dmthin-stream-${process.pid}`);
+    const out = openSync(staged, 'w', 0o600);
+    try {
+      const b = new Uint8Array(CHUNK);
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(0, b, 0, b.length, null);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+          if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+          throw e;
+        }
+        if (n <= 0) break;
+        writeFull(out, b, n, null);
+      }
+    } finally {
+      closeSync(out);
+    }
+    path = staged;
+  }
+  try {
+    const { header } = walk(path, name); // everything checked before the target is touched
+    const identity = hex(header.identity);
+    const baseIdentity = header.incremental ? hex(header.baseIdentity) : null;
+    const state = readState(statePath);
+    const targetExists = existsSync(target);
+    let resumed = false;
+    if (state?.applying) {
+      if (state.applying.identity !== identity) {
+        throw new UsageError(
+          `${target} is half way through applying stream ${state.applying.identity.slice(0, 16)}...: give that stream again to finish it (this one is ${identity.slice(0, 16)}...)`,
+        );
+      }
+      resumed = true;
+    } else if (header.incremental) {
+      if (!state || !targetExists)
+        throw new UsageError(
+          `${name} is incremental (base ${baseIdentity!.slice(0, 16)}...), but ${target} has no state record (${statePath}): receive the full stream first`,
+        );
+      if (state.identity !== baseIdentity) {
+        throw new UsageError(
+          `${name}'s base is ${baseIdentity!.slice(0, 16)}..., but ${target} holds ${state.identity.slice(0, 16)}... (last received): not applying it`,
+        );
+      }
+    } else if (targetExists && !state) {
+      const st = statSync(target);
+      if (st.isFile() && st.size > 0)
+        throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
+    }
+    if (state && state.block_size !== header.blockSize && !resumed && header.incremental) {
+      throw new UsageError(`${name} has blocks of ${header.blockSize} bytes; ${target} was received with ${state.block_size}`);
+    }
+    const now = { format: 1 as const, pool: hex(header.pool), device_id: header.deviceId, block_size: header.blockSize, size: header.virtualSize };
+    writeState(statePath, {
+      ...now,
+      identity: state?.identity ?? '',
+      applied_at: state?.applied_at ?? '',
+      applying: { identity, base_identity: baseIdentity },
+    });
+    const fd = openSync(target, targetExists ? 'r+' : 'w');
+    try {
+      const st = fstatSync(fd);
+      const isFile = st.isFile();
+      if (isFile) {
+        if (!header.incremental) ftruncateSync(fd, 0); // a full stream: the target starts empty (holes)
+        ftruncateSync(fd, header.virtualSize);
+      }
+      const bs = header.blockSize;
+      const zeros = new Uint8Array(Math.min(CHUNK, 1 << 20));
+      const r = walk(path, name, (kind, first, count, bytes) => {
+        if (kind === 'data') writeFull(fd, bytes!, count * bs, first * bs);
+        else {
+          // Unmapped in the new snapshot: zeros (written; a file keeps its size).
+          for (let off = 0; off < count * bs; off += zeros.length) writeFull(fd, zeros, Math.min(zeros.length, count * bs - off), first * bs + off);
+        }
+      });
+      // On disk before the state record says the target holds the new snapshot.
+      fsyncSync(fd);
+      writeState(statePath, { ...now, identity, applied_at: new Date().toISOString() });
+      return { target, incremental: header.incremental, identity, data_blocks: r.dataBlocks, zero_blocks: r.zeroBlocks, resumed };
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    if (staged) rmSync(staged, { force: true });
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * `dmthin send`, offline: a thin device's blocks as a stream (format.ts),
+ * all of them (full) or only what changed since a base snapshot
+ * (incremental: the delta of the two mapping trees; blocks both map to the
+ * same data block are not read). Data is read from the pool's data file or
+ * device in runs, and written record by record: memory does not grow with
+ * the device.
+ */
+import { createHash } from 'node:crypto';
+import { UsageError } from '../errors.js';
+import { type ByteSource, FileSource } from '../io/byte-source.js';
+import { writeFull } from '../io/full-io.js';
+import { type DeltaSink, delta, deltaRoots } from '../thin/delta/delta.js';
+import { forEachRun } from '../thin/export.js';
+import type { Metadata } from '../thin/metadata.js';
+import { NO_BASE, crc32c, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
+import { hex, poolIdentity, snapshotIdentity } from './identity.js';
+
+/** Blocks in one D record at most: bounded memory on both sides. */
+const MAX_RECORD_BYTES = 8 << 20;
+
+export interface SendOptions {
+  /** The base snapshot (an earlier snapshot of the same origin family). */
+  base?: number;
+  /** The device's size in bytes; default: up to the highest block either device maps. */
+  size?: number;
+}
+
+export interface SendResult {
+  device_id: number;
+  base_device_id: number | null;
+  identity: string;
+  base_identity: string | null;
+  data_blocks: number;
+  zero_blocks: number;
+  records: number;
+  bytes: number;
+  sha256: string;
+}
+
+export function send(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: SendOptions = {}): SendResult {
+  const devices = md.devices();
+  const dev = devices.find((d) => d.devId === devId);
+  if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
+  const base = options.base === undefined ? undefined : devices.find((d) => d.devId === options.base);
+  if (options.base !== undefined && (!base || base.mappingRoot === undefined))
+    throw new UsageError(`no thin device ${options.base} (the base) in the metadata`);
+  if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
+  const bs = md.view.dataBlockSize * 512;
+  const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
+  let highest = -1;
+  const top = (root: number, id: number): void =>
+    forEachRun(md, root, id, (r) => {
+      highest = Math.max(highest, r.v + r.n - 1);
+    });
+  top(dev.mappingRoot, devId);
+  if (base) top(base.mappingRoot!, base.devId);
+  const size = options.size ?? (highest + 1) * bs;
+  if (size < (highest + 1) * bs) throw new UsageError(`thin device ${devId} maps data up to byte ${(highest + 1) * bs}, past the size asked for (${size})`);
+  if (size % bs !== 0) throw new UsageError(`--size ${size} is not a multiple of the pool's block size (${bs} bytes)`);
+
+  const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
+  try {
+    if (!(data instanceof FileSource && data.isBlockDevice) && data.size < nrData * bs) {
+      throw new UsageError(
+        `data ${data.name} (${data.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`,
+      );
+    }
+    const pool = poolIdentity(md.superblock);
+    const identity = snapshotIdentity(pool, dev);
+    const baseIdentity = base ? snapshotIdentity(pool, base) : new Uint8Array(32);
+    const sha = createHash('sha256');
+    let bytes = 0;
+    const put = (b: Uint8Array, n = b.length): void => {
+      writeFull(outFd, b, n, null);
+      sha.update(b.subarray(0, n));
+      bytes += n;
+    };
+    put(
+      writeHeader({
+        incremental: !!base,
+        blockSize: bs,
+        virtualSize: size,
+        pool,
+        deviceId: devId,
+        baseDeviceId: base ? base.devId : NO_BASE,
+        identity,
+        baseIdentity,
+      }),
+    );
+    const totals = { dataBlocks: 0, zeroBlocks: 0, records: 0 };
+    const perRecord = Math.max(1, Math.floor(MAX_RECORD_BYTES / bs));
+    const buf = new Uint8Array(Math.min(perRecord, 1 << 30) * bs);
+    const crcBytes = new Uint8Array(4);
+    const sendData = (v: number, d: number, n: number): void => {
+      for (let done = 0; done < n; ) {
+        const k = Math.min(perRecord, n - done);
+        if (d + done + k > nrData) throw new UsageError(`thin device ${devId} maps data block ${d + done + k - 1}, past the data device's ${nrData} blocks`);
+        const head = dataHead(v + done, k);
+        const body = buf.subarray(0, k * bs);
+        data.readAt(body, (d + done) * bs);
+        put(head);
+        put(body);
+        new DataView(crcBytes.buffer).setUint32(0, crc32c(body, crc32c(head)), true);
+        put(crcBytes);
+        totals.dataBlocks += k;
+        totals.records++;
+        done += k;
+      }
+    };
+    if (!base) {
+      forEachRun(md, dev.mappingRoot, devId, (r) => sendData(r.v, r.d, r.n));
+    } else {
+      const sink: DeltaSink = {
+        leftOnly: (v, _d, n) => {
+          put(zeroRecord(v, n));
+          totals.zeroBlocks += n;
+          totals.records++;
+        },
+        rightOnly: (v, d, n) => sendData(v, d, n),
+        differ: (v, _l, r, n) => sendData(v, r, n),
+        same: () => {},
+        complete: () => {},
+      };
+      delta(md, base.devId, devId, sink, deltaRoots(md, base.devId, devId));
+    }
+    const end = endRecord(totals, new Uint8Array(sha.copy().digest()));
+    put(end);
+    return {
+      device_id: devId,
+      base_device_id: base ? base.devId : null,
+      identity: hex(identity),
+      base_identity: base ? hex(baseIdentity) : null,
+      data_blocks: totals.dataBlocks,
+      zero_blocks: totals.zeroBlocks,
+      records: totals.records + 1,
+      bytes,
+      sha256: sha.digest('hex'),
+    };
+  } finally {
+    data.close();
+  }
+}

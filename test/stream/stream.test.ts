@@ -1,0 +1,165 @@
+/**
+ * send and receive on a pool restored from XML: an origin (1), a snapshot
+ * of it (2), and a later snapshot (3) that rewrote, added and dropped
+ * blocks. Every applied target must equal `dmthin export` of the device it
+ * claims to hold; every damaged, truncated, mis-based or interrupted
+ * stream must leave the target and its state as they were.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cliPath, dmthin } from '../support/cli.js';
+import { emptyFile, scratch } from '../support/env.js';
+import { parseHeader } from '../../src/stream/format.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+
+const BS = 65536;
+const SIZE = String(128 * BS);
+let meta = '';
+let data = '';
+const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+const image = (dev: number): string => {
+  const out = tmp.path(`dev${dev}.img`);
+  expect(dmthin('export', '--metadata', meta, '--data', data, '--dev-id', String(dev), '--size', SIZE, '-o', out).code).toBe(0);
+  return out;
+};
+const sendTo = (name: string, ...args: string[]): { path: string; report: Record<string, number | string | null> } => {
+  const path = tmp.path(name);
+  const r = dmthin('send', '--metadata', meta, '--data', data, '--size', SIZE, ...args, '-o', path, '--json');
+  expect(r.code, r.stderr).toBe(0);
+  return { path, report: JSON.parse(r.stdout) };
+};
+
+beforeAll(() => {
+  const range = (v: number, d: number, n: number, t: number): string =>
+    `    <range_mapping origin_begin="${v}" data_begin="${d}" length="${n}" time="${t}"/>\n`;
+  const xml =
+    '<superblock uuid="" time="2" transaction="3" flags="0" version="2" data_block_size="128" nr_data_blocks="512">\n' +
+    `  <device dev_id="1" mapped_blocks="100" transaction="0" creation_time="0" snap_time="2">\n${range(0, 0, 100, 0)}  </device>\n` +
+    `  <device dev_id="2" mapped_blocks="100" transaction="1" creation_time="1" snap_time="1">\n${range(0, 0, 100, 0)}  </device>\n` +
+    // 3: 0..49 shared, 50..59 rewritten, 60..69 dropped, 70..99 shared, 100..109 new.
+    `  <device dev_id="3" mapped_blocks="100" transaction="2" creation_time="2" snap_time="2">\n${range(0, 0, 50, 0)}${range(50, 200, 10, 2)}${range(70, 70, 30, 0)}${range(100, 300, 10, 2)}  </device>\n` +
+    '</superblock>\n';
+  writeFileSync(tmp.path('pool.xml'), xml);
+  meta = emptyFile(tmp.path('pool.meta'), 4 << 20);
+  expect(dmthin('restore', '-i', tmp.path('pool.xml'), '-o', meta).code).toBe(0);
+  // Data blocks of distinct bytes.
+  const d = new Uint8Array(512 * BS);
+  for (let b = 0; b < 512; b++) d.fill((b * 7 + 3) & 255, b * BS, (b + 1) * BS).set([b & 255, b >> 8], b * BS);
+  data = tmp.path('pool.data');
+  writeFileSync(data, d);
+});
+
+describe('send and receive', () => {
+  it('a full stream, then an incremental one, leave the target equal to each snapshot in turn', () => {
+    const full = sendTo('full.stream', '--dev-id', '2');
+    expect(full.report).toMatchObject({ device_id: 2, base_device_id: null, data_blocks: 100, zero_blocks: 0 });
+    const target = tmp.path('backup.img');
+    const r1 = dmthin('receive', '-i', full.path, '-o', target, '--json');
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(sha(target)).toBe(sha(image(2)));
+    const inc = sendTo('inc.stream', '--dev-id', '3', '--base', '2');
+    // Only what differs: 10 rewritten + 10 new blocks of data, 10 dropped.
+    expect(inc.report).toMatchObject({ device_id: 3, base_device_id: 2, data_blocks: 20, zero_blocks: 10 });
+    expect(readFileSync(inc.path).length).toBeLessThan(21 * BS + 1024);
+    const r2 = dmthin('receive', '-i', inc.path, '-o', target, '--json');
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ incremental: true, data_blocks: 20, zero_blocks: 10, resumed: false });
+    expect(sha(target)).toBe(sha(image(3)));
+    expect(JSON.parse(readFileSync(`${target}.dmthin-state`, 'utf8'))).toMatchObject({ device_id: 3, identity: inc.report.identity });
+    expect(JSON.parse(readFileSync(`${target}.dmthin-state`, 'utf8')).applying).toBeUndefined();
+  });
+
+  it('the header says what the stream carries', () => {
+    const inc = sendTo('inc2.stream', '--dev-id', '3', '--base', '2');
+    const h = parseHeader(new Uint8Array(readFileSync(inc.path)), 'inc2.stream');
+    expect(h).toMatchObject({ incremental: true, blockSize: BS, virtualSize: 128 * BS, deviceId: 3, baseDeviceId: 2 });
+    expect(Buffer.from(h.identity).toString('hex')).toBe(inc.report.identity);
+  });
+
+  it('refuses a damaged, truncated or mis-based stream, and a stream from standard input works the same', () => {
+    const full = sendTo('f.stream', '--dev-id', '2');
+    const target = tmp.path('t.img');
+    expect(dmthin('receive', '-i', full.path, '-o', target).code).toBe(0);
+    const before = [sha(target), readFileSync(`${target}.dmthin-state`, 'utf8')];
+    const inc = sendTo('i.stream', '--dev-id', '3', '--base', '2');
+    const bytes = new Uint8Array(readFileSync(inc.path));
+    const flipped = tmp.path('flipped.stream');
+    const f = bytes.slice();
+    f[300 + 5 * BS] ^= 1; // inside the first data record's bytes
+    writeFileSync(flipped, f);
+    expect(dmthin('receive', '-i', flipped, '-o', target)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/flipped\.stream, byte \d+: data record for blocks \d+\.\.\d+: checksum stored/),
+    });
+    const cut = tmp.path('cut.stream');
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 30));
+    expect(dmthin('receive', '-i', cut, '-o', target)).toMatchObject({ code: 1, stderr: expect.stringMatching(/ends early \(truncated\?\)/) });
+    const wrongBase = sendTo('w.stream', '--dev-id', '3', '--base', '1');
+    expect(dmthin('receive', '-i', wrongBase.path, '-o', target)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/base is [0-9a-f]{16}\.\.\., but .* holds [0-9a-f]{16}\.\.\./),
+    });
+    expect(dmthin('receive', '-i', inc.path, '-o', tmp.path('fresh.img'))).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/receive the full stream first/),
+    });
+    expect([sha(target), readFileSync(`${target}.dmthin-state`, 'utf8')]).toEqual(before);
+    expect(existsSync(tmp.path('fresh.img'))).toBe(false);
+    // The good stream through standard input.
+    const piped = spawnSync(process.execPath, [cliPath, 'receive', '-i', '-', '-o', target], { input: readFileSync(inc.path) });
+    expect(piped.status, piped.stderr.toString()).toBe(0);
+    expect(sha(target)).toBe(sha(image(3)));
+  });
+
+  it('an interrupted receive is finished by the same stream and no other; an existing file is not overwritten by a full stream', () => {
+    const full = sendTo('g.stream', '--dev-id', '2');
+    const inc = sendTo('h.stream', '--dev-id', '3', '--base', '2');
+    const target = tmp.path('u.img');
+    expect(dmthin('receive', '-i', full.path, '-o', target).code).toBe(0);
+    // As a receive killed mid-write of inc leaves it: the state names inc as being applied, some blocks written.
+    const state = JSON.parse(readFileSync(`${target}.dmthin-state`, 'utf8'));
+    writeFileSync(`${target}.dmthin-state`, JSON.stringify({ ...state, applying: { identity: inc.report.identity, base_identity: state.identity } }));
+    const t = new Uint8Array(readFileSync(target));
+    t.fill(0xee, 50 * BS, 55 * BS);
+    writeFileSync(target, t);
+    expect(dmthin('receive', '-i', full.path, '-o', target)).toMatchObject({ code: 1, stderr: expect.stringMatching(/half way through applying stream/) });
+    const r = dmthin('receive', '-i', inc.path, '-o', target, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).resumed).toBe(true);
+    expect(sha(target)).toBe(sha(image(3)));
+    const other = tmp.path('someone-elses.img');
+    writeFileSync(other, 'precious');
+    expect(dmthin('receive', '-i', full.path, '-o', other)).toMatchObject({ code: 1, stderr: expect.stringMatching(/not made by dmthin receive/) });
+    expect(readFileSync(other, 'utf8')).toBe('precious');
+  });
+});
+
+describe('stream header codec', () => {
+  it('round-trips, and refuses a flipped bit, another magic and another version by name', async () => {
+    const { writeHeader, HEADER_SIZE } = await import('../../src/stream/format.js');
+    const h = {
+      incremental: true,
+      blockSize: 131072,
+      virtualSize: 2 ** 40,
+      pool: new Uint8Array(32).fill(7),
+      deviceId: 42,
+      baseDeviceId: 41,
+      identity: new Uint8Array(32).fill(1),
+      baseIdentity: new Uint8Array(32).fill(2),
+    };
+    const b = writeHeader(h);
+    expect(b.length).toBe(HEADER_SIZE);
+    expect(parseHeader(b, 's')).toEqual(h);
+    const flipped = b.slice();
+    flipped[30] ^= 4;
+    expect(() => parseHeader(flipped, 's')).toThrow(/^s, byte 0: header checksum: stored 0x[0-9a-f]+, computed 0x[0-9a-f]+$/);
+    const other = b.slice();
+    other[0] = 0x41;
+    expect(() => parseHeader(other, 's')).toThrow(/not a dmthin stream/);
+    expect(() => parseHeader(b.subarray(0, 100), 's')).toThrow(/only 100 came/);
+  });
+});
