@@ -1,8 +1,9 @@
 /**
  * The dmthin stream format, version 1 (docs/stream.md): a header, records
  * of changed blocks (D) and unmapped runs (Z), and an end record (E) with
- * totals and the SHA-256 of everything before it. Every part carries the
- * CRC-32C of its own bytes.
+ * totals and the stream checksum: the CRC-32 of the header's and every
+ * record's CRC in order. Every part carries the CRC-32 (IEEE, zlib's) of
+ * its own bytes: native, so checking keeps up with the disk.
  *
  * Header, 256 bytes:
  * ```
@@ -14,16 +15,16 @@
  *  72 u32 new device id      76 u32 base device id (0xffffffff: none)
  *  80 u8[32] new snapshot identity
  * 112 u8[32] base snapshot identity (zeros: none)
- * 144 reserved, zeros       252 u32 CRC-32C of bytes [0, 252)
+ * 144 reserved, zeros       252 u32 CRC-32 of bytes [0, 252)
  * ```
- * Records: u8 type, fields, u32 CRC-32C of the record's bytes before it.
+ * Records: u8 type, fields, u32 CRC-32 of the record's bytes before it.
  * ```
  * D: u64 first block, u32 count, count * block size bytes of data
  * Z: u64 first block, u64 count
- * E: u64 data blocks, u64 discarded blocks, u64 records, u8[32] SHA-256
+ * E: u64 data blocks, u64 discarded blocks, u64 records, u32 stream checksum
  * ```
  */
-import CRC32C from 'crc-32/crc32c.js';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { StreamError } from './errors.js';
 
 export const HEADER_SIZE = 256;
@@ -35,7 +36,7 @@ export const RECORD = { data: 0x44, zero: 0x5a, end: 0x45 } as const;
 /** Bytes of a D record before its data, of a Z record, of an E record: CRCs included. */
 export const D_HEAD = 1 + 8 + 4;
 export const Z_SIZE = 1 + 8 + 8 + 4;
-export const E_SIZE = 1 + 8 + 8 + 8 + 32 + 4;
+export const E_SIZE = 1 + 8 + 8 + 8 + 4 + 4;
 
 export interface StreamHeader {
   incremental: boolean;
@@ -48,7 +49,15 @@ export interface StreamHeader {
   baseIdentity: Uint8Array;
 }
 
-export const crc32c = (b: Uint8Array, seed?: number): number => CRC32C.buf(b, seed) >>> 0;
+/** CRC-32 (IEEE), chained through `seed`. */
+export const crc32 = (b: Uint8Array, seed = 0): number => zlibCrc32(b, seed) >>> 0;
+
+/** The stream checksum: folds each part's CRC, in order, into one. */
+export function chain(sum: number, partCrc: number): number {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, partCrc, true);
+  return crc32(b, sum);
+}
 
 export function writeHeader(h: StreamHeader): Uint8Array {
   const b = new Uint8Array(HEADER_SIZE);
@@ -63,7 +72,7 @@ export function writeHeader(h: StreamHeader): Uint8Array {
   v.setUint32(76, h.baseDeviceId, true);
   b.set(h.identity.subarray(0, 32), 80);
   b.set(h.baseIdentity.subarray(0, 32), 112);
-  v.setUint32(252, crc32c(b.subarray(0, 252)), true);
+  v.setUint32(252, crc32(b.subarray(0, 252)), true);
   return b;
 }
 
@@ -72,7 +81,7 @@ export function parseHeader(b: Uint8Array, where: string): StreamHeader {
   const v = new DataView(b.buffer, b.byteOffset, HEADER_SIZE);
   if (Buffer.from(b.subarray(0, 16)).toString('latin1') !== MAGIC) throw new StreamError(where, 0, 'not a dmthin stream (no magic)');
   const stored = v.getUint32(252, true);
-  const crc = crc32c(b.subarray(0, 252));
+  const crc = crc32(b.subarray(0, 252));
   if (stored !== crc) throw new StreamError(where, 0, `header checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`);
   const version = v.getUint32(16, true);
   if (version !== VERSION) throw new StreamError(where, 0, `stream format version ${version} (this dmthin reads ${VERSION})`);
@@ -106,7 +115,7 @@ export function zeroRecord(first: number, count: number): Uint8Array {
   b[0] = RECORD.zero;
   v.setBigUint64(1, BigInt(first), true);
   v.setBigUint64(9, BigInt(count), true);
-  v.setUint32(17, crc32c(b.subarray(0, 17)), true);
+  v.setUint32(17, crc32(b.subarray(0, 17)), true);
   return b;
 }
 
@@ -116,14 +125,14 @@ export interface EndTotals {
   records: number;
 }
 
-export function endRecord(t: EndTotals, sha256: Uint8Array): Uint8Array {
+export function endRecord(t: EndTotals, streamChecksum: number): Uint8Array {
   const b = new Uint8Array(E_SIZE);
   const v = new DataView(b.buffer);
   b[0] = RECORD.end;
   v.setBigUint64(1, BigInt(t.dataBlocks), true);
   v.setBigUint64(9, BigInt(t.zeroBlocks), true);
   v.setBigUint64(17, BigInt(t.records), true);
-  b.set(sha256, 25);
-  v.setUint32(57, crc32c(b.subarray(0, 57)), true);
+  v.setUint32(25, streamChecksum, true);
+  v.setUint32(29, crc32(b.subarray(0, 29)), true);
   return b;
 }

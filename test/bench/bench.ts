@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.js';
 import { exportBench } from './export-bench.js';
 import { lvmBench } from './lvm-bench.js';
+import { sendBench } from './send-bench.js';
 
 // Compiled to dist/test/bench/: the project root is three levels up.
 const root = resolve(new URL('.', import.meta.url).pathname, '..', '..', '..');
@@ -187,6 +188,7 @@ function main(): void {
   process.stdout.write(`\nbest of ${repeat} runs, wall seconds (peak RSS MiB); ratio < 1 means dmthin is faster\n${rows.join('\n')}\n`);
   if (process.env.BENCH_EXPORT !== '0' || process.env.BENCH_LVM !== '0') process.stdout.write(`\n${exportBench(cli, dir)}\n`);
   if (process.env.BENCH_LVM !== '0') process.stdout.write(`\n${lvmBench(cli, dir, join(dir, 'export.meta'), join(dir, 'export.data'), 262144 * 65536)}\n`);
+  if (process.env.BENCH_SEND !== '0') process.stdout.write(`\n${sendBench(cli, dir)}\n`);
 }
 
 main();
