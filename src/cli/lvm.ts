@@ -9,6 +9,7 @@ import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
+import { sendLv } from '../lvm/send-lv.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
@@ -170,6 +171,32 @@ export function register(program: Command): void {
           { lv: r.lv, pool: r.pool, device_id: r.device_id, as: r.as, mappings: r.mappings, left_out: r.left_out, metadata: o.output, vg_text: o.vgText },
           process.stderr,
         );
+        return 0;
+      }),
+    );
+  lvm
+    .command('send')
+    .summary('a thin LV as a dmthin stream, whole or since a base snapshot LV, read from the images')
+    .description(
+      "Writes VG/LV as a dmthin stream (docs/stream.md, as `dmthin send`): its pool's metadata and data read in place from the images, the LV's size from LVM's text. With --base VG/SNAP (a thin LV of the same pool), only what changed since SNAP. Apply it with `dmthin receive`.\n\n" +
+        'Exit status: 0 written, 1 an LV cannot be found or read, 2 bad arguments.',
+    )
+    .argument('<images-then-lv...>', 'disk images, then the thin LV as VG/LV')
+    .option('--base <vg/lv>', 'an earlier snapshot (thin LV of the same pool) the receiver holds')
+    .requiredOption('-o, --output <file>', 'stream file (created or replaced), or - for standard output')
+    .option('--json', 'print what was sent as one JSON object (on stderr with -o -)')
+    .action((args: string[], o: { base?: string; output: string; json?: boolean }) =>
+      run(() => {
+        if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
+        const images = args.slice(0, -1);
+        const lv = args[args.length - 1]!;
+        const r = withOutput(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
+        const say = o.output === '-' ? process.stderr : process.stdout;
+        if (o.json) printJson(r, say, 0);
+        else
+          process.stderr.write(
+            `sent ${lv}${r.base_lv ? ` since ${r.base_lv}` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes\n`,
+          );
         return 0;
       }),
     );

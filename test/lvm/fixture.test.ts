@@ -357,6 +357,40 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
   });
 });
 
+describe('lvm send and receive on the PV lvm2 made', () => {
+  it('snap1 whole, then thin1 since snap1: the target holds each as the kernel read it', () => {
+    const sums = new Map(
+      readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8')
+        .split('\n')
+        .map((l) => /^lv vgfx\/(\S+) \d+ bytes, sha256 ([0-9a-f]{64})$/.exec(l))
+        .filter((m) => m !== null)
+        .map((m) => [m![1]!, m![2]!]),
+    );
+    const full = tmp.path('snap1.stream');
+    const inc = tmp.path('thin1.stream');
+    const target = tmp.path('backup.img');
+    const f = dmthin('lvm', 'send', image, 'vgfx/snap1', '-o', full, '--json');
+    expect(f.code, f.stderr).toBe(0);
+    expect(JSON.parse(f.stdout)).toMatchObject({ lv: 'vgfx/snap1', base_lv: null, device_id: 2 });
+    expect(dmthin('receive', '-i', full, '-o', target).code).toBe(0);
+    expect(createHash('sha256').update(readFileSync(target)).digest('hex')).toBe(sums.get('snap1'));
+    const i = dmthin('lvm', 'send', image, 'vgfx/thin1', '--base', 'vgfx/snap1', '-o', inc, '--json');
+    expect(i.code, i.stderr).toBe(0);
+    const report = JSON.parse(i.stdout);
+    expect(report).toMatchObject({ device_id: 1, base_device_id: 2 });
+    // Only what thin1 wrote after the snapshot travels: fewer blocks than thin1 maps.
+    expect(report.data_blocks).toBeLessThan(
+      JSON.parse(dmthin('lvm', 'ls', '--json', image).stdout).vgs[0].lvs.find((l: { name: string }) => l.name === 'thin1').mapped_bytes / 65536,
+    );
+    expect(dmthin('receive', '-i', inc, '-o', target).code).toBe(0);
+    expect(createHash('sha256').update(readFileSync(target)).digest('hex')).toBe(sums.get('thin1'));
+    expect(dmthin('lvm', 'send', image, 'vgfx/thin1', '--base', 'vgfx/pool', '-o', tmp.path('x'))).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/vgfx\/pool is a thin-pool LV: lvm send takes thin LVs/),
+    });
+  });
+});
+
 describe('lvm history on the PV lvm2 made', () => {
   it('finds every version of the VG text LVM wrote, each described in its own words, and what each changed', () => {
     const r = dmthin('lvm', 'history', '--json', image);
