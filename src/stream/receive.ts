@@ -26,6 +26,7 @@ import {
 } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { UsageError } from '../errors.js';
+import { probeDeviceSize as probeSize } from '../io/byte-source.js';
 import { readUpTo, writeFull } from '../io/full-io.js';
 import { D_HEAD, E_SIZE, HEADER_SIZE, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
 import { StreamError } from './errors.js';
@@ -47,6 +48,12 @@ export interface TargetState {
 export interface ReceiveOptions {
   /** The state record (default: TARGET.dmthin-state). */
   state?: string;
+  /**
+   * Treat a file target as a block device is treated: not truncated, and
+   * written with zeros where a full stream has no record (a device keeps
+   * its old bytes there). Tests use it to drive the block-device path.
+   */
+  asDevice?: boolean;
 }
 
 export interface ReceiveResult {
@@ -250,36 +257,46 @@ export function receive(streamPath: string, target: string, options: ReceiveOpti
       }
     } else if (targetExists && !state) {
       const st = statSync(target);
-      if (st.isFile() && st.size > 0)
+      if (st.isFile() && st.size > 0 && !options.asDevice)
         throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
     }
     if (state && state.block_size !== header.blockSize && !resumed && header.incremental) {
       throw new UsageError(`${name} has blocks of ${header.blockSize} bytes; ${target} was received with ${state.block_size}`);
     }
     const now = { format: 1 as const, pool: hex(header.pool), device_id: header.deviceId, block_size: header.blockSize, size: header.virtualSize };
-    writeState(statePath, {
-      ...now,
-      identity: state?.identity ?? '',
-      applied_at: state?.applied_at ?? '',
-      applying: { identity, base_identity: baseIdentity },
-    });
     const fd = openSync(target, targetExists ? 'r+' : 'w');
     try {
       const st = fstatSync(fd);
-      const isFile = st.isFile();
+      const isFile = st.isFile() && !options.asDevice;
+      if (!isFile && (st.isFile() ? st.size : probeSize(fd)) < header.virtualSize) {
+        throw new UsageError(`${target} is smaller than the ${header.virtualSize} bytes the stream's device has`);
+      }
+      // From here on the target changes: the state record says which stream is being applied.
+      writeState(statePath, {
+        ...now,
+        identity: state?.identity ?? '',
+        applied_at: state?.applied_at ?? '',
+        applying: { identity, base_identity: baseIdentity },
+      });
       if (isFile) {
         if (!header.incremental) ftruncateSync(fd, 0); // a full stream: the target starts empty (holes)
         ftruncateSync(fd, header.virtualSize);
       }
       const bs = header.blockSize;
       const zeros = new Uint8Array(Math.min(CHUNK, 1 << 20));
+      const zero = (first: number, count: number): void => {
+        for (let off = 0; off < count * bs; off += zeros.length) writeFull(fd, zeros, Math.min(zeros.length, count * bs - off), first * bs + off);
+      };
+      // A full stream into what is not a fresh file (a block device): the blocks no record covers must read as zeros too.
+      const fillGaps = !header.incremental && !isFile;
+      let next = 0;
       const r = walk(path, name, (kind, first, count, bytes) => {
+        if (fillGaps && first > next) zero(next, first - next);
         if (kind === 'data') writeFull(fd, bytes!, count * bs, first * bs);
-        else {
-          // Unmapped in the new snapshot: zeros (written; a file keeps its size).
-          for (let off = 0; off < count * bs; off += zeros.length) writeFull(fd, zeros, Math.min(zeros.length, count * bs - off), first * bs + off);
-        }
+        else zero(first, count); // unmapped in the new snapshot: zeros (written; a file keeps its size)
+        next = first + count;
       });
+      if (fillGaps && next < header.virtualSize / bs) zero(next, header.virtualSize / bs - next);
       // On disk before the state record says the target holds the new snapshot.
       fsyncSync(fd);
       writeState(statePath, { ...now, identity, applied_at: new Date().toISOString() });

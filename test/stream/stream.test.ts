@@ -163,3 +163,22 @@ describe('stream header codec', () => {
     expect(() => parseHeader(b.subarray(0, 100), 's')).toThrow(/only 100 came/);
   });
 });
+
+describe('a full stream into a block device', () => {
+  it('writes zeros where the stream has no record, over whatever the device held; refuses a device too small', async () => {
+    const { receive } = await import('../../src/stream/receive.js');
+    const full = tmp.path('dev.stream');
+    expect(dmthin('send', '--metadata', meta, '--data', data, '--dev-id', '3', '--size', SIZE, '-o', full).code).toBe(0);
+    // A "device" full of old bytes (a file driven down the block-device path).
+    const dev = tmp.path('fake-device');
+    writeFileSync(dev, new Uint8Array(128 * BS).fill(0xee));
+    const r = receive(full, dev, { asDevice: true });
+    expect(r.data_blocks).toBe(100);
+    expect(sha(dev)).toBe(sha(image(3)));
+    const small = tmp.path('small-device');
+    writeFileSync(small, new Uint8Array(64 * BS));
+    expect(() => receive(full, small, { asDevice: true })).toThrow(/smaller than the 8388608 bytes/);
+    expect(readFileSync(small).every((b) => b === 0)).toBe(true);
+    expect(existsSync(`${small}.dmthin-state`)).toBe(false);
+  });
+});
