@@ -12,7 +12,7 @@ import { writeFull } from '../io/full-io.js';
 import { type DeltaSink, delta, deltaRoots } from '../thin/delta/delta.js';
 import { forEachRun } from '../thin/export.js';
 import type { Metadata } from '../thin/metadata.js';
-import { HEADER_SIZE, NO_BASE, Z_SIZE, chain, crc32, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
+import { D_HEAD, HEADER_SIZE, NO_BASE, Z_SIZE, chain, crc32, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
 import { hex, poolIdentity, snapshotIdentity } from './identity.js';
 
 /** Data in one D record at most (or one block): small enough to stay in the CPU's cache between read, checksum and write. */
@@ -89,20 +89,19 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
     sum = chain(sum, new DataView(header.buffer).getUint32(HEADER_SIZE - 4, true));
     const totals = { dataBlocks: 0, zeroBlocks: 0, records: 0 };
     const perRecord = Math.max(1, Math.floor(MAX_RECORD_BYTES / bs));
-    const buf = new Uint8Array(Math.min(perRecord, 1 << 30) * bs);
-    const crcBytes = new Uint8Array(4);
+    // One buffer holds a whole D record (head, data, CRC): the data is read straight into it, and the record goes out in one write.
+    const rec = new Uint8Array(D_HEAD + perRecord * bs + 4);
+    const recView = new DataView(rec.buffer);
     const sendData = (v: number, d: number, n: number): void => {
       for (let done = 0; done < n; ) {
         const k = Math.min(perRecord, n - done);
         if (d + done + k > nrData) throw new UsageError(`thin device ${devId} maps data block ${d + done + k - 1}, past the data device's ${nrData} blocks`);
-        const head = dataHead(v + done, k);
-        const body = buf.subarray(0, k * bs);
-        data.readAt(body, (d + done) * bs);
-        const crc = crc32(body, crc32(head));
-        new DataView(crcBytes.buffer).setUint32(0, crc, true);
-        put(head);
-        put(body);
-        put(crcBytes);
+        rec.set(dataHead(v + done, k), 0);
+        const end = D_HEAD + k * bs;
+        data.readAt(rec.subarray(D_HEAD, end), (d + done) * bs);
+        const crc = crc32(rec.subarray(0, end));
+        recView.setUint32(end, crc, true);
+        put(rec, end + 4);
         sum = chain(sum, crc);
         totals.dataBlocks += k;
         totals.records++;
