@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { type ByteSource, FileSource } from '../io/byte-source.js';
 import { writeFull } from '../io/full-io.js';
 import { type DeltaSink, delta, deltaRoots } from '../thin/delta/delta.js';
+import { highestKey } from '../pdata/btree/traversal.js';
 import { forEachRun } from '../thin/export.js';
 import type { Metadata } from '../thin/metadata.js';
 import { D_HEAD, HEADER_SIZE, NO_BASE, Z_SIZE, chain, crc32, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
@@ -48,13 +49,8 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
   if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
   const bs = md.view.dataBlockSize * 512;
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
-  let highest = -1;
-  const top = (root: number, id: number): void =>
-    forEachRun(md, root, id, (r) => {
-      highest = Math.max(highest, r.v + r.n - 1);
-    });
-  top(dev.mappingRoot, devId);
-  if (base) top(base.mappingRoot!, base.devId);
+  const top = (root: number, id: number): number => highestKey(md.reader, root, 8, { kind: 'mappings', devId: id });
+  const highest = Math.max(top(dev.mappingRoot, devId), base ? top(base.mappingRoot!, base.devId) : -1);
   const size = options.size ?? (highest + 1) * bs;
   if (size < (highest + 1) * bs) throw new UsageError(`thin device ${devId} maps data up to byte ${(highest + 1) * bs}, past the size asked for (${size})`);
   if (size % bs !== 0) throw new UsageError(`--size ${size} is not a multiple of the pool's block size (${bs} bytes)`);

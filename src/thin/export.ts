@@ -11,6 +11,7 @@ import { type ByteSource, FileSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
+import { highestKey } from '../pdata/btree/traversal.js';
 
 export interface ExportOptions {
   /** Device size in bytes; default: up to the highest mapped block. */
@@ -49,14 +50,6 @@ export function forEachRun(md: Metadata, root: number, devId: number, fn: (r: Ru
   if (cur) fn(cur);
 }
 
-function highestMapped(md: Metadata, root: number, devId: number): number {
-  let hi = -1;
-  forEachRun(md, root, devId, (r) => {
-    hi = r.v + r.n - 1;
-  });
-  return hi;
-}
-
 /**
  * Writes device `devId` to `outFd` (a regular file: sparse, positioned
  * writes; anything else: a sequential stream), reading the pool's data from
@@ -67,7 +60,8 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
   if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
   const root = dev.mappingRoot;
   const runs = (fn: (r: Run) => void): void => forEachRun(md, root, devId, fn);
-  return exportRuns(md, dataInput, `thin device ${devId}`, runs, highestMapped(md, root, devId), outFd, options);
+  const highest = highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 });
+  return exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, options);
 }
 
 /**

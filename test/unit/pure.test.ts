@@ -17,7 +17,7 @@ import { BlockReader } from '../../src/io/block-reader.js';
 import { BTreeBuilder, chunkSizes, type NodeSink } from '../../src/pdata/btree/builder.js';
 import { LeafCursor } from '../../src/pdata/btree/cursor.js';
 import { type TreeProblem, rangeText, treeName } from '../../src/pdata/btree/problem.js';
-import { BTreeTraversal, forEachLeaf } from '../../src/pdata/btree/traversal.js';
+import { BTreeTraversal, forEachLeaf, highestKey } from '../../src/pdata/btree/traversal.js';
 import { RefCounts } from '../../src/pdata/ref-counts.js';
 import { StatusError, parsePoolStatus, parseThinStatus } from '../../src/driver/status.js';
 import { scratch } from '../support/env.js';
@@ -231,6 +231,8 @@ describe('builder and traversal (pdata/btree)', () => {
       const pulled: number[] = [];
       while (c.next()) pulled.push(c.key);
       expect(pulled).toEqual(keys);
+      // The rightmost path alone gives the highest key the whole walk found.
+      expect(highestKey(reader, root, 8, TREE), `n=${n}`).toBe(n === 0 ? -1 : keys[keys.length - 1]);
       reader.close();
     }
   });
@@ -245,6 +247,8 @@ describe('builder and traversal (pdata/btree)', () => {
     sink.blocks.get(second)![100]! ^= 1;
     const reader = sink.save('damaged');
     expect(() => forEachLeaf(reader, root, 8, TREE, () => {})).toThrow(ChecksumError);
+    // highestKey reads the rightmost path only: a damaged node elsewhere is not on it.
+    expect(highestKey(reader, root, 8, TREE)).toBe(3 * 999 + 1);
     const events: string[] = [];
     new BTreeTraversal(reader).walk(root, {
       valueSize: 8,
@@ -285,5 +289,23 @@ describe('builder and traversal (pdata/btree)', () => {
     expect(codes('outside')).toEqual([`key-outside-parent-range@${rootNode.u64(2)}`]);
     patch(0, first);
     expect(codes('healthy')).toEqual([]);
+  });
+
+  it('highestKey throws at damage on the rightmost path, and at a cycle there, without hanging', () => {
+    const { sink, root } = build(1000);
+    const rootNode = new BTreeNode(sink.blocks.get(root)!, root);
+    const lastAt = rootNode.nrEntries - 1;
+    const last = rootNode.u64(lastAt);
+    sink.blocks.get(last)![100]! ^= 1;
+    const damaged = sink.save('right-damaged');
+    expect(() => highestKey(damaged, root, 8, TREE)).toThrow(ChecksumError);
+    damaged.close();
+    sink.blocks.get(last)![100]! ^= 1;
+    const b = sink.blocks.get(root)!;
+    setU64(b, valueOffset(rootNode.maxEntries, 8, lastAt), root);
+    sealNode(b);
+    const cyclic = sink.save('right-cycle');
+    expect(() => highestKey(cyclic, root, 8, TREE)).toThrow(/cycle: node is its own ancestor/);
+    cyclic.close();
   });
 });

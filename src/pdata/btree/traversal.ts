@@ -325,3 +325,24 @@ export function collectU64Leaves(reader: BlockReader, root: number, tree: TreeId
   });
   return out;
 }
+
+/**
+ * The highest key in the tree at `root`, or -1 when it is empty: read down
+ * the rightmost path only (a node a level), not the whole tree. Throws at
+ * an unusable node on that path, as strict walks do.
+ */
+export function highestKey(reader: BlockReader, root: number, valueSize: number, tree: TreeId): number {
+  const t = new BTreeTraversal(reader);
+  const buf = new Uint8Array(BLOCK_SIZE);
+  let block = root;
+  for (let depth = 0; ; depth++) {
+    const node = t.open(block, valueSize, buf);
+    if (!(node instanceof BTreeNode)) throw strictError(treeProblem(node.code, block, tree, { lo: 0, hi: Infinity }, node.detail, node.cause));
+    // As the walk judges them: an empty root is an empty tree, an empty node below it a problem, and so is a path too deep.
+    if (node.nrEntries === 0 && depth === 0) return -1;
+    if (node.nrEntries === 0) throw strictError(treeProblem('node-empty', block, tree, { lo: 0, hi: Infinity }, EMPTY));
+    if (node.isLeaf) return node.key(node.nrEntries - 1);
+    if (depth >= MAX_DEPTH) throw strictError(treeProblem('node-cycle', block, tree, { lo: 0, hi: Infinity }, CYCLE));
+    block = node.u64(node.nrEntries - 1);
+  }
+}
