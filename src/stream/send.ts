@@ -7,7 +7,8 @@
  * the device.
  */
 import { UsageError } from '../errors.js';
-import { type ByteSource, FileSource } from '../io/byte-source.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { openPoolData } from '../thin/pool-data.js';
 import { writeFull } from '../io/full-io.js';
 import { type DeltaSink, delta, deltaRoots } from '../thin/delta/delta.js';
 import { highestKey } from '../pdata/btree/traversal.js';
@@ -55,13 +56,8 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
   if (size < (highest + 1) * bs) throw new UsageError(`thin device ${devId} maps data up to byte ${(highest + 1) * bs}, past the size asked for (${size})`);
   if (size % bs !== 0) throw new UsageError(`--size ${size} is not a multiple of the pool's block size (${bs} bytes)`);
 
-  const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
+  const data = openPoolData(dataInput, nrData, bs);
   try {
-    if (!(data instanceof FileSource && data.isBlockDevice) && data.size < nrData * bs) {
-      throw new UsageError(
-        `data ${data.name} (${data.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`,
-      );
-    }
     const pool = poolIdentity(md.superblock);
     const identity = snapshotIdentity(pool, dev);
     const baseIdentity = base ? snapshotIdentity(pool, base) : new Uint8Array(32);

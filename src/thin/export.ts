@@ -7,10 +7,11 @@
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { type ByteSource, FileSource } from '../io/byte-source.js';
+import type { ByteSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
+import { openPoolData } from './pool-data.js';
 import { highestKey } from '../pdata/btree/traversal.js';
 
 export interface ExportOptions {
@@ -83,12 +84,7 @@ export function exportRuns(
   const size = options.size ?? needed;
   if (size < needed) throw new UsageError(`${what} maps data up to byte ${needed}, past the size asked for (${size})`);
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
-  // A block device may be larger than the pool uses; a file or an LV that is smaller is the wrong one.
-  const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
-  if (!(data instanceof FileSource && data.isBlockDevice) && data.size < nrData * bs) {
-    data.close();
-    throw new UsageError(`data ${data.name} (${data.size} bytes) is smaller than the pool's ${nrData} data blocks of ${bs} bytes: is it the pool's data file?`);
-  }
+  const data = openPoolData(dataInput, nrData, bs);
   const st = fstatSync(outFd);
   const seekable = st.isFile();
   if (seekable) ftruncateSync(outFd, size);

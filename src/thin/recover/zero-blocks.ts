@@ -5,21 +5,16 @@
  * metadata survives while its data reads as zeros: a device whose blocks
  * are all zero was most likely discarded, and exporting it gives nothing.
  */
-import { UsageError } from '../../errors.js';
-import { type ByteSource, FileSource } from '../../io/byte-source.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { openPoolData } from '../pool-data.js';
 import { isZero } from '../../io/full-io.js';
 import { type DeletedScan, Verdict } from './deleted.js';
 
 /** Per deleted device id: intact or shared blocks that read as all zeros. */
 export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): Map<number, number> {
   const bs = scan.dataBlockSize * 512;
-  const data = typeof dataInput === 'string' ? new FileSource(dataInput, 'data') : dataInput;
+  const data = openPoolData(dataInput, scan.nrDataBlocks, bs);
   try {
-    if (!(data instanceof FileSource && data.isBlockDevice) && data.size < scan.nrDataBlocks * bs) {
-      throw new UsageError(
-        `data ${data.name} (${data.size} bytes) is smaller than the pool's ${scan.nrDataBlocks} data blocks of ${bs} bytes: is it the pool's data file?`,
-      );
-    }
     const buf = new Uint8Array(bs);
     const out = new Map<number, number>();
     for (const d of scan.devices) {
