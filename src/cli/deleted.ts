@@ -27,7 +27,17 @@ function reasons(d: DeletedDevice): Record<string, number> {
   return out;
 }
 
-const timeRange = (d: DeletedDevice): [number, number] | null => (d.time.length ? [Math.min(...d.time), Math.max(...d.time)] : null);
+/** The oldest and newest mapping time (a loop: a device of millions of mappings is too many arguments for Math.min). */
+export function timeRange(d: DeletedDevice): [number, number] | null {
+  if (d.time.length === 0) return null;
+  let lo = d.time[0]!;
+  let hi = lo;
+  for (const t of d.time) {
+    if (t < lo) lo = t;
+    else if (t > hi) hi = t;
+  }
+  return [lo, hi];
+}
 
 export function deletedJson(s: DeletedScan, zeros?: Map<number, number>): string {
   return `${jsonText(

@@ -210,7 +210,7 @@ export function scanDeleted(reader: BlockReader, options: DeletedScanOptions = {
   }
 
   // One walk of the live mapping trees: their nodes marked live, and who maps the deleted devices' data blocks.
-  const claims = liveClaims(reader, nrData, deleted, liveRoots, live);
+  const { claims, interest } = liveClaims(reader, nrData, deleted, liveRoots, live);
 
   // Leaves nobody reaches: neither live nor any deleted device's.
   const unattributed: UnattributedLeaf[] = [];
@@ -219,7 +219,7 @@ export function scanDeleted(reader: BlockReader, options: DeletedScanOptions = {
     unattributed.push({ block: b, lo: scan.firstKey[b], hi: scan.lastKey[b], mappings: scan.nrEntries[b] });
   }
 
-  judge(reader, sb, deleted, unattributed, claims, nodeAt);
+  judge(reader, sb, deleted, unattributed, claims, interest, nodeAt);
   return { devices: deleted, unattributed, liveDevices: liveRoots.size, dataBlockSize: sb.dataBlockSize, nrDataBlocks: nrData, metadataBlocks: n };
 }
 
@@ -311,7 +311,13 @@ interface Claim {
  * for the data blocks the deleted devices map (one byte a data block says
  * which), every live mapping of them.
  */
-function liveClaims(reader: BlockReader, nrData: number, devices: DeletedDevice[], liveRoots: Map<number, number[]>, live: Uint8Array): Map<number, Claim[]> {
+function liveClaims(
+  reader: BlockReader,
+  nrData: number,
+  devices: DeletedDevice[],
+  liveRoots: Map<number, number[]>,
+  live: Uint8Array,
+): { claims: Map<number, Claim[]>; interest: Uint8Array } {
   const interest = new Uint8Array(nrData);
   for (const d of devices) for (const b of d.data) if (b < nrData) interest[b] = 1;
   const claims = new Map<number, Claim[]>();
@@ -323,7 +329,7 @@ function liveClaims(reader: BlockReader, nrData: number, devices: DeletedDevice[
   };
   const walk = new BTreeTraversal(reader, { mark: live, remember: true });
   for (const [devId, rs] of liveRoots) eachMappingOnce(walk, devId, rs, (vblock, d, time) => claim(d, { devId, vblock, time }));
-  return claims;
+  return { claims, interest };
 }
 
 function judge(
@@ -332,11 +338,11 @@ function judge(
   devices: DeletedDevice[],
   unattributed: UnattributedLeaf[],
   claims: Map<number, Claim[]>,
+  /** 1 for the data blocks the deleted devices map (liveClaims made it). */
+  interest: Uint8Array,
   nodeAt: (b: number) => BTreeNode,
 ): void {
   const nrData = sb.dataSpaceMapRoot.nrBlocks;
-  const interest = new Uint8Array(nrData);
-  for (const d of devices) for (const b of d.data) if (b < nrData) interest[b] = 1;
   const others = new Map<number, Claim[]>();
   for (const leaf of unattributed) {
     const node = nodeAt(leaf.block);
@@ -344,7 +350,9 @@ function judge(
       const b = node.dataBlock(i);
       if (!(b < nrData) || !interest[b]) continue;
       const c = { devId: -1, vblock: node.key(i), time: node.time(i) };
-      others.set(b, [...(others.get(b) ?? []), c]);
+      const list = others.get(b);
+      if (list) list.push(c);
+      else others.set(b, [c]);
     }
   }
   // Other deleted devices' mappings of the same block count as claimants unless they agree (snapshot relatives).
