@@ -11,6 +11,7 @@ import { isZero, writeFull } from '../io/full-io.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { LvSource } from './lv-source.js';
+import { poolSources } from './open-pool.js';
 import { lvBytes } from './vg.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
@@ -31,11 +32,10 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
     const size = lvBytes(a.vg, lv);
     const seg = lv.segments[0];
     if (seg?.type === 'thin') {
-      const pool = a.vg.lvs.get(seg.thinPool ?? '')?.segments[0];
-      if (pool?.type !== 'thin-pool') throw new UsageError(`${vgLv}'s pool ${seg.thinPool} is not a thin pool of VG ${vgName}`);
-      const md = Metadata.open(new LvSource(a.vg, pool.metadataLv!, a.pvs));
+      const pool = poolSources(a, seg.thinPool ?? '', `${vgLv}'s pool ${seg.thinPool} is not a thin pool of VG ${vgName}`);
+      const md = Metadata.open(pool.metadata);
       try {
-        return { kind: 'thin', ...exportDevice(md, new LvSource(a.vg, pool.dataLv!, a.pvs), seg.deviceId!, outFd, { size, onProgress }) };
+        return { kind: 'thin', ...exportDevice(md, pool.data, seg.deviceId!, outFd, { size, onProgress }) };
       } finally {
         md.close();
       }

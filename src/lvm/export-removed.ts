@@ -9,8 +9,8 @@ import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
-import { type RemovedThinLv, lvmHistory } from './history.js';
-import { LvSource } from './lv-source.js';
+import { lvmHistory, newestRemoval } from './history.js';
+import { poolSources } from './open-pool.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 export interface RemovedExportReport extends DeletedExportReport {
@@ -19,33 +19,19 @@ export interface RemovedExportReport extends DeletedExportReport {
   removed_at?: string;
 }
 
-/** The newest removal of VG/LV that LVM's history records. */
-export function removedLv(images: readonly string[], vgLv: string): RemovedThinLv {
-  const { vg, lv } = splitVgLv(vgLv);
-  const h = lvmHistory(images);
-  const found = h.removed.filter((r) => r.vg === vg && r.name === lv).sort((a, b) => b.last_seqno - a.last_seqno);
-  if (!found.length) {
-    const names = h.removed.filter((r) => r.vg === vg).map((r) => r.name);
-    throw new UsageError(
-      `LVM's history in the images names no removed thin LV ${vgLv}${names.length ? ` (removed: ${names.join(', ')})` : ''}; see dmthin lvm history`,
-    );
-  }
-  return found[0]!;
-}
-
 export function exportRemovedLv(
   images: readonly string[],
   vgLv: string,
   outFd: number,
   options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void } = {},
 ): RemovedExportReport {
-  const removed = removedLv(images, vgLv);
+  const { vg, lv } = splitVgLv(vgLv);
+  const removed = newestRemoval(lvmHistory(images), vg, lv);
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, removed.vg, images);
-    const pool = a.vg.lvs.get(removed.pool)?.segments[0];
-    if (pool?.type !== 'thin-pool') throw new UsageError(`${vgLv}'s pool ${removed.pool} is no longer a thin pool of VG ${removed.vg}`);
-    const md = Metadata.open(new LvSource(a.vg, pool.metadataLv!, a.pvs));
+    const pool = poolSources(a, removed.pool, `${vgLv}'s pool ${removed.pool} is no longer a thin pool of VG ${removed.vg}`);
+    const md = Metadata.open(pool.metadata);
     try {
       if (md.devices().some((d) => d.devId === removed.device_id)) {
         throw new UsageError(
@@ -53,7 +39,7 @@ export function exportRemovedLv(
         );
       }
       const found = scanDeleted(md.reader);
-      const r = exportDeleted(md, found, removed.device_id, new LvSource(a.vg, pool.dataLv!, a.pvs), outFd, {
+      const r = exportDeleted(md, found, removed.device_id, pool.data, outFd, {
         size: removed.size,
         includeUnknown: options.includeUnknown,
         onProgress: options.onProgress,

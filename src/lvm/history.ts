@@ -11,6 +11,7 @@
  * overwritten by a newer one breaks the grammar or repeats a section and is
  * dropped); it is marked "found in the buffer" wherever it is shown.
  */
+import { UsageError } from '../errors.js';
 import { parseConfigText } from './config-text.js';
 import { MDA_HEADER_SIZE } from './mda-header.js';
 import type { FoundPv, PvFile } from './pv.js';
@@ -49,6 +50,16 @@ export interface RemovedThinLv {
   last_seqno: number;
   /** ISO time of the first version without it, when that version says. */
   removed_at?: string;
+}
+
+/** The newest removal of thin LV VG/NAME the history records, or a UsageError naming the LVs it does record as removed. */
+export function newestRemoval(h: History, vg: string, name: string): RemovedThinLv {
+  const found = h.removed.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.last_seqno - a.last_seqno);
+  if (found.length) return found[0]!;
+  const names = h.removed.filter((r) => r.vg === vg).map((r) => r.name);
+  throw new UsageError(
+    `LVM's history in the images names no removed thin LV ${vg}/${name}${names.length ? ` (removed: ${names.join(', ')})` : ''}; see dmthin lvm history`,
+  );
 }
 
 /** The newest version of `vg` that still has thin LV `name` (its text holds the LV's section). */

@@ -5,7 +5,22 @@
  */
 import { UsageError } from '../errors.js';
 import { LvSource } from './lv-source.js';
-import { type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
+import { type AssembledVg, type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
+import type { Segment } from './vg.js';
+
+/** A thin pool's segment and its metadata and data LVs as ByteSources (read in place through their segments). */
+export interface PoolSources {
+  seg: Segment;
+  metadata: LvSource;
+  data: LvSource;
+}
+
+/** Pool `name` of an assembled VG; `notAPool` is the UsageError's message when it is not a thin pool. */
+export function poolSources(a: AssembledVg, name: string, notAPool: string): PoolSources {
+  const seg = a.vg.lvs.get(name)?.segments[0];
+  if (seg?.type !== 'thin-pool') throw new UsageError(notAPool);
+  return { seg, metadata: new LvSource(a.vg, seg.metadataLv!, a.pvs), data: new LvSource(a.vg, seg.dataLv!, a.pvs) };
+}
 
 export interface OpenPool {
   /** The pool's metadata LV. */
@@ -23,14 +38,12 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
   try {
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(poolName);
-    const seg = lv?.segments[0];
-    if (!lv || seg?.type !== 'thin-pool') {
-      const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
-      throw new UsageError(
-        `${vgName}/${poolName} is ${lv ? `a ${seg?.type ?? 'segmentless'} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.join(', ')})` : ''}`,
-      );
-    }
-    const metadata = new LvSource(a.vg, seg.metadataLv!, a.pvs);
+    const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
+    const { metadata } = poolSources(
+      a,
+      poolName,
+      `${vgName}/${poolName} is ${lv ? `a ${lv.segments[0]?.type ?? 'segmentless'} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.join(', ')})` : ''}`,
+    );
     return { metadata, name: `${vgName}/${poolName}`, scan, close: () => scan.close() };
   } catch (e) {
     scan.close();

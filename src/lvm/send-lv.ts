@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
-import { LvSource } from './lv-source.js';
+import { poolSources } from './open-pool.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 import { lvBytes } from './vg.js';
 
@@ -37,11 +37,10 @@ export function sendLv(
         throw new UsageError(`the base ${baseLv} is in pool ${bt.pool}, ${vgLv} in pool ${t.pool}: a base must be a snapshot in the same pool`);
       baseId = bt.id;
     }
-    const pool = a.vg.lvs.get(t.pool)?.segments[0];
-    if (pool?.type !== 'thin-pool') throw new UsageError(`${vgLv}'s pool ${t.pool} is not a thin pool of VG ${vgName}`);
-    const md = Metadata.open(new LvSource(a.vg, pool.metadataLv!, a.pvs));
+    const pool = poolSources(a, t.pool, `${vgLv}'s pool ${t.pool} is not a thin pool of VG ${vgName}`);
+    const md = Metadata.open(pool.metadata);
     try {
-      const r = send(md, new LvSource(a.vg, pool.dataLv!, a.pvs), t.id, outFd, { base: baseId, size: t.size });
+      const r = send(md, pool.data, t.id, outFd, { base: baseId, size: t.size });
       return { ...r, lv: vgLv, base_lv: baseLv ?? null };
     } finally {
       md.close();

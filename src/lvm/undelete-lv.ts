@@ -14,8 +14,8 @@ import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type UndeleteResult, undelete } from '../thin/recover/undelete.js';
 import { parseConfigText } from './config-text.js';
-import { lastVersionWith, lvmHistory } from './history.js';
-import { LvSource } from './lv-source.js';
+import { lastVersionWith, lvmHistory, newestRemoval } from './history.js';
+import { poolSources } from './open-pool.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 import { volumeGroup } from './vg.js';
 
@@ -29,15 +29,13 @@ export interface LvUndelete extends UndeleteResult {
 export function undeleteLv(images: readonly string[], vgLv: string, newMetadata: string, options: { as?: number } = {}): LvUndelete {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const h = lvmHistory(images);
-  const removed = h.removed.filter((r) => r.vg === vgName && r.name === name).sort((a, b) => b.last_seqno - a.last_seqno)[0];
-  const old = lastVersionWith(h, vgName, name);
-  if (!removed || !old) throw new UsageError(`LVM's history in the images names no removed thin LV ${vgLv}; see dmthin lvm history`);
+  const removed = newestRemoval(h, vgName, name);
+  const old = lastVersionWith(h, vgName, name)!; // the version the removal's last_seqno names
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, vgName, images);
     if (a.vg.lvs.has(name)) throw new UsageError(`VG ${vgName} has an LV named ${name} again: rename it first, or restore under another name by hand`);
-    const pool = a.vg.lvs.get(removed.pool)?.segments[0];
-    if (pool?.type !== 'thin-pool') throw new UsageError(`${vgLv}'s pool ${removed.pool} is no longer a thin pool of VG ${vgName}`);
+    const pool = poolSources(a, removed.pool, `${vgLv}'s pool ${removed.pool} is no longer a thin pool of VG ${vgName}`);
     const as = options.as ?? removed.device_id;
     const text = withLvSection(a.text, old.text, vgName, name, removed.device_id, as);
     // The text must model the newest VG plus this one thin LV, in the pool, with the id given.
@@ -46,7 +44,7 @@ export function undeleteLv(images: readonly string[], vgLv: string, newMetadata:
     if (seg?.type !== 'thin' || seg.thinPool !== removed.pool || seg.deviceId !== as || model.lvs.size !== a.vg.lvs.size + 1) {
       throw new UsageError(`the VG text with ${name} put back does not model what it should: not writing it`);
     }
-    const tmeta = new LvSource(a.vg, pool.metadataLv!, a.pvs);
+    const tmeta = pool.metadata;
     if (!existsSync(newMetadata))
       throw new UsageError(`${newMetadata} does not exist: create it with the pool metadata's size first: truncate -s ${tmeta.size} ${newMetadata}`);
     const md = Metadata.open(tmeta);
