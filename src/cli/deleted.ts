@@ -6,7 +6,7 @@
 import { BlockReader } from '../io/block-reader.js';
 import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, scanDeleted } from '../thin/recover/deleted.js';
 import type { MetadataInput } from './metadata-input.js';
-import { jsonText, scanProgress } from './util.js';
+import { alignColumns, jsonText, scanProgress } from './util.js';
 
 export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s: DeletedScan) => T): T {
   const reader = new BlockReader(input.source);
@@ -95,14 +95,7 @@ export function deletedTable(s: DeletedScan, name: string, zeros?: Map<number, n
         `${d.topLevelCopies} top-level, ${d.detailsCopies} details cop${d.detailsCopies === 1 ? 'y' : 'ies'}`,
       ]);
     }
-    const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows)
-      lines.push(
-        r
-          .map((c, i) => (i < 6 ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
-          .join('  ')
-          .trimEnd(),
-      );
+    lines.push(...alignColumns(rows, 6));
     for (const d of s.devices) {
       const why = Object.entries(reasons(d)).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`);
       if (why.length) lines.push(`  device ${d.devId} unknown: ${why.join(', ')}`);

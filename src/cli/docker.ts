@@ -6,7 +6,7 @@ import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from 
 import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { announce, printJson, run } from './util.js';
+import { alignColumns, announce, printJson, run } from './util.js';
 import { ArgumentError } from '../errors.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
@@ -36,15 +36,7 @@ export function formatInventory(inv: Inventory): string {
     d.origin ? short(d.origin) : '',
   ]);
   for (const o of inv.orphanThins) rows.push([String(o.deviceId), '(none)', 'ORPHAN', '', '', humanSize(o.mappedBytes), '', '', '']);
-  const all = [header, ...rows];
-  const widths = header.map((_h, i) => Math.max(...all.map((r) => r[i].length)));
-  for (const r of all)
-    lines.push(
-      r
-        .map((c, i) => (i === 0 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-        .join('  ')
-        .trimEnd(),
-    );
+  lines.push(...alignColumns([header, ...rows], 1));
   lines.push('');
   if (inv.removed.length) {
     lines.push(`removed devices whose trees survive (dmthin export --deleted ID brings back what the evidence vouches for; docs/recovery.md):`);

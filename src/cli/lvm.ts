@@ -21,7 +21,7 @@ import type { MetadataInput } from './metadata-input.js';
 import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
-import { announce, parseThinIdArg, printJson, run } from './util.js';
+import { alignColumns, announce, parseThinIdArg, printJson, run } from './util.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -390,14 +390,7 @@ export function formatInventory(inv: Inventory): string {
         notes,
       ]);
     }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    for (const r of rows)
-      lines.push(
-        `  ${r
-          .map((c, i) => c.padEnd(widths[i]))
-          .join('  ')
-          .trimEnd()}`,
-      );
+    for (const l of alignColumns(rows)) lines.push(`  ${l}`);
   }
   if (inv.problems.length) {
     lines.push('problems:');
