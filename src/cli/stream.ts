@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
-import { ArgumentError } from '../errors.js';
+import { refuseInputAsOutput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
 import { receive } from '../stream/receive.js';
 import { send } from '../stream/send.js';
@@ -58,9 +57,8 @@ export function register(program: Command): void {
     .option('--json', 'print what was applied as one JSON object')
     .action((o: { input: string; output: string; state?: string; json?: boolean }) =>
       run(() => {
-        const state = o.state ?? `${o.output}.dmthin-state`;
-        if (o.input !== '-' && [resolve(o.output), resolve(state)].includes(resolve(o.input)))
-          throw new ArgumentError(`the output ${o.output} (or its state record) is the input stream`);
+        // The target and its state record are written: neither may be the stream read (a link or a loop device included).
+        for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
         const r = receive(o.input, o.output, { state: o.state });
         if (o.json) printJson(r, process.stdout, 0);
         else

@@ -27,7 +27,8 @@ export function register(program: Command): void {
         try {
           const scan = scanDeleted(md.reader, { onProgress: scanProgress(o.quiet || o.json) });
           const r = undelete(md, scan, o.devId, o.output, { as: o.as, inputs: [o.input] });
-          if (o.json) printJson({ ...r, written: r.built, built: undefined });
+          const { built, ...done } = r;
+          if (o.json) printJson({ ...done, written: built });
           else if (!o.quiet) {
             process.stderr.write(
               `wrote ${o.output}: deleted thin device ${r.device_id} re-added as ${r.as} with ${r.mappings} mappings (${r.left_out} left out: reallocated or unknown); ` +

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';
 import { parseHeader } from '../../src/stream/format.js';
@@ -131,6 +131,13 @@ describe('send and receive', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).resumed).toBe(true);
     expect(sha(target)).toBe(sha(image(3)));
+    // The stream itself, or a link to it, as the target or the state record: refused, the stream untouched.
+    const link = tmp.path('link-to-stream');
+    symlinkSync(inc.path, link);
+    const before = sha(inc.path);
+    expect(dmthin('receive', '-i', inc.path, '-o', link)).toMatchObject({ code: 2, stderr: expect.stringMatching(/is an input .*same file/) });
+    expect(dmthin('receive', '-i', inc.path, '-o', target, '--state', inc.path).code).toBe(2);
+    expect(sha(inc.path)).toBe(before);
     const other = tmp.path('someone-elses.img');
     writeFileSync(other, 'precious');
     expect(dmthin('receive', '-i', full.path, '-o', other)).toMatchObject({ code: 1, stderr: expect.stringMatching(/not made by dmthin receive/) });
