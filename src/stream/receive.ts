@@ -194,11 +194,15 @@ function readState(path: string): TargetState | undefined {
 }
 
 function writeState(path: string, s: TargetState): void {
+  // Written beside it, synced, then renamed over it: the record is the old one or the new one, never half of either.
   const tmp = join(dirname(path), `.${basename(path)}.dmthin-partial-${process.pid}`);
-  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
-  const fd = openSync(tmp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeFileSync(fd, `${JSON.stringify(s, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
 }
 
