@@ -19,24 +19,12 @@ import { check } from '../../src/thin/check/check.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
 import { dmthin } from '../support/cli.js';
+import type { LvsRow } from '../support/lvs.js';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
-
-interface LvsRow {
-  vg_name: string;
-  lv_name: string;
-  lv_size: string;
-  segtype: string;
-  pool_lv: string;
-  thin_id: string;
-  origin: string;
-  chunk_size: string;
-  transaction_id: string;
-  data_percent: string;
-}
 
 let pv: FoundPv;
 let rows: LvsRow[];

@@ -18,23 +18,12 @@ import { parseConfigText } from '../../src/lvm/config-text.js';
 import { volumeGroup } from '../../src/lvm/vg.js';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
+import type { LvsRow } from '../support/lvs.js';
 import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
 
-interface LvsRow {
-  lv_name: string;
-  lv_size: string;
-  segtype: string;
-  pool_lv: string;
-  thin_id: string;
-  origin: string;
-  chunk_size: string;
-  transaction_id: string;
-  stripes: string;
-  seg_count: string;
-}
 interface Facts {
   rows: LvsRow[];
   sums: Map<string, { bytes: number; sha256: string }>;
