@@ -1,8 +1,8 @@
 /**
  * `dmthin send`, offline: a thin device's blocks as a stream (format.ts),
  * all of them (full) or only what changed since a base snapshot
- * (incremental: the delta of the two mapping trees; blocks both map to the
- * same data block are not read). Data is read from the pool's data file or
+ * (incremental: the delta of the two mapping trees, the subtrees both
+ * share skipped unread; blocks both map to the same data block are not read). Data is read from the pool's data file or
  * device in runs, and written record by record: memory does not grow with
  * the device.
  */
@@ -36,6 +36,8 @@ export interface SendResult {
   zero_blocks: number;
   records: number;
   bytes: number;
+  /** Subtrees the two devices share, passed over unread (counted on each side). */
+  shared_subtrees_skipped: number;
   /** The stream checksum the end record holds. */
   checksum: string;
 }
@@ -50,11 +52,14 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
   if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
   const bs = md.view.dataBlockSize * 512;
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
+  // Without --size, the device ends at the highest block either maps: the rightmost path of each tree is read to find it.
   const top = (root: number, id: number): number => highestKey(md.reader, root, 8, { kind: 'mappings', devId: id });
-  const highest = Math.max(top(dev.mappingRoot, devId), base ? top(base.mappingRoot!, base.devId) : -1);
-  const size = options.size ?? (highest + 1) * bs;
-  if (size < (highest + 1) * bs) throw new UsageError(`thin device ${devId} maps data up to byte ${(highest + 1) * bs}, past the size asked for (${size})`);
+  const size = options.size ?? (Math.max(top(dev.mappingRoot, devId), base ? top(base.mappingRoot!, base.devId) : -1) + 1) * bs;
   if (size % bs !== 0) throw new UsageError(`--size ${size} is not a multiple of the pool's block size (${bs} bytes)`);
+  const nrBlocks = size / bs;
+  const within = (id: number, v: number, n: number): void => {
+    if (v + n > nrBlocks) throw new UsageError(`thin device ${id} maps block ${v + n - 1}, past the size asked for (${size} bytes, ${nrBlocks} blocks)`);
+  };
 
   const data = openPoolData(dataInput, nrData, bs);
   try {
@@ -85,6 +90,7 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
     const rec = new Uint8Array(D_HEAD + perRecord * bs + 4);
     const recView = new DataView(rec.buffer);
     const sendData = (v: number, d: number, n: number): void => {
+      within(devId, v, n);
       for (let done = 0; done < n; ) {
         const k = Math.min(perRecord, n - done);
         if (d + done + k > nrData) throw new UsageError(`thin device ${devId} maps data block ${d + done + k - 1}, past the data device's ${nrData} blocks`);
@@ -100,11 +106,13 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
         done += k;
       }
     };
+    let skipped = 0;
     if (!base) {
       forEachRun(md, dev.mappingRoot, devId, (r) => sendData(r.v, r.d, r.n));
     } else {
       const sink: DeltaSink = {
         leftOnly: (v, _d, n) => {
+          within(base.devId, v, n);
           const z = zeroRecord(v, n);
           put(z);
           sum = chain(sum, new DataView(z.buffer).getUint32(Z_SIZE - 4, true));
@@ -116,7 +124,7 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
         same: () => {},
         complete: () => {},
       };
-      delta(md, base.devId, devId, sink, deltaRoots(md, base.devId, devId));
+      skipped = delta(md, base.devId, devId, sink, deltaRoots(md, base.devId, devId), { skipShared: true });
     }
     put(endRecord(totals, sum));
     return {
@@ -128,6 +136,7 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
       zero_blocks: totals.zeroBlocks,
       records: totals.records + 1,
       bytes,
+      shared_subtrees_skipped: skipped,
       checksum: sum.toString(16).padStart(8, '0'),
     };
   } finally {

@@ -73,6 +73,13 @@ describe('send and receive', () => {
     expect(JSON.parse(readFileSync(`${target}.dmthin-state`, 'utf8')).applying).toBeUndefined();
   });
 
+  it('refuses a --size the device maps past, naming the block, and leaves no stream behind', () => {
+    const out = tmp.path('short.stream');
+    const r = dmthin('send', '--metadata', meta, '--data', data, '--dev-id', '3', '--size', String(64 * BS), '-o', out);
+    expect(r).toMatchObject({ code: 1, stderr: expect.stringMatching(/thin device 3 maps block \d+, past the size asked for \(4194304 bytes, 64 blocks\)/) });
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('the header says what the stream carries', () => {
     const inc = sendTo('inc2.stream', '--dev-id', '3', '--base', '2');
     const h = parseHeader(new Uint8Array(readFileSync(inc.path)), 'inc2.stream');
@@ -187,5 +194,53 @@ describe('a full stream into a block device', () => {
     expect(() => receive(full, small, { asDevice: true })).toThrow(/smaller than the 8388608 bytes/);
     expect(readFileSync(small).every((b) => b === 0)).toBe(true);
     expect(existsSync(`${small}.dmthin-state`)).toBe(false);
+  });
+});
+
+describe('an incremental stream skips what the two snapshots share', () => {
+  it('sends only what differs, the same stream when every leaf both trees share is unreadable', async () => {
+    const { Metadata } = await import('../../src/thin/metadata.js');
+    const { parseNodeHeader, u64ValueAt, valueOffset } = await import('../../src/format/btree-node.js');
+    const { Salt, stampChecksum } = await import('../../src/format/checksum.js');
+    // 1 maps 0..999; 2 the same but for its first 10 blocks. Restore gives each its own tree, leaf
+    // boundaries alike; 2's root is then pointed at 1's leaves past the first, as the kernel leaves a
+    // snapshot whose origin rewrote only its first blocks.
+    const range = (v: number, d: number, n: number, t: number): string =>
+      `    <range_mapping origin_begin="${v}" data_begin="${d}" length="${n}" time="${t}"/>\n`;
+    writeFileSync(
+      tmp.path('share.xml'),
+      '<superblock uuid="" time="1" transaction="2" flags="0" version="2" data_block_size="128" nr_data_blocks="2048">\n' +
+        `  <device dev_id="1" mapped_blocks="1000" transaction="0" creation_time="0" snap_time="1">\n${range(0, 0, 1000, 0)}  </device>\n` +
+        `  <device dev_id="2" mapped_blocks="1000" transaction="1" creation_time="1" snap_time="1">\n${range(0, 1000, 10, 1)}${range(10, 10, 990, 0)}  </device>\n` +
+        '</superblock>\n',
+    );
+    const m = emptyFile(tmp.path('share.meta'), 4 << 20);
+    expect(dmthin('restore', '-i', tmp.path('share.xml'), '-o', m).code).toBe(0);
+    const md = Metadata.open(m);
+    const roots = new Map(md.devices().map((d) => [d.devId, d.mappingRoot!]));
+    md.close();
+    const bytes = new Uint8Array(readFileSync(m));
+    const block = (b: number): Uint8Array => bytes.subarray(b * 4096, (b + 1) * 4096);
+    const [r1, r2] = [block(roots.get(1)!), block(roots.get(2)!)];
+    const h = parseNodeHeader(r2);
+    expect(h.nrEntries).toBeGreaterThan(3);
+    const graft = new DataView(r2.buffer, r2.byteOffset);
+    for (let i = 1; i < h.nrEntries; i++) graft.setBigUint64(valueOffset(h.maxEntries, 8, i), BigInt(u64ValueAt(r1, h.maxEntries, i)), true);
+    stampChecksum(r2, Salt.btreeNode);
+    writeFileSync(m, bytes);
+    const kdata = emptyFile(tmp.path('share.data'), 2048 * BS);
+    const sendK = (metaFile: string, out: string): ReturnType<typeof dmthin> =>
+      // --size given: without it the rightmost leaf of each tree is read to find the device's end.
+      dmthin('send', '--metadata', metaFile, '--data', kdata, '--dev-id', '2', '--base', '1', '--size', String(1024 * BS), '-o', tmp.path(out), '--json');
+    const good = sendK(m, 'k-good.stream');
+    expect(good.code, good.stderr).toBe(0);
+    expect(JSON.parse(good.stdout)).toMatchObject({ data_blocks: 10, zero_blocks: 0, shared_subtrees_skipped: 2 * (h.nrEntries - 1) });
+    // Every shared leaf zeroed: a walk that read any of them fails (delta reads every leaf), send does not.
+    for (let i = 1; i < h.nrEntries; i++) block(u64ValueAt(r1, h.maxEntries, i)).fill(0);
+    writeFileSync(tmp.path('k-broken.meta'), bytes);
+    expect(dmthin('delta', tmp.path('k-broken.meta'), '--snap1', '1', '--snap2', '2').code).toBe(1);
+    const r = sendK(tmp.path('k-broken.meta'), 'k-broken.stream');
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(tmp.path('k-broken.stream'))).toBe(sha(tmp.path('k-good.stream')));
   });
 });

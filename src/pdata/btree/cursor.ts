@@ -27,10 +27,15 @@ export class LeafCursor {
   /** The current entry's key. */
   key = 0;
 
+  /**
+   * `skip(loc)` true: the child at block `loc` and everything below it are
+   * passed over unread (delta skips the subtrees two devices share).
+   */
   constructor(
     reader: BlockReader,
     root: number,
     private readonly tree: TreeId,
+    private readonly skip?: (loc: number) => boolean,
   ) {
     this.traversal = new BTreeTraversal(reader);
     this.descend(root, 0, Infinity, true);
@@ -66,8 +71,10 @@ export class LeafCursor {
         continue;
       }
       const i = top.next++;
+      const child = top.node.u64(i);
+      if (this.skip?.(child)) continue;
       const key = top.node.key(i);
-      this.descend(top.node.u64(i), key, i + 1 < top.node.nrEntries ? top.node.key(i + 1) : top.hi, false);
+      this.descend(child, key, i + 1 < top.node.nrEntries ? top.node.key(i + 1) : top.hi, false);
     }
   }
 

@@ -7,9 +7,9 @@
  * mapped_blocks. This is what an incremental backup wants to know first;
  * `delta` itself must read every leaf, since its XML lists each range.
  */
-import { BTreeNode } from '../../format/btree-node.js';
 import { UsageError } from '../../errors.js';
-import { type TreeId, strictError, treeProblem } from '../../pdata/btree/problem.js';
+import type { TreeId } from '../../pdata/btree/problem.js';
+import { nodeSet } from '../../pdata/btree/node-set.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { grow } from '../../pdata/grow.js';
 import type { Metadata } from '../metadata.js';
@@ -25,35 +25,6 @@ export interface DeltaSummary {
   /** Leaves read, and subtrees skipped because both devices share them. */
   leavesRead: number;
   sharedSubtreesSkipped: number;
-}
-
-/**
- * Every node block of a tree, reading internal nodes only: a node's
- * children are all leaves or all internal (the tree is balanced), so one
- * child read tells which, and the leaves' own blocks come from their parent.
- * The tree is walked by `unshared` with every check; here only what must
- * be read to find the blocks is judged.
- */
-function nodeSet(t: BTreeTraversal, root: number, tree: TreeId): Set<number> {
-  const set = new Set<number>([root]);
-  const open = (loc: number): BTreeNode => {
-    const n = t.open(loc, 8);
-    if (n instanceof BTreeNode) return n;
-    throw strictError(treeProblem(n.code, loc, tree, { lo: 0, hi: Infinity }, n.detail, n.cause));
-  };
-  const stack = [open(root)];
-  while (stack.length) {
-    const node = stack.pop()!;
-    if (node.isLeaf || node.nrEntries === 0) continue;
-    const leaves = open(node.u64(0)).isLeaf;
-    for (let i = 0; i < node.nrEntries; i++) {
-      const c = node.u64(i);
-      if (set.has(c)) continue;
-      set.add(c);
-      if (!leaves) stack.push(open(c));
-    }
-  }
-  return set;
 }
 
 interface Unshared {

@@ -6,6 +6,7 @@
  */
 import { UsageError } from '../../errors.js';
 import { LeafCursor } from '../../pdata/btree/cursor.js';
+import { nodeSet } from '../../pdata/btree/node-set.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 
 export interface DeltaSink {
@@ -29,8 +30,8 @@ class RunStream {
   dbegin = 0;
   len = 0;
 
-  constructor(md: Metadata, root: number, devId: number) {
-    this.cursor = new LeafCursor(md.reader, root, { kind: 'mappings', devId });
+  constructor(md: Metadata, root: number, devId: number, skip?: (loc: number) => boolean) {
+    this.cursor = new LeafCursor(md.reader, root, { kind: 'mappings', devId }, skip);
     if (this.cursor.next()) {
       this.nextV = this.cursor.key;
       this.nextD = this.cursor.dataBlock;
@@ -83,11 +84,39 @@ function rootOf(devices: ThinDevice[], devId: number, side: string): number {
   return d.mappingRoot;
 }
 
-/** `roots` from deltaRoots, when the caller already looked them up. */
-export function delta(md: Metadata, left: number, right: number, sink: DeltaSink, roots = deltaRoots(md, left, right)): void {
+export interface DeltaOptions {
+  /**
+   * Skip, unread, the subtrees both devices share (node-set.ts): only the
+   * leaves that differ are read. `same` is then called for the shared
+   * entries found in unshared leaves only; thin_delta's output, which lists
+   * every range, needs them all.
+   */
+  skipShared?: boolean;
+}
+
+/**
+ * `roots` from deltaRoots, when the caller already looked them up. Returns
+ * how many subtrees were skipped unread (with `skipShared`), counted on each side.
+ */
+export function delta(md: Metadata, left: number, right: number, sink: DeltaSink, roots = deltaRoots(md, left, right), options: DeltaOptions = {}): number {
   const [l, r] = roots;
-  const ls = new RunStream(md, l, left);
-  const rs = new RunStream(md, r, right);
+  let skipped = 0;
+  if (options.skipShared && l === r) {
+    sink.complete(); // one tree: nothing differs
+    return 1;
+  }
+  let ls: RunStream;
+  let rs: RunStream;
+  if (options.skipShared) {
+    const lset = nodeSet(md.reader, l, { kind: 'mappings', devId: left });
+    const rset = nodeSet(md.reader, r, { kind: 'mappings', devId: right });
+    const skip = (set: Set<number>) => (loc: number) => set.has(loc) && ++skipped > 0;
+    ls = new RunStream(md, l, left, skip(rset));
+    rs = new RunStream(md, r, right, skip(lset));
+  } else {
+    ls = new RunStream(md, l, left);
+    rs = new RunStream(md, r, right);
+  }
   while (!ls.done && !rs.done) {
     if (ls.vbegin < rs.vbegin) {
       const n = Math.min(ls.len, rs.vbegin - ls.vbegin);
@@ -114,4 +143,5 @@ export function delta(md: Metadata, left: number, right: number, sink: DeltaSink
     rs.consume(rs.len);
   }
   sink.complete();
+  return skipped;
 }
