@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .summary('apply a dmthin stream to an image file or block device, verified before anything is written')
     .description(
       [
-        'Reads the stream whole and checks every checksum, its totals and SHA-256, and (for an incremental stream) that its base is what TARGET last received (TARGET.dmthin-state); only then writes the blocks into TARGET and makes its state record current. A receive interrupted while writing leaves the state record naming that stream: give the same stream again to finish; any other is refused. A full stream creates TARGET (a sparse file) or fills a block device; an existing file that dmthin did not receive into is refused.',
+        'Reads the stream whole and checks the CRC-32 of every record, the totals and the stream checksum, and (for an incremental stream) that its base is what TARGET last received (TARGET.dmthin-state); only then writes the blocks into TARGET and makes its state record current. Discarded runs become holes in a file, discards on a device (read back and zeroed where they do not read as zeros), or written zeros where neither is possible. A receive interrupted while writing leaves the state record naming that stream: give the same stream again to finish; any other is refused. A full stream creates TARGET (a sparse file) or fills a block device; an existing file that dmthin did not receive into is refused.',
         'Exit status: 0 applied, 1 refused (damaged, truncated, wrong base; TARGET unchanged) or a file cannot be read, 2 bad arguments.',
       ].join('\n\n'),
     )
@@ -63,7 +63,7 @@ export function register(program: Command): void {
         if (o.json) printJson(r, process.stdout, 0);
         else
           process.stderr.write(
-            `received into ${r.target}${r.resumed ? ' (finishing an interrupted receive)' : ''}: ${r.incremental ? 'incremental' : 'full'}, ${r.data_blocks} blocks written, ${r.zero_blocks} discarded; it now holds ${r.identity.slice(0, 16)}...\n`,
+            `received into ${r.target}${r.resumed ? ' (finishing an interrupted receive)' : ''}: ${r.incremental ? 'incremental' : 'full'}, ${r.data_blocks} blocks written, ${r.zero_blocks} discarded (as ${r.discarded_as}); it now holds ${r.identity.slice(0, 16)}...\n`,
           );
         return 0;
       }),

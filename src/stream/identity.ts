@@ -1,8 +1,11 @@
 /**
  * Who a stream is from and what it carries (docs/stream.md): the pool's
- * identity (its superblock uuid, or its data block size and block count
- * when the uuid is zeros, as it is in practice) and a snapshot's (the pool
- * identity, the device id and its details: one state of one device).
+ * identity (its superblock uuid, or only its data block size when the uuid
+ * is zeros, as it is in practice: the block count changes when the pool
+ * grows, and a grown pool must not break a chain of backups) and a
+ * snapshot's (the pool identity, the device id, its details and its
+ * mapping tree's root block, which any committed write to the device moves:
+ * one state of one device).
  */
 import { createHash } from 'node:crypto';
 import type { Superblock } from '../format/superblock.js';
@@ -17,7 +20,7 @@ const u64 = (n: number | bigint): Buffer => {
 export function poolIdentity(sb: Superblock): Uint8Array {
   const h = createHash('sha256');
   if (sb.uuid.some((x) => x !== 0)) h.update(Buffer.from('uuid')).update(sb.uuid);
-  else h.update(Buffer.from('size')).update(u64(sb.dataBlockSize)).update(u64(sb.dataSpaceMapRoot.nrBlocks));
+  else h.update(Buffer.from('block-size')).update(u64(sb.dataBlockSize));
   return new Uint8Array(h.digest());
 }
 
@@ -30,6 +33,7 @@ export function snapshotIdentity(pool: Uint8Array, d: ThinDevice): Uint8Array {
       .update(u64(d.snapshottedTime))
       .update(u64(d.transactionId))
       .update(u64(d.mappedBlocks))
+      .update(u64(d.mappingRoot ?? 0))
       .digest(),
   );
 }

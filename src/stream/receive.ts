@@ -28,6 +28,8 @@ import { dirname, join, basename } from 'node:path';
 import { UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
 import { readUpTo, writeFull } from '../io/full-io.js';
+import { unmapRanges, zeroOut } from '../io/unmap.js';
+import { grow } from '../pdata/grow.js';
 import { D_HEAD, E_SIZE, HEADER_SIZE, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
 import { StreamError } from './errors.js';
 import { hex } from './identity.js';
@@ -63,6 +65,14 @@ export interface ReceiveResult {
   data_blocks: number;
   zero_blocks: number;
   resumed: boolean;
+  /**
+   * How discarded runs became zeros: holes punched in a file, discards sent
+   * to a device (read back, zeroed where they did not read as zeros), or
+   * zeros written (holes or discards refused: `unmap_refused` says why).
+   */
+  discarded_as: 'holes' | 'discards' | 'zeros';
+  zero_bytes_written: number;
+  unmap_refused?: string;
 }
 
 const CHUNK = 1 << 20;
@@ -255,9 +265,13 @@ export function receive(streamPath: string, target: string, options: ReceiveOpti
           `${name} is incremental (base ${baseIdentity!.slice(0, 16)}...), but ${target} has no state record (${statePath}): receive the full stream first`,
         );
       if (state.identity !== baseIdentity) {
-        throw new UsageError(
-          `${name}'s base is ${baseIdentity!.slice(0, 16)}..., but ${target} holds ${state.identity.slice(0, 16)}... (last received): not applying it`,
-        );
+        const holds = `${target} holds thin ${state.device_id} as received at ${state.applied_at} (${state.identity.slice(0, 16)}...)`;
+        const base = `${name}'s base is thin ${header.baseDeviceId} (${baseIdentity!.slice(0, 16)}...)`;
+        const advice =
+          header.baseDeviceId === state.device_id
+            ? `thin ${state.device_id} has changed since it was sent (written to, or its pool's metadata repaired or restored): send a full stream`
+            : `send with --base ${state.device_id}, or a full stream`;
+        throw new UsageError(`${base}, but ${holds}: not applying it; ${advice}`);
       }
     } else if (targetExists && !state) {
       const st = statSync(target);
@@ -287,24 +301,45 @@ export function receive(streamPath: string, target: string, options: ReceiveOpti
         ftruncateSync(fd, header.virtualSize);
       }
       const bs = header.blockSize;
-      const zeros = new Uint8Array(Math.min(CHUNK, 1 << 20));
-      const zero = (first: number, count: number): void => {
-        for (let off = 0; off < count * bs; off += zeros.length) writeFull(fd, zeros, Math.min(zeros.length, count * bs - off), first * bs + off);
+      // Discarded runs (and, for a full stream into a device, the runs no record covers) are given back after the data
+      // is written: one call for them all (io/unmap.ts).
+      let unmap = new Float64Array(256);
+      let nUnmap = 0;
+      const giveBack = (first: number, count: number): void => {
+        if (2 * nUnmap + 2 > unmap.length) unmap = grow(unmap, 2 * nUnmap + 2);
+        unmap[2 * nUnmap] = first * bs;
+        unmap[2 * nUnmap + 1] = count * bs;
+        nUnmap++;
       };
-      // A full stream into what is not a fresh file (a block device): the blocks no record covers must read as zeros too.
       const fillGaps = !header.incremental && !isFile;
       let next = 0;
       const r = walk(path, name, (kind, first, count, bytes) => {
-        if (fillGaps && first > next) zero(next, first - next);
+        if (fillGaps && first > next) giveBack(next, first - next);
         if (kind === 'data') writeFull(fd, bytes!, count * bs, first * bs);
-        else zero(first, count); // unmapped in the new snapshot: zeros (written; a file keeps its size)
+        else giveBack(first, count);
         next = first + count;
       });
-      if (fillGaps && next < header.virtualSize / bs) zero(next, header.virtualSize / bs - next);
+      if (fillGaps && next < header.virtualSize / bs) giveBack(next, header.virtualSize / bs - next);
+      const given = unmapRanges(target, isFile ? 'file' : 'device', unmap, nUnmap);
+      // A punched hole reads as zeros; a discarded device range is read back and zeroed where it does not.
+      const buf = new Uint8Array(CHUNK);
+      let zeroed = 0;
+      if (!given.ok || !isFile) for (let i = 0; i < nUnmap; i++) zeroed += zeroOut(fd, unmap[2 * i]!, unmap[2 * i + 1]!, buf, given.ok);
+      const discardedAs = given.ok ? (isFile ? 'holes' : 'discards') : 'zeros';
       // On disk before the state record says the target holds the new snapshot.
       fsyncSync(fd);
       writeState(statePath, { ...now, identity, applied_at: new Date().toISOString() });
-      return { target, incremental: header.incremental, identity, data_blocks: r.dataBlocks, zero_blocks: r.zeroBlocks, resumed };
+      return {
+        target,
+        incremental: header.incremental,
+        identity,
+        data_blocks: r.dataBlocks,
+        zero_blocks: r.zeroBlocks,
+        resumed,
+        discarded_as: discardedAs,
+        zero_bytes_written: zeroed,
+        ...(given.ok ? {} : { unmap_refused: given.why }),
+      };
     } finally {
       closeSync(fd);
     }

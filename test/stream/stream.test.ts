@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';
 import { parseHeader } from '../../src/stream/format.js';
@@ -67,8 +67,11 @@ describe('send and receive', () => {
     expect(readFileSync(inc.path).length).toBeLessThan(21 * BS + 1024);
     const r2 = dmthin('receive', '-i', inc.path, '-o', target, '--json');
     expect(r2.code, r2.stderr).toBe(0);
-    expect(JSON.parse(r2.stdout)).toMatchObject({ incremental: true, data_blocks: 20, zero_blocks: 10, resumed: false });
+    expect(JSON.parse(r2.stdout)).toMatchObject({ incremental: true, data_blocks: 20, zero_blocks: 10, resumed: false, discarded_as: 'holes' });
     expect(sha(target)).toBe(sha(image(3)));
+    // The 10 dropped blocks are holes again: 100 blocks held, not 110 (a few KiB of extent blocks allowed).
+    expect(statSync(target).blocks * 512).toBeGreaterThanOrEqual(100 * BS);
+    expect(statSync(target).blocks * 512).toBeLessThan(101 * BS);
     expect(JSON.parse(readFileSync(`${target}.dmthin-state`, 'utf8'))).toMatchObject({ device_id: 3, identity: inc.report.identity });
     expect(JSON.parse(readFileSync(`${target}.dmthin-state`, 'utf8')).applying).toBeUndefined();
   });
@@ -108,7 +111,9 @@ describe('send and receive', () => {
     const wrongBase = sendTo('w.stream', '--dev-id', '3', '--base', '1');
     expect(dmthin('receive', '-i', wrongBase.path, '-o', target)).toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/base is [0-9a-f]{16}\.\.\., but .* holds [0-9a-f]{16}\.\.\./),
+      stderr: expect.stringMatching(
+        /base is thin 1 \([0-9a-f]{16}\.\.\.\), but .* holds thin 2 as received at .*: not applying it; send with --base 2, or a full stream/,
+      ),
     });
     expect(dmthin('receive', '-i', inc.path, '-o', tmp.path('fresh.img'))).toMatchObject({
       code: 1,
