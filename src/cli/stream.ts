@@ -1,10 +1,13 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { ArgumentError } from '../errors.js';
+import { Pool } from '../driver/pool.js';
 import { refuseInputAsOutput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
-import { receive } from '../stream/receive.js';
+import { type ReceiveResult, receive } from '../stream/receive.js';
+import { receiveIntoThin } from '../driver/receive-thin.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
+import { parseIntArg, parseSizeArg, parseThinIdArg, printJson, run, runSelf } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -12,23 +15,32 @@ export function register(program: Command): void {
     .summary("a thin device's blocks as a verified stream: whole, or what changed since a base snapshot")
     .description(
       [
-        "Writes thin device ID of the pool (metadata and data files or inactive devices, read only) as a dmthin stream (docs/stream.md): every mapped block, or with --base OLD only the blocks whose mapping differs from OLD's (and the blocks OLD mapped that ID does not, as discards). Each record and the whole stream are checksummed; `dmthin receive` applies it.",
+        "Writes a thin device as a dmthin stream (docs/stream.md): every mapped block, or with --base OLD only the blocks whose mapping differs from OLD's (and the blocks OLD mapped that the device does not, as discards). Each record and the whole stream are checksummed; `dmthin receive` applies it.",
+        'Offline: --metadata M --data D --dev-id ID (files, or the devices of an inactive pool; read only). Live: POOL THIN-ID, an active pool by its dm name: a metadata snapshot is reserved for the read and always released (a pool already holding one is refused). The device must not be active and writable: send a snapshot of it.',
         'Exit status: 0 written, 1 a device or file cannot be read, 2 bad arguments.',
       ].join('\n\n'),
     )
-    .requiredOption('--metadata <file>', 'metadata file or device')
-    .requiredOption('--data <file>', 'data file or device')
-    .requiredOption('--dev-id <id>', 'the thin device (snapshot) to send', parseThinIdArg)
+    .argument('[pool]', 'an active pool (its dm name): send live')
+    .argument('[thin-id]', 'with POOL: the thin device (snapshot) to send', parseThinIdArg)
+    .option('--metadata <file>', 'offline: metadata file or device')
+    .option('--data <file>', 'offline: data file or device')
+    .option('--dev-id <id>', 'offline: the thin device (snapshot) to send', parseThinIdArg)
+    .option('-m, --metadata-snap', "offline: read the held metadata snapshot's trees")
+    .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
     .option('--base <id>', 'an earlier snapshot of the same origin that the receiver holds: send only what changed since', parseThinIdArg)
-    .option('--size <size>', "the device's size (default: up to the highest block either device maps), e.g. 10G", parseSizeArg)
+    .option('--size <size>', "the device's size (default: an active device's size, else up to the highest block either device maps), e.g. 10G", parseSizeArg)
     .requiredOption('-o, --output <file>', 'stream file (created or replaced), or - for standard output')
     .option('--json', 'print what was sent as one JSON object (on stderr with -o -)')
-    .action((o: { metadata: string; data: string; devId: number; base?: number; size?: number; output: string; json?: boolean }) =>
-      run(() => {
-        const md = Metadata.open(o.metadata);
+    .action((pool: string | undefined, thinId: number | undefined, o: SendCliOptions) =>
+      run(async () => {
+        if (pool !== undefined) return sendLive(pool, thinId, o);
+        if (o.metadata === undefined || o.data === undefined || o.devId === undefined) {
+          throw new ArgumentError('give an active pool and thin id (dmthin send POOL ID), or --metadata, --data and --dev-id for files or an inactive pool');
+        }
+        const md = Metadata.open(o.metadata, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
         try {
           const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'stream' }, (out) =>
-            send(md, o.data, o.devId, out.fd, { base: o.base, size: o.size }),
+            send(md, o.data!, o.devId!, out.fd, { base: o.base, size: o.size }),
           );
           const say = o.output === '-' ? process.stderr : process.stdout;
           if (o.json) printJson(r, say, 0);
@@ -52,14 +64,25 @@ export function register(program: Command): void {
       ].join('\n\n'),
     )
     .requiredOption('-i, --input <file>', 'stream file, or - for standard input')
-    .requiredOption('-o, --output <target>', 'image file or block device to apply it to')
-    .option('--state <file>', 'the state record (default: TARGET.dmthin-state)')
+    .option('-o, --output <target>', 'image file or block device to apply it to')
+    .option('--pool <name>', 'instead of -o: an active pool (its dm name) to receive into, as thin device --thin-id')
+    .option('--thin-id <id>', 'with --pool: the thin device (created by a full stream)', parseThinIdArg)
+    .option('--state <file>', 'the state record (default: TARGET.dmthin-state; required with --pool)')
     .option('--json', 'print what was applied as one JSON object')
-    .action((o: { input: string; output: string; state?: string; json?: boolean }) =>
-      run(() => {
-        // The target and its state record are written: neither may be the stream read (a link or a loop device included).
-        for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
-        const r = receive(o.input, o.output, { state: o.state });
+    .action((o: { input: string; output?: string; pool?: string; thinId?: number; state?: string; json?: boolean }) =>
+      run(async () => {
+        let r: ReceiveResult;
+        if (o.pool !== undefined) {
+          if (o.output !== undefined) throw new ArgumentError('give -o TARGET or --pool POOL --thin-id ID, not both');
+          if (o.thinId === undefined || o.state === undefined) throw new ArgumentError('--pool needs --thin-id ID and --state FILE');
+          refuseInputAsOutput(o.state, [o.input]);
+          r = await receiveIntoThin(o.input, { pool: o.pool, thinId: o.thinId, state: o.state });
+        } else {
+          if (o.output === undefined) throw new ArgumentError('where to? -o TARGET (a file or block device), or --pool POOL --thin-id ID --state FILE');
+          // The target and its state record are written: neither may be the stream read (a link or a loop device included).
+          for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
+          r = receive(o.input, o.output, { state: o.state });
+        }
         if (o.json) printJson(r, process.stdout, 0);
         else
           process.stderr.write(
@@ -68,4 +91,45 @@ export function register(program: Command): void {
         return 0;
       }),
     );
+}
+
+interface SendCliOptions {
+  metadata?: string;
+  data?: string;
+  devId?: number;
+  metadataSnap?: boolean;
+  metadataSnapAt?: number;
+  base?: number;
+  size?: number;
+  output: string;
+  json?: boolean;
+}
+
+/** `send POOL ID`: the offline send, run by a child on the pool's devices at a metadata snapshot this process holds. */
+async function sendLive(poolName: string, thinId: number | undefined, o: SendCliOptions): Promise<number> {
+  if (thinId === undefined) throw new ArgumentError(`which thin device of ${poolName}? dmthin send ${poolName} ID`);
+  if (o.metadata !== undefined || o.data !== undefined || o.devId !== undefined || o.metadataSnap || o.metadataSnapAt !== undefined) {
+    throw new ArgumentError("a live send reads the pool's own devices: --metadata, --data, --dev-id and --metadata-snap are for files or an inactive pool");
+  }
+  const pool = await Pool.open(poolName);
+  const active = await pool.refuseWritable(thinId, `snapshot it (dmthin snap create ${poolName} NEW_ID ${thinId}) and send the snapshot, or deactivate it`);
+  const size = o.size ?? (active ? active.sectors * 512 : undefined);
+  return pool.withOwnMetadataSnap((metadata, root) =>
+    runSelf([
+      'send',
+      '--metadata',
+      metadata,
+      '--metadata-snap-at',
+      String(root),
+      '--data',
+      pool.dataDevice,
+      '--dev-id',
+      String(thinId),
+      ...(o.base !== undefined ? ['--base', String(o.base)] : []),
+      ...(size !== undefined ? ['--size', String(size)] : []),
+      '-o',
+      o.output,
+      ...(o.json ? ['--json'] : []),
+    ]),
+  );
 }

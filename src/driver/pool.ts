@@ -372,6 +372,55 @@ export class Pool {
     }
   }
 
+  /**
+   * For a read of the pool as it is now (send): reserves a metadata
+   * snapshot, refusing one already held (it shows an older state, and is
+   * someone else's to release), drops the cached pages of both devices (the
+   * kernel writes below the page cache), runs `fn`, and releases the
+   * snapshot whatever happens. SIGINT, SIGTERM and SIGHUP are held back
+   * while it is held and honoured once it is released.
+   */
+  async withOwnMetadataSnap<T>(fn: (metadataDevice: string, heldRoot: number) => Promise<T>): Promise<T> {
+    const before = await this.status();
+    if (before.heldMetadataRoot !== undefined) {
+      throw new UsageError(
+        `pool ${this.name} already holds a metadata snapshot (block ${before.heldMetadataRoot}), reserved by another tool or left by a killed one: it shows an older state of the pool. If nothing uses it: dmsetup message ${this.name} 0 release_metadata_snap`,
+      );
+    }
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    let caught: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      caught ??= sig;
+    };
+    for (const sig of signals) process.on(sig, onSignal);
+    try {
+      const root = await this.reserveMetadataSnap();
+      try {
+        for (const d of [this.metadataDevice, this.dataDevice]) await run('blockdev', ['--flushbufs', d]).catch(() => undefined);
+        return await fn(this.metadataDevice, root);
+      } finally {
+        await this.releaseMetadataSnap();
+      }
+    } finally {
+      for (const sig of signals) process.off(sig, onSignal);
+      if (caught) process.kill(process.pid, caught);
+    }
+  }
+
+  /** Refuses when thin `id` is active and writable: its blocks could change while they are read. */
+  async refuseWritable(id: number, advice: string): Promise<ActiveThin | undefined> {
+    const active = (await this.activeThins()).filter((t) => t.id === id);
+    for (const t of active) {
+      const i = await dm.info(t.name);
+      if (i && !i.readOnly) {
+        throw new UsageError(
+          `thin ${id} of ${this.name} is active as /dev/mapper/${t.name} and writable: its blocks can change while they are read; ${advice}`,
+        );
+      }
+    }
+    return active[0];
+  }
+
   /** Removes every active thin of the pool, the pool, and the loop devices under it. */
   async destroy(): Promise<void> {
     const thins = await this.activeThins();

@@ -43,6 +43,8 @@ export interface TargetState {
   block_size: number;
   size: number;
   applied_at: string;
+  /** What the target is, when it is not the file beside the record (a thin device of a pool). */
+  target?: string;
   /** Set while a stream is being applied: only that stream may be applied next. */
   applying?: { identity: string; base_identity: string | null };
 }
@@ -56,6 +58,8 @@ export interface ReceiveOptions {
    * its old bytes there). Tests use it to drive the block-device path.
    */
   asDevice?: boolean;
+  /** Names the target in messages and the state record (a thin device reached through a temporary dm device). */
+  label?: string;
 }
 
 export interface ReceiveResult {
@@ -192,7 +196,7 @@ function walk(path: string, name: string, apply?: Apply): { header: StreamHeader
   }
 }
 
-function readState(path: string): TargetState | undefined {
+export function readState(path: string): TargetState | undefined {
   if (!existsSync(path)) return undefined;
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as TargetState;
@@ -216,15 +220,24 @@ function writeState(path: string, s: TargetState): void {
   renameSync(tmp, path);
 }
 
-/** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
-export function receive(streamPath: string, target: string, options: ReceiveOptions = {}): ReceiveResult {
-  const statePath = options.state ?? `${target}.dmthin-state`;
+/** A stream read whole and verified (every CRC, the totals, the stream checksum), ready to apply. */
+export interface VerifiedStream {
+  /** Where it is read from: the file given, or standard input staged in a file. */
+  path: string;
+  /** What messages call it. */
+  name: string;
+  header: StreamHeader;
+  /** Removes a staged copy of standard input. */
+  close(): void;
+}
+
+/** Reads and verifies the stream at `streamPath` ('-': standard input, staged in `stageDir` since it cannot be read twice). */
+export function openStream(streamPath: string, stageDir: string): VerifiedStream {
   const name = streamPath === '-' ? 'standard input' : streamPath;
   let staged: string | undefined;
   let path = streamPath;
   if (streamPath === '-') {
-    // Standard input cannot be read twice: keep it beside the target while it is checked and applied.
-    staged = join(dirname(target), `.${basename(target)}.dmthin-stream-${process.pid}`);
+    staged = join(stageDir, `.dmthin-stream-${process.pid}`);
     const out = openSync(staged, 'w', 0o600);
     try {
       const b = new Uint8Array(CHUNK);
@@ -245,105 +258,151 @@ export function receive(streamPath: string, target: string, options: ReceiveOpti
     }
     path = staged;
   }
+  const close = (): void => {
+    if (staged) rmSync(staged, { force: true });
+  };
   try {
-    const { header } = walk(path, name); // everything checked before the target is touched
-    const identity = hex(header.identity);
-    const baseIdentity = header.incremental ? hex(header.baseIdentity) : null;
-    const state = readState(statePath);
-    const targetExists = existsSync(target);
-    let resumed = false;
-    if (state?.applying) {
-      if (state.applying.identity !== identity) {
-        throw new UsageError(
-          `${target} is half way through applying stream ${state.applying.identity.slice(0, 16)}...: give that stream again to finish it (this one is ${identity.slice(0, 16)}...)`,
-        );
-      }
-      resumed = true;
-    } else if (header.incremental) {
-      if (!state || !targetExists)
-        throw new UsageError(
-          `${name} is incremental (base ${baseIdentity!.slice(0, 16)}...), but ${target} has no state record (${statePath}): receive the full stream first`,
-        );
-      if (state.identity !== baseIdentity) {
-        const holds = `${target} holds thin ${state.device_id} as received at ${state.applied_at} (${state.identity.slice(0, 16)}...)`;
-        const base = `${name}'s base is thin ${header.baseDeviceId} (${baseIdentity!.slice(0, 16)}...)`;
-        const advice =
-          header.baseDeviceId === state.device_id
-            ? `thin ${state.device_id} has changed since it was sent (written to, or its pool's metadata repaired or restored): send a full stream`
-            : `send with --base ${state.device_id}, or a full stream`;
-        throw new UsageError(`${base}, but ${holds}: not applying it; ${advice}`);
-      }
-    } else if (targetExists && !state) {
-      const st = statSync(target);
-      if (st.isFile() && st.size > 0 && !options.asDevice)
-        throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
+    return { path, name, header: walk(path, name).header, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
+export function receive(streamPath: string, target: string, options: ReceiveOptions = {}): ReceiveResult {
+  const v = openStream(streamPath, dirname(options.state ?? target));
+  try {
+    return applyStream(v, target, options);
+  } finally {
+    v.close();
+  }
+}
+
+/**
+ * Whether `v` may be applied to a target whose state record is at
+ * `statePath`: throws, naming both sides, when not. `label` names the
+ * target in messages and in the state record (`target`), which must agree.
+ */
+export function admit(v: VerifiedStream, label: string, statePath: string, targetExists: boolean): { state: TargetState | undefined; resumed: boolean } {
+  const { header, name } = v;
+  const target = label;
+  const identity = hex(header.identity);
+  const baseIdentity = header.incremental ? hex(header.baseIdentity) : null;
+  const state = readState(statePath);
+  if (state?.target !== undefined && state.target !== label) {
+    throw new UsageError(`state record ${statePath} is for ${state.target}, not ${label}: give the state record of this target`);
+  }
+  let resumed = false;
+  if (state?.applying) {
+    if (state.applying.identity !== identity) {
+      throw new UsageError(
+        `${target} is half way through applying stream ${state.applying.identity.slice(0, 16)}...: give that stream again to finish it (this one is ${identity.slice(0, 16)}...)`,
+      );
     }
-    if (state && state.block_size !== header.blockSize && !resumed && header.incremental) {
+    resumed = true;
+  } else if (header.incremental) {
+    if (!state || !targetExists)
+      throw new UsageError(
+        `${name} is incremental (base ${baseIdentity!.slice(0, 16)}...), but ${target} has no state record (${statePath}): receive the full stream first`,
+      );
+    if (state.identity !== baseIdentity) {
+      const holds = `${target} holds thin ${state.device_id} as received at ${state.applied_at} (${state.identity.slice(0, 16)}...)`;
+      const base = `${name}'s base is thin ${header.baseDeviceId} (${baseIdentity!.slice(0, 16)}...)`;
+      const advice =
+        header.baseDeviceId === state.device_id
+          ? `thin ${state.device_id} has changed since it was sent (written to, or its pool's metadata repaired or restored): send a full stream`
+          : `send with --base ${state.device_id}, or a full stream`;
+      throw new UsageError(`${base}, but ${holds}: not applying it; ${advice}`);
+    }
+    if (state.block_size !== header.blockSize) {
       throw new UsageError(`${name} has blocks of ${header.blockSize} bytes; ${target} was received with ${state.block_size}`);
     }
-    const now = { format: 1 as const, pool: hex(header.pool), device_id: header.deviceId, block_size: header.blockSize, size: header.virtualSize };
-    const fd = openSync(target, targetExists ? 'r+' : 'w');
-    try {
-      const st = fstatSync(fd);
-      const isFile = st.isFile() && !options.asDevice;
-      if (!isFile && (st.isFile() ? st.size : probeSize(fd)) < header.virtualSize) {
-        throw new UsageError(`${target} is smaller than the ${header.virtualSize} bytes the stream's device has`);
-      }
-      // From here on the target changes: the state record says which stream is being applied.
-      writeState(statePath, {
-        ...now,
-        identity: state?.identity ?? '',
-        applied_at: state?.applied_at ?? '',
-        applying: { identity, base_identity: baseIdentity },
-      });
-      if (isFile) {
-        if (!header.incremental) ftruncateSync(fd, 0); // a full stream: the target starts empty (holes)
-        ftruncateSync(fd, header.virtualSize);
-      }
-      const bs = header.blockSize;
-      // Discarded runs (and, for a full stream into a device, the runs no record covers) are given back after the data
-      // is written: one call for them all (io/unmap.ts).
-      let unmap = new Float64Array(256);
-      let nUnmap = 0;
-      const giveBack = (first: number, count: number): void => {
-        if (2 * nUnmap + 2 > unmap.length) unmap = grow(unmap, 2 * nUnmap + 2);
-        unmap[2 * nUnmap] = first * bs;
-        unmap[2 * nUnmap + 1] = count * bs;
-        nUnmap++;
-      };
-      const fillGaps = !header.incremental && !isFile;
-      let next = 0;
-      const r = walk(path, name, (kind, first, count, bytes) => {
-        if (fillGaps && first > next) giveBack(next, first - next);
-        if (kind === 'data') writeFull(fd, bytes!, count * bs, first * bs);
-        else giveBack(first, count);
-        next = first + count;
-      });
-      if (fillGaps && next < header.virtualSize / bs) giveBack(next, header.virtualSize / bs - next);
-      const given = unmapRanges(target, isFile ? 'file' : 'device', unmap, nUnmap);
-      // A punched hole reads as zeros; a discarded device range is read back and zeroed where it does not.
-      const buf = new Uint8Array(CHUNK);
-      let zeroed = 0;
-      if (!given.ok || !isFile) for (let i = 0; i < nUnmap; i++) zeroed += zeroOut(fd, unmap[2 * i]!, unmap[2 * i + 1]!, buf, given.ok);
-      const discardedAs = given.ok ? (isFile ? 'holes' : 'discards') : 'zeros';
-      // On disk before the state record says the target holds the new snapshot.
-      fsyncSync(fd);
-      writeState(statePath, { ...now, identity, applied_at: new Date().toISOString() });
-      return {
-        target,
-        incremental: header.incremental,
-        identity,
-        data_blocks: r.dataBlocks,
-        zero_blocks: r.zeroBlocks,
-        resumed,
-        discarded_as: discardedAs,
-        zero_bytes_written: zeroed,
-        ...(given.ok ? {} : { unmap_refused: given.why }),
-      };
-    } finally {
-      closeSync(fd);
+  }
+  return { state, resumed };
+}
+
+/** Applies a verified stream to `target`, a file or block device. */
+export function applyStream(v: VerifiedStream, target: string, options: ReceiveOptions = {}): ReceiveResult {
+  const statePath = options.state ?? `${target}.dmthin-state`;
+  const label = options.label ?? target;
+  const { header, name, path } = v;
+  const identity = hex(header.identity);
+  const baseIdentity = header.incremental ? hex(header.baseIdentity) : null;
+  const targetExists = existsSync(target);
+  const { state, resumed } = admit(v, label, statePath, targetExists);
+  if (!state && !header.incremental && targetExists) {
+    const st = statSync(target);
+    if (st.isFile() && st.size > 0 && !options.asDevice)
+      throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
+  }
+  const now = {
+    format: 1 as const,
+    ...(options.label ? { target: label } : {}),
+    pool: hex(header.pool),
+    device_id: header.deviceId,
+    block_size: header.blockSize,
+    size: header.virtualSize,
+  };
+  const fd = openSync(target, targetExists ? 'r+' : 'w');
+  try {
+    const st = fstatSync(fd);
+    const isFile = st.isFile() && !options.asDevice;
+    if (!isFile && (st.isFile() ? st.size : probeSize(fd)) < header.virtualSize) {
+      throw new UsageError(`${target} is smaller than the ${header.virtualSize} bytes the stream's device has`);
     }
+    // From here on the target changes: the state record says which stream is being applied.
+    writeState(statePath, {
+      ...now,
+      identity: state?.identity ?? '',
+      applied_at: state?.applied_at ?? '',
+      applying: { identity, base_identity: baseIdentity },
+    });
+    if (isFile) {
+      if (!header.incremental) ftruncateSync(fd, 0); // a full stream: the target starts empty (holes)
+      ftruncateSync(fd, header.virtualSize);
+    }
+    const bs = header.blockSize;
+    // Discarded runs (and, for a full stream into a device, the runs no record covers) are given back after the data
+    // is written: one call for them all (io/unmap.ts).
+    let unmap = new Float64Array(256);
+    let nUnmap = 0;
+    const giveBack = (first: number, count: number): void => {
+      if (2 * nUnmap + 2 > unmap.length) unmap = grow(unmap, 2 * nUnmap + 2);
+      unmap[2 * nUnmap] = first * bs;
+      unmap[2 * nUnmap + 1] = count * bs;
+      nUnmap++;
+    };
+    const fillGaps = !header.incremental && !isFile;
+    let next = 0;
+    const r = walk(path, name, (kind, first, count, bytes) => {
+      if (fillGaps && first > next) giveBack(next, first - next);
+      if (kind === 'data') writeFull(fd, bytes!, count * bs, first * bs);
+      else giveBack(first, count);
+      next = first + count;
+    });
+    if (fillGaps && next < header.virtualSize / bs) giveBack(next, header.virtualSize / bs - next);
+    const given = unmapRanges(target, isFile ? 'file' : 'device', unmap, nUnmap);
+    // A punched hole reads as zeros; a discarded device range is read back and zeroed where it does not.
+    const buf = new Uint8Array(CHUNK);
+    let zeroed = 0;
+    if (!given.ok || !isFile) for (let i = 0; i < nUnmap; i++) zeroed += zeroOut(fd, unmap[2 * i]!, unmap[2 * i + 1]!, buf, given.ok);
+    const discardedAs = given.ok ? (isFile ? 'holes' : 'discards') : 'zeros';
+    // On disk before the state record says the target holds the new snapshot.
+    fsyncSync(fd);
+    writeState(statePath, { ...now, identity, applied_at: new Date().toISOString() });
+    return {
+      target,
+      incremental: header.incremental,
+      identity,
+      data_blocks: r.dataBlocks,
+      zero_blocks: r.zeroBlocks,
+      resumed,
+      discarded_as: discardedAs,
+      zero_bytes_written: zeroed,
+      ...(given.ok ? {} : { unmap_refused: given.why }),
+    };
   } finally {
-    if (staged) rmSync(staged, { force: true });
+    closeSync(fd);
   }
 }
