@@ -5,6 +5,7 @@ import { findDockerDevice, readDockerTree } from '../docker/tree.js';
 import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from '../docker/live.js';
 import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
+import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
 import { alignColumns, announce, printJson, run } from './util.js';
 import { ArgumentError } from '../errors.js';
@@ -153,6 +154,46 @@ export function register(program: Command): void {
             `exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
             { hash: dev.hash, deviceId: dev.deviceId, ...r, seconds },
             process.stderr,
+            o.output,
+          );
+        } finally {
+          md.close();
+        }
+        return 0;
+      }),
+    );
+
+  docker
+    .command('send')
+    .description(
+      'A Docker device as a dmthin stream (see dmthin send), offline, sized as Docker recorded it: whole, or with\n' +
+        '--base only what changed since another device of the same family (a container layer since its image:\n' +
+        'what the container wrote). WHAT and --base are device hashes (or unique prefixes), "base", or container names or ids.',
+    )
+    .argument('<root>', 'Docker root')
+    .argument('<what>', 'hash, base, or container name/id')
+    .option('--base <what>', 'the device the receiver holds (hash, base, or container name/id)')
+    .requiredOption('-o, --output <file>', 'stream file, or - for standard output')
+    .option('--metadata <file>', 'thin metadata file or device (direct-lvm)')
+    .option('--data <file>', 'data file or device (direct-lvm)')
+    .option('--at-metadata-snap', 'as the held metadata snapshot saw it')
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, what: string, o: { base?: string; output: string; metadata?: string; data?: string; atMetadataSnap?: boolean; json?: boolean }) =>
+      run(() => {
+        const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
+        const dev = findDockerDevice(tree, what);
+        const base = o.base === undefined ? undefined : findDockerDevice(tree, o.base);
+        const md = Metadata.open(tree.metadataFile, { metadataSnap: o.atMetadataSnap });
+        try {
+          const r = withOutput(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'stream' }, (out) =>
+            send(md, tree.dataFile, dev.deviceId, out.fd, { base: base?.deviceId, size: dev.size || undefined }),
+          );
+          announce(
+            o.json,
+            `sent ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''})${base ? ` since ${base.hash} (thin ${base.deviceId})` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
+            { hash: dev.hash, base_hash: base?.hash ?? null, ...r },
+            process.stderr,
+            o.output,
           );
         } finally {
           md.close();

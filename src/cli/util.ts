@@ -66,8 +66,9 @@ export function alignColumns(rows: readonly string[][], rightAligned = 0): strin
   );
 }
 
-export function announce(json: boolean | undefined, text: string, value: object, stream: NodeJS.WriteStream = process.stdout): void {
-  if (json) printJson(value, process.stdout, 0);
+/** Says what was done: `text` on `stream`, or with --json `value` on stdout (on stderr when `output` is '-', where the data goes). */
+export function announce(json: boolean | undefined, text: string, value: object, stream: NodeJS.WriteStream = process.stdout, output?: string): void {
+  if (json) printJson(value, output === '-' ? process.stderr : process.stdout, 0);
   else stream.write(`${text}\n`);
 }
 

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readOnlyMountOptions } from '../../src/docker/live.js';
 import { join } from 'node:path';
-import { dmthin } from '../support/cli.js';
+import { cliPath, dmthin } from '../support/cli.js';
+import { spawnSync } from 'node:child_process';
 import { projectRoot, scratch, xzDecompress } from '../support/env.js';
 import { patchBlock } from '../support/damage.js';
 
@@ -205,5 +206,29 @@ describe('dmthin docker export', () => {
     expect(md5('1a1a1a')).toBe(facts.find((f) => f.hash.startsWith('1a1a'))!.md5);
     expect(dmthin('docker', 'export', root, '3c3c', '-o', tmp.path('x')).stderr).toMatch(/matches 2 devices/);
     expect(dmthin('docker', 'export', root, 'nosuch', '-o', tmp.path('x')).stderr).toMatch(/no Docker device, container name or hash 'nosuch'/);
+  });
+});
+
+describe('dmthin docker send', () => {
+  it("a container's init layer whole, then what the container wrote since, received equal the kernel's bytes of each", () => {
+    const md5 = (p: string): string => createHash('md5').update(readFileSync(p)).digest('hex');
+    const init = tmp.path('init.stream');
+    const r1 = dmthin('docker', 'send', root, `${WEB}-init`, '-o', init, '--json');
+    expect(r1.code, r1.stderr).toBe(0);
+    const target = tmp.path('web-backup.img');
+    expect(dmthin('receive', '-i', init, '-o', target).code).toBe(0);
+    expect(md5(target)).toBe(facts.find((f) => f.hash === `${WEB}-init`)!.md5);
+    const inc = tmp.path('web.stream');
+    const r2 = dmthin('docker', 'send', root, 'web', '--base', `${WEB}-init`, '-o', inc, '--json');
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ hash: WEB, base_hash: `${WEB}-init`, device_id: 5, base_device_id: 4 });
+    expect(readFileSync(inc).length).toBeLessThan(readFileSync(init).length);
+    expect(dmthin('receive', '-i', inc, '-o', target).code).toBe(0);
+    expect(md5(target)).toBe(facts.find((f) => f.hash === WEB)!.md5);
+    // To standard output, the report goes to stderr: the stream stays whole.
+    const piped = spawnSync(process.execPath, [cliPath, 'docker', 'send', root, 'web', '--base', `${WEB}-init`, '-o', '-', '--json'], { maxBuffer: 1 << 28 });
+    expect(piped.status).toBe(0);
+    expect(Buffer.compare(piped.stdout, readFileSync(inc))).toBe(0);
+    expect(JSON.parse(piped.stderr.toString())).toMatchObject({ hash: WEB });
   });
 });
