@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { Pool } from '../driver/pool.js';
 import { refuseInputAsOutput } from '../io/files.js';
-import { withOutput } from '../io/output-file.js';
+import { removePartial, withOutput } from '../io/output-file.js';
 import { type ReceiveResult, receive } from '../stream/receive.js';
 import { receiveIntoThin } from '../driver/receive-thin.js';
 import { send } from '../stream/send.js';
@@ -59,7 +59,7 @@ export function register(program: Command): void {
     .summary('apply a dmthin stream to an image file or block device, verified before anything is written')
     .description(
       [
-        'Reads the stream whole and checks the CRC-32 of every record, the totals and the stream checksum, and (for an incremental stream) that its base is what TARGET last received (TARGET.dmthin-state); only then writes the blocks into TARGET and makes its state record current. Discarded runs become holes in a file, discards on a device (read back and zeroed where they do not read as zeros), or written zeros where neither is possible. A receive interrupted while writing leaves the state record naming that stream: give the same stream again to finish; any other is refused. A full stream creates TARGET (a sparse file) or fills a block device; an existing file that dmthin did not receive into is refused.',
+        'Reads the stream whole and checks the CRC-32 of every record, the totals and the stream checksum, and (for an incremental stream) that its base is what TARGET last received (TARGET.dmthin-state); only then writes the blocks into TARGET and makes its state record current. Discarded runs become holes in a file, discards on a device (read back and zeroed where they do not read as zeros), or written zeros where neither is possible. A receive interrupted while writing leaves the state record naming that stream: give the same stream again to finish; any other is refused. A full stream creates TARGET (a sparse file) or fills a block device; an existing file that dmthin did not receive into is refused. With --pool POOL --thin-id ID --state FILE (as root) the target is a thin device of an active pool: a full stream creates it, later ones update it.',
         'Exit status: 0 applied, 1 refused (damaged, truncated, wrong base; TARGET unchanged) or a file cannot be read, 2 bad arguments.',
       ].join('\n\n'),
     )
@@ -114,8 +114,8 @@ async function sendLive(poolName: string, thinId: number | undefined, o: SendCli
   const pool = await Pool.open(poolName);
   const active = await pool.refuseWritable(thinId, `snapshot it (dmthin snap create ${poolName} NEW_ID ${thinId}) and send the snapshot, or deactivate it`);
   const size = o.size ?? (active ? active.sectors * 512 : undefined);
-  return pool.withOwnMetadataSnap((metadata, root) =>
-    runSelf([
+  return pool.withOwnMetadataSnap(async (metadata, root) => {
+    const r = await runSelf([
       'send',
       '--metadata',
       metadata,
@@ -130,6 +130,9 @@ async function sendLive(poolName: string, thinId: number | undefined, o: SendCli
       '-o',
       o.output,
       ...(o.json ? ['--json'] : []),
-    ]),
-  );
+    ]);
+    // Killed before it could commit: what it wrote of the stream goes too.
+    if (r.signal) removePartial(o.output, r.pid);
+    return r.code;
+  });
 }

@@ -105,7 +105,7 @@ export function unwrapParagraphs(text: string): string {
  * release what it holds. SIGTERM and SIGHUP are passed on (SIGINT from a
  * terminal reaches the child anyway).
  */
-export function runSelf(args: readonly string[]): Promise<number> {
+export function runSelf(args: readonly string[]): Promise<{ code: number; pid: number; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio: 'inherit' });
     const pass = (sig: NodeJS.Signals): void => {
@@ -121,7 +121,7 @@ export function runSelf(args: readonly string[]): Promise<number> {
     });
     child.on('exit', (code, sig) => {
       done();
-      resolve(code ?? 128 + (sig ? (osConstants.signals[sig] ?? 1) : 1));
+      resolve({ code: code ?? 128 + (sig ? (osConstants.signals[sig] ?? 1) : 1), pid: child.pid!, signal: sig });
     });
   });
 }

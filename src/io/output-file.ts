@@ -101,7 +101,7 @@ export class OutputFile {
       if (e instanceof UsageError) throw e;
       throw new UsageError(`cannot write ${what} ${path}: its directory ${dir}: ${errnoWords(e)}`);
     }
-    const temp = join(dir, `.${basename(real)}.dmthin-partial-${process.pid}`);
+    const temp = partialPath(real, process.pid);
     const fd = openOrExplain(temp, 'w', what, path);
     try {
       // An existing file keeps its owner and mode when it is replaced.
@@ -150,6 +150,30 @@ export class OutputFile {
     } catch {
       // Gone already.
     }
+  }
+}
+
+/** Where process `pid` writes `path` until it commits it. */
+export function partialPath(path: string, pid: number): string {
+  return join(dirname(path), `.${basename(path)}.dmthin-partial-${pid}`);
+}
+
+/**
+ * Removes what process `pid`, killed before it could, left of its output
+ * `path` (the path named itself is never touched).
+ */
+export function removePartial(path: string, pid: number): void {
+  if (path === '-') return;
+  let real = path;
+  try {
+    if (lstatSync(path).isSymbolicLink()) real = realpathSync(path);
+  } catch {
+    // No file there: its partial is beside the name given.
+  }
+  try {
+    unlinkSync(partialPath(real, pid));
+  } catch {
+    // None left.
   }
 }
 
