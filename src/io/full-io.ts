@@ -40,10 +40,14 @@ export function writeFull(fd: number, buf: Uint8Array, len: number, pos: number 
   }
 }
 
-/** Whether the first `len` bytes of `buf` (8-byte aligned) are all zero: sparse writers skip them. */
+const ZEROS = new Uint8Array(1 << 20);
+
+/** Whether the first `len` bytes of `buf` are all zero: sparse writers skip them. Compared natively (memcmp), a MiB at a time. */
 export function isZero(buf: Uint8Array, len: number): boolean {
-  const w = new BigUint64Array(buf.buffer, buf.byteOffset, len >>> 3);
-  for (let i = 0; i < w.length; i++) if (w[i] !== 0n) return false;
-  for (let i = w.length * 8; i < len; i++) if (buf[i] !== 0) return false;
+  const b = Buffer.from(buf.buffer, buf.byteOffset, len);
+  for (let off = 0; off < len; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, len - off);
+    if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
   return true;
 }
