@@ -244,5 +244,80 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(u.lvs).toMatch(/^\s*gone\s+2\s*$/m);
       expect(u.after).toBe(u.before);
     });
+
+    it("sends an LVM thin snapshot live from the pool's VG-POOL-tpool device, as docs/backup.md does; the copy reads as the LV", (ctx) => {
+      const ls = lvm(ctx).undelete.liveSend;
+      expect(ls).toBeDefined();
+      expect(ls.snap).toBe(0);
+      expect(ls.active).toBe(false); // LVM leaves a thin snapshot inactive (activation skip)
+      expect(ls.pool).toBe('vgud-pool-tpool');
+      expect(ls.send.code, ls.send.stderr).toBe(0);
+      expect(ls.receive.code, ls.receive.stderr).toBe(0);
+      expect(ls.activate).toBe(0);
+      expect(ls.equal).toBe(true);
+    });
+  });
+
+  // The nightly backup of docs/backup.md, in the same boot (test/kernel/guest/backup.mjs): an ext4
+  // volume changing between snapshots, each snapshot sent live and received into a file and into a
+  // thin device of a second pool; the kernel's bytes of each snapshot read before anything is sent.
+  describe('backups: send live, receive into a file and into another pool', () => {
+    const b = (): Record<string, any> => {
+      if (o.backup?.exception) throw new Error(`backup.mjs threw: ${o.backup.exception}`);
+      return o.backup;
+    };
+
+    it('every night, both copies equal the kernel bytes of the snapshot and the file is fsck-clean; only what changed is sent', () => {
+      const nights = b().nights;
+      expect(nights).toHaveLength(3);
+      for (const n of nights) {
+        expect(n.send.code, n.send.stderr).toBe(0);
+        expect(n.heldAfterSend).toBeNull(); // the metadata snapshot was released
+        expect(n.receiveFile.code, n.receiveFile.stderr).toBe(0);
+        expect(n.receiveThin.code, n.receiveThin.stderr).toBe(0);
+        expect(n.file, `night of ${n.id}: file`).toBe(n.kernel);
+        expect(n.thin, `night of ${n.id}: thin copy`).toBe(n.kernel);
+        expect(n.fsck.code, n.fsck.stdout).toBe(0);
+      }
+      expect(new Set(nights.map((n: { kernel: string }) => n.kernel)).size).toBe(3);
+      expect(nights.map((n: { base: number | null }) => n.base)).toEqual([null, 11, 12]);
+      const [full, inc1, inc2] = nights.map((n: { send: { report: Record<string, number> } }) => n.send.report);
+      expect(inc1.data_blocks).toBeLessThan(full.data_blocks / 2);
+      expect(inc1.shared_subtrees_skipped + inc2.shared_subtrees_skipped).toBeGreaterThan(0);
+      // fstrim on the last night: its discards arrive as discards; the file gets holes, the thin copy discards.
+      expect(inc2.zero_blocks).toBeGreaterThan(0);
+      expect(nights[2].receiveFile.report.discarded_as).toBe('holes');
+      expect(nights[2].receiveThin.report.discarded_as).toBe('discards');
+      expect(nights[0].receiveThin.report.target).toBe('thin 1 of pool bk-dst');
+    });
+
+    it('refuses a corrupted, truncated or mis-based stream with the target untouched', () => {
+      const x = b();
+      expect(x.corrupt).toMatchObject({ code: 1, stderr: expect.stringMatching(/corrupt\.stream, byte \d+: .*checksum/) });
+      expect(x.truncated).toMatchObject({ code: 1, stderr: expect.stringMatching(/ends early \(truncated\?\)/) });
+      expect(x.wrongBase).toMatchObject({ code: 1, stderr: expect.stringMatching(/base is thin 11 .* holds thin 12 .* send with --base 12/) });
+      expect(x.unchanged).toEqual({ file: true, state: true });
+    });
+
+    it('a receive killed with SIGKILL is finished by the same stream, and refuses another meanwhile', () => {
+      const k = b().killed;
+      expect(k.killedApplying).toBe(true);
+      expect(k.how).toBe('SIGKILL');
+      expect(JSON.parse(k.stateAfterKill).applying).toBeDefined();
+      expect(k.other).toMatchObject({ code: 1, stderr: expect.stringMatching(/half way through applying stream/) });
+      expect(k.resume.code, k.resume.stderr).toBe(0);
+      expect(JSON.parse(k.resume.stdout).resumed).toBe(true);
+      expect(k.file).toBe(k.kernel);
+    });
+
+    it('a live send refuses a writable device and a snapshot someone else holds; killed by SIGTERM it leaves nothing held or half written', () => {
+      const x = b();
+      expect(x.writable).toMatchObject({ code: 1, stderr: expect.stringMatching(/thin 1 of bk-src is active as \/dev\/mapper\/bk-vol and writable/) });
+      expect(x.alreadyHeld).toMatchObject({ code: 1, stillHeld: true, stderr: expect.stringMatching(/already holds a metadata snapshot/) });
+      expect(x.sigterm.sawHeld).toBe(true);
+      expect(x.sigterm.code).toBe('SIGTERM');
+      expect(x.sigterm.heldAfter).toBeNull();
+      expect(x.sigterm.left).toEqual([]);
+    });
   });
 });

@@ -161,5 +161,11 @@ const lvmRun = spawnSync(process.execPath, [join(root, 'test', 'kernel', 'guest'
 obs.lvm = existsSync(join(lvmWork, 'observed.json'))
   ? JSON.parse(readFileSync(join(lvmWork, 'observed.json'), 'utf8'))
   : { exception: `lvm-tools.mjs wrote nothing (exit ${lvmRun.status}): ${lvmRun.stdout}${lvmRun.stderr}`.slice(-3000) };
+// The nightly backup (send live, receive into a file and another pool), in the same boot.
+const backupWork = join(work, 'backup');
+const backupRun = spawnSync(process.execPath, [join(root, 'test', 'kernel', 'guest', 'backup.mjs'), root, backupWork], { encoding: 'utf8', env });
+obs.backup = existsSync(join(backupWork, 'observed.json'))
+  ? JSON.parse(readFileSync(join(backupWork, 'observed.json'), 'utf8'))
+  : { exception: `backup.mjs wrote nothing (exit ${backupRun.status}): ${backupRun.stdout}${backupRun.stderr}`.slice(-3000) };
 writeFileSync(join(work, 'observed.json'), JSON.stringify(obs));
 process.stdout.write('scenario done\n');

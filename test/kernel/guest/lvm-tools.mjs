@@ -174,6 +174,18 @@ function undeleteScenario() {
     u.activateTools = logSince();
     u.lvs = lvm('lvs', '--noheadings', '-o', 'lv_name,thin_id', 'vgud').stdout;
     u.after = existsSync('/dev/mapper/vgud-gone') ? sha('/dev/mapper/vgud-gone') : null;
+    // docs/backup.md's nightly step on the live LVM pool: an LVM thin snapshot (left inactive), sent by its thin id
+    // from the pool's thin-pool dm device (VG-POOL-tpool), received into a file, compared with the LV's bytes.
+    const field = (name, lv) => lvm('lvs', '--noheadings', '--nosuffix', '--units', 'b', '-o', name, `vgud/${lv}`).stdout.trim();
+    const ls = {};
+    ls.snap = lvm('lvcreate', '-y', '-s', '-n', 'night1', 'vgud/keep').code;
+    ls.active = existsSync('/dev/mapper/vgud-night1');
+    ls.pool = `vgud-${field('pool_lv', 'keep')}-tpool`;
+    ls.send = dmthin('send', ls.pool, field('thin_id', 'night1'), '--size', field('lv_size', 'keep'), '-o', f('night1.stream'), '--json');
+    ls.receive = dmthin('receive', '-i', f('night1.stream'), '-o', f('night1.img'));
+    ls.activate = lvm('lvchange', '-ay', '-K', 'vgud/night1').code;
+    ls.equal = existsSync(f('night1.img')) && sha('/dev/mapper/vgud-night1') === sha(f('night1.img'));
+    u.liveSend = ls;
   } catch (e) {
     u.exception = String(e?.stack ?? e);
   } finally {
