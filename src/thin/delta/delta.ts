@@ -5,9 +5,9 @@
  * a time; memory does not grow with the number of mappings.
  */
 import { UsageError } from '../../errors.js';
-import { LeafCursor } from '../../pdata/btree/cursor.js';
 import { nodeSet } from '../../pdata/btree/node-set.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
+import { RunStream } from '../runs.js';
 
 export interface DeltaSink {
   leftOnly(vbegin: number, dbegin: number, len: number): void;
@@ -15,61 +15,6 @@ export interface DeltaSink {
   differ(vbegin: number, leftDbegin: number, rightDbegin: number, len: number): void;
   same(vbegin: number, dbegin: number, len: number): void;
   complete(): void;
-}
-
-/**
- * Runs of one device: consecutive virtual blocks on consecutive data
- * blocks. Times are ignored, as thin_delta ignores them.
- */
-class RunStream {
-  private readonly cursor: LeafCursor;
-  private nextV = -1;
-  private nextD = -1;
-  done = false;
-  vbegin = 0;
-  dbegin = 0;
-  len = 0;
-
-  constructor(md: Metadata, root: number, devId: number, skip?: (loc: number) => boolean) {
-    this.cursor = new LeafCursor(md.reader, root, { kind: 'mappings', devId }, skip);
-    if (this.cursor.next()) {
-      this.nextV = this.cursor.key;
-      this.nextD = this.cursor.dataBlock;
-    }
-    this.advance();
-  }
-
-  /** Loads the next whole run; done when there is none. */
-  advance(): void {
-    if (this.nextV < 0) {
-      this.done = true;
-      return;
-    }
-    this.vbegin = this.nextV;
-    this.dbegin = this.nextD;
-    this.len = 1;
-    this.nextV = -1;
-    while (this.cursor.next()) {
-      const v = this.cursor.key;
-      const d = this.cursor.dataBlock;
-      if (v === this.vbegin + this.len && d === this.dbegin + this.len) {
-        this.len++;
-      } else {
-        this.nextV = v;
-        this.nextD = d;
-        break;
-      }
-    }
-  }
-
-  consume(n: number): void {
-    if (n === this.len) this.advance();
-    else {
-      this.vbegin += n;
-      this.dbegin += n;
-      this.len -= n;
-    }
-  }
 }
 
 /** The mapping roots of both devices; throws naming the one that is missing. */
@@ -94,54 +39,88 @@ export interface DeltaOptions {
   skipShared?: boolean;
 }
 
+export type DeltaKind = 'leftOnly' | 'rightOnly' | 'differ' | 'same';
+
+/**
+ * The delta as a pull iterator: each next() gives one range (kind, first
+ * virtual block v, data blocks l and r on each side, length n), in
+ * virtual block order. For callers that pace the walk themselves (send's
+ * writes); `delta` drives it into a sink.
+ */
+export class DeltaStream {
+  kind: DeltaKind = 'same';
+  v = 0;
+  l = 0;
+  r = 0;
+  n = 0;
+  /** Subtrees skipped unread (with `skipShared`), counted on each side. */
+  skipped = 0;
+  private readonly ls: RunStream | undefined;
+  private readonly rs: RunStream | undefined;
+
+  /** `roots` from deltaRoots, when the caller already looked them up. */
+  constructor(md: Metadata, left: number, right: number, roots = deltaRoots(md, left, right), options: DeltaOptions = {}) {
+    const [l, r] = roots;
+    if (options.skipShared && l === r) {
+      this.skipped = 1; // one tree: nothing differs
+      return;
+    }
+    if (options.skipShared) {
+      const lset = nodeSet(md.reader, l, { kind: 'mappings', devId: left });
+      const rset = nodeSet(md.reader, r, { kind: 'mappings', devId: right });
+      const skip = (set: Set<number>) => (loc: number) => set.has(loc) && ++this.skipped > 0;
+      this.ls = new RunStream(md, l, left, skip(rset));
+      this.rs = new RunStream(md, r, right, skip(lset));
+    } else {
+      this.ls = new RunStream(md, l, left);
+      this.rs = new RunStream(md, r, right);
+    }
+  }
+
+  next(): boolean {
+    const ls = this.ls;
+    const rs = this.rs;
+    if (!ls || !rs) return false;
+    if (!ls.done && (rs.done || ls.vbegin < rs.vbegin)) {
+      const n = rs.done ? ls.len : Math.min(ls.len, rs.vbegin - ls.vbegin);
+      this.set('leftOnly', ls.vbegin, ls.dbegin, 0, n);
+      ls.consume(n);
+    } else if (!rs.done && (ls.done || rs.vbegin < ls.vbegin)) {
+      const n = ls.done ? rs.len : Math.min(rs.len, ls.vbegin - rs.vbegin);
+      this.set('rightOnly', rs.vbegin, 0, rs.dbegin, n);
+      rs.consume(n);
+    } else if (!ls.done && !rs.done) {
+      const n = Math.min(ls.len, rs.len);
+      this.set(ls.dbegin !== rs.dbegin ? 'differ' : 'same', ls.vbegin, ls.dbegin, rs.dbegin, n);
+      ls.consume(n);
+      rs.consume(n);
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  private set(kind: DeltaKind, v: number, l: number, r: number, n: number): void {
+    this.kind = kind;
+    this.v = v;
+    this.l = l;
+    this.r = r;
+    this.n = n;
+  }
+}
+
 /**
  * `roots` from deltaRoots, when the caller already looked them up. Returns
  * how many subtrees were skipped unread (with `skipShared`), counted on each side.
  */
 export function delta(md: Metadata, left: number, right: number, sink: DeltaSink, roots = deltaRoots(md, left, right), options: DeltaOptions = {}): number {
-  const [l, r] = roots;
-  let skipped = 0;
-  if (options.skipShared && l === r) {
-    sink.complete(); // one tree: nothing differs
-    return 1;
-  }
-  let ls: RunStream;
-  let rs: RunStream;
-  if (options.skipShared) {
-    const lset = nodeSet(md.reader, l, { kind: 'mappings', devId: left });
-    const rset = nodeSet(md.reader, r, { kind: 'mappings', devId: right });
-    const skip = (set: Set<number>) => (loc: number) => set.has(loc) && ++skipped > 0;
-    ls = new RunStream(md, l, left, skip(rset));
-    rs = new RunStream(md, r, right, skip(lset));
-  } else {
-    ls = new RunStream(md, l, left);
-    rs = new RunStream(md, r, right);
-  }
-  while (!ls.done && !rs.done) {
-    if (ls.vbegin < rs.vbegin) {
-      const n = Math.min(ls.len, rs.vbegin - ls.vbegin);
-      sink.leftOnly(ls.vbegin, ls.dbegin, n);
-      ls.consume(n);
-    } else if (ls.vbegin > rs.vbegin) {
-      const n = Math.min(rs.len, ls.vbegin - rs.vbegin);
-      sink.rightOnly(rs.vbegin, rs.dbegin, n);
-      rs.consume(n);
-    } else {
-      const n = Math.min(ls.len, rs.len);
-      if (ls.dbegin !== rs.dbegin) sink.differ(ls.vbegin, ls.dbegin, rs.dbegin, n);
-      else sink.same(ls.vbegin, ls.dbegin, n);
-      ls.consume(n);
-      rs.consume(n);
-    }
-  }
-  while (!ls.done) {
-    sink.leftOnly(ls.vbegin, ls.dbegin, ls.len);
-    ls.consume(ls.len);
-  }
-  while (!rs.done) {
-    sink.rightOnly(rs.vbegin, rs.dbegin, rs.len);
-    rs.consume(rs.len);
+  const s = new DeltaStream(md, left, right, roots, options);
+  while (s.next()) {
+    if (s.kind === 'leftOnly') sink.leftOnly(s.v, s.l, s.n);
+    else if (s.kind === 'rightOnly') sink.rightOnly(s.v, s.r, s.n);
+    else if (s.kind === 'differ') sink.differ(s.v, s.l, s.r, s.n);
+    else sink.same(s.v, s.l, s.n);
   }
   sink.complete();
-  return skipped;
+  return s.skipped;
 }
