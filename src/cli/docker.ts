@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withOutput } from '../io/output-file.js';
+import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { inventory, type Inventory } from '../docker/inventory.js';
 import { findDockerDevice, readDockerTree } from '../docker/tree.js';
 import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from '../docker/live.js';
@@ -179,13 +179,13 @@ export function register(program: Command): void {
     .option('--at-metadata-snap', 'as the held metadata snapshot saw it')
     .option('--json', 'print the result as one JSON object')
     .action((root: string, what: string, o: { base?: string; output: string; metadata?: string; data?: string; atMetadataSnap?: boolean; json?: boolean }) =>
-      run(() => {
+      run(async () => {
         const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
         const dev = findDockerDevice(tree, what);
         const base = o.base === undefined ? undefined : findDockerDevice(tree, o.base);
         const md = Metadata.open(tree.metadataFile, { metadataSnap: o.atMetadataSnap });
         try {
-          const r = withOutput(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'stream' }, (out) =>
+          const r = await withOutputAsync(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'stream' }, (out) =>
             send(md, tree.dataFile, dev.deviceId, out.fd, { base: base?.deviceId, size: dev.size || undefined }),
           );
           announce(

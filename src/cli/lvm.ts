@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ArgumentError, UsageError } from '../errors.js';
 import { humanSize } from '../format/units.js';
-import { withOutput } from '../io/output-file.js';
+import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
@@ -186,11 +186,11 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <file>', 'stream file (created or replaced), or - for standard output')
     .option('--json', 'print what was sent as one JSON object (on stderr with -o -)')
     .action((args: string[], o: { base?: string; output: string; json?: boolean }) =>
-      run(() => {
+      run(async () => {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
-        const r = withOutput(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
+        const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         const say = o.output === '-' ? process.stderr : process.stdout;
         if (o.json) printJson(r, say, 0);
         else

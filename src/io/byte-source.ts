@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { errnoWords, statInput } from './files.js';
-import { readUpTo } from './full-io.js';
+import { readUpTo, readUpToAsync } from './full-io.js';
 
 export interface ByteSource {
   /** What to call it in messages: a path, or "IMAGE: VG/LV". */
@@ -16,6 +16,8 @@ export interface ByteSource {
   readonly size: number;
   /** Fills all of `dst` from byte `position`. */
   readAt(dst: Uint8Array, position: number): void;
+  /** The same on libuv's threads, for readers that keep several reads in flight. */
+  readAtAsync(dst: Uint8Array, position: number): Promise<void>;
   close(): void;
 }
 
@@ -43,6 +45,11 @@ export class FileSource implements ByteSource {
 
   readAt(dst: Uint8Array, position: number): void {
     const got = readUpTo(this.fd, dst, dst.length, position);
+    if (got < dst.length) dst.fill(0, got);
+  }
+
+  async readAtAsync(dst: Uint8Array, position: number): Promise<void> {
+    const got = await readUpToAsync(this.fd, dst, dst.length, position);
     if (got < dst.length) dst.fill(0, got);
   }
 

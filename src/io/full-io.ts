@@ -3,7 +3,7 @@
  * less than asked (a pipe, a signal, a large request), so every caller that
  * needs all of `len` bytes loops here.
  */
-import { readSync, writeSync } from 'node:fs';
+import { read, readSync, write, writeSync } from 'node:fs';
 
 /** Reads `len` bytes at `pos` into `buf`, or fewer when the file ends first; returns how many. */
 export function readUpTo(fd: number, buf: Uint8Array, len: number, pos: number): number {
@@ -50,4 +50,52 @@ export function isZero(buf: Uint8Array, len: number): boolean {
     if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
   }
   return true;
+}
+
+/**
+ * readUpTo on one of libuv's threads: the main thread stays free to
+ * checksum while the kernel copies. Resolves with the bytes read (fewer at
+ * the end of the file).
+ */
+export function readUpToAsync(fd: number, buf: Uint8Array, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const step = (): void => {
+      if (done >= len) {
+        resolve(done);
+        return;
+      }
+      read(fd, buf, done, len - done, pos + done, (err, n) => {
+        if (err) reject(err);
+        else if (n === 0) resolve(done);
+        else {
+          done += n;
+          step();
+        }
+      });
+    };
+    step();
+  });
+}
+
+/** writeFull on one of libuv's threads (a pipe not ready is tried again). */
+export function writeFullAsync(fd: number, buf: Uint8Array, len: number, pos: number | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const step = (): void => {
+      if (done >= len) {
+        resolve();
+        return;
+      }
+      write(fd, buf, done, len - done, pos === null ? null : pos + done, (err, n) => {
+        if (err && err.code !== 'EAGAIN') reject(err);
+        else if (err) setImmediate(step);
+        else {
+          done += n;
+          step();
+        }
+      });
+    };
+    step();
+  });
 }

@@ -192,6 +192,18 @@ export function withOutput<T>(path: string, options: OutputOptions, body: (out: 
   }
 }
 
+/** withOutput for a body that writes asynchronously: committed once it resolves, aborted if it rejects. */
+export async function withOutputAsync<T>(path: string, options: OutputOptions, body: (out: OutputFile) => Promise<T>): Promise<T> {
+  const out = OutputFile.create(path, options);
+  try {
+    const r = await body(out);
+    out.commit();
+    return r;
+  } finally {
+    out.abort();
+  }
+}
+
 function isTerminal(path: string): boolean {
   return /^\/dev\/(tty|pts\/)/.test(path);
 }

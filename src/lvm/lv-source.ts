@@ -43,6 +43,21 @@ export class LvSource implements ByteSource {
     dst.fill(0, at);
   }
 
+  async readAtAsync(dst: Uint8Array, position: number): Promise<void> {
+    const inside = Math.max(0, Math.min(dst.length, this.size - position));
+    const reads: Promise<void>[] = [];
+    let at = 0;
+    if (inside > 0) {
+      for (const run of mapLv(this.vg, this.lv, position, inside)) {
+        const where = this.pvs.get(run.pv)!;
+        reads.push(where.file.source.readAtAsync(dst.subarray(at, at + run.length), where.start + run.offset));
+        at += run.length;
+      }
+    }
+    dst.fill(0, at);
+    await Promise.all(reads);
+  }
+
   /** The PV files belong to whoever opened them. */
   close(): void {}
 }

@@ -10,12 +10,12 @@ import { poolSources } from './open-pool.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 import { lvBytes } from './vg.js';
 
-export function sendLv(
+export async function sendLv(
   images: readonly string[],
   vgLv: string,
   baseLv: string | undefined,
   outFd: number,
-): SendResult & { lv: string; base_lv: string | null } {
+): Promise<SendResult & { lv: string; base_lv: string | null }> {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
@@ -40,7 +40,7 @@ export function sendLv(
     const pool = poolSources(a, t.pool, `${vgLv}'s pool ${t.pool} is not a thin pool of VG ${vgName}`);
     const md = Metadata.open(pool.metadata);
     try {
-      const r = send(md, pool.data, t.id, outFd, { base: baseId, size: t.size });
+      const r = await send(md, pool.data, t.id, outFd, { base: baseId, size: t.size });
       return { ...r, lv: vgLv, base_lv: baseLv ?? null };
     } finally {
       md.close();

@@ -33,6 +33,8 @@ export const VERSION = 1;
 export const FLAG_INCREMENTAL = 1;
 export const NO_BASE = 0xffffffff;
 export const RECORD = { data: 0x44, zero: 0x5a, end: 0x45 } as const;
+/** Data in one D record at most (or one block, when blocks are larger): small enough to stay in the CPU's cache between read, checksum and write. */
+export const MAX_RECORD_BYTES = 1 << 20;
 /** Bytes of a D record before its data, of a Z record, of an E record: CRCs included. */
 export const D_HEAD = 1 + 8 + 4;
 export const Z_SIZE = 1 + 8 + 8 + 4;

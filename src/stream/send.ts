@@ -9,16 +9,13 @@
 import { UsageError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openPoolData } from '../thin/pool-data.js';
-import { writeFull } from '../io/full-io.js';
-import { type DeltaSink, delta, deltaRoots } from '../thin/delta/delta.js';
+import { writeFullAsync } from '../io/full-io.js';
+import { DeltaStream } from '../thin/delta/delta.js';
+import { RunStream } from '../thin/runs.js';
 import { highestKey } from '../pdata/btree/traversal.js';
-import { forEachRun } from '../thin/export.js';
-import type { Metadata } from '../thin/metadata.js';
-import { D_HEAD, HEADER_SIZE, NO_BASE, Z_SIZE, chain, crc32, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
+import type { Metadata, ThinDevice } from '../thin/metadata.js';
+import { D_HEAD, HEADER_SIZE, MAX_RECORD_BYTES, NO_BASE, Z_SIZE, chain, crc32, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
 import { hex, poolIdentity, snapshotIdentity } from './identity.js';
-
-/** Data in one D record at most (or one block): small enough to stay in the CPU's cache between read, checksum and write. */
-const MAX_RECORD_BYTES = 1 << 20;
 
 export interface SendOptions {
   /** The base snapshot (an earlier snapshot of the same origin family). */
@@ -42,7 +39,7 @@ export interface SendResult {
   checksum: string;
 }
 
-export function send(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: SendOptions = {}): SendResult {
+export async function send(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: SendOptions = {}): Promise<SendResult> {
   const devices = md.devices();
   const dev = devices.find((d) => d.devId === devId);
   if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
@@ -66,12 +63,6 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
     const pool = poolIdentity(md.superblock);
     const identity = snapshotIdentity(pool, dev);
     const baseIdentity = base ? snapshotIdentity(pool, base) : new Uint8Array(32);
-    let sum = 0;
-    let bytes = 0;
-    const put = (b: Uint8Array, n = b.length): void => {
-      writeFull(outFd, b, n, null);
-      bytes += n;
-    };
     const header = writeHeader({
       incremental: !!base,
       blockSize: bs,
@@ -82,64 +73,195 @@ export function send(md: Metadata, dataInput: string | ByteSource, devId: number
       identity,
       baseIdentity,
     });
-    put(header);
-    sum = chain(sum, new DataView(header.buffer).getUint32(HEADER_SIZE - 4, true));
-    const totals = { dataBlocks: 0, zeroBlocks: 0, records: 0 };
     const perRecord = Math.max(1, Math.floor(MAX_RECORD_BYTES / bs));
-    // One buffer holds a whole D record (head, data, CRC): the data is read straight into it, and the record goes out in one write.
-    const rec = new Uint8Array(D_HEAD + perRecord * bs + 4);
-    const recView = new DataView(rec.buffer);
-    const sendData = (v: number, d: number, n: number): void => {
-      within(devId, v, n);
-      for (let done = 0; done < n; ) {
-        const k = Math.min(perRecord, n - done);
-        if (d + done + k > nrData) throw new UsageError(`thin device ${devId} maps data block ${d + done + k - 1}, past the data device's ${nrData} blocks`);
-        rec.set(dataHead(v + done, k), 0);
-        const end = D_HEAD + k * bs;
-        data.readAt(rec.subarray(D_HEAD, end), (d + done) * bs);
-        const crc = crc32(rec.subarray(0, end));
-        recView.setUint32(end, crc, true);
-        put(rec, end + 4);
-        sum = chain(sum, crc);
-        totals.dataBlocks += k;
-        totals.records++;
-        done += k;
+    const records = new Records(md, dev.mappingRoot, devId, base, perRecord, (id, v, n) => {
+      within(id, v, n);
+      if (records.kind === 'data' && records.d + n > nrData) {
+        throw new UsageError(`thin device ${devId} maps data block ${records.d + n - 1}, past the data device's ${nrData} blocks`);
       }
-    };
-    let skipped = 0;
-    if (!base) {
-      forEachRun(md, dev.mappingRoot, devId, (r) => sendData(r.v, r.d, r.n));
-    } else {
-      const sink: DeltaSink = {
-        leftOnly: (v, _d, n) => {
-          within(base.devId, v, n);
-          const z = zeroRecord(v, n);
-          put(z);
-          sum = chain(sum, new DataView(z.buffer).getUint32(Z_SIZE - 4, true));
-          totals.zeroBlocks += n;
-          totals.records++;
-        },
-        rightOnly: (v, d, n) => sendData(v, d, n),
-        differ: (v, _l, r, n) => sendData(v, r, n),
-        same: () => {},
-        complete: () => {},
-      };
-      skipped = delta(md, base.devId, devId, sink, deltaRoots(md, base.devId, devId), { skipShared: true });
-    }
-    put(endRecord(totals, sum));
+    });
+    const out = await writeRecords(records, data, bs, perRecord, outFd, header);
     return {
       device_id: devId,
       base_device_id: base ? base.devId : null,
       identity: hex(identity),
       base_identity: base ? hex(baseIdentity) : null,
-      data_blocks: totals.dataBlocks,
-      zero_blocks: totals.zeroBlocks,
-      records: totals.records + 1,
-      bytes,
-      shared_subtrees_skipped: skipped,
-      checksum: sum.toString(16).padStart(8, '0'),
+      data_blocks: out.dataBlocks,
+      zero_blocks: out.zeroBlocks,
+      records: out.records + 1,
+      bytes: out.bytes,
+      shared_subtrees_skipped: records.skipped,
+      checksum: out.sum.toString(16).padStart(8, '0'),
     };
   } finally {
     data.close();
+  }
+}
+
+/**
+ * The records to send, pulled one at a time: a full device's runs, or the
+ * delta's changed and discarded ranges, cut into pieces of at most
+ * `perRecord` blocks. `check` sees each piece before it is given.
+ */
+class Records {
+  kind: 'data' | 'zero' = 'data';
+  v = 0;
+  d = 0;
+  n = 0;
+  private readonly full: RunStream | undefined;
+  private readonly delta: DeltaStream | undefined;
+  /** What is left of the current range. */
+  private left = 0;
+  private leftKind: 'data' | 'zero' = 'data';
+  private leftV = 0;
+  private leftD = 0;
+  private leftId = 0;
+
+  constructor(
+    md: Metadata,
+    root: number,
+    private readonly devId: number,
+    base: ThinDevice | undefined,
+    private readonly perRecord: number,
+    private readonly check: (id: number, v: number, n: number) => void,
+  ) {
+    if (base) this.delta = new DeltaStream(md, base.devId, devId, [base.mappingRoot!, root], { skipShared: true });
+    else this.full = new RunStream(md, root, devId);
+  }
+
+  get skipped(): number {
+    return this.delta?.skipped ?? 0;
+  }
+
+  next(): boolean {
+    while (this.left === 0) if (!this.range()) return false;
+    const n = this.leftKind === 'zero' ? this.left : Math.min(this.perRecord, this.left);
+    this.kind = this.leftKind;
+    this.v = this.leftV;
+    this.d = this.leftD;
+    this.n = n;
+    this.check(this.leftId, this.v, n);
+    this.left -= n;
+    this.leftV += n;
+    this.leftD += n;
+    return true;
+  }
+
+  /** Loads the next range; false at the end. */
+  private range(): boolean {
+    if (this.full) {
+      const r = this.full;
+      if (r.done) return false;
+      this.load('data', r.vbegin, r.dbegin, r.len, this.devId);
+      r.consume(r.len);
+      return true;
+    }
+    const s = this.delta!;
+    for (;;) {
+      if (!s.next()) return false;
+      if (s.kind === 'same') continue;
+      if (s.kind === 'leftOnly') this.load('zero', s.v, 0, s.n, -1);
+      else this.load('data', s.v, s.r, s.n, this.devId);
+      return true;
+    }
+  }
+
+  private load(kind: 'data' | 'zero', v: number, d: number, n: number, id: number): void {
+    this.leftKind = kind;
+    this.leftV = v;
+    this.leftD = d;
+    this.left = n;
+    this.leftId = id;
+  }
+}
+
+interface Written {
+  dataBlocks: number;
+  zeroBlocks: number;
+  records: number;
+  bytes: number;
+  sum: number;
+}
+
+/** Data records read ahead: reads on libuv's threads overlap the checksum of the record before and the write of the one before that. */
+const READ_AHEAD = 3;
+
+/**
+ * Writes the header, every record and the end record to `outFd` in order.
+ * Each D record's data is read straight into the buffer that is written,
+ * several reads in flight, one write in flight: the kernel's copies run on
+ * other cores while this one computes CRCs.
+ */
+async function writeRecords(records: Records, data: ByteSource, bs: number, perRecord: number, outFd: number, header: Uint8Array): Promise<Written> {
+  const w: Written = { dataBlocks: 0, zeroBlocks: 0, records: 0, bytes: 0, sum: 0 };
+  const free: Uint8Array[] = Array.from({ length: READ_AHEAD + 2 }, () => new Uint8Array(D_HEAD + perRecord * bs + 4));
+  interface Job {
+    kind: 'data' | 'zero';
+    v: number;
+    n: number;
+    buf?: Uint8Array;
+    read?: Promise<void>;
+    error?: unknown;
+  }
+  const queue: Job[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  let writingBuf: Uint8Array | undefined;
+  let writeError: unknown;
+  const put = async (b: Uint8Array, n: number, buf?: Uint8Array): Promise<void> => {
+    await writing;
+    if (writeError) throw writeError;
+    if (writingBuf) free.push(writingBuf);
+    writingBuf = buf;
+    w.bytes += n;
+    writing = writeFullAsync(outFd, b, n, null).catch((e) => {
+      writeError = e;
+    });
+  };
+  try {
+    await put(header, HEADER_SIZE);
+    w.sum = chain(w.sum, new DataView(header.buffer).getUint32(HEADER_SIZE - 4, true));
+    for (;;) {
+      while (queue.length < READ_AHEAD && free.length > 0 && records.next()) {
+        const job: Job = { kind: records.kind, v: records.v, n: records.n };
+        if (job.kind === 'data') {
+          const buf = free.pop()!;
+          job.buf = buf;
+          // Kept from rejecting unobserved: the error is looked at when the job's turn comes.
+          job.read = data.readAtAsync(buf.subarray(D_HEAD, D_HEAD + job.n * bs), records.d * bs).catch((e) => {
+            job.error = e;
+          });
+        }
+        queue.push(job);
+      }
+      const job = queue.shift();
+      if (!job) break;
+      if (job.kind === 'zero') {
+        const z = zeroRecord(job.v, job.n);
+        w.sum = chain(w.sum, new DataView(z.buffer).getUint32(Z_SIZE - 4, true));
+        w.zeroBlocks += job.n;
+        await put(z, z.length);
+      } else {
+        await job.read;
+        if (job.error) throw job.error;
+        const rec = job.buf!;
+        rec.set(dataHead(job.v, job.n), 0);
+        const end = D_HEAD + job.n * bs;
+        const crc = crc32(rec.subarray(0, end));
+        new DataView(rec.buffer, rec.byteOffset).setUint32(end, crc, true);
+        w.sum = chain(w.sum, crc);
+        w.dataBlocks += job.n;
+        await put(rec, end + 4, rec);
+      }
+      w.records++;
+    }
+    const e = endRecord({ dataBlocks: w.dataBlocks, zeroBlocks: w.zeroBlocks, records: w.records }, w.sum);
+    await put(e, e.length);
+    await writing;
+    if (writeError) throw writeError;
+    return w;
+  } finally {
+    // Nothing left running against the descriptors the caller closes.
+    await Promise.all(queue.map((j) => j.read));
+    await writing;
   }
 }
