@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { Pool } from '../driver/pool.js';
 import { refuseInputAsOutput } from '../io/files.js';
-import { removePartial, withOutput } from '../io/output-file.js';
+import { removePartial, withOutputAsync } from '../io/output-file.js';
 import { type ReceiveResult, receive } from '../stream/receive.js';
 import { receiveIntoThin } from '../driver/receive-thin.js';
 import { send } from '../stream/send.js';
@@ -39,7 +39,7 @@ export function register(program: Command): void {
         }
         const md = Metadata.open(o.metadata, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
         try {
-          const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'stream' }, (out) =>
+          const r = await withOutputAsync(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'stream' }, (out) =>
             send(md, o.data!, o.devId!, out.fd, { base: o.base, size: o.size }),
           );
           const say = o.output === '-' ? process.stderr : process.stdout;
@@ -81,7 +81,7 @@ export function register(program: Command): void {
           if (o.output === undefined) throw new ArgumentError('where to? -o TARGET (a file or block device), or --pool POOL --thin-id ID --state FILE');
           // The target and its state record are written: neither may be the stream read (a link or a loop device included).
           for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
-          r = receive(o.input, o.output, { state: o.state });
+          r = await receive(o.input, o.output, { state: o.state });
         }
         if (o.json) printJson(r, process.stdout, 0);
         else

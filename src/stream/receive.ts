@@ -27,10 +27,11 @@ import {
 import { dirname, join, basename } from 'node:path';
 import { UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
-import { readUpTo, writeFull } from '../io/full-io.js';
+import { writeFull, writeFullAsync } from '../io/full-io.js';
+import { ChunkReader, MAX_TAKE } from '../io/chunk-reader.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
 import { grow } from '../pdata/grow.js';
-import { D_HEAD, E_SIZE, HEADER_SIZE, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
+import { D_HEAD, E_SIZE, HEADER_SIZE, MAX_RECORD_BYTES, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
 import { StreamError } from './errors.js';
 import { hex } from './identity.js';
 
@@ -81,55 +82,71 @@ export interface ReceiveResult {
 
 const CHUNK = 1 << 20;
 
-/** Reads the stream at `path` sequentially, in exact-size pieces. */
-class Reader {
-  private readonly fd: number;
-  offset = 0;
-  constructor(
-    readonly path: string,
-    private readonly name: string,
-  ) {
-    this.fd = openSync(path, 'r');
+/** Bytes of `parts` (views from ChunkReader.take) as one array: small fixed-size fields only. */
+function joined(parts: readonly Uint8Array[], n: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const b = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    b.set(p, at);
+    at += p.length;
   }
-  read(n: number, into?: Uint8Array): Uint8Array {
-    const b = into ? into.subarray(0, n) : new Uint8Array(n);
-    const got = readUpTo(this.fd, b, n, this.offset);
-    if (got < n) throw new StreamError(this.name, this.offset + got, `the stream ends early (truncated?): ${n - got} more bytes expected`);
-    this.offset += n;
-    return b;
-  }
-  atEnd(): boolean {
-    return readUpTo(this.fd, new Uint8Array(1), 1, this.offset) === 0;
-  }
-  close(): void {
-    closeSync(this.fd);
-  }
+  return b;
 }
 
-type Apply = (kind: 'data' | 'zero', first: number, count: number, bytes?: Uint8Array) => void;
+/** `parts` cut at byte `at`: the views before it, and the bytes after it (a few) as one array. */
+function split(parts: readonly Uint8Array[], at: number): [Uint8Array[], Uint8Array] {
+  const before: Uint8Array[] = [];
+  const after: Uint8Array[] = [];
+  let pos = 0;
+  for (const p of parts) {
+    if (pos + p.length <= at) before.push(p);
+    else if (pos >= at) after.push(p);
+    else {
+      before.push(p.subarray(0, at - pos));
+      after.push(p.subarray(at - pos));
+    }
+    pos += p.length;
+  }
+  return [before, joined(after, pos - at)];
+}
 
-/** Walks the whole stream, checking every CRC and the end record; calls `apply` for each record when given. */
-function walk(path: string, name: string, apply?: Apply): { header: StreamHeader; dataBlocks: number; zeroBlocks: number } {
-  const r = new Reader(path, name);
+/** A record to apply: blocks first..first+count-1; for data, `parts` are its bytes from byte `offset` of the record on (a large record comes in several calls). */
+type Apply = (kind: 'data' | 'zero', first: number, count: number, parts?: readonly Uint8Array[], offset?: number) => Promise<unknown> | undefined;
+
+/**
+ * Walks the whole stream, checking every CRC and the end record; calls
+ * `apply` for each record when given. A data record's bytes come as one or
+ * two views into the reader's buffers; the promise `apply` returns (its
+ * writes) keeps those buffers from being refilled until it settles.
+ */
+async function walk(path: string, name: string, apply?: Apply): Promise<{ header: StreamHeader; dataBlocks: number; zeroBlocks: number }> {
+  const r = new ChunkReader(path);
+  const take = async (n: number): Promise<Uint8Array[]> => {
+    const at = r.offset;
+    const parts = await r.take(n);
+    const got = parts.reduce((s, p) => s + p.length, 0);
+    if (got < n) throw new StreamError(name, at + got, `the stream ends early (truncated?): ${n - got} more bytes expected`);
+    return parts;
+  };
+  const fixed = async (n: number): Promise<Uint8Array> => joined(await take(n), n);
   try {
-    const head = r.read(HEADER_SIZE);
+    const head = await fixed(HEADER_SIZE);
     const header = parseHeader(head, name);
     let sum = chain(0, new DataView(head.buffer, head.byteOffset).getUint32(HEADER_SIZE - 4, true));
     const bs = header.blockSize;
     const maxBlock = header.virtualSize / bs;
-    const buf = new Uint8Array(Math.max(CHUNK, bs));
     let dataBlocks = 0;
     let zeroBlocks = 0;
     let records = 0;
     let next = 0; // records come in block order and never overlap
     for (;;) {
       const at = r.offset;
-      const type = r.read(1)[0]!;
+      const type = (await fixed(1))[0]!;
       if (type === RECORD.end) {
-        const rest = r.read(E_SIZE - 1);
         const e = new Uint8Array(E_SIZE);
         e[0] = type;
-        e.set(rest, 1);
+        e.set(await fixed(E_SIZE - 1), 1);
         const v = new DataView(e.buffer);
         if (v.getUint32(29, true) !== crc32(e.subarray(0, 29))) throw new StreamError(name, at, 'end record checksum');
         if (v.getUint32(25, true) !== sum)
@@ -142,40 +159,60 @@ function walk(path: string, name: string, apply?: Apply): { header: StreamHeader
             `totals: the end record says ${d} data blocks, ${z} discarded, ${n} records; the stream held ${dataBlocks}, ${zeroBlocks}, ${records}`,
           );
         }
-        if (!r.atEnd()) throw new StreamError(name, r.offset, 'bytes after the end record');
+        if (!(await r.atEnd())) throw new StreamError(name, r.offset, 'bytes after the end record');
         return { header, dataBlocks, zeroBlocks };
       }
       if (type === RECORD.data) {
         const h = new Uint8Array(D_HEAD);
         h[0] = type;
-        h.set(r.read(D_HEAD - 1), 1);
+        h.set(await fixed(D_HEAD - 1), 1);
         const v = new DataView(h.buffer);
         const first = Number(v.getBigUint64(1, true));
         const count = v.getUint32(9, true);
-        if (count === 0 || first < next || first + count > maxBlock || count * bs > buf.length) {
+        if (count === 0 || first < next || first + count > maxBlock || count * bs > Math.max(MAX_RECORD_BYTES, bs)) {
           throw new StreamError(
             name,
             at,
             `data record for blocks ${first}..${first + count - 1} is out of order, empty, too large or past the device's ${maxBlock} blocks`,
           );
         }
-        const body = r.read(count * bs, buf);
-        const stored = new DataView(r.read(4).buffer).getUint32(0, true);
-        const crc = crc32(body, crc32(h));
-        if (stored !== crc)
-          throw new StreamError(
+        const len = count * bs;
+        let crc = crc32(h);
+        const mismatch = (stored: number, what: string): StreamError =>
+          new StreamError(
             name,
             at,
-            `data record for blocks ${first}..${first + count - 1}: checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`,
+            `data record for blocks ${first}..${first + count - 1}: checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}${what}`,
           );
-        sum = chain(sum, stored);
-        apply?.('data', first, count, body);
+        if (len + 4 <= MAX_TAKE) {
+          // Data and CRC in one take (views are good until the next one): checked whole before anything is written.
+          const [body, tail] = split(await take(len + 4), len);
+          for (const part of body) crc = crc32(part, crc);
+          const stored = new DataView(tail.buffer, tail.byteOffset).getUint32(0, true);
+          if (stored !== crc) throw mismatch(stored, '');
+          sum = chain(sum, stored);
+          const writing = apply?.('data', first, count, body, 0);
+          if (writing) r.hold(body, writing);
+        } else {
+          // Blocks larger than the reader's buffers: piece by piece. Applying, each piece is written as it comes; the
+          // verifying walk before checked the whole record, so a mismatch now means the stream changed since.
+          for (let off = 0; off < len; ) {
+            const body = await take(Math.min(MAX_TAKE, len - off));
+            for (const part of body) crc = crc32(part, crc);
+            const writing = apply?.('data', first, count, body, off);
+            if (writing) r.hold(body, writing);
+            off += body.reduce((n, p) => n + p.length, 0);
+          }
+          const stored = new DataView((await fixed(4)).slice().buffer).getUint32(0, true);
+          if (stored !== crc) throw mismatch(stored, apply ? ' (the stream changed since it was verified)' : '');
+          sum = chain(sum, stored);
+        }
         dataBlocks += count;
         next = first + count;
       } else if (type === RECORD.zero) {
         const z = new Uint8Array(Z_SIZE);
         z[0] = type;
-        z.set(r.read(Z_SIZE - 1), 1);
+        z.set(await fixed(Z_SIZE - 1), 1);
         const v = new DataView(z.buffer);
         if (v.getUint32(17, true) !== crc32(z.subarray(0, 17))) throw new StreamError(name, at, 'discard record checksum');
         const first = Number(v.getBigUint64(1, true));
@@ -183,7 +220,7 @@ function walk(path: string, name: string, apply?: Apply): { header: StreamHeader
         if (count === 0 || first < next || first + count > maxBlock)
           throw new StreamError(name, at, `discard record for blocks ${first}..${first + count - 1} is out of order, empty or past the device`);
         sum = chain(sum, v.getUint32(17, true));
-        apply?.('zero', first, count);
+        await apply?.('zero', first, count);
         zeroBlocks += count;
         next = first + count;
       } else {
@@ -192,7 +229,7 @@ function walk(path: string, name: string, apply?: Apply): { header: StreamHeader
       records++;
     }
   } finally {
-    r.close();
+    await r.close();
   }
 }
 
@@ -232,7 +269,7 @@ export interface VerifiedStream {
 }
 
 /** Reads and verifies the stream at `streamPath` ('-': standard input, staged in `stageDir` since it cannot be read twice). */
-export function openStream(streamPath: string, stageDir: string): VerifiedStream {
+export async function openStream(streamPath: string, stageDir: string): Promise<VerifiedStream> {
   const name = streamPath === '-' ? 'standard input' : streamPath;
   let staged: string | undefined;
   let path = streamPath;
@@ -262,7 +299,7 @@ export function openStream(streamPath: string, stageDir: string): VerifiedStream
     if (staged) rmSync(staged, { force: true });
   };
   try {
-    return { path, name, header: walk(path, name).header, close };
+    return { path, name, header: (await walk(path, name)).header, close };
   } catch (e) {
     close();
     throw e;
@@ -270,10 +307,10 @@ export function openStream(streamPath: string, stageDir: string): VerifiedStream
 }
 
 /** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
-export function receive(streamPath: string, target: string, options: ReceiveOptions = {}): ReceiveResult {
-  const v = openStream(streamPath, dirname(options.state ?? target));
+export async function receive(streamPath: string, target: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
+  const v = await openStream(streamPath, dirname(options.state ?? target));
   try {
-    return applyStream(v, target, options);
+    return await applyStream(v, target, options);
   } finally {
     v.close();
   }
@@ -323,7 +360,7 @@ export function admit(v: VerifiedStream, label: string, statePath: string, targe
 }
 
 /** Applies a verified stream to `target`, a file or block device. */
-export function applyStream(v: VerifiedStream, target: string, options: ReceiveOptions = {}): ReceiveResult {
+export async function applyStream(v: VerifiedStream, target: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
   const statePath = options.state ?? `${target}.dmthin-state`;
   const label = options.label ?? target;
   const { header, name, path } = v;
@@ -375,12 +412,38 @@ export function applyStream(v: VerifiedStream, target: string, options: ReceiveO
     };
     const fillGaps = !header.incremental && !isFile;
     let next = 0;
-    const r = walk(path, name, (kind, first, count, bytes) => {
-      if (fillGaps && first > next) giveBack(next, first - next);
-      if (kind === 'data') writeFull(fd, bytes!, count * bs, first * bs);
-      else giveBack(first, count);
-      next = first + count;
-    });
+    // Writes go out on libuv's threads while the next records are read and checked; each holds the reader's
+    // buffer its bytes are in until it is done.
+    const writing = new Set<Promise<void>>();
+    let writeError: unknown;
+    const r = await walk(path, name, (kind, first, count, parts, offset = 0) => {
+      if (offset === 0) {
+        if (fillGaps && first > next) giveBack(next, first - next);
+        next = first + count;
+      }
+      if (kind === 'zero') {
+        giveBack(first, count);
+        return undefined;
+      }
+      let pos = first * bs + offset;
+      const ws: Promise<void>[] = [];
+      for (const part of parts!) {
+        ws.push(writeFullAsync(fd, part, part.length, pos));
+        pos += part.length;
+      }
+      const p: Promise<void> = Promise.all(ws).then(
+        () => {
+          writing.delete(p);
+        },
+        (e) => {
+          writeError ??= e;
+          writing.delete(p);
+        },
+      );
+      writing.add(p);
+      return p;
+    }).finally(() => Promise.all(writing));
+    if (writeError) throw writeError;
     if (fillGaps && next < header.virtualSize / bs) giveBack(next, header.virtualSize / bs - next);
     const given = unmapRanges(target, isFile ? 'file' : 'device', unmap, nUnmap);
     // A punched hole reads as zeros; a discarded device range is read back and zeroed where it does not.

@@ -191,12 +191,12 @@ describe('a full stream into a block device', () => {
     // A "device" full of old bytes (a file driven down the block-device path).
     const dev = tmp.path('fake-device');
     writeFileSync(dev, new Uint8Array(128 * BS).fill(0xee));
-    const r = receive(full, dev, { asDevice: true });
+    const r = await receive(full, dev, { asDevice: true });
     expect(r.data_blocks).toBe(100);
     expect(sha(dev)).toBe(sha(image(3)));
     const small = tmp.path('small-device');
     writeFileSync(small, new Uint8Array(64 * BS));
-    expect(() => receive(full, small, { asDevice: true })).toThrow(/smaller than the 8388608 bytes/);
+    await expect(receive(full, small, { asDevice: true })).rejects.toThrow(/smaller than the 8388608 bytes/);
     expect(readFileSync(small).every((b) => b === 0)).toBe(true);
     expect(existsSync(`${small}.dmthin-state`)).toBe(false);
   });
@@ -247,5 +247,37 @@ describe('an incremental stream skips what the two snapshots share', () => {
     const r = sendK(tmp.path('k-broken.meta'), 'k-broken.stream');
     expect(r.code, r.stderr).toBe(0);
     expect(sha(tmp.path('k-broken.stream'))).toBe(sha(tmp.path('k-good.stream')));
+  });
+});
+
+describe('streams larger than the reader buffers', () => {
+  it('blocks of 16 MiB (records larger than the reader takes at once) and 37 MiB of 1 MiB records across its chunk boundaries round-trip', () => {
+    for (const [sectors, blocks] of [
+      [32768, 5],
+      [128, 600],
+    ] as const) {
+      const bs = sectors * 512;
+      const xml = tmp.path(`big-${sectors}.xml`);
+      writeFileSync(
+        xml,
+        `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="${sectors}" nr_data_blocks="${blocks + 1}">\n` +
+          `  <device dev_id="1" mapped_blocks="${blocks}" transaction="0" creation_time="0" snap_time="0">\n` +
+          `    <range_mapping origin_begin="1" data_begin="0" length="${blocks}" time="0"/>\n  </device>\n</superblock>\n`,
+      );
+      const m = emptyFile(tmp.path(`big-${sectors}.meta`), 4 << 20);
+      expect(dmthin('restore', '-i', xml, '-o', m).code).toBe(0);
+      const d = new Uint8Array((blocks + 1) * bs);
+      for (let i = 0; i < d.length; i += 4096) d[i] = (i / 4096) & 255;
+      const dfile = tmp.path(`big-${sectors}.data`);
+      writeFileSync(dfile, d);
+      const s = tmp.path(`big-${sectors}.stream`);
+      expect(dmthin('send', '--metadata', m, '--data', dfile, '--dev-id', '1', '-o', s).code).toBe(0);
+      const t = tmp.path(`big-${sectors}.img`);
+      const r = dmthin('receive', '-i', s, '-o', t);
+      expect(r.code, r.stderr).toBe(0);
+      const e = tmp.path(`big-${sectors}.export`);
+      expect(dmthin('export', '--metadata', m, '--data', dfile, '--dev-id', '1', '-o', e).code).toBe(0);
+      expect(sha(t)).toBe(sha(e));
+    }
   });
 });
