@@ -94,23 +94,13 @@ export function sendBench(cli: string, dir: string): string {
   const copy = join(dir, 'send.copy');
   spawnSync('cat', [changedFile, data], { stdio: 'ignore' }); // warm
   const cat = time(['sh', '-c', `cat "${changedFile}" > "${copy}"`]);
-  const sendT = time([
-    process.execPath,
-    cli,
-    'send',
-    '--metadata',
-    meta,
-    '--data',
-    data,
-    '--dev-id',
-    '2',
-    '--base',
-    '1',
-    '--size',
-    `${BLOCKS * BS}`,
-    '-o',
-    stream,
-  ]);
+  // The same with the copy made durable: what receive must do before its state record may say it holds the snapshot.
+  const catSync = time(['sh', '-c', `cat "${changedFile}" > "${copy}" && sync "${copy}"`]);
+  // The stream file is removed before each run: replacing an existing file is fsynced first (io/output-file.ts), which cat is not.
+  const sendT = time(
+    [process.execPath, cli, 'send', '--metadata', meta, '--data', data, '--dev-id', '2', '--base', '1', '--size', `${BLOCKS * BS}`, '-o', stream],
+    () => rmSync(stream, { force: true }),
+  );
   // receive into A's image: a sparse 16 GiB file whose state record says it holds A (what a full receive of A leaves).
   const h = parseHeader(new Uint8Array(readFileSync(stream).subarray(0, HEADER_SIZE)), stream);
   const resetTarget = (): void => {
@@ -140,7 +130,8 @@ export function sendBench(cli: string, dir: string): string {
     `send/receive: a 16 GiB thin device, ${changed} blocks (${mib.toFixed(0)} MiB, ${((100 * changed) / BLOCKS).toFixed(1)} %) changed in ${runs.length} runs`,
     `  cat of the changed bytes       ${cat.toFixed(2)} s  ${(mib / cat).toFixed(0)} MiB/s`,
     `  dmthin send --base             ${sendT.toFixed(2)} s  ${(mib / sendT).toFixed(0)} MiB/s  (${((100 * cat) / sendT).toFixed(0)} % of cat)`,
-    `  dmthin receive                 ${recvT.toFixed(2)} s  ${(mib / recvT).toFixed(0)} MiB/s  (${((100 * cat) / recvT).toFixed(0)} % of cat)`,
+    `  cat + sync of the copy         ${catSync.toFixed(2)} s  ${(mib / catSync).toFixed(0)} MiB/s`,
+    `  dmthin receive (synced)        ${recvT.toFixed(2)} s  ${(mib / recvT).toFixed(0)} MiB/s  (${((100 * cat) / recvT).toFixed(0)} % of cat, ${((100 * catSync) / recvT).toFixed(0)} % of cat + sync)`,
     `  ${tool ? `${tool} + dd per range` : 'thin_delta + dd: no thin_delta here'}  ${Number.isNaN(tdd) ? '' : `${tdd.toFixed(2)} s  ${(mib / tdd).toFixed(0)} MiB/s`}`,
   ].join('\n');
 }
