@@ -33,6 +33,8 @@ export class ChunkReader {
   /** The chunk being parsed, and the position in the file. */
   private cur = 0;
   offset = 0;
+  /** The read issued last: the next one starts after it. */
+  private lastRead: Promise<void> = Promise.resolve();
   /** Chunks read to their end, refilled at the next take() (their views may still be in use until then). */
   private finished: Chunk[] = [];
 
@@ -48,7 +50,8 @@ export class ChunkReader {
     c.error = undefined;
     const holds = c.holds;
     c.holds = [];
-    c.ready = Promise.all(holds)
+    // One read at a time, in file order: reads at several offsets at once defeat the kernel's readahead on a cold file.
+    c.ready = Promise.all([...holds, this.lastRead])
       .then(() => (this.eof ? 0 : readUpToAsync(this.fd, c.buf, CHUNK, c.start)))
       .then(
         (n) => {
@@ -60,6 +63,7 @@ export class ChunkReader {
           c.len = 0;
         },
       );
+    this.lastRead = c.ready;
   }
 
   /**
