@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { Pool } from '../driver/pool.js';
@@ -79,6 +80,12 @@ export function register(program: Command): void {
           r = await receiveIntoThin(o.input, { pool: o.pool, thinId: o.thinId, state: o.state });
         } else {
           if (o.output === undefined) throw new ArgumentError('where to? -o TARGET (a file or block device), or --pool POOL --thin-id ID --state FILE');
+          // Beside a device node the record would live in /dev, gone at the next boot: the next incremental would be refused.
+          if (o.state === undefined && existsSync(o.output) && !statSync(o.output).isFile()) {
+            throw new ArgumentError(
+              `${o.output} is not a regular file: give --state FILE, where its received state is kept (beside it, in /dev, it would not survive a reboot)`,
+            );
+          }
           // The target and its state record are written: neither may be the stream read (a link or a loop device included).
           for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
           r = await receive(o.input, o.output, { state: o.state });

@@ -150,6 +150,11 @@ describe('send and receive', () => {
     expect(dmthin('receive', '-i', inc.path, '-o', link)).toMatchObject({ code: 2, stderr: expect.stringMatching(/is an input .*same file/) });
     expect(dmthin('receive', '-i', inc.path, '-o', target, '--state', inc.path).code).toBe(2);
     expect(sha(inc.path)).toBe(before);
+    // A device target needs --state: beside a device node the record would be in /dev, gone at the next boot.
+    expect(dmthin('receive', '-i', full.path, '-o', '/dev/null')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/not a regular file: give --state FILE/),
+    });
     const other = tmp.path('someone-elses.img');
     writeFileSync(other, 'precious');
     expect(dmthin('receive', '-i', full.path, '-o', other)).toMatchObject({ code: 1, stderr: expect.stringMatching(/not made by dmthin receive/) });

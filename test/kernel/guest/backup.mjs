@@ -38,7 +38,7 @@ const sha = (path) => {
 };
 const state = (p) => (existsSync(p) ? readFileSync(p, 'utf8') : null);
 const held = (pool) => JSON.parse(dmthin('pool', 'status', pool, '--json').stdout).held_metadata_root ?? null;
-const SIZE = '256M';
+const SIZE = '160M';
 const mnt = f('mnt');
 const step = (name, r) => {
   if (r.code !== 0) throw new Error(`${name}: exit ${r.code}: ${r.stderr}${r.stdout}`.slice(0, 2000));
@@ -47,8 +47,8 @@ const step = (name, r) => {
 
 try {
   for (const [pool, data] of [
-    ['bk-src', '448M'],
-    ['bk-dst', '448M'],
+    ['bk-src', '288M'],
+    ['bk-dst', '288M'],
   ]) {
     step(
       `create ${pool}`,
@@ -77,14 +77,14 @@ try {
   // Each night: files change (some written while the snapshot is taken), a snapshot, sent and received twice.
   // M/bulk, written once, fills mapping leaves no later night touches: the snapshots share them.
   const changes = [
-    'dd if=/dev/urandom of=M/big bs=1M count=48 2>/dev/null; yes dmthin | head -c 134217728 > M/bulk; mkdir M/etc; for i in $(seq 1 200); do echo "line $i" > M/etc/f$i; done',
+    'dd if=/dev/urandom of=M/big bs=1M count=48 2>/dev/null; yes dmthin | head -c 67108864 > M/bulk; mkdir M/etc; for i in $(seq 1 200); do echo "line $i" > M/etc/f$i; done',
     'dd if=/dev/urandom of=M/big bs=1M count=3 seek=5 conv=notrunc 2>/dev/null; rm M/etc/f1*; dd if=/dev/urandom of=M/new bs=1M count=4 2>/dev/null',
     'rm M/new; fstrim M 2>/dev/null; dd if=/dev/urandom of=M/big bs=64k count=7 seek=100 conv=notrunc 2>/dev/null; echo tuesday >> M/etc/f2',
   ];
   // The copies live on a tmpfs: the scratch directory is the host's, shared over 9p, which cannot punch holes.
   const copies = f('copies');
   mkdirSync(copies, { recursive: true });
-  step('tmpfs', sh(['mount', '-t', 'tmpfs', '-o', 'size=640m', 'tmpfs', copies]));
+  step('tmpfs', sh(['mount', '-t', 'tmpfs', '-o', 'size=400m', 'tmpfs', copies]));
   const target = join(copies, 'backup.img');
   const dstState = f('dst.dmthin-state');
   let prev;
