@@ -81,7 +81,8 @@ export * as dmsetup from './driver/dmsetup.js';
 export * as losetup from './driver/losetup.js';
 
 export { lsRows, formatLsTable, parseLsFields, LS_FIELDS, type LsRow, type LsField } from './thin/insight/ls.js';
-export { delta, deltaRoots, type DeltaSink } from './thin/delta/delta.js';
+export { delta, deltaRoots, DeltaStream, type DeltaSink, type DeltaKind, type DeltaOptions } from './thin/delta/delta.js';
+export { RunStream } from './thin/runs.js';
 export { SimpleDeltaWriter, VerboseDeltaWriter, JsonDeltaWriter, deltaHeader } from './thin/delta/delta-writers.js';
 export { rmap, parseRegion, writeRmap, type Region, type RmapRun, type RmapResult } from './thin/insight/rmap.js';
 export { estimateMetadataBytes, parseSizeArg, formatEstimate } from './thin/insight/metadata-size.js';
@@ -94,3 +95,7 @@ export { readDockerTree, findDockerDevice, devicePrefix, type DockerTree, type D
 export { inventory, type Inventory, type InventoryDevice, type Problem, type ProblemKind } from './docker/inventory.js';
 export { pack, unpack, type PackResult } from './pack/pack.js';
 export { deltaSummary, type DeltaSummary } from './thin/delta/delta-summary.js';
+export { send, type SendOptions, type SendResult } from './stream/send.js';
+export { receive, openStream, admit, applyStream, type ReceiveOptions, type ReceiveResult, type TargetState, type VerifiedStream } from './stream/receive.js';
+export { parseHeader, writeHeader, type StreamHeader } from './stream/format.js';
+export { receiveIntoThin, type ReceiveThinOptions } from './driver/receive-thin.js';

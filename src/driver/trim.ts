@@ -1,15 +1,14 @@
 /**
- * Applies a trim to the data file or device: holes for regular files
- * (fallocate --punch-hole --keep-size), discards for block devices
- * (blkdiscard). Refuses while anything holds the files: a loop device
+ * Applies a trim to the data file or device: holes for regular files,
+ * discards for block devices (io/unmap.ts, all ranges in one call). Refuses while anything holds the files: a loop device
  * backed by them, or an exclusive open of the device failing.
  */
 import { statSync } from 'node:fs';
 import { refuseIfHeld } from '../io/held.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { CommandError, run } from './exec.js';
 import { statInput } from '../io/files.js';
+import { unmapRanges } from '../io/unmap.js';
 import { findByBackingFile } from './losetup.js';
 import type { Metadata } from '../thin/metadata.js';
 import { type FreeRuns, freeDataRuns } from '../thin/free-runs.js';
@@ -50,19 +49,16 @@ export async function trimData(md: Metadata, metadataPath: string, dataPath: str
   let bytes = 0;
   for (let i = 0; i < runs.n; i++) bytes += runs.length[i] * blockBytes;
   if (options.dryRun) return { runs, blockBytes, bytes };
+  const ranges = new Float64Array(2 * runs.n);
   for (let i = 0; i < runs.n; i++) {
-    const offset = String(runs.begin[i] * blockBytes);
-    const length = String(runs.length[i] * blockBytes);
-    const [tool, args] = st.isBlockDevice()
-      ? ['blkdiscard', ['--offset', offset, '--length', length, dataPath]]
-      : ['fallocate', ['--punch-hole', '--keep-size', '--offset', offset, '--length', length, dataPath]];
-    try {
-      await run(tool, args, { timeout: 600_000 });
-    } catch (e) {
-      const why = e instanceof CommandError ? e.stderr.trim().replace(/^[^:]*: /, '') || `${tool} failed` : String(e);
-      const done = i === 0 ? 'nothing was trimmed' : `the first ${i} of ${runs.n} ranges were trimmed (free blocks only)`;
-      throw new UsageError(`cannot ${st.isBlockDevice() ? 'discard' : 'punch a hole in'} ${dataPath} at bytes ${offset}+${length}: ${why}; ${done}`);
-    }
+    ranges[2 * i] = runs.begin[i] * blockBytes;
+    ranges[2 * i + 1] = runs.length[i] * blockBytes;
+  }
+  const done = unmapRanges(dataPath, st.isBlockDevice() ? 'device' : 'file', ranges, runs.n);
+  if (!done.ok) {
+    throw new UsageError(
+      `cannot ${st.isBlockDevice() ? 'discard' : 'punch holes in'} ${dataPath}: ${done.why}; the ranges before it were trimmed (free blocks only), the rest not`,
+    );
   }
   return { runs, blockBytes, bytes };
 }
