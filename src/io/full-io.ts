@@ -40,14 +40,17 @@ export function writeFull(fd: number, buf: Uint8Array, len: number, pos: number 
   }
 }
 
-const ZEROS = new Uint8Array(1 << 20);
+/** Compared against; made on first use (a MiB allocated at start-up would cost every command). */
+let zeros: Uint8Array | undefined;
 
 /** Whether the first `len` bytes of `buf` are all zero: sparse writers skip them. Compared natively (memcmp), a MiB at a time. */
 export function isZero(buf: Uint8Array, len: number): boolean {
+  zeros ??= new Uint8Array(1 << 20);
+  const z = zeros;
   const b = Buffer.from(buf.buffer, buf.byteOffset, len);
-  for (let off = 0; off < len; off += ZEROS.length) {
-    const n = Math.min(ZEROS.length, len - off);
-    if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
+  for (let off = 0; off < len; off += z.length) {
+    const n = Math.min(z.length, len - off);
+    if (Buffer.compare(b.subarray(off, off + n), z.subarray(0, n)) !== 0) return false;
   }
   return true;
 }

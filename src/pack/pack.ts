@@ -12,7 +12,7 @@
  * every instruction thin_metadata_pack writes.
  */
 import { ftruncateSync, readFileSync, writeSync } from 'node:fs';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { lazyZlib } from '../builtins.js';
 import { BLOCK_SIZE, classifyBlock } from '../format/checksum.js';
 import { ArgumentError, UsageError } from '../errors.js';
 import { BlockReader } from '../io/block-reader.js';
@@ -63,7 +63,7 @@ function packInto(reader: BlockReader, fd: number): PackResult {
   let packed = 0;
   const flush = (): void => {
     if (inChunk === 0) return;
-    const z = deflateSync(Buffer.concat(parts));
+    const z = lazyZlib().deflateSync(Buffer.concat(parts));
     put(u64le(z.length));
     put(z);
     parts = [];
@@ -125,7 +125,7 @@ function unpackInto(input: string, file: Uint8Array, nrBlocks: number, out: numb
     if (p + len > size) throw new UsageError(`${input}: chunk at byte ${p - 8} runs past the end of the file`);
     let raw: Buffer;
     try {
-      raw = inflateSync(file.subarray(p, p + len));
+      raw = lazyZlib().inflateSync(file.subarray(p, p + len));
     } catch (e) {
       throw new UsageError(`${input}: chunk at byte ${p - 8} does not decompress: ${(e as Error).message}`);
     }

@@ -24,7 +24,7 @@
  * E: u64 data blocks, u64 discarded blocks, u64 records, u32 stream checksum
  * ```
  */
-import { crc32 as zlibCrc32 } from 'node:zlib';
+import { lazyZlib } from '../builtins.js';
 import { StreamError } from './errors.js';
 
 export const HEADER_SIZE = 256;
@@ -52,7 +52,7 @@ export interface StreamHeader {
 }
 
 /** CRC-32 (IEEE), chained through `seed`. */
-export const crc32 = (b: Uint8Array, seed = 0): number => zlibCrc32(b, seed) >>> 0;
+export const crc32 = (b: Uint8Array, seed = 0): number => lazyZlib().crc32(b, seed) >>> 0;
 
 /** The stream checksum: folds each part's CRC, in order, into one. */
 export function chain(sum: number, partCrc: number): number {

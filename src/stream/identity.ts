@@ -7,7 +7,7 @@
  * mapping tree's root block, which any committed write to the device moves:
  * one state of one device).
  */
-import { createHash } from 'node:crypto';
+import { lazyCrypto } from '../builtins.js';
 import type { Superblock } from '../format/superblock.js';
 import type { ThinDevice } from '../thin/metadata.js';
 
@@ -18,7 +18,7 @@ const u64 = (n: number | bigint): Buffer => {
 };
 
 export function poolIdentity(sb: Superblock): Uint8Array {
-  const h = createHash('sha256');
+  const h = lazyCrypto().createHash('sha256');
   if (sb.uuid.some((x) => x !== 0)) h.update(Buffer.from('uuid')).update(sb.uuid);
   else h.update(Buffer.from('block-size')).update(u64(sb.dataBlockSize));
   return new Uint8Array(h.digest());
@@ -26,7 +26,8 @@ export function poolIdentity(sb: Superblock): Uint8Array {
 
 export function snapshotIdentity(pool: Uint8Array, d: ThinDevice): Uint8Array {
   return new Uint8Array(
-    createHash('sha256')
+    lazyCrypto()
+      .createHash('sha256')
       .update(pool)
       .update(u64(d.devId))
       .update(u64(d.creationTime))
