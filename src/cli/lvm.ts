@@ -191,12 +191,13 @@ export function register(program: Command): void {
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
-        const say = o.output === '-' ? process.stderr : process.stdout;
-        if (o.json) printJson(r, say, 0);
-        else
-          process.stderr.write(
-            `sent ${lv}${r.base_lv ? ` since ${r.base_lv}` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes\n`,
-          );
+        announce(
+          o.json,
+          `sent ${lv}${r.base_lv ? ` since ${r.base_lv}` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
+          r,
+          process.stderr,
+          o.output,
+        );
         return 0;
       }),
     );

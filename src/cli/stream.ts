@@ -8,7 +8,7 @@ import { type ReceiveResult, receive } from '../stream/receive.js';
 import { receiveIntoThin } from '../driver/receive-thin.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { parseIntArg, parseSizeArg, parseThinIdArg, printJson, run, runSelf } from './util.js';
+import { announce, parseIntArg, parseSizeArg, parseThinIdArg, printJson, run, runSelf } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -43,12 +43,13 @@ export function register(program: Command): void {
           const r = await withOutputAsync(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'stream' }, (out) =>
             send(md, o.data!, o.devId!, out.fd, { base: o.base, size: o.size }),
           );
-          const say = o.output === '-' ? process.stderr : process.stdout;
-          if (o.json) printJson(r, say, 0);
-          else
-            process.stderr.write(
-              `sent thin ${r.device_id}${r.base_device_id === null ? ' (full)' : ` since ${r.base_device_id}`}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes\n`,
-            );
+          announce(
+            o.json,
+            `sent thin ${r.device_id}${r.base_device_id === null ? ' (full)' : ` since ${r.base_device_id}`}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
+            r,
+            process.stderr,
+            o.output,
+          );
         } finally {
           md.close();
         }

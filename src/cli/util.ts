@@ -50,7 +50,6 @@ export function jsonText(value: unknown, indent = 0): string {
   return text.replace(/"@@u64:(\d+)@@"/g, '$1');
 }
 
-/** What a command did: one line for a person, or with --json the same as an object. */
 /**
  * Rows of cells as aligned lines, two spaces between columns: the first
  * `rightAligned` columns padded on the left (numbers), the rest on the
@@ -66,7 +65,10 @@ export function alignColumns(rows: readonly string[][], rightAligned = 0): strin
   );
 }
 
-/** Says what was done: `text` on `stream`, or with --json `value` on stdout (on stderr when `output` is '-', where the data goes). */
+/**
+ * What a command did: `text` on `stream` for a person, or with --json the
+ * same as `value` on stdout (on stderr when `output` is '-', where the data goes).
+ */
 export function announce(json: boolean | undefined, text: string, value: object, stream: NodeJS.WriteStream = process.stdout, output?: string): void {
   if (json) printJson(value, output === '-' ? process.stderr : process.stdout, 0);
   else stream.write(`${text}\n`);

@@ -31,31 +31,27 @@ export class LvSource implements ByteSource {
   }
 
   readAt(dst: Uint8Array, position: number): void {
-    const inside = Math.max(0, Math.min(dst.length, this.size - position));
-    let at = 0;
-    if (inside > 0) {
-      for (const run of mapLv(this.vg, this.lv, position, inside)) {
-        const where = this.pvs.get(run.pv)!;
-        where.file.source.readAt(dst.subarray(at, at + run.length), where.start + run.offset);
-        at += run.length;
-      }
-    }
-    dst.fill(0, at);
+    this.pieces(dst, position, (source, piece, at) => source.readAt(piece, at));
   }
 
   async readAtAsync(dst: Uint8Array, position: number): Promise<void> {
-    const inside = Math.max(0, Math.min(dst.length, this.size - position));
     const reads: Promise<void>[] = [];
+    this.pieces(dst, position, (source, piece, at) => reads.push(source.readAtAsync(piece, at)));
+    await Promise.all(reads);
+  }
+
+  /** Cuts `dst` (bytes from `position` of the LV) into the pieces on each PV, giving each to `read`; past the LV's end, zeros. */
+  private pieces(dst: Uint8Array, position: number, read: (source: ByteSource, piece: Uint8Array, at: number) => void): void {
+    const inside = Math.max(0, Math.min(dst.length, this.size - position));
     let at = 0;
     if (inside > 0) {
       for (const run of mapLv(this.vg, this.lv, position, inside)) {
         const where = this.pvs.get(run.pv)!;
-        reads.push(where.file.source.readAtAsync(dst.subarray(at, at + run.length), where.start + run.offset));
+        read(where.file.source, dst.subarray(at, at + run.length), where.start + run.offset);
         at += run.length;
       }
     }
     dst.fill(0, at);
-    await Promise.all(reads);
   }
 
   /** The PV files belong to whoever opened them. */

@@ -24,11 +24,12 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
 import { writeFull, writeFullAsync } from '../io/full-io.js';
 import { ChunkReader, MAX_TAKE } from '../io/chunk-reader.js';
+import { partialPath } from '../io/output-file.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
 import { grow } from '../pdata/grow.js';
 import { D_HEAD, E_SIZE, HEADER_SIZE, MAX_RECORD_BYTES, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
@@ -246,7 +247,7 @@ export function readState(path: string): TargetState | undefined {
 
 function writeState(path: string, s: TargetState): void {
   // Written beside it, synced, then renamed over it: the record is the old one or the new one, never half of either.
-  const tmp = join(dirname(path), `.${basename(path)}.dmthin-partial-${process.pid}`);
+  const tmp = partialPath(path, process.pid);
   const fd = openSync(tmp, 'w', 0o644);
   try {
     writeFileSync(fd, `${JSON.stringify(s, null, 2)}\n`);
