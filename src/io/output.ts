@@ -10,6 +10,11 @@ export function ascii(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'latin1'));
 }
 
+/** 10^i, for counting digits without dividing. */
+const POW10 = Array.from({ length: 17 }, (_, i) => 10 ** i);
+/** "00".."99" as byte pairs: a number is written two digits per division. */
+const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : Math.floor((i >> 1) / 10)));
+
 export class Output {
   private buf: Buffer;
   private pos = 0;
@@ -66,24 +71,34 @@ export class Output {
       buf[this.pos++] = 48 + n;
       return this;
     }
-    let digits = 0;
-    for (let t = n; t >= 1; t = Math.floor(t / 10)) digits++;
+    // Length by comparison (no division), then two digits per division from a table.
+    let digits = 2;
+    while (digits < 16 && n >= POW10[digits]) digits++;
     let p = this.pos + digits;
     this.pos = p;
-    if (n < 0x80000000) {
-      let v = n | 0;
-      while (v > 0) {
-        const q = (v / 10) | 0;
-        buf[--p] = 48 + (v - q * 10);
+    let v = n;
+    if (v >= 0x80000000) {
+      while (v >= 0x80000000) {
+        const q = Math.floor(v / 100);
+        const r = (v - q * 100) * 2;
+        buf[--p] = PAIRS[r + 1];
+        buf[--p] = PAIRS[r];
         v = q;
       }
+    }
+    let w = v | 0;
+    while (w >= 100) {
+      const q = (w / 100) | 0;
+      const r = (w - q * 100) * 2;
+      buf[--p] = PAIRS[r + 1];
+      buf[--p] = PAIRS[r];
+      w = q;
+    }
+    if (w >= 10) {
+      buf[--p] = PAIRS[w * 2 + 1];
+      buf[--p] = PAIRS[w * 2];
     } else {
-      let v = n;
-      while (v > 0) {
-        const q = Math.floor(v / 10);
-        buf[--p] = 48 + (v - q * 10);
-        v = q;
-      }
+      buf[--p] = 48 + w;
     }
     return this;
   }

@@ -1,0 +1,52 @@
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Output, ascii } from '../../src/io/output.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'dmthin-output-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What `fill` writes through an Output of `size` bytes of buffer. */
+function written(fill: (out: Output) => void, size?: number): string {
+  const path = join(dir, 'out.txt');
+  const out = new Output(openSync(path, 'w'), true, size);
+  fill(out);
+  out.close();
+  return readFileSync(path, 'latin1');
+}
+
+describe('Output', () => {
+  it('writes every digit count and the 2^31 and 2^53 boundaries as String() does', () => {
+    const values: number[] = [];
+    for (let p = 1; p <= 1e15; p *= 10) values.push(p - 1, p, p + 1, 2 * p - 1, 5 * p + 7);
+    values.push(0x7fffffff, 0x80000000, 0x80000001, 0xffffffff, 2 ** 32, Number.MAX_SAFE_INTEGER, 2 ** 53 - 2);
+    // Pseudo-random values of every magnitude: the pair table's both digits in every position.
+    let x = 12345;
+    for (let i = 0; i < 5000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      values.push(Math.floor((x / 2 ** 32) * 10 ** (i % 16)));
+      values.push(x * 2 ** 21 + i);
+    }
+    const expected = values.map(String).join(',');
+    const text = written((out) => {
+      values.forEach((v, i) => {
+        if (i > 0) out.raw(ascii(','));
+        out.num(v);
+      });
+    });
+    expect(text).toBe(expected);
+  });
+
+  it('flushes when the buffer fills, numbers and text straddling every position', () => {
+    let expected = '';
+    const text = written((out) => {
+      for (let i = 0; i < 20000; i++) {
+        const n = i * 7919 * (i % 3 === 0 ? 2 ** 20 : 1);
+        out.num(n).text(i % 5 === 0 ? ' mapped ' : ' ');
+        expected += `${n}${i % 5 === 0 ? ' mapped ' : ' '}`;
+      }
+    }, 64);
+    expect(text).toBe(expected);
+  });
+});
