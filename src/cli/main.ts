@@ -78,4 +78,5 @@ if (dropIn) {
   program.outputHelp();
   process.exit(0);
 }
-await program.parseAsync(argv);
+// Not awaited: the bundle is CommonJS (src/build/bundle.mjs), which has no top-level await. Every action reports its own errors.
+void program.parseAsync(argv);

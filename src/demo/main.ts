@@ -13,7 +13,7 @@ import { walkthrough } from './walkthrough.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const projectRoot = resolve(here, '..', '..', '..');
-const cli = join(projectRoot, 'dist', 'dmthin.mjs');
+const cli = join(projectRoot, 'dist', 'dmthin.cjs');
 
 function installVmPackages(): void {
   if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) return;

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 export interface WalkthroughOptions {
   /** Where the sparse files and mount points go. */
   dir: string;
-  /** Path of the dmthin CLI (dist/dmthin.mjs). */
+  /** Path of the dmthin CLI (dist/dmthin.cjs). */
   cli: string;
   write?: (s: string) => void;
 }

@@ -7,7 +7,7 @@
  * BENCH_SIZES=S,M,L,D picks pools (default S,M); BENCH_OPS=check,dump,... the
  * operations (default all); BENCH_REPEAT=N takes the
  * best of N runs (default 3); BENCH_DIR holds the generated pools (default .bench/).
- * BENCH_BASELINE=path/to/dmthin.mjs adds an earlier build of dmthin as a
+ * BENCH_BASELINE=path/to/dmthin.cjs adds an earlier build of dmthin as a
  * column, for before/after comparisons of a change in the same run.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { sendBench } from './send-bench.js';
 
 // Compiled to dist/test/bench/: the project root is three levels up.
 const root = resolve(new URL('.', import.meta.url).pathname, '..', '..', '..');
-const cli = join(root, 'dist', 'dmthin.mjs');
+const cli = join(root, 'dist', 'dmthin.cjs');
 const dir = resolve(process.env.BENCH_DIR ?? join(root, '.bench'));
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const sizes = (process.env.BENCH_SIZES ?? 'S,M').split(',');
@@ -42,7 +42,7 @@ const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,repair,ls,delta,rmap')
 interface Tool {
   name: string;
   dir?: string;
-  /** A dmthin build: its dmthin.mjs. */
+  /** A dmthin build: its dmthin.cjs. */
   cli?: string;
 }
 const baseline = process.env.BENCH_BASELINE ? resolve(process.env.BENCH_BASELINE) : undefined;

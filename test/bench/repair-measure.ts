@@ -20,7 +20,7 @@ import { type Score, score, treeBlocks } from './recovery.js';
 const here = dirname(fileURLToPath(import.meta.url));
 /** The project root, from src or from dist. */
 export const projectRoot = existsSync(join(here, '..', '..', 'package.json')) ? resolve(here, '..', '..') : resolve(here, '..', '..', '..');
-const cli = join(projectRoot, 'dist', 'dmthin.mjs');
+const cli = join(projectRoot, 'dist', 'dmthin.cjs');
 
 export interface RepairCase {
   name: string;

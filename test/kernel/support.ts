@@ -12,7 +12,7 @@ import { projectRoot } from '../support/env.js';
 export function kernelUnavailableReason(): string | undefined {
   if (hostHasDmThin()) return undefined;
   if (process.getuid?.() !== 0) return 'kernel tests need root (for the VM: qemu with 9p shares of /)';
-  if (!existsSync(join(projectRoot, 'dist', 'dmthin.mjs'))) return 'dist/dmthin.mjs missing: run npm run build';
+  if (!existsSync(join(projectRoot, 'dist', 'dmthin.cjs'))) return 'dist/dmthin.cjs missing: run npm run build';
   const a = vmAvailability();
   return a.ok ? undefined : `this kernel has no device-mapper and the VM harness cannot run: ${a.reason}`;
 }

@@ -152,7 +152,7 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
       const bytes = readFileSync(out);
       expect([bytes.length, createHash('sha256').update(bytes).digest('hex')], name).toEqual([Number(size), sha]);
     }
-    const streamed = spawnSync(process.execPath, [join(projectRoot, 'dist', 'dmthin.mjs'), 'lvm', 'export', image, 'vgfx/snap1', '-o', '-'], {
+    const streamed = spawnSync(process.execPath, [join(projectRoot, 'dist', 'dmthin.cjs'), 'lvm', 'export', image, 'vgfx/snap1', '-o', '-'], {
       maxBuffer: 1 << 27,
     });
     expect(createHash('sha256').update(streamed.stdout).digest('hex')).toBe(kernel[1]![3]);

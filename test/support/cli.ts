@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot, runTool, type Run } from './env.js';
 
-export const cliPath = join(projectRoot, 'dist', 'dmthin.mjs');
+export const cliPath = join(projectRoot, 'dist', 'dmthin.cjs');
 
 export function dmthin(...args: string[]): Run {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} missing: run npm run build (npm ci builds it)`);

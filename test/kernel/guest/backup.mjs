@@ -18,7 +18,7 @@ import { join } from 'node:path';
 
 const [root, work] = process.argv.slice(2);
 mkdirSync(work, { recursive: true });
-const cli = join(root, 'dist', 'dmthin.mjs');
+const cli = join(root, 'dist', 'dmthin.cjs');
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };
 const obs = { nights: [] };
 const f = (n) => join(work, n);

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync
 import { join } from 'node:path';
 
 const [root, work] = process.argv.slice(2);
-const cli = join(root, 'dist', 'dmthin.mjs');
+const cli = join(root, 'dist', 'dmthin.cjs');
 const env = { ...process.env, DM_DISABLE_UDEV: '1', DMTHIN_STATE_DIR: join(work, 'state') };
 const sh = (argv) => {
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env });

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync
 import { join } from 'node:path';
 
 const [root, work] = process.argv.slice(2);
-const cli = join(root, 'dist', 'dmthin.mjs');
+const cli = join(root, 'dist', 'dmthin.cjs');
 const lib = await import(join(root, 'dist', 'src', 'index.js'));
 mkdirSync(work, { recursive: true });
 const obs = {};

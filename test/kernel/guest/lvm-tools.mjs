@@ -1,7 +1,7 @@
 // Runs inside a kernel with dm-thin (the VM), as root, with the host's lvm2:
 // LVM itself runs dmthin as its thin_check, thin_repair and thin_dump, set in
 // lvm.conf's global section as docs/lvm.md says. Each tool is a logging
-// wrapper around a symlink of that name to dist/dmthin.mjs, so the record
+// wrapper around a symlink of that name to dist/dmthin.cjs, so the record
 // shows which tool LVM ran, with what, and what it returned. Records what it
 // observed in WORK_DIR/observed.json (asserted by test/kernel/driver.test.ts).
 // Usage: node lvm-tools.mjs PROJECT_ROOT WORK_DIR
@@ -30,7 +30,7 @@ const log = f('tools.log');
 mkdirSync(f('bin'));
 mkdirSync(f('real'));
 for (const t of ['thin_check', 'thin_repair', 'thin_dump']) {
-  symlinkSync(join(root, 'dist', 'dmthin.mjs'), f(`real/${t}`));
+  symlinkSync(join(root, 'dist', 'dmthin.cjs'), f(`real/${t}`));
   writeFileSync(f(`bin/${t}`), `#!/bin/sh\n"${process.execPath}" "${f(`real/${t}`)}" "$@"\nrc=$?\necho "${t} $* -> $rc" >> "${log}"\nexit $rc\n`);
   chmodSync(f(`bin/${t}`), 0o755);
 }
@@ -110,7 +110,7 @@ try {
   writeSync(fd, b, 0, 1, at);
   fsyncSync(fd);
   closeSync(fd);
-  obs.offlineCheckBroken = sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), 'lvm', 'check', f('pv.img'), 'vglt/pool']);
+  obs.offlineCheckBroken = sh([process.execPath, join(root, 'dist', 'dmthin.cjs'), 'lvm', 'check', f('pv.img'), 'vglt/pool']);
 
   // LVM must refuse to activate it (dmthin's thin_check fails it), then rebuild it.
   obs.refused = lvm('lvchange', '-ay', 'vglt/pool');
@@ -123,8 +123,8 @@ try {
   obs.lvs = lvm('lvs', '-a', '--noheadings', '-o', 'lv_name,segtype', 'vglt').stdout;
   obs.deactivate3 = lvm('vgchange', '-an', 'vglt');
   // dmthin reads the repaired VG from the image: the old metadata kept as pool_meta0.
-  obs.offlineLs = sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), 'lvm', 'ls', '--json', f('pv.img')]);
-  obs.offlineCheckRepaired = sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), 'lvm', 'check', f('pv.img'), 'vglt/pool']);
+  obs.offlineLs = sh([process.execPath, join(root, 'dist', 'dmthin.cjs'), 'lvm', 'ls', '--json', f('pv.img')]);
+  obs.offlineCheckRepaired = sh([process.execPath, join(root, 'dist', 'dmthin.cjs'), 'lvm', 'check', f('pv.img'), 'vglt/pool']);
   obs.undelete = undeleteScenario();
 } catch (e) {
   obs.exception = String(e?.stack ?? e);
@@ -143,7 +143,7 @@ function undeleteScenario() {
   writeFileSync(img, '');
   sh(['truncate', '-s', '64M', img]);
   const l = sh(['losetup', '-f', '--show', img]).stdout.trim();
-  const dmthin = (...args) => sh([process.execPath, join(root, 'dist', 'dmthin.mjs'), ...args]);
+  const dmthin = (...args) => sh([process.execPath, join(root, 'dist', 'dmthin.cjs'), ...args]);
   try {
     u.setup = [
       lvm('pvcreate', '-y', l),

@@ -12,7 +12,7 @@
 # devices before their removal in OUT_DIR/removed (thin id, md5).
 set -eu
 ROOT=$1; OUT=$2
-DMTHIN="node $ROOT/dist/dmthin.mjs"
+DMTHIN="node $ROOT/dist/dmthin.cjs"
 export DM_DISABLE_UDEV=1
 D=$OUT/docker
 DM=$D/devicemapper

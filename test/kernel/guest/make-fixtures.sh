@@ -8,7 +8,7 @@
 set -eu
 ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired recovery}
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
-DMTHIN="node $ROOT/dist/dmthin.mjs"
+DMTHIN="node $ROOT/dist/dmthin.cjs"
 mkdir -p "$OUT"; cd "$OUT"
 export DM_DISABLE_UDEV=1
 

@@ -10,7 +10,7 @@ const { walkthrough } = await import(join(root, 'dist', 'src', 'demo', 'walkthro
 let text = '';
 const code = walkthrough({
   dir: join(work, 'demo'),
-  cli: join(root, 'dist', 'dmthin.mjs'),
+  cli: join(root, 'dist', 'dmthin.cjs'),
   write: (s) => {
     text += s;
   },
