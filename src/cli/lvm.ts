@@ -9,7 +9,9 @@ import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
-import { sendLv } from '../lvm/send-lv.js';
+import { planLvSend, sendLv } from '../lvm/send-lv.js';
+import { kernelUse, lvmDmName } from '../driver/kernel-lvm.js';
+import { sendLive } from './stream.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
@@ -176,9 +178,10 @@ export function register(program: Command): void {
     );
   lvm
     .command('send')
-    .summary('a thin LV as a dmthin stream, whole or since a base snapshot LV, read from the images')
+    .summary('a thin LV as a dmthin stream, whole or since a base snapshot LV: read from the images, or through the kernel when they are an active pool')
     .description(
-      "Writes VG/LV as a dmthin stream (docs/stream.md, as `dmthin send`): its pool's metadata and data read in place from the images, the LV's size from LVM's text. With --base VG/SNAP (a thin LV of the same pool), only what changed since SNAP. Apply it with `dmthin receive`.\n\n" +
+      "Writes VG/LV as a dmthin stream (docs/stream.md, as `dmthin send`), the LV's size from LVM's text. With --base VG/SNAP (a thin LV of the same pool), only what changed since SNAP. Apply it with `dmthin receive`.\n\n" +
+        "Where the images are the disks of a pool the kernel has active (this VG, by its uuid; the disks, or files behind loop devices, under VG-POOL-tpool), the images are not read: the kernel rewrites that metadata as it runs. The LV is sent live instead, as `dmthin send VG-POOL-tpool ID` does (a metadata snapshot reserved and always released; the LV must not be active and writable: send a snapshot). Otherwise the pool's metadata and data are read in place from the images (an inactive pool, or a copy of one).\n\n" +
         'Exit status: 0 written, 1 an LV cannot be found or read, 2 bad arguments.',
     )
     .argument('<images-then-lv...>', 'disk images, then the thin LV as VG/LV')
@@ -190,11 +193,16 @@ export function register(program: Command): void {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
+        const plan = planLvSend(images, lv, o.base);
+        const use = kernelUse(lvmDmName(plan.vg, plan.pool, 'tpool'), plan.vgId, images);
+        if (use.kind === 'live') {
+          return sendLive(use.dmName, plan.id, { base: plan.baseId, size: plan.size, output: o.output, json: o.json }, { lv, base_lv: o.base ?? null });
+        }
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         announce(
           o.json,
           `sent ${lv}${r.base_lv ? ` since ${r.base_lv}` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
-          r,
+          { ...r, live_pool: null },
           process.stderr,
           o.output,
         );

@@ -28,6 +28,8 @@ export function register(program: Command): void {
     .option('--dev-id <id>', 'offline: the thin device (snapshot) to send', parseThinIdArg)
     .option('-m, --metadata-snap', "offline: read the held metadata snapshot's trees")
     .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
+    // From a live send's parent to the child that reads: the LVM names and the pool, for the report.
+    .addOption(new Option('--report-as <json>').hideHelp().argParser((v: string) => JSON.parse(v) as ReportAs))
     .option('--base <id>', 'an earlier snapshot of the same origin that the receiver holds: send only what changed since', parseThinIdArg)
     .option('--size <size>', "the device's size (default: an active device's size, else up to the highest block either device maps), e.g. 10G", parseSizeArg)
     .requiredOption('-o, --output <file>', 'stream file (created or replaced), or - for standard output')
@@ -43,10 +45,14 @@ export function register(program: Command): void {
           const r = await withOutputAsync(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'stream' }, (out) =>
             send(md, o.data!, o.devId!, out.fd, { base: o.base, size: o.size }),
           );
+          const as = o.reportAs;
+          const what = as?.lv
+            ? `${as.lv}${as.base_lv ? ` since ${as.base_lv}` : ' (full)'}`
+            : `thin ${r.device_id}${r.base_device_id === null ? ' (full)' : ` since ${r.base_device_id}`}`;
           announce(
             o.json,
-            `sent thin ${r.device_id}${r.base_device_id === null ? ' (full)' : ` since ${r.base_device_id}`}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
-            r,
+            `sent ${what}${as?.live_pool ? ` from the live pool ${as.live_pool}` : ''}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
+            { ...r, ...as },
             process.stderr,
             o.output,
           );
@@ -101,20 +107,36 @@ export function register(program: Command): void {
     );
 }
 
-interface SendCliOptions {
+export interface SendCliOptions {
   metadata?: string;
   data?: string;
   devId?: number;
   metadataSnap?: boolean;
   metadataSnapAt?: number;
+  reportAs?: ReportAs;
   base?: number;
   size?: number;
   output: string;
   json?: boolean;
 }
 
-/** `send POOL ID`: the offline send, run by a child on the pool's devices at a metadata snapshot this process holds. */
-async function sendLive(poolName: string, thinId: number | undefined, o: SendCliOptions): Promise<number> {
+/** What a live send's report adds: the pool it read, and for `lvm send` the LVs by name. */
+interface ReportAs {
+  live_pool: string;
+  lv?: string;
+  base_lv?: string | null;
+}
+
+/**
+ * `send POOL ID` (and `lvm send` of an active pool): the offline send, run by
+ * a child on the pool's devices at a metadata snapshot this process holds.
+ */
+export async function sendLive(
+  poolName: string,
+  thinId: number | undefined,
+  o: SendCliOptions,
+  names?: { lv: string; base_lv: string | null },
+): Promise<number> {
   if (thinId === undefined) throw new ArgumentError(`which thin device of ${poolName}? dmthin send ${poolName} ID`);
   if (o.metadata !== undefined || o.data !== undefined || o.devId !== undefined || o.metadataSnap || o.metadataSnapAt !== undefined) {
     throw new ArgumentError("a live send reads the pool's own devices: --metadata, --data, --dev-id and --metadata-snap are for files or an inactive pool");
@@ -137,6 +159,8 @@ async function sendLive(poolName: string, thinId: number | undefined, o: SendCli
       ...(size !== undefined ? ['--size', String(size)] : []),
       '-o',
       o.output,
+      '--report-as',
+      JSON.stringify({ live_pool: poolName, ...names } satisfies ReportAs),
       ...(o.json ? ['--json'] : []),
     ]);
     // Killed before it could commit: what it wrote of the stream goes too.

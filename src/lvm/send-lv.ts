@@ -7,40 +7,66 @@ import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
-import { scanImages, splitVgLv, vgNamed } from './scan.js';
+import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
 import { lvBytes } from './vg.js';
 
+/** What `lvm send` sends, from LVM's text alone: the pool, the thin ids, the LV's size, and the VG's uuid. */
+export interface LvSendPlan {
+  vg: string;
+  vgId: string;
+  pool: string;
+  id: number;
+  baseId: number | undefined;
+  size: number;
+}
+
+function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined): LvSendPlan {
+  const { vg: vgName, lv: name } = splitVgLv(vgLv);
+  const thin = (n: string): { pool: string; id: number; size: number } => {
+    const lv = a.vg.lvs.get(n);
+    const seg = lv?.segments[0];
+    if (!lv || seg?.type !== 'thin')
+      throw new UsageError(`${vgName}/${n} is ${lv ? `a ${seg?.type ?? 'segmentless'} LV` : 'not an LV of the VG'}: lvm send takes thin LVs`);
+    return { pool: seg.thinPool ?? '', id: seg.deviceId!, size: lvBytes(a.vg, lv) };
+  };
+  const t = thin(name);
+  let baseId: number | undefined;
+  if (baseLv !== undefined) {
+    const b = splitVgLv(baseLv);
+    if (b.vg !== vgName) throw new UsageError(`the base ${baseLv} is in another VG than ${vgLv}`);
+    const bt = thin(b.lv);
+    if (bt.pool !== t.pool)
+      throw new UsageError(`the base ${baseLv} is in pool ${bt.pool}, ${vgLv} in pool ${t.pool}: a base must be a snapshot in the same pool`);
+    baseId = bt.id;
+  }
+  return { vg: vgName, vgId: a.vg.id, pool: t.pool, id: t.id, baseId, size: t.size };
+}
+
+/** The plan for VG/LV from the images' LVM text (nothing but the labels and metadata areas read). */
+export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined): LvSendPlan {
+  const scan = scanImages(images);
+  try {
+    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv);
+  } finally {
+    scan.close();
+  }
+}
+
+/** Sends VG/LV from the images, read in place (an inactive pool, or a copy of one). */
 export async function sendLv(
   images: readonly string[],
   vgLv: string,
   baseLv: string | undefined,
   outFd: number,
 ): Promise<SendResult & { lv: string; base_lv: string | null }> {
-  const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
-    const a = vgNamed(scan, vgName, images);
-    const thin = (n: string): { pool: string; id: number; size: number } => {
-      const lv = a.vg.lvs.get(n);
-      const seg = lv?.segments[0];
-      if (!lv || seg?.type !== 'thin')
-        throw new UsageError(`${vgName}/${n} is ${lv ? `a ${seg?.type ?? 'segmentless'} LV` : 'not an LV of the VG'}: lvm send takes thin LVs`);
-      return { pool: seg.thinPool ?? '', id: seg.deviceId!, size: lvBytes(a.vg, lv) };
-    };
-    const t = thin(name);
-    let baseId: number | undefined;
-    if (baseLv !== undefined) {
-      const b = splitVgLv(baseLv);
-      if (b.vg !== vgName) throw new UsageError(`the base ${baseLv} is in another VG than ${vgLv}`);
-      const bt = thin(b.lv);
-      if (bt.pool !== t.pool)
-        throw new UsageError(`the base ${baseLv} is in pool ${bt.pool}, ${vgLv} in pool ${t.pool}: a base must be a snapshot in the same pool`);
-      baseId = bt.id;
-    }
-    const pool = poolSources(a, t.pool, `${vgLv}'s pool ${t.pool} is not a thin pool of VG ${vgName}`);
+    const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
+    const p = plan(a, vgLv, baseLv);
+    const pool = poolSources(a, p.pool, `${vgLv}'s pool ${p.pool} is not a thin pool of VG ${p.vg}`);
     const md = Metadata.open(pool.metadata);
     try {
-      const r = await send(md, pool.data, t.id, outFd, { base: baseId, size: t.size });
+      const r = await send(md, pool.data, p.id, outFd, { base: p.baseId, size: p.size });
       return { ...r, lv: vgLv, base_lv: baseLv ?? null };
     } finally {
       md.close();

@@ -256,6 +256,19 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(ls.activate).toBe(0);
       expect(ls.equal).toBe(true);
     });
+
+    it("lvm send by VG/LV goes through the kernel when given the active pool's disk or the file behind its loop device, and reads a copy of the disk in place", (ctx) => {
+      const ls = lvm(ctx).undelete.liveSend;
+      for (const r of [ls.lvmByDevice, ls.lvmByFile, ls.lvmByCopy]) expect(r.code, r.stderr).toBe(0);
+      for (const r of [ls.lvmByDevice, ls.lvmByFile]) {
+        expect(JSON.parse(r.stdout)).toMatchObject({ lv: 'vgud/night1', base_lv: null, live_pool: 'vgud-pool-tpool' });
+      }
+      expect(JSON.parse(ls.lvmByCopy.stdout)).toMatchObject({ lv: 'vgud/night1', live_pool: null });
+      // The metadata snapshot each live send reserved was released: the pool status's held root is '-'.
+      expect(ls.poolStatusAfter.split(' ')[6]).toBe('-');
+      expect([ls.devReceive, ls.fileReceive]).toEqual([0, 0]);
+      expect(ls.equalByName).toEqual([true, true]);
+    });
   });
 
   // The nightly backup of docs/backup.md, in the same boot (test/kernel/guest/backup.mjs): an ext4

@@ -20,6 +20,7 @@ import { type TreeProblem, rangeText, treeName } from '../../src/pdata/btree/pro
 import { BTreeTraversal, forEachLeaf, highestKey } from '../../src/pdata/btree/traversal.js';
 import { RefCounts } from '../../src/pdata/ref-counts.js';
 import { StatusError, parsePoolStatus, parseThinStatus } from '../../src/driver/status.js';
+import { kernelUse, lvmDmName } from '../../src/driver/kernel-lvm.js';
 import { scratch } from '../support/env.js';
 
 const tmp = scratch();
@@ -67,6 +68,19 @@ describe('status lines (Documentation/admin-guide/device-mapper/thin-provisionin
     expect(() => parsePoolStatus('0 1024 thin-pool 1 1/2 3/4 - sideways')).toThrow(/unknown pool mode 'sideways'/);
     expect(() => parseThinStatus('0 204800 thin Error')).toThrow(/mapped sectors 'Error'/);
     expect(() => parseThinStatus('')).toThrow(StatusError);
+  });
+});
+
+describe("LVM's dm names (libdm dm_build_dm_name) and whether a pool is the kernel's", () => {
+  it('joins VG, LV and layer with one hyphen and doubles the hyphens inside the names', () => {
+    expect(lvmDmName('vgud', 'pool', 'tpool')).toBe('vgud-pool-tpool');
+    expect(lvmDmName('pve', 'data')).toBe('pve-data');
+    expect(lvmDmName('my-vg', 'thin-pool', 'tpool')).toBe('my--vg-thin--pool-tpool');
+    expect(lvmDmName('a--b', 'c', 'tpool')).toBe('a----b-c-tpool');
+  });
+
+  it('a pool with no device under /dev/mapper is not active: its images are read', () => {
+    expect(kernelUse(`dmthin-test-absent-${process.pid}-tpool`, 'abcdef-0123', ['/dev/null'])).toEqual({ kind: 'inactive' });
   });
 });
 

@@ -183,8 +183,17 @@ function undeleteScenario() {
     ls.pool = `vgud-${field('pool_lv', 'keep')}-tpool`;
     ls.send = dmthin('send', ls.pool, field('thin_id', 'night1'), '--size', field('lv_size', 'keep'), '-o', f('night1.stream'), '--json');
     ls.receive = dmthin('receive', '-i', f('night1.stream'), '-o', f('night1.img'));
+    // The same by LVM's names: `lvm send` given the pool's disk (the loop device) or the file behind it must see
+    // that the kernel runs this pool and go through it; given a copy of the disk, it reads the copy.
+    ls.lvmByDevice = dmthin('lvm', 'send', l, 'vgud/night1', '-o', f('night1-dev.stream'), '--json');
+    ls.lvmByFile = dmthin('lvm', 'send', img, 'vgud/night1', '-o', f('night1-file.stream'), '--json');
+    sh(['cp', '--sparse=always', img, f('ud-copy.img')]);
+    ls.lvmByCopy = dmthin('lvm', 'send', f('ud-copy.img'), 'vgud/night1', '-o', f('night1-copy.stream'), '--json');
+    ls.poolStatusAfter = sh(['dmsetup', 'status', 'vgud-pool-tpool']).stdout.trim();
+    for (const k of ['dev', 'file']) ls[`${k}Receive`] = dmthin('receive', '-i', f(`night1-${k}.stream`), '-o', f(`night1-${k}.img`)).code;
     ls.activate = lvm('lvchange', '-ay', '-K', 'vgud/night1').code;
     ls.equal = existsSync(f('night1.img')) && sha('/dev/mapper/vgud-night1') === sha(f('night1.img'));
+    ls.equalByName = ['dev', 'file'].map((k) => existsSync(f(`night1-${k}.img`)) && sha('/dev/mapper/vgud-night1') === sha(f(`night1-${k}.img`)));
     u.liveSend = ls;
   } catch (e) {
     u.exception = String(e?.stack ?? e);

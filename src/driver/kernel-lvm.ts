@@ -1,0 +1,96 @@
+/**
+ * Whether a thin pool found in disk images is the one the kernel is running.
+ * `dmthin lvm send` reads images in place; on a live system the images can
+ * be the very disks of an active pool, whose metadata the kernel rewrites
+ * while it is read. Such a pool must be read through the kernel (a metadata
+ * snapshot, as `dmthin send POOL ID` does) and its images left alone.
+ *
+ * Read from sysfs only (no dmsetup, which an analysis machine may not have):
+ * /dev/mapper/NAME's dm uuid says which VG it belongs to (LVM names it
+ * "LVM-" + the VG's uuid + the LV's, without dashes; lvm2
+ * lib/activate/dev_manager.c), and its slaves, followed down, are the disks
+ * and loop devices under it.
+ */
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { UsageError } from '../errors.js';
+
+/**
+ * LVM's dm name of VG/LV (and a layer such as "tpool"): a "-" inside either
+ * name is doubled so that the single "-" between them stays unambiguous
+ * (libdm's dm_build_dm_name).
+ */
+export function lvmDmName(vg: string, lv: string, layer?: string): string {
+  const q = (s: string): string => s.replace(/-/g, '--');
+  return `${q(vg)}-${q(lv)}${layer ? `-${layer}` : ''}`;
+}
+
+export type KernelUse =
+  /** The kernel runs this pool from these images: read it through the kernel. */
+  | { kind: 'live'; dmName: string }
+  /** The kernel runs a pool of the same VG from other disks: the images are a copy, read them. */
+  | { kind: 'copy'; dmName: string }
+  /** No such pool is active here. */
+  | { kind: 'inactive' };
+
+/** Is `dmName` (a thin-pool device) active, a device of the VG with uuid `vgId`, and on `images`? */
+export function kernelUse(dmName: string, vgId: string, images: readonly string[]): KernelUse {
+  const node = `/dev/mapper/${dmName}`;
+  if (!existsSync(node)) return { kind: 'inactive' };
+  let dm = '';
+  let uuid = '';
+  try {
+    dm = sysName(node);
+    uuid = readFileSync(`/sys/class/block/${dm}/dm/uuid`, 'utf8').trim();
+  } catch {
+    // No sysfs: nothing says the VG is this one. Refuse rather than read a disk the kernel may be writing.
+    throw new UsageError(`${node} exists but its dm uuid cannot be read from /sys: cannot tell whether the images are that pool's disks`);
+  }
+  // Another VG of the same name (the host's own "pve" while an evidence image's "pve" is examined).
+  if (!uuid.startsWith(`LVM-${vgId.replace(/-/g, '')}`)) return { kind: 'inactive' };
+  const under = leaves(dm);
+  const isUnder = (image: string): boolean => {
+    const st = statSync(image);
+    if (st.isBlockDevice()) return under.has(sysName(image));
+    // A file: is it what one of the loop devices under the pool reads?
+    for (const d of under) {
+      try {
+        const backing = statSync(readFileSync(`/sys/class/block/${d}/loop/backing_file`, 'utf8').trim());
+        if (backing.dev === st.dev && backing.ino === st.ino) return true;
+      } catch {
+        // Not a loop device, or its file is gone.
+      }
+    }
+    return false;
+  };
+  return images.some(isUnder) ? { kind: 'live', dmName } : { kind: 'copy', dmName };
+}
+
+/**
+ * The kernel's name of a block device node (sda3, loop0, dm-4) by its device
+ * number: /dev/mapper nodes made without udev are nodes, not links to /dev/dm-N.
+ */
+function sysName(node: string): string {
+  const rdev = statSync(node).rdev;
+  // Linux's dev_t: major in bits 8-19, minor in bits 0-7 and 20-31 (glibc's gnu_dev_major/minor, below 2^32).
+  const major = Math.floor(rdev / 0x100) & 0xfff;
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 0x1000) & 0xfff00);
+  return basename(realpathSync(`/sys/dev/block/${major}:${minor}`));
+}
+
+/** The block devices at the bottom of dm device `dm`'s stack (disks, partitions, loop devices). */
+function leaves(dm: string): Set<string> {
+  const out = new Set<string>();
+  const walk = (name: string, depth: number): void => {
+    let slaves: string[] = [];
+    try {
+      slaves = readdirSync(`/sys/class/block/${name}/slaves`);
+    } catch {
+      // A partition or a device without slaves: a leaf.
+    }
+    if (slaves.length === 0 || depth > 16) out.add(name);
+    for (const s of slaves) walk(s, depth + 1);
+  };
+  walk(dm, 0);
+  return out;
+}
