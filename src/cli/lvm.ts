@@ -4,7 +4,7 @@ import { humanSize } from '../format/units.js';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
-import { openPool } from '../lvm/open-pool.js';
+import { type PoolIdentity, openPool, poolOfThinLv } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
@@ -194,10 +194,8 @@ export function register(program: Command): void {
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
         const plan = planLvSend(images, lv, o.base);
-        const use = kernelUse(lvmDmName(plan.vg, plan.pool, 'tpool'), plan.vgId, images);
-        if (use.kind === 'live') {
-          return sendLive(use.dmName, plan.id, { base: plan.baseId, size: plan.size, output: o.output, json: o.json }, { lv, base_lv: o.base ?? null });
-        }
+        const live = livePool(images, plan);
+        if (live) return sendLive(live, plan.id, { base: plan.baseId, size: plan.size, output: o.output, json: o.json }, { lv, base_lv: o.base ?? null });
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         announce(
           o.json,
@@ -248,6 +246,14 @@ function registerPoolVerbs(lvm: Command): void {
                 `(${r.intact} intact, ${r.shared} shared); ${r.withheld_blocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes\n`,
             );
           return 0;
+        }
+        const thinPool = poolOfThinLv(images, lv);
+        const live = thinPool && livePool(images, thinPool);
+        if (live) {
+          throw new UsageError(
+            `${lv} is a thin LV of ${thinPool.vg}/${thinPool.pool}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
+              `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${lv} -o - | dmthin receive -i - -o ${o.output === '-' ? 'IMAGE' : o.output}`,
+          );
         }
         const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) => exportLv(images, lv, out.fd, onProgress));
         if (tty) process.stderr.write('\r\x1b[K');
@@ -331,11 +337,26 @@ const POOL_VERBS: PoolVerb[] = [
   },
 ];
 
+/**
+ * The pool's dm device when the kernel runs it from these images: its
+ * metadata and data must then be read through the kernel, not in place.
+ */
+function livePool(images: readonly string[], p: PoolIdentity): string | undefined {
+  const use = kernelUse(lvmDmName(p.vg, p.pool, 'tpool'), p.vgId, images);
+  return use.kind === 'live' ? use.dmName : undefined;
+}
+
 /** IMAGE... VG/POOL: opens the pool's metadata LV and hands it to `use` as a command's input. */
 function withPoolInput(args: readonly string[], use: (input: MetadataInput) => number): number {
   const { images, pool } = splitPoolArgs(args);
   const p = openPool(images, pool);
   try {
+    const live = livePool(images, p);
+    if (live) {
+      process.stderr.write(
+        `dmthin: warning: the kernel runs ${p.name} from these disks (${live}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${live} reads it at a metadata snapshot\n`,
+      );
+    }
     return use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });
   } finally {
     p.close();

@@ -22,7 +22,14 @@ export function poolSources(a: AssembledVg, name: string, notAPool: string): Poo
   return { seg, metadata: new LvSource(a.vg, seg.metadataLv!, a.pvs), data: new LvSource(a.vg, seg.dataLv!, a.pvs) };
 }
 
-export interface OpenPool {
+/** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (driver/kernel-lvm.ts). */
+export interface PoolIdentity {
+  vg: string;
+  vgId: string;
+  pool: string;
+}
+
+export interface OpenPool extends PoolIdentity {
   /** The pool's metadata LV. */
   metadata: LvSource;
   /** "VG/POOL", for messages. */
@@ -44,9 +51,22 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
       poolName,
       `${vgName}/${poolName} is ${lv ? `a ${lv.segments[0]?.type ?? 'segmentless'} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.join(', ')})` : ''}`,
     );
-    return { metadata, name: `${vgName}/${poolName}`, scan, close: () => scan.close() };
+    return { metadata, name: `${vgName}/${poolName}`, vg: vgName, vgId: a.vg.id, pool: poolName, scan, close: () => scan.close() };
   } catch (e) {
     scan.close();
     throw e;
+  }
+}
+
+/** VG/LV's pool when it is a thin LV (undefined for any other LV; a missing LV is the caller's to report). */
+export function poolOfThinLv(images: readonly string[], vgLv: string): PoolIdentity | undefined {
+  const { vg: vgName, lv: name } = splitVgLv(vgLv);
+  const scan = scanImages(images);
+  try {
+    const a = vgNamed(scan, vgName, images);
+    const seg = a.vg.lvs.get(name)?.segments[0];
+    return seg?.type === 'thin' ? { vg: vgName, vgId: a.vg.id, pool: seg.thinPool ?? '' } : undefined;
+  } finally {
+    scan.close();
   }
 }

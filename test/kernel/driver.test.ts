@@ -268,6 +268,14 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(ls.poolStatusAfter.split(' ')[6]).toBe('-');
       expect([ls.devReceive, ls.fileReceive]).toEqual([0, 0]);
       expect(ls.equalByName).toEqual([true, true]);
+      // lvm export of a thin LV of that running pool is refused and writes nothing; of the copy it works.
+      expect(ls.lvmExportLive.code).toBe(1);
+      expect(ls.lvmExportLive.stderr).toMatch(/vgud\/night1 is a thin LV of vgud\/pool, which the kernel runs from these disks \(vgud-pool-tpool\)/);
+      expect(ls.lvmExportLive.stderr).toMatch(/dmthin lvm send /);
+      expect(ls.lvmExportLiveWrote).toBe(false);
+      expect(ls.lvmExportCopy.code, ls.lvmExportCopy.stderr).toBe(0);
+      // The read-only reports still run, with a warning that names the pool's dm device.
+      expect(ls.lvmLsLive.stderr).toMatch(/^dmthin: warning: the kernel runs vgud\/pool from these disks \(vgud-pool-tpool\)/);
     });
   });
 

@@ -189,6 +189,11 @@ function undeleteScenario() {
     ls.lvmByFile = dmthin('lvm', 'send', img, 'vgud/night1', '-o', f('night1-file.stream'), '--json');
     sh(['cp', '--sparse=always', img, f('ud-copy.img')]);
     ls.lvmByCopy = dmthin('lvm', 'send', f('ud-copy.img'), 'vgud/night1', '-o', f('night1-copy.stream'), '--json');
+    // Reading that pool in place is what the kernel's writes can break: export refuses, the reports warn.
+    ls.lvmExportLive = dmthin('lvm', 'export', l, 'vgud/night1', '-o', f('night1-exp.img'));
+    ls.lvmExportLiveWrote = existsSync(f('night1-exp.img'));
+    ls.lvmExportCopy = dmthin('lvm', 'export', f('ud-copy.img'), 'vgud/night1', '-o', f('night1-copy-exp.img'));
+    ls.lvmLsLive = dmthin('lvm', 'ls', l, 'vgud/pool');
     ls.poolStatusAfter = sh(['dmsetup', 'status', 'vgud-pool-tpool']).stdout.trim();
     for (const k of ['dev', 'file']) ls[`${k}Receive`] = dmthin('receive', '-i', f(`night1-${k}.stream`), '-o', f(`night1-${k}.img`)).code;
     ls.activate = lvm('lvchange', '-ay', '-K', 'vgud/night1').code;
