@@ -8,7 +8,7 @@ import { type ReceiveResult, receive } from '../stream/receive.js';
 import { receiveIntoThin } from '../driver/receive-thin.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { announce, parseIntArg, parseSizeArg, parseThinIdArg, printJson, run, runSelf } from './util.js';
+import { announce, arg, parseIntArg, parseSizeArg, parseThinIdArg, printJson, run, runSelf } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('-m, --metadata-snap', "offline: read the held metadata snapshot's trees")
     .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
     // From a live send's parent to the child that reads: the LVM names and the pool, for the report.
-    .addOption(new Option('--report-as <json>').hideHelp().argParser((v: string) => JSON.parse(v) as ReportAs))
+    .addOption(new Option('--report-as <json>').hideHelp().argParser(parseReportAs))
     .option('--base <id>', 'an earlier snapshot of the same origin that the receiver holds: send only what changed since', parseThinIdArg)
     .option('--size <size>', "the device's size (default: an active device's size, else up to the highest block either device maps), e.g. 10G", parseSizeArg)
     .requiredOption('-o, --output <file>', 'stream file (created or replaced), or - for standard output')
@@ -119,6 +119,17 @@ export interface SendCliOptions {
   output: string;
   json?: boolean;
 }
+
+/** --report-as: a JSON object, else commander's "invalid argument" (exit 2), never a stack trace. */
+const parseReportAs = arg((v: string): ReportAs => {
+  try {
+    const r = JSON.parse(v) as ReportAs;
+    if (typeof r === 'object' && r !== null && typeof r.live_pool === 'string') return r;
+  } catch {
+    // Reported below.
+  }
+  throw new ArgumentError('--report-as takes the JSON a live send passes to its child');
+});
 
 /** What a live send's report adds: the pool it read, and for `lvm send` the LVs by name. */
 interface ReportAs {

@@ -130,6 +130,12 @@ describe('restore and repair write nothing until the whole input has been read a
 });
 
 describe('a failed write leaves existing files as they were and new ones absent', () => {
+  it('send with a malformed internal --report-as (what a live send passes its child)', () => {
+    const existing = tmp.path('existing.stream');
+    writeFileSync(existing, 'precious');
+    refused(['send', '--metadata', M, '--data', D, '--dev-id', '1', '-o', existing, '--report-as', '{bad'], 2, /--report-as takes the JSON/, [existing]);
+    refused(['send', '--metadata', M, '--data', D, '--dev-id', '1', '-o', existing, '--report-as', '[]'], 2, /--report-as takes the JSON/, [existing]);
+  });
   it('export of a missing device', () => {
     const existing = tmp.path('existing.img');
     writeFileSync(existing, 'precious');
