@@ -6,7 +6,7 @@ import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { type PoolIdentity, openPool, poolOfThinLv } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
-import { exportRemovedLv } from '../lvm/export-removed.js';
+import { exportRemovedLv, removedLvPool } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
 import { planLvSend, sendLv } from '../lvm/send-lv.js';
@@ -159,6 +159,7 @@ export function register(program: Command): void {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
+        refuseRecoveryFromLive(images, lv);
         const r = withOutput(o.vgText, { inputs: [...images, o.output], what: 'VG text' }, (out) => {
           const done = undeleteLv(images, lv, o.output, { as: o.as });
           writeFileSync(out.fd, done.text);
@@ -234,6 +235,7 @@ function registerPoolVerbs(lvm: Command): void {
         const onProgress = tty ? (done: number, total: number) => process.stderr.write(`\rexporting ${lv}: ${((100 * done) / total).toFixed(0)}%`) : undefined;
         if (o.includeUnknown && !o.deleted) throw new ArgumentError('--include-unknown goes with --deleted');
         if (o.deleted) {
+          refuseRecoveryFromLive(images, lv);
           const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
             exportRemovedLv(images, lv, out.fd, { includeUnknown: o.includeUnknown, onProgress }),
           );
@@ -344,6 +346,22 @@ const POOL_VERBS: PoolVerb[] = [
 function livePool(images: readonly string[], p: PoolIdentity): string | undefined {
   const use = kernelUse(lvmDmName(p.vg, p.pool, 'tpool'), p.vgId, images);
   return use.kind === 'live' ? use.dmName : undefined;
+}
+
+/**
+ * Recovery of a removed LV from a pool the kernel runs: every block the pool
+ * allocates may be one of the removed LV's, and its metadata changes while it
+ * is read. Refused; the way on is to stop the pool, or to work on a copy.
+ */
+function refuseRecoveryFromLive(images: readonly string[], lv: string): void {
+  const p = removedLvPool(images, lv);
+  const live = livePool(images, p);
+  if (live) {
+    throw new UsageError(
+      `the kernel runs ${p.vg}/${p.pool} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
+        `Deactivate the pool first (vgchange -an ${p.vg}), or work on a copy of the disks (docs/recovery.md)`,
+    );
+  }
 }
 
 /** IMAGE... VG/POOL: opens the pool's metadata LV and hands it to `use` as a command's input. */

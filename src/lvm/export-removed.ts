@@ -10,7 +10,7 @@ import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
 import { lvmHistory, newestRemoval } from './history.js';
-import { poolSources } from './open-pool.js';
+import { type PoolIdentity, poolSources } from './open-pool.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 export interface RemovedExportReport extends DeletedExportReport {
@@ -48,6 +48,18 @@ export function exportRemovedLv(
     } finally {
       md.close();
     }
+  } finally {
+    scan.close();
+  }
+}
+
+/** The pool a removed thin LV was in (LVM's history), with its VG's uuid: what tells whether the kernel runs it. */
+export function removedLvPool(images: readonly string[], vgLv: string): PoolIdentity {
+  const { vg, lv } = splitVgLv(vgLv);
+  const removed = newestRemoval(lvmHistory(images), vg, lv);
+  const scan = scanImages(images);
+  try {
+    return { vg: removed.vg, vgId: vgNamed(scan, removed.vg, images).vg.id, pool: removed.pool };
   } finally {
     scan.close();
   }

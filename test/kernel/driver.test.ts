@@ -237,6 +237,13 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(u.setup).toEqual([0, 0, 0, 0, 0]);
       expect([u.remove, u.deactivate]).toEqual([0, 0]);
       expect(u.undelete.code, u.undelete.stderr).toBe(0);
+      // Before the pool was deactivated: export --deleted and undelete refused, nothing written.
+      for (const r of [u.exportWhileActive, u.undeleteWhileActive]) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(/the kernel runs vgud\/pool from these disks \(vgud-pool-tpool\): any block it allocates may be one of vgud\/gone's/);
+        expect(r.stderr).toMatch(/vgchange -an vgud/);
+      }
+      expect(u.wroteWhileActive).toEqual([]);
       expect(JSON.parse(u.undelete.stdout)).toMatchObject({ lv: 'vgud/gone', pool: 'pool', left_out: 0 });
       for (const step of ['restore', 'newmeta', 'newmetaActivate', 'swap', 'activate']) expect(u[step].code, `${step}: ${u[step].stderr}`).toBe(0);
       expect(u.copy).toBe(0);

@@ -156,6 +156,10 @@ function undeleteScenario() {
     write('/dev/mapper/vgud-gone', 12, 60);
     u.before = sha('/dev/mapper/vgud-gone');
     u.remove = lvm('lvremove', '-y', 'vgud/gone').code;
+    // While the pool still runs, recovery from its disks is refused and writes nothing.
+    u.exportWhileActive = dmthin('lvm', 'export', l, 'vgud/gone', '--deleted', '-o', f('gone-live.img'));
+    u.undeleteWhileActive = dmthin('lvm', 'undelete', l, 'vgud/gone', '-o', f('ud.meta'), '--vg-text', f('vgud-live.txt'));
+    u.wroteWhileActive = ['gone-live.img', 'ud.meta', 'vgud-live.txt'].filter((n) => existsSync(f(n)));
     write('/dev/mapper/vgud-keep', 13, 10);
     u.deactivate = lvm('vgchange', '-an', 'vgud').code;
     const tmetaBytes = Number(lvm('lvs', '--noheadings', '--units', 'b', '--nosuffix', '-a', '-o', 'lv_size', 'vgud/pool_tmeta').stdout.trim());
