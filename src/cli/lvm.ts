@@ -4,13 +4,13 @@ import { humanSize } from '../format/units.js';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
-import { type PoolIdentity, openPool, poolOfThinLv } from '../lvm/open-pool.js';
+import { openPool, poolOfThinLv } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv, removedLvPool } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
 import { planLvSend, sendLv } from '../lvm/send-lv.js';
-import { kernelUse, lvmDmName } from '../driver/kernel-lvm.js';
+import { runningPool } from '../driver/kernel-lvm.js';
 import { sendLive } from './stream.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
@@ -195,7 +195,7 @@ export function register(program: Command): void {
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
         const plan = planLvSend(images, lv, o.base);
-        const live = livePool(images, plan);
+        const live = runningPool(plan, images);
         if (live) return sendLive(live, plan.id, { base: plan.baseId, size: plan.size, output: o.output, json: o.json }, { lv, base_lv: o.base ?? null });
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         announce(
@@ -250,7 +250,7 @@ function registerPoolVerbs(lvm: Command): void {
           return 0;
         }
         const thinPool = poolOfThinLv(images, lv);
-        const live = thinPool && livePool(images, thinPool);
+        const live = thinPool && runningPool(thinPool, images);
         if (live) {
           throw new UsageError(
             `${lv} is a thin LV of ${thinPool.vg}/${thinPool.pool}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
@@ -340,22 +340,13 @@ const POOL_VERBS: PoolVerb[] = [
 ];
 
 /**
- * The pool's dm device when the kernel runs it from these images: its
- * metadata and data must then be read through the kernel, not in place.
- */
-function livePool(images: readonly string[], p: PoolIdentity): string | undefined {
-  const use = kernelUse(lvmDmName(p.vg, p.pool, 'tpool'), p.vgId, images);
-  return use.kind === 'live' ? use.dmName : undefined;
-}
-
-/**
  * Recovery of a removed LV from a pool the kernel runs: every block the pool
  * allocates may be one of the removed LV's, and its metadata changes while it
  * is read. Refused; the way on is to stop the pool, or to work on a copy.
  */
 function refuseRecoveryFromLive(images: readonly string[], lv: string): void {
   const p = removedLvPool(images, lv);
-  const live = livePool(images, p);
+  const live = runningPool(p, images);
   if (live) {
     throw new UsageError(
       `the kernel runs ${p.vg}/${p.pool} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
@@ -369,7 +360,7 @@ function withPoolInput(args: readonly string[], use: (input: MetadataInput) => n
   const { images, pool } = splitPoolArgs(args);
   const p = openPool(images, pool);
   try {
-    const live = livePool(images, p);
+    const live = runningPool(p, images);
     if (live) {
       process.stderr.write(
         `dmthin: warning: the kernel runs ${p.name} from these disks (${live}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${live} reads it at a metadata snapshot\n`,

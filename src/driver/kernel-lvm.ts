@@ -25,18 +25,16 @@ export function lvmDmName(vg: string, lv: string, layer?: string): string {
   return `${q(vg)}-${q(lv)}${layer ? `-${layer}` : ''}`;
 }
 
-export type KernelUse =
-  /** The kernel runs this pool from these images: read it through the kernel. */
-  | { kind: 'live'; dmName: string }
-  /** The kernel runs a pool of the same VG from other disks: the images are a copy, read them. */
-  | { kind: 'copy'; dmName: string }
-  /** No such pool is active here. */
-  | { kind: 'inactive' };
-
-/** Is `dmName` (a thin-pool device) active, a device of the VG with uuid `vgId`, and on `images`? */
-export function kernelUse(dmName: string, vgId: string, images: readonly string[]): KernelUse {
+/**
+ * The dm name of VG/POOL's thin-pool device when the kernel runs that pool
+ * from `images` (one of them is under it); undefined when no such pool is
+ * active, or when the one active is another VG's of the same name or runs
+ * from other disks (then the images are a copy, to be read as they are).
+ */
+export function runningPool(p: { vg: string; pool: string; vgId: string }, images: readonly string[]): string | undefined {
+  const dmName = lvmDmName(p.vg, p.pool, 'tpool');
   const node = `/dev/mapper/${dmName}`;
-  if (!existsSync(node)) return { kind: 'inactive' };
+  if (!existsSync(node)) return undefined;
   let dm = '';
   let uuid = '';
   try {
@@ -47,7 +45,7 @@ export function kernelUse(dmName: string, vgId: string, images: readonly string[
     throw new UsageError(`${node} exists but its dm uuid cannot be read from /sys: cannot tell whether the images are that pool's disks`);
   }
   // Another VG of the same name (the host's own "pve" while an evidence image's "pve" is examined).
-  if (!uuid.startsWith(`LVM-${vgId.replace(/-/g, '')}`)) return { kind: 'inactive' };
+  if (!uuid.startsWith(`LVM-${p.vgId.replace(/-/g, '')}`)) return undefined;
   const under = leaves(dm);
   const isUnder = (image: string): boolean => {
     const st = statSync(image);
@@ -63,7 +61,7 @@ export function kernelUse(dmName: string, vgId: string, images: readonly string[
     }
     return false;
   };
-  return images.some(isUnder) ? { kind: 'live', dmName } : { kind: 'copy', dmName };
+  return images.some(isUnder) ? dmName : undefined;
 }
 
 /**

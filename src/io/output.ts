@@ -76,15 +76,14 @@ export class Output {
     while (digits < 16 && n >= POW10[digits]) digits++;
     let p = this.pos + digits;
     this.pos = p;
+    // Above 2^31 in doubles until the rest fits an int32.
     let v = n;
-    if (v >= 0x80000000) {
-      while (v >= 0x80000000) {
-        const q = Math.floor(v / 100);
-        const r = (v - q * 100) * 2;
-        buf[--p] = PAIRS[r + 1];
-        buf[--p] = PAIRS[r];
-        v = q;
-      }
+    while (v >= 0x80000000) {
+      const q = Math.floor(v / 100);
+      const r = (v - q * 100) * 2;
+      buf[--p] = PAIRS[r + 1];
+      buf[--p] = PAIRS[r];
+      v = q;
     }
     let w = v | 0;
     while (w >= 100) {

@@ -60,13 +60,13 @@ interface Measure {
 }
 
 /** Best of `repeat` runs; `reset` puts the output back as it was before each (every tool starts from the same state). */
-function measure(cmd: string[], reset: () => void, outFile?: string): Measure {
+function measure(cmd: string[], reset: () => void): Measure {
   let best: Measure | undefined;
   for (let i = 0; i < repeat; i++) {
     reset();
     const argv = haveTime ? ['/usr/bin/time', '-f', '%e %M', ...cmd] : cmd;
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', outFile ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 2 ** 31 - 1 });
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 2 ** 31 - 1 });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr?.toString().slice(-500)}`);
     const last = r.stderr.toString().trim().split('\n').pop() ?? '';

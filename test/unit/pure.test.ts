@@ -20,7 +20,7 @@ import { type TreeProblem, rangeText, treeName } from '../../src/pdata/btree/pro
 import { BTreeTraversal, forEachLeaf, highestKey } from '../../src/pdata/btree/traversal.js';
 import { RefCounts } from '../../src/pdata/ref-counts.js';
 import { StatusError, parsePoolStatus, parseThinStatus } from '../../src/driver/status.js';
-import { kernelUse, lvmDmName } from '../../src/driver/kernel-lvm.js';
+import { lvmDmName, runningPool } from '../../src/driver/kernel-lvm.js';
 import { scratch } from '../support/env.js';
 
 const tmp = scratch();
@@ -80,7 +80,7 @@ describe("LVM's dm names (libdm dm_build_dm_name) and whether a pool is the kern
   });
 
   it('a pool with no device under /dev/mapper is not active: its images are read', () => {
-    expect(kernelUse(`dmthin-test-absent-${process.pid}-tpool`, 'abcdef-0123', ['/dev/null'])).toEqual({ kind: 'inactive' });
+    expect(runningPool({ vg: 'dmthin-test-absent', pool: `p${process.pid}`, vgId: 'abcdef-0123' }, ['/dev/null'])).toBeUndefined();
   });
 });
 
