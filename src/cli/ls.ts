@@ -60,7 +60,7 @@ export function lsAction(input: MetadataInput, o: LsFlags): number {
   const md = Metadata.open(input.source, { metadataSnap: o.metadataSnap });
   try {
     const rows = lsRows(md, o.json || needsSharing(fields));
-    const bs = md.view.dataBlockSize;
+    const bs = md.dataBlockBytes() / 512;
     let text: string;
     if (o.json) {
       const devices = rows.map((r) => ({

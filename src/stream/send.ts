@@ -47,7 +47,7 @@ export async function send(md: Metadata, dataInput: string | ByteSource, devId: 
   if (options.base !== undefined && (!base || base.mappingRoot === undefined))
     throw new UsageError(`no thin device ${options.base} (the base) in the metadata`);
   if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
-  const bs = md.view.dataBlockSize * 512;
+  const bs = md.dataBlockBytes();
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
   // Without --size, the device ends at the highest block either maps: the rightmost path of each tree is read to find it.
   const top = (root: number, id: number): number => highestKey(md.reader, root, 8, { kind: 'mappings', devId: id });

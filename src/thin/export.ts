@@ -79,7 +79,7 @@ export function exportRuns(
   outFd: number,
   options: ExportOptions = {},
 ): ExportResult {
-  const bs = md.view.dataBlockSize * 512;
+  const bs = md.dataBlockBytes();
   const needed = (highest + 1) * bs;
   const size = options.size ?? needed;
   if (size < needed) throw new UsageError(`${what} maps data up to byte ${needed}, past the size asked for (${size})`);

@@ -7,7 +7,7 @@ import { BlockReader } from '../io/block-reader.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../format/device-details.js';
 import { UsageError } from '../errors.js';
-import { type Superblock, validateSuperblock } from '../format/superblock.js';
+import { DATA_BLOCK_SIZE_RULE, type Superblock, validDataBlockSize, validateSuperblock } from '../format/superblock.js';
 import { collectU64Leaves, forEachLeaf } from '../pdata/btree/traversal.js';
 
 export interface ThinDevice extends DeviceDetails {
@@ -68,6 +68,25 @@ export class Metadata {
       }
     });
     return out;
+  }
+
+  /**
+   * The data block size in bytes, refused when the kernel would refuse it
+   * (dm-thin.c pool_ctr): every offset into the data device is a block
+   * number times this, so a size of 0 would read every block from byte 0
+   * and report the device as exported. check names the field; repair
+   * rebuilds the superblock with --data-block-size.
+   */
+  dataBlockBytes(): number {
+    const sectors = this.view.dataBlockSize;
+    if (!validDataBlockSize(sectors)) {
+      const at = this.viewLocation === 0 ? 'superblock (block 0)' : `metadata snapshot's superblock (block ${this.viewLocation})`;
+      throw new UsageError(
+        `${this.reader.path}: ${at}: data_block_size ${sectors} sectors ${DATA_BLOCK_SIZE_RULE}, so no data block can be located; ` +
+          `dmthin repair -i ${this.reader.path} -o NEW --data-block-size SECTORS rebuilds it (the pool's chunk size: lvs -o+chunk_size, or the 4th argument of its dmsetup table line)`,
+      );
+    }
+    return sectors * 512;
   }
 
   close(): void {

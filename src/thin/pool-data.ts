@@ -6,8 +6,12 @@
  */
 import { UsageError } from '../errors.js';
 import { type ByteSource, FileSource } from '../io/byte-source.js';
+import { DATA_BLOCK_SIZE_RULE, validDataBlockSize } from '../format/superblock.js';
 
 export function openPoolData(input: string | ByteSource, nrDataBlocks: number, blockBytes: number): ByteSource {
+  // Callers check the superblock's field first (Metadata.dataBlockBytes, with the file named); this keeps every data read behind the rule.
+  if (!validDataBlockSize(blockBytes / 512))
+    throw new UsageError(`the pool's data block size (${blockBytes / 512} sectors) ${DATA_BLOCK_SIZE_RULE}: no data block can be located`);
   const data = typeof input === 'string' ? new FileSource(input, 'data') : input;
   if (!(data instanceof FileSource && data.isBlockDevice) && data.size < nrDataBlocks * blockBytes) {
     data.close();

@@ -10,6 +10,8 @@ import { restore } from '../../src/thin/restore/restore.js';
 import { spawnSync } from 'node:child_process';
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';
+import { patchBlock } from '../support/damage.js';
+import { copyFileSync } from 'node:fs';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -92,5 +94,37 @@ describe('dmthin export', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/short\.data \(196608 bytes\) is smaller than the pool's \d+ data blocks/);
     expect(existsSync(tmp.path('x.img'))).toBe(false);
+  });
+
+  it('refuses a superblock whose data_block_size the kernel would refuse, in every command that locates data blocks', () => {
+    // A valid checksum over data_block_size 0: export had written a 0-byte image and said every block was exported.
+    const bad = tmp.path('dbs0.meta');
+    copyFileSync(meta, bad);
+    patchBlock(bad, 0, (_d, dv) => dv.setUint32(336, 0, true), 'superblock');
+    const out = tmp.path('dbs0.img');
+    const runs = [
+      dmthin('export', '--metadata', bad, '--data', data, '--dev-id', '1', '-o', out),
+      dmthin('export', '--metadata', bad, '--data', data, '--dev-id', '1', '-o', '-'),
+      dmthin('send', '--metadata', bad, '--data', data, '--dev-id', '1', '-o', tmp.path('dbs0.stream')),
+      dmthin('ls', bad),
+    ];
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`${bad}: superblock (block 0): data_block_size 0 sectors is not a multiple of 128 sectors`);
+      expect(r.stderr).toContain('--data-block-size');
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(tmp.path('dbs0.stream'))).toBe(false);
+    // repair names the impossible field and the way out, and with the size given rebuilds metadata that exports the original bytes.
+    const fixed = emptyFile(tmp.path('dbs0.fixed'), 4 << 20);
+    const r = dmthin('repair', '-i', bad, '-o', fixed);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/data block size is impossible in the superblock \(0 sectors\).*--data-block-size/);
+    expect(dmthin('repair', '-i', bad, '-o', fixed, '--data-block-size', '128').code).toBe(0);
+    expect(dmthin('export', '--metadata', fixed, '--data', data, '--dev-id', '1', '-o', out).code).toBe(0);
+    const size = statSync(out).size;
+    expect(readFileSync(out).equals(expected(1, size))).toBe(true);
   });
 });

@@ -57,7 +57,7 @@ export function exportDeleted(
   }
   // A size covering every block the device mapped, written or not, unless one is given.
   const mappedTop = dev.vblock.length ? dev.vblock[dev.vblock.length - 1]! : -1;
-  const bs = md.view.dataBlockSize * 512;
+  const bs = md.dataBlockBytes();
   const size = options.size ?? (mappedTop + 1) * bs;
   const runs = (fn: (r: Run) => void): void => {
     let cur: Run | undefined;

@@ -187,7 +187,7 @@ class Salvager {
     const dataBlockSize = o.dataBlockSize ?? ev.dataBlockSize ?? copy?.dataBlockSize;
     if (dataBlockSize === undefined) {
       throw new UsageError(
-        'the data block size is lost with the superblock and no copy of it survives: give --data-block-size SECTORS ' +
+        `the data block size is ${ev.sb && ev.state !== 'lost' ? `impossible in the superblock (${ev.sb.dataBlockSize} sectors)` : 'lost with the superblock'} and no copy of it survives: give --data-block-size SECTORS ` +
           "(the pool's chunk size: `lvs -o+chunk_size VG/POOL`, or the 4th argument of its `dmsetup table` line)",
       );
     }

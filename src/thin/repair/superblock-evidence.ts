@@ -30,7 +30,8 @@ export function readSuperblockEvidence(reader: BlockReader): SuperblockEvidence 
     return {
       state: 'valid',
       sb,
-      dataBlockSize: sb.dataBlockSize,
+      // A checksum that holds does not make the field possible (a tool wrote it so): an impossible size counts as lost.
+      dataBlockSize: validDataBlockSize(sb.dataBlockSize) ? sb.dataBlockSize : undefined,
       nrDataBlocks: sb.dataSpaceMapRoot.nrBlocks,
       transactionId: sb.transactionId,
       time: sb.time,
