@@ -160,11 +160,7 @@ export function register(program: Command): void {
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
         refuseRecoveryFromLive(images, lv);
-        const r = withOutput(o.vgText, { inputs: [...images, o.output], what: 'VG text' }, (out) => {
-          const done = undeleteLv(images, lv, o.output, { as: o.as });
-          writeFileSync(out.fd, done.text);
-          return done;
-        });
+        const r = undeleteLv(images, lv, o.output, o.vgText, { as: o.as });
         const vg = lv.split('/')[0];
         announce(
           o.json,

@@ -7,9 +7,17 @@
  * last version that had it, put back as it was (its device id changed only
  * with --as). The text is parsed again and must model the newest VG plus
  * that one thin LV, or nothing is written.
+ *
+ * The two outputs stand or fall together: the VG text is written (to its
+ * temporary file, synced; a stream at once) before the metadata is
+ * committed, and renamed into place only after it. A VG text that cannot
+ * be written leaves the metadata output untouched, and a metadata write
+ * that fails leaves no VG text.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, fsyncSync, writeFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { errnoWords } from '../io/files.js';
+import { withOutput } from '../io/output-file.js';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type UndeleteResult, undelete } from '../thin/recover/undelete.js';
@@ -26,7 +34,8 @@ export interface LvUndelete extends UndeleteResult {
   text: string;
 }
 
-export function undeleteLv(images: readonly string[], vgLv: string, newMetadata: string, options: { as?: number } = {}): LvUndelete {
+/** Writes NEW metadata (`newMetadata`, an existing file or device of the metadata LV's size) and the VG text (`vgTextPath`), both or neither. */
+export function undeleteLv(images: readonly string[], vgLv: string, newMetadata: string, vgTextPath: string, options: { as?: number } = {}): LvUndelete {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const h = lvmHistory(images);
   const removed = newestRemoval(h, vgName, name);
@@ -49,8 +58,17 @@ export function undeleteLv(images: readonly string[], vgLv: string, newMetadata:
       throw new UsageError(`${newMetadata} does not exist: create it with the pool metadata's size first: truncate -s ${tmeta.size} ${newMetadata}`);
     const md = Metadata.open(tmeta);
     try {
-      const r = undelete(md, scanDeleted(md.reader), removed.device_id, newMetadata, { as, inputs: images });
-      return { ...r, lv: vgLv, pool: removed.pool, text };
+      const scanned = scanDeleted(md.reader);
+      return withOutput(vgTextPath, { inputs: [...images, newMetadata], what: 'VG text' }, (out) => {
+        try {
+          writeFileSync(out.fd, text);
+          if (out.seekable) fsyncSync(out.fd);
+        } catch (e) {
+          throw new UsageError(`cannot write the VG text to ${vgTextPath}: ${errnoWords(e)}; ${newMetadata} was not written`);
+        }
+        const r = undelete(md, scanned, removed.device_id, newMetadata, { as, inputs: [...images, vgTextPath] });
+        return { ...r, lv: vgLv, pool: removed.pool, text };
+      });
     } finally {
       md.close();
     }
