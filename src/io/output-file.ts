@@ -115,6 +115,11 @@ export class OutputFile {
     return new OutputFile(real, fd, temp, true, st !== undefined);
   }
 
+  /** Whether bytes reach the path named as they are written (a stream or a block device), not a file renamed over it at the end. */
+  get replacesInPlace(): boolean {
+    return this.temp === undefined;
+  }
+
   /** Makes the output final: fsync and rename over the path named. Idempotent. */
   commit(): void {
     if (this.done) return;
@@ -187,6 +192,8 @@ export function withOutput<T>(path: string, options: OutputOptions, body: (out: 
     const r = body(out);
     out.commit();
     return r;
+  } catch (e) {
+    throw writeError(e, out, options.what);
   } finally {
     out.abort();
   }
@@ -199,9 +206,23 @@ export async function withOutputAsync<T>(path: string, options: OutputOptions, b
     const r = await body(out);
     out.commit();
     return r;
+  } catch (e) {
+    throw writeError(e, out, options.what);
   } finally {
     out.abort();
   }
+}
+
+/**
+ * A failed write to the output (ENOSPC, EIO, EFBIG: Node's error names no
+ * path for a write by descriptor) as one line naming the output, and that
+ * the file named was left as it was when it is written beside it.
+ */
+function writeError(e: unknown, out: OutputFile, what = 'output'): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err.code !== 'string' || err.path !== undefined || !['write', 'fsync', 'ftruncate'].includes(err.syscall ?? '')) return e;
+  const where = out.path === '-' ? 'standard output' : out.path;
+  return new UsageError(`cannot write ${what} to ${where}: ${errnoWords(e)}${out.replacesInPlace ? '' : `; ${where} was left as it was`}`);
 }
 
 function isTerminal(path: string): boolean {

@@ -1,8 +1,9 @@
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Output, ascii } from '../../src/io/output.js';
+import { withOutput } from '../../src/io/output-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dmthin-output-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,5 +49,33 @@ describe('Output', () => {
       }
     }, 64);
     expect(text).toBe(expected);
+  });
+});
+
+describe('withOutput: a failed write names the output', () => {
+  const enospc = (): never => {
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+  };
+
+  it('a file written beside its name: the name is given and said to be untouched', () => {
+    const path = join(dir, 'kept.img');
+    writeFileSync(path, 'old bytes');
+    expect(() => withOutput(path, { what: 'image' }, enospc)).toThrow(`cannot write image to ${path}: no space left on the device; ${path} was left as it was`);
+    expect(readFileSync(path, 'utf8')).toBe('old bytes');
+  });
+
+  it('a device written as it goes: the device is named, with nothing claimed about it', () => {
+    // /dev/full answers every write with ENOSPC, as a full disk does.
+    expect(() => withOutput('/dev/full', { what: 'dump' }, (out) => writeFileSync(out.fd, 'x'))).toThrow(
+      /^cannot write dump to \/dev\/full: no space left on the device$/,
+    );
+  });
+
+  it('other errors pass through as they are', () => {
+    expect(() =>
+      withOutput(join(dir, 'other.img'), {}, () => {
+        throw new RangeError('a bug');
+      }),
+    ).toThrow(RangeError);
   });
 });
