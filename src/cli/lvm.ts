@@ -378,9 +378,9 @@ function withPoolInput(args: readonly string[], use: (input: MetadataInput) => n
   }
 }
 
-/** A problem as one line: its kind, VG/LV, detail, with names from the images escaped. */
+/** A problem as one line: its kind, VG/LV (names from the images, escaped here) and detail (escaped where it was written). */
 function problemLine(p: LvmProblem): string {
-  return `${p.kind}${p.vg ? ` ${printable(p.vg)}${p.lv ? `/${printable(p.lv)}` : ''}` : ''}: ${printable(p.detail)}`;
+  return `${p.kind}${p.vg ? ` ${printable(p.vg)}${p.lv ? `/${printable(p.lv)}` : ''}` : ''}: ${p.detail}`;
 }
 
 /** A VG text's creation_time (seconds) as ISO time, or undefined when absent or beyond what a date can be. */
@@ -414,7 +414,7 @@ export function formatHistory(h: History): string {
   }
   if (h.problems.length) {
     lines.push('problems:');
-    for (const p of h.problems) lines.push(`  ${p.kind}${p.vg ? ` ${printable(p.vg)}` : ''}: ${printable(p.detail)}`);
+    for (const p of h.problems) lines.push(`  ${p.kind}${p.vg ? ` ${printable(p.vg)}` : ''}: ${p.detail}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -91,8 +91,8 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
   const pvs = vg.pvs.map((p) => {
     const f = found.find((x) => dashedUuid(x.label.uuid) === p.id);
     if (p.defect) problems.push({ kind: 'bad_vg_text', vg: vg.name, detail: p.defect });
-    // An image shorter than its label says: whatever lies past its end is not there.
-    if (f && f.size < f.label.deviceSize) {
+    // An image shorter than its label says: whatever lies past its end is not there (unless the scan said so already).
+    if (f && f.size < f.label.deviceSize && !problems.some((x) => x.kind === 'truncated_pv' && x.detail.includes(f.file))) {
       problems.push({
         kind: 'truncated_pv',
         vg: vg.name,

@@ -49,7 +49,7 @@ export function vgIn(scan: Scan, name: string, images: readonly string[]): Assem
   try {
     return vgNamed(scan, name, images);
   } catch (e) {
-    const unread = scan.problems.filter((p) => p.kind === 'bad_vg_text' || p.kind === 'bad_metadata_area').map((p) => printable(p.detail));
+    const unread = scan.problems.filter((p) => p.kind === 'bad_vg_text' || p.kind === 'bad_metadata_area').map((p) => p.detail);
     if (!(e instanceof UsageError) || unread.length === 0) throw e;
     throw new UsageError(`${e.message}; VG text the images hold could not be read: ${unread.join('; ')}`);
   }

@@ -1,21 +1,18 @@
 /**
- * Names read from images (VG, LV and PV names, tags, device hints) as they
- * may be printed: a name is whatever bytes the image holds, and a terminal
- * obeys the control characters among them (an escape sequence can rewrite
- * the line before it, a carriage return hide what precedes it). Control
- * characters (C0, DEL, C1), the line and paragraph separators and the
- * bidirectional overrides are written as \xNN or \u{N}. Escaping twice
- * changes nothing, so a message built from escaped names may be escaped
- * again where it is printed.
+ * Names read from disk images (VG, LV and PV names, device hints, uuids)
+ * are whatever bytes the image holds: a hostile or damaged one can carry
+ * a newline that forges a second line of a report, or a terminal escape.
+ * Every message that shows such a name shows it through printable().
  */
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it escapes
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/** `s` with every character a terminal would act on escaped; a printable name is returned as it is. */
+/** `s` with C0 controls, DEL and the C1 range escaped as \n, \t or \xNN (and a backslash as \\). */
 export function printable(s: string): string {
-  return s.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this function's purpose
+  return s.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
   });
 }
