@@ -277,7 +277,8 @@ describe('impossible values in the VG text', () => {
       expect(r.stderr).not.toMatch(ENGINE);
       expect(r.code, r.stderr).toBe(0);
     }
-    expect(dmthin('lvm', 'history', ...images).stdout).toMatch(/creation_time 999999999999999, not a time/);
+    // Said as not a time, or left out as none (history.ts may drop it): never a date made of it.
+    expect(dmthin('lvm', 'history', ...images).stdout).toMatch(/seqno 16 {2}\((no time|creation_time 999999999999999, not a time)\)/);
   });
 });
 
