@@ -14,7 +14,7 @@ import { UsageError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { printable } from './printable.js';
 import type { PvFile } from './pv.js';
-import { type VolumeGroup, VgTextError, lvBytes, lvPvRuns, mapLv, unreadableLv } from './vg.js';
+import { type VolumeGroup, VgTextError, lvBytes, lvPvRuns, mapLv, pvIndex, unreadableLv } from './vg.js';
 
 /**
  * Where each PV of the VG was found: the image, the PV's byte offset in it,
@@ -58,7 +58,7 @@ export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, rol
   }
   if (missing.size) {
     const [first, ...others] = [...missing].map((key) => {
-      const ref = vg.pvs.find((p) => p.key === key)!;
+      const ref = pvIndex(vg).get(key)!;
       return { key: printable(key), about: `uuid ${printable(ref.id)}${ref.device ? `, last seen as ${printable(ref.device)}` : ''}` };
     });
     const more = others.map((o) => `${o.key} (${o.about})`).join(', ');

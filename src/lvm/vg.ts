@@ -139,12 +139,13 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
     }
     pvs.push(pv);
   }
+  const pvKeys = new Map(pvs.map((p) => [p.key, p]));
   const lvs = new Map<string, LogicalVolume>();
   for (const l of s.section('logical_volumes')?.sections.values() ?? []) {
     const lv: LogicalVolume = { name: l.name, visible: (l.list('status') ?? []).includes('VISIBLE'), segments: [] };
     try {
       for (const g of l.sections.values())
-        if (/^segment\d+$/.test(g.name)) lv.segments.push(segment(g, `LV ${printable(l.name)} ${g.name} (line ${g.line})`, pvs, extentSize, field));
+        if (/^segment\d+$/.test(g.name)) lv.segments.push(segment(g, `LV ${printable(l.name)} ${g.name} (line ${g.line})`, pvKeys, extentSize, field));
       lv.segments.sort((a, b) => a.startExtent - b.startExtent);
       let next = 0;
       for (const g of lv.segments) {
@@ -163,10 +164,11 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
     lvs.set(l.name, lv);
   }
   // What the segments name must exist, and their extents lie inside it.
+  const extents = new Map([...lvs.values()].map((lv) => [lv.name, lv.segments.reduce((n, g) => n + g.extentCount, 0)]));
   for (const lv of lvs.values()) {
     if (lv.defect) continue;
     for (const g of lv.segments) {
-      const problem = namesInside(g, lvs, pvs);
+      const problem = namesInside(g, lvs, extents, pvKeys);
       if (problem) {
         lv.defect = `${g.where}: ${problem}`;
         break;
@@ -178,7 +180,7 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
 
 type Field = (sec: ConfigSection, name: string, where: string, min: number, max: number, what: string) => number;
 
-function segment(g: ConfigSection, where: string, pvs: readonly PvRef[], extentSize: number, field: Field): Segment {
+function segment(g: ConfigSection, where: string, pvs: ReadonlyMap<string, PvRef>, extentSize: number, field: Field): Segment {
   const type = g.string('type') ?? '';
   const seg: Segment = {
     where,
@@ -226,31 +228,36 @@ function segment(g: ConfigSection, where: string, pvs: readonly PvRef[], extentS
 }
 
 /** ["pv0", 0, "pv1", 7] -> areas; a name physical_volumes does not list is an LV's. */
-function areas(list: readonly ConfigScalar[], where: string, pvs: readonly PvRef[]): Area[] {
+function areas(list: readonly ConfigScalar[], where: string, pvs: ReadonlyMap<string, PvRef>): Area[] {
   const out: Area[] = [];
   for (let i = 0; i + 1 < list.length; i += 2) {
     const name = list[i];
     const start = list[i + 1];
     if (typeof name !== 'string' || typeof start !== 'number') throw new FieldError(`${where}: stripes are not name, extent pairs (item ${i + 1})`);
     if (start < 0 || start > U32) throw new FieldError(`${where}: stripe ${i / 2} on ${printable(name)} starts at extent ${start}, expected 0 to ${U32}`);
-    out.push(pvs.some((p) => p.key === name) ? { pv: name, start } : { lv: name, start });
+    out.push(pvs.has(name) ? { pv: name, start } : { lv: name, start });
   }
   return out;
 }
 
 /** Why a segment's areas or the LVs it names do not exist or cannot hold it (undefined when they can). */
-function namesInside(g: Segment, lvs: ReadonlyMap<string, LogicalVolume>, pvs: readonly PvRef[]): string | undefined {
+function namesInside(
+  g: Segment,
+  lvs: ReadonlyMap<string, LogicalVolume>,
+  extents: ReadonlyMap<string, number>,
+  pvs: ReadonlyMap<string, PvRef>,
+): string | undefined {
   const perArea = g.areas.length ? g.extentCount / g.areas.length : 0;
   for (const [i, a] of g.areas.entries()) {
     const end = a.start + perArea;
     if (a.pv !== undefined) {
-      const pv = pvs.find((p) => p.key === a.pv)!;
+      const pv = pvs.get(a.pv)!;
       if (!pv.defect && end > pv.peCount)
         return `stripe ${i} takes extents ${a.start} to ${end - 1} of ${printable(pv.key)}, which has ${pv.peCount} (pe_count): past the PV's end`;
     } else {
       const target = lvs.get(a.lv!);
       if (!target) return `stripe ${i} is on ${printable(a.lv!)}, which is neither a PV nor an LV of the VG`;
-      const size = target.segments.reduce((n, s) => n + s.extentCount, 0);
+      const size = extents.get(a.lv!)!;
       if (!target.defect && end > size) return `stripe ${i} takes extents ${a.start} to ${end - 1} of LV ${printable(a.lv!)}, which has ${size}`;
     }
   }
@@ -304,24 +311,44 @@ function segmentAt(lv: LogicalVolume, le: number): Segment | undefined {
 /**
  * Why LV `name` cannot be read through its segments: a defect in the VG
  * text, a segment type dmthin does not read (named, with what can still be
- * read), LVs stacked too deep. Undefined when every segment, down through
- * the LVs it is stacked on, is linear or striped onto PVs without a defect.
- * Walks segments, not stripes: as cheap for 2 TiB of 64 KiB stripes as for
- * one extent.
+ * read), LVs stacked too deep or on themselves. Undefined when every
+ * segment, down through the LVs it is stacked on, is linear or striped onto
+ * PVs without a defect. Each LV is judged once: segments, not stripes, and
+ * an LV many segments are stacked on is not walked again for each.
  */
-export function unreadableLv(vg: VolumeGroup, name: string, depth = 0): string | undefined {
-  const lv = vg.lvs.get(name);
-  if (!lv) return `no LV ${printable(name)}`;
-  if (lv.defect) return lv.defect;
-  if (depth > MAX_STACK) return `LV ${printable(name)}: LVs stacked more than ${MAX_STACK} deep`;
-  for (const seg of lv.segments) {
-    if (seg.type !== 'striped') return unsupported(name, seg);
-    for (const a of seg.areas) {
-      const why = a.lv !== undefined ? unreadableLv(vg, a.lv, depth + 1) : vg.pvs.find((p) => p.key === a.pv)?.defect;
-      if (why) return why;
+export function unreadableLv(vg: VolumeGroup, name: string): string | undefined {
+  // Each LV's verdict and how many LVs deep it is stacked (itself 0), judged once.
+  const judged = new Map<string, { why?: string; height: number }>();
+  const visiting = new Set<string>();
+  const pvs = pvIndex(vg);
+  const judge = (n: string): { why?: string; height: number } => {
+    const known = judged.get(n);
+    if (known) return known;
+    const lv = vg.lvs.get(n);
+    if (!lv) return { why: `no LV ${printable(n)}`, height: 0 };
+    if (lv.defect) return { why: lv.defect, height: 0 };
+    if (visiting.has(n)) return { why: `LV ${printable(n)} is stacked on itself`, height: 0 };
+    visiting.add(n);
+    const verdict: { why?: string; height: number } = { height: 0 };
+    for (const seg of lv.segments) {
+      if (seg.type !== 'striped') verdict.why = unsupported(n, seg);
+      for (const a of seg.areas) {
+        if (verdict.why) break;
+        if (a.lv === undefined) verdict.why = pvs.get(a.pv!)?.defect;
+        else {
+          const below = judge(a.lv);
+          verdict.why = below.why;
+          verdict.height = Math.max(verdict.height, below.height + 1);
+        }
+      }
+      if (verdict.why) break;
     }
-  }
-  return undefined;
+    if (!verdict.why && verdict.height > MAX_STACK) verdict.why = `LV ${printable(n)}: LVs stacked more than ${MAX_STACK} deep`;
+    visiting.delete(n);
+    judged.set(n, verdict);
+    return verdict;
+  };
+  return judge(name).why;
 }
 
 function unsupported(name: string, seg: Segment): string {
@@ -343,31 +370,41 @@ export interface PvExtentRun {
 
 /**
  * The byte ranges of PVs that LV `name` (a readable one: unreadableLv)
- * lies on, a run per stripe of each segment, through stacked LVs: what
- * must be in the images for every byte of it to be there.
+ * lies on: a run per stripe of each segment, and those of every LV it is
+ * stacked on, each LV once and whole (more than the stacked part, never
+ * less): what must be in the images for every byte of it to be there.
  */
-export function lvPvRuns(vg: VolumeGroup, name: string, first = 0, count = Number.POSITIVE_INFINITY, depth = 0): PvExtentRun[] {
-  const lv = vg.lvs.get(name);
-  if (!lv || depth > MAX_STACK) return [];
+export function lvPvRuns(vg: VolumeGroup, name: string): PvExtentRun[] {
   const extent = vg.extentSize * 512;
+  const pvs = pvIndex(vg);
   const out: PvExtentRun[] = [];
-  for (const seg of lv.segments) {
-    const lo = Math.max(first, seg.startExtent);
-    const hi = Math.min(first + count, seg.startExtent + seg.extentCount);
-    if (lo >= hi) continue;
-    const perArea = seg.extentCount / seg.areas.length;
-    // One stripe: exactly the extents asked for; several: each area's whole run (a row of chunks spans them all).
-    const [skip, take] = seg.areas.length === 1 ? [lo - seg.startExtent, hi - lo] : [0, perArea];
-    for (const a of seg.areas) {
-      if (a.lv !== undefined) out.push(...lvPvRuns(vg, a.lv, a.start + skip, take, depth + 1));
-      else {
-        const pv = vg.pvs.find((p) => p.key === a.pv)!;
-        const from = pv.peStart * 512 + (a.start + skip) * extent;
-        out.push({ pv: pv.key, from, to: from + take * extent });
+  const seen = new Set<string>([name]);
+  const todo = [name];
+  for (let n = todo.pop(); n !== undefined; n = todo.pop()) {
+    for (const seg of vg.lvs.get(n)?.segments ?? []) {
+      const perArea = seg.extentCount / seg.areas.length;
+      for (const a of seg.areas) {
+        if (a.lv !== undefined) {
+          if (!seen.has(a.lv)) todo.push(a.lv);
+          seen.add(a.lv);
+        } else {
+          const pv = pvs.get(a.pv!)!;
+          const from = pv.peStart * 512 + a.start * extent;
+          out.push({ pv: pv.key, from, to: from + perArea * extent });
+        }
       }
     }
   }
   return out;
+}
+
+const pvIndexes = new WeakMap<VolumeGroup, Map<string, PvRef>>();
+
+/** The VG's PVs by key (a VG text may list many: looked up by name, not searched). */
+export function pvIndex(vg: VolumeGroup): ReadonlyMap<string, PvRef> {
+  let m = pvIndexes.get(vg);
+  if (!m) pvIndexes.set(vg, (m = new Map(vg.pvs.map((p) => [p.key, p]))));
+  return m;
 }
 
 /**
@@ -403,7 +440,7 @@ export function mapLv(vg: VolumeGroup, name: string, offset: number, length: num
     if (area.lv) {
       out.push(...mapLv(vg, area.lv, area.start * extent + inArea, take, depth + 1));
     } else {
-      const pv = vg.pvs.find((p) => p.key === area.pv);
+      const pv = pvIndex(vg).get(area.pv!);
       if (!pv) throw new VgTextError(vg.name, `${printable(name)}: stripe on ${printable(area.pv ?? '')}, which physical_volumes does not list`);
       if (pv.defect) throw new VgTextError(vg.name, pv.defect);
       out.push({ pv: pv.key, offset: (pv.peStart + area.start * vg.extentSize) * 512 + inArea, length: take });

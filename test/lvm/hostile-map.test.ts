@@ -212,6 +212,7 @@ describe('impossible values in the VG text', () => {
       /stripe_size = 3 sectors does not divide each stripe's 2 extents of 4096 sectors/,
     ],
     ['a stripe on a PV the VG does not have', inLv('lin', '"pv1", 9', '"pv7", 9'), 'lin', /stripe 0 is on pv7, which is neither a PV nor an LV of the VG/],
+    ['an LV stacked on itself', inLv('lin', '"pv0", 0', '"lin", 0'), 'lin', /LV lin is stacked on itself/],
     ['a thin LV of a pool that does not exist', inLv('t1', 'thin_pool = "pool"', 'thin_pool = "nopool"'), 't1', /thin_pool = "nopool" names no LV of the VG/],
     ['a negative device id', inLv('t1', 'device_id = 1', 'device_id = -1'), 't1', /device_id = -1, expected a thin device id \(0 to 16777215\)/],
   ];
