@@ -56,11 +56,11 @@ function fixVgTextAction(images: string[], o: { output?: string; json?: boolean 
   if (!o.output) throw new ArgumentError('--fix-vg-text needs -o FILE: the corrected VG text is written there, never into the images');
   const fix = fixVgText(images);
   withOutput(o.output, { inputs: images, what: 'VG text' }, (out) => writeFileSync(out.fd, fix.text));
-  const pools = fix.pools.map((p) => `${p.pool} ${p.from} -> ${p.to}`).join(', ');
+  const pools = fix.pools.map((p) => `${printable(p.pool)} ${p.from} -> ${p.to}`).join(', ');
   announce(
     o.json,
-    `wrote ${o.output}: VG ${fix.vg} with transaction_id ${pools}. With the pool inactive, keep LVM's current text first ` +
-      `(vgcfgbackup -f ${fix.vg}.before ${fix.vg}), then: vgcfgrestore --force -f ${o.output} ${fix.vg}`,
+    `wrote ${o.output}: VG ${printable(fix.vg)} with transaction_id ${pools}. With the pool inactive, keep LVM's current text first ` +
+      `(vgcfgbackup -f ${printable(fix.vg)}.before ${printable(fix.vg)}), then: vgcfgrestore --force -f ${o.output} ${printable(fix.vg)}`,
     { wrote: o.output, vg: fix.vg, pools: fix.pools.map((p) => ({ pool: p.pool, from: p.from, to: Number(p.to) })) },
     process.stderr,
   );
@@ -170,7 +170,7 @@ export function register(program: Command): void {
         const vg = lv.split('/')[0];
         announce(
           o.json,
-          `wrote ${o.output} (pool ${r.pool}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
+          `wrote ${o.output} (pool ${printable(r.pool)}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
             `With the pool inactive: keep LVM's current text (vgcfgbackup -f ${vg}.before ${vg}), vgcfgrestore --force -f ${o.vgText} ${vg}, ` +
             `then put ${o.output} in as the pool's metadata (an LV holding it; lvconvert --swapmetadata): docs/lvm.md has the commands`,
           { lv: r.lv, pool: r.pool, device_id: r.device_id, as: r.as, mappings: r.mappings, left_out: r.left_out, metadata: o.output, vg_text: o.vgText },
@@ -246,7 +246,7 @@ function registerPoolVerbs(lvm: Command): void {
           if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
           else
             process.stderr.write(
-              `exported removed thin LV ${lv} (device ${r.device_id} of pool ${r.pool}): ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written ` +
+              `exported removed thin LV ${lv} (device ${r.device_id} of pool ${printable(r.pool)}): ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written ` +
                 `(${r.intact} intact, ${r.shared} shared); ${r.withheld_blocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes\n`,
             );
           return 0;
@@ -255,7 +255,7 @@ function registerPoolVerbs(lvm: Command): void {
         const live = thinPool && runningPool(thinPool, images);
         if (live) {
           throw new UsageError(
-            `${lv} is a thin LV of ${thinPool.vg}/${thinPool.pool}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
+            `${lv} is a thin LV of ${printable(thinPool.vg)}/${printable(thinPool.pool)}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
               `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${lv} -o - | dmthin receive -i - -o ${o.output === '-' ? 'IMAGE' : o.output}`,
           );
         }
@@ -351,8 +351,8 @@ function refuseRecoveryFromLive(images: readonly string[], lv: string): void {
   const live = runningPool(p, images);
   if (live) {
     throw new UsageError(
-      `the kernel runs ${p.vg}/${p.pool} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
-        `Deactivate the pool first (vgchange -an ${p.vg}), or work on a copy of the disks (docs/recovery.md)`,
+      `the kernel runs ${printable(p.vg)}/${printable(p.pool)} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
+        `Deactivate the pool first (vgchange -an ${printable(p.vg)}), or work on a copy of the disks (docs/recovery.md)`,
     );
   }
 }

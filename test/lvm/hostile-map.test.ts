@@ -10,7 +10,7 @@
  * pool_tmeta 6, lin 9-10, str 11-12. Pool chunk 256 KiB; thin LVs t1, s1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, truncateSync } from 'node:fs';
+import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, dmthin } from '../support/cli.js';
 import { projectRoot, runTool, scratch, xzDecompress } from '../support/env.js';
@@ -97,14 +97,18 @@ describe('a PV image shorter than its label says', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('a thin LV of a pool whose data LV is cut: export, send and export --deleted refuse; check and dump answer from the metadata and exit 1 saying so', () => {
+  it('a thin LV of a pool whose data LV is cut: export, send, export --deleted and undelete refuse, nothing written; check and dump answer from the metadata and exit 1 saying so', () => {
     const short = truncatedCopy(pv1, tmp.path('pv1-15M-b'), 15 * MiB);
     const images = [pv0, short];
     const data = /pool pool's data LV pool_tdata lies past the end of pv1/;
     refused(dmthin('lvm', 'export', ...images, 'vgst/t1', '-o', tmp.path('t1-short.img')), data);
     refused(dmthin('lvm', 'send', ...images, 'vgst/t1', '-o', tmp.path('t1-short.stream')), data);
     refused(dmthin('lvm', 'export', ...images, 'vgst/gone', '--deleted', '-o', tmp.path('gone-short.img')), data);
-    for (const f of ['t1-short.img', 't1-short.stream', 'gone-short.img']) expect(existsSync(tmp.path(f)), f).toBe(false);
+    const meta = tmp.path('undeleted-short.meta');
+    writeFileSync(meta, new Uint8Array(4 * MiB));
+    refused(dmthin('lvm', 'undelete', ...images, 'vgst/gone', '-o', meta, '--vg-text', tmp.path('gone-short.vg')), data);
+    expect(readFileSync(meta).every((b) => b === 0)).toBe(true);
+    for (const f of ['t1-short.img', 't1-short.stream', 'gone-short.img', 'gone-short.vg']) expect(existsSync(tmp.path(f)), f).toBe(false);
     const check = dmthin('lvm', 'check', ...images, 'vgst/pool');
     expect(check.code).toBe(1);
     expect(check.stderr).toMatch(data);
