@@ -162,6 +162,17 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       if (!agrees(agreement))
         problems.push({ kind: 'transaction_id_mismatch', vg: vg.name, lv: pool.name, detail: mismatchAdvice(printable(pool.name), agreement) });
       const bytesPerBlock = md.superblock.dataBlockSize * 512;
+      // A data LV smaller than the data blocks the pool's metadata counts: what lies past its end is not there.
+      const dataLv = vg.lvs.get(seg.dataLv!);
+      const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
+      if (!data && dataLv && lvBytes(vg, dataLv) < nrData * bytesPerBlock) {
+        problems.push({
+          kind: 'unreadable_pool_data',
+          vg: vg.name,
+          lv: pool.name,
+          detail: `pool ${printable(pool.name)}'s data LV ${printable(seg.dataLv!)} holds ${lvBytes(vg, dataLv)} bytes, its metadata counts ${nrData} data blocks of ${bytesPerBlock}: its thin LVs cannot be exported or sent`,
+        });
+      }
       // Devices a pending message creates or deletes are expected to differ.
       const creating = new Set((seg.messages ?? []).map((m) => m.create).filter((n) => n !== undefined));
       const deleting = new Set((seg.messages ?? []).map((m) => m.delete).filter((n) => n !== undefined));

@@ -173,6 +173,21 @@ describe('extents past a PV’s end', () => {
   });
 });
 
+describe('a pool data LV smaller than its metadata says', () => {
+  it('lvm ls names it; export of a thin LV refuses it', () => {
+    // pool_tdata's second segment (4 of its 16 extents) dropped from the text: 12 extents for the metadata's 16 extents of chunks.
+    const images = edited((t) => t.replace(/(\npool_tdata \{[^]*?segment_count = )2([^]*?)segment2 \{[^}]*\}\n/, '$11$2'));
+    expect(ls(...images).problems).toContainEqual(
+      expect.objectContaining({
+        kind: 'unreadable_pool_data',
+        lv: 'pool',
+        detail: expect.stringMatching(/data LV pool_tdata holds 25165824 bytes, its metadata counts 128 data blocks of 262144/),
+      }),
+    );
+    refused(dmthin('lvm', 'export', ...images, 'vgst/t1', '-o', tmp.path('t1-small.img')), /smaller than the pool's 128 data blocks/);
+  });
+});
+
 describe('impossible values in the VG text', () => {
   // Each edit, and what the message must say (the VG, the LV, the segment, the field, the value, what was expected).
   const cases: Array<[string, (t: string) => string, string, RegExp]> = [
