@@ -73,11 +73,7 @@ export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, rol
       const where = pvs.get(key)!;
       return `${printable(key)} in ${printable(where.file.path)}${where.start ? ` at byte ${where.start}` : ''} (its extents run to byte ${end} of the PV, the image holds ${heldBytes(where)})`;
     });
-    return new LvNotAllThereError(
-      vg.name,
-      lv,
-      `${name} lies past the end of ${which.join(', ')}: the image is shorter than the PV (truncated, or a partial copy); its missing bytes are not read as zeros`,
-    );
+    return new LvNotAllThereError(vg.name, lv, `${name} lies past the end of ${which.join(', ')}: the image is truncated, or a partial copy`);
   }
   return undefined;
 }
