@@ -212,6 +212,12 @@ describe('impossible values in the VG text', () => {
       /LV lin segment1 \(line \d+\): stripe_count = 0, expected the number of stripes \(1 to 65536\)/,
     ],
     [
+      'a stripe count that is not a number',
+      inLv('str', 'stripe_count = 2', 'stripe_count = "2"'),
+      'str',
+      /LV str segment1 \(line \d+\): stripe_count = "2", expected the number of stripes/,
+    ],
+    [
       'a stripe count beyond the stripes listed',
       inLv('str', 'stripe_count = 2', 'stripe_count = 3'),
       'str',
