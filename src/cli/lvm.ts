@@ -8,6 +8,8 @@ import { openPool, poolOfThinLv } from '../lvm/open-pool.js';
 import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv, removedLvPool } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
+import { printable } from '../lvm/printable.js';
+import type { LvmProblem } from '../lvm/scan.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
 import { planLvSend, sendLv } from '../lvm/send-lv.js';
 import { runningPool } from '../driver/kernel-lvm.js';
@@ -23,7 +25,7 @@ import type { MetadataInput } from './metadata-input.js';
 import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
-import { alignColumns, announce, parseThinIdArg, printJson, run } from './util.js';
+import { alignColumns, announce, parseThinIdArg, printJson, reportError, run } from './util.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -33,10 +35,10 @@ function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; 
   else {
     const lines: string[] = [];
     for (const p of r.pools) {
-      lines.push(`${p.vg}/${p.pool}: ${p.devices.length} deleted thin device(s) whose trees survive (${p.live_devices} live)`);
+      lines.push(`${printable(p.vg)}/${printable(p.pool)}: ${p.devices.length} deleted thin device(s) whose trees survive (${p.live_devices} live)`);
       for (const d of p.devices) {
         const who = d.name
-          ? `${p.vg}/${d.name} (${humanSize(d.size ?? 0)}${d.removed_at ? `, removed by ${d.removed_at}` : ''})`
+          ? `${printable(p.vg)}/${printable(d.name)} (${humanSize(d.size ?? 0)}${d.removed_at ? `, removed by ${d.removed_at}` : ''})`
           : '(no LV name in the history)';
         lines.push(
           `  device ${d.device_id} ${who}: ${d.mapped_blocks} mapped, ${d.intact} intact, ${d.shared} shared, ${d.reallocated} reallocated, ${d.unknown} unknown`,
@@ -44,7 +46,7 @@ function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; 
       }
       if (p.unattributed.leaves) lines.push(`  unattributed: ${p.unattributed.leaves} mapping leaves (${p.unattributed.mappings} mappings)`);
     }
-    for (const p of r.problems) lines.push(`problem ${p.kind}${p.vg ? ` ${p.vg}${p.lv ? `/${p.lv}` : ''}` : ''}: ${p.detail}`);
+    for (const p of r.problems) lines.push(`problem ${problemLine(p)}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   return r.problems.length ? 1 : 0;
@@ -54,11 +56,11 @@ function fixVgTextAction(images: string[], o: { output?: string; json?: boolean 
   if (!o.output) throw new ArgumentError('--fix-vg-text needs -o FILE: the corrected VG text is written there, never into the images');
   const fix = fixVgText(images);
   withOutput(o.output, { inputs: images, what: 'VG text' }, (out) => writeFileSync(out.fd, fix.text));
-  const pools = fix.pools.map((p) => `${p.pool} ${p.from} -> ${p.to}`).join(', ');
+  const pools = fix.pools.map((p) => `${printable(p.pool)} ${p.from} -> ${p.to}`).join(', ');
   announce(
     o.json,
-    `wrote ${o.output}: VG ${fix.vg} with transaction_id ${pools}. With the pool inactive, keep LVM's current text first ` +
-      `(vgcfgbackup -f ${fix.vg}.before ${fix.vg}), then: vgcfgrestore --force -f ${o.output} ${fix.vg}`,
+    `wrote ${o.output}: VG ${printable(fix.vg)} with transaction_id ${pools}. With the pool inactive, keep LVM's current text first ` +
+      `(vgcfgbackup -f ${printable(fix.vg)}.before ${printable(fix.vg)}), then: vgcfgrestore --force -f ${o.output} ${printable(fix.vg)}`,
     { wrote: o.output, vg: fix.vg, pools: fix.pools.map((p) => ({ pool: p.pool, from: p.from, to: Number(p.to) })) },
     process.stderr,
   );
@@ -127,7 +129,7 @@ export function register(program: Command): void {
           const versions = h.versions.map((v) => ({
             vg: v.vg.name,
             seqno: v.vg.seqno,
-            time: v.time === undefined ? undefined : new Date(v.time * 1000).toISOString(),
+            time: isoTime(v.time),
             host: v.host,
             description: v.description,
             committed: v.committed,
@@ -164,7 +166,7 @@ export function register(program: Command): void {
         const vg = lv.split('/')[0];
         announce(
           o.json,
-          `wrote ${o.output} (pool ${r.pool}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
+          `wrote ${o.output} (pool ${printable(r.pool)}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
             `With the pool inactive: keep LVM's current text (vgcfgbackup -f ${vg}.before ${vg}), vgcfgrestore --force -f ${o.vgText} ${vg}, ` +
             `then put ${o.output} in as the pool's metadata (an LV holding it; lvconvert --swapmetadata): docs/lvm.md has the commands`,
           { lv: r.lv, pool: r.pool, device_id: r.device_id, as: r.as, mappings: r.mappings, left_out: r.left_out, metadata: o.output, vg_text: o.vgText },
@@ -240,7 +242,7 @@ function registerPoolVerbs(lvm: Command): void {
           if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
           else
             process.stderr.write(
-              `exported removed thin LV ${lv} (device ${r.device_id} of pool ${r.pool}): ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written ` +
+              `exported removed thin LV ${lv} (device ${r.device_id} of pool ${printable(r.pool)}): ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written ` +
                 `(${r.intact} intact, ${r.shared} shared); ${r.withheld_blocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes\n`,
             );
           return 0;
@@ -249,7 +251,7 @@ function registerPoolVerbs(lvm: Command): void {
         const live = thinPool && runningPool(thinPool, images);
         if (live) {
           throw new UsageError(
-            `${lv} is a thin LV of ${thinPool.vg}/${thinPool.pool}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
+            `${lv} is a thin LV of ${printable(thinPool.vg)}/${printable(thinPool.pool)}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
               `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${lv} -o - | dmthin receive -i - -o ${o.output === '-' ? 'IMAGE' : o.output}`,
           );
         }
@@ -345,8 +347,8 @@ function refuseRecoveryFromLive(images: readonly string[], lv: string): void {
   const live = runningPool(p, images);
   if (live) {
     throw new UsageError(
-      `the kernel runs ${p.vg}/${p.pool} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
-        `Deactivate the pool first (vgchange -an ${p.vg}), or work on a copy of the disks (docs/recovery.md)`,
+      `the kernel runs ${printable(p.vg)}/${printable(p.pool)} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
+        `Deactivate the pool first (vgchange -an ${printable(p.vg)}), or work on a copy of the disks (docs/recovery.md)`,
     );
   }
 }
@@ -362,40 +364,53 @@ function withPoolInput(args: readonly string[], use: (input: MetadataInput) => n
         `dmthin: warning: the kernel runs ${p.name} from these disks (${live}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${live} reads it at a metadata snapshot\n`,
       );
     }
-    return use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });
+    const code = use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });
+    if (!p.dataProblem) return code;
+    // The metadata was read whole; the pool is not all there: a partial answer, said so and exit 1.
+    reportError(`${p.dataProblem}: what is above was read from the pool's metadata only`, 'unreadable_pool_data', 1);
+    return Math.max(code, 1);
   } finally {
     p.close();
   }
+}
+
+/** A problem as one line: its kind, VG/LV (names from the images, escaped here) and detail (escaped where it was written). */
+function problemLine(p: LvmProblem): string {
+  return `${p.kind}${p.vg ? ` ${printable(p.vg)}${p.lv ? `/${printable(p.lv)}` : ''}` : ''}: ${p.detail}`;
+}
+
+/** A VG text's creation_time (seconds) as ISO time, or undefined when absent or beyond what a date can be. */
+function isoTime(seconds: number | undefined): string | undefined {
+  if (seconds === undefined) return undefined;
+  const d = new Date(seconds * 1000);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
 export function formatHistory(h: History): string {
   const lines: string[] = [];
   let vg = '';
   for (const v of h.versions) {
-    if (v.vg.name !== vg) lines.push(`VG ${(vg = v.vg.name)}`);
+    if (v.vg.name !== vg) lines.push(`VG ${printable((vg = v.vg.name))}`);
     const when =
-      v.time === undefined
-        ? '(no time)'
-        : new Date(v.time * 1000)
-            .toISOString()
-            .replace('T', ' ')
-            .replace(/\.\d+Z$/, 'Z');
+      isoTime(v.time)
+        ?.replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z') ?? (v.time === undefined ? '(no time)' : `(creation_time ${v.time}, not a time)`);
     const from = v.committed ? 'committed' : 'older copy, found in the buffer';
-    lines.push(`  seqno ${v.vg.seqno}  ${when}  ${v.host ?? '?'}  ${from}${v.description ? `: ${v.description}` : ''}`);
+    lines.push(`  seqno ${v.vg.seqno}  ${when}  ${printable(v.host ?? '?')}  ${from}${v.description ? `: ${printable(v.description)}` : ''}`);
     const sign = { lv_added: '+', lv_removed: '-', lv_changed: '~' } as const;
-    for (const c of v.changes) lines.push(`      ${sign[c.kind]} ${c.lv}`);
+    for (const c of v.changes) lines.push(`      ${sign[c.kind]} ${printable(c.lv)}`);
   }
   if (h.removed.length) {
     lines.push('thin LVs removed (in an older version, not in the newest):');
     for (const r of h.removed) {
       lines.push(
-        `  ${r.vg}/${r.name}: device ${r.device_id} in pool ${r.pool}, ${humanSize(r.size)}${r.origin ? `, snapshot of ${r.origin}` : ''}; last in seqno ${r.last_seqno}${r.removed_at ? `, gone by ${r.removed_at}` : ''}`,
+        `  ${printable(r.vg)}/${printable(r.name)}: device ${r.device_id} in pool ${printable(r.pool)}, ${humanSize(r.size)}${r.origin ? `, snapshot of ${printable(r.origin)}` : ''}; last in seqno ${r.last_seqno}${r.removed_at ? `, gone by ${r.removed_at}` : ''}`,
       );
     }
   }
   if (h.problems.length) {
     lines.push('problems:');
-    for (const p of h.problems) lines.push(`  ${p.kind}${p.vg ? ` ${p.vg}` : ''}: ${p.detail}`);
+    for (const p of h.problems) lines.push(`  ${p.kind}${p.vg ? ` ${printable(p.vg)}` : ''}: ${p.detail}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -403,10 +418,10 @@ export function formatHistory(h: History): string {
 export function formatInventory(inv: Inventory): string {
   const lines: string[] = [];
   for (const vg of inv.vgs) {
-    lines.push(`VG ${vg.name}  seqno ${vg.seqno}  extent ${humanSize(vg.extentSize)}`);
+    lines.push(`VG ${printable(vg.name)}  seqno ${vg.seqno}  extent ${humanSize(vg.extentSize)}`);
     for (const pv of vg.pvs) {
-      const where = pv.file ? `${pv.file}${pv.offset ? ` at byte ${pv.offset}` : ''}` : '(missing)';
-      lines.push(`  PV ${pv.name} ${pv.uuid} in ${where}: ${pv.peCount} extents from byte ${pv.peStart}`);
+      const where = pv.file ? `${printable(pv.file)}${pv.offset ? ` at byte ${pv.offset}` : ''}` : '(missing)';
+      lines.push(`  PV ${printable(pv.name)} ${printable(pv.uuid)} in ${where}: ${pv.peCount} extents from byte ${pv.peStart}`);
     }
     const rows = [['LV', 'TYPE', 'SIZE', 'POOL', 'ID', 'ORIGIN', 'MAPPED', '']];
     for (const lv of vg.lvs) {
@@ -415,12 +430,12 @@ export function formatInventory(inv: Inventory): string {
           ? `chunk ${humanSize(lv.chunkSize ?? 0)}, transaction ${lv.transactionId} (metadata: ${lv.metadataTransactionId ?? 'unreadable'})`
           : '';
       rows.push([
-        lv.hidden ? `[${lv.name}]` : lv.name,
-        lv.type,
+        lv.hidden ? `[${printable(lv.name)}]` : printable(lv.name),
+        printable(lv.type),
         humanSize(lv.size),
-        lv.pool ?? '',
+        printable(lv.pool ?? ''),
         lv.deviceId?.toString() ?? '',
-        lv.origin ?? '',
+        printable(lv.origin ?? ''),
         lv.mappedBytes === undefined ? '' : humanSize(lv.mappedBytes),
         notes,
       ]);
@@ -429,7 +444,7 @@ export function formatInventory(inv: Inventory): string {
   }
   if (inv.problems.length) {
     lines.push('problems:');
-    for (const p of inv.problems) lines.push(`  ${p.kind}${p.vg ? ` ${p.vg}${p.lv ? `/${p.lv}` : ''}` : ''}: ${p.detail}`);
+    for (const p of inv.problems) lines.push(`  ${problemLine(p)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -6,7 +6,9 @@
 import { Metadata } from '../thin/metadata.js';
 import { type DeletedDevice, scanDeleted } from '../thin/recover/deleted.js';
 import { lvmHistory } from './history.js';
-import { LvSource } from './lv-source.js';
+import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
+import { printable } from './printable.js';
+import { VgTextError } from './vg.js';
 import { type LvmProblem, scanImages } from './scan.js';
 
 export interface LvmDeletedDevice {
@@ -42,7 +44,11 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
         if (seg?.type !== 'thin-pool') continue;
         let md: Metadata | undefined;
         try {
-          md = Metadata.open(new LvSource(a.vg, seg.metadataLv!, a.pvs));
+          md = Metadata.open(new LvSource(a.vg, seg.metadataLv!, a.pvs, `pool ${printable(lv.name)}'s metadata LV`));
+          // What is listed comes from the metadata; the blocks it names are in the data LV, which export reads.
+          const data = lvNotReadable(a.vg, seg.dataLv!, a.pvs, `pool ${printable(lv.name)}'s data LV`);
+          if (data)
+            scan.problems.push({ kind: 'unreadable_pool_data', vg: a.vg.name, lv: lv.name, detail: `${data.detail}: its removed thin LVs cannot be exported` });
           const s = scanDeleted(md.reader);
           pools.push({
             vg: a.vg.name,
@@ -57,7 +63,8 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
             unattributed: { leaves: s.unattributed.length, mappings: s.unattributed.reduce((n, l) => n + l.mappings, 0) },
           });
         } catch (e) {
-          scan.problems.push({ kind: 'unreadable_pool_metadata', vg: a.vg.name, lv: lv.name, detail: `${seg.metadataLv}: ${(e as Error).message}` });
+          const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(seg.metadataLv!)}: ${(e as Error).message}`;
+          scan.problems.push({ kind: 'unreadable_pool_metadata', vg: a.vg.name, lv: lv.name, detail });
         } finally {
           md?.close();
         }

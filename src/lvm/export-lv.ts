@@ -11,9 +11,10 @@ import { isZero, writeFull } from '../io/full-io.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { LvSource } from './lv-source.js';
-import { poolSources } from './open-pool.js';
-import { lvBytes } from './vg.js';
-import { scanImages, splitVgLv, vgNamed } from './scan.js';
+import { poolSources, vgIn } from './open-pool.js';
+import { printable } from './printable.js';
+import { VgTextError, lvBytes } from './vg.js';
+import { scanImages, splitVgLv } from './scan.js';
 
 const CHUNK = 8 << 20;
 
@@ -26,13 +27,18 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
   const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
-    const a = vgNamed(scan, vgName, images);
+    const a = vgIn(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
-    if (!lv) throw new UsageError(`no LV ${lvName} in VG ${vgName}`);
+    if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)}`);
+    if (lv.defect) throw new VgTextError(a.vg.name, lv.defect);
     const size = lvBytes(a.vg, lv);
     const seg = lv.segments[0];
     if (seg?.type === 'thin') {
-      const pool = poolSources(a, seg.thinPool ?? '', `${vgLv}'s pool ${seg.thinPool} is not a thin pool of VG ${vgName}`);
+      const pool = poolSources(
+        a,
+        seg.thinPool ?? '',
+        `${printable(vgLv)}'s pool ${printable(seg.thinPool ?? '')} is not a thin pool of VG ${printable(vgName)}`,
+      );
       const md = Metadata.open(pool.metadata);
       try {
         return { kind: 'thin', ...exportDevice(md, pool.data, seg.deviceId!, outFd, { size, onProgress }) };
@@ -40,8 +46,11 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
         md.close();
       }
     }
-    if (!lv.segments.every((s) => s.type === 'striped')) {
-      throw new UsageError(`${vgLv} is a ${seg?.type ?? 'segmentless'} LV: lvm export reads thin, linear and striped LVs`);
+    if (lv.segments.length && !lv.segments.every((s) => s.type === 'striped')) {
+      const other = lv.segments.find((s) => s.type !== 'striped')!;
+      throw new UsageError(
+        `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}`,
+      );
     }
     return { kind: 'linear', ...copySource(new LvSource(a.vg, lvName, a.pvs), outFd, onProgress) };
   } finally {

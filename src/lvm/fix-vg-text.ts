@@ -6,8 +6,9 @@
  * those numbers, or nothing is written.
  */
 import { ArgumentError, UsageError } from '../errors.js';
-import { parseConfigText } from './config-text.js';
+import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { collectInventory } from './inventory.js';
+import { printable } from './printable.js';
 import { agrees, mismatchAdvice, sameDevices, withTransactionId } from './transaction.js';
 import { type VolumeGroup, volumeGroup } from './vg.js';
 
@@ -22,10 +23,10 @@ export function fixVgText(paths: readonly string[]): VgTextFix {
   const wrong = pools.filter((p) => !agrees(p.agreement));
   if (wrong.length === 0) throw new UsageError(`no thin pool in ${paths.join(', ')} has a transaction-id mismatch: nothing to fix`);
   const vgs = [...new Set(wrong.map((p) => p.vg))];
-  if (vgs.length > 1) throw new ArgumentError(`pools of several VGs (${vgs.join(', ')}) have mismatches: give the images of one VG at a time`);
+  if (vgs.length > 1) throw new ArgumentError(`pools of several VGs (${vgs.map(printable).join(', ')}) have mismatches: give the images of one VG at a time`);
   for (const p of wrong) {
     if (p.agreement.pendingMessages || !sameDevices(p.agreement))
-      throw new UsageError(`not writing a VG text for ${p.vg}/${p.pool}: ${mismatchAdvice(p.pool, p.agreement)}`);
+      throw new UsageError(`not writing a VG text for ${printable(p.vg)}/${printable(p.pool)}: ${mismatchAdvice(printable(p.pool), p.agreement)}`);
   }
   let text = wrong[0]!.text;
   for (const p of wrong) text = withTransactionId(text, p.vg, p.pool, p.agreement.metadataTransactionId);
@@ -34,7 +35,7 @@ export function fixVgText(paths: readonly string[]): VgTextFix {
   for (const p of wrong) {
     const seg = after.lvs.get(p.pool)?.segments[0];
     if (!seg || BigInt(seg.transactionId ?? -1) !== p.agreement.metadataTransactionId)
-      throw new UsageError(`the edited text does not give ${p.vg}/${p.pool} the new transaction_id: not writing it`);
+      throw new UsageError(`the edited text does not give ${printable(p.vg)}/${printable(p.pool)} the new transaction_id: not writing it`);
     seg.transactionId = before.lvs.get(p.pool)!.segments[0]!.transactionId;
   }
   if (JSON.stringify([...before.lvs], replacer) !== JSON.stringify([...after.lvs], replacer) || before.seqno !== after.seqno) {
@@ -46,7 +47,14 @@ export function fixVgText(paths: readonly string[]): VgTextFix {
 const replacer = (_k: string, v: unknown): unknown => (v instanceof Map ? [...v] : v);
 
 function modelOf(text: string, vg: string): VolumeGroup {
-  const s = parseConfigText(text).section(vg);
-  if (!s) throw new UsageError(`the VG text has no section ${vg}: not writing it`);
+  let top: ConfigSection;
+  try {
+    top = parseConfigText(text);
+  } catch (e) {
+    if (!(e instanceof ConfigSyntaxError)) throw e;
+    throw new UsageError(`the edited VG text does not parse (${e.message}): not writing it`);
+  }
+  const s = top.section(vg);
+  if (!s) throw new UsageError(`the VG text has no section ${printable(vg)}: not writing it`);
   return volumeGroup(s);
 }

@@ -8,7 +8,8 @@ import { UsageError } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { dashedUuid } from './label.js';
-import { LvSource } from './lv-source.js';
+import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
+import { printable } from './printable.js';
 import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
 import { type PoolAgreement, agrees, mismatchAdvice, poolAgreement } from './transaction.js';
 import { VgTextError, lvBytes } from './vg.js';
@@ -89,26 +90,55 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
   const extent = vg.extentSize * 512;
   const pvs = vg.pvs.map((p) => {
     const f = found.find((x) => dashedUuid(x.label.uuid) === p.id);
+    if (p.defect) problems.push({ kind: 'bad_vg_text', vg: vg.name, detail: p.defect });
+    // An image shorter than its label says: whatever lies past its end is not there (unless the scan said so already).
+    if (f && f.size < f.label.deviceSize && !problems.some((x) => x.kind === 'truncated_pv' && x.detail.includes(f.file))) {
+      problems.push({
+        kind: 'truncated_pv',
+        vg: vg.name,
+        detail: `${printable(p.key)} (uuid ${printable(p.id)}) in ${printable(f.file)}${f.start ? ` at byte ${f.start}` : ''}: its label says the PV has ${f.label.deviceSize} bytes, the image holds ${f.size}`,
+      });
+    }
     return { name: p.key, uuid: p.id, file: f?.file ?? '', offset: f?.start ?? 0, peStart: p.peStart * 512, peCount: p.peCount };
   });
+  const poolParts = new Set<string>();
+  for (const lv of vg.lvs.values()) {
+    const s = lv.segments[0];
+    if (s?.type === 'thin-pool') for (const part of [s.metadataLv, s.dataLv]) if (part !== undefined) poolParts.add(part);
+  }
   const lvs: InventoryLv[] = [];
   for (const lv of vg.lvs.values()) {
     const first = lv.segments[0];
-    let type = first?.type ?? 'none';
+    let type = lv.defect ? 'unreadable' : (first?.type ?? 'none');
     if (type === 'striped') type = lv.segments.every((s) => s.areas.length === 1) ? 'linear' : 'striped';
     const row: InventoryLv = { name: lv.name, type, size: lvBytes(vg, lv), hidden: !lv.visible };
     if (first?.type === 'thin')
       Object.assign(row, { pool: first.thinPool, deviceId: first.deviceId, origin: first.origin, transactionId: first.transactionId });
     if (first?.type === 'thin-pool') Object.assign(row, { chunkSize: (first.chunkSize ?? 0) * 512, transactionId: first.transactionId });
     lvs.push(row);
+    if (lv.defect) problems.push({ kind: 'bad_lv', vg: vg.name, lv: lv.name, detail: lv.defect });
+    // A linear or striped LV some of whose bytes the images lack (a pool's own LVs are its problem, below).
+    else if (!poolParts.has(lv.name) && lv.segments.length && lv.segments.every((g) => g.type === 'striped')) {
+      const why = lvNotReadable(vg, lv.name, a.pvs);
+      if (why) problems.push({ kind: why instanceof LvNotAllThereError ? 'lv_not_all_there' : 'bad_lv', vg: vg.name, lv: lv.name, detail: why.detail });
+    }
   }
   // What each pool's metadata says about it and its thin LVs.
   for (const pool of lvs.filter((l) => l.type === 'thin-pool')) {
     const seg = vg.lvs.get(pool.name)!.segments[0]!;
     const thins = lvs.filter((l) => l.type === 'thin' && l.pool === pool.name);
+    const data = lvNotReadable(vg, seg.dataLv!, a.pvs, `pool ${printable(pool.name)}'s data LV`);
+    if (data) {
+      problems.push({
+        kind: 'unreadable_pool_data',
+        vg: vg.name,
+        lv: pool.name,
+        detail: `${data.detail}: its thin LVs cannot be exported or sent (its metadata can still be checked and dumped)`,
+      });
+    }
     let md: Metadata | undefined;
     try {
-      md = Metadata.open(new LvSource(vg, seg.metadataLv!, a.pvs));
+      md = Metadata.open(new LvSource(vg, seg.metadataLv!, a.pvs, `pool ${printable(pool.name)}'s metadata LV`));
       pool.metadataTransactionId = md.superblock.transactionId;
       const devices = new Map(md.devices().map((d) => [d.devId, d]));
       const agreement = poolAgreement(
@@ -119,16 +149,30 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       );
       agreements.push({ vg: vg.name, pool: pool.name, agreement, text: a.text });
       if (agreement.pendingMessages) {
-        const what = seg.messages!.map((m) => (m.create ? `create ${m.create}` : m.trim ? `trim ${m.trim}` : `delete device ${m.delete}`)).join(', ');
+        const what = seg
+          .messages!.map((m) => (m.create ? `create ${printable(m.create)}` : m.trim ? `trim ${printable(m.trim)}` : `delete device ${m.delete}`))
+          .join(', ');
         problems.push({
           kind: 'pending_messages',
           vg: vg.name,
           lv: pool.name,
-          detail: `LVM queued ${what} for pool ${pool.name} and has not seen it done (a command was interrupted); LVM sends it at the next activation`,
+          detail: `LVM queued ${what} for pool ${printable(pool.name)} and has not seen it done (a command was interrupted); LVM sends it at the next activation`,
         });
       }
-      if (!agrees(agreement)) problems.push({ kind: 'transaction_id_mismatch', vg: vg.name, lv: pool.name, detail: mismatchAdvice(pool.name, agreement) });
+      if (!agrees(agreement))
+        problems.push({ kind: 'transaction_id_mismatch', vg: vg.name, lv: pool.name, detail: mismatchAdvice(printable(pool.name), agreement) });
       const bytesPerBlock = md.superblock.dataBlockSize * 512;
+      // A data LV smaller than the data blocks the pool's metadata counts: what lies past its end is not there.
+      const dataLv = vg.lvs.get(seg.dataLv!);
+      const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
+      if (!data && dataLv && lvBytes(vg, dataLv) < nrData * bytesPerBlock) {
+        problems.push({
+          kind: 'unreadable_pool_data',
+          vg: vg.name,
+          lv: pool.name,
+          detail: `pool ${printable(pool.name)}'s data LV ${printable(seg.dataLv!)} holds ${lvBytes(vg, dataLv)} bytes, its metadata counts ${nrData} data blocks of ${bytesPerBlock}: its thin LVs cannot be exported or sent`,
+        });
+      }
       // Devices a pending message creates or deletes are expected to differ.
       const creating = new Set((seg.messages ?? []).map((m) => m.create).filter((n) => n !== undefined));
       const deleting = new Set((seg.messages ?? []).map((m) => m.delete).filter((n) => n !== undefined));
@@ -140,7 +184,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
             kind: 'thin_device_missing',
             vg: vg.name,
             lv: t.name,
-            detail: `thin LV ${t.name} names device ${t.deviceId}, which pool ${pool.name}'s metadata does not have`,
+            detail: `thin LV ${printable(t.name)} names device ${t.deviceId}, which pool ${printable(pool.name)}'s metadata does not have`,
           });
       }
       for (const id of devices.keys()) {
@@ -149,13 +193,14 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
             kind: 'orphan_thin_device',
             vg: vg.name,
             lv: pool.name,
-            detail: `pool ${pool.name}'s metadata has thin device ${id}, which no LV names`,
+            detail: `pool ${printable(pool.name)}'s metadata has thin device ${id}, which no LV names`,
           });
         }
       }
     } catch (e) {
       if (!(e instanceof MetadataError || e instanceof VgTextError || e instanceof UsageError)) throw e;
-      problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail: `${seg.metadataLv}: ${e.message}` });
+      const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(seg.metadataLv!)}: ${e.message}`;
+      problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail });
     } finally {
       md?.close();
     }

@@ -3,13 +3,80 @@
  * (vg.ts mapLv) onto the PV images that hold them, so that every thin
  * command can read a pool's metadata LV inside disk images, and export
  * can read its data LV, without lvm2 or device-mapper.
+ *
+ * An LV is opened only when every byte of it is in the images given: each
+ * PV it lies on found, and each of its runs on a PV inside that image. A
+ * missing PV or a short image would otherwise read as zeros, which no
+ * reader above could tell from data. The check walks segments, not stripes
+ * (vg.ts lvPvRuns), and reads map only the bytes asked for.
  */
+import { UsageError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
+import { printable } from './printable.js';
 import type { PvFile } from './pv.js';
-import { type VolumeGroup, VgTextError, lvBytes, mapLv } from './vg.js';
+import { type VolumeGroup, VgTextError, lvBytes, lvPvRuns, mapLv, pvIndex, unreadableLv } from './vg.js';
 
-/** Where each PV of the VG was found: the image and the PV's byte offset in it. */
-export type PvLocations = ReadonlyMap<string, { file: PvFile; start: number }>;
+/**
+ * Where each PV of the VG was found: the image, the PV's byte offset in it,
+ * and its bytes there (a partition's size; when absent, the rest of the file).
+ */
+export type PvLocations = ReadonlyMap<string, { file: PvFile; start: number; size?: number }>;
+
+/** An LV some of whose bytes the images do not hold: a PV of it missing, or an image shorter than its extents. */
+export class LvNotAllThereError extends UsageError {
+  constructor(
+    readonly vg: string,
+    readonly lv: string,
+    readonly detail: string,
+  ) {
+    super(`VG ${printable(vg)}: ${detail}`);
+    this.name = 'LvNotAllThereError';
+  }
+}
+
+/** The bytes of PV `key` the images hold (from its start). */
+function heldBytes(where: { file: PvFile; start: number; size?: number }): number {
+  return Math.max(0, Math.min(where.size ?? Number.POSITIVE_INFINITY, where.file.fileSize - where.start));
+}
+
+/**
+ * Why LV `lv` cannot be read whole from the images: a VgTextError for what
+ * the VG text says (a defect, an unsupported segment type), an
+ * LvNotAllThereError for what the images lack; undefined when it can.
+ * `role` says what the LV is to the caller ("pool pool's data LV").
+ */
+export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, role?: string): VgTextError | LvNotAllThereError | undefined {
+  const why = unreadableLv(vg, lv);
+  if (why) return new VgTextError(vg.name, role ? `${role} ${printable(lv)}: ${why}` : why);
+  const name = role ? `${role} ${printable(lv)}` : printable(lv);
+  const missing = new Set<string>();
+  const short = new Map<string, number>();
+  for (const run of lvPvRuns(vg, lv)) {
+    const where = pvs.get(run.pv);
+    if (!where) missing.add(run.pv);
+    else if (run.to > heldBytes(where)) short.set(run.pv, Math.max(short.get(run.pv) ?? 0, run.to));
+  }
+  if (missing.size) {
+    const [first, ...others] = [...missing].map((key) => {
+      const ref = pvIndex(vg).get(key)!;
+      return { key: printable(key), about: `uuid ${printable(ref.id)}${ref.device ? `, last seen as ${printable(ref.device)}` : ''}` };
+    });
+    const more = others.map((o) => `${o.key} (${o.about})`).join(', ');
+    return new LvNotAllThereError(
+      vg.name,
+      lv,
+      `${name} lies on ${first!.key}, which none of the images given holds (${first!.about})${more ? `, and on ${more}, which none holds either` : ''}: add the image${more ? 's' : ''} holding ${more ? 'those PVs' : 'that PV'}`,
+    );
+  }
+  if (short.size) {
+    const which = [...short].map(([key, end]) => {
+      const where = pvs.get(key)!;
+      return `${printable(key)} in ${printable(where.file.path)}${where.start ? ` at byte ${where.start}` : ''} (its extents run to byte ${end} of the PV, the image holds ${heldBytes(where)})`;
+    });
+    return new LvNotAllThereError(vg.name, lv, `${name} lies past the end of ${which.join(', ')}: the image is truncated, or a partial copy`);
+  }
+  return undefined;
+}
 
 export class LvSource implements ByteSource {
   readonly name: string;
@@ -19,15 +86,15 @@ export class LvSource implements ByteSource {
     private readonly vg: VolumeGroup,
     readonly lv: string,
     private readonly pvs: PvLocations,
+    role?: string,
   ) {
     const l = vg.lvs.get(lv);
-    if (!l) throw new VgTextError(vg.name, `no LV ${lv}`);
+    if (!l) throw new VgTextError(vg.name, `${role ? `${role} ` : ''}${printable(lv)} is not an LV of the VG`);
+    // Every byte the LV's extents cover must be in the images; fail now, not mid-read.
+    const why = lvNotReadable(vg, lv, pvs, role);
+    if (why) throw why;
     this.size = lvBytes(vg, l);
     this.name = `${vg.name}/${lv}`;
-    // Every PV the LV's extents lie on must have been found; fail now, not mid-read.
-    for (const run of mapLv(vg, lv, 0, this.size)) {
-      if (!pvs.has(run.pv)) throw new VgTextError(vg.name, `${lv} lies on ${run.pv}, which none of the images given holds`);
-    }
   }
 
   readAt(dst: Uint8Array, position: number): void {

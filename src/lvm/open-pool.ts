@@ -4,9 +4,10 @@
  * that the thin commands (check, dump, ...) read it without lvm2.
  */
 import { UsageError } from '../errors.js';
-import { LvSource } from './lv-source.js';
+import { LvSource, lvNotReadable } from './lv-source.js';
+import { printable } from './printable.js';
 import { type AssembledVg, type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
-import type { Segment } from './vg.js';
+import { type Segment, VgTextError } from './vg.js';
 
 /** A thin pool's segment and its metadata and data LVs as ByteSources (read in place through their segments). */
 export interface PoolSources {
@@ -15,11 +16,43 @@ export interface PoolSources {
   data: LvSource;
 }
 
-/** Pool `name` of an assembled VG; `notAPool` is the UsageError's message when it is not a thin pool. */
+/**
+ * Pool `name` of an assembled VG, its metadata and data LVs both whole in
+ * the images (an LvNotAllThereError or VgTextError naming what is not);
+ * `notAPool` is the UsageError's message when it is not a thin pool.
+ */
 export function poolSources(a: AssembledVg, name: string, notAPool: string): PoolSources {
-  const seg = a.vg.lvs.get(name)?.segments[0];
+  const { seg, metadata } = poolMetadata(a, name, notAPool);
+  return { seg, metadata, data: new LvSource(a.vg, seg.dataLv!, a.pvs, `pool ${printable(name)}'s data LV`) };
+}
+
+/**
+ * Pool `name`'s metadata LV (it must be whole in the images), and why its
+ * data LV is not, if it is not: what the commands reading only the
+ * metadata (check, dump, ...) report beside their answer.
+ */
+export function poolMetadata(a: AssembledVg, name: string, notAPool: string): { seg: Segment; metadata: LvSource; dataProblem?: string } {
+  const lv = a.vg.lvs.get(name);
+  if (lv?.defect) throw new VgTextError(a.vg.name, lv.defect);
+  const seg = lv?.segments[0];
   if (seg?.type !== 'thin-pool') throw new UsageError(notAPool);
-  return { seg, metadata: new LvSource(a.vg, seg.metadataLv!, a.pvs), data: new LvSource(a.vg, seg.dataLv!, a.pvs) };
+  const metadata = new LvSource(a.vg, seg.metadataLv!, a.pvs, `pool ${printable(name)}'s metadata LV`);
+  const dataProblem = lvNotReadable(a.vg, seg.dataLv!, a.pvs, `pool ${printable(name)}'s data LV`)?.message;
+  return { seg, metadata, dataProblem };
+}
+
+/**
+ * The VG named `name` in a scan; when there is none, the UsageError says
+ * too why a VG text of the images could not be read (it may be this VG's).
+ */
+export function vgIn(scan: Scan, name: string, images: readonly string[]): AssembledVg {
+  try {
+    return vgNamed(scan, name, images);
+  } catch (e) {
+    const unread = scan.problems.filter((p) => p.kind === 'bad_vg_text' || p.kind === 'bad_metadata_area').map((p) => p.detail);
+    if (!(e instanceof UsageError) || unread.length === 0) throw e;
+    throw new UsageError(`${e.message}; VG text the images hold could not be read: ${unread.join('; ')}`);
+  }
 }
 
 /** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (driver/kernel-lvm.ts). */
@@ -34,6 +67,8 @@ export interface OpenPool extends PoolIdentity {
   metadata: LvSource;
   /** "VG/POOL", for messages. */
   name: string;
+  /** Why the pool's data LV is not whole in the images (a PV missing, an image short, ...): what was read is the metadata only. */
+  dataProblem?: string;
   scan: Scan;
   close(): void;
 }
@@ -43,15 +78,15 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const scan = scanImages(images);
   try {
-    const a = vgNamed(scan, vgName, images);
+    const a = vgIn(scan, vgName, images);
     const lv = a.vg.lvs.get(poolName);
     const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
-    const { metadata } = poolSources(
+    const { metadata, dataProblem } = poolMetadata(
       a,
       poolName,
-      `${vgName}/${poolName} is ${lv ? `a ${lv.segments[0]?.type ?? 'segmentless'} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.join(', ')})` : ''}`,
+      `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lv.segments[0]?.type ?? 'segmentless')} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
     );
-    return { metadata, name: `${vgName}/${poolName}`, vg: vgName, vgId: a.vg.id, pool: poolName, scan, close: () => scan.close() };
+    return { metadata, dataProblem, name: `${vgName}/${poolName}`, vg: vgName, vgId: a.vg.id, pool: poolName, scan, close: () => scan.close() };
   } catch (e) {
     scan.close();
     throw e;
@@ -63,7 +98,7 @@ export function poolOfThinLv(images: readonly string[], vgLv: string): PoolIdent
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
-    const a = vgNamed(scan, vgName, images);
+    const a = vgIn(scan, vgName, images);
     const seg = a.vg.lvs.get(name)?.segments[0];
     return seg?.type === 'thin' ? { vg: vgName, vgId: a.vg.id, pool: seg.thinPool ?? '' } : undefined;
   } finally {

@@ -6,8 +6,9 @@
 import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
-import { poolSources } from './open-pool.js';
-import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
+import { poolSources, vgIn } from './open-pool.js';
+import { printable } from './printable.js';
+import { type AssembledVg, scanImages, splitVgLv } from './scan.js';
 import { lvBytes } from './vg.js';
 
 /** What `lvm send` sends, from LVM's text alone: the pool, the thin ids, the LV's size, and the VG's uuid. */
@@ -26,17 +27,21 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined): LvSendP
     const lv = a.vg.lvs.get(n);
     const seg = lv?.segments[0];
     if (!lv || seg?.type !== 'thin')
-      throw new UsageError(`${vgName}/${n} is ${lv ? `a ${seg?.type ?? 'segmentless'} LV` : 'not an LV of the VG'}: lvm send takes thin LVs`);
+      throw new UsageError(
+        `${printable(vgName)}/${printable(n)} is ${lv ? (lv.defect ? `unreadable (${lv.defect})` : `a ${printable(seg?.type ?? 'segmentless')} LV`) : 'not an LV of the VG'}: lvm send takes thin LVs`,
+      );
     return { pool: seg.thinPool ?? '', id: seg.deviceId!, size: lvBytes(a.vg, lv) };
   };
   const t = thin(name);
   let baseId: number | undefined;
   if (baseLv !== undefined) {
     const b = splitVgLv(baseLv);
-    if (b.vg !== vgName) throw new UsageError(`the base ${baseLv} is in another VG than ${vgLv}`);
+    if (b.vg !== vgName) throw new UsageError(`the base ${printable(baseLv)} is in another VG than ${printable(vgLv)}`);
     const bt = thin(b.lv);
     if (bt.pool !== t.pool)
-      throw new UsageError(`the base ${baseLv} is in pool ${bt.pool}, ${vgLv} in pool ${t.pool}: a base must be a snapshot in the same pool`);
+      throw new UsageError(
+        `the base ${printable(baseLv)} is in pool ${printable(bt.pool)}, ${printable(vgLv)} in pool ${printable(t.pool)}: a base must be a snapshot in the same pool`,
+      );
     baseId = bt.id;
   }
   return { vg: vgName, vgId: a.vg.id, pool: t.pool, id: t.id, baseId, size: t.size };
@@ -46,7 +51,7 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined): LvSendP
 export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined): LvSendPlan {
   const scan = scanImages(images);
   try {
-    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv);
+    return plan(vgIn(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv);
   } finally {
     scan.close();
   }
@@ -61,9 +66,9 @@ export async function sendLv(
 ): Promise<SendResult & { lv: string; base_lv: string | null }> {
   const scan = scanImages(images);
   try {
-    const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
+    const a = vgIn(scan, splitVgLv(vgLv).vg, images);
     const p = plan(a, vgLv, baseLv);
-    const pool = poolSources(a, p.pool, `${vgLv}'s pool ${p.pool} is not a thin pool of VG ${p.vg}`);
+    const pool = poolSources(a, p.pool, `${printable(vgLv)}'s pool ${printable(p.pool)} is not a thin pool of VG ${printable(p.vg)}`);
     const md = Metadata.open(pool.metadata);
     try {
       const r = await send(md, pool.data, p.id, outFd, { base: p.baseId, size: p.size });

@@ -13,7 +13,8 @@
  * may be set to the pool's; if they do not, one side lost commits, and
  * changing a number would hide that.
  */
-import { ArgumentError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { printable } from './printable.js';
 import type { Segment } from './vg.js';
 
 export interface PoolAgreement {
@@ -92,8 +93,11 @@ export function withTransactionId(text: string, vg: string, pool: string, tid: b
       hits++;
     }
   }
-  if (hits !== 1) throw new ArgumentError(`cannot place pool ${vg}/${pool}'s transaction_id in the VG text (${hits} candidate lines): not writing it`);
+  if (hits !== 1)
+    throw new UsageError(`cannot place pool ${printable(vg)}/${printable(pool)}'s transaction_id in the VG text (${hits} candidate lines): not writing it`);
   const out = lines.join('\n');
-  const described = out.replace(/^description = ".*"$/m, `description = "dmthin: transaction_id of ${pool} set to ${tid}, the pool metadata's"`);
+  // The pool's name as LVM allows names (a name from the image may hold a quote that would end the string).
+  const safe = pool.replace(/[^A-Za-z0-9+_.-]/g, '?');
+  const described = out.replace(/^description = ".*"$/m, `description = "dmthin: transaction_id of ${safe} set to ${tid}, the pool metadata's"`);
   return described.endsWith('\n') ? described : `${described}\n`;
 }
