@@ -93,8 +93,6 @@ export function register(program: Command): void {
               `${o.output} is not a regular file: give --state FILE, where its received state is kept (beside it, in /dev, it would not survive a reboot)`,
             );
           }
-          // The target and its state record are written: neither may be the stream read (a link or a loop device included).
-          for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
           r = await receive(o.input, o.output, { state: o.state });
         }
         if (o.json) printJson(r, process.stdout, 0);
