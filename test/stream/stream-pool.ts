@@ -6,10 +6,18 @@
  * `image` the bytes a device holds (dmthin export).
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cliPath } from '../support/cli.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { emptyFile } from '../support/env.js';
+
+/** dist/dmthin.cjs of this checkout, found from here whether this runs from test/ (vitest) or dist/test/ (the fuzzer); FUZZ_CLI names another. */
+export const cliPath = ((): string => {
+  if (process.env.FUZZ_CLI) return process.env.FUZZ_CLI;
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, d = dirname(d)) if (existsSync(join(d, 'dist', 'dmthin.cjs'))) return join(d, 'dist', 'dmthin.cjs');
+  throw new Error('dist/dmthin.cjs not found: run npm run build');
+})();
 
 export const BS = 65536;
 /** Blocks of each device: 16, so that images stay small (1 MiB). */
