@@ -182,6 +182,14 @@ export async function receive(streamPath: string, target: string, options: Recei
   refuseCrossedPaths(streamPath, target, statePath);
   statTarget(target);
   readStateBytes(statePath);
+  const dir = dirname(statePath);
+  let dirSt: Stats | undefined;
+  try {
+    dirSt = statSync(dir);
+  } catch (e) {
+    throw new UsageError(`cannot write state record ${statePath}: its directory ${dir}: ${errnoWords(e)}`);
+  }
+  if (!dirSt.isDirectory()) throw new UsageError(`cannot write state record ${statePath}: ${dir} is ${kindOf(dirSt)}`);
   const v = await openStream(streamPath, dirname(statePath));
   try {
     return await applyStream(v, target, options);

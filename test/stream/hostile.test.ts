@@ -174,11 +174,18 @@ describe('FIFOs, sockets and character devices are refused, not waited on', () =
       ['-i', tmp.path('inc3.stream'), '-o', t, '--state', fifo],
       ['-i', '/dev/zero', '-o', t],
       ['-i', tmp.path('inc3.stream'), '-o', t, '--state', '/dev/zero'],
+      ['-i', tmp.path('full2.stream'), '-o', fifo, '--state', tmp.path('fifo-target.state')],
     ]) {
       const r = receive(...args);
       expect(r.code, args.join(' ')).toBe(1);
       expect(r.stderr).toMatch(/is a (FIFO|character device).*: give a regular file/);
     }
+    expect(snapshot()).toEqual(before);
+    // A state record in a directory that is not there: said before the stream is read.
+    expect(receive('-i', tmp.path('full2.stream'), '-o', tmp.path('x.img'), '--state', tmp.path('nodir/x.state'))).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/cannot write state record .*nodir\/x\.state: its directory .*: no such file/),
+    });
     expect(snapshot()).toEqual(before);
   });
 });
