@@ -178,6 +178,8 @@ function statTarget(target: string): Stats | undefined {
 /** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
 export async function receive(streamPath: string, target: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
   const statePath = options.state ?? `${target}.dmthin-state`;
+  if (streamPath === '' || target === '' || statePath === '')
+    throw new ArgumentError('the stream, the target and the state record need a path each: one is empty');
   // Everything that can be said of the paths is said before the stream is read (or standard input staged).
   refuseCrossedPaths(streamPath, target, statePath);
   statTarget(target);
@@ -409,7 +411,11 @@ async function inPlace(j: Job, st: Stats | undefined, isFile: boolean): Promise<
     // A punched hole reads as zeros; a discarded device range is read back and zeroed where it does not.
     const buf = new Uint8Array(CHUNK);
     let zeroed = 0;
-    if (!given.ok || !isFile) for (let i = 0; i < w.nUnmap; i++) zeroed += zeroOut(fd, w.unmap[2 * i]!, w.unmap[2 * i + 1]!, buf, given.ok);
+    try {
+      if (!given.ok || !isFile) for (let i = 0; i < w.nUnmap; i++) zeroed += zeroOut(fd, w.unmap[2 * i]!, w.unmap[2 * i + 1]!, buf, given.ok);
+    } catch (e) {
+      throw fileError('write zeros into', target, e);
+    }
     // On disk before the state record says the target holds the new snapshot.
     fsyncSync(fd);
     writeState(j.statePath, applied(j));

@@ -159,6 +159,9 @@ describe('the state record, the target and the stream are three different files'
     const before = snapshot();
     expect(receive('-i', tmp.path('inc3.stream'), '-o', t, '--state', tmp.path('inc3.stream')).code).toBe(2);
     expect(receive('-i', tmp.path('inc3.stream'), '-o', tmp.path('inc3.stream')).code).toBe(2);
+    // An empty path is no file: refused (by the CLI's parser, and by the library for its own callers).
+    expect(receive('-i', tmp.path('full2.stream'), '-o', '').code).toBe(2);
+    expect(receive('-i', tmp.path('full2.stream'), '-o', t, '--state', '').code).toBe(2);
     expect(snapshot()).toEqual(before);
   });
 });
@@ -215,5 +218,13 @@ describe('a full stream into a file is written beside it', () => {
     expect(readdirSync(tmp.dir).filter((n) => n.includes('dmthin-partial'))).toEqual([]);
     expect(JSON.parse(readFileSync(statePath, 'utf8'))).toMatchObject({ identity: id3, device_id: 3 });
     expect(JSON.parse(readFileSync(statePath, 'utf8')).applying).toBeUndefined();
+  });
+});
+
+describe('the library refuses what the CLI cannot be given', () => {
+  it('an empty target or state path', async () => {
+    const { receive: lib } = await import('../../src/stream/receive.js');
+    await expect(lib(tmp.path('full2.stream'), '')).rejects.toThrow(/one is empty/);
+    await expect(lib(tmp.path('full2.stream'), tmp.path('y.img'), { state: '' })).rejects.toThrow(/one is empty/);
   });
 });
