@@ -343,7 +343,7 @@ async function fullIntoFile(j: Job, st: Stats | undefined): Promise<ReceiveResul
   const dir = dirname(real);
   // What a killed receive of this same stream was writing (its record names it) goes before the free space is counted.
   const left = j.state?.applying?.partial;
-  if (j.resumed && left && dirname(left) === dir && basename(left).startsWith(`.${basename(real)}.dmthin-partial-`)) rmSync(left, { force: true });
+  if (j.resumed && left && dirname(left) === resolve(dir) && basename(left).startsWith(`.${basename(real)}.dmthin-partial-`)) rmSync(left, { force: true });
   checkFree(dir, v.dataBlocks * v.header.blockSize, target);
   const partial = partialPath(real, process.pid);
   let fd: number | undefined;
@@ -360,7 +360,8 @@ async function fullIntoFile(j: Job, st: Stats | undefined): Promise<ReceiveResul
     } catch (e) {
       throw tooLarge(target, v.header.virtualSize, e);
     }
-    writeState(j.statePath, applying(j, partial));
+    // Recorded whole: a resume from another directory finds it.
+    writeState(j.statePath, applying(j, resolve(partial)));
     recorded = true;
     const w = await writeRecords(j, fd, false);
     fsyncSync(fd);

@@ -112,14 +112,23 @@ export function readState(path: string): TargetState | undefined {
 /** Writes `content` beside `path`, syncs it and renames it over `path`: the record is the old one or the new one, never half of either. */
 function replace(path: string, content: string | Uint8Array): void {
   const tmp = partialPath(path, process.pid);
-  const fd = openSync(tmp, 'w', 0o644);
   try {
-    writeFileSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeFileSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Never made.
+    }
+    throw new UsageError(`cannot write state record ${path}: ${errnoWords(e)}`);
   }
-  renameSync(tmp, path);
 }
 
 export function writeState(path: string, s: TargetState): void {

@@ -111,6 +111,8 @@ async function main(): Promise<void> {
             return;
           }
           failures.push(...m.failures);
+          // Said as found: a long run's faults are not kept until its end.
+          for (const f of m.failures) process.stderr.write(`FAULT ${f}\n`);
           count(byKind, m.kind, m.applied);
           count(byTarget, m.target, m.applied);
           if (m.ms > slowest.ms) slowest = { ms: m.ms, label: m.label };
