@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .summary('apply a dmthin stream to an image file or block device, verified before anything is written')
     .description(
       [
-        'Reads the stream whole and checks the CRC-32 of every record, the totals and the stream checksum, and (for an incremental stream) that its base is what TARGET last received (TARGET.dmthin-state); only then writes the blocks into TARGET and makes its state record current. Discarded runs become holes in a file, discards on a device (read back and zeroed where they do not read as zeros), or written zeros where neither is possible. A receive interrupted while writing leaves the state record naming that stream: give the same stream again to finish; any other is refused. A full stream creates TARGET (a sparse file) or fills a block device; an existing file that dmthin did not receive into is refused. With --pool POOL --thin-id ID --state FILE (as root) the target is a thin device of an active pool: a full stream creates it, later ones update it.',
+        'Reads the stream whole and checks the CRC-32 of every record, the totals and the stream checksum, and (for an incremental stream) that its base is what TARGET last received (TARGET.dmthin-state); only then writes the blocks into TARGET and makes its state record current. Discarded runs become holes in a file, discards on a device (read back and zeroed where they do not read as zeros), or written zeros where neither is possible. A receive interrupted while writing leaves the state record naming that stream: give the same stream again to finish; any other is refused. A full stream into a file is written beside TARGET (a sparse file) and renamed over it when complete, or fills a block device; an existing file that dmthin did not receive into is refused. Nothing is written before the stream and the paths are checked: the stream a regular file or -, the state record a regular file, no two of them the same file; a stream too large for the filesystem of TARGET is refused. With --pool POOL --thin-id ID --state FILE (as root) the target is a thin device of an active pool: a full stream creates it, later ones update it.',
         'Exit status: 0 applied, 1 refused (damaged, truncated, wrong base; TARGET unchanged) or a file cannot be read, 2 bad arguments.',
       ].join('\n\n'),
     )
@@ -93,8 +93,6 @@ export function register(program: Command): void {
               `${o.output} is not a regular file: give --state FILE, where its received state is kept (beside it, in /dev, it would not survive a reboot)`,
             );
           }
-          // The target and its state record are written: neither may be the stream read (a link or a loop device included).
-          for (const out of [o.output, o.state ?? `${o.output}.dmthin-state`]) refuseInputAsOutput(out, [o.input]);
           r = await receive(o.input, o.output, { state: o.state });
         }
         if (o.json) printJson(r, process.stdout, 0);

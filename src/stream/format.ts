@@ -25,6 +25,7 @@
  * ```
  */
 import { lazyZlib } from '../builtins.js';
+import { validDataBlockSize } from '../format/superblock.js';
 import { StreamError } from './errors.js';
 
 export const HEADER_SIZE = 256;
@@ -78,26 +79,53 @@ export function writeHeader(h: StreamHeader): Uint8Array {
   return b;
 }
 
+/** The largest virtual size dmthin addresses: byte offsets are JavaScript numbers, exact up to 2^53. */
+export const MAX_VIRTUAL_SIZE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The header at the start of `b`, every field checked against what a
+ * version 1 writer puts there; `where` names the stream in messages, which
+ * say the field, its byte offset and what was expected.
+ */
 export function parseHeader(b: Uint8Array, where: string): StreamHeader {
   if (b.length < HEADER_SIZE) throw new StreamError(where, 0, `a stream header is ${HEADER_SIZE} bytes; only ${b.length} came`);
   const v = new DataView(b.buffer, b.byteOffset, HEADER_SIZE);
+  const field = (at: number, what: string): StreamError => new StreamError(where, at, `header field ${what}`);
   if (Buffer.from(b.subarray(0, 16)).toString('latin1') !== MAGIC) throw new StreamError(where, 0, 'not a dmthin stream (no magic)');
   const stored = v.getUint32(252, true);
   const crc = crc32(b.subarray(0, 252));
   if (stored !== crc) throw new StreamError(where, 0, `header checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`);
   const version = v.getUint32(16, true);
-  if (version !== VERSION) throw new StreamError(where, 0, `stream format version ${version} (this dmthin reads ${VERSION})`);
+  if (version !== VERSION) throw new StreamError(where, 16, `stream format version ${version} (this dmthin reads ${VERSION})`);
+  const flags = v.getUint32(20, true);
+  if ((flags & ~FLAG_INCREMENTAL) !== 0) throw field(20, `flags is 0x${flags.toString(16)}: only bit 0 (incremental) is defined`);
   const blockSize = v.getUint32(24, true);
-  if (blockSize === 0 || blockSize % 512 !== 0) throw new StreamError(where, 0, `block size ${blockSize} is not a positive multiple of 512`);
+  if (blockSize % 512 !== 0 || !validDataBlockSize(blockSize / 512)) {
+    throw field(24, `block size is ${blockSize} bytes: expected a pool's data block size, a multiple of 64 KiB from 64 KiB to 1 GiB`);
+  }
+  if (v.getUint32(28, true) !== 0) throw field(28, 'reserved (bytes 28..31) is not zero');
+  const size = v.getBigUint64(32, true);
+  if (size > BigInt(MAX_VIRTUAL_SIZE)) throw field(32, `virtual size ${size} bytes: expected at most 2^53 - 1 (9 PiB)`);
+  if (size % BigInt(blockSize) !== 0n) throw field(32, `virtual size ${size} bytes: expected a multiple of the block size (${blockSize})`);
+  const incremental = (flags & FLAG_INCREMENTAL) !== 0;
+  const baseDeviceId = v.getUint32(76, true);
+  const baseIdentity = b.slice(112, 144);
+  const noBaseIdentity = baseIdentity.every((x) => x === 0);
+  if (incremental && baseDeviceId === NO_BASE) throw field(76, 'base device id is 0xffffffff (none), but the flags say incremental');
+  if (incremental && noBaseIdentity) throw field(112, 'base identity is zeros (none), but the flags say incremental');
+  if (!incremental && baseDeviceId !== NO_BASE) throw field(76, `base device id is ${baseDeviceId}: expected 0xffffffff (none) in a full stream`);
+  if (!incremental && !noBaseIdentity) throw field(112, 'base identity is not zeros: expected none in a full stream');
+  const reserved = b.subarray(144, 252).findIndex((x) => x !== 0);
+  if (reserved >= 0) throw field(144 + reserved, 'reserved (bytes 144..251) is not zero');
   return {
-    incremental: (v.getUint32(20, true) & FLAG_INCREMENTAL) !== 0,
+    incremental,
     blockSize,
-    virtualSize: Number(v.getBigUint64(32, true)),
+    virtualSize: Number(size),
     pool: b.slice(40, 72),
     deviceId: v.getUint32(72, true),
-    baseDeviceId: v.getUint32(76, true),
+    baseDeviceId,
     identity: b.slice(80, 112),
-    baseIdentity: b.slice(112, 144),
+    baseIdentity,
   };
 }
 

@@ -1,63 +1,68 @@
 /**
  * `dmthin receive`: applies a stream (format.ts) to a raw image file or
- * block device. The stream is verified whole first (header, every record's
- * CRC, the end record's totals and stream checksum, the base against the target's
- * state record); only then is the target written, record by record, and
- * the state record made current. While applying, the state record names
- * the stream being applied: a receive killed then leaves the target
- * resumable with that same stream, and refuses any other.
+ * block device. Nothing existing is harmed, whatever the input:
  *
- * A stream from standard input is staged in a file beside the target while
- * it is verified (it cannot be read twice); a stream file is read twice.
+ * - the paths are checked first: the stream a regular file or block device
+ *   (or '-'), the state record a regular file or nothing, the target a
+ *   regular file or block device, and no two of them the same file;
+ * - the stream is verified whole (walk.ts: header, every record's fields
+ *   and CRC, the end record's totals and stream checksum), standard input
+ *   staged beside the target only as far as it has been found good;
+ * - the stream is checked against the target: its base against the state
+ *   record, its size against a device's size, the filesystem's largest
+ *   file and its free space;
+ * - only then is the state record told which stream is being applied, and
+ *   the target written: a full stream into a file goes into a file beside
+ *   it, renamed over it when complete (the old image stays whole until
+ *   then); an incremental stream, or any stream into a device, is written
+ *   in place, record by record; last, the state record says what the
+ *   target holds.
+ *
+ * A receive killed while applying leaves the state record naming the stream
+ * being applied: that same stream finishes it, any other is refused. One
+ * that fails (an I/O error) before the target changed puts the state
+ * record back as it was.
  */
 import {
   closeSync,
-  existsSync,
+  fchmodSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
+  lstatSync,
   openSync,
-  readFileSync,
-  readSync,
+  realpathSync,
   renameSync,
   rmSync,
+  type Stats,
   statSync,
-  writeFileSync,
+  statfsSync,
+  unlinkSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ArgumentError, UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
-import { writeFull, writeFullAsync } from '../io/full-io.js';
-import { ChunkReader, MAX_TAKE } from '../io/chunk-reader.js';
+import { errnoWords, fileError, kindOf, refuseInputAsOutput, sameFile } from '../io/files.js';
+import { writeFullAsync } from '../io/full-io.js';
 import { partialPath } from '../io/output-file.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
 import { grow } from '../pdata/grow.js';
-import { D_HEAD, E_SIZE, HEADER_SIZE, MAX_RECORD_BYTES, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
-import { StreamError } from './errors.js';
+import type { StreamHeader } from './format.js';
 import { hex } from './identity.js';
+import { StagedStdin } from './staged-stdin.js';
+import { type TargetState, readState, readStateBytes, restoreState, writeState } from './state.js';
+import { walk } from './walk.js';
 
-export interface TargetState {
-  format: 1;
-  pool: string;
-  device_id: number;
-  /** The snapshot identity the target now holds. */
-  identity: string;
-  block_size: number;
-  size: number;
-  applied_at: string;
-  /** What the target is, when it is not the file beside the record (a thin device of a pool). */
-  target?: string;
-  /** Set while a stream is being applied: only that stream may be applied next. */
-  applying?: { identity: string; base_identity: string | null };
-}
+export { readState, type TargetState } from './state.js';
 
 export interface ReceiveOptions {
   /** The state record (default: TARGET.dmthin-state). */
   state?: string;
   /**
-   * Treat a file target as a block device is treated: not truncated, and
-   * written with zeros where a full stream has no record (a device keeps
-   * its old bytes there). Tests use it to drive the block-device path.
+   * Treat a file target as a block device is treated: written in place, not
+   * truncated, and written with zeros where a full stream has no record (a
+   * device keeps its old bytes there). Tests use it to drive the
+   * block-device path.
    */
   asDevice?: boolean;
   /** Names the target in messages and the state record (a thin device reached through a temporary dm device). */
@@ -83,239 +88,120 @@ export interface ReceiveResult {
 
 const CHUNK = 1 << 20;
 
-/** Bytes of `parts` (views from ChunkReader.take) as one array: small fixed-size fields only. */
-function joined(parts: readonly Uint8Array[], n: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const b = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    b.set(p, at);
-    at += p.length;
-  }
-  return b;
-}
-
-/** `parts` cut at byte `at`: the views before it, and the bytes after it (a few) as one array. */
-function split(parts: readonly Uint8Array[], at: number): [Uint8Array[], Uint8Array] {
-  const before: Uint8Array[] = [];
-  const after: Uint8Array[] = [];
-  let pos = 0;
-  for (const p of parts) {
-    if (pos + p.length <= at) before.push(p);
-    else if (pos >= at) after.push(p);
-    else {
-      before.push(p.subarray(0, at - pos));
-      after.push(p.subarray(at - pos));
-    }
-    pos += p.length;
-  }
-  return [before, joined(after, pos - at)];
-}
-
-/** A record to apply: blocks first..first+count-1; for data, `parts` are its bytes from byte `offset` of the record on (a large record comes in several calls). */
-type Apply = (kind: 'data' | 'zero', first: number, count: number, parts?: readonly Uint8Array[], offset?: number) => Promise<unknown> | undefined;
-
-/**
- * Walks the whole stream, checking every CRC and the end record; calls
- * `apply` for each record when given. A data record's bytes come as one or
- * two views into the reader's buffers; the promise `apply` returns (its
- * writes) keeps those buffers from being refilled until it settles.
- */
-async function walk(path: string, name: string, apply?: Apply): Promise<{ header: StreamHeader; dataBlocks: number; zeroBlocks: number }> {
-  const r = new ChunkReader(path);
-  const take = async (n: number): Promise<Uint8Array[]> => {
-    const at = r.offset;
-    const parts = await r.take(n);
-    const got = parts.reduce((s, p) => s + p.length, 0);
-    if (got < n) throw new StreamError(name, at + got, `the stream ends early (truncated?): ${n - got} more bytes expected`);
-    return parts;
-  };
-  const fixed = async (n: number): Promise<Uint8Array> => joined(await take(n), n);
-  try {
-    const head = await fixed(HEADER_SIZE);
-    const header = parseHeader(head, name);
-    let sum = chain(0, new DataView(head.buffer, head.byteOffset).getUint32(HEADER_SIZE - 4, true));
-    const bs = header.blockSize;
-    const maxBlock = header.virtualSize / bs;
-    let dataBlocks = 0;
-    let zeroBlocks = 0;
-    let records = 0;
-    let next = 0; // records come in block order and never overlap
-    for (;;) {
-      const at = r.offset;
-      const type = (await fixed(1))[0]!;
-      if (type === RECORD.end) {
-        const e = new Uint8Array(E_SIZE);
-        e[0] = type;
-        e.set(await fixed(E_SIZE - 1), 1);
-        const v = new DataView(e.buffer);
-        if (v.getUint32(29, true) !== crc32(e.subarray(0, 29))) throw new StreamError(name, at, 'end record checksum');
-        if (v.getUint32(25, true) !== sum)
-          throw new StreamError(name, at, 'the stream checksum differs from the one its end record holds (records missing, repeated or reordered)');
-        const [d, z, n] = [Number(v.getBigUint64(1, true)), Number(v.getBigUint64(9, true)), Number(v.getBigUint64(17, true))];
-        if (d !== dataBlocks || z !== zeroBlocks || n !== records) {
-          throw new StreamError(
-            name,
-            at,
-            `totals: the end record says ${d} data blocks, ${z} discarded, ${n} records; the stream held ${dataBlocks}, ${zeroBlocks}, ${records}`,
-          );
-        }
-        if (!(await r.atEnd())) throw new StreamError(name, r.offset, 'bytes after the end record');
-        return { header, dataBlocks, zeroBlocks };
-      }
-      if (type === RECORD.data) {
-        const h = new Uint8Array(D_HEAD);
-        h[0] = type;
-        h.set(await fixed(D_HEAD - 1), 1);
-        const v = new DataView(h.buffer);
-        const first = Number(v.getBigUint64(1, true));
-        const count = v.getUint32(9, true);
-        if (count === 0 || first < next || first + count > maxBlock || count * bs > Math.max(MAX_RECORD_BYTES, bs)) {
-          throw new StreamError(
-            name,
-            at,
-            `data record for blocks ${first}..${first + count - 1} is out of order, empty, too large or past the device's ${maxBlock} blocks`,
-          );
-        }
-        const len = count * bs;
-        let crc = crc32(h);
-        const mismatch = (stored: number, what: string): StreamError =>
-          new StreamError(
-            name,
-            at,
-            `data record for blocks ${first}..${first + count - 1}: checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}${what}`,
-          );
-        if (len + 4 <= MAX_TAKE) {
-          // Data and CRC in one take (views are good until the next one): checked whole before anything is written.
-          const [body, tail] = split(await take(len + 4), len);
-          for (const part of body) crc = crc32(part, crc);
-          const stored = new DataView(tail.buffer, tail.byteOffset).getUint32(0, true);
-          if (stored !== crc) throw mismatch(stored, '');
-          sum = chain(sum, stored);
-          const writing = apply?.('data', first, count, body, 0);
-          if (writing) r.hold(body, writing);
-        } else {
-          // Blocks larger than the reader's buffers: piece by piece. Applying, each piece is written as it comes; the
-          // verifying walk before checked the whole record, so a mismatch now means the stream changed since.
-          for (let off = 0; off < len; ) {
-            const body = await take(Math.min(MAX_TAKE, len - off));
-            for (const part of body) crc = crc32(part, crc);
-            const writing = apply?.('data', first, count, body, off);
-            if (writing) r.hold(body, writing);
-            off += body.reduce((n, p) => n + p.length, 0);
-          }
-          const stored = new DataView((await fixed(4)).slice().buffer).getUint32(0, true);
-          if (stored !== crc) throw mismatch(stored, apply ? ' (the stream changed since it was verified)' : '');
-          sum = chain(sum, stored);
-        }
-        dataBlocks += count;
-        next = first + count;
-      } else if (type === RECORD.zero) {
-        const z = new Uint8Array(Z_SIZE);
-        z[0] = type;
-        z.set(await fixed(Z_SIZE - 1), 1);
-        const v = new DataView(z.buffer);
-        if (v.getUint32(17, true) !== crc32(z.subarray(0, 17))) throw new StreamError(name, at, 'discard record checksum');
-        const first = Number(v.getBigUint64(1, true));
-        const count = Number(v.getBigUint64(9, true));
-        if (count === 0 || first < next || first + count > maxBlock)
-          throw new StreamError(name, at, `discard record for blocks ${first}..${first + count - 1} is out of order, empty or past the device`);
-        sum = chain(sum, v.getUint32(17, true));
-        await apply?.('zero', first, count);
-        zeroBlocks += count;
-        next = first + count;
-      } else {
-        throw new StreamError(name, at, `unknown record type 0x${type.toString(16)}`);
-      }
-      records++;
-    }
-  } finally {
-    await r.close();
-  }
-}
-
-export function readState(path: string): TargetState | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TargetState;
-  } catch (e) {
-    throw new UsageError(
-      `state record ${path} cannot be read (${(e as Error).message}): the target's state is unknown; move it away only if you know what the target holds`,
-    );
-  }
-}
-
-function writeState(path: string, s: TargetState): void {
-  // Written beside it, synced, then renamed over it: the record is the old one or the new one, never half of either.
-  const tmp = partialPath(path, process.pid);
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeFileSync(fd, `${JSON.stringify(s, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-/** A stream read whole and verified (every CRC, the totals, the stream checksum), ready to apply. */
+/** A stream read whole and verified (every field and CRC, the totals, the stream checksum), ready to apply. */
 export interface VerifiedStream {
   /** Where it is read from: the file given, or standard input staged in a file. */
   path: string;
   /** What messages call it. */
   name: string;
   header: StreamHeader;
+  /** Blocks of data and discarded blocks the stream holds. */
+  dataBlocks: number;
+  zeroBlocks: number;
   /** Removes a staged copy of standard input. */
   close(): void;
 }
 
+/** A stream path must be read twice: a regular file or block device (a FIFO would be read once, or wait forever), or '-'. */
+function checkStreamPath(path: string): void {
+  if (path === '-') return;
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read stream ${path}: ${errnoWords(e)}`);
+  }
+  if (!st.isFile() && !st.isBlockDevice()) {
+    throw new UsageError(`stream ${path} is ${kindOf(st)}: give a regular file (receive reads it twice: verifies, then applies), or -i - and pipe it in`);
+  }
+}
+
+/** An error of the system while reading the stream (not of its bytes), in words. */
+const readFailure = (name: string, e: unknown): unknown =>
+  e instanceof UsageError || !(e as NodeJS.ErrnoException)?.code ? e : fileError('read stream', name, e);
+
 /** Reads and verifies the stream at `streamPath` ('-': standard input, staged in `stageDir` since it cannot be read twice). */
 export async function openStream(streamPath: string, stageDir: string): Promise<VerifiedStream> {
-  const name = streamPath === '-' ? 'standard input' : streamPath;
-  let staged: string | undefined;
-  let path = streamPath;
-  if (streamPath === '-') {
-    staged = join(stageDir, `.dmthin-stream-${process.pid}`);
-    const out = openSync(staged, 'w', 0o600);
+  checkStreamPath(streamPath);
+  if (streamPath !== '-') {
     try {
-      const b = new Uint8Array(CHUNK);
-      for (;;) {
-        let n: number;
-        try {
-          n = readSync(0, b, 0, b.length, null);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-          if ((e as NodeJS.ErrnoException).code === 'EOF') break;
-          throw e;
-        }
-        if (n <= 0) break;
-        writeFull(out, b, n, null);
-      }
-    } finally {
-      closeSync(out);
+      const w = await walk(streamPath, streamPath);
+      return { path: streamPath, name: streamPath, header: w.header, dataBlocks: w.dataBlocks, zeroBlocks: w.zeroBlocks, close: () => {} };
+    } catch (e) {
+      throw readFailure(streamPath, e);
     }
-    path = staged;
   }
-  const close = (): void => {
-    if (staged) rmSync(staged, { force: true });
-  };
+  const name = 'standard input';
+  if (process.stdin.isTTY) throw new UsageError('standard input is a terminal: pipe a stream into it (... | dmthin receive -i - ...), or give -i FILE');
+  const staged = join(stageDir, `.dmthin-stream-${process.pid}`);
+  let source: StagedStdin;
   try {
-    return { path, name, header: (await walk(path, name)).header, close };
+    source = new StagedStdin(staged);
+  } catch (e) {
+    throw new UsageError(`cannot stage standard input in ${stageDir}: ${errnoWords(e)}`);
+  }
+  const close = (): void => rmSync(staged, { force: true });
+  try {
+    const w = await walk(source, name);
+    return { path: staged, name, header: w.header, dataBlocks: w.dataBlocks, zeroBlocks: w.zeroBlocks, close };
   } catch (e) {
     close();
-    throw e;
+    throw readFailure(name, e);
   }
+}
+
+/**
+ * Refuses a target or state record that is the stream, and a state record
+ * that is the target (by name, link or loop device): receive writes both.
+ */
+export function refuseCrossedPaths(streamPath: string, target: string, statePath: string): void {
+  for (const out of [target, statePath]) refuseInputAsOutput(out, [streamPath]);
+  if (resolve(statePath) === resolve(target) || sameFile(statePath, target)) {
+    const alias = statePath === target ? '' : ` (${statePath} and ${target} are the same file)`;
+    throw new ArgumentError(`the state record ${statePath} is the target ${target}${alias}: give --state another file (default: TARGET.dmthin-state)`);
+  }
+}
+
+/** The target's stat (following links), undefined when it does not exist; refuses what receive cannot write. */
+function statTarget(target: string): Stats | undefined {
+  let st: Stats;
+  try {
+    st = statSync(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`cannot write ${target}: ${errnoWords(e)}`);
+  }
+  if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`${target} is ${kindOf(st)}: give a regular file or a block device to receive into`);
+  return st;
 }
 
 /** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
 export async function receive(streamPath: string, target: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
-  const v = await openStream(streamPath, dirname(options.state ?? target));
+  const statePath = options.state ?? `${target}.dmthin-state`;
+  if (streamPath === '' || target === '' || statePath === '')
+    throw new ArgumentError('the stream, the target and the state record need a path each: one is empty');
+  // Everything that can be said of the paths is said before the stream is read (or standard input staged).
+  refuseCrossedPaths(streamPath, target, statePath);
+  statTarget(target);
+  readStateBytes(statePath);
+  const dir = dirname(statePath);
+  let dirSt: Stats | undefined;
+  try {
+    dirSt = statSync(dir);
+  } catch (e) {
+    throw new UsageError(`cannot write state record ${statePath}: its directory ${dir}: ${errnoWords(e)}`);
+  }
+  if (!dirSt.isDirectory()) throw new UsageError(`cannot write state record ${statePath}: ${dir} is ${kindOf(dirSt)}`);
+  const v = await openStream(streamPath, dirname(statePath));
   try {
     return await applyStream(v, target, options);
   } finally {
     v.close();
   }
 }
+
+/** A stream as admit's messages name it: the snapshot it carries, and its base. */
+const describe = (identity: string, base: string | null): string => `${identity.slice(0, 16)}...${base ? ` since ${base.slice(0, 16)}...` : ' (full)'}`;
 
 /**
  * Whether `v` may be applied to a target whose state record is at
@@ -333,9 +219,11 @@ export function admit(v: VerifiedStream, label: string, statePath: string, targe
   }
   let resumed = false;
   if (state?.applying) {
-    if (state.applying.identity !== identity) {
+    // The same stream: the same snapshot from the same base (an incremental to the snapshot a half-applied full
+    // stream was writing would leave the blocks it does not carry as the full stream left them).
+    if (state.applying.identity !== identity || state.applying.base_identity !== baseIdentity) {
       throw new UsageError(
-        `${target} is half way through applying stream ${state.applying.identity.slice(0, 16)}...: give that stream again to finish it (this one is ${identity.slice(0, 16)}...)`,
+        `${target} is half way through applying stream ${describe(state.applying.identity, state.applying.base_identity)}: give that stream again to finish it (this one is ${describe(identity, baseIdentity)})`,
       );
     }
     resumed = true;
@@ -360,113 +248,255 @@ export function admit(v: VerifiedStream, label: string, statePath: string, targe
   return { state, resumed };
 }
 
+/** A file of `size` bytes beside `real` (made and removed again), to learn before anything changes whether its filesystem allows one. */
+function probeFileSize(real: string, size: number, target: string): void {
+  const probe = partialPath(real, process.pid);
+  const fd = openSync(probe, 'w', 0o600);
+  try {
+    ftruncateSync(fd, size);
+  } catch (e) {
+    throw tooLarge(target, size, e);
+  } finally {
+    closeSync(fd);
+    unlinkSync(probe);
+  }
+}
+
+const tooLarge = (target: string, size: number, e: unknown): UsageError =>
+  new UsageError(`cannot receive into ${target}: its filesystem has no room for a file of ${size} bytes, the stream's virtual size (${errnoWords(e)})`);
+
+/** Refuses when `dir`'s filesystem says it has less than `need` bytes free (where it says nothing, nothing is refused). */
+function checkFree(dir: string, need: number, target: string): void {
+  let free: number;
+  try {
+    const s = statfsSync(dir);
+    free = s.bavail * s.bsize;
+  } catch {
+    return;
+  }
+  if (need > free) throw new UsageError(`cannot receive into ${target}: the stream holds ${need} bytes of data, and ${dir} has ${free} bytes free`);
+}
+
 /** Applies a verified stream to `target`, a file or block device. */
 export async function applyStream(v: VerifiedStream, target: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
   const statePath = options.state ?? `${target}.dmthin-state`;
   const label = options.label ?? target;
-  const { header, name, path } = v;
-  const identity = hex(header.identity);
-  const baseIdentity = header.incremental ? hex(header.baseIdentity) : null;
-  const targetExists = existsSync(target);
-  const { state, resumed } = admit(v, label, statePath, targetExists);
-  if (!state && !header.incremental && targetExists) {
-    const st = statSync(target);
-    if (st.isFile() && st.size > 0 && !options.asDevice)
-      throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
-  }
-  const now = {
-    format: 1 as const,
-    ...(options.label ? { target: label } : {}),
-    pool: hex(header.pool),
-    device_id: header.deviceId,
-    block_size: header.blockSize,
-    size: header.virtualSize,
+  const { header } = v;
+  const st = statTarget(target);
+  const stateBefore = readStateBytes(statePath);
+  const { state, resumed } = admit(v, label, statePath, st !== undefined);
+  const isFile = !options.asDevice && (st === undefined || st.isFile());
+  if (!state && !header.incremental && st?.isFile() && st.size > 0 && !options.asDevice)
+    throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
+  const job: Job = {
+    v,
+    target,
+    statePath,
+    stateBefore,
+    state,
+    resumed,
+    now: {
+      format: 1 as const,
+      ...(options.label ? { target: label } : {}),
+      pool: hex(header.pool),
+      device_id: header.deviceId,
+      block_size: header.blockSize,
+      size: header.virtualSize,
+    },
   };
-  const fd = openSync(target, targetExists ? 'r+' : 'w');
+  if (isFile && !header.incremental) return fullIntoFile(job, st);
+  return inPlace(job, st, isFile);
+}
+
+interface Job {
+  v: VerifiedStream;
+  target: string;
+  statePath: string;
+  /** The state record's bytes before this receive, put back if it fails before the target changed. */
+  stateBefore: Uint8Array | undefined;
+  state: TargetState | undefined;
+  resumed: boolean;
+  /** The state record's fields that say what the stream is. */
+  now: Omit<TargetState, 'identity' | 'applied_at' | 'applying'>;
+}
+
+const applying = (j: Job, partial?: string): TargetState => ({
+  ...j.now,
+  identity: j.state?.identity ?? '',
+  applied_at: j.state?.applied_at ?? '',
+  applying: {
+    identity: hex(j.v.header.identity),
+    base_identity: j.v.header.incremental ? hex(j.v.header.baseIdentity) : null,
+    ...(partial ? { partial } : {}),
+  },
+});
+
+const applied = (j: Job): TargetState => ({ ...j.now, identity: hex(j.v.header.identity), applied_at: new Date().toISOString() });
+
+/**
+ * A full stream into a file: written into a file beside the target (sized
+ * and checked against the free space first), renamed over it when complete.
+ */
+async function fullIntoFile(j: Job, st: Stats | undefined): Promise<ReceiveResult> {
+  const { v, target } = j;
+  const real = st && lstatSync(target).isSymbolicLink() ? realpathSync(target) : target;
+  const dir = dirname(real);
+  // What a killed receive of this same stream was writing (its record names it) goes before the free space is counted.
+  const left = j.state?.applying?.partial;
+  if (j.resumed && left && dirname(left) === resolve(dir) && basename(left).startsWith(`.${basename(real)}.dmthin-partial-`)) rmSync(left, { force: true });
+  checkFree(dir, v.dataBlocks * v.header.blockSize, target);
+  const partial = partialPath(real, process.pid);
+  let fd: number | undefined;
+  let recorded = false;
+  let renamed = false;
   try {
-    const st = fstatSync(fd);
-    const isFile = st.isFile() && !options.asDevice;
-    if (!isFile && (st.isFile() ? st.size : probeSize(fd)) < header.virtualSize) {
+    try {
+      fd = openSync(partial, 'w', st ? st.mode & 0o7777 : 0o644);
+    } catch (e) {
+      throw new UsageError(`cannot write ${target}: ${errnoWords(e)} (writing ${partial})`);
+    }
+    try {
+      ftruncateSync(fd, v.header.virtualSize);
+    } catch (e) {
+      throw tooLarge(target, v.header.virtualSize, e);
+    }
+    // Recorded whole: a resume from another directory finds it.
+    writeState(j.statePath, applying(j, resolve(partial)));
+    recorded = true;
+    const w = await writeRecords(j, fd, false);
+    fsyncSync(fd);
+    if (st) fchmodSync(fd, st.mode & 0o7777);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(partial, real);
+    renamed = true;
+    writeState(j.statePath, applied(j));
+    return result(j, w, { ok: true }, 0, true);
+  } catch (e) {
+    if (!renamed) {
+      if (fd !== undefined) closeSync(fd);
+      rmSync(partial, { force: true });
+      // The target is as it was: so is its record.
+      if (recorded) restoreState(j.statePath, j.stateBefore);
+    }
+    throw e;
+  }
+}
+
+/** An incremental stream into a file, or any stream into a device: written in place, record by record. */
+async function inPlace(j: Job, st: Stats | undefined, isFile: boolean): Promise<ReceiveResult> {
+  const { v, target } = j;
+  const { header } = v;
+  if (isFile && st && header.virtualSize > st.size)
+    probeFileSize(st && lstatSync(target).isSymbolicLink() ? realpathSync(target) : target, header.virtualSize, target);
+  let fd: number;
+  try {
+    fd = openSync(target, st ? 'r+' : 'w');
+  } catch (e) {
+    throw new UsageError(`cannot write ${target}: ${errnoWords(e)}`);
+  }
+  let changed = false;
+  let recorded = false;
+  try {
+    const fst = fstatSync(fd);
+    if (!isFile && (fst.isFile() ? fst.size : probeSize(fd)) < header.virtualSize) {
       throw new UsageError(`${target} is smaller than the ${header.virtualSize} bytes the stream's device has`);
     }
     // From here on the target changes: the state record says which stream is being applied.
-    writeState(statePath, {
-      ...now,
-      identity: state?.identity ?? '',
-      applied_at: state?.applied_at ?? '',
-      applying: { identity, base_identity: baseIdentity },
-    });
-    if (isFile) {
-      if (!header.incremental) ftruncateSync(fd, 0); // a full stream: the target starts empty (holes)
-      ftruncateSync(fd, header.virtualSize);
-    }
-    const bs = header.blockSize;
-    // Discarded runs (and, for a full stream into a device, the runs no record covers) are given back after the data
-    // is written: one call for them all (io/unmap.ts).
-    let unmap = new Float64Array(256);
-    let nUnmap = 0;
-    const giveBack = (first: number, count: number): void => {
-      if (2 * nUnmap + 2 > unmap.length) unmap = grow(unmap, 2 * nUnmap + 2);
-      unmap[2 * nUnmap] = first * bs;
-      unmap[2 * nUnmap + 1] = count * bs;
-      nUnmap++;
-    };
-    const fillGaps = !header.incremental && !isFile;
-    let next = 0;
-    // Writes go out on libuv's threads while the next records are read and checked; each holds the reader's
-    // buffer its bytes are in until it is done.
-    const writing = new Set<Promise<void>>();
-    let writeError: unknown;
-    const r = await walk(path, name, (kind, first, count, parts, offset = 0) => {
-      if (offset === 0) {
-        if (fillGaps && first > next) giveBack(next, first - next);
-        next = first + count;
-      }
-      if (kind === 'zero') {
-        giveBack(first, count);
-        return undefined;
-      }
-      let pos = first * bs + offset;
-      const ws: Promise<void>[] = [];
-      for (const part of parts!) {
-        ws.push(writeFullAsync(fd, part, part.length, pos));
-        pos += part.length;
-      }
-      const p: Promise<void> = Promise.all(ws).then(
-        () => {
-          writing.delete(p);
-        },
-        (e) => {
-          writeError ??= e;
-          writing.delete(p);
-        },
-      );
-      writing.add(p);
-      return p;
-    }).finally(() => Promise.all(writing));
-    if (writeError) throw writeError;
-    if (fillGaps && next < header.virtualSize / bs) giveBack(next, header.virtualSize / bs - next);
-    const given = unmapRanges(target, isFile ? 'file' : 'device', unmap, nUnmap);
+    writeState(j.statePath, applying(j));
+    recorded = true;
+    if (isFile && fst.size !== header.virtualSize) ftruncateSync(fd, header.virtualSize);
+    changed = true;
+    const w = await writeRecords(j, fd, !header.incremental && !isFile);
+    const given = unmapRanges(target, isFile ? 'file' : 'device', w.unmap, w.nUnmap);
     // A punched hole reads as zeros; a discarded device range is read back and zeroed where it does not.
     const buf = new Uint8Array(CHUNK);
     let zeroed = 0;
-    if (!given.ok || !isFile) for (let i = 0; i < nUnmap; i++) zeroed += zeroOut(fd, unmap[2 * i]!, unmap[2 * i + 1]!, buf, given.ok);
-    const discardedAs = given.ok ? (isFile ? 'holes' : 'discards') : 'zeros';
+    try {
+      if (!given.ok || !isFile) for (let i = 0; i < w.nUnmap; i++) zeroed += zeroOut(fd, w.unmap[2 * i]!, w.unmap[2 * i + 1]!, buf, given.ok);
+    } catch (e) {
+      throw fileError('write zeros into', target, e);
+    }
     // On disk before the state record says the target holds the new snapshot.
     fsyncSync(fd);
-    writeState(statePath, { ...now, identity, applied_at: new Date().toISOString() });
-    return {
-      target,
-      incremental: header.incremental,
-      identity,
-      data_blocks: r.dataBlocks,
-      zero_blocks: r.zeroBlocks,
-      resumed,
-      discarded_as: discardedAs,
-      zero_bytes_written: zeroed,
-      ...(given.ok ? {} : { unmap_refused: given.why }),
-    };
+    writeState(j.statePath, applied(j));
+    return result(j, w, given, zeroed, isFile);
+  } catch (e) {
+    if (recorded && !changed) restoreState(j.statePath, j.stateBefore);
+    throw e;
   } finally {
     closeSync(fd);
   }
+}
+
+interface Written {
+  dataBlocks: number;
+  zeroBlocks: number;
+  /** Byte ranges [offset, length] to give back (discarded runs, and a device's runs no record of a full stream covers). */
+  unmap: Float64Array;
+  nUnmap: number;
+}
+
+/** The second walk of the stream, writing its data records into `fd`; `fillGaps`: the runs between records are to read as zeros too. */
+async function writeRecords(j: Job, fd: number, fillGaps: boolean): Promise<Written> {
+  const { header, name, path } = j.v;
+  const bs = header.blockSize;
+  // Discarded runs are given back after the data is written: one call for them all (io/unmap.ts).
+  let unmap = new Float64Array(256);
+  let nUnmap = 0;
+  const giveBack = (first: number, count: number): void => {
+    if (2 * nUnmap + 2 > unmap.length) unmap = grow(unmap, 2 * nUnmap + 2);
+    unmap[2 * nUnmap] = first * bs;
+    unmap[2 * nUnmap + 1] = count * bs;
+    nUnmap++;
+  };
+  let next = 0;
+  // Writes go out on libuv's threads while the next records are read and checked; each holds the reader's
+  // buffer its bytes are in until it is done.
+  const writing = new Set<Promise<void>>();
+  let writeError: unknown;
+  const r = await walk(path, name, (kind, first, count, parts, offset = 0) => {
+    if (offset === 0) {
+      if (fillGaps && first > next) giveBack(next, first - next);
+      next = first + count;
+    }
+    if (kind === 'zero') {
+      giveBack(first, count);
+      return undefined;
+    }
+    let pos = first * bs + offset;
+    const ws: Promise<void>[] = [];
+    for (const part of parts!) {
+      ws.push(writeFullAsync(fd, part, part.length, pos));
+      pos += part.length;
+    }
+    const p: Promise<void> = Promise.all(ws).then(
+      () => {
+        writing.delete(p);
+      },
+      (e) => {
+        writeError ??= e;
+        writing.delete(p);
+      },
+    );
+    writing.add(p);
+    return p;
+  }).finally(() => Promise.all(writing));
+  if (writeError) throw fileError('write', j.target, writeError);
+  if (fillGaps && next < header.virtualSize / bs) giveBack(next, header.virtualSize / bs - next);
+  return { dataBlocks: r.dataBlocks, zeroBlocks: r.zeroBlocks, unmap, nUnmap };
+}
+
+function result(j: Job, w: Written, given: { ok: true } | { ok: false; why: string }, zeroed: number, isFile: boolean): ReceiveResult {
+  return {
+    target: j.target,
+    incremental: j.v.header.incremental,
+    identity: hex(j.v.header.identity),
+    data_blocks: w.dataBlocks,
+    zero_blocks: w.zeroBlocks,
+    resumed: j.resumed,
+    discarded_as: given.ok ? (isFile ? 'holes' : 'discards') : 'zeros',
+    zero_bytes_written: zeroed,
+    ...(given.ok ? {} : { unmap_refused: given.why }),
+  };
 }

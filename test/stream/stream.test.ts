@@ -103,7 +103,7 @@ describe('send and receive', () => {
     writeFileSync(flipped, f);
     expect(dmthin('receive', '-i', flipped, '-o', target)).toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/flipped\.stream, byte \d+: data record for blocks \d+\.\.\d+: checksum stored/),
+      stderr: expect.stringMatching(/flipped\.stream, byte \d+: record \d+ \(data\): blocks \d+\.\.\d+: checksum stored/),
     });
     const cut = tmp.path('cut.stream');
     writeFileSync(cut, bytes.subarray(0, bytes.length - 30));
