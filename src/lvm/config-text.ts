@@ -71,7 +71,7 @@ export class ConfigSyntaxError extends Error {
  * text nested deeper is not LVM's, and a parser that followed it without
  * bound would run out of stack.
  */
-export const MAX_SECTION_DEPTH = 64;
+export const MAX_SECTION_DEPTH = 32;
 
 /** What ends a name or a bare word (libdm: whitespace # = { }; also , ] " here, inside lists). */
 const NAME_END = /[\s#={}[\],"']/;

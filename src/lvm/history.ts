@@ -13,6 +13,7 @@
  */
 import { UsageError } from '../errors.js';
 import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config-text.js';
+import { SECTOR_SIZE } from './label.js';
 import { MDA_HEADER_SIZE } from './mda-header.js';
 import type { FoundPv, PvFile } from './pv.js';
 import { type LvmProblem, scanImages } from './scan.js';
@@ -75,16 +76,19 @@ export interface History {
 }
 
 const MARKER = Buffer.from(' {\nid = "', 'latin1');
-const NAME_CHAR = /[A-Za-z0-9+_.-]/;
+const NAME_ONLY = /^[A-Za-z0-9+_.-]+$/;
 
 /**
- * The VG texts in each metadata area of `pv`, committed or not. Every
- * "NAME {\nid = \"" may start one (LVM writes the ring's texts without
- * indentation, so nested sections look the same) and ends at the next NUL.
- * Linear in the area's size, whatever it holds: each candidate is parsed in
- * place, without a copy, and refused at its second top-level section; it
- * then costs at most its own section, and a byte lies in at most
- * MAX_SECTION_DEPTH sections. Only a text that parses whole is decoded.
+ * The VG texts in each metadata area of `pv`, committed or not. LVM
+ * writes each text at a 512-byte boundary of the disk, after the last
+ * (lib/format_text: the next offset is aligned), beginning "NAME {\nid =
+ * \"" and ending at a NUL; its ring texts have no indentation, so nested
+ * sections look the same and only the alignment tells a start. Linear in
+ * the area, whatever it holds: one candidate a 512-byte boundary, each
+ * parsed in place without a copy and refused at its second top-level
+ * section, so that it costs at most its own section, and a byte lies in
+ * at most MAX_SECTION_DEPTH of those. Only a text that parses whole is
+ * decoded.
  */
 export function vgVersionsIn(f: PvFile, pv: FoundPv): VgVersion[] {
   const out: VgVersion[] = [];
@@ -102,12 +106,13 @@ export function vgVersionsIn(f: PvFile, pv: FoundPv): VgVersion[] {
     for (let at = twice.indexOf(MARKER); at >= 0 && at < ringSize + MARKER.length; at = twice.indexOf(MARKER, at + 1)) {
       if (nul < at) nul = twice.indexOf(0, at);
       if (nul < 0) break; // no NUL ends a text from here on
-      let start = at;
-      while (start > 0 && at - start < 128 && NAME_CHAR.test(chars[start - 1]!)) start--;
-      if (start === at || nul - start > ringSize || !parsesWhole(chars, start, nul)) continue;
+      // The text starts at the 512-byte boundary before its name (the byte before it is an older text's, not its name's).
+      const start = at - ((m.area.offset + MDA_HEADER_SIZE + (at % ringSize)) % SECTOR_SIZE);
+      if (start < 0 || start === at || at - start > 128 || !NAME_ONLY.test(chars.slice(start, at))) continue;
+      const s = start % ringSize;
+      if (nul - start > ringSize || !parsesWhole(chars, start, nul)) continue;
       const version = parseVersion(twice.subarray(start, nul).toString('utf8'));
       if (!version) continue;
-      const s = start % ringSize;
       out.push({ ...version, committed: s === committedAt && m.text !== undefined, foundIn: `${f.path} at byte ${areaStart + MDA_HEADER_SIZE + s}` });
     }
   }

@@ -62,6 +62,8 @@ export function parseMdaHeader(b: Uint8Array, start: number, areaSize = Number.M
   for (let p = 40; p + 24 <= MDA_HEADER_SIZE; p += 24) {
     const l = { offset: getU64(b, p), size: getU64(b, p + 8), checksum: getU32(b, p + 16), flags: getU32(b, p + 20) };
     if (l.offset === 0 && l.size === 0 && l.checksum === 0 && l.flags === 0) break;
+    if (!Number.isSafeInteger(l.offset + l.size))
+      return `raw_locn ${locns.length}: offset ${getU64Big(b, p)}, size ${getU64Big(b, p + 8)} bytes (expected a text inside the ${size}-byte area)`;
     locns.push(l);
   }
   return { version, start: hstart, size, locns };

@@ -314,14 +314,14 @@ describe('older VG texts in the circular buffer (history.ts)', () => {
     const AREA = 8192;
     const ring = new Uint8Array(AREA - MDA_HEADER_SIZE);
     const written: Array<{ k: number; start: number; len: number }> = [];
-    let at = 0; // position in the ring of the next text, as LVM writes them: one after another, wrapping
+    let at = 0; // position in the ring of the next text, as LVM writes them: one after another at the next 512-byte boundary, wrapping
     for (let k = 1; k <= 9; k++) {
       const t = Buffer.from(`${vgText(k, 300 + 97 * k)}\0`, 'latin1');
       for (let i = 0; i < t.length; i++) ring[(at + i) % ring.length] = t[i]!;
-      written.push({ k, start: at, len: t.length });
-      at = (at + t.length) % ring.length;
+      written.push({ k, start: at, len: Math.ceil(t.length / 512) * 512 });
+      at = (at + Math.ceil(t.length / 512) * 512) % ring.length;
     }
-    const last = written[written.length - 1]!;
+    const last = { ...written[written.length - 1]!, len: `${vgText(9, 300 + 97 * 9)}\0`.length };
     const pvImage = new Uint8Array(64 * 1024);
     pvImage.set(
       writeLabel({
