@@ -575,8 +575,13 @@ function judge(run: Run, r: LvmCaseResult, dir: string): void {
   const engine = ENGINE.exec(stderr) ?? ENGINE.exec(stdout);
   if (engine) fault(`engine message or internal error "${engine[0]}": ${firstLines(stderr || stdout)}`);
   const errLines = stderr.split('\n').filter((l) => l !== '');
-  // Progress lines of check ("examining ...") go to stdout; an error is one line on stderr.
-  if (code === 1 && errLines.length > 1 && errLines.filter((l) => l.startsWith('dmthin:')).length !== 1)
+  // check reports as thin_check does, a line a finding on stderr; any other command's error is one line there.
+  const isCheck = run.args[1] === 'check';
+  if (
+    code === 1 &&
+    errLines.length > 1 &&
+    (isCheck ? errLines.filter((l) => l.startsWith('dmthin:')).length > 1 : errLines.filter((l) => l.startsWith('dmthin:')).length !== 1)
+  )
     fault(`an error in ${errLines.length} lines: ${firstLines(stderr)}`);
   const problems = stdout.indexOf('\nproblems:\n');
   const listed = problems >= 0 || stdout.startsWith('problems:\n');

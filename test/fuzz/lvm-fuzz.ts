@@ -90,6 +90,8 @@ async function main(): Promise<void> {
           t.exit0 += m.codes[0] === 0 ? 1 : 0;
           byMutation.set(m.mutation, t);
           faults.push(...m.faults);
+          // Each fault as it is found, so that a run cut short still says what it found.
+          for (const f of m.faults) console.log(`FAULT ${f}`);
           if (m.ms > slowest.ms) slowest = { ms: m.ms, label: m.label };
           if (m.maxRssKiB > maxRss.kib) maxRss = { kib: m.maxRssKiB, label: m.label };
           if (Date.now() - lastReport > 10_000) {
@@ -104,7 +106,6 @@ async function main(): Promise<void> {
   report(true);
   for (const [m, t] of [...byMutation].sort()) console.log(`${m}: ${t.cases} cases, ${t.faults} with faults, exit 0 in ${t.exit0}`);
   console.log(`slowest case ${slowest.ms} ms (${slowest.label}); largest resident ${(maxRss.kib / 1024).toFixed(0)} MiB (${maxRss.label})`);
-  for (const f of faults.slice(0, 60)) console.log(`FAULT ${f}`);
   console.log(`${done} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s with ${jobs} jobs: ${faults.length} faults`);
   process.exitCode = faults.length > 0 ? 1 : 0;
 }
