@@ -198,8 +198,10 @@ export function parseConfigText(text: string, options: ParseOptions = {}): Confi
         i++;
         return;
       }
+      const nameAt = { line, column: i - lineStart + 1 };
       const n = name();
-      if (into.values.has(n) || into.sections.has(n)) fail(`${printable(n)} appears twice in ${into.name ? printable(into.name) : 'the file'}`);
+      if (into.values.has(n) || into.sections.has(n))
+        throw new ConfigSyntaxError(nameAt.line, nameAt.column, `${printable(n)} appears twice in ${into.name ? printable(into.name) : 'the file'}`);
       skip();
       if (cur() === '{') {
         if (depth === 0 && options.oneSection && into.sections.size > 0)
@@ -223,5 +225,5 @@ export function parseConfigText(text: string, options: ParseOptions = {}): Confi
 }
 
 function show(c: string | undefined): string {
-  return c === undefined ? 'the end of the text' : JSON.stringify(c);
+  return c === undefined ? 'the end of the text' : `"${printable(c)}"`;
 }

@@ -111,7 +111,9 @@ export function scanImages(paths: readonly string[]): Scan {
         // The text's own faults are problems; anything else is dmthin's bug and must not pass as one.
         if (!(e instanceof ConfigSyntaxError || e instanceof VgTextError)) throw e;
         const text = `${where.get(pv)} metadata area at byte ${m.area.offset}, committed text`;
-        scan.problems.push({ kind: 'bad_vg_text', detail: `${text}: ${printable((e as Error).message)}` });
+        // The parser escapes what it quotes; the VG model's messages carry names as read.
+        const why = e instanceof ConfigSyntaxError ? e.message : printable(e.message);
+        scan.problems.push({ kind: 'bad_vg_text', detail: `${text}: ${why}` });
         continue;
       }
       if (!vg) continue;

@@ -172,7 +172,7 @@ describe('VG text grammar', () => {
   it('refuses what LVM never writes, naming the line', () => {
     const bad: Array<[string, RegExp]> = [
       ['vg {\nx = 1.5\n}', /line 2 column 5: 1\.5: VG text has no fractional numbers/],
-      ['vg {\nx = 1\nx = 2\n}', /line 3 column 2: x appears twice/],
+      ['vg {\nx = 1\nx = 2\n}', /line 3 column 1: x appears twice/],
       ['vg {\nx = [1, 2\n', /unterminated list/],
       ['vg {\ny = "abc\n}', /line 2 column 5: string not closed before the end of the text/],
       ['vg {\nz = 1\n', /section vg \(line 1\) is not closed/],

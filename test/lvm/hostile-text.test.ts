@@ -259,6 +259,12 @@ describe('names read from images are printed with control characters escaped', (
     expect(printable('a\nb\t\x1b[31m\x7f\x9b\\')).toBe('a\\nb\\t\\x1b[31m\\x7f\\x9b\\\\');
   });
 
+  it('a VG text syntax error quotes the names and characters it shows escaped', () => {
+    const dup = 'vg {\n\x07bell = 1\n\x07bell = 2\n}';
+    expect(() => parseConfigText(dup)).toThrow(/^VG text line 3 column 1: \\x07bell appears twice in vg$/);
+    expect(() => parseConfigText('vg {\nx \x9b\n}')).toThrow('expected "=" or "{" after x, found "\\x9b"');
+  });
+
   it("a missing PV's device hint with a terminal escape is shown escaped", () => {
     const path = image('striped-1', (e, p) =>
       e.setCommittedText(p.layout.mdaAt, p.layout.text.replace('device = "/dev/loop1"', 'device = "/dev/\x1b[2Jloop1\n"')),
