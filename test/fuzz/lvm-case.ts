@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import CRC32 from 'crc-32';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { projectRoot } from '../support/env.js';
@@ -526,6 +526,9 @@ export function runLvmCase(pristine: ReadonlyMap<string, PristineImage>, seed: n
   const r: LvmCaseResult = { label, mutation, faults: [], codes: [], ms: 0, maxRssKiB: 0 };
   const expected = new Set(readdirSync(dir));
   for (const run of runs) judge(run, r, dir);
+  // A PV image cut short is a named problem wherever the PVs are listed: never exit 0 there.
+  const cut = given.some((g) => statSync(g).size < pristine.get(basename(g, '.img'))!.layout.pvEnd);
+  if (cut && (second === 'ls' || second === 'history') && r.codes[0] === 0) r.faults.push(`${label}: ${run0(runs)}: exit 0 with a PV image cut short`);
   for (const [g, fp] of before) {
     if (fingerprint(g, hashInputs) !== fp) r.faults.push(`${label}: ${run0(runs)}: input ${g} changed`);
   }

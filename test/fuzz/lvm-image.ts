@@ -23,6 +23,8 @@ const fixturesDir = [join(projectRoot, 'fixtures'), resolve(projectRoot, '..', '
 export interface PvLayout {
   /** Byte offset of the PV in the image (a partition's start, or 0). */
   start: number;
+  /** Where the PV ends in the image, by its label's device_size. */
+  pvEnd: number;
   /** The label sector's byte offset in the image. */
   labelAt: number;
   /** Byte offset in the image of the pv_header (label + offset_xl). */
@@ -87,6 +89,7 @@ export function loadPristine(name: string, dir: string): PristineImage {
     const labelAt = start + pv.label.sector * 512;
     const layout: PvLayout = {
       start,
+      pvEnd: start + pv.label.deviceSize,
       labelAt,
       pvHeaderAt: labelAt + 32,
       mdaAt: start + area.offset,
