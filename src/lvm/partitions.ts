@@ -5,6 +5,11 @@
  * MBR, sector 0: 4 entries of 16 bytes at 446, signature 55 AA at 510
  *   entry: +4 u8 type (0xEE: protective, a GPT follows; 0x05/0x0F/0x85:
  *          extended), +8 u32 first sector, +12 u32 sectors
+ * Extended partition: a chain of EBRs (an MBR each, 55 AA), the first at
+ *   its first sector; entry 1 a logical partition (first sector relative
+ *   to this EBR), entry 2 the next EBR (relative to the extended
+ *   partition's first sector), none at the chain's end. Logical partitions
+ *   are numbered from 5, as the kernel does.
  * GPT header, at the second logical block ("EFI PART"):
  *   +12 u32 header size, +16 u32 header CRC-32 (over header size bytes,
  *   this field zero), +72 u64 entries' LBA, +80 u32 entry count,
@@ -28,7 +33,7 @@ export interface Partition {
 
 export interface PartitionTable {
   partitions: Partition[];
-  /** What was seen but not read (an extended partition, a bad GPT CRC). */
+  /** What was seen but not read (a broken chain of logical partitions, a bad GPT CRC). */
   notes: string[];
 }
 
@@ -46,10 +51,7 @@ export function readPartitionTable(read: (offset: number, length: number) => Uin
   if (size < 512) return undefined;
   const mbr = read(0, 512);
   if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) return undefined;
-  const entries = [0, 1, 2, 3].map((i) => {
-    const e = 446 + 16 * i;
-    return { number: i + 1, type: mbr[e + 4], first: getU32(mbr, e + 8), count: getU32(mbr, e + 12) };
-  });
+  const entries = [0, 1, 2, 3].map((i) => ({ number: i + 1, ...mbrEntry(mbr, i) }));
   const table: PartitionTable = { partitions: [], notes: [] };
   if (entries.some((e) => e.type === 0xee)) {
     const why: string[] = [];
@@ -63,7 +65,7 @@ export function readPartitionTable(read: (offset: number, length: number) => Uin
   for (const e of entries) {
     if (e.type === 0 || e.count === 0) continue;
     if (EXTENDED.has(e.type)) {
-      table.notes.push(`MBR entry ${e.number} is an extended partition: its logical partitions are not read`);
+      readLogical(read, size, e.first, table);
       continue;
     }
     table.partitions.push({ number: e.number, start: e.first * 512, size: e.count * 512, scheme: 'mbr' });
@@ -71,12 +73,59 @@ export function readPartitionTable(read: (offset: number, length: number) => Uin
   return bounded(table, size);
 }
 
+const mbrEntry = (b: Uint8Array, i: number): { type: number; first: number; count: number } => {
+  const e = 446 + 16 * i;
+  return { type: b[e + 4]!, first: getU32(b, e + 8), count: getU32(b, e + 12) };
+};
+
+/** More logical partitions than any disk holds: a chain this long is damaged. */
+const MAX_LOGICAL = 128;
+
+/**
+ * The logical partitions of the extended partition starting at sector
+ * `extFirst`, into `table`. The chain is the disk's to make, so it is
+ * followed only while each EBR is new (a link back is a loop), inside the
+ * disk and signed, and for at most MAX_LOGICAL links; where it stops
+ * early, a note says why.
+ */
+function readLogical(read: (offset: number, length: number) => Uint8Array, size: number, extFirst: number, table: PartitionTable): void {
+  const seen = new Set<number>();
+  let number = 5 + table.partitions.filter((p) => p.number >= 5).length;
+  for (let ebr = extFirst; ; ) {
+    const at = `EBR at sector ${ebr}`;
+    if (seen.has(ebr)) {
+      table.notes.push(`${at} is linked to a second time (the chain of logical partitions loops): none after it is read`);
+      return;
+    }
+    if (seen.size >= MAX_LOGICAL) {
+      table.notes.push(`${at}: more than ${MAX_LOGICAL} logical partitions (a damaged chain): none after it is read`);
+      return;
+    }
+    seen.add(ebr);
+    if ((ebr + 1) * 512 > size) {
+      table.notes.push(`${at} lies past the disk's end (${size} bytes): the logical partitions from there are not read`);
+      return;
+    }
+    const b = read(ebr * 512, 512);
+    if (b[510] !== 0x55 || b[511] !== 0xaa) {
+      table.notes.push(`${at} has no 55 AA signature: the logical partitions from there are not read`);
+      return;
+    }
+    const logical = mbrEntry(b, 0);
+    if (logical.type !== 0 && logical.count !== 0)
+      table.partitions.push({ number: number++, start: (ebr + logical.first) * 512, size: logical.count * 512, scheme: 'mbr' });
+    const next = mbrEntry(b, 1);
+    if (!EXTENDED.has(next.type) || next.count === 0) return;
+    ebr = extFirst + next.first;
+  }
+}
+
 /** `table` with each partition inside the disk's `size` bytes (see readPartitionTable). */
 function bounded(table: PartitionTable, size: number): PartitionTable {
   const out: PartitionTable = { partitions: [], notes: table.notes };
   const byStart = new Map<number, number>();
   for (const p of table.partitions) {
-    const entry = `${p.scheme === 'gpt' ? 'GPT' : 'MBR'} entry ${p.number}`;
+    const entry = p.scheme === 'gpt' ? `GPT entry ${p.number}` : p.number > 4 ? `logical partition ${p.number}` : `MBR entry ${p.number}`;
     if (p.start >= size) {
       out.notes.push(
         `${entry}: partition ${p.number} starts at byte ${p.start}, past the disk's end (${size} bytes): the image is truncated or the entry is wrong`,

@@ -252,6 +252,31 @@ describe('partition tables are checked against the disk', () => {
     expectProblem(r, 'partition_not_read', /MBR entry 2: partition 2 starts at byte 2199023247360, past the disk's end/);
     expect(r.stdout).toMatch(/^VG pve /m);
   });
+
+  it('a PV in a logical partition is found through the EBR chain, and a chain that loops back is cut and named', () => {
+    const path = image('disk', (e, p) => {
+      const pvSectors = (p.layout.pvEnd - p.layout.start) / 512;
+      const mbr = e.read(0, 512);
+      mbr.fill(0, 446, 510);
+      mbr[446 + 4] = 0x05; // extended, from sector 2048
+      mbr.writeUInt32LE(2048, 446 + 8);
+      mbr.writeUInt32LE(p.size / 512 - 2048, 446 + 12);
+      e.write(0, mbr);
+      const ebr = Buffer.alloc(512);
+      ebr[510] = 0x55;
+      ebr[511] = 0xaa;
+      ebr[446 + 4] = 0x8e; // logical partition 5: the PV, at sector 2048 + 2048
+      ebr.writeUInt32LE(2048, 446 + 8);
+      ebr.writeUInt32LE(pvSectors, 446 + 12);
+      ebr[462 + 4] = 0x05; // the next EBR: this one again
+      ebr.writeUInt32LE(0, 462 + 8);
+      ebr.writeUInt32LE(1, 462 + 12);
+      e.write(2048 * 512, ebr);
+    });
+    const r = cli(['lvm', 'ls', path]);
+    expect(r.stdout).toMatch(/^VG pve /m);
+    expectProblem(r, 'partition_not_read', /EBR at sector 2048 is linked to a second time \(the chain of logical partitions loops\): none after it is read/);
+  });
 });
 
 describe('names read from images are printed with control characters escaped', () => {
