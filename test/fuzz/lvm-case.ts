@@ -370,7 +370,7 @@ function mutate(p: Pick, pristine: ReadonlyMap<string, PristineImage>, t: Target
           break;
         }
         const g = img.gptAt;
-        const kind = p.one(['header', 'entry', 'mbr', 'mbr-extended'] as const);
+        const kind = p.one(['header', 'entry', 'mbr', 'mbr-extended', 'ebr-chain'] as const);
         if (kind === 'header') {
           const field = p.one([
             [12, 4],
@@ -394,6 +394,34 @@ function mutate(p: Pick, pristine: ReadonlyMap<string, PristineImage>, t: Target
           e.u64(at + off, p.u64(e.getU64(at + off)));
           if (p.chance(0.2)) e.write(at, Buffer.alloc(16, p.int(256)));
           notes.push(`GPT entry ${k + 1} byte ${off}`);
+        } else if (kind === 'ebr-chain') {
+          // An extended partition from sector 2048 whose EBRs (in sectors 2048..2063) link at random: loops, dead ends, the PV.
+          const mbr = e.read(0, 512);
+          mbr.fill(0, 446, 510);
+          mbr[446 + 4] = p.one([0x05, 0x0f, 0x85]);
+          mbr.writeUInt32LE(2048, 446 + 8);
+          mbr.writeUInt32LE(img.size / 512 - 2048, 446 + 12);
+          e.write(0, mbr);
+          const links: string[] = [];
+          for (let k = 0; k < 16; k++) {
+            const ebr = Buffer.alloc(512);
+            if (p.chance(0.95)) {
+              ebr[510] = 0x55;
+              ebr[511] = 0xaa;
+            }
+            const sector = 2048 + k;
+            const toPv = L.start / 512 - sector;
+            ebr[446 + 4] = p.one([0x8e, 0x83, 0]);
+            ebr.writeUInt32LE(p.chance(0.5) ? toPv : p.u32(toPv), 446 + 8);
+            ebr.writeUInt32LE(p.chance(0.7) ? (L.pvEnd - L.start) / 512 : p.u32(8192), 446 + 12);
+            const next = p.chance(0.8) ? p.int(16) : p.u32(16);
+            ebr[462 + 4] = p.one([0x05, 0x05, 0x0f, 0]);
+            ebr.writeUInt32LE(next, 462 + 8);
+            ebr.writeUInt32LE(p.chance(0.9) ? 1 : 0, 462 + 12);
+            e.write(sector * 512, ebr);
+            links.push(`${k}->${next}`);
+          }
+          notes.push(`EBR chain ${links.join(' ')}`);
         } else {
           const mbr = e.read(0, 512);
           const k = p.int(4);
