@@ -492,7 +492,7 @@ function fixGptCrcs(e: ImageEditor, g: number): void {
   const count = e.getU32(g + 80);
   const size = e.getU32(g + 84);
   if (lba < 1n << 30n && count * size <= 1 << 20) e.u32(g + 88, CRC32.buf(e.read(Number(lba) * 512, count * size)) >>> 0);
-  const hs = Math.min(e.getU32(g + 12), 512);
+  const hs = Math.max(92, Math.min(e.getU32(g + 12), 512));
   const h = e.read(g, hs);
   h.fill(0, 16, 20);
   e.u32(g + 16, CRC32.buf(h) >>> 0);
