@@ -111,7 +111,7 @@ export function findPv(f: PvFile, start = 0, size = f.fileSize - start): FoundPv
     if (area.offset < SECTOR_SIZE * LABEL_SCAN_SECTORS || area.offset + area.size > size) {
       const past = area.offset + area.size > size;
       m.problem = past
-        ? `${where}: pv_header gives it ${area.size} bytes, past the end of the PV as found (${size} bytes): the image is truncated`
+        ? `${where}: pv_header gives it ${area.size} bytes, past the end of the PV as found (${size} bytes): the image is truncated, or the pv_header wrong`
         : `${where}: pv_header places it over the label sectors (expected at byte ${SECTOR_SIZE * LABEL_SCAN_SECTORS} or later)`;
       return;
     }
