@@ -15,6 +15,8 @@
  * merges a repeated name; LVM never writes one, so it is refused here.
  */
 
+import { printable } from './printable.js';
+
 export type ConfigScalar = number | string;
 export type ConfigValue = ConfigScalar | ConfigScalar[];
 
@@ -54,61 +56,96 @@ export class ConfigSection {
 export class ConfigSyntaxError extends Error {
   constructor(
     readonly line: number,
+    /** 1-based, in characters of the line. */
+    readonly column: number,
     readonly detail: string,
   ) {
-    super(`line ${line}: ${detail}`);
+    super(`VG text line ${line} column ${column}: ${detail}`);
     this.name = 'ConfigSyntaxError';
   }
 }
 
+/**
+ * Sections nested deeper than this are refused. LVM writes at most six
+ * levels (file, VG, logical_volumes, LV, segment, thin-pool message); a
+ * text nested deeper is not LVM's, and a parser that followed it without
+ * bound would run out of stack.
+ */
+export const MAX_SECTION_DEPTH = 32;
+
 /** What ends a name or a bare word (libdm: whitespace # = { }; also , ] " here, inside lists). */
 const NAME_END = /[\s#={}[\],"']/;
 
+export interface ParseOptions {
+  /** Parse text[from, to) only (lines are counted from `from`): one text among many in a buffer, without a copy. */
+  from?: number;
+  to?: number;
+  /** Refuse a second top-level section at once, as soon as it is named: one VG text holds one VG. */
+  oneSection?: boolean;
+}
+
 /** Parses VG text (or a backup file) into its top-level section. */
-export function parseConfigText(text: string): ConfigSection {
-  let i = 0;
+export function parseConfigText(text: string, options: ParseOptions = {}): ConfigSection {
+  let i = options.from ?? 0;
+  const end = Math.min(options.to ?? text.length, text.length);
   let line = 1;
+  /** Index of the first character of the current line. */
+  let lineStart = i;
+  const cur = (): string | undefined => (i < end ? text[i] : undefined);
   const fail = (detail: string): never => {
-    throw new ConfigSyntaxError(line, detail);
+    throw new ConfigSyntaxError(line, i - lineStart + 1, detail);
   };
   const skip = (): void => {
-    while (i < text.length) {
-      const c = text[i];
+    while (i < end) {
+      const c = cur();
       if (c === '\n') {
         line++;
         i++;
+        lineStart = i;
       } else if (c === ' ' || c === '\t' || c === '\r') i++;
       else if (c === '#') {
-        while (i < text.length && text[i] !== '\n') i++;
+        while (i < end && text[i] !== '\n') i++;
       } else break;
     }
   };
   const word = (): string => {
     const from = i;
-    while (i < text.length && !NAME_END.test(text[i])) i++;
+    while (i < end && !NAME_END.test(text[i]!)) i++;
     return text.slice(from, i);
   };
   const quoted = (): string => {
+    const from = { line, column: i - lineStart + 1 };
     const q = text[i++];
     let s = '';
     for (;;) {
-      if (i >= text.length) fail('unterminated string');
+      if (i >= end) throw new ConfigSyntaxError(from.line, from.column, 'string not closed before the end of the text');
       const c = text[i++];
       if (c === q) return s;
-      if (c === '\n') line++;
-      if (c === '\\' && q === '"' && i < text.length) s += text[i++];
-      else s += c;
+      if (c === '\\' && q === '"' && i < end) {
+        const e = text[i++];
+        if (e === '\n') {
+          line++;
+          lineStart = i;
+        }
+        s += e;
+        continue;
+      }
+      if (c === '\n') {
+        line++;
+        lineStart = i;
+      }
+      s += c;
     }
   };
   const name = (): string => {
-    if (text[i] === '"' || text[i] === "'") return quoted();
+    if (cur() === '"' || cur() === "'") return quoted();
     const n = word();
-    if (n === '') fail(`expected a name, found ${show(text[i])}`);
+    if (n === '') fail(`expected a name, found ${show(cur())}`);
     return n;
   };
   const scalar = (): ConfigScalar => {
-    if (text[i] === '"' || text[i] === "'") return quoted();
-    const m = /^[+-]?\d*(\.\d*)?/.exec(text.slice(i, i + 40));
+    if (cur() === '"' || cur() === "'") return quoted();
+    const m = /^[+-]?\d*(\.\d*)?/.exec(text.slice(i, Math.min(i + 40, end)));
     if (m && m[0] !== '' && /\d/.test(m[0])) {
       if (m[1]) fail(`${m[0]}: VG text has no fractional numbers`);
       const digits = m[0].replace(/^[+-]/, '');
@@ -121,15 +158,15 @@ export function parseConfigText(text: string): ConfigSection {
       return n;
     }
     const bare = word();
-    if (bare === '') fail(`expected a value, found ${show(text[i])}`);
+    if (bare === '') fail(`expected a value, found ${show(cur())}`);
     return bare;
   };
   const value = (): ConfigValue => {
-    if (text[i] !== '[') return scalar();
+    if (cur() !== '[') return scalar();
     i++;
     const items: ConfigScalar[] = [];
     skip();
-    if (text[i] === ']') {
+    if (cur() === ']') {
       i++;
       return items;
     }
@@ -137,50 +174,56 @@ export function parseConfigText(text: string): ConfigSection {
       skip();
       items.push(scalar());
       skip();
-      if (text[i] === ',') {
+      if (cur() === ',') {
         i++;
         skip();
       }
-      if (text[i] === ']') {
+      if (cur() === ']') {
         i++;
         return items;
       }
-      if (i >= text.length) fail('unterminated list');
+      if (i >= end) fail('unterminated list');
     }
   };
-  const body = (into: ConfigSection, closing: boolean): void => {
+  const body = (into: ConfigSection, depth: number): void => {
+    const closing = depth > 0;
     for (;;) {
       skip();
-      if (i >= text.length) {
-        if (closing) fail(`section ${into.name} (line ${into.line}) is not closed`);
+      if (i >= end) {
+        if (closing) fail(`section ${printable(into.name)} (line ${into.line}) is not closed`);
         return;
       }
-      if (text[i] === '}') {
+      if (cur() === '}') {
         if (!closing) fail('"}" without a section to close');
         i++;
         return;
       }
+      const nameAt = { line, column: i - lineStart + 1 };
       const n = name();
-      if (into.values.has(n) || into.sections.has(n)) fail(`${n} appears twice in ${into.name || 'the file'}`);
+      if (into.values.has(n) || into.sections.has(n))
+        throw new ConfigSyntaxError(nameAt.line, nameAt.column, `${printable(n)} appears twice in ${into.name ? printable(into.name) : 'the file'}`);
       skip();
-      if (text[i] === '{') {
+      if (cur() === '{') {
+        if (depth === 0 && options.oneSection && into.sections.size > 0)
+          fail(`a second top-level section ${printable(n)} (expected one: a VG text holds one VG)`);
+        if (depth >= MAX_SECTION_DEPTH) fail(`section ${printable(n)} nested ${depth + 1} deep (expected at most ${MAX_SECTION_DEPTH})`);
         const s = new ConfigSection(n, line);
         i++;
-        body(s, true);
+        body(s, depth + 1);
         into.sections.set(n, s);
-      } else if (text[i] === '=') {
+      } else if (cur() === '=') {
         i++;
         skip();
         into.values.set(n, value());
-      } else fail(`expected "=" or "{" after ${n}, found ${show(text[i])}`);
+      } else fail(`expected "=" or "{" after ${printable(n)}, found ${show(cur())}`);
       into.order.push(n);
     }
   };
   const top = new ConfigSection('', 0);
-  body(top, false);
+  body(top, 0);
   return top;
 }
 
 function show(c: string | undefined): string {
-  return c === undefined ? 'the end of the text' : JSON.stringify(c);
+  return c === undefined ? 'the end of the text' : `"${printable(c)}"`;
 }

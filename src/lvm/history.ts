@@ -12,11 +12,12 @@
  * dropped); it is marked "found in the buffer" wherever it is shown.
  */
 import { UsageError } from '../errors.js';
-import { parseConfigText } from './config-text.js';
+import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config-text.js';
+import { SECTOR_SIZE } from './label.js';
 import { MDA_HEADER_SIZE } from './mda-header.js';
 import type { FoundPv, PvFile } from './pv.js';
 import { type LvmProblem, scanImages } from './scan.js';
-import { type LogicalVolume, type VolumeGroup, lvBytes, volumeGroup } from './vg.js';
+import { type LogicalVolume, type VolumeGroup, VgTextError, lvBytes, volumeGroup } from './vg.js';
 
 export interface VgVersion {
   vg: VolumeGroup;
@@ -75,9 +76,20 @@ export interface History {
 }
 
 const MARKER = Buffer.from(' {\nid = "', 'latin1');
-const NAME_CHAR = /[A-Za-z0-9+_.-]/;
+const NAME_ONLY = /^[A-Za-z0-9+_.-]+$/;
 
-/** The VG texts in each metadata area of `pv`, committed or not. */
+/**
+ * The VG texts in each metadata area of `pv`, committed or not. LVM
+ * writes each text at a 512-byte boundary of the disk, after the last
+ * (lib/format_text: the next offset is aligned), beginning "NAME {\nid =
+ * \"" and ending at a NUL; its ring texts have no indentation, so nested
+ * sections look the same and only the alignment tells a start. Linear in
+ * the area, whatever it holds: one candidate a 512-byte boundary, each
+ * parsed in place without a copy and refused at its second top-level
+ * section, so that it costs at most its own section, and a byte lies in
+ * at most MAX_SECTION_DEPTH of those. Only a text that parses whole is
+ * decoded.
+ */
 export function vgVersionsIn(f: PvFile, pv: FoundPv): VgVersion[] {
   const out: VgVersion[] = [];
   for (const m of pv.metadataAreas) {
@@ -85,18 +97,21 @@ export function vgVersionsIn(f: PvFile, pv: FoundPv): VgVersion[] {
     const areaStart = pv.start + m.area.offset;
     const ringSize = m.header.size - MDA_HEADER_SIZE;
     if (ringSize <= 0) continue;
-    const ring = Buffer.from(f.read(areaStart + MDA_HEADER_SIZE, ringSize));
+    const ring = Buffer.from(f.read(areaStart + MDA_HEADER_SIZE, ringSize, 'metadata area ring'));
     // Twice round, so that a text (or its first line) that wraps reads straight on.
     const twice = Buffer.concat([ring, ring]);
+    const chars = twice.toString('latin1');
     const committedAt = m.header.locns[0] ? m.header.locns[0].offset - MDA_HEADER_SIZE : -1;
+    let nul = -1;
     for (let at = twice.indexOf(MARKER); at >= 0 && at < ringSize + MARKER.length; at = twice.indexOf(MARKER, at + 1)) {
-      let start = at;
-      while (start > 0 && at - start < 128 && NAME_CHAR.test(String.fromCharCode(twice[start - 1]!))) start--;
-      if (start === at) continue;
+      if (nul < at) nul = twice.indexOf(0, at);
+      if (nul < 0) break; // no NUL ends a text from here on
+      // The text starts at the 512-byte boundary before its name (the byte before it is an older text's, not its name's).
+      const start = at - ((m.area.offset + MDA_HEADER_SIZE + (at % ringSize)) % SECTOR_SIZE);
+      if (start < 0 || start === at || at - start > 128 || !NAME_ONLY.test(chars.slice(start, at))) continue;
       const s = start % ringSize;
-      const end = twice.indexOf(0, s);
-      if (end < 0 || end - s > ringSize) continue;
-      const version = parseVersion(twice.subarray(s, end).toString('utf8'));
+      if (nul - start > ringSize || !parsesWhole(chars, start, nul)) continue;
+      const version = parseVersion(twice.subarray(start, nul).toString('utf8'));
       if (!version) continue;
       out.push({ ...version, committed: s === committedAt && m.text !== undefined, foundIn: `${f.path} at byte ${areaStart + MDA_HEADER_SIZE + s}` });
     }
@@ -104,16 +119,41 @@ export function vgVersionsIn(f: PvFile, pv: FoundPv): VgVersion[] {
   return out;
 }
 
-function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | undefined {
+/** Whether chars[from, to) parses as one VG text's grammar (a partly overwritten one does not). */
+function parsesWhole(chars: string, from: number, to: number): boolean {
   try {
-    const top = parseConfigText(text);
+    parseConfigText(chars, { from, to, oneSection: true });
+    return true;
+  } catch (e) {
+    if (e instanceof ConfigSyntaxError) return false;
+    throw e;
+  }
+}
+
+/** Seconds since the epoch a Date can hold (±8.64e15 ms). */
+const MAX_TIME = 8.64e12;
+
+function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | undefined {
+  let top: ConfigSection;
+  let vg: VolumeGroup;
+  try {
+    top = parseConfigText(text);
     const name = top.order.find((n) => top.sections.has(n));
     if (!name) return undefined;
-    const vg = volumeGroup(top.sections.get(name)!);
-    return { vg, text, time: top.number('creation_time'), host: top.string('creation_host'), description: top.string('description') };
-  } catch {
-    return undefined; // partly overwritten: not a version
+    vg = volumeGroup(top.sections.get(name)!);
+  } catch (e) {
+    if (e instanceof ConfigSyntaxError || e instanceof VgTextError) return undefined; // partly overwritten: not a version
+    throw e;
   }
+  // A creation_time no date can hold is not a time (an older text's field, damaged): left out, not shown as a date.
+  const time = top.number('creation_time');
+  return {
+    vg,
+    text,
+    time: time !== undefined && Math.abs(time) <= MAX_TIME ? time : undefined,
+    host: top.string('creation_host'),
+    description: top.string('description'),
+  };
 }
 
 /** `dmthin lvm history`: every version of every VG in the images, what changed, and the thin LVs removed. */

@@ -19,7 +19,7 @@
  * All little-endian. A data area's size 0 means "to the end of the device".
  * Checked against PVs made by lvm2 2.03.16 (extension version 2).
  */
-import { getU32, getU64, setU32, setU64 } from '../format/le.js';
+import { getU32, getU64, getU64Big, setU32, setU64 } from '../format/le.js';
 import { lvmCrc } from './crc.js';
 
 export const SECTOR_SIZE = 512;
@@ -50,6 +50,9 @@ export interface PvLabel {
 
 const ascii = (b: Uint8Array, off: number, n: number): string => Buffer.from(b.subarray(off, off + n)).toString('latin1');
 
+/** A u64 field as its exact decimal (a JS number rounds above 2^53). */
+const u64Text = (b: Uint8Array, off: number): string => getU64Big(b, off).toString();
+
 /** Whether `sector` (512 bytes) starts with "LABELONE". */
 export function hasLabel(sector: Uint8Array): boolean {
   return ascii(sector, 0, 8) === LABEL_ID;
@@ -62,37 +65,42 @@ export function hasLabel(sector: Uint8Array): boolean {
 export function parseLabel(sector: Uint8Array, at: number): PvLabel | string {
   if (!hasLabel(sector)) return 'no LABELONE';
   const sectorXl = getU64(sector, 8);
-  if (sectorXl !== at) return `label says it is in sector ${sectorXl}`;
+  if (sectorXl !== at) return `label says it is in sector ${u64Text(sector, 8)}`;
   const stored = getU32(sector, 16);
   const crc = lvmCrc(sector.subarray(20, SECTOR_SIZE));
   if (stored !== crc) return `bad label checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`;
   const type = ascii(sector, 24, 8);
   if (type !== LABEL_TYPE) return `label type "${type}" is not "${LABEL_TYPE}"`;
   const off = getU32(sector, 20);
-  if (off < 32 || off + 40 > SECTOR_SIZE) return `pv_header offset ${off} is outside the sector`;
+  if (off < 32 || off + 40 > SECTOR_SIZE) return `label offset_xl ${off}: pv_header outside the sector (expected 32 to ${SECTOR_SIZE - 40})`;
   let p = off + 40;
-  const list = (): DiskArea[] | string => {
+  // Each list is bounded by the sector; each value by what a byte offset in a JS number can be (2^53: 8 PiB).
+  const list = (what: string): DiskArea[] | string => {
     const areas: DiskArea[] = [];
     for (;;) {
-      if (p + 16 > SECTOR_SIZE) return 'area list runs past the end of the label sector';
+      if (p + 16 > SECTOR_SIZE) return `pv_header ${what} list at byte ${p} runs past the end of the label sector (no {0, 0} entry ends it)`;
       const offset = getU64(sector, p);
       const size = getU64(sector, p + 8);
       p += 16;
       if (offset === 0 && size === 0) return areas;
+      if (!Number.isSafeInteger(offset + size))
+        return `pv_header ${what} ${areas.length}: offset ${u64Text(sector, p - 16)}, size ${u64Text(sector, p - 8)} bytes (expected a range below 2^53 bytes)`;
       areas.push({ offset, size });
     }
   };
-  const dataAreas = list();
+  const dataAreas = list('data area');
   if (typeof dataAreas === 'string') return dataAreas;
-  const metadataAreas = list();
+  const metadataAreas = list('metadata area');
   if (typeof metadataAreas === 'string') return metadataAreas;
-  const label: PvLabel = { sector: at, uuid: ascii(sector, off, 32), deviceSize: getU64(sector, off + 32), dataAreas, metadataAreas };
+  const deviceSize = getU64(sector, off + 32);
+  if (!Number.isSafeInteger(deviceSize)) return `pv_header device_size ${u64Text(sector, off + 32)} bytes (expected below 2^53)`;
+  const label: PvLabel = { sector: at, uuid: ascii(sector, off, 32), deviceSize, dataAreas, metadataAreas };
   if (p + 8 <= SECTOR_SIZE) {
     const version = getU32(sector, p);
     const flags = getU32(sector, p + 4);
     if (version !== 0) {
       p += 8;
-      const bootloaderAreas = list();
+      const bootloaderAreas = list('bootloader area');
       if (typeof bootloaderAreas === 'string') return bootloaderAreas;
       label.extension = { version, flags, bootloaderAreas };
     }

@@ -18,7 +18,7 @@
  * text whose offset + size runs past the end continues at start + 512, and
  * its checksum runs over both parts in order.
  */
-import { getU32, getU64, setU32, setU64 } from '../format/le.js';
+import { getU32, getU64, getU64Big, setU32, setU64 } from '../format/le.js';
 import { lvmCrc } from './crc.js';
 
 export const MDA_HEADER_SIZE = 512;
@@ -39,22 +39,31 @@ export interface MdaHeader {
   locns: RawLocn[];
 }
 
-/** Parses the header read from the area at byte `start`; returns why it is unusable as a string. */
-export function parseMdaHeader(b: Uint8Array, start: number): MdaHeader | string {
+/**
+ * Parses the header read from the area at byte `start`, which the label
+ * says is `areaSize` bytes; returns why it is unusable as a string. The
+ * header's own size may not exceed the label's (LVM writes both from one
+ * value), so that no text is looked for outside the area that holds it.
+ */
+export function parseMdaHeader(b: Uint8Array, start: number, areaSize = Number.MAX_SAFE_INTEGER): MdaHeader | string {
   const stored = getU32(b, 0);
   const crc = lvmCrc(b.subarray(4, MDA_HEADER_SIZE));
-  if (stored !== crc) return `bad metadata area header checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`;
+  if (stored !== crc) return `bad mda header checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`;
   const magic = Buffer.from(b.subarray(4, 20)).toString('latin1');
-  if (magic !== MDA_MAGIC) return 'no metadata area magic';
+  if (magic !== MDA_MAGIC) return 'mda header without its magic';
   const version = getU32(b, 20);
-  if (version !== 1) return `metadata area version ${version} (only 1 is known)`;
+  if (version !== 1) return `mda header version ${version} (only 1 is known)`;
   const hstart = getU64(b, 24);
-  if (hstart !== start) return `metadata area header says it starts at byte ${hstart}`;
+  if (hstart !== start) return `mda header says it starts at byte ${getU64Big(b, 24)} (expected ${start})`;
   const size = getU64(b, 32);
+  if (size <= MDA_HEADER_SIZE || size > areaSize)
+    return `mda header size ${getU64Big(b, 32)} bytes (expected more than its own ${MDA_HEADER_SIZE} and at most the ${areaSize} the pv_header gives the area)`;
   const locns: RawLocn[] = [];
   for (let p = 40; p + 24 <= MDA_HEADER_SIZE; p += 24) {
     const l = { offset: getU64(b, p), size: getU64(b, p + 8), checksum: getU32(b, p + 16), flags: getU32(b, p + 20) };
     if (l.offset === 0 && l.size === 0 && l.checksum === 0 && l.flags === 0) break;
+    if (!Number.isSafeInteger(l.offset + l.size))
+      return `raw_locn ${locns.length}: offset ${getU64Big(b, p)}, size ${getU64Big(b, p + 8)} bytes (expected a text inside the ${size}-byte area)`;
     locns.push(l);
   }
   return { version, start: hstart, size, locns };
@@ -80,10 +89,11 @@ export function writeMdaHeader(h: MdaHeader): Uint8Array {
 /**
  * The byte ranges (from the area's start) a text of `size` bytes at
  * `offset` occupies in an area of `areaSize` bytes: one, or two when it
- * wraps round the circular buffer.
+ * wraps round the circular buffer; none when it cannot lie in the area.
  */
 export function textExtents(offset: number, size: number, areaSize: number): Array<{ offset: number; size: number }> {
-  if (offset < MDA_HEADER_SIZE || offset >= areaSize || size > areaSize - MDA_HEADER_SIZE) return [];
+  if (![offset, size, areaSize].every(Number.isSafeInteger)) return [];
+  if (offset < MDA_HEADER_SIZE || offset >= areaSize || size < 0 || size > areaSize - MDA_HEADER_SIZE) return [];
   if (offset + size <= areaSize) return [{ offset, size }];
   const first = areaSize - offset;
   return [
@@ -92,24 +102,33 @@ export function textExtents(offset: number, size: number, areaSize: number): Arr
   ];
 }
 
+/** Checksummed in pieces of this many bytes before the text is held whole: a lying checksum costs no memory. */
+const CRC_PIECE = 1 << 20;
+
 /**
  * Reads a text through `read(offsetInArea, size)`, joining a wrapped text
  * and checking its checksum. Returns the text (without the trailing NUL),
- * or why it is unusable.
+ * or why it is unusable. The text is bounded by the area first, and its
+ * checksum proved piece by piece before it is allocated whole.
  */
 export function readText(l: RawLocn, areaSize: number, read: (offset: number, size: number) => Uint8Array): string | { problem: string } {
   const parts = textExtents(l.offset, l.size, areaSize);
-  if (parts.length === 0) return { problem: `text at ${l.offset} (${l.size} bytes) does not fit the ${areaSize}-byte area` };
-  const bytes = new Uint8Array(l.size);
-  let at = 0;
+  if (parts.length === 0)
+    return {
+      problem: `text at byte ${l.offset} of the area, ${l.size} bytes (expected inside the area's ${areaSize - MDA_HEADER_SIZE}-byte ring after its header)`,
+    };
   let crc: number | undefined;
   for (const p of parts) {
-    const chunk = read(p.offset, p.size);
-    bytes.set(chunk, at);
-    at += chunk.length;
-    crc = lvmCrc(chunk, crc);
+    for (let at = 0; at < p.size; at += CRC_PIECE) crc = lvmCrc(read(p.offset + at, Math.min(CRC_PIECE, p.size - at)), crc);
   }
-  if (crc !== l.checksum) return { problem: `bad VG text checksum: stored 0x${l.checksum.toString(16)}, computed 0x${(crc ?? 0).toString(16)}` };
+  crc ??= lvmCrc(new Uint8Array(0));
+  if (crc !== l.checksum) return { problem: `bad VG text checksum: stored 0x${l.checksum.toString(16)}, computed 0x${crc.toString(16)}` };
+  const bytes = new Uint8Array(l.size);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(read(p.offset, p.size), at);
+    at += p.size;
+  }
   let end = bytes.indexOf(0);
   if (end < 0) end = bytes.length;
   return Buffer.from(bytes.subarray(0, end)).toString('utf8');

@@ -5,13 +5,14 @@
  * found. What cannot be read is a problem with a kind, never a throw.
  */
 import { UsageError } from '../errors.js';
-import { parseConfigText } from './config-text.js';
+import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { dashedUuid } from './label.js';
 import { readPartitionTable } from './partitions.js';
 import { identify } from './signatures.js';
 import { type FoundPv, PvFile, findPv } from './pv.js';
 import type { PvLocations } from './lv-source.js';
-import { type VolumeGroup, volumeGroup } from './vg.js';
+import { type VolumeGroup, VgTextError, volumeGroup } from './vg.js';
+import { printable } from './printable.js';
 
 export interface LvmProblem {
   /** snake_case, stable: docs/lvm.md lists them. */
@@ -56,15 +57,16 @@ export function scanImages(paths: readonly string[]): Scan {
   // A PV at the start of the file, or else in any partition of a whole-disk image.
   // What a file or partition without a PV holds, named (a qcow2 image, ext4, ...).
   const others: string[] = [];
-  const look = (f: PvFile, start: number, size: number, where: string): boolean => {
-    const sig = identify((o, n) => f.read(start + o, n), size, start === 0);
+  const where = new Map<FoundPv, string>();
+  const look = (f: PvFile, start: number, size: number, name: string): boolean => {
+    const sig = identify((o, n) => f.read(start + o, n, 'signature'), size, start === 0);
     if (sig?.kind === 'encrypted' || sig?.kind === 'container') {
-      scan.problems.push({ kind: sig.kind === 'encrypted' ? 'encrypted' : 'disk_image_format', detail: `${where} is ${sig.what}` });
+      scan.problems.push({ kind: sig.kind === 'encrypted' ? 'encrypted' : 'disk_image_format', detail: `${name} is ${sig.what}` });
       return true;
     }
     const pv = findPv(f, start, size);
     if (!pv) {
-      if (sig) others.push(`${where} is ${sig.what}`);
+      if (sig) others.push(`${name} is ${sig.what}`);
       return false;
     }
     if ('problem' in pv) {
@@ -72,13 +74,19 @@ export function scanImages(paths: readonly string[]): Scan {
       return true;
     }
     scan.pvs.push(pv);
-    for (const m of pv.metadataAreas) if (m.problem) scan.problems.push({ kind: 'bad_metadata_area', detail: `${where}: ${m.problem}` });
+    where.set(pv, name);
+    if (pv.label.deviceSize > pv.size)
+      scan.problems.push({
+        kind: 'truncated_pv',
+        detail: `${name}: the PV's label (pv_header device_size) says ${pv.label.deviceSize} bytes, the image holds ${pv.size}: it is truncated, and what lies past byte ${pv.size} of it cannot be read`,
+      });
+    for (const m of pv.metadataAreas) if (m.problem) scan.problems.push({ kind: 'bad_metadata_area', detail: `${name}: ${m.problem}` });
     return true;
   };
   for (const f of files) {
     others.length = 0;
     if (look(f, 0, f.fileSize, f.path)) continue;
-    const table = readPartitionTable((o, n) => f.read(o, n));
+    const table = readPartitionTable((o, n) => f.read(o, n, 'partition table'), f.fileSize);
     let found = false;
     for (const p of table?.partitions ?? []) found = look(f, p.start, p.size, `${f.path} partition ${p.number}`) || found;
     for (const note of table?.notes ?? []) scan.problems.push({ kind: 'partition_not_read', detail: `${f.path}: ${note}` });
@@ -100,7 +108,12 @@ export function scanImages(paths: readonly string[]): Scan {
         const name = top.order.find((n) => top.sections.has(n));
         if (name) vg = volumeGroup(top.sections.get(name)!);
       } catch (e) {
-        scan.problems.push({ kind: 'bad_vg_text', detail: `${pv.file}: ${(e as Error).message}` });
+        // The text's own faults are problems; anything else is dmthin's bug and must not pass as one.
+        if (!(e instanceof ConfigSyntaxError || e instanceof VgTextError)) throw e;
+        const text = `${where.get(pv)} metadata area at byte ${m.area.offset}, committed text`;
+        // The parser escapes what it quotes; the VG model's messages carry names as read.
+        const why = e instanceof ConfigSyntaxError ? e.message : printable(e.message);
+        scan.problems.push({ kind: 'bad_vg_text', detail: `${text}: ${why}` });
         continue;
       }
       if (!vg) continue;
@@ -120,7 +133,7 @@ export function scanImages(paths: readonly string[]): Scan {
         scan.problems.push({
           kind: 'missing_pv',
           vg: vg.name,
-          detail: `${ref.key} (${ref.id}, last seen as ${ref.device ?? '?'}) is in none of the images given`,
+          detail: `${printable(ref.key)} (${printable(ref.id)}, last seen as ${printable(ref.device ?? '?')}) is in none of the images given: add the image that holds it`,
         });
       }
     }
@@ -141,5 +154,5 @@ export function vgNamed(scan: Scan, name: string, images: readonly string[]): As
   const a = scan.vgs.find((v) => v.vg.name === name);
   if (a) return a;
   const found = scan.vgs.map((v) => v.vg.name);
-  throw new UsageError(`no VG ${name} in ${images.join(', ')}${found.length ? ` (found: ${found.join(', ')})` : ''}`);
+  throw new UsageError(`no VG ${printable(name)} in ${images.join(', ')}${found.length ? ` (found: ${found.map(printable).join(', ')})` : ''}`);
 }

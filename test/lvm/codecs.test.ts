@@ -88,9 +88,9 @@ describe('metadata area', () => {
     const b = writeMdaHeader(h);
     expect(Buffer.from(b.subarray(4, 20)).toString('latin1')).toBe(' LVM2 x[5A%r0N*>');
     expect(parseMdaHeader(b, 4096)).toEqual(h);
-    expect(parseMdaHeader(b, 8192)).toBe('metadata area header says it starts at byte 4096');
+    expect(parseMdaHeader(b, 8192)).toBe('mda header says it starts at byte 4096 (expected 8192)');
     b[300] ^= 1;
-    expect(parseMdaHeader(b, 4096)).toMatch(/bad metadata area header checksum/);
+    expect(parseMdaHeader(b, 4096)).toMatch(/bad mda header checksum/);
   });
 
   it('reads a text that wraps round the circular buffer, checking its checksum over both parts', () => {
@@ -111,7 +111,9 @@ describe('metadata area', () => {
     expect(readText({ ...locn, checksum: locn.checksum ^ 1 }, area, (o, n) => buf.subarray(o, o + n))).toEqual({
       problem: expect.stringMatching(/bad VG text checksum/),
     });
-    expect(readText({ ...locn, offset: 100 }, area, (o, n) => buf.subarray(o, o + n))).toEqual({ problem: expect.stringMatching(/does not fit/) });
+    expect(readText({ ...locn, offset: 100 }, area, (o, n) => buf.subarray(o, o + n))).toEqual({
+      problem: expect.stringMatching(/text at byte 100 of the area, \d+ bytes \(expected inside the area's 3584-byte ring after its header\)/),
+    });
   });
 });
 
@@ -169,10 +171,10 @@ describe('VG text grammar', () => {
 
   it('refuses what LVM never writes, naming the line', () => {
     const bad: Array<[string, RegExp]> = [
-      ['vg {\nx = 1.5\n}', /line 2: 1\.5: VG text has no fractional numbers/],
-      ['vg {\nx = 1\nx = 2\n}', /line 3: x appears twice/],
+      ['vg {\nx = 1.5\n}', /line 2 column 5: 1\.5: VG text has no fractional numbers/],
+      ['vg {\nx = 1\nx = 2\n}', /line 3 column 1: x appears twice/],
       ['vg {\nx = [1, 2\n', /unterminated list/],
-      ['vg {\ny = "abc\n}', /unterminated string/],
+      ['vg {\ny = "abc\n}', /line 2 column 5: string not closed before the end of the text/],
       ['vg {\nz = 1\n', /section vg \(line 1\) is not closed/],
       ['}', /"}" without a section/],
       ['vg {\nw = 99999999999999999999\n}', /too large/],
@@ -312,14 +314,14 @@ describe('older VG texts in the circular buffer (history.ts)', () => {
     const AREA = 8192;
     const ring = new Uint8Array(AREA - MDA_HEADER_SIZE);
     const written: Array<{ k: number; start: number; len: number }> = [];
-    let at = 0; // position in the ring of the next text, as LVM writes them: one after another, wrapping
+    let at = 0; // position in the ring of the next text, as LVM writes them: one after another at the next 512-byte boundary, wrapping
     for (let k = 1; k <= 9; k++) {
       const t = Buffer.from(`${vgText(k, 300 + 97 * k)}\0`, 'latin1');
       for (let i = 0; i < t.length; i++) ring[(at + i) % ring.length] = t[i]!;
-      written.push({ k, start: at, len: t.length });
-      at = (at + t.length) % ring.length;
+      written.push({ k, start: at, len: Math.ceil(t.length / 512) * 512 });
+      at = (at + Math.ceil(t.length / 512) * 512) % ring.length;
     }
-    const last = written[written.length - 1]!;
+    const last = { ...written[written.length - 1]!, len: `${vgText(9, 300 + 97 * 9)}\0`.length };
     const pvImage = new Uint8Array(64 * 1024);
     pvImage.set(
       writeLabel({
