@@ -161,11 +161,18 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       }
       if (!agrees(agreement))
         problems.push({ kind: 'transaction_id_mismatch', vg: vg.name, lv: pool.name, detail: mismatchAdvice(printable(pool.name), agreement) });
-      const bytesPerBlock = md.superblock.dataBlockSize * 512;
+      // An impossible data_block_size (0 under a valid checksum) would report every thin LV as 0 bytes mapped: named instead, sizes left out.
+      let bytesPerBlock: number | undefined;
+      try {
+        bytesPerBlock = md.dataBlockBytes();
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail: e.message });
+      }
       // A data LV smaller than the data blocks the pool's metadata counts: what lies past its end is not there.
       const dataLv = vg.lvs.get(seg.dataLv!);
       const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
-      if (!data && dataLv && lvBytes(vg, dataLv) < nrData * bytesPerBlock) {
+      if (!data && dataLv && bytesPerBlock !== undefined && lvBytes(vg, dataLv) < nrData * bytesPerBlock) {
         problems.push({
           kind: 'unreadable_pool_data',
           vg: vg.name,
@@ -178,8 +185,9 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       const deleting = new Set((seg.messages ?? []).map((m) => m.delete).filter((n) => n !== undefined));
       for (const t of thins) {
         const d = devices.get(t.deviceId!);
-        if (d) t.mappedBytes = d.mappedBlocks * bytesPerBlock;
-        else if (!creating.has(t.name))
+        if (d) {
+          if (bytesPerBlock !== undefined) t.mappedBytes = d.mappedBlocks * bytesPerBlock;
+        } else if (!creating.has(t.name))
           problems.push({
             kind: 'thin_device_missing',
             vg: vg.name,
