@@ -19,6 +19,7 @@ import CRC32 from 'crc-32';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { projectRoot } from '../support/env.js';
 import { ImageEditor, type PristineImage, writeImage } from './lvm-image.js';
+import { prng as rng } from '../bench/pool-generator.js';
 
 export const FIXTURES = ['single', 'disk', 'repaired', 'striped-1', 'striped-2'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
@@ -71,18 +72,6 @@ export interface LvmCaseResult {
   codes: number[];
   ms: number;
   maxRssKiB: number;
-}
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 class Pick {

@@ -17,6 +17,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rea
 import { join } from 'node:path';
 import { type Part, seal, splitStream, withField } from '../stream/stream-bytes.js';
 import { type ModelStream, expectedBytes, judgeStream } from './stream-model.js';
+import { prng as rng } from '../bench/pool-generator.js';
 
 export interface StreamFixtures {
   /** Streams by name: full2, full3, inc3 (since 2), inc3from1. */
@@ -40,18 +41,6 @@ export interface StreamCaseResult {
 export const TIME_CAP_MS = 15_000;
 export const RSS_CAP_KB = 300 << 10;
 const HAS_TIME = existsSync('/usr/bin/time');
-
-/** mulberry32: small, seedable, good enough to pick cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const EDGES = [
   0n,
