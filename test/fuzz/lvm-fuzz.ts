@@ -10,13 +10,13 @@
  * FUZZ_HASH_EVERY: one case in N compares the images' sha256 before and
  * after (every case compares size, times and inode, which any write moves).
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES, type LvmCaseResult, MUTATIONS, runLvmCase } from './lvm-case.js';
 import { type PristineImage, loadPristine } from './lvm-image.js';
+import { runWorkers, seedBatches, serveJobs } from './workers.js';
 
 interface Job {
   seeds: number[];
@@ -27,46 +27,41 @@ function worker(): void {
   const pristine = new Map<string, PristineImage>(FIXTURES.map((n) => [n, loadPristine(n, scratch)]));
   const hashEvery = Number(process.env.FUZZ_HASH_EVERY ?? 10);
   const dir = join(scratch, 'case');
-  process.on('message', (job: Job | 'done') => {
-    if (job === 'done') {
-      rmSync(scratch, { recursive: true, force: true });
-      process.exit(0);
-    }
-    for (const seed of job.seeds) {
-      let r: LvmCaseResult;
-      try {
-        r = runLvmCase(pristine, seed, dir, seed % hashEvery === 0);
-      } catch (e) {
-        // The harness itself failed: a fault too, never silence.
-        r = {
-          label: `seed ${seed}`,
-          mutation: MUTATIONS[seed % MUTATIONS.length]!,
-          faults: [`seed ${seed}: the case itself threw ${(e as Error).stack}`],
-          codes: [],
-          ms: 0,
-          maxRssKiB: 0,
-        };
+  serveJobs<Job>(
+    (job) => {
+      for (const seed of job.seeds) {
+        let r: LvmCaseResult;
+        try {
+          r = runLvmCase(pristine, seed, dir, seed % hashEvery === 0);
+        } catch (e) {
+          // The harness itself failed: a fault too, never silence.
+          r = {
+            label: `seed ${seed}`,
+            mutation: MUTATIONS[seed % MUTATIONS.length]!,
+            faults: [`seed ${seed}: the case itself threw ${(e as Error).stack}`],
+            codes: [],
+            ms: 0,
+            maxRssKiB: 0,
+          };
+        }
+        process.send!(r);
       }
-      process.send!(r);
-    }
-    process.send!('next');
-  });
-  process.send!('next');
+    },
+    () => rmSync(scratch, { recursive: true, force: true }),
+  );
 }
 
 async function main(): Promise<void> {
   const total = Number(process.env.FUZZ_CASES ?? 1000);
   const first = Number(process.env.FUZZ_SEED ?? 1);
   const jobs = Number(process.env.FUZZ_JOBS ?? 2);
-  const queue: Job[] = [];
-  for (let s = first; s < first + total; s += 10) queue.push({ seeds: Array.from({ length: Math.min(10, first + total - s) }, (_, i) => s + i) });
+  const queue: Job[] = seedBatches(first, total, 10).map((seeds) => ({ seeds }));
   const byMutation = new Map<string, { cases: number; faults: number; exit0: number }>();
   const faults: string[] = [];
   let done = 0;
   let slowest = { ms: 0, label: '' };
   let maxRss = { kib: 0, label: '' };
   const t0 = Date.now();
-  let lastReport = 0;
   const report = (final = false): void => {
     const secs = (Date.now() - t0) / 1000;
     const eta = done ? ((total - done) * secs) / done : 0;
@@ -74,34 +69,25 @@ async function main(): Promise<void> {
       `lvm fuzz: ${done}/${total} cases, ${secs.toFixed(0)} s${final ? '' : `, about ${eta.toFixed(0)} s to go`}: ${faults.length} faults\n`,
     );
   };
-  await Promise.all(
-    Array.from({ length: jobs }, () => {
-      const child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      return new Promise<void>((resolve, reject) => {
-        child.on('message', (m: 'next' | LvmCaseResult) => {
-          if (m === 'next') {
-            child.send(queue.shift() ?? 'done');
-            return;
-          }
-          done++;
-          const t = byMutation.get(m.mutation) ?? { cases: 0, faults: 0, exit0: 0 };
-          t.cases++;
-          t.faults += m.faults.length ? 1 : 0;
-          t.exit0 += m.codes[0] === 0 ? 1 : 0;
-          byMutation.set(m.mutation, t);
-          faults.push(...m.faults);
-          // Each fault as it is found, so that a run cut short still says what it found.
-          for (const f of m.faults) console.log(`FAULT ${f}`);
-          if (m.ms > slowest.ms) slowest = { ms: m.ms, label: m.label };
-          if (m.maxRssKiB > maxRss.kib) maxRss = { kib: m.maxRssKiB, label: m.label };
-          if (Date.now() - lastReport > 10_000) {
-            lastReport = Date.now();
-            report();
-          }
-        });
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`an lvm fuzz worker exited with ${code}`))));
-      });
-    }),
+  await runWorkers<Job, LvmCaseResult>(
+    fileURLToPath(import.meta.url),
+    [],
+    jobs,
+    queue,
+    (m) => {
+      done++;
+      const t = byMutation.get(m.mutation) ?? { cases: 0, faults: 0, exit0: 0 };
+      t.cases++;
+      t.faults += m.faults.length ? 1 : 0;
+      t.exit0 += m.codes[0] === 0 ? 1 : 0;
+      byMutation.set(m.mutation, t);
+      faults.push(...m.faults);
+      // Each fault as it is found, so that a run cut short still says what it found.
+      for (const f of m.faults) console.log(`FAULT ${f}`);
+      if (m.ms > slowest.ms) slowest = { ms: m.ms, label: m.label };
+      if (m.maxRssKiB > maxRss.kib) maxRss = { kib: m.maxRssKiB, label: m.label };
+    },
+    report,
   );
   report(true);
   for (const [m, t] of [...byMutation].sort()) console.log(`${m}: ${t.cases} cases, ${t.faults} with faults, exit 0 in ${t.exit0}`);

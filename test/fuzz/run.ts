@@ -9,7 +9,6 @@
  * thin_check 1.1 sleeps about half a second per run, so more jobs than
  * cores keep the cores busy. Exits 1 when any case failed.
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { fixture } from '../bench/repair-measure.js';
 import { restore } from '../../src/thin/restore/restore.js';
 import { emptyFile } from '../support/env.js';
+import { runWorkers, seedBatches, serveJobs } from './workers.js';
 import { type CaseResult, type Pristine, type Tally, addToTally, emptyTally, pristineOf, runCase } from './fuzz-case.js';
 
 interface Job {
@@ -38,8 +38,7 @@ function makePools(dir: string): Record<string, string> {
 
 function worker(): void {
   const pristine = new Map<string, Pristine>();
-  process.on('message', (job: Job | 'done') => {
-    if (job === 'done') process.exit(0);
+  serveJobs<Job>((job) => {
     let p = pristine.get(job.pool);
     if (!p) pristine.set(job.pool, (p = pristineOf(job.pool, job.path)));
     const dir = mkdtempSync(join(tmpdir(), 'dmthin-fuzzw-'));
@@ -66,9 +65,7 @@ function worker(): void {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    process.send!('next');
   });
-  process.send!('next');
 }
 
 async function main(): Promise<void> {
@@ -79,17 +76,13 @@ async function main(): Promise<void> {
   const paths = makePools(dir);
   const perPool = Math.ceil(total / POOLS.length);
   // Work in small batches so every worker stays busy to the end.
-  const queue: Job[] = [];
-  for (let s = first; s < first + perPool; s += 20) {
-    for (const pool of POOLS) queue.push({ pool, path: paths[pool], seeds: Array.from({ length: Math.min(20, first + perPool - s) }, (_, i) => s + i) });
-  }
+  const queue: Job[] = seedBatches(first, perPool, 20).flatMap((seeds) => POOLS.map((pool) => ({ pool, path: paths[pool], seeds })));
   const tallies: Record<string, Tally> = Object.fromEntries(POOLS.map((p) => [p, emptyTally()]));
   const failures: string[] = [];
   const disagreements: string[] = [];
   const oracleMisses: string[] = [];
   const t0 = Date.now();
   let done = 0;
-  let lastReport = 0;
   const report = (final = false): void => {
     const all = emptyTally();
     for (const t of Object.values(tallies)) {
@@ -105,29 +98,19 @@ async function main(): Promise<void> {
         `${final ? '' : `, about ${eta.toFixed(0)} s to go`}: ${all.wrong} wrong mappings, ${all.failures} failures, ${all.disagreements} disagreements with thin_check 1.1\n`,
     );
   };
-  await Promise.all(
-    Array.from({ length: jobs }, () => {
-      const child = fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      return new Promise<void>((resolve, reject) => {
-        child.on('message', (m: 'next' | { pool: string; r: CaseResult }) => {
-          if (m === 'next') {
-            const job = queue.shift();
-            child.send(job ?? 'done');
-            return;
-          }
-          addToTally(tallies[m.pool], m.r);
-          failures.push(...m.r.failures);
-          if (m.r.disagreement) disagreements.push(m.r.disagreement);
-          if (m.r.oracleMiss) oracleMisses.push(m.r.oracleMiss);
-          done++;
-          if (Date.now() - lastReport > 10_000) {
-            lastReport = Date.now();
-            report();
-          }
-        });
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`a fuzz worker exited with ${code}`))));
-      });
-    }),
+  await runWorkers<Job, { pool: string; r: CaseResult }>(
+    fileURLToPath(import.meta.url),
+    [],
+    jobs,
+    queue,
+    (m) => {
+      addToTally(tallies[m.pool], m.r);
+      failures.push(...m.r.failures);
+      if (m.r.disagreement) disagreements.push(m.r.disagreement);
+      if (m.r.oracleMiss) oracleMisses.push(m.r.oracleMiss);
+      done++;
+    },
+    report,
   );
   rmSync(dir, { recursive: true, force: true });
   report(true);

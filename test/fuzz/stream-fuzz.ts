@@ -11,12 +11,13 @@
  * file changed by a refusal, more than one line or an engine message on
  * stderr, the time or memory cap passed).
  */
-import { fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliPath, makeStreamPool } from '../stream/stream-pool.js';
+import { runWorkers, seedBatches, serveJobs } from './workers.js';
 import { RSS_CAP_KB, type StreamCaseResult, type StreamFixtures, TIME_CAP_MS, runStreamCase } from './stream-case.js';
 
 const STREAMS = ['full2', 'full3', 'inc3', 'inc3from1'];
@@ -44,32 +45,29 @@ export function loadStreamFixtures(dir: string): StreamFixtures {
 function worker(fixtureDir: string): void {
   const fx = loadStreamFixtures(fixtureDir);
   const base = mkdtempSync(join(tmpdir(), 'dmthin-sfuzzw-'));
-  process.on('message', (seeds: number[] | 'done') => {
-    if (seeds === 'done') {
-      rmSync(base, { recursive: true, force: true });
-      process.exit(0);
-    }
-    for (const seed of seeds) {
-      let r: StreamCaseResult;
-      try {
-        r = runStreamCase(fx, seed, join(base, 'case'));
-      } catch (e) {
-        // The harness itself failed: a failure too, never silence.
-        r = {
-          label: `seed ${seed}`,
-          kind: 'harness',
-          target: '-',
-          applied: false,
-          failures: [`seed ${seed}: the case itself threw ${(e as Error).stack}`],
-          ms: 0,
-          rssKb: 0,
-        };
+  serveJobs<number[]>(
+    (seeds) => {
+      for (const seed of seeds) {
+        let r: StreamCaseResult;
+        try {
+          r = runStreamCase(fx, seed, join(base, 'case'));
+        } catch (e) {
+          // The harness itself failed: a failure too, never silence.
+          r = {
+            label: `seed ${seed}`,
+            kind: 'harness',
+            target: '-',
+            applied: false,
+            failures: [`seed ${seed}: the case itself threw ${(e as Error).stack}`],
+            ms: 0,
+            rssKb: 0,
+          };
+        }
+        process.send!(r);
       }
-      process.send!(r);
-    }
-    process.send!('next');
-  });
-  process.send!('next');
+    },
+    () => rmSync(base, { recursive: true, force: true }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -78,8 +76,7 @@ async function main(): Promise<void> {
   const jobs = Number(process.env.FUZZ_JOBS ?? Math.max(2, cpus().length));
   const dir = mkdtempSync(join(tmpdir(), 'dmthin-sfuzz-'));
   makeStreamFixtures(dir);
-  const queue: number[][] = [];
-  for (let s = first; s < first + total; s += 10) queue.push(Array.from({ length: Math.min(10, first + total - s) }, (_, i) => s + i));
+  const queue = seedBatches(first, total, 10);
   const failures: string[] = [];
   const byKind = new Map<string, { cases: number; applied: number }>();
   const byTarget = new Map<string, { cases: number; applied: number }>();
@@ -87,7 +84,6 @@ async function main(): Promise<void> {
   let fattest = { kb: 0, label: '' };
   let done = 0;
   const t0 = Date.now();
-  let lastReport = 0;
   const report = (final = false): void => {
     const secs = (Date.now() - t0) / 1000;
     const eta = done > 0 ? ((total - done) * secs) / done : 0;
@@ -101,31 +97,22 @@ async function main(): Promise<void> {
     if (applied) e.applied++;
     m.set(k, e);
   };
-  await Promise.all(
-    Array.from({ length: jobs }, () => {
-      const child = fork(fileURLToPath(import.meta.url), ['--worker', dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      return new Promise<void>((resolve, reject) => {
-        child.on('message', (m: 'next' | StreamCaseResult) => {
-          if (m === 'next') {
-            child.send(queue.shift() ?? 'done');
-            return;
-          }
-          failures.push(...m.failures);
-          // Said as found: a long run's faults are not kept until its end.
-          for (const f of m.failures) process.stderr.write(`FAULT ${f}\n`);
-          count(byKind, m.kind, m.applied);
-          count(byTarget, m.target, m.applied);
-          if (m.ms > slowest.ms) slowest = { ms: m.ms, label: m.label };
-          if (m.rssKb > fattest.kb) fattest = { kb: m.rssKb, label: m.label };
-          done++;
-          if (Date.now() - lastReport > 10_000) {
-            lastReport = Date.now();
-            report();
-          }
-        });
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`a stream fuzz worker exited with ${code}`))));
-      });
-    }),
+  await runWorkers<number[], StreamCaseResult>(
+    fileURLToPath(import.meta.url),
+    [dir],
+    jobs,
+    queue,
+    (m) => {
+      failures.push(...m.failures);
+      // Said as found: a long run's faults are not kept until its end.
+      for (const f of m.failures) process.stderr.write(`FAULT ${f}\n`);
+      count(byKind, m.kind, m.applied);
+      count(byTarget, m.target, m.applied);
+      if (m.ms > slowest.ms) slowest = { ms: m.ms, label: m.label };
+      if (m.rssKb > fattest.kb) fattest = { kb: m.rssKb, label: m.label };
+      done++;
+    },
+    report,
   );
   rmSync(dir, { recursive: true, force: true });
   report(true);
