@@ -9,17 +9,15 @@
  * dmthin's side of the same table.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSuperblock } from '../../src/format/superblock.js';
 import { BlockReader } from '../../src/io/block-reader.js';
+import { projectRoot } from '../support/env.js';
 import { type Score, score, treeBlocks } from './recovery.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** The project root, from src or from dist. */
-export const projectRoot = existsSync(join(here, '..', '..', 'package.json')) ? resolve(here, '..', '..') : resolve(here, '..', '..', '..');
 const cli = join(projectRoot, 'dist', 'dmthin.cjs');
 
 export interface RepairCase {

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { basename, join } from 'node:path';
 import CRC32 from 'crc-32';
 import { lvmCrc } from '../../src/lvm/crc.js';
-import { projectRoot } from '../support/env.js';
+import { cliPath } from '../support/cli.js';
 import { ImageEditor, type PristineImage, writeImage } from './lvm-image.js';
 import { prng as rng } from '../bench/pool-generator.js';
 
@@ -52,10 +52,6 @@ export const MUTATIONS = [
   'bitflip',
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
-
-/** The bundled CLI, whether this runs from the sources (vitest) or from dist/ (the fuzzer). */
-const cliPath =
-  [join(projectRoot, 'dist', 'dmthin.cjs'), join(projectRoot, 'dmthin.cjs')].find((p) => existsSync(p)) ?? join(projectRoot, 'dist', 'dmthin.cjs');
 
 /** One command a case, by turn: each mutation meets each command (MUTATIONS.length and COMMANDS.length are coprime). */
 export const COMMANDS = ['ls', 'history', 'check', 'export'] as const;

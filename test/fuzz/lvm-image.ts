@@ -7,8 +7,8 @@
  * The layout of each pristine PV is read once with dmthin's own codecs
  * (the pristine images are lvm2's, undamaged).
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { MDA_HEADER_SIZE, parseMdaHeader } from '../../src/lvm/mda-header.js';
 import { readPartitionTable } from '../../src/lvm/partitions.js';
@@ -17,7 +17,7 @@ import { projectRoot, xzDecompress } from '../support/env.js';
 
 const CHUNK = 64 * 1024;
 /** fixtures/ beside the sources, whether this runs from them (vitest) or from dist/ (the fuzzer). */
-const fixturesDir = [join(projectRoot, 'fixtures'), resolve(projectRoot, '..', 'fixtures')].find((d) => existsSync(join(d, 'lvm-single.pv.xz')))!;
+const fixturesDir = join(projectRoot, 'fixtures');
 
 /** Where LVM's structures lie in one PV of a pristine image. */
 export interface PvLayout {

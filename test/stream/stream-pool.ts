@@ -6,18 +6,13 @@
  * `image` the bytes a device holds (dmthin export).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cliPath as builtCli } from '../support/cli.js';
 import { emptyFile } from '../support/env.js';
 
-/** dist/dmthin.cjs of this checkout, found from here whether this runs from test/ (vitest) or dist/test/ (the fuzzer); FUZZ_CLI names another. */
-export const cliPath = ((): string => {
-  if (process.env.FUZZ_CLI) return process.env.FUZZ_CLI;
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++, d = dirname(d)) if (existsSync(join(d, 'dist', 'dmthin.cjs'))) return join(d, 'dist', 'dmthin.cjs');
-  throw new Error('dist/dmthin.cjs not found: run npm run build');
-})();
+/** The CLI the stream tests and the fuzzer run: this checkout's dist/dmthin.cjs, or the build FUZZ_CLI names. */
+export const cliPath = process.env.FUZZ_CLI ?? builtCli;
 
 export const BS = 65536;
 /** Blocks of each device: 16, so that images stay small (1 MiB). */

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const here = dirname(fileURLToPath(import.meta.url));
+/** The project root, whether this runs from the sources (vitest) or compiled into dist/test (the bench and the fuzzers). */
+export const projectRoot = existsSync(join(here, '..', '..', 'package.json')) ? resolve(here, '..', '..') : resolve(here, '..', '..', '..');
 export const sharedFixtures = resolve(projectRoot, '..', 'shared', 'fixtures');
 
 export const tpt09 = ['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync)
