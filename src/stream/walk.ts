@@ -73,6 +73,13 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
     return parts;
   };
   const fixed = async (n: number): Promise<Uint8Array> => joined(await take(n), n);
+  /** A record of `size` bytes whose type byte was read already: the whole record, for its CRC and fields. */
+  const record = async (type: number, size: number): Promise<Uint8Array> => {
+    const b = new Uint8Array(size);
+    b[0] = type;
+    b.set(await fixed(size - 1), 1);
+    return b;
+  };
   try {
     const head = await fixed(HEADER_SIZE);
     const header = parseHeader(head, name);
@@ -102,9 +109,7 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
       };
       if (type === RECORD.end) {
         part = `record ${index} (end)`;
-        const e = new Uint8Array(E_SIZE);
-        e[0] = type;
-        e.set(await fixed(E_SIZE - 1), 1);
+        const e = await record(type, E_SIZE);
         const v = new DataView(e.buffer);
         const stored = v.getUint32(29, true);
         const crc = crc32(e.subarray(0, 29));
@@ -121,9 +126,7 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
       }
       if (type === RECORD.data) {
         part = `record ${index} (data)`;
-        const h = new Uint8Array(D_HEAD);
-        h[0] = type;
-        h.set(await fixed(D_HEAD - 1), 1);
+        const h = await record(type, D_HEAD);
         const v = new DataView(h.buffer);
         const count = v.getUint32(9, true);
         const most = Math.max(MAX_RECORD_BYTES, bs);
@@ -160,9 +163,7 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
         next = first + count;
       } else if (type === RECORD.zero) {
         part = `record ${index} (discard)`;
-        const z = new Uint8Array(Z_SIZE);
-        z[0] = type;
-        z.set(await fixed(Z_SIZE - 1), 1);
+        const z = await record(type, Z_SIZE);
         const v = new DataView(z.buffer);
         const stored = v.getUint32(17, true);
         const crc = crc32(z.subarray(0, 17));
