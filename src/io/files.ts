@@ -122,6 +122,17 @@ export function sameFile(a: string, b: string): boolean {
   return (la !== undefined && identical(la, sb)) || (lb !== undefined && identical(sa, lb)) || (la !== undefined && lb !== undefined && identical(la, lb));
 }
 
+/** Refuses to write `path` (a `what`) when its directory `dir` is missing or not a directory, before anything is read or written. */
+export function requireDirectory(dir: string, path: string, what: string): void {
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    throw new UsageError(`cannot write ${what} ${path}: its directory ${dir}: ${errnoWords(e)}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`cannot write ${what} ${path}: ${dir} is ${kindOf(st)}, not a directory`);
+}
+
 /** Refuses an output that is one of the inputs, naming both. */
 export function refuseInputAsOutput(output: string, inputs: readonly string[]): void {
   for (const input of inputs) {

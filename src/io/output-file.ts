@@ -37,7 +37,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { errnoWords, kindOf, refuseInputAsOutput } from './files.js';
+import { errnoWords, kindOf, refuseInputAsOutput, requireDirectory } from './files.js';
 import { refuseIfHeld } from './held.js';
 
 export interface OutputOptions {
@@ -95,12 +95,7 @@ export class OutputFile {
     // Through a symbolic link: the file it names is replaced, not the link.
     const real = st && lstatSync(path).isSymbolicLink() ? realpathSync(path) : path;
     const dir = dirname(real);
-    try {
-      if (!statSync(dir).isDirectory()) throw new UsageError(`cannot write ${what} ${path}: ${dir} is not a directory`);
-    } catch (e) {
-      if (e instanceof UsageError) throw e;
-      throw new UsageError(`cannot write ${what} ${path}: its directory ${dir}: ${errnoWords(e)}`);
-    }
+    requireDirectory(dir, path, what);
     const temp = partialPath(real, process.pid);
     const fd = openOrExplain(temp, 'w', what, path);
     try {

@@ -42,7 +42,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
-import { errnoWords, fileError, kindOf, refuseInputAsOutput, sameFile } from '../io/files.js';
+import { errnoWords, fileError, kindOf, refuseInputAsOutput, requireDirectory, sameFile } from '../io/files.js';
 import { writeFullAsync } from '../io/full-io.js';
 import { partialPath } from '../io/output-file.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
@@ -184,14 +184,7 @@ export async function receive(streamPath: string, target: string, options: Recei
   refuseCrossedPaths(streamPath, target, statePath);
   statTarget(target);
   readStateBytes(statePath);
-  const dir = dirname(statePath);
-  let dirSt: Stats | undefined;
-  try {
-    dirSt = statSync(dir);
-  } catch (e) {
-    throw new UsageError(`cannot write state record ${statePath}: its directory ${dir}: ${errnoWords(e)}`);
-  }
-  if (!dirSt.isDirectory()) throw new UsageError(`cannot write state record ${statePath}: ${dir} is ${kindOf(dirSt)}`);
+  requireDirectory(dirname(statePath), statePath, 'state record');
   const v = await openStream(streamPath, dirname(statePath));
   try {
     return await applyStream(v, target, options);
