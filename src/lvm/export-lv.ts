@@ -11,10 +11,10 @@ import { isZero, writeFull } from '../io/full-io.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { LvSource } from './lv-source.js';
-import { poolSources, vgIn } from './open-pool.js';
+import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { VgTextError, lvBytes } from './vg.js';
-import { scanImages, splitVgLv } from './scan.js';
+import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 const CHUNK = 8 << 20;
 
@@ -27,7 +27,7 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
   const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
-    const a = vgIn(scan, vgName, images);
+    const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
     if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)}`);
     if (lv.defect) throw new VgTextError(a.vg.name, lv.defect);

@@ -10,9 +10,9 @@ import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
 import { lvmHistory, newestRemoval } from './history.js';
-import { type PoolIdentity, poolSources, vgIn } from './open-pool.js';
+import { type PoolIdentity, poolSources } from './open-pool.js';
 import { printable } from './printable.js';
-import { scanImages, splitVgLv } from './scan.js';
+import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 export interface RemovedExportReport extends DeletedExportReport {
   lv: string;
@@ -30,7 +30,7 @@ export function exportRemovedLv(
   const removed = newestRemoval(lvmHistory(images), vg, lv);
   const scan = scanImages(images);
   try {
-    const a = vgIn(scan, removed.vg, images);
+    const a = vgNamed(scan, removed.vg, images);
     const pool = poolSources(a, removed.pool, `${printable(vgLv)}'s pool ${printable(removed.pool)} is no longer a thin pool of VG ${printable(removed.vg)}`);
     const md = Metadata.open(pool.metadata);
     try {
@@ -60,7 +60,7 @@ export function removedLvPool(images: readonly string[], vgLv: string): PoolIden
   const removed = newestRemoval(lvmHistory(images), vg, lv);
   const scan = scanImages(images);
   try {
-    return { vg: removed.vg, vgId: vgIn(scan, removed.vg, images).vg.id, pool: removed.pool };
+    return { vg: removed.vg, vgId: vgNamed(scan, removed.vg, images).vg.id, pool: removed.pool };
   } finally {
     scan.close();
   }

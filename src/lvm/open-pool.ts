@@ -41,20 +41,6 @@ export function poolMetadata(a: AssembledVg, name: string, notAPool: string): { 
   return { seg, metadata, dataProblem };
 }
 
-/**
- * The VG named `name` in a scan; when there is none, the UsageError says
- * too why a VG text of the images could not be read (it may be this VG's).
- */
-export function vgIn(scan: Scan, name: string, images: readonly string[]): AssembledVg {
-  try {
-    return vgNamed(scan, name, images);
-  } catch (e) {
-    const unread = scan.problems.filter((p) => p.kind === 'bad_vg_text' || p.kind === 'bad_metadata_area').map((p) => p.detail);
-    if (!(e instanceof UsageError) || unread.length === 0) throw e;
-    throw new UsageError(`${e.message}; VG text the images hold could not be read: ${unread.join('; ')}`);
-  }
-}
-
 /** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (driver/kernel-lvm.ts). */
 export interface PoolIdentity {
   vg: string;
@@ -78,7 +64,7 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const scan = scanImages(images);
   try {
-    const a = vgIn(scan, vgName, images);
+    const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(poolName);
     const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
     const { metadata, dataProblem } = poolMetadata(
@@ -98,7 +84,7 @@ export function poolOfThinLv(images: readonly string[], vgLv: string): PoolIdent
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
-    const a = vgIn(scan, vgName, images);
+    const a = vgNamed(scan, vgName, images);
     const seg = a.vg.lvs.get(name)?.segments[0];
     return seg?.type === 'thin' ? { vg: vgName, vgId: a.vg.id, pool: seg.thinPool ?? '' } : undefined;
   } finally {

@@ -154,5 +154,10 @@ export function vgNamed(scan: Scan, name: string, images: readonly string[]): As
   const a = scan.vgs.find((v) => v.vg.name === name);
   if (a) return a;
   const found = scan.vgs.map((v) => v.vg.name);
-  throw new UsageError(`no VG ${printable(name)} in ${images.join(', ')}${found.length ? ` (found: ${found.map(printable).join(', ')})` : ''}`);
+  // A VG text the images hold but that could not be read may be this VG's: say why beside the refusal.
+  const unread = scan.problems.filter((p) => p.kind === 'bad_vg_text' || p.kind === 'bad_metadata_area').map((p) => p.detail);
+  throw new UsageError(
+    `no VG ${printable(name)} in ${images.join(', ')}${found.length ? ` (found: ${found.map(printable).join(', ')})` : ''}` +
+      `${unread.length ? `; VG text the images hold could not be read: ${unread.join('; ')}` : ''}`,
+  );
 }

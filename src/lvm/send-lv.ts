@@ -6,9 +6,9 @@
 import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
-import { poolSources, vgIn } from './open-pool.js';
+import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
-import { type AssembledVg, scanImages, splitVgLv } from './scan.js';
+import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
 import { lvBytes } from './vg.js';
 
 /** What `lvm send` sends, from LVM's text alone: the pool, the thin ids, the LV's size, and the VG's uuid. */
@@ -51,7 +51,7 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined): LvSendP
 export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined): LvSendPlan {
   const scan = scanImages(images);
   try {
-    return plan(vgIn(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv);
+    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv);
   } finally {
     scan.close();
   }
@@ -66,7 +66,7 @@ export async function sendLv(
 ): Promise<SendResult & { lv: string; base_lv: string | null }> {
   const scan = scanImages(images);
   try {
-    const a = vgIn(scan, splitVgLv(vgLv).vg, images);
+    const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
     const p = plan(a, vgLv, baseLv);
     const pool = poolSources(a, p.pool, `${printable(vgLv)}'s pool ${printable(p.pool)} is not a thin pool of VG ${printable(p.vg)}`);
     const md = Metadata.open(pool.metadata);
