@@ -109,12 +109,6 @@ class FieldError extends Error {}
  */
 export function volumeGroup(s: ConfigSection): VolumeGroup {
   const vgName = s.name;
-  const field = (sec: ConfigSection, name: string, where: string, min: number, max: number, what: string): number => {
-    const v = sec.values.get(name);
-    if (v === undefined) throw new FieldError(`${where} has no ${name}`);
-    if (typeof v !== 'number' || v < min || v > max) throw new FieldError(`${where}: ${name} = ${shown(v)}, expected ${what} (${min} to ${max})`);
-    return v;
-  };
   let extentSize: number;
   let seqno: number;
   try {
@@ -145,7 +139,7 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
     const lv: LogicalVolume = { name: l.name, visible: (l.list('status') ?? []).includes('VISIBLE'), segments: [] };
     try {
       for (const g of l.sections.values())
-        if (/^segment\d+$/.test(g.name)) lv.segments.push(segment(g, `LV ${printable(l.name)} ${g.name} (line ${g.line})`, pvKeys, extentSize, field));
+        if (/^segment\d+$/.test(g.name)) lv.segments.push(segment(g, `LV ${printable(l.name)} ${g.name} (line ${g.line})`, pvKeys, extentSize));
       lv.segments.sort((a, b) => a.startExtent - b.startExtent);
       let next = 0;
       for (const g of lv.segments) {
@@ -178,9 +172,15 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
   return { name: vgName, id: s.string('id') ?? '', seqno, extentSize, pvs, lvs };
 }
 
-type Field = (sec: ConfigSection, name: string, where: string, min: number, max: number, what: string) => number;
+/** A number field `name` of `sec` within min..max; a FieldError naming `where`, the value and `what` it should be otherwise. */
+function field(sec: ConfigSection, name: string, where: string, min: number, max: number, what: string): number {
+  const v = sec.values.get(name);
+  if (v === undefined) throw new FieldError(`${where} has no ${name}`);
+  if (typeof v !== 'number' || v < min || v > max) throw new FieldError(`${where}: ${name} = ${shown(v)}, expected ${what} (${min} to ${max})`);
+  return v;
+}
 
-function segment(g: ConfigSection, where: string, pvs: ReadonlyMap<string, PvRef>, extentSize: number, field: Field): Segment {
+function segment(g: ConfigSection, where: string, pvs: ReadonlyMap<string, PvRef>, extentSize: number): Segment {
   const type = g.string('type') ?? '';
   const seg: Segment = {
     where,
