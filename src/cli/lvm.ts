@@ -410,7 +410,7 @@ export function formatHistory(h: History): string {
   }
   if (h.problems.length) {
     lines.push('problems:');
-    for (const p of h.problems) lines.push(`  ${p.kind}${p.vg ? ` ${printable(p.vg)}` : ''}: ${p.detail}`);
+    for (const p of h.problems) lines.push(`  ${problemLine(p)}`);
   }
   return `${lines.join('\n')}\n`;
 }
