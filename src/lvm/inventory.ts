@@ -129,11 +129,13 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
     const thins = lvs.filter((l) => l.type === 'thin' && l.pool === pool.name);
     const data = lvNotReadable(vg, seg.dataLv!, a.pvs, `pool ${printable(pool.name)}'s data LV`);
     if (data) {
+      // The metadata is offered as a way on only when it is whole itself (its own problem follows otherwise).
+      const metadataWhole = !lvNotReadable(vg, seg.metadataLv!, a.pvs);
       problems.push({
         kind: 'unreadable_pool_data',
         vg: vg.name,
         lv: pool.name,
-        detail: `${data.detail}: its thin LVs cannot be exported or sent (its metadata can still be checked and dumped)`,
+        detail: `${data.detail}: its thin LVs cannot be exported or sent${metadataWhole ? ' (its metadata can still be checked and dumped)' : ''}`,
       });
     }
     let md: Metadata | undefined;

@@ -88,6 +88,8 @@ describe('a PV image shorter than its label says', () => {
     expect(kinds).toContain('truncated_pv ');
     expect(kinds).toEqual(expect.arrayContaining(['lv_not_all_there lin', 'lv_not_all_there str', 'unreadable_pool_data pool']));
     expect(kinds).not.toContain('unreadable_pool_metadata pool');
+    // pool_tmeta is whole in the short image: the data problem says the metadata can still be read.
+    expect(r.problems.find((p) => p.kind === 'unreadable_pool_data')!.detail).toMatch(/\(its metadata can still be checked and dumped\)$/);
     expect(r.problems.find((p) => p.kind === 'truncated_pv')!.detail).toMatch(/pv1-15M.*67108864 bytes, the image holds 15728640/);
     const out = tmp.path('lin-short.img');
     refused(
@@ -143,6 +145,8 @@ describe('a PV of two left out', () => {
     expect(r.problems.map((p) => p.kind)).toEqual(
       expect.arrayContaining(['missing_pv', 'lv_not_all_there', 'unreadable_pool_data', 'unreadable_pool_metadata']),
     );
+    // The metadata LV is on the missing PV too: the data problem does not send the admin to check and dump it.
+    expect(r.problems.find((p) => p.kind === 'unreadable_pool_data')!.detail).not.toMatch(/metadata can still be checked/);
     // What lies on pv0 alone is still read.
     expect(dmthin('lvm', 'export', pv0, 'vgst/lvol0_pmspare', '-o', tmp.path('spare.img')).code).toBe(0);
   });
