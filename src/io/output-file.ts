@@ -115,6 +115,11 @@ export class OutputFile {
     return this.temp === undefined;
   }
 
+  /** Whether a file of that name was there before (it is replaced only at commit). */
+  get existed(): boolean {
+    return this.replaces;
+  }
+
   /** Makes the output final: fsync and rename over the path named. Idempotent. */
   commit(): void {
     if (this.done) return;
@@ -217,7 +222,8 @@ function writeError(e: unknown, out: OutputFile, what = 'output'): unknown {
   const err = e as NodeJS.ErrnoException;
   if (!err || typeof err.code !== 'string' || err.path !== undefined || !['write', 'fsync', 'ftruncate'].includes(err.syscall ?? '')) return e;
   const where = out.path === '-' ? 'standard output' : out.path;
-  return new UsageError(`cannot write ${what} to ${where}: ${errnoWords(e)}${out.replacesInPlace ? '' : `; ${where} was left as it was`}`);
+  const after = out.replacesInPlace ? '' : out.existed ? `; ${where} was left as it was` : `; no ${where} was made`;
+  return new UsageError(`cannot write ${what} to ${where}: ${errnoWords(e)}${after}`);
 }
 
 function isTerminal(path: string): boolean {

@@ -1,4 +1,4 @@
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,12 @@ describe('withOutput: a failed write names the output', () => {
     writeFileSync(path, 'old bytes');
     expect(() => withOutput(path, { what: 'image' }, enospc)).toThrow(`cannot write image to ${path}: no space left on the device; ${path} was left as it was`);
     expect(readFileSync(path, 'utf8')).toBe('old bytes');
+  });
+
+  it('a new file: said not to have been made, nothing left under its name', () => {
+    const path = join(dir, 'new.img');
+    expect(() => withOutput(path, { what: 'image' }, enospc)).toThrow(`cannot write image to ${path}: no space left on the device; no ${path} was made`);
+    expect(existsSync(path)).toBe(false);
   });
 
   it('a device written as it goes: the device is named, with nothing claimed about it', () => {
