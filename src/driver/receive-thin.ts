@@ -27,7 +27,7 @@ export async function receiveIntoThin(streamPath: string, o: ReceiveThinOptions)
   if (!o.state) throw new ArgumentError('a thin device target needs --state FILE (where its last received state is kept)');
   const pool = await Pool.open(o.pool);
   const label = `thin ${o.thinId} of pool ${o.pool}`;
-  const v = await openStream(streamPath, dirname(o.state));
+  const v = await openStream(streamPath, dirname(o.state), label);
   try {
     const active = (await pool.activeThins()).filter((t) => t.id === o.thinId);
     if (active.length > 0) {

@@ -48,6 +48,7 @@ import { partialPath } from '../io/output-file.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
 import { grow } from '../pdata/grow.js';
 import type { StreamHeader } from './format.js';
+import { StreamError } from './errors.js';
 import { hex } from './identity.js';
 import { StagedStdin } from './staged-stdin.js';
 import { type TargetState, readState, readStateBytes, restoreState, writeState } from './state.js';
@@ -116,19 +117,29 @@ function checkStreamPath(path: string): void {
   }
 }
 
-/** An error of the system while reading the stream (not of its bytes), in words. */
-const readFailure = (name: string, e: unknown): unknown =>
-  e instanceof UsageError || !(e as NodeJS.ErrnoException)?.code ? e : fileError('read stream', name, e);
+/**
+ * An error of the system while reading the stream (not of its bytes), in
+ * words; a defect of the stream said with what it means for `target`: it
+ * was not touched, and what to do (the admin's next question).
+ */
+const readFailure = (name: string, e: unknown, target: string): unknown => {
+  if (e instanceof StreamError) return new StreamError(e.stream, e.offset, `${e.detail}; ${target} was not changed: send the stream again`);
+  return e instanceof UsageError || !(e as NodeJS.ErrnoException)?.code ? e : fileError('read stream', name, e);
+};
 
-/** Reads and verifies the stream at `streamPath` ('-': standard input, staged in `stageDir` since it cannot be read twice). */
-export async function openStream(streamPath: string, stageDir: string): Promise<VerifiedStream> {
+/**
+ * Reads and verifies the stream at `streamPath` ('-': standard input,
+ * staged in `stageDir` since it cannot be read twice), before anything of
+ * `target` (named in a refusal) is changed.
+ */
+export async function openStream(streamPath: string, stageDir: string, target: string): Promise<VerifiedStream> {
   checkStreamPath(streamPath);
   if (streamPath !== '-') {
     try {
       const w = await walk(streamPath, streamPath);
       return { path: streamPath, name: streamPath, header: w.header, dataBlocks: w.dataBlocks, zeroBlocks: w.zeroBlocks, close: () => {} };
     } catch (e) {
-      throw readFailure(streamPath, e);
+      throw readFailure(streamPath, e, target);
     }
   }
   const name = 'standard input';
@@ -146,7 +157,7 @@ export async function openStream(streamPath: string, stageDir: string): Promise<
     return { path: staged, name, header: w.header, dataBlocks: w.dataBlocks, zeroBlocks: w.zeroBlocks, close };
   } catch (e) {
     close();
-    throw readFailure(name, e);
+    throw readFailure(name, e, target);
   }
 }
 
@@ -185,7 +196,7 @@ export async function receive(streamPath: string, target: string, options: Recei
   statTarget(target);
   readStateBytes(statePath);
   requireDirectory(dirname(statePath), statePath, 'state record');
-  const v = await openStream(streamPath, dirname(statePath));
+  const v = await openStream(streamPath, dirname(statePath), options.label ?? target);
   try {
     return await applyStream(v, target, options);
   } finally {

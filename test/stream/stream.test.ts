@@ -107,7 +107,11 @@ describe('send and receive', () => {
     });
     const cut = tmp.path('cut.stream');
     writeFileSync(cut, bytes.subarray(0, bytes.length - 30));
+    // Each refusal says what it means for the target, and the way on.
+    const unchanged = `${target} was not changed: send the stream again\n`;
     expect(dmthin('receive', '-i', cut, '-o', target)).toMatchObject({ code: 1, stderr: expect.stringMatching(/ends early \(truncated\?\)/) });
+    expect(dmthin('receive', '-i', cut, '-o', target).stderr.endsWith(unchanged)).toBe(true);
+    expect(dmthin('receive', '-i', flipped, '-o', target).stderr.endsWith(unchanged)).toBe(true);
     const wrongBase = sendTo('w.stream', '--dev-id', '3', '--base', '1');
     expect(dmthin('receive', '-i', wrongBase.path, '-o', target)).toMatchObject({
       code: 1,
