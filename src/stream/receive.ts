@@ -427,6 +427,10 @@ async function inPlace(j: Job, st: Stats | undefined, isFile: boolean): Promise<
     return result(j, w, given, zeroed, isFile);
   } catch (e) {
     if (recorded && !changed) restoreState(j.statePath, j.stateBefore);
+    // Part way through: the state record names this stream, and only it can finish the target (docs/send.md).
+    const why = e instanceof UsageError ? e.message : (e as NodeJS.ErrnoException)?.code ? fileError('write', target, e).message : undefined;
+    if (changed && why !== undefined)
+      throw new UsageError(`${why}; ${target} is part way through this stream: once the cause is mended, give the same stream again to finish it`);
     throw e;
   } finally {
     closeSync(fd);

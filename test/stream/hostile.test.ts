@@ -228,3 +228,23 @@ describe('the library refuses what the CLI cannot be given', () => {
     await expect(lib(tmp.path('full2.stream'), tmp.path('y.img'), { state: '' })).rejects.toThrow(/one is empty/);
   });
 });
+
+describe('a receive that fails part way', () => {
+  it('says the target is part way through the stream, and the same stream finishes it', () => {
+    // A file size limit half way into the device: the incremental's first records land, a later one fails with EFBIG.
+    const t = tmp.path('partway.img');
+    expect(receive('-i', tmp.path('full2.stream'), '-o', t).code).toBe(0);
+    const limited = spawnSync('prlimit', [`--fsize=${SIZE / 2}`, process.execPath, cliPath, 'receive', '-i', tmp.path('inc3.stream'), '-o', t], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(limited.status).toBe(1);
+    expect(limited.stderr.trim().split('\n')).toHaveLength(1);
+    expect(limited.stderr).toMatch(
+      new RegExp(`cannot write ${t}: .*; ${t} is part way through this stream: once the cause is mended, give the same stream again to finish it\\n$`),
+    );
+    expect(sha(t)).not.toBe(sha(tmp.path('dev2.img')));
+    expect(receive('-i', tmp.path('inc3.stream'), '-o', t).code).toBe(0);
+    expect(sha(t)).toBe(sha(tmp.path('dev3.img')));
+  });
+});
