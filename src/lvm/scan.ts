@@ -4,7 +4,7 @@
  * PVs holds (the highest seqno), its PVs matched by uuid to where they were
  * found. What cannot be read is a problem with a kind, never a throw.
  */
-import { UsageError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { dashedUuid } from './label.js';
 import { readPartitionTable } from './partitions.js';
@@ -145,7 +145,8 @@ export function scanImages(paths: readonly string[]): Scan {
 /** "VG/LV" split, or a UsageError; `what` names the second part in the message ("POOL", "LV"). */
 export function splitVgLv(text: string, what = 'LV'): { vg: string; lv: string } {
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
-  if (!m) throw new UsageError(`'${text}' is not VG/${what}`);
+  if (!m)
+    throw new ArgumentError(`'${printable(text)}' is not VG/${what}: give the VG's name and the LV's, as lvs shows them (dmthin lvm ls IMAGE... lists them)`);
   return { vg: m[1]!, lv: m[2]! };
 }
 

@@ -374,3 +374,17 @@ describe('names from the images are printed with control characters escaped', ()
     expect(readFileSync(images[0]!).length).toBe(64 * MiB);
   });
 });
+
+describe('a name that is not VG/LV', () => {
+  it('is a usage error (exit 2) that says the form and where the names are listed', () => {
+    for (const args of [
+      ['lvm', 'send', pv0, pv1, 'vgst/t1', '--base', '1', '-o', tmp.path('never.stream')],
+      ['lvm', 'export', pv0, pv1, 't1', '-o', tmp.path('never.img')],
+    ]) {
+      const r = dmthin(...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/is not VG\/LV: give the VG's name and the LV's, as lvs shows them \(dmthin lvm ls IMAGE\.\.\. lists them\)\n$/);
+    }
+    expect(existsSync(tmp.path('never.stream')) || existsSync(tmp.path('never.img'))).toBe(false);
+  });
+});
