@@ -5,6 +5,7 @@ import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool, poolOfThinLv } from '../lvm/open-pool.js';
+import { type ByteRange, rangeBytes } from '../io/byte-range.js';
 import { exportLv } from '../lvm/export-lv.js';
 import { exportRemovedLv, removedLvPool } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
@@ -216,14 +217,17 @@ function registerPoolVerbs(lvm: Command): void {
     .description(
       'Writes VG/LV to FILE: a thin LV rebuilt from its pool (metadata and data read in place from the images), ' +
         'a linear or striped LV copied through its segments. To a file the output is sparse; -o - streams it.\n\n' +
-        'Exit status: 0 success, 1 the LV cannot be found or read, 2 bad arguments.',
+        'When a disk is gone for good, --partial writes what the other images hold, the bytes that lay on the missing PV as zeros, ' +
+        'and lists those ranges: exit 1 when any of the LV was lost, 0 when none of it lay there.\n\n' +
+        'Exit status: 0 success, 1 the LV cannot be found or read (or, with --partial, some of it was lost), 2 bad arguments.',
     )
     .argument('<images-then-lv...>', 'disk images, then the LV as VG/LV')
     .requiredOption('-o, --output <file>', 'output file (created or replaced), or - for standard output')
     .option('--deleted', "VG/LV is a thin LV lvremove took away: found by the name LVM's history gives it, exported as recovery does (docs/recovery.md)")
     .option('--include-unknown', 'with --deleted: write the blocks whose fate is unknown too')
-    .option('--json', 'print {kind, size, mapped_bytes, zero_bytes, runs, seconds} when done')
-    .action((args: string[], o: { output: string; json?: boolean; deleted?: boolean; includeUnknown?: boolean }) =>
+    .option('--partial', 'a PV is missing or an image short: write what the images hold, the rest as zeros, and list what was lost (exit 1 if any)')
+    .option('--json', 'print {kind, size, mapped_bytes, zero_bytes, runs, seconds} when done (with --partial: lost [{from, to}], lost_bytes, not_all_there)')
+    .action((args: string[], o: { output: string; json?: boolean; deleted?: boolean; includeUnknown?: boolean; partial?: boolean }) =>
       run(() => {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
@@ -232,6 +236,8 @@ function registerPoolVerbs(lvm: Command): void {
         const t0 = Date.now();
         const onProgress = tty ? (done: number, total: number) => process.stderr.write(`\rexporting ${lv}: ${((100 * done) / total).toFixed(0)}%`) : undefined;
         if (o.includeUnknown && !o.deleted) throw new ArgumentError('--include-unknown goes with --deleted');
+        if (o.partial && o.deleted)
+          throw new ArgumentError('--partial is for an LV the VG still lists; a removed LV is exported from the pool as recovery finds it');
         if (o.deleted) {
           refuseRecoveryFromLive(images, lv);
           const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
@@ -255,13 +261,19 @@ function registerPoolVerbs(lvm: Command): void {
               `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${lv} -o - | dmthin receive -i - -o ${o.output === '-' ? 'IMAGE' : o.output}`,
           );
         }
-        const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) => exportLv(images, lv, out.fd, onProgress));
+        const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
+          exportLv(images, lv, out.fd, { partial: o.partial, onProgress }),
+        );
         if (tty) process.stderr.write('\r\x1b[K');
         const seconds = (Date.now() - t0) / 1000;
         const stream = o.output === '-' ? process.stderr : process.stdout;
-        if (o.json) printJson({ ...r, seconds }, stream, 0);
-        else stream.write(`exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`);
-        return 0;
+        const lostBytes = r.lost ? rangeBytes(r.lost) : 0;
+        if (o.json) printJson({ ...r, ...(r.lost ? { lostBytes } : {}), seconds }, stream, 0);
+        else {
+          stream.write(`exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`);
+          if (r.notAllThere !== undefined) stream.write(formatLost(lv, r.lost!, lostBytes, r.notAllThere));
+        }
+        return lostBytes ? 1 : 0;
       }),
     );
   for (const v of POOL_VERBS) {
@@ -386,6 +398,16 @@ function isoTime(seconds: number | undefined): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
+/** What a partial export lost, for a person: how much, why, the first ranges, and where the rest are. */
+function formatLost(lv: string, lost: readonly ByteRange[], bytes: number, why: string): string {
+  if (!lost.length) return `none of ${lv} lay where the images lack bytes (${why}): its copy is whole\n`;
+  const shown = lost.slice(0, 8).map((l) => `${l.from}..${l.to}`);
+  return (
+    `LOST ${bytes} bytes of ${lv} in ${lost.length} range${lost.length === 1 ? '' : 's'}, written as zeros (${why}): ` +
+    `bytes ${shown.join(', ')}${lost.length > shown.length ? `, and ${lost.length - shown.length} more (--json lists every one)` : ''}\n`
+  );
+}
+
 export function formatHistory(h: History): string {
   const lines: string[] = [];
   let vg = '';
@@ -425,10 +447,16 @@ export function formatInventory(inv: Inventory): string {
     }
     const rows = [['LV', 'TYPE', 'SIZE', 'POOL', 'ID', 'ORIGIN', 'MAPPED', '']];
     for (const lv of vg.lvs) {
-      const notes =
+      const notes = [
+        lv.problem
+          ? `! cannot be read whole: ${lv.problem}${lv.type === 'thin' && lv.problem !== 'bad_lv' ? ` (pool ${printable(lv.pool ?? '')})` : ''}, below`
+          : '',
         lv.type === 'thin-pool'
           ? `chunk ${humanSize(lv.chunkSize ?? 0)}, transaction ${lv.transactionId} (metadata: ${lv.metadataTransactionId ?? 'unreadable'})`
-          : '';
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       rows.push([
         lv.hidden ? `[${printable(lv.name)}]` : printable(lv.name),
         printable(lv.type),

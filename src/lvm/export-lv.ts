@@ -4,13 +4,19 @@
  * data LVs (thin/export.ts, reading both in place through their segments);
  * a linear or striped LV is copied through its segments. To a file the
  * output is sparse.
+ *
+ * `partial` is for a disk gone for good: what the remaining PVs hold is
+ * written, the bytes that lay on the missing one as zeros, and the result
+ * lists them (lost). A thin LV's pool must still have its whole metadata LV:
+ * without its mappings no byte of the data LV can be placed.
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { LvSource } from './lv-source.js';
+import { type ByteRange, addRange } from '../io/byte-range.js';
+import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { VgTextError, lvBytes } from './vg.js';
@@ -21,9 +27,26 @@ const CHUNK = 8 << 20;
 export interface LvExportResult extends ExportResult {
   /** thin, or linear/striped. */
   kind: string;
+  /** With partial: why not all of the LV's bytes were there (which PV is missing, which image short); undefined when all were. */
+  notAllThere?: string;
 }
 
-export function exportLv(images: readonly string[], vgLv: string, outFd: number, onProgress?: (done: number, total: number) => void): LvExportResult {
+export interface LvExportOptions {
+  /** Write what the images hold when a PV is missing or an image short, the rest as zeros, listed in the result's lost. */
+  partial?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The way on when an LV is not all there and partial was not asked for. */
+const PARTIAL_HINT = '; if the missing bytes cannot be had, --partial writes what the images hold, the missing bytes as zeros, and lists them';
+
+/** `src` opened partial, refused unless partial was asked for when some of it is not there. */
+function whole(src: LvSource, vg: string, partial: boolean): LvSource {
+  if (src.notAllThere !== undefined && !partial) throw new LvNotAllThereError(vg, src.lv, src.notAllThere, src.remedy + PARTIAL_HINT);
+  return src;
+}
+
+export function exportLv(images: readonly string[], vgLv: string, outFd: number, { partial = false, onProgress }: LvExportOptions = {}): LvExportResult {
   const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
@@ -38,10 +61,14 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
         a,
         seg.thinPool ?? '',
         `${printable(vgLv)}'s pool ${printable(seg.thinPool ?? '')} is not a thin pool of VG ${printable(vgName)}`,
+        true,
       );
+      const data = whole(pool.data, a.vg.name, partial);
       const md = Metadata.open(pool.metadata);
       try {
-        return { kind: 'thin', ...exportDevice(md, pool.data, seg.deviceId!, outFd, { size, onProgress }) };
+        const lostIn = data.notAllThere === undefined ? undefined : (at: number, n: number) => data.lostIn(at, n);
+        const r = exportDevice(md, data, seg.deviceId!, outFd, { size, onProgress, lostIn });
+        return { kind: 'thin', ...r, ...(partial ? { lost: r.lost ?? [], notAllThere: data.notAllThere } : {}) };
       } finally {
         md.close();
       }
@@ -52,7 +79,9 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
         `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}`,
       );
     }
-    return { kind: 'linear', ...copySource(new LvSource(a.vg, lvName, a.pvs), outFd, onProgress) };
+    const src = whole(new LvSource(a.vg, lvName, a.pvs, undefined, true), a.vg.name, partial);
+    const { lost, ...r } = copySource(src, outFd, onProgress);
+    return { kind: 'linear', ...r, ...(partial ? { lost, notAllThere: src.notAllThere } : {}) };
   } finally {
     scan.close();
   }
@@ -63,11 +92,13 @@ function copySource(src: LvSource, outFd: number, onProgress?: (done: number, to
   const seekable = fstatSync(outFd).isFile();
   if (seekable) ftruncateSync(outFd, src.size);
   const buf = new Uint8Array(CHUNK);
-  const result: ExportResult = { size: src.size, mappedBytes: 0, zeroBytes: 0, runs: 0 };
+  const lost: ByteRange[] = [];
+  const result: ExportResult = { size: src.size, mappedBytes: 0, zeroBytes: 0, runs: 0, lost };
   for (let at = 0; at < src.size; at += CHUNK) {
     const n = Math.min(CHUNK, src.size - at);
     const view = buf.subarray(0, n);
     src.readAt(view, at);
+    for (const l of src.lostIn(at, n)) addRange(lost, l.from, l.to);
     result.mappedBytes += n;
     if (seekable && isZero(view, n)) result.zeroBytes += n;
     else writeFull(outFd, view, n, seekable ? at : null);

@@ -32,14 +32,21 @@ export interface InventoryLv {
   transactionId?: number;
   /** Thin pools: the pool metadata's own (its superblock). */
   metadataTransactionId?: bigint;
+  /**
+   * Why the LV cannot be read whole, when it cannot: the kind of the
+   * problem that says so (its own, or for a thin LV its pool's), so that no
+   * row looks healthy when export would refuse it.
+   */
+  problem?: string;
 }
 
 export interface InventoryPv {
   name: string;
   uuid: string;
-  file: string;
-  /** Byte offset of the PV in the file (its partition's start; 0 for a PV image). */
-  offset: number;
+  /** The image holding the PV; null when none of those given does. */
+  file: string | null;
+  /** Byte offset of the PV in the file (its partition's start; 0 for a PV image); null when missing. */
+  offset: number | null;
   /** Bytes from the PV's start to its first extent. */
   peStart: number;
   peCount: number;
@@ -99,7 +106,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
         detail: `${printable(p.key)} (uuid ${printable(p.id)}) in ${printable(f.file)}${f.start ? ` at byte ${f.start}` : ''}: its label says the PV has ${f.label.deviceSize} bytes, the image holds ${f.size}`,
       });
     }
-    return { name: p.key, uuid: p.id, file: f?.file ?? '', offset: f?.start ?? 0, peStart: p.peStart * 512, peCount: p.peCount };
+    return { name: p.key, uuid: p.id, file: f?.file ?? null, offset: f?.start ?? null, peStart: p.peStart * 512, peCount: p.peCount };
   });
   const poolParts = new Set<string>();
   for (const lv of vg.lvs.values()) {
@@ -120,7 +127,8 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
     // A linear or striped LV some of whose bytes the images lack (a pool's own LVs are its problem, below).
     else if (!poolParts.has(lv.name) && lv.segments.length && lv.segments.every((g) => g.type === 'striped')) {
       const why = lvNotReadable(vg, lv.name, a.pvs);
-      if (why) problems.push({ kind: why instanceof LvNotAllThereError ? 'lv_not_all_there' : 'bad_lv', vg: vg.name, lv: lv.name, detail: why.detail });
+      if (why instanceof LvNotAllThereError) problems.push({ kind: 'lv_not_all_there', vg: vg.name, lv: lv.name, detail: why.detail + PARTIAL });
+      else if (why) problems.push({ kind: 'bad_lv', vg: vg.name, lv: lv.name, detail: why.detail });
     }
   }
   // What each pool's metadata says about it and its thin LVs.
@@ -135,7 +143,10 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
         kind: 'unreadable_pool_data',
         vg: vg.name,
         lv: pool.name,
-        detail: `${data.detail}: its thin LVs cannot be exported or sent${metadataWhole ? ' (its metadata can still be checked and dumped)' : ''}`,
+        detail:
+          data instanceof LvNotAllThereError
+            ? `${data.missing}: its thin LVs cannot be exported whole or sent; ${data.remedy}${metadataWhole ? ` (its metadata can still be checked and dumped)${PARTIAL}` : ''}`
+            : `${data.detail}: its thin LVs cannot be exported or sent${metadataWhole ? ' (its metadata can still be checked and dumped)' : ''}`,
       });
     }
     let md: Metadata | undefined;
@@ -215,5 +226,22 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       md?.close();
     }
   }
+  markUnreadable(vg.name, lvs, problems);
   return { name: vg.name, seqno: vg.seqno, extentSize: extent, pvs, lvs };
+}
+
+/** The way on for an LV not all there when the disk is gone: what `lvm export` can still do. */
+const PARTIAL = '; if the missing bytes cannot be had, lvm export --partial writes what the images hold and lists what is lost';
+
+/** Problems that stop an LV from being read whole: the LV's own, and for thin LVs their pool's. */
+const LV_STOPS = new Set(['bad_lv', 'lv_not_all_there', 'unreadable_pool_data', 'unreadable_pool_metadata']);
+const POOL_STOPS = new Set(['unreadable_pool_data', 'unreadable_pool_metadata', 'bad_lv']);
+
+function markUnreadable(vg: string, lvs: InventoryLv[], problems: readonly LvmProblem[]): void {
+  for (const row of lvs) {
+    const own = problems.find((p) => p.vg === vg && p.lv === row.name && LV_STOPS.has(p.kind));
+    const ofPool = row.type === 'thin' ? problems.find((p) => p.vg === vg && p.lv === row.pool && POOL_STOPS.has(p.kind)) : undefined;
+    const p = own ?? ofPool;
+    if (p) row.problem = p.kind;
+  }
 }

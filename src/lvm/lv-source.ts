@@ -9,8 +9,12 @@
  * missing PV or a short image would otherwise read as zeros, which no
  * reader above could tell from data. The check walks segments, not stripes
  * (vg.ts lvPvRuns), and reads map only the bytes asked for.
+ *
+ * Opened `partial` (a disk gone for good), the bytes the images lack read
+ * as zeros, and lostIn names them so that the caller reports every one.
  */
 import { UsageError } from '../errors.js';
+import { type ByteRange, addRange } from '../io/byte-range.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { printable } from './printable.js';
 import type { PvFile } from './pv.js';
@@ -24,12 +28,19 @@ export type PvLocations = ReadonlyMap<string, { file: PvFile; start: number; siz
 
 /** An LV some of whose bytes the images do not hold: a PV of it missing, or an image shorter than its extents. */
 export class LvNotAllThereError extends UsageError {
+  /** The cause and the way on, as one line. */
+  readonly detail: string;
+
   constructor(
     readonly vg: string,
     readonly lv: string,
-    readonly detail: string,
+    /** What is missing ("lin lies on pv1, which none of the images given holds (...)"). */
+    readonly missing: string,
+    /** What to do ("add the image holding that PV"). */
+    readonly remedy: string,
   ) {
-    super(`VG ${printable(vg)}: ${detail}`);
+    super(`VG ${printable(vg)}: ${missing}: ${remedy}`);
+    this.detail = `${missing}: ${remedy}`;
     this.name = 'LvNotAllThereError';
   }
 }
@@ -65,7 +76,8 @@ export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, rol
     return new LvNotAllThereError(
       vg.name,
       lv,
-      `${name} lies on ${first!.key}, which none of the images given holds (${first!.about})${more ? `, and on ${more}, which none holds either` : ''}: add the image${more ? 's' : ''} holding ${more ? 'those PVs' : 'that PV'}`,
+      `${name} lies on ${first!.key}, which none of the images given holds (${first!.about})${more ? `, and on ${more}, which none holds either` : ''}`,
+      `add the image${more ? 's' : ''} holding ${more ? 'those PVs' : 'that PV'}`,
     );
   }
   if (short.size) {
@@ -73,7 +85,7 @@ export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, rol
       const where = pvs.get(key)!;
       return `${printable(key)} in ${printable(where.file.path)}${where.start ? ` at byte ${where.start}` : ''} (its extents run to byte ${end} of the PV, the image holds ${heldBytes(where)})`;
     });
-    return new LvNotAllThereError(vg.name, lv, `${name} lies past the end of ${which.join(', ')}: the image is truncated, or a partial copy`);
+    return new LvNotAllThereError(vg.name, lv, `${name} lies past the end of ${which.join(', ')}`, 'the image is truncated, or a partial copy');
   }
   return undefined;
 }
@@ -81,20 +93,45 @@ export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, rol
 export class LvSource implements ByteSource {
   readonly name: string;
   readonly size: number;
+  /** Opened partial: why not all of the LV is there (the LvNotAllThereError's missing), or undefined when it is. */
+  readonly notAllThere: string | undefined;
+  /** Opened partial: what to do about it (the LvNotAllThereError's remedy). */
+  readonly remedy: string | undefined;
 
+  /**
+   * `partial`: open even when some of the LV's bytes are in no image (they
+   * read as zeros; lostIn says which); a defect of the VG text still throws.
+   */
   constructor(
     private readonly vg: VolumeGroup,
     readonly lv: string,
     private readonly pvs: PvLocations,
     role?: string,
+    partial = false,
   ) {
     const l = vg.lvs.get(lv);
     if (!l) throw new VgTextError(vg.name, `${role ? `${role} ` : ''}${printable(lv)} is not an LV of the VG`);
     // Every byte the LV's extents cover must be in the images; fail now, not mid-read.
     const why = lvNotReadable(vg, lv, pvs, role);
-    if (why) throw why;
+    if (why && !(partial && why instanceof LvNotAllThereError)) throw why;
+    this.notAllThere = why instanceof LvNotAllThereError ? why.missing : undefined;
+    this.remedy = why instanceof LvNotAllThereError ? why.remedy : undefined;
     this.size = lvBytes(vg, l);
     this.name = `${vg.name}/${lv}`;
+  }
+
+  /** The ranges of bytes [position, position + length) of the LV that no image holds (read as zeros), in order. */
+  lostIn(position: number, length: number): ByteRange[] {
+    const out: ByteRange[] = [];
+    if (this.notAllThere === undefined) return out;
+    let at = position;
+    for (const run of mapLv(this.vg, this.lv, position, Math.max(0, Math.min(length, this.size - position)))) {
+      const where = this.pvs.get(run.pv);
+      const held = where ? Math.max(0, Math.min(run.length, heldBytes(where) - run.offset)) : 0;
+      if (held < run.length) addRange(out, at + held, at + run.length);
+      at += run.length;
+    }
+    return out;
   }
 
   readAt(dst: Uint8Array, position: number): void {
@@ -113,8 +150,11 @@ export class LvSource implements ByteSource {
     let at = 0;
     if (inside > 0) {
       for (const run of mapLv(this.vg, this.lv, position, inside)) {
-        const where = this.pvs.get(run.pv)!;
-        read(where.file.source, dst.subarray(at, at + run.length), where.start + run.offset);
+        const where = this.pvs.get(run.pv);
+        // Only when opened partial can a run lie (wholly or in part) outside the images.
+        const held = where ? Math.max(0, Math.min(run.length, heldBytes(where) - run.offset)) : 0;
+        if (held) read(where!.file.source, dst.subarray(at, at + held), where!.start + run.offset);
+        dst.fill(0, at + held, at + run.length);
         at += run.length;
       }
     }

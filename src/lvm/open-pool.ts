@@ -20,10 +20,12 @@ export interface PoolSources {
  * Pool `name` of an assembled VG, its metadata and data LVs both whole in
  * the images (an LvNotAllThereError or VgTextError naming what is not);
  * `notAPool` is the UsageError's message when it is not a thin pool.
+ * `partialData`: the data LV may lack bytes (they read as zeros, its
+ * lostIn names them); the metadata LV must still be whole.
  */
-export function poolSources(a: AssembledVg, name: string, notAPool: string): PoolSources {
+export function poolSources(a: AssembledVg, name: string, notAPool: string, partialData = false): PoolSources {
   const { seg, metadata } = poolMetadata(a, name, notAPool);
-  return { seg, metadata, data: new LvSource(a.vg, seg.dataLv!, a.pvs, `pool ${printable(name)}'s data LV`) };
+  return { seg, metadata, data: new LvSource(a.vg, seg.dataLv!, a.pvs, `pool ${printable(name)}'s data LV`, partialData) };
 }
 
 /**

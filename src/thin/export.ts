@@ -9,6 +9,7 @@ import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
+import { type ByteRange, addRange } from '../io/byte-range.js';
 import type { Metadata } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 import { openPoolData } from './pool-data.js';
@@ -19,6 +20,12 @@ export interface ExportOptions {
   size?: number;
   /** Called now and then with bytes of the device done so far. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The ranges of data bytes [at, at + n) the data source could not give
+   * (they read as zeros): a data LV with a PV gone. Each becomes a lost
+   * range of the device in the result.
+   */
+  lostIn?: (at: number, n: number) => ByteRange[];
 }
 
 export interface ExportResult {
@@ -27,6 +34,8 @@ export interface ExportResult {
   /** Mapped bytes that were all zeros and left as holes (files only). */
   zeroBytes: number;
   runs: number;
+  /** With options.lostIn: the device's byte ranges written as zeros because the data source lacked them, in order. */
+  lost?: ByteRange[];
 }
 
 const CHUNK = 8 << 20;
@@ -91,7 +100,7 @@ export function exportRuns(
   const buf = new Uint8Array(CHUNK);
   const zeros = new Uint8Array(CHUNK);
   let pos = 0; // stream position (sequential output)
-  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0 };
+  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0, ...(options.lostIn ? { lost: [] } : {}) };
   let lastReport = 0;
   const padTo = (target: number): void => {
     while (pos < target) {
@@ -114,6 +123,7 @@ export function exportRuns(
         }
         data.readAt(buf.subarray(0, n), at0);
         const at = r.v * bs + off;
+        for (const l of options.lostIn?.(at0, n) ?? []) addRange(result.lost!, at + l.from - at0, at + l.to - at0);
         if (seekable) {
           if (isZero(buf, n)) result.zeroBytes += n;
           else writeFull(outFd, buf, n, at);
