@@ -20,7 +20,7 @@ import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { VgTextError, lvBytes } from './vg.js';
-import { scanImages, splitVgLv, vgNamed } from './scan.js';
+import { scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
 
 const CHUNK = 8 << 20;
 
@@ -52,7 +52,7 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
   try {
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
-    if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)}`);
+    if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)} (${whichLvs(a.vg, images, () => true)})`);
     if (lv.defect) throw new VgTextError(a.vg.name, lv.defect);
     const size = lvBytes(a.vg, lv);
     const seg = lv.segments[0];

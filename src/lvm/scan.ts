@@ -150,6 +150,17 @@ export function splitVgLv(text: string, what = 'LV'): { vg: string; lv: string }
   return { vg: m[1]!, lv: m[2]! };
 }
 
+/**
+ * The words after "no LV X in VG V" or "X is not a thin LV": which LVs of
+ * the VG would do (those `fits`, visible ones; the first 12), and where
+ * they are all listed.
+ */
+export function whichLvs(vg: AssembledVg['vg'], images: readonly string[], fits: (l: { segments: Array<{ type: string }> }) => boolean, what = 'LVs'): string {
+  const names = [...vg.lvs.values()].filter((l) => l.visible && !l.defect && fits(l)).map((l) => printable(l.name));
+  const shown = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ');
+  return `${names.length ? `its ${what}: ${shown}` : `it has no ${what}`}; dmthin lvm ls ${images.map(printable).join(' ')} lists every LV`;
+}
+
 /** The VG named `name` in a scan, or a UsageError saying which VGs the images hold. */
 export function vgNamed(scan: Scan, name: string, images: readonly string[]): AssembledVg {
   const a = scan.vgs.find((v) => v.vg.name === name);

@@ -8,7 +8,7 @@ import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
-import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
+import { type AssembledVg, scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
 import { lvBytes } from './vg.js';
 
 /** What `lvm send` sends, from LVM's text alone: the pool, the thin ids, the LV's size, and the VG's uuid. */
@@ -21,14 +21,14 @@ export interface LvSendPlan {
   size: number;
 }
 
-function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined): LvSendPlan {
+function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: readonly string[]): LvSendPlan {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const thin = (n: string): { pool: string; id: number; size: number } => {
     const lv = a.vg.lvs.get(n);
     const seg = lv?.segments[0];
     if (!lv || seg?.type !== 'thin')
       throw new UsageError(
-        `${printable(vgName)}/${printable(n)} is ${lv ? (lv.defect ? `unreadable (${lv.defect})` : `a ${printable(seg?.type ?? 'segmentless')} LV`) : 'not an LV of the VG'}: lvm send takes thin LVs`,
+        `${printable(vgName)}/${printable(n)} is ${lv ? (lv.defect ? `unreadable (${lv.defect})` : `a ${printable(seg?.type ?? 'segmentless')} LV`) : 'not an LV of the VG'}: lvm send takes thin LVs (${whichLvs(a.vg, images, (l) => l.segments[0]?.type === 'thin', 'thin LVs')})`,
       );
     return { pool: seg.thinPool ?? '', id: seg.deviceId!, size: lvBytes(a.vg, lv) };
   };
@@ -51,7 +51,7 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined): LvSendP
 export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined): LvSendPlan {
   const scan = scanImages(images);
   try {
-    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv);
+    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv, images);
   } finally {
     scan.close();
   }
@@ -67,7 +67,7 @@ export async function sendLv(
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
-    const p = plan(a, vgLv, baseLv);
+    const p = plan(a, vgLv, baseLv, images);
     const pool = poolSources(a, p.pool, `${printable(vgLv)}'s pool ${printable(p.pool)} is not a thin pool of VG ${printable(p.vg)}`);
     const md = Metadata.open(pool.metadata);
     try {

@@ -42,7 +42,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
-import { errnoWords, fileError, kindOf, refuseInputAsOutput, requireDirectory, sameFile } from '../io/files.js';
+import { errnoWords, fileError, kindOf, requireDirectory, sameFile } from '../io/files.js';
 import { writeFullAsync } from '../io/full-io.js';
 import { partialPath } from '../io/output-file.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
@@ -166,7 +166,19 @@ export async function openStream(streamPath: string, stageDir: string, target: s
  * that is the target (by name, link or loop device): receive writes both.
  */
 export function refuseCrossedPaths(streamPath: string, target: string, statePath: string): void {
-  for (const out of [target, statePath]) refuseInputAsOutput(out, [streamPath]);
+  if (streamPath !== '-') {
+    for (const [out, what] of [
+      [target, 'the target'],
+      [statePath, 'the state record'],
+    ] as const) {
+      if (resolve(out) === resolve(streamPath) || sameFile(out, streamPath)) {
+        const alias = out === streamPath ? '' : ` (${out} and ${streamPath} are the same file)`;
+        throw new ArgumentError(
+          `${what} ${out} is the stream being read${alias}: receive writes it, and never over what it reads; give ${what === 'the target' ? 'another target' : '--state another file (default: TARGET.dmthin-state)'}`,
+        );
+      }
+    }
+  }
   if (resolve(statePath) === resolve(target) || sameFile(statePath, target)) {
     const alias = statePath === target ? '' : ` (${statePath} and ${target} are the same file)`;
     throw new ArgumentError(`the state record ${statePath} is the target ${target}${alias}: give --state another file (default: TARGET.dmthin-state)`);
@@ -242,7 +254,7 @@ export function admit(v: VerifiedStream, label: string, statePath: string, targe
       const advice =
         header.baseDeviceId === state.device_id
           ? `thin ${state.device_id} has changed since it was sent (written to, or its pool's metadata repaired or restored): send a full stream`
-          : `send with --base ${state.device_id}, or a full stream`;
+          : `send it again from the base the target holds, thin ${state.device_id} (dmthin send --base ${state.device_id}; from LVM images, lvm send --base VG/LV, the thin LV whose device id is ${state.device_id}: lvm ls lists them), or send a full stream`;
       throw new UsageError(`${base}, but ${holds}: not applying it; ${advice}`);
     }
     if (state.block_size !== header.blockSize) {
@@ -291,7 +303,9 @@ export async function applyStream(v: VerifiedStream, target: string, options: Re
   const { state, resumed } = admit(v, label, statePath, st !== undefined);
   const isFile = !options.asDevice && (st === undefined || st.isFile());
   if (!state && !header.incremental && st?.isFile() && st.size > 0 && !options.asDevice)
-    throw new UsageError(`${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream`);
+    throw new UsageError(
+      `${target} exists and was not made by dmthin receive (no ${statePath}): refusing to overwrite it with a full stream: give another target, or remove it if it holds nothing you need (if it was received with --state elsewhere, give that --state)`,
+    );
   const job: Job = {
     v,
     target,

@@ -323,7 +323,10 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       const x = b();
       expect(x.corrupt).toMatchObject({ code: 1, stderr: expect.stringMatching(/corrupt\.stream, byte \d+: .*checksum/) });
       expect(x.truncated).toMatchObject({ code: 1, stderr: expect.stringMatching(/ends early \(truncated\?\)/) });
-      expect(x.wrongBase).toMatchObject({ code: 1, stderr: expect.stringMatching(/base is thin 11 .* holds thin 12 .* send with --base 12/) });
+      expect(x.wrongBase).toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(/base is thin 11 .* holds thin 12 .* send it again from the base the target holds, thin 12 \(dmthin send --base 12;/),
+      });
       expect(x.unchanged).toEqual({ file: true, state: true });
     });
 

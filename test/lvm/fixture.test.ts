@@ -160,7 +160,13 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     const tdata = tmp.path('tdata.img');
     expect(dmthin('lvm', 'export', image, 'vgfx/pool_tdata', '-o', tdata).code).toBe(0);
     expect(readFileSync(tdata).equals(readFileSync(extractLv(volumeGroup(vg), 'pool_tdata')))).toBe(true);
-    expect(dmthin('lvm', 'export', image, 'vgfx/nope', '-o', tmp.path('x'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/no LV nope in VG vgfx/) });
+    // A name not there: the VG's visible LVs (lvs' rows without brackets) and where they are all listed.
+    const nope = dmthin('lvm', 'export', image, 'vgfx/nope', '-o', tmp.path('x'));
+    expect(nope.code).toBe(1);
+    const listed = /no LV nope in VG vgfx \(its LVs: ([^;]*); dmthin lvm ls (\S+) lists every LV\)\n$/.exec(nope.stderr);
+    expect(listed, nope.stderr).not.toBeNull();
+    expect(listed![1]!.split(', ').sort()).toEqual(['pool', 'snap1', 'thin1', 'thin2']);
+    expect(listed![2]).toBe(image);
   });
 
   it('lvm ls lists what lvs listed, and the pool metadata LVM cannot see', () => {
@@ -375,7 +381,9 @@ describe('lvm send and receive on the PV lvm2 made', () => {
     expect(createHash('sha256').update(readFileSync(target)).digest('hex')).toBe(sums.get('thin1'));
     expect(dmthin('lvm', 'send', image, 'vgfx/thin1', '--base', 'vgfx/pool', '-o', tmp.path('x'))).toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/vgfx\/pool is a thin-pool LV: lvm send takes thin LVs/),
+      stderr: expect.stringMatching(
+        /vgfx\/pool is a thin-pool LV: lvm send takes thin LVs \(its thin LVs: (snap1|thin1|thin2), (snap1|thin1|thin2), (snap1|thin1|thin2); dmthin lvm ls \S+ lists every LV\)/,
+      ),
     });
   });
 });

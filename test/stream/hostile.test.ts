@@ -157,8 +157,13 @@ describe('the state record, the target and the stream are three different files'
   it('--state or the target naming the stream is refused, the stream untouched', () => {
     const t = goodTarget('g.img');
     const before = snapshot();
-    expect(receive('-i', tmp.path('inc3.stream'), '-o', t, '--state', tmp.path('inc3.stream')).code).toBe(2);
-    expect(receive('-i', tmp.path('inc3.stream'), '-o', tmp.path('inc3.stream')).code).toBe(2);
+    // Each named for what it is: not "the output is an input".
+    const asState = receive('-i', tmp.path('inc3.stream'), '-o', t, '--state', tmp.path('inc3.stream'));
+    expect(asState.code).toBe(2);
+    expect(asState.stderr).toMatch(/^dmthin: the state record .*inc3\.stream is the stream being read: .*give --state another file/);
+    const asTarget = receive('-i', tmp.path('inc3.stream'), '-o', tmp.path('inc3.stream'));
+    expect(asTarget.code).toBe(2);
+    expect(asTarget.stderr).toMatch(/^dmthin: the target .*inc3\.stream is the stream being read: .*give another target/);
     // An empty path is no file: refused (by the CLI's parser, and by the library for its own callers).
     expect(receive('-i', tmp.path('full2.stream'), '-o', '').code).toBe(2);
     expect(receive('-i', tmp.path('full2.stream'), '-o', t, '--state', '').code).toBe(2);

@@ -116,7 +116,7 @@ describe('send and receive', () => {
     expect(dmthin('receive', '-i', wrongBase.path, '-o', target)).toMatchObject({
       code: 1,
       stderr: expect.stringMatching(
-        /base is thin 1 \([0-9a-f]{16}\.\.\.\), but .* holds thin 2 as received at .*: not applying it; send with --base 2, or a full stream/,
+        /base is thin 1 \([0-9a-f]{16}\.\.\.\), but .* holds thin 2 as received at .*: not applying it; send it again from the base the target holds, thin 2 \(dmthin send --base 2; from LVM images, lvm send --base VG\/LV, the thin LV whose device id is 2: lvm ls lists them\), or send a full stream/,
       ),
     });
     expect(dmthin('receive', '-i', inc.path, '-o', tmp.path('fresh.img'))).toMatchObject({
@@ -151,7 +151,10 @@ describe('send and receive', () => {
     const link = tmp.path('link-to-stream');
     symlinkSync(inc.path, link);
     const before = sha(inc.path);
-    expect(dmthin('receive', '-i', inc.path, '-o', link)).toMatchObject({ code: 2, stderr: expect.stringMatching(/is an input .*same file/) });
+    expect(dmthin('receive', '-i', inc.path, '-o', link)).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/the target .*link-to-stream is the stream being read \(.* are the same file\)/),
+    });
     expect(dmthin('receive', '-i', inc.path, '-o', target, '--state', inc.path).code).toBe(2);
     expect(sha(inc.path)).toBe(before);
     // A device target needs --state: beside a device node the record would be in /dev, gone at the next boot.
@@ -161,7 +164,10 @@ describe('send and receive', () => {
     });
     const other = tmp.path('someone-elses.img');
     writeFileSync(other, 'precious');
-    expect(dmthin('receive', '-i', full.path, '-o', other)).toMatchObject({ code: 1, stderr: expect.stringMatching(/not made by dmthin receive/) });
+    expect(dmthin('receive', '-i', full.path, '-o', other)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/not made by dmthin receive .*: give another target, or remove it if it holds nothing you need/),
+    });
     expect(readFileSync(other, 'utf8')).toBe('precious');
   });
 });
