@@ -95,6 +95,8 @@ export class VgTextError extends UsageError {
 /** Extents, sectors and ids are kept as numbers: every byte offset made of them must stay exact. */
 const MAX_SECTORS = Math.floor(Number.MAX_SAFE_INTEGER / 512);
 const U32 = 2 ** 32 - 1;
+/** lvm2 reads segment_count as an int32. */
+const I32 = 2 ** 31 - 1;
 /** lvm2 keeps thin device ids in 24 bits. */
 const MAX_DEVICE_ID = 2 ** 24 - 1;
 
@@ -150,6 +152,12 @@ export function volumeGroup(s: ConfigSection): VolumeGroup {
         next += g.extentCount;
       }
       if (next * extentSize > MAX_SECTORS) throw new FieldError(`LV ${printable(l.name)}: ${next} extents of ${extentSize} sectors is past 2^53 bytes`);
+      // lvm2 reads every sub-section of an LV as a segment and refuses the VG when segment_count disagrees: so does dmthin, for that LV.
+      const declared = field(l, 'segment_count', `LV ${printable(l.name)}`, 1, I32, 'its number of segments');
+      if (declared !== l.sections.size)
+        throw new FieldError(
+          `LV ${printable(l.name)}: segment_count = ${declared}, but it has ${l.sections.size} segment section${l.sections.size === 1 ? '' : 's'}${l.sections.size ? ` (${[...l.sections.keys()].map(printable).join(', ')})` : ''}`,
+        );
     } catch (e) {
       if (!(e instanceof FieldError)) throw e;
       lv.defect = e.message;

@@ -246,6 +246,20 @@ describe('impossible values in the VG text', () => {
     ['an LV stacked on itself', inLv('lin', '"pv0", 0', '"lin", 0'), 'lin', /LV lin is stacked on itself/],
     ['a thin LV of a pool that does not exist', inLv('t1', 'thin_pool = "pool"', 'thin_pool = "nopool"'), 't1', /thin_pool = "nopool" names no LV of the VG/],
     ['a negative device id', inLv('t1', 'device_id = 1', 'device_id = -1'), 't1', /device_id = -1, expected a thin device id \(0 to 16777215\)/],
+    // lvm2 refuses an LV whose segment_count is not its number of segment sections (import_vsn1.c _read_segments).
+    [
+      'a segment count past int32',
+      inLv('lin', 'segment_count = 2', 'segment_count = 4294967296'),
+      'lin',
+      /LV lin: segment_count = 4294967296, expected its number of segments \(1 to 2147483647\)/,
+    ],
+    [
+      'a segment count unlike its segments',
+      inLv('lin', 'segment_count = 2', 'segment_count = 3'),
+      'lin',
+      /LV lin: segment_count = 3, but it has 2 segment sections \(segment1, segment2\)/,
+    ],
+    ['no segment count', inLv('lin', /segment_count = 2\n/, ''), 'lin', /LV lin has no segment_count/],
   ];
   for (const [what, edit, lv, message] of cases) {
     it(`${what}: a named problem of that LV in lvm ls; the LV refused by name; the other LVs still read`, () => {
