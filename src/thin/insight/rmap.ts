@@ -9,7 +9,6 @@ import { parseCount } from '../../format/units.js';
 import { type Output, ascii } from '../../io/output.js';
 import type { Metadata } from '../metadata.js';
 import { forEachMapping } from '../mapping-scan.js';
-import { grow } from '../../pdata/grow.js';
 
 export interface Region {
   begin: number;
@@ -33,26 +32,77 @@ export function parseRegion(text: string): Region {
   return r;
 }
 
-/** Growable columns of runs: no object per run until the (sorted) result is read. */
-class RunColumns {
-  dataBegin = new Float64Array(1024);
-  dataEnd = new Float64Array(1024);
-  dev = new Uint32Array(1024);
-  thinBegin = new Float64Array(1024);
-  n = 0;
-  push(db: number, de: number, dev: number, tb: number): void {
-    if (this.n === this.dev.length) {
-      this.dataBegin = grow(this.dataBegin);
-      this.dataEnd = grow(this.dataEnd);
-      this.dev = grow(this.dev);
-      this.thinBegin = grow(this.thinBegin);
+/**
+ * A growable column of whole numbers: 4 bytes a value while every value
+ * fits in 32 bits, 8 once one does not (a virtual block past 2^32). Grows by
+ * half, not double: at ten million runs the slack is what costs.
+ */
+class Column {
+  a: Uint32Array | Float64Array = new Uint32Array(1024);
+  push(i: number, v: number): void {
+    if (i === this.a.length) {
+      const b = new (this.a.constructor as new (n: number) => Uint32Array | Float64Array)(Math.ceil(this.a.length * 1.5));
+      b.set(this.a);
+      this.a = b;
     }
-    const i = this.n++;
-    this.dataBegin[i] = db;
-    this.dataEnd[i] = de;
-    this.dev[i] = dev;
-    this.thinBegin[i] = tb;
+    if (v > 0xffffffff && this.a instanceof Uint32Array) this.a = Float64Array.from(this.a);
+    this.a[i] = v;
   }
+}
+
+/** Runs as columns: no object per run until the (sorted) result is read. */
+class RunColumns {
+  readonly dataBegin = new Column();
+  readonly length = new Column();
+  readonly dev = new Column();
+  readonly thinBegin = new Column();
+  n = 0;
+  push(db: number, len: number, dev: number, tb: number): void {
+    const i = this.n++;
+    this.dataBegin.push(i, db);
+    this.length.push(i, len);
+    this.dev.push(i, dev);
+    this.thinBegin.push(i, tb);
+  }
+}
+
+/**
+ * The order of runs by data block, then length, device and virtual block:
+ * a stable radix sort on the data block, 16 bits a pass (linear, and no
+ * comparator call per pair as Array.sort would make ten million times),
+ * then the few runs that start on one shared data block sorted among
+ * themselves.
+ */
+function sortRuns(c: RunColumns): Uint32Array {
+  const n = c.n;
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const key = c.dataBegin.a;
+  let max = 0;
+  for (let i = 0; i < n; i++) if (key[i] > max) max = key[i];
+  let tmp = new Uint32Array(n);
+  const count = new Uint32Array(65537);
+  for (let shift = 0, div = 1; max / div >= 1; shift += 16, div *= 65536) {
+    const digit = key instanceof Uint32Array && shift < 32 ? (i: number) => (key[i] >>> shift) & 0xffff : (i: number) => Math.floor(key[i] / div) % 65536;
+    count.fill(0);
+    for (let k = 0; k < n; k++) count[digit(order[k]) + 1]++;
+    for (let d = 1; d <= 65536; d++) count[d] += count[d - 1];
+    for (let k = 0; k < n; k++) {
+      const i = order[k];
+      tmp[count[digit(i)]++] = i;
+    }
+    [order, tmp] = [tmp, order];
+  }
+  const len = c.length.a;
+  const dev = c.dev.a;
+  const thin = c.thinBegin.a;
+  for (let k = 0; k < n; ) {
+    let j = k + 1;
+    while (j < n && key[order[j]] === key[order[k]]) j++;
+    if (j - k > 1) order.subarray(k, j).sort((x, y) => len[x] - len[y] || dev[x] - dev[y] || thin[x] - thin[y]);
+    k = j;
+  }
+  return order;
 }
 
 /** The sorted runs, read by index: one object per run only when asked for. */
@@ -88,7 +138,7 @@ export function rmap(md: Metadata, regions: readonly Region[]): RmapResult {
         ce++;
         return;
       }
-      if (open) cols.push(cb, ce, cdev, ct);
+      if (open) cols.push(cb, ce - cb, cdev, ct);
       open = true;
       cb = data;
       ce = data + 1;
@@ -96,18 +146,17 @@ export function rmap(md: Metadata, regions: readonly Region[]): RmapResult {
       ct = v;
     });
   }
-  if (open) cols.push(cb, ce, cdev, ct);
+  if (open) cols.push(cb, ce - cb, cdev, ct);
   // thin_rmap 0.9 sorts by data block alone with an unstable sort, so the
   // order of ties is an accident of its implementation; 1.x sorts by every
   // field, which is deterministic: do that.
-  const order = new Uint32Array(cols.n).map((_v, i) => i);
-  const { dataBegin: b, dataEnd: e, dev: dv, thinBegin: t } = cols;
-  order.sort((x, y) => b[x] - b[y] || e[x] - e[y] || dv[x] - dv[y] || t[x] - t[y]);
+  const order = sortRuns(cols);
+  const { dataBegin: b, length: l, dev: dv, thinBegin: t } = cols;
   return {
     length: order.length,
     at: (k) => {
       const i = order[k];
-      return { dataBegin: b[i], dataEnd: e[i], devId: dv[i], thinBegin: t[i] };
+      return { dataBegin: b.a[i], dataEnd: b.a[i] + l.a[i], devId: dv.a[i], thinBegin: t.a[i] };
     },
   };
 }
