@@ -11,7 +11,7 @@
  * column, for before/after comparisons of a change in the same run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.js';
 import { exportBench } from './export-bench.js';
@@ -37,7 +37,8 @@ const POOLS: Record<string, PoolSpec> = {
 
 const LS_FIELDS = 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS';
 const RMAP_REGION = '0..200000';
-const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,repair,ls,delta,rmap').split(',');
+// rmap-all: a region covering the whole data device (every mapping of the pool reported and sorted).
+const OPS = (process.env.BENCH_OPS ?? 'check,dump,restore,repair,ls,delta,rmap,rmap-all').split(',');
 
 interface Tool {
   name: string;
@@ -77,7 +78,8 @@ function measure(cmd: string[], reset: () => void): Measure {
   return best!;
 }
 
-function commandFor(tool: Tool, op: string, meta: string, xml: string, out: string): string[] {
+function commandFor(tool: Tool, op: string, meta: string, xml: string, out: string, nrData: number): string[] {
+  const whole = `0..${nrData}`;
   if (tool.cli) {
     const cli = tool.cli;
     switch (op) {
@@ -95,6 +97,8 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
         return [process.execPath, cli, 'delta', '--snap1', '0', '--snap2', '1', meta];
       case 'rmap':
         return [process.execPath, cli, 'rmap', '--region', RMAP_REGION, meta];
+      case 'rmap-all':
+        return [process.execPath, cli, 'rmap', '--region', whole, meta];
     }
   }
   const bin = (t: string): string => join(tool.dir!, t);
@@ -113,11 +117,13 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
       return [bin('thin_delta'), '--snap1', '0', '--snap2', '1', meta];
     case 'rmap':
       return [bin('thin_rmap'), '--region', RMAP_REGION, meta];
+    case 'rmap-all':
+      return [bin('thin_rmap'), '--region', whole, meta];
   }
   throw new Error(op);
 }
 
-function prepare(size: string): { xml: string; meta: string; mappings: number; metaBytes: number } {
+function prepare(size: string): { xml: string; meta: string; mappings: number; metaBytes: number; nrData: number } {
   mkdirSync(dir, { recursive: true });
   const spec = POOLS[size];
   const xml = join(dir, `${size}.xml`);
@@ -144,7 +150,20 @@ function prepare(size: string): { xml: string; meta: string; mappings: number; m
     const r = spawnSync(cmd[0], cmd.slice(1), { stdio: 'inherit' });
     if (r.status !== 0) throw new Error('could not build the benchmark metadata');
   }
-  return { xml, meta, mappings, metaBytes };
+  // The data device's size, from the XML's superblock line (the generator writes it first).
+  const nrData = Number(/nr_data_blocks="(\d+)"/.exec(firstLine(xml))?.[1] ?? NaN);
+  return { xml, meta, mappings, metaBytes, nrData };
+}
+
+/** The first 4 KiB of a file as text (an XML's superblock line), without reading the rest. */
+function firstLine(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(4096);
+    return b.subarray(0, readSync(fd, b, 0, b.length, 0)).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function main(): void {
@@ -180,7 +199,7 @@ function main(): void {
             truncateSync(out, p.metaBytes);
           }
         };
-        const m = measure(commandFor(tool, op, p.meta, p.xml, out), reset);
+        const m = measure(commandFor(tool, op, p.meta, p.xml, out, p.nrData), reset);
         rmSync(out, { force: true });
         cells.push(`${m.seconds.toFixed(2)} (${Number.isNaN(m.rssMiB) ? '?' : m.rssMiB.toFixed(0)})`);
         if (tool.name === 'dmthin') ours = m.seconds;
