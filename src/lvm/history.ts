@@ -190,9 +190,20 @@ function changesBetween(a: VolumeGroup, b: VolumeGroup): VgChange[] {
   for (const [name, lv] of b.lvs) {
     const before = a.lvs.get(name);
     if (!before) out.push({ kind: 'lv_added', lv: name });
-    else if (JSON.stringify(before) !== JSON.stringify(lv)) out.push({ kind: 'lv_changed', lv: name });
+    else if (lvShape(before) !== lvShape(lv)) out.push({ kind: 'lv_changed', lv: name });
   }
   return out;
+}
+
+/**
+ * What an LV is, without where its text lies: each segment's `where` and a
+ * defect's "(line N)" move whenever an LV before it is added or removed, and
+ * would mark every LV after it as changed.
+ */
+function lvShape(lv: LogicalVolume): string {
+  return JSON.stringify(lv, (key, value) =>
+    key === 'where' ? undefined : key === 'defect' && typeof value === 'string' ? value.replace(/ \(line \d+\)/g, '') : value,
+  );
 }
 
 const isThin = (lv: LogicalVolume): boolean => lv.segments[0]?.type === 'thin';

@@ -410,6 +410,41 @@ describe('lvm history on the PV lvm2 made', () => {
     const times = h.versions.map((v) => Date.parse(v.time));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
     expect(h.removed).toEqual([]);
+    // An LV is "changed" exactly when its section of the VG text differs from the version before (read here from
+    // the bytes where each version was found, sections matched by braces): not when only its line number moved.
+    const texts = h.versions.map((v) => {
+      const at = Number(/ at byte (\d+)$/.exec((v as unknown as { found_in: string }).found_in)![1]);
+      const bytes = readFileSync(image).subarray(at);
+      return bytes.subarray(0, bytes.indexOf(0)).toString('utf8');
+    });
+    const sections = (text: string): Map<string, string> => {
+      const out = new Map<string, string>();
+      const lvs = text.indexOf('\nlogical_volumes {');
+      if (lvs < 0) return out;
+      let i = text.indexOf('{', lvs) + 1;
+      for (;;) {
+        const m = /^\s*([A-Za-z0-9_.+-]+) \{/.exec(text.slice(i, i + 300));
+        if (!m) return out;
+        let depth = 0;
+        let j = i;
+        for (; j < text.length; j++) {
+          if (text[j] === '{') depth++;
+          else if (text[j] === '}' && --depth === 0) break;
+        }
+        out.set(m[1]!, text.slice(i + m[0].length, j));
+        i = j + 1;
+      }
+    };
+    for (let k = 1; k < texts.length; k++) {
+      const [was, now] = [sections(texts[k - 1]!), sections(texts[k]!)];
+      const changed = [...now].filter(([n, t]) => was.has(n) && was.get(n) !== t).map(([n]) => n);
+      expect(
+        h.versions[k]!.changes.filter((c) => c.kind === 'lv_changed')
+          .map((c) => c.lv)
+          .sort(),
+        `seqno ${h.versions[k]!.seqno}`,
+      ).toEqual(changed.sort());
+    }
     expect(dmthin('lvm', 'history', image).stdout).toMatch(
       /^VG vgfx\n {2}seqno 1 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ .*older copy, found in the buffer: Write from vgcreate/,
     );
