@@ -19,13 +19,13 @@ import { type ByteRange, addRange } from '../io/byte-range.js';
 import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
-import { VgTextError, lvBytes } from './vg.js';
+import { VgTextError, lvBytes, lvType } from './vg.js';
 import { scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
 
 const CHUNK = 8 << 20;
 
 export interface LvExportResult extends ExportResult {
-  /** thin, or linear/striped. */
+  /** thin, linear or striped, as lvs names the LV's segment type. */
   kind: string;
   /** With partial: why not all of the LV's bytes were there (which PV is missing, which image short); undefined when all were. */
   notAllThere?: string;
@@ -81,7 +81,7 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
     }
     const src = whole(new LvSource(a.vg, lvName, a.pvs, undefined, true), a.vg.name, partial);
     const { lost, ...r } = copySource(src, outFd, onProgress);
-    return { kind: 'linear', ...r, ...(partial ? { lost, notAllThere: src.notAllThere } : {}) };
+    return { kind: lvType(lv), ...r, ...(partial ? { lost, notAllThere: src.notAllThere } : {}) };
   } finally {
     scan.close();
   }

@@ -12,7 +12,7 @@ import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
 import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
 import { type PoolAgreement, agrees, mismatchAdvice, poolAgreement } from './transaction.js';
-import { VgTextError, lvBytes } from './vg.js';
+import { VgTextError, lvBytes, lvType } from './vg.js';
 
 export interface InventoryLv {
   name: string;
@@ -116,8 +116,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
   const lvs: InventoryLv[] = [];
   for (const lv of vg.lvs.values()) {
     const first = lv.segments[0];
-    let type = lv.defect ? 'unreadable' : (first?.type ?? 'none');
-    if (type === 'striped') type = lv.segments.every((s) => s.areas.length === 1) ? 'linear' : 'striped';
+    const type = lvType(lv);
     const row: InventoryLv = { name: lv.name, type, size: lvBytes(vg, lv), hidden: !lv.visible };
     if (first?.type === 'thin')
       Object.assign(row, { pool: first.thinPool, deviceId: first.deviceId, origin: first.origin, transactionId: first.transactionId });

@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
 import { type AssembledVg, type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
-import { type Segment, VgTextError } from './vg.js';
+import { type Segment, VgTextError, lvType } from './vg.js';
 
 /** A thin pool's segment and its metadata and data LVs as ByteSources (read in place through their segments). */
 export interface PoolSources {
@@ -72,7 +72,7 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
     const { metadata, dataProblem } = poolMetadata(
       a,
       poolName,
-      `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lv.segments[0]?.type ?? 'segmentless')} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
+      `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lvType(lv))} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
     );
     return { metadata, dataProblem, name: `${vgName}/${poolName}`, vg: vgName, vgId: a.vg.id, pool: poolName, scan, close: () => scan.close() };
   } catch (e) {

@@ -9,7 +9,7 @@ import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type AssembledVg, scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
-import { lvBytes } from './vg.js';
+import { lvBytes, lvType } from './vg.js';
 
 /** What `lvm send` sends, from LVM's text alone: the pool, the thin ids, the LV's size, and the VG's uuid. */
 export interface LvSendPlan {
@@ -28,7 +28,7 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: 
     const seg = lv?.segments[0];
     if (!lv || seg?.type !== 'thin')
       throw new UsageError(
-        `${printable(vgName)}/${printable(n)} is ${lv ? (lv.defect ? `unreadable (${lv.defect})` : `a ${printable(seg?.type ?? 'segmentless')} LV`) : 'not an LV of the VG'}: lvm send takes thin LVs (${whichLvs(a.vg, images, (l) => l.segments[0]?.type === 'thin', 'thin LVs')})`,
+        `${printable(vgName)}/${printable(n)} is ${lv ? (lv.defect ? `unreadable (${lv.defect})` : `a ${printable(lvType(lv))} LV`) : 'not an LV of the VG'}: lvm send takes thin LVs (${whichLvs(a.vg, images, (l) => l.segments[0]?.type === 'thin', 'thin LVs')})`,
       );
     return { pool: seg.thinPool ?? '', id: seg.deviceId!, size: lvBytes(a.vg, lv) };
   };

@@ -71,6 +71,19 @@ export interface LogicalVolume {
   defect?: string;
 }
 
+/**
+ * An LV's type as lvs prints it: the first segment's type, except that a
+ * "striped" LV whose every segment has one stripe is "linear" (LVM writes
+ * both as striped); "unreadable" for an LV with a defect.
+ */
+export function lvType(lv: LogicalVolume): string {
+  if (lv.defect) return 'unreadable';
+  const first = lv.segments[0];
+  if (!first) return 'none';
+  if (first.type === 'striped') return lv.segments.every((s) => s.areas.length === 1) ? 'linear' : 'striped';
+  return first.type;
+}
+
 export interface VolumeGroup {
   name: string;
   id: string;

@@ -194,6 +194,20 @@ describe('lvm export --partial: a disk gone for good', () => {
     expect(dmthin('lvm', 'ls', pv0, pv1).stdout).not.toMatch(/cannot be read whole/);
   });
 
+  it('export names each LV by the segment type lvs gave it (striped is not linear), and so does lvm send’s refusal', () => {
+    const rows = (JSON.parse(readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.lvs.facts'), 'utf8')) as { report: Array<{ lv: LvsRow[] }> }).report[0]!
+      .lv;
+    for (const lv of ['lin', 'str']) {
+      const r = dmthin('lvm', 'export', pv0, pv1, `vgst/${lv}`, '-o', tmp.path(`${lv}.kind`), '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { kind: string }).kind).toBe(rows.find((x) => x.lv_name === lv)!.segtype);
+    }
+    expect(dmthin('lvm', 'send', pv0, pv1, 'vgst/s1', '--base', 'vgst/lin', '-o', tmp.path('x.inc')).stderr).toMatch(
+      /vgst\/lin is a linear LV: lvm send takes thin LVs/,
+    );
+    expect(existsSync(tmp.path('x.inc'))).toBe(false);
+  });
+
   it('--partial with --deleted is a usage error', () => {
     const r = dmthin('lvm', 'export', pv1, 'vgst/gone', '--deleted', '--partial', '-o', tmp.path('x'));
     expect(r.code).toBe(2);
