@@ -23,7 +23,7 @@
  *
  * Arithmetic wraps at 64 bits, so base is a BigInt.
  */
-import { getU64Big } from '../format/le.js';
+import { getU64Big, setU64Big } from '../format/le.js';
 import { UsageError } from '../errors.js';
 
 const MASK64 = (1n << 64n) - 1n;
@@ -76,11 +76,8 @@ class Sink {
   }
   u64(v: bigint): void {
     this.ensure(8);
-    let x = v;
-    for (let i = 0; i < 8; i++) {
-      this.buf[this.len++] = Number(x & 0xffn);
-      x >>= 8n;
-    }
+    setU64Big(this.buf, this.len, v);
+    this.len += 8;
   }
   bytes(b: Uint8Array): void {
     this.ensure(b.length);
