@@ -8,6 +8,7 @@
  * when nothing else does (repair scans every block).
  */
 import CRC32C from 'crc-32/crc32c.js';
+import { getU32, setU32 } from './le.js';
 
 const crc32c = CRC32C.buf;
 
@@ -28,16 +29,12 @@ export function computeChecksum(block: Uint8Array, salt: number): number {
 }
 
 export function storedChecksum(block: Uint8Array): number {
-  return (block[0] | (block[1] << 8) | (block[2] << 16) | (block[3] << 24)) >>> 0;
+  return getU32(block, 0);
 }
 
 /** Writes the checksum into bytes [0, 4). */
 export function stampChecksum(block: Uint8Array, salt: number): void {
-  const c = computeChecksum(block, salt);
-  block[0] = c & 0xff;
-  block[1] = (c >>> 8) & 0xff;
-  block[2] = (c >>> 16) & 0xff;
-  block[3] = (c >>> 24) & 0xff;
+  setU32(block, 0, computeChecksum(block, salt));
 }
 
 /** Which kind's salt makes the stored checksum valid, or undefined. */

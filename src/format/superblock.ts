@@ -26,7 +26,7 @@ import { Parser } from 'binary-parser';
 import { BLOCK_SIZE, Salt, computeChecksum, stampChecksum, storedChecksum } from './checksum.js';
 import { BlockNumberError, ChecksumError, FieldError } from './errors.js';
 import { ArgumentError } from '../errors.js';
-import { getU64 } from './le.js';
+import { getU32, getU64 } from './le.js';
 import { type SpaceMapRoot, parseSpaceMapRoot, writeSpaceMapRoot } from './space-map-root.js';
 
 export const SUPERBLOCK_MAGIC = 27022010;
@@ -38,9 +38,7 @@ export const MAX_DATA_BLOCK_SIZE = 2097152;
 
 /** Whether block `b` carries the superblock magic (a cheap test before parsing or checksumming it). */
 export function hasSuperblockMagic(b: Uint8Array): boolean {
-  return (
-    new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(32, true) === SUPERBLOCK_MAGIC && b[36] === 0 && b[37] === 0 && b[38] === 0 && b[39] === 0
-  );
+  return getU32(b, 32) === SUPERBLOCK_MAGIC && b[36] === 0 && b[37] === 0 && b[38] === 0 && b[39] === 0;
 }
 
 /** The kernel's rule for data_block_size (dm-thin.c pool_ctr): 128..2097152 sectors, a multiple of 128. */

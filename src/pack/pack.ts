@@ -1,11 +1,6 @@
 /**
- * thin_metadata_pack / thin_metadata_unpack files (format version 3).
- *
- * ```
- * header: u64 magic 0xa537a0aa6309ef77, u64 version 3, u64 block size 4096, u64 nr_blocks
- * then chunks: u64 compressed length, a zlib stream of
- *              { u64 block number, instructions that emit its 4096 bytes } ...
- * ```
+ * thin_metadata_pack / thin_metadata_unpack files (format version 3; the
+ * header and chunk framing in format.ts, the block instructions in vm.ts).
  * Only blocks with a valid checksum of a known kind are packed; unpacking
  * leaves every other block zero. dmthin packs each block as one literal
  * (the format's simplest instruction; zlib does the compressing) and reads
@@ -19,19 +14,10 @@ import { BlockReader } from '../io/block-reader.js';
 import { errnoWords, fileError, statInput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
 import { writeFull } from '../io/full-io.js';
+import { CHUNK_HEADER_SIZE, PACK_HEADER_SIZE, packU64, parseChunkHeader, parsePackHeader, writePackHeader } from './format.js';
 import { PackReader, PackVm, encodeLiteral } from './vm.js';
 
-export const PACK_MAGIC = 0xa537a0aa6309ef77n;
-export const PACK_VERSION = 3n;
 const BLOCKS_PER_CHUNK = 1024;
-/** 2^32 blocks (16 TiB): past any metadata device (the format addresses far less); a bigger count is damage. */
-const MAX_PACKED_BLOCKS = 2 ** 32;
-
-function u64le(v: bigint | number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
-  return b;
-}
 
 export interface PackResult {
   nrBlocks: number;
@@ -54,17 +40,14 @@ function packInto(reader: BlockReader, fd: number): PackResult {
     writeFull(fd, b, b.length, null);
     bytes += b.length;
   };
-  put(u64le(PACK_MAGIC));
-  put(u64le(PACK_VERSION));
-  put(u64le(BLOCK_SIZE));
-  put(u64le(reader.nrBlocks));
+  put(writePackHeader(reader.nrBlocks));
   let parts: Uint8Array[] = [];
   let inChunk = 0;
   let packed = 0;
   const flush = (): void => {
     if (inChunk === 0) return;
     const z = lazyZlib().deflateSync(Buffer.concat(parts));
-    put(u64le(z.length));
+    put(packU64(z.length));
     put(z);
     parts = [];
     inChunk = 0;
@@ -72,7 +55,7 @@ function packInto(reader: BlockReader, fd: number): PackResult {
   for (let b = 0; b < reader.nrBlocks; b++) {
     const block = reader.read(b);
     if (!classifyBlock(block)) continue;
-    parts.push(u64le(b), encodeLiteral(block));
+    parts.push(packU64(b), encodeLiteral(block));
     packed++;
     if (++inChunk === BLOCKS_PER_CHUNK) flush();
   }
@@ -88,20 +71,7 @@ export function unpack(input: string, output: string): { nrBlocks: number; block
   } catch (e) {
     throw fileError('read pack file', input, e);
   }
-  const size = file.length;
-  if (size < 32) throw new UsageError(`${input} is not a pack file (too short)`);
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  if (dv.getBigUint64(0, true) !== PACK_MAGIC) throw new UsageError(`${input} is not a pack file (bad magic)`);
-  const version = dv.getBigUint64(8, true);
-  if (version !== PACK_VERSION) throw new UsageError(`${input}: unsupported pack version ${version} (3 is known)`);
-  if (dv.getBigUint64(16, true) !== BigInt(BLOCK_SIZE)) throw new UsageError(`${input}: block size is not ${BLOCK_SIZE}`);
-  const declared = dv.getBigUint64(24, true);
-  if (declared > BigInt(MAX_PACKED_BLOCKS)) {
-    throw new UsageError(
-      `${input}: the header declares ${declared} metadata blocks (${declared * 4n} KiB), more than any metadata device holds: a damaged pack`,
-    );
-  }
-  const nrBlocks = Number(declared);
+  const nrBlocks = parsePackHeader(file, input);
   return withOutput(output, { inputs: [input], binary: true, what: 'metadata' }, (out) => {
     if (!out.seekable) throw new ArgumentError(`unpack writes metadata blocks at their places: ${output} must be a file or block device, not a stream`);
     return unpackInto(input, file, nrBlocks, out.fd);
@@ -109,7 +79,6 @@ export function unpack(input: string, output: string): { nrBlocks: number; block
 }
 
 function unpackInto(input: string, file: Uint8Array, nrBlocks: number, out: number): { nrBlocks: number; blocks: number } {
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const size = file.length;
   let blocks = 0;
   try {
@@ -117,12 +86,10 @@ function unpackInto(input: string, file: Uint8Array, nrBlocks: number, out: numb
   } catch (e) {
     throw new UsageError(`cannot make the output ${nrBlocks * BLOCK_SIZE} bytes long: ${errnoWords(e)}`);
   }
-  let p = 32;
+  let p = PACK_HEADER_SIZE;
   while (p < size) {
-    if (p + 8 > size) throw new UsageError(`${input}: truncated chunk header at byte ${p}`);
-    const len = Number(dv.getBigUint64(p, true));
-    p += 8;
-    if (p + len > size) throw new UsageError(`${input}: chunk at byte ${p - 8} runs past the end of the file`);
+    const len = parseChunkHeader(file, p, input);
+    p += CHUNK_HEADER_SIZE;
     let raw: Buffer;
     try {
       raw = lazyZlib().inflateSync(file.subarray(p, p + len));

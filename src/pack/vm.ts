@@ -23,6 +23,7 @@
  *
  * Arithmetic wraps at 64 bits, so base is a BigInt.
  */
+import { getU64Big, setU64Big } from '../format/le.js';
 import { UsageError } from '../errors.js';
 
 const MASK64 = (1n << 64n) - 1n;
@@ -75,11 +76,8 @@ class Sink {
   }
   u64(v: bigint): void {
     this.ensure(8);
-    let x = v;
-    for (let i = 0; i < 8; i++) {
-      this.buf[this.len++] = Number(x & 0xffn);
-      x >>= 8n;
-    }
+    setU64Big(this.buf, this.len, v);
+    this.len += 8;
   }
   bytes(b: Uint8Array): void {
     this.ensure(b.length);
@@ -161,10 +159,8 @@ export class PackVm {
         const len = (nib << 8) | r.u8();
         const high = this.exec(r, len * 8);
         const low = this.exec(r, len * 8);
-        const hv = new DataView(high.buffer, high.byteOffset, high.length);
-        const lv = new DataView(low.buffer, low.byteOffset, low.length);
         for (let i = 0; i < len; i++) {
-          out.u64(((hv.getBigUint64(8 * i, true) << 24n) | (lv.getBigUint64(8 * i, true) & 0xffffffn)) & MASK64);
+          out.u64(((getU64Big(high, 8 * i) << 24n) | (getU64Big(low, 8 * i) & 0xffffffn)) & MASK64);
         }
         return;
       }

@@ -14,7 +14,20 @@ import { DeltaStream } from '../thin/delta/delta.js';
 import { RunStream } from '../thin/runs.js';
 import { highestKey } from '../pdata/btree/traversal.js';
 import type { Metadata, ThinDevice } from '../thin/metadata.js';
-import { D_HEAD, HEADER_SIZE, MAX_RECORD_BYTES, NO_BASE, Z_SIZE, chain, crc32, dataHead, endRecord, writeHeader, zeroRecord } from './format.js';
+import {
+  CRC_SIZE,
+  D_HEAD,
+  HEADER_SIZE,
+  MAX_RECORD_BYTES,
+  NO_BASE,
+  chain,
+  dataHead,
+  endRecord,
+  sealData,
+  storedCrc,
+  writeHeader,
+  zeroRecord,
+} from './format.js';
 import { hex, poolIdentity, snapshotIdentity } from './identity.js';
 
 export interface SendOptions {
@@ -194,7 +207,7 @@ const READ_AHEAD = 3;
  */
 async function writeRecords(records: Records, data: ByteSource, bs: number, perRecord: number, outFd: number, header: Uint8Array): Promise<Written> {
   const w: Written = { dataBlocks: 0, zeroBlocks: 0, records: 0, bytes: 0, sum: 0 };
-  const free: Uint8Array[] = Array.from({ length: READ_AHEAD + 2 }, () => new Uint8Array(D_HEAD + perRecord * bs + 4));
+  const free: Uint8Array[] = Array.from({ length: READ_AHEAD + 2 }, () => new Uint8Array(D_HEAD + perRecord * bs + CRC_SIZE));
   interface Job {
     kind: 'data' | 'zero';
     v: number;
@@ -219,7 +232,7 @@ async function writeRecords(records: Records, data: ByteSource, bs: number, perR
   };
   try {
     await put(header, HEADER_SIZE);
-    w.sum = chain(w.sum, new DataView(header.buffer).getUint32(HEADER_SIZE - 4, true));
+    w.sum = chain(w.sum, storedCrc(header));
     for (;;) {
       while (queue.length < READ_AHEAD && free.length > 0 && records.next()) {
         const job: Job = { kind: records.kind, v: records.v, n: records.n };
@@ -237,7 +250,7 @@ async function writeRecords(records: Records, data: ByteSource, bs: number, perR
       if (!job) break;
       if (job.kind === 'zero') {
         const z = zeroRecord(job.v, job.n);
-        w.sum = chain(w.sum, new DataView(z.buffer).getUint32(Z_SIZE - 4, true));
+        w.sum = chain(w.sum, storedCrc(z));
         w.zeroBlocks += job.n;
         await put(z, z.length);
       } else {
@@ -245,12 +258,10 @@ async function writeRecords(records: Records, data: ByteSource, bs: number, perR
         if (job.error) throw job.error;
         const rec = job.buf!;
         rec.set(dataHead(job.v, job.n), 0);
-        const end = D_HEAD + job.n * bs;
-        const crc = crc32(rec.subarray(0, end));
-        new DataView(rec.buffer, rec.byteOffset).setUint32(end, crc, true);
+        const crc = sealData(rec, job.n * bs);
         w.sum = chain(w.sum, crc);
         w.dataBlocks += job.n;
-        await put(rec, end + 4, rec);
+        await put(rec, D_HEAD + job.n * bs + CRC_SIZE, rec);
       }
       w.records++;
     }

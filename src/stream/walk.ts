@@ -10,7 +10,23 @@
  */
 import { ChunkReader, MAX_TAKE } from '../io/chunk-reader.js';
 import { StreamError } from './errors.js';
-import { D_HEAD, E_SIZE, HEADER_SIZE, MAX_RECORD_BYTES, RECORD, type StreamHeader, Z_SIZE, chain, crc32, parseHeader } from './format.js';
+import {
+  CRC_SIZE,
+  D_HEAD,
+  E_SIZE,
+  HEADER_SIZE,
+  MAX_RECORD_BYTES,
+  RECORD,
+  type StreamHeader,
+  Z_SIZE,
+  chain,
+  crc32,
+  parseDataHead,
+  parseEndRecord,
+  parseHeader,
+  parseZeroRecord,
+  storedCrc,
+} from './format.js';
 import type { StreamSource } from './staged-stdin.js';
 
 /** Bytes of `parts` (views from a take) as one array: small fixed-size fields only. */
@@ -84,7 +100,7 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
     const head = await fixed(HEADER_SIZE);
     const header = parseHeader(head, name);
     afterHeader?.(header);
-    let sum = chain(0, new DataView(head.buffer, head.byteOffset).getUint32(HEADER_SIZE - 4, true));
+    let sum = chain(0, storedCrc(head));
     const bs = header.blockSize;
     const maxBlock = header.virtualSize / bs;
     const bigMax = BigInt(maxBlock);
@@ -109,16 +125,13 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
       };
       if (type === RECORD.end) {
         part = `record ${index} (end)`;
-        const e = await record(type, E_SIZE);
-        const v = new DataView(e.buffer);
-        const stored = v.getUint32(29, true);
-        const crc = crc32(e.subarray(0, 29));
-        if (stored !== crc) throw bad('end', `checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`);
-        const [d, z, n] = [v.getBigUint64(1, true), v.getBigUint64(9, true), v.getBigUint64(17, true)];
+        const e = parseEndRecord(await record(type, E_SIZE));
+        if (e.storedCrc !== e.computedCrc) throw bad('end', `checksum stored 0x${e.storedCrc.toString(16)}, computed 0x${e.computedCrc.toString(16)}`);
+        const [d, z, n] = [e.dataBlocks, e.zeroBlocks, e.records];
         if (d !== BigInt(dataBlocks) || z !== BigInt(zeroBlocks) || n !== BigInt(records)) {
           throw bad('end', `totals: it says ${d} data blocks, ${z} discarded, ${n} records; the stream held ${dataBlocks}, ${zeroBlocks}, ${records}`);
         }
-        if (v.getUint32(25, true) !== sum) {
+        if (e.streamChecksum !== sum) {
           throw bad('end', 'the stream checksum differs from the one it holds (records missing, repeated or reordered)');
         }
         if (!(await r.atEnd())) throw new StreamError(name, r.offset, 'bytes after the end record: expected the stream to end there');
@@ -127,20 +140,19 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
       if (type === RECORD.data) {
         part = `record ${index} (data)`;
         const h = await record(type, D_HEAD);
-        const v = new DataView(h.buffer);
-        const count = v.getUint32(9, true);
+        const { first: firstField, count } = parseDataHead(h);
         const most = Math.max(MAX_RECORD_BYTES, bs);
         if (count * bs > most) throw bad('data', `count ${count} blocks of ${bs} bytes: expected at most ${most} bytes of data in one record`);
-        const first = placed('data', v.getBigUint64(1, true), BigInt(count));
+        const first = placed('data', firstField, BigInt(count));
         const len = count * bs;
         let crc = crc32(h);
         const mismatch = (stored: number, what: string): StreamError =>
           bad('data', `blocks ${first}..${first + count - 1}: checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}${what}`);
-        if (len + 4 <= MAX_TAKE) {
+        if (len + CRC_SIZE <= MAX_TAKE) {
           // Data and CRC in one take (views are good until the next one): checked whole before anything is written.
-          const [body, tail] = split(await take(len + 4), len);
+          const [body, tail] = split(await take(len + CRC_SIZE), len);
           for (const p of body) crc = crc32(p, crc);
-          const stored = new DataView(tail.buffer, tail.byteOffset).getUint32(0, true);
+          const stored = storedCrc(tail);
           if (stored !== crc) throw mismatch(stored, '');
           sum = chain(sum, stored);
           const writing = apply?.('data', first, count, body, 0);
@@ -155,7 +167,7 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
             if (writing) r.hold(body, writing);
             off += body.reduce((n, p) => n + p.length, 0);
           }
-          const stored = new DataView((await fixed(4)).slice().buffer).getUint32(0, true);
+          const stored = storedCrc(await fixed(CRC_SIZE));
           if (stored !== crc) throw mismatch(stored, apply ? ' (the stream changed since it was verified)' : '');
           sum = chain(sum, stored);
         }
@@ -163,15 +175,12 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
         next = first + count;
       } else if (type === RECORD.zero) {
         part = `record ${index} (discard)`;
-        const z = await record(type, Z_SIZE);
-        const v = new DataView(z.buffer);
-        const stored = v.getUint32(17, true);
-        const crc = crc32(z.subarray(0, 17));
-        if (stored !== crc) throw bad('discard', `checksum stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`);
+        const z = parseZeroRecord(await record(type, Z_SIZE));
+        if (z.storedCrc !== z.computedCrc) throw bad('discard', `checksum stored 0x${z.storedCrc.toString(16)}, computed 0x${z.computedCrc.toString(16)}`);
         if (!header.incremental) throw bad('discard', 'a full stream has no discard records (its target starts as zeros)');
-        const count = v.getBigUint64(9, true);
-        const first = placed('discard', v.getBigUint64(1, true), count);
-        sum = chain(sum, stored);
+        const count = z.count;
+        const first = placed('discard', z.first, count);
+        sum = chain(sum, z.storedCrc);
         await apply?.('zero', first, Number(count));
         zeroBlocks += Number(count);
         next = first + Number(count);

@@ -20,7 +20,7 @@ import { parseDeviceDetails, writeDeviceDetails } from '../../src/format/device-
 import { BlockNumberError, ChecksumError, FieldError } from '../../src/format/errors.js';
 import { parseIndexEntry, parseMetadataIndex, writeIndexEntry, writeMetadataIndex } from '../../src/format/index-entry.js';
 import { parseSpaceMapRoot, writeSpaceMapRoot } from '../../src/format/space-map-root.js';
-import { type Superblock, parseSuperblock, validateSuperblock, writeSuperblock } from '../../src/format/superblock.js';
+import { type Superblock, hasSuperblockMagic, parseSuperblock, validateSuperblock, writeSuperblock } from '../../src/format/superblock.js';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u52 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -94,6 +94,16 @@ describe('superblock', () => {
     expect(() => validateSuperblock(good, 7)).toThrow(BlockNumberError);
     const magic = writeSuperblock({ ...sb, magic: 1, metadataBlockSize: 8 });
     expect(() => validateSuperblock(magic)).toThrow(FieldError);
+  });
+
+  it('tells the superblock magic (u32 27022010 at byte 32, zeros after) in a block seen at an offset into a larger buffer', () => {
+    const big = new Uint8Array(3 * BLOCK_SIZE);
+    const block = big.subarray(BLOCK_SIZE, 2 * BLOCK_SIZE);
+    new DataView(block.buffer, block.byteOffset).setUint32(32, 27022010, true);
+    expect(hasSuperblockMagic(block)).toBe(true);
+    expect(hasSuperblockMagic(big.subarray(0, BLOCK_SIZE))).toBe(false);
+    block[39] = 1;
+    expect(hasSuperblockMagic(block)).toBe(false);
   });
 
   it('puts fields at the kernel offsets', () => {
