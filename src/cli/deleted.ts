@@ -4,7 +4,7 @@
  * verdict rests on).
  */
 import { BlockReader } from '../io/block-reader.js';
-import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, scanDeleted } from '../thin/recover/deleted.js';
+import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/deleted.js';
 import type { MetadataInput } from './metadata-input.js';
 import { alignColumns, jsonText, scanProgress } from './util.js';
 
@@ -20,7 +20,7 @@ export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s
 function reasons(d: DeletedDevice): Record<string, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < d.why.length; i++) {
-    if (d.verdict[i] !== 3) continue;
+    if (d.verdict[i] !== Verdict.Unknown) continue;
     const w = UNKNOWN_WHY[d.why[i]!]!.replace(/ /g, '_');
     out[w] = (out[w] ?? 0) + 1;
   }
