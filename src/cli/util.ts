@@ -39,9 +39,19 @@ export function snakeKeys(v: unknown): unknown {
   return v;
 }
 
-/** The one way commands print --json: snake_case keys, one object, a final newline. */
+/**
+ * The one place JSON keys become snake_case: the library's types and the
+ * objects the CLI builds are camelCase, and every JSON dmthin prints goes
+ * through here (one object, a final newline). A key that is data (a name,
+ * a path) goes in a Map, whose keys are kept as they are.
+ */
+export function formatJson(value: unknown, indent = 2): string {
+  return `${jsonText(snakeKeys(value), indent)}\n`;
+}
+
+/** The one way commands print --json: formatJson on a stream. */
 export function printJson(value: unknown, stream: NodeJS.WriteStream = process.stdout, indent = 2): void {
-  stream.write(`${jsonText(snakeKeys(value), indent)}\n`);
+  stream.write(formatJson(value, indent));
 }
 
 /** JSON.stringify that writes bigints (u64 transaction ids) as plain JSON numbers, every digit kept. */
@@ -79,7 +89,7 @@ export function announce(json: boolean | undefined, text: string, value: object,
  * object `{"error": {"kind", "message", "exit_code"}}` on stderr.
  */
 export function reportError(message: string, kind: string, exitCode: number): void {
-  if (wantsJson()) process.stderr.write(`${JSON.stringify({ error: { kind, message, exit_code: exitCode } })}\n`);
+  if (wantsJson()) printJson({ error: { kind, message, exitCode } }, process.stderr, 0);
   else process.stderr.write(`${programName}: ${message}\n`);
 }
 
