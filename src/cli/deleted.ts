@@ -6,7 +6,9 @@
 import { BlockReader } from '../io/block-reader.js';
 import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/deleted.js';
 import type { MetadataInput } from './metadata-input.js';
-import { alignColumns, formatJson, scanProgress } from './util.js';
+import { alignColumns } from './columns.js';
+import { formatJson } from './json.js';
+import { scanProgress } from './progress.js';
 
 export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s: DeletedScan) => T): T {
   const reader = new BlockReader(input.source);

@@ -7,7 +7,9 @@ import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { alignColumns, announce, printJson, run } from './util.js';
+import { alignColumns } from './columns.js';
+import { announce, printJson } from './json.js';
+import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';

@@ -7,7 +7,9 @@ import { ArgumentError } from '../errors.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
 import { deletedJson, deletedTable, withDeletedScan } from './deleted.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { arg, formatJson, run } from './util.js';
+import { arg } from './args.js';
+import { formatJson } from './json.js';
+import { run } from './run.js';
 
 export interface LsFlags {
   deleted?: boolean;
