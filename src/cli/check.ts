@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { describeFinding, type Finding } from '../thin/check/check.js';
 import { checkAndFix } from '../thin/check/check-and-fix.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { parseIntArg, printJson, run } from './util.js';
+import { parseIntArg } from './args.js';
+import { printJson } from './json.js';
+import { run } from './run.js';
 
 export interface CheckFlags {
   metadataSnap?: boolean;

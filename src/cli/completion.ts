@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
-import { run } from './util.js';
+import { run } from './run.js';
 
 /** Every command path (space-joined, '' for the top) with its subcommands and options. */
 export function completionTable(program: Command): Map<string, { commands: string[]; options: string[] }> {

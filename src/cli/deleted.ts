@@ -4,9 +4,11 @@
  * verdict rests on).
  */
 import { BlockReader } from '../io/block-reader.js';
-import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, scanDeleted } from '../thin/recover/deleted.js';
+import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/deleted.js';
 import type { MetadataInput } from './metadata-input.js';
-import { alignColumns, jsonText, scanProgress } from './util.js';
+import { alignColumns } from './columns.js';
+import { formatJson } from './json.js';
+import { scanProgress } from './progress.js';
 
 export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s: DeletedScan) => T): T {
   const reader = new BlockReader(input.source);
@@ -20,7 +22,7 @@ export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s
 function reasons(d: DeletedDevice): Record<string, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < d.why.length; i++) {
-    if (d.verdict[i] !== 3) continue;
+    if (d.verdict[i] !== Verdict.Unknown) continue;
     const w = UNKNOWN_WHY[d.why[i]!]!.replace(/ /g, '_');
     out[w] = (out[w] ?? 0) + 1;
   }
@@ -40,30 +42,30 @@ export function timeRange(d: DeletedDevice): [number, number] | null {
 }
 
 export function deletedJson(s: DeletedScan, zeros?: Map<number, number>): string {
-  return `${jsonText(
+  return formatJson(
     {
-      data_block_size: s.dataBlockSize,
-      live_devices: s.liveDevices,
+      dataBlockSize: s.dataBlockSize,
+      liveDevices: s.liveDevices,
       devices: s.devices.map((d) => ({
-        device_id: d.devId,
-        mapped_blocks: d.counts.mapped,
+        deviceId: d.devId,
+        mappedBlocks: d.counts.mapped,
         intact: d.counts.intact,
         shared: d.counts.shared,
         reallocated: d.counts.reallocated,
         unknown: d.counts.unknown,
-        unknown_reasons: reasons(d),
-        ...(zeros ? { zero_blocks: zeros.get(d.devId) ?? 0 } : {}),
+        unknownReasons: reasons(d),
+        ...(zeros ? { zeroBlocks: zeros.get(d.devId) ?? 0 } : {}),
         conflicts: d.conflicts,
-        lost_leaves: d.lostNodes,
-        time_range: timeRange(d),
+        lostLeaves: d.lostNodes,
+        timeRange: timeRange(d),
         roots: d.roots,
-        top_level_copies: d.topLevelCopies,
+        topLevelCopies: d.topLevelCopies,
         details: d.details
           ? {
-              mapped_blocks: d.details.mappedBlocks,
-              transaction_id: d.details.transactionId,
-              creation_time: d.details.creationTime,
-              snapshotted_time: d.details.snapshottedTime,
+              mappedBlocks: d.details.mappedBlocks,
+              transactionId: d.details.transactionId,
+              creationTime: d.details.creationTime,
+              snapshottedTime: d.details.snapshottedTime,
               copies: d.detailsCopies,
             }
           : null,
@@ -71,11 +73,11 @@ export function deletedJson(s: DeletedScan, zeros?: Map<number, number>): string
       unattributed: {
         leaves: s.unattributed.length,
         mappings: s.unattributed.reduce((n, l) => n + l.mappings, 0),
-        leaf_ranges: s.unattributed.map((l) => ({ block: l.block, first_key: l.lo, last_key: l.hi, mappings: l.mappings })),
+        leafRanges: s.unattributed.map((l) => ({ block: l.block, firstKey: l.lo, lastKey: l.hi, mappings: l.mappings })),
       },
     },
     2,
-  )}\n`;
+  );
 }
 
 export function deletedTable(s: DeletedScan, name: string, zeros?: Map<number, number>): string {

@@ -5,7 +5,9 @@ import { deltaSummary } from '../thin/delta/delta-summary.js';
 import { DELTA_FOOTER, JsonDeltaWriter, SimpleDeltaWriter, VerboseDeltaWriter, deltaHeader } from '../thin/delta/delta-writers.js';
 import { Metadata } from '../thin/metadata.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { parseIntArg, parseThinIdArg, printJson, run } from './util.js';
+import { parseIntArg, parseThinIdArg } from './args.js';
+import { printJson } from './json.js';
+import { run } from './run.js';
 
 export interface DeltaFlags {
   snap1: number;

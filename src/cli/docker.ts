@@ -7,7 +7,9 @@ import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { alignColumns, announce, printJson, run } from './util.js';
+import { alignColumns } from './columns.js';
+import { announce, printJson } from './json.js';
+import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
@@ -80,43 +82,43 @@ export function register(program: Command): void {
           printJson({
             pool: {
               name: p.name,
-              transaction_id: p.transactionId ?? null,
-              data_block_size: p.dataBlockSize ?? null,
-              nr_data_blocks: p.nrDataBlocks ?? null,
-              next_device_id: p.nextDeviceId ?? null,
-              held_metadata_snap: p.heldMetadataSnap ?? null,
-              metadata_ok: p.metadataOk,
-              metadata_file: p.metadataFile,
-              data_file: p.dataFile,
-              base_filesystem: p.baseFilesystem ?? null,
+              transactionId: p.transactionId ?? null,
+              dataBlockSize: p.dataBlockSize ?? null,
+              nrDataBlocks: p.nrDataBlocks ?? null,
+              nextDeviceId: p.nextDeviceId ?? null,
+              heldMetadataSnap: p.heldMetadataSnap ?? null,
+              metadataOk: p.metadataOk,
+              metadataFile: p.metadataFile,
+              dataFile: p.dataFile,
+              baseFilesystem: p.baseFilesystem ?? null,
             },
             devices: inv.devices.map((d) => ({
               hash: d.hash,
-              device_id: d.deviceId,
+              deviceId: d.deviceId,
               size: d.size,
-              transaction_id: d.transactionId,
+              transactionId: d.transactionId,
               initialized: d.initialized,
               deleted: d.deleted,
-              in_pool: d.inPool,
-              mapped_bytes: d.mappedBytes ?? null,
-              exclusive_bytes: d.exclusiveBytes ?? null,
+              inPool: d.inPool,
+              mappedBytes: d.mappedBytes ?? null,
+              exclusiveBytes: d.exclusiveBytes ?? null,
               container: d.container ?? null,
-              container_id: d.containerId ?? null,
+              containerId: d.containerId ?? null,
               role: d.role,
               origin: d.origin ?? null,
             })),
-            orphan_thins: inv.orphanThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
+            orphanThins: inv.orphanThins.map((t) => ({ deviceId: t.deviceId, mappedBytes: t.mappedBytes })),
             removed: inv.removed.map((r) => ({
-              device_id: r.deviceId,
+              deviceId: r.deviceId,
               hash: r.hash ?? null,
-              mapped_blocks: r.mappedBlocks,
+              mappedBlocks: r.mappedBlocks,
               intact: r.intact,
               shared: r.shared,
               reallocated: r.reallocated,
               unknown: r.unknown,
               discarded: r.discarded ?? null,
             })),
-            problems: inv.problems.map((pr) => ({ kind: pr.kind, device_id: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
+            problems: inv.problems.map((pr) => ({ kind: pr.kind, deviceId: pr.deviceId ?? null, hash: pr.hash ?? null, detail: pr.detail })),
           });
         } else {
           process.stdout.write(formatInventory(inv));
@@ -191,7 +193,7 @@ export function register(program: Command): void {
           announce(
             o.json,
             `sent ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''})${base ? ` since ${base.hash} (thin ${base.deviceId})` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
-            { hash: dev.hash, base_hash: base?.hash ?? null, ...r },
+            { hash: dev.hash, baseHash: base?.hash ?? null, ...r },
             process.stderr,
             o.output,
           );

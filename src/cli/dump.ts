@@ -6,7 +6,9 @@ import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump/dump-format
 import { Metadata } from '../thin/metadata.js';
 import { emitSalvage, withSalvage } from '../thin/repair/repair.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run, scanProgress } from './util.js';
+import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
+import { scanProgress } from './progress.js';
+import { run } from './run.js';
 
 export interface DumpCliOptions {
   format: string;

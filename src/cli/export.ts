@@ -5,7 +5,10 @@ import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { exportDeleted } from '../thin/recover/export-deleted.js';
-import { parseSizeArg, parseThinIdArg, printJson, run, scanProgress } from './util.js';
+import { parseSizeArg, parseThinIdArg } from './args.js';
+import { printJson } from './json.js';
+import { scanProgress } from './progress.js';
+import { run } from './run.js';
 
 interface ExportFlags {
   metadata: string;

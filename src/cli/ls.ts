@@ -7,7 +7,9 @@ import { ArgumentError } from '../errors.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
 import { deletedJson, deletedTable, withDeletedScan } from './deleted.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { arg, jsonText, run } from './util.js';
+import { arg } from './args.js';
+import { formatJson } from './json.js';
+import { run } from './run.js';
 
 export interface LsFlags {
   deleted?: boolean;
@@ -65,20 +67,20 @@ export function lsAction(input: MetadataInput, o: LsFlags): number {
     if (o.json) {
       const devices = rows.map((r) => ({
         dev: r.devId,
-        mapped_blocks: r.mappedBlocks,
-        exclusive_blocks: r.exclusiveBlocks,
-        shared_blocks: r.sharedBlocks,
-        mapped_sectors: r.mappedBlocks * bs,
-        exclusive_sectors: r.exclusiveBlocks * bs,
-        shared_sectors: r.sharedBlocks * bs,
-        mapped_bytes: r.mappedBlocks * bs * 512,
-        exclusive_bytes: r.exclusiveBlocks * bs * 512,
-        shared_bytes: r.sharedBlocks * bs * 512,
+        mappedBlocks: r.mappedBlocks,
+        exclusiveBlocks: r.exclusiveBlocks,
+        sharedBlocks: r.sharedBlocks,
+        mappedSectors: r.mappedBlocks * bs,
+        exclusiveSectors: r.exclusiveBlocks * bs,
+        sharedSectors: r.sharedBlocks * bs,
+        mappedBytes: r.mappedBlocks * bs * 512,
+        exclusiveBytes: r.exclusiveBlocks * bs * 512,
+        sharedBytes: r.sharedBlocks * bs * 512,
         transaction: r.transactionId,
-        create_time: r.creationTime,
-        snap_time: r.snapshottedTime,
+        createTime: r.creationTime,
+        snapTime: r.snapshottedTime,
       }));
-      text = `${jsonText({ data_block_size: bs, devices }, 2)}\n`;
+      text = formatJson({ dataBlockSize: bs, devices }, 2);
     } else {
       text = formatLsTable(rows, fields, bs, o.headers);
     }

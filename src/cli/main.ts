@@ -22,7 +22,12 @@ import { register as registerLvm } from './lvm.js';
 import { register as registerUndelete } from './undelete.js';
 import { register as registerStream } from './stream.js';
 import { register as registerCompletion } from './completion.js';
-import { DROP_INS, VERSION, asDropIn, dropInName, reportError, rewriteMetadataSnapArgs, setProgramName, unwrapParagraphs, wantsJson } from './util.js';
+import { rewriteMetadataSnapArgs } from './args.js';
+import { DROP_INS, asDropIn, dropInName } from './drop-ins.js';
+import { unwrapParagraphs } from './help.js';
+import { wantsJson } from './json.js';
+import { reportError, setProgramName } from './run.js';
+import { VERSION } from './version.js';
 
 const program = new Command();
 program.name('dmthin').description('Tools for Linux device-mapper thin provisioning (dm-thin) metadata.').version(VERSION);

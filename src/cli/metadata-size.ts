@@ -10,7 +10,9 @@ import {
   parseSizeArg,
   unitIndex,
 } from '../thin/insight/metadata-size.js';
-import { arg, printJson, run } from './util.js';
+import { arg } from './args.js';
+import { printJson } from './json.js';
+import { run } from './run.js';
 
 export function register(program: Command): void {
   program

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { pack, unpack } from '../pack/pack.js';
-import { announce, run } from './util.js';
+import { announce } from './json.js';
+import { run } from './run.js';
 
 export function register(program: Command): void {
   const md = program.command('metadata').description('metadata files as a whole');

@@ -6,7 +6,9 @@ import { humanSize } from '../format/units.js';
 import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump/dump-format.js';
 import { Metadata } from '../thin/metadata.js';
-import { announce, parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
+import { parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg } from './args.js';
+import { announce, printJson } from './json.js';
+import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { repair } from '../thin/repair/repair.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { parseDataBlockSizeArg, parseIntArg, parseU64Arg, printJson, run, scanProgress } from './util.js';
+import { parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
+import { printJson } from './json.js';
+import { scanProgress } from './progress.js';
+import { run } from './run.js';
 
 export interface RepairFlags {
   output: string;

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { withOutput } from '../io/output-file.js';
 import { report } from '../thin/insight/report.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { announce, run } from './util.js';
+import { announce } from './json.js';
+import { run } from './run.js';
 
 export interface ReportFlags {
   output: string;

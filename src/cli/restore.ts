@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { restore } from '../thin/restore/restore.js';
-import { announce, parseDataBlockSizeArg, parseIntArg, parseU64Arg, run } from './util.js';
+import { parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
+import { announce } from './json.js';
+import { run } from './run.js';
 
 export function register(program: Command): void {
   program

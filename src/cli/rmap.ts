@@ -4,7 +4,8 @@ import { Output } from '../io/output.js';
 import { type Region, parseRegion, rmap, writeRmap } from '../thin/insight/rmap.js';
 import { Metadata } from '../thin/metadata.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
-import { arg, run } from './util.js';
+import { arg } from './args.js';
+import { run } from './run.js';
 
 export interface RmapFlags {
   region: Region[];

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
 import { Output } from '../io/output.js';
 import { trimData } from '../driver/trim.js';
-import { run } from './util.js';
+import { run } from './run.js';
 
 export function register(program: Command): void {
   program

@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { undelete } from '../thin/recover/undelete.js';
-import { parseThinIdArg, printJson, run, scanProgress } from './util.js';
+import { parseThinIdArg } from './args.js';
+import { printJson } from './json.js';
+import { scanProgress } from './progress.js';
+import { run } from './run.js';
 
 export function register(program: Command): void {
   program

@@ -1,16 +1,24 @@
 /**
  * A growing list of mappings (virtual block, data block, time) in typed
- * columns: what repair gathers from older copies of lost leaves and what
+ * columns: what repair gathers from older copies of lost leaves (and hands
+ * on, in key order, as a salvaged device's recovered mappings) and what
  * recovery gathers from the trees of deleted devices, without an object
- * per mapping.
+ * per mapping. Only the first `length` entries of each column count.
  */
 import { grow } from '../pdata/grow.js';
 
 export class MappingList {
-  keys = new Float64Array(256);
-  data = new Float64Array(256);
-  time = new Uint32Array(256);
+  keys: Float64Array;
+  data: Float64Array;
+  time: Uint32Array;
   length = 0;
+
+  /** `capacity` 0 makes an empty list that costs nothing until pushed to (a salvaged device with nothing recovered). */
+  constructor(capacity = 256) {
+    this.keys = new Float64Array(capacity);
+    this.data = new Float64Array(capacity);
+    this.time = new Uint32Array(capacity);
+  }
 
   push(k: number, d: number, t: number): void {
     if (this.length === this.keys.length) {

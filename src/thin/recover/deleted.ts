@@ -44,11 +44,34 @@ import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
 import { MappingList } from '../mapping-list.js';
 
-export const Verdict = { Intact: 0, Shared: 1, Reallocated: 2, Unknown: 3 } as const;
+/**
+ * A mapping's verdict, as kept per block in `DeletedDevice.verdict` (a
+ * Uint8Array: a device may have millions of mappings). The names are the
+ * only way to write one; `VERDICT_NAMES[v]` is its word in reports.
+ */
+export const Verdict = Object.freeze({ Intact: 0, Shared: 1, Reallocated: 2, Unknown: 3 } as const);
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 export const VERDICT_NAMES = ['intact', 'shared', 'reallocated', 'unknown'] as const;
 export type VerdictName = (typeof VERDICT_NAMES)[number];
 
-/** Why a block is unknown, for the report. */
+/** Whether the evidence vouches for a block's bytes (intact or shared): what undelete re-adds and export writes. */
+export function vouchedFor(v: number): boolean {
+  return v === Verdict.Intact || v === Verdict.Shared;
+}
+
+/** Why a block is unknown, as kept per block in `DeletedDevice.why`; `UNKNOWN_WHY[w]` is its words in reports. */
+export const UnknownWhy = Object.freeze({
+  None: 0,
+  ConflictingGenerations: 1,
+  CountedInSpaceMap: 2,
+  NoCount: 3,
+  AnotherLeafMapsIt: 4,
+  AllocatorCameRound: 5,
+  PastDataDevice: 6,
+} as const);
+export type UnknownWhy = (typeof UnknownWhy)[keyof typeof UnknownWhy];
+
+/** Why a block is unknown, for the report, indexed by `UnknownWhy`. */
 export const UNKNOWN_WHY = [
   '',
   'conflicting generations',
@@ -68,12 +91,12 @@ export interface DeletedDevice {
   /** Details from an older details leaf (the copy whose mapped_blocks is the largest), if one survives. */
   details?: DeviceDetails;
   detailsCopies: number;
-  /** Its mappings, one per virtual block, in key order, with a verdict each. */
+  /** Its mappings, one per virtual block, in key order, with a verdict (a `Verdict`) each. */
   vblock: Float64Array;
   data: Float64Array;
   time: Uint32Array;
   verdict: Uint8Array;
-  /** For unknown blocks: an index into UNKNOWN_WHY. */
+  /** For unknown blocks: an `UnknownWhy` (an index into UNKNOWN_WHY). */
   why: Uint8Array;
   counts: Record<VerdictName, number> & { mapped: number };
   /** Nodes of its trees that could not be read (their mappings are lost). */
@@ -290,11 +313,11 @@ function merge(
     lostNodes,
     conflicts: conflicted.length,
   };
-  for (const i of conflicted) mark(dev, i, Verdict.Unknown, 1);
+  for (const i of conflicted) mark(dev, i, Verdict.Unknown, UnknownWhy.ConflictingGenerations);
   return dev;
 }
 
-function mark(dev: DeletedDevice, i: number, v: number, why = 0): void {
+function mark(dev: DeletedDevice, i: number, v: Verdict, why: UnknownWhy = UnknownWhy.None): void {
   dev.verdict[i] = v;
   dev.why[i] = why;
 }
@@ -368,7 +391,7 @@ function judge(
       const v = dev.vblock[i]!;
       const t = dev.time[i]!;
       if (!(b < nrData)) {
-        mark(dev, i, Verdict.Unknown, 6);
+        mark(dev, i, Verdict.Unknown, UnknownWhy.PastDataDevice);
         continue;
       }
       const agrees = (c: Claim): boolean => c.vblock === v && c.time === t;
@@ -383,15 +406,15 @@ function judge(
       }
       const count = counts.get(b);
       if (count === undefined) {
-        mark(dev, i, Verdict.Unknown, 3);
+        mark(dev, i, Verdict.Unknown, UnknownWhy.NoCount);
         continue;
       }
       if (count > 0) {
-        mark(dev, i, Verdict.Unknown, 2);
+        mark(dev, i, Verdict.Unknown, UnknownWhy.CountedInSpaceMap);
         continue;
       }
       if (disputed.get(dev)![i] || (others.get(b) ?? []).some((c) => !agrees(c))) {
-        mark(dev, i, Verdict.Unknown, 4);
+        mark(dev, i, Verdict.Unknown, UnknownWhy.AnotherLeafMapsIt);
         // Another tree used the block: whether before this device or after its delete, the leaves cannot say.
         cameRound = true;
         continue;
@@ -399,7 +422,9 @@ function judge(
       zeroCount.push(i);
     }
     // Once the allocator has reused one of this device's blocks, a free one may have been used and freed since.
-    for (const i of zeroCount) mark(dev, i, cameRound ? Verdict.Unknown : Verdict.Intact, cameRound ? 5 : 0);
+    for (const i of zeroCount)
+      if (cameRound) mark(dev, i, Verdict.Unknown, UnknownWhy.AllocatorCameRound);
+      else mark(dev, i, Verdict.Intact);
     for (let i = 0; i < dev.verdict.length; i++) dev.counts[VERDICT_NAMES[dev.verdict[i]!]!]++;
   }
 }

@@ -8,7 +8,7 @@ import type { ByteSource } from '../../io/byte-source.js';
 import { UsageError } from '../../errors.js';
 import { type ExportOptions, type ExportResult, type Run, exportRuns } from '../export.js';
 import type { Metadata } from '../metadata.js';
-import { type DeletedScan, Verdict } from './deleted.js';
+import { type DeletedScan, Verdict, vouchedFor } from './deleted.js';
 
 export interface DeletedExportOptions extends ExportOptions {
   /** Write unknown blocks too (marked in the report). */
@@ -46,8 +46,7 @@ export function exportDeleted(
       `no deleted thin device ${devId} survives in the metadata${ids.length ? ` (deleted devices found: ${ids.join(', ')})` : ' (none found)'}`,
     );
   }
-  const take = (i: number): boolean =>
-    dev.verdict[i] === Verdict.Intact || dev.verdict[i] === Verdict.Shared || (!!options.includeUnknown && dev.verdict[i] === Verdict.Unknown);
+  const take = (i: number): boolean => vouchedFor(dev.verdict[i]) || (!!options.includeUnknown && dev.verdict[i] === Verdict.Unknown);
   let written = 0;
   let highest = -1;
   for (let i = 0; i < dev.vblock.length; i++) {

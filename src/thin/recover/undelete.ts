@@ -12,7 +12,7 @@ import { MAX_THIN_ID } from '../../format/device-details.js';
 import { type DumpHeader, type DumpSink, RunCoalescer, dump } from '../dump/dump.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 import { type BuildResult, MetadataBuilder } from '../restore/metadata-builder.js';
-import { type DeletedScan, Verdict } from './deleted.js';
+import { type DeletedScan, vouchedFor } from './deleted.js';
 
 export interface UndeleteOptions {
   /** The id to give it (default: its own). */
@@ -40,7 +40,7 @@ export function undelete(md: Metadata, scan: DeletedScan, devId: number, output:
   if (!(as >= 0 && as <= MAX_THIN_ID)) throw new UsageError(`--as ${as} is not a thin id (0..${MAX_THIN_ID})`);
   const live = md.devices();
   if (live.some((d) => d.devId === as)) throw new UsageError(`thin device ${as} exists in the pool: give --as a free id`);
-  const keep = (i: number): boolean => dev.verdict[i] === Verdict.Intact || dev.verdict[i] === Verdict.Shared;
+  const keep = (i: number): boolean => vouchedFor(dev.verdict[i]);
   let mappings = 0;
   for (let i = 0; i < dev.verdict.length; i++) if (keep(i)) mappings++;
   if (mappings === 0) throw new UsageError(`deleted thin device ${devId} has no block the evidence vouches for: nothing to re-add`);

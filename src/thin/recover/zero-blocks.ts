@@ -8,7 +8,7 @@
 import type { ByteSource } from '../../io/byte-source.js';
 import { openPoolData } from '../pool-data.js';
 import { isZero } from '../../io/full-io.js';
-import { type DeletedScan, Verdict } from './deleted.js';
+import { type DeletedScan, vouchedFor } from './deleted.js';
 
 /** Per deleted device id: intact or shared blocks that read as all zeros. */
 export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): Map<number, number> {
@@ -20,7 +20,7 @@ export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): M
     for (const d of scan.devices) {
       let zeros = 0;
       for (let i = 0; i < d.data.length; i++) {
-        if (d.verdict[i] !== Verdict.Intact && d.verdict[i] !== Verdict.Shared) continue;
+        if (!vouchedFor(d.verdict[i])) continue;
         data.readAt(buf, d.data[i]! * bs);
         if (isZero(buf, bs)) zeros++;
       }

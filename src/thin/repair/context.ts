@@ -14,6 +14,7 @@ import type { RefCounts } from '../../pdata/ref-counts.js';
 import { type KeyRange, isWholeRange } from '../../pdata/btree/problem.js';
 import { BTreeTraversal, type LeafCheck, MAX_DEPTH } from '../../pdata/btree/traversal.js';
 import type { DumpHeader, HeaderOverrides } from '../dump/dump.js';
+import type { MappingList } from '../mapping-list.js';
 
 /** thin_repair's overrides (applied as applyOverrides does), and repair's own choices. */
 export interface SalvageOptions extends HeaderOverrides {
@@ -21,14 +22,6 @@ export interface SalvageOptions extends HeaderOverrides {
   mappingRoot?: number;
   detailsRoot?: number;
   onProgress?: (done: number, total: number) => void;
-}
-
-/** Mappings recovered for one device, sorted by virtual block. */
-export interface MappingList {
-  keys: Float64Array;
-  data: Float64Array;
-  time: Uint32Array;
-  length: number;
 }
 
 /** A key range lost from a tree: the node that failed, and why. */
@@ -46,6 +39,7 @@ export interface SalvagedDevice {
   root: number | undefined;
   intact: number;
   holes: Hole[];
+  /** Mappings recovered for its holes from older copies, sorted by virtual block. */
   recovered: MappingList;
 }
 
@@ -84,8 +78,6 @@ export interface Salvage {
   damaged: boolean;
   stats: SalvageStats;
 }
-
-export const EMPTY_LIST: MappingList = { keys: new Float64Array(0), data: new Float64Array(0), time: new Uint32Array(0), length: 0 };
 
 export interface TopLevel {
   root: number;

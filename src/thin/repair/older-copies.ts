@@ -185,7 +185,7 @@ export class OlderCopies {
           continue;
         }
       }
-      dev.recovered = { keys: out.keys, data: out.data, time: out.time, length: out.length };
+      dev.recovered = out;
       this.ctx.stats.recoveredMappings += out.length;
       if (out.length > 0) this.ctx.note(`thin device ${dev.devId}: ${out.length} mappings recovered from older copies of lost nodes`);
     }

@@ -43,12 +43,13 @@ import { RefCounts } from '../../pdata/ref-counts.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { rangeText } from '../../pdata/btree/problem.js';
 import { type DumpHeader, applyOverrides, uuidText } from '../dump/dump.js';
-import { type DetailsTree, EMPTY_LIST, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './context.js';
+import { MappingList } from '../mapping-list.js';
+import { type DetailsTree, SalvageContext, type SalvageOptions, type Salvage, type SalvagedDevice, mappingLeafCheck } from './context.js';
 import { OlderCopies } from './older-copies.js';
 import { RootFinder } from './roots.js';
 import { type SuperblockEvidence, readSuperblockEvidence } from './superblock-evidence.js';
 
-export type { Hole, MappingList, Salvage, SalvagedDevice, SalvageOptions, SalvageStats } from './context.js';
+export type { Hole, Salvage, SalvagedDevice, SalvageOptions, SalvageStats } from './context.js';
 
 export function salvage(reader: BlockReader, options: SalvageOptions = {}): Salvage {
   return new Salvager(new SalvageContext(reader, options)).run();
@@ -92,7 +93,7 @@ class Salvager {
         root,
         intact: 0,
         holes: [],
-        recovered: EMPTY_LIST,
+        recovered: new MappingList(0),
       };
       if (root === undefined) {
         dev.holes.push({ lo: 0, hi: Infinity, block: top?.root ?? 0, why: 'its entry in the top level of the mapping tree is lost' });
