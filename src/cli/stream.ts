@@ -1,8 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { Pool } from '../driver/pool.js';
-import { refuseInputAsOutput } from '../io/files.js';
 import { removePartial, withOutputAsync } from '../io/output-file.js';
 import { type ReceiveResult, receive } from '../stream/receive.js';
 import { receiveIntoThin } from '../driver/receive-thin.js';
@@ -83,16 +81,9 @@ export function register(program: Command): void {
         if (o.pool !== undefined) {
           if (o.output !== undefined) throw new ArgumentError('give -o TARGET or --pool POOL --thin-id ID, not both');
           if (o.thinId === undefined || o.state === undefined) throw new ArgumentError('--pool needs --thin-id ID and --state FILE');
-          refuseInputAsOutput(o.state, [o.input]);
           r = await receiveIntoThin(o.input, { pool: o.pool, thinId: o.thinId, state: o.state });
         } else {
           if (o.output === undefined) throw new ArgumentError('where to? -o TARGET (a file or block device), or --pool POOL --thin-id ID --state FILE');
-          // Beside a device node the record would live in /dev, gone at the next boot: the next incremental would be refused.
-          if (o.state === undefined && existsSync(o.output) && !statSync(o.output).isFile()) {
-            throw new ArgumentError(
-              `${o.output} is not a regular file: give --state FILE, where its received state is kept (beside it, in /dev, it would not survive a reboot)`,
-            );
-          }
           r = await receive(o.input, o.output, { state: o.state });
         }
         if (o.json) printJson(r, process.stdout, 0);

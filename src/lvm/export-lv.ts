@@ -9,6 +9,10 @@
  * written, the bytes that lay on the missing one as zeros, and the result
  * lists them (lost). A thin LV's pool must still have its whole metadata LV:
  * without its mappings no byte of the data LV can be placed.
+ *
+ * A thin LV of a pool the kernel runs from these images is refused: its
+ * metadata and data change while they are read (the way on is lvm send,
+ * which reads it through the kernel).
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
@@ -19,7 +23,8 @@ import { type ByteRange, addRange } from '../io/byte-range.js';
 import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
-import { VgTextError, lvBytes } from './vg.js';
+import { type RunningProbe, runningPool } from './running.js';
+import { type Segment, VgTextError, lvBytes } from './vg.js';
 import { scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
 
 const CHUNK = 8 << 20;
@@ -35,6 +40,10 @@ export interface LvExportOptions {
   /** Write what the images hold when a PV is missing or an image short, the rest as zeros, listed in the result's lost. */
   partial?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Where the output goes (- for a stream), for the way on when the LV's pool is running. */
+  output?: string;
+  /** Whether the kernel runs the LV's pool from the images (default: sysfs says, runningPool). */
+  running?: RunningProbe;
 }
 
 /** The way on when an LV is not all there and partial was not asked for. */
@@ -46,13 +55,19 @@ function whole(src: LvSource, vg: string, partial: boolean): LvSource {
   return src;
 }
 
-export function exportLv(images: readonly string[], vgLv: string, outFd: number, { partial = false, onProgress }: LvExportOptions = {}): LvExportResult {
+export function exportLv(
+  images: readonly string[],
+  vgLv: string,
+  outFd: number,
+  { partial = false, onProgress, output, running = runningPool }: LvExportOptions = {},
+): LvExportResult {
   const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
     if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)} (${whichLvs(a.vg, images, () => true)})`);
+    refuseRunning(lv.segments[0], { vg: vgName, vgId: a.vg.id }, images, vgLv, output, running);
     if (lv.defect) throw new VgTextError(a.vg.name, lv.defect);
     const size = lvBytes(a.vg, lv);
     const seg = lv.segments[0];
@@ -85,6 +100,25 @@ export function exportLv(images: readonly string[], vgLv: string, outFd: number,
   } finally {
     scan.close();
   }
+}
+
+/** A thin LV (segment `seg`) of a pool the kernel runs from `images` is refused, with the way on: send it through the kernel. */
+function refuseRunning(
+  seg: Segment | undefined,
+  vg: { vg: string; vgId: string },
+  images: readonly string[],
+  vgLv: string,
+  output: string | undefined,
+  running: RunningProbe,
+): void {
+  if (seg?.type !== 'thin') return;
+  const pool = seg.thinPool ?? '';
+  const live = running({ ...vg, pool }, images);
+  if (!live) return;
+  throw new UsageError(
+    `${vgLv} is a thin LV of ${printable(vg.vg)}/${printable(pool)}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
+      `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${vgLv} -o - | dmthin receive -i - -o ${output === undefined || output === '-' ? 'IMAGE' : output}`,
+  );
 }
 
 /** Copies a source to `outFd`: sparse to a file (all-zero chunks stay holes), in full to a stream. */

@@ -3,15 +3,17 @@
  * away, by the name LVM's history gives it (history.ts: its device id,
  * pool and size), exported as recovery exports a deleted device
  * (thin/recover): only the blocks the evidence vouches for, the rest as
- * zeros.
+ * zeros. Refused when the kernel runs the pool from these images
+ * (running.ts, refuseRecoveryFromRunning).
  */
 import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
 import { lvmHistory, newestRemoval } from './history.js';
-import { type PoolIdentity, poolSources } from './open-pool.js';
+import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
+import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 
 export interface RemovedExportReport extends DeletedExportReport {
@@ -24,13 +26,14 @@ export function exportRemovedLv(
   images: readonly string[],
   vgLv: string,
   outFd: number,
-  options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void } = {},
+  options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void; running?: RunningProbe } = {},
 ): RemovedExportReport {
   const { vg, lv } = splitVgLv(vgLv);
   const removed = newestRemoval(lvmHistory(images), vg, lv);
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, removed.vg, images);
+    refuseRecoveryFromRunning({ vg: removed.vg, vgId: a.vg.id, pool: removed.pool }, images, vgLv, options.running);
     const pool = poolSources(a, removed.pool, `${printable(vgLv)}'s pool ${printable(removed.pool)} is no longer a thin pool of VG ${printable(removed.vg)}`);
     const md = Metadata.open(pool.metadata);
     try {
@@ -49,18 +52,6 @@ export function exportRemovedLv(
     } finally {
       md.close();
     }
-  } finally {
-    scan.close();
-  }
-}
-
-/** The pool a removed thin LV was in (LVM's history), with its VG's uuid: what tells whether the kernel runs it. */
-export function removedLvPool(images: readonly string[], vgLv: string): PoolIdentity {
-  const { vg, lv } = splitVgLv(vgLv);
-  const removed = newestRemoval(lvmHistory(images), vg, lv);
-  const scan = scanImages(images);
-  try {
-    return { vg: removed.vg, vgId: vgNamed(scan, removed.vg, images).vg.id, pool: removed.pool };
   } finally {
     scan.close();
   }

@@ -43,7 +43,7 @@ export function poolMetadata(a: AssembledVg, name: string, notAPool: string): { 
   return { seg, metadata, dataProblem };
 }
 
-/** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (driver/kernel-lvm.ts). */
+/** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (running.ts). */
 export interface PoolIdentity {
   vg: string;
   vgId: string;
@@ -78,18 +78,5 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
   } catch (e) {
     scan.close();
     throw e;
-  }
-}
-
-/** VG/LV's pool when it is a thin LV (undefined for any other LV; a missing LV is the caller's to report). */
-export function poolOfThinLv(images: readonly string[], vgLv: string): PoolIdentity | undefined {
-  const { vg: vgName, lv: name } = splitVgLv(vgLv);
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, vgName, images);
-    const seg = a.vg.lvs.get(name)?.segments[0];
-    return seg?.type === 'thin' ? { vg: vgName, vgId: a.vg.id, pool: seg.thinPool ?? '' } : undefined;
-  } finally {
-    scan.close();
   }
 }
