@@ -14,7 +14,7 @@ import type { LvmProblem } from '../lvm/scan.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
 import { planLvSend, sendLv } from '../lvm/send-lv.js';
 import { runningPool } from '../lvm/running.js';
-import { sendLive } from './stream.js';
+import { sendThinLive } from '../driver/send-thin.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
@@ -194,7 +194,13 @@ export function register(program: Command): void {
         const lv = args[args.length - 1]!;
         const plan = planLvSend(images, lv, o.base);
         if (plan.live)
-          return sendLive(plan.live, plan.id, { base: plan.baseId, size: plan.size, output: o.output, json: o.json }, { lv, base_lv: o.base ?? null });
+          return sendThinLive(plan.live, plan.id, {
+            base: plan.baseId,
+            size: plan.size,
+            output: o.output,
+            json: o.json,
+            names: { lv, base_lv: o.base ?? null },
+          });
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         announce(
           o.json,

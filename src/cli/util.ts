@@ -1,6 +1,4 @@
 /** What every command shares: exit codes and how errors reach the user. */
-import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { MetadataError } from '../format/errors.js';
 import { ArgumentError, UsageError } from '../errors.js';
@@ -97,35 +95,6 @@ export function setProgramName(name: string): void {
  */
 export function unwrapParagraphs(text: string): string {
   return text.replace(/([^\n])\n(?=[^\n\s-])/g, '$1 ');
-}
-
-/**
- * Runs this same dmthin with `args` in a child process sharing our standard
- * streams; resolves with its exit status. For work that holds something in
- * the kernel (a metadata snapshot): the child does the long synchronous
- * read, this process stays free to hear a signal, kill the child and
- * release what it holds. SIGTERM and SIGHUP are passed on (SIGINT from a
- * terminal reaches the child anyway).
- */
-export function runSelf(args: readonly string[]): Promise<{ code: number; pid: number; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio: 'inherit' });
-    const pass = (sig: NodeJS.Signals): void => {
-      child.kill(sig);
-    };
-    process.on('SIGTERM', pass).on('SIGHUP', pass);
-    const done = (): void => {
-      process.off('SIGTERM', pass).off('SIGHUP', pass);
-    };
-    child.on('error', (e) => {
-      done();
-      reject(e);
-    });
-    child.on('exit', (code, sig) => {
-      done();
-      resolve({ code: code ?? 128 + (sig ? (osConstants.signals[sig] ?? 1) : 1), pid: child.pid!, signal: sig });
-    });
-  });
 }
 
 /**
