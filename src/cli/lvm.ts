@@ -13,7 +13,6 @@ import { printable } from '../lvm/printable.js';
 import type { LvmProblem } from '../lvm/scan.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
 import { planLvSend, sendLv } from '../lvm/send-lv.js';
-import { runningPool } from '../lvm/running.js';
 import { sendThinLive } from '../driver/send-thin.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
@@ -350,10 +349,9 @@ function withPoolInput(args: readonly string[], use: (input: MetadataInput) => n
   const { images, pool } = splitPoolArgs(args);
   const p = openPool(images, pool);
   try {
-    const live = runningPool(p, images);
-    if (live) {
+    if (p.running) {
       process.stderr.write(
-        `dmthin: warning: the kernel runs ${p.name} from these disks (${live}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${live} reads it at a metadata snapshot\n`,
+        `dmthin: warning: the kernel runs ${p.name} from these disks (${p.running}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${p.running} reads it at a metadata snapshot\n`,
       );
     }
     const code = use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });

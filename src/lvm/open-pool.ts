@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import { LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
+import { type RunningProbe, runningPool } from './running.js';
 import { type AssembledVg, type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
 import { type Segment, VgTextError } from './vg.js';
 
@@ -57,12 +58,18 @@ export interface OpenPool extends PoolIdentity {
   name: string;
   /** Why the pool's data LV is not whole in the images (a PV missing, an image short, ...): what was read is the metadata only. */
   dataProblem?: string;
+  /**
+   * The pool's dm name when the kernel runs it from these images: its
+   * metadata is read as last committed and may change while it is read
+   * (a reader warns; a metadata snapshot through the kernel is the sure way).
+   */
+  running?: string;
   scan: Scan;
   close(): void;
 }
 
-/** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. */
-export function openPool(images: readonly string[], vgPool: string): OpenPool {
+/** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. `running`: whether the kernel runs it (default: sysfs says). */
+export function openPool(images: readonly string[], vgPool: string, running: RunningProbe = runningPool): OpenPool {
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const scan = scanImages(images);
   try {
@@ -74,7 +81,8 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
       poolName,
       `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lv.segments[0]?.type ?? 'segmentless')} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
     );
-    return { metadata, dataProblem, name: `${vgName}/${poolName}`, vg: vgName, vgId: a.vg.id, pool: poolName, scan, close: () => scan.close() };
+    const id = { vg: vgName, vgId: a.vg.id, pool: poolName };
+    return { ...id, metadata, dataProblem, running: running(id, images), name: `${vgName}/${poolName}`, scan, close: () => scan.close() };
   } catch (e) {
     scan.close();
     throw e;

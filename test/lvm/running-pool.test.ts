@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ArgumentError, UsageError } from '../../src/errors.js';
 import { exportLv } from '../../src/lvm/export-lv.js';
 import { exportRemovedLv } from '../../src/lvm/export-removed.js';
-import type { PoolIdentity } from '../../src/lvm/open-pool.js';
+import { type PoolIdentity, openPool } from '../../src/lvm/open-pool.js';
 import type { RunningProbe } from '../../src/lvm/running.js';
 import { planLvSend, sendLv } from '../../src/lvm/send-lv.js';
 import { undeleteLv } from '../../src/lvm/undelete-lv.js';
@@ -109,6 +109,18 @@ describe('the library refuses what the kernel runs from the images', () => {
     expect(() => undeleteLv(pvs, 'vgst/gone', meta, text, { running: runningVgst() })).toThrow(recoveryRefusal);
     expect(readFileSync(meta).equals(old)).toBe(true);
     expect(existsSync(text)).toBe(false);
+  });
+
+  it("openPool says when the kernel runs the pool, for the readers' warning", () => {
+    const live = openPool(pvs, 'vgst/pool', runningVgst());
+    const copy = openPool(pvs, 'vgst/pool', notRunning);
+    try {
+      expect(live.running).toBe('vgst-pool-tpool');
+      expect(copy.running).toBeUndefined();
+    } finally {
+      live.close();
+      copy.close();
+    }
   });
 
   it('planLvSend names the running pool to send through; sendLv refuses to read its images', async () => {
