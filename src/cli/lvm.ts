@@ -243,9 +243,7 @@ function registerPoolVerbs(lvm: Command): void {
         if (o.partial && o.deleted)
           throw new ArgumentError('--partial is for an LV the VG still lists; a removed LV is exported from the pool as recovery finds it');
         if (o.deleted) {
-          const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
-            exportRemovedLv(images, lv, out.fd, { includeUnknown: o.includeUnknown, onProgress }),
-          );
+          const r = exportRemovedLv(images, lv, o.output, { includeUnknown: o.includeUnknown, onProgress });
           if (tty) process.stderr.write('\r\x1b[K');
           const seconds = (Date.now() - t0) / 1000;
           if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
@@ -256,9 +254,7 @@ function registerPoolVerbs(lvm: Command): void {
             );
           return 0;
         }
-        const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
-          exportLv(images, lv, out.fd, { partial: o.partial, onProgress, output: o.output }),
-        );
+        const r = exportLv(images, lv, o.output, { partial: o.partial, onProgress });
         if (tty) process.stderr.write('\r\x1b[K');
         const seconds = (Date.now() - t0) / 1000;
         const stream = o.output === '-' ? process.stderr : process.stdout;

@@ -7,7 +7,7 @@
  * removed); the real probe reads sysfs (test/unit/pure.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgumentError, UsageError } from '../../src/errors.js';
 import { exportLv } from '../../src/lvm/export-lv.js';
@@ -62,18 +62,20 @@ describe('the library refuses what the kernel runs from the images', () => {
     writeFileSync(out, '');
     const fd = openSync(out, 'r+');
     try {
-      expect(() => exportLv(pvs, 'vgst/t1', fd, { output: out, running: probe })).toThrow(
+      // Given a path, the library opens the output only after the refusal: nothing made beside it, the file as it was.
+      expect(() => exportLv(pvs, 'vgst/t1', out, { running: probe })).toThrow(
         new UsageError(
           `vgst/t1 is a thin LV of vgst/pool, which the kernel runs from these disks (vgst-pool-tpool): its metadata and data change while they are read. ` +
             `Send it through the kernel instead: dmthin lvm send ${pvs.join(' ')} vgst/t1 -o - | dmthin receive -i - -o ${out}`,
         ),
       );
-      // Without an output name (a stream), the advice names IMAGE.
+      // Given a descriptor (or -), the advice names IMAGE.
       expect(() => exportLv(pvs, 'vgst/t1', fd, { running: probe })).toThrow(/-o - \| dmthin receive -i - -o IMAGE$/);
     } finally {
       closeSync(fd);
     }
     expect(statSync(out).size).toBe(0);
+    expect(readdirSync(tmp.dir).filter((n) => n.includes('dmthin-partial'))).toEqual([]);
     expect(probe.asked[0]).toMatchObject({ vg: 'vgst', pool: 'pool', vgId: expect.stringMatching(/^[\w-]{38}$/) });
   });
 
