@@ -3,8 +3,8 @@
  * format (on-disk codecs) -> io (block reads, the two doors for writes) ->
  * pdata (B-tree traversal and builder, space maps) -> thin (what the tools
  * do: check/, dump/, restore/, repair/, delta/, insight/) -> driver (the
- * kernel through dmsetup and losetup), docker, pack. The VM test harness is
- * not part of it.
+ * kernel through dmsetup and losetup), lvm (pools in disk images, read
+ * without lvm2), docker, pack. The VM test harness is not part of it.
  *
  * @example
  * ```ts
@@ -99,3 +99,10 @@ export { send, type SendOptions, type SendResult } from './stream/send.js';
 export { receive, openStream, admit, applyStream, type ReceiveOptions, type ReceiveResult, type TargetState, type VerifiedStream } from './stream/receive.js';
 export { parseHeader, writeHeader, type StreamHeader } from './stream/format.js';
 export { receiveIntoThin, type ReceiveThinOptions } from './driver/receive-thin.js';
+export { sendThinLive, type LiveSendOptions, type LiveReport } from './driver/send-thin.js';
+export { runningPool, lvmDmName, refuseRecoveryFromRunning, type RunningProbe } from './lvm/running.js';
+export { openPool, type OpenPool, type PoolIdentity } from './lvm/open-pool.js';
+export { exportLv, type LvExportOptions, type LvExportResult } from './lvm/export-lv.js';
+export { exportRemovedLv, type RemovedExportReport } from './lvm/export-removed.js';
+export { undeleteLv, type LvUndelete } from './lvm/undelete-lv.js';
+export { planLvSend, sendLv, type LvSendPlan } from './lvm/send-lv.js';

@@ -4,17 +4,16 @@ import { humanSize } from '../format/units.js';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { type History, lvmHistory } from '../lvm/history.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
-import { openPool, poolOfThinLv } from '../lvm/open-pool.js';
+import { openPool } from '../lvm/open-pool.js';
 import { type ByteRange, rangeBytes } from '../io/byte-range.js';
 import { exportLv } from '../lvm/export-lv.js';
-import { exportRemovedLv, removedLvPool } from '../lvm/export-removed.js';
+import { exportRemovedLv } from '../lvm/export-removed.js';
 import { lvmDeleted } from '../lvm/deleted.js';
 import { printable } from '../lvm/printable.js';
 import type { LvmProblem } from '../lvm/scan.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
 import { planLvSend, sendLv } from '../lvm/send-lv.js';
-import { runningPool } from '../driver/kernel-lvm.js';
-import { sendLive } from './stream.js';
+import { sendThinLive } from '../driver/send-thin.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fixVgText } from '../lvm/fix-vg-text.js';
 import type { LvSource } from '../lvm/lv-source.js';
@@ -162,7 +161,6 @@ export function register(program: Command): void {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
-        refuseRecoveryFromLive(images, lv);
         const r = undeleteLv(images, lv, o.output, o.vgText, { as: o.as });
         const vg = lv.split('/')[0];
         announce(
@@ -194,8 +192,14 @@ export function register(program: Command): void {
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
         const plan = planLvSend(images, lv, o.base);
-        const live = runningPool(plan, images);
-        if (live) return sendLive(live, plan.id, { base: plan.baseId, size: plan.size, output: o.output, json: o.json }, { lv, base_lv: o.base ?? null });
+        if (plan.live)
+          return sendThinLive(plan.live, plan.id, {
+            base: plan.baseId,
+            size: plan.size,
+            output: o.output,
+            json: o.json,
+            names: { lv, base_lv: o.base ?? null },
+          });
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         announce(
           o.json,
@@ -239,10 +243,7 @@ function registerPoolVerbs(lvm: Command): void {
         if (o.partial && o.deleted)
           throw new ArgumentError('--partial is for an LV the VG still lists; a removed LV is exported from the pool as recovery finds it');
         if (o.deleted) {
-          refuseRecoveryFromLive(images, lv);
-          const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
-            exportRemovedLv(images, lv, out.fd, { includeUnknown: o.includeUnknown, onProgress }),
-          );
+          const r = exportRemovedLv(images, lv, o.output, { includeUnknown: o.includeUnknown, onProgress });
           if (tty) process.stderr.write('\r\x1b[K');
           const seconds = (Date.now() - t0) / 1000;
           if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
@@ -253,17 +254,7 @@ function registerPoolVerbs(lvm: Command): void {
             );
           return 0;
         }
-        const thinPool = poolOfThinLv(images, lv);
-        const live = thinPool && runningPool(thinPool, images);
-        if (live) {
-          throw new UsageError(
-            `${lv} is a thin LV of ${printable(thinPool.vg)}/${printable(thinPool.pool)}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
-              `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${lv} -o - | dmthin receive -i - -o ${o.output === '-' ? 'IMAGE' : o.output}`,
-          );
-        }
-        const r = withOutput(o.output, { inputs: images, binary: true, what: 'image' }, (out) =>
-          exportLv(images, lv, out.fd, { partial: o.partial, onProgress }),
-        );
+        const r = exportLv(images, lv, o.output, { partial: o.partial, onProgress });
         if (tty) process.stderr.write('\r\x1b[K');
         const seconds = (Date.now() - t0) / 1000;
         const stream = o.output === '-' ? process.stderr : process.stdout;
@@ -349,31 +340,14 @@ const POOL_VERBS: PoolVerb[] = [
   },
 ];
 
-/**
- * Recovery of a removed LV from a pool the kernel runs: every block the pool
- * allocates may be one of the removed LV's, and its metadata changes while it
- * is read. Refused; the way on is to stop the pool, or to work on a copy.
- */
-function refuseRecoveryFromLive(images: readonly string[], lv: string): void {
-  const p = removedLvPool(images, lv);
-  const live = runningPool(p, images);
-  if (live) {
-    throw new UsageError(
-      `the kernel runs ${printable(p.vg)}/${printable(p.pool)} from these disks (${live}): any block it allocates may be one of ${lv}'s, and its metadata changes while it is read. ` +
-        `Deactivate the pool first (vgchange -an ${printable(p.vg)}), or work on a copy of the disks (docs/recovery.md)`,
-    );
-  }
-}
-
 /** IMAGE... VG/POOL: opens the pool's metadata LV and hands it to `use` as a command's input. */
 function withPoolInput(args: readonly string[], use: (input: MetadataInput) => number): number {
   const { images, pool } = splitPoolArgs(args);
   const p = openPool(images, pool);
   try {
-    const live = runningPool(p, images);
-    if (live) {
+    if (p.running) {
       process.stderr.write(
-        `dmthin: warning: the kernel runs ${p.name} from these disks (${live}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${live} reads it at a metadata snapshot\n`,
+        `dmthin: warning: the kernel runs ${p.name} from these disks (${p.running}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${p.running} reads it at a metadata snapshot\n`,
       );
     }
     const code = use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });

@@ -1,14 +1,12 @@
-import { existsSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { ArgumentError } from '../errors.js';
-import { Pool } from '../driver/pool.js';
-import { refuseInputAsOutput } from '../io/files.js';
-import { removePartial, withOutputAsync } from '../io/output-file.js';
+import { withOutputAsync } from '../io/output-file.js';
 import { type ReceiveResult, receive } from '../stream/receive.js';
 import { receiveIntoThin } from '../driver/receive-thin.js';
+import { type LiveReport, sendThinLive } from '../driver/send-thin.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { announce, arg, parseIntArg, parseSizeArg, parseThinIdArg, printJson, run, runSelf } from './util.js';
+import { announce, arg, parseIntArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
 
 export function register(program: Command): void {
   program
@@ -28,7 +26,7 @@ export function register(program: Command): void {
     .option('--dev-id <id>', 'offline: the thin device (snapshot) to send', parseThinIdArg)
     .option('-m, --metadata-snap', "offline: read the held metadata snapshot's trees")
     .addOption(new Option('--metadata-snap-at <block>').hideHelp().argParser(parseIntArg))
-    // From a live send's parent to the child that reads: the LVM names and the pool, for the report.
+    // From a live send (driver/send-thin.ts) to the child that reads: the LVM names and the pool, for the report.
     .addOption(new Option('--report-as <json>').hideHelp().argParser(parseReportAs))
     .option('--base <id>', 'an earlier snapshot of the same origin that the receiver holds: send only what changed since', parseThinIdArg)
     .option('--size <size>', "the device's size (default: an active device's size, else up to the highest block either device maps), e.g. 10G", parseSizeArg)
@@ -36,7 +34,15 @@ export function register(program: Command): void {
     .option('--json', 'print what was sent as one JSON object (on stderr with -o -)')
     .action((pool: string | undefined, thinId: number | undefined, o: SendCliOptions) =>
       run(async () => {
-        if (pool !== undefined) return sendLive(pool, thinId, o);
+        if (pool !== undefined) {
+          if (thinId === undefined) throw new ArgumentError(`which thin device of ${pool}? dmthin send ${pool} ID`);
+          if (o.metadata !== undefined || o.data !== undefined || o.devId !== undefined || o.metadataSnap || o.metadataSnapAt !== undefined) {
+            throw new ArgumentError(
+              "a live send reads the pool's own devices: --metadata, --data, --dev-id and --metadata-snap are for files or an inactive pool",
+            );
+          }
+          return sendThinLive(pool, thinId, { base: o.base, size: o.size, output: o.output, json: o.json });
+        }
         if (o.metadata === undefined || o.data === undefined || o.devId === undefined) {
           throw new ArgumentError('give an active pool and thin id (dmthin send POOL ID), or --metadata, --data and --dev-id for files or an inactive pool');
         }
@@ -83,16 +89,9 @@ export function register(program: Command): void {
         if (o.pool !== undefined) {
           if (o.output !== undefined) throw new ArgumentError('give -o TARGET or --pool POOL --thin-id ID, not both');
           if (o.thinId === undefined || o.state === undefined) throw new ArgumentError('--pool needs --thin-id ID and --state FILE');
-          refuseInputAsOutput(o.state, [o.input]);
           r = await receiveIntoThin(o.input, { pool: o.pool, thinId: o.thinId, state: o.state });
         } else {
           if (o.output === undefined) throw new ArgumentError('where to? -o TARGET (a file or block device), or --pool POOL --thin-id ID --state FILE');
-          // Beside a device node the record would live in /dev, gone at the next boot: the next incremental would be refused.
-          if (o.state === undefined && existsSync(o.output) && !statSync(o.output).isFile()) {
-            throw new ArgumentError(
-              `${o.output} is not a regular file: give --state FILE, where its received state is kept (beside it, in /dev, it would not survive a reboot)`,
-            );
-          }
           r = await receive(o.input, o.output, { state: o.state });
         }
         if (o.json) printJson(r, process.stdout, 0);
@@ -105,13 +104,13 @@ export function register(program: Command): void {
     );
 }
 
-export interface SendCliOptions {
+interface SendCliOptions {
   metadata?: string;
   data?: string;
   devId?: number;
   metadataSnap?: boolean;
   metadataSnapAt?: number;
-  reportAs?: ReportAs;
+  reportAs?: LiveReport;
   base?: number;
   size?: number;
   output: string;
@@ -119,61 +118,12 @@ export interface SendCliOptions {
 }
 
 /** --report-as: a JSON object, else commander's "invalid argument" (exit 2), never a stack trace. */
-const parseReportAs = arg((v: string): ReportAs => {
+const parseReportAs = arg((v: string): LiveReport => {
   try {
-    const r = JSON.parse(v) as ReportAs;
+    const r = JSON.parse(v) as LiveReport;
     if (typeof r === 'object' && r !== null && typeof r.live_pool === 'string') return r;
   } catch {
     // Reported below.
   }
   throw new ArgumentError('--report-as takes the JSON a live send passes to its child');
 });
-
-/** What a live send's report adds: the pool it read, and for `lvm send` the LVs by name. */
-interface ReportAs {
-  live_pool: string;
-  lv?: string;
-  base_lv?: string | null;
-}
-
-/**
- * `send POOL ID` (and `lvm send` of an active pool): the offline send, run by
- * a child on the pool's devices at a metadata snapshot this process holds.
- */
-export async function sendLive(
-  poolName: string,
-  thinId: number | undefined,
-  o: SendCliOptions,
-  names?: { lv: string; base_lv: string | null },
-): Promise<number> {
-  if (thinId === undefined) throw new ArgumentError(`which thin device of ${poolName}? dmthin send ${poolName} ID`);
-  if (o.metadata !== undefined || o.data !== undefined || o.devId !== undefined || o.metadataSnap || o.metadataSnapAt !== undefined) {
-    throw new ArgumentError("a live send reads the pool's own devices: --metadata, --data, --dev-id and --metadata-snap are for files or an inactive pool");
-  }
-  const pool = await Pool.open(poolName);
-  const active = await pool.refuseWritable(thinId, `snapshot it (dmthin snap create ${poolName} NEW_ID ${thinId}) and send the snapshot, or deactivate it`);
-  const size = o.size ?? (active ? active.sectors * 512 : undefined);
-  return pool.withOwnMetadataSnap(async (metadata, root) => {
-    const r = await runSelf([
-      'send',
-      '--metadata',
-      metadata,
-      '--metadata-snap-at',
-      String(root),
-      '--data',
-      pool.dataDevice,
-      '--dev-id',
-      String(thinId),
-      ...(o.base !== undefined ? ['--base', String(o.base)] : []),
-      ...(size !== undefined ? ['--size', String(size)] : []),
-      '-o',
-      o.output,
-      '--report-as',
-      JSON.stringify({ live_pool: poolName, ...names } satisfies ReportAs),
-      ...(o.json ? ['--json'] : []),
-    ]);
-    // Killed before it could commit: what it wrote of the stream goes too.
-    if (r.signal) removePartial(o.output, r.pid);
-    return r.code;
-  });
-}

@@ -13,6 +13,7 @@
  */
 import { dirname } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
+import { refuseInputAsOutput } from '../io/files.js';
 import { type ReceiveResult, admit, applyStream, openStream, readState } from '../stream/receive.js';
 import { Pool, validateThinId } from './pool.js';
 
@@ -25,6 +26,7 @@ export interface ReceiveThinOptions {
 export async function receiveIntoThin(streamPath: string, o: ReceiveThinOptions): Promise<ReceiveResult> {
   validateThinId(o.thinId);
   if (!o.state) throw new ArgumentError('a thin device target needs --state FILE (where its last received state is kept)');
+  refuseInputAsOutput(o.state, [streamPath]);
   const pool = await Pool.open(o.pool);
   const label = `thin ${o.thinId} of pool ${o.pool}`;
   const v = await openStream(streamPath, dirname(o.state), label);

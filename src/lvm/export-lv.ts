@@ -9,18 +9,24 @@
  * written, the bytes that lay on the missing one as zeros, and the result
  * lists them (lost). A thin LV's pool must still have its whole metadata LV:
  * without its mappings no byte of the data LV can be placed.
+ *
+ * A thin LV of a pool the kernel runs from these images is refused: its
+ * metadata and data change while they are read (the way on is lvm send,
+ * which reads it through the kernel).
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { isZero, writeFull } from '../io/full-io.js';
+import { withOutput } from '../io/output-file.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
 import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
-import { VgTextError, lvBytes, lvType } from './vg.js';
-import { scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
+import { type RunningProbe, runningPool } from './running.js';
+import { type LogicalVolume, type Segment, VgTextError, lvBytes, lvType } from './vg.js';
+import { type AssembledVg, scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
 
 const CHUNK = 8 << 20;
 
@@ -35,6 +41,8 @@ export interface LvExportOptions {
   /** Write what the images hold when a PV is missing or an image short, the rest as zeros, listed in the result's lost. */
   partial?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Whether the kernel runs the LV's pool from the images (default: sysfs says, runningPool). */
+  running?: RunningProbe;
 }
 
 /** The way on when an LV is not all there and partial was not asked for. */
@@ -46,45 +54,96 @@ function whole(src: LvSource, vg: string, partial: boolean): LvSource {
   return src;
 }
 
-export function exportLv(images: readonly string[], vgLv: string, outFd: number, { partial = false, onProgress }: LvExportOptions = {}): LvExportResult {
+/**
+ * Writes VG/LV from `images` to `output`: a descriptor the caller opened, or
+ * a path (- for standard output) opened here through withOutput once the VG
+ * is found and the LV's pool is not one the kernel runs (nothing is
+ * written, nor a terminal or FIFO opened, before that is known).
+ */
+export function exportLv(
+  images: readonly string[],
+  vgLv: string,
+  output: number | string,
+  { partial = false, onProgress, running = runningPool }: LvExportOptions = {},
+): LvExportResult {
   const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(lvName);
-    if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)} (${whichLvs(a.vg, images, () => true)})`);
-    if (lv.defect) throw new VgTextError(a.vg.name, lv.defect);
-    const size = lvBytes(a.vg, lv);
-    const seg = lv.segments[0];
-    if (seg?.type === 'thin') {
-      const pool = poolSources(
-        a,
-        seg.thinPool ?? '',
-        `${printable(vgLv)}'s pool ${printable(seg.thinPool ?? '')} is not a thin pool of VG ${printable(vgName)}`,
-        true,
-      );
-      const data = whole(pool.data, a.vg.name, partial);
-      const md = Metadata.open(pool.metadata);
-      try {
-        const lostIn = data.notAllThere === undefined ? undefined : (at: number, n: number) => data.lostIn(at, n);
-        const r = exportDevice(md, data, seg.deviceId!, outFd, { size, onProgress, lostIn });
-        return { kind: 'thin', ...r, ...(partial ? { lost: r.lost ?? [], notAllThere: data.notAllThere } : {}) };
-      } finally {
-        md.close();
-      }
-    }
-    if (lv.segments.length && !lv.segments.every((s) => s.type === 'striped')) {
-      const other = lv.segments.find((s) => s.type !== 'striped')!;
-      throw new UsageError(
-        `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}`,
-      );
-    }
-    const src = whole(new LvSource(a.vg, lvName, a.pvs, undefined, true), a.vg.name, partial);
-    const { lost, ...r } = copySource(src, outFd, onProgress);
-    return { kind: lvType(lv), ...r, ...(partial ? { lost, notAllThere: src.notAllThere } : {}) };
+    refuseRunning(lv?.segments[0], { vg: vgName, vgId: a.vg.id }, images, vgLv, output, running);
+    return withImageOutput(output, images, (outFd) => exportFound(a, images, vgLv, lv, outFd, partial, onProgress));
   } finally {
     scan.close();
   }
+}
+
+/** Runs `body` on `output`: a descriptor as it is, a path through withOutput (written beside, renamed when complete). */
+export function withImageOutput<T>(output: number | string, images: readonly string[], body: (fd: number) => T): T {
+  if (typeof output === 'number') return body(output);
+  return withOutput(output, { inputs: images, binary: true, what: 'image' }, (out) => body(out.fd));
+}
+
+/** The export of LV `lv` (undefined: not in the VG) of assembled VG `a` to `outFd`. */
+function exportFound(
+  a: AssembledVg,
+  images: readonly string[],
+  vgLv: string,
+  lv: LogicalVolume | undefined,
+  outFd: number,
+  partial: boolean,
+  onProgress: ((done: number, total: number) => void) | undefined,
+): LvExportResult {
+  const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
+  if (!lv) throw new UsageError(`no LV ${printable(lvName)} in VG ${printable(vgName)} (${whichLvs(a.vg, images, () => true)})`);
+  if (lv.defect) throw new VgTextError(a.vg.name, lv.defect);
+  const size = lvBytes(a.vg, lv);
+  const seg = lv.segments[0];
+  if (seg?.type === 'thin') {
+    const pool = poolSources(
+      a,
+      seg.thinPool ?? '',
+      `${printable(vgLv)}'s pool ${printable(seg.thinPool ?? '')} is not a thin pool of VG ${printable(vgName)}`,
+      true,
+    );
+    const data = whole(pool.data, a.vg.name, partial);
+    const md = Metadata.open(pool.metadata);
+    try {
+      const lostIn = data.notAllThere === undefined ? undefined : (at: number, n: number) => data.lostIn(at, n);
+      const r = exportDevice(md, data, seg.deviceId!, outFd, { size, onProgress, lostIn });
+      return { kind: 'thin', ...r, ...(partial ? { lost: r.lost ?? [], notAllThere: data.notAllThere } : {}) };
+    } finally {
+      md.close();
+    }
+  }
+  if (lv.segments.length && !lv.segments.every((s) => s.type === 'striped')) {
+    const other = lv.segments.find((s) => s.type !== 'striped')!;
+    throw new UsageError(
+      `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}`,
+    );
+  }
+  const src = whole(new LvSource(a.vg, lvName, a.pvs, undefined, true), a.vg.name, partial);
+  const { lost, ...r } = copySource(src, outFd, onProgress);
+  return { kind: lvType(lv), ...r, ...(partial ? { lost, notAllThere: src.notAllThere } : {}) };
+}
+
+/** A thin LV (segment `seg`) of a pool the kernel runs from `images` is refused, with the way on: send it through the kernel. */
+function refuseRunning(
+  seg: Segment | undefined,
+  vg: { vg: string; vgId: string },
+  images: readonly string[],
+  vgLv: string,
+  output: number | string,
+  running: RunningProbe,
+): void {
+  if (seg?.type !== 'thin') return;
+  const pool = seg.thinPool ?? '';
+  const live = running({ ...vg, pool }, images);
+  if (!live) return;
+  throw new UsageError(
+    `${vgLv} is a thin LV of ${printable(vg.vg)}/${printable(pool)}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
+      `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${vgLv} -o - | dmthin receive -i - -o ${typeof output === 'number' || output === '-' ? 'IMAGE' : output}`,
+  );
 }
 
 /** Copies a source to `outFd`: sparse to a file (all-zero chunks stay holes), in full to a stream. */

@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import { LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
+import { type RunningProbe, runningPool } from './running.js';
 import { type AssembledVg, type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
 import { type Segment, VgTextError, lvType } from './vg.js';
 
@@ -43,7 +44,7 @@ export function poolMetadata(a: AssembledVg, name: string, notAPool: string): { 
   return { seg, metadata, dataProblem };
 }
 
-/** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (driver/kernel-lvm.ts). */
+/** A thin pool by its VG's name and uuid: what tells whether the kernel runs it (running.ts). */
 export interface PoolIdentity {
   vg: string;
   vgId: string;
@@ -57,12 +58,18 @@ export interface OpenPool extends PoolIdentity {
   name: string;
   /** Why the pool's data LV is not whole in the images (a PV missing, an image short, ...): what was read is the metadata only. */
   dataProblem?: string;
+  /**
+   * The pool's dm name when the kernel runs it from these images: its
+   * metadata is read as last committed and may change while it is read
+   * (a reader warns; a metadata snapshot through the kernel is the sure way).
+   */
+  running?: string;
   scan: Scan;
   close(): void;
 }
 
-/** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. */
-export function openPool(images: readonly string[], vgPool: string): OpenPool {
+/** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. `running`: whether the kernel runs it (default: sysfs says). */
+export function openPool(images: readonly string[], vgPool: string, running: RunningProbe = runningPool): OpenPool {
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const scan = scanImages(images);
   try {
@@ -74,22 +81,10 @@ export function openPool(images: readonly string[], vgPool: string): OpenPool {
       poolName,
       `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lvType(lv))} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
     );
-    return { metadata, dataProblem, name: `${vgName}/${poolName}`, vg: vgName, vgId: a.vg.id, pool: poolName, scan, close: () => scan.close() };
+    const id = { vg: vgName, vgId: a.vg.id, pool: poolName };
+    return { ...id, metadata, dataProblem, running: running(id, images), name: `${vgName}/${poolName}`, scan, close: () => scan.close() };
   } catch (e) {
     scan.close();
     throw e;
-  }
-}
-
-/** VG/LV's pool when it is a thin LV (undefined for any other LV; a missing LV is the caller's to report). */
-export function poolOfThinLv(images: readonly string[], vgLv: string): PoolIdentity | undefined {
-  const { vg: vgName, lv: name } = splitVgLv(vgLv);
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, vgName, images);
-    const seg = a.vg.lvs.get(name)?.segments[0];
-    return seg?.type === 'thin' ? { vg: vgName, vgId: a.vg.id, pool: seg.thinPool ?? '' } : undefined;
-  } finally {
-    scan.close();
   }
 }

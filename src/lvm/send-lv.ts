@@ -2,12 +2,18 @@
  * `dmthin lvm send IMAGE... VG/LV [--base VG/BASE]`: a thin LV as a stream
  * (stream/send.ts) by LVM's names, its pool's metadata and data read in
  * place from the images; the base must be a thin LV of the same pool.
+ *
+ * When the kernel runs the pool from these images, its metadata changes as
+ * it is read: the plan names the running pool (live), and the LV is sent
+ * through the kernel (driver/send-thin.ts, sendThinLive) instead; sendLv
+ * refuses it.
  */
 import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
+import { type RunningProbe, runningPool } from './running.js';
 import { type AssembledVg, scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
 import { lvBytes, lvType } from './vg.js';
 
@@ -19,9 +25,11 @@ export interface LvSendPlan {
   id: number;
   baseId: number | undefined;
   size: number;
+  /** The running pool's dm name when the kernel runs it from the images: send live, through it (sendThinLive). */
+  live: string | undefined;
 }
 
-function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: readonly string[]): LvSendPlan {
+function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: readonly string[], running: RunningProbe): LvSendPlan {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const thin = (n: string): { pool: string; id: number; size: number } => {
     const lv = a.vg.lvs.get(n);
@@ -44,30 +52,38 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: 
       );
     baseId = bt.id;
   }
-  return { vg: vgName, vgId: a.vg.id, pool: t.pool, id: t.id, baseId, size: t.size };
+  const live = running({ vg: vgName, vgId: a.vg.id, pool: t.pool }, images);
+  return { vg: vgName, vgId: a.vg.id, pool: t.pool, id: t.id, baseId, size: t.size, live };
 }
 
-/** The plan for VG/LV from the images' LVM text (nothing but the labels and metadata areas read). */
-export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined): LvSendPlan {
+/** The plan for VG/LV from the images' LVM text (nothing but the labels and metadata areas read) and, from sysfs, whether the pool runs. */
+export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined, running: RunningProbe = runningPool): LvSendPlan {
   const scan = scanImages(images);
   try {
-    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv, images);
+    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv, images, running);
   } finally {
     scan.close();
   }
 }
 
-/** Sends VG/LV from the images, read in place (an inactive pool, or a copy of one). */
+/** Sends VG/LV from the images, read in place (an inactive pool, or a copy of one); a pool the kernel runs from them is refused. */
 export async function sendLv(
   images: readonly string[],
   vgLv: string,
   baseLv: string | undefined,
   outFd: number,
+  running: RunningProbe = runningPool,
 ): Promise<SendResult & { lv: string; base_lv: string | null }> {
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
-    const p = plan(a, vgLv, baseLv, images);
+    const p = plan(a, vgLv, baseLv, images, running);
+    if (p.live) {
+      throw new UsageError(
+        `${vgLv} is a thin LV of ${printable(p.vg)}/${printable(p.pool)}, which the kernel runs from these disks (${p.live}): its metadata and data change while they are read. ` +
+          `Send it through the kernel: planLvSend gives the pool and ids, sendThinLive sends them (as dmthin lvm send ${images.join(' ')} ${vgLv} does)`,
+      );
+    }
     const pool = poolSources(a, p.pool, `${printable(vgLv)}'s pool ${printable(p.pool)} is not a thin pool of VG ${printable(p.vg)}`);
     const md = Metadata.open(pool.metadata);
     try {

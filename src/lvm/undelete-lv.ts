@@ -13,6 +13,9 @@
  * committed, and renamed into place only after it. A VG text that cannot
  * be written leaves the metadata output untouched, and a metadata write
  * that fails leaves no VG text.
+ *
+ * Refused, before anything is written, when the kernel runs the pool from
+ * these images (running.ts, refuseRecoveryFromRunning).
  */
 import { existsSync, fsyncSync, writeFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
@@ -24,6 +27,7 @@ import { type UndeleteResult, undelete } from '../thin/recover/undelete.js';
 import { parseConfigText } from './config-text.js';
 import { lastVersionWith, lvmHistory, newestRemoval } from './history.js';
 import { poolSources } from './open-pool.js';
+import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
 import { volumeGroup } from './vg.js';
 
@@ -35,7 +39,13 @@ export interface LvUndelete extends UndeleteResult {
 }
 
 /** Writes NEW metadata (`newMetadata`, an existing file or device of the metadata LV's size) and the VG text (`vgTextPath`), both or neither. */
-export function undeleteLv(images: readonly string[], vgLv: string, newMetadata: string, vgTextPath: string, options: { as?: number } = {}): LvUndelete {
+export function undeleteLv(
+  images: readonly string[],
+  vgLv: string,
+  newMetadata: string,
+  vgTextPath: string,
+  options: { as?: number; running?: RunningProbe } = {},
+): LvUndelete {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const h = lvmHistory(images);
   const removed = newestRemoval(h, vgName, name);
@@ -43,6 +53,7 @@ export function undeleteLv(images: readonly string[], vgLv: string, newMetadata:
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, vgName, images);
+    refuseRecoveryFromRunning({ vg: removed.vg, vgId: a.vg.id, pool: removed.pool }, images, vgLv, options.running);
     if (a.vg.lvs.has(name)) throw new UsageError(`VG ${vgName} has an LV named ${name} again: rename it first, or restore under another name by hand`);
     const pool = poolSources(a, removed.pool, `${vgLv}'s pool ${removed.pool} is no longer a thin pool of VG ${vgName}`);
     const as = options.as ?? removed.device_id;

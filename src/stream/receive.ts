@@ -25,6 +25,7 @@
  */
 import {
   closeSync,
+  existsSync,
   fchmodSync,
   fstatSync,
   fsyncSync,
@@ -200,6 +201,12 @@ function statTarget(target: string): Stats | undefined {
 
 /** Applies the stream at `streamPath` ('-' for standard input) to `target`. */
 export async function receive(streamPath: string, target: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
+  // Beside a device node the record would live in /dev, gone at the next boot: the next incremental would be refused.
+  if (options.state === undefined && existsSync(target) && !statSync(target).isFile()) {
+    throw new ArgumentError(
+      `${target} is not a regular file: give --state FILE, where its received state is kept (beside it, in /dev, it would not survive a reboot)`,
+    );
+  }
   const statePath = options.state ?? `${target}.dmthin-state`;
   if (streamPath === '' || target === '' || statePath === '')
     throw new ArgumentError('the stream, the target and the state record need a path each: one is empty');

@@ -20,7 +20,7 @@ import { type TreeProblem, rangeText, treeName } from '../../src/pdata/btree/pro
 import { BTreeTraversal, forEachLeaf, highestKey } from '../../src/pdata/btree/traversal.js';
 import { RefCounts } from '../../src/pdata/ref-counts.js';
 import { StatusError, parsePoolStatus, parseThinStatus } from '../../src/driver/status.js';
-import { lvmDmName, runningPool } from '../../src/driver/kernel-lvm.js';
+import { lvmDmName, runningPool } from '../../src/lvm/running.js';
 import { scratch } from '../support/env.js';
 
 const tmp = scratch();

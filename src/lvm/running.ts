@@ -10,10 +10,23 @@
  * "LVM-" + the VG's uuid + the LV's, without dashes; lvm2
  * lib/activate/dev_manager.c), and its slaves, followed down, are the disks
  * and loop devices under it.
+ *
+ * Here, in lvm/, and not in driver/: it talks to no command, and the lvm
+ * verbs that must refuse a running pool (export, export --deleted, undelete,
+ * send) are in lvm/, one level with driver/, which they do not import.
  */
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { PoolIdentity } from './open-pool.js';
+import { printable } from './printable.js';
+
+/**
+ * Says whether the kernel runs pool `p` from `images`: its dm name when it
+ * does. runningPool (sysfs) by default; tests give their own, since a
+ * running pool cannot be made without device-mapper.
+ */
+export type RunningProbe = (p: PoolIdentity, images: readonly string[]) => string | undefined;
 
 /**
  * LVM's dm name of VG/LV (and a layer such as "tpool"): a "-" inside either
@@ -31,7 +44,7 @@ export function lvmDmName(vg: string, lv: string, layer?: string): string {
  * active, or when the one active is another VG's of the same name or runs
  * from other disks (then the images are a copy, to be read as they are).
  */
-export function runningPool(p: { vg: string; pool: string; vgId: string }, images: readonly string[]): string | undefined {
+export function runningPool(p: PoolIdentity, images: readonly string[]): string | undefined {
   const dmName = lvmDmName(p.vg, p.pool, 'tpool');
   const node = `/dev/mapper/${dmName}`;
   if (!existsSync(node)) return undefined;
@@ -91,4 +104,20 @@ function leaves(dm: string): Set<string> {
   };
   walk(dm, 0);
   return out;
+}
+
+/**
+ * Recovery of a removed LV (`vgLv`) from a pool the kernel runs: every block
+ * the pool allocates may be one of the removed LV's, and its metadata changes
+ * while it is read. Refused; the way on is to stop the pool, or to work on a
+ * copy.
+ */
+export function refuseRecoveryFromRunning(p: PoolIdentity, images: readonly string[], vgLv: string, running: RunningProbe = runningPool): void {
+  const live = running(p, images);
+  if (live) {
+    throw new UsageError(
+      `the kernel runs ${printable(p.vg)}/${printable(p.pool)} from these disks (${live}): any block it allocates may be one of ${vgLv}'s, and its metadata changes while it is read. ` +
+        `Deactivate the pool first (vgchange -an ${printable(p.vg)}), or work on a copy of the disks (docs/recovery.md)`,
+    );
+  }
 }
