@@ -423,7 +423,9 @@ export function formatInventory(inv: Inventory): string {
     for (const lv of vg.lvs) {
       const notes = [
         lv.problem
-          ? `! cannot be read whole: ${lv.problem}${lv.type === 'thin' && lv.problem !== 'bad_lv' ? ` (pool ${printable(lv.pool ?? '')})` : ''}, below`
+          ? lv.type === 'thin' && lv.problem === 'unreadable_pool_data'
+            ? `! may be lost in part: unreadable_pool_data (pool ${printable(lv.pool ?? '')}), below; lvm export --partial says what`
+            : `! cannot be read whole: ${lv.problem}${lv.type === 'thin' && lv.problem !== 'bad_lv' ? ` (pool ${printable(lv.pool ?? '')})` : ''}, below`
           : '',
         lv.type === 'thin-pool'
           ? `chunk ${humanSize(lv.chunkSize ?? 0)}, transaction ${lv.transactionId} (metadata: ${lv.metadataTransactionId ?? 'unreadable'})`

@@ -225,22 +225,29 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       md?.close();
     }
   }
-  markUnreadable(vg.name, lvs, problems);
+  markUnreadable(a, lvs, problems);
   return { name: vg.name, seqno: vg.seqno, extentSize: extent, pvs, lvs };
 }
 
 /** The way on for an LV not all there when the disk is gone: what `lvm export` can still do. */
 const PARTIAL = '; if the missing bytes cannot be had, lvm export --partial writes what the images hold and lists what is lost';
 
-/** Problems that stop an LV from being read whole: the LV's own, and for thin LVs their pool's. */
+/** Problems that stop an LV from being read whole: the LV's own, and for thin LVs their pool's, the worst first (without the metadata nothing can be read). */
 const LV_STOPS = new Set(['bad_lv', 'lv_not_all_there', 'unreadable_pool_data', 'unreadable_pool_metadata']);
-const POOL_STOPS = new Set(['unreadable_pool_data', 'unreadable_pool_metadata', 'bad_lv']);
+const POOL_STOPS = ['bad_lv', 'unreadable_pool_metadata', 'unreadable_pool_data'];
 
-function markUnreadable(vg: string, lvs: InventoryLv[], problems: readonly LvmProblem[]): void {
+function markUnreadable(a: AssembledVg, lvs: InventoryLv[], problems: readonly LvmProblem[]): void {
+  const vg = a.vg.name;
   for (const row of lvs) {
     const own = problems.find((p) => p.vg === vg && p.lv === row.name && LV_STOPS.has(p.kind));
-    const ofPool = row.type === 'thin' ? problems.find((p) => p.vg === vg && p.lv === row.pool && POOL_STOPS.has(p.kind)) : undefined;
+    let ofPool: LvmProblem | undefined;
+    if (row.type === 'thin') for (const kind of POOL_STOPS) ofPool ??= problems.find((p) => p.vg === vg && p.lv === row.pool && p.kind === kind);
     const p = own ?? ofPool;
-    if (p) row.problem = p.kind;
+    if (p) {
+      row.problem = p.kind;
+      continue;
+    }
+    // A pool's own hidden LVs (its _tmeta, _tdata) have their problems named under the pool: marked here too.
+    if (row.hidden && lvNotReadable(a.vg, row.name, a.pvs) instanceof LvNotAllThereError) row.problem = 'lv_not_all_there';
   }
 }

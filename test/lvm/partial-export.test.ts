@@ -184,11 +184,16 @@ describe('lvm export --partial: a disk gone for good', () => {
       pool: 'unreadable_pool_data',
       t1: 'unreadable_pool_data',
       s1: 'unreadable_pool_data',
+      // The pool's hidden LVs are marked for themselves: its data LV is striped over pv0, its metadata LV whole on pv1.
+      pool_tdata: 'lv_not_all_there',
       pool_tmeta: null,
     });
     expect(j.problems.find((p) => p.lv === 'lin')!.detail).toMatch(/lvm export --partial writes what the images hold/);
     const text = dmthin('lvm', 'ls', pv1).stdout;
-    expect(text).toMatch(/\n {2}t1 .* ! cannot be read whole: unreadable_pool_data \(pool pool\), below\n/);
+    expect(text).toMatch(/\n {2}t1 .* ! may be lost in part: unreadable_pool_data \(pool pool\), below; lvm export --partial says what\n/);
+    // With the metadata LV gone too (pv0 alone), the thin LVs' mark names that, the worse of the two.
+    const alone = JSON.parse(dmthin('lvm', 'ls', '--json', pv0).stdout) as { vgs: Array<{ lvs: Array<{ name: string; problem?: string }> }> };
+    expect(alone.vgs[0]!.lvs.find((l) => l.name === 't1')!.problem).toBe('unreadable_pool_metadata');
     expect(text).toMatch(/PV pv0 \S+ in \(missing\)/);
     // With both PVs, no row is marked.
     expect(dmthin('lvm', 'ls', pv0, pv1).stdout).not.toMatch(/cannot be read whole/);
