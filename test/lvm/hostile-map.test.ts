@@ -11,11 +11,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { cliPath, dmthin } from '../support/cli.js';
-import { projectRoot, runTool, scratch, xzDecompress } from '../support/env.js';
+import { runTool, scratch } from '../support/env.js';
 import { committedVgText, truncatedCopy, withEditedVgText } from '../support/vg-text.js';
 import type { Run } from '../support/env.js';
+import { unpackStripedPvs } from '../support/fixtures.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -30,10 +30,7 @@ const ENGINE = /internal error|out of range|Invalid typed array|Invalid time val
 let pv0 = '';
 let pv1 = '';
 beforeAll(() => {
-  pv0 = tmp.path('pv0');
-  pv1 = tmp.path('pv1');
-  xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-1.pv.xz'), pv0);
-  xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-2.pv.xz'), pv1);
+  [pv0, pv1] = unpackStripedPvs(tmp.path);
 });
 
 interface Problem {

@@ -17,8 +17,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
-import { oracle, projectRoot, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';
+import { oracle, projectRoot, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 import type { LvsRow } from '../support/lvs.js';
+import { unpackStripedPvs } from '../support/fixtures.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -32,10 +33,7 @@ const kernel = new Map<string, string>();
 let t1Id = -1;
 
 beforeAll(() => {
-  pv0 = tmp.path('pv0');
-  pv1 = tmp.path('pv1');
-  xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-1.pv.xz'), pv0);
-  xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-2.pv.xz'), pv1);
+  [pv0, pv1] = unpackStripedPvs(tmp.path);
   for (const l of readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.facts'), 'utf8').split('\n')) {
     const m = /^lv (\S+) \d+ bytes, sha256 ([0-9a-f]{64})$/.exec(l);
     if (m) kernel.set(m[1]!, m[2]!);

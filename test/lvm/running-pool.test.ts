@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ArgumentError, UsageError } from '../../src/errors.js';
 import { exportLv } from '../../src/lvm/export-lv.js';
 import { exportRemovedLv } from '../../src/lvm/export-removed.js';
@@ -18,7 +17,8 @@ import { planLvSend, sendLv } from '../../src/lvm/send-lv.js';
 import { undeleteLv } from '../../src/lvm/undelete-lv.js';
 import { receiveIntoThin } from '../../src/driver/receive-thin.js';
 import { receive } from '../../src/stream/receive.js';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { scratch } from '../support/env.js';
+import { unpackStripedPvs } from '../support/fixtures.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -49,11 +49,7 @@ function withFd<T>(name: string, fn: (fd: number) => T): { path: string; result:
 describe('the library refuses what the kernel runs from the images', () => {
   let pvs: string[] = [];
   beforeAll(() => {
-    pvs = ['lvm-striped-1.pv', 'lvm-striped-2.pv'].map((n) => {
-      const out = tmp.path(n);
-      xzDecompress(join(projectRoot, 'fixtures', `${n}.xz`), out);
-      return out;
-    });
+    pvs = unpackStripedPvs(tmp.path);
   });
 
   it('exportLv refuses a thin LV of a running pool, naming the way on through the kernel, and writes nothing', () => {

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { scratch } from '../support/env.js';
+import { unpackStripedPvs } from '../support/fixtures.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -18,11 +18,7 @@ const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).
 describe('lvm undelete: the metadata and the VG text stand or fall together', () => {
   let pvs: string[] = [];
   beforeAll(() => {
-    pvs = ['lvm-striped-1.pv', 'lvm-striped-2.pv'].map((n) => {
-      const out = tmp.path(n);
-      xzDecompress(join(projectRoot, 'fixtures', `${n}.xz`), out);
-      return out;
-    });
+    pvs = unpackStripedPvs(tmp.path);
   });
 
   it('a VG text that cannot be written (/dev/full) leaves the metadata output untouched', () => {

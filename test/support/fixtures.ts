@@ -49,3 +49,15 @@ export function unpackTpt(pack: string, dir: string): string {
   if (!existsSync(out)) unpack(pack, out);
   return out;
 }
+
+/**
+ * The two PVs of the VG lvm2 made across two disks (fixtures/lvm-striped-*:
+ * linear, striped and thin LVs, a pool striped over both), unpacked into
+ * `path(name)`: [pv0, pv1].
+ */
+export function unpackStripedPvs(path: (name: string) => string): [string, string] {
+  const [pv0, pv1] = [path('pv0'), path('pv1')];
+  xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-1.pv.xz'), pv0);
+  xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-2.pv.xz'), pv1);
+  return [pv0, pv1];
+}
