@@ -21,6 +21,8 @@ import { StreamError } from './errors.js';
 
 export const HEADER_SIZE = 256;
 export const MAGIC = 'dmthin-stream\0\0\0';
+/** What a file that does not begin with MAGIC is, whatever its length. */
+export const NOT_A_STREAM = 'not a dmthin stream (no magic)';
 export const VERSION = 1;
 export const FLAG_INCREMENTAL = 1;
 export const NO_BASE = 0xffffffff;
@@ -104,7 +106,7 @@ export const MAX_VIRTUAL_SIZE = Number.MAX_SAFE_INTEGER;
 export function parseHeader(b: Uint8Array, where: string): StreamHeader {
   if (b.length < HEADER_SIZE) throw new StreamError(where, 0, `a stream header is ${HEADER_SIZE} bytes; only ${b.length} came`);
   const field = (at: number, what: string): StreamError => new StreamError(where, at, `header field ${what}`);
-  if (Buffer.from(b.subarray(0, 16)).toString('latin1') !== MAGIC) throw new StreamError(where, 0, 'not a dmthin stream (no magic)');
+  if (Buffer.from(b.subarray(0, 16)).toString('latin1') !== MAGIC) throw new StreamError(where, 0, NOT_A_STREAM);
   const stored = getU32(b, 252);
   const crc = crc32(b.subarray(0, 252));
   if (stored !== crc) throw new StreamError(where, 0, `header checksum: stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)}`);

@@ -50,6 +50,7 @@ import { unmapRanges, zeroOut } from '../io/unmap.js';
 import { grow } from '../pdata/grow.js';
 import type { StreamHeader } from './format.js';
 import { StreamError } from './errors.js';
+import { NOT_A_STREAM } from './format.js';
 import { hex } from './identity.js';
 import { StagedStdin } from './staged-stdin.js';
 import { type TargetState, readState, readStateBytes, restoreState, writeState } from './state.js';
@@ -124,7 +125,12 @@ function checkStreamPath(path: string): void {
  * was not touched, and what to do (the admin's next question).
  */
 const readFailure = (name: string, e: unknown, target: string): unknown => {
-  if (e instanceof StreamError) return new StreamError(e.stream, e.offset, `${e.detail}; ${target} was not changed: send the stream again`);
+  if (e instanceof StreamError)
+    return new StreamError(
+      e.stream,
+      e.offset,
+      `${e.detail}; ${target} was not changed: ${e.detail === NOT_A_STREAM ? 'give the file (or pipe) dmthin send or lvm send wrote' : 'send the stream again'}`,
+    );
   return e instanceof UsageError || !(e as NodeJS.ErrnoException)?.code ? e : fileError('read stream', name, e);
 };
 

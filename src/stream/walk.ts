@@ -15,7 +15,9 @@ import {
   D_HEAD,
   E_SIZE,
   HEADER_SIZE,
+  MAGIC,
   MAX_RECORD_BYTES,
+  NOT_A_STREAM,
   RECORD,
   type StreamHeader,
   Z_SIZE,
@@ -85,7 +87,12 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
     const at = r.offset;
     const parts = await r.take(n);
     const got = parts.reduce((s, p) => s + p.length, 0);
-    if (got < n) throw new StreamError(name, at + got, `${part}: the stream ends early (truncated?): ${n - got} more bytes expected`);
+    if (got < n) {
+      // A few bytes that do not even begin as a stream does ("hello\n") are not a stream cut short.
+      const start = Buffer.from(joined(parts, got).subarray(0, Math.min(got, MAGIC.length))).toString('latin1');
+      if (at === 0 && !MAGIC.startsWith(start)) throw new StreamError(name, 0, NOT_A_STREAM);
+      throw new StreamError(name, at + got, `${part}: the stream ends early (truncated?): ${n - got} more bytes expected`);
+    }
     return parts;
   };
   const fixed = async (n: number): Promise<Uint8Array> => joined(await take(n), n);

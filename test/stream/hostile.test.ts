@@ -136,6 +136,23 @@ describe('standard input is read no further than the stream can reach', () => {
     }
     expect(snapshot()).toEqual(before);
   });
+
+  it('a few bytes that are not a stream are named not a stream, not a truncated one; a cut stream still is truncated', () => {
+    const t = goodTarget('h.img');
+    const before = snapshot();
+    const run = (input: string) => spawnSync(process.execPath, [cliPath, 'receive', '-i', '-', '-o', t], { input, encoding: 'utf8', timeout: 20_000 });
+    const hello = run('hello\n');
+    expect(hello.status).toBe(1);
+    expect(hello.stderr).toMatch(
+      /^dmthin: standard input, byte 0: not a dmthin stream \(no magic\); .*h\.img was not changed: give the file \(or pipe\) dmthin send or lvm send wrote\n$/,
+    );
+    const cut = run('dmthin-str');
+    expect(cut.status).toBe(1);
+    expect(cut.stderr).toMatch(
+      /^dmthin: standard input, byte 10: the header: the stream ends early \(truncated\?\): 246 more bytes expected; .* send the stream again\n$/,
+    );
+    expect(snapshot()).toEqual(before);
+  });
 });
 
 describe('the state record, the target and the stream are three different files', () => {
