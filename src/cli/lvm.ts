@@ -261,7 +261,9 @@ function registerPoolVerbs(lvm: Command): void {
         const lostBytes = r.lost ? rangeBytes(r.lost) : 0;
         if (o.json) printJson({ ...r, ...(r.lost ? { lostBytes } : {}), seconds }, stream, 0);
         else {
-          stream.write(`exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes - lostBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`);
+          stream.write(
+            `exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes - lostBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`,
+          );
           if (r.notAllThere !== undefined) stream.write(formatLost(lv, r.lost!, lostBytes, r.notAllThere));
         }
         return lostBytes ? 1 : 0;
