@@ -50,6 +50,12 @@ function heldBytes(where: { file: PvFile; start: number; size?: number }): numbe
   return Math.max(0, Math.min(where.size ?? Number.POSITIVE_INFINITY, where.file.fileSize - where.start));
 }
 
+/** How many of `run`'s bytes, from its start, the images hold: all unless its PV is missing or its image short (only an LV opened partial meets that). */
+function heldOfRun(pvs: PvLocations, run: { pv: string; offset: number; length: number }): number {
+  const where = pvs.get(run.pv);
+  return where ? Math.max(0, Math.min(run.length, heldBytes(where) - run.offset)) : 0;
+}
+
 /**
  * Why LV `lv` cannot be read whole from the images: a VgTextError for what
  * the VG text says (a defect, an unsupported segment type), an
@@ -126,8 +132,7 @@ export class LvSource implements ByteSource {
     if (this.notAllThere === undefined) return out;
     let at = position;
     for (const run of mapLv(this.vg, this.lv, position, Math.max(0, Math.min(length, this.size - position)))) {
-      const where = this.pvs.get(run.pv);
-      const held = where ? Math.max(0, Math.min(run.length, heldBytes(where) - run.offset)) : 0;
+      const held = heldOfRun(this.pvs, run);
       if (held < run.length) addRange(out, at + held, at + run.length);
       at += run.length;
     }
@@ -150,10 +155,11 @@ export class LvSource implements ByteSource {
     let at = 0;
     if (inside > 0) {
       for (const run of mapLv(this.vg, this.lv, position, inside)) {
-        const where = this.pvs.get(run.pv);
-        // Only when opened partial can a run lie (wholly or in part) outside the images.
-        const held = where ? Math.max(0, Math.min(run.length, heldBytes(where) - run.offset)) : 0;
-        if (held) read(where!.file.source, dst.subarray(at, at + held), where!.start + run.offset);
+        const held = heldOfRun(this.pvs, run);
+        if (held) {
+          const where = this.pvs.get(run.pv)!;
+          read(where.file.source, dst.subarray(at, at + held), where.start + run.offset);
+        }
         dst.fill(0, at + held, at + run.length);
         at += run.length;
       }
