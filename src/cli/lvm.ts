@@ -25,7 +25,10 @@ import type { MetadataInput } from './metadata-input.js';
 import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
-import { alignColumns, announce, parseThinIdArg, printJson, reportError, run } from './util.js';
+import { parseThinIdArg } from './args.js';
+import { alignColumns } from './columns.js';
+import { announce, printJson } from './json.js';
+import { reportError, run } from './run.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)

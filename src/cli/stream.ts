@@ -6,7 +6,9 @@ import { receiveIntoThin } from '../driver/receive-thin.js';
 import { type LiveReport, sendThinLive } from '../driver/send-thin.js';
 import { send } from '../stream/send.js';
 import { Metadata } from '../thin/metadata.js';
-import { announce, arg, parseIntArg, parseSizeArg, parseThinIdArg, printJson, run } from './util.js';
+import { arg, parseIntArg, parseSizeArg, parseThinIdArg } from './args.js';
+import { announce, printJson } from './json.js';
+import { run } from './run.js';
 
 export function register(program: Command): void {
   program
