@@ -7,7 +7,7 @@
  * ENOENT.
  */
 import { type Stats, readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 
 const ERRNO_WORDS: Record<string, string> = {
@@ -133,13 +133,32 @@ export function requireDirectory(dir: string, path: string, what: string): void 
   if (!st.isDirectory()) throw new UsageError(`cannot write ${what} ${path}: ${dir} is ${kindOf(st)}, not a directory`);
 }
 
-/** Refuses an output that is one of the inputs, naming both. */
+/** How a refusal names a path to be written that is a path read: "`written` PATH is `read` (alias): `wayOn`". */
+export interface Crossing {
+  /** the written path's role, as in 'the output' */
+  written: string;
+  /** what the read path is to the user, as in 'an input' */
+  read: string;
+  /** why not, and what to give instead */
+  wayOn: string;
+  /** also refuse two paths that are one name when neither file exists yet (a target and its state record made by one command) */
+  byName?: boolean;
+}
+
+const OUTPUT_IS_INPUT: Crossing = { written: 'the output', read: 'an input', wayOn: 'dmthin never writes over what it reads; give another output' };
+
+/** Refuses writing `written` when it is the file `read` (any alias of it), naming both. */
+export function refuseSameFile(written: string, read: string, crossing: Crossing): void {
+  if ((crossing.byName === true && resolve(written) === resolve(read)) || sameFile(written, read)) {
+    const alias = written === read ? '' : ` (${written} and ${read} are the same file)`;
+    throw new ArgumentError(`${crossing.written} ${written} is ${crossing.read}${alias}: ${crossing.wayOn}`);
+  }
+}
+
+/** Refuses an output that is one of the inputs, naming both ('-', standard input or output, is no file). */
 export function refuseInputAsOutput(output: string, inputs: readonly string[]): void {
   for (const input of inputs) {
     if (input === '-' || output === '-') continue;
-    if (sameFile(input, output)) {
-      const alias = input === output ? '' : ` (${output} and ${input} are the same file)`;
-      throw new ArgumentError(`the output ${output} is an input${alias}: dmthin never writes over what it reads; give another output`);
-    }
+    refuseSameFile(output, input, OUTPUT_IS_INPUT);
   }
 }

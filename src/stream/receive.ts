@@ -43,7 +43,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
-import { errnoWords, fileError, kindOf, requireDirectory, sameFile } from '../io/files.js';
+import { errnoWords, fileError, kindOf, refuseSameFile, requireDirectory } from '../io/files.js';
 import { writeFullAsync } from '../io/full-io.js';
 import { partialPath } from '../io/output-file.js';
 import { unmapRanges, zeroOut } from '../io/unmap.js';
@@ -168,28 +168,25 @@ export async function openStream(streamPath: string, stageDir: string, target: s
   }
 }
 
+const ANOTHER_STATE = '--state another file (default: TARGET.dmthin-state)';
+
 /**
  * Refuses a target or state record that is the stream, and a state record
  * that is the target (by name, link or loop device): receive writes both.
  */
 export function refuseCrossedPaths(streamPath: string, target: string, statePath: string): void {
+  // byName: the target and its state record may both be made by this receive, so neither exists yet.
   if (streamPath !== '-') {
-    for (const [out, what] of [
-      [target, 'the target'],
-      [statePath, 'the state record'],
-    ] as const) {
-      if (resolve(out) === resolve(streamPath) || sameFile(out, streamPath)) {
-        const alias = out === streamPath ? '' : ` (${out} and ${streamPath} are the same file)`;
-        throw new ArgumentError(
-          `${what} ${out} is the stream being read${alias}: receive writes it, and never over what it reads; give ${what === 'the target' ? 'another target' : '--state another file (default: TARGET.dmthin-state)'}`,
-        );
-      }
-    }
+    const readIt = 'receive writes it, and never over what it reads';
+    refuseSameFile(target, streamPath, { written: 'the target', read: 'the stream being read', wayOn: `${readIt}; give another target`, byName: true });
+    refuseSameFile(statePath, streamPath, {
+      written: 'the state record',
+      read: 'the stream being read',
+      wayOn: `${readIt}; give ${ANOTHER_STATE}`,
+      byName: true,
+    });
   }
-  if (resolve(statePath) === resolve(target) || sameFile(statePath, target)) {
-    const alias = statePath === target ? '' : ` (${statePath} and ${target} are the same file)`;
-    throw new ArgumentError(`the state record ${statePath} is the target ${target}${alias}: give --state another file (default: TARGET.dmthin-state)`);
-  }
+  refuseSameFile(statePath, target, { written: 'the state record', read: `the target ${target}`, wayOn: `give ${ANOTHER_STATE}`, byName: true });
 }
 
 /** The target's stat (following links), undefined when it does not exist; refuses what receive cannot write. */
