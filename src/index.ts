@@ -103,6 +103,6 @@ export { sendThinLive, type LiveSendOptions, type LiveReport } from './driver/se
 export { runningPool, lvmDmName, refuseRecoveryFromRunning, type RunningProbe } from './lvm/running.js';
 export { openPool, type OpenPool, type PoolIdentity } from './lvm/open-pool.js';
 export { exportLv, type LvExportOptions, type LvExportResult } from './lvm/export-lv.js';
-export { exportRemovedLv, type RemovedExportReport } from './lvm/export-removed.js';
+export { exportDeletedLv, type DeletedLvExportReport } from './lvm/export-deleted-lv.js';
 export { undeleteLv, type LvUndelete } from './lvm/undelete-lv.js';
 export { planLvSend, sendLv, type LvSendPlan } from './lvm/send-lv.js';

@@ -41,9 +41,9 @@ export function formatInventory(inv: Inventory): string {
   for (const o of inv.orphanThins) rows.push([String(o.deviceId), '(none)', 'ORPHAN', '', '', humanSize(o.mappedBytes), '', '', '']);
   lines.push(...alignColumns([header, ...rows], 1));
   lines.push('');
-  if (inv.removed.length) {
+  if (inv.deleted.length) {
     lines.push(`removed devices whose trees survive (dmthin export --deleted ID brings back what the evidence vouches for; docs/recovery.md):`);
-    for (const r of inv.removed) {
+    for (const r of inv.deleted) {
       const fate =
         r.discarded === true
           ? 'its data was discarded before the delete (every vouched-for block reads as zeros): nothing to bring back'
@@ -108,7 +108,7 @@ export function register(program: Command): void {
               origin: d.origin ?? null,
             })),
             orphanThins: inv.orphanThins.map((t) => ({ deviceId: t.deviceId, mappedBytes: t.mappedBytes })),
-            removed: inv.removed.map((r) => ({
+            removed: inv.deleted.map((r) => ({
               deviceId: r.deviceId,
               hash: r.hash ?? null,
               mappedBlocks: r.mappedBlocks,

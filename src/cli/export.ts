@@ -3,7 +3,7 @@ import { ArgumentError } from '../errors.js';
 import { withOutput } from '../io/output-file.js';
 import { exportDevice } from '../thin/export.js';
 import { Metadata } from '../thin/metadata.js';
-import { scanDeleted } from '../thin/recover/deleted.js';
+import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { exportDeleted } from '../thin/recover/export-deleted.js';
 import { parseSizeArg, parseThinIdArg } from './args.js';
 import { printJson } from './json.js';

@@ -5,7 +5,7 @@ import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, need
 import { Metadata } from '../thin/metadata.js';
 import { ArgumentError } from '../errors.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
-import { deletedJson, deletedTable, withDeletedScan } from './deleted.js';
+import { deletedJson, deletedTable, withDeletedScan } from './ls-deleted.js';
 import { type MetadataInput, fileInput } from './metadata-input.js';
 import { arg } from './args.js';
 import { formatJson } from './json.js';

@@ -7,8 +7,8 @@ import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
 import { type ByteRange, rangeBytes } from '../io/byte-range.js';
 import { exportLv } from '../lvm/export-lv.js';
-import { exportRemovedLv } from '../lvm/export-removed.js';
-import { lvmDeleted } from '../lvm/deleted.js';
+import { exportDeletedLv } from '../lvm/export-deleted-lv.js';
+import { lvmDeleted } from '../lvm/deleted-lvs.js';
 import { printable } from '../lvm/printable.js';
 import type { LvmProblem } from '../lvm/scan.js';
 import { undeleteLv } from '../lvm/undelete-lv.js';
@@ -140,7 +140,7 @@ export function register(program: Command): void {
             lvs: [...v.vg.lvs.keys()],
             changes: v.changes,
           }));
-          printJson({ versions, removed: h.removed, problems: h.problems });
+          printJson({ versions, removed: h.deleted, problems: h.problems });
         } else process.stdout.write(formatHistory(h));
         return h.problems.length > 0 ? 1 : 0;
       }),
@@ -246,7 +246,7 @@ function registerPoolVerbs(lvm: Command): void {
         if (o.partial && o.deleted)
           throw new ArgumentError('--partial is for an LV the VG still lists; a removed LV is exported from the pool as recovery finds it');
         if (o.deleted) {
-          const r = exportRemovedLv(images, lv, o.output, { includeUnknown: o.includeUnknown, onProgress });
+          const r = exportDeletedLv(images, lv, o.output, { includeUnknown: o.includeUnknown, onProgress });
           if (tty) process.stderr.write('\r\x1b[K');
           const seconds = (Date.now() - t0) / 1000;
           if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
@@ -401,9 +401,9 @@ export function formatHistory(h: History): string {
     const sign = { lv_added: '+', lv_removed: '-', lv_changed: '~' } as const;
     for (const c of v.changes) lines.push(`      ${sign[c.kind]} ${printable(c.lv)}`);
   }
-  if (h.removed.length) {
+  if (h.deleted.length) {
     lines.push('thin LVs removed (in an older version, not in the newest):');
-    for (const r of h.removed) {
+    for (const r of h.deleted) {
       lines.push(
         `  ${printable(r.vg)}/${printable(r.name)}: device ${r.device_id} in pool ${printable(r.pool)}, ${humanSize(r.size)}${r.origin ? `, snapshot of ${printable(r.origin)}` : ''}; last in seqno ${r.last_seqno}${r.removed_at ? `, gone by ${r.removed_at}` : ''}`,
       );

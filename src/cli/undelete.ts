@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Metadata } from '../thin/metadata.js';
-import { scanDeleted } from '../thin/recover/deleted.js';
+import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { undelete } from '../thin/recover/undelete.js';
 import { parseThinIdArg } from './args.js';
 import { printJson } from './json.js';

@@ -8,7 +8,7 @@ import { inferFamily } from '../thin/insight/family.js';
 import { lsRows } from '../thin/insight/ls.js';
 import { existsSync } from 'node:fs';
 import { Metadata } from '../thin/metadata.js';
-import { type DeletedScan, scanDeleted } from '../thin/recover/deleted.js';
+import { type DeletedScan, scanDeleted } from '../thin/recover/scan-deleted.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
 import { type DockerDevice, type DockerTree, type ReadOptions, readDockerTree } from './tree.js';
 
@@ -61,7 +61,7 @@ export interface Inventory {
    * vouches for reads as zeros (Docker discards a device's blocks before
    * deleting it unless dm.blkdiscard=false); undefined without the data.
    */
-  removed: Array<{
+  deleted: Array<{
     deviceId: number;
     hash?: string;
     mappedBlocks: number;
@@ -89,7 +89,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
     },
     devices,
     orphanThins: [],
-    removed: [],
+    deleted: [],
     problems,
   };
 
@@ -186,7 +186,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
         });
       }
     }
-    listRemoved(inv, md, tree, devices);
+    listDeleted(inv, md, tree, devices);
     const tm = tree.transactionMetadata;
     if (tm && BigInt(tm.openTransactionId) !== sb.transactionId) {
       if (BigInt(tm.openTransactionId) > sb.transactionId) {
@@ -229,7 +229,7 @@ export function inventory(root: string, options: ReadOptions = {}): Inventory {
 }
 
 /** Deleted devices whose trees survive, named where a Docker record (deferred deletion) still has the id. */
-function listRemoved(inv: Inventory, md: Metadata, tree: DockerTree, devices: DockerDevice[]): void {
+function listDeleted(inv: Inventory, md: Metadata, tree: DockerTree, devices: DockerDevice[]): void {
   let found: DeletedScan;
   try {
     found = scanDeleted(md.reader);
@@ -248,7 +248,7 @@ function listRemoved(inv: Inventory, md: Metadata, tree: DockerTree, devices: Do
   for (const d of found.devices) {
     const vouched = d.counts.intact + d.counts.shared;
     const z = zeros?.get(d.devId);
-    inv.removed.push({
+    inv.deleted.push({
       deviceId: d.devId,
       hash: devices.find((x) => x.deviceId === d.devId)?.hash,
       mappedBlocks: d.counts.mapped,

@@ -39,7 +39,7 @@ export interface VgChange {
   lv: string;
 }
 
-export interface RemovedThinLv {
+export interface DeletedThinLv {
   vg: string;
   name: string;
   device_id: number;
@@ -53,11 +53,11 @@ export interface RemovedThinLv {
   removed_at?: string;
 }
 
-/** The newest removal of thin LV VG/NAME the history records, or a UsageError naming the LVs it does record as removed. */
-export function newestRemoval(h: History, vg: string, name: string): RemovedThinLv {
-  const found = h.removed.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.last_seqno - a.last_seqno);
+/** The newest deletion of thin LV VG/NAME the history records, or a UsageError naming the LVs it does record as deleted (in lvm2's word, removed). */
+export function newestDeletion(h: History, vg: string, name: string): DeletedThinLv {
+  const found = h.deleted.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.last_seqno - a.last_seqno);
   if (found.length) return found[0]!;
-  const names = h.removed.filter((r) => r.vg === vg).map((r) => r.name);
+  const names = h.deleted.filter((r) => r.vg === vg).map((r) => r.name);
   throw new UsageError(
     `LVM's history in the images names no removed thin LV ${vg}/${name}${names.length ? ` (removed: ${names.join(', ')})` : ''}; see dmthin lvm history`,
   );
@@ -71,7 +71,8 @@ export function lastVersionWith(h: History, vg: string, name: string): VgVersion
 export interface History {
   /** Every version found, by VG then seqno (one copy per seqno). */
   versions: Array<VgVersion & { changes: VgChange[] }>;
-  removed: RemovedThinLv[];
+  /** Thin LVs an older version has and the newest has not (lvremove'd; the output calls them removed, as lvm2 does). */
+  deleted: DeletedThinLv[];
   problems: LvmProblem[];
 }
 
@@ -156,7 +157,7 @@ function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | 
   };
 }
 
-/** `dmthin lvm history`: every version of every VG in the images, what changed, and the thin LVs removed. */
+/** `dmthin lvm history`: every version of every VG in the images, what changed, and the thin LVs deleted. */
 export function lvmHistory(paths: readonly string[]): History {
   const scan = scanImages(paths);
   try {
@@ -171,14 +172,14 @@ export function lvmHistory(paths: readonly string[]): History {
     }
     const all = [...byKey.values()].sort((a, b) => a.vg.name.localeCompare(b.vg.name) || a.vg.seqno - b.vg.seqno);
     const versions: History['versions'] = [];
-    const removed: RemovedThinLv[] = [];
+    const deleted: DeletedThinLv[] = [];
     const ids = [...new Set(all.map((v) => v.vg.id || v.vg.name))];
     for (const id of ids) {
       const mine = all.filter((v) => (v.vg.id || v.vg.name) === id);
       for (const [i, v] of mine.entries()) versions.push({ ...v, changes: i === 0 ? [] : changesBetween(mine[i - 1]!.vg, v.vg) });
-      removed.push(...removedThins(mine));
+      deleted.push(...deletedThins(mine));
     }
-    return { versions, removed, problems: scan.problems };
+    return { versions, deleted, problems: scan.problems };
   } finally {
     scan.close();
   }
@@ -210,9 +211,9 @@ const isThin = (lv: LogicalVolume): boolean => lv.segments[0]?.type === 'thin';
 
 /**
  * Thin LVs some older version has and the newest has not. One renamed (its
- * device id still held by a thin LV of the same pool) is not removed.
+ * device id still held by a thin LV of the same pool) is not deleted.
  */
-function removedThins(versions: readonly VgVersion[]): RemovedThinLv[] {
+function deletedThins(versions: readonly VgVersion[]): DeletedThinLv[] {
   const newest = versions[versions.length - 1]!.vg;
   const live = new Set([...newest.lvs.values()].filter(isThin).map((l) => `${l.segments[0]!.thinPool}\0${l.segments[0]!.deviceId}`));
   const last = new Map<string, { v: VgVersion; lv: LogicalVolume; next?: VgVersion }>();
@@ -226,7 +227,7 @@ function removedThins(versions: readonly VgVersion[]): RemovedThinLv[] {
   });
   return [...last.values()].map(({ v, lv, next }) => {
     const seg = lv.segments[0]!;
-    const r: RemovedThinLv = {
+    const r: DeletedThinLv = {
       vg: v.vg.name,
       name: lv.name,
       device_id: seg.deviceId!,

@@ -1,5 +1,5 @@
 /**
- * `dmthin lvm undelete IMAGE... VG/LV`: a removed thin LV put back, by the
+ * `dmthin lvm undelete IMAGE... VG/LV`: a deleted thin LV put back, by the
  * name LVM's history gives it. Two outputs, neither written into the
  * images: new pool metadata with the device re-added (thin/recover/
  * undelete.ts: only the blocks the evidence vouches for), and a VG text for
@@ -22,10 +22,10 @@ import { UsageError } from '../errors.js';
 import { errnoWords } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
 import { Metadata } from '../thin/metadata.js';
-import { scanDeleted } from '../thin/recover/deleted.js';
+import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { type UndeleteResult, undelete } from '../thin/recover/undelete.js';
 import { parseConfigText } from './config-text.js';
-import { lastVersionWith, lvmHistory, newestRemoval } from './history.js';
+import { lastVersionWith, lvmHistory, newestDeletion } from './history.js';
 import { poolSources } from './open-pool.js';
 import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
 import { scanImages, splitVgLv, vgNamed } from './scan.js';
@@ -48,20 +48,20 @@ export function undeleteLv(
 ): LvUndelete {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
   const h = lvmHistory(images);
-  const removed = newestRemoval(h, vgName, name);
-  const old = lastVersionWith(h, vgName, name)!; // the version the removal's last_seqno names
+  const deleted = newestDeletion(h, vgName, name);
+  const old = lastVersionWith(h, vgName, name)!; // the version the deletion's last_seqno names
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, vgName, images);
-    refuseRecoveryFromRunning({ vg: removed.vg, vgId: a.vg.id, pool: removed.pool }, images, vgLv, options.running);
+    refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, images, vgLv, options.running);
     if (a.vg.lvs.has(name)) throw new UsageError(`VG ${vgName} has an LV named ${name} again: rename it first, or restore under another name by hand`);
-    const pool = poolSources(a, removed.pool, `${vgLv}'s pool ${removed.pool} is no longer a thin pool of VG ${vgName}`);
-    const as = options.as ?? removed.device_id;
-    const text = withLvSection(a.text, old.text, vgName, name, removed.device_id, as);
+    const pool = poolSources(a, deleted.pool, `${vgLv}'s pool ${deleted.pool} is no longer a thin pool of VG ${vgName}`);
+    const as = options.as ?? deleted.device_id;
+    const text = withLvSection(a.text, old.text, vgName, name, deleted.device_id, as);
     // The text must model the newest VG plus this one thin LV, in the pool, with the id given.
     const model = volumeGroup(parseConfigText(text).section(vgName)!);
     const seg = model.lvs.get(name)?.segments[0];
-    if (seg?.type !== 'thin' || seg.thinPool !== removed.pool || seg.deviceId !== as || model.lvs.size !== a.vg.lvs.size + 1) {
+    if (seg?.type !== 'thin' || seg.thinPool !== deleted.pool || seg.deviceId !== as || model.lvs.size !== a.vg.lvs.size + 1) {
       throw new UsageError(`the VG text with ${name} put back does not model what it should: not writing it`);
     }
     const tmeta = pool.metadata;
@@ -77,8 +77,8 @@ export function undeleteLv(
         } catch (e) {
           throw new UsageError(`cannot write the VG text to ${vgTextPath}: ${errnoWords(e)}; ${newMetadata} was not written`);
         }
-        const r = undelete(md, scanned, removed.device_id, newMetadata, { as, inputs: [...images, vgTextPath] });
-        return { ...r, lv: vgLv, pool: removed.pool, text };
+        const r = undelete(md, scanned, deleted.device_id, newMetadata, { as, inputs: [...images, vgTextPath] });
+        return { ...r, lv: vgLv, pool: deleted.pool, text };
       });
     } finally {
       md.close();

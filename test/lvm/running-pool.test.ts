@@ -1,6 +1,6 @@
 /**
  * The refusals of a pool the kernel runs live in the library: a program that
- * calls exportLv, exportRemovedLv, undeleteLv or sendLv gets them as the CLI
+ * calls exportLv, exportDeletedLv, undeleteLv or sendLv gets them as the CLI
  * does. A running pool cannot be made without device-mapper, so each is
  * given a probe that says "running" for the two-PV fixture made by lvm2
  * (lvm-striped: pool vgst/pool, thin t1 and its snapshot s1, "gone"
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { ArgumentError, UsageError } from '../../src/errors.js';
 import { exportLv } from '../../src/lvm/export-lv.js';
-import { exportRemovedLv } from '../../src/lvm/export-removed.js';
+import { exportDeletedLv } from '../../src/lvm/export-deleted-lv.js';
 import { type PoolIdentity, openPool } from '../../src/lvm/open-pool.js';
 import type { RunningProbe } from '../../src/lvm/running.js';
 import { planLvSend, sendLv } from '../../src/lvm/send-lv.js';
@@ -87,12 +87,12 @@ describe('the library refuses what the kernel runs from the images', () => {
       'Deactivate the pool first (vgchange -an vgst), or work on a copy of the disks (docs/recovery.md)',
   );
 
-  it('exportRemovedLv refuses to recover a removed LV from a running pool, and writes nothing', () => {
+  it('exportDeletedLv refuses to recover a removed LV from a running pool, and writes nothing', () => {
     const out = tmp.path('gone.img');
     writeFileSync(out, '');
     const fd = openSync(out, 'r+');
     try {
-      expect(() => exportRemovedLv(pvs, 'vgst/gone', fd, { running: runningVgst() })).toThrow(recoveryRefusal);
+      expect(() => exportDeletedLv(pvs, 'vgst/gone', fd, { running: runningVgst() })).toThrow(recoveryRefusal);
     } finally {
       closeSync(fd);
     }

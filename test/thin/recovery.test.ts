@@ -190,7 +190,7 @@ describe('refusals', () => {
 
 describe('time range of a deleted device', () => {
   it('is found for millions of mappings (a spread into Math.min overflows the stack there)', async () => {
-    const { timeRange } = await import('../../src/cli/deleted.js');
+    const { timeRange } = await import('../../src/cli/ls-deleted.js');
     const time = new Uint32Array(5_000_000).fill(7);
     time[123] = 3;
     time[4_999_999] = 9;

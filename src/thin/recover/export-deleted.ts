@@ -8,7 +8,7 @@ import type { ByteSource } from '../../io/byte-source.js';
 import { UsageError } from '../../errors.js';
 import { type ExportOptions, type ExportResult, type Run, exportRuns } from '../export.js';
 import type { Metadata } from '../metadata.js';
-import { type DeletedScan, Verdict, vouchedFor } from './deleted.js';
+import { type DeletedScan, Verdict, vouchedFor } from './scan-deleted.js';
 
 export interface DeletedExportOptions extends ExportOptions {
   /** Write unknown blocks too (marked in the report). */

@@ -12,7 +12,7 @@ import { MAX_THIN_ID } from '../../format/device-details.js';
 import { type DumpHeader, type DumpSink, RunCoalescer, dump } from '../dump/dump.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 import { type BuildResult, MetadataBuilder } from '../restore/metadata-builder.js';
-import { type DeletedScan, vouchedFor } from './deleted.js';
+import { type DeletedScan, vouchedFor } from './scan-deleted.js';
 
 export interface UndeleteOptions {
   /** The id to give it (default: its own). */

@@ -8,7 +8,7 @@
 import type { ByteSource } from '../../io/byte-source.js';
 import { openPoolData } from '../pool-data.js';
 import { isZero } from '../../io/full-io.js';
-import { type DeletedScan, vouchedFor } from './deleted.js';
+import { type DeletedScan, vouchedFor } from './scan-deleted.js';
 
 /** Per deleted device id: intact or shared blocks that read as all zeros. */
 export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): Map<number, number> {

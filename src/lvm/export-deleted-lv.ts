@@ -8,63 +8,63 @@
  */
 import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
-import { scanDeleted } from '../thin/recover/deleted.js';
+import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
-import { type RemovedThinLv, lvmHistory, newestRemoval } from './history.js';
+import { type DeletedThinLv, lvmHistory, newestDeletion } from './history.js';
 import { withImageOutput } from './export-lv.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
 import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
 
-export interface RemovedExportReport extends DeletedExportReport {
+export interface DeletedLvExportReport extends DeletedExportReport {
   lv: string;
   pool: string;
   removed_at?: string;
 }
 
-/** Writes removed VG/LV to `output`: a descriptor, or a path opened (as exportLv does) only once the pool is known not to run. */
-export function exportRemovedLv(
+/** Writes deleted VG/LV to `output`: a descriptor, or a path opened (as exportLv does) only once the pool is known not to run. */
+export function exportDeletedLv(
   images: readonly string[],
   vgLv: string,
   output: number | string,
   options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void; running?: RunningProbe } = {},
-): RemovedExportReport {
+): DeletedLvExportReport {
   const { vg, lv } = splitVgLv(vgLv);
-  const removed = newestRemoval(lvmHistory(images), vg, lv);
+  const deleted = newestDeletion(lvmHistory(images), vg, lv);
   const scan = scanImages(images);
   try {
-    const a = vgNamed(scan, removed.vg, images);
-    refuseRecoveryFromRunning({ vg: removed.vg, vgId: a.vg.id, pool: removed.pool }, images, vgLv, options.running);
-    return withImageOutput(output, images, (outFd) => exportFound(a, removed, vgLv, outFd, options));
+    const a = vgNamed(scan, deleted.vg, images);
+    refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, images, vgLv, options.running);
+    return withImageOutput(output, images, (outFd) => exportFound(a, deleted, vgLv, outFd, options));
   } finally {
     scan.close();
   }
 }
 
-/** The export of removed LV `removed` from its pool in assembled VG `a` to `outFd`. */
+/** The export of deleted LV `deleted` from its pool in assembled VG `a` to `outFd`. */
 function exportFound(
   a: AssembledVg,
-  removed: RemovedThinLv,
+  deleted: DeletedThinLv,
   vgLv: string,
   outFd: number,
   options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void },
-): RemovedExportReport {
-  const pool = poolSources(a, removed.pool, `${printable(vgLv)}'s pool ${printable(removed.pool)} is no longer a thin pool of VG ${printable(removed.vg)}`);
+): DeletedLvExportReport {
+  const pool = poolSources(a, deleted.pool, `${printable(vgLv)}'s pool ${printable(deleted.pool)} is no longer a thin pool of VG ${printable(deleted.vg)}`);
   const md = Metadata.open(pool.metadata);
   try {
-    if (md.devices().some((d) => d.devId === removed.device_id)) {
+    if (md.devices().some((d) => d.devId === deleted.device_id)) {
       throw new UsageError(
-        `device ${removed.device_id} of pool ${printable(removed.pool)} is live again (its id was given to a new thin LV): ${printable(vgLv)}'s tree cannot be told from it`,
+        `device ${deleted.device_id} of pool ${printable(deleted.pool)} is live again (its id was given to a new thin LV): ${printable(vgLv)}'s tree cannot be told from it`,
       );
     }
     const found = scanDeleted(md.reader);
-    const r = exportDeleted(md, found, removed.device_id, pool.data, outFd, {
-      size: removed.size,
+    const r = exportDeleted(md, found, deleted.device_id, pool.data, outFd, {
+      size: deleted.size,
       includeUnknown: options.includeUnknown,
       onProgress: options.onProgress,
     });
-    return { ...r, lv: vgLv, pool: removed.pool, removed_at: removed.removed_at };
+    return { ...r, lv: vgLv, pool: deleted.pool, removed_at: deleted.removed_at };
   } finally {
     md.close();
   }

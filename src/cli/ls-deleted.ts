@@ -1,10 +1,10 @@
 /**
  * `dmthin ls --deleted`: the deleted thin devices whose trees survive, with
- * a verdict count per device (src/thin/recover/deleted.ts says what each
+ * a verdict count per device (src/thin/recover/scan-deleted.ts says what each
  * verdict rests on).
  */
 import { BlockReader } from '../io/block-reader.js';
-import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/deleted.js';
+import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/scan-deleted.js';
 import type { MetadataInput } from './metadata-input.js';
 import { alignColumns } from './columns.js';
 import { formatJson } from './json.js';

@@ -1,10 +1,10 @@
 /**
  * `dmthin lvm ls --deleted`: in every thin pool of the images, the deleted
  * devices whose trees survive (thin/recover), named by LVM's history where
- * it remembers the thin LV that held the id (history.ts removed[]).
+ * it remembers the thin LV that held the id (history.ts: History.deleted).
  */
 import { Metadata } from '../thin/metadata.js';
-import { type DeletedDevice, scanDeleted } from '../thin/recover/deleted.js';
+import { type DeletedDevice, scanDeleted } from '../thin/recover/scan-deleted.js';
 import { lvmHistory } from './history.js';
 import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
@@ -13,7 +13,7 @@ import { type LvmProblem, scanImages } from './scan.js';
 
 export interface LvmDeletedDevice {
   device_id: number;
-  /** The removed thin LV's name, size and time, when LVM's history has them. */
+  /** The deleted thin LV's name, size and time, when LVM's history has them. */
   name?: string;
   size?: number;
   origin?: string;
@@ -57,7 +57,7 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
             devices: s.devices.map((d) =>
               named(
                 d,
-                history.removed.filter((r) => r.vg === a.vg.name && r.pool === lv.name && r.device_id === d.devId),
+                history.deleted.filter((r) => r.vg === a.vg.name && r.pool === lv.name && r.device_id === d.devId),
               ),
             ),
             unattributed: { leaves: s.unattributed.length, mappings: s.unattributed.reduce((n, l) => n + l.mappings, 0) },
@@ -76,8 +76,8 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
   }
 }
 
-function named(d: DeletedDevice, removals: ReturnType<typeof lvmHistory>['removed']): LvmDeletedDevice {
-  const r = removals.sort((x, y) => y.last_seqno - x.last_seqno)[0];
+function named(d: DeletedDevice, deletions: ReturnType<typeof lvmHistory>['deleted']): LvmDeletedDevice {
+  const r = deletions.sort((x, y) => y.last_seqno - x.last_seqno)[0];
   return {
     device_id: d.devId,
     ...(r ? { name: r.name, size: r.size, ...(r.origin ? { origin: r.origin } : {}), ...(r.removed_at ? { removed_at: r.removed_at } : {}) } : {}),
