@@ -192,7 +192,7 @@ export function register(program: Command): void {
           );
           announce(
             o.json,
-            `sent ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''})${base ? ` since ${base.hash} (thin ${base.deviceId})` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
+            `sent ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''})${base ? ` since ${base.hash} (thin ${base.deviceId})` : ' (full)'}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,
             { hash: dev.hash, baseHash: base?.hash ?? null, ...r },
             process.stderr,
             o.output,

@@ -71,9 +71,9 @@ export function register(program: Command): void {
             if (o.json) printJson({ ...r, seconds }, say, 0);
             else
               process.stderr.write(
-                `exported deleted thin ${r.device_id}: ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written (${r.intact} intact, ${r.shared} shared` +
-                  `${r.unknown_written ? `, ${r.unknown_written} unknown written as asked` : ''}); ${r.withheld_blocks} left as zeros ` +
-                  `(${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes in ${seconds.toFixed(2)} s\n`,
+                `exported deleted thin ${r.deviceId}: ${r.writtenBlocks} of its ${r.mappedBlocks} mapped blocks written (${r.intact} intact, ${r.shared} shared` +
+                  `${r.unknownWritten ? `, ${r.unknownWritten} unknown written as asked` : ''}); ${r.withheldBlocks} left as zeros ` +
+                  `(${r.reallocated} reallocated since, ${r.unknown - r.unknownWritten} unknown); ${r.size} bytes in ${seconds.toFixed(2)} s\n`,
               );
             return 0;
           }

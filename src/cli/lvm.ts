@@ -38,13 +38,13 @@ function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; 
   else {
     const lines: string[] = [];
     for (const p of r.pools) {
-      lines.push(`${printable(p.vg)}/${printable(p.pool)}: ${p.devices.length} deleted thin device(s) whose trees survive (${p.live_devices} live)`);
+      lines.push(`${printable(p.vg)}/${printable(p.pool)}: ${p.devices.length} deleted thin device(s) whose trees survive (${p.liveDevices} live)`);
       for (const d of p.devices) {
         const who = d.name
-          ? `${printable(p.vg)}/${printable(d.name)} (${humanSize(d.size ?? 0)}${d.removed_at ? `, removed by ${d.removed_at}` : ''})`
+          ? `${printable(p.vg)}/${printable(d.name)} (${humanSize(d.size ?? 0)}${d.removedAt ? `, removed by ${d.removedAt}` : ''})`
           : '(no LV name in the history)';
         lines.push(
-          `  device ${d.device_id} ${who}: ${d.mapped_blocks} mapped, ${d.intact} intact, ${d.shared} shared, ${d.reallocated} reallocated, ${d.unknown} unknown`,
+          `  device ${d.deviceId} ${who}: ${d.mappedBlocks} mapped, ${d.intact} intact, ${d.shared} shared, ${d.reallocated} reallocated, ${d.unknown} unknown`,
         );
       }
       if (p.unattributed.leaves) lines.push(`  unattributed: ${p.unattributed.leaves} mapping leaves (${p.unattributed.mappings} mappings)`);
@@ -136,7 +136,7 @@ export function register(program: Command): void {
             host: v.host,
             description: v.description,
             committed: v.committed,
-            found_in: v.foundIn,
+            foundIn: v.foundIn,
             lvs: [...v.vg.lvs.keys()],
             changes: v.changes,
           }));
@@ -168,10 +168,10 @@ export function register(program: Command): void {
         const vg = lv.split('/')[0];
         announce(
           o.json,
-          `wrote ${o.output} (pool ${printable(r.pool)}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.left_out} left out) and ${o.vgText}. ` +
+          `wrote ${o.output} (pool ${printable(r.pool)}'s metadata with device ${r.as}: ${r.mappings} mappings, ${r.leftOut} left out) and ${o.vgText}. ` +
             `With the pool inactive: keep LVM's current text (vgcfgbackup -f ${vg}.before ${vg}), vgcfgrestore --force -f ${o.vgText} ${vg}, ` +
             `then put ${o.output} in as the pool's metadata (an LV holding it; lvconvert --swapmetadata): docs/lvm.md has the commands`,
-          { lv: r.lv, pool: r.pool, device_id: r.device_id, as: r.as, mappings: r.mappings, left_out: r.left_out, metadata: o.output, vg_text: o.vgText },
+          { lv: r.lv, pool: r.pool, deviceId: r.deviceId, as: r.as, mappings: r.mappings, leftOut: r.leftOut, metadata: o.output, vgText: o.vgText },
           process.stderr,
         );
         return 0;
@@ -201,13 +201,13 @@ export function register(program: Command): void {
             size: plan.size,
             output: o.output,
             json: o.json,
-            names: { lv, base_lv: o.base ?? null },
+            names: { lv, baseLv: o.base ?? null },
           });
         const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
         announce(
           o.json,
-          `sent ${lv}${r.base_lv ? ` since ${r.base_lv}` : ' (full)'}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
-          { ...r, live_pool: null },
+          `sent ${lv}${r.baseLv ? ` since ${r.baseLv}` : ' (full)'}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,
+          { ...r, livePool: null },
           process.stderr,
           o.output,
         );
@@ -252,8 +252,8 @@ function registerPoolVerbs(lvm: Command): void {
           if (o.json) printJson({ ...r, seconds }, o.output === '-' ? process.stderr : process.stdout, 0);
           else
             process.stderr.write(
-              `exported removed thin LV ${lv} (device ${r.device_id} of pool ${printable(r.pool)}): ${r.written_blocks} of its ${r.mapped_blocks} mapped blocks written ` +
-                `(${r.intact} intact, ${r.shared} shared); ${r.withheld_blocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknown_written} unknown); ${r.size} bytes\n`,
+              `exported removed thin LV ${lv} (device ${r.deviceId} of pool ${printable(r.pool)}): ${r.writtenBlocks} of its ${r.mappedBlocks} mapped blocks written ` +
+                `(${r.intact} intact, ${r.shared} shared); ${r.withheldBlocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknownWritten} unknown); ${r.size} bytes\n`,
             );
           return 0;
         }
@@ -405,7 +405,7 @@ export function formatHistory(h: History): string {
     lines.push('thin LVs removed (in an older version, not in the newest):');
     for (const r of h.deleted) {
       lines.push(
-        `  ${printable(r.vg)}/${printable(r.name)}: device ${r.device_id} in pool ${printable(r.pool)}, ${humanSize(r.size)}${r.origin ? `, snapshot of ${printable(r.origin)}` : ''}; last in seqno ${r.last_seqno}${r.removed_at ? `, gone by ${r.removed_at}` : ''}`,
+        `  ${printable(r.vg)}/${printable(r.name)}: device ${r.deviceId} in pool ${printable(r.pool)}, ${humanSize(r.size)}${r.origin ? `, snapshot of ${printable(r.origin)}` : ''}; last in seqno ${r.lastSeqno}${r.removedAt ? `, gone by ${r.removedAt}` : ''}`,
       );
     }
   }

@@ -55,11 +55,11 @@ export function register(program: Command): void {
           );
           const as = o.reportAs;
           const what = as?.lv
-            ? `${as.lv}${as.base_lv ? ` since ${as.base_lv}` : ' (full)'}`
-            : `thin ${r.device_id}${r.base_device_id === null ? ' (full)' : ` since ${r.base_device_id}`}`;
+            ? `${as.lv}${as.baseLv ? ` since ${as.baseLv}` : ' (full)'}`
+            : `thin ${r.deviceId}${r.baseDeviceId === null ? ' (full)' : ` since ${r.baseDeviceId}`}`;
           announce(
             o.json,
-            `sent ${what}${as?.live_pool ? ` from the live pool ${as.live_pool}` : ''}: ${r.data_blocks} blocks of data, ${r.zero_blocks} discarded, ${r.bytes} bytes`,
+            `sent ${what}${as?.livePool ? ` from the live pool ${as.livePool}` : ''}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,
             { ...r, ...as },
             process.stderr,
             o.output,
@@ -99,7 +99,7 @@ export function register(program: Command): void {
         if (o.json) printJson(r, process.stdout, 0);
         else
           process.stderr.write(
-            `received into ${r.target}${r.resumed ? ' (finishing an interrupted receive)' : ''}: ${r.incremental ? 'incremental' : 'full'}, ${r.data_blocks} blocks written, ${r.zero_blocks} discarded (as ${r.discarded_as}); it now holds ${r.identity.slice(0, 16)}...\n`,
+            `received into ${r.target}${r.resumed ? ' (finishing an interrupted receive)' : ''}: ${r.incremental ? 'incremental' : 'full'}, ${r.dataBlocks} blocks written, ${r.zeroBlocks} discarded (as ${r.discardedAs}); it now holds ${r.identity.slice(0, 16)}...\n`,
           );
         return 0;
       }),
@@ -123,7 +123,7 @@ interface SendCliOptions {
 const parseReportAs = arg((v: string): LiveReport => {
   try {
     const r = JSON.parse(v) as LiveReport;
-    if (typeof r === 'object' && r !== null && typeof r.live_pool === 'string') return r;
+    if (typeof r === 'object' && r !== null && typeof r.livePool === 'string') return r;
   } catch {
     // Reported below.
   }

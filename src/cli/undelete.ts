@@ -34,8 +34,8 @@ export function register(program: Command): void {
           if (o.json) printJson({ ...done, written: built });
           else if (!o.quiet) {
             process.stderr.write(
-              `wrote ${o.output}: deleted thin device ${r.device_id} re-added as ${r.as} with ${r.mappings} mappings (${r.left_out} left out: reallocated or unknown); ` +
-                `details ${r.details_found ? 'from a surviving copy' : "not found: the pool's current time and transaction used"}\n`,
+              `wrote ${o.output}: deleted thin device ${r.deviceId} re-added as ${r.as} with ${r.mappings} mappings (${r.leftOut} left out: reallocated or unknown); ` +
+                `details ${r.detailsFound ? 'from a surviving copy' : "not found: the pool's current time and transaction used"}\n`,
             );
           }
         } finally {

@@ -39,16 +39,16 @@ export interface LiveSendOptions {
   /** The child reports as one JSON object (on stderr with - as output). */
   json?: boolean;
   /** For `lvm send`: the LVs by name, for the report. */
-  names?: { lv: string; base_lv: string | null };
+  names?: { lv: string; baseLv: string | null };
   /** The dmthin program the child runs (default: dist/dmthin.cjs beside this library). */
   dmthin?: string;
 }
 
 /** What the child is told to add to its report (`send --report-as`): the pool it read, and for lvm send the LVs by name. */
 export interface LiveReport {
-  live_pool: string;
+  livePool: string;
   lv?: string;
-  base_lv?: string | null;
+  baseLv?: string | null;
 }
 
 /** Sends thin `thinId` of active pool `poolName`; resolves with the exit status of the child that read it (0 sent). */
@@ -73,7 +73,7 @@ export async function sendThinLive(poolName: string, thinId: number, o: LiveSend
       '-o',
       o.output,
       '--report-as',
-      JSON.stringify({ live_pool: poolName, ...o.names } satisfies LiveReport),
+      JSON.stringify({ livePool: poolName, ...o.names } satisfies LiveReport),
       ...(o.json ? ['--json'] : []),
     ]);
     // Killed before it could commit: what it wrote of the stream goes too.

@@ -12,13 +12,13 @@ import { VgTextError } from './vg.js';
 import { type LvmProblem, scanImages } from './scan.js';
 
 export interface LvmDeletedDevice {
-  device_id: number;
+  deviceId: number;
   /** The deleted thin LV's name, size and time, when LVM's history has them. */
   name?: string;
   size?: number;
   origin?: string;
-  removed_at?: string;
-  mapped_blocks: number;
+  removedAt?: string;
+  mappedBlocks: number;
   intact: number;
   shared: number;
   reallocated: number;
@@ -28,7 +28,7 @@ export interface LvmDeletedDevice {
 export interface LvmDeletedPool {
   vg: string;
   pool: string;
-  live_devices: number;
+  liveDevices: number;
   devices: LvmDeletedDevice[];
   unattributed: { leaves: number; mappings: number };
 }
@@ -53,11 +53,11 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
           pools.push({
             vg: a.vg.name,
             pool: lv.name,
-            live_devices: s.liveDevices,
+            liveDevices: s.liveDevices,
             devices: s.devices.map((d) =>
               named(
                 d,
-                history.deleted.filter((r) => r.vg === a.vg.name && r.pool === lv.name && r.device_id === d.devId),
+                history.deleted.filter((r) => r.vg === a.vg.name && r.pool === lv.name && r.deviceId === d.devId),
               ),
             ),
             unattributed: { leaves: s.unattributed.length, mappings: s.unattributed.reduce((n, l) => n + l.mappings, 0) },
@@ -77,11 +77,11 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
 }
 
 function named(d: DeletedDevice, deletions: ReturnType<typeof lvmHistory>['deleted']): LvmDeletedDevice {
-  const r = deletions.sort((x, y) => y.last_seqno - x.last_seqno)[0];
+  const r = deletions.sort((x, y) => y.lastSeqno - x.lastSeqno)[0];
   return {
-    device_id: d.devId,
-    ...(r ? { name: r.name, size: r.size, ...(r.origin ? { origin: r.origin } : {}), ...(r.removed_at ? { removed_at: r.removed_at } : {}) } : {}),
-    mapped_blocks: d.counts.mapped,
+    deviceId: d.devId,
+    ...(r ? { name: r.name, size: r.size, ...(r.origin ? { origin: r.origin } : {}), ...(r.removedAt ? { removedAt: r.removedAt } : {}) } : {}),
+    mappedBlocks: d.counts.mapped,
     intact: d.counts.intact,
     shared: d.counts.shared,
     reallocated: d.counts.reallocated,

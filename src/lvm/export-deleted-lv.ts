@@ -20,7 +20,7 @@ import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
 export interface DeletedLvExportReport extends DeletedExportReport {
   lv: string;
   pool: string;
-  removed_at?: string;
+  removedAt?: string;
 }
 
 /** Writes deleted VG/LV to `output`: a descriptor, or a path opened (as exportLv does) only once the pool is known not to run. */
@@ -53,18 +53,18 @@ function exportFound(
   const pool = poolSources(a, deleted.pool, `${printable(vgLv)}'s pool ${printable(deleted.pool)} is no longer a thin pool of VG ${printable(deleted.vg)}`);
   const md = Metadata.open(pool.metadata);
   try {
-    if (md.devices().some((d) => d.devId === deleted.device_id)) {
+    if (md.devices().some((d) => d.devId === deleted.deviceId)) {
       throw new UsageError(
-        `device ${deleted.device_id} of pool ${printable(deleted.pool)} is live again (its id was given to a new thin LV): ${printable(vgLv)}'s tree cannot be told from it`,
+        `device ${deleted.deviceId} of pool ${printable(deleted.pool)} is live again (its id was given to a new thin LV): ${printable(vgLv)}'s tree cannot be told from it`,
       );
     }
     const found = scanDeleted(md.reader);
-    const r = exportDeleted(md, found, deleted.device_id, pool.data, outFd, {
+    const r = exportDeleted(md, found, deleted.deviceId, pool.data, outFd, {
       size: deleted.size,
       includeUnknown: options.includeUnknown,
       onProgress: options.onProgress,
     });
-    return { ...r, lv: vgLv, pool: deleted.pool, removed_at: deleted.removed_at };
+    return { ...r, lv: vgLv, pool: deleted.pool, removedAt: deleted.removedAt };
   } finally {
     md.close();
   }

@@ -42,20 +42,20 @@ export interface VgChange {
 export interface DeletedThinLv {
   vg: string;
   name: string;
-  device_id: number;
+  deviceId: number;
   pool: string;
   /** Bytes (virtual size). */
   size: number;
   origin?: string;
   /** The newest version that still has it. */
-  last_seqno: number;
+  lastSeqno: number;
   /** ISO time of the first version without it, when that version says. */
-  removed_at?: string;
+  removedAt?: string;
 }
 
 /** The newest deletion of thin LV VG/NAME the history records, or a UsageError naming the LVs it does record as deleted (in lvm2's word, removed). */
 export function newestDeletion(h: History, vg: string, name: string): DeletedThinLv {
-  const found = h.deleted.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.last_seqno - a.last_seqno);
+  const found = h.deleted.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.lastSeqno - a.lastSeqno);
   if (found.length) return found[0]!;
   const names = h.deleted.filter((r) => r.vg === vg).map((r) => r.name);
   throw new UsageError(
@@ -230,13 +230,13 @@ function deletedThins(versions: readonly VgVersion[]): DeletedThinLv[] {
     const r: DeletedThinLv = {
       vg: v.vg.name,
       name: lv.name,
-      device_id: seg.deviceId!,
+      deviceId: seg.deviceId!,
       pool: seg.thinPool ?? '',
       size: lvBytes(v.vg, lv),
-      last_seqno: v.vg.seqno,
+      lastSeqno: v.vg.seqno,
     };
     if (seg.origin) r.origin = seg.origin;
-    if (next?.time !== undefined) r.removed_at = new Date(next.time * 1000).toISOString();
+    if (next?.time !== undefined) r.removedAt = new Date(next.time * 1000).toISOString();
     return r;
   });
 }

@@ -73,7 +73,7 @@ export async function sendLv(
   baseLv: string | undefined,
   outFd: number,
   running: RunningProbe = runningPool,
-): Promise<SendResult & { lv: string; base_lv: string | null }> {
+): Promise<SendResult & { lv: string; baseLv: string | null }> {
   const scan = scanImages(images);
   try {
     const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
@@ -88,7 +88,7 @@ export async function sendLv(
     const md = Metadata.open(pool.metadata);
     try {
       const r = await send(md, pool.data, p.id, outFd, { base: p.baseId, size: p.size });
-      return { ...r, lv: vgLv, base_lv: baseLv ?? null };
+      return { ...r, lv: vgLv, baseLv: baseLv ?? null };
     } finally {
       md.close();
     }

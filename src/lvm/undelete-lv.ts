@@ -56,8 +56,8 @@ export function undeleteLv(
     refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, images, vgLv, options.running);
     if (a.vg.lvs.has(name)) throw new UsageError(`VG ${vgName} has an LV named ${name} again: rename it first, or restore under another name by hand`);
     const pool = poolSources(a, deleted.pool, `${vgLv}'s pool ${deleted.pool} is no longer a thin pool of VG ${vgName}`);
-    const as = options.as ?? deleted.device_id;
-    const text = withLvSection(a.text, old.text, vgName, name, deleted.device_id, as);
+    const as = options.as ?? deleted.deviceId;
+    const text = withLvSection(a.text, old.text, vgName, name, deleted.deviceId, as);
     // The text must model the newest VG plus this one thin LV, in the pool, with the id given.
     const model = volumeGroup(parseConfigText(text).section(vgName)!);
     const seg = model.lvs.get(name)?.segments[0];
@@ -77,7 +77,7 @@ export function undeleteLv(
         } catch (e) {
           throw new UsageError(`cannot write the VG text to ${vgTextPath}: ${errnoWords(e)}; ${newMetadata} was not written`);
         }
-        const r = undelete(md, scanned, deleted.device_id, newMetadata, { as, inputs: [...images, vgTextPath] });
+        const r = undelete(md, scanned, deleted.deviceId, newMetadata, { as, inputs: [...images, vgTextPath] });
         return { ...r, lv: vgLv, pool: deleted.pool, text };
       });
     } finally {

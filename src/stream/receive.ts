@@ -76,17 +76,17 @@ export interface ReceiveResult {
   target: string;
   incremental: boolean;
   identity: string;
-  data_blocks: number;
-  zero_blocks: number;
+  dataBlocks: number;
+  zeroBlocks: number;
   resumed: boolean;
   /**
    * How discarded runs became zeros: holes punched in a file, discards sent
    * to a device (read back, zeroed where they did not read as zeros), or
-   * zeros written (holes or discards refused: `unmap_refused` says why).
+   * zeros written (holes or discards refused: `unmapRefused` says why).
    */
-  discarded_as: 'holes' | 'discards' | 'zeros';
-  zero_bytes_written: number;
-  unmap_refused?: string;
+  discardedAs: 'holes' | 'discards' | 'zeros';
+  zeroBytesWritten: number;
+  unmapRefused?: string;
 }
 
 const CHUNK = 1 << 20;
@@ -524,11 +524,11 @@ function result(j: Job, w: Written, given: { ok: true } | { ok: false; why: stri
     target: j.target,
     incremental: j.v.header.incremental,
     identity: hex(j.v.header.identity),
-    data_blocks: w.dataBlocks,
-    zero_blocks: w.zeroBlocks,
+    dataBlocks: w.dataBlocks,
+    zeroBlocks: w.zeroBlocks,
     resumed: j.resumed,
-    discarded_as: given.ok ? (isFile ? 'holes' : 'discards') : 'zeros',
-    zero_bytes_written: zeroed,
-    ...(given.ok ? {} : { unmap_refused: given.why }),
+    discardedAs: given.ok ? (isFile ? 'holes' : 'discards') : 'zeros',
+    zeroBytesWritten: zeroed,
+    ...(given.ok ? {} : { unmapRefused: given.why }),
   };
 }

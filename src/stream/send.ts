@@ -38,16 +38,16 @@ export interface SendOptions {
 }
 
 export interface SendResult {
-  device_id: number;
-  base_device_id: number | null;
+  deviceId: number;
+  baseDeviceId: number | null;
   identity: string;
-  base_identity: string | null;
-  data_blocks: number;
-  zero_blocks: number;
+  baseIdentity: string | null;
+  dataBlocks: number;
+  zeroBlocks: number;
   records: number;
   bytes: number;
   /** Subtrees the two devices share, passed over unread (counted on each side). */
-  shared_subtrees_skipped: number;
+  sharedSubtreesSkipped: number;
   /** The stream checksum the end record holds. */
   checksum: string;
 }
@@ -95,15 +95,15 @@ export async function send(md: Metadata, dataInput: string | ByteSource, devId: 
     });
     const out = await writeRecords(records, data, bs, perRecord, outFd, header);
     return {
-      device_id: devId,
-      base_device_id: base ? base.devId : null,
+      deviceId: devId,
+      baseDeviceId: base ? base.devId : null,
       identity: hex(identity),
-      base_identity: base ? hex(baseIdentity) : null,
-      data_blocks: out.dataBlocks,
-      zero_blocks: out.zeroBlocks,
+      baseIdentity: base ? hex(baseIdentity) : null,
+      dataBlocks: out.dataBlocks,
+      zeroBlocks: out.zeroBlocks,
       records: out.records + 1,
       bytes: out.bytes,
-      shared_subtrees_skipped: records.skipped,
+      sharedSubtreesSkipped: records.skipped,
       checksum: out.sum.toString(16).padStart(8, '0'),
     };
   } finally {

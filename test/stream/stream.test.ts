@@ -207,7 +207,7 @@ describe('a full stream into a block device', () => {
     const dev = tmp.path('fake-device');
     writeFileSync(dev, new Uint8Array(128 * BS).fill(0xee));
     const r = await receive(full, dev, { asDevice: true });
-    expect(r.data_blocks).toBe(100);
+    expect(r.dataBlocks).toBe(100);
     expect(sha(dev)).toBe(sha(image(3)));
     const small = tmp.path('small-device');
     writeFileSync(small, new Uint8Array(64 * BS));

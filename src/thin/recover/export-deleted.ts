@@ -16,19 +16,19 @@ export interface DeletedExportOptions extends ExportOptions {
 }
 
 export interface DeletedExportReport extends ExportResult {
-  device_id: number;
-  mapped_blocks: number;
+  deviceId: number;
+  mappedBlocks: number;
   intact: number;
   shared: number;
   reallocated: number;
   unknown: number;
   /** Unknown blocks written (with includeUnknown). */
-  unknown_written: number;
+  unknownWritten: number;
   /** Nodes of its trees that could not be read (the issue's lost_leaves: an internal node counts as one). */
-  lost_leaves: number;
+  lostLeaves: number;
   /** Virtual blocks written, and left as holes although the device mapped them. */
-  written_blocks: number;
-  withheld_blocks: number;
+  writtenBlocks: number;
+  withheldBlocks: number;
 }
 
 export function exportDeleted(
@@ -75,15 +75,15 @@ export function exportDeleted(
   const r = exportRuns(md, dataInput, `deleted thin device ${devId}`, runs, highest, outFd, { ...options, size });
   return {
     ...r,
-    device_id: devId,
-    mapped_blocks: dev.counts.mapped,
+    deviceId: devId,
+    mappedBlocks: dev.counts.mapped,
     intact: dev.counts.intact,
     shared: dev.counts.shared,
     reallocated: dev.counts.reallocated,
     unknown: dev.counts.unknown,
-    unknown_written: options.includeUnknown ? dev.counts.unknown : 0,
-    lost_leaves: dev.lostNodes,
-    written_blocks: written,
-    withheld_blocks: dev.counts.mapped - written,
+    unknownWritten: options.includeUnknown ? dev.counts.unknown : 0,
+    lostLeaves: dev.lostNodes,
+    writtenBlocks: written,
+    withheldBlocks: dev.counts.mapped - written,
   };
 }

@@ -22,14 +22,14 @@ export interface UndeleteOptions {
 }
 
 export interface UndeleteResult {
-  device_id: number;
+  deviceId: number;
   as: number;
   /** Mappings re-added (intact and shared). */
   mappings: number;
   /** Mappings of the deleted device left out (reallocated or unknown). */
-  left_out: number;
+  leftOut: number;
   /** Whether its details came from a surviving details leaf (else: the pool's current time and transaction). */
-  details_found: boolean;
+  detailsFound: boolean;
   built: BuildResult;
 }
 
@@ -73,7 +73,7 @@ export function undelete(md: Metadata, scan: DeletedScan, devId: number, output:
       },
     };
     dump(md, sink);
-    return { device_id: devId, as, mappings, left_out: dev.counts.mapped - mappings, details_found: !!dev.details, built: builder.built! };
+    return { deviceId: devId, as, mappings, leftOut: dev.counts.mapped - mappings, detailsFound: !!dev.details, built: builder.built! };
   } finally {
     builder.close();
   }
