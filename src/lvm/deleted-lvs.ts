@@ -17,6 +17,7 @@ export interface LvmDeletedDevice {
   name?: string;
   size?: number;
   origin?: string;
+  /** History's time of the deletion (`removed_at` in the output, as lvm history says it). */
   removedAt?: string;
   mappedBlocks: number;
   intact: number;

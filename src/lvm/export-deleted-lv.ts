@@ -20,6 +20,7 @@ import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
 export interface DeletedLvExportReport extends DeletedExportReport {
   lv: string;
   pool: string;
+  /** History's time of the deletion (`removed_at` in the output, as lvm history says it). */
   removedAt?: string;
 }
 

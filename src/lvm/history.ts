@@ -49,7 +49,7 @@ export interface DeletedThinLv {
   origin?: string;
   /** The newest version that still has it. */
   lastSeqno: number;
-  /** ISO time of the first version without it, when that version says. */
+  /** ISO time of the first version without it, when that version says (`removed_at`: the output keeps lvm2's word). */
   removedAt?: string;
 }
 
