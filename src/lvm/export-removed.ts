@@ -10,12 +10,13 @@ import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
-import { type RemovedThinLv, lvmHistory, newestRemoval } from './history.js';
+import { type RemovedThinLv, newestRemoval } from './history.js';
+import { type ImageSet, withImages } from './images.js';
 import { withImageOutput } from './export-lv.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
-import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
+import { type AssembledVg, splitVgLv, vgNamed } from './scan.js';
 
 export interface RemovedExportReport extends DeletedExportReport {
   lv: string;
@@ -25,21 +26,18 @@ export interface RemovedExportReport extends DeletedExportReport {
 
 /** Writes removed VG/LV to `output`: a descriptor, or a path opened (as exportLv does) only once the pool is known not to run. */
 export function exportRemovedLv(
-  images: readonly string[],
+  images: ImageSet,
   vgLv: string,
   output: number | string,
   options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void; running?: RunningProbe } = {},
 ): RemovedExportReport {
   const { vg, lv } = splitVgLv(vgLv);
-  const removed = newestRemoval(lvmHistory(images), vg, lv);
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, removed.vg, images);
-    refuseRecoveryFromRunning({ vg: removed.vg, vgId: a.vg.id, pool: removed.pool }, images, vgLv, options.running);
-    return withImageOutput(output, images, (outFd) => exportFound(a, removed, vgLv, outFd, options));
-  } finally {
-    scan.close();
-  }
+  return withImages(images, (opened) => {
+    const removed = newestRemoval(opened.history(), vg, lv);
+    const a = vgNamed(opened.scan, removed.vg, opened.paths);
+    refuseRecoveryFromRunning({ vg: removed.vg, vgId: a.vg.id, pool: removed.pool }, opened.paths, vgLv, options.running);
+    return withImageOutput(output, opened.paths, (outFd) => exportFound(a, removed, vgLv, outFd, options));
+  });
 }
 
 /** The export of removed LV `removed` from its pool in assembled VG `a` to `outFd`. */

@@ -10,7 +10,8 @@ import { Metadata } from '../thin/metadata.js';
 import { dashedUuid } from './label.js';
 import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
-import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
+import { type ImageSet, withImages } from './images.js';
+import type { AssembledVg, LvmProblem, Scan } from './scan.js';
 import { type PoolAgreement, agrees, mismatchAdvice, poolAgreement } from './transaction.js';
 import { VgTextError, lvBytes, lvType } from './vg.js';
 
@@ -75,24 +76,22 @@ export interface PoolState {
   text: string;
 }
 
-export function lvmInventory(paths: readonly string[]): Inventory {
-  return collectInventory(paths).inventory;
+export function lvmInventory(images: ImageSet): Inventory {
+  return collectInventory(images).inventory;
 }
 
 /** The inventory, and each readable pool's state (for --fix-vg-text). */
-export function collectInventory(paths: readonly string[]): { inventory: Inventory; pools: PoolState[] } {
-  const scan = scanImages(paths);
-  try {
-    const inventory: Inventory = { vgs: [], problems: scan.problems };
+export function collectInventory(images: ImageSet): { inventory: Inventory; pools: PoolState[] } {
+  return withImages(images, ({ scan }) => {
+    // A copy: the scan's own list is shared by every verb given these images.
+    const inventory: Inventory = { vgs: [], problems: [...scan.problems] };
     const pools: PoolState[] = [];
     for (const a of scan.vgs) inventory.vgs.push(describeVg(a, scan.pvs, inventory.problems, pools));
     return { inventory, pools };
-  } finally {
-    scan.close();
-  }
+  });
 }
 
-function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'], problems: LvmProblem[], agreements: PoolState[]): InventoryVg {
+function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], agreements: PoolState[]): InventoryVg {
   const { vg } = a;
   const extent = vg.extentSize * 512;
   const pvs = vg.pvs.map((p) => {
