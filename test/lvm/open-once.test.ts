@@ -17,6 +17,7 @@ import { fixVgText } from '../../src/lvm/fix-vg-text.js';
 import { historyOf } from '../../src/lvm/history.js';
 import { lvmHistory, openImages } from '../../src/lvm/images.js';
 import { lvmInventory } from '../../src/lvm/inventory.js';
+import { lvNotReadable } from '../../src/lvm/lv-source.js';
 import { openPool } from '../../src/lvm/open-pool.js';
 import type { RunningProbe } from '../../src/lvm/running.js';
 import { scanImages } from '../../src/lvm/scan.js';
@@ -34,9 +35,14 @@ vi.mock('../../src/lvm/history.js', async (real) => {
   const m = await real<typeof import('../../src/lvm/history.js')>();
   return { ...m, historyOf: vi.fn(m.historyOf) };
 });
+vi.mock('../../src/lvm/lv-source.js', async (real) => {
+  const m = await real<typeof import('../../src/lvm/lv-source.js')>();
+  return { ...m, lvNotReadable: vi.fn(m.lvNotReadable) };
+});
 
 const scans = vi.mocked(scanImages);
 const histories = vi.mocked(historyOf);
+const judgments = vi.mocked(lvNotReadable);
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -48,6 +54,7 @@ beforeAll(() => {
 beforeEach(() => {
   scans.mockClear();
   histories.mockClear();
+  judgments.mockClear();
 });
 
 /** `fn` given a new empty file's descriptor, closed once `fn` has settled. */
@@ -111,6 +118,19 @@ describe('the images are scanned once per command', () => {
       expect(shared).toEqual({ deleted: lvmDeleted(alone), inventory: lvmInventory(alone), history: lvmHistory(alone) });
     } finally {
       images.close();
+    }
+  });
+});
+
+describe('lvm ls judges each LV once', () => {
+  it('whether each LV can be read whole is worked out once, hidden pool LVs included', () => {
+    for (const images of [pvs, [pvs[1]!], [pvs[0]!]]) {
+      judgments.mockClear();
+      lvmInventory(images);
+      const perLv = new Map<string, number>();
+      for (const [, lv] of judgments.mock.calls) perLv.set(lv, (perLv.get(lv) ?? 0) + 1);
+      expect(perLv.size).toBeGreaterThan(0);
+      expect({ images, twice: [...perLv].filter(([, n]) => n > 1) }).toEqual({ images, twice: [] });
     }
   });
 });
