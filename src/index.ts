@@ -101,6 +101,7 @@ export { parseHeader, writeHeader, type StreamHeader } from './stream/format.js'
 export { receiveIntoThin, type ReceiveThinOptions } from './driver/receive-thin.js';
 export { sendThinLive, type LiveSendOptions, type LiveReport } from './driver/send-thin.js';
 export { runningPool, lvmDmName, refuseRecoveryFromRunning, type RunningProbe } from './lvm/running.js';
+export { openImages, LvmImages, type ImageSet } from './lvm/images.js';
 export { openPool, type OpenPool, type PoolIdentity } from './lvm/open-pool.js';
 export { exportLv, type LvExportOptions, type LvExportResult } from './lvm/export-lv.js';
 export { exportDeletedLv, type DeletedLvExportReport } from './lvm/export-deleted-lv.js';

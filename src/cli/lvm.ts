@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { ArgumentError, UsageError } from '../errors.js';
 import { humanSize } from '../format/units.js';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
-import { type History, lvmHistory } from '../lvm/history.js';
+import type { History } from '../lvm/history.js';
+import { lvmHistory, openImages } from '../lvm/images.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
 import { type ByteRange, rangeBytes } from '../io/byte-range.js';
@@ -194,16 +195,26 @@ export function register(program: Command): void {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
         const lv = args[args.length - 1]!;
-        const plan = planLvSend(images, lv, o.base);
-        if (plan.live)
-          return sendThinLive(plan.live, plan.id, {
-            base: plan.baseId,
-            size: plan.size,
-            output: o.output,
-            json: o.json,
-            names: { lv, baseLv: o.base ?? null },
-          });
-        const r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(images, lv, o.base, out.fd));
+        // Two library calls, one scan: the plan's, which the send reads on from.
+        const opened = openImages(images);
+        let r: Awaited<ReturnType<typeof sendLv>>;
+        try {
+          const plan = planLvSend(opened, lv, o.base);
+          if (plan.live) {
+            // The kernel sends it: the images (the running pool's disks) are not read again.
+            opened.close();
+            return sendThinLive(plan.live, plan.id, {
+              base: plan.baseId,
+              size: plan.size,
+              output: o.output,
+              json: o.json,
+              names: { lv, baseLv: o.base ?? null },
+            });
+          }
+          r = await withOutputAsync(o.output, { inputs: images, binary: true, what: 'stream' }, (out) => sendLv(opened, lv, o.base, out.fd));
+        } finally {
+          opened.close();
+        }
         announce(
           o.json,
           `sent ${lv}${r.baseLv ? ` since ${r.baseLv}` : ' (full)'}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,

@@ -5,11 +5,12 @@
  */
 import { Metadata } from '../thin/metadata.js';
 import { type DeletedDevice, scanDeleted } from '../thin/recover/scan-deleted.js';
-import { lvmHistory } from './history.js';
+import type { DeletedThinLv } from './history.js';
+import { type ImageSet, withImages } from './images.js';
 import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
 import { VgTextError } from './vg.js';
-import { type LvmProblem, scanImages } from './scan.js';
+import type { LvmProblem } from './scan.js';
 
 export interface LvmDeletedDevice {
   deviceId: number;
@@ -34,10 +35,12 @@ export interface LvmDeletedPool {
   unattributed: { leaves: number; mappings: number };
 }
 
-export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]; problems: LvmProblem[] } {
-  const history = lvmHistory(images);
-  const scan = scanImages(images);
-  try {
+export function lvmDeleted(images: ImageSet): { pools: LvmDeletedPool[]; problems: LvmProblem[] } {
+  return withImages(images, (opened) => {
+    const history = opened.history();
+    const scan = opened.scan;
+    // A copy: the scan's own list is shared by every verb given these images.
+    const problems = [...scan.problems];
     const pools: LvmDeletedPool[] = [];
     for (const a of scan.vgs) {
       for (const lv of a.vg.lvs.values()) {
@@ -49,7 +52,7 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
           // What is listed comes from the metadata; the blocks it names are in the data LV, which export reads.
           const data = lvNotReadable(a.vg, seg.dataLv!, a.pvs, `pool ${printable(lv.name)}'s data LV`);
           if (data)
-            scan.problems.push({ kind: 'unreadable_pool_data', vg: a.vg.name, lv: lv.name, detail: `${data.detail}: its removed thin LVs cannot be exported` });
+            problems.push({ kind: 'unreadable_pool_data', vg: a.vg.name, lv: lv.name, detail: `${data.detail}: its removed thin LVs cannot be exported` });
           const s = scanDeleted(md.reader);
           pools.push({
             vg: a.vg.name,
@@ -65,19 +68,17 @@ export function lvmDeleted(images: readonly string[]): { pools: LvmDeletedPool[]
           });
         } catch (e) {
           const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(seg.metadataLv!)}: ${(e as Error).message}`;
-          scan.problems.push({ kind: 'unreadable_pool_metadata', vg: a.vg.name, lv: lv.name, detail });
+          problems.push({ kind: 'unreadable_pool_metadata', vg: a.vg.name, lv: lv.name, detail });
         } finally {
           md?.close();
         }
       }
     }
-    return { pools, problems: scan.problems };
-  } finally {
-    scan.close();
-  }
+    return { pools, problems };
+  });
 }
 
-function named(d: DeletedDevice, deletions: ReturnType<typeof lvmHistory>['deleted']): LvmDeletedDevice {
+function named(d: DeletedDevice, deletions: DeletedThinLv[]): LvmDeletedDevice {
   const r = deletions.sort((x, y) => y.lastSeqno - x.lastSeqno)[0];
   return {
     deviceId: d.devId,

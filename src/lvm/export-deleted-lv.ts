@@ -10,12 +10,13 @@ import { UsageError } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { type DeletedExportReport, exportDeleted } from '../thin/recover/export-deleted.js';
-import { type DeletedThinLv, lvmHistory, newestDeletion } from './history.js';
+import { type DeletedThinLv, newestDeletion } from './history.js';
+import { type ImageSet, withImages } from './images.js';
 import { withImageOutput } from './export-lv.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
-import { type AssembledVg, scanImages, splitVgLv, vgNamed } from './scan.js';
+import { type AssembledVg, splitVgLv, vgNamed } from './scan.js';
 
 export interface DeletedLvExportReport extends DeletedExportReport {
   lv: string;
@@ -26,21 +27,18 @@ export interface DeletedLvExportReport extends DeletedExportReport {
 
 /** Writes deleted VG/LV to `output`: a descriptor, or a path opened (as exportLv does) only once the pool is known not to run. */
 export function exportDeletedLv(
-  images: readonly string[],
+  images: ImageSet,
   vgLv: string,
   output: number | string,
   options: { includeUnknown?: boolean; onProgress?: (done: number, total: number) => void; running?: RunningProbe } = {},
 ): DeletedLvExportReport {
   const { vg, lv } = splitVgLv(vgLv);
-  const deleted = newestDeletion(lvmHistory(images), vg, lv);
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, deleted.vg, images);
-    refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, images, vgLv, options.running);
-    return withImageOutput(output, images, (outFd) => exportFound(a, deleted, vgLv, outFd, options));
-  } finally {
-    scan.close();
-  }
+  return withImages(images, (opened) => {
+    const deleted = newestDeletion(opened.history(), vg, lv);
+    const a = vgNamed(opened.scan, deleted.vg, opened.paths);
+    refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, opened.paths, vgLv, options.running);
+    return withImageOutput(output, opened.paths, (outFd) => exportFound(a, deleted, vgLv, outFd, options));
+  });
 }
 
 /** The export of deleted LV `deleted` from its pool in assembled VG `a` to `outFd`. */

@@ -26,7 +26,8 @@ import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
 import { type LogicalVolume, type Segment, VgTextError, lvBytes, lvType } from './vg.js';
-import { type AssembledVg, scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
+import { type ImageSet, withImages } from './images.js';
+import { type AssembledVg, splitVgLv, vgNamed, whichLvs } from './scan.js';
 
 const CHUNK = 8 << 20;
 
@@ -61,21 +62,19 @@ function whole(src: LvSource, vg: string, partial: boolean): LvSource {
  * written, nor a terminal or FIFO opened, before that is known).
  */
 export function exportLv(
-  images: readonly string[],
+  images: ImageSet,
   vgLv: string,
   output: number | string,
   { partial = false, onProgress, running = runningPool }: LvExportOptions = {},
 ): LvExportResult {
   const { vg: vgName, lv: lvName } = splitVgLv(vgLv);
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, vgName, images);
+  return withImages(images, (opened) => {
+    const paths = opened.paths;
+    const a = vgNamed(opened.scan, vgName, paths);
     const lv = a.vg.lvs.get(lvName);
-    refuseRunning(lv?.segments[0], { vg: vgName, vgId: a.vg.id }, images, vgLv, output, running);
-    return withImageOutput(output, images, (outFd) => exportFound(a, images, vgLv, lv, outFd, partial, onProgress));
-  } finally {
-    scan.close();
-  }
+    refuseRunning(lv?.segments[0], { vg: vgName, vgId: a.vg.id }, paths, vgLv, output, running);
+    return withImageOutput(output, paths, (outFd) => exportFound(a, paths, vgLv, lv, outFd, partial, onProgress));
+  });
 }
 
 /** Runs `body` on `output`: a descriptor as it is, a path through withOutput (written beside, renamed when complete). */

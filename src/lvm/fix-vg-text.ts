@@ -7,6 +7,7 @@
  */
 import { ArgumentError, UsageError } from '../errors.js';
 import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config-text.js';
+import { type ImageSet, imagePaths } from './images.js';
 import { collectInventory } from './inventory.js';
 import { printable } from './printable.js';
 import { agrees, mismatchAdvice, sameDevices, withTransactionId } from './transaction.js';
@@ -18,10 +19,10 @@ export interface VgTextFix {
   pools: Array<{ pool: string; from: number; to: bigint }>;
 }
 
-export function fixVgText(paths: readonly string[]): VgTextFix {
-  const { pools } = collectInventory(paths);
+export function fixVgText(images: ImageSet): VgTextFix {
+  const { pools } = collectInventory(images);
   const wrong = pools.filter((p) => !agrees(p.agreement));
-  if (wrong.length === 0) throw new UsageError(`no thin pool in ${paths.join(', ')} has a transaction-id mismatch: nothing to fix`);
+  if (wrong.length === 0) throw new UsageError(`no thin pool in ${imagePaths(images).join(', ')} has a transaction-id mismatch: nothing to fix`);
   const vgs = [...new Set(wrong.map((p) => p.vg))];
   if (vgs.length > 1) throw new ArgumentError(`pools of several VGs (${vgs.map(printable).join(', ')}) have mismatches: give the images of one VG at a time`);
   for (const p of wrong) {

@@ -16,7 +16,7 @@ import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config
 import { SECTOR_SIZE } from './label.js';
 import { MDA_HEADER_SIZE } from './mda-header.js';
 import type { FoundPv, PvFile } from './pv.js';
-import { type LvmProblem, scanImages } from './scan.js';
+import type { LvmProblem, Scan } from './scan.js';
 import { type LogicalVolume, type VolumeGroup, VgTextError, lvBytes, volumeGroup } from './vg.js';
 
 export interface VgVersion {
@@ -157,32 +157,32 @@ function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | 
   };
 }
 
-/** `dmthin lvm history`: every version of every VG in the images, what changed, and the thin LVs deleted. */
-export function lvmHistory(paths: readonly string[]): History {
-  const scan = scanImages(paths);
-  try {
-    const byKey = new Map<string, VgVersion>();
-    for (const pv of scan.pvs) {
-      const f = scan.files.find((x) => x.path === pv.file)!;
-      for (const v of vgVersionsIn(f, pv)) {
-        const key = `${v.vg.id || v.vg.name}\0${v.vg.seqno}`;
-        const seen = byKey.get(key);
-        if (!seen || (v.committed && !seen.committed)) byKey.set(key, v);
-      }
+/**
+ * The history `scan`'s metadata areas hold: every version of every VG, what
+ * changed between them, and the thin LVs deleted (images.ts reads it once
+ * for a set of images: lvmHistory). Its problems are the scan's.
+ */
+export function historyOf(scan: Scan): History {
+  const byKey = new Map<string, VgVersion>();
+  for (const pv of scan.pvs) {
+    const f = scan.files.find((x) => x.path === pv.file)!;
+    for (const v of vgVersionsIn(f, pv)) {
+      const key = `${v.vg.id || v.vg.name}\0${v.vg.seqno}`;
+      const seen = byKey.get(key);
+      if (!seen || (v.committed && !seen.committed)) byKey.set(key, v);
     }
-    const all = [...byKey.values()].sort((a, b) => a.vg.name.localeCompare(b.vg.name) || a.vg.seqno - b.vg.seqno);
-    const versions: History['versions'] = [];
-    const deleted: DeletedThinLv[] = [];
-    const ids = [...new Set(all.map((v) => v.vg.id || v.vg.name))];
-    for (const id of ids) {
-      const mine = all.filter((v) => (v.vg.id || v.vg.name) === id);
-      for (const [i, v] of mine.entries()) versions.push({ ...v, changes: i === 0 ? [] : changesBetween(mine[i - 1]!.vg, v.vg) });
-      deleted.push(...deletedThins(mine));
-    }
-    return { versions, deleted, problems: scan.problems };
-  } finally {
-    scan.close();
   }
+  const all = [...byKey.values()].sort((a, b) => a.vg.name.localeCompare(b.vg.name) || a.vg.seqno - b.vg.seqno);
+  const versions: History['versions'] = [];
+  const deleted: DeletedThinLv[] = [];
+  const ids = [...new Set(all.map((v) => v.vg.id || v.vg.name))];
+  for (const id of ids) {
+    const mine = all.filter((v) => (v.vg.id || v.vg.name) === id);
+    for (const [i, v] of mine.entries()) versions.push({ ...v, changes: i === 0 ? [] : changesBetween(mine[i - 1]!.vg, v.vg) });
+    deleted.push(...deletedThins(mine));
+  }
+  // A copy: the verbs sharing the scan add problems of their own to theirs.
+  return { versions, deleted, problems: [...scan.problems] };
 }
 
 function changesBetween(a: VolumeGroup, b: VolumeGroup): VgChange[] {

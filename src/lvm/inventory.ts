@@ -10,7 +10,8 @@ import { Metadata } from '../thin/metadata.js';
 import { dashedUuid } from './label.js';
 import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
-import { type AssembledVg, type LvmProblem, scanImages } from './scan.js';
+import { type ImageSet, withImages } from './images.js';
+import type { AssembledVg, LvmProblem, Scan } from './scan.js';
 import { type PoolAgreement, agrees, mismatchAdvice, poolAgreement } from './transaction.js';
 import { VgTextError, lvBytes, lvType } from './vg.js';
 
@@ -75,24 +76,22 @@ export interface PoolState {
   text: string;
 }
 
-export function lvmInventory(paths: readonly string[]): Inventory {
-  return collectInventory(paths).inventory;
+export function lvmInventory(images: ImageSet): Inventory {
+  return collectInventory(images).inventory;
 }
 
 /** The inventory, and each readable pool's state (for --fix-vg-text). */
-export function collectInventory(paths: readonly string[]): { inventory: Inventory; pools: PoolState[] } {
-  const scan = scanImages(paths);
-  try {
-    const inventory: Inventory = { vgs: [], problems: scan.problems };
+export function collectInventory(images: ImageSet): { inventory: Inventory; pools: PoolState[] } {
+  return withImages(images, ({ scan }) => {
+    // A copy: the scan's own list is shared by every verb given these images.
+    const inventory: Inventory = { vgs: [], problems: [...scan.problems] };
     const pools: PoolState[] = [];
     for (const a of scan.vgs) inventory.vgs.push(describeVg(a, scan.pvs, inventory.problems, pools));
     return { inventory, pools };
-  } finally {
-    scan.close();
-  }
+  });
 }
 
-function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'], problems: LvmProblem[], agreements: PoolState[]): InventoryVg {
+function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], agreements: PoolState[]): InventoryVg {
   const { vg } = a;
   const extent = vg.extentSize * 512;
   const pvs = vg.pvs.map((p) => {
@@ -113,6 +112,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
     const s = lv.segments[0];
     if (s?.type === 'thin-pool') for (const part of [s.metadataLv, s.dataLv]) if (part !== undefined) poolParts.add(part);
   }
+  const verdicts = new Verdicts(a);
   const lvs: InventoryLv[] = [];
   for (const lv of vg.lvs.values()) {
     const first = lv.segments[0];
@@ -125,7 +125,7 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
     if (lv.defect) problems.push({ kind: 'bad_lv', vg: vg.name, lv: lv.name, detail: lv.defect });
     // A linear or striped LV some of whose bytes the images lack (a pool's own LVs are its problem, below).
     else if (!poolParts.has(lv.name) && lv.segments.length && lv.segments.every((g) => g.type === 'striped')) {
-      const why = lvNotReadable(vg, lv.name, a.pvs);
+      const why = verdicts.of(lv.name);
       if (why instanceof LvNotAllThereError) problems.push({ kind: 'lv_not_all_there', vg: vg.name, lv: lv.name, detail: why.detail + PARTIAL });
       else if (why) problems.push({ kind: 'bad_lv', vg: vg.name, lv: lv.name, detail: why.detail });
     }
@@ -134,10 +134,11 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
   for (const pool of lvs.filter((l) => l.type === 'thin-pool')) {
     const seg = vg.lvs.get(pool.name)!.segments[0]!;
     const thins = lvs.filter((l) => l.type === 'thin' && l.pool === pool.name);
-    const data = lvNotReadable(vg, seg.dataLv!, a.pvs, `pool ${printable(pool.name)}'s data LV`);
+    const data = verdicts.of(seg.dataLv!, `pool ${printable(pool.name)}'s data LV`);
+    const metadataRole = `pool ${printable(pool.name)}'s metadata LV`;
     if (data) {
       // The metadata is offered as a way on only when it is whole itself (its own problem follows otherwise).
-      const metadataWhole = !lvNotReadable(vg, seg.metadataLv!, a.pvs);
+      const metadataWhole = !verdicts.of(seg.metadataLv!, metadataRole);
       problems.push({
         kind: 'unreadable_pool_data',
         vg: vg.name,
@@ -149,8 +150,12 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       });
     }
     let md: Metadata | undefined;
+    let metadata: LvSource | undefined;
     try {
-      md = Metadata.open(new LvSource(vg, seg.metadataLv!, a.pvs, `pool ${printable(pool.name)}'s metadata LV`));
+      metadata = new LvSource(vg, seg.metadataLv!, a.pvs, metadataRole);
+      // Opening it judged it: every byte of it is there.
+      verdicts.opened(seg.metadataLv!, metadataRole, undefined);
+      md = Metadata.open(metadata);
       pool.metadataTransactionId = md.superblock.transactionId;
       const devices = new Map(md.devices().map((d) => [d.devId, d]));
       const agreement = poolAgreement(
@@ -219,13 +224,15 @@ function describeVg(a: AssembledVg, found: ReturnType<typeof scanImages>['pvs'],
       }
     } catch (e) {
       if (!(e instanceof MetadataError || e instanceof VgTextError || e instanceof UsageError)) throw e;
+      // Opening it judged it: why it could not be opened.
+      if (!metadata && (e instanceof VgTextError || e instanceof LvNotAllThereError)) verdicts.opened(seg.metadataLv!, metadataRole, e);
       const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(seg.metadataLv!)}: ${e.message}`;
       problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail });
     } finally {
       md?.close();
     }
   }
-  markUnreadable(a, lvs, problems);
+  markUnreadable(a, lvs, problems, verdicts);
   return { name: vg.name, seqno: vg.seqno, extentSize: extent, pvs, lvs };
 }
 
@@ -236,7 +243,7 @@ const PARTIAL = '; if the missing bytes cannot be had, lvm export --partial writ
 const LV_STOPS = new Set(['bad_lv', 'lv_not_all_there', 'unreadable_pool_data', 'unreadable_pool_metadata']);
 const POOL_STOPS = ['bad_lv', 'unreadable_pool_metadata', 'unreadable_pool_data'];
 
-function markUnreadable(a: AssembledVg, lvs: InventoryLv[], problems: readonly LvmProblem[]): void {
+function markUnreadable(a: AssembledVg, lvs: InventoryLv[], problems: readonly LvmProblem[], verdicts: Verdicts): void {
   const vg = a.vg.name;
   for (const row of lvs) {
     const own = problems.find((p) => p.vg === vg && p.lv === row.name && LV_STOPS.has(p.kind));
@@ -248,6 +255,40 @@ function markUnreadable(a: AssembledVg, lvs: InventoryLv[], problems: readonly L
       continue;
     }
     // A pool's own hidden LVs (its _tmeta, _tdata) have their problems named under the pool: marked here too.
-    if (row.hidden && lvNotReadable(a.vg, row.name, a.pvs) instanceof LvNotAllThereError) row.problem = 'lv_not_all_there';
+    if (row.hidden && verdicts.ofAnyRole(row.name) instanceof LvNotAllThereError) row.problem = 'lv_not_all_there';
+  }
+}
+
+type Verdict = ReturnType<typeof lvNotReadable>;
+
+/**
+ * Whether each LV of a VG can be read whole (lvNotReadable), worked out once
+ * an LV though the rows, the pools' problems and the marks of a pool's
+ * hidden LVs all ask. The role words only the message: an LV asked for
+ * under another role (one LV two pools name, in a damaged text) is judged
+ * again for its own message.
+ */
+class Verdicts {
+  private readonly known = new Map<string, { role?: string; why: Verdict }>();
+
+  constructor(private readonly a: AssembledVg) {}
+
+  of(lv: string, role?: string): Verdict {
+    const k = this.known.get(lv);
+    if (k && k.role === role) return k.why;
+    const why = lvNotReadable(this.a.vg, lv, this.a.pvs, role);
+    this.known.set(lv, { role, why });
+    return why;
+  }
+
+  /** The verdict on `lv` under whatever role it was reached (its kind is the same for every role). */
+  ofAnyRole(lv: string): Verdict {
+    const k = this.known.get(lv);
+    return k ? k.why : this.of(lv);
+  }
+
+  /** `lv` was opened as an LvSource, which judged it: `why` it could not be, or undefined. */
+  opened(lv: string, role: string, why: Verdict): void {
+    this.known.set(lv, { role, why });
   }
 }

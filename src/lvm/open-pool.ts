@@ -7,7 +7,8 @@ import { UsageError } from '../errors.js';
 import { LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
-import { type AssembledVg, type Scan, scanImages, splitVgLv, vgNamed } from './scan.js';
+import { type ImageSet, LvmImages, openImages } from './images.js';
+import { type AssembledVg, type Scan, splitVgLv, vgNamed } from './scan.js';
 import { type Segment, VgTextError, lvType } from './vg.js';
 
 /** A thin pool's segment and its metadata and data LVs as ByteSources (read in place through their segments). */
@@ -68,11 +69,19 @@ export interface OpenPool extends PoolIdentity {
   close(): void;
 }
 
-/** Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. `running`: whether the kernel runs it (default: sysfs says). */
-export function openPool(images: readonly string[], vgPool: string, running: RunningProbe = runningPool): OpenPool {
+/**
+ * Opens VG/POOL's metadata from `images`; throws a UsageError naming what is not there. `running`: whether the kernel runs it (default: sysfs says).
+ * Images given opened stay open when the pool is closed; given as paths, they are the pool's and close with it.
+ */
+export function openPool(given: ImageSet, vgPool: string, running: RunningProbe = runningPool): OpenPool {
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
-  const scan = scanImages(images);
+  const opened = given instanceof LvmImages ? given : openImages(given);
+  const close = (): void => {
+    if (opened !== given) opened.close();
+  };
+  const images = opened.paths;
   try {
+    const scan = opened.scan;
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(poolName);
     const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
@@ -82,9 +91,9 @@ export function openPool(images: readonly string[], vgPool: string, running: Run
       `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lvType(lv))} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
     );
     const id = { vg: vgName, vgId: a.vg.id, pool: poolName };
-    return { ...id, metadata, dataProblem, running: running(id, images), name: `${vgName}/${poolName}`, scan, close: () => scan.close() };
+    return { ...id, metadata, dataProblem, running: running(id, images), name: `${vgName}/${poolName}`, scan, close };
   } catch (e) {
-    scan.close();
+    close();
     throw e;
   }
 }

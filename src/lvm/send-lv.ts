@@ -14,7 +14,8 @@ import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
-import { type AssembledVg, scanImages, splitVgLv, vgNamed, whichLvs } from './scan.js';
+import { type ImageSet, withImages, withImagesAsync } from './images.js';
+import { type AssembledVg, splitVgLv, vgNamed, whichLvs } from './scan.js';
 import { lvBytes, lvType } from './vg.js';
 
 /** What `lvm send` sends, from LVM's text alone: the pool, the thin ids, the LV's size, and the VG's uuid. */
@@ -57,31 +58,25 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: 
 }
 
 /** The plan for VG/LV from the images' LVM text (nothing but the labels and metadata areas read) and, from sysfs, whether the pool runs. */
-export function planLvSend(images: readonly string[], vgLv: string, baseLv: string | undefined, running: RunningProbe = runningPool): LvSendPlan {
-  const scan = scanImages(images);
-  try {
-    return plan(vgNamed(scan, splitVgLv(vgLv).vg, images), vgLv, baseLv, images, running);
-  } finally {
-    scan.close();
-  }
+export function planLvSend(images: ImageSet, vgLv: string, baseLv: string | undefined, running: RunningProbe = runningPool): LvSendPlan {
+  return withImages(images, (opened) => plan(vgNamed(opened.scan, splitVgLv(vgLv).vg, opened.paths), vgLv, baseLv, opened.paths, running));
 }
 
 /** Sends VG/LV from the images, read in place (an inactive pool, or a copy of one); a pool the kernel runs from them is refused. */
 export async function sendLv(
-  images: readonly string[],
+  images: ImageSet,
   vgLv: string,
   baseLv: string | undefined,
   outFd: number,
   running: RunningProbe = runningPool,
 ): Promise<SendResult & { lv: string; baseLv: string | null }> {
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, splitVgLv(vgLv).vg, images);
-    const p = plan(a, vgLv, baseLv, images, running);
+  return withImagesAsync(images, async (opened) => {
+    const a = vgNamed(opened.scan, splitVgLv(vgLv).vg, opened.paths);
+    const p = plan(a, vgLv, baseLv, opened.paths, running);
     if (p.live) {
       throw new UsageError(
         `${vgLv} is a thin LV of ${printable(p.vg)}/${printable(p.pool)}, which the kernel runs from these disks (${p.live}): its metadata and data change while they are read. ` +
-          `Send it through the kernel: planLvSend gives the pool and ids, sendThinLive sends them (as dmthin lvm send ${images.join(' ')} ${vgLv} does)`,
+          `Send it through the kernel: planLvSend gives the pool and ids, sendThinLive sends them (as dmthin lvm send ${opened.paths.join(' ')} ${vgLv} does)`,
       );
     }
     const pool = poolSources(a, p.pool, `${printable(vgLv)}'s pool ${printable(p.pool)} is not a thin pool of VG ${printable(p.vg)}`);
@@ -92,7 +87,5 @@ export async function sendLv(
     } finally {
       md.close();
     }
-  } finally {
-    scan.close();
-  }
+  });
 }

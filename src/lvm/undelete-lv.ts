@@ -25,10 +25,11 @@ import { Metadata } from '../thin/metadata.js';
 import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { type UndeleteResult, undelete } from '../thin/recover/undelete.js';
 import { parseConfigText } from './config-text.js';
-import { lastVersionWith, lvmHistory, newestDeletion } from './history.js';
+import { lastVersionWith, newestDeletion } from './history.js';
+import { type ImageSet, withImages } from './images.js';
 import { poolSources } from './open-pool.js';
 import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
-import { scanImages, splitVgLv, vgNamed } from './scan.js';
+import { splitVgLv, vgNamed } from './scan.js';
 import { volumeGroup } from './vg.js';
 
 export interface LvUndelete extends UndeleteResult {
@@ -40,20 +41,20 @@ export interface LvUndelete extends UndeleteResult {
 
 /** Writes NEW metadata (`newMetadata`, an existing file or device of the metadata LV's size) and the VG text (`vgTextPath`), both or neither. */
 export function undeleteLv(
-  images: readonly string[],
+  images: ImageSet,
   vgLv: string,
   newMetadata: string,
   vgTextPath: string,
   options: { as?: number; running?: RunningProbe } = {},
 ): LvUndelete {
   const { vg: vgName, lv: name } = splitVgLv(vgLv);
-  const h = lvmHistory(images);
-  const deleted = newestDeletion(h, vgName, name);
-  const old = lastVersionWith(h, vgName, name)!; // the version the deletion's last_seqno names
-  const scan = scanImages(images);
-  try {
-    const a = vgNamed(scan, vgName, images);
-    refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, images, vgLv, options.running);
+  return withImages(images, (opened) => {
+    const paths = opened.paths;
+    const h = opened.history();
+    const deleted = newestDeletion(h, vgName, name);
+    const old = lastVersionWith(h, vgName, name)!; // the version the deletion's lastSeqno names
+    const a = vgNamed(opened.scan, vgName, paths);
+    refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, paths, vgLv, options.running);
     if (a.vg.lvs.has(name)) throw new UsageError(`VG ${vgName} has an LV named ${name} again: rename it first, or restore under another name by hand`);
     const pool = poolSources(a, deleted.pool, `${vgLv}'s pool ${deleted.pool} is no longer a thin pool of VG ${vgName}`);
     const as = options.as ?? deleted.deviceId;
@@ -70,22 +71,20 @@ export function undeleteLv(
     const md = Metadata.open(tmeta);
     try {
       const scanned = scanDeleted(md.reader);
-      return withOutput(vgTextPath, { inputs: [...images, newMetadata], what: 'VG text' }, (out) => {
+      return withOutput(vgTextPath, { inputs: [...paths, newMetadata], what: 'VG text' }, (out) => {
         try {
           writeFileSync(out.fd, text);
           if (out.seekable) fsyncSync(out.fd);
         } catch (e) {
           throw new UsageError(`cannot write the VG text to ${vgTextPath}: ${errnoWords(e)}; ${newMetadata} was not written`);
         }
-        const r = undelete(md, scanned, deleted.deviceId, newMetadata, { as, inputs: [...images, vgTextPath] });
+        const r = undelete(md, scanned, deleted.deviceId, newMetadata, { as, inputs: [...paths, vgTextPath] });
         return { ...r, lv: vgLv, pool: deleted.pool, text };
       });
     } finally {
       md.close();
     }
-  } finally {
-    scan.close();
-  }
+  });
 }
 
 /** `current` with LV `name`'s section from `old` inserted at the end of logical_volumes (device_id from -> to). */
