@@ -8,6 +8,7 @@ import type { ByteSource } from '../../io/byte-source.js';
 import { type CheckOptions, type CheckResult, checkBlocks, unreadable } from './check.js';
 import { clearNeedsCheck, repairLeaks } from './fix.js';
 import { CheckSession } from './session.js';
+import type { PoolSource } from '../pool-source.js';
 
 export interface CheckAndFixOptions extends CheckOptions {
   /** Give back leaked blocks (blocks counted once that nothing uses). */
@@ -42,18 +43,23 @@ export function validateCheckAndFix(o: CheckAndFixOptions): void {
 }
 
 /**
- * Checks `path` (a file or device), or any ByteSource (only ever read), in
- * one session: the metadata is opened once (read-write only when a write
+ * Checks a pool source's metadata, a file or device by path, or any
+ * ByteSource (only ever read), in one session: the metadata is opened once (read-write only when a write
  * was asked), the leaks the check found are given back and the flag
  * cleared through that handle, and the re-check reads it there too; the
  * superblock is validated once per check and the writes use that copy.
  */
-export function checkAndFix(path: string | ByteSource, o: CheckAndFixOptions = {}): CheckAndFixResult {
-  validateCheckAndFix(o);
-  const writes = !!(o.autoRepair || o.clearNeedsCheckFlag);
-  if (typeof path !== 'string' && writes) {
-    throw new UsageError(`${path.name} is read in place and never written: --auto-repair and --clear-needs-check-flag need a metadata file or device`);
+export function checkAndFix(input: PoolSource | string | ByteSource, options: CheckAndFixOptions = {}): CheckAndFixResult {
+  validateCheckAndFix(options);
+  const pool = typeof input === 'object' && 'kind' in input ? input : undefined;
+  const path = pool ? pool.metadata : (input as string | ByteSource);
+  const writes = !!(options.autoRepair || options.clearNeedsCheckFlag);
+  if (writes && (pool ? !pool.writable : typeof path !== 'string')) {
+    const name = typeof path === 'string' ? path : path.name;
+    throw new UsageError(`${name} is read in place and never written: --auto-repair and --clear-needs-check-flag need a metadata file or device`);
   }
+  // A live pool is read at the metadata snapshot it holds.
+  const o = pool?.metadataSnap !== undefined ? { ...options, metadataSnap: true } : options;
   let session: CheckSession;
   try {
     session = CheckSession.open(path, writes);
