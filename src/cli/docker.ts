@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .option('--json', 'one object: {pool, devices, problems}')
     .action((root: string, o: { metadata?: string; data?: string; json?: boolean }) =>
       run(() => {
-        const inv = inventory(root, { metadata: o.metadata, data: o.data });
+        const inv = inventory(openDockerPool(root, { metadata: o.metadata, data: o.data }));
         if (o.json) {
           const p = inv.pool;
           printJson({
