@@ -44,10 +44,11 @@ export function validateCheckAndFix(o: CheckAndFixOptions): void {
 
 /**
  * Checks a pool source's metadata, a file or device by path, or any
- * ByteSource (only ever read), in one session: the metadata is opened once (read-write only when a write
- * was asked), the leaks the check found are given back and the flag
- * cleared through that handle, and the re-check reads it there too; the
- * superblock is validated once per check and the writes use that copy.
+ * ByteSource (only ever read), in one session: the metadata is opened
+ * once (read-write only when a write was asked), the leaks the check found
+ * are given back and the flag cleared through that handle, and the
+ * re-check reads it there too; the superblock is validated once per check
+ * and the writes use that copy.
  */
 export function checkAndFix(input: PoolSource | string | ByteSource, options: CheckAndFixOptions = {}): CheckAndFixResult {
   validateCheckAndFix(options);
@@ -64,8 +65,8 @@ export function checkAndFix(input: PoolSource | string | ByteSource, options: Ch
   try {
     session = CheckSession.open(path, writes);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    return finish({ result: unreadable(e), clearedNeedsCheck: false, exitCode: 1 }, o);
+    // What cannot be opened is a finding, as check() makes it.
+    return finish({ result: unreadable(e as Error), clearedNeedsCheck: false, exitCode: 1 }, o);
   }
   try {
     let reader = session.reader();
