@@ -63,6 +63,7 @@ export {
   type Severity,
 } from './thin/check/check.js';
 export { checkAndFix, type CheckAndFixOptions, type CheckAndFixResult } from './thin/check/check-and-fix.js';
+export { type PoolSource, type PoolSourceKind, filesSource, openMetadata } from './thin/pool-source.js';
 export { dump, dumpHeader, type DumpHeader, type DumpOptions, type DumpSink } from './thin/dump/dump.js';
 export { dumpToOutput, sinkFor, type DumpFormat } from './thin/dump/dump-format.js';
 export { XmlWriter } from './thin/dump/xml-writer.js';
@@ -103,6 +104,8 @@ export { sendThinLive, type LiveSendOptions, type LiveReport } from './driver/se
 export { runningPool, lvmDmName, refuseRecoveryFromRunning, type RunningProbe } from './lvm/running.js';
 export { openImages, LvmImages, type ImageSet } from './lvm/images.js';
 export { openPool, type OpenPool, type PoolIdentity } from './lvm/open-pool.js';
+export { openDockerPool, type DockerPoolSource } from './docker/pool-source.js';
+export { withLivePool, type LivePoolSource } from './driver/pool-source.js';
 export { exportLv, type LvExportOptions, type LvExportResult } from './lvm/export-lv.js';
 export { exportDeletedLv, type DeletedLvExportReport } from './lvm/export-deleted-lv.js';
 export { undeleteLv, type LvUndelete } from './lvm/undelete-lv.js';

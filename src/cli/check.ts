@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeFinding, type Finding } from '../thin/check/check.js';
 import { checkAndFix } from '../thin/check/check-and-fix.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { parseIntArg } from './args.js';
 import { printJson } from './json.js';
 import { run } from './run.js';
@@ -49,13 +49,13 @@ export function register(program: Command): void {
     .summary('verify metadata as thin_check does')
     .description(CHECK_DESCRIPTION)
     .argument('<metadata>', 'metadata file or inactive metadata device');
-  checkOptions(cmd, true).action((metadata: string, opts: CheckFlags) => run(() => checkAction(fileInput(metadata), opts)));
+  checkOptions(cmd, true).action((metadata: string, opts: CheckFlags) => run(() => checkAction(filesSource(metadata), opts)));
 }
 
-export function checkAction(input: MetadataInput, opts: CheckFlags): number {
+export function checkAction(source: PoolSource, opts: CheckFlags): number {
   const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
   const stage = opts.quiet || opts.json ? undefined : (s: string): void => void process.stderr.write(`${s}${tty ? '...' : ''}\n`);
-  const done = checkAndFix(input.source, { ...opts, onStage: stage });
+  const done = checkAndFix(source, { ...opts, onStage: stage });
   const r = done.result;
   const code = done.exitCode;
   const say = (m: string): void => {
@@ -69,7 +69,7 @@ export function checkAction(input: MetadataInput, opts: CheckFlags): number {
     for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
     // Only damage is worth a repair: not a file that cannot be read at all.
     if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
-      process.stderr.write(`to rebuild it into a new file or device (this one is only read): ${input.repairCommand}; see \`dmthin repair --help\`\n`);
+      process.stderr.write(`to rebuild it into a new file or device (this one is only read): ${source.repairCommand}; see \`dmthin repair --help\`\n`);
     }
     if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
     if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);

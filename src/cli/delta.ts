@@ -3,8 +3,7 @@ import { Output } from '../io/output.js';
 import { delta, deltaRoots } from '../thin/delta/delta.js';
 import { deltaSummary } from '../thin/delta/delta-summary.js';
 import { DELTA_FOOTER, JsonDeltaWriter, SimpleDeltaWriter, VerboseDeltaWriter, deltaHeader } from '../thin/delta/delta-writers.js';
-import { Metadata } from '../thin/metadata.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { parseIntArg, parseThinIdArg } from './args.js';
 import { printJson } from './json.js';
 import { run } from './run.js';
@@ -28,7 +27,7 @@ export const DELTA_DESCRIPTION =
 
 export function register(program: Command): void {
   const cmd = program.command('delta').summary('what changed between two thin devices, as thin_delta').description(DELTA_DESCRIPTION).argument('<metadata>');
-  deltaOptions(cmd).action((metadata: string, o: DeltaFlags) => run(() => deltaAction(fileInput(metadata), o)));
+  deltaOptions(cmd).action((metadata: string, o: DeltaFlags) => run(() => deltaAction(filesSource(metadata), o)));
 }
 
 export function deltaOptions(cmd: Command): Command {
@@ -45,9 +44,9 @@ export function deltaOptions(cmd: Command): Command {
     .option('--json', 'the same as --format json');
 }
 
-export function deltaAction(input: MetadataInput, o: DeltaFlags): number {
+export function deltaAction(source: PoolSource, o: DeltaFlags): number {
   if (o.json) o.format = 'json';
-  const md = Metadata.open(input.source, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
+  const md = openMetadata(source, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
   if (o.summary) {
     try {
       const s = deltaSummary(md, o.snap1, o.snap2);

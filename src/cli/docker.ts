@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { inventory, type Inventory } from '../docker/inventory.js';
-import { findDockerDevice, readDockerTree } from '../docker/tree.js';
+import { findDockerDevice } from '../docker/tree.js';
+import { openDockerPool } from '../docker/pool-source.js';
 import { dockerActivate, dockerDeactivate, dockerRelease, dockerSnapshot } from '../docker/live.js';
 import { humanSize } from '../format/units.js';
 import { exportDevice } from '../thin/export.js';
 import { send } from '../stream/send.js';
-import { Metadata } from '../thin/metadata.js';
+import { openMetadata } from '../thin/pool-source.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
 import { run } from './run.js';
@@ -76,7 +77,7 @@ export function register(program: Command): void {
     .option('--json', 'one object: {pool, devices, problems}')
     .action((root: string, o: { metadata?: string; data?: string; json?: boolean }) =>
       run(() => {
-        const inv = inventory(root, { metadata: o.metadata, data: o.data });
+        const inv = inventory(openDockerPool(root, { metadata: o.metadata, data: o.data }));
         if (o.json) {
           const p = inv.pool;
           printJson({
@@ -142,13 +143,13 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action((root: string, what: string, o: { output: string; metadata?: string; data?: string; atMetadataSnap?: boolean; json?: boolean }) =>
       run(() => {
-        const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
-        const dev = findDockerDevice(tree, what);
-        const md = Metadata.open(tree.metadataFile, { metadataSnap: o.atMetadataSnap });
+        const source = openDockerPool(root, { metadata: o.metadata, data: o.data });
+        const dev = findDockerDevice(source.tree, what);
+        const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
         const t0 = Date.now();
         try {
-          const r = withOutput(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'image' }, (out) =>
-            exportDevice(md, tree.dataFile, dev.deviceId, out.fd, { size: dev.size || undefined }),
+          const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
+            exportDevice(md, source.data, dev.deviceId, out.fd, { size: dev.size || undefined }),
           );
           const seconds = (Date.now() - t0) / 1000;
           announce(
@@ -182,13 +183,13 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action((root: string, what: string, o: { base?: string; output: string; metadata?: string; data?: string; atMetadataSnap?: boolean; json?: boolean }) =>
       run(async () => {
-        const tree = readDockerTree(root, { metadata: o.metadata, data: o.data });
-        const dev = findDockerDevice(tree, what);
-        const base = o.base === undefined ? undefined : findDockerDevice(tree, o.base);
-        const md = Metadata.open(tree.metadataFile, { metadataSnap: o.atMetadataSnap });
+        const source = openDockerPool(root, { metadata: o.metadata, data: o.data });
+        const dev = findDockerDevice(source.tree, what);
+        const base = o.base === undefined ? undefined : findDockerDevice(source.tree, o.base);
+        const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
         try {
-          const r = await withOutputAsync(o.output, { inputs: [tree.metadataFile, tree.dataFile], binary: true, what: 'stream' }, (out) =>
-            send(md, tree.dataFile, dev.deviceId, out.fd, { base: base?.deviceId, size: dev.size || undefined }),
+          const r = await withOutputAsync(o.output, { inputs: source.files, binary: true, what: 'stream' }, (out) =>
+            send(md, source.data, dev.deviceId, out.fd, { base: base?.deviceId, size: dev.size || undefined }),
           );
           announce(
             o.json,

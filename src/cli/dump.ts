@@ -3,9 +3,8 @@ import { UsageError } from '../errors.js';
 import { Output } from '../io/output.js';
 import { withOutput } from '../io/output-file.js';
 import { dumpToOutput, sinkFor, type DumpFormat } from '../thin/dump/dump-format.js';
-import { Metadata } from '../thin/metadata.js';
 import { emitSalvage, withSalvage } from '../thin/repair/repair.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
 import { scanProgress } from './progress.js';
 import { run } from './run.js';
@@ -35,7 +34,7 @@ export function register(program: Command): void {
     .summary('print metadata as thin_dump XML, human-readable text or JSON')
     .description(DUMP_DESCRIPTION)
     .argument('<metadata>', 'metadata file or device');
-  dumpOptions(cmd).action((metadata: string, opts: DumpCliOptions) => run(() => dumpAction(fileInput(metadata), opts)));
+  dumpOptions(cmd).action((metadata: string, opts: DumpCliOptions) => run(() => dumpAction(filesSource(metadata), opts)));
 }
 
 export function dumpOptions(cmd: Command): Command {
@@ -53,16 +52,16 @@ export function dumpOptions(cmd: Command): Command {
     .option('--nr-data-blocks <n>', 'print at least this many data blocks', parseIntArg);
 }
 
-export function dumpAction(input: MetadataInput, opts: DumpCliOptions): number {
+export function dumpAction(source: PoolSource, opts: DumpCliOptions): number {
   const format = (opts.json ? 'json' : opts.format) as DumpFormat;
   const overrides = { transactionId: opts.transactionId, dataBlockSize: opts.dataBlockSize, nrDataBlocks: opts.nrDataBlocks };
   const select = { devIds: opts.devId.length ? opts.devId : undefined, skipMappings: opts.skipMappings };
   if (opts.repair) {
     if (opts.metadataSnap || opts.metadataSnapAt !== undefined)
       throw new UsageError('--repair cannot be combined with --metadata-snap: repair always reads the newest generation');
-    withSalvage(input.source, { ...overrides, onProgress: scanProgress(false) }, (s) => {
+    withSalvage(source.metadata, { ...overrides, onProgress: scanProgress(false) }, (s) => {
       if (s.damaged) for (const n of s.notes) process.stderr.write(`${n}\n`);
-      withOutput(opts.output ?? '-', { inputs: input.files, what: 'dump' }, (file) => {
+      withOutput(opts.output ?? '-', { inputs: source.files, what: 'dump' }, (file) => {
         const out = new Output(file.fd);
         emitSalvage(s, sinkFor(format, out), select);
         out.flush();
@@ -70,9 +69,9 @@ export function dumpAction(input: MetadataInput, opts: DumpCliOptions): number {
     });
     return 0;
   }
-  const md = Metadata.open(input.source, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
+  const md = openMetadata(source, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
   try {
-    withOutput(opts.output ?? '-', { inputs: input.files, what: 'dump' }, (file) => {
+    withOutput(opts.output ?? '-', { inputs: source.files, what: 'dump' }, (file) => {
       const out = new Output(file.fd);
       dumpToOutput(md, out, format, { ...select, overrides });
       out.flush();

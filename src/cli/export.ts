@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { withOutput } from '../io/output-file.js';
 import { exportDevice } from '../thin/export.js';
-import { Metadata } from '../thin/metadata.js';
+import { filesSource, openMetadata } from '../thin/pool-source.js';
 import { scanDeleted } from '../thin/recover/scan-deleted.js';
 import { exportDeleted } from '../thin/recover/export-deleted.js';
 import { parseSizeArg, parseThinIdArg } from './args.js';
@@ -51,7 +51,8 @@ export function register(program: Command): void {
         if (o.includeUnknown && o.deleted === undefined) throw new ArgumentError('--include-unknown goes with --deleted');
         if (o.deleted !== undefined && o.atMetadataSnap)
           throw new ArgumentError('--deleted reads every generation in the metadata: not with --at-metadata-snap');
-        const md = Metadata.open(o.metadata, { metadataSnap: o.atMetadataSnap });
+        const source = filesSource(o.metadata, o.data);
+        const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
         const toStdout = o.output === '-';
         const tty = process.stderr.isTTY && !o.json;
         const t0 = Date.now();
@@ -63,7 +64,7 @@ export function register(program: Command): void {
         try {
           if (o.deleted !== undefined) {
             const scan = scanDeleted(md.reader, { onProgress: scanProgress(!tty) });
-            const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'image' }, (out) =>
+            const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
               exportDeleted(md, scan, o.deleted!, o.data, out.fd, { size: o.size, includeUnknown: o.includeUnknown, onProgress }),
             );
             if (tty) process.stderr.write('\r\x1b[K');
@@ -77,7 +78,7 @@ export function register(program: Command): void {
               );
             return 0;
           }
-          const r = withOutput(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'image' }, (out) =>
+          const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
             exportDevice(md, o.data, o.devId!, out.fd, { size: o.size, onProgress }),
           );
           if (tty) process.stderr.write('\r\x1b[K');

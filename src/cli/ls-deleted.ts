@@ -5,13 +5,13 @@
  */
 import { BlockReader } from '../io/block-reader.js';
 import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/scan-deleted.js';
-import type { MetadataInput } from './metadata-input.js';
+import type { PoolSource } from '../thin/pool-source.js';
 import { alignColumns } from './columns.js';
 import { formatJson } from './json.js';
 import { scanProgress } from './progress.js';
 
-export function withDeletedScan<T>(input: MetadataInput, quiet: boolean, use: (s: DeletedScan) => T): T {
-  const reader = new BlockReader(input.source);
+export function withDeletedScan<T>(source: PoolSource, quiet: boolean, use: (s: DeletedScan) => T): T {
+  const reader = new BlockReader(source.metadata);
   try {
     return use(scanDeleted(reader, { onProgress: scanProgress(quiet) }));
   } finally {

@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { withOutput } from '../io/output-file.js';
 import { DEFAULT_LS_FIELDS, LS_FIELDS, type LsField, formatLsTable, lsRows, needsSharing, parseLsFields } from '../thin/insight/ls.js';
-import { Metadata } from '../thin/metadata.js';
 import { ArgumentError } from '../errors.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
 import { deletedJson, deletedTable, withDeletedScan } from './ls-deleted.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, metadataName, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { arg } from './args.js';
 import { formatJson } from './json.js';
 import { run } from './run.js';
@@ -32,7 +31,7 @@ export function register(program: Command): void {
     .summary('list thin devices and their space use, as thin_ls')
     .description(LS_DESCRIPTION)
     .argument('<metadata>', 'metadata file or inactive device');
-  lsOptions(cmd).action((metadata: string, o: LsFlags) => run(() => lsAction(fileInput(metadata), o)));
+  lsOptions(cmd).action((metadata: string, o: LsFlags) => run(() => lsAction(filesSource(metadata), o)));
 }
 
 export function lsOptions(cmd: Command, jsonHelp = 'every field of every device, as numbers'): Command {
@@ -46,20 +45,20 @@ export function lsOptions(cmd: Command, jsonHelp = 'every field of every device,
     .option('--json', jsonHelp);
 }
 
-export function lsAction(input: MetadataInput, o: LsFlags): number {
+export function lsAction(source: PoolSource, o: LsFlags): number {
   if (o.deleted) {
     if (o.format || o.metadataSnap) throw new ArgumentError('--deleted lists deleted devices: not with -f or -m');
-    const files = o.data ? [...input.files, o.data] : input.files;
-    const text = withDeletedScan(input, !!o.json, (s) => {
+    const files = o.data ? [...source.files, o.data] : source.files;
+    const text = withDeletedScan(source, !!o.json, (s) => {
       const zeros = o.data ? zeroBlocks(s, o.data) : undefined;
-      return o.json ? deletedJson(s, zeros) : deletedTable(s, typeof input.source === 'string' ? input.source : input.source.name, zeros);
+      return o.json ? deletedJson(s, zeros) : deletedTable(s, metadataName(source), zeros);
     });
     withOutput(o.output ?? '-', { inputs: files, what: 'listing' }, (out) => writeFileSync(out.fd, text));
     return 0;
   }
   if (o.data) throw new ArgumentError('--data goes with --deleted');
   const fields = o.format ?? DEFAULT_LS_FIELDS;
-  const md = Metadata.open(input.source, { metadataSnap: o.metadataSnap });
+  const md = openMetadata(source, { metadataSnap: o.metadataSnap });
   try {
     const rows = lsRows(md, o.json || needsSharing(fields));
     const bs = md.dataBlockBytes() / 512;
@@ -84,7 +83,7 @@ export function lsAction(input: MetadataInput, o: LsFlags): number {
     } else {
       text = formatLsTable(rows, fields, bs, o.headers);
     }
-    withOutput(o.output ?? '-', { inputs: input.files, what: 'listing' }, (out) => writeFileSync(out.fd, text));
+    withOutput(o.output ?? '-', { inputs: source.files, what: 'listing' }, (out) => writeFileSync(out.fd, text));
   } finally {
     md.close();
   }

@@ -22,14 +22,15 @@ import { CHECK_DESCRIPTION, checkAction, checkOptions } from './check.js';
 import { DELTA_DESCRIPTION, deltaAction, deltaOptions } from './delta.js';
 import { DUMP_DESCRIPTION, dumpAction, dumpOptions } from './dump.js';
 import { type LsFlags, lsAction, lsOptions } from './ls.js';
-import type { MetadataInput } from './metadata-input.js';
+import type { PoolSource } from '../thin/pool-source.js';
+import { withPoolSource } from './pool-verb.js';
 import { REPAIR_DESCRIPTION, type RepairFlags, repairAction, repairOptions } from './repair.js';
 import { REPORT_DESCRIPTION, reportAction, reportOptions } from './report.js';
 import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
 import { parseThinIdArg } from './args.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
-import { reportError, run } from './run.js';
+import { run } from './run.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -299,7 +300,7 @@ interface PoolVerb {
   description: string;
   options: (cmd: Command) => Command;
   // biome-ignore lint/suspicious/noExplicitAny: each verb's own flags type, as commander parsed them
-  action: (input: MetadataInput, o: any) => number;
+  action: (source: PoolSource, o: any) => number;
 }
 
 /** The thin commands that read a pool's metadata, each as `dmthin lvm VERB IMAGE... VG/POOL`. */
@@ -337,14 +338,14 @@ const POOL_VERBS: PoolVerb[] = [
     summary: "rebuild a pool's damaged metadata from the images into a new file, as dmthin repair",
     description: REPAIR_DESCRIPTION,
     options: repairOptions,
-    action: (input: MetadataInput, o: RepairFlags) => {
+    action: (source: PoolSource, o: RepairFlags) => {
       // The one size that fits is the metadata LV's: say it, rather than "the metadata's size".
       if (!existsSync(o.output)) {
         throw new UsageError(
-          `${o.output} does not exist: create it with the pool metadata's size first: truncate -s ${(input.source as LvSource).size} ${o.output}`,
+          `${o.output} does not exist: create it with the pool metadata's size first: truncate -s ${(source.metadata as LvSource).size} ${o.output}`,
         );
       }
-      return repairAction(input, o);
+      return repairAction(source, o);
     },
   },
   {
@@ -356,24 +357,10 @@ const POOL_VERBS: PoolVerb[] = [
   },
 ];
 
-/** IMAGE... VG/POOL: opens the pool's metadata LV and hands it to `use` as a command's input. */
-function withPoolInput(args: readonly string[], use: (input: MetadataInput) => number): number {
+/** IMAGE... VG/POOL: opens the pool in the images as the pool source a thin verb takes. */
+function withPoolInput(args: readonly string[], use: (source: PoolSource) => number): number {
   const { images, pool } = splitPoolArgs(args);
-  const p = openPool(images, pool);
-  try {
-    if (p.running) {
-      process.stderr.write(
-        `dmthin: warning: the kernel runs ${p.name} from these disks (${p.running}): its metadata is read as last committed and may change while it is read; dmthin pool dump ${p.running} reads it at a metadata snapshot\n`,
-      );
-    }
-    const code = use({ source: p.metadata, files: images, repairCommand: `dmthin lvm repair ${images.join(' ')} ${pool} -o NEW` });
-    if (!p.dataProblem) return code;
-    // The metadata was read whole; the pool is not all there: a partial answer, said so and exit 1.
-    reportError(`${p.dataProblem}: what is above was read from the pool's metadata only`, 'unreadable_pool_data', 1);
-    return Math.max(code, 1);
-  } finally {
-    p.close();
-  }
+  return withPoolSource(openPool(images, pool), use);
 }
 
 /** A problem as one line: its kind, VG/LV (names from the images, escaped here) and detail (escaped where it was written). */

@@ -5,7 +5,8 @@ import { Pool } from '../driver/pool.js';
 import { humanSize } from '../format/units.js';
 import type { PoolStatus } from '../driver/status.js';
 import { dumpToOutput, type DumpFormat } from '../thin/dump/dump-format.js';
-import { Metadata } from '../thin/metadata.js';
+import { openMetadata } from '../thin/pool-source.js';
+import { withLivePool } from '../driver/pool-source.js';
 import { parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg } from './args.js';
 import { announce, printJson } from './json.js';
 import { run } from './run.js';
@@ -126,11 +127,10 @@ export function register(program: Command): void {
     .option('-o, --output <file>', 'write to FILE instead of standard output')
     .action((name: string, o: { format: DumpFormat; output?: string; json?: boolean }) =>
       run(async () => {
-        const p = await Pool.open(name);
-        await p.withMetadataSnap((dev, root) => {
-          const md = Metadata.open(dev, { metadataSnap: root });
+        await withLivePool(name, (source) => {
+          const md = openMetadata(source);
           try {
-            withOutput(o.output ?? '-', { inputs: [dev], what: 'dump' }, (file) => {
+            withOutput(o.output ?? '-', { inputs: source.files, what: 'dump' }, (file) => {
               const out = new Output(file.fd);
               dumpToOutput(md, out, o.json ? 'json' : o.format);
               out.flush();

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { repair } from '../thin/repair/repair.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
 import { printJson } from './json.js';
 import { scanProgress } from './progress.js';
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .summary('rebuild damaged metadata into a new file or device')
     .description(REPAIR_DESCRIPTION)
     .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)');
-  repairOptions(cmd).action((o: RepairFlags & { input: string }) => run(() => repairAction(fileInput(o.input), o)));
+  repairOptions(cmd).action((o: RepairFlags & { input: string }) => run(() => repairAction(filesSource(o.input), o)));
 }
 
 export function repairOptions(cmd: Command): Command {
@@ -44,9 +44,9 @@ export function repairOptions(cmd: Command): Command {
     .option('--override-details-root <block>', 'use this device details tree (with --override-mapping-root)', parseIntArg);
 }
 
-export function repairAction(input: MetadataInput, opts: RepairFlags): number {
-  const r = repair(input.source, opts.output, {
-    inputs: input.files,
+export function repairAction(source: PoolSource, opts: RepairFlags): number {
+  const r = repair(source.metadata, opts.output, {
+    inputs: source.files,
     transactionId: opts.transactionId,
     dataBlockSize: opts.dataBlockSize,
     nrDataBlocks: opts.nrDataBlocks,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { withOutput } from '../io/output-file.js';
 import { report } from '../thin/insight/report.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { announce } from './json.js';
 import { run } from './run.js';
 
@@ -18,16 +18,16 @@ export const REPORT_DESCRIPTION =
 
 export function register(program: Command): void {
   const cmd = program.command('report').summary('write a self-contained HTML report of a pool').description(REPORT_DESCRIPTION).argument('<metadata>');
-  reportOptions(cmd).action((metadata: string, o: ReportFlags) => run(() => reportAction(fileInput(metadata), o)));
+  reportOptions(cmd).action((metadata: string, o: ReportFlags) => run(() => reportAction(filesSource(metadata), o)));
 }
 
 export function reportOptions(cmd: Command): Command {
   return cmd.requiredOption('-o, --output <file>', 'HTML file to write').option('--json', 'print the result as one JSON object');
 }
 
-export function reportAction(input: MetadataInput, o: ReportFlags): number {
-  const html = report(input.source);
-  withOutput(o.output, { inputs: input.files, what: 'HTML report' }, (out) => writeFileSync(out.fd, html));
+export function reportAction(source: PoolSource, o: ReportFlags): number {
+  const html = report(source.metadata);
+  withOutput(o.output, { inputs: source.files, what: 'HTML report' }, (out) => writeFileSync(out.fd, html));
   announce(o.json, `wrote ${o.output}`, { wrote: o.output, bytes: Buffer.byteLength(html) }, process.stderr);
   return 0;
 }

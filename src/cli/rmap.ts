@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { Output } from '../io/output.js';
 import { type Region, parseRegion, rmap, writeRmap } from '../thin/insight/rmap.js';
-import { Metadata } from '../thin/metadata.js';
-import { type MetadataInput, fileInput } from './metadata-input.js';
+import { filesSource, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { arg } from './args.js';
 import { run } from './run.js';
 
@@ -18,7 +17,7 @@ export const RMAP_DESCRIPTION =
 
 export function register(program: Command): void {
   const cmd = program.command('rmap').summary('which thin devices use given data blocks, as thin_rmap').description(RMAP_DESCRIPTION).argument('<metadata>');
-  rmapOptions(cmd).action((metadata: string, o: RmapFlags) => run(() => rmapAction(fileInput(metadata), o)));
+  rmapOptions(cmd).action((metadata: string, o: RmapFlags) => run(() => rmapAction(filesSource(metadata), o)));
 }
 
 export function rmapOptions(cmd: Command): Command {
@@ -32,9 +31,9 @@ export function rmapOptions(cmd: Command): Command {
     .option('--json', 'print [{data_begin, data_end, dev_id, thin_begin}]');
 }
 
-export function rmapAction(input: MetadataInput, o: RmapFlags): number {
+export function rmapAction(source: PoolSource, o: RmapFlags): number {
   if (o.region.length === 0) throw new ArgumentError('rmap needs at least one --region BEGIN..END (data blocks, END one past the last)');
-  const md = Metadata.open(input.source);
+  const md = openMetadata(source);
   try {
     const runs = rmap(md, o.region);
     const out = Output.stdout();

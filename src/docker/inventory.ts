@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { Metadata } from '../thin/metadata.js';
 import { type DeletedScan, scanDeleted } from '../thin/recover/scan-deleted.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
-import { type DockerDevice, type DockerTree, type ReadOptions, readDockerTree } from './tree.js';
+import type { DockerDevice, DockerTree, ReadOptions } from './tree.js';
+import { type DockerPoolSource, openDockerPool } from './pool-source.js';
 
 export interface InventoryDevice extends DockerDevice {
   /** In the pool's metadata. */
@@ -74,8 +75,9 @@ export interface Inventory {
   problems: Problem[];
 }
 
-export function inventory(root: string, options: ReadOptions = {}): Inventory {
-  const tree: DockerTree = readDockerTree(root, options);
+/** The inventory of a Docker root, or of the pool source openDockerPool made of one (`options` then unused). */
+export function inventory(root: string | DockerPoolSource, options: ReadOptions = {}): Inventory {
+  const tree: DockerTree = (typeof root === 'string' ? openDockerPool(root, options) : root).tree;
   const problems: Problem[] = tree.unreadable.map((u) => ({ kind: 'unreadable-file', detail: `${u.file}: ${u.error}: Docker would fail to load this record` }));
   const devices: InventoryDevice[] = tree.devices.map((d) => ({ ...d, inPool: false }));
   const inv: Inventory = {

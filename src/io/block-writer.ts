@@ -22,7 +22,14 @@ export class BlockWriter {
     runBlocks = 256,
     /** Create a new file (a staging file) instead of opening an existing one. */
     create = false,
+    /** Write through this descriptor, already open read-write, instead (close() then leaves it open: its opener closes it). */
+    private readonly borrowedFd?: number,
   ) {
+    if (borrowedFd !== undefined) {
+      this.fd = borrowedFd;
+      this.run = new Uint8Array(runBlocks * BLOCK_SIZE);
+      return;
+    }
     try {
       // r+ on an existing file or device keeps its size (its size is the metadata's size).
       this.fd = openSync(path, create ? 'wx+' : 'r+', 0o600);
@@ -63,6 +70,6 @@ export class BlockWriter {
 
   close(): void {
     this.flush();
-    closeSync(this.fd);
+    if (this.borrowedFd === undefined) closeSync(this.fd);
   }
 }

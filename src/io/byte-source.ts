@@ -25,18 +25,21 @@ export class FileSource implements ByteSource {
   readonly size: number;
   /** A block device may be larger than what it holds; a file's size is its content's. */
   readonly isBlockDevice: boolean;
-  private readonly fd: number;
+  /** The open file: a caller that opened it read-write (`mode` 'r+') writes through it too. */
+  readonly fd: number;
 
   constructor(
     readonly name: string,
     what = 'metadata',
+    mode: 'r' | 'r+' = 'r',
   ) {
     // Checked before the open: opening a FIFO would wait for a writer forever.
     statInput(name, what);
     try {
-      this.fd = openSync(name, 'r');
+      this.fd = openSync(name, mode);
     } catch (e) {
-      throw new UsageError(`cannot read ${what} ${name}: ${errnoWords(e)}`);
+      // The system's error stays as the cause: a caller that asked for 'r+' may fall back to reading.
+      throw Object.assign(new UsageError(`cannot read ${what} ${name}: ${errnoWords(e)}`), { cause: e });
     }
     const st = fstatSync(this.fd);
     this.isBlockDevice = st.isBlockDevice();

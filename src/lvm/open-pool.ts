@@ -4,6 +4,7 @@
  * that the thin commands (check, dump, ...) read it without lvm2.
  */
 import { UsageError } from '../errors.js';
+import type { PoolSource } from '../thin/pool-source.js';
 import { LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
@@ -52,20 +53,24 @@ export interface PoolIdentity {
   pool: string;
 }
 
-export interface OpenPool extends PoolIdentity {
+/** A pool inside LVM images as a pool source (thin/pool-source.ts): its metadata LV read in place, never written. */
+export interface OpenPool extends PoolIdentity, PoolSource {
+  readonly kind: 'lvm';
   /** The pool's metadata LV. */
-  metadata: LvSource;
+  readonly metadata: LvSource;
+  /** The pool's data LV, when it is whole in the images. */
+  readonly data?: LvSource;
   /** "VG/POOL", for messages. */
-  name: string;
+  readonly name: string;
   /** Why the pool's data LV is not whole in the images (a PV missing, an image short, ...): what was read is the metadata only. */
-  dataProblem?: string;
+  readonly dataProblem?: string;
   /**
    * The pool's dm name when the kernel runs it from these images: its
    * metadata is read as last committed and may change while it is read
    * (a reader warns; a metadata snapshot through the kernel is the sure way).
    */
-  running?: string;
-  scan: Scan;
+  readonly running?: string;
+  readonly scan: Scan;
   close(): void;
 }
 
@@ -85,13 +90,32 @@ export function openPool(given: ImageSet, vgPool: string, running: RunningProbe 
     const a = vgNamed(scan, vgName, images);
     const lv = a.vg.lvs.get(poolName);
     const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => l.name);
-    const { metadata, dataProblem } = poolMetadata(
+    const { seg, metadata, dataProblem } = poolMetadata(
       a,
       poolName,
       `${printable(vgName)}/${printable(poolName)} is ${lv ? `a ${printable(lvType(lv))} LV, not a thin pool` : 'not an LV of the VG'}${pools.length ? ` (thin pools: ${pools.map(printable).join(', ')})` : ''}`,
     );
     const id = { vg: vgName, vgId: a.vg.id, pool: poolName };
-    return { ...id, metadata, dataProblem, running: running(id, images), name: `${vgName}/${poolName}`, scan, close };
+    // The data LV is opened when first asked for: most verbs read only the metadata.
+    const dataLv = seg.dataLv;
+    let data: LvSource | undefined;
+    return {
+      kind: 'lvm',
+      ...id,
+      metadata,
+      get data(): LvSource | undefined {
+        if (!data && !dataProblem && dataLv !== undefined) data = new LvSource(a.vg, dataLv, a.pvs, `pool ${printable(poolName)}'s data LV`);
+        return data;
+      },
+      dataProblem,
+      running: running(id, images),
+      name: `${vgName}/${poolName}`,
+      files: [...images],
+      writable: false,
+      repairCommand: `dmthin lvm repair ${images.join(' ')} ${vgPool} -o NEW`,
+      scan,
+      close,
+    };
   } catch (e) {
     close();
     throw e;

@@ -5,8 +5,10 @@
  */
 import { ArgumentError, UsageError } from '../../errors.js';
 import type { ByteSource } from '../../io/byte-source.js';
-import { type CheckOptions, type CheckResult, check } from './check.js';
+import { type CheckOptions, type CheckResult, checkBlocks, unreadable } from './check.js';
 import { clearNeedsCheck, repairLeaks } from './fix.js';
+import { CheckSession } from './session.js';
+import type { PoolSource } from '../pool-source.js';
 
 export interface CheckAndFixOptions extends CheckOptions {
   /** Give back leaked blocks (blocks counted once that nothing uses). */
@@ -40,24 +42,59 @@ export function validateCheckAndFix(o: CheckAndFixOptions): void {
   }
 }
 
-/** Checks `path` (a file or device), or any ByteSource, which is only ever read. */
-export function checkAndFix(path: string | ByteSource, o: CheckAndFixOptions = {}): CheckAndFixResult {
-  validateCheckAndFix(o);
-  if (typeof path !== 'string' && (o.autoRepair || o.clearNeedsCheckFlag)) {
-    throw new UsageError(`${path.name} is read in place and never written: --auto-repair and --clear-needs-check-flag need a metadata file or device`);
+/**
+ * Checks a pool source's metadata, a file or device by path, or any
+ * ByteSource (only ever read), in one session: the metadata is opened
+ * once (read-write only when a write was asked), the leaks the check found
+ * are given back and the flag cleared through that handle, and the
+ * re-check reads it there too; the superblock is validated once per check
+ * and the writes use that copy.
+ */
+export function checkAndFix(input: PoolSource | string | ByteSource, options: CheckAndFixOptions = {}): CheckAndFixResult {
+  validateCheckAndFix(options);
+  const pool = typeof input === 'object' && 'kind' in input ? input : undefined;
+  const path = pool ? pool.metadata : (input as string | ByteSource);
+  const writes = !!(options.autoRepair || options.clearNeedsCheckFlag);
+  if (writes && (pool ? !pool.writable : typeof path !== 'string')) {
+    const name = typeof path === 'string' ? path : path.name;
+    throw new UsageError(`${name} is read in place and never written: --auto-repair and --clear-needs-check-flag need a metadata file or device`);
   }
-  let result = check(path, o);
-  const out: CheckAndFixResult = { result, clearedNeedsCheck: false, exitCode: 1 };
-  // Leaks are given back only after a full check (--clear-needs-check-flag
-  // with a partial check clears the flag if that check passes, as thin_check does).
-  if ((o.autoRepair || o.clearNeedsCheckFlag) && result.ok && result.leaks && (result.leaks.data.length || result.leaks.metadata.length)) {
-    out.gaveBack = repairLeaks(path as string, result.leaks);
-    result = out.result = check(path, {});
+  // A live pool is read at the metadata snapshot it holds.
+  const o = pool?.metadataSnap !== undefined ? { ...options, metadataSnap: true } : options;
+  let session: CheckSession;
+  try {
+    session = CheckSession.open(path, writes);
+  } catch (e) {
+    // What cannot be opened is a finding, as check() makes it.
+    return finish({ result: unreadable(e as Error), clearedNeedsCheck: false, exitCode: 1 }, o);
   }
-  const clean = result.ok && (o.ignoreNonFatalErrors || result.findings.length === 0);
-  if (o.clearNeedsCheckFlag && clean) out.clearedNeedsCheck = clearNeedsCheck(path as string);
-  const fatal = result.findings.some((f) => f.severity === 'fatal');
-  const nonFatal = result.findings.some((f) => f.severity === 'non-fatal');
+  try {
+    let reader = session.reader();
+    let pass = checkBlocks(reader, o);
+    const out: CheckAndFixResult = { result: pass.result, clearedNeedsCheck: false, exitCode: 1 };
+    // Leaks are given back only after a full check (--clear-needs-check-flag
+    // with a partial check clears the flag if that check passes, as thin_check does).
+    const leaks = pass.result.leaks;
+    if (writes && pass.result.ok && pass.superblock && leaks && (leaks.data.length || leaks.metadata.length)) {
+      out.gaveBack = repairLeaks(session, reader, pass.superblock, leaks);
+      reader.close();
+      reader = session.reader();
+      pass = checkBlocks(reader, {});
+      out.result = pass.result;
+    }
+    reader.close();
+    const r = out.result;
+    const clean = r.ok && (o.ignoreNonFatalErrors || r.findings.length === 0);
+    if (o.clearNeedsCheckFlag && clean && pass.superblock) out.clearedNeedsCheck = clearNeedsCheck(session, pass.superblock);
+    return finish(out, o);
+  } finally {
+    session.close();
+  }
+}
+
+function finish(out: CheckAndFixResult, o: CheckAndFixOptions): CheckAndFixResult {
+  const fatal = out.result.findings.some((f) => f.severity === 'fatal');
+  const nonFatal = out.result.findings.some((f) => f.severity === 'non-fatal');
   out.exitCode = fatal || (nonFatal && !o.ignoreNonFatalErrors) ? 1 : 0;
   return out;
 }

@@ -94,24 +94,38 @@ interface DeviceEntry extends DeviceDetails {
 /** Checks the metadata in a file or device (`path`), or in any ByteSource (an LV inside disk images). */
 export function check(path: string | ByteSource, options: CheckOptions = {}): CheckResult {
   let reader: BlockReader;
-  const findings: Finding[] = [];
-  const result: CheckResult = { ok: false, findings };
   try {
     reader = new BlockReader(path);
   } catch (e) {
-    findings.push({ severity: 'fatal', code: 'input', area: 'input', message: (e as Error).message });
-    return result;
+    return unreadable(e as Error);
   }
   try {
-    runCheck(reader, options, result);
+    return checkBlocks(reader, options).result;
   } finally {
     reader.close();
   }
-  result.ok = !findings.some((f) => f.severity === 'fatal');
-  return result;
 }
 
-function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResult): void {
+/** The result of a check whose input could not be opened: one fatal finding saying why. */
+export function unreadable(e: Error): CheckResult {
+  return { ok: false, findings: [{ severity: 'fatal', code: 'input', area: 'input', message: e.message }] };
+}
+
+/**
+ * Checks the metadata `reader` reads (left open: a caller that checks and
+ * then writes keeps one handle); also gives the superblock validated at
+ * block 0, when it was, so that the caller's writes need not read and
+ * validate it again.
+ */
+export function checkBlocks(reader: BlockReader, options: CheckOptions = {}): { result: CheckResult; superblock?: Superblock } {
+  const result: CheckResult = { ok: false, findings: [] };
+  const seen: { sb?: Superblock } = {};
+  runCheck(reader, options, result, seen);
+  result.ok = !result.findings.some((f) => f.severity === 'fatal');
+  return { result, superblock: seen.sb };
+}
+
+function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResult, seen: { sb?: Superblock }): void {
   const findings = result.findings;
   const fatal = (code: FindingCode, area: string, message: string, extra: Partial<Finding> = {}): void => {
     findings.push({ severity: 'fatal', code, area, message, ...extra });
@@ -135,6 +149,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
     fatal('superblock', 'superblock', `${e.detail}${hint}`, { block: 0 });
     return;
   }
+  seen.sb = sb;
   result.transactionId = sb.transactionId;
   result.needsCheck = (sb.flags & NEEDS_CHECK_FLAG) !== 0;
   const fieldProblems = superblockFieldProblems(sb, reader.nrBlocks, 0);

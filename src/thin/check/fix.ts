@@ -3,35 +3,25 @@
  * NEEDS_CHECK flag after a clean check, and give back leaked blocks
  * (--auto-repair: blocks a space map counts once that nothing uses).
  * Nothing else is ever written. Bitmaps and index entries are rewritten
- * first, synced, and the superblock last.
+ * first, synced, and the superblock last. Both work on the check's own
+ * session (session.ts) and on the superblock that check validated.
  */
-import { BlockReader } from '../../io/block-reader.js';
-import { refuseIfHeld } from '../../io/held.js';
-import { BlockWriter } from '../../io/block-writer.js';
+import type { BlockReader } from '../../io/block-reader.js';
+import type { BlockWriter } from '../../io/block-writer.js';
 import { ENTRIES_PER_BITMAP, bitmapEntry, sealBitmap, setBitmapEntry } from '../../format/bitmap.js';
 import { type IndexEntry, writeIndexEntry, writeMetadataIndex } from '../../format/index-entry.js';
 import { BTreeNode, sealNode } from '../../format/btree-node.js';
 import { UsageError } from '../../errors.js';
-import { NEEDS_CHECK_FLAG, type Superblock, validateSuperblock, writeSuperblock } from '../../format/superblock.js';
+import { NEEDS_CHECK_FLAG, type Superblock, writeSuperblock } from '../../format/superblock.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { readIndex } from '../../pdata/space-map/reader.js';
+import type { CheckSession } from './session.js';
 
-/** Refuses a block device the kernel holds (an active pool's metadata). */
-function refuseIfBusy(path: string): void {
-  refuseIfHeld(path, 'metadata', "an active pool's metadata must not be written; check a metadata snapshot (-m) instead");
-}
-
-export function clearNeedsCheck(path: string): boolean {
-  refuseIfBusy(path);
-  const reader = new BlockReader(path);
-  let sb: Superblock;
-  try {
-    sb = validateSuperblock(reader.read(0), 0);
-  } finally {
-    reader.close();
-  }
+/** Clears NEEDS_CHECK in `sb` (the superblock as the session's last check read it); false when it was not set. */
+export function clearNeedsCheck(session: CheckSession, sb: Superblock): boolean {
+  session.mayWrite();
   if ((sb.flags & NEEDS_CHECK_FLAG) === 0) return false;
-  const w = new BlockWriter(path);
+  const w = session.writer();
   try {
     w.write(0, writeSuperblock({ ...sb, flags: sb.flags & ~NEEDS_CHECK_FLAG }));
     w.sync();
@@ -67,13 +57,20 @@ function byBitmap(blocks: number[]): Map<number, number[]> {
   return m;
 }
 
-export function repairLeaks(path: string, leaks: { data: number[]; metadata: number[] }): { data: number; metadata: number } {
-  refuseIfBusy(path);
+/**
+ * Gives back `leaks` through the session's writer; `reader` and `sb` are
+ * the check's that found them (nothing it read has been written since).
+ */
+export function repairLeaks(
+  session: CheckSession,
+  reader: BlockReader,
+  sb: Superblock,
+  leaks: { data: number[]; metadata: number[] },
+): { data: number; metadata: number } {
+  session.mayWrite();
   if (leaks.data.length === 0 && leaks.metadata.length === 0) return { data: 0, metadata: 0 };
-  const reader = new BlockReader(path);
-  const w = new BlockWriter(path);
+  const w: BlockWriter = session.writer();
   try {
-    const sb = validateSuperblock(reader.read(0), 0);
     const walk = new BTreeTraversal(reader);
     // Data space map: index entries live in the leaves of its index tree.
     const dataBitmaps = byBitmap(leaks.data);
@@ -115,6 +112,5 @@ export function repairLeaks(path: string, leaks: { data: number[]; metadata: num
     return { data: leaks.data.length, metadata: leaks.metadata.length };
   } finally {
     w.close();
-    reader.close();
   }
 }
