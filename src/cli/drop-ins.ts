@@ -25,7 +25,7 @@ export const DROP_INS: Record<string, { command: string[]; options?: Record<stri
 export function dropInName(argv: readonly string[]): string | undefined {
   const name = (argv[1] ?? '')
     .split('/')
-    .pop()!
+    .slice(-1)[0]
     .replace(/\.m?js$/, '');
   return DROP_INS[name] ? name : undefined;
 }
