@@ -24,3 +24,24 @@ export class ArgumentError extends UsageError {
     this.name = 'ArgumentError';
   }
 }
+
+/**
+ * A fault of dmthin itself, never of the input: the CLI reports it as an
+ * internal error to be reported.
+ */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InternalError';
+  }
+}
+
+/**
+ * The value, which dmthin's own logic guarantees is present; `what` names it
+ * in the internal error raised when a bug breaks that guarantee. For values
+ * the input can make missing, throw the module's typed error instead.
+ */
+export function must<T>(value: T | undefined | null, what: string): T {
+  if (value === undefined || value === null) throw new InternalError(`${what} is missing`);
+  return value;
+}

@@ -257,8 +257,9 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action((root: string, name: string | undefined, o: { all?: boolean; json?: boolean }) =>
       run(async () => {
-        if (!name && !o.all) throw new ArgumentError('name a snapshot, or give --all');
-        const released = await dockerRelease(root, o.all ? 'all' : name!);
+        const which = o.all ? 'all' : name;
+        if (!which) throw new ArgumentError('name a snapshot, or give --all');
+        const released = await dockerRelease(root, which);
         announce(o.json, released.length ? `released ${released.join(', ')}` : 'nothing to release', { released });
         return 0;
       }),

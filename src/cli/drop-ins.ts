@@ -23,10 +23,7 @@ export const DROP_INS: Record<string, { command: string[]; options?: Record<stri
 
 /** The drop-in name dmthin was started as, if any. */
 export function dropInName(argv: readonly string[]): string | undefined {
-  const name = (argv[1] ?? '')
-    .split('/')
-    .pop()!
-    .replace(/\.m?js$/, '');
+  const name = ((argv[1] ?? '').split('/').pop() ?? '').replace(/\.m?js$/, '');
   return DROP_INS[name] ? name : undefined;
 }
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, must } from '../errors.js';
 import { withOutput } from '../io/output-file.js';
 import { exportDevice } from '../thin/export.js';
 import { filesSource, openMetadata } from '../thin/pool-source.js';
@@ -56,16 +56,17 @@ export function register(program: Command): void {
         const toStdout = o.output === '-';
         const tty = process.stderr.isTTY && !o.json;
         const t0 = Date.now();
-        const id = o.devId ?? o.deleted!;
+        const id = o.devId ?? o.deleted;
         const onProgress = tty
           ? (done: number, total: number) => process.stderr.write(`\rexporting thin ${id}: ${((100 * done) / total).toFixed(0)}%`)
           : undefined;
         const say = toStdout ? process.stderr : process.stdout;
         try {
-          if (o.deleted !== undefined) {
+          const deleted = o.deleted;
+          if (deleted !== undefined) {
             const scan = scanDeleted(md.reader, { onProgress: scanProgress(!tty) });
             const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
-              exportDeleted(md, scan, o.deleted!, o.data, out.fd, { size: o.size, includeUnknown: o.includeUnknown, onProgress }),
+              exportDeleted(md, scan, deleted, o.data, out.fd, { size: o.size, includeUnknown: o.includeUnknown, onProgress }),
             );
             if (tty) process.stderr.write('\r\x1b[K');
             const seconds = (Date.now() - t0) / 1000;
@@ -79,7 +80,7 @@ export function register(program: Command): void {
             return 0;
           }
           const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
-            exportDevice(md, o.data, o.devId!, out.fd, { size: o.size, onProgress }),
+            exportDevice(md, o.data, must(o.devId, '--dev-id'), out.fd, { size: o.size, onProgress }),
           );
           if (tty) process.stderr.write('\r\x1b[K');
           const secs = (Date.now() - t0) / 1000;

@@ -23,7 +23,7 @@ function reasons(d: DeletedDevice): Record<string, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < d.why.length; i++) {
     if (d.verdict[i] !== Verdict.Unknown) continue;
-    const w = UNKNOWN_WHY[d.why[i]!]!.replace(/ /g, '_');
+    const w = UNKNOWN_WHY[d.why[i]].replace(/ /g, '_');
     out[w] = (out[w] ?? 0) + 1;
   }
   return out;
@@ -32,7 +32,7 @@ function reasons(d: DeletedDevice): Record<string, number> {
 /** The oldest and newest mapping time (a loop: a device of millions of mappings is too many arguments for Math.min). */
 export function timeRange(d: DeletedDevice): [number, number] | null {
   if (d.time.length === 0) return null;
-  let lo = d.time[0]!;
+  let lo = d.time[0];
   let hi = lo;
   for (const t of d.time) {
     if (t < lo) lo = t;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ArgumentError, UsageError } from '../errors.js';
+import { ArgumentError, UsageError, must } from '../errors.js';
 import { humanSize } from '../format/units.js';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
 import type { History } from '../lvm/history.js';
@@ -103,7 +103,7 @@ export function register(program: Command): void {
   );
   ls.action((args: string[], o: LsFlags & { fixVgText?: boolean }) =>
     run(() => {
-      const last = args[args.length - 1]!;
+      const last = args[args.length - 1];
       if (o.fixVgText) return fixVgTextAction(args, o);
       if (o.deleted && !(args.length >= 2 && isPoolArgument(last))) return lvmDeletedAction(args, o);
       if (args.length >= 2 && isPoolArgument(last)) return withPoolInput(args, (input) => lsAction(input, o));
@@ -165,7 +165,7 @@ export function register(program: Command): void {
       run(() => {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
-        const lv = args[args.length - 1]!;
+        const lv = args[args.length - 1];
         const r = undeleteLv(images, lv, o.output, o.vgText, { as: o.as });
         const vg = lv.split('/')[0];
         announce(
@@ -195,7 +195,7 @@ export function register(program: Command): void {
       run(async () => {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
-        const lv = args[args.length - 1]!;
+        const lv = must(args[args.length - 1], 'the VG/LV argument');
         // Two library calls, one scan: the plan's, which the send reads on from.
         const opened = openImages(images);
         let r: Awaited<ReturnType<typeof sendLv>>;
@@ -250,7 +250,7 @@ function registerPoolVerbs(lvm: Command): void {
       run(() => {
         if (args.length < 2) throw new ArgumentError('give the disk images, then VG/LV');
         const images = args.slice(0, -1);
-        const lv = args[args.length - 1]!;
+        const lv = args[args.length - 1];
         const tty = process.stderr.isTTY && !o.json;
         const t0 = Date.now();
         const onProgress = tty ? (done: number, total: number) => process.stderr.write(`\rexporting ${lv}: ${((100 * done) / total).toFixed(0)}%`) : undefined;
@@ -279,7 +279,7 @@ function registerPoolVerbs(lvm: Command): void {
           stream.write(
             `exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes - lostBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`,
           );
-          if (r.notAllThere !== undefined) stream.write(formatLost(lv, r.lost!, lostBytes, r.notAllThere));
+          if (r.notAllThere !== undefined && r.lost) stream.write(formatLost(lv, r.lost, lostBytes, r.notAllThere));
         }
         return lostBytes ? 1 : 0;
       }),

@@ -28,6 +28,7 @@ import { unwrapParagraphs } from './help.js';
 import { wantsJson } from './json.js';
 import { reportError, setProgramName } from './run.js';
 import { VERSION } from './version.js';
+import { must } from '../errors.js';
 
 const program = new Command();
 program.name('dmthin').description('Tools for Linux device-mapper thin provisioning (dm-thin) metadata.').version(VERSION);
@@ -76,7 +77,11 @@ for (const cmd of all(program)) {
 if (dropIn) {
   // As thin_check (and the rest), usage and errors name the program that was run.
   let target = program;
-  for (const name of DROP_INS[dropIn].command) target = target.commands.find((c) => c.name() === name)!;
+  for (const name of DROP_INS[dropIn].command)
+    target = must(
+      target.commands.find((c) => c.name() === name),
+      `command ${name}`,
+    );
   target.configureHelp({ commandUsage: (c) => `${dropIn} ${c.usage()}` });
 } else if (argv.length <= 2) {
   // dmthin alone: what it can do, and success.

@@ -48,10 +48,11 @@ export function register(program: Command): void {
         if (o.metadata === undefined || o.data === undefined || o.devId === undefined) {
           throw new ArgumentError('give an active pool and thin id (dmthin send POOL ID), or --metadata, --data and --dev-id for files or an inactive pool');
         }
+        const { data, devId } = o;
         const md = Metadata.open(o.metadata, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
         try {
-          const r = await withOutputAsync(o.output, { inputs: [o.metadata, o.data], binary: true, what: 'stream' }, (out) =>
-            send(md, o.data!, o.devId!, out.fd, { base: o.base, size: o.size }),
+          const r = await withOutputAsync(o.output, { inputs: [o.metadata, data], binary: true, what: 'stream' }, (out) =>
+            send(md, data, devId, out.fd, { base: o.base, size: o.size }),
           );
           const as = o.reportAs;
           const what = as?.lv

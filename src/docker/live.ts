@@ -162,7 +162,7 @@ function mountPointOf(device: string, name: string): string | undefined {
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n');
   for (const line of mounts) {
     const [src, target] = line.split(' ');
-    if (src === device || src === `/dev/mapper/${name}`) return target!.replace(/\\040/g, ' ');
+    if (src === device || src === `/dev/mapper/${name}`) return target.replace(/\\040/g, ' ');
   }
   return undefined;
 }

@@ -66,7 +66,7 @@ export async function info(name: string): Promise<DmInfo | undefined> {
   try {
     const { stdout } = await run('dmsetup', ['info', '-c', '--noheadings', '--separator', ';', '-o', 'name,major,minor,open,attr', name]);
     const [n, maj, min, open, attr] = stdout.trim().split(';');
-    return { name: n!, major: Number(maj), minor: Number(min), openCount: Number(open), suspended: attr![2] === 's', readOnly: attr![3] === 'r' };
+    return { name: n, major: Number(maj), minor: Number(min), openCount: Number(open), suspended: attr[2] === 's', readOnly: attr[3] === 'r' };
   } catch (e) {
     if (e instanceof CommandError && /not exist|No such device/i.test(e.stderr)) return undefined;
     throw e;

@@ -362,7 +362,7 @@ export class Pool {
   async withMetadataSnap<T>(fn: (metadataDevice: string, heldRoot: number) => Promise<T> | T): Promise<T> {
     const before = await this.status();
     const ours = before.heldMetadataRoot === undefined;
-    const root = ours ? await this.reserveMetadataSnap() : before.heldMetadataRoot!;
+    const root = before.heldMetadataRoot ?? (await this.reserveMetadataSnap());
     try {
       // The kernel writes metadata below the page cache: drop what we may have cached.
       await run('blockdev', ['--flushbufs', this.metadataDevice]).catch(() => undefined);

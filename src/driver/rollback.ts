@@ -18,8 +18,7 @@ export class Rollback {
   /** Undoes everything, newest first; returns what could not be undone. */
   async run(): Promise<string[]> {
     const failed: string[] = [];
-    while (this.steps.length > 0) {
-      const s = this.steps.pop()!;
+    for (let s = this.steps.pop(); s !== undefined; s = this.steps.pop()) {
       try {
         await s.undo();
       } catch (e) {

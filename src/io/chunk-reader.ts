@@ -77,7 +77,7 @@ export class ChunkReader {
     const parts: Uint8Array[] = [];
     let want = n;
     while (want > 0) {
-      const c = this.chunks[this.cur]!;
+      const c = this.chunks[this.cur];
       await c.ready;
       if (c.error) throw c.error;
       const at = this.offset - c.start;
@@ -105,7 +105,7 @@ export class ChunkReader {
   async atEnd(): Promise<boolean> {
     this.refill();
     for (;;) {
-      const c = this.chunks[this.cur]!;
+      const c = this.chunks[this.cur];
       await c.ready;
       if (c.error) throw c.error;
       if (this.offset - c.start < c.len) return false;
@@ -115,7 +115,7 @@ export class ChunkReader {
   }
 
   private advance(): void {
-    this.finished.push(this.chunks[this.cur]!);
+    this.finished.push(this.chunks[this.cur]);
     this.cur = (this.cur + 1) % BUFFERS;
   }
 

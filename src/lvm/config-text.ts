@@ -110,7 +110,7 @@ export function parseConfigText(text: string, options: ParseOptions = {}): Confi
   };
   const word = (): string => {
     const from = i;
-    while (i < end && !NAME_END.test(text[i]!)) i++;
+    while (i < end && !NAME_END.test(text[i])) i++;
     return text.slice(from, i);
   };
   const quoted = (): string => {

@@ -3,6 +3,7 @@
  * devices whose trees survive (thin/recover), named by LVM's history where
  * it remembers the thin LV that held the id (history.ts: History.deleted).
  */
+import { must } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type DeletedDevice, scanDeleted } from '../thin/recover/scan-deleted.js';
 import type { DeletedThinLv } from './history.js';
@@ -46,11 +47,12 @@ export function lvmDeleted(images: ImageSet): { pools: LvmDeletedPool[]; problem
       for (const lv of a.vg.lvs.values()) {
         const seg = lv.segments[0];
         if (seg?.type !== 'thin-pool') continue;
+        const metadataLv = must(seg.metadataLv, `${seg.where}'s metadata`);
         let md: Metadata | undefined;
         try {
-          md = Metadata.open(new LvSource(a.vg, seg.metadataLv!, a.pvs, `pool ${printable(lv.name)}'s metadata LV`));
+          md = Metadata.open(new LvSource(a.vg, metadataLv, a.pvs, `pool ${printable(lv.name)}'s metadata LV`));
           // What is listed comes from the metadata; the blocks it names are in the data LV, which export reads.
-          const data = lvNotReadable(a.vg, seg.dataLv!, a.pvs, `pool ${printable(lv.name)}'s data LV`);
+          const data = lvNotReadable(a.vg, must(seg.dataLv, `${seg.where}'s pool`), a.pvs, `pool ${printable(lv.name)}'s data LV`);
           if (data)
             problems.push({ kind: 'unreadable_pool_data', vg: a.vg.name, lv: lv.name, detail: `${data.detail}: its removed thin LVs cannot be exported` });
           const s = scanDeleted(md.reader);
@@ -67,7 +69,7 @@ export function lvmDeleted(images: ImageSet): { pools: LvmDeletedPool[]; problem
             unattributed: { leaves: s.unattributed.length, mappings: s.unattributed.reduce((n, l) => n + l.mappings, 0) },
           });
         } catch (e) {
-          const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(seg.metadataLv!)}: ${(e as Error).message}`;
+          const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(metadataLv)}: ${(e as Error).message}`;
           problems.push({ kind: 'unreadable_pool_metadata', vg: a.vg.name, lv: lv.name, detail });
         } finally {
           md?.close();

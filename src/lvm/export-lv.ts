@@ -15,7 +15,7 @@
  * which reads it through the kernel).
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import { withOutput } from '../io/output-file.js';
 import { type ExportResult, exportDevice } from '../thin/export.js';
@@ -109,14 +109,14 @@ function exportFound(
     const md = Metadata.open(pool.metadata);
     try {
       const lostIn = data.notAllThere === undefined ? undefined : (at: number, n: number) => data.lostIn(at, n);
-      const r = exportDevice(md, data, seg.deviceId!, outFd, { size, onProgress, lostIn });
+      const r = exportDevice(md, data, must(seg.deviceId, `${seg.where}'s device_id`), outFd, { size, onProgress, lostIn });
       return { kind: 'thin', ...r, ...(partial ? { lost: r.lost ?? [], notAllThere: data.notAllThere } : {}) };
     } finally {
       md.close();
     }
   }
-  if (lv.segments.length && !lv.segments.every((s) => s.type === 'striped')) {
-    const other = lv.segments.find((s) => s.type !== 'striped')!;
+  const other = lv.segments.find((s) => s.type !== 'striped');
+  if (other) {
     throw new UsageError(
       `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}`,
     );

@@ -5,7 +5,7 @@
  * The edited text is parsed again and must model the very same VG but for
  * those numbers, or nothing is written.
  */
-import { ArgumentError, UsageError } from '../errors.js';
+import { ArgumentError, UsageError, must } from '../errors.js';
 import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { type ImageSet, imagePaths } from './images.js';
 import { collectInventory } from './inventory.js';
@@ -29,20 +29,20 @@ export function fixVgText(images: ImageSet): VgTextFix {
     if (p.agreement.pendingMessages || !sameDevices(p.agreement))
       throw new UsageError(`not writing a VG text for ${printable(p.vg)}/${printable(p.pool)}: ${mismatchAdvice(printable(p.pool), p.agreement)}`);
   }
-  let text = wrong[0]!.text;
+  let text = wrong[0].text;
   for (const p of wrong) text = withTransactionId(text, p.vg, p.pool, p.agreement.metadataTransactionId);
-  const before = modelOf(wrong[0]!.text, vgs[0]!);
-  const after = modelOf(text, vgs[0]!);
+  const before = modelOf(wrong[0].text, vgs[0]);
+  const after = modelOf(text, vgs[0]);
   for (const p of wrong) {
     const seg = after.lvs.get(p.pool)?.segments[0];
     if (!seg || BigInt(seg.transactionId ?? -1) !== p.agreement.metadataTransactionId)
       throw new UsageError(`the edited text does not give ${printable(p.vg)}/${printable(p.pool)} the new transaction_id: not writing it`);
-    seg.transactionId = before.lvs.get(p.pool)!.segments[0]!.transactionId;
+    seg.transactionId = must(before.lvs.get(p.pool)?.segments[0], `pool ${p.pool}'s segment`).transactionId;
   }
   if (JSON.stringify([...before.lvs], replacer) !== JSON.stringify([...after.lvs], replacer) || before.seqno !== after.seqno) {
     throw new UsageError("the edited text models another VG than LVM's: not writing it");
   }
-  return { vg: vgs[0]!, text, pools: wrong.map((p) => ({ pool: p.pool, from: p.agreement.lvmTransactionId, to: p.agreement.metadataTransactionId })) };
+  return { vg: vgs[0], text, pools: wrong.map((p) => ({ pool: p.pool, from: p.agreement.lvmTransactionId, to: p.agreement.metadataTransactionId })) };
 }
 
 const replacer = (_k: string, v: unknown): unknown => (v instanceof Map ? [...v] : v);

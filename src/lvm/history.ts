@@ -11,7 +11,7 @@
  * overwritten by a newer one breaks the grammar or repeats a section and is
  * dropped); it is marked "found in the buffer" wherever it is shown.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import { type ConfigSection, ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { SECTOR_SIZE } from './label.js';
 import { MDA_HEADER_SIZE } from './mda-header.js';
@@ -56,7 +56,7 @@ export interface DeletedThinLv {
 /** The newest deletion of thin LV VG/NAME the history records, or a UsageError naming the LVs it does record as deleted (in lvm2's word, removed). */
 export function newestDeletion(h: History, vg: string, name: string): DeletedThinLv {
   const found = h.deleted.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.lastSeqno - a.lastSeqno);
-  if (found.length) return found[0]!;
+  if (found[0]) return found[0];
   const names = h.deleted.filter((r) => r.vg === vg).map((r) => r.name);
   throw new UsageError(
     `LVM's history in the images names no removed thin LV ${vg}/${name}${names.length ? ` (removed: ${names.join(', ')})` : ''}; see dmthin lvm history`,
@@ -141,7 +141,7 @@ function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | 
     top = parseConfigText(text);
     const name = top.order.find((n) => top.sections.has(n));
     if (!name) return undefined;
-    vg = volumeGroup(top.sections.get(name)!);
+    vg = volumeGroup(must(top.sections.get(name), `section ${name}`));
   } catch (e) {
     if (e instanceof ConfigSyntaxError || e instanceof VgTextError) return undefined; // partly overwritten: not a version
     throw e;
@@ -165,7 +165,10 @@ function parseVersion(text: string): Omit<VgVersion, 'committed' | 'foundIn'> | 
 export function historyOf(scan: Scan): History {
   const byKey = new Map<string, VgVersion>();
   for (const pv of scan.pvs) {
-    const f = scan.files.find((x) => x.path === pv.file)!;
+    const f = must(
+      scan.files.find((x) => x.path === pv.file),
+      `the image of ${pv.file}`,
+    );
     for (const v of vgVersionsIn(f, pv)) {
       const key = `${v.vg.id || v.vg.name}\0${v.vg.seqno}`;
       const seen = byKey.get(key);
@@ -178,7 +181,7 @@ export function historyOf(scan: Scan): History {
   const ids = [...new Set(all.map((v) => v.vg.id || v.vg.name))];
   for (const id of ids) {
     const mine = all.filter((v) => (v.vg.id || v.vg.name) === id);
-    for (const [i, v] of mine.entries()) versions.push({ ...v, changes: i === 0 ? [] : changesBetween(mine[i - 1]!.vg, v.vg) });
+    for (const [i, v] of mine.entries()) versions.push({ ...v, changes: i === 0 ? [] : changesBetween(mine[i - 1].vg, v.vg) });
     deleted.push(...deletedThins(mine));
   }
   // A copy: the verbs sharing the scan add problems of their own to theirs.
@@ -214,23 +217,23 @@ const isThin = (lv: LogicalVolume): boolean => lv.segments[0]?.type === 'thin';
  * device id still held by a thin LV of the same pool) is not deleted.
  */
 function deletedThins(versions: readonly VgVersion[]): DeletedThinLv[] {
-  const newest = versions[versions.length - 1]!.vg;
-  const live = new Set([...newest.lvs.values()].filter(isThin).map((l) => `${l.segments[0]!.thinPool}\0${l.segments[0]!.deviceId}`));
+  const newest = versions[versions.length - 1].vg;
+  const live = new Set([...newest.lvs.values()].filter(isThin).map((l) => `${l.segments[0].thinPool}\0${l.segments[0].deviceId}`));
   const last = new Map<string, { v: VgVersion; lv: LogicalVolume; next?: VgVersion }>();
   versions.forEach((v, i) => {
     for (const lv of v.vg.lvs.values()) {
       if (!isThin(lv)) continue;
-      const seg = lv.segments[0]!;
+      const seg = lv.segments[0];
       if (live.has(`${seg.thinPool}\0${seg.deviceId}`)) continue;
       last.set(`${lv.name}\0${seg.deviceId}`, { v, lv, next: versions[i + 1] });
     }
   });
   return [...last.values()].map(({ v, lv, next }) => {
-    const seg = lv.segments[0]!;
+    const seg = lv.segments[0];
     const r: DeletedThinLv = {
       vg: v.vg.name,
       name: lv.name,
-      deviceId: seg.deviceId!,
+      deviceId: must(seg.deviceId, `${seg.where}'s device_id`),
       pool: seg.thinPool ?? '',
       size: lvBytes(v.vg, lv),
       lastSeqno: v.vg.seqno,

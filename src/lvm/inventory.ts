@@ -4,7 +4,7 @@
  * what the pool's own metadata says beside what LVM's text says, with the
  * disagreements between them as problems.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { dashedUuid } from './label.js';
@@ -132,13 +132,15 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
   }
   // What each pool's metadata says about it and its thin LVs.
   for (const pool of lvs.filter((l) => l.type === 'thin-pool')) {
-    const seg = vg.lvs.get(pool.name)!.segments[0]!;
+    const seg = must(vg.lvs.get(pool.name)?.segments[0], `the segment of pool ${pool.name}`);
+    const metadataLv = must(seg.metadataLv, `${seg.where}'s metadata`);
+    const dataLv = must(seg.dataLv, `${seg.where}'s pool`);
     const thins = lvs.filter((l) => l.type === 'thin' && l.pool === pool.name);
-    const data = verdicts.of(seg.dataLv!, `pool ${printable(pool.name)}'s data LV`);
+    const data = verdicts.of(dataLv, `pool ${printable(pool.name)}'s data LV`);
     const metadataRole = `pool ${printable(pool.name)}'s metadata LV`;
     if (data) {
       // The metadata is offered as a way on only when it is whole itself (its own problem follows otherwise).
-      const metadataWhole = !verdicts.of(seg.metadataLv!, metadataRole);
+      const metadataWhole = !verdicts.of(metadataLv, metadataRole);
       problems.push({
         kind: 'unreadable_pool_data',
         vg: vg.name,
@@ -152,22 +154,22 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
     let md: Metadata | undefined;
     let metadata: LvSource | undefined;
     try {
-      metadata = new LvSource(vg, seg.metadataLv!, a.pvs, metadataRole);
+      metadata = new LvSource(vg, metadataLv, a.pvs, metadataRole);
       // Opening it judged it: every byte of it is there.
-      verdicts.opened(seg.metadataLv!, metadataRole, undefined);
+      verdicts.opened(metadataLv, metadataRole, undefined);
       md = Metadata.open(metadata);
       pool.metadataTransactionId = md.superblock.transactionId;
       const devices = new Map(md.devices().map((d) => [d.devId, d]));
       const agreement = poolAgreement(
         seg,
-        thins.map((t) => t.deviceId!),
+        thins.map((t) => must(t.deviceId, `the device id of thin LV ${t.name}`)),
         [...devices.keys()],
         md.superblock.transactionId,
       );
       agreements.push({ vg: vg.name, pool: pool.name, agreement, text: a.text });
       if (agreement.pendingMessages) {
-        const what = seg
-          .messages!.map((m) => (m.create ? `create ${printable(m.create)}` : m.trim ? `trim ${printable(m.trim)}` : `delete device ${m.delete}`))
+        const what = (seg.messages ?? [])
+          .map((m) => (m.create ? `create ${printable(m.create)}` : m.trim ? `trim ${printable(m.trim)}` : `delete device ${m.delete}`))
           .join(', ');
         problems.push({
           kind: 'pending_messages',
@@ -187,21 +189,21 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
         problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail: e.message });
       }
       // A data LV smaller than the data blocks the pool's metadata counts: what lies past its end is not there.
-      const dataLv = vg.lvs.get(seg.dataLv!);
+      const dataLvOf = vg.lvs.get(dataLv);
       const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
-      if (!data && dataLv && bytesPerBlock !== undefined && lvBytes(vg, dataLv) < nrData * bytesPerBlock) {
+      if (!data && dataLvOf && bytesPerBlock !== undefined && lvBytes(vg, dataLvOf) < nrData * bytesPerBlock) {
         problems.push({
           kind: 'unreadable_pool_data',
           vg: vg.name,
           lv: pool.name,
-          detail: `pool ${printable(pool.name)}'s data LV ${printable(seg.dataLv!)} holds ${lvBytes(vg, dataLv)} bytes, its metadata counts ${nrData} data blocks of ${bytesPerBlock}: its thin LVs cannot be exported or sent`,
+          detail: `pool ${printable(pool.name)}'s data LV ${printable(dataLv)} holds ${lvBytes(vg, dataLvOf)} bytes, its metadata counts ${nrData} data blocks of ${bytesPerBlock}: its thin LVs cannot be exported or sent`,
         });
       }
       // Devices a pending message creates or deletes are expected to differ.
       const creating = new Set((seg.messages ?? []).map((m) => m.create).filter((n) => n !== undefined));
       const deleting = new Set((seg.messages ?? []).map((m) => m.delete).filter((n) => n !== undefined));
       for (const t of thins) {
-        const d = devices.get(t.deviceId!);
+        const d = devices.get(must(t.deviceId, `the device id of thin LV ${t.name}`));
         if (d) {
           if (bytesPerBlock !== undefined) t.mappedBytes = d.mappedBlocks * bytesPerBlock;
         } else if (!creating.has(t.name))
@@ -225,8 +227,8 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
     } catch (e) {
       if (!(e instanceof MetadataError || e instanceof VgTextError || e instanceof UsageError)) throw e;
       // Opening it judged it: why it could not be opened.
-      if (!metadata && (e instanceof VgTextError || e instanceof LvNotAllThereError)) verdicts.opened(seg.metadataLv!, metadataRole, e);
-      const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(seg.metadataLv!)}: ${e.message}`;
+      if (!metadata && (e instanceof VgTextError || e instanceof LvNotAllThereError)) verdicts.opened(metadataLv, metadataRole, e);
+      const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(metadataLv)}: ${e.message}`;
       problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail });
     } finally {
       md?.close();

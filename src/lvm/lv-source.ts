@@ -13,7 +13,7 @@
  * Opened `partial` (a disk gone for good), the bytes the images lack read
  * as zeros, and lostIn names them so that the caller reports every one.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { printable } from './printable.js';
@@ -75,20 +75,20 @@ export function lvNotReadable(vg: VolumeGroup, lv: string, pvs: PvLocations, rol
   }
   if (missing.size) {
     const [first, ...others] = [...missing].map((key) => {
-      const ref = pvIndex(vg).get(key)!;
+      const ref = must(pvIndex(vg).get(key), `PV ${key} of VG ${vg.name}`);
       return { key: printable(key), about: `uuid ${printable(ref.id)}${ref.device ? `, last seen as ${printable(ref.device)}` : ''}` };
     });
     const more = others.map((o) => `${o.key} (${o.about})`).join(', ');
     return new LvNotAllThereError(
       vg.name,
       lv,
-      `${name} lies on ${first!.key}, which none of the images given holds (${first!.about})${more ? `, and on ${more}, which none holds either` : ''}`,
+      `${name} lies on ${first.key}, which none of the images given holds (${first.about})${more ? `, and on ${more}, which none holds either` : ''}`,
       `add the image${more ? 's' : ''} holding ${more ? 'those PVs' : 'that PV'}`,
     );
   }
   if (short.size) {
     const which = [...short].map(([key, end]) => {
-      const where = pvs.get(key)!;
+      const where = must(pvs.get(key), `the image of PV ${key}`);
       return `${printable(key)} in ${printable(where.file.path)}${where.start ? ` at byte ${where.start}` : ''} (its extents run to byte ${end} of the PV, the image holds ${heldBytes(where)})`;
     });
     return new LvNotAllThereError(vg.name, lv, `${name} lies past the end of ${which.join(', ')}`, 'the image is truncated, or a partial copy');
@@ -157,7 +157,7 @@ export class LvSource implements ByteSource {
       for (const run of mapLv(this.vg, this.lv, position, inside)) {
         const held = heldOfRun(this.pvs, run);
         if (held) {
-          const where = this.pvs.get(run.pv)!;
+          const where = must(this.pvs.get(run.pv), 'the image of a PV the run is held in');
           read(where.file.source, dst.subarray(at, at + held), where.start + run.offset);
         }
         dst.fill(0, at + held, at + run.length);

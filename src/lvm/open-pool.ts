@@ -3,7 +3,7 @@
  * VG found, and the pool's metadata LV opened in place as a ByteSource, so
  * that the thin commands (check, dump, ...) read it without lvm2.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
@@ -28,7 +28,7 @@ export interface PoolSources {
  */
 export function poolSources(a: AssembledVg, name: string, notAPool: string, partialData = false): PoolSources {
   const { seg, metadata } = poolMetadata(a, name, notAPool);
-  return { seg, metadata, data: new LvSource(a.vg, seg.dataLv!, a.pvs, `pool ${printable(name)}'s data LV`, partialData) };
+  return { seg, metadata, data: new LvSource(a.vg, must(seg.dataLv, `${seg.where}'s pool`), a.pvs, `pool ${printable(name)}'s data LV`, partialData) };
 }
 
 /**
@@ -41,8 +41,8 @@ export function poolMetadata(a: AssembledVg, name: string, notAPool: string): { 
   if (lv?.defect) throw new VgTextError(a.vg.name, lv.defect);
   const seg = lv?.segments[0];
   if (seg?.type !== 'thin-pool') throw new UsageError(notAPool);
-  const metadata = new LvSource(a.vg, seg.metadataLv!, a.pvs, `pool ${printable(name)}'s metadata LV`);
-  const dataProblem = lvNotReadable(a.vg, seg.dataLv!, a.pvs, `pool ${printable(name)}'s data LV`)?.message;
+  const metadata = new LvSource(a.vg, must(seg.metadataLv, `${seg.where}'s metadata`), a.pvs, `pool ${printable(name)}'s metadata LV`);
+  const dataProblem = lvNotReadable(a.vg, must(seg.dataLv, `${seg.where}'s pool`), a.pvs, `pool ${printable(name)}'s data LV`)?.message;
   return { seg, metadata, dataProblem };
 }
 

@@ -75,7 +75,7 @@ export function readPartitionTable(read: (offset: number, length: number) => Uin
 
 const mbrEntry = (b: Uint8Array, i: number): { type: number; first: number; count: number } => {
   const e = 446 + 16 * i;
-  return { type: b[e + 4]!, first: getU32(b, e + 8), count: getU32(b, e + 12) };
+  return { type: b[e + 4], first: getU32(b, e + 8), count: getU32(b, e + 12) };
 };
 
 /** More logical partitions than any disk holds: a chain this long is damaged. */

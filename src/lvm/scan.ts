@@ -4,7 +4,7 @@
  * PVs holds (the highest seqno), its PVs matched by uuid to where they were
  * found. What cannot be read is a problem with a kind, never a throw.
  */
-import { ArgumentError, UsageError } from '../errors.js';
+import { ArgumentError, UsageError, must } from '../errors.js';
 import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { dashedUuid } from './label.js';
 import { readPartitionTable } from './partitions.js';
@@ -106,7 +106,7 @@ export function scanImages(paths: readonly string[]): Scan {
       try {
         const top = parseConfigText(m.text);
         const name = top.order.find((n) => top.sections.has(n));
-        if (name) vg = volumeGroup(top.sections.get(name)!);
+        if (name) vg = volumeGroup(must(top.sections.get(name), `section ${name}`));
       } catch (e) {
         // The text's own faults are problems; anything else is dmthin's bug and must not pass as one.
         if (!(e instanceof ConfigSyntaxError || e instanceof VgTextError)) throw e;
@@ -147,7 +147,7 @@ export function splitVgLv(text: string, what = 'LV'): { vg: string; lv: string }
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
   if (!m)
     throw new ArgumentError(`'${printable(text)}' is not VG/${what}: give the VG's name and the LV's, as lvs shows them (dmthin lvm ls IMAGE... lists them)`);
-  return { vg: m[1]!, lv: m[2]! };
+  return { vg: m[1], lv: m[2] };
 }
 
 /**

@@ -8,7 +8,7 @@
  * through the kernel (driver/send-thin.ts, sendThinLive) instead; sendLv
  * refuses it.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
@@ -39,7 +39,7 @@ function plan(a: AssembledVg, vgLv: string, baseLv: string | undefined, images: 
       throw new UsageError(
         `${printable(vgName)}/${printable(n)} is ${lv ? (lv.defect ? `unreadable (${lv.defect})` : `a ${printable(lvType(lv))} LV`) : 'not an LV of the VG'}: lvm send takes thin LVs (${whichLvs(a.vg, images, (l) => l.segments[0]?.type === 'thin', 'thin LVs')})`,
       );
-    return { pool: seg.thinPool ?? '', id: seg.deviceId!, size: lvBytes(a.vg, lv) };
+    return { pool: seg.thinPool ?? '', id: must(seg.deviceId, `${seg.where}'s device_id`), size: lvBytes(a.vg, lv) };
   };
   const t = thin(name);
   let baseId: number | undefined;

@@ -75,11 +75,11 @@ export function withTransactionId(text: string, vg: string, pool: string, tid: b
   let hits = 0;
   let inPoolSegment = false;
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = lines[i];
     const open = /^\s*([^\s{}=#]+)\s*\{\s*$/.exec(line);
     if (open) {
-      path.push(open[1]!);
-      inPoolSegment = path.length === 4 && path[0] === vg && path[1] === 'logical_volumes' && path[2] === pool && /^segment\d+$/.test(path[3]!);
+      path.push(open[1]);
+      inPoolSegment = path.length === 4 && path[0] === vg && path[1] === 'logical_volumes' && path[2] === pool && /^segment\d+$/.test(path[3]);
       continue;
     }
     if (/^\s*\}\s*$/.test(line)) {

@@ -18,7 +18,7 @@
  * these images (running.ts, refuseRecoveryFromRunning).
  */
 import { existsSync, fsyncSync, writeFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import { errnoWords } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
 import { Metadata } from '../thin/metadata.js';
@@ -52,7 +52,7 @@ export function undeleteLv(
     const paths = opened.paths;
     const h = opened.history();
     const deleted = newestDeletion(h, vgName, name);
-    const old = lastVersionWith(h, vgName, name)!; // the version the deletion's lastSeqno names
+    const old = must(lastVersionWith(h, vgName, name), `the last version of VG ${vgName} with ${name}`); // the version the deletion's lastSeqno names
     const a = vgNamed(opened.scan, vgName, paths);
     refuseRecoveryFromRunning({ vg: deleted.vg, vgId: a.vg.id, pool: deleted.pool }, paths, vgLv, options.running);
     if (a.vg.lvs.has(name)) throw new UsageError(`VG ${vgName} has an LV named ${name} again: rename it first, or restore under another name by hand`);
@@ -60,7 +60,7 @@ export function undeleteLv(
     const as = options.as ?? deleted.deviceId;
     const text = withLvSection(a.text, old.text, vgName, name, deleted.deviceId, as);
     // The text must model the newest VG plus this one thin LV, in the pool, with the id given.
-    const model = volumeGroup(parseConfigText(text).section(vgName)!);
+    const model = volumeGroup(must(parseConfigText(text).section(vgName), `section ${vgName}`));
     const seg = model.lvs.get(name)?.segments[0];
     if (seg?.type !== 'thin' || seg.thinPool !== deleted.pool || seg.deviceId !== as || model.lvs.size !== a.vg.lvs.size + 1) {
       throw new UsageError(`the VG text with ${name} put back does not model what it should: not writing it`);
@@ -112,21 +112,21 @@ function lvSection(text: string, vg: string, name: string): string[] | undefined
   const lines = text.split('\n');
   const path: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const open = /^\s*([^\s{}=#]+)\s*\{\s*$/.exec(lines[i]!);
+    const open = /^\s*([^\s{}=#]+)\s*\{\s*$/.exec(lines[i]);
     if (open) {
-      path.push(open[1]!);
+      path.push(open[1]);
       if (path.length === 3 && path[0] === vg && path[1] === 'logical_volumes' && path[2] === name) {
         const depth = path.length;
         for (let j = i + 1; j < lines.length; j++) {
-          if (/^\s*([^\s{}=#]+)\s*\{\s*$/.test(lines[j]!)) path.push('x');
-          else if (/^\s*\}\s*$/.test(lines[j]!)) {
+          if (/^\s*([^\s{}=#]+)\s*\{\s*$/.test(lines[j])) path.push('x');
+          else if (/^\s*\}\s*$/.test(lines[j])) {
             path.pop();
             if (path.length === depth - 1) return lines.slice(i, j + 1);
           }
         }
         return undefined;
       }
-    } else if (/^\s*\}\s*$/.test(lines[i]!)) path.pop();
+    } else if (/^\s*\}\s*$/.test(lines[i])) path.pop();
   }
   return undefined;
 }
@@ -135,9 +135,9 @@ function lvSection(text: string, vg: string, name: string): string[] | undefined
 function sectionEnd(lines: string[], want: string[]): number {
   const path: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const open = /^\s*([^\s{}=#]+)\s*\{\s*$/.exec(lines[i]!);
-    if (open) path.push(open[1]!);
-    else if (/^\s*\}\s*$/.test(lines[i]!)) {
+    const open = /^\s*([^\s{}=#]+)\s*\{\s*$/.exec(lines[i]);
+    if (open) path.push(open[1]);
+    else if (/^\s*\}\s*$/.test(lines[i])) {
       if (path.length === want.length && want.every((w, k) => path[k] === w)) return i;
       path.pop();
     }

@@ -6,7 +6,7 @@
  * fields. Other segment types are kept by name, so that only the LVs that
  * need them are refused.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import type { ConfigScalar, ConfigSection, ConfigValue } from './config-text.js';
 import { printable } from './printable.js';
 
@@ -24,13 +24,8 @@ export interface PvRef {
   defect?: string;
 }
 
-/** A run of extents on a PV (`pv`) or on another LV (`lv`). */
-export interface Area {
-  pv?: string;
-  lv?: string;
-  /** First extent of the run on that PV or LV. */
-  start: number;
-}
+/** A run of extents on a PV (`pv`) or on another LV (`lv`), never both; `start` is its first extent there. */
+export type Area = { pv: string; lv?: undefined; start: number } | { lv: string; pv?: undefined; start: number };
 
 export interface Segment {
   /** "LV segment2 (line 57)": where the VG text describes it, for messages. */
@@ -272,14 +267,14 @@ function namesInside(
   for (const [i, a] of g.areas.entries()) {
     const end = a.start + perArea;
     if (a.pv !== undefined) {
-      const pv = pvs.get(a.pv)!;
+      const pv = must(pvs.get(a.pv), `${g.where}'s PV ${a.pv}`);
       if (!pv.defect && end > pv.peCount)
         return `stripe ${i} takes extents ${a.start} to ${end - 1} of ${printable(pv.key)}, which has ${pv.peCount} (pe_count): past the PV's end`;
     } else {
-      const target = lvs.get(a.lv!);
-      if (!target) return `stripe ${i} is on ${printable(a.lv!)}, which is neither a PV nor an LV of the VG`;
-      const size = extents.get(a.lv!)!;
-      if (!target.defect && end > size) return `stripe ${i} takes extents ${a.start} to ${end - 1} of LV ${printable(a.lv!)}, which has ${size}`;
+      const target = lvs.get(a.lv);
+      if (!target) return `stripe ${i} is on ${printable(a.lv)}, which is neither a PV nor an LV of the VG`;
+      const size = must(extents.get(a.lv), `the extents of LV ${a.lv}`);
+      if (!target.defect && end > size) return `stripe ${i} takes extents ${a.start} to ${end - 1} of LV ${printable(a.lv)}, which has ${size}`;
     }
   }
   for (const [what, name] of [
@@ -321,7 +316,7 @@ function segmentAt(lv: LogicalVolume, le: number): Segment | undefined {
   let hi = lv.segments.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const s = lv.segments[mid]!;
+    const s = lv.segments[mid];
     if (le < s.startExtent) hi = mid - 1;
     else if (le >= s.startExtent + s.extentCount) lo = mid + 1;
     else return s;
@@ -355,7 +350,7 @@ export function unreadableLv(vg: VolumeGroup, name: string): string | undefined 
       if (seg.type !== 'striped') verdict.why = unsupported(n, seg);
       for (const a of seg.areas) {
         if (verdict.why) break;
-        if (a.lv === undefined) verdict.why = pvs.get(a.pv!)?.defect;
+        if (a.lv === undefined) verdict.why = pvs.get(a.pv)?.defect;
         else {
           const below = judge(a.lv);
           verdict.why = below.why;
@@ -377,7 +372,7 @@ function unsupported(name: string, seg: Segment): string {
   const type = seg.type ? `segment type ${printable(seg.type)}` : 'a segment without a type';
   if (seg.images?.length) {
     const legs = seg.images.map(printable).join(', ');
-    return `${lv} is a ${printable(seg.type)} LV, whose ${type} is not read (only striped and linear data are): each of its images (${legs}) holds a whole copy and is read on its own (dmthin lvm export IMAGE... VG/${printable(seg.images[0]!)} -o FILE)`;
+    return `${lv} is a ${printable(seg.type)} LV, whose ${type} is not read (only striped and linear data are): each of its images (${legs}) holds a whole copy and is read on its own (dmthin lvm export IMAGE... VG/${printable(seg.images[0])} -o FILE)`;
   }
   return `${lv}: ${type} is not read (only striped and linear data are, and thin LVs through their pool); the VG's other LVs are read`;
 }
@@ -409,7 +404,7 @@ export function lvPvRuns(vg: VolumeGroup, name: string): PvExtentRun[] {
           if (!seen.has(a.lv)) todo.push(a.lv);
           seen.add(a.lv);
         } else {
-          const pv = pvs.get(a.pv!)!;
+          const pv = must(pvs.get(a.pv), `${seg.where}'s PV ${a.pv}`);
           const from = pv.peStart * 512 + a.start * extent;
           out.push({ pv: pv.key, from, to: from + perArea * extent });
         }
@@ -453,15 +448,15 @@ export function mapLv(vg: VolumeGroup, name: string, offset: number, length: num
     const within = pos - segStart;
     const n = seg.areas.length;
     // One stripe: the segment's bytes lie in a row; several: chunk by chunk.
-    const chunk = n === 1 ? segEnd - segStart : seg.stripeSize! * 512;
+    const chunk = n === 1 ? segEnd - segStart : must(seg.stripeSize, `${seg.where}'s stripe_size`) * 512;
     const c = Math.floor(within / chunk);
-    const area = seg.areas[c % n]!;
+    const area = seg.areas[c % n];
     const inArea = Math.floor(c / n) * chunk + (within % chunk);
     const take = Math.min(end - pos, chunk - (within % chunk), segEnd - pos);
     if (area.lv) {
       out.push(...mapLv(vg, area.lv, area.start * extent + inArea, take, depth + 1));
     } else {
-      const pv = pvIndex(vg).get(area.pv!);
+      const pv = area.pv === undefined ? undefined : pvIndex(vg).get(area.pv);
       if (!pv) throw new VgTextError(vg.name, `${printable(name)}: stripe on ${printable(area.pv ?? '')}, which physical_volumes does not list`);
       if (pv.defect) throw new VgTextError(vg.name, pv.defect);
       out.push({ pv: pv.key, offset: (pv.peStart + area.start * vg.extentSize) * 512 + inArea, length: take });

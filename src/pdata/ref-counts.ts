@@ -3,6 +3,11 @@
  * with counts of 255 and more spilled into a Map. Ten million data blocks
  * cost ten megabytes, not ten million objects.
  */
+import { must } from '../errors.js';
+
+/** A count of 255 in small means the Map holds the count. */
+const COUNT = 'the spilled count of a block marked 255';
+
 export class RefCounts {
   private readonly small: Uint8Array;
   private readonly big = new Map<number, number>();
@@ -13,14 +18,14 @@ export class RefCounts {
 
   get(b: number): number {
     const s = this.small[b];
-    return s === 255 ? this.big.get(b)! : s;
+    return s === 255 ? must(this.big.get(b), COUNT) : s;
   }
 
   /** Adds `n` to block b's count and returns the count before. Caller checks b < nrBlocks. */
   inc(b: number, n = 1): number {
     const s = this.small[b];
     if (s === 255) {
-      const old = this.big.get(b)!;
+      const old = must(this.big.get(b), COUNT);
       this.big.set(b, old + n);
       return old;
     }
@@ -57,7 +62,7 @@ export class RefCounts {
     const s = this.small;
     for (let i = 0; i < s.length; i++) {
       const v = s[i];
-      if (v >= min || (v === 255 && this.big.get(i)! >= min)) {
+      if (v >= min || (v === 255 && must(this.big.get(i), COUNT) >= min)) {
         if (v !== 0) fn(i, this.get(i));
       }
     }

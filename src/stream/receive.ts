@@ -41,7 +41,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ArgumentError, UsageError } from '../errors.js';
+import { ArgumentError, UsageError, must } from '../errors.js';
 import { probeDeviceSize as probeSize } from '../io/byte-source.js';
 import { errnoWords, fileError, kindOf, refuseSameFile, requireDirectory } from '../io/files.js';
 import { writeFullAsync } from '../io/full-io.js';
@@ -254,13 +254,12 @@ export function admit(v: VerifiedStream, label: string, statePath: string, targe
     }
     resumed = true;
   } else if (header.incremental) {
+    const shortBase = must(baseIdentity, "an incremental stream's base identity").slice(0, 16);
     if (!state || !targetExists)
-      throw new UsageError(
-        `${name} is incremental (base ${baseIdentity!.slice(0, 16)}...), but ${target} has no state record (${statePath}): receive the full stream first`,
-      );
+      throw new UsageError(`${name} is incremental (base ${shortBase}...), but ${target} has no state record (${statePath}): receive the full stream first`);
     if (state.identity !== baseIdentity) {
       const holds = `${target} holds thin ${state.device_id} as received at ${state.applied_at} (${state.identity.slice(0, 16)}...)`;
-      const base = `${name}'s base is thin ${header.baseDeviceId} (${baseIdentity!.slice(0, 16)}...)`;
+      const base = `${name}'s base is thin ${header.baseDeviceId} (${shortBase}...)`;
       const advice =
         header.baseDeviceId === state.device_id
           ? `thin ${state.device_id} has changed since it was sent (written to, or its pool's metadata repaired or restored): send a full stream`
@@ -441,7 +440,7 @@ async function inPlace(j: Job, st: Stats | undefined, isFile: boolean): Promise<
     const buf = new Uint8Array(CHUNK);
     let zeroed = 0;
     try {
-      if (!given.ok || !isFile) for (let i = 0; i < w.nUnmap; i++) zeroed += zeroOut(fd, w.unmap[2 * i]!, w.unmap[2 * i + 1]!, buf, given.ok);
+      if (!given.ok || !isFile) for (let i = 0; i < w.nUnmap; i++) zeroed += zeroOut(fd, w.unmap[2 * i], w.unmap[2 * i + 1], buf, given.ok);
     } catch (e) {
       throw fileError('write zeros into', target, e);
     }
@@ -498,7 +497,7 @@ async function writeRecords(j: Job, fd: number, fillGaps: boolean): Promise<Writ
     }
     let pos = first * bs + offset;
     const ws: Promise<void>[] = [];
-    for (const part of parts!) {
+    for (const part of must(parts, 'the bytes of a data record')) {
       ws.push(writeFullAsync(fd, part, part.length, pos));
       pos += part.length;
     }

@@ -6,7 +6,7 @@
  * device in runs, and written record by record: memory does not grow with
  * the device.
  */
-import { UsageError } from '../errors.js';
+import { UsageError, must } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openPoolData } from '../thin/pool-data.js';
 import { writeFullAsync } from '../io/full-io.js';
@@ -64,7 +64,7 @@ export async function send(md: Metadata, dataInput: string | ByteSource, devId: 
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
   // Without --size, the device ends at the highest block either maps: the rightmost path of each tree is read to find it.
   const top = (root: number, id: number): number => highestKey(md.reader, root, 8, { kind: 'mappings', devId: id });
-  const size = options.size ?? (Math.max(top(dev.mappingRoot, devId), base ? top(base.mappingRoot!, base.devId) : -1) + 1) * bs;
+  const size = options.size ?? (Math.max(top(dev.mappingRoot, devId), base?.mappingRoot !== undefined ? top(base.mappingRoot, base.devId) : -1) + 1) * bs;
   if (size % bs !== 0) throw new UsageError(`--size ${size} is not a multiple of the pool's block size (${bs} bytes)`);
   const nrBlocks = size / bs;
   const within = (id: number, v: number, n: number): void => {
@@ -138,7 +138,7 @@ class Records {
     private readonly perRecord: number,
     private readonly check: (id: number, v: number, n: number) => void,
   ) {
-    if (base) this.delta = new DeltaStream(md, base.devId, devId, [base.mappingRoot!, root], { skipShared: true });
+    if (base) this.delta = new DeltaStream(md, base.devId, devId, [must(base.mappingRoot, "the base's mapping root"), root], { skipShared: true });
     else this.full = new RunStream(md, root, devId);
   }
 
@@ -169,7 +169,7 @@ class Records {
       r.consume(r.len);
       return true;
     }
-    const s = this.delta!;
+    const s = must(this.delta, 'the delta of an incremental send');
     for (;;) {
       if (!s.next()) return false;
       if (s.kind === 'same') continue;
@@ -237,7 +237,7 @@ async function writeRecords(records: Records, data: ByteSource, bs: number, perR
       while (queue.length < READ_AHEAD && free.length > 0 && records.next()) {
         const job: Job = { kind: records.kind, v: records.v, n: records.n };
         if (job.kind === 'data') {
-          const buf = free.pop()!;
+          const buf = must(free.pop(), 'a free record buffer');
           job.buf = buf;
           // Kept from rejecting unobserved: the error is looked at when the job's turn comes.
           job.read = data.readAtAsync(buf.subarray(D_HEAD, D_HEAD + job.n * bs), records.d * bs).catch((e) => {
@@ -256,7 +256,7 @@ async function writeRecords(records: Records, data: ByteSource, bs: number, perR
       } else {
         await job.read;
         if (job.error) throw job.error;
-        const rec = job.buf!;
+        const rec = must(job.buf, "a data record's buffer");
         rec.set(dataHead(job.v, job.n), 0);
         const crc = sealData(rec, job.n * bs);
         w.sum = chain(w.sum, crc);

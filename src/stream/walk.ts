@@ -33,7 +33,7 @@ import type { StreamSource } from './staged-stdin.js';
 
 /** Bytes of `parts` (views from a take) as one array: small fixed-size fields only. */
 function joined(parts: readonly Uint8Array[], n: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
+  if (parts.length === 1) return parts[0];
   const b = new Uint8Array(n);
   let at = 0;
   for (const p of parts) {
@@ -119,7 +119,7 @@ export async function walk(source: string | StreamSource, name: string, apply?: 
       const at = r.offset;
       const index = records + 1;
       part = `record ${index}`;
-      const type = (await fixed(1))[0]!;
+      const type = (await fixed(1))[0];
       const bad = (kind: string, what: string): StreamError => new StreamError(name, at, `record ${index} (${kind}): ${what}`);
       /** first..first+count-1 against the records before and the device's end; numbers past 2^53 never become numbers. */
       const placed = (kind: string, first: bigint, count: bigint): number => {

@@ -100,7 +100,9 @@ export function exportRuns(
   const buf = new Uint8Array(CHUNK);
   const zeros = new Uint8Array(CHUNK);
   let pos = 0; // stream position (sequential output)
-  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0, ...(options.lostIn ? { lost: [] } : {}) };
+  const lostIn = options.lostIn;
+  const lost: ByteRange[] | undefined = lostIn ? [] : undefined;
+  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0, ...(lost ? { lost } : {}) };
   let lastReport = 0;
   const padTo = (target: number): void => {
     while (pos < target) {
@@ -123,7 +125,7 @@ export function exportRuns(
         }
         data.readAt(buf.subarray(0, n), at0);
         const at = r.v * bs + off;
-        for (const l of options.lostIn?.(at0, n) ?? []) addRange(result.lost!, at + l.from - at0, at + l.to - at0);
+        if (lost && lostIn) for (const l of lostIn(at0, n)) addRange(lost, at + l.from - at0, at + l.to - at0);
         if (seekable) {
           if (isZero(buf, n)) result.zeroBytes += n;
           else writeFull(outFd, buf, n, at);

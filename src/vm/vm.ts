@@ -138,7 +138,7 @@ export function runInVm(script: string, options: VmOptions = {}): Promise<VmResu
       raw += text;
       pending += text;
       const lines = pending.split(/\r?\n/);
-      pending = lines.pop()!;
+      pending = lines.pop() ?? '';
       for (const l of lines) {
         const line = stripEscapes(l);
         if (line.includes('@@DMTHIN-GUEST-UP@@')) {

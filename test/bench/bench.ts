@@ -17,6 +17,7 @@ import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.
 import { exportBench } from './export-bench.js';
 import { lvmBench } from './lvm-bench.js';
 import { sendBench } from './send-bench.js';
+import { must } from '../../src/errors.js';
 
 // Compiled to dist/test/bench/: the project root is three levels up.
 const root = resolve(new URL('.', import.meta.url).pathname, '..', '..', '..');
@@ -75,7 +76,8 @@ function measure(cmd: string[], reset: () => void): Measure {
     const rss = m ? Number(m[2]) / 1024 : NaN;
     if (!best || wall < best.seconds) best = { seconds: wall, rssMiB: rss };
   }
-  return best!;
+  if (!best) throw new Error(`BENCH_REPEAT=${repeat}: give at least 1 run`);
+  return best;
 }
 
 function commandFor(tool: Tool, op: string, meta: string, xml: string, out: string, nrData: number): string[] {
@@ -101,7 +103,8 @@ function commandFor(tool: Tool, op: string, meta: string, xml: string, out: stri
         return [process.execPath, cli, 'rmap', '--region', whole, meta];
     }
   }
-  const bin = (t: string): string => join(tool.dir!, t);
+  const dir = must(tool.dir, `the directory of ${tool.name}`);
+  const bin = (t: string): string => join(dir, t);
   switch (op) {
     case 'check':
       return [bin('thin_check'), '-q', meta];

@@ -178,7 +178,7 @@ export function lvmBench(cli: string, dir: string, exportMeta: string, exportDat
     for (let i = 0; i < 3; i++) {
       if (out) rmSync(out, { force: true });
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+      const r = spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
       if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status})`);
       best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
     }

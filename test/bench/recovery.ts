@@ -8,12 +8,13 @@ import { readFileSync } from 'node:fs';
 import { Metadata } from '../../src/thin/metadata.js';
 import { BTreeTraversal } from '../../src/pdata/btree/traversal.js';
 import { BTreeNode } from '../../src/format/btree-node.js';
+import { must } from '../../src/errors.js';
 
 /** (dev, vblock) -> data block, from thin_dump XML (either tool's, either form). */
 export function mappingsOfXml(xml: string): Map<string, number> {
   const out = new Map<string, number>();
   let dev = -1;
-  const attr = (line: string, name: string): number => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(line)![1]);
+  const attr = (line: string, name: string): number => Number(must(new RegExp(`\\b${name}="(\\d+)"`).exec(line), name)[1]);
   for (const line of xml.split('\n')) {
     if (line.includes('<device ')) dev = attr(line, 'dev_id');
     else if (line.includes('<range_mapping ')) {

@@ -207,15 +207,16 @@ export function sweep(orig: string, damages: Array<(path: string) => void>, tool
       const a = totals[t];
       a.cases++;
       const r = runTool(t, damaged, originalXml, dir, [], statSync(orig).size);
-      if (!r.ok) {
+      if (!r.ok || !r.score) {
         a.failed++;
         continue;
       }
-      a.correct += r.score!.correct;
-      a.wrong += r.score!.wrong;
-      a.missing += r.score!.missing;
+      const s = r.score;
+      a.correct += s.correct;
+      a.wrong += s.wrong;
+      a.missing += s.missing;
       if (!r.checks) a.failsCheck++;
-      if (r.score!.extraDevices.length || r.score!.lostDevices.length) a.deviceErrors++;
+      if (s.extraDevices.length || s.lostDevices.length) a.deviceErrors++;
     }
   }
   return totals;
@@ -276,11 +277,11 @@ async function main(): Promise<void> {
       const what = c.damage(damaged);
       for (const tool of Object.keys(TOOLS)) {
         const r = runTool(tool, damaged, originalXml, dir, c.args);
-        if (!r.ok) {
+        const s = r.score;
+        if (!r.ok || !s) {
           rows.push(`| ${c.name} (${what}) | ${tool} | failed: ${r.error} | | | | |`);
           continue;
         }
-        const s = r.score!;
         rows.push(
           `| ${c.name} (${what}) | ${tool} | ${s.correct} | ${s.wrong} | ${s.missing} | ${s.extraDevices.join(',') || '-'} / ${s.lostDevices.join(',') || '-'} | ${r.checks ? 'passes' : 'FAILS'} |`,
         );

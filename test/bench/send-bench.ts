@@ -83,7 +83,7 @@ export function sendBench(cli: string, dir: string): string {
     for (let i = 0; i < 3; i++) {
       before?.();
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+      const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
       if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr?.toString().slice(-300)}`);
       best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
     }

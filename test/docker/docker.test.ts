@@ -35,7 +35,7 @@ const facts = readFileSync(join(fixture, 'facts.txt'), 'utf8')
   .split('\n')
   .filter((l) => !l.startsWith('pool '))
   .map((l) => l.split(' '))
-  .map(([hash, id, md5]) => ({ hash: hash!, id: Number(id), md5: md5! }));
+  .map(([hash, id, md5]) => ({ hash: hash, id: Number(id), md5: md5 }));
 const WEB = '3c'.repeat(32);
 const DB = '4d'.repeat(32);
 let root = '';
@@ -97,7 +97,7 @@ describe('dmthin docker ls', () => {
         '--data',
         join(files, 'data'),
         '--deleted',
-        id!,
+        id,
         '--size',
         '33554432',
         '-o',
@@ -163,7 +163,7 @@ describe('dmthin docker ls', () => {
     expect(r.devices.map((d: any) => [d.device_id, d.mapped_bytes])).toEqual(inv.devices.map((d: any) => [d.device_id, d.mapped_bytes]));
     const out = tmp.path('lvm-web.img');
     expect(dmthin('docker', 'export', t, 'web', '--metadata', join(elsewhere, 'tmeta'), '--data', join(elsewhere, 'tdata'), '-o', out).code).toBe(0);
-    expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(facts.find((f) => f.hash === WEB)!.md5);
+    expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(facts.find((f) => f.hash === WEB)?.md5);
   });
 
   it('mounts snapshots read-only without replaying journals: ext4 noload, xfs norecovery,nouuid', () => {
@@ -200,10 +200,10 @@ describe('dmthin docker export', () => {
       expect(dmthin('docker', 'export', root, what, '-o', out).code).toBe(0);
       return createHash('md5').update(readFileSync(out)).digest('hex');
     };
-    expect(md5('web')).toBe(facts.find((f) => f.hash === WEB)!.md5);
-    expect(md5('/db')).toBe(facts.find((f) => f.hash === DB)!.md5);
-    expect(md5('base')).toBe(facts.find((f) => f.hash === 'base')!.md5);
-    expect(md5('1a1a1a')).toBe(facts.find((f) => f.hash.startsWith('1a1a'))!.md5);
+    expect(md5('web')).toBe(facts.find((f) => f.hash === WEB)?.md5);
+    expect(md5('/db')).toBe(facts.find((f) => f.hash === DB)?.md5);
+    expect(md5('base')).toBe(facts.find((f) => f.hash === 'base')?.md5);
+    expect(md5('1a1a1a')).toBe(facts.find((f) => f.hash.startsWith('1a1a'))?.md5);
     expect(dmthin('docker', 'export', root, '3c3c', '-o', tmp.path('x')).stderr).toMatch(/matches 2 devices/);
     expect(dmthin('docker', 'export', root, 'nosuch', '-o', tmp.path('x')).stderr).toMatch(/no Docker device, container name or hash 'nosuch'/);
   });
@@ -217,14 +217,14 @@ describe('dmthin docker send', () => {
     expect(r1.code, r1.stderr).toBe(0);
     const target = tmp.path('web-backup.img');
     expect(dmthin('receive', '-i', init, '-o', target).code).toBe(0);
-    expect(md5(target)).toBe(facts.find((f) => f.hash === `${WEB}-init`)!.md5);
+    expect(md5(target)).toBe(facts.find((f) => f.hash === `${WEB}-init`)?.md5);
     const inc = tmp.path('web.stream');
     const r2 = dmthin('docker', 'send', root, 'web', '--base', `${WEB}-init`, '-o', inc, '--json');
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout)).toMatchObject({ hash: WEB, base_hash: `${WEB}-init`, device_id: 5, base_device_id: 4 });
     expect(readFileSync(inc).length).toBeLessThan(readFileSync(init).length);
     expect(dmthin('receive', '-i', inc, '-o', target).code).toBe(0);
-    expect(md5(target)).toBe(facts.find((f) => f.hash === WEB)!.md5);
+    expect(md5(target)).toBe(facts.find((f) => f.hash === WEB)?.md5);
     // To standard output, the report goes to stderr: the stream stays whole.
     const piped = spawnSync(process.execPath, [cliPath, 'docker', 'send', root, 'web', '--base', `${WEB}-init`, '-o', '-', '--json'], { maxBuffer: 1 << 28 });
     expect(piped.status).toBe(0);

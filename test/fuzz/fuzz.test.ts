@@ -15,6 +15,7 @@ import { emptyFile, scratch } from '../support/env.js';
 import { fixture } from '../bench/repair-measure.js';
 import { DAMAGE_KINDS } from '../support/damage-generator.js';
 import { type Pristine, addToTally, emptyTally, pristineOf, runCase } from './fuzz-case.js';
+import { must } from '../../src/errors.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 3 * DAMAGE_KINDS.length);
 const FIRST_SEED = Number(process.env.FUZZ_SEED ?? 1);
@@ -37,7 +38,10 @@ describe(`fuzz: ${CASES} seeded damage cases per pool from seed ${FIRST_SEED}`, 
     it(
       `${name}: check, dump and repair survive, the block is named, thin_check 1.1 agrees, repair writes no wrong mapping`,
       () => {
-        const p = pools.find((x) => x.name === name)!;
+        const p = must(
+          pools.find((x) => x.name === name),
+          `pool ${name}`,
+        );
         const t = emptyTally();
         const failures: string[] = [];
         const disagreements: string[] = [];

@@ -20,6 +20,7 @@ import { lvmCrc } from '../../src/lvm/crc.js';
 import { cliPath } from '../support/cli.js';
 import { ImageEditor, type PristineImage, writeImage } from './lvm-image.js';
 import { prng as rng } from '../bench/pool-generator.js';
+import { must } from '../../src/errors.js';
 
 export const FIXTURES = ['single', 'disk', 'repaired', 'striped-1', 'striped-2'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
@@ -76,7 +77,7 @@ class Pick {
     return Math.floor(this.r() * n);
   }
   one<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
+    return xs[this.int(xs.length)];
   }
   chance(p: number): boolean {
     return this.r() < p;
@@ -128,13 +129,13 @@ function labelOf(seed: number, t: Target, what: string): string {
 function mutate(p: Pick, pristine: ReadonlyMap<string, PristineImage>, t: Target, dir: string, m: Mutation): { what: string; images: string[] } {
   const images = t.images.map((n) => {
     const path = join(dir, `${n}.img`);
-    writeImage(pristine.get(n)!, path);
+    writeImage(must(pristine.get(n), `pristine image ${n}`), path);
     return path;
   });
   const which = p.int(images.length);
-  const img = pristine.get(t.images[which]!)!;
+  const img = must(pristine.get(t.images[which]), 'the pristine image mutated');
   const L = img.layout;
-  const e = new ImageEditor(images[which]!);
+  const e = new ImageEditor(images[which]);
   const notes: string[] = [];
   try {
     switch (m) {
@@ -330,7 +331,7 @@ function mutate(p: Pick, pristine: ReadonlyMap<string, PristineImage>, t: Target
           // A line dropped: a field the model needs, gone.
           const lines = out.split('\n');
           const k = p.int(lines.length);
-          edits.push(`line ${k + 1} dropped (${JSON.stringify(lines[k]!.slice(0, 30))})`);
+          edits.push(`line ${k + 1} dropped (${JSON.stringify(lines[k].slice(0, 30))})`);
           lines.splice(k, 1);
           out = lines.join('\n');
         }
@@ -450,7 +451,7 @@ function mutate(p: Pick, pristine: ReadonlyMap<string, PristineImage>, t: Target
         for (let k = 0; k < n; k++) {
           const at = region[0] + p.int(region[1]);
           const b = e.read(at, 1);
-          b[0]! ^= 1 << p.int(8);
+          b[0] ^= 1 << p.int(8);
           e.write(at, b);
         }
         let fixed = '';
@@ -502,34 +503,34 @@ export function runLvmCase(pristine: ReadonlyMap<string, PristineImage>, seed: n
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const p = new Pick(rng(seed * 2654435761));
-  const mutation = MUTATIONS[seed % MUTATIONS.length]!;
+  const mutation = MUTATIONS[seed % MUTATIONS.length];
   let t = p.one(TARGETS);
-  if (mutation === 'multi_pv' || (mutation === 'partition' && p.chance(0.7))) t = mutation === 'multi_pv' ? TARGETS[3]! : TARGETS[1]!;
+  if (mutation === 'multi_pv' || (mutation === 'partition' && p.chance(0.7))) t = mutation === 'multi_pv' ? TARGETS[3] : TARGETS[1];
   const { what, images } = mutate(p, pristine, t, dir, mutation);
   let given = images;
   let extra = '';
   if (mutation === 'multi_pv') {
     const kind = p.one(['first-only', 'second-only', 'twice', 'reversed', 'truncated-second', 'with-another-vg'] as const);
-    if (kind === 'first-only') given = [images[0]!];
-    else if (kind === 'second-only') given = [images[1]!];
-    else if (kind === 'twice') given = [images[0]!, images[0]!, images[1]!];
-    else if (kind === 'reversed') given = [images[1]!, images[0]!];
+    if (kind === 'first-only') given = [images[0]];
+    else if (kind === 'second-only') given = [images[1]];
+    else if (kind === 'twice') given = [images[0], images[0], images[1]];
+    else if (kind === 'reversed') given = [images[1], images[0]];
     else if (kind === 'truncated-second') {
-      const e = new ImageEditor(images[1]!);
-      const size = p.one([p.int(pristine.get('striped-2')!.size), 1 << 20, 2 << 20, 40 << 20]);
+      const e = new ImageEditor(images[1]);
+      const size = p.one([p.int(must(pristine.get('striped-2'), 'pristine image striped-2').size), 1 << 20, 2 << 20, 40 << 20]);
       e.truncate(size);
       e.close();
       extra = ` (second truncated to ${size})`;
     } else {
       const other = join(dir, 'single.img');
-      writeImage(pristine.get('single')!, other);
+      writeImage(must(pristine.get('single'), 'pristine image single'), other);
       given = [...images, other];
     }
     extra = ` ${kind}${extra}`;
   }
   const label = labelOf(seed, t, `${mutation}: ${what}${extra}`);
   const before = new Map(given.map((g) => [g, fingerprint(g, hashInputs)]));
-  const second = COMMANDS[seed % COMMANDS.length]!;
+  const second = COMMANDS[seed % COMMANDS.length];
   const out = join(dir, 'out.img');
   const runs: Run[] = [];
   if (second === 'ls') runs.push({ args: ['lvm', 'ls', ...given] });
@@ -540,7 +541,7 @@ export function runLvmCase(pristine: ReadonlyMap<string, PristineImage>, seed: n
   const expected = new Set(readdirSync(dir));
   for (const run of runs) judge(run, r, dir);
   // A PV image cut short is a named problem wherever the PVs are listed: never exit 0 there.
-  const cut = given.some((g) => statSync(g).size < pristine.get(basename(g, '.img'))!.layout.pvEnd);
+  const cut = given.some((g) => statSync(g).size < must(pristine.get(basename(g, '.img')), `pristine image ${g}`).layout.pvEnd);
   if (cut && (second === 'ls' || second === 'history') && r.codes[0] === 0) r.faults.push(`${label}: ${run0(runs)}: exit 0 with a PV image cut short`);
   for (const [g, fp] of before) {
     if (fingerprint(g, hashInputs) !== fp) r.faults.push(`${label}: ${run0(runs)}: input ${g} changed`);

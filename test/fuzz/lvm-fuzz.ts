@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES, type LvmCaseResult, MUTATIONS, runLvmCase } from './lvm-case.js';
 import { type PristineImage, loadPristine } from './lvm-image.js';
-import { runWorkers, seedBatches, serveJobs } from './workers.js';
+import { runWorkers, seedBatches, serveJobs, toParent } from './workers.js';
 
 interface Job {
   seeds: number[];
@@ -37,14 +37,14 @@ function worker(): void {
           // The harness itself failed: a fault too, never silence.
           r = {
             label: `seed ${seed}`,
-            mutation: MUTATIONS[seed % MUTATIONS.length]!,
+            mutation: MUTATIONS[seed % MUTATIONS.length],
             faults: [`seed ${seed}: the case itself threw ${(e as Error).stack}`],
             codes: [],
             ms: 0,
             maxRssKiB: 0,
           };
         }
-        process.send!(r);
+        toParent(r);
       }
     },
     () => rmSync(scratch, { recursive: true, force: true }),

@@ -14,6 +14,7 @@ import { MDA_HEADER_SIZE, parseMdaHeader } from '../../src/lvm/mda-header.js';
 import { readPartitionTable } from '../../src/lvm/partitions.js';
 import { PvFile, findPv } from '../../src/lvm/pv.js';
 import { projectRoot, xzDecompress } from '../support/env.js';
+import { must } from '../../src/errors.js';
 
 const CHUNK = 64 * 1024;
 /** fixtures/ beside the sources, whether this runs from them (vitest) or from dist/ (the fuzzer). */
@@ -72,7 +73,10 @@ export function loadPristine(name: string, dir: string): PristineImage {
     let gptAt: number | undefined;
     let pv = findPv(f);
     if (!pv) {
-      const table = readPartitionTable((o, n) => f.read(o, n), f.fileSize)!;
+      const table = must(
+        readPartitionTable((o, n) => f.read(o, n), f.fileSize),
+        'a partition table holding the PV',
+      );
       for (const p of table.partitions) {
         pv = findPv(f, p.start, p.size);
         if (pv && !('problem' in pv)) {
@@ -83,7 +87,7 @@ export function loadPristine(name: string, dir: string): PristineImage {
       gptAt = 512;
     }
     if (!pv || 'problem' in pv) throw new Error(`${name}: no PV in the pristine fixture`);
-    const area = pv.label.metadataAreas[0]!;
+    const area = pv.label.metadataAreas[0];
     const h = parseMdaHeader(f.read(start + area.offset, MDA_HEADER_SIZE), area.offset);
     if (typeof h === 'string') throw new Error(`${name}: ${h}`);
     const labelAt = start + pv.label.sector * 512;
@@ -94,9 +98,9 @@ export function loadPristine(name: string, dir: string): PristineImage {
       pvHeaderAt: labelAt + 32,
       mdaAt: start + area.offset,
       mdaSize: area.size,
-      textOffset: h.locns[0]!.offset,
-      textSize: h.locns[0]!.size,
-      text: pv.metadataAreas[0]!.text!,
+      textOffset: h.locns[0].offset,
+      textSize: h.locns[0].size,
+      text: must(pv.metadataAreas[0].text, 'the VG text of the first metadata area'),
     };
     return { name, size, chunks, layout, gptAt };
   } finally {

@@ -17,7 +17,7 @@ import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { fixture } from '../bench/repair-measure.js';
 import { restore } from '../../src/thin/restore/restore.js';
 import { emptyFile } from '../support/env.js';
-import { runWorkers, seedBatches, serveJobs } from './workers.js';
+import { runWorkers, seedBatches, serveJobs, toParent } from './workers.js';
 import { type CaseResult, type Pristine, type Tally, addToTally, emptyTally, pristineOf, runCase } from './fuzz-case.js';
 
 interface Job {
@@ -60,7 +60,7 @@ function worker(): void {
             ms: 0,
           };
         }
-        process.send!({ pool: job.pool, r });
+        toParent({ pool: job.pool, r });
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -101,7 +101,7 @@ const FIELDS: Record<string, [number, 4 | 8][]> = {
   ],
 };
 
-const pick = <T>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+const pick = <T>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)];
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const ENGINE =
   /internal error|Cannot read prop|Invalid typed array|out of range|Maximum call stack|Invalid time value|is not a function|undefined|NaN|RangeError|TypeError|FATAL ERROR|heap out of memory|\n\s+at /;
@@ -109,7 +109,7 @@ const ENGINE =
 /** The stream the case receives, and what was done to it. */
 function makeStream(fx: StreamFixtures, r: () => number): { name: string; kind: string; bytes: Uint8Array } {
   const name = pick(r, ['full2', 'full3', 'inc3', 'inc3', 'inc3from1']);
-  const src = fx.streams[name]!;
+  const src = fx.streams[name];
   const parts: Part[] = splitStream(src);
   const roll = r();
   const value = (old: bigint): bigint => {
@@ -124,8 +124,8 @@ function makeStream(fx: StreamFixtures, r: () => number): { name: string; kind: 
   if (roll < 0.5) {
     // A field set, the stream sealed again so that the check behind the CRCs sees it (mostly).
     const i = Math.floor(r() * parts.length);
-    const p = parts[i]!;
-    const [at, size] = pick(r, FIELDS[p.type]!);
+    const p = parts[i];
+    const [at, size] = pick(r, FIELDS[p.type]);
     const old =
       size === 4
         ? BigInt(new DataView(p.bytes.buffer, p.bytes.byteOffset).getUint32(at, true))
@@ -140,9 +140,9 @@ function makeStream(fx: StreamFixtures, r: () => number): { name: string; kind: 
   }
   if (roll < 0.58) {
     // An identity or the pool set to another stream's or to random bytes, sealed.
-    const h = parts[0]!.bytes.slice();
+    const h = parts[0].bytes.slice();
     const at = pick(r, [40, 80, 112]);
-    const other = fx.streams[pick(r, Object.keys(fx.streams))]!;
+    const other = fx.streams[pick(r, Object.keys(fx.streams))];
     h.set(r() < 0.6 ? other.subarray(pick(r, [40, 80, 112]), pick(r, [40, 80, 112]) + 32) : Uint8Array.from({ length: 32 }, () => Math.floor(r() * 256)), at);
     parts[0] = { type: 'header', bytes: h };
     return { name, kind: `identity@${at}`, bytes: seal(parts) };
@@ -161,7 +161,7 @@ function makeStream(fx: StreamFixtures, r: () => number): { name: string; kind: 
   if (roll < 0.74) {
     const b = src.slice();
     const at = Math.floor(r() * b.length);
-    b[at]! ^= 1 << Math.floor(r() * 8);
+    b[at] ^= 1 << Math.floor(r() * 8);
     return { name, kind: 'bit flip', bytes: b };
   }
   if (roll < 0.84) {
@@ -184,13 +184,13 @@ function makeStream(fx: StreamFixtures, r: () => number): { name: string; kind: 
   if (op === 'drop' && recs.length > 0) recs.splice(Math.floor(r() * recs.length), 1);
   else if (op === 'repeat' && recs.length > 0) {
     const i = Math.floor(r() * recs.length);
-    recs.splice(i, 0, recs[i]!);
+    recs.splice(i, 0, recs[i]);
   } else if (op === 'swap' && recs.length > 1) {
     const i = Math.floor(r() * (recs.length - 1));
-    [recs[i], recs[i + 1]] = [recs[i + 1]!, recs[i]!];
+    [recs[i], recs[i + 1]] = [recs[i + 1], recs[i]];
   } else if (op === 'empty') recs.length = 0;
-  const header = op === 'splice' ? splitStream(fx.streams[pick(r, Object.keys(fx.streams))]!)[0]! : parts[0]!;
-  return { name, kind: `records ${op}`, bytes: seal([header, ...recs, parts[parts.length - 1]!]) };
+  const header = op === 'splice' ? splitStream(fx.streams[pick(r, Object.keys(fx.streams))])[0] : parts[0];
+  return { name, kind: `records ${op}`, bytes: seal([header, ...recs, parts[parts.length - 1]]) };
 }
 
 /** Files the fuzzer makes are small; an applied target may be a sparse file of terabytes (its bytes are checked by checkApplied). */
@@ -232,10 +232,10 @@ function checkApplied(m: ModelStream, target: string, base: Uint8Array | undefin
   const { head, outside } = expectedBytes(m, base, WINDOW);
   if (sha(readAt(target, 0, head.length)) !== sha(head)) return 'target bytes differ from what the stream says (first 4 MiB)';
   for (const rec of outside) {
-    if (sha(readAt(target, rec.first * m.blockSize, rec.data!.length)) !== sha(rec.data!)) return `target bytes differ at block ${rec.first}`;
+    if (sha(readAt(target, rec.first * m.blockSize, rec.data.length)) !== sha(rec.data)) return `target bytes differ at block ${rec.first}`;
   }
   // Nothing written where the stream has nothing: allocation no more than what it holds, with room for extent blocks.
-  const held = head.length + outside.reduce((n, rec) => n + rec.data!.length, 0);
+  const held = head.length + outside.reduce((n, rec) => n + rec.data.length, 0);
   if (st.blocks * 512 > held + (1 << 20)) return `target allocates ${st.blocks * 512} bytes; the stream holds ${held}`;
   return undefined;
 }
@@ -283,7 +283,7 @@ export function runStreamCase(fx: StreamFixtures, seed: number, dir: string): St
         encoding: 'utf8',
         maxBuffer: 1 << 20,
       })
-    : spawnSync(node[0]!, node.slice(1), { input: viaStdin ? s.bytes : undefined, encoding: 'utf8', timeout: TIME_CAP_MS + 5000, killSignal: 'SIGKILL' });
+    : spawnSync(node[0], node.slice(1), { input: viaStdin ? s.bytes : undefined, encoding: 'utf8', timeout: TIME_CAP_MS + 5000, killSignal: 'SIGKILL' });
   const ms = Date.now() - t0;
   let rssKb = 0;
   if (HAS_TIME) {

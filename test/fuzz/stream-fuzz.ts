@@ -17,7 +17,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliPath, makeStreamPool } from '../stream/stream-pool.js';
-import { runWorkers, seedBatches, serveJobs } from './workers.js';
+import { runWorkers, seedBatches, serveJobs, toParent } from './workers.js';
 import { RSS_CAP_KB, type StreamCaseResult, type StreamFixtures, TIME_CAP_MS, runStreamCase } from './stream-case.js';
 
 const STREAMS = ['full2', 'full3', 'inc3', 'inc3from1'];
@@ -63,7 +63,7 @@ function worker(fixtureDir: string): void {
             rssKb: 0,
           };
         }
-        process.send!(r);
+        toParent(r);
       }
     },
     () => rmSync(base, { recursive: true, force: true }),
@@ -131,5 +131,5 @@ async function main(): Promise<void> {
 }
 
 const at = process.argv.indexOf('--worker');
-if (at >= 0) worker(process.argv[at + 1]!);
+if (at >= 0) worker(process.argv[at + 1]);
 else if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

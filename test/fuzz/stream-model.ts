@@ -6,13 +6,9 @@
  */
 import { crc32 as zcrc32 } from 'node:zlib';
 
-export interface ModelRecord {
-  type: 'data' | 'zero';
-  first: number;
-  count: number;
-  /** A data record's bytes. */
-  data?: Uint8Array;
-}
+/** A data record carries its bytes; a zero record none. */
+export type ModelRecord = { type: 'data'; first: number; count: number; data: Uint8Array } | { type: 'zero'; first: number; count: number; data?: undefined };
+type DataRecord = Extract<ModelRecord, { type: 'data' }>;
 
 export interface ModelStream {
   incremental: boolean;
@@ -104,11 +100,11 @@ export function judgeStream(s: Uint8Array): Verdict {
 }
 
 /** The target's expected bytes within [0, window) (the rest reads as zeros, or as a data record says: `outside`). */
-export function expectedBytes(m: ModelStream, base: Uint8Array | undefined, window: number): { head: Uint8Array; outside: ModelRecord[] } {
+export function expectedBytes(m: ModelStream, base: Uint8Array | undefined, window: number): { head: Uint8Array; outside: DataRecord[] } {
   const n = Math.min(window, m.virtualSize);
   const head = new Uint8Array(n);
   if (base && m.incremental) head.set(base.subarray(0, Math.min(n, base.length)));
-  const outside: ModelRecord[] = [];
+  const outside: DataRecord[] = [];
   for (const r of m.records) {
     const off = r.first * m.blockSize;
     const len = r.count * m.blockSize;
@@ -116,7 +112,7 @@ export function expectedBytes(m: ModelStream, base: Uint8Array | undefined, wind
       if (r.type === 'data') outside.push(r);
       continue;
     }
-    if (r.type === 'data') head.set(r.data!.subarray(0, Math.min(len, n - off)), off);
+    if (r.type === 'data') head.set(r.data.subarray(0, Math.min(len, n - off)), off);
     else head.fill(0, off, Math.min(off + len, n));
     if (off + len > n && r.type === 'data') outside.push(r);
   }

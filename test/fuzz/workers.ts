@@ -61,7 +61,13 @@ export function serveJobs<J>(handle: (job: J) => void, cleanup: () => void = () 
       process.exit(0);
     }
     handle(job);
-    process.send!('next');
+    toParent('next');
   });
-  process.send!('next');
+  toParent('next');
+}
+
+/** Sends `message` to the parent: a worker always has the channel fork opened. */
+export function toParent(message: unknown): void {
+  if (!process.send) throw new Error('not a forked worker: no channel to the parent');
+  process.send(message);
 }

@@ -32,6 +32,7 @@ import { freeDataRuns } from '../../src/thin/free-runs.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { emptyFile, projectRoot, scratch, xzDecompress } from '../support/env.js';
 import { readBlock, writeBlock } from '../support/damage.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -111,9 +112,11 @@ describe('block views', () => {
     const md0 = Metadata.open(meta);
     const devs = md0.devices();
     const leaves: number[] = [];
-    forEachLeaf(md0.reader, devs[0]!.mappingRoot!, 8, { kind: 'mappings', devId: devs[0]!.devId }, (n) => leaves.push(n.location));
+    forEachLeaf(md0.reader, must(devs[0].mappingRoot, "the first device's mapping root"), 8, { kind: 'mappings', devId: devs[0].devId }, (n) =>
+      leaves.push(n.location),
+    );
     md0.close();
-    writeBlock(damaged, leaves[0]!, new Uint8Array(BLOCK_SIZE));
+    writeBlock(damaged, leaves[0], new Uint8Array(BLOCK_SIZE));
 
     const text = (fill: (out: Output) => void): string => {
       const path = tmp.path('out.txt');
@@ -125,7 +128,7 @@ describe('block views', () => {
     const answers = (): unknown => {
       const md = Metadata.open(meta);
       try {
-        const [a, b] = [devs[0]!.devId, devs[1]!.devId];
+        const [a, b] = [devs[0].devId, devs[1].devId];
         const lookup = new SpaceMapLookup(md.reader, md.superblock.dataSpaceMapRoot);
         const counts: Array<number | undefined> = [];
         for (let blk = 0; blk < md.superblock.dataSpaceMapRoot.nrBlocks; blk++) counts.push(lookup.get(blk));

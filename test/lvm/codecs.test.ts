@@ -11,6 +11,7 @@ import { MDA_HEADER_SIZE, parseMdaHeader, readText, textExtents, writeMdaHeader 
 import { ConfigSyntaxError, parseConfigText } from '../../src/lvm/config-text.js';
 import { mapLv, volumeGroup } from '../../src/lvm/vg.js';
 import { LvSource } from '../../src/lvm/lv-source.js';
+import { must } from '../../src/errors.js';
 
 /** lib/misc/crc.c calc_crc, one bit at a time: no inversion before or after. */
 function calcCrc(initial: number, buf: Uint8Array): number {
@@ -156,12 +157,14 @@ describe('VG text grammar', () => {
   it('reads sections, integers, strings with escapes, lists with or without commas', () => {
     const top = parseConfigText(text);
     expect(top.order).toEqual(['vg0', 'contents', 'version']);
-    const vg = top.section('vg0')!;
+    const vg = must(top.section('vg0'), 'section vg0');
     expect([vg.string('id'), vg.number('seqno'), vg.number('extent_size')]).toEqual(['Ba1tMd-sMXl-10Ta-V3FM-NANx-1wKg-4BrejZ', 12, 8192]);
     expect(vg.list('status')).toEqual(['RESIZEABLE', 'READ', 'WRITE']);
     expect(vg.list('flags')).toEqual([]);
-    expect(vg.section('physical_volumes')!.section('pv0')!.number('dev_size')).toBe(Number.MAX_SAFE_INTEGER);
-    const seg = vg.section('logical_volumes')!.section('data')!.section('segment1')!;
+    const pvs = must(vg.section('physical_volumes'), 'physical_volumes');
+    expect(must(pvs.section('pv0'), 'pv0').number('dev_size')).toBe(Number.MAX_SAFE_INTEGER);
+    const lvs = must(vg.section('logical_volumes'), 'logical_volumes');
+    const seg = must(must(lvs.section('data'), 'LV data').section('segment1'), 'segment1');
     expect(seg.list('stripes')).toEqual(['pv0', 0, 'pv1', 8]); // 010 is octal, as strtoll base 0 reads it
     expect(seg.string('note')).toBe('say "hi" \\ bye');
     expect(seg.string('raw')).toBe('a\\b');
@@ -247,7 +250,7 @@ type = "raid1"
 }
 `;
   const MiB = 2 ** 20;
-  const vg = volumeGroup(parseConfigText(text).section('vg1')!);
+  const vg = volumeGroup(must(parseConfigText(text).section('vg1'), 'section vg1'));
 
   it('reads the model: extent size, PVs, visible LVs, segments in order', () => {
     expect([vg.name, vg.seqno, vg.extentSize, vg.pvs.map((p) => [p.key, p.peStart])]).toEqual([
@@ -259,12 +262,12 @@ type = "raid1"
         ['pv1', 4096],
       ],
     ]);
-    expect([vg.lvs.get('striped')!.visible, vg.lvs.get('stacked')!.visible]).toEqual([true, false]);
-    expect(vg.lvs.get('striped')!.segments.map((s) => [s.startExtent, s.areas.length, s.stripeSize])).toEqual([
+    expect([must(vg.lvs.get('striped'), 'LV striped').visible, must(vg.lvs.get('stacked'), 'LV stacked').visible]).toEqual([true, false]);
+    expect(must(vg.lvs.get('striped'), 'LV striped').segments.map((s) => [s.startExtent, s.areas.length, s.stripeSize])).toEqual([
       [0, 2, 128],
       [4, 1, undefined],
     ]);
-    expect(vg.lvs.get('stacked')!.segments[0]!.areas).toEqual([{ lv: 'striped', start: 4 }]);
+    expect(must(vg.lvs.get('stacked'), 'LV stacked').segments[0].areas).toEqual([{ lv: 'striped', start: 4 }]);
   });
 
   it('interleaves striped extents chunk by chunk across the areas, in order', () => {
@@ -317,11 +320,11 @@ describe('older VG texts in the circular buffer (history.ts)', () => {
     let at = 0; // position in the ring of the next text, as LVM writes them: one after another at the next 512-byte boundary, wrapping
     for (let k = 1; k <= 9; k++) {
       const t = Buffer.from(`${vgText(k, 300 + 97 * k)}\0`, 'latin1');
-      for (let i = 0; i < t.length; i++) ring[(at + i) % ring.length] = t[i]!;
+      for (let i = 0; i < t.length; i++) ring[(at + i) % ring.length] = t[i];
       written.push({ k, start: at, len: Math.ceil(t.length / 512) * 512 });
       at = (at + Math.ceil(t.length / 512) * 512) % ring.length;
     }
-    const last = { ...written[written.length - 1]!, len: `${vgText(9, 300 + 97 * 9)}\0`.length };
+    const last = { ...written[written.length - 1], len: `${vgText(9, 300 + 97 * 9)}\0`.length };
     const pvImage = new Uint8Array(64 * 1024);
     pvImage.set(
       writeLabel({
@@ -340,7 +343,12 @@ describe('older VG texts in the circular buffer (history.ts)', () => {
       undefined,
     );
     pvImage.set(
-      writeMdaHeader({ version: 1, start: 4096, size: AREA, locns: [{ offset: last.start + MDA_HEADER_SIZE, size: last.len, checksum: crc!, flags: 0 }] }),
+      writeMdaHeader({
+        version: 1,
+        start: 4096,
+        size: AREA,
+        locns: [{ offset: last.start + MDA_HEADER_SIZE, size: last.len, checksum: must(crc, "the text's checksum"), flags: 0 }],
+      }),
       4096,
     );
     pvImage.set(ring, 4096 + MDA_HEADER_SIZE);
@@ -352,7 +360,7 @@ describe('older VG texts in the circular buffer (history.ts)', () => {
       try {
         const pv = findPv(f);
         if (!pv || 'problem' in pv) throw new Error('no PV');
-        expect(pv.metadataAreas[0]!.text).toBeDefined();
+        expect(pv.metadataAreas[0].text).toBeDefined();
         const found = vgVersionsIn(f, pv);
         // A version survives when it and everything written after it fit the ring.
         const survivors = written.filter((w) => written.filter((x) => x.k >= w.k).reduce((n, x) => n + x.len, 0) <= ring.length).map((w) => w.k);
@@ -361,7 +369,12 @@ describe('older VG texts in the circular buffer (history.ts)', () => {
         expect(written.some((w) => survivors.includes(w.k) && w.start + w.len > ring.length)).toBe(true); // one of them wraps
         expect(found.map((v) => v.vg.seqno).sort((a, b) => a - b)).toEqual(survivors);
         expect(found.filter((v) => v.committed).map((v) => v.vg.seqno)).toEqual([9]);
-        expect(found.find((v) => v.vg.seqno === 9)!.description).toBe('version 9');
+        expect(
+          must(
+            found.find((v) => v.vg.seqno === 9),
+            'version 9',
+          ).description,
+        ).toBe('version 9');
       } finally {
         f.close();
       }

@@ -22,6 +22,7 @@ import { dmthin } from '../support/cli.js';
 import type { LvsRow } from '../support/lvs.js';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -34,7 +35,7 @@ let image = '';
 
 /** LV `name`'s bytes, through its segments, into a file (the way lvm export will stream them). */
 function extractLv(model: VolumeGroup, name: string): string {
-  const lv = model.lvs.get(name)!;
+  const lv = must(model.lvs.get(name), `LV ${name}`);
   const bytes = lvBytes(model, lv);
   const out = new Uint8Array(bytes);
   const f = new PvFile(image);
@@ -66,47 +67,48 @@ beforeAll(() => {
   }
   const facts = readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8');
   const status = facts.search(/^0 \d+ thin-pool /m);
-  rows = (JSON.parse(facts.slice(0, status)) as { report: Array<{ lv: LvsRow[] }> }).report[0]!.lv;
-  kernelStatus = facts.slice(status).split('\n')[0]!;
+  rows = (JSON.parse(facts.slice(0, status)) as { report: Array<{ lv: LvsRow[] }> }).report[0].lv;
+  kernelStatus = facts.slice(status).split('\n')[0];
   const text = pv.metadataAreas.find((m) => m.text)?.text;
   if (!text) throw new Error(`no readable VG text: ${JSON.stringify(pv.metadataAreas)}`);
-  vg = parseConfigText(text).section('vgfx')!;
+  vg = must(parseConfigText(text).section('vgfx'), 'VG vgfx');
 });
 
 describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
   it('finds the label in sector 1 and one metadata area whose committed text checks', () => {
     expect(pv.label.sector).toBe(1);
     expect(pv.label.metadataAreas).toHaveLength(1);
-    expect(pv.metadataAreas[0]!.problem).toBeUndefined();
+    expect(pv.metadataAreas[0].problem).toBeUndefined();
     expect(vg).toBeDefined();
     // The PV section of the text names this PV by its label's uuid.
-    const pvs = vg.section('physical_volumes')!;
+    const pvs = must(vg.section('physical_volumes'), 'physical_volumes');
     const ids = [...pvs.sections.values()].map((s) => s.string('id'));
     expect(ids).toEqual([dashedUuid(pv.label.uuid)]);
   });
 
   it('has every LV lvs reports, with its size, segment type, thin ids, origin, chunk size and transaction id', () => {
-    const lvs = vg.section('logical_volumes')!;
-    const extent = vg.number('extent_size')! * 512;
+    const lvs = must(vg.section('logical_volumes'), 'logical_volumes');
+    const extent = must(vg.number('extent_size'), 'extent_size') * 512;
     expect(rows.length).toBeGreaterThanOrEqual(6); // pool, its _tmeta and _tdata, pmspare, two thins and a snapshot
     for (const r of rows) {
       const name = r.lv_name.replace(/^\[|\]$/g, '');
-      const lv = lvs.section(name);
-      expect(lv, name).toBeDefined();
-      const segs = [...lv!.sections.values()].filter((s) => s.name.startsWith('segment'));
-      expect(segs.length, name).toBe(lv!.number('segment_count'));
+      const section = lvs.section(name);
+      expect(section, name).toBeDefined();
+      const lv = must(section, `LV ${name}`);
+      const segs = [...lv.sections.values()].filter((s) => s.name.startsWith('segment'));
+      expect(segs.length, name).toBe(lv.number('segment_count'));
       if (r.segtype === 'thin') {
-        const seg = segs[0]!;
+        const seg = segs[0];
         expect([seg.string('type'), seg.number('device_id'), seg.string('thin_pool')], name).toEqual(['thin', Number(r.thin_id), r.pool_lv]);
         expect(seg.string('origin') ?? '', name).toBe(r.origin);
         // A thin LV's size is its extents' worth, virtual.
-        expect(seg.number('extent_count')! * extent, name).toBe(Number(r.lv_size));
+        expect(must(seg.number('extent_count'), 'extent_count') * extent, name).toBe(Number(r.lv_size));
       } else {
-        expect(segs.reduce((a, s) => a + s.number('extent_count')!, 0) * extent, name).toBe(Number(r.lv_size));
+        expect(segs.reduce((a, s) => a + must(s.number('extent_count'), 'extent_count'), 0) * extent, name).toBe(Number(r.lv_size));
       }
       if (r.segtype === 'thin-pool') {
-        const seg = segs[0]!;
-        expect(seg.number('chunk_size')! * 512).toBe(Number(r.chunk_size));
+        const seg = segs[0];
+        expect(must(seg.number('chunk_size'), 'chunk_size') * 512).toBe(Number(r.chunk_size));
         expect(seg.number('transaction_id')).toBe(Number(r.transaction_id));
         // The kernel's pool said the same transaction id while it ran.
         expect(kernelStatus.split(' ')[3]).toBe(r.transaction_id);
@@ -116,15 +118,22 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
 
   it("holds the pool's metadata in pool_tmeta: read in place, it checks clean and has the thin ids and transaction id LVM names", () => {
     const model = volumeGroup(vg);
-    const pool = model.lvs.get('pool')!.segments[0]!;
+    const pool = must(model.lvs.get('pool'), 'LV pool').segments[0];
     expect([pool.type, pool.metadataLv, pool.dataLv]).toEqual(['thin-pool', 'pool_tmeta', 'pool_tdata']);
     const f = new PvFile(image);
-    const tmeta = new LvSource(model, pool.metadataLv!, new Map([['pv0', { file: f, start: 0 }]]));
-    expect(tmeta.size).toBe(Number(rows.find((r) => r.lv_name === '[pool_tmeta]')!.lv_size));
+    const tmeta = new LvSource(model, must(pool.metadataLv, 'the metadata LV'), new Map([['pv0', { file: f, start: 0 }]]));
+    expect(tmeta.size).toBe(
+      Number(
+        must(
+          rows.find((r) => r.lv_name === '[pool_tmeta]'),
+          'the lvs row of [pool_tmeta]',
+        ).lv_size,
+      ),
+    );
     const c = check(tmeta);
     expect([c.ok, c.findings]).toEqual([true, []]);
-    expect(c.transactionId).toBe(BigInt(pool.transactionId!));
-    const md = Metadata.open(new LvSource(model, pool.metadataLv!, new Map([['pv0', { file: f, start: 0 }]])));
+    expect(c.transactionId).toBe(BigInt(must(pool.transactionId, 'transaction_id')));
+    const md = Metadata.open(new LvSource(model, must(pool.metadataLv, 'the metadata LV'), new Map([['pv0', { file: f, start: 0 }]])));
     try {
       const thinIds = rows.filter((r) => r.segtype === 'thin').map((r) => Number(r.thin_id));
       expect(
@@ -155,7 +164,7 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     const streamed = spawnSync(process.execPath, [join(projectRoot, 'dist', 'dmthin.cjs'), 'lvm', 'export', image, 'vgfx/snap1', '-o', '-'], {
       maxBuffer: 1 << 27,
     });
-    expect(createHash('sha256').update(streamed.stdout).digest('hex')).toBe(kernel[1]![3]);
+    expect(createHash('sha256').update(streamed.stdout).digest('hex')).toBe(kernel[1][3]);
     // A linear LV: the pool's data LV, the same bytes as its extents in the image.
     const tdata = tmp.path('tdata.img');
     expect(dmthin('lvm', 'export', image, 'vgfx/pool_tdata', '-o', tdata).code).toBe(0);
@@ -163,10 +172,11 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     // A name not there: the VG's visible LVs (lvs' rows without brackets) and where they are all listed.
     const nope = dmthin('lvm', 'export', image, 'vgfx/nope', '-o', tmp.path('x'));
     expect(nope.code).toBe(1);
-    const listed = /no LV nope in VG vgfx \(its LVs: ([^;]*); dmthin lvm ls (\S+) lists every LV\)\n$/.exec(nope.stderr);
-    expect(listed, nope.stderr).not.toBeNull();
-    expect(listed![1]!.split(', ').sort()).toEqual(['pool', 'snap1', 'thin1', 'thin2']);
-    expect(listed![2]).toBe(image);
+    const refusal = /no LV nope in VG vgfx \(its LVs: ([^;]*); dmthin lvm ls (\S+) lists every LV\)\n$/.exec(nope.stderr);
+    expect(refusal, nope.stderr).not.toBeNull();
+    const listed = must(refusal, 'the refusal listing the LVs');
+    expect(listed[1].split(', ').sort()).toEqual(['pool', 'snap1', 'thin1', 'thin2']);
+    expect(listed[2]).toBe(image);
   });
 
   it('lvm ls lists what lvs listed, and the pool metadata LVM cannot see', () => {
@@ -177,11 +187,16 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
       problems: unknown[];
     };
     expect(out.problems).toEqual([]);
-    expect(out.vgs.map((v) => [v.name, v.extent_size, v.pvs.map((p) => p.file)])).toEqual([['vgfx', vg.number('extent_size')! * 512, [image]]]);
-    const lvs = out.vgs[0]!.lvs;
+    expect(out.vgs.map((v) => [v.name, v.extent_size, v.pvs.map((p) => p.file)])).toEqual([
+      ['vgfx', must(vg.number('extent_size'), 'extent_size') * 512, [image]],
+    ]);
+    const lvs = out.vgs[0].lvs;
     expect(lvs.map((l) => (l.hidden ? `[${l.name}]` : l.name)).sort()).toEqual(rows.map((r) => r.lv_name).sort());
     for (const row of rows) {
-      const l = lvs.find((x) => x.name === row.lv_name.replace(/^\[|\]$/g, ''))!;
+      const l = must(
+        lvs.find((x) => x.name === row.lv_name.replace(/^\[|\]$/g, '')),
+        `LV ${row.lv_name}`,
+      );
       expect([l.type, l.size, l.pool ?? '', l.device_id?.toString() ?? '', l.origin ?? ''], row.lv_name).toEqual([
         row.segtype,
         Number(row.lv_size),
@@ -208,10 +223,10 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
   function withVgText(name: string, edit: (text: string) => string): { copy: string; before: string } {
     const copy = tmp.path(name);
     const b = new Uint8Array(readFileSync(image));
-    const area = pv.label.metadataAreas[0]!;
+    const area = pv.label.metadataAreas[0];
     const h = parseMdaHeader(b.subarray(area.offset, area.offset + MDA_HEADER_SIZE), area.offset);
     if (typeof h === 'string') throw new Error(h);
-    const l = h.locns[0]!;
+    const l = h.locns[0];
     const at = area.offset + l.offset;
     const before = Buffer.from(b.subarray(at, at + l.size - 1)).toString('latin1');
     const changed = Buffer.from(`${edit(before)}\0`, 'latin1');
@@ -256,7 +271,7 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     // thin2 names device 7, which the pool lacks, and the pool's device 3 has no LV: one side lost commits.
     const { copy } = withVgText('lost.pv', (t) => t.replace('transaction_id = 3', 'transaction_id = 4').replace('device_id = 3', 'device_id = 7'));
     expect(problemsOf(copy).map((p) => p.kind)).toEqual(['transaction_id_mismatch', 'thin_device_missing', 'orphan_thin_device']);
-    expect(problemsOf(copy)[0]!.detail).toMatch(/device sets differ \(only LVM names 7; only the pool has 3\)/);
+    expect(problemsOf(copy)[0].detail).toMatch(/device sets differ \(only LVM names 7; only the pool has 3\)/);
     const out = tmp.path('lost.fixed');
     expect(dmthin('lvm', 'ls', copy, '--fix-vg-text', '-o', out)).toMatchObject({
       code: 1,
@@ -284,10 +299,10 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     // The space the kernel reported while the pool ran: data used as is; metadata used
     // plus the kernel's reserve, min(4096, blocks / 10) (dm-thin-metadata.c __set_metadata_reserve).
     const j = JSON.parse(dmthin('lvm', 'check', '--json', image, 'vgfx/pool').stdout) as { data_blocks_used: number; metadata_free_blocks: number };
-    const [metaUsed, metaTotal] = kernelStatus.split(' ')[4]!.split('/').map(Number);
-    const [dataUsed] = kernelStatus.split(' ')[5]!.split('/').map(Number);
+    const [metaUsed, metaTotal] = kernelStatus.split(' ')[4].split('/').map(Number);
+    const [dataUsed] = kernelStatus.split(' ')[5].split('/').map(Number);
     expect(j.data_blocks_used).toBe(dataUsed);
-    expect(metaTotal! - j.metadata_free_blocks + Math.min(4096, Math.floor(metaTotal! / 10))).toBe(metaUsed);
+    expect(metaTotal - j.metadata_free_blocks + Math.min(4096, Math.floor(metaTotal / 10))).toBe(metaUsed);
     const d = dmthin('lvm', 'dump', image, 'vgfx/pool');
     expect(d.code).toBe(0);
     const model = volumeGroup(vg);
@@ -337,7 +352,7 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     const [run] = mapLv(model, 'pool_tmeta', 0, 4096);
     const copy = tmp.path('damaged.pv');
     const b = new Uint8Array(readFileSync(image));
-    b[run!.offset + 200] ^= 1; // the pool's superblock, in the image
+    b[run.offset + 200] ^= 1; // the pool's superblock, in the image
     writeFileSync(copy, b);
     const c = dmthin('lvm', 'check', copy, 'vgfx/pool');
     expect(c.code).toBe(1);
@@ -358,7 +373,7 @@ describe('lvm send and receive on the PV lvm2 made', () => {
         .split('\n')
         .map((l) => /^lv vgfx\/(\S+) \d+ bytes, sha256 ([0-9a-f]{64})$/.exec(l))
         .filter((m) => m !== null)
-        .map((m) => [m![1]!, m![2]!]),
+        .map((m) => [m[1], m[2]]),
     );
     const full = tmp.path('snap1.stream');
     const inc = tmp.path('thin1.stream');
@@ -399,13 +414,13 @@ describe('lvm history on the PV lvm2 made', () => {
     // The buffer never wrapped on this PV: seqno 1 (vgcreate) to the committed 10 are all there.
     expect(h.versions.map((v) => v.seqno)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(h.versions.map((v) => v.committed)).toEqual([false, false, false, false, false, false, false, false, false, true]);
-    expect(h.versions[0]!.description).toMatch(/^Write from vgcreate vgfx /);
+    expect(h.versions[0].description).toMatch(/^Write from vgcreate vgfx /);
     // LVM's own description of each command against what the text says it changed.
-    const added = (lv: string) => h.versions.find((v) => v.changes.some((c) => c.kind === 'lv_added' && c.lv === lv))!;
-    expect(added('thin1').description).toMatch(/lvcreate -y -V 32M -T vgfx\/pool -n thin1 /);
-    expect(added('snap1').description).toMatch(/lvcreate -y -s vgfx\/thin1 -n snap1 /);
-    expect(added('thin2').description).toMatch(/lvcreate -y -V 16M -T vgfx\/pool -n thin2 /);
-    expect(added('pool_tmeta').description).toMatch(/lvcreate -y --type thin-pool -L 40M --chunksize 64k -n pool vgfx /);
+    const added = (lv: string) => h.versions.find((v) => v.changes.some((c) => c.kind === 'lv_added' && c.lv === lv));
+    expect(must(added('thin1'), 'the version adding thin1').description).toMatch(/lvcreate -y -V 32M -T vgfx\/pool -n thin1 /);
+    expect(must(added('snap1'), 'the version adding snap1').description).toMatch(/lvcreate -y -s vgfx\/thin1 -n snap1 /);
+    expect(must(added('thin2'), 'the version adding thin2').description).toMatch(/lvcreate -y -V 16M -T vgfx\/pool -n thin2 /);
+    expect(must(added('pool_tmeta'), 'the version adding pool_tmeta').description).toMatch(/lvcreate -y --type thin-pool -L 40M --chunksize 64k -n pool vgfx /);
     // Times never go backwards; nothing was removed.
     const times = h.versions.map((v) => Date.parse(v.time));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
@@ -413,7 +428,7 @@ describe('lvm history on the PV lvm2 made', () => {
     // An LV is "changed" exactly when its section of the VG text differs from the version before (read here from
     // the bytes where each version was found, sections matched by braces): not when only its line number moved.
     const texts = h.versions.map((v) => {
-      const at = Number(/ at byte (\d+)$/.exec((v as unknown as { found_in: string }).found_in)![1]);
+      const at = Number(must(/ at byte (\d+)$/.exec((v as unknown as { found_in: string }).found_in), 'where the version was found')[1]);
       const bytes = readFileSync(image).subarray(at);
       return bytes.subarray(0, bytes.indexOf(0)).toString('utf8');
     });
@@ -431,18 +446,19 @@ describe('lvm history on the PV lvm2 made', () => {
           if (text[j] === '{') depth++;
           else if (text[j] === '}' && --depth === 0) break;
         }
-        out.set(m[1]!, text.slice(i + m[0].length, j));
+        out.set(m[1], text.slice(i + m[0].length, j));
         i = j + 1;
       }
     };
     for (let k = 1; k < texts.length; k++) {
-      const [was, now] = [sections(texts[k - 1]!), sections(texts[k]!)];
+      const [was, now] = [sections(texts[k - 1]), sections(texts[k])];
       const changed = [...now].filter(([n, t]) => was.has(n) && was.get(n) !== t).map(([n]) => n);
       expect(
-        h.versions[k]!.changes.filter((c) => c.kind === 'lv_changed')
+        h.versions[k].changes
+          .filter((c) => c.kind === 'lv_changed')
           .map((c) => c.lv)
           .sort(),
-        `seqno ${h.versions[k]!.seqno}`,
+        `seqno ${h.versions[k].seqno}`,
       ).toEqual(changed.sort());
     }
     expect(dmthin('lvm', 'history', image).stdout).toMatch(
@@ -470,7 +486,10 @@ describe('the same PV inside whole-disk images', () => {
     expect(ls.vgs.map((v) => v.name)).toEqual(['vgfx']);
     const out = tmp.path('thin1-from-disk.img');
     expect(dmthin('lvm', 'export', path, 'vgfx/thin1', '-o', out).code).toBe(0);
-    const kernel = /^lv vgfx\/thin1 \d+ bytes, sha256 ([0-9a-f]{64})$/m.exec(readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8'))![1];
+    const kernel = must(
+      /^lv vgfx\/thin1 \d+ bytes, sha256 ([0-9a-f]{64})$/m.exec(readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8')),
+      'the sha256 of thin1',
+    )[1];
     expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(kernel);
   }
 
@@ -487,7 +506,7 @@ describe('the same PV inside whole-disk images', () => {
     const path = tmp.path('mbr.img');
     writeFileSync(path, d);
     const ls = JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout) as { vgs: Array<{ pvs: Array<{ offset: number }> }> };
-    expect(ls.vgs[0]!.pvs[0]!.offset).toBe(2048 * 512);
+    expect(ls.vgs[0].pvs[0].offset).toBe(2048 * 512);
     exportsThin1(path, ['partition_not_read']);
   });
 

@@ -16,6 +16,7 @@ import { runTool, scratch } from '../support/env.js';
 import { committedVgText, truncatedCopy, withEditedVgText } from '../support/vg-text.js';
 import type { Run } from '../support/env.js';
 import { unpackStripedPvs } from '../support/fixtures.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -69,9 +70,9 @@ const inLv =
 describe('the test helper writes an edited VG text back as LVM would', () => {
   it('the edited text is the committed one, its checksums hold, and lvm ls reads the edit', () => {
     const [a, b] = edited(inLv('lin', 'creation_host = "(none)"', 'creation_host = "edited"'));
-    expect(committedVgText(a!)).toContain('creation_host = "edited"');
-    expect(committedVgText(b!)).toBe(committedVgText(a!));
-    expect(ls(a!, b!)).toMatchObject({ code: 0, problems: [] });
+    expect(committedVgText(a)).toContain('creation_host = "edited"');
+    expect(committedVgText(b)).toBe(committedVgText(a));
+    expect(ls(a, b)).toMatchObject({ code: 0, problems: [] });
   });
 });
 
@@ -86,10 +87,10 @@ describe('a PV image shorter than its label says', () => {
     expect(kinds).toEqual(expect.arrayContaining(['lv_not_all_there lin', 'lv_not_all_there str', 'unreadable_pool_data pool']));
     expect(kinds).not.toContain('unreadable_pool_metadata pool');
     // pool_tmeta is whole in the short image: the data problem says the metadata can still be read.
-    expect(r.problems.find((p) => p.kind === 'unreadable_pool_data')!.detail).toMatch(
+    expect(r.problems.find((p) => p.kind === 'unreadable_pool_data')?.detail).toMatch(
       /\(its metadata can still be checked and dumped\); if the missing bytes cannot be had, lvm export --partial writes what the images hold and lists what is lost$/,
     );
-    expect(r.problems.find((p) => p.kind === 'truncated_pv')!.detail).toMatch(/pv1-15M.*67108864 bytes, the image holds 15728640/);
+    expect(r.problems.find((p) => p.kind === 'truncated_pv')?.detail).toMatch(/pv1-15M.*67108864 bytes, the image holds 15728640/);
     const out = tmp.path('lin-short.img');
     refused(
       dmthin('lvm', 'export', pv0, short, 'vgst/lin', '-o', out),
@@ -127,7 +128,7 @@ describe('a PV image shorter than its label says', () => {
       const args = verb === 'rmap' ? ['--region', '0..1'] : verb === 'report' ? ['-o', tmp.path('r.html')] : [];
       refused(dmthin('lvm', verb, ...args, pv0, short, 'vgst/pool'), meta);
     }
-    expect(ls(pv0, short).problems.find((p) => p.kind === 'unreadable_pool_metadata')!.detail).toMatch(meta);
+    expect(ls(pv0, short).problems.find((p) => p.kind === 'unreadable_pool_metadata')?.detail).toMatch(meta);
   });
 });
 
@@ -145,7 +146,12 @@ describe('a PV of two left out', () => {
       expect.arrayContaining(['missing_pv', 'lv_not_all_there', 'unreadable_pool_data', 'unreadable_pool_metadata']),
     );
     // The metadata LV is on the missing PV too: the data problem does not send the admin to check and dump it.
-    expect(r.problems.find((p) => p.kind === 'unreadable_pool_data')!.detail).not.toMatch(/metadata can still be checked/);
+    expect(
+      must(
+        r.problems.find((p) => p.kind === 'unreadable_pool_data'),
+        'the unreadable_pool_data problem',
+      ).detail,
+    ).not.toMatch(/metadata can still be checked/);
     // What lies on pv0 alone is still read.
     expect(dmthin('lvm', 'export', pv0, 'vgst/lvol0_pmspare', '-o', tmp.path('spare.img')).code).toBe(0);
   });
@@ -375,7 +381,7 @@ describe('names from the images are printed with control characters escaped', ()
     expect(text.stdout).not.toMatch(CONTROL);
     expect(text.stdout).toContain('li\\x1b[2J\\x7fn');
     const json = dmthin('lvm', 'ls', '--json', ...images);
-    expect((JSON.parse(json.stdout) as { vgs: Array<{ lvs: Array<{ name: string }> }> }).vgs[0]!.lvs.map((l) => l.name)).toContain(evil);
+    expect((JSON.parse(json.stdout) as { vgs: Array<{ lvs: Array<{ name: string }> }> }).vgs[0].lvs.map((l) => l.name)).toContain(evil);
     // A message naming it: the stripe on a PV the VG lacks.
     const broken = edited((t) => inLv(`"${evil}"`, '"pv1", 9', `"pv\x07", 9`)(t.replace('\nlin {', `\n"${evil}" {`)));
     const r = dmthin('lvm', 'ls', ...broken);
@@ -384,7 +390,7 @@ describe('names from the images are printed with control characters escaped', ()
     const e = dmthin('lvm', 'export', ...broken, `vgst/${evil}`, '-o', tmp.path('evil.img'));
     expect(e.code).toBe(1);
     expect(e.stderr).not.toMatch(CONTROL);
-    expect(readFileSync(images[0]!).length).toBe(64 * MiB);
+    expect(readFileSync(images[0]).length).toBe(64 * MiB);
   });
 });
 

@@ -14,6 +14,7 @@ import { printable } from '../../src/lvm/printable.js';
 import { cliPath } from '../support/cli.js';
 import { scratch } from '../support/env.js';
 import { ImageEditor, type PristineImage, loadPristine, writeImage } from '../fuzz/lvm-image.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch('dmthin-hostile-lvm-');
 afterAll(() => tmp.cleanup());
@@ -40,7 +41,7 @@ function cli(args: string[], timeout = 60_000): Result {
   rmSync(rss, { force: true });
   const cmd = TIME ? [TIME, '-f', '%M', '-o', rss, process.execPath, cliPath, ...args] : [process.execPath, cliPath, ...args];
   const t0 = Date.now();
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout, killSignal: 'SIGKILL', maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout, killSignal: 'SIGKILL', maxBuffer: 1 << 26 });
   const ms = Date.now() - t0;
   const rssKiB = TIME && existsSync(rss) ? Number(readFileSync(rss, 'utf8').trim().split('\n').pop()) : undefined;
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '').replace(/^Command exited with non-zero status \d+\n/m, ''), rssKiB, ms };
@@ -48,7 +49,7 @@ function cli(args: string[], timeout = 60_000): Result {
 
 /** A copy of fixture `name` with `edit` applied; its path. */
 function image(name: string, edit: (e: ImageEditor, p: PristineImage) => void, file = `${name}.img`): string {
-  const p = pristine.get(name)!;
+  const p = must(pristine.get(name), `pristine image ${name}`);
   const path = tmp.path(file);
   writeImage(p, path);
   const e = new ImageEditor(path);
@@ -192,7 +193,12 @@ describe('the VG text parser and the ring scan are bounded', () => {
     expect(r.stdout + r.stderr).not.toMatch(ENGINE);
     expect(r.code).toBe(0);
     const h = JSON.parse(r.stdout) as { versions: Array<{ seqno: number; time?: string }> };
-    expect(h.versions.find((v) => v.seqno === 10)!.time).toBeUndefined();
+    expect(
+      must(
+        h.versions.find((v) => v.seqno === 10),
+        'version 10',
+      ).time,
+    ).toBeUndefined();
   });
 });
 

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
 import type { LvsRow } from '../support/lvs.js';
 import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -48,10 +49,10 @@ function facts(name: string): Facts {
   const sums = new Map<string, { bytes: number; sha256: string }>();
   for (const l of lines) {
     const m = /^lv (\S+) (\d+) bytes, sha256 ([0-9a-f]{64})$/.exec(l);
-    if (m) sums.set(m[1]!, { bytes: Number(m[2]), sha256: m[3]! });
+    if (m) sums.set(m[1], { bytes: Number(m[2]), sha256: m[3] });
   }
   const report = JSON.parse(readFileSync(join(projectRoot, 'fixtures', `${name}.lvs.facts`), 'utf8')) as { report: Array<{ lv: LvsRow[] }> };
-  return { rows: report.report[0]!.lv, sums, lines };
+  return { rows: report.report[0].lv, sums, lines };
 }
 
 function unpack(name: string): string {
@@ -68,13 +69,19 @@ function matchesLvs(images: string[], vg: string, f: Facts): InvLv[] {
   const inv = JSON.parse(r.stdout) as { vgs: Array<{ name: string; lvs: InvLv[] }>; problems: unknown[] };
   expect(inv.problems).toEqual([]);
   expect(r.code).toBe(0);
-  const lvs = inv.vgs.find((v) => v.name === vg)!.lvs;
+  const lvs = must(
+    inv.vgs.find((v) => v.name === vg),
+    `VG ${vg}`,
+  ).lvs;
   const byName = new Map<string, LvsRow[]>();
   for (const row of f.rows) byName.set(row.lv_name.replace(/^\[|\]$/g, ''), [...(byName.get(row.lv_name.replace(/^\[|\]$/g, '')) ?? []), row]);
   expect(lvs.map((l) => l.name).sort()).toEqual([...byName.keys()].sort());
   for (const [name, rows] of byName) {
-    const ours = lvs.find((l) => l.name === name)!;
-    const first = rows[0]!;
+    const ours = must(
+      lvs.find((l) => l.name === name),
+      `LV ${name}`,
+    );
+    const first = rows[0];
     expect(ours.size, name).toBe(Number(first.lv_size));
     expect(ours.hidden, name).toBe(first.lv_name.startsWith('['));
     expect(rows.length, `${name} segments`).toBe(Number(first.seg_count));
@@ -99,8 +106,9 @@ function matchesLvs(images: string[], vg: string, f: Facts): InvLv[] {
 /** Every LV the facts recorded, exported from the images, against the kernel's bytes. */
 function exportsMatch(images: string[], f: Facts, names: string[]): void {
   for (const name of names) {
-    const want = f.sums.get(name)!;
-    expect(want, name).toBeDefined();
+    const sum = f.sums.get(name);
+    expect(sum, name).toBeDefined();
+    const want = must(sum, `the sum of ${name}`);
     const out = tmp.path(`${name.replace('/', '_')}.img`);
     const r = dmthin('lvm', 'export', ...images, name, '-o', out);
     expect([r.code, r.stderr], name).toEqual([0, '']);
@@ -119,8 +127,18 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
 
   it('lists every LV as lvs did, segments and stripes included', () => {
     const lvs = matchesLvs(pvs, 'vgst', f);
-    expect(lvs.find((l) => l.name === 'pool_tdata')!.type).toBe('striped');
-    expect(lvs.find((l) => l.name === 'pool')!.chunk_size).toBe(256 * 1024);
+    expect(
+      must(
+        lvs.find((l) => l.name === 'pool_tdata'),
+        'LV pool_tdata',
+      ).type,
+    ).toBe('striped');
+    expect(
+      must(
+        lvs.find((l) => l.name === 'pool'),
+        'LV pool',
+      ).chunk_size,
+    ).toBe(256 * 1024);
     expect(f.rows.filter((r) => r.lv_name === '[pool_tdata]')).toHaveLength(2); // striped, then extended
     expect(f.rows.filter((r) => r.lv_name === 'lin')).toHaveLength(2); // on PV 1, then extended onto PV 2
   });
@@ -131,13 +149,16 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
 
   it('the pool checks clean in place and uses what the kernel reported', () => {
     const j = JSON.parse(dmthin('lvm', 'check', '--json', ...pvs, 'vgst/pool').stdout) as { exit_code: number; data_blocks_used: number };
-    const status = f.lines.find((l) => l.startsWith('status '))!.split(' ');
+    const status = must(
+      f.lines.find((l) => l.startsWith('status ')),
+      'the status line',
+    ).split(' ');
     expect(j.exit_code).toBe(0);
-    expect(j.data_blocks_used).toBe(Number(status[6]!.split('/')[0]));
+    expect(j.data_blocks_used).toBe(Number(status[6].split('/')[0]));
   });
 
   it('history names the removed thin LV with the device id, size and pool LVM gave it', () => {
-    const removed = /^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n'))!;
+    const removed = must(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n')), 'the removed line');
     const h = JSON.parse(dmthin('lvm', 'history', '--json', ...pvs).stdout) as {
       removed: unknown[];
       versions: Array<{ seqno: number; description: string; changes: Array<{ kind: string; lv: string }> }>;
@@ -148,19 +169,22 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
         name: 'gone',
         device_id: Number(removed[1]),
         pool: 'pool',
-        size: f.sums.get('vgst/gone')!.bytes,
+        size: must(f.sums.get('vgst/gone'), 'the sum of vgst/gone').bytes,
         last_seqno: expect.any(Number),
         removed_at: expect.stringMatching(/^\d{4}-/),
       },
     ]);
     const last = (h.removed[0] as { last_seqno: number }).last_seqno;
-    const next = h.versions.find((v) => v.seqno > last)!;
+    const next = must(
+      h.versions.find((v) => v.seqno > last),
+      'the version after the last',
+    );
     expect(next.description).toMatch(/lvremove -y vgst\/gone/);
     expect(next.changes).toContainEqual({ kind: 'lv_removed', lv: 'gone' });
   });
 
   it('brings the removed thin LV back by name: lvm ls --deleted finds its tree, lvm export --deleted gives the bytes the kernel read before lvremove', () => {
-    const removed = Number(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n'))![1]);
+    const removed = Number(must(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n')), 'the removed line')[1]);
     const ls = JSON.parse(dmthin('lvm', 'ls', '--deleted', '--json', ...pvs).stdout) as {
       pools: Array<{ vg: string; pool: string; devices: Array<Record<string, unknown>> }>;
     };
@@ -169,7 +193,15 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
         vg: 'vgst',
         pool: 'pool',
         live_devices: 2,
-        devices: [expect.objectContaining({ device_id: removed, name: 'gone', size: f.sums.get('vgst/gone')!.bytes, reallocated: 0, unknown: 0 })],
+        devices: [
+          expect.objectContaining({
+            device_id: removed,
+            name: 'gone',
+            size: must(f.sums.get('vgst/gone'), 'the sum of vgst/gone').bytes,
+            reallocated: 0,
+            unknown: 0,
+          }),
+        ],
         unattributed: expect.any(Object),
       },
     ]);
@@ -177,7 +209,7 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
     const r = dmthin('lvm', 'export', ...pvs, 'vgst/gone', '--deleted', '-o', out, '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ device_id: removed, pool: 'pool', withheld_blocks: 0 });
-    expect(sha(out)).toBe(f.sums.get('vgst/gone')!.sha256);
+    expect(sha(out)).toBe(must(f.sums.get('vgst/gone'), 'the sum of vgst/gone').sha256);
     expect(dmthin('lvm', 'export', ...pvs, 'vgst/t1', '--deleted', '-o', tmp.path('t1-deleted.img'))).toMatchObject({
       code: 1,
       stderr: expect.stringMatching(/names no removed thin LV vgst\/t1 \(removed: gone\)/),
@@ -195,15 +227,15 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
     writeFileSync(meta, new Uint8Array(4 << 20));
     const r = dmthin('lvm', 'undelete', ...pvs, 'vgst/gone', '-o', meta, '--vg-text', text, '--json');
     expect(r.code, r.stderr).toBe(0);
-    const removed = Number(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n'))![1]);
+    const removed = Number(must(/^removed vgst\/gone thin_id (\d+)$/m.exec(f.lines.join('\n')), 'the removed line')[1]);
     expect(JSON.parse(r.stdout)).toMatchObject({ lv: 'vgst/gone', pool: 'pool', device_id: removed, as: removed, left_out: 0 });
     expect(pvs.map(sha)).toEqual(before);
     // The VG text: LVM's newest, plus gone's section, plus a description saying so.
-    const vg = volumeGroup(parseConfigText(readFileSync(text, 'utf8')).section('vgst')!);
-    expect(vg.lvs.get('gone')!.segments[0]).toMatchObject({ type: 'thin', thinPool: 'pool', deviceId: removed });
+    const vg = volumeGroup(must(parseConfigText(readFileSync(text, 'utf8')).section('vgst'), 'section vgst'));
+    expect(must(vg.lvs.get('gone'), 'LV gone').segments[0]).toMatchObject({ type: 'thin', thinPool: 'pool', deviceId: removed });
     const inv = JSON.parse(dmthin('lvm', 'ls', '--json', ...pvs).stdout) as { vgs: Array<{ seqno: number; lvs: Array<{ name: string }> }> };
-    expect([...vg.lvs.keys()].sort()).toEqual([...inv.vgs[0]!.lvs.map((l) => l.name), 'gone'].sort());
-    expect(vg.seqno).toBe(inv.vgs[0]!.seqno);
+    expect([...vg.lvs.keys()].sort()).toEqual([...inv.vgs[0].lvs.map((l) => l.name), 'gone'].sort());
+    expect(vg.seqno).toBe(inv.vgs[0].seqno);
     // The metadata passes thin_check; its device exports (with the pool's data) as the kernel read gone before lvremove.
     expect(dmthin('check', meta).code).toBe(0);
     if (tpt09) expect(oracle('0.9', 'thin_check', [meta]).code).toBe(0);
@@ -211,16 +243,28 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
     expect(dmthin('lvm', 'export', ...pvs, 'vgst/pool_tdata', '-o', data).code).toBe(0);
     const out = tmp.path('gone-undeleted.img');
     expect(
-      dmthin('export', '--metadata', meta, '--data', data, '--dev-id', String(removed), '--size', String(f.sums.get('vgst/gone')!.bytes), '-o', out).code,
+      dmthin(
+        'export',
+        '--metadata',
+        meta,
+        '--data',
+        data,
+        '--dev-id',
+        String(removed),
+        '--size',
+        String(must(f.sums.get('vgst/gone'), 'the sum of vgst/gone').bytes),
+        '-o',
+        out,
+      ).code,
     ).toBe(0);
-    expect(sha(out)).toBe(f.sums.get('vgst/gone')!.sha256);
+    expect(sha(out)).toBe(must(f.sums.get('vgst/gone'), 'the sum of vgst/gone').sha256);
   });
 
   it('with one PV missing, names it and refuses the LVs that lie on it, by name', () => {
-    const r = dmthin('lvm', 'ls', '--json', pvs[0]!);
+    const r = dmthin('lvm', 'ls', '--json', pvs[0]);
     expect(r.code).toBe(1);
     expect((JSON.parse(r.stdout) as { problems: Array<{ kind: string }> }).problems.map((p) => p.kind)).toContain('missing_pv');
-    const e = dmthin('lvm', 'export', pvs[0]!, 'vgst/lin', '-o', tmp.path('lin-half.img'));
+    const e = dmthin('lvm', 'export', pvs[0], 'vgst/lin', '-o', tmp.path('lin-half.img'));
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/lin lies on pv1, which none of the images given holds/);
   });
@@ -237,7 +281,7 @@ describe('a whole-disk image with a GPT, the PV in partition 2, its VG text wrap
   it('finds the PV in the partition and lists every LV as lvs did', () => {
     matchesLvs([disk], 'pve', f);
     const inv = JSON.parse(dmthin('lvm', 'ls', '--json', disk).stdout) as { vgs: Array<{ pvs: Array<{ offset: number }> }> };
-    expect(inv.vgs[0]!.pvs[0]!.offset).toBe(4096 * 512);
+    expect(inv.vgs[0].pvs[0].offset).toBe(4096 * 512);
   });
 
   it('exports every LV byte for byte as the kernel read it', () => {
@@ -245,15 +289,15 @@ describe('a whole-disk image with a GPT, the PV in partition 2, its VG text wrap
   });
 
   it('history finds the versions the wrap left whole, up to the committed one, and none it overwrote', () => {
-    const commits = Number(/^commits (\d+) mda (\d+)$/m.exec(f.lines.join('\n'))![1]);
+    const commits = Number(must(/^commits (\d+) mda (\d+)$/m.exec(f.lines.join('\n')), 'the commits line')[1]);
     const h = JSON.parse(dmthin('lvm', 'history', '--json', disk).stdout) as { versions: Array<{ seqno: number; committed: boolean; description: string }> };
     const seqnos = h.versions.map((v) => v.seqno);
-    const newest = seqnos[seqnos.length - 1]!;
-    expect(h.versions[h.versions.length - 1]!.committed).toBe(true);
+    const newest = seqnos[seqnos.length - 1];
+    expect(h.versions[h.versions.length - 1].committed).toBe(true);
     expect(newest).toBeGreaterThan(commits);
     // The oldest versions were overwritten (vgcreate's is gone); what is left runs without gaps to the newest.
     expect(seqnos[0]).toBeGreaterThan(1);
-    expect(seqnos).toEqual(Array.from({ length: seqnos.length }, (_, i) => seqnos[0]! + i));
+    expect(seqnos).toEqual(Array.from({ length: seqnos.length }, (_, i) => seqnos[0] + i));
     expect(h.versions.every((v) => /lvchange|lvcreate|vgcreate|lvremove/.test(v.description))).toBe(true);
   });
 });
@@ -274,8 +318,8 @@ describe('a pool after lvconvert --repair', () => {
   it('exports the thin LVs as the kernel read them after the repair, which is as they were before it', () => {
     exportsMatch([pv], f, ['vgrp/t1', 'vgrp/s1']);
     for (const n of ['t1', 's1']) {
-      const before = new RegExp(`^before vgrp/${n} \\d+ bytes, sha256 ([0-9a-f]{64})$`, 'm').exec(f.lines.join('\n'))![1];
-      expect(f.sums.get(`vgrp/${n}`)!.sha256).toBe(before);
+      const before = must(new RegExp(`^before vgrp/${n} \\d+ bytes, sha256 ([0-9a-f]{64})$`, 'm').exec(f.lines.join('\n')), `the before line of ${n}`)[1];
+      expect(must(f.sums.get(`vgrp/${n}`), `the sum of vgrp/${n}`).sha256).toBe(before);
     }
     expect(dmthin('lvm', 'check', pv, 'vgrp/pool').code).toBe(0);
   });

@@ -110,13 +110,13 @@ describe('the images are scanned once per command', () => {
 
   it('verbs sharing a scan answer as each does alone: the problems one adds are not another’s', () => {
     // pv1 alone: pv0 missing, the pool's data LV not whole (ls and ls --deleted each add a problem of their own).
-    const alone = [pvs[1]!];
+    const alone = [pvs[1]];
     const images = openImages(alone);
     try {
       // Each verb twice, in turn: one that added its problems to the scan's would show them in the next one's answer.
       const shared = [lvmInventory(images), lvmDeleted(images), lvmHistory(images), lvmInventory(images), lvmDeleted(images)];
       const alone1 = [lvmInventory(alone), lvmDeleted(alone), lvmHistory(alone)];
-      expect(alone1[1]!.problems.map((p) => p.kind)).toContain('unreadable_pool_data');
+      expect(alone1[1].problems.map((p) => p.kind)).toContain('unreadable_pool_data');
       expect(shared).toEqual([...alone1, alone1[0], alone1[1]]);
     } finally {
       images.close();
@@ -126,7 +126,7 @@ describe('the images are scanned once per command', () => {
 
 describe('lvm ls judges each LV once', () => {
   it('whether each LV can be read whole is worked out once, hidden pool LVs included', () => {
-    for (const images of [pvs, [pvs[1]!], [pvs[0]!]]) {
+    for (const images of [pvs, [pvs[1]], [pvs[0]]]) {
       judgments.mockClear();
       lvmInventory(images);
       const perLv = new Map<string, number>();

@@ -20,6 +20,7 @@ import { dmthin } from '../support/cli.js';
 import { oracle, projectRoot, scratch, skipReason, tpt09, tpt11 } from '../support/env.js';
 import type { LvsRow } from '../support/lvs.js';
 import { unpackStripedPvs } from '../support/fixtures.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -36,10 +37,15 @@ beforeAll(() => {
   [pv0, pv1] = unpackStripedPvs(tmp.path);
   for (const l of readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.facts'), 'utf8').split('\n')) {
     const m = /^lv (\S+) \d+ bytes, sha256 ([0-9a-f]{64})$/.exec(l);
-    if (m) kernel.set(m[1]!, m[2]!);
+    if (m) kernel.set(m[1], m[2]);
   }
-  const rows = (JSON.parse(readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.lvs.facts'), 'utf8')) as { report: Array<{ lv: LvsRow[] }> }).report[0]!.lv;
-  t1Id = Number(rows.find((r) => r.lv_name === 't1')!.thin_id);
+  const rows = (JSON.parse(readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.lvs.facts'), 'utf8')) as { report: Array<{ lv: LvsRow[] }> }).report[0].lv;
+  t1Id = Number(
+    must(
+      rows.find((r) => r.lv_name === 't1'),
+      'the lvs row of t1',
+    ).thin_id,
+  );
 });
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -100,7 +106,7 @@ describe('lvm export --partial: a disk gone for good', () => {
     writeFileSync(tmeta, meta);
     const dump = oracle(tpt09 ? '0.9' : '1.1', 'thin_dump', [tmeta]);
     expect(dump.code, dump.stderr).toBe(0);
-    const dev = new RegExp(`<device dev_id="${t1Id}"[^>]*>([\\s\\S]*?)</device>`).exec(dump.stdout)![1]!;
+    const dev = must(new RegExp(`<device dev_id="${t1Id}"[^>]*>([\\s\\S]*?)</device>`).exec(dump.stdout), `device ${t1Id} in the dump`)[1];
     const virt: number[] = [];
     for (const m of dev.matchAll(/<range_mapping origin_begin="(\d+)" data_begin="\d+" length="(\d+)"|<single_mapping origin_block="(\d+)"/g)) {
       if (m[3] !== undefined) virt.push(Number(m[3]));
@@ -170,7 +176,7 @@ describe('lvm export --partial: a disk gone for good', () => {
       vgs: Array<{ pvs: Array<{ name: string; file: string | null; offset: number | null }>; lvs: Array<{ name: string; problem?: string }> }>;
       problems: Array<{ kind: string; lv?: string; detail: string }>;
     };
-    const vg = j.vgs[0]!;
+    const vg = j.vgs[0];
     expect(vg.pvs.find((p) => p.name === 'pv0')).toMatchObject({ file: null, offset: null });
     expect(vg.pvs.find((p) => p.name === 'pv1')).toMatchObject({ file: pv1, offset: 0 });
     const problem = Object.fromEntries(vg.lvs.map((l) => [l.name, l.problem ?? null]));
@@ -186,24 +192,23 @@ describe('lvm export --partial: a disk gone for good', () => {
       pool_tdata: 'lv_not_all_there',
       pool_tmeta: null,
     });
-    expect(j.problems.find((p) => p.lv === 'lin')!.detail).toMatch(/lvm export --partial writes what the images hold/);
+    expect(j.problems.find((p) => p.lv === 'lin')?.detail).toMatch(/lvm export --partial writes what the images hold/);
     const text = dmthin('lvm', 'ls', pv1).stdout;
     expect(text).toMatch(/\n {2}t1 .* ! may be lost in part: unreadable_pool_data \(pool pool\), below; lvm export --partial says what\n/);
     // With the metadata LV gone too (pv0 alone), the thin LVs' mark names that, the worse of the two.
     const alone = JSON.parse(dmthin('lvm', 'ls', '--json', pv0).stdout) as { vgs: Array<{ lvs: Array<{ name: string; problem?: string }> }> };
-    expect(alone.vgs[0]!.lvs.find((l) => l.name === 't1')!.problem).toBe('unreadable_pool_metadata');
+    expect(alone.vgs[0].lvs.find((l) => l.name === 't1')?.problem).toBe('unreadable_pool_metadata');
     expect(text).toMatch(/PV pv0 \S+ in \(missing\)/);
     // With both PVs, no row is marked.
     expect(dmthin('lvm', 'ls', pv0, pv1).stdout).not.toMatch(/cannot be read whole/);
   });
 
   it('export names each LV by the segment type lvs gave it (striped is not linear), and so does lvm send’s refusal', () => {
-    const rows = (JSON.parse(readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.lvs.facts'), 'utf8')) as { report: Array<{ lv: LvsRow[] }> }).report[0]!
-      .lv;
+    const rows = (JSON.parse(readFileSync(join(projectRoot, 'fixtures', 'lvm-striped.lvs.facts'), 'utf8')) as { report: Array<{ lv: LvsRow[] }> }).report[0].lv;
     for (const lv of ['lin', 'str']) {
       const r = dmthin('lvm', 'export', pv0, pv1, `vgst/${lv}`, '-o', tmp.path(`${lv}.kind`), '--json');
       expect(r.code, r.stderr).toBe(0);
-      expect((JSON.parse(r.stdout) as { kind: string }).kind).toBe(rows.find((x) => x.lv_name === lv)!.segtype);
+      expect((JSON.parse(r.stdout) as { kind: string }).kind).toBe(rows.find((x) => x.lv_name === lv)?.segtype);
     }
     expect(dmthin('lvm', 'send', pv0, pv1, 'vgst/s1', '--base', 'vgst/lin', '-o', tmp.path('x.inc')).stderr).toMatch(
       /vgst\/lin is a linear LV: lvm send takes thin LVs/,

@@ -39,7 +39,7 @@ describe('lvm ls: an impossible data block size in the pool superblock', () => {
     xzDecompress(join(projectRoot, 'fixtures', 'lvm-single.pv.xz'), image);
     const good = dmthin('lvm', 'ls', '--json', image);
     expect(good.code, good.stderr).toBe(0);
-    const thins = (JSON.parse(good.stdout) as { vgs: Array<{ lvs: Array<{ type: string; mapped_bytes?: number }> }> }).vgs[0]!.lvs.filter(
+    const thins = (JSON.parse(good.stdout) as { vgs: Array<{ lvs: Array<{ type: string; mapped_bytes?: number }> }> }).vgs[0].lvs.filter(
       (l) => l.type === 'thin',
     );
     expect(thins.length).toBeGreaterThan(0);
@@ -54,6 +54,6 @@ describe('lvm ls: an impossible data block size in the pool superblock', () => {
     expect(inv.problems).toContainEqual(
       expect.objectContaining({ kind: 'unreadable_pool_metadata', detail: expect.stringMatching(/data_block_size 0 sectors/) }),
     );
-    for (const lv of inv.vgs[0]!.lvs.filter((l) => l.type === 'thin')) expect(lv.mapped_bytes).toBeUndefined();
+    for (const lv of inv.vgs[0].lvs.filter((l) => l.type === 'thin')) expect(lv.mapped_bytes).toBeUndefined();
   });
 });

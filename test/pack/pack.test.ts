@@ -11,6 +11,7 @@ import { check } from '../../src/thin/check/check.js';
 import { dmthin } from '../support/cli.js';
 import { oracle, scratch, skipReason, tpt11 } from '../support/env.js';
 import { tptPacks, unpackKernelFixture } from '../support/fixtures.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -39,7 +40,19 @@ describe.skipIf(skipReason(packs.length > 0, '../shared/fixtures/tpt-testdata ab
 
   it('unpacks tmeta.pack into metadata that checks clean', () => {
     const out = tmp.path('tmeta.bin');
-    expect(dmthin('metadata', 'unpack', '-i', packs.find((p) => p.endsWith('/tmeta.pack'))!, '-o', out).code).toBe(0);
+    expect(
+      dmthin(
+        'metadata',
+        'unpack',
+        '-i',
+        must(
+          packs.find((p) => p.endsWith('/tmeta.pack')),
+          'tmeta.pack',
+        ),
+        '-o',
+        out,
+      ).code,
+    ).toBe(0);
     expect(check(out).ok).toBe(true);
   });
 });

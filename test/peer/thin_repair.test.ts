@@ -13,6 +13,7 @@ import { tptPacks, unpackTpt } from '../support/fixtures.js';
 import { patchBlock, readBlock, writeBlock } from '../support/damage.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { copyOf } from './peer-support.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -177,7 +178,13 @@ describe('thin_repair peer behaviours', () => {
     ),
   )('repair_device_details_tree', () => {
     mkdirSync(tmp.path('details'), { recursive: true });
-    const orig = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta.pack'))!, tmp.path('details'));
+    const orig = unpackTpt(
+      must(
+        tptPacks().find((p) => p.endsWith('/tmeta.pack')),
+        'tmeta.pack',
+      ),
+      tmp.path('details'),
+    );
     const md = Metadata.open(orig);
     const origSb = md.superblock;
     const origThins = md.devices();
@@ -230,7 +237,13 @@ describe('thin_dump --repair peer behaviours', () => {
     ),
   )('repair_healthy_metadata', () => {
     mkdirSync(tmp.path('healthy'), { recursive: true });
-    const md = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta.pack'))!, tmp.path('healthy'));
+    const md = unpackTpt(
+      must(
+        tptPacks().find((p) => p.endsWith('/tmeta.pack')),
+        'tmeta.pack',
+      ),
+      tmp.path('healthy'),
+    );
     const r = dmthin('dump', '--repair', md);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -242,7 +255,13 @@ describe('thin_dump --repair peer behaviours', () => {
       'tpt-testdata/tmeta_with_empty_roots.pack missing',
     ),
   )('repair_metadata_with_empty_roots', () => {
-    const md = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_empty_roots.pack'))!, tmp.dir);
+    const md = unpackTpt(
+      must(
+        tptPacks().find((p) => p.endsWith('/tmeta_with_empty_roots.pack')),
+        'tmeta_with_empty_roots.pack',
+      ),
+      tmp.dir,
+    );
     const before = dump(md);
     damageSuperblock(md);
     expect(dump(md, '--repair', '--transaction-id=2', '--data-block-size=128', '--nr-data-blocks=1024')).toBe(before);

@@ -27,7 +27,7 @@ const receive = (...args: string[]): { code: number | null; stderr: string } => 
 /** A stream with its header's virtual size set, sealed again. */
 const claiming = (stream: string, size: bigint, out: string): string => {
   const parts: Part[] = splitStream(new Uint8Array(readFileSync(stream)));
-  parts[0] = { type: 'header', bytes: withField(parts[0]!.bytes, 32, 8, size) };
+  parts[0] = { type: 'header', bytes: withField(parts[0].bytes, 32, 8, size) };
   writeFileSync(out, seal(parts));
   return out;
 };

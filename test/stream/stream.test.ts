@@ -12,6 +12,7 @@ import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from '
 import { cliPath, dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';
 import { parseHeader } from '../../src/stream/format.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -237,11 +238,11 @@ describe('an incremental stream skips what the two snapshots share', () => {
     const m = emptyFile(tmp.path('share.meta'), 4 << 20);
     expect(dmthin('restore', '-i', tmp.path('share.xml'), '-o', m).code).toBe(0);
     const md = Metadata.open(m);
-    const roots = new Map(md.devices().map((d) => [d.devId, d.mappingRoot!]));
+    const roots = new Map(md.devices().map((d) => [d.devId, d.mappingRoot]));
     md.close();
     const bytes = new Uint8Array(readFileSync(m));
     const block = (b: number): Uint8Array => bytes.subarray(b * 4096, (b + 1) * 4096);
-    const [r1, r2] = [block(roots.get(1)!), block(roots.get(2)!)];
+    const [r1, r2] = [block(must(roots.get(1), 'the root of thin 1')), block(must(roots.get(2), 'the root of thin 2'))];
     const h = parseNodeHeader(r2);
     expect(h.nrEntries).toBeGreaterThan(3);
     const graft = new DataView(r2.buffer, r2.byteOffset);

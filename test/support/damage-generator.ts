@@ -8,7 +8,8 @@
  */
 import { copyFileSync, statSync, truncateSync } from 'node:fs';
 import { prng } from '../bench/pool-generator.js';
-import { BLOCK_SIZE, classifyBlock } from '../../src/format/checksum.js';
+import { BLOCK_SIZE, type BlockKind, classifyBlock } from '../../src/format/checksum.js';
+import { must } from '../../src/errors.js';
 import { parseNodeHeader, valueOffset } from '../../src/format/btree-node.js';
 import { ENTRIES_PER_BITMAP } from '../../src/format/bitmap.js';
 import { INDEX_ENTRY_SIZE, parseIndexEntry, parseMetadataIndex } from '../../src/format/index-entry.js';
@@ -73,8 +74,7 @@ export function liveBlocks(path: string): number[] {
   const live = new Set<number>();
   const tree = (root: number, leafValuesAreRoots: boolean, onLeaf?: (b: Uint8Array) => void): void => {
     const stack = [root];
-    while (stack.length) {
-      const b = stack.pop()!;
+    for (let b = stack.pop(); b !== undefined; b = stack.pop()) {
       if (b <= 0 || b >= n || live.has(b)) continue;
       const blk = readBlock(path, b);
       if (classifyBlock(blk) !== 'btreeNode') continue;
@@ -119,6 +119,11 @@ export function liveBlocks(path: string): number[] {
   return [...live].filter((b) => b < n).sort((a, b) => a - b);
 }
 
+/** The kind of a block `used` lists: it carries a valid checksum of some kind. */
+function kindOf(block: Uint8Array): BlockKind {
+  return must(classifyBlock(block), 'the kind of a block in use');
+}
+
 /** Copies `pristine` to `path` and damages it; returns what was done. */
 export function damage(pristine: string, path: string, used: Map<string, number[]>, seed: number, live: readonly number[] = []): Damage {
   copyFileSync(pristine, path);
@@ -139,12 +144,12 @@ export function damage(pristine: string, path: string, used: Map<string, number[
     case 'bit-flip': {
       const b = pick(all);
       patchBlock(path, b, (d) => (d[4 + Math.floor(rnd() * (BLOCK_SIZE - 4))] ^= 1 << Math.floor(rnd() * 8)));
-      return { kind, block: b, blockKind: classifyBlock(readBlock(pristine, b))! };
+      return { kind, block: b, blockKind: kindOf(readBlock(pristine, b)) };
     }
     case 'zeroed': {
       const b = pick(all);
       writeBlock(path, b, new Uint8Array(BLOCK_SIZE));
-      return { kind, block: b, blockKind: classifyBlock(readBlock(pristine, b))! };
+      return { kind, block: b, blockKind: kindOf(readBlock(pristine, b)) };
     }
     case 'stale-copy': {
       const b = pick(nodes);
@@ -196,7 +201,7 @@ export function damage(pristine: string, path: string, used: Map<string, number[
       const da = readBlock(pristine, a);
       writeBlock(path, a, readBlock(pristine, b));
       writeBlock(path, b, da);
-      return { kind, block: a, other: b, blockKind: classifyBlock(da)! };
+      return { kind, block: a, other: b, blockKind: kindOf(da) };
     }
     case 'duplicated': {
       // A block written twice: a second copy lands over another block in use.
@@ -204,11 +209,11 @@ export function damage(pristine: string, path: string, used: Map<string, number[
       let dst = pick(all);
       if (dst === src) dst = all[(all.indexOf(src) + 1) % all.length];
       writeBlock(path, dst, readBlock(pristine, src));
-      return { kind, block: dst, other: src, blockKind: classifyBlock(readBlock(pristine, dst))! };
+      return { kind, block: dst, other: src, blockKind: kindOf(readBlock(pristine, dst)) };
     }
     case 'index-or-bitmap-garbage': {
       const b = pick([...(used.get('bitmap') ?? []), ...(used.get('index') ?? [])]);
-      const k = classifyBlock(readBlock(pristine, b))!;
+      const k = kindOf(readBlock(pristine, b));
       patchBlock(
         path,
         b,

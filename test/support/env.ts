@@ -14,9 +14,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const projectRoot = existsSync(join(here, '..', '..', 'package.json')) ? resolve(here, '..', '..') : resolve(here, '..', '..', '..');
 export const sharedFixtures = resolve(projectRoot, '..', 'shared', 'fixtures');
 
-export const tpt09 = ['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync)
-  ? dirname(['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync)!)
-  : undefined;
+const thinCheck09 = ['/usr/sbin/thin_check', '/sbin/thin_check'].find(existsSync);
+export const tpt09 = thinCheck09 ? dirname(thinCheck09) : undefined;
 export const tpt11 = existsSync('/opt/tpt-1.1/thin_check') ? '/opt/tpt-1.1' : undefined;
 
 const warned = new Set<string>();

@@ -49,7 +49,7 @@ export function withEditedVgText(src: string, dst: string, edit: (text: string) 
       if (changed === m.text) throw new Error(`${src}: the edit left the VG text as it was`);
       const bytes = Buffer.from(`${changed}\0`, 'utf8');
       const h = m.header;
-      const l = h.locns[0]!;
+      const l = h.locns[0];
       if (bytes.length > h.size - MDA_HEADER_SIZE) throw new Error(`${src}: an edited text of ${bytes.length} bytes does not fit the ${h.size}-byte area`);
       const offset = l.offset + bytes.length <= h.size ? l.offset : MDA_HEADER_SIZE;
       writeSync(fd, bytes, 0, bytes.length, pv.start + m.area.offset + offset);

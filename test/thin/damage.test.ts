@@ -15,6 +15,7 @@ import { restore } from '../../src/thin/restore/restore.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, scratch, tpt11 } from '../support/env.js';
 import { patchBlock, readBlock } from '../support/damage.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 let pristine = '';
@@ -35,7 +36,7 @@ beforeAll(() => {
   restore(xml, pristine);
   const md = Metadata.open(pristine);
   const dev0 = md.devices()[0];
-  internal = dev0.mappingRoot!;
+  internal = must(dev0.mappingRoot, "thin 0's mapping root");
   const root = readBlock(pristine, internal);
   const h = parseNodeHeader(root);
   expect(h.flags).toBe(1);
@@ -70,7 +71,7 @@ function expectFatalAt(path: string, block: number, pattern: RegExp, code: Findi
   expect(r.ok).toBe(false);
   const hit = r.findings.find((f) => f.severity === 'fatal' && f.block === block && pattern.test(f.message));
   expect(hit, JSON.stringify(r.findings.slice(0, 5), null, 1)).toBeDefined();
-  expect(hit!.code).toBe(code);
+  expect(hit?.code).toBe(code);
   // Scripts get the same finding, code and block as fields.
   const json = JSON.parse(dmthin('check', '--json', path).stdout) as { findings: Array<{ code: string; block?: number }> };
   expect(json.findings).toContainEqual(expect.objectContaining({ code, block }));

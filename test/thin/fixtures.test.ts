@@ -80,6 +80,7 @@ import { existsSync as exists, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot, xzDecompress } from '../support/env.js';
 import { Metadata } from '../../src/thin/metadata.js';
+import { must } from '../../src/errors.js';
 
 const projectFixtures = join(projectRoot, 'fixtures');
 const made = exists(projectFixtures)
@@ -109,10 +110,12 @@ describe('fixtures made by this project on a real kernel', () => {
       // The recovery pools share one facts file: a status line each, taken as the pool was copied.
       const facts = base.startsWith('recovery-')
         ? [
-            readFileSync(join(projectFixtures, 'recovery.facts'), 'utf8')
-              .split('\n')
-              .find((l) => l.startsWith(`status ${base} `))!
-              .slice(`status ${base} `.length),
+            must(
+              readFileSync(join(projectFixtures, 'recovery.facts'), 'utf8')
+                .split('\n')
+                .find((l) => l.startsWith(`status ${base} `)),
+              `recovery.facts' status line of ${base}`,
+            ).slice(`status ${base} `.length),
           ]
         : readFileSync(join(projectFixtures, `${base}.facts`), 'utf8')
             .trim()
@@ -127,8 +130,11 @@ describe('fixtures made by this project on a real kernel', () => {
       expect(md.superblock.heldRoot).toBe(st[6] === '-' ? 0 : Number(st[6]));
       const devices = md.devices();
       for (const line of facts.slice(1)) {
-        const m = /^thin (\d+) (\d+) sectors mapped/.exec(line)!;
-        const d = devices.find((x) => x.devId === Number(m[1]))!;
+        const m = must(/^thin (\d+) (\d+) sectors mapped/.exec(line), `a thin line: ${line}`);
+        const d = must(
+          devices.find((x) => x.devId === Number(m[1])),
+          `thin ${m[1]} in the metadata`,
+        );
         expect(d.mappedBlocks * md.superblock.dataBlockSize, line).toBe(Number(m[2]));
       }
       md.close();

@@ -14,6 +14,7 @@ import { dmthin } from '../support/cli.js';
 import { emptyFile, oracle, projectRoot, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';
 import { haveSharedKernelFixture, sharedKernelFixture, tptPacks, unpackSharedKernelFixture, unpackTpt } from '../support/fixtures.js';
 import { patchBlock } from '../support/damage.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -79,7 +80,10 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
   });
 
   it('ls --json gives every field as numbers, consistent with the table', () => {
-    const p = pools.find((x) => x.name === 'generated')!;
+    const p = must(
+      pools.find((x) => x.name === 'generated'),
+      'the generated pool',
+    );
     const j = JSON.parse(dmthin('ls', '--json', p.meta).stdout);
     const table = oracle('0.9', 'thin_ls', ['--no-headers', '-o', 'DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS', p.meta])
       .stdout.trim()
@@ -110,7 +114,10 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
   });
 
   it('delta --format json agrees with the verbose XML', () => {
-    const p = pools.find((x) => x.name === 'generated')!;
+    const p = must(
+      pools.find((x) => x.name === 'generated'),
+      'the generated pool',
+    );
     const j = JSON.parse(dmthin('delta', '--format', 'json', '--snap1', '0', '--snap2', '1', p.meta).stdout);
     const xml = oracle('0.9', 'thin_delta', ['--verbose', '--snap1', '0', '--snap2', '1', p.meta]).stdout;
     const ranges = [...xml.matchAll(/<range begin="(\d+)"[^/]*length="(\d+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
@@ -120,7 +127,7 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
   it("rmap lists every device using each block: the oracles' runs and the ones they miss in shared leaves", () => {
     for (const p of pools) {
       const dumpXml = oracle('0.9', 'thin_dump', [p.meta]).stdout;
-      const nr = Number(/nr_data_blocks="(\d+)"/.exec(dumpXml)![1]);
+      const nr = Number(must(/nr_data_blocks="(\d+)"/.exec(dumpXml), 'nr_data_blocks in the dump')[1]);
       for (const regions of [
         [[0, 64]],
         [
@@ -171,7 +178,10 @@ describe.skipIf(skipReason(!!tpt09, 'thin-provisioning-tools 0.9 missing: ls/del
 
 describe('bad input gives a clear error and a non-zero exit', () => {
   it('unknown device, bad region, region past the end, damaged metadata', () => {
-    const p = pools.find((x) => x.name === 'generated')!;
+    const p = must(
+      pools.find((x) => x.name === 'generated'),
+      'the generated pool',
+    );
     const d = dmthin('delta', '--snap1', '0', '--snap2', '999', p.meta);
     expect(d.code).toBe(1);
     expect(d).toMatchObject({ stdout: '' });
@@ -257,7 +267,7 @@ describe('trim on sparse files', () => {
 
 /** thin_rmap's runs computed from a thin_dump listing (an independent reference). */
 function rmapFromDump(xml: string, regions: number[][]): string[] {
-  const inRegion = (b: number): boolean => regions.some(([s, e]) => b >= s! && b < e!);
+  const inRegion = (b: number): boolean => regions.some(([s, e]) => b >= s && b < e);
   const runs: Array<[number, number, number, number]> = []; // data begin, data end, dev, thin begin
   let cur: [number, number, number, number] | undefined;
   let dev = -1;
@@ -295,7 +305,13 @@ describe('delta --summary skips what two snapshots share', () => {
   it.skipIf(skipReason(!!tpt09 && tptPacks().length > 0, 'oracle 0.9 or tpt-testdata missing: delta --summary comparisons'))(
     'counts what thin_delta --verbose lists, reading only the leaves that differ',
     () => {
-      const shared = unpackTpt(tptPacks().find((p) => p.endsWith('/tmeta_with_shared_internals_and_leaves.pack'))!, tmp.dir);
+      const shared = unpackTpt(
+        must(
+          tptPacks().find((p) => p.endsWith('/tmeta_with_shared_internals_and_leaves.pack')),
+          'tmeta_with_shared_internals_and_leaves.pack',
+        ),
+        tmp.dir,
+      );
       for (const p of [...pools.map((x) => ({ meta: x.meta, a: x.devs[0], b: x.devs[1] })), { meta: shared, a: 1, b: 2 }]) {
         const s = JSON.parse(dmthin('delta', '--summary', '--format', 'json', '--snap1', String(p.a), '--snap2', String(p.b), p.meta).stdout);
         const xml = oracle('0.9', 'thin_delta', ['--verbose', '--snap1', String(p.a), '--snap2', String(p.b), p.meta]).stdout;

@@ -18,6 +18,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
 import { oracle, projectRoot, scratch, tpt09, tpt11, xzDecompress } from '../support/env.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -47,8 +48,9 @@ beforeAll(() => {
     const m = /^block (\d+) (\d+) ([0-9a-f]{64})$/.exec(line);
     if (!m) continue;
     const dev = Number(m[1]);
-    if (!kernel.has(dev)) kernel.set(dev, []);
-    kernel.get(dev)![Number(m[2])] = m[3]!;
+    let blocks = kernel.get(dev);
+    if (!blocks) kernel.set(dev, (blocks = []));
+    blocks[Number(m[2])] = m[3];
   }
 });
 
@@ -61,7 +63,7 @@ function files(moment: string): { meta: string; data: string } {
 }
 
 function score(dev: number, image: Uint8Array): Score {
-  const want = kernel.get(dev)!;
+  const want = must(kernel.get(dev), `the kernel's blocks of thin ${dev}`);
   const s: Score = { recovered: 0, zeroed: 0, wrong: 0, written: 0 };
   for (let v = 0; v < want.length; v++) {
     if (want[v] === zeroHash) continue;
@@ -114,7 +116,7 @@ describe.each(MOMENTS)('deleted devices 2 and 3, pool copied at moment %s', (mom
         '--deleted',
         String(dev),
         '--size',
-        `${kernel.get(dev)!.length * BLOCK}`,
+        `${must(kernel.get(dev), `the kernel's blocks of thin ${dev}`).length * BLOCK}`,
         '-o',
         out,
         '--json',
@@ -137,7 +139,7 @@ describe.each(MOMENTS)('deleted devices 2 and 3, pool copied at moment %s', (mom
       const d = listed.find((x) => x.device_id === dev);
       if (!d || d.unknown === 0) continue;
       const out = tmp.path(`dev${dev}-${moment}-unknown.img`);
-      const size = `${kernel.get(dev)!.length * BLOCK}`;
+      const size = `${must(kernel.get(dev), `the kernel's blocks of thin ${dev}`).length * BLOCK}`;
       const r = JSON.parse(
         dmthin('export', '--metadata', meta, '--data', data, '--deleted', String(dev), '--include-unknown', '--size', size, '-o', out, '--json').stdout,
       );
@@ -161,7 +163,7 @@ describe.each(MOMENTS)('deleted devices 2 and 3, pool copied at moment %s', (mom
     // Device 13 of the new metadata exported live is device 3's recovered image.
     const a = tmp.path(`u13-${moment}.img`);
     const b = tmp.path(`d3-${moment}.img`);
-    const size = `${kernel.get(3)!.length * BLOCK}`;
+    const size = `${must(kernel.get(3), "the kernel's blocks of thin 3").length * BLOCK}`;
     expect(dmthin('export', '--metadata', out, '--data', data, '--dev-id', '13', '--size', size, '-o', a).code).toBe(0);
     expect(dmthin('export', '--metadata', meta, '--data', data, '--deleted', '3', '--size', size, '-o', b).code).toBe(0);
     expect(createHash('sha256').update(readFileSync(a)).digest('hex')).toBe(createHash('sha256').update(readFileSync(b)).digest('hex'));

@@ -15,6 +15,7 @@ import { tptPacks, unpackTpt } from '../support/fixtures.js';
 import { readBlock } from '../support/damage.js';
 import { check } from '../../src/thin/check/check.js';
 import { computeChecksum, Salt, storedChecksum } from '../../src/format/checksum.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -37,14 +38,14 @@ describe('repair of kernel-made metadata, damaged', () => {
       const ours = repairWith('dmthin', damaged, originalXml, tmp.dir, c.args);
       expect(ours.ok, ours.error).toBe(true);
       expect(readFileSync(damaged).equals(before), 'the input is never written').toBe(true);
-      const s = ours.score!;
+      const s = must(ours.score, 'the score of a repair that succeeded');
       expect(s.wrong).toBe(0);
       expect(s.extraDevices).toEqual([]);
       expect(s.lostDevices).toEqual([]);
       if (tpt11) expect(ours.checks).toBe(true);
       if (tpt09) {
         const theirs = repairWith('thin_repair 0.9', damaged, originalXml, tmp.dir, c.args);
-        if (theirs.ok) expect(s.correct).toBeGreaterThanOrEqual(theirs.score!.correct);
+        if (theirs.score) expect(s.correct).toBeGreaterThanOrEqual(theirs.score.correct);
       }
     });
   }
@@ -52,7 +53,7 @@ describe('repair of kernel-made metadata, damaged', () => {
   it('every leaf of every device zeroed in turn: never a wrong mapping, a lost or resurrected device, or output thin_check rejects', () => {
     const orig = fixture('snapshots', tmp.dir);
     const { leaves, totals } = sweepLeaves(orig, [1, 2, 4, 5], tpt09 ? ['dmthin', 'thin_repair 0.9'] : ['dmthin'], tmp.dir);
-    const t = totals.dmthin!;
+    const t = totals.dmthin;
     expect(leaves).toBeGreaterThan(10);
     expect(t.failed).toBe(0);
     expect(t.wrong).toBe(0);
@@ -73,8 +74,8 @@ describe('repair of kernel-made metadata, damaged', () => {
     const originalXml = dumpOf(orig);
     const r = repairWith('dmthin', damaged, originalXml, tmp.dir);
     expect(r.ok, r.error).toBe(true);
-    expect(r.score!.missing).toBe(0);
-    expect(r.score!.wrong).toBe(0);
+    expect(r.score?.missing).toBe(0);
+    expect(r.score?.wrong).toBe(0);
     // dump --repair prints the same as the undamaged dump (repair clears needs_check and drops the metadata snapshot).
     expect(dumpOf(damaged, '--repair')).toBe(originalXml);
   });
@@ -88,8 +89,8 @@ describe('repair of kernel-made metadata, damaged', () => {
     writeFileSync(damaged, b);
     const r = repairWith('dmthin', damaged, dumpOf(orig), tmp.dir);
     expect(r.ok, r.error).toBe(true);
-    expect(r.score!.wrong).toBe(0);
-    expect(r.score!.missing).toBe(0);
+    expect(r.score?.wrong).toBe(0);
+    expect(r.score?.missing).toBe(0);
   });
 });
 
@@ -103,16 +104,16 @@ describe('repair when the newest trees are gone', () => {
     const r = dmthin('repair', '-i', cut, '-o', out);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no compatible roots found: the superblock's trees \(mapping root \d+, details root \d+\) are lost; the metadata is truncated/);
-    const m = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids ([\d,]+)\)/.exec(r.stderr);
-    expect(m, r.stderr).not.toBeNull();
-    const again = dmthin('repair', '-q', '-i', cut, '-o', out, '--override-mapping-root', m![1], '--override-details-root', m![2]);
+    const found = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids ([\d,]+)\)/.exec(r.stderr);
+    expect(found, r.stderr).not.toBeNull();
+    const m = must(found, 'the refusal naming the surviving roots');
+    const again = dmthin('repair', '-q', '-i', cut, '-o', out, '--override-mapping-root', m[1], '--override-details-root', m[2]);
     expect(again.code, again.stderr).toBe(0);
     expect(
-      dumpOf(out)
-        .match(/<device dev_id="(\d+)"/g)!
+      must(dumpOf(out).match(/<device dev_id="(\d+)"/g), 'the devices of the dump')
         .map((x) => x.replace(/\D/g, ''))
         .join(','),
-    ).toBe(m![3]);
+    ).toBe(m[3]);
     if (tpt11) expect(oracle('1.1', 'thin_check', ['-q', out]).code).toBe(0);
   });
 });
@@ -123,13 +124,14 @@ describe("repair of thin-provisioning-tools' damaged test packs", () => {
     'everything lost but the metadata snapshot: refused, the snapshot named as the way back; taking it gives its devices',
     () => {
       mkdirSync(tmp.path('snaponly'), { recursive: true });
-      const md = unpackTpt(pack!, tmp.path('snaponly'));
+      const md = unpackTpt(must(pack, 'corrupted_tmeta_with_metadata_snap.pack'), tmp.path('snaponly'));
       const out = emptyFile(tmp.path('snaponly-out.meta'), readFileSync(md).length);
       const r = dmthin('repair', '-i', md, '-o', out);
       expect(r.code).toBe(1);
-      const m = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids [\d,]+; the held metadata snapshot at block \d+\)/.exec(r.stderr);
-      expect(m, r.stderr).not.toBeNull();
-      const again = dmthin('repair', '-q', '-i', md, '-o', out, '--override-mapping-root', m![1], '--override-details-root', m![2]);
+      const found = /--override-mapping-root (\d+) --override-details-root (\d+) \(thin ids [\d,]+; the held metadata snapshot at block \d+\)/.exec(r.stderr);
+      expect(found, r.stderr).not.toBeNull();
+      const m = must(found, 'the refusal naming the held snapshot');
+      const again = dmthin('repair', '-q', '-i', md, '-o', out, '--override-mapping-root', m[1], '--override-details-root', m[2]);
       expect(again.code, again.stderr).toBe(0);
       const devices = (x: string): string[] => [...x.matchAll(/<device [^>]*>/g)].map((d) => d[0]);
       expect(devices(dumpOf(out))).toEqual(devices(dumpOf(md, '-m')));

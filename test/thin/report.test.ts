@@ -11,6 +11,7 @@ import { collectReport } from '../../src/thin/insight/report.js';
 import { dmthin } from '../support/cli.js';
 import { projectRoot, scratch, skipReason, xzDecompress } from '../support/env.js';
 import { countColor, decodePng } from '../support/png.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -54,11 +55,12 @@ describe('dmthin report', () => {
   it.skipIf(skipReason(!!chromium, 'no chromium: the report is not looked at in a browser (apt-get install chromium)'))(
     'renders in headless Chromium: the DOM nests the tree, the screenshot shows it',
     () => {
+      const browser = must(chromium, 'chromium');
       const profile = tmp.path('chrome-profile');
-      const dom = spawnSync(chromium!, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', timeout: 90_000 });
+      const dom = spawnSync(browser, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--dump-dom', `file://${html}`], { encoding: 'utf8', timeout: 90_000 });
       expect(dom.status, dom.stderr).toBe(0);
       // Rendered DOM: thin 5 inside thin 2's list, inside thin 1's.
-      const tree = /<ul class="tree" id="family">([\s\S]*?)<\/ul>\s*<h2>/.exec(dom.stdout)![1];
+      const tree = must(/<ul class="tree" id="family">([\s\S]*?)<\/ul>\s*<h2>/.exec(dom.stdout), 'the family tree in the DOM')[1];
       const at = (id: number): number => tree.indexOf(`data-dev="${id}"`);
       expect(at(1)).toBeGreaterThanOrEqual(0);
       expect(at(2)).toBeGreaterThan(at(1));
@@ -66,7 +68,7 @@ describe('dmthin report', () => {
       expect(tree.slice(at(2), at(5))).toContain('<ul>');
 
       const png = tmp.path('report.png');
-      const shot = spawnSync(chromium!, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--window-size=1200,1500', `--screenshot=${png}`, `file://${html}`], {
+      const shot = spawnSync(browser, [...CHROME_FLAGS, `--user-data-dir=${profile}`, '--window-size=1200,1500', `--screenshot=${png}`, `file://${html}`], {
         encoding: 'utf8',
         timeout: 90_000,
       });

@@ -22,6 +22,7 @@ import { RefCounts } from '../../src/pdata/ref-counts.js';
 import { StatusError, parsePoolStatus, parseThinStatus } from '../../src/driver/status.js';
 import { lvmDmName, runningPool } from '../../src/lvm/running.js';
 import { scratch } from '../support/env.js';
+import { must } from '../../src/errors.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -150,7 +151,7 @@ describe('node accessor (format/btree-node.ts)', () => {
     ];
     keys.forEach((k, i) => {
       setKeyAt(b, i, k);
-      writeBlockTime(b, valueOffset(maxEntriesFor(8), 8, i), values[i]![0], values[i]![1]);
+      writeBlockTime(b, valueOffset(maxEntriesFor(8), 8, i), values[i][0], values[i][1]);
     });
     sealNode(b);
     const n = BTreeNode.validated(b, 77, 8);
@@ -253,12 +254,12 @@ describe('builder and traversal (pdata/btree)', () => {
 
   it('strict mode throws the codec error at the damaged block; tolerant mode gives the keys it cost, in order', () => {
     const { sink, root } = build(1000);
-    const rootNode = new BTreeNode(sink.blocks.get(root)!, root);
+    const rootNode = new BTreeNode(must(sink.blocks.get(root), `block ${root}`), root);
     expect(rootNode.isLeaf).toBe(false);
     const second = rootNode.u64(1);
     const lo = rootNode.key(1);
     const hi = rootNode.key(2);
-    sink.blocks.get(second)![100]! ^= 1;
+    must(sink.blocks.get(second), `block ${second}`)[100] ^= 1;
     const reader = sink.save('damaged');
     expect(() => forEachLeaf(reader, root, 8, TREE, () => {})).toThrow(ChecksumError);
     // highestKey reads the rightmost path only: a damaged node elsewhere is not on it.
@@ -280,10 +281,10 @@ describe('builder and traversal (pdata/btree)', () => {
 
   it('finds a cycle, a pointer past the end and keys outside the parent range, without hanging', () => {
     const { sink, root } = build(1000);
-    const rootNode = new BTreeNode(sink.blocks.get(root)!, root);
+    const rootNode = new BTreeNode(must(sink.blocks.get(root), `block ${root}`), root);
     const max = rootNode.maxEntries;
     const patch = (i: number, value: number): void => {
-      const b = sink.blocks.get(root)!;
+      const b = must(sink.blocks.get(root), `block ${root}`);
       setU64(b, valueOffset(max, 8, i), value);
       sealNode(b);
     };
@@ -307,15 +308,15 @@ describe('builder and traversal (pdata/btree)', () => {
 
   it('highestKey throws at damage on the rightmost path, and at a cycle there, without hanging', () => {
     const { sink, root } = build(1000);
-    const rootNode = new BTreeNode(sink.blocks.get(root)!, root);
+    const rootNode = new BTreeNode(must(sink.blocks.get(root), `block ${root}`), root);
     const lastAt = rootNode.nrEntries - 1;
     const last = rootNode.u64(lastAt);
-    sink.blocks.get(last)![100]! ^= 1;
+    must(sink.blocks.get(last), `block ${last}`)[100] ^= 1;
     const damaged = sink.save('right-damaged');
     expect(() => highestKey(damaged, root, 8, TREE)).toThrow(ChecksumError);
     damaged.close();
-    sink.blocks.get(last)![100]! ^= 1;
-    const b = sink.blocks.get(root)!;
+    must(sink.blocks.get(last), `block ${last}`)[100] ^= 1;
+    const b = must(sink.blocks.get(root), `block ${root}`);
     setU64(b, valueOffset(rootNode.maxEntries, 8, lastAt), root);
     sealNode(b);
     const cyclic = sink.save('right-cycle');

@@ -4,6 +4,7 @@
  * nodes, never the whole tree, and judges each node as BTreeTraversal does
  * (strict: the first problem throws).
  */
+import { must } from '../../errors.js';
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
@@ -43,16 +44,21 @@ export class LeafCursor {
 
   /** The current entry's u64 value. */
   get value(): number {
-    return this.leaf!.u64(this.pos - 1);
+    return this.current.u64(this.pos - 1);
   }
 
   /** The current entry's value as block_time: data block and time. */
   get dataBlock(): number {
-    return this.leaf!.dataBlock(this.pos - 1);
+    return this.current.dataBlock(this.pos - 1);
   }
 
   get time(): number {
-    return this.leaf!.time(this.pos - 1);
+    return this.current.time(this.pos - 1);
+  }
+
+  /** The leaf of the current entry: there is one once next() has returned true. */
+  private get current(): BTreeNode {
+    return must(this.leaf, 'the current leaf (next() returns true first)');
   }
 
   /** Moves to the next entry; false at the end. */

@@ -23,8 +23,8 @@ export function nodeSet(reader: BlockReader | BTreeTraversal, root: number, tree
   let height = 0; // levels below the root
   for (let n = top; !n.isLeaf && n.nrEntries > 0 && height <= MAX_DEPTH; height++) n = open(n.u64(0));
   const stack: [BTreeNode, number][] = [[top, 0]];
-  while (stack.length) {
-    const [node, level] = stack.pop()!;
+  for (let entry = stack.pop(); entry !== undefined; entry = stack.pop()) {
+    const [node, level] = entry;
     if (level >= height) continue;
     for (let i = 0; i < node.nrEntries; i++) {
       const c = node.u64(i);

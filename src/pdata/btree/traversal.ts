@@ -24,6 +24,7 @@
  * metadata, made only in the modes that need them; nothing is allocated
  * per entry.
  */
+import { must } from '../../errors.js';
 import type { BlockReader } from '../../io/block-reader.js';
 import { BTreeNode } from '../../format/btree-node.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
@@ -96,14 +97,19 @@ export interface Verdict {
   cause?: MetadataError;
 }
 
+const NONE_U8 = new Uint8Array(0);
+const NONE_F64 = new Float64Array(0);
+const NONE_U32 = new Uint32Array(0);
+
 export class BTreeTraversal {
   /** Intrinsic verdict per block (codec, key order, leaf check) for the value size in judgedFor. */
   private readonly verdict: Uint8Array | undefined;
-  private readonly judgedFor: Uint8Array | undefined;
+  /** This and doneEntries, doneErrors: empty unless verdict (done) is kept. */
+  private readonly judgedFor: Uint8Array = NONE_U8;
   private readonly why = new Map<number, Verdict>();
   private readonly done: Uint8Array | undefined;
-  private readonly doneEntries: Float64Array | undefined;
-  private readonly doneErrors: Uint32Array | undefined;
+  private readonly doneEntries: Float64Array = NONE_F64;
+  private readonly doneErrors: Uint32Array = NONE_U32;
   /** Blocks on the path from the root to the node being visited. */
   private readonly onPath: number[] = [];
   /** Buffer stacks, one buffer a tree level, for walks not running (a walk inside a walk takes its own). */
@@ -151,7 +157,7 @@ export class BTreeTraversal {
     const past = this.pastEnd(block);
     if (past) return past;
     const node = this.judge(block, valueSize, into ?? new Uint8Array(BLOCK_SIZE));
-    return this.verdictOf ?? node!;
+    return this.verdictOf ?? must(node, 'a node judged usable');
   }
 
   /** The verdict on a pointer outside the metadata, or undefined when it points inside. */
@@ -171,9 +177,9 @@ export class BTreeTraversal {
   private judge(loc: number, valueSize: number, into: Uint8Array): BTreeNode | undefined {
     const b = this.reader.readInto(loc, into);
     this.verdictOf = undefined;
-    if (this.verdict !== undefined && this.verdict[loc] !== UNKNOWN && this.judgedFor![loc] === valueSize) {
+    if (this.verdict !== undefined && this.verdict[loc] !== UNKNOWN && this.judgedFor[loc] === valueSize) {
       if (this.verdict[loc] === GOOD) return new BTreeNode(b, loc);
-      const v = (this.verdictOf = this.why.get(loc)!);
+      const v = (this.verdictOf = must(this.why.get(loc), 'the verdict on a node judged bad'));
       return v.code === 'keys-out-of-order' || v.code === 'leaf-values' ? new BTreeNode(b, loc) : undefined;
     }
     let v: Verdict | undefined;
@@ -193,7 +199,7 @@ export class BTreeTraversal {
     }
     if (this.verdict) {
       this.verdict[loc] = v ? BAD : GOOD;
-      this.judgedFor![loc] = valueSize;
+      this.judgedFor[loc] = valueSize;
       if (v) this.why.set(loc, v);
     }
     this.verdictOf = v;
@@ -235,8 +241,8 @@ export class BTreeTraversal {
     this.options.counts?.inc(loc);
     const done = this.done;
     if (done && done[loc] !== 0) {
-      if (done[loc] === DONE_BAD) this.errors += this.doneErrors![loc];
-      return this.doneEntries![loc];
+      if (done[loc] === DONE_BAD) this.errors += this.doneErrors[loc];
+      return this.doneEntries[loc];
     }
     if (depth > MAX_DEPTH || this.onPath.includes(loc)) {
       this.problem(w, loc, holeLo, hi, path, 'node-cycle', CYCLE);
@@ -253,7 +259,7 @@ export class BTreeTraversal {
       // Bad keys alone still leave the children readable: a checker walks them.
       if (!(this.options.keepGoing && verdict.code === 'keys-out-of-order')) return this.finish(loc, 0, errorsBefore);
     }
-    const node = nd!;
+    const node = must(nd, 'a node judged walkable');
     const n = node.nrEntries;
     if (n === 0) {
       if (isRoot && this.options.mark) this.options.mark[loc] = 1;
@@ -294,8 +300,8 @@ export class BTreeTraversal {
     if (this.done) {
       const errors = this.errors - errorsBefore;
       this.done[loc] = errors === 0 ? DONE_GOOD : DONE_BAD;
-      this.doneEntries![loc] = entries;
-      this.doneErrors![loc] = Math.min(errors, 0xffffffff);
+      this.doneEntries[loc] = entries;
+      this.doneErrors[loc] = Math.min(errors, 0xffffffff);
     }
     return entries;
   }

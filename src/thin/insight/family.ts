@@ -6,6 +6,7 @@
  * of B is the device created before B, snapshotted at or after B's
  * creation, that shares the most data blocks with B.
  */
+import { must } from '../../errors.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
 import { forEachDataBlock } from '../mapping-scan.js';
 
@@ -19,6 +20,8 @@ export interface FamilyNode {
 
 /** Above this many devices, pairwise bitsets get costly: sharing is sampled instead. */
 const MAX_EXACT_DEVICES = 256;
+
+const SET = "a device's block set";
 
 export function inferFamily(md: Metadata, devices: ThinDevice[] = md.devices()): FamilyNode[] {
   const nrData = Math.max(md.view.dataSpaceMapRoot.nrBlocks, md.superblock.dataSpaceMapRoot.nrBlocks, 1);
@@ -42,13 +45,13 @@ export function inferFamily(md: Metadata, devices: ThinDevice[] = md.devices()):
     let bestShared = 0;
     for (const a of order.slice(0, i)) {
       if (a.snapshottedTime < b.creationTime) continue;
-      const shared = popcountAnd(sets.get(a.devId)!, sets.get(b.devId)!);
+      const shared = popcountAnd(must(sets.get(a.devId), SET), must(sets.get(b.devId), SET));
       if (shared > bestShared || (shared === bestShared && shared > 0 && best && a.creationTime > best.creationTime)) {
         best = a;
         bestShared = shared;
       }
     }
-    return { devId: b.devId, parent: bestShared > 0 ? best!.devId : undefined, sharedWithParent: bestShared };
+    return { devId: b.devId, parent: best?.devId, sharedWithParent: bestShared };
   });
 }
 

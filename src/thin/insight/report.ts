@@ -6,6 +6,7 @@
  */
 import { bitmapEntry } from '../../format/bitmap.js';
 import { escapeXml } from '../dump/xml-writer.js';
+import { must } from '../../errors.js';
 import { MetadataError } from '../../format/errors.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { bitmapSpan, readBitmap, readIndex } from '../../pdata/space-map/reader.js';
@@ -122,7 +123,7 @@ export function renderReport(r: ReportData): string {
   const maxMapped = Math.max(1, ...r.rows.map((x) => x.mappedBlocks));
 
   const treeNode = (f: FamilyNode): string => {
-    const row = byId.get(f.devId)!;
+    const row = must(byId.get(f.devId), `the report row of thin ${f.devId}`);
     const kids = children.get(f.devId) ?? [];
     return `<li><div class="node" data-dev="${f.devId}"><b>thin ${f.devId}</b><span>${bytes(row.mappedBlocks)} mapped · ${bytes(row.exclusiveBlocks)} exclusive</span><small>created t=${row.creationTime}, snapshotted t=${row.snapshottedTime}${f.parent !== undefined ? ` · shares ${bytes(f.sharedWithParent)} with thin ${f.parent}` : ''}</small></div>${kids.length ? `<ul>${kids.map(treeNode).join('')}</ul>` : ''}</li>`;
   };

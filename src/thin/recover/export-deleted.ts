@@ -52,18 +52,18 @@ export function exportDeleted(
   for (let i = 0; i < dev.vblock.length; i++) {
     if (!take(i)) continue;
     written++;
-    highest = dev.vblock[i]!;
+    highest = dev.vblock[i];
   }
   // A size covering every block the device mapped, written or not, unless one is given.
-  const mappedTop = dev.vblock.length ? dev.vblock[dev.vblock.length - 1]! : -1;
+  const mappedTop = dev.vblock.length ? dev.vblock[dev.vblock.length - 1] : -1;
   const bs = md.dataBlockBytes();
   const size = options.size ?? (mappedTop + 1) * bs;
   const runs = (fn: (r: Run) => void): void => {
     let cur: Run | undefined;
     for (let i = 0; i < dev.vblock.length; i++) {
       if (!take(i)) continue;
-      const v = dev.vblock[i]!;
-      const d = dev.data[i]!;
+      const v = dev.vblock[i];
+      const d = dev.data[i];
       if (cur && v === cur.v + cur.n && d === cur.d + cur.n) cur.n++;
       else {
         if (cur) fn(cur);

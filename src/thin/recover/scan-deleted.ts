@@ -34,6 +34,7 @@
  *
  * Nothing is guessed: what the evidence does not decide is unknown.
  */
+import { must } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { BTreeNode } from '../../format/btree-node.js';
 import { DEVICE_DETAILS_SIZE, type DeviceDetails, parseDeviceDetails } from '../../format/device-details.js';
@@ -191,8 +192,9 @@ export function scanDeleted(reader: BlockReader, options: DeletedScanOptions = {
     for (let i = 0; i < node.nrEntries; i++) {
       const id = node.key(i);
       if (liveRoots.has(id)) continue;
-      if (!roots.has(id)) roots.set(id, new Set());
-      roots.get(id)!.add(node.u64(i));
+      let set = roots.get(id);
+      if (!set) roots.set(id, (set = new Set()));
+      set.add(node.u64(i));
       copies.set(id, (copies.get(id) ?? 0) + 1);
     }
   }
@@ -282,19 +284,19 @@ function merge(
   const out = new MappingList();
   const conflicted: number[] = [];
   for (let i = 0; i < order.length; ) {
-    const k = all.keys[order[i]!]!;
-    let best = order[i]!;
+    const k = all.keys[order[i]];
+    let best = order[i];
     let conflict = false;
     let j = i;
-    for (; j < order.length && all.keys[order[j]!] === k; j++) {
-      const x = order[j]!;
-      if (all.time[x]! > all.time[best]!) {
+    for (; j < order.length && all.keys[order[j]] === k; j++) {
+      const x = order[j];
+      if (all.time[x] > all.time[best]) {
         best = x;
         conflict = false;
       } else if (all.time[x] === all.time[best] && all.data[x] !== all.data[best]) conflict = true;
     }
     if (conflict) conflicted.push(out.length);
-    out.push(k, all.data[best]!, all.time[best]!);
+    out.push(k, all.data[best], all.time[best]);
     i = j;
   }
   const m = out.length;
@@ -382,14 +384,15 @@ function judge(
   const disputed = disputedByOtherDeleted(devices);
   const counts = new SpaceMapLookup(reader, sb.dataSpaceMapRoot);
   for (const dev of devices) {
+    const isDisputed = must(disputed.get(dev), "a deleted device's disputed flags");
     const zeroCount: number[] = [];
     // Evidence that the allocator has handed some of this device's blocks to something else since.
     let cameRound = false;
     for (let i = 0; i < dev.data.length; i++) {
       if (dev.verdict[i] === Verdict.Unknown) continue; // a conflict, already judged
-      const b = dev.data[i]!;
-      const v = dev.vblock[i]!;
-      const t = dev.time[i]!;
+      const b = dev.data[i];
+      const v = dev.vblock[i];
+      const t = dev.time[i];
       if (!(b < nrData)) {
         mark(dev, i, Verdict.Unknown, UnknownWhy.PastDataDevice);
         continue;
@@ -413,7 +416,7 @@ function judge(
         mark(dev, i, Verdict.Unknown, UnknownWhy.CountedInSpaceMap);
         continue;
       }
-      if (disputed.get(dev)![i] || (others.get(b) ?? []).some((c) => !agrees(c))) {
+      if (isDisputed[i] || (others.get(b) ?? []).some((c) => !agrees(c))) {
         mark(dev, i, Verdict.Unknown, UnknownWhy.AnotherLeafMapsIt);
         // Another tree used the block: whether before this device or after its delete, the leaves cannot say.
         cameRound = true;
@@ -425,7 +428,7 @@ function judge(
     for (const i of zeroCount)
       if (cameRound) mark(dev, i, Verdict.Unknown, UnknownWhy.AllocatorCameRound);
       else mark(dev, i, Verdict.Intact);
-    for (let i = 0; i < dev.verdict.length; i++) dev.counts[VERDICT_NAMES[dev.verdict[i]!]!]++;
+    for (let i = 0; i < dev.verdict.length; i++) dev.counts[VERDICT_NAMES[dev.verdict[i]]]++;
   }
 }
 
@@ -435,7 +438,8 @@ function judge(
  * by data block in typed columns, each group of one data block compared.
  */
 function disputedByOtherDeleted(devices: DeletedDevice[]): Map<DeletedDevice, Uint8Array> {
-  const out = new Map(devices.map((d) => [d, new Uint8Array(d.data.length)] as const));
+  const flags = devices.map((d) => new Uint8Array(d.data.length));
+  const out = new Map(devices.map((d, i) => [d, flags[i]] as const));
   const total = devices.reduce((n, d) => n + d.data.length, 0);
   if (devices.length < 2 || total === 0) return out;
   const dev = new Uint32Array(total);
@@ -447,21 +451,21 @@ function disputedByOtherDeleted(devices: DeletedDevice[]): Map<DeletedDevice, Ui
       at[k++] = i;
     }
   });
-  const data = (x: number): number => devices[dev[x]!]!.data[at[x]!]!;
+  const data = (x: number): number => devices[dev[x]].data[at[x]];
   const order = new Uint32Array(total);
   for (let i = 0; i < total; i++) order[i] = i;
   order.sort((x, y) => data(x) - data(y));
   for (let i = 0; i < total; ) {
     let j = i + 1;
-    while (j < total && data(order[j]!) === data(order[i]!)) j++;
+    while (j < total && data(order[j]) === data(order[i])) j++;
     for (let p = i; p < j; p++) {
-      const x = order[p]!;
-      const dx = devices[dev[x]!]!;
+      const x = order[p];
+      const dx = devices[dev[x]];
       for (let q = i; q < j; q++) {
-        const y = order[q]!;
+        const y = order[q];
         if (dev[y] === dev[x]) continue;
-        const dy = devices[dev[y]!]!;
-        if (dy.vblock[at[y]!] !== dx.vblock[at[x]!] || dy.time[at[y]!] !== dx.time[at[x]!]) out.get(dx)![at[x]!] = 1;
+        const dy = devices[dev[y]];
+        if (dy.vblock[at[y]] !== dx.vblock[at[x]] || dy.time[at[y]] !== dx.time[at[x]]) flags[dev[x]][at[x]] = 1;
       }
     }
     i = j;

@@ -7,7 +7,7 @@
  * and the output passes thin_check. The input is only read; the output is
  * written whole or not at all (MetadataBuilder).
  */
-import { UsageError } from '../../errors.js';
+import { UsageError, must } from '../../errors.js';
 import { MAX_THIN_ID } from '../../format/device-details.js';
 import { type DumpHeader, type DumpSink, RunCoalescer, dump } from '../dump/dump.js';
 import type { Metadata, ThinDevice } from '../metadata.js';
@@ -57,7 +57,7 @@ export function undelete(md: Metadata, scan: DeletedScan, devId: number, output:
       run: (o, d, n, t) => builder.run(o, d, n, t),
       endDevice: () => builder.endDevice(),
       end: () => {
-        const h = header!;
+        const h = must(header, 'the dump header (begin comes before end)');
         builder.beginDevice({
           devId: as,
           mappedBlocks: mappings,
@@ -66,14 +66,21 @@ export function undelete(md: Metadata, scan: DeletedScan, devId: number, output:
           snapshottedTime: dev.details?.snapshottedTime ?? h.time,
         });
         const runs = new RunCoalescer(builder);
-        for (let i = 0; i < dev.vblock.length; i++) if (keep(i)) runs.push(dev.vblock[i]!, dev.data[i]!, dev.time[i]!);
+        for (let i = 0; i < dev.vblock.length; i++) if (keep(i)) runs.push(dev.vblock[i], dev.data[i], dev.time[i]);
         runs.flush();
         builder.endDevice();
         builder.end();
       },
     };
     dump(md, sink);
-    return { deviceId: devId, as, mappings, leftOut: dev.counts.mapped - mappings, detailsFound: !!dev.details, built: builder.built! };
+    return {
+      deviceId: devId,
+      as,
+      mappings,
+      leftOut: dev.counts.mapped - mappings,
+      detailsFound: !!dev.details,
+      built: must(builder.built, 'what end() built'),
+    };
   } finally {
     builder.close();
   }

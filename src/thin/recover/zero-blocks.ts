@@ -21,7 +21,7 @@ export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): M
       let zeros = 0;
       for (let i = 0; i < d.data.length; i++) {
         if (!vouchedFor(d.verdict[i])) continue;
-        data.readAt(buf, d.data[i]! * bs);
+        data.readAt(buf, d.data[i] * bs);
         if (isZero(buf, bs)) zeros++;
       }
       out.set(d.devId, zeros);

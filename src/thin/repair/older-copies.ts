@@ -5,6 +5,7 @@
  * space map and the surviving mappings say which older mappings can still
  * be true.
  */
+import { must } from '../../errors.js';
 import type { Superblock } from '../../format/superblock.js';
 import { isWholeRange } from '../../pdata/btree/problem.js';
 import { MAX_DEPTH, type LeafCheck } from '../../pdata/btree/traversal.js';
@@ -13,6 +14,10 @@ import type { RefCounts } from '../../pdata/ref-counts.js';
 import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
 import { MappingList } from '../mapping-list.js';
 import type { Hole, SalvageContext, SalvagedDevice } from './context.js';
+
+const KEPT = "a damaged device's kept mappings";
+/** Every candidate came from a lost node's key range: its hole. */
+const HOLE = 'the hole a candidate came from';
 
 export class OlderCopies {
   constructor(private readonly ctx: SalvageContext) {}
@@ -82,7 +87,7 @@ export class OlderCopies {
     const refused = this.ctx.stats.refused;
     const kept = new Map<number, MappingList>();
     for (const dev of damaged) {
-      const g = candidates.get(dev.devId)!;
+      const g = must(candidates.get(dev.devId), "a damaged device's candidates");
       const order = g.sortedOrder();
       const out = new MappingList();
       for (let i = 0; i < order.length; ) {
@@ -124,10 +129,10 @@ export class OlderCopies {
     // A claim counts once per lost node: devices that shared the node claim the same reference.
     const claims = new Map<number, { v: number; t: number; nodes: Set<number>; bad: 'foreign' | 'otherTime' | undefined }>();
     for (const dev of damaged) {
-      const g = kept.get(dev.devId)!;
+      const g = must(kept.get(dev.devId), KEPT);
       for (let i = 0; i < g.length; i++) {
         const d = g.data[i];
-        const node = holeAt(dev.holes, g.keys[i])!.block;
+        const node = must(holeAt(dev.holes, g.keys[i]), HOLE).block;
         const c = claims.get(d);
         if (!c) claims.set(d, { v: g.keys[i], t: g.time[i], nodes: new Set([node]), bad: undefined });
         else {
@@ -144,10 +149,10 @@ export class OlderCopies {
     // tree is lost). Only devices that shared the very lost node are exempt.
     const unexplained = damaged.filter((dev) => {
       const lost = dev.detailsSource === 'newest' ? Math.max(dev.details.mappedBlocks - dev.intact, 0) : Infinity;
-      return lost > kept.get(dev.devId)!.length;
+      return lost > must(kept.get(dev.devId), KEPT).length;
     });
     const contested = (dev: SalvagedDevice, k: number): boolean => {
-      const sharing = sharers.get(holeAt(dev.holes, k)!.block);
+      const sharing = sharers.get(must(holeAt(dev.holes, k), HOLE).block);
       return unexplained.some((o) => o !== dev && !sharing?.has(o.devId));
     };
     if (claims.size > 0) {
@@ -163,12 +168,12 @@ export class OlderCopies {
       }
     }
     for (const dev of damaged) {
-      const g = kept.get(dev.devId)!;
+      const g = must(kept.get(dev.devId), KEPT);
       const out = new MappingList();
       for (let i = 0; i < g.length; i++) {
         const d = g.data[i];
-        const c = claims.get(d)!;
-        const over = implied.get(d) + c.nodes.size > lookup.get(d)!;
+        const c = must(claims.get(d), 'the claim on a kept block');
+        const over = implied.get(d) + c.nodes.size > must(lookup.get(d), 'the count of a kept block');
         if (c.bad === 'foreign') refused.foreign++;
         else if (c.bad === 'otherTime') refused.otherTime++;
         else if (over) refused.overclaimed++;

@@ -7,7 +7,7 @@
  */
 import type { ByteSource } from '../../io/byte-source.js';
 import { BlockReader } from '../../io/block-reader.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, must } from '../../errors.js';
 import { type DumpSink, RunCoalescer } from '../dump/dump.js';
 import { type BuildResult, MetadataBuilder } from '../restore/metadata-builder.js';
 import { type Salvage, type SalvageOptions, salvage } from './salvage.js';
@@ -89,7 +89,7 @@ export function repair(input: string | ByteSource, output: string, options: Repa
     try {
       const s = salvage(reader, options);
       emitSalvage(s, builder);
-      return { salvage: s, built: builder.built! };
+      return { salvage: s, built: must(builder.built, 'what end() built') };
     } finally {
       builder.close();
     }

@@ -7,7 +7,7 @@
  * usable superblock, a ranking of every consistent pair.
  */
 import { DEVICE_DETAILS_SIZE } from '../../format/device-details.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, must } from '../../errors.js';
 import { SUPERBLOCK_MAGIC, type Superblock, parseSuperblock } from '../../format/superblock.js';
 import { NodeKind, type NodeScan } from '../../pdata/btree/node-scan.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
@@ -71,7 +71,7 @@ export class RootFinder {
       if (!det) this.ctx.note('no surviving device details tree fits: the details are rebuilt');
       return { top, det };
     }
-    if (ev.state === 'valid') this.refuseOlderGeneration(ev);
+    if (ev.state === 'valid') this.refuseOlderGeneration(must(ev.sb, 'the superblock of valid evidence'));
     return this.bestGuess();
   }
 
@@ -81,11 +81,11 @@ export class RootFinder {
    * would hand back stale mappings and deleted devices. Say what survives
    * and let the admin choose one knowingly.
    */
-  private refuseOlderGeneration(ev: SuperblockEvidence): never {
+  private refuseOlderGeneration(sb: Superblock): never {
     const pairs = this.rankedPairs();
     // The held metadata snapshot is the one older generation someone chose to keep: name it.
     let snap: { m: number; d: number } | undefined;
-    const held = ev.sb!.heldRoot;
+    const held = sb.heldRoot;
     if (held > 0 && held < this.ctx.n) {
       const copy = parseSuperblock(this.ctx.reader.read(held));
       if (copy.magic === SUPERBLOCK_MAGIC && copy.blocknr === held) snap = { m: copy.mappingRoot, d: copy.detailsRoot };
@@ -102,7 +102,7 @@ export class RootFinder {
       ? `; the metadata is truncated (${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names: is the whole device or file there?)`
       : '';
     throw new UsageError(
-      `no compatible roots found: the superblock's trees (mapping root ${ev.sb!.mappingRoot}, details root ${ev.sb!.detailsRoot}) are lost${truncated}, ` +
+      `no compatible roots found: the superblock's trees (mapping root ${sb.mappingRoot}, details root ${sb.detailsRoot}) are lost${truncated}, ` +
         'and no surviving pair of trees accounts for its data space map. ' +
         (pairs.length > 0
           ? `Older generations survive, newest first: ${list}. Repeat with one of these to rebuild from it; whatever was written after it is lost, and mappings it changed come back stale.`
@@ -165,7 +165,11 @@ export class RootFinder {
       for (const d of allDets) {
         if (this.ctx.mismatches(t, d) !== 0) continue;
         let exact = true;
-        for (const [id, det] of d.details) if (this.ctx.subtreeCount(scan, t.ids.get(id)!, counts) !== det.mappedBlocks) exact = false;
+        for (const [id, det] of d.details) {
+          // An id in the top level's holes has no root: its mappings are not accounted for.
+          const root = t.ids.get(id);
+          if (root === undefined || this.ctx.subtreeCount(scan, root, counts) !== det.mappedBlocks) exact = false;
+        }
         if (!exact || !this.matchesSpaceMap(t, ev.sb, lookup)) continue;
         this.ctx.note(`mapping root ${t.root} and details root ${d.root} account for the newest data space map exactly, block for block: using them`);
         return { top: t, det: d };
@@ -200,7 +204,7 @@ export class RootFinder {
       }
     }
     const ids = [...det.details.keys()];
-    const options: number[][] = ids.map((id) => [...roots].filter((r) => this.ctx.subtreeCount(scan, r, counts) === det.details.get(id)!.mappedBlocks));
+    const options: number[][] = [...det.details.values()].map((dd) => [...roots].filter((r) => this.ctx.subtreeCount(scan, r, counts) === dd.mappedBlocks));
     let combos = 1;
     for (const o of options) combos *= o.length;
     if (combos === 0 || combos > 256) {
@@ -293,12 +297,13 @@ export class RootFinder {
         let mappings = 0;
         let newest: [number, number] = [-1, 0];
         for (const [id, det] of d.details) {
-          const root = t.ids.get(id)!;
-          const c = this.ctx.subtreeCount(scan, root, counts);
+          // An id in the top level's holes has no root: it counts as an unusable one.
+          const root = t.ids.get(id);
+          const c = root === undefined ? -1 : this.ctx.subtreeCount(scan, root, counts);
           if (c !== det.mappedBlocks) exact = false;
           mappings += Math.max(c, 0);
           if (det.transactionId > maxTid) maxTid = det.transactionId;
-          newest = mergeNewest(newest, this.newestTime(scan, root, times));
+          if (root !== undefined) newest = mergeNewest(newest, this.newestTime(scan, root, times));
         }
         pairs.push({ top: t, det: d, exact, maxTid, newest, mappings });
       }

@@ -37,7 +37,7 @@
  * the superblock to write), older-copies.ts (filling lost ranges).
  */
 import type { BlockReader } from '../../io/block-reader.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, must } from '../../errors.js';
 import { type Superblock, checkedDataBlockSize, parseSuperblock, validDataBlockSize } from '../../format/superblock.js';
 import { RefCounts } from '../../pdata/ref-counts.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
@@ -78,7 +78,7 @@ class Salvager {
     const devices: SalvagedDevice[] = [];
     const seenLeaf = new Uint8Array(this.ctx.n);
     const dataSmAvailable = ev.sb !== undefined && ev.nrDataBlocks !== undefined;
-    const implied = dataSmAvailable ? new RefCounts(ev.nrDataBlocks!) : undefined;
+    const implied = dataSmAvailable && ev.nrDataBlocks !== undefined ? new RefCounts(ev.nrDataBlocks) : undefined;
     let maxData = -1;
     let maxTime = 0;
     // Devices whose newest trees lost the same node: they shared it, so an older copy of it is each one's.
@@ -164,10 +164,9 @@ class Salvager {
     const header = this.header(ev, det, maxData, maxTime, devices);
     for (const d of devices) {
       d.details.mappedBlocks = d.intact + d.recovered.length;
-      if (det && d.detailsSource === 'newest' && d.holes.length === 0 && det.details.get(d.devId)!.mappedBlocks !== d.intact) {
-        this.ctx.note(
-          `thin device ${d.devId}: details said ${det.details.get(d.devId)!.mappedBlocks} mapped blocks, its tree holds ${d.intact}; writing ${d.intact}`,
-        );
+      const said = d.detailsSource === 'newest' && d.holes.length === 0 ? det?.details.get(d.devId) : undefined;
+      if (said && said.mappedBlocks !== d.intact) {
+        this.ctx.note(`thin device ${d.devId}: details said ${said.mappedBlocks} mapped blocks, its tree holds ${d.intact}; writing ${d.intact}`);
       }
     }
     this.ctx.stats.devices = devices.length;
@@ -193,7 +192,9 @@ class Salvager {
       );
     }
     if (o.dataBlockSize === undefined && ev.dataBlockSize === undefined)
-      this.ctx.note(`data block size ${dataBlockSize} sectors, from the metadata snapshot's copy of the superblock at block ${copy!.blocknr}`);
+      this.ctx.note(
+        `data block size ${dataBlockSize} sectors, from the metadata snapshot's copy of the superblock at block ${must(copy, 'the copy the block size came from').blocknr}`,
+      );
     checkedDataBlockSize(dataBlockSize);
 
     let detailsMaxTid = -1n;

@@ -4,7 +4,7 @@
  * in, and the superblock last (see metadata-builder.ts). Errors in the XML
  * name its line.
  */
-import { UsageError } from '../../errors.js';
+import { UsageError, must } from '../../errors.js';
 import { grow } from '../../pdata/grow.js';
 import type { DumpHeader } from '../dump/dump.js';
 import { BuildInputError, type BuildResult, MetadataBuilder } from './metadata-builder.js';
@@ -58,7 +58,8 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
   let ended = false;
   const warnings: string[] = [];
 
-  const bad = (e: XmlElement, msg: string): never => {
+  // Typed as a whole (not only its return): a call to it then narrows what follows.
+  const bad: (e: XmlElement, msg: string) => never = (e, msg) => {
     throw new XmlSyntaxError(xmlPath, lineAt(xmlPath, e.offset), msg);
   };
   const need = (e: XmlElement, a: Attr, name: string): number => {
@@ -69,7 +70,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
   const needU64 = (e: XmlElement, a: Attr, name: string): bigint => {
     const v = e.str.get(a);
     if (v === undefined) bad(e, `missing attribute ${name}`);
-    return BigInt(v!);
+    return BigInt(v);
   };
 
   /** Feeds the builder; what it refuses in the input is reported at the element's line. */
@@ -94,7 +95,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
   readXml(xmlPath, (e) => {
     if (ended) bad(e, 'content after </superblock>');
     switch (e.tag) {
-      case Tag.Superblock:
+      case Tag.Superblock: {
         if (e.kind === 'close') {
           if (!header) bad(e, '</superblock> without <superblock>');
           if (device) bad(e, '</superblock> inside a <device>');
@@ -102,7 +103,7 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
           return;
         }
         if (header) bad(e, 'a second <superblock>');
-        header = {
+        const h: DumpHeader = {
           uuid: e.str.get(Attr.Uuid) ?? '',
           time: need(e, Attr.Time, 'time'),
           transaction: needU64(e, Attr.Transaction, 'transaction'),
@@ -111,9 +112,11 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
           dataBlockSize: overrides.dataBlockSize ?? need(e, Attr.DataBlockSize, 'data_block_size'),
           nrDataBlocks: overrides.nrDataBlocks ?? need(e, Attr.NrDataBlocks, 'nr_data_blocks'),
         };
-        if (overrides.transactionId !== undefined) header.transaction = overrides.transactionId;
-        feed(e, () => builder.begin(header!));
+        if (overrides.transactionId !== undefined) h.transaction = overrides.transactionId;
+        header = h;
+        feed(e, () => builder.begin(h));
         return;
+      }
       case Tag.Def:
         if (e.kind === 'close') {
           def = undefined;
@@ -123,9 +126,9 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
         {
           const name = e.str.get(Attr.Name);
           if (name === undefined) bad(e, 'missing attribute name');
-          if (defs.has(name!)) bad(e, `a second <def name="${name}">`);
+          if (defs.has(name)) bad(e, `a second <def name="${name}">`);
           def = new RunList();
-          defs.set(name!, def);
+          defs.set(name, def);
           if (e.kind === 'empty') def = undefined;
         }
         return;
@@ -133,13 +136,13 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
         const name = e.str.get(Attr.Name);
         const d = name === undefined ? undefined : defs.get(name);
         if (!d) bad(e, `<ref name="${name ?? ''}"> names no earlier <def>`);
-        for (let i = 0; i < d!.n; i++) addRun(e, d!.origin[i], d!.data[i], d!.len[i], d!.time[i]);
+        for (let i = 0; i < d.n; i++) addRun(e, d.origin[i], d.data[i], d.len[i], d.time[i]);
         return;
       }
       case Tag.Device:
         if (e.kind === 'close') {
           if (!device) bad(e, '</device> without <device>');
-          const dev = device!;
+          const dev = device;
           if (builder.deviceSize !== dev.xmlMapped) {
             warnings.push(`thin device ${dev.devId}: mapped_blocks="${dev.xmlMapped}" but ${builder.deviceSize} mappings follow; wrote ${builder.deviceSize}`);
           }
@@ -176,5 +179,5 @@ function restoreInto(xmlPath: string, builder: MetadataBuilder, overrides: Resto
   if (!header) throw new UsageError(`${xmlPath}: no <superblock> element: is this thin_dump XML?`);
   if (!ended) throw new UsageError(`${xmlPath}: the XML ends before </superblock>: truncated?`);
   builder.end();
-  return { ...builder.built!, warnings };
+  return { ...must(builder.built, 'what end() built'), warnings };
 }
