@@ -11,6 +11,7 @@ import { lazyZlib } from '../builtins.js';
 import { BLOCK_SIZE, classifyBlock } from '../format/checksum.js';
 import { ArgumentError, UsageError } from '../errors.js';
 import { BlockReader } from '../io/block-reader.js';
+import type { ByteSource } from '../io/byte-source.js';
 import { errnoWords, fileError, statInput } from '../io/files.js';
 import { withOutput } from '../io/output-file.js';
 import { writeFull } from '../io/full-io.js';
@@ -25,10 +26,11 @@ export interface PackResult {
   bytes: number;
 }
 
-export function pack(input: string, output: string): PackResult {
+/** Packs metadata from a path or any ByteSource (an LV inside disk images); `inputs` are the files the output may not be. */
+export function pack(input: string | ByteSource, output: string, inputs: readonly string[] = typeof input === 'string' ? [input] : []): PackResult {
   const reader = new BlockReader(input);
   try {
-    return withOutput(output, { inputs: [input], binary: true, what: 'pack' }, (out) => packInto(reader, out.fd));
+    return withOutput(output, { inputs, binary: true, what: 'pack' }, (out) => packInto(reader, out.fd));
   } finally {
     reader.close();
   }

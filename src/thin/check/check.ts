@@ -83,6 +83,8 @@ export interface CheckResult {
   leakedMetadataBlocks?: number;
   /** Leaked blocks by space map, for --auto-repair. */
   leaks?: { data: number[]; metadata: number[] };
+  /** Blocks whose on-disk count differs from the computed one other than as a leak, by space map (findings list only the first). */
+  badCounts?: { data: number; metadata: number };
   /** The superblock's NEEDS_CHECK flag. */
   needsCheck?: boolean;
 }
@@ -292,6 +294,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   result.metadataFreeBlocks = metaCmp.free;
   result.leakedMetadataBlocks = metaCmp.leaked;
   result.leaks = { data: dataCmp.leakedBlocks, metadata: metaCmp.leakedBlocks };
+  result.badCounts = { data: dataCmp.bad, metadata: metaCmp.bad };
 }
 
 /** Counts a mapping leaf's data blocks; this loop runs for every mapping. */

@@ -7,9 +7,29 @@
  * The source-specific doctors (lvm, docker, live) call this with the
  * user's names for the devices and add what only they can see
  * (transaction id against LVM's, a missing PV, the kernel's status).
+ *
+ * How: check (as thin_check) judges the metadata; when the superblock or
+ * the trees are damaged, salvage (repair's read-only half) says what the
+ * best repair gives back. Check's knock-on findings (reference counts and
+ * leaks that follow from one lost node) are counted under that cause.
  */
-import type { PoolSource } from '../pool-source.js';
-import type { DoctorReport, PlanStep, Problem } from './report.js';
+import { BlockReader } from '../../io/block-reader.js';
+import { type ByteSource, FileSource } from '../../io/byte-source.js';
+import { UsageError } from '../../errors.js';
+import { MetadataError } from '../../format/errors.js';
+import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
+import { TREE_PROBLEM_CODES } from '../../pdata/btree/problem.js';
+import { collectU64Leaves } from '../../pdata/btree/traversal.js';
+import { type CheckResult, type Finding, checkBlocks } from '../check/check.js';
+import { type Salvage, salvage } from '../repair/salvage.js';
+import { readSuperblockEvidence } from '../repair/superblock-evidence.js';
+import { metadataName, type PoolSource } from '../pool-source.js';
+import { type MatchDevice, matchCandidates } from './candidates.js';
+import { lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
+import { type OlderEntry, scanLeafEntries } from './older-leaves.js';
+import { rawPlan } from './plan.js';
+import type { Candidate, DeviceReport, DoctorReport, PlanStep, Problem } from './report.js';
+import { type MetadataSpace, commitShadowBlocks, metadataSpace } from './space.js';
 
 /** A device's name and size in the user's terms (a thin LV, a container). */
 export interface DeviceName {
@@ -28,16 +48,330 @@ export interface DiagnoseOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What the plan and the kit need beyond the report. */
+export interface Diagnosis {
+  report: DoctorReport;
+  /** Data block size in bytes, when known. */
+  blockBytes?: number;
+  metadataBlocks: number;
+  /** Whether the metadata must be rebuilt (repair), not only have a flag cleared or leaks given back. */
+  needsRepair: boolean;
+  /** When the metadata is too full to commit: how large to repair it into. */
+  space?: MetadataSpace;
+  /** Virtual blocks each device holds, as far as it is known (for exports). */
+  nrDataBlocks?: number;
+}
+
 /** Everything doctor can say about `source`'s pool, without writing anything. The plan is the raw pool's; callers for LVM and Docker replace it (planFor). */
 export function diagnose(source: PoolSource, options: DiagnoseOptions = {}): DoctorReport {
+  return examine(source, options).report;
+}
+
+/** Check codes that follow from a lost tree node when one is lost. */
+const FOLLOWER_CODES = new Set(['ref-count-mismatch', 'leaked-blocks', 'mapped-blocks-mismatch', 'device-without-details', 'device-without-mappings']);
+const TREE_CODES = new Set<string>(TREE_PROBLEM_CODES);
+const MAPPING_AREAS = new Set(['devices', 'mappings']);
+
+/** diagnose() with what the plan and kit need. */
+export function examine(source: PoolSource, options: DiagnoseOptions = {}): Diagnosis {
+  const stage = options.onStage ?? ((): void => {});
   const problems: Problem[] = [...(options.problems ?? [])];
-  const plan: PlanStep[] = [];
-  return {
-    pool: { kind: source.kind, name: source.name, ...(source.running ? { running: source.running } : {}) },
-    healthy: !problems.some((p) => p.severity !== 'info'),
-    problems,
-    devices: [],
-    candidates: [],
-    plan,
+  const reader = new BlockReader(source.metadata);
+  let data: ByteSource | undefined;
+  try {
+    if (source.data !== undefined) data = typeof source.data === 'string' ? new FileSource(source.data, 'data') : source.data;
+    return judge(source, reader, data, problems, options, stage);
+  } finally {
+    reader.close();
+    if (typeof source.data === 'string') data?.close();
+  }
+}
+
+function judge(
+  source: PoolSource,
+  reader: BlockReader,
+  data: ByteSource | undefined,
+  problems: Problem[],
+  options: DiagnoseOptions,
+  stage: (s: string) => void,
+): Diagnosis {
+  const meta = metadataName(source);
+  const pool = { kind: source.kind, name: source.name, ...(source.running ? { running: source.running } : {}) };
+  if (reader.nrBlocks === 0) {
+    problems.push({
+      code: 'superblock',
+      severity: 'fatal',
+      summary: `${meta} is empty: there is no pool metadata to examine`,
+      fix: 'find the real metadata device',
+    });
+    return finish(source, { pool, problems, devices: [], candidates: [] }, { metadataBlocks: 0, needsRepair: false });
+  }
+  const { result: chk } = checkBlocks(reader, { onStage: stage });
+  const ev = readSuperblockEvidence(reader);
+  const treeDamage = chk.findings.filter((f) => TREE_CODES.has(f.code) && MAPPING_AREAS.has(f.area));
+  const fieldDamage = chk.findings.filter((f) => f.code === 'superblock-field');
+  const needsSalvage = ev.state !== 'valid' || fieldDamage.length > 0 || treeDamage.length > 0 || chk.findings.some((f) => f.code.startsWith('device-without'));
+
+  let s: Salvage | undefined;
+  let salvageError: string | undefined;
+  const said = ev.sb ? saidMappedBlocks(reader, ev.sb.detailsRoot) : new Map<number, number>();
+  if (needsSalvage) {
+    stage('working out what the best repair gives back');
+    try {
+      s = salvage(reader, { onProgress: options.onProgress });
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      salvageError = e.message;
+    }
+  }
+  const dbs = s?.header.dataBlockSize ?? ev.dataBlockSize;
+  const blockBytes = dbs === undefined ? undefined : dbs * 512;
+  const nameOf = (id: number): { name?: string; size?: number } => {
+    const n = options.names?.get(id);
+    return n ? { name: n.name, ...(n.size !== undefined ? { size: n.size } : {}) } : {};
   };
+
+  // Devices: from the salvage when the trees are damaged, else from the details as check read them.
+  const devices: DeviceReport[] = [];
+  const matchDevices: MatchDevice[] = [];
+  let inexact = false;
+  let older: OlderEntry[] = [];
+  if (s?.devices.some((d) => d.holes.length > 0)) {
+    stage('looking for older copies of lost mapping leaves');
+    const holes = s.devices.flatMap((d) => d.holes);
+    older = scanLeafEntries(reader, (k) => holes.some((h) => k >= h.lo && k < h.hi), s.live);
+  }
+  if (s) {
+    const olderKeys = older.map((e) => e.key);
+    for (const d of s.devices) {
+      const n = nameOf(d.devId);
+      const sizeBlocks = n.size !== undefined && blockBytes ? Math.ceil(n.size / blockBytes) : undefined;
+      const loss = lostBlocks(d, sizeBlocks, d.detailsSource === 'newest' ? said.get(d.devId) : undefined, d.holes.length > 0 ? olderKeys : []);
+      inexact ||= loss.inexact && loss.blocks.length > 0;
+      const report: DeviceReport = {
+        deviceId: d.devId,
+        ...n,
+        mappedBytes: (d.intact + d.recovered.length) * (blockBytes ?? 0),
+        lost: toBytes(loss.blocks, blockBytes ?? 0),
+        recoveredFromOlder: d.recovered.length,
+      };
+      devices.push(report);
+      const recovered = new Map<number, number>();
+      for (let i = 0; i < d.recovered.length; i++) recovered.set(d.recovered.keys[i], d.recovered.data[i]);
+      matchDevices.push({ report, root: d.root, recovered });
+    }
+  } else if (ev.sb && chk.findings.every((f) => f.code !== 'superblock')) {
+    const roots = new Map(safeTopLevel(reader, ev.sb.mappingRoot));
+    for (const [id, mapped] of [...said].sort((a, b) => a[0] - b[0])) {
+      const report: DeviceReport = { deviceId: id, ...nameOf(id), mappedBytes: mapped * (blockBytes ?? 0), lost: [], recoveredFromOlder: 0 };
+      devices.push(report);
+      matchDevices.push({ report, root: roots.get(id), recovered: new Map() });
+    }
+  }
+
+  // The superblock.
+  if (ev.state !== 'valid' || fieldDamage.length > 0) {
+    const survives =
+      ev.state === 'damaged'
+        ? `its magic and fields hold (${ev.why}), so its roots, sizes and transaction id are used`
+        : ev.state === 'lost'
+          ? `it is lost (${ev.why}); the trees were found by scanning every block: ${s ? `${s.devices.length} devices, ${s.stats.intactMappings} mappings` : 'nothing usable'}`
+          : fieldDamage.map((f) => f.message).join('; ');
+    problems.push({
+      code: 'superblock',
+      severity: 'fatal',
+      summary: `the superblock of ${meta} is damaged: ${survives}${salvageError ? `; ${salvageError}` : ''}`,
+      fix: salvageError
+        ? 'give the data block size (--data-block-size) to repair, then repair into a new metadata device'
+        : 'repair into a new metadata device',
+      facts: { state: ev.state },
+    });
+  }
+
+  // Lost mappings, with check's knock-on findings as followers.
+  const lossy = devices.filter((d) => d.lost.length > 0);
+  const treeLost = s ? s.devices.some((d) => d.holes.length > 0) || treeDamage.length > 0 : treeDamage.length > 0;
+  const covered = new Set<Finding>([...fieldDamage, ...chk.findings.filter((f) => f.code === 'superblock')]);
+  if (treeLost || s?.notes.some((n) => n.startsWith('device details tree') || n.startsWith('top level'))) {
+    for (const f of treeDamage) covered.add(f);
+    const followers = followerCounts(chk);
+    for (const f of chk.findings) if (FOLLOWER_CODES.has(f.code)) covered.add(f);
+    const lostBytes = lossy.reduce((a, d) => a + d.lost.reduce((x, r) => x + r.length, 0), 0);
+    const recovered = devices.reduce((a, d) => a + d.recoveredFromOlder, 0);
+    const nodes = new Set(treeDamage.map((f) => f.block));
+    const who = lossy.map(
+      (d) => `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'}, ${d.lost.reduce((x, r) => x + r.length, 0)} bytes`,
+    );
+    problems.push({
+      code: 'lost_mappings',
+      severity: 'fatal',
+      summary:
+        `${nodes.size || 'some'} node${nodes.size === 1 ? '' : 's'} of the mapping or device details trees cannot be read` +
+        (lossy.length > 0 ? `; after the best repair ${who.join('; ')} read as zeros` : '; the best repair loses no mapping') +
+        (inexact ? ' (no older copy tells which blocks of a lost range were mapped: the whole range is counted)' : '') +
+        `; ${recovered} mappings come back from older copies`,
+      fix: 'save the candidate data blocks, then repair into a new metadata device',
+      ...(followers.length > 0 ? { followers } : {}),
+      facts: { lostBytes, recoveredFromOlder: recovered, damagedNodes: nodes.size },
+    });
+  }
+
+  // needs_check.
+  if (ev.sb && ev.state !== 'lost' && (ev.sb.flags & NEEDS_CHECK_FLAG) !== 0) {
+    problems.push({
+      code: 'needs_check_flag',
+      severity: 'fatal',
+      summary:
+        'the superblock has needs_check set: the kernel aborted a transaction (I/O error or no metadata space) and will not let the pool write until the metadata is checked',
+      fix: 'when nothing else is wrong: dmthin check --clear-needs-check-flag; otherwise the repair clears it',
+    });
+  }
+
+  // Leaks without a lost node.
+  const leakedData = chk.leakedDataBlocks ?? 0;
+  const leakedMeta = chk.leakedMetadataBlocks ?? 0;
+  if (!treeLost && (leakedData > 0 || leakedMeta > 0)) {
+    for (const f of chk.findings) if (f.code === 'leaked-blocks') covered.add(f);
+    problems.push({
+      code: 'leaked_blocks',
+      severity: 'non_fatal',
+      summary:
+        `${leakedData} data and ${leakedMeta} metadata blocks are leaked (counted used, used by nothing): thin_check 0.9 passes them, ` +
+        '1.x fails them, so LVM with 1.x will not activate the pool; a leaked data block may hold what an aborted commit wrote',
+      fix: 'save the leaked data blocks, then give them back (dmthin check --auto-repair) or repair',
+      facts: { data: leakedData, metadata: leakedMeta },
+    });
+  }
+
+  // Metadata space.
+  let space: MetadataSpace | undefined;
+  if (ev.sb && chk.metadataFreeBlocks !== undefined) {
+    const nrBlocks = ev.sb.metadataSpaceMapRoot.nrBlocks;
+    const roots = safeTopLevel(reader, ev.sb.mappingRoot).map(([, r]) => r);
+    const m = metadataSpace(nrBlocks, chk.metadataFreeBlocks, commitShadowBlocks(reader, ev.sb, roots));
+    if (m.exhausted) {
+      space = m;
+      problems.push({
+        code: 'metadata_space_exhausted',
+        severity: 'fatal',
+        summary:
+          `${m.free} of ${m.nrBlocks} metadata blocks are free; the kernel keeps ${m.reserve} in reserve, leaving ${m.usable}, ` +
+          `and one commit shadows about ${m.shadow}: the pool cannot commit (out-of-metadata-space mode, or an aborted commit and needs_check)`,
+        fix: `repair into a larger metadata device (${m.growTo} blocks, ${mib(m.growTo * 4096)}); never into one of the same size`,
+        facts: { free: m.free, nrBlocks: m.nrBlocks, reserve: m.reserve, shadow: m.shadow, growToBytes: m.growTo * 4096 },
+      });
+    }
+  }
+
+  // Data space.
+  const nrDataBlocks = ev.nrDataBlocks ?? s?.header.nrDataBlocks;
+  if (ev.sb && chk.dataBlocksUsed !== undefined && nrDataBlocks !== undefined && chk.dataBlocksUsed >= nrDataBlocks && nrDataBlocks > 0) {
+    problems.push({
+      code: 'data_space_exhausted',
+      severity: 'non_fatal',
+      summary: `all ${nrDataBlocks} data blocks are in use: writes to unprovisioned blocks queue or fail (out-of-data-space mode)`,
+      fix: 'grow the data device, then reload the pool table so the kernel extends the data space map',
+      facts: { nrDataBlocks },
+    });
+  }
+  if (data && blockBytes && nrDataBlocks !== undefined && !(data instanceof FileSource && data.isBlockDevice && data.size === 0)) {
+    const need = nrDataBlocks * blockBytes;
+    if (data.size < need) {
+      problems.push({
+        code: 'data_device_too_small',
+        severity: 'fatal',
+        summary: `the data ${data.name} is ${data.size} bytes, shorter than the pool's ${nrDataBlocks} data blocks of ${blockBytes} bytes (${need} bytes): the kernel will not load the pool (dm-thin.c: pool target too small)`,
+        fix: `give the pool its whole data device back (at least ${need} bytes); never repair the metadata to a smaller nr_data_blocks while data is mapped there`,
+        facts: { size: data.size, needed: need },
+      });
+    }
+  }
+
+  // Check's other findings, grouped by code.
+  const rest = new Map<string, Finding[]>();
+  for (const f of chk.findings) {
+    if (covered.has(f) || f.code === 'leaked-blocks') continue;
+    const list = rest.get(f.code) ?? [];
+    list.push(f);
+    rest.set(f.code, list);
+  }
+  for (const [code, list] of rest) {
+    const severity =
+      code === 'metadata-short' || list.some((f) => f.severity === 'fatal') ? 'fatal' : list.some((f) => f.severity === 'non-fatal') ? 'non_fatal' : 'info';
+    const count = code === 'ref-count-mismatch' ? (chk.badCounts?.data ?? 0) + (chk.badCounts?.metadata ?? 0) : list.length;
+    problems.push({
+      code,
+      severity,
+      summary: `${list[0].message}${count > 1 ? ` (and ${count - 1} more like it)` : ''}`,
+      fix: code === 'metadata-short' ? 'give the metadata device its full size back' : 'repair into a new metadata device',
+      facts: { count },
+    });
+  }
+
+  // Candidates: counted used, mapped by nothing after the best repair.
+  const candidates: Candidate[] = [];
+  if (blockBytes && chk.leaks) {
+    const recovered = new Set<number>();
+    for (const d of s?.devices ?? []) for (let i = 0; i < d.recovered.length; i++) recovered.add(d.recovered.data[i]);
+    for (const b of chk.leaks.data) if (!recovered.has(b)) candidates.push({ dataBlock: b, offset: b * blockBytes, matches: [] });
+    if (blockBytes)
+      matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: dataWhole(data, nrDataBlocks, blockBytes), onStage: stage });
+  }
+
+  const needsRepair = problems.some(
+    (p) =>
+      p.code !== 'needs_check_flag' &&
+      p.code !== 'leaked_blocks' &&
+      p.code !== 'data_space_exhausted' &&
+      p.code !== 'data_device_too_small' &&
+      p.severity !== 'info' &&
+      !p.code.startsWith('pool_') &&
+      p.code !== 'missing_pv' &&
+      p.code !== 'transaction_id_mismatch',
+  );
+  return finish(source, { pool, problems, devices, candidates }, { blockBytes, metadataBlocks: reader.nrBlocks, needsRepair, space, nrDataBlocks });
+}
+
+function finish(source: PoolSource, r: Pick<DoctorReport, 'pool' | 'problems' | 'devices' | 'candidates'>, d: Omit<Diagnosis, 'report'>): Diagnosis {
+  const report: DoctorReport = { ...r, healthy: !r.problems.some((p) => p.severity !== 'info'), plan: [] as PlanStep[] };
+  const diagnosis: Diagnosis = { report, ...d };
+  report.plan = rawPlan(source, diagnosis);
+  return diagnosis;
+}
+
+/** The data, only when it holds every data block (a short file reads no candidate). */
+function dataWhole(data: ByteSource | undefined, nrDataBlocks: number | undefined, blockBytes: number): ByteSource | undefined {
+  if (!data || nrDataBlocks === undefined) return data;
+  return data.size >= nrDataBlocks * blockBytes || (data instanceof FileSource && data.isBlockDevice) ? data : undefined;
+}
+
+function followerCounts(chk: CheckResult): { code: string; count: number }[] {
+  const out: { code: string; count: number }[] = [];
+  const bad = (chk.badCounts?.data ?? 0) + (chk.badCounts?.metadata ?? 0);
+  if (bad > 0) out.push({ code: 'ref-count-mismatch', count: bad });
+  const leaks = (chk.leakedDataBlocks ?? 0) + (chk.leakedMetadataBlocks ?? 0);
+  if (leaks > 0) out.push({ code: 'leaked-blocks', count: leaks });
+  for (const code of ['mapped-blocks-mismatch', 'device-without-details', 'device-without-mappings']) {
+    const n = chk.findings.filter((f) => f.code === code).length;
+    if (n > 0) out.push({ code, count: n });
+  }
+  return out;
+}
+
+function safeTopLevel(reader: BlockReader, root: number): Array<[number, number]> {
+  try {
+    return collectU64Leaves(reader, root);
+  } catch (e) {
+    // A damaged top level: the caller goes on without the roots.
+    if (e instanceof MetadataError || e instanceof UsageError) return [];
+    throw e;
+  }
+}
+
+export function deviceLabel(d: Pick<DeviceReport, 'deviceId' | 'name'>): string {
+  return d.name ? `${d.name} (thin device ${d.deviceId})` : `thin device ${d.deviceId}`;
+}
+
+export function mib(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`;
 }

@@ -77,6 +77,8 @@ export interface Salvage {
   /** Whether anything was found wrong (a healthy file's only note says its superblock is valid). */
   damaged: boolean;
   stats: SalvageStats;
+  /** 1 for every node the newest trees use (the rest are free or older copies). */
+  live?: Uint8Array;
 }
 
 export interface TopLevel {

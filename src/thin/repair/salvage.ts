@@ -171,7 +171,7 @@ class Salvager {
     }
     this.ctx.stats.devices = devices.length;
     const damaged = this.ctx.damaged || this.ctx.stats.holes > 0;
-    return { header, walker: mappingWalker, devices, notes: this.ctx.notes, damaged, stats: this.ctx.stats };
+    return { header, walker: mappingWalker, devices, notes: this.ctx.notes, damaged, stats: this.ctx.stats, live };
   }
 
   private header(ev: SuperblockEvidence, det: DetailsTree | undefined, maxData: number, maxTime: number, devices: SalvagedDevice[]): DumpHeader {

@@ -1,0 +1,151 @@
+/**
+ * The kit `doctor -o DIR` writes: everything the plan needs, made ahead
+ * so that the admin copies instead of improvising. DIR must not exist; the
+ * kit is built in a directory beside it and renamed to DIR only when every
+ * file is written, and removed when anything fails: either the whole kit
+ * or nothing.
+ *
+ * - report.json: the report, with this kit in it;
+ * - plan.txt: the steps in order;
+ * - original-metadata.pack: the metadata as found (thin_metadata_pack's format);
+ * - repaired.meta: what the best repair gives, in a device large enough
+ *   to commit to (a larger one when the metadata was exhausted); it must
+ *   check clean here too;
+ * - candidates/data-block-N.bin: each candidate block's bytes;
+ * - inferred/thin-ID.img: each device with matched candidates, exported
+ *   from the repaired metadata with those blocks placed where the evidence
+ *   says. Inferred, so labelled: never written into the metadata.
+ */
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ArgumentError, UsageError } from '../../errors.js';
+import { type ByteSource, FileSource } from '../../io/byte-source.js';
+import { errnoWords } from '../../io/files.js';
+import { pack } from '../../pack/pack.js';
+import { check, describeFinding } from '../check/check.js';
+import { exportDevice } from '../export.js';
+import { Metadata } from '../metadata.js';
+import type { PoolSource } from '../pool-source.js';
+import { repair } from '../repair/repair.js';
+import type { Diagnosis } from './diagnose.js';
+import type { DoctorReport, KitFile } from './report.js';
+import { planText } from './text.js';
+
+export interface KitOptions {
+  /** The report as JSON (the CLI's one converter: keys snake_case). */
+  json: (report: DoctorReport) => string;
+  onStage?: (stage: string) => void;
+}
+
+/** Refuses a kit directory that exists or cannot be made, before any work. */
+export function checkKitDir(dir: string): void {
+  if (existsSync(dir)) throw new ArgumentError(`${dir} exists: the kit goes into a new directory (nothing was written)`);
+  if (!existsSync(dirname(dir) || '.')) throw new ArgumentError(`cannot make ${dir}: ${dirname(dir)} does not exist`);
+}
+
+/** Writes the kit for `d` into the new directory `dir`; sets d.report.kit. */
+export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options: KitOptions): DoctorReport {
+  checkKitDir(dir);
+  const stage = options.onStage ?? ((): void => {});
+  const work = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
+  try {
+    mkdirSync(work);
+  } catch (e) {
+    throw new UsageError(`cannot make ${work} for the kit: ${errnoWords(e)}`);
+  }
+  let done = false;
+  try {
+    const files: KitFile[] = [];
+    const at = (name: string): string => join(work, name);
+    stage('packing the original metadata');
+    pack(source.metadata, at('original-metadata.pack'), source.files);
+    files.push({ path: 'original-metadata.pack', role: 'original_metadata_pack' });
+
+    const report = d.report;
+    const metadataWrong = report.problems.some(
+      (p) => p.severity !== 'info' && ['superblock', 'needs_check_flag', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted'].includes(p.code),
+    );
+    let repaired: string | undefined;
+    if (d.needsRepair || metadataWrong) {
+      stage('repairing into the kit');
+      repaired = at('repaired.meta');
+      writeFileSync(repaired, '');
+      truncateSync(repaired, (d.space?.growTo ?? d.metadataBlocks) * 4096);
+      repair(source.metadata, repaired, { inputs: source.files });
+      const c = check(repaired);
+      const bad = c.findings.filter((f) => f.severity !== 'note');
+      if (bad.length > 0) throw new UsageError(`the repaired metadata does not check clean (${describeFinding(bad[0])}): no kit was written`);
+      files.push({ path: 'repaired.meta', role: 'repaired_metadata' });
+    }
+
+    const data = openData(source);
+    try {
+      if (data && d.blockBytes && report.candidates.length > 0) {
+        stage('copying the candidate blocks');
+        mkdirSync(at('candidates'));
+        const buf = new Uint8Array(d.blockBytes);
+        for (const c of report.candidates) {
+          data.readAt(buf, c.offset);
+          const name = `candidates/data-block-${c.dataBlock}.bin`;
+          writeFileSync(at(name), buf);
+          files.push({ path: name, role: 'candidate_block' });
+        }
+        const matched = new Set(report.candidates.flatMap((c) => c.matches.map((m) => m.deviceId)));
+        if (repaired && matched.size > 0) {
+          stage('writing the inferred exports');
+          mkdirSync(at('inferred'));
+          for (const id of [...matched].sort((a, b) => a - b)) {
+            const name = `inferred/thin-${id}.INFERRED.img`;
+            inferredExport(repaired, data, id, d, at(name));
+            files.push({ path: name, role: 'inferred_export', deviceId: id });
+          }
+        }
+      }
+    } finally {
+      if (typeof source.data === 'string') data?.close();
+    }
+
+    // plan.txt and report.json are always there; files lists what the roles name.
+    const kit = { dir, files };
+    const withKit: DoctorReport = { ...report, kit };
+    writeFileSync(at('plan.txt'), planText(withKit));
+    writeFileSync(at('report.json'), options.json(withKit));
+    renameSync(work, dir);
+    done = true;
+    d.report.kit = kit;
+    return withKit;
+  } finally {
+    if (!done) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function openData(source: PoolSource): ByteSource | undefined {
+  if (source.data === undefined) return undefined;
+  return typeof source.data === 'string' ? new FileSource(source.data, 'data') : source.data;
+}
+
+/** Device `id` from the repaired metadata, with each matched candidate block written where its first match places it. */
+function inferredExport(repaired: string, data: ByteSource, id: number, d: Diagnosis, path: string): void {
+  const bs = d.blockBytes ?? 0;
+  const dev = d.report.devices.find((x) => x.deviceId === id);
+  const md = Metadata.open(repaired);
+  const fd = openSync(path, 'w');
+  try {
+    exportDevice(md, data, id, fd, dev?.size !== undefined ? { size: dev.size } : {});
+    const buf = new Uint8Array(bs);
+    const placed = new Set<number>();
+    for (const c of d.report.candidates) {
+      for (const m of c.matches) {
+        // One block per offset: the first candidate (lowest data block) to claim it; the report lists the rest.
+        if (m.deviceId !== id || placed.has(m.offset)) continue;
+        placed.add(m.offset);
+        data.readAt(buf, c.offset);
+        writeSync(fd, buf, 0, bs, m.offset);
+      }
+    }
+    if (dev?.size !== undefined) ftruncateSync(fd, Math.max(dev.size, 0));
+  } finally {
+    closeSync(fd);
+    md.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The steps for a raw pool (metadata and data files or devices named by
+ * the user), in the order they must be taken, with the real paths and
+ * sizes. The order is the point: the original metadata is packed first
+ * (whatever happens, it can be examined again); the candidate blocks are
+ * copied out before anything activates the pool (a pool whose space maps
+ * are rebuilt hands leaked blocks out to be overwritten); repair writes a
+ * new device and never the original; the result is checked by both
+ * thin_check generations before it is swapped in.
+ */
+import { metadataName, type PoolSource } from '../pool-source.js';
+import type { Diagnosis } from './diagnose.js';
+import type { PlanStep } from './report.js';
+
+/** More candidates than this get one dd loop instead of a line each. */
+const MAX_DD_LINES = 32;
+
+export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { report: Pick<Diagnosis['report'], 'problems' | 'candidates'> }): PlanStep[] {
+  const { problems, candidates } = d.report;
+  const codes = new Set(problems.filter((p) => p.severity !== 'info').map((p) => p.code));
+  if (codes.size === 0) return [];
+  const meta = metadataName(source);
+  const data = typeof source.data === 'string' ? source.data : (source.data?.name ?? "DATA (the pool's data device)");
+  const q = shellQuote;
+  const steps: PlanStep[] = [];
+  steps.push({
+    step: 'Keep the pool inactive until the last step: no activation, no thin_check --auto-repair or --clear-needs-check-flag, no lvconvert --repair, nothing that writes the metadata or the data.',
+  });
+  steps.push({
+    step: `Pack the original metadata first (${d.metadataBlocks} blocks), so that whatever happens next it can be examined again.`,
+    command: `dmthin metadata pack -i ${q(meta)} -o ${q(`${meta}.pack`)}`,
+  });
+  if (candidates.length > 0 && d.blockBytes) {
+    const bs = d.blockBytes;
+    const why = `Save the ${candidates.length} candidate data block${candidates.length === 1 ? '' : 's'} (${bs} bytes each: counted used, mapped by nothing; they may hold the lost data) before anything activates the pool: a repaired pool hands them out again to be overwritten.`;
+    if (candidates.length <= MAX_DD_LINES) {
+      steps.push({
+        step: why,
+        command: candidates.map((c) => `dd if=${q(data)} of=data-block-${c.dataBlock}.bin bs=${bs} skip=${c.dataBlock} count=1`).join('\n'),
+      });
+    } else {
+      steps.push({
+        step: why,
+        command: `for b in ${candidates.map((c) => c.dataBlock).join(' ')}; do dd if=${q(data)} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
+      });
+    }
+  }
+  if (codes.has('data_device_too_small')) {
+    const p = problems.find((x) => x.code === 'data_device_too_small');
+    steps.push({
+      step: `Give the pool its whole data device back: it must hold at least ${p?.facts?.needed ?? 'nr_data_blocks x block size'} bytes (a truncated image copied again, the missing disk attached). Never shrink the pool's data space map to fit.`,
+    });
+  }
+  if (d.needsRepair || codes.has('metadata_space_exhausted')) {
+    const blocks = d.space ? d.space.growTo : d.metadataBlocks;
+    const bytes = blocks * 4096;
+    const larger = d.space
+      ? `, larger than the ${d.metadataBlocks * 4096} bytes now: the same metadata in a device of the same size runs out again at the first commit`
+      : ' (the same size as the original)';
+    steps.push({
+      step: `Make a new metadata file or device of ${bytes} bytes${larger}; never repair into the original.`,
+      command: `truncate -s ${bytes} ${q(`${meta}.repaired`)}`,
+    });
+    steps.push({
+      step: 'Repair into it (the original is only read): the newest trees, lost ranges filled from older copies only where the space map vouches for them, both space maps rebuilt.',
+      command: `dmthin repair -i ${q(meta)} -o ${q(`${meta}.repaired`)}`,
+    });
+    steps.push({
+      step: 'Check the result with both thin_check generations (0.9 and 1.x): both must pass.',
+      command: `thin_check ${q(`${meta}.repaired`)}\n/opt/tpt-1.1/thin_check ${q(`${meta}.repaired`)}`,
+    });
+    steps.push({
+      step: d.space
+        ? `Swap it in: grow the pool's metadata device to ${bytes} bytes, copy the repaired metadata onto it, and load the pool with it; keep the original's pack until the pool has run a while.`
+        : "Swap it in: with the pool not loaded, copy the repaired metadata onto the pool's metadata device (or load the pool with the new device); keep the original's pack until the pool has run a while.",
+      command: `dd if=${q(`${meta}.repaired`)} of=${q(meta)} bs=4096 conv=fsync`,
+    });
+  } else {
+    if (codes.has('leaked_blocks')) {
+      steps.push({
+        step: 'Give the leaked blocks back (only after the candidates are saved): the one repair check makes.',
+        command: `dmthin check --auto-repair ${q(meta)}`,
+      });
+    }
+    if (codes.has('needs_check_flag')) {
+      steps.push({
+        step: 'Clear needs_check: check clears it only when the metadata checks clean.',
+        command: `dmthin check --clear-needs-check-flag ${q(meta)}`,
+      });
+    }
+  }
+  if (codes.has('data_space_exhausted')) {
+    steps.push({ step: 'Grow the data device, then reload the pool table with the new length: the kernel extends the data space map when the pool resumes.' });
+  }
+  if (candidates.some((c) => c.matches.length > 0)) {
+    steps.push({
+      step: "Only then look at the candidates: `dmthin doctor -o DIR` writes each matched device's export with the candidate blocks placed where the evidence says (inferred, never written into the metadata); copy from it what the device lost, check it (fsck -n), and keep the repaired device as it is.",
+    });
+  }
+  steps.push({
+    step: 'What not to do: repair into the original device; repair exhausted metadata into a device of the same size; give back leaked blocks or activate before the candidates are saved; delete the original metadata (or its pack) before the repaired pool is proven.',
+  });
+  return steps;
+}
+
+/** A path as a shell word. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}

@@ -1,0 +1,72 @@
+/**
+ * The report for a person, in the order they need it: what is wrong, what
+ * is at risk, what to do next. Every doctor (raw, LVM, Docker, live)
+ * prints its report through this.
+ */
+import { deviceLabel } from './diagnose.js';
+import type { ByteRange, DoctorReport } from './report.js';
+
+/** Candidates listed one by one up to this many. */
+const MAX_LISTED = 20;
+
+export function reportText(r: DoctorReport): string {
+  const out: string[] = [];
+  if (r.healthy) {
+    out.push(`pool ${r.pool.name}: healthy`);
+    for (const p of r.problems) out.push(`  note: ${p.summary}`);
+    return `${out.join('\n')}\n`;
+  }
+  out.push(`pool ${r.pool.name}: ${r.problems.filter((p) => p.severity !== 'info').length} problem(s)`, '', 'What is wrong:');
+  const order = { fatal: 0, non_fatal: 1, info: 2 } as const;
+  for (const p of [...r.problems].sort((a, b) => order[a.severity] - order[b.severity])) {
+    out.push(`  [${p.severity}] ${p.code}: ${p.summary}`);
+    if (p.followers?.length)
+      out.push(`      it also causes: ${p.followers.map((f) => `${f.count} ${f.code}`).join(', ')} (follow from it; not separate problems)`);
+    out.push(`      fix: ${p.fix}`);
+  }
+  const lossy = r.devices.filter((d) => d.lost.length > 0);
+  if (lossy.length > 0 || r.candidates.length > 0) {
+    out.push('', 'What is at risk:');
+    for (const d of lossy) {
+      const bytes = d.lost.reduce((a, x) => a + x.length, 0);
+      out.push(`  ${deviceLabel(d)}: ${bytes} bytes read as zeros after the best repair (${d.recoveredFromOlder} mappings came back from older copies):`);
+      out.push(`      ${d.lost.map(rangeText).join(', ')}`);
+    }
+    if (r.candidates.length > 0) {
+      out.push(`  ${r.candidates.length} candidate data block(s), counted used and mapped by nothing, may hold lost data; a repair frees them:`);
+      for (const c of r.candidates.slice(0, MAX_LISTED)) {
+        out.push(`    data block ${c.dataBlock} (byte ${c.offset} of the data device)${c.matches.length === 0 ? ': no match' : ''}`);
+        for (const m of c.matches) out.push(`      may be thin device ${m.deviceId} at byte ${m.offset} (inferred): ${m.evidence}`);
+      }
+      if (r.candidates.length > MAX_LISTED) out.push(`    and ${r.candidates.length - MAX_LISTED} more (--json lists them all)`);
+    }
+  }
+  if (r.plan.length > 0) {
+    out.push('', 'What to do next:');
+    r.plan.forEach((s, i) => {
+      out.push(`  ${i + 1}. ${s.step}`);
+      if (s.command) for (const line of s.command.split('\n')) out.push(`       ${line}`);
+    });
+  }
+  if (r.kit) {
+    out.push('', `Kit written to ${r.kit.dir}:`);
+    for (const f of r.kit.files) out.push(`  ${f.path} (${f.role}${f.deviceId !== undefined ? `, thin device ${f.deviceId}` : ''})`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** The plan alone, numbered, for plan.txt. */
+export function planText(r: DoctorReport): string {
+  if (r.plan.length === 0) return `pool ${r.pool.name}: healthy; nothing to do\n`;
+  const out = [`pool ${r.pool.name}: the steps, in order`, ''];
+  r.plan.forEach((s, i) => {
+    out.push(`${i + 1}. ${s.step}`);
+    if (s.command) for (const line of s.command.split('\n')) out.push(`   ${line}`);
+    out.push('');
+  });
+  return out.join('\n');
+}
+
+function rangeText(r: ByteRange): string {
+  return `bytes ${r.offset}..${r.offset + r.length - 1}`;
+}
