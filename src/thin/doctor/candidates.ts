@@ -40,6 +40,9 @@ export interface MatchInput {
   onStage?: (stage: string) => void;
 }
 
+/** 4 KiB of content alike at least: less is no evidence of where a block came from. */
+const MIN_EQUAL_SECTORS = 8;
+
 /** Reads in the data beyond this many bytes are not made for matching (a very leaky pool). */
 const MAX_COMPARE_BYTES = 1 << 30;
 
@@ -107,9 +110,9 @@ function mapped(input: MatchInput, d: MatchDevice, v: number): number | undefine
 
 /**
  * Byte-wise: the same virtual block in another device (a snapshot
- * relative), sector by sector. Each lost block and each candidate is
- * paired once, best score first: similar blocks (a file's neighbouring
- * blocks) would otherwise each match every offset.
+ * relative), sector by sector. A candidate and a lost block are paired
+ * only when each is the other's one best match: similar blocks (a file's
+ * neighbouring blocks) would otherwise each match every offset.
  */
 function relatives(
   input: MatchInput,
@@ -139,14 +142,14 @@ function relatives(
             const cb = blocks.get(c.dataBlock);
             if (!cb) continue;
             const same = sameSectors(cb, ref);
-            // Half the sectors unchanged: an edit of that block, not chance (zeroed sectors are not counted as alike).
-            if (same.equal * 2 >= same.total && same.equal > 0) {
+            // Half the sectors unchanged: an edit of that block, not chance.
+            if (same.equal * 2 >= same.total && same.equal >= MIN_EQUAL_SECTORS) {
               pairs.push({
                 c,
                 dev: d.report.deviceId,
                 off,
                 ...same,
-                evidence: `${same.equal} of its ${same.total} non-zero 512-byte sectors equal those of data block ${db}, which thin device ${other.report.deviceId} maps at the same virtual block ${v}`,
+                evidence: `${same.equal} of its ${same.total} 512-byte sectors with content (not one byte repeated) equal those of data block ${db}, which thin device ${other.report.deviceId} maps at the same virtual block ${v}`,
               });
             }
           }
@@ -154,30 +157,41 @@ function relatives(
       }
     }
   }
-  pairs.sort((a, b) => b.equal / b.total - a.equal / a.total || b.equal - a.equal);
-  const usedCandidate = new Set<number>();
-  const usedOffset = new Set<string>();
+  // A pair counts only when each is the other's one best: blocks of one file are alike, and a tie says nothing.
+  const score = (p: { equal: number; total: number }): number => p.equal / p.total;
+  const bestOf = new Map<string, number[]>();
+  const note = (k: string, v: number): void => {
+    const b = bestOf.get(k) ?? [];
+    b.push(v);
+    bestOf.set(k, b.sort((x, y) => y - x).slice(0, 2));
+  };
   for (const p of pairs) {
-    const at = `${p.dev}:${p.off}`;
-    if (usedCandidate.has(p.c.dataBlock) || usedOffset.has(at)) continue;
-    usedCandidate.add(p.c.dataBlock);
-    usedOffset.add(at);
-    add(p.c, { deviceId: p.dev, offset: p.off, evidence: p.evidence });
+    note(`c${p.c.dataBlock}`, score(p));
+    note(`o${p.dev}:${p.off}`, score(p));
+  }
+  const unique = (k: string, v: number): boolean => {
+    const b = bestOf.get(k) ?? [];
+    return b[0] === v && (b.length < 2 || b[1] < v);
+  };
+  for (const p of pairs) {
+    if (unique(`c${p.c.dataBlock}`, score(p)) && unique(`o${p.dev}:${p.off}`, score(p))) add(p.c, { deviceId: p.dev, offset: p.off, evidence: p.evidence });
   }
 }
 
+/** Sectors of `a` equal in `b`, among those of `a` that are not one byte repeated (zeros, fill: they say nothing of where a block came from). */
 function sameSectors(a: Uint8Array, b: Uint8Array): { equal: number; total: number } {
   let equal = 0;
   let total = 0;
   for (let s = 0; s + 512 <= a.length; s += 512) {
-    let zero = true;
+    let uniform = true;
     let same = true;
+    const first = a[s];
     for (let i = s; i < s + 512; i++) {
-      if (a[i] !== 0) zero = false;
+      if (a[i] !== first) uniform = false;
       if (a[i] !== b[i]) same = false;
-      if (!zero && !same) break;
+      if (!uniform && !same) break;
     }
-    if (zero) continue;
+    if (uniform) continue;
     total++;
     if (same) equal++;
   }

@@ -135,18 +135,11 @@ function judge(
   const devices: DeviceReport[] = [];
   const matchDevices: MatchDevice[] = [];
   let inexact = false;
-  let older: OlderEntry[] = [];
-  if (s?.devices.some((d) => d.holes.length > 0)) {
-    stage('looking for older copies of lost mapping leaves');
-    const holes = s.devices.flatMap((d) => d.holes);
-    older = scanLeafEntries(reader, (k) => holes.some((h) => k >= h.lo && k < h.hi), s.live);
-  }
   if (s) {
-    const olderKeys = older.map((e) => e.key);
     for (const d of s.devices) {
       const n = nameOf(d.devId);
       const sizeBlocks = n.size !== undefined && blockBytes ? Math.ceil(n.size / blockBytes) : undefined;
-      const loss = lostBlocks(d, sizeBlocks, d.detailsSource === 'newest' ? said.get(d.devId) : undefined, d.holes.length > 0 ? olderKeys : []);
+      const loss = lostBlocks(d, sizeBlocks, d.detailsSource === 'newest' ? said.get(d.devId) : undefined);
       inexact ||= loss.inexact && loss.blocks.length > 0;
       const report: DeviceReport = {
         deviceId: d.devId,
@@ -208,7 +201,9 @@ function judge(
       summary:
         `${nodes.size || 'some'} node${nodes.size === 1 ? '' : 's'} of the mapping or device details trees cannot be read` +
         (lossy.length > 0 ? `; after the best repair ${who.join('; ')} read as zeros` : '; the best repair loses no mapping') +
-        (inexact ? ' (no older copy tells which blocks of a lost range were mapped: the whole range is counted)' : '') +
+        (inexact
+          ? " (a lost node's whole key range is counted: the newest details say fewer blocks were mapped there; those never written read as zeros anyway)"
+          : '') +
         `; ${recovered} mappings come back from older copies`,
       fix: 'save the candidate data blocks, then repair into a new metadata device',
       ...(followers.length > 0 ? { followers } : {}),
@@ -314,8 +309,13 @@ function judge(
     const recovered = new Set<number>();
     for (const d of s?.devices ?? []) for (let i = 0; i < d.recovered.length; i++) recovered.add(d.recovered.data[i]);
     for (const b of chk.leaks.data) if (!recovered.has(b)) candidates.push({ dataBlock: b, offset: b * blockBytes, matches: [] });
-    if (blockBytes)
-      matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: dataWhole(data, nrDataBlocks, blockBytes), onStage: stage });
+    let older: OlderEntry[] = [];
+    if (candidates.length > 0 && s?.devices.some((d) => d.holes.length > 0)) {
+      stage('looking for older copies of lost mapping leaves');
+      const holes = s.devices.flatMap((d) => d.holes);
+      older = scanLeafEntries(reader, (k) => holes.some((h) => k >= h.lo && k < h.hi), s.live);
+    }
+    matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: dataWhole(data, nrDataBlocks, blockBytes), onStage: stage });
   }
 
   const needsRepair = problems.some(

@@ -96,7 +96,7 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
           mkdirSync(at('inferred'));
           for (const id of [...matched].sort((a, b) => a - b)) {
             const name = `inferred/thin-${id}.INFERRED.img`;
-            inferredExport(repaired, data, id, d, at(name));
+            inferredExport(repaired, source.data ?? data, data, id, d, at(name));
             files.push({ path: name, role: 'inferred_export', deviceId: id });
           }
         }
@@ -125,13 +125,14 @@ function openData(source: PoolSource): ByteSource | undefined {
 }
 
 /** Device `id` from the repaired metadata, with each matched candidate block written where its first match places it. */
-function inferredExport(repaired: string, data: ByteSource, id: number, d: Diagnosis, path: string): void {
+function inferredExport(repaired: string, dataInput: string | ByteSource, data: ByteSource, id: number, d: Diagnosis, path: string): void {
   const bs = d.blockBytes ?? 0;
   const dev = d.report.devices.find((x) => x.deviceId === id);
   const md = Metadata.open(repaired);
   const fd = openSync(path, 'w');
   try {
-    exportDevice(md, data, id, fd, dev?.size !== undefined ? { size: dev.size } : {});
+    // By path when it is one: the export opens (and closes) its own reader.
+    exportDevice(md, dataInput, id, fd, dev?.size !== undefined ? { size: dev.size } : {});
     const buf = new Uint8Array(bs);
     const placed = new Set<number>();
     for (const c of d.report.candidates) {

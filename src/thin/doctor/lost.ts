@@ -30,40 +30,31 @@ export function saidMappedBlocks(reader: BlockReader, detailsRoot: number): Map<
 export interface DeviceLoss {
   /** Lost virtual block ranges [lo, hi). */
   blocks: Array<{ lo: number; hi: number }>;
-  /** Whether the ranges are a bound, not the exact blocks (no older copy tells which keys the lost nodes held). */
+  /** Whether the ranges hold more blocks than the newest details say are missing (blocks never written count too). */
   inexact: boolean;
 }
 
 /**
  * The virtual blocks of `dev` no trustworthy mapping gives after the best
- * repair. A lost node's key range also holds blocks it never mapped; the
- * keys older copies of leaves hold in the range say which were mapped,
- * and the newest details say how many: when older copies name exactly
- * that many keys (not recovered), those keys are the lost ones; when the
- * details say none is missing, nothing is lost; else the whole range
- * counts (a bound that holds every lost block, said so).
+ * repair: each lost key range less the blocks older copies gave back. A
+ * lost node's range also holds blocks it never mapped, and nothing in
+ * the metadata says which (older copies of leaves show an older state,
+ * and other devices' leaves share the keys): the whole range is counted,
+ * a bound that holds every lost block, and flagged when the newest
+ * details say fewer are missing.
  */
-export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, said: number | undefined, olderKeys: readonly number[]): DeviceLoss {
+export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, said: number | undefined): DeviceLoss {
   const rec = dev.recovered;
-  const recovered = new Set<number>();
-  for (let i = 0; i < rec.length; i++) recovered.add(rec.keys[i]);
+  const keys = Array.from(rec.keys.subarray(0, rec.length)).sort((a, b) => a - b);
   const missing = said === undefined ? undefined : Math.max(0, said - dev.intact - rec.length);
-  const holes = [...dev.holes].sort((a, b) => a.lo - b.lo);
-  const inHoles = (k: number): boolean => holes.some((h) => k >= h.lo && k < h.hi && (sizeBlocks === undefined || k < sizeBlocks));
-  const known = [...new Set(olderKeys)].filter((k) => inHoles(k) && !recovered.has(k)).sort((a, b) => a - b);
-  if (missing === 0) return { blocks: [], inexact: false };
-  // Exactly as many as are missing: those. More (other devices' or deleted devices' old leaves) or fewer: the whole range, a bound that holds every lost block.
-  if (missing !== undefined && known.length === missing) return { blocks: runsOf(known), inexact: false };
-  const keys = [...recovered].sort((a, b) => a - b);
-  let inexact = false;
   const out: Array<{ lo: number; hi: number }> = [];
-  for (const h of holes) {
+  for (const h of [...dev.holes].sort((a, b) => a.lo - b.lo)) {
     let hi = h.hi;
     if (sizeBlocks !== undefined) hi = Math.min(hi, sizeBlocks);
     else if (hi === Infinity) {
-      // The tree's last range has no end: as far as the missing count (or the keys older copies name) reaches.
+      // The tree's last range has no end: as far as the missing count reaches past the recovered keys in it.
       const inside = keys.filter((k) => k >= h.lo).length;
-      hi = Math.max(h.lo + Math.max(1, (missing ?? 0) + inside), (known[known.length - 1] ?? -1) + 1);
+      hi = h.lo + Math.max(1, (missing ?? 0) + inside);
     }
     let at = h.lo;
     for (const k of keys) {
@@ -72,19 +63,10 @@ export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, 
       at = k + 1;
     }
     if (at < hi) out.push({ lo: at, hi });
-    inexact = true;
   }
-  return { blocks: merge(out), inexact };
-}
-
-function runsOf(sorted: readonly number[]): Array<{ lo: number; hi: number }> {
-  const out: Array<{ lo: number; hi: number }> = [];
-  for (const k of sorted) {
-    const last = out[out.length - 1];
-    if (last && last.hi === k) last.hi = k + 1;
-    else out.push({ lo: k, hi: k + 1 });
-  }
-  return out;
+  const blocks = merge(out);
+  const count = blocks.reduce((a, r) => a + r.hi - r.lo, 0);
+  return { blocks, inexact: missing !== undefined && count > missing };
 }
 
 function merge(ranges: Array<{ lo: number; hi: number }>): Array<{ lo: number; hi: number }> {
