@@ -15,6 +15,11 @@ import { unpackKernelFixture } from '../support/fixtures.js';
 import { patchBlock, readBlock, writeBlock } from '../support/damage.js';
 import { BTreeNode } from '../../src/format/btree-node.js';
 import { parseSuperblock } from '../../src/format/superblock.js';
+import { bitmapEntry, sealBitmap, setBitmapEntry } from '../../src/format/bitmap.js';
+import { BlockReader } from '../../src/io/block-reader.js';
+import { BTreeTraversal } from '../../src/pdata/btree/traversal.js';
+import { readIndex } from '../../src/pdata/space-map/reader.js';
+import { must } from '../../src/errors.js';
 import { diagnose } from '../../src/thin/doctor/diagnose.js';
 import type { DoctorReport } from '../../src/thin/doctor/report.js';
 import { filesSource } from '../../src/thin/pool-source.js';
@@ -188,6 +193,43 @@ describe('dmthin doctor on a raw pool', () => {
     expect(r.plan.some((s) => s.command?.includes('--clear-needs-check-flag'))).toBe(true);
     expect(r.plan.some((s) => s.command?.startsWith('dmthin repair'))).toBe(false);
     expect(dmthin('doctor', meta).code).toBe(1);
+  });
+
+  it('a leaked data block alone: leaked_blocks, the block a candidate, saved before the leak is given back', () => {
+    const { meta: orig, data } = recovery('a');
+    const meta = copyOf(orig, 'leak.meta');
+    const sb = parseSuperblock(readBlock(meta, 0));
+    const reader = new BlockReader(meta);
+    const bitmap = must(readIndex(reader, 'data', sb.dataSpaceMapRoot, new BTreeTraversal(reader)).entries[0], 'the first data bitmap').blocknr;
+    reader.close();
+    // The last data block is free in this pool: counted used now, it is mapped by nothing (what an aborted commit leaves).
+    const leaked = sb.dataSpaceMapRoot.nrBlocks - 1;
+    expect(bitmapEntry(readBlock(meta, bitmap), leaked)).toBe(0);
+    patchBlock(meta, bitmap, (b) => {
+      setBitmapEntry(b, leaked, 1);
+      sealBitmap(b);
+    });
+    const r = diagnose(filesSource(meta, data));
+    expect(codes(r)).toEqual(['leaked_blocks']);
+    expect(r.problems[0].severity).toBe('non_fatal');
+    expect(r.candidates.map((c) => c.dataBlock)).toEqual([leaked]);
+    const bs = blockBytes(meta);
+    const dd = r.plan.findIndex((s) => s.command?.includes(`dd if=${data} of=data-block-${leaked}.bin bs=${bs} skip=${leaked} count=1`));
+    const giveBack = r.plan.findIndex((s) => s.command?.includes('--auto-repair'));
+    expect(dd).toBeGreaterThan(0);
+    expect(giveBack).toBeGreaterThan(dd);
+  });
+
+  it('XML given as metadata: superblock, saying so, and no repair step that would fail', () => {
+    const xml = tmp.path('given.xml');
+    writeFileSync(xml, dmthin('dump', unpackKernelFixture(tmp.dir)).stdout);
+    const r = diagnose(filesSource(xml));
+    expect(codes(r)).toEqual(['superblock']);
+    expect(r.problems[0].summary).toMatch(/XML/);
+    expect(r.plan.some((s) => s.command?.startsWith('dmthin repair'))).toBe(false);
+    const kit = tmp.path('xml-kit');
+    expect(dmthin('doctor', xml, '-o', kit).code).toBe(1);
+    expect(readdirSync(kit).sort()).toEqual(['original-metadata.pack', 'plan.txt', 'report.json']);
   });
 
   it('a zeroed superblock: superblock, fatal, saying what survives', () => {

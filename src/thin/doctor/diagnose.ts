@@ -58,8 +58,9 @@ export interface Diagnosis {
   needsRepair: boolean;
   /** When the metadata is too full to commit: how large to repair it into. */
   space?: MetadataSpace;
-  /** Virtual blocks each device holds, as far as it is known (for exports). */
   nrDataBlocks?: number;
+  /** Why repair cannot rebuild this metadata as it is (a lost block size, nothing usable): no repair step, no repaired metadata in the kit. */
+  repairError?: string;
 }
 
 /** Everything doctor can say about `source`'s pool, without writing anything. The plan is the raw pool's; callers for LVM and Docker replace it (planFor). */
@@ -104,7 +105,7 @@ function judge(
       summary: `${meta} is empty: there is no pool metadata to examine`,
       fix: 'find the real metadata device',
     });
-    return finish(source, { pool, problems, devices: [], candidates: [] }, { metadataBlocks: 0, needsRepair: false });
+    return finish(source, { pool, problems, devices: [], candidates: [] }, { metadataBlocks: 0, needsRepair: false, repairError: `${meta} is empty` });
   }
   const { result: chk } = checkBlocks(reader, { onStage: stage });
   const ev = readSuperblockEvidence(reader);
@@ -168,15 +169,18 @@ function judge(
       ev.state === 'damaged'
         ? `its magic and fields hold (${ev.why}), so its roots, sizes and transaction id are used`
         : ev.state === 'lost'
-          ? `it is lost (${ev.why}); the trees were found by scanning every block: ${s ? `${s.devices.length} devices, ${s.stats.intactMappings} mappings` : 'nothing usable'}`
+          ? `it is lost (${chk.findings.find((f) => f.code === 'superblock')?.message ?? ev.why})${s ? `; the trees were found by scanning every block: ${s.devices.length} devices, ${s.stats.intactMappings} mappings` : ''}`
           : fieldDamage.map((f) => f.message).join('; ');
+    const blockSizeLost = salvageError !== undefined && /data block size/.test(salvageError);
     problems.push({
       code: 'superblock',
       severity: 'fatal',
       summary: `the superblock of ${meta} is damaged: ${survives}${salvageError ? `; ${salvageError}` : ''}`,
-      fix: salvageError
-        ? 'give the data block size (--data-block-size) to repair, then repair into a new metadata device'
-        : 'repair into a new metadata device',
+      fix: blockSizeLost
+        ? "repair into a new metadata device with --data-block-size (the pool's chunk size: lvs -o+chunk_size, or the 4th argument of its dmsetup table line)"
+        : salvageError
+          ? 'nothing can be rebuilt from this: make sure it is the pool metadata device (whole, not an XML dump), else restore a backup (thin_dump XML, a pack)'
+          : 'repair into a new metadata device',
       facts: { state: ev.state },
     });
   }
@@ -329,7 +333,11 @@ function judge(
       p.code !== 'missing_pv' &&
       p.code !== 'transaction_id_mismatch',
   );
-  return finish(source, { pool, problems, devices, candidates }, { blockBytes, metadataBlocks: reader.nrBlocks, needsRepair, space, nrDataBlocks });
+  return finish(
+    source,
+    { pool, problems, devices, candidates },
+    { blockBytes, metadataBlocks: reader.nrBlocks, needsRepair, space, nrDataBlocks, repairError: salvageError },
+  );
 }
 
 function finish(source: PoolSource, r: Pick<DoctorReport, 'pool' | 'problems' | 'devices' | 'candidates'>, d: Omit<Diagnosis, 'report'>): Diagnosis {

@@ -66,7 +66,7 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
       (p) => p.severity !== 'info' && ['superblock', 'needs_check_flag', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted'].includes(p.code),
     );
     let repaired: string | undefined;
-    if (d.needsRepair || metadataWrong) {
+    if ((d.needsRepair || metadataWrong) && d.repairError === undefined) {
       stage('repairing into the kit');
       repaired = at('repaired.meta');
       writeFileSync(repaired, '');

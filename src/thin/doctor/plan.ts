@@ -51,7 +51,12 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       step: `Give the pool its whole data device back: it must hold at least ${p?.facts?.needed ?? 'nr_data_blocks x block size'} bytes (a truncated image copied again, the missing disk attached). Never shrink the pool's data space map to fit.`,
     });
   }
-  if (d.needsRepair || codes.has('metadata_space_exhausted')) {
+  if (d.repairError !== undefined && !/data block size/.test(d.repairError)) {
+    steps.push({
+      step: `Repair cannot rebuild this metadata as it is (${d.repairError}). Make sure ${meta} is the pool's whole metadata device (not an XML dump, not a partition of the wrong disk); else restore the newest backup (thin_dump XML with dmthin restore, or a pack with dmthin metadata unpack) into a new device.`,
+    });
+  } else if (d.needsRepair || codes.has('metadata_space_exhausted')) {
+    const bsArg = d.repairError !== undefined ? ' --data-block-size SECTORS' : '';
     const blocks = d.space ? d.space.growTo : d.metadataBlocks;
     const bytes = blocks * 4096;
     const larger = d.space
@@ -63,7 +68,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
     });
     steps.push({
       step: 'Repair into it (the original is only read): the newest trees, lost ranges filled from older copies only where the space map vouches for them, both space maps rebuilt.',
-      command: `dmthin repair -i ${q(meta)} -o ${q(`${meta}.repaired`)}`,
+      command: `dmthin repair -i ${q(meta)} -o ${q(`${meta}.repaired`)}${bsArg}`,
     });
     steps.push({
       step: 'Check the result with both thin_check generations (0.9 and 1.x): both must pass.',
