@@ -17,6 +17,7 @@ import { metadataBytesFor, type PoolSpec, writePoolXml } from './pool-generator.
 import { exportBench } from './export-bench.js';
 import { lvmBench } from './lvm-bench.js';
 import { sendBench } from './send-bench.js';
+import { doctorBench } from './doctor-bench.js';
 import { must } from '../../src/errors.js';
 
 // Compiled to dist/test/bench/: the project root is three levels up.
@@ -221,6 +222,10 @@ function main(): void {
   if (process.env.BENCH_EXPORT !== '0') process.stdout.write(`\n${exportBench(cli, dir, Number(process.env.BENCH_EXPORT_GIB ?? 4))}\n`);
   if (process.env.BENCH_LVM !== '0') process.stdout.write(`\n${lvmBench(cli, dir, join(dir, 'export.meta'), join(dir, 'export.data'), 262144 * 65536)}\n`);
   if (process.env.BENCH_SEND !== '0') process.stdout.write(`\n${sendBench(cli, dir)}\n`);
+  if (process.env.BENCH_DOCTOR !== '0') {
+    const pools = sizes.map((size) => ({ size, ...prepare(size) }));
+    process.stdout.write(`\n${doctorBench(cli, dir, pools, repeat)}\n`);
+  }
 }
 
 main();
