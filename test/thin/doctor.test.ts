@@ -184,6 +184,46 @@ describe('dmthin doctor on a raw pool', () => {
     }
   });
 
+  it("an ext4 superblock copy in a candidate, whose UUID the device's primary superblock has, places it at its block group's offset", () => {
+    const { meta: orig, data: origData } = recovery('a');
+    const meta = copyOf(orig, 'ext4.meta');
+    const data = copyOf(origData, 'ext4.data');
+    const bs = blockBytes(meta);
+    const leaf = treeBlocks(meta, 1).leaves[0];
+    const held = leafMappings(meta, leaf);
+    writeBlock(meta, leaf, new Uint8Array(4096));
+    // The setup needs virtual block 0 readable after repair and a lost block whose data is a candidate (chosen from the undamaged leaf and the repair).
+    const after = mappingsOf(repaired(meta, 'ext4.repaired'));
+    const primary = must(after.get('1:0'), 'virtual block 0 mapped after repair');
+    const mappedData = new Set(after.values());
+    const k = must(
+      [...held].find(([v, d]) => v > 0 && !after.has(`1:${v}`) && !mappedData.has(d)),
+      'a lost block whose data nothing maps',
+    )[0];
+    const d = must(held.get(k), 'its data block');
+    // A filesystem of 4 KiB blocks whose block group 1 starts at virtual block k.
+    const perGroup = (k * bs) / 4096;
+    const uuid = randomBytes(16);
+    const sb = (group: number): Buffer => {
+      const b = Buffer.alloc(1024);
+      b.writeUInt32LE(0, 0x14); // s_first_data_block
+      b.writeUInt32LE(2, 0x18); // s_log_block_size: 4 KiB
+      b.writeUInt32LE(perGroup, 0x20); // s_blocks_per_group
+      b.writeUInt16LE(0xef53, 0x38);
+      b.writeUInt16LE(group, 0x5a); // s_block_group_nr
+      uuid.copy(b, 0x68);
+      return b;
+    };
+    const fd = openSync(data, 'r+');
+    writeSync(fd, sb(0), 0, 1024, primary * bs + 1024);
+    writeSync(fd, sb(1), 0, 1024, d * bs);
+    closeSync(fd);
+    const r = diagnose(filesSource(meta, data));
+    const c = r.candidates.find((x) => x.dataBlock === d);
+    expect(c?.matches.map((m) => [m.deviceId, m.offset])).toEqual([[1, k * bs]]);
+    expect(c?.matches[0].evidence).toMatch(new RegExp(`ext4 filesystem with UUID ${uuid.toString('hex')}`));
+  });
+
   it('needs_check set: needs_check_flag, and the fix is check --clear-needs-check-flag, not a repair', () => {
     const meta = copyOf(unpackKernelFixture(tmp.dir), 'nc.meta');
     patchBlock(meta, 0, (_b, dv) => dv.setUint32(4, dv.getUint32(4, true) | 1, true), 'superblock');
