@@ -73,6 +73,20 @@ export { restore, type RestoreResult } from './thin/restore/restore.js';
 export { MetadataBuilder, type BuildResult } from './thin/restore/metadata-builder.js';
 export { repair, emitSalvage, withSalvage, type RepairOptions, type RepairResult } from './thin/repair/repair.js';
 export { salvage, type Salvage, type SalvageOptions, type SalvagedDevice } from './thin/repair/salvage.js';
+export { diagnose, examine, type DiagnoseOptions, type Diagnosis, type DeviceName } from './thin/doctor/diagnose.js';
+export { writeKit, type KitOptions } from './thin/doctor/kit.js';
+export { reportText, planText } from './thin/doctor/text.js';
+export type {
+  DoctorReport,
+  Problem as DoctorProblem,
+  DeviceReport,
+  Candidate,
+  CandidateMatch,
+  PlanStep,
+  KitFile,
+  KitRole,
+  DoctorSeverity,
+} from './thin/doctor/report.js';
 export { readXml, XmlSyntaxError } from './thin/restore/xml-reader.js';
 
 export { Pool, type PoolCreateOptions, type ActiveThin, validateThinId, validateBlockSize, validateName } from './driver/pool.js';
