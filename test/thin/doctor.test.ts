@@ -23,6 +23,7 @@ import { must } from '../../src/errors.js';
 import { diagnose } from '../../src/thin/doctor/diagnose.js';
 import type { DoctorReport } from '../../src/thin/doctor/report.js';
 import { filesSource } from '../../src/thin/pool-source.js';
+import { metadataReserve, metadataSpace } from '../../src/thin/doctor/space.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -303,6 +304,16 @@ describe('dmthin doctor on a raw pool', () => {
     expect(Number(p?.facts?.growToBytes)).toBeGreaterThan(36 * 4096);
     expect(r.plan.some((s) => s.command?.includes(`truncate -s ${p?.facts?.growToBytes}`))).toBe(true);
     expect(codes(diagnose(filesSource(small(512, 'roomy.meta'))))).toEqual([]);
+  });
+
+  it("the kernel's bound: the pool a real kernel filled ran out at 9 of 64 blocks free (reserve 6), and the reserve stops at 4096", () => {
+    const m = metadataSpace(64, 9, 4);
+    expect(m.reserve).toBe(6);
+    expect(m.usable).toBe(3);
+    expect(m.exhausted).toBe(true);
+    expect(m.growTo).toBeGreaterThan(64);
+    expect(metadataSpace(64, 40, 9).exhausted).toBe(false);
+    expect(metadataReserve(1_000_000)).toBe(4096);
   });
 
   it('a data file shorter than nr_data_blocks: data_device_too_small', () => {
