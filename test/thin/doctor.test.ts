@@ -149,6 +149,7 @@ describe('dmthin doctor on a raw pool', () => {
     expect(blocksOf(r, 1, bs)).toEqual(expected);
     const dev1 = r.devices.find((d) => d.deviceId === 1);
     expect(dev1?.recoveredFromOlder).toBe(held.size - expected.length);
+    expect(dev1?.lostMappedBytes).toBe(expected.length * bs);
     // Knock-on findings are counted under the cause, not listed as problems.
     expect(r.problems.filter((p) => p.code === 'ref-count-mismatch' || p.code === 'leaked-blocks')).toEqual([]);
   });
@@ -173,6 +174,9 @@ describe('dmthin doctor on a raw pool', () => {
     // Every lost block the leaf mapped (and no repair gave back) is inside the reported ranges.
     const lostBlocks = new Set(blocksOf(plain, 1, bs));
     for (const [k] of held) if (!after.has(`1:${k}`)) expect(lostBlocks.has(k)).toBe(true);
+    // The range is a bound (the leaf's keys have gaps); how much of it was written is exact.
+    const lostWritten = [...held.keys()].filter((k) => !after.has(`1:${k}`)).length;
+    expect(plain.devices.find((d) => d.deviceId === 1)?.lostMappedBytes).toBe(lostWritten * bs);
 
     const truth = craftRelatives(orig, data, held, after);
     expect(truth.size).toBeGreaterThan(0);

@@ -147,6 +147,7 @@ function judge(
         ...n,
         mappedBytes: (d.intact + d.recovered.length) * (blockBytes ?? 0),
         lost: toBytes(loss.blocks, blockBytes ?? 0),
+        ...(loss.missing !== undefined && d.holes.length > 0 ? { lostMappedBytes: loss.missing * (blockBytes ?? 0) } : {}),
         recoveredFromOlder: d.recovered.length,
       };
       devices.push(report);
@@ -197,7 +198,9 @@ function judge(
     const recovered = devices.reduce((a, d) => a + d.recoveredFromOlder, 0);
     const nodes = new Set(treeDamage.map((f) => f.block));
     const who = lossy.map(
-      (d) => `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'}, ${d.lost.reduce((x, r) => x + r.length, 0)} bytes`,
+      (d) =>
+        `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'} of ${d.lost.reduce((x, r) => x + r.length, 0)} bytes` +
+        (d.lostMappedBytes !== undefined ? ` holding ${d.lostMappedBytes} bytes that were written` : ''),
     );
     problems.push({
       code: 'lost_mappings',
@@ -205,9 +208,7 @@ function judge(
       summary:
         `${nodes.size || 'some'} node${nodes.size === 1 ? '' : 's'} of the mapping or device details trees cannot be read` +
         (lossy.length > 0 ? `; after the best repair ${who.join('; ')} read as zeros` : '; the best repair loses no mapping') +
-        (inexact
-          ? " (a lost node's whole key range is counted: the newest details say fewer blocks were mapped there; those never written read as zeros anyway)"
-          : '') +
+        (inexact ? " (a lost node's whole key range is counted: nothing says which of its blocks were written)" : '') +
         `; ${recovered} mappings come back from older copies`,
       fix: 'save the candidate data blocks, then repair into a new metadata device',
       ...(followers.length > 0 ? { followers } : {}),
