@@ -277,6 +277,25 @@ describe('dmthin doctor on a raw pool', () => {
     expect(readdirSync(kit).sort()).toEqual(['original-metadata.pack', 'plan.txt', 'report.json']);
   });
 
+  it('a torn superblock whose fields hold hides nothing: the lost leaf, its candidates and the leaks beyond are still found', () => {
+    const { meta: orig, data } = recovery('a');
+    const meta = copyOf(orig, 'torn.meta');
+    const leaf = treeBlocks(meta, 1).leaves[0];
+    const held = leafMappings(meta, leaf);
+    writeBlock(meta, leaf, new Uint8Array(4096));
+    const after = mappingsOf(repaired(meta, 'torn.repaired'));
+    const mappedData = new Set(after.values());
+    const expected = [...new Set(held.values())].filter((d) => !mappedData.has(d)).sort((a, b) => a - b);
+    // A flipped bit past the superblock's fields: only its checksum is wrong.
+    patchBlock(meta, 0, (b) => {
+      b[3000] ^= 0x10;
+    });
+    const r = diagnose(filesSource(meta, data));
+    expect(codes(r)).toEqual(['lost_mappings', 'superblock']);
+    expect(r.problems.find((p) => p.code === 'superblock')?.facts?.state).toBe('damaged');
+    expect(r.candidates.map((c) => c.dataBlock)).toEqual(expected);
+  });
+
   it('a zeroed superblock: superblock, fatal, saying what survives', () => {
     const meta = copyOf(unpackKernelFixture(tmp.dir), 'sb.meta');
     writeBlock(meta, 0, new Uint8Array(4096));

@@ -28,6 +28,7 @@ import { type MatchDevice, matchCandidates } from './candidates.js';
 import { lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
 import { type OlderEntry, scanLeafEntries } from './older-leaves.js';
 import { rawPlan } from './plan.js';
+import { RestampedSuperblock } from './restamped.js';
 import type { Candidate, DeviceReport, DoctorReport, PlanStep, Problem } from './report.js';
 import { type MetadataSpace, commitShadowBlocks, metadataSpace } from './space.js';
 
@@ -107,8 +108,20 @@ function judge(
     });
     return finish(source, { pool, problems, devices: [], candidates: [] }, { metadataBlocks: 0, needsRepair: false, repairError: `${meta} is empty` });
   }
-  const { result: chk } = checkBlocks(reader, { onStage: stage });
+  let { result: chk } = checkBlocks(reader, { onStage: stage });
   const ev = readSuperblockEvidence(reader);
+  const superblockFinding = chk.findings.find((f) => f.code === 'superblock');
+  if (ev.state === 'damaged' && superblockFinding && ev.sb?.blocknr === 0) {
+    // A torn superblock whose fields hold: judge the rest as repair will read it, the superblock's finding kept.
+    const view = new BlockReader(new RestampedSuperblock(source.metadata));
+    try {
+      const rest = checkBlocks(view, { onStage: stage }).result;
+      if (!rest.findings.some((f) => f.code === 'superblock' || f.code === 'superblock-field'))
+        chk = { ...rest, findings: [superblockFinding, ...rest.findings] };
+    } finally {
+      view.close();
+    }
+  }
   const treeDamage = chk.findings.filter((f) => TREE_CODES.has(f.code) && MAPPING_AREAS.has(f.area));
   const fieldDamage = chk.findings.filter((f) => f.code === 'superblock-field');
   const needsSalvage = ev.state !== 'valid' || fieldDamage.length > 0 || treeDamage.length > 0 || chk.findings.some((f) => f.code.startsWith('device-without'));
