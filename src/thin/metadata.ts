@@ -51,7 +51,9 @@ export class Metadata {
     const path = reader.path;
     try {
       if (reader.nrBlocks === 0)
-        throw new UsageError(`${path} ${reader.size === 0 ? 'is empty' : `is ${reader.size} bytes, less than one 4096-byte metadata block`}: no superblock, so it is not pool metadata`);
+        throw new UsageError(
+          `${path} ${reader.size === 0 ? 'is empty' : `is ${reader.size} bytes, less than one 4096-byte metadata block`}: no superblock, so it is not pool metadata`,
+        );
       const sb = validateSuperblock(reader.read(0), 0);
       let view = sb;
       let at = 0;

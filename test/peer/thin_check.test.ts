@@ -35,7 +35,10 @@ describe('thin_check peer behaviours', () => {
     writeFileSync(tmp.path('tiny'), Buffer.alloc(100));
     // A file too small to be metadata is named so, with no repair advice (a repair has nothing to work from).
     const r = dmthin('check', tmp.path('tiny'));
-    expect(r).toMatchObject({ code: 1, stderr: expect.stringMatching(/tiny is 100 bytes, less than one 4096-byte metadata block: no superblock at block 0, so it is not pool metadata/) });
+    expect(r).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/tiny is 100 bytes, less than one 4096-byte metadata block: no superblock at block 0, so it is not pool metadata/),
+    });
     expect(r.stderr).not.toMatch(/dmthin repair/);
     writeFileSync(tmp.path('empty'), Buffer.alloc(0));
     expect(dmthin('check', tmp.path('empty')).stderr).toMatch(/empty is empty: no superblock/);
