@@ -75,9 +75,9 @@ export function dumpAction(source: PoolSource, opts: DumpCliOptions): number {
   try {
     withOutput(opts.output ?? '-', { inputs: source.files, what: 'dump' }, (file) => {
       // A stream cannot be taken back: the trees are judged before the first byte (a file is renamed only when whole).
-      if (file.replacesInPlace) validateTrees(md, select.skipMappings ? [] : select.devIds);
+      const traversal = file.replacesInPlace ? validateTrees(md, select.skipMappings ? [] : select.devIds) : undefined;
       const out = new Output(file.fd);
-      dumpToOutput(md, out, format, { ...select, overrides });
+      dumpToOutput(md, out, format, { ...select, overrides, traversal });
       out.flush();
     });
   } finally {

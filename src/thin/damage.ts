@@ -22,7 +22,7 @@ import { nrBitmaps } from '../format/bitmap.js';
 import { MetadataError } from '../format/errors.js';
 import { BTreeTraversal } from '../pdata/btree/traversal.js';
 import { type KeyRange, type TreeId, type TreeProblem, rangeText, treeName } from '../pdata/btree/problem.js';
-import { readBitmap, readIndex, readRefCounts, type SpaceMapIndex } from '../pdata/space-map/reader.js';
+import { readBitmap, readIndex, type SpaceMapIndex } from '../pdata/space-map/reader.js';
 import { DEVICE_DETAILS_SIZE } from '../format/device-details.js';
 import type { Metadata } from './metadata.js';
 import type { PoolSource } from './pool-source.js';
@@ -98,7 +98,8 @@ export function scanDamage(md: Metadata, limit = 16): DamageScan {
   ] as const) {
     const index = readIndex(md.reader, kind, root, t, onProblem);
     if (index.indexError) add({ block: index.indexError.block, where: `${kind} space map index`, detail: index.indexError.detail });
-    readRefCounts(root.refCountRoot, kind, t, onProblem);
+    // Judged, not collected: a pool with many snapshots holds millions of counts there.
+    t.walk(root.refCountRoot, { valueSize: 4, tree: { kind: kind === 'data' ? 'data-ref-counts' : 'metadata-ref-counts' }, onProblem });
     scanBitmaps(md, index, add);
   }
   return scan;
@@ -123,10 +124,13 @@ function scanBitmaps(md: Metadata, index: SpaceMapIndex, add: (d: Damage) => voi
  * read whole: the top level, the details tree and the mapping trees of
  * `devIds` (all when absent). Throws the first damage as a MetadataError
  * naming its tree; the caller's DamagedMetadataError adds the way on.
+ * Returns the traversal, which remembers each node's verdict: the output's
+ * own walk through it reads no checksum again, so a healthy pool pays one
+ * more read of each node, not a second judgement.
  */
-export function validateTrees(md: Metadata, devIds?: readonly number[]): void {
+export function validateTrees(md: Metadata, devIds?: readonly number[]): BTreeTraversal {
   const snapshot = md.viewLocation !== 0;
-  const t = new BTreeTraversal(md.reader, { once: true });
+  const t = new BTreeTraversal(md.reader, { remember: true });
   const strict = (p: TreeProblem): void => {
     throw new MetadataError(p.block, `${treeName(p.tree)}, keys ${rangeText(p.range)}: ${p.detail}`);
   };
@@ -144,6 +148,7 @@ export function validateTrees(md: Metadata, devIds?: readonly number[]): void {
   for (const [devId, root] of roots) {
     if (!wanted || wanted.has(devId)) t.walk(root, { valueSize: 8, tree: { kind: 'mappings', devId, snapshot }, onProblem: strict });
   }
+  return t;
 }
 
 /** The command that says, for this pool, what is lost and what to do next. */
