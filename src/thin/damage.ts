@@ -169,8 +169,7 @@ export class DamagedMetadataError extends MetadataError {
     readonly found: MetadataError,
     readonly doctor: string,
   ) {
-    super(found.block, found.detail);
-    this.message = `pool ${pool}: metadata block ${found.block}: ${found.detail}; run ${doctor} to see what is lost and what to do next`;
+    super(found.block, `${found.detail}; pool ${pool}'s metadata is damaged: run ${doctor} to see what is lost and what to do next`);
   }
 }
 

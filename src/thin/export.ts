@@ -7,6 +7,7 @@
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { MetadataError } from '../format/errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
@@ -125,11 +126,25 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
       damage.total++;
       if (damage.damage.length < 1) damage.damage.push(treeDamage(p));
     });
-  // The size asked for (an LV's, Docker's) needs no highest key: a damaged rightmost path then costs only its own blocks.
-  const highest = options.size === undefined ? highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 }) : -1;
+  const highest = highestOr(md, root, devId, options.size);
   const r = exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, options);
   if (damage.total) r.damage = { summary: damageSummary(damage), nodes: damage.total };
   return r;
+}
+
+/**
+ * The device's highest mapped block, read down the rightmost path. With a
+ * size asked for (an LV's, Docker's), a damaged node on that path costs
+ * only its own blocks (-1: the runs are checked against the size instead);
+ * without one, the device's end is unknown and the damage stops the export.
+ */
+function highestOr(md: Metadata, root: number, devId: number, size: number | undefined): number {
+  try {
+    return highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 });
+  } catch (e) {
+    if (size === undefined || !(e instanceof MetadataError)) throw e;
+    return -1;
+  }
 }
 
 /**
@@ -180,6 +195,7 @@ export function exportRuns(
   try {
     forEach((r) => {
       if (r.d + r.n > nrData) throw new UsageError(`${what} maps data block ${r.d + r.n - 1}, past the data device's ${nrData} blocks`);
+      if ((r.v + r.n) * bs > size) throw new UsageError(`${what} maps data up to byte ${(r.v + r.n) * bs}, past the size asked for (${size})`);
       result.runs++;
       let off = 0;
       const total = r.n * bs;

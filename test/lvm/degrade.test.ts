@@ -70,7 +70,7 @@ function expectRefusal(r: { code: number; stdout: string; stderr: string }): voi
   expect(r.stdout).toBe('');
   const lines = r.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toContain(`pool pve/data: metadata block ${leafBlock}`);
+  expect(lines[0]).toMatch(new RegExp(`^dmthin: block ${leafBlock}: .*checksum.*; pool pve/data's metadata is damaged: run `));
   expect(lines[0]).toContain(doctor());
 }
 
