@@ -107,6 +107,9 @@ describe('an LVM thin pool with a destroyed mapping leaf', () => {
     const stream = tmp.path('s.stream');
     expectRefusal(dmthin('lvm', 'send', image, 'pve/vm-100-disk-0', '-o', stream));
     expect(existsSync(stream)).toBe(false);
+    const html = tmp.path('r.html');
+    expectRefusal(dmthin('lvm', 'report', image, 'pve/data', '-o', html));
+    expect(existsSync(html)).toBe(false);
   });
 
   it('lvm ls VG/POOL lists the devices, names the damage on stderr and exits 1', () => {

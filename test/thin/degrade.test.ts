@@ -105,6 +105,7 @@ describe('read commands on a destroyed mapping leaf', () => {
     expectRefusal(dmthin('delta', leafMeta, '--snap1', '1', '--snap2', '4'), leafMeta);
     expectRefusal(dmthin('delta', '--verbose', leafMeta, '--snap1', '4', '--snap2', '1'), leafMeta);
     expectRefusal(dmthin('rmap', leafMeta, '--region', '0..1024'), leafMeta);
+    expectRefusal(dmthin('send', '--metadata', leafMeta, '--data', data, '--dev-id', '1', '-o', '-'), leafMeta);
     // The line names the block and what was wrong there.
     expect(dmthin('dump', leafMeta).stderr).toMatch(new RegExp(`^dmthin: block ${leaf.block}: thin device 1 mappings, keys 0\\.\\.\\d+: .*checksum`));
   });
