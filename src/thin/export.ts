@@ -11,7 +11,7 @@ import { MetadataError } from '../format/errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
-import type { Metadata } from './metadata.js';
+import { type Metadata, noSuchDevice } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 import { openPoolData } from './pool-data.js';
 import { BTreeTraversal, highestKey } from '../pdata/btree/traversal.js';
@@ -116,8 +116,9 @@ export function forEachRunTolerant(
  * a file or device path, or any ByteSource (a data LV inside disk images).
  */
 export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: ExportOptions = {}): ExportResult {
-  const dev = md.devices().find((d) => d.devId === devId);
-  if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
+  const devices = md.devices();
+  const dev = devices.find((d) => d.devId === devId);
+  if (!dev || dev.mappingRoot === undefined) throw noSuchDevice(devId, devices);
   const root = dev.mappingRoot;
   const damage: DamageScan = { damage: [], total: 0 };
   // A damaged leaf does not stop the export: its virtual blocks are written as zeros and listed as lost.
