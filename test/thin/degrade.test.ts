@@ -7,7 +7,7 @@
  * standard output and no output file left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metadata } from '../../src/thin/metadata.js';
 import { BTreeTraversal } from '../../src/pdata/btree/traversal.js';
@@ -193,4 +193,37 @@ describe('read commands on a destroyed details tree and a destroyed superblock',
       expect(existsSync(img)).toBe(false);
     });
   }
+});
+
+describe('a dump larger than the output buffer, its last leaf destroyed', () => {
+  it('dump and delta to standard output print nothing, not the megabytes before the leaf', () => {
+    // Two devices of 30000 single mappings each (no runs to coalesce): about 4 MiB of XML.
+    const n = 30000;
+    const lines = ['<superblock uuid="" time="1" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="60010">'];
+    for (const dev of [1, 2]) {
+      lines.push(`  <device dev_id="${dev}" mapped_blocks="${n}" transaction="0" creation_time="0" snap_time="0">`);
+      for (let i = 0; i < n; i++) lines.push(`    <single_mapping origin_block="${2 * i}" data_block="${(dev - 1) * n + (n - 1 - i)}" time="0"/>`);
+      lines.push('  </device>');
+    }
+    lines.push('</superblock>');
+    const xml = tmp.path('big.xml');
+    writeFileSync(xml, `${lines.join('\n')}\n`);
+    const meta = tmp.path('big.meta');
+    writeFileSync(meta, Buffer.alloc(8 << 20));
+    expect(dmthin('restore', '-i', xml, '-o', meta).code).toBe(0);
+    const whole = dmthin('dump', meta);
+    expect(whole.code).toBe(0);
+    expect(whole.stdout.length).toBeGreaterThan(2 << 20);
+    const last = must(leavesOf(meta, 2).at(-1), 'device 2 last leaf');
+    patchBlock(meta, last.block, (d) => {
+      d[100] ^= 0xff;
+    });
+    expectRefusal(dmthin('dump', meta), meta);
+    expectRefusal(dmthin('dump', '--format', 'json', meta), meta);
+    expectRefusal(dmthin('delta', meta, '--snap1', '1', '--snap2', '2'), meta);
+    // Device 1 alone is whole: dumped as before.
+    const one = dmthin('dump', '--dev-id', '1', meta);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toContain('</superblock>');
+  });
 });
