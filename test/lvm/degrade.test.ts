@@ -11,6 +11,9 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync,
 import { join } from 'node:path';
 import { SUPERBLOCK_MAGIC } from '../../src/format/superblock.js';
 import { Metadata } from '../../src/thin/metadata.js';
+import { BTreeTraversal } from '../../src/pdata/btree/traversal.js';
+import { readIndex } from '../../src/pdata/space-map/reader.js';
+import { copyFileSync } from 'node:fs';
 import { must } from '../../src/errors.js';
 import { dmthin } from '../support/cli.js';
 import { projectRoot, scratch, xzDecompress } from '../support/env.js';
@@ -22,6 +25,8 @@ const healthy = tmp.path('healthy.pv');
 const image = tmp.path('damaged.pv');
 const META_BYTES = 4 << 20;
 let leafBlock = -1;
+let bitmapBlock = -1;
+let metaAt = 0;
 
 /** Byte offset of the pool's metadata LV in the image: where its superblock (magic, blocknr 0) lies. */
 function metadataOffset(path: string): number {
@@ -42,6 +47,7 @@ beforeAll(() => {
   xzDecompress(join(projectRoot, 'fixtures', 'lvm-disk.pv.xz'), healthy);
   xzDecompress(join(projectRoot, 'fixtures', 'lvm-disk.pv.xz'), image);
   const at = metadataOffset(image);
+  metaAt = at;
   // The metadata LV (linear, one extent run) copied out, to find vm-100-disk-0's (device 1) mapping leaf.
   const copy = tmp.path('tmeta');
   const buf = Buffer.alloc(META_BYTES);
@@ -52,6 +58,8 @@ beforeAll(() => {
     const md = Metadata.open(copy);
     try {
       leafBlock = must(md.devices().find((d) => d.devId === 1)?.mappingRoot, 'device 1');
+      const index = readIndex(md.reader, 'data', md.superblock.dataSpaceMapRoot, new BTreeTraversal(md.reader));
+      bitmapBlock = must(index.entries[0], 'data bitmap 0').blocknr;
     } finally {
       md.close();
     }
@@ -136,5 +144,32 @@ describe('an LVM thin pool with a destroyed mapping leaf', () => {
     expect(dmthin('lvm', 'export', healthy, 'pve/vm-101-disk-0', '-o', a).code).toBe(0);
     expect(dmthin('lvm', 'export', image, 'pve/vm-101-disk-0', '-o', b).code).toBe(0);
     expect(readFileSync(b).equals(readFileSync(a))).toBe(true);
+  });
+});
+
+describe('an LVM thin pool with a destroyed space-map bitmap', () => {
+  it('lvm ls reports damaged_pool_metadata naming the bitmap, marks no thin LV, and exits 1', () => {
+    const img = tmp.path('bitmap.pv');
+    copyFileSync(healthy, img);
+    const fd = openSync(img, 'r+');
+    try {
+      const b = Buffer.alloc(4096);
+      readSync(fd, b, 0, 4096, metaAt + bitmapBlock * 4096);
+      b[500] ^= 0xff;
+      writeSync(fd, b, 0, 4096, metaAt + bitmapBlock * 4096);
+    } finally {
+      closeSync(fd);
+    }
+    const r = dmthin('lvm', 'ls', '--json', img);
+    expect(r.code, r.stderr).toBe(1);
+    const inv = JSON.parse(r.stdout) as { problems: Array<{ kind: string; detail: string }>; vgs: Array<{ lvs: Array<{ type: string; problem?: string }> }> };
+    const p = must(
+      inv.problems.find((x) => x.kind === 'damaged_pool_metadata'),
+      'the damage problem',
+    );
+    expect(p.detail).toContain(`block ${bitmapBlock} (data space map bitmap 0)`);
+    expect(p.detail).toContain(`dmthin lvm doctor ${img} pve/data`);
+    // The mappings are whole: the thin LVs can still be read.
+    for (const lv of inv.vgs[0].lvs.filter((l) => l.type === 'thin')) expect(lv.problem).toBeUndefined();
   });
 });
