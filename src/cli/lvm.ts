@@ -30,6 +30,7 @@ import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
 import { parseThinIdArg } from './args.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
+import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
@@ -281,7 +282,8 @@ function registerPoolVerbs(lvm: Command): void {
           );
           if (r.notAllThere !== undefined && r.lost) stream.write(formatLost(lv, r.lost, lostBytes, r.notAllThere));
         }
-        return lostBytes ? 1 : 0;
+        if (r.damage && !o.json) process.stderr.write(formatDamagedExport(lv, r.lost ?? [], r.damage, r.damage.doctor ?? 'dmthin lvm doctor'));
+        return lostBytes || r.damage ? 1 : 0;
       }),
     );
   for (const v of POOL_VERBS) {
