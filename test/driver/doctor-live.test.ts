@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lvmPoolOf, metadataLowWater } from '../../src/driver/doctor-live.js';
 import { dmthin } from '../support/cli.js';
@@ -92,6 +92,17 @@ describe('pool doctor: the kernel status', () => {
     const commands = r.plan.map((s: { command?: string }) => s.command ?? '').join('\n');
     expect(commands).toMatch(/^dmsetup remove fakepool$/m);
     expect(commands).toMatch(new RegExp(`dmthin doctor --metadata ${tmp.path('pool.meta')} --data ${tmp.path('pool.data')} -o KIT`));
+  });
+
+  it('a snapshot someone else holds is read through, left held, and said to be possibly older', () => {
+    writeFileSync(tmp.path('held'), `${HELD_ROOT}\n`);
+    status(`0 ${SECTORS} thin-pool 61 95/512 2524/16384 HELD rw no_discard_passdown queue_if_no_space - 128`);
+    const { code, r, log } = doctor();
+    expect(code).toBe(0);
+    expect(codes(r)).toEqual([['held_metadata_snapshot', 'info']]);
+    expect(log).not.toMatch(/message/);
+    expect(existsSync(tmp.path('held'))).toBe(true);
+    rmSync(tmp.path('held'));
   });
 
   it('fail mode: pool_failed alone', () => {
