@@ -23,12 +23,14 @@ afterAll(() => {
 });
 
 const HELD_ROOT = 218;
-const SECTORS = 2097152;
+/** The fixture's pool: 16384 data blocks of 256 sectors. */
+const SECTORS = 4194304;
+const BLOCK = 256;
 const FAKE_DMSETUP = `#!/bin/sh
 echo "$*" >> "${tmp.path('dm.log')}"
 held="${tmp.path('held')}"
 case "$1" in
-  table) echo "0 ${SECTORS} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} 128 0 0" ;;
+  table) echo "0 ${SECTORS} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} ${BLOCK} 0 0" ;;
   status) h=-; [ -f "$held" ] && h=$(cat "$held"); sed "s/HELD/$h/" "${tmp.path('status')}" ;;
   info) echo "$3;253;0;0;L--w" ;;
   ls) echo "No devices found" ;;
@@ -119,10 +121,10 @@ describe('pool doctor: the kernel status', () => {
     expect(code).toBe(1);
     expect(codes(r)).toEqual([['data_space_exhausted', 'fatal']]);
     expect(r.problems[0].summary).toMatch(/all 16384 data blocks .*fail at once \(error_if_no_space\)/);
-    // 16384 blocks of 128 sectors more.
-    const grow = 16384 * 128;
+    // 16384 blocks of 256 sectors more.
+    const grow = 16384 * BLOCK;
     expect(r.plan[0].command).toBe(
-      `dmsetup reload fakepool --table "0 ${SECTORS + grow} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} 128 0 0"\ndmsetup resume fakepool`,
+      `dmsetup reload fakepool --table "0 ${SECTORS + grow} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} ${BLOCK} 0 0"\ndmsetup resume fakepool`,
     );
   });
 
@@ -145,7 +147,7 @@ describe('pool doctor: the kernel status', () => {
     expect(lvmPoolOf('fakepool')).toBeUndefined();
     status(`0 ${SECTORS} thin-pool 61 95/512 16384/16384 HELD out_of_data_space no_discard_passdown queue_if_no_space - 128`);
     const { r } = doctor('vg--x-my--pool-tpool');
-    expect(r.plan[0].command).toBe(`lvextend -L +${16384 * 128 * 512}b vg-x/my-pool`);
+    expect(r.plan[0].command).toBe(`lvextend -L +${16384 * BLOCK * 512}b vg-x/my-pool`);
   });
 
   it('-o DIR writes the report and the plan; an existing DIR is refused before the pool is touched', () => {
