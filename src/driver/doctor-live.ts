@@ -21,6 +21,12 @@ import type { PoolStatus } from './status.js';
 export interface LiveDoctorOptions {
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called with the finished report while the metadata can still be read
+   * (the snapshot held): the kit is written here. Without a source when
+   * the metadata could not be read at all.
+   */
+  kit?: (report: DoctorReport, source?: PoolSource) => void;
 }
 
 export async function livePoolDoctor(name: string, options: LiveDoctorOptions = {}): Promise<DoctorReport> {
@@ -38,7 +44,15 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
       fix: `if nothing uses it: dmsetup message ${pool.name} 0 release_metadata_snap, then run this again`,
     });
   }
-  const judge = (source: PoolSource): DoctorReport => diagnose(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress });
+  const finish = (report: DoctorReport, source?: PoolSource): DoctorReport => {
+    report.problems = dedupe(report.problems);
+    report.healthy = !report.problems.some((p) => p.severity !== 'info');
+    report.plan = livePlan(report, { pool, status, table, thins });
+    options.kit?.(report, source);
+    return report;
+  };
+  const judge = (source: PoolSource): DoctorReport =>
+    finish(diagnose(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress }), source);
   let report: DoctorReport;
   try {
     if (status.mode === 'fail' || status.mode === 'ro') {
@@ -57,11 +71,8 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
         fix: `deactivate the pool and run dmthin doctor on its metadata offline`,
       },
     ];
-    report = { pool: { kind: 'live', name: pool.name, running: pool.name }, healthy: false, problems, devices: [], candidates: [], plan: [] };
+    report = finish({ pool: { kind: 'live', name: pool.name, running: pool.name }, healthy: false, problems, devices: [], candidates: [], plan: [] });
   }
-  report.problems = dedupe(report.problems);
-  report.healthy = !report.problems.some((p) => p.severity !== 'info');
-  report.plan = livePlan(report, { pool, status, table, thins });
   return report;
 }
 
