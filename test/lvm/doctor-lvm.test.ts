@@ -179,6 +179,18 @@ describe('lvm doctor: missing_pv', () => {
     expect(commands).toMatch(new RegExp(`dmthin lvm export ${pv1} vgst/t1 --partial -o t1.img`));
   });
 
+  it("the text says what is wrong, then what is at risk, then what to do next, in the LVs' names", () => {
+    const t = dmthin('lvm', 'doctor', pv1, 'vgst/pool');
+    expect(t.code).toBe(1);
+    const at = (s: string): number => t.stdout.indexOf(s);
+    expect(at('What is wrong:')).toBeGreaterThan(0);
+    expect(at('[fatal] missing_pv: PV pv0 of VG vgst')).toBeGreaterThan(at('What is wrong:'));
+    expect(at('What is at risk:')).toBeGreaterThan(at('[fatal] missing_pv'));
+    expect(at('  vgst/t1: ')).toBeGreaterThan(at('What is at risk:'));
+    expect(at('What to do next:')).toBeGreaterThan(at('  vgst/t1: '));
+    expect(at('vgcfgbackup -f vgst.before.vg vgst')).toBeGreaterThan(at('What to do next:'));
+  });
+
   it('every pool of the images without VG/POOL; -o needs VG/POOL and a new directory', () => {
     const { code, r } = report(pv0, pv1);
     expect(code).toBe(0);
