@@ -16,7 +16,7 @@ import { run } from './exec.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { withLivePool } from './pool-source.js';
 import { type ActiveThin, Pool } from './pool.js';
-import type { PoolStatus } from './status.js';
+import { type PoolStatus, StatusError, parsePoolStatus } from './status.js';
 
 export interface LiveDoctorOptions {
   onStage?: (stage: string) => void;
@@ -31,7 +31,7 @@ export interface LiveDoctorOptions {
 
 export async function livePoolDoctor(name: string, options: LiveDoctorOptions = {}): Promise<DoctorReport> {
   const pool = await Pool.open(name);
-  const status = await pool.status();
+  const status = await statusOf(pool);
   const table = await dm.table(name);
   const thins = await pool.activeThins();
   const fromStatus = statusProblems(pool.name, status, pool.dataBlockSize);
@@ -76,6 +76,22 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
   return report;
 }
 
+/**
+ * The pool's status; a line the kernel could not fill ("Error": it failed
+ * to read its own metadata for it) is taken as fail mode, any other line
+ * dmthin cannot read is refused in one line.
+ */
+async function statusOf(pool: Pool): Promise<PoolStatus> {
+  const line = await dm.status(pool.name);
+  try {
+    return parsePoolStatus(line);
+  } catch (e) {
+    if (!(e instanceof StatusError)) throw e;
+    if (line.trim().split(/\s+/)[3] === 'Error') return { ...parsePoolStatus(line.replace(/\bError\b.*$/, 'Fail')), raw: line.trim() };
+    throw new UsageError(`pool ${pool.name}: ${e.message}: dmthin cannot read this kernel's status line`);
+  }
+}
+
 /** The pool as a source read in place (no snapshot): for a pool that takes no messages and commits nothing. */
 function inPlace(pool: Pool): PoolSource {
   return {
@@ -115,7 +131,7 @@ export function statusProblems(name: string, s: PoolStatus, blockSectors: number
     out.push({
       code: 'pool_failed',
       severity: 'fatal',
-      summary: `the kernel failed pool ${name} (its status says Fail): every I/O to its thin devices errors; its metadata could not be read or committed`,
+      summary: `the kernel failed pool ${name} (its status says ${s.raw.split(/\s+/)[3] ?? 'Fail'}): every I/O to its thin devices errors; its metadata could not be read or committed`,
       fix: 'deactivate the pool and its thin devices, then doctor its metadata offline (the plan says how)',
       facts: { status: s.raw },
     });
