@@ -438,6 +438,12 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
       step: `The data LV is shorter than the pool's metadata counts: give the whole disk (an image cut short loses the blocks past its end) before activating`,
     });
   }
+  if (tidProblem && tidProblem.severity === 'fatal' && !(tidProblem.facts?.sameDevices === true && !tidProblem.facts.pendingMessages && c.vgTextFile)) {
+    steps.push({
+      step: `Settle the transaction_id mismatch before activating (${tidProblem.fix}): lvm2 will not activate the pool until LVM's id and the pool's agree`,
+      command: `dmthin lvm history ${c.images.join(' ')}\nvgcfgrestore --list ${vg}`,
+    });
+  }
   steps.push({
     step: `Activate the pool and its thin LVs (lvm2 runs thin_check first${needsCheckOnly ? '; with thin_check_options = [ "-q", "--clear-needs-check-flag" ] it clears the needs_check flag of metadata that checks clean' : ''})`,
     command: `lvchange -ay ${vp}\nvgchange -ay ${vg}`,

@@ -122,7 +122,12 @@ describe('lvm doctor: transaction_id_mismatch', () => {
     expect(r.problems[0]).toMatchObject({ severity: 'fatal', facts: { same_devices: false, lvm_only: '7', pool_only: '3' } });
     expect(r.problems[0].fix).toMatch(/one side lost commits/);
     expect(readdirSync(kit).sort()).toEqual(['plan.txt', 'report.json']);
-    expect(r.plan.some((s: { command?: string }) => /vgcfgrestore/.test(s.command ?? ''))).toBe(false);
+    expect(r.plan.some((s: { command?: string }) => /vgcfgrestore --force/.test(s.command ?? ''))).toBe(false);
+    // Nothing restored blindly: the plan says to settle it (the history, LVM's archives) before activating.
+    const settle = r.plan.findIndex((s: { step: string }) => /^Settle the transaction_id mismatch before activating/.test(s.step));
+    expect(settle).toBeGreaterThan(0);
+    expect(r.plan[settle].command).toBe(`dmthin lvm history ${copy}\nvgcfgrestore --list vgfx`);
+    expect(settle).toBeLessThan(r.plan.findIndex((s: { command?: string }) => /^lvchange -ay vgfx\/pool$/m.test(s.command ?? '')));
   });
 
   it('queued messages that account for the difference are no mismatch', () => {
