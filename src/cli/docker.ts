@@ -16,7 +16,7 @@ import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 import { dockerDoctor } from '../docker/doctor-docker.js';
-import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -152,7 +152,11 @@ export function register(program: Command): void {
       run(() => {
         refuseKitDir(o.output);
         const dir = o.output;
-        const report = dockerDoctor(root, { metadata: o.metadata, data: o.data, kit: dir === undefined ? undefined : (r) => writeWrapKit(dir, r) });
+        const report = dockerDoctor(root, {
+          metadata: o.metadata,
+          data: o.data,
+          kit: dir === undefined ? undefined : (r, src, diag) => writeDoctorKit(dir, r, src, diag),
+        });
         printDoctor([report], o, true);
         return doctorExit([report]);
       }),

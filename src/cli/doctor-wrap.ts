@@ -11,6 +11,10 @@ import { ArgumentError, UsageError } from '../errors.js';
 import { errnoWords } from '../io/files.js';
 import type { DoctorReport, KitFile } from '../thin/doctor/report.js';
 import { formatJson } from './json.js';
+import type { Diagnosis } from '../thin/doctor/diagnose.js';
+import { writeKit } from '../thin/doctor/kit.js';
+import { reportText } from '../thin/doctor/text.js';
+import type { PoolSource } from '../thin/pool-source.js';
 
 export interface DoctorFlags {
   json?: boolean;
@@ -58,10 +62,27 @@ export function writeWrapKit(dir: string, report: DoctorReport, extras: (work: s
   }
 }
 
+/**
+ * The kit of a doctor's report: the raw kit (original metadata packed,
+ * repaired metadata, candidate blocks, inferred exports) plus `extras`
+ * when the metadata could be examined; the report, the plan and the extras
+ * alone when it could not (an LVM pool whose metadata LV is on a missing PV).
+ */
+export function writeDoctorKit(
+  dir: string,
+  report: DoctorReport,
+  source?: PoolSource,
+  diagnosis?: Diagnosis,
+  extras: (work: string) => KitFile[] = () => [],
+): void {
+  if (source && diagnosis) writeKit(source, diagnosis, dir, { json: (r) => formatJson(r), extras });
+  else writeWrapKit(dir, report, extras);
+}
+
 /** Prints reports: text, or JSON (one report as itself, several as {pools: [...]}). */
 export function printDoctor(reports: readonly DoctorReport[], o: DoctorFlags, one: boolean): void {
   if (o.json) process.stdout.write(formatJson(one ? reports[0] : { pools: reports }));
-  else process.stdout.write(reports.map(doctorText).join('\n'));
+  else process.stdout.write(reports.map(reportText).join('\n'));
 }
 
 const ORDER = { fatal: 0, non_fatal: 1, info: 2 } as const;

@@ -33,7 +33,7 @@ import { announce, printJson } from './json.js';
 import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
-import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -257,7 +257,10 @@ export function register(program: Command): void {
         const onStage = tty ? (s: string) => process.stderr.write(`\r\x1b[K${s}...`) : undefined;
         const doctors = lvmDoctor(images, pool, {
           onStage,
-          kit: o.output === undefined ? undefined : (d) => writeWrapKit(must(o.output, '-o DIR'), d.report, (work) => lvmKitExtras(work, d)),
+          kit:
+            o.output === undefined
+              ? undefined
+              : (d, src, diag) => writeDoctorKit(must(o.output, '-o DIR'), d.report, src, diag, (work) => lvmKitExtras(work, d)),
         });
         if (tty) process.stderr.write('\r\x1b[K');
         printDoctor(

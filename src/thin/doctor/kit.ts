@@ -35,6 +35,8 @@ export interface KitOptions {
   /** The report as JSON (the CLI's one converter: keys snake_case). */
   json: (report: DoctorReport) => string;
   onStage?: (stage: string) => void;
+  /** What the LVM, Docker or live doctor adds (the fixed VG text), written into the work directory `work`; listed with the rest. */
+  extras?: (work: string) => KitFile[];
 }
 
 /** Refuses a kit directory that exists or cannot be made, before any work. */
@@ -105,6 +107,7 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
       if (typeof source.data === 'string') data?.close();
     }
 
+    if (options.extras) files.push(...options.extras(work));
     // plan.txt and report.json are always there; files lists what the roles name.
     const kit = { dir, files };
     const withKit: DoctorReport = { ...report, kit };
