@@ -161,6 +161,32 @@ describe('read commands on a destroyed mapping leaf', () => {
     expect(t.stderr).toContain(`dmthin doctor --metadata ${leafMeta}`);
   });
 
+  it('check says the "leaked" data blocks may hold the lost leaf’s data and names doctor before the repair advice', () => {
+    // Truth from the healthy metadata: the data blocks the destroyed leaf maps that no other leaf of any device maps.
+    const md = Metadata.open(healthy);
+    const inLeaf = new Set<number>();
+    const elsewhere = new Set<number>();
+    try {
+      for (const d of md.devices()) {
+        new BTreeTraversal(md.reader).walk(must(d.mappingRoot, 'a root'), {
+          valueSize: 8,
+          tree: { kind: 'mappings', devId: d.devId },
+          onLeaf: (n) => {
+            for (let i = 0; i < n.nrEntries; i++) (n.location === leaf.block ? inLeaf : elsewhere).add(n.dataBlock(i));
+          },
+        });
+      }
+    } finally {
+      md.close();
+    }
+    const orphaned = [...inLeaf].filter((b) => !elsewhere.has(b)).length;
+    expect(orphaned).toBeGreaterThan(0);
+    const r = dmthin('check', leafMeta);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the ${orphaned} "leaked" data blocks may hold the lost mappings' data`);
+    expect(r.stderr).toMatch(new RegExp(`save them first; dmthin doctor --metadata \\S*leaf\\.meta names them[^\\n]*\\nto rebuild it`));
+  });
+
   it('export of a device the damage does not touch is whole and exits 0', () => {
     const a = tmp.path('good4.img');
     const b = tmp.path('same4.img');
