@@ -184,7 +184,7 @@ describe('read commands on a destroyed mapping leaf', () => {
     const r = dmthin('check', leafMeta);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`the ${orphaned} "leaked" data blocks may hold the lost mappings' data`);
-    expect(r.stderr).toMatch(new RegExp(`save them first; dmthin doctor --metadata \\S*leaf\\.meta names them[^\\n]*\\nto rebuild it`));
+    expect(r.stderr).toMatch(/save them first; dmthin doctor --metadata \S*leaf\.meta names them[^\n]*\nto rebuild it/);
   });
 
   it('export of a device the damage does not touch is whole and exits 0', () => {
