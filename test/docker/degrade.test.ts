@@ -6,28 +6,21 @@
  * standard output fails in one line with nothing printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metadata } from '../../src/thin/metadata.js';
 import { BTreeTraversal } from '../../src/pdata/btree/traversal.js';
 import { must } from '../../src/errors.js';
 import { dmthin } from '../support/cli.js';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { unpackDockerTree } from '../support/fixtures.js';
+import { scratch } from '../support/env.js';
 import { patchBlock } from '../support/damage.js';
 
-const fixture = join(projectRoot, 'fixtures', 'docker');
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
 
-function tree(name: string): string {
-  const root = tmp.path(name);
-  cpSync(join(fixture, 'tree'), root, { recursive: true });
-  const files = join(root, 'devicemapper', 'devicemapper');
-  mkdirSync(files, { recursive: true });
-  xzDecompress(join(fixture, 'metadata.xz'), join(files, 'metadata'));
-  xzDecompress(join(fixture, 'data.xz'), join(files, 'data'));
-  return root;
-}
+/** A fresh copy of the Docker tree with its pool files unpacked. */
+const tree = (name: string): string => unpackDockerTree(tmp.path(name));
 
 const WEB = '3c'.repeat(32);
 let healthy = '';
