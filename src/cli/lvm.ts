@@ -319,11 +319,11 @@ function registerPoolVerbs(lvm: Command): void {
         const seconds = (Date.now() - t0) / 1000;
         const stream = o.output === '-' ? process.stderr : process.stdout;
         const lostBytes = r.lost ? rangeBytes(r.lost) : 0;
-        if (o.json) printJson({ ...r, ...(r.lost ? { lostBytes, readBytes: r.mappedBytes - lostBytes } : {}), seconds }, stream, 0);
+        // Read: what the LV maps less what the images lacked (a damaged node's blocks are not mapped: not counted either way).
+        const readBytes = r.mappedBytes - (r.unreadBytes ?? 0);
+        if (o.json) printJson({ ...r, unreadBytes: undefined, ...(r.lost ? { lostBytes, readBytes } : {}), seconds }, stream, 0);
         else {
-          stream.write(
-            `exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes - lostBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`,
-          );
+          stream.write(`exported ${lv} (${r.kind}): ${r.size} bytes, ${readBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`);
           if (r.notAllThere !== undefined && r.lost) stream.write(formatLost(lv, r.lost, lostBytes, r.notAllThere));
         }
         if (r.damage && !o.json) process.stderr.write(formatDamagedExport(lv, r.lost ?? [], r.damage, r.damage.doctor ?? 'dmthin lvm doctor'));

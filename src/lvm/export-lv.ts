@@ -167,7 +167,10 @@ function copySource(src: LvSource, outFd: number, onProgress?: (done: number, to
     const n = Math.min(CHUNK, src.size - at);
     const view = buf.subarray(0, n);
     src.readAt(view, at);
-    for (const l of src.lostIn(at, n)) addRange(lost, l.from, l.to);
+    for (const l of src.lostIn(at, n)) {
+      addRange(lost, l.from, l.to);
+      result.unreadBytes = (result.unreadBytes ?? 0) + l.to - l.from;
+    }
     result.mappedBytes += n;
     if (seekable && isZero(view, n)) result.zeroBytes += n;
     else writeFull(outFd, view, n, seekable ? at : null);

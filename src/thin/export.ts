@@ -44,6 +44,8 @@ export interface ExportResult {
    * or when the tree is damaged.
    */
   lost?: ByteRange[];
+  /** Mapped bytes the data source lacked (options.lostIn): written as zeros, in `lost`; bytes under damaged nodes are not mapped, so not here. */
+  unreadBytes?: number;
   /** When the mapping tree is damaged: what could not be read (one line) and the count of damaged nodes. */
   damage?: { summary: string; nodes: number; doctor?: string };
 }
@@ -208,7 +210,11 @@ export function exportRuns(
         }
         data.readAt(buf.subarray(0, n), at0);
         const at = r.v * bs + off;
-        if (lostIn) for (const l of lostIn(at0, n)) addRange(lost, at + l.from - at0, at + l.to - at0);
+        if (lostIn)
+          for (const l of lostIn(at0, n)) {
+            addRange(lost, at + l.from - at0, at + l.to - at0);
+            result.unreadBytes = (result.unreadBytes ?? 0) + l.to - l.from;
+          }
         if (seekable) {
           if (isZero(buf, n)) result.zeroBytes += n;
           else writeFull(outFd, buf, n, at);

@@ -139,11 +139,30 @@ describe('an LVM thin pool with a destroyed mapping leaf', () => {
     const t = dmthin('lvm', 'export', image, 'pve/vm-100-disk-0', '-o', tmp.path('vm100b.img'));
     expect(t.code).toBe(1);
     expect(t.stderr).toContain(`LOST ${24 << 20} bytes of pve/vm-100-disk-0 in 1 range, written as zeros: bytes 0..${24 << 20}`);
+    // Nothing of it was read: never a negative count.
+    expect(t.stdout).toMatch(/^exported pve\/vm-100-disk-0 \(thin\): 25165824 bytes, 0 read, /);
     const a = tmp.path('vm101-good.img');
     const b = tmp.path('vm101.img');
     expect(dmthin('lvm', 'export', healthy, 'pve/vm-101-disk-0', '-o', a).code).toBe(0);
     expect(dmthin('lvm', 'export', image, 'pve/vm-101-disk-0', '-o', b).code).toBe(0);
     expect(readFileSync(b).equals(readFileSync(a))).toBe(true);
+  });
+
+  it('repair and lvm doctor keep the other LV whole: one device’s destroyed root does not make the top level unusable', () => {
+    // Truth: the healthy image's own mappings of vm-101-disk-0 (device 2).
+    const want = dmthin('lvm', 'dump', healthy, 'pve/data', '--dev-id', '2');
+    expect(want.code, want.stderr).toBe(0);
+    const out = tmp.path('repaired.meta');
+    writeFileSync(out, Buffer.alloc(META_BYTES));
+    const r = dmthin('lvm', 'repair', image, 'pve/data', '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/not a usable top-level tree/);
+    const got = dmthin('dump', out, '--dev-id', '2');
+    const body = (x: string): string => x.replace(/<superblock[^>]*>/, '');
+    expect(body(got.stdout)).toBe(body(want.stdout));
+    const j = JSON.parse(dmthin('lvm', 'doctor', image, 'pve/data', '--json').stdout) as { devices: Array<{ name: string; lost: unknown[] }> };
+    expect(j.devices.find((d) => d.name === 'pve/vm-101-disk-0')?.lost).toEqual([]);
+    expect(j.devices.find((d) => d.name === 'pve/vm-100-disk-0')?.lost.length).toBeGreaterThan(0);
   });
 });
 

@@ -18,7 +18,7 @@
  */
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ArgumentError, UsageError } from '../../errors.js';
+import { ArgumentError, UsageError, must } from '../../errors.js';
 import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { errnoWords } from '../../io/files.js';
 import { pack } from '../../pack/pack.js';
@@ -28,7 +28,7 @@ import { Metadata } from '../metadata.js';
 import type { PoolSource } from '../pool-source.js';
 import { repair } from '../repair/repair.js';
 import type { Diagnosis } from './diagnose.js';
-import type { DoctorReport, KitFile } from './report.js';
+import type { Candidate, DoctorReport, KitFile } from './report.js';
 import { planText } from './text.js';
 
 export interface KitOptions {
@@ -121,13 +121,13 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
           writeFileSync(at(name), buf);
           files.push({ path: name, role: 'candidate_block' });
         }
-        const matched = new Set(report.candidates.flatMap((c) => c.matches.map((m) => m.deviceId)));
-        if (repaired && matched.size > 0) {
+        const placed = placements(report.candidates);
+        if (repaired && placed.size > 0) {
           stage('writing the inferred exports');
           mkdirSync(at('inferred'));
-          for (const id of [...matched].sort((a, b) => a - b)) {
+          for (const id of [...placed.keys()].sort((a, b) => a - b)) {
             const name = `inferred/thin-${id}.INFERRED.img`;
-            inferredExport(repaired, source.data ?? data, data, id, d, at(name));
+            inferredExport(repaired, source.data ?? data, data, id, d, must(placed.get(id), 'its placements'), at(name));
             files.push({ path: name, role: 'inferred_export', deviceId: id });
           }
         }
@@ -144,7 +144,37 @@ function openData(source: PoolSource): ByteSource | undefined {
 }
 
 /** Device `id` from the repaired metadata, with each matched candidate block written where its first match places it. */
-function inferredExport(repaired: string, dataInput: string | ByteSource, data: ByteSource, id: number, d: Diagnosis, path: string): void {
+/**
+ * Where the inferred exports put candidate blocks: only a candidate with
+ * exactly one match, at an offset no other candidate claims. Evidence that
+ * points one block at several places, or several blocks at one place, is
+ * a conflict the report shows and no image resolves (a guess written into
+ * an image reads as the user's data).
+ */
+function placements(candidates: readonly Candidate[]): Map<number, Array<{ offset: number; from: number }>> {
+  const claims = new Map<string, number>();
+  for (const c of candidates) for (const m of c.matches) claims.set(`${m.deviceId}:${m.offset}`, (claims.get(`${m.deviceId}:${m.offset}`) ?? 0) + 1);
+  const out = new Map<number, Array<{ offset: number; from: number }>>();
+  for (const c of candidates) {
+    if (c.matches.length !== 1) continue;
+    const m = c.matches[0];
+    if (claims.get(`${m.deviceId}:${m.offset}`) !== 1) continue;
+    const list = out.get(m.deviceId) ?? [];
+    list.push({ offset: m.offset, from: c.offset });
+    out.set(m.deviceId, list);
+  }
+  return out;
+}
+
+function inferredExport(
+  repaired: string,
+  dataInput: string | ByteSource,
+  data: ByteSource,
+  id: number,
+  d: Diagnosis,
+  placed: ReadonlyArray<{ offset: number; from: number }>,
+  path: string,
+): void {
   const bs = d.blockBytes ?? 0;
   const dev = d.report.devices.find((x) => x.deviceId === id);
   const md = Metadata.open(repaired);
@@ -153,15 +183,9 @@ function inferredExport(repaired: string, dataInput: string | ByteSource, data: 
     // By path when it is one: the export opens (and closes) its own reader.
     exportDevice(md, dataInput, id, fd, dev?.size !== undefined ? { size: dev.size } : {});
     const buf = new Uint8Array(bs);
-    const placed = new Set<number>();
-    for (const c of d.report.candidates) {
-      for (const m of c.matches) {
-        // One block per offset: the first candidate (lowest data block) to claim it; the report lists the rest.
-        if (m.deviceId !== id || placed.has(m.offset)) continue;
-        placed.add(m.offset);
-        data.readAt(buf, c.offset);
-        writeSync(fd, buf, 0, bs, m.offset);
-      }
+    for (const p of placed) {
+      data.readAt(buf, p.from);
+      writeSync(fd, buf, 0, bs, p.offset);
     }
     if (dev?.size !== undefined) ftruncateSync(fd, Math.max(dev.size, 0));
   } finally {

@@ -257,12 +257,17 @@ export class SalvageContext {
   }
 
   /** A top-level tree whose values mostly point at usable mapping nodes. */
-  topLooksReal(top: TopLevel): boolean {
+  topLooksReal(top: TopLevel, vouched = false): boolean {
     if (top.ids.size === 0) return true;
     let ok = 0;
     const probe = new BTreeTraversal(this.reader);
     for (const r of top.ids.values()) if (probe.usable(r, 8)) ok++;
-    return ok * 2 > top.ids.size;
+    // Named by a valid superblock, it is the top level: one device's lost root
+    // must not cost the others theirs (two devices, one root destroyed, was
+    // judged "not a top level" and both were rebuilt from older copies). A
+    // node found by scanning needs most of its values to be roots, or a
+    // mapping leaf could pass for one.
+    return vouched ? ok > 0 : ok * 2 > top.ids.size;
   }
 
   /** Value size of the leaves under `b` (following first children), or 0. */

@@ -41,7 +41,7 @@ export class RootFinder {
     let det = wantD !== undefined && wantD < this.ctx.n ? this.ctx.readDetails(wantD) : undefined;
     if (top && SalvageContext.wholeLoss(top.holes)) top = undefined;
     if (det && SalvageContext.wholeLoss(det.holes)) det = undefined;
-    if (top && !this.ctx.topLooksReal(top)) top = undefined;
+    if (top && !this.ctx.topLooksReal(top, ev.state === 'valid' && o.mappingRoot === undefined)) top = undefined;
     const given = o.mappingRoot !== undefined || o.detailsRoot !== undefined;
     if (top && det && this.ctx.mismatches(top, det) === 0) {
       if (given) this.ctx.note(`using the roots given: mapping ${top.root}, details ${det.root}`);
