@@ -381,16 +381,19 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   if (report.candidates.length > 0) {
     const dataLv = c.vg.lvs.get(c.pool)?.segments[0]?.dataLv ?? `${c.pool}_tdata`;
     const bs = c.chunkBytes ?? 0;
-    const shown = report.candidates.slice(0, MAX_DD);
     steps.push({
       step:
         `Copy the ${report.candidates.length} candidate data block(s) off the pool's disks before anything activates the pool: the repair counts them free, and the first writes after activation overwrite them. ` +
-        `The kit's candidates/ already holds them, read from the images; on the host, lvm2 activates ${printable(dataLv)} alone read-only (the pool stays inactive)` +
-        (report.candidates.length > shown.length ? ` (the first ${shown.length} here; the kit has every one)` : ''),
+        `The kit's candidates/ already holds them, read from the images; on the host, lvm2 activates ${printable(dataLv)} alone read-only (the pool stays inactive)`,
       command: bs
         ? [
             `lvchange -ay -y ${vg}/${dataLv}`,
-            ...shown.map((x) => `dd if=/dev/${vg}/${dataLv} of=data-block-${x.dataBlock}.bin bs=${bs} skip=${x.dataBlock} count=1`),
+            // Every block, one dd a line while that stays readable, else one loop over them all.
+            ...(report.candidates.length <= MAX_DD
+              ? report.candidates.map((x) => `dd if=/dev/${vg}/${dataLv} of=data-block-${x.dataBlock}.bin bs=${bs} skip=${x.dataBlock} count=1`)
+              : [
+                  `for b in ${report.candidates.map((x) => x.dataBlock).join(' ')}; do dd if=/dev/${vg}/${dataLv} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
+                ]),
             `lvchange -an ${vg}/${dataLv}`,
           ].join('\n')
         : undefined,

@@ -93,8 +93,9 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
     files.push({ path: 'original-metadata.pack', role: 'original_metadata_pack' });
 
     const report = d.report;
+    // NEEDS_CHECK alone is cleared in place once the check is clean: a repaired copy would be a file no step uses.
     const metadataWrong = report.problems.some(
-      (p) => p.severity !== 'info' && ['superblock', 'needs_check_flag', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted'].includes(p.code),
+      (p) => p.severity !== 'info' && ['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted'].includes(p.code),
     );
     let repaired: string | undefined;
     if ((d.needsRepair || metadataWrong) && d.repairError === undefined) {

@@ -52,7 +52,7 @@ export function reportText(r: DoctorReport): string {
     });
   }
   if (r.kit) {
-    out.push('', `Kit written to ${r.kit.dir}:`);
+    out.push('', `Kit written to ${r.kit.dir}:`, '  report.json (this report), plan.txt (the steps)');
     for (const f of r.kit.files) out.push(`  ${f.path} (${f.role}${f.deviceId !== undefined ? `, thin device ${f.deviceId}` : ''})`);
   }
   return `${out.join('\n')}\n`;
