@@ -362,6 +362,13 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
           step: `Do not activate ${vp} (no vgchange -ay, lvchange -ay, reboot into auto-activation) until the last steps: an activated pool hands out the blocks that may still hold lost data`,
         },
   );
+  if (codes.has('missing_pv') && report.devices.length === 0) {
+    // The metadata could not be read at all: no thin LV can be exported, partial or not.
+    steps.push({
+      step: `Bring back the missing PV (attach the disk, or a ddrescue copy of it) and run this doctor again with its image: the pool's metadata LV lies on it, so nothing of ${vp}'s thin LVs can be read without it, not even in part (lvm export --partial needs the metadata whole)`,
+    });
+    return steps;
+  }
   if (codes.has('missing_pv')) {
     steps.push({
       step: 'Bring back the missing PV before anything else (attach the disk, or a ddrescue copy of it), then run this doctor again with its image; only if it is gone for good: save what the other PVs hold of each thin LV (dmthin lvm export --partial lists what is lost), and only then let LVM forget it',

@@ -151,6 +151,10 @@ describe('lvm doctor: missing_pv', () => {
     expect(r.problems[0]).toMatchObject({ code: 'missing_pv', severity: 'fatal', facts: { pv: 'pv1', uuid } });
     expect(r.problems[0].summary).toMatch(/pool_tmeta \(the pool's metadata: nothing of the pool can be read\)/);
     expect(r.devices).toEqual([]);
+    // No step the metadata's absence makes fail: no lvm export --partial of its thin LVs, the PV brought back instead.
+    const commands = r.plan.map((s: { command?: string }) => s.command ?? '').join('\n');
+    expect(commands).not.toMatch(/--partial/);
+    expect(r.plan.at(-1).step).toMatch(/^Bring back the missing PV .*nothing of vgst\/pool's thin LVs can be read without it/);
   });
 
   it("each thin LV's lost bytes are exactly those whose data lay on the missing PV", () => {
