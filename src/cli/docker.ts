@@ -12,6 +12,8 @@ import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
+import { dockerDoctor } from '../docker/doctor-docker.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -125,6 +127,31 @@ export function register(program: Command): void {
           process.stdout.write(formatInventory(inv));
         }
         return inv.problems.some((pr) => pr.kind === 'damaged-metadata') ? 1 : 0;
+      }),
+    );
+
+  docker
+    .command('doctor')
+    .description(
+      'What is wrong with the pool of a Docker devicemapper root, what is at risk and what to do next: its metadata judged as\n' +
+        "dmthin doctor judges it (docs/doctor.md), each device named as Docker knows it (a container's layers by the container's\n" +
+        "name, image layers and the base device by hash, Docker's sizes), and a plan in Docker's terms: Docker stopped first, the\n" +
+        'pool files kept as found, the candidate blocks saved, the repaired metadata put in place of the loop file. Nothing is\n' +
+        'written unless -o DIR (a new directory) asks for the kit.\n\n' +
+        'Exit status: 0 healthy, 1 problems found (or the pool cannot be read), 2 bad arguments.',
+    )
+    .argument('[root]', 'Docker root (a mounted disk image works)', DEFAULT_ROOT)
+    .option('--metadata <file>', 'thin metadata file or device, instead of ROOT/devicemapper/devicemapper/metadata')
+    .option('--data <file>', 'data file or device')
+    .option('--json', 'print the report as one JSON object')
+    .option('-o, --output <dir>', 'write the kit into DIR, a new directory')
+    .action((root: string, o: DoctorFlags & { metadata?: string; data?: string }) =>
+      run(() => {
+        refuseKitDir(o.output);
+        const report = dockerDoctor(root, { metadata: o.metadata, data: o.data });
+        if (o.output !== undefined) writeWrapKit(o.output, report);
+        printDoctor([report], o, true);
+        return doctorExit([report]);
       }),
     );
 

@@ -31,6 +31,8 @@ import { parseThinIdArg } from './args.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
 import { run } from './run.js';
+import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -224,6 +226,46 @@ export function register(program: Command): void {
           o.output,
         );
         return 0;
+      }),
+    );
+  lvm
+    .command('doctor')
+    .summary("what is wrong with a thin pool inside the images, what is at risk, and the steps to fix it in lvm2's commands")
+    .description(
+      "Judges VG/POOL (every thin pool in the images when it is left out) as dmthin doctor does (docs/doctor.md), with the thin LVs' names and sizes, " +
+        "and what only LVM shows: its transaction_id against the pool metadata's (transaction_id_mismatch: which side is ahead, by how much, " +
+        "whether lvm2 will activate it) and a PV none of the images holds (missing_pv: which LVs lie on it). The plan is in lvm2's commands with the " +
+        'real VG and LV names and sizes: vgcfgbackup first, the candidate blocks saved before anything activates the pool, the repaired metadata ' +
+        'swapped in (lvcreate, dd, lvconvert --swapmetadata) or lvconvert --repair with dmthin as thin_repair, vgcfgrestore of the fixed VG text, ' +
+        'the old metadata kept until the repaired pool is proven.\n\n' +
+        'Nothing is written unless -o DIR (a new directory, one pool) asks for the kit: report.json, plan.txt and, for a transaction_id ' +
+        "mismatch where both sides name the same thin devices, VG.vg, LVM's VG text with the pool's transaction_id (role vg_text).\n\n" +
+        'Exit status: 0 healthy, 1 problems found (or the images cannot be read), 2 bad arguments.',
+    )
+    .argument('<images...>', 'disk images, PV images or block devices holding the VG; then VG/POOL for one pool')
+    .option('--json', 'print the report as one JSON object (several pools: {pools: [...]})')
+    .option('-o, --output <dir>', 'write the kit into DIR, a new directory (needs VG/POOL)')
+    .action((args: string[], o: DoctorFlags) =>
+      run(() => {
+        const last = args[args.length - 1];
+        const pool = args.length >= 2 && isPoolArgument(last) ? last : undefined;
+        const images = pool === undefined ? args : args.slice(0, -1);
+        if (o.output !== undefined && pool === undefined) throw new ArgumentError('-o DIR writes the kit of one pool: give VG/POOL last');
+        refuseKitDir(o.output);
+        const tty = process.stderr.isTTY && !o.json;
+        const onStage = tty ? (s: string) => process.stderr.write(`\r\x1b[K${s}...`) : undefined;
+        const doctors = lvmDoctor(images, pool, { onStage });
+        if (tty) process.stderr.write('\r\x1b[K');
+        if (o.output !== undefined) {
+          const d = doctors[0];
+          writeWrapKit(o.output, d.report, (work) => lvmKitExtras(work, d));
+        }
+        printDoctor(
+          doctors.map((d) => d.report),
+          o,
+          pool !== undefined,
+        );
+        return doctorExit(doctors.map((d) => d.report));
       }),
     );
   registerPoolVerbs(lvm);

@@ -11,6 +11,8 @@ import { parseIntArg, parseSectorsArg, parseSizeArg, parseThinIdArg } from './ar
 import { announce, printJson } from './json.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
+import { livePoolDoctor } from '../driver/doctor-live.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
   if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
@@ -140,6 +142,30 @@ export function register(program: Command): void {
           }
         });
         return 0;
+      }),
+    );
+
+  pool
+    .command('doctor')
+    .description(
+      "What is wrong with a running pool, what is at risk and what to do next: the kernel's status (fail or read-only mode, " +
+        'needs_check, data space used up, metadata full or below the low-water mark) and its metadata judged as dmthin doctor ' +
+        'judges it (docs/doctor.md), read through a metadata snapshot reserved for the while and always released (a pool in ' +
+        'read-only or fail mode takes no messages and commits nothing: its metadata is read in place). Nothing is written to the pool.\n\n' +
+        'Problems from the status: pool_failed, pool_read_only, needs_check_flag, data_space_exhausted, metadata_space_exhausted.\n\n' +
+        '-o DIR writes report.json and plan.txt into DIR, a new directory.\n\n' +
+        'Exit status: 0 healthy, 1 problems found (or the pool cannot be read), 2 bad arguments.',
+    )
+    .argument('<name>', "the pool's device-mapper name (an LVM pool: VG-POOL-tpool)")
+    .option('--json', 'print the report as one JSON object')
+    .option('-o, --output <dir>', 'write the kit into DIR, a new directory')
+    .action((name: string, o: DoctorFlags) =>
+      run(async () => {
+        refuseKitDir(o.output);
+        const report = await livePoolDoctor(name);
+        if (o.output !== undefined) writeWrapKit(o.output, report);
+        printDoctor([report], o, true);
+        return doctorExit([report]);
       }),
     );
 

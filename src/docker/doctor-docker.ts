@@ -1,0 +1,116 @@
+/**
+ * `dmthin docker doctor ROOT`: the raw doctor (thin/doctor/diagnose.ts) on
+ * the pool of a Docker devicemapper root, its devices named as Docker knows
+ * them (a container's layer by the container's name, image layers and the
+ * base device by hash), with a plan in Docker's terms: Docker stopped first
+ * (on start it rolls back an open transaction and deletes devices it has no
+ * record of), the pool's files kept as found, the repaired metadata put in
+ * place of the loop file. Nothing is written.
+ */
+import { statSync } from 'node:fs';
+import { diagnose } from '../thin/doctor/diagnose.js';
+import type { DoctorReport, PlanStep } from '../thin/doctor/report.js';
+import { openDockerPool } from './pool-source.js';
+import type { DockerDevice, DockerTree, ReadOptions } from './tree.js';
+
+export interface DockerDoctorOptions extends ReadOptions {
+  onStage?: (stage: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function dockerDoctor(root: string, options: DockerDoctorOptions = {}): DoctorReport {
+  const source = openDockerPool(root, { metadata: options.metadata, data: options.data });
+  try {
+    const report = diagnose(source, { names: dockerNames(source.tree), onStage: options.onStage, onProgress: options.onProgress });
+    report.plan = dockerPlan(report, source.tree, source.running);
+    return report;
+  } finally {
+    source.close();
+  }
+}
+
+const short = (hash: string): string => hash.slice(0, 12);
+
+/** A device as the user knows it: the container for its layers, the hash for image layers, "base". */
+export function dockerName(d: DockerDevice): string {
+  switch (d.role) {
+    case 'base':
+      return 'base device';
+    case 'container layer':
+      return `container ${d.container ?? short(d.containerId ?? d.hash)} (layer ${short(d.hash)})`;
+    case 'container init layer':
+      return `container ${d.container ?? short(d.containerId ?? d.hash)} (init layer ${short(d.hash)})`;
+    case 'image layer':
+      return `image layer ${short(d.hash)}`;
+    default:
+      return `device ${short(d.hash)}`;
+  }
+}
+
+/** Device id -> the user's name and Docker's size for it (size 0: Docker recorded none). */
+export function dockerNames(tree: DockerTree): Map<number, { name: string; size?: number }> {
+  return new Map(tree.devices.filter((d) => !d.deleted).map((d) => [d.deviceId, { name: dockerName(d), ...(d.size > 0 ? { size: d.size } : {}) }]));
+}
+
+const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted', 'needs_check_flag']);
+
+/** The steps in Docker's terms, KIT standing for the kit's directory. */
+export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: string): PlanStep[] {
+  const bad = report.problems.filter((p) => p.severity !== 'info');
+  if (bad.length === 0) return [];
+  const codes = new Set(bad.map((p) => p.code));
+  const meta = tree.metadataFile;
+  const data = tree.dataFile;
+  const steps: PlanStep[] = [];
+  steps.push({
+    step: `Stop Docker, and its socket, which would start it again: on start it rolls back an open transaction, deletes thin devices it has no record of and lets the pool hand out blocks that may hold lost data${running ? `. The pool ${running} is active: once Docker has stopped, check that it is gone (dmsetup ls) and remove it if not` : ''}`,
+    command: `systemctl stop docker.socket docker.service${running ? `\ndmsetup remove ${running}` : ''}`,
+  });
+  const isDevice = (() => {
+    try {
+      return statSync(meta).isBlockDevice();
+    } catch {
+      return false;
+    }
+  })();
+  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
+  if (metadataWork) {
+    steps.push({
+      step: `Keep the pool's metadata and Docker's records as found (the kit's original-metadata.pack is the metadata packed; with no kit yet, make it: dmthin docker doctor ${tree.root} -o KIT)`,
+      command: `cp --sparse=always ${meta} ${meta}.before\ncp -a ${tree.devicemapperRoot}/metadata ${tree.devicemapperRoot}/metadata.before`,
+    });
+  }
+  if (report.candidates.length > 0) {
+    steps.push({
+      step: `Keep the ${report.candidates.length} candidate data block(s) off this disk (the kit's candidates/ holds their bytes): the repaired metadata counts them free, and Docker's next writes overwrite them`,
+    });
+  }
+  if (metadataWork) {
+    const exhausted = codes.has('metadata_space_exhausted');
+    steps.push(
+      isDevice
+        ? {
+            step: `The metadata is a block device (direct-lvm: an LVM thin pool Docker was given): repair it with LVM's tools, as dmthin lvm doctor on its disks plans it${exhausted ? ', into a larger metadata LV' : ''}`,
+          }
+        : {
+            step: `Put the kit's repaired metadata in place of the loop file${exhausted ? ' (it is larger than the old file, as exhausted metadata needs: never repair it into a file of the same size)' : ''}; Docker attaches it as it finds it`,
+            command: `cp --sparse=always KIT/repaired.meta ${meta}`,
+          },
+    );
+  }
+  if (codes.has('data_space_exhausted') && !isDevice) {
+    let size = 0;
+    try {
+      size = statSync(data).size;
+    } catch {
+      size = 0;
+    }
+    steps.push({
+      step: `Grow the data file${size ? ` to twice its ${size} bytes` : ''} (Docker loads the pool with the data file's size when it starts); deleting unused images and containers frees blocks too`,
+      command: `truncate -s ${size ? 2 * size : '+SIZE'} ${data}`,
+    });
+  }
+  steps.push({ step: 'Start Docker and check the pool and every container', command: `systemctl start docker\ndocker ps -a\ndmthin docker ls ${tree.root}` });
+  if (metadataWork) steps.push({ step: `Only when every container starts and reads as it should: remove ${meta}.before and the kit. Not before` });
+  return steps;
+}

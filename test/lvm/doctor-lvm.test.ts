@@ -1,0 +1,191 @@
+/**
+ * dmthin lvm doctor on pools lvm2 made on a real kernel (fixtures/lvm-*):
+ * a transaction_id mismatch made by editing a copy's committed VG text
+ * (checksum recomputed), a missing PV by giving one image of the striped
+ * pair. The truth is what the test made: the text before the edit, the PV's
+ * label, and bytes the test wrote onto the PV that goes missing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dashedUuid } from '../../src/lvm/label.js';
+import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
+import { lvmCrc } from '../../src/lvm/crc.js';
+import { PvFile, findPv, type FoundPv } from '../../src/lvm/pv.js';
+import { dmthin } from '../support/cli.js';
+import { unpackStripedPvs } from '../support/fixtures.js';
+import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+
+let single = '';
+let pv0 = '';
+let pv1 = '';
+
+function foundPv(image: string): FoundPv {
+  const f = new PvFile(image);
+  try {
+    const found = findPv(f);
+    if (!found || 'problem' in found) throw new Error(`no PV in ${image}`);
+    return found;
+  } finally {
+    f.close();
+  }
+}
+
+/** A copy of `image` whose committed VG text is `edit`ed (checksum and size recomputed), and the text before. */
+function withVgText(image: string, name: string, edit: (text: string) => string): { copy: string; before: string } {
+  const pv = foundPv(image);
+  const copy = tmp.path(name);
+  const b = new Uint8Array(readFileSync(image));
+  const area = pv.label.metadataAreas[0];
+  const h = parseMdaHeader(b.subarray(area.offset, area.offset + MDA_HEADER_SIZE), area.offset);
+  if (typeof h === 'string') throw new Error(h);
+  const l = h.locns[0];
+  const at = area.offset + l.offset;
+  const before = Buffer.from(b.subarray(at, at + l.size - 1)).toString('latin1');
+  const changed = Buffer.from(`${edit(before)}\0`, 'latin1');
+  expect(changed.toString('latin1')).not.toBe(`${before}\0`);
+  b.set(changed, at);
+  h.locns[0] = { ...l, size: changed.length, checksum: lvmCrc(changed) };
+  b.set(writeMdaHeader(h), area.offset);
+  writeFileSync(copy, b);
+  return { copy, before };
+}
+
+const report = (...args: string[]): { code: number; r: any; stderr: string } => {
+  const run = dmthin('lvm', 'doctor', '--json', ...args);
+  return { code: run.code, r: run.stdout ? JSON.parse(run.stdout) : undefined, stderr: run.stderr };
+};
+
+beforeAll(() => {
+  single = tmp.path('single.pv');
+  xzDecompress(join(projectRoot, 'fixtures', 'lvm-single.pv.xz'), single);
+  [pv0, pv1] = unpackStripedPvs(tmp.path);
+});
+
+describe('lvm doctor: transaction_id_mismatch', () => {
+  it('a healthy pool is healthy: no problem, no plan, exit 0', () => {
+    const { code, r } = report(single, 'vgfx/pool');
+    expect(code).toBe(0);
+    expect(r).toMatchObject({ pool: { kind: 'lvm', name: 'vgfx/pool' }, healthy: true, problems: [], plan: [] });
+  });
+
+  it('LVM one ahead with nothing queued: lvm2 activates it but the next thin change fails; the kit holds LVM text with the pool id', () => {
+    // The pool metadata says 3 (the fixture's facts); LVM's text is edited to 4.
+    const { copy, before } = withVgText(single, 'ahead1.pv', (t) => t.replace('transaction_id = 3', 'transaction_id = 4'));
+    const { code, r } = report(copy, 'vgfx/pool');
+    expect(code).toBe(1);
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]).toMatchObject({
+      code: 'transaction_id_mismatch',
+      severity: 'non_fatal',
+      facts: { lvm: 4, pool: 3, ahead: 'lvm', by: 1, same_devices: true, pending_messages: 0 },
+    });
+    expect(r.problems[0].summary).toMatch(
+      /next lvcreate, lvremove or snapshot in the pool fails with "Thin pool vgfx-pool-tpool transaction_id is 3, while expected 4"/,
+    );
+    const kit = tmp.path('kit-ahead1');
+    const k = report(copy, 'vgfx/pool', '-o', kit);
+    expect(k.code).toBe(1);
+    expect(k.r.kit.files).toEqual([{ path: 'vgfx.vg', role: 'vg_text' }]);
+    const text = readFileSync(join(kit, 'vgfx.vg'), 'latin1');
+    // LVM's own text from before the edit, but for the description saying what was done.
+    const undescribed = (t: string): string => t.replace(/^description = ".*"$/m, 'description = ""').replace(/\n+$/, '\n');
+    expect(undescribed(text)).toBe(undescribed(`${before}\n`));
+    expect(JSON.parse(readFileSync(join(kit, 'report.json'), 'utf8')).problems[0].code).toBe('transaction_id_mismatch');
+    const commands = k.r.plan.map((s: { command?: string }) => s.command ?? '');
+    expect(commands[0]).toBe('vgcfgbackup -f vgfx.before.vg vgfx');
+    expect(commands).toContain('vgcfgrestore --force -f KIT/vgfx.vg vgfx');
+    expect(readFileSync(join(kit, 'plan.txt'), 'utf8')).toMatch(/vgcfgrestore --force -f KIT\/vgfx.vg vgfx/);
+  });
+
+  it('the pool ahead of LVM by 2: lvm2 refuses activation, which side and by how much are said', () => {
+    const { copy } = withVgText(single, 'behind.pv', (t) => t.replace('transaction_id = 3', 'transaction_id = 1'));
+    const { code, r } = report(copy, 'vgfx/pool');
+    expect(code).toBe(1);
+    expect(r.problems[0]).toMatchObject({ code: 'transaction_id_mismatch', severity: 'fatal', facts: { lvm: 1, pool: 3, ahead: 'pool', by: 2 } });
+    expect(r.problems[0].summary).toMatch(
+      /the pool metadata is ahead of LVM by 2; lvm2 refuses to activate it: "Thin pool vgfx-pool-tpool transaction_id is 3, while expected 1"/,
+    );
+  });
+
+  it('the thin devices differ: no VG text in the kit, the fix says one side lost commits', () => {
+    const { copy } = withVgText(single, 'lost.pv', (t) => t.replace('transaction_id = 3', 'transaction_id = 5').replace('device_id = 3', 'device_id = 7'));
+    const kit = tmp.path('kit-lost');
+    const { code, r } = report(copy, 'vgfx/pool', '-o', kit);
+    expect(code).toBe(1);
+    expect(r.problems[0]).toMatchObject({ severity: 'fatal', facts: { same_devices: false, lvm_only: '7', pool_only: '3' } });
+    expect(r.problems[0].fix).toMatch(/one side lost commits/);
+    expect(readdirSync(kit).sort()).toEqual(['plan.txt', 'report.json']);
+    expect(r.plan.some((s: { command?: string }) => /vgcfgrestore/.test(s.command ?? ''))).toBe(false);
+  });
+
+  it('queued messages that account for the difference are no mismatch', () => {
+    const { copy } = withVgText(single, 'pending.pv', (t) =>
+      t.replace('transaction_id = 3', 'transaction_id = 4\n\n\t\t\t\tmessage1 {\n\t\t\t\t\tcreate = "thin2"\n\t\t\t\t}'),
+    );
+    const { r } = report(copy, 'vgfx/pool');
+    expect(r.problems.filter((p: { code: string }) => p.code === 'transaction_id_mismatch')).toEqual([]);
+  });
+});
+
+describe('lvm doctor: missing_pv', () => {
+  it("names the PV (its uuid from the other disk's label) and what lies on it; the metadata LV on it leaves nothing to read", () => {
+    const uuid = dashedUuid(foundPv(pv1).label.uuid);
+    const { code, r } = report(pv0, 'vgst/pool');
+    expect(code).toBe(1);
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]).toMatchObject({ code: 'missing_pv', severity: 'fatal', facts: { pv: 'pv1', uuid } });
+    expect(r.problems[0].summary).toMatch(/pool_tmeta \(the pool's metadata: nothing of the pool can be read\)/);
+    expect(r.devices).toEqual([]);
+  });
+
+  it("each thin LV's lost bytes are exactly those whose data lay on the missing PV", () => {
+    // Mark every byte of pv0's extents: what a thin LV reads of the mark lay on pv0.
+    const marked = tmp.path('pv0.marked');
+    const b = new Uint8Array(readFileSync(pv0));
+    const peStart = foundPv(pv0).start + 1024 * 1024; // LVM's default pe_start, 1 MiB, checked below
+    const inv = JSON.parse(dmthin('lvm', 'ls', '--json', pv0, pv1).stdout);
+    expect(inv.vgs[0].pvs.find((p: { name: string }) => p.name === 'pv0').pe_start).toBe(1024 * 1024);
+    b.fill(0xee, peStart);
+    writeFileSync(marked, b);
+    const { code, r } = report(pv1, 'vgst/pool');
+    expect(code).toBe(1);
+    expect(r.problems.map((p: { code: string }) => p.code)).toContain('missing_pv');
+    for (const lv of ['t1', 's1']) {
+      const img = tmp.path(`${lv}.marked.img`);
+      expect(dmthin('lvm', 'export', marked, pv1, `vgst/${lv}`, '-o', img).code).toBe(0);
+      const bytes = readFileSync(img);
+      const truth: Array<{ offset: number; length: number }> = [];
+      // The mark lands on whole 64 KiB chunks of the pool (its stripe size): compared chunk by chunk.
+      const chunk = 65536;
+      for (let at = 0; at < bytes.length; at += chunk) {
+        if (bytes[at] !== 0xee || bytes[at + chunk - 1] !== 0xee) continue;
+        const last = truth[truth.length - 1];
+        if (last && last.offset + last.length === at) last.length += chunk;
+        else truth.push({ offset: at, length: chunk });
+      }
+      expect(truth.length).toBeGreaterThan(0);
+      const dev = r.devices.find((d: { name: string }) => d.name === `vgst/${lv}`);
+      expect(dev.lost, lv).toEqual(truth);
+      expect(dev.size).toBe(25165824);
+    }
+    const commands = r.plan.map((s: { command?: string }) => s.command ?? '').join('\n');
+    expect(commands).toMatch(new RegExp(`dmthin lvm export ${pv1} vgst/t1 --partial -o t1.img`));
+  });
+
+  it('every pool of the images without VG/POOL; -o needs VG/POOL and a new directory', () => {
+    const { code, r } = report(pv0, pv1);
+    expect(code).toBe(0);
+    expect(r.pools.map((p: { pool: { name: string } }) => p.pool.name)).toEqual(['vgst/pool']);
+    expect(dmthin('lvm', 'doctor', pv0, pv1, '-o', tmp.path('nokit')).code).toBe(2);
+    expect(existsSync(tmp.path('nokit'))).toBe(false);
+    const there = tmp.path('there');
+    mkdirSync(there);
+    const again = dmthin('lvm', 'doctor', pv0, pv1, 'vgst/pool', '-o', there);
+    expect([again.code, again.stdout]).toEqual([2, '']);
+    expect(readdirSync(there)).toEqual([]);
+  });
+});
