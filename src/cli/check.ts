@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeFinding, type Finding } from '../thin/check/check.js';
 import { checkAndFix } from '../thin/check/check-and-fix.js';
-import { filesSource, type PoolSource } from '../thin/pool-source.js';
+import { filesSource, metadataName, type PoolSource } from '../thin/pool-source.js';
 import { parseIntArg } from './args.js';
 import { printJson } from './json.js';
 import { run } from './run.js';
@@ -64,12 +64,17 @@ export function checkAction(source: PoolSource, opts: CheckFlags): number {
   if (done.gaveBack) say(`gave back ${done.gaveBack.data} leaked data blocks and ${done.gaveBack.metadata} leaked metadata blocks`);
   if (done.clearedNeedsCheck) say('cleared the needs_check flag');
   if (opts.json) {
-    printJson({ ...r, exitCode: code });
+    printJson({ ...r, clearedNeedsCheck: done.clearedNeedsCheck, gaveBack: done.gaveBack ?? null, exitCode: code });
   } else if (!opts.quiet) {
     for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
     // Only damage is worth a repair: not a file that cannot be read at all.
     if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
       process.stderr.write(`to rebuild it into a new file or device (this one is only read): ${source.repairCommand}; see \`dmthin repair --help\`\n`);
+    }
+    if (r.needsCheck && !done.clearedNeedsCheck) {
+      process.stderr.write(
+        `note: the superblock's NEEDS_CHECK flag is set (the kernel met an error: it keeps the pool read-only until a check clears the flag)${code !== 0 ? '; it stays set until the metadata checks clean' : source.writable ? `; this check is clean: dmthin check --clear-needs-check-flag ${metadataName(source)} clears it` : '; this check is clean: lvm2 clears it when it activates the pool (its default thin_check_options include --clear-needs-check-flag)'}\n`,
+      );
     }
     if (r.transactionId !== undefined) process.stdout.write(`TRANSACTION_ID=${r.transactionId}\n`);
     if (r.metadataFreeBlocks !== undefined) process.stdout.write(`METADATA_FREE_BLOCKS=${r.metadataFreeBlocks}\n`);

@@ -316,7 +316,7 @@ function registerPoolVerbs(lvm: Command): void {
         const seconds = (Date.now() - t0) / 1000;
         const stream = o.output === '-' ? process.stderr : process.stdout;
         const lostBytes = r.lost ? rangeBytes(r.lost) : 0;
-        if (o.json) printJson({ ...r, ...(r.lost ? { lostBytes } : {}), seconds }, stream, 0);
+        if (o.json) printJson({ ...r, ...(r.lost ? { lostBytes, readBytes: r.mappedBytes - lostBytes } : {}), seconds }, stream, 0);
         else {
           stream.write(
             `exported ${lv} (${r.kind}): ${r.size} bytes, ${r.mappedBytes - lostBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`,

@@ -35,6 +35,8 @@ export class BlockReader {
   static defaults: Required<Pick<BlockReaderOptions, 'chunkBlocks' | 'maxChunks'>> = { chunkBlocks: 64, maxChunks: 16 };
 
   readonly nrBlocks: number;
+  /** The input's size in bytes (a part block past the last whole one included). */
+  readonly size: number;
   /** What is read, for messages: the path, or the source's name. */
   readonly path: string;
   private readonly source: ByteSource;
@@ -47,7 +49,8 @@ export class BlockReader {
   constructor(input: string | ByteSource, options: BlockReaderOptions = {}) {
     this.source = typeof input === 'string' ? new FileSource(input, options.what ?? 'metadata') : input;
     this.path = this.source.name;
-    this.nrBlocks = Math.floor(this.source.size / BLOCK_SIZE);
+    this.size = this.source.size;
+    this.nrBlocks = Math.floor(this.size / BLOCK_SIZE);
     this.chunkBlocks = options.chunkBlocks ?? BlockReader.defaults.chunkBlocks;
     this.maxChunks = options.maxChunks ?? BlockReader.defaults.maxChunks;
   }

@@ -44,13 +44,15 @@ export class StagedBlocks {
    * unused block device, not an input, at least `minBlocks` blocks) and
    * opens a staging file for it. Nothing is written to the target.
    */
-  static open(target: string, inputs: readonly string[], minBlocks = 4): StagedBlocks {
+  static open(target: string, inputs: readonly string[], minBlocks = 4, sizeHint?: number): StagedBlocks {
     let st: Stats;
     try {
       st = statSync(target);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new UsageError(`${target} does not exist: create it with the metadata size first (e.g. truncate -s 16M ${target})`);
+        throw new UsageError(
+          `${target} does not exist: create it with the metadata size first (${sizeHint ? `the input's: truncate -s ${sizeHint}` : 'e.g. truncate -s 16M'} ${target})`,
+        );
       }
       throw new UsageError(`cannot write ${target}: ${errnoWords(e)}`);
     }

@@ -19,6 +19,8 @@ import { type RunningProbe, refuseRecoveryFromRunning } from './running.js';
 import { type AssembledVg, splitVgLv, vgNamed } from './scan.js';
 
 export interface DeletedLvExportReport extends DeletedExportReport {
+  /** The LV's type, as every lvm export's JSON gives it: a deleted LV is always a thin one. */
+  kind: 'thin';
   lv: string;
   pool: string;
   /** History's time of the deletion (`removed_at` in the output, as lvm history says it). */
@@ -63,7 +65,7 @@ function exportFound(
       includeUnknown: options.includeUnknown,
       onProgress: options.onProgress,
     });
-    return { ...r, lv: vgLv, pool: deleted.pool, removedAt: deleted.removedAt };
+    return { kind: 'thin', ...r, lv: vgLv, pool: deleted.pool, removedAt: deleted.removedAt };
   } finally {
     md.close();
   }

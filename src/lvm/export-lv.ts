@@ -25,7 +25,7 @@ import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
-import { type LogicalVolume, type Segment, VgTextError, lvBytes, lvType } from './vg.js';
+import { type LogicalVolume, type Segment, type VolumeGroup, VgTextError, lvBytes, lvType } from './vg.js';
 import { type ImageSet, withImages } from './images.js';
 import { type AssembledVg, splitVgLv, vgNamed, whichLvs } from './scan.js';
 
@@ -118,7 +118,7 @@ function exportFound(
   const other = lv.segments.find((s) => s.type !== 'striped');
   if (other) {
     throw new UsageError(
-      `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}`,
+      `${printable(vgLv)} is a ${printable(other.type || 'typeless')} LV: lvm export reads thin, linear and striped LVs${other.images?.length ? ` (each of its images, ${other.images.map(printable).join(', ')}, holds a whole copy and is exported on its own)` : ''}${other.type === 'thin-pool' ? poolWayOn(a.vg, lvName, other) : ''}`,
     );
   }
   const src = whole(new LvSource(a.vg, lvName, a.pvs, undefined, true), a.vg.name, partial);
@@ -143,6 +143,13 @@ function refuseRunning(
     `${vgLv} is a thin LV of ${printable(vg.vg)}/${printable(pool)}, which the kernel runs from these disks (${live}): its metadata and data change while they are read. ` +
       `Send it through the kernel instead: dmthin lvm send ${images.join(' ')} ${vgLv} -o - | dmthin receive -i - -o ${typeof output === 'number' || output === '-' ? 'IMAGE' : output}`,
   );
+}
+
+/** For a thin pool asked for as a whole: what can be exported of it instead, by name. */
+function poolWayOn(vg: VolumeGroup, pool: string, seg: Segment): string {
+  const thins = [...vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin' && l.segments[0].thinPool === pool).map((l) => printable(l.name));
+  const parts = [seg.metadataLv, seg.dataLv].filter((x): x is string => x !== undefined).map((n) => `${printable(vg.name)}/${printable(n)}`);
+  return `; export its thin LVs one by one${thins.length ? ` (${thins.join(', ')})` : ''}${parts.length ? `, or its hidden metadata and data LVs as they are: ${parts.join(' and ')}` : ''}`;
 }
 
 /** Copies a source to `outFd`: sparse to a file (all-zero chunks stay holes), in full to a stream. */

@@ -20,9 +20,17 @@ export interface VgTextFix {
 }
 
 export function fixVgText(images: ImageSet): VgTextFix {
-  const { pools } = collectInventory(images);
+  const { inventory, pools } = collectInventory(images);
   const wrong = pools.filter((p) => !agrees(p.agreement));
-  if (wrong.length === 0) throw new UsageError(`no thin pool in ${imagePaths(images).join(', ')} has a transaction-id mismatch: nothing to fix`);
+  if (wrong.length === 0) {
+    // A pool whose metadata could not be read may well be mismatched: "nothing to fix" would be a guess.
+    const unread = inventory.problems.filter((p) => p.kind === 'unreadable_pool_metadata');
+    if (unread.length > 0)
+      throw new UsageError(
+        `cannot tell whether ${unread.map((p) => `${printable(p.vg ?? '?')}/${printable(p.lv ?? '?')}`).join(', ')} ${unread.length > 1 ? 'have' : 'has'} a transaction-id mismatch: ${unread.map((p) => p.detail).join('; ')}`,
+      );
+    throw new UsageError(`no thin pool in ${imagePaths(images).join(', ')} has a transaction-id mismatch: nothing to fix`);
+  }
   const vgs = [...new Set(wrong.map((p) => p.vg))];
   if (vgs.length > 1) throw new ArgumentError(`pools of several VGs (${vgs.map(printable).join(', ')}) have mismatches: give the images of one VG at a time`);
   for (const p of wrong) {

@@ -13,7 +13,7 @@ import { writeFullAsync } from '../io/full-io.js';
 import { DeltaStream } from '../thin/delta/delta.js';
 import { RunStream } from '../thin/runs.js';
 import { highestKey } from '../pdata/btree/traversal.js';
-import type { Metadata, ThinDevice } from '../thin/metadata.js';
+import { type Metadata, type ThinDevice, noSuchDevice } from '../thin/metadata.js';
 import {
   CRC_SIZE,
   D_HEAD,
@@ -55,10 +55,9 @@ export interface SendResult {
 export async function send(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: SendOptions = {}): Promise<SendResult> {
   const devices = md.devices();
   const dev = devices.find((d) => d.devId === devId);
-  if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
+  if (!dev || dev.mappingRoot === undefined) throw noSuchDevice(devId, devices);
   const base = options.base === undefined ? undefined : devices.find((d) => d.devId === options.base);
-  if (options.base !== undefined && (!base || base.mappingRoot === undefined))
-    throw new UsageError(`no thin device ${options.base} (the base) in the metadata`);
+  if (options.base !== undefined && (!base || base.mappingRoot === undefined)) throw noSuchDevice(options.base, devices, 'the base: ');
   if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
   const bs = md.dataBlockBytes();
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
-import type { Metadata } from './metadata.js';
+import { type Metadata, noSuchDevice } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 import { openPoolData } from './pool-data.js';
 import { highestKey } from '../pdata/btree/traversal.js';
@@ -66,8 +66,9 @@ export function forEachRun(md: Metadata, root: number, devId: number, fn: (r: Ru
  * a file or device path, or any ByteSource (a data LV inside disk images).
  */
 export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId: number, outFd: number, options: ExportOptions = {}): ExportResult {
-  const dev = md.devices().find((d) => d.devId === devId);
-  if (!dev || dev.mappingRoot === undefined) throw new UsageError(`no thin device ${devId} in the metadata`);
+  const devices = md.devices();
+  const dev = devices.find((d) => d.devId === devId);
+  if (!dev || dev.mappingRoot === undefined) throw noSuchDevice(devId, devices);
   const root = dev.mappingRoot;
   const runs = (fn: (r: Run) => void): void => forEachRun(md, root, devId, fn);
   const highest = highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 });

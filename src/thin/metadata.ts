@@ -24,6 +24,17 @@ export interface OpenOptions {
   metadataSnap?: boolean | number;
 }
 
+/**
+ * The UsageError for a thin device id the metadata does not hold: it names
+ * the ids it does hold, so the next command can be typed (`label`: which
+ * option asked, e.g. "--snap1: ").
+ */
+export function noSuchDevice(devId: number, devices: readonly ThinDevice[], label = ''): UsageError {
+  const ids = devices.filter((d) => d.mappingRoot !== undefined).map((d) => d.devId);
+  const shown = ids.length > 20 ? `${ids.slice(0, 20).join(', ')}, ... (${ids.length} in all; dmthin ls lists them)` : ids.join(', ');
+  return new UsageError(`${label}no thin device ${devId} in the metadata (${ids.length ? `its thin devices: ${shown}` : 'it holds no thin device'})`);
+}
+
 export class Metadata {
   private constructor(
     readonly reader: BlockReader,
@@ -39,7 +50,10 @@ export class Metadata {
     const reader = new BlockReader(input);
     const path = reader.path;
     try {
-      if (reader.nrBlocks === 0) throw new UsageError(`${path} is empty: no superblock`);
+      if (reader.nrBlocks === 0)
+        throw new UsageError(
+          `${path} ${reader.size === 0 ? 'is empty' : `is ${reader.size} bytes, less than one 4096-byte metadata block`}: no superblock, so it is not pool metadata`,
+        );
       const sb = validateSuperblock(reader.read(0), 0);
       let view = sb;
       let at = 0;

@@ -1,6 +1,6 @@
 /** The command line as an admin meets it: help, exit codes, messages without stack traces. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { writePoolXml } from '../bench/pool-generator.js';
 import { dmthin } from '../support/cli.js';
 import { emptyFile, scratch } from '../support/env.js';
@@ -120,5 +120,12 @@ describe('dmthin CLI', () => {
     const r = dmthin('restore', '-i', xml, '-o', tmp.path('nope.meta'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/does not exist: create it .*truncate -s/);
+  });
+
+  it("repair without an existing output says to make it the input's size, not a fixed one", () => {
+    const { meta } = pool();
+    const r = dmthin('repair', '-i', meta, '-o', tmp.path('nope2.meta'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`truncate -s ${statSync(meta).size} ${tmp.path('nope2.meta')}`);
   });
 });

@@ -400,6 +400,15 @@ describe('lvm send and receive on the PV lvm2 made', () => {
         /vgfx\/pool is a thin-pool LV: lvm send takes thin LVs \(its thin LVs: (snap1|thin1|thin2), (snap1|thin1|thin2), (snap1|thin1|thin2); dmthin lvm ls \S+ lists every LV\)/,
       ),
     });
+    // export of the pool itself names what can be exported of it instead; nothing written.
+    const whole = tmp.path('pool.img');
+    expect(dmthin('lvm', 'export', image, 'vgfx/pool', '-o', whole)).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(
+        /vgfx\/pool is a thin-pool LV: lvm export reads thin, linear and striped LVs; export its thin LVs one by one \((snap1|thin1|thin2), (snap1|thin1|thin2), (snap1|thin1|thin2)\), or its hidden metadata and data LVs as they are: vgfx\/pool_tmeta and vgfx\/pool_tdata\n$/,
+      ),
+    });
+    expect(existsSync(whole)).toBe(false);
   });
 });
 

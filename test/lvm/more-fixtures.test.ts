@@ -208,7 +208,7 @@ describe('a VG over two PVs: striped and extended pool data, chunk 256 KiB, a li
     const out = tmp.path('gone.img');
     const r = dmthin('lvm', 'export', ...pvs, 'vgst/gone', '--deleted', '-o', out, '--json');
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ device_id: removed, pool: 'pool', withheld_blocks: 0 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'thin', device_id: removed, pool: 'pool', withheld_blocks: 0 });
     expect(sha(out)).toBe(must(f.sums.get('vgst/gone'), 'the sum of vgst/gone').sha256);
     expect(dmthin('lvm', 'export', ...pvs, 'vgst/t1', '--deleted', '-o', tmp.path('t1-deleted.img'))).toMatchObject({
       code: 1,

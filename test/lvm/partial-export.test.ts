@@ -71,6 +71,8 @@ interface Partial {
   size: number;
   lost: Array<{ from: number; to: number }>;
   lost_bytes: number;
+  mapped_bytes: number;
+  read_bytes: number;
   not_all_there: string | null;
 }
 
@@ -84,6 +86,8 @@ describe('lvm export --partial: a disk gone for good', () => {
     // lin's first segment, pv0's extents 0-2, is the first 6 MiB of the LV.
     expect(j.lost).toEqual([{ from: 0, to: 6 * MiB }]);
     expect(j.lost_bytes).toBe(6 * MiB);
+    // What was read is the rest: mapped_bytes counts what the LV maps, lost bytes too.
+    expect([j.mapped_bytes, j.read_bytes]).toEqual([10 * MiB, 4 * MiB]);
     expect(j.not_all_there).toMatch(/lin lies on pv0, which none of the images given holds \(uuid \S+, last seen as \/dev\/loop0\)/);
     expect(readFileSync(out).equals(zeroed(whole, j.lost))).toBe(true);
     // For a person: how much, why, and where.
@@ -214,6 +218,15 @@ describe('lvm export --partial: a disk gone for good', () => {
       /vgst\/lin is a linear LV: lvm send takes thin LVs/,
     );
     expect(existsSync(tmp.path('x.inc'))).toBe(false);
+  });
+
+  it('ls --fix-vg-text cannot tell when a pool’s metadata is on the missing PV: says so, never "nothing to fix"; nothing written', () => {
+    const out = tmp.path('fixed.vg');
+    const r = dmthin('lvm', 'ls', pv0, '--fix-vg-text', '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot tell whether vgst\/pool has a transaction-id mismatch: pool pool's metadata LV pool_tmeta lies on pv1/);
+    expect(r.stderr).not.toMatch(/nothing to fix/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('--partial with --deleted is a usage error', () => {

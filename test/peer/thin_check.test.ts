@@ -33,7 +33,15 @@ describe('thin_check peer behaviours', () => {
   });
   it('help_message_for_tiny_input_file', () => {
     writeFileSync(tmp.path('tiny'), Buffer.alloc(100));
-    expect(dmthin('check', tmp.path('tiny')).stderr).toMatch(/empty: no superblock/);
+    // A file too small to be metadata is named so, with no repair advice (a repair has nothing to work from).
+    const r = dmthin('check', tmp.path('tiny'));
+    expect(r).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/tiny is 100 bytes, less than one 4096-byte metadata block: no superblock at block 0, so it is not pool metadata/),
+    });
+    expect(r.stderr).not.toMatch(/dmthin repair/);
+    writeFileSync(tmp.path('empty'), Buffer.alloc(0));
+    expect(dmthin('check', tmp.path('empty')).stderr).toMatch(/empty is empty: no superblock/);
   });
   it('spot_xml_data', () => {
     expect(dmthin('check', xml).stderr).toMatch(/looks like XML from thin_dump/);

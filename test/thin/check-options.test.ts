@@ -4,7 +4,7 @@
  * conflicts, and dmthin as an LVM drop-in through a thin_check symlink.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { metadataBytesFor, writePoolXml } from '../bench/pool-generator.js';
 import { bitmapEntry, setBitmapEntry } from '../../src/format/bitmap.js';
 import { parseNodeHeader } from '../../src/format/btree-node.js';
@@ -97,6 +97,31 @@ describe('check --auto-repair and --clear-needs-check-flag', () => {
     patchBlock(bad, 5, (b) => (b[300] ^= 1));
     expect(dmthin('check', '-q', '--clear-needs-check-flag', bad).code).toBe(1);
     expect(check(bad).needsCheck).toBe(true);
+  });
+
+  it('--auto-repair clears NEEDS_CHECK after a clean check, as thin_check 1.1 does; plain check names the flag and the way to clear it', () => {
+    const flagged = (): string => {
+      const p = copy();
+      patchBlock(p, 0, (_b, dv) => dv.setUint32(4, 1, true), 'superblock');
+      return p;
+    };
+    const plain = flagged();
+    const r0 = dmthin('check', plain);
+    expect(r0.code).toBe(0);
+    expect(r0.stderr).toMatch(/NEEDS_CHECK flag is set/);
+    expect(r0.stderr).toContain(`dmthin check --clear-needs-check-flag ${plain} clears it`);
+    expect(check(plain).needsCheck).toBe(true);
+    const ours = flagged();
+    expect(dmthin('check', '--auto-repair', ours).code).toBe(0);
+    expect(check(ours).needsCheck).toBe(false);
+    if (tpt11) {
+      const theirs = flagged();
+      expect(oracle('1.1', 'thin_check', ['--auto-repair', theirs]).code).toBe(0);
+      expect(readFileSync(ours).equals(readFileSync(theirs))).toBe(true);
+    }
+    const j = flagged();
+    const out = JSON.parse(dmthin('check', '--json', '--clear-needs-check-flag', j).stdout);
+    expect([out.needs_check, out.cleared_needs_check, check(j).needsCheck]).toEqual([true, true, false]);
   });
 
   it('refuses to write with -m or an override root, as thin_check does', () => {

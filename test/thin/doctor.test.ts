@@ -149,6 +149,7 @@ describe('dmthin doctor on a raw pool', () => {
     expect(blocksOf(r, 1, bs)).toEqual(expected);
     const dev1 = r.devices.find((d) => d.deviceId === 1);
     expect(dev1?.recoveredFromOlder).toBe(held.size - expected.length);
+    expect(dev1?.lostMappedBytes).toBe(expected.length * bs);
     // Knock-on findings are counted under the cause, not listed as problems.
     expect(r.problems.filter((p) => p.code === 'ref-count-mismatch' || p.code === 'leaked-blocks')).toEqual([]);
   });
@@ -173,6 +174,9 @@ describe('dmthin doctor on a raw pool', () => {
     // Every lost block the leaf mapped (and no repair gave back) is inside the reported ranges.
     const lostBlocks = new Set(blocksOf(plain, 1, bs));
     for (const [k] of held) if (!after.has(`1:${k}`)) expect(lostBlocks.has(k)).toBe(true);
+    // The range is a bound (the leaf's keys have gaps); how much of it was written is exact.
+    const lostWritten = [...held.keys()].filter((k) => !after.has(`1:${k}`)).length;
+    expect(plain.devices.find((d) => d.deviceId === 1)?.lostMappedBytes).toBe(lostWritten * bs);
 
     const truth = craftRelatives(orig, data, held, after);
     expect(truth.size).toBeGreaterThan(0);
@@ -271,6 +275,25 @@ describe('dmthin doctor on a raw pool', () => {
     const kit = tmp.path('xml-kit');
     expect(dmthin('doctor', xml, '-o', kit).code).toBe(1);
     expect(readdirSync(kit).sort()).toEqual(['original-metadata.pack', 'plan.txt', 'report.json']);
+  });
+
+  it('a torn superblock whose fields hold hides nothing: the lost leaf, its candidates and the leaks beyond are still found', () => {
+    const { meta: orig, data } = recovery('a');
+    const meta = copyOf(orig, 'torn.meta');
+    const leaf = treeBlocks(meta, 1).leaves[0];
+    const held = leafMappings(meta, leaf);
+    writeBlock(meta, leaf, new Uint8Array(4096));
+    const after = mappingsOf(repaired(meta, 'torn.repaired'));
+    const mappedData = new Set(after.values());
+    const expected = [...new Set(held.values())].filter((d) => !mappedData.has(d)).sort((a, b) => a - b);
+    // A flipped bit past the superblock's fields: only its checksum is wrong.
+    patchBlock(meta, 0, (b) => {
+      b[3000] ^= 0x10;
+    });
+    const r = diagnose(filesSource(meta, data));
+    expect(codes(r)).toEqual(['lost_mappings', 'superblock']);
+    expect(r.problems.find((p) => p.code === 'superblock')?.facts?.state).toBe('damaged');
+    expect(r.candidates.map((c) => c.dataBlock)).toEqual(expected);
   });
 
   it('a zeroed superblock: superblock, fatal, saying what survives', () => {

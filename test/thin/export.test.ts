@@ -88,6 +88,10 @@ describe('dmthin export', () => {
     expect(small.stderr).toMatch(/maps data up to byte \d+, past the size asked for \(65536\)/);
     const unknown = dmthin('export', '--metadata', meta, '--data', data, '--dev-id', '42', '-o', tmp.path('x.img'));
     expect(unknown.stderr).toMatch(/no thin device 42/);
+    // The ids it does hold are named (truth: the XML the pool was restored from).
+    const ids = [...readFileSync(xml, 'utf8').matchAll(/<device dev_id="(\d+)"/g)].map((m) => m[1]);
+    expect(ids.length).toBeGreaterThan(1);
+    expect(unknown.stderr).toContain(`(its thin devices: ${ids.join(', ')})`);
     const short = tmp.path('short.data');
     writeFileSync(short, Buffer.alloc(bs * 3));
     const r = dmthin('export', '--metadata', meta, '--data', short, '--dev-id', '0', '-o', tmp.path('x.img'));

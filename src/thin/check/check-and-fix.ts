@@ -85,7 +85,8 @@ export function checkAndFix(input: PoolSource | string | ByteSource, options: Ch
     reader.close();
     const r = out.result;
     const clean = r.ok && (o.ignoreNonFatalErrors || r.findings.length === 0);
-    if (o.clearNeedsCheckFlag && clean && pass.superblock) out.clearedNeedsCheck = clearNeedsCheck(session, pass.superblock);
+    // thin_check 1.x clears the flag after --auto-repair too (its auto_repair_clears_needs_check case): a clean check is what the flag asks for.
+    if ((o.clearNeedsCheckFlag || o.autoRepair) && clean && pass.superblock) out.clearedNeedsCheck = clearNeedsCheck(session, pass.superblock);
     return finish(out, o);
   } finally {
     session.close();

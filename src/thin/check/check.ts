@@ -6,6 +6,7 @@
  * Findings are data (severity, block, device, key, message), never
  * exceptions: a damaged file yields a report, not a crash.
  */
+import { BLOCK_SIZE } from '../../format/checksum.js';
 import { BlockReader } from '../../io/block-reader.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import type { BTreeNode } from '../../format/btree-node.js';
@@ -136,7 +137,9 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
 
   stage('examining superblock');
   if (reader.nrBlocks === 0) {
-    fatal('superblock', 'superblock', 'the metadata is empty: no superblock at block 0', { block: 0 });
+    // Not damaged metadata but no metadata at all (an empty or a text file): repair has nothing to work from, so no repair advice.
+    const what = reader.size === 0 ? 'is empty' : `is ${reader.size} bytes, less than one ${BLOCK_SIZE}-byte metadata block`;
+    fatal('input', 'input', `${reader.path} ${what}: no superblock at block 0, so it is not pool metadata (is it the right file or device?)`, { block: 0 });
     return;
   }
   let sb: Superblock;

@@ -1,18 +1,8 @@
-/**
- * How much changed between two thin devices, without reading what they
- * share. A node reachable from both trees holds the same entries in both
- * (keys are unique within a tree), so subtrees the two devices share are
- * skipped whole: only internal nodes are read to find them, and only the
- * leaves that differ are read. The same count comes from the devices'
- * mapped_blocks. This is what an incremental backup wants to know first;
- * `delta` itself must read every leaf, since its XML lists each range.
- */
-import { UsageError } from '../../errors.js';
 import type { TreeId } from '../../pdata/btree/problem.js';
 import { nodeSet } from '../../pdata/btree/node-set.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { grow } from '../../pdata/grow.js';
-import type { Metadata } from '../metadata.js';
+import { type Metadata, noSuchDevice } from '../metadata.js';
 
 export interface DeltaSummary {
   left: number;
@@ -66,8 +56,8 @@ export function deltaSummary(md: Metadata, left: number, right: number): DeltaSu
   const devices = md.devices();
   const l = devices.find((d) => d.devId === left);
   const r = devices.find((d) => d.devId === right);
-  if (!l || l.mappingRoot === undefined) throw new UsageError(`--snap1: no thin device ${left} in the metadata`);
-  if (!r || r.mappingRoot === undefined) throw new UsageError(`--snap2: no thin device ${right} in the metadata`);
+  if (!l || l.mappingRoot === undefined) throw noSuchDevice(left, devices, '--snap1: ');
+  if (!r || r.mappingRoot === undefined) throw noSuchDevice(right, devices, '--snap2: ');
   const t = new BTreeTraversal(md.reader);
   const lt: TreeId = { kind: 'mappings', devId: left };
   const rt: TreeId = { kind: 'mappings', devId: right };

@@ -1,12 +1,5 @@
-/**
- * What changed between two thin devices, as thin_delta reports it: ranges
- * of virtual blocks that are the same (same data block), different, or
- * mapped on one side only. Both mapping trees are read in step, one leaf at
- * a time; memory does not grow with the number of mappings.
- */
-import { UsageError } from '../../errors.js';
 import { nodeSet } from '../../pdata/btree/node-set.js';
-import type { Metadata, ThinDevice } from '../metadata.js';
+import { type Metadata, type ThinDevice, noSuchDevice } from '../metadata.js';
 import { RunStream } from '../runs.js';
 
 export interface DeltaSink {
@@ -25,7 +18,7 @@ export function deltaRoots(md: Metadata, left: number, right: number): [number, 
 
 function rootOf(devices: ThinDevice[], devId: number, side: string): number {
   const d = devices.find((x) => x.devId === devId);
-  if (!d || d.mappingRoot === undefined) throw new UsageError(`${side}: no thin device ${devId} in the metadata`);
+  if (!d || d.mappingRoot === undefined) throw noSuchDevice(devId, devices, `${side}: `);
   return d.mappingRoot;
 }
 

@@ -28,6 +28,7 @@ import { type MatchDevice, matchCandidates } from './candidates.js';
 import { lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
 import { type OlderEntry, scanLeafEntries } from './older-leaves.js';
 import { rawPlan } from './plan.js';
+import { RestampedSuperblock } from './restamped.js';
 import type { Candidate, DeviceReport, DoctorReport, PlanStep, Problem } from './report.js';
 import { type MetadataSpace, commitShadowBlocks, metadataSpace } from './space.js';
 
@@ -107,8 +108,20 @@ function judge(
     });
     return finish(source, { pool, problems, devices: [], candidates: [] }, { metadataBlocks: 0, needsRepair: false, repairError: `${meta} is empty` });
   }
-  const { result: chk } = checkBlocks(reader, { onStage: stage });
+  let { result: chk } = checkBlocks(reader, { onStage: stage });
   const ev = readSuperblockEvidence(reader);
+  const superblockFinding = chk.findings.find((f) => f.code === 'superblock');
+  if (ev.state === 'damaged' && superblockFinding && ev.sb?.blocknr === 0) {
+    // A torn superblock whose fields hold: judge the rest as repair will read it, the superblock's finding kept.
+    const view = new BlockReader(new RestampedSuperblock(source.metadata));
+    try {
+      const rest = checkBlocks(view, { onStage: stage }).result;
+      if (!rest.findings.some((f) => f.code === 'superblock' || f.code === 'superblock-field'))
+        chk = { ...rest, findings: [superblockFinding, ...rest.findings] };
+    } finally {
+      view.close();
+    }
+  }
   const treeDamage = chk.findings.filter((f) => TREE_CODES.has(f.code) && MAPPING_AREAS.has(f.area));
   const fieldDamage = chk.findings.filter((f) => f.code === 'superblock-field');
   const needsSalvage = ev.state !== 'valid' || fieldDamage.length > 0 || treeDamage.length > 0 || chk.findings.some((f) => f.code.startsWith('device-without'));
@@ -147,6 +160,7 @@ function judge(
         ...n,
         mappedBytes: (d.intact + d.recovered.length) * (blockBytes ?? 0),
         lost: toBytes(loss.blocks, blockBytes ?? 0),
+        ...(loss.missing !== undefined && d.holes.length > 0 ? { lostMappedBytes: loss.missing * (blockBytes ?? 0) } : {}),
         recoveredFromOlder: d.recovered.length,
       };
       devices.push(report);
@@ -197,7 +211,9 @@ function judge(
     const recovered = devices.reduce((a, d) => a + d.recoveredFromOlder, 0);
     const nodes = new Set(treeDamage.map((f) => f.block));
     const who = lossy.map(
-      (d) => `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'}, ${d.lost.reduce((x, r) => x + r.length, 0)} bytes`,
+      (d) =>
+        `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'} of ${d.lost.reduce((x, r) => x + r.length, 0)} bytes` +
+        (d.lostMappedBytes !== undefined ? ` holding ${d.lostMappedBytes} bytes that were written` : ''),
     );
     problems.push({
       code: 'lost_mappings',
@@ -205,9 +221,7 @@ function judge(
       summary:
         `${nodes.size || 'some'} node${nodes.size === 1 ? '' : 's'} of the mapping or device details trees cannot be read` +
         (lossy.length > 0 ? `; after the best repair ${who.join('; ')} read as zeros` : '; the best repair loses no mapping') +
-        (inexact
-          ? " (a lost node's whole key range is counted: the newest details say fewer blocks were mapped there; those never written read as zeros anyway)"
-          : '') +
+        (inexact ? " (a lost node's whole key range is counted: nothing says which of its blocks were written)" : '') +
         `; ${recovered} mappings come back from older copies`,
       fix: 'save the candidate data blocks, then repair into a new metadata device',
       ...(followers.length > 0 ? { followers } : {}),

@@ -32,6 +32,8 @@ export interface DeviceLoss {
   blocks: Array<{ lo: number; hi: number }>;
   /** Whether the ranges hold more blocks than the newest details say are missing (blocks never written count too). */
   inexact: boolean;
+  /** Mapped blocks lost, as the newest details count them (undefined when they are lost). */
+  missing?: number;
 }
 
 /**
@@ -41,12 +43,15 @@ export interface DeviceLoss {
  * the metadata says which (older copies of leaves show an older state,
  * and other devices' leaves share the keys): the whole range is counted,
  * a bound that holds every lost block, and flagged when the newest
- * details say fewer are missing.
+ * details say fewer are missing. When the details' count is met by what
+ * survives and what older copies give back, nothing is lost.
  */
 export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, said: number | undefined): DeviceLoss {
   const rec = dev.recovered;
   const keys = Array.from(rec.keys.subarray(0, rec.length)).sort((a, b) => a - b);
   const missing = said === undefined ? undefined : Math.max(0, said - dev.intact - rec.length);
+  // The newest details count every mapping the device had (the kernel commits them with the trees): all accounted for, nothing is lost.
+  if (missing === 0) return { blocks: [], inexact: false, missing };
   const out: Array<{ lo: number; hi: number }> = [];
   for (const h of [...dev.holes].sort((a, b) => a.lo - b.lo)) {
     let hi = h.hi;
@@ -66,7 +71,7 @@ export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, 
   }
   const blocks = merge(out);
   const count = blocks.reduce((a, r) => a + r.hi - r.lo, 0);
-  return { blocks, inexact: missing !== undefined && count > missing };
+  return { blocks, inexact: missing !== undefined && count > missing, missing };
 }
 
 function merge(ranges: Array<{ lo: number; hi: number }>): Array<{ lo: number; hi: number }> {

@@ -58,6 +58,13 @@ export interface DeviceReport {
   mappedBytes: number;
   /** Byte ranges no trustworthy mapping gives after the best repair (they read as zeros). */
   lost: ByteRange[];
+  /**
+   * Of `lost`, the bytes that were mapped, when the newest device details
+   * say (their mapped_blocks less what survives and what older copies give
+   * back): a lost node's key range also holds blocks never written, and
+   * nothing says which, so `lost` is the bound and this the amount.
+   */
+  lostMappedBytes?: number;
   /** Mappings the repair took from older copies of lost nodes. */
   recoveredFromOlder: number;
 }

@@ -29,7 +29,10 @@ export function reportText(r: DoctorReport): string {
     out.push('', 'What is at risk:');
     for (const d of lossy) {
       const bytes = d.lost.reduce((a, x) => a + x.length, 0);
-      out.push(`  ${deviceLabel(d)}: ${bytes} bytes read as zeros after the best repair (${d.recoveredFromOlder} mappings came back from older copies):`);
+      const written = d.lostMappedBytes !== undefined && d.lostMappedBytes < bytes ? ` (${d.lostMappedBytes} of them were written: which, nothing says)` : '';
+      out.push(
+        `  ${deviceLabel(d)}: ${bytes} bytes read as zeros after the best repair${written}; ${d.recoveredFromOlder} mappings came back from older copies:`,
+      );
       out.push(`      ${d.lost.map(rangeText).join(', ')}`);
     }
     if (r.candidates.length > 0) {

@@ -7,7 +7,7 @@
 import type { BTreeNode } from '../../format/btree-node.js';
 import { UsageError } from '../../errors.js';
 import { forEachLeaf } from '../../pdata/btree/traversal.js';
-import type { Metadata, ThinDevice } from '../metadata.js';
+import { type Metadata, type ThinDevice, noSuchDevice } from '../metadata.js';
 
 export interface DumpHeader {
   uuid: string;
@@ -77,7 +77,7 @@ export function dump(md: Metadata, sink: DumpSink, options: DumpOptions = {}): v
   if (options.devIds) {
     const known = new Set(devices.map((d) => d.devId));
     for (const id of options.devIds) {
-      if (!known.has(id)) throw new UsageError(`no thin device ${id} in the metadata`);
+      if (!known.has(id)) throw noSuchDevice(id, devices);
     }
     const wanted = new Set(options.devIds);
     devices = devices.filter((d) => wanted.has(d.devId));

@@ -6,6 +6,7 @@
  * one last.
  */
 import type { ByteSource } from '../../io/byte-source.js';
+import { BLOCK_SIZE } from '../../format/checksum.js';
 import { BlockReader } from '../../io/block-reader.js';
 import { UsageError, must } from '../../errors.js';
 import { type DumpSink, RunCoalescer } from '../dump/dump.js';
@@ -85,7 +86,7 @@ export function repair(input: string | ByteSource, output: string, options: Repa
   try {
     if (reader.nrBlocks === 0) throw new UsageError(`${reader.path} is empty: nothing to repair`);
     // The output is checked before the long scan, and written only once everything is rebuilt.
-    const builder = MetadataBuilder.create(output, options.inputs ?? (typeof input === 'string' ? [input] : []));
+    const builder = MetadataBuilder.create(output, options.inputs ?? (typeof input === 'string' ? [input] : []), reader.nrBlocks * BLOCK_SIZE);
     try {
       const s = salvage(reader, options);
       emitSalvage(s, builder);

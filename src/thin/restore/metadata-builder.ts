@@ -98,8 +98,9 @@ export class MetadataBuilder implements DumpSink {
    * the metadata size; none of `inputs`) and stages the build: the output
    * is written only when end() has built everything (see StagedBlocks).
    */
-  static create(outputPath: string, inputs: readonly string[] = []): MetadataBuilder {
-    const staged = StagedBlocks.open(outputPath, inputs);
+  /** `sizeHint`: the bytes a missing output should be made with (a repair's input size), for the message that says how. */
+  static create(outputPath: string, inputs: readonly string[] = [], sizeHint?: number): MetadataBuilder {
+    const staged = StagedBlocks.open(outputPath, inputs, 4, sizeHint);
     return new MetadataBuilder(staged, Math.min(staged.targetBlocks, MAX_METADATA_BLOCKS), outputPath);
   }
 
