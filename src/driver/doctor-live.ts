@@ -29,6 +29,15 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
   const table = await dm.table(name);
   const thins = await pool.activeThins();
   const fromStatus = statusProblems(pool.name, status, pool.dataBlockSize);
+  if (status.heldMetadataRoot !== undefined && status.mode !== 'fail' && status.mode !== 'ro') {
+    // withLivePool reads through a snapshot already held and leaves it held: it may be much older than the pool.
+    fromStatus.push({
+      code: 'held_metadata_snapshot',
+      severity: 'info',
+      summary: `a metadata snapshot of ${pool.name} was already held (block ${status.heldMetadataRoot}): the metadata was read at it, which may be older than the pool; it is someone else's to release`,
+      fix: `if nothing uses it: dmsetup message ${pool.name} 0 release_metadata_snap, then run this again`,
+    });
+  }
   const judge = (source: PoolSource): DoctorReport => diagnose(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress });
   let report: DoctorReport;
   try {

@@ -327,6 +327,9 @@ export interface LvmPlanContext {
   chunkBytes?: number;
 }
 
+/** Candidate blocks given a dd line each in the plan (the kit holds every one). */
+const MAX_DD = 20;
+
 /** Codes whose fix is new metadata swapped in. */
 const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted']);
 
@@ -371,8 +374,21 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     });
   }
   if (report.candidates.length > 0) {
+    const dataLv = c.vg.lvs.get(c.pool)?.segments[0]?.dataLv ?? `${c.pool}_tdata`;
+    const bs = c.chunkBytes ?? 0;
+    const shown = report.candidates.slice(0, MAX_DD);
     steps.push({
-      step: `Keep the ${report.candidates.length} candidate data block(s) off the pool's disks (the kit's candidates/ holds their bytes, read from the images): the repair counts them free, and the first writes after activation overwrite them`,
+      step:
+        `Copy the ${report.candidates.length} candidate data block(s) off the pool's disks before anything activates the pool: the repair counts them free, and the first writes after activation overwrite them. ` +
+        `The kit's candidates/ already holds them, read from the images; on the host, lvm2 activates ${printable(dataLv)} alone read-only (the pool stays inactive)` +
+        (report.candidates.length > shown.length ? ` (the first ${shown.length} here; the kit has every one)` : ''),
+      command: bs
+        ? [
+            `lvchange -ay -y ${vg}/${dataLv}`,
+            ...shown.map((x) => `dd if=/dev/${vg}/${dataLv} of=data-block-${x.dataBlock}.bin bs=${bs} skip=${x.dataBlock} count=1`),
+            `lvchange -an ${vg}/${dataLv}`,
+          ].join('\n')
+        : undefined,
     });
   }
   if (tidProblem?.facts?.sameDevices === true && !tidProblem.facts.pendingMessages && c.vgTextFile) {

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lvmPoolOf, metadataLowWater } from '../../src/driver/doctor-live.js';
 import { dmthin } from '../support/cli.js';
@@ -23,12 +23,14 @@ afterAll(() => {
 });
 
 const HELD_ROOT = 218;
-const SECTORS = 2097152;
+/** The fixture's pool: 16384 data blocks of 256 sectors. */
+const SECTORS = 4194304;
+const BLOCK = 256;
 const FAKE_DMSETUP = `#!/bin/sh
 echo "$*" >> "${tmp.path('dm.log')}"
 held="${tmp.path('held')}"
 case "$1" in
-  table) echo "0 ${SECTORS} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} 128 0 0" ;;
+  table) echo "0 ${SECTORS} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} ${BLOCK} 0 0" ;;
   status) h=-; [ -f "$held" ] && h=$(cat "$held"); sed "s/HELD/$h/" "${tmp.path('status')}" ;;
   info) echo "$3;253;0;0;L--w" ;;
   ls) echo "No devices found" ;;
@@ -94,6 +96,17 @@ describe('pool doctor: the kernel status', () => {
     expect(commands).toMatch(new RegExp(`dmthin doctor --metadata ${tmp.path('pool.meta')} --data ${tmp.path('pool.data')} -o KIT`));
   });
 
+  it('a snapshot someone else holds is read through, left held, and said to be possibly older', () => {
+    writeFileSync(tmp.path('held'), `${HELD_ROOT}\n`);
+    status(`0 ${SECTORS} thin-pool 61 95/512 2524/16384 HELD rw no_discard_passdown queue_if_no_space - 128`);
+    const { code, r, log } = doctor();
+    expect(code).toBe(0);
+    expect(codes(r)).toEqual([['held_metadata_snapshot', 'info']]);
+    expect(log).not.toMatch(/message/);
+    expect(existsSync(tmp.path('held'))).toBe(true);
+    rmSync(tmp.path('held'));
+  });
+
   it('fail mode: pool_failed alone', () => {
     status(`0 ${SECTORS} thin-pool Fail`);
     const { code, r, log } = doctor();
@@ -108,10 +121,10 @@ describe('pool doctor: the kernel status', () => {
     expect(code).toBe(1);
     expect(codes(r)).toEqual([['data_space_exhausted', 'fatal']]);
     expect(r.problems[0].summary).toMatch(/all 16384 data blocks .*fail at once \(error_if_no_space\)/);
-    // 16384 blocks of 128 sectors more.
-    const grow = 16384 * 128;
+    // 16384 blocks of 256 sectors more.
+    const grow = 16384 * BLOCK;
     expect(r.plan[0].command).toBe(
-      `dmsetup reload fakepool --table "0 ${SECTORS + grow} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} 128 0 0"\ndmsetup resume fakepool`,
+      `dmsetup reload fakepool --table "0 ${SECTORS + grow} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} ${BLOCK} 0 0"\ndmsetup resume fakepool`,
     );
   });
 
@@ -134,7 +147,7 @@ describe('pool doctor: the kernel status', () => {
     expect(lvmPoolOf('fakepool')).toBeUndefined();
     status(`0 ${SECTORS} thin-pool 61 95/512 16384/16384 HELD out_of_data_space no_discard_passdown queue_if_no_space - 128`);
     const { r } = doctor('vg--x-my--pool-tpool');
-    expect(r.plan[0].command).toBe(`lvextend -L +${16384 * 128 * 512}b vg-x/my-pool`);
+    expect(r.plan[0].command).toBe(`lvextend -L +${16384 * BLOCK * 512}b vg-x/my-pool`);
   });
 
   it('-o DIR writes the report and the plan; an existing DIR is refused before the pool is touched', () => {

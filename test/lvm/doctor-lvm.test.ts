@@ -12,6 +12,9 @@ import { dashedUuid } from '../../src/lvm/label.js';
 import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { PvFile, findPv, type FoundPv } from '../../src/lvm/pv.js';
+import { lvmPlan } from '../../src/lvm/doctor-lvm.js';
+import { scanImages } from '../../src/lvm/scan.js';
+import type { DoctorReport, PlanStep, Problem } from '../../src/thin/doctor/report.js';
 import { dmthin } from '../support/cli.js';
 import { unpackStripedPvs } from '../support/fixtures.js';
 import { projectRoot, scratch, xzDecompress } from '../support/env.js';
@@ -187,5 +190,58 @@ describe('lvm doctor: missing_pv', () => {
     const again = dmthin('lvm', 'doctor', pv0, pv1, 'vgst/pool', '-o', there);
     expect([again.code, again.stdout]).toEqual([2, '']);
     expect(readdirSync(there)).toEqual([]);
+  });
+});
+
+describe('lvm doctor: the plan for damaged metadata', () => {
+  const facts = JSON.parse(readFileSync(join(projectRoot, 'fixtures', 'lvm-single.facts'), 'utf8').replace(/\n0 \d+ thin-pool[\s\S]*$/, ''));
+  const lvs: Array<{ lv_name: string; lv_size: string; chunk_size: string }> = facts.report[0].lv;
+  const size = (name: string): number => Number(lvs.find((l) => l.lv_name === name)?.lv_size);
+  const chunk = Number(lvs.find((l) => l.lv_name === 'pool')?.chunk_size);
+  const plan = (problems: Problem[], candidates: number[] = []): PlanStep[] => {
+    const scan = scanImages([single]);
+    try {
+      const vg = scan.vgs[0].vg;
+      const report: DoctorReport = {
+        pool: { kind: 'lvm', name: 'vgfx/pool' },
+        healthy: problems.every((p) => p.severity === 'info'),
+        problems,
+        devices: [],
+        candidates: candidates.map((b) => ({ dataBlock: b, offset: b * chunk, matches: [] })),
+        plan: [],
+      };
+      return lvmPlan(report, { vg, pool: 'pool', metadataBytes: size('[pool_tmeta]'), dataBytes: size('[pool_tdata]'), images: [single], chunkBytes: chunk });
+    } finally {
+      scan.close();
+    }
+  };
+  const p = (code: string, severity: Problem['severity'] = 'fatal', facts?: Problem['facts']): Problem => ({ code, severity, summary: code, fix: code, facts });
+
+  it('exhausted metadata: candidates copied first, the metadata LV grown, a larger LV swapped in, the old removed only after the proof', () => {
+    const grow = size('[pool_tmeta]') + 1;
+    const steps = plan([p('lost_mappings'), p('metadata_space_exhausted', 'fatal', { growToBytes: grow })], [5, 9]);
+    const text = steps.map((s) => `${s.step}\n${s.command ?? ''}`);
+    const at = (re: RegExp): number => text.findIndex((t) => re.test(t));
+    // The next whole extent (4 MiB in this VG) above the size asked for.
+    const extent = 4 * 1024 * 1024;
+    const bigger = Math.ceil(grow / extent) * extent;
+    expect(bigger).toBeGreaterThan(size('[pool_tmeta]'));
+    expect(at(/^vgcfgbackup -f vgfx.before.vg vgfx$/m)).toBe(0);
+    expect(at(/^dd if=\/dev\/vgfx\/pool_tdata of=data-block-9.bin bs=65536 skip=9 count=1$/m)).toBeGreaterThan(0);
+    expect(at(/^lvchange -ay -y vgfx\/pool_tdata$/m)).toBe(at(/data-block-5/));
+    expect(at(new RegExp(`^lvextend --poolmetadatasize ${bigger}b vgfx/pool$`, 'm'))).toBeGreaterThan(at(/data-block-5/));
+    expect(at(new RegExp(`^lvcreate -an -Zn -L ${bigger}b -n pool_repaired vgfx$`, 'm'))).toBeGreaterThan(at(/--poolmetadatasize/));
+    expect(at(/^lvconvert --swapmetadata --poolmetadata vgfx\/pool_repaired vgfx\/pool$/m)).toBeGreaterThan(at(/lvcreate/));
+    expect(at(/^lvchange -ay vgfx\/pool$/m)).toBeGreaterThan(at(/--swapmetadata/));
+    expect(at(/^lvremove vgfx\/pool_repaired$/m)).toBe(steps.length - 1);
+    expect(steps[steps.length - 1].step).toMatch(/^Only once the repaired pool is proven/);
+  });
+
+  it('needs_check alone: no swap; activation with thin_check clearing the flag; healthy: no plan', () => {
+    const steps = plan([p('needs_check_flag')]);
+    const commands = steps.map((s) => s.command ?? '').join('\n');
+    expect(commands).not.toMatch(/lvconvert|lvcreate|lvremove/);
+    expect(steps.find((s) => s.command?.startsWith('lvchange -ay vgfx/pool'))?.step).toMatch(/--clear-needs-check-flag/);
+    expect(plan([p('pool_running', 'info')])).toEqual([]);
   });
 });
