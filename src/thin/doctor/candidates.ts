@@ -40,6 +40,9 @@ export interface MatchInput {
   onStage?: (stage: string) => void;
 }
 
+/** Lookups of other devices' mappings at lost blocks beyond this many are not made (a pool of many devices, large lost ranges). */
+const MAX_LOOKUPS = 200_000;
+
 /** 4 KiB of content alike at least: less is no evidence of where a block came from. */
 const MIN_EQUAL_SECTORS = 8;
 
@@ -56,7 +59,7 @@ export function matchCandidates(candidates: Candidate[], input: MatchInput): voi
   olderLeaves(input, byBlock, lossy, add);
   if (input.data) {
     input.onStage?.('comparing candidate blocks with the data');
-    const budget = { bytes: MAX_COMPARE_BYTES };
+    const budget = { bytes: MAX_COMPARE_BYTES, lookups: MAX_LOOKUPS };
     filesystems(input, candidates, lossy, add, budget);
     relatives(input, candidates, lossy, add, budget);
   }
@@ -92,7 +95,7 @@ function olderLeaves(input: MatchInput, byBlock: Map<number, Candidate>, lossy: 
   }
 }
 
-function readData(input: MatchInput, block: number, budget: { bytes: number }): Uint8Array | undefined {
+function readData(input: MatchInput, block: number, budget: { bytes: number; lookups: number }): Uint8Array | undefined {
   const data = input.data;
   if (!data || budget.bytes < input.blockBytes) return undefined;
   const at = block * input.blockBytes;
@@ -119,25 +122,28 @@ function relatives(
   candidates: readonly Candidate[],
   lossy: readonly MatchDevice[],
   add: (c: Candidate, m: CandidateMatch) => void,
-  budget: { bytes: number },
+  budget: { bytes: number; lookups: number },
 ): void {
   const { blockBytes } = input;
-  const blocks = new Map<number, Uint8Array>();
+  // Sector fingerprints, made once: every candidate is compared with every reference block.
+  const blocks = new Map<number, Uint32Array>();
   for (const c of candidates) {
     const b = readData(input, c.dataBlock, budget);
-    if (b) blocks.set(c.dataBlock, b);
+    if (b) blocks.set(c.dataBlock, sectorPrints(b));
   }
   const pairs: Array<{ c: Candidate; dev: number; off: number; equal: number; total: number; evidence: string }> = [];
   for (const d of lossy) {
     for (const r of d.report.lost) {
-      for (let off = r.offset; off < r.offset + r.length && budget.bytes > 0; off += blockBytes) {
+      for (let off = r.offset; off < r.offset + r.length && budget.bytes > 0 && budget.lookups > 0; off += blockBytes) {
         const v = off / blockBytes;
         for (const other of input.devices) {
           if (other === d) continue;
+          if (--budget.lookups < 0) break;
           const db = mapped(input, other, v);
           if (db === undefined) continue;
-          const ref = readData(input, db, budget);
-          if (!ref) continue;
+          const refBytes = readData(input, db, budget);
+          if (!refBytes) continue;
+          const ref = sectorPrints(refBytes);
           for (const c of candidates) {
             const cb = blocks.get(c.dataBlock);
             if (!cb) continue;
@@ -178,22 +184,34 @@ function relatives(
   }
 }
 
-/** Sectors of `a` equal in `b`, among those of `a` that are not one byte repeated (zeros, fill: they say nothing of where a block came from). */
-function sameSectors(a: Uint8Array, b: Uint8Array): { equal: number; total: number } {
+/**
+ * A fingerprint per 512-byte sector (FNV-1a), 0 for a sector of one byte
+ * repeated (zeros, fill: they say nothing of where a block came from).
+ */
+function sectorPrints(b: Uint8Array): Uint32Array {
+  const out = new Uint32Array(b.length >>> 9);
+  for (let s = 0; s < out.length; s++) {
+    const at = s << 9;
+    const first = b[at];
+    let uniform = true;
+    let h = 0x811c9dc5;
+    for (let i = at; i < at + 512; i++) {
+      if (b[i] !== first) uniform = false;
+      h = Math.imul(h ^ b[i], 0x01000193);
+    }
+    out[s] = uniform ? 0 : h >>> 0 || 1;
+  }
+  return out;
+}
+
+/** Sectors of `a` (not one byte repeated) whose fingerprint `b` has at the same place. */
+function sameSectors(a: Uint32Array, b: Uint32Array): { equal: number; total: number } {
   let equal = 0;
   let total = 0;
-  for (let s = 0; s + 512 <= a.length; s += 512) {
-    let uniform = true;
-    let same = true;
-    const first = a[s];
-    for (let i = s; i < s + 512; i++) {
-      if (a[i] !== first) uniform = false;
-      if (a[i] !== b[i]) same = false;
-      if (!uniform && !same) break;
-    }
-    if (uniform) continue;
+  for (let s = 0; s < a.length; s++) {
+    if (a[s] === 0) continue;
     total++;
-    if (same) equal++;
+    if (a[s] === b[s]) equal++;
   }
   return { equal, total };
 }
@@ -231,7 +249,7 @@ function fsSuperAt(b: Uint8Array, p: number): FsSuper | undefined {
 }
 
 /** The filesystem superblock a device holds at byte `offset` (through its surviving mappings), if any. */
-function deviceSuper(input: MatchInput, d: MatchDevice, offset: number, budget: { bytes: number }): FsSuper | undefined {
+function deviceSuper(input: MatchInput, d: MatchDevice, offset: number, budget: { bytes: number; lookups: number }): FsSuper | undefined {
   const v = Math.floor(offset / input.blockBytes);
   const db = mapped(input, d, v);
   if (db === undefined) return undefined;
@@ -244,7 +262,7 @@ function filesystems(
   candidates: readonly Candidate[],
   lossy: readonly MatchDevice[],
   add: (c: Candidate, m: CandidateMatch) => void,
-  budget: { bytes: number },
+  budget: { bytes: number; lookups: number },
 ): void {
   const { blockBytes } = input;
   for (const c of candidates) {

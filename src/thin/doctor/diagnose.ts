@@ -330,8 +330,7 @@ function judge(
     let older: OlderEntry[] = [];
     if (candidates.length > 0 && s?.devices.some((d) => d.holes.length > 0)) {
       stage('looking for older copies of lost mapping leaves');
-      const holes = s.devices.flatMap((d) => d.holes);
-      older = scanLeafEntries(reader, (k) => holes.some((h) => k >= h.lo && k < h.hi), s.live);
+      older = scanLeafEntries(reader, inAny(s.devices.flatMap((d) => d.holes)), s.live);
     }
     matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: dataWhole(data, nrDataBlocks, blockBytes), onStage: stage });
   }
@@ -378,6 +377,27 @@ function followerCounts(chk: CheckResult): { code: string; count: number }[] {
     if (n > 0) out.push({ code, count: n });
   }
   return out;
+}
+
+/** A test of membership in any of `ranges`, by binary search over them merged (a leaf scan asks it of every entry). */
+function inAny(ranges: ReadonlyArray<{ lo: number; hi: number }>): (k: number) => boolean {
+  const merged: Array<{ lo: number; hi: number }> = [];
+  for (const r of [...ranges].sort((a, b) => a.lo - b.lo)) {
+    const last = merged[merged.length - 1];
+    if (last && r.lo <= last.hi) last.hi = Math.max(last.hi, r.hi);
+    else merged.push({ lo: r.lo, hi: r.hi });
+  }
+  return (k) => {
+    let lo = 0;
+    let hi = merged.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (k < merged[mid].lo) hi = mid - 1;
+      else if (k >= merged[mid].hi) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  };
 }
 
 function safeTopLevel(reader: BlockReader, root: number): Array<[number, number]> {

@@ -71,8 +71,8 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       command: `dmthin repair -i ${q(meta)} -o ${q(`${meta}.repaired`)}${bsArg}`,
     });
     steps.push({
-      step: 'Check the result with both thin_check generations (0.9 and 1.x): both must pass.',
-      command: `thin_check ${q(`${meta}.repaired`)}\n/opt/tpt-1.1/thin_check ${q(`${meta}.repaired`)}`,
+      step: 'Check the result with both thin_check generations, thin-provisioning-tools 0.9 and 1.x (LVM runs the one installed at activation): both must pass.',
+      command: `thin_check ${q(`${meta}.repaired`)}`,
     });
     steps.push({
       step: d.space
