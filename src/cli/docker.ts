@@ -148,8 +148,8 @@ export function register(program: Command): void {
     .action((root: string, o: DoctorFlags & { metadata?: string; data?: string }) =>
       run(() => {
         refuseKitDir(o.output);
-        const report = dockerDoctor(root, { metadata: o.metadata, data: o.data });
-        if (o.output !== undefined) writeWrapKit(o.output, report);
+        const dir = o.output;
+        const report = dockerDoctor(root, { metadata: o.metadata, data: o.data, kit: dir === undefined ? undefined : (r) => writeWrapKit(dir, r) });
         printDoctor([report], o, true);
         return doctorExit([report]);
       }),

@@ -254,12 +254,11 @@ export function register(program: Command): void {
         refuseKitDir(o.output);
         const tty = process.stderr.isTTY && !o.json;
         const onStage = tty ? (s: string) => process.stderr.write(`\r\x1b[K${s}...`) : undefined;
-        const doctors = lvmDoctor(images, pool, { onStage });
+        const doctors = lvmDoctor(images, pool, {
+          onStage,
+          kit: o.output === undefined ? undefined : (d) => writeWrapKit(must(o.output, '-o DIR'), d.report, (work) => lvmKitExtras(work, d)),
+        });
         if (tty) process.stderr.write('\r\x1b[K');
-        if (o.output !== undefined) {
-          const d = doctors[0];
-          writeWrapKit(o.output, d.report, (work) => lvmKitExtras(work, d));
-        }
         printDoctor(
           doctors.map((d) => d.report),
           o,

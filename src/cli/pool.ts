@@ -162,8 +162,8 @@ export function register(program: Command): void {
     .action((name: string, o: DoctorFlags) =>
       run(async () => {
         refuseKitDir(o.output);
-        const report = await livePoolDoctor(name);
-        if (o.output !== undefined) writeWrapKit(o.output, report);
+        const dir = o.output;
+        const report = await livePoolDoctor(name, { kit: dir === undefined ? undefined : (r) => writeWrapKit(dir, r) });
         printDoctor([report], o, true);
         return doctorExit([report]);
       }),

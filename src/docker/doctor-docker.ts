@@ -10,12 +10,15 @@
 import { statSync } from 'node:fs';
 import { diagnose } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep } from '../thin/doctor/report.js';
+import type { PoolSource } from '../thin/pool-source.js';
 import { openDockerPool } from './pool-source.js';
 import type { DockerDevice, DockerTree, ReadOptions } from './tree.js';
 
 export interface DockerDoctorOptions extends ReadOptions {
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /** Called with the finished report while the pool's files are open (the kit is written here). */
+  kit?: (report: DoctorReport, source: PoolSource) => void;
 }
 
 export function dockerDoctor(root: string, options: DockerDoctorOptions = {}): DoctorReport {
@@ -23,6 +26,7 @@ export function dockerDoctor(root: string, options: DockerDoctorOptions = {}): D
   try {
     const report = diagnose(source, { names: dockerNames(source.tree), onStage: options.onStage, onProgress: options.onProgress });
     report.plan = dockerPlan(report, source.tree, source.running);
+    options.kit?.(report, source);
     return report;
   } finally {
     source.close();

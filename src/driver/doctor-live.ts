@@ -16,16 +16,22 @@ import { run } from './exec.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { withLivePool } from './pool-source.js';
 import { type ActiveThin, Pool } from './pool.js';
-import type { PoolStatus } from './status.js';
+import { type PoolStatus, StatusError, parsePoolStatus } from './status.js';
 
 export interface LiveDoctorOptions {
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called with the finished report while the metadata can still be read
+   * (the snapshot held): the kit is written here. Without a source when
+   * the metadata could not be read at all.
+   */
+  kit?: (report: DoctorReport, source?: PoolSource) => void;
 }
 
 export async function livePoolDoctor(name: string, options: LiveDoctorOptions = {}): Promise<DoctorReport> {
   const pool = await Pool.open(name);
-  const status = await pool.status();
+  const status = await statusOf(pool);
   const table = await dm.table(name);
   const thins = await pool.activeThins();
   const fromStatus = statusProblems(pool.name, status, pool.dataBlockSize);
@@ -38,7 +44,15 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
       fix: `if nothing uses it: dmsetup message ${pool.name} 0 release_metadata_snap, then run this again`,
     });
   }
-  const judge = (source: PoolSource): DoctorReport => diagnose(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress });
+  const finish = (report: DoctorReport, source?: PoolSource): DoctorReport => {
+    report.problems = dedupe(report.problems);
+    report.healthy = !report.problems.some((p) => p.severity !== 'info');
+    report.plan = livePlan(report, { pool, status, table, thins });
+    options.kit?.(report, source);
+    return report;
+  };
+  const judge = (source: PoolSource): DoctorReport =>
+    finish(diagnose(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress }), source);
   let report: DoctorReport;
   try {
     if (status.mode === 'fail' || status.mode === 'ro') {
@@ -57,12 +71,25 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
         fix: `deactivate the pool and run dmthin doctor on its metadata offline`,
       },
     ];
-    report = { pool: { kind: 'live', name: pool.name, running: pool.name }, healthy: false, problems, devices: [], candidates: [], plan: [] };
+    report = finish({ pool: { kind: 'live', name: pool.name, running: pool.name }, healthy: false, problems, devices: [], candidates: [], plan: [] });
   }
-  report.problems = dedupe(report.problems);
-  report.healthy = !report.problems.some((p) => p.severity !== 'info');
-  report.plan = livePlan(report, { pool, status, table, thins });
   return report;
+}
+
+/**
+ * The pool's status; a line the kernel could not fill ("Error": it failed
+ * to read its own metadata for it) is taken as fail mode, any other line
+ * dmthin cannot read is refused in one line.
+ */
+async function statusOf(pool: Pool): Promise<PoolStatus> {
+  const line = await dm.status(pool.name);
+  try {
+    return parsePoolStatus(line);
+  } catch (e) {
+    if (!(e instanceof StatusError)) throw e;
+    if (line.trim().split(/\s+/)[3] === 'Error') return { ...parsePoolStatus(line.replace(/\bError\b.*$/, 'Fail')), raw: line.trim() };
+    throw new UsageError(`pool ${pool.name}: ${e.message}: dmthin cannot read this kernel's status line`);
+  }
 }
 
 /** The pool as a source read in place (no snapshot): for a pool that takes no messages and commits nothing. */
@@ -104,7 +131,7 @@ export function statusProblems(name: string, s: PoolStatus, blockSectors: number
     out.push({
       code: 'pool_failed',
       severity: 'fatal',
-      summary: `the kernel failed pool ${name} (its status says Fail): every I/O to its thin devices errors; its metadata could not be read or committed`,
+      summary: `the kernel failed pool ${name} (its status says ${s.raw.split(/\s+/)[3] ?? 'Fail'}): every I/O to its thin devices errors; its metadata could not be read or committed`,
       fix: 'deactivate the pool and its thin devices, then doctor its metadata offline (the plan says how)',
       facts: { status: s.raw },
     });

@@ -20,7 +20,7 @@ import { MetadataError } from '../format/errors.js';
 import { forEachMapping } from '../thin/mapping-scan.js';
 import { diagnose } from '../thin/doctor/diagnose.js';
 import type { ByteRange, DeviceReport, DoctorReport, KitFile, PlanStep, Problem } from '../thin/doctor/report.js';
-import { openMetadata } from '../thin/pool-source.js';
+import { type PoolSource, openMetadata } from '../thin/pool-source.js';
 import { fixVgText } from './fix-vg-text.js';
 import { type ImageSet, type LvmImages, withImages } from './images.js';
 import { LvSource } from './lv-source.js';
@@ -39,6 +39,8 @@ export interface LvmDoctorOptions {
   onProgress?: (done: number, total: number) => void;
   /** Whether the kernel runs a pool from the images (default: sysfs says). */
   running?: RunningProbe;
+  /** Called with each pool's finished doctor while its metadata can still be read (the kit is written here); without a source when its metadata LV is not in the images. */
+  kit?: (doctor: LvmPoolDoctor, source?: PoolSource) => void;
 }
 
 /** One pool's report, and what its kit adds to the raw kit. */
@@ -102,6 +104,7 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
       plan: [],
     };
     report.plan = lvmPlan(report, { vg: a.vg, pool: poolName, metadataBytes: 0, dataBytes: 0, images: opened.paths });
+    options.kit?.({ report });
     return { report };
   }
   try {
@@ -139,6 +142,7 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
       vgTextFile: vgText?.file,
       chunkBytes: (poolSeg.chunkSize ?? 0) * 512,
     });
+    options.kit?.({ report, vgText }, source);
     return { report, vgText };
   } finally {
     source.close();
@@ -432,6 +436,12 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   if (codes.has('data_device_too_small')) {
     steps.push({
       step: `The data LV is shorter than the pool's metadata counts: give the whole disk (an image cut short loses the blocks past its end) before activating`,
+    });
+  }
+  if (tidProblem && tidProblem.severity === 'fatal' && !(tidProblem.facts?.sameDevices === true && !tidProblem.facts.pendingMessages && c.vgTextFile)) {
+    steps.push({
+      step: `Settle the transaction_id mismatch before activating (${tidProblem.fix}): lvm2 will not activate the pool until LVM's id and the pool's agree`,
+      command: `dmthin lvm history ${c.images.join(' ')}\nvgcfgrestore --list ${vg}`,
     });
   }
   steps.push({

@@ -92,7 +92,8 @@ describe('lvm doctor: transaction_id_mismatch', () => {
     const kit = tmp.path('kit-ahead1');
     const k = report(copy, 'vgfx/pool', '-o', kit);
     expect(k.code).toBe(1);
-    expect(k.r.kit.files).toEqual([{ path: 'vgfx.vg', role: 'vg_text' }]);
+    // The fixed VG text beside whatever the raw kit holds.
+    expect(k.r.kit.files).toContainEqual({ path: 'vgfx.vg', role: 'vg_text' });
     const text = readFileSync(join(kit, 'vgfx.vg'), 'latin1');
     // LVM's own text from before the edit, but for the description saying what was done.
     const undescribed = (t: string): string => t.replace(/^description = ".*"$/m, 'description = ""').replace(/\n+$/, '\n');
@@ -121,8 +122,15 @@ describe('lvm doctor: transaction_id_mismatch', () => {
     expect(code).toBe(1);
     expect(r.problems[0]).toMatchObject({ severity: 'fatal', facts: { same_devices: false, lvm_only: '7', pool_only: '3' } });
     expect(r.problems[0].fix).toMatch(/one side lost commits/);
-    expect(readdirSync(kit).sort()).toEqual(['plan.txt', 'report.json']);
-    expect(r.plan.some((s: { command?: string }) => /vgcfgrestore/.test(s.command ?? ''))).toBe(false);
+    expect(readdirSync(kit)).toEqual(expect.arrayContaining(['plan.txt', 'report.json']));
+    expect(readdirSync(kit)).not.toContain('vgfx.vg');
+    expect(r.kit.files.filter((f: { role: string }) => f.role === 'vg_text')).toEqual([]);
+    expect(r.plan.some((s: { command?: string }) => /vgcfgrestore --force/.test(s.command ?? ''))).toBe(false);
+    // Nothing restored blindly: the plan says to settle it (the history, LVM's archives) before activating.
+    const settle = r.plan.findIndex((s: { step: string }) => /^Settle the transaction_id mismatch before activating/.test(s.step));
+    expect(settle).toBeGreaterThan(0);
+    expect(r.plan[settle].command).toBe(`dmthin lvm history ${copy}\nvgcfgrestore --list vgfx`);
+    expect(settle).toBeLessThan(r.plan.findIndex((s: { command?: string }) => /^lvchange -ay vgfx\/pool$/m.test(s.command ?? '')));
   });
 
   it('queued messages that account for the difference are no mismatch', () => {
@@ -177,6 +185,19 @@ describe('lvm doctor: missing_pv', () => {
     }
     const commands = r.plan.map((s: { command?: string }) => s.command ?? '').join('\n');
     expect(commands).toMatch(new RegExp(`dmthin lvm export ${pv1} vgst/t1 --partial -o t1.img`));
+  });
+
+  it("the text says what is wrong, then what is at risk, then what to do next, in the LVs' names", () => {
+    const t = dmthin('lvm', 'doctor', pv1, 'vgst/pool');
+    expect(t.code).toBe(1);
+    const at = (s: string): number => t.stdout.indexOf(s);
+    expect(at('What is wrong:')).toBeGreaterThan(0);
+    expect(at('[fatal] missing_pv: PV pv0 of VG vgst')).toBeGreaterThan(at('What is wrong:'));
+    expect(at('What is at risk:')).toBeGreaterThan(at('[fatal] missing_pv'));
+    const t1 = t.stdout.indexOf('vgst/t1', at('What is at risk:'));
+    expect(t1).toBeGreaterThan(at('What is at risk:'));
+    expect(at('What to do next:')).toBeGreaterThan(t1);
+    expect(at('vgcfgbackup -f vgst.before.vg vgst')).toBeGreaterThan(at('What to do next:'));
   });
 
   it('every pool of the images without VG/POOL; -o needs VG/POOL and a new directory', () => {
