@@ -9,7 +9,10 @@
  */
 import { statSync } from 'node:fs';
 import { diagnose } from '../thin/doctor/diagnose.js';
-import type { DoctorReport, PlanStep } from '../thin/doctor/report.js';
+import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
+import { UsageError } from '../errors.js';
+import { MetadataError } from '../format/errors.js';
+import { Metadata } from '../thin/metadata.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { openDockerPool } from './pool-source.js';
 import type { DockerDevice, DockerTree, ReadOptions } from './tree.js';
@@ -24,7 +27,12 @@ export interface DockerDoctorOptions extends ReadOptions {
 export function dockerDoctor(root: string, options: DockerDoctorOptions = {}): DoctorReport {
   const source = openDockerPool(root, { metadata: options.metadata, data: options.data });
   try {
-    const report = diagnose(source, { names: dockerNames(source.tree), onStage: options.onStage, onProgress: options.onProgress });
+    const report = diagnose(source, {
+      names: dockerNames(source.tree),
+      problems: recordProblems(source.tree),
+      onStage: options.onStage,
+      onProgress: options.onProgress,
+    });
     report.plan = dockerPlan(report, source.tree, source.running);
     options.kit?.(report, source);
     return report;
@@ -34,6 +42,63 @@ export function dockerDoctor(root: string, options: DockerDoctorOptions = {}): D
 }
 
 const short = (hash: string): string => hash.slice(0, 12);
+
+/**
+ * Where Docker's records and the pool disagree, as Docker acts on it at its
+ * next start (moby daemon/graphdriver/devmapper): nothing when the
+ * metadata cannot be read (the raw doctor says why).
+ */
+export function recordProblems(tree: DockerTree): Problem[] {
+  let md: Metadata;
+  try {
+    md = Metadata.open(tree.metadataFile);
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof UsageError) return [];
+    throw e;
+  }
+  try {
+    let ids: Set<number>;
+    try {
+      ids = new Set(md.devices().map((d) => d.devId));
+    } catch (e) {
+      if (e instanceof MetadataError || e instanceof UsageError) return [];
+      throw e;
+    }
+    const tid = md.superblock.transactionId;
+    const out: Problem[] = [];
+    const tm = tree.transactionMetadata;
+    const open = tm !== undefined && BigInt(tm.openTransactionId) > tid ? tm : undefined;
+    for (const d of tree.devices) {
+      if (d.deleted || ids.has(d.deviceId)) continue;
+      out.push({
+        code: 'docker_device_missing',
+        severity: 'non_fatal',
+        summary: `Docker records ${dockerName(d)} as thin device ${d.deviceId}, which the pool does not have: ${d.role.startsWith('container') ? 'the container cannot start' : 'what is built on it cannot start'}`,
+        fix: `if the pool lost it (lost_mappings, an older metadata restored), the kit's plan may bring it back; otherwise remove ${d.role.startsWith('container') ? 'the container' : 'the image'} with Docker`,
+        facts: { deviceId: d.deviceId, hash: d.hash },
+      });
+    }
+    const known = new Set(tree.devices.map((d) => d.deviceId));
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      if (known.has(id)) continue;
+      const rolledBack = open?.deviceId === id;
+      out.push({
+        code: 'docker_device_unrecorded',
+        severity: 'info',
+        summary: rolledBack
+          ? `thin device ${id} is the open transaction's (${open.openTransactionId}, the pool is at ${tid}): Docker deletes it when it next starts`
+          : `thin device ${id} is in the pool but Docker has no record of it: Docker ignores it and its blocks stay allocated`,
+        fix: rolledBack
+          ? 'nothing: Docker rolls the transaction back'
+          : `export it first if it may matter (dmthin export --metadata ${tree.metadataFile} --data ${tree.dataFile} --dev-id ${id} -o FILE)`,
+        facts: { deviceId: id },
+      });
+    }
+    return out;
+  } finally {
+    md.close();
+  }
+}
 
 /** A device as the user knows it: the container for its layers, the hash for image layers, "base". */
 export function dockerName(d: DockerDevice): string {
@@ -63,6 +128,9 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
   const bad = report.problems.filter((p) => p.severity !== 'info');
   if (bad.length === 0) return [];
   const codes = new Set(bad.map((p) => p.code));
+  // Records alone (a device Docker names and the pool lacks): Docker's own tools settle them, the pool is sound.
+  if (bad.every((p) => p.code.startsWith('docker_')))
+    return [{ step: `The pool is sound; Docker's records name devices it lacks: ${bad.map((p) => p.fix).join('; ')}` }];
   const meta = tree.metadataFile;
   const data = tree.dataFile;
   const steps: PlanStep[] = [];

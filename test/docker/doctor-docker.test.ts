@@ -5,7 +5,7 @@
  * Docker's terms for the problems a report holds.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockerNames, dockerPlan } from '../../src/docker/doctor-docker.js';
 import { readDockerTree } from '../../src/docker/tree.js';
@@ -56,6 +56,30 @@ describe('docker doctor', () => {
     expect(dmthin('docker', 'doctor', root, '-o', kit).code).toBe(2);
     expect(dmthin('docker', 'doctor', tmp.path('nothing')).code).toBe(1);
     expect(existsSync(tmp.path('nothing'))).toBe(false);
+  });
+
+  it("where Docker's records and the pool disagree, as Docker acts on it at its next start", () => {
+    const ok = JSON.parse(dmthin('docker', 'doctor', root, '--json').stdout);
+    // transaction-metadata: transaction 11 open on device 10 (the pool is at 10).
+    const tm = JSON.parse(readFileSync(join(fixture, 'tree', 'devicemapper', 'metadata', 'transaction-metadata'), 'utf8'));
+    expect(ok.problems).toEqual([expect.objectContaining({ code: 'docker_device_unrecorded', severity: 'info', facts: { device_id: tm.device_id } })]);
+    expect(ok.problems[0].summary).toMatch(
+      new RegExp(`thin device ${tm.device_id} is the open transaction's \\(${tm.open_transaction_id}, the pool is at 10\\): Docker deletes it`),
+    );
+    // A record for a device the pool lacks, and no open transaction.
+    const other = tree('records');
+    const records = join(other, 'devicemapper', 'metadata');
+    rmSync(join(records, 'transaction-metadata'));
+    writeFileSync(join(records, '5e'.repeat(32)), JSON.stringify({ device_id: 42, size: 1 << 24, transaction_id: 3, initialized: true, deleted: false }));
+    const r = dmthin('docker', 'doctor', other, '--json');
+    expect(r.code).toBe(1);
+    const problems = JSON.parse(r.stdout).problems.filter((p: { code: string }) => p.code.startsWith('docker_'));
+    expect(problems.map((p: { code: string; severity: string; facts: { device_id: number } }) => [p.code, p.severity, p.facts.device_id])).toEqual([
+      ['docker_device_missing', 'non_fatal', 42],
+      ['docker_device_unrecorded', 'info', tm.device_id],
+    ]);
+    expect(problems[1].summary).toMatch(/Docker has no record of it: Docker ignores it/);
+    expect(JSON.parse(r.stdout).plan).toEqual([{ step: expect.stringMatching(/^The pool is sound; Docker's records name devices it lacks: /) }]);
   });
 
   it("plans in Docker's terms: stopped first, files kept, candidates saved, repaired metadata in place of the loop file, started, the copy removed last", () => {
