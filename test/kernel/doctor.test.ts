@@ -8,11 +8,16 @@
  * kernel's own answers. For each, the kit's plan is executed as written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { skipReason } from '../support/env.js';
 import { kernelUnavailableReason, runScenario } from './support.js';
 
-const reason = kernelUnavailableReason();
+// The guest runs this host's lvm2, mkfs.ext4 and fsck.ext4 (the VM sees the host's root).
+const reason =
+  kernelUnavailableReason() ??
+  (['/sbin/lvm', '/usr/sbin/lvm'].some((p) => existsSync(p)) && existsSync('/usr/sbin/mkfs.ext4')
+    ? undefined
+    : 'lvm2 or e2fsprogs is not installed (apt-get install lvm2 e2fsprogs)');
 let scratchDir = '';
 let o: Record<string, any>;
 const BLOCK = 65536;
@@ -115,6 +120,15 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
       expect(c.status).toMatch(/ rw /);
       expect(c.status).not.toMatch(/needs_check/);
       expect(c.removeOld.code).toBe(0);
+    });
+
+    // Observed: lvm doctor -o writes report.json and plan.txt only; the plan's dd reads KIT/repaired.meta
+    // and its steps name the kit's original-metadata.pack and candidates/. The guest then took
+    // repaired.meta from dmthin doctor's kit on the same metadata bytes (c.fallback says so).
+    it.fails('the LVM kit holds the repaired metadata, the original packed and the candidate blocks its plan names', () => {
+      const c = o.leaf;
+      expect(c.fallback).toBeUndefined();
+      expect(c.kitFiles).toEqual(expect.arrayContaining(['repaired.meta', 'original-metadata.pack', 'candidates']));
     });
 
     it('the LV reads back its bytes from before outside the lost ranges, zeros inside them', () => {
@@ -232,9 +246,12 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
       for (const [, r] of heads) expect(r).toBe(c.rounds.length);
     });
 
-    it('lvm doctor offline names needs_check_flag and the leak', () => {
+    it('lvm doctor offline names needs_check_flag and the leak; lvm2 as it is activates the pool, which the kernel keeps read-only', () => {
       const c = o.exhaust;
       expect(c.doctor.code).toBe(1);
+      // thin_check 0.9 passes leaks, so lvm2 loads the pool; the kernel sees needs_check and keeps it ro.
+      expect(c.activateAsIs.code).toBe(0);
+      expect(c.statusAsIs).toMatch(/ ro .* needs_check /);
       expect(codes(c.report)).toEqual(expect.arrayContaining(['needs_check_flag', 'leaked_blocks']));
     });
 
