@@ -90,7 +90,13 @@ function blockShas(file, bs) {
 }
 const num = (s) => Number(String(s).trim());
 const field = (what, lv, name) => lvm(what, '--noheadings', '--units', 'b', '--nosuffix', '-a', '-o', name, lv).stdout.trim();
-const loopOf = (file) => sh(['losetup', '-f', '--show', file]).stdout.trim();
+// Every loop device made here, so that a case that throws leaves none behind.
+const loops = [];
+const loopOf = (file) => {
+  const l = sh(['losetup', '-f', '--show', file]).stdout.trim();
+  if (l) loops.push(l);
+  return l;
+};
 function makePv(name, size) {
   writeFileSync(m(name), '');
   sh(['truncate', '-s', size, m(name)]);
@@ -479,5 +485,11 @@ for (const [name, fn] of [
 }
 obs.seconds = since(obs.started);
 writeFileSync(f('observed.json'), JSON.stringify(obs));
+// A case that threw left its VG active and its loop attached: take them down (already gone ones just fail).
+for (const vg of ['vgdr', 'vgtx', 'vgmx']) lvm('vgchange', '-an', vg);
+for (const l of new Set(loops)) {
+  // Only while it still shows one of this run's files (a number detached earlier may be another's now).
+  if (sh(['losetup', '-n', '-O', 'BACK-FILE', l]).stdout.trim().startsWith(mem)) sh(['losetup', '-d', l]);
+}
 sh(['umount', mem]);
 process.stdout.write('doctor scenario done\n');
