@@ -109,6 +109,8 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
           `NOTE: the LVM kit held no repaired.meta (files: ${c.kitFiles.join(', ')}); the raw doctor's repaired.meta of the same metadata bytes stood in\n`,
         );
       }
+      // The repaired metadata passes the system's thin_check (0.9: no 1.x here) before lvm2 runs it again at activation.
+      expect(c.repairedThinCheck?.code ?? 0).toBe(0);
       expect(failures(c.plan)).toEqual([]);
       expect(c.plan.stoppedAt.line).toMatch(/^lvremove vgdr\/pool_repaired$/);
       expect(c.plan.ran.map((r: any) => r.line).filter(Boolean)).toEqual(
@@ -274,6 +276,7 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
       const swap = lines.findIndex((l) => /^lvconvert --swapmetadata /.test(l));
       expect(firstDd).toBeGreaterThan(-1);
       expect(firstDd).toBeLessThan(swap);
+      expect(c.repairedThinCheck?.code ?? 0).toBe(0);
       expect(c.statusRepaired).toMatch(/ rw /);
       expect(c.statusRepaired).not.toMatch(/needs_check/);
       expect(c.writeAfter).toBeNull();

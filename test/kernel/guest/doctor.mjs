@@ -199,6 +199,16 @@ function rawKitFallback(kit, tmetaFile, dataFile, tag) {
   return out;
 }
 
+// The system's thin_check (0.9 here) on the kit's repaired metadata, through a loop device (it opens O_DIRECT).
+function thinCheckKit(kit) {
+  const file = join(kit, 'repaired.meta');
+  if (!existsSync('/usr/sbin/thin_check') || !existsSync(file)) return null;
+  const l = loopOf(file);
+  const r = short(sh(['/usr/sbin/thin_check', l]));
+  sh(['losetup', '-d', l]);
+  return r;
+}
+
 // ---- case 1: a damaged mapping leaf under LVM --------------------------------
 function leafCase(c) {
   const t0 = Date.now();
@@ -274,6 +284,7 @@ function leafCase(c) {
   const td = lvPlace('vgdr', 'pool_tdata', loop);
   writeFileSync(m('tdata1'), readAt(m('pv1.img'), td.offset, td.size));
   c.fallback = rawKitFallback(kit, m('tmeta1.damaged'), m('tdata1'), 'leaf');
+  c.repairedThinCheck = thinCheckKit(kit);
 
   const t2 = Date.now();
   const run = executePlan(c.report.plan ?? [], kit, /^lvremove /);
@@ -444,6 +455,7 @@ function exhaustCase(c) {
   lvm('vgchange', '-an', 'vgmx');
   if (!c.report) return c;
   c.fallback = rawKitFallback(kit, m('tmeta2.orig'), null, 'mx');
+  c.repairedThinCheck = thinCheckKit(kit);
   c.plan = executePlan(c.report.plan ?? [], kit, /^lvremove /);
   // The saved candidate blocks: what the aborted transaction's writes put there (each write's first bytes: its block, its round).
   const cands = new Set((c.report.candidates ?? []).map((x) => `data-block-${x.data_block}.bin`));
