@@ -6,6 +6,8 @@ import { DELTA_FOOTER, JsonDeltaWriter, SimpleDeltaWriter, VerboseDeltaWriter, d
 import { filesSource, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { parseIntArg, parseThinIdArg } from './args.js';
 import { printJson } from './json.js';
+import { withPoolSource } from './pool-verb.js';
+import { validateTrees } from '../thin/damage.js';
 import { run } from './run.js';
 
 export interface DeltaFlags {
@@ -27,7 +29,7 @@ export const DELTA_DESCRIPTION =
 
 export function register(program: Command): void {
   const cmd = program.command('delta').summary('what changed between two thin devices, as thin_delta').description(DELTA_DESCRIPTION).argument('<metadata>');
-  deltaOptions(cmd).action((metadata: string, o: DeltaFlags) => run(() => deltaAction(filesSource(metadata), o)));
+  deltaOptions(cmd).action((metadata: string, o: DeltaFlags) => run(() => withPoolSource(filesSource(metadata), (source) => deltaAction(source, o))));
 }
 
 export function deltaOptions(cmd: Command): Command {
@@ -62,15 +64,11 @@ export function deltaAction(source: PoolSource, o: DeltaFlags): number {
     }
     return 0;
   }
-  let roots: [number, number];
   try {
-    roots = deltaRoots(md, o.snap1, o.snap2); // fail before printing anything
-  } catch (e) {
-    md.close();
-    throw e;
-  }
-  const out = Output.stdout();
-  try {
+    // Fail before printing anything: both devices there, and both trees whole (standard output cannot be taken back).
+    const roots = deltaRoots(md, o.snap1, o.snap2);
+    validateTrees(md, [o.snap1, o.snap2]);
+    const out = Output.stdout();
     if (o.format === 'json') {
       delta(md, o.snap1, o.snap2, new JsonDeltaWriter(out, o.snap1, o.snap2), roots);
     } else {
@@ -78,8 +76,9 @@ export function deltaAction(source: PoolSource, o: DeltaFlags): number {
       delta(md, o.snap1, o.snap2, o.verbose ? new VerboseDeltaWriter(out) : new SimpleDeltaWriter(out), roots);
       out.text(DELTA_FOOTER);
     }
-  } finally {
+    // Flushed only when whole.
     out.close();
+  } finally {
     md.close();
   }
   return 0;

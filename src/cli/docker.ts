@@ -10,10 +10,13 @@ import { send } from '../stream/send.js';
 import { openMetadata } from '../thin/pool-source.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
+import { doctorCommand, withDamageAdvice, withDamageAdviceAsync } from '../thin/damage.js';
+import { rangeBytes } from '../io/byte-range.js';
+import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 import { dockerDoctor } from '../docker/doctor-docker.js';
-import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -149,7 +152,11 @@ export function register(program: Command): void {
       run(() => {
         refuseKitDir(o.output);
         const dir = o.output;
-        const report = dockerDoctor(root, { metadata: o.metadata, data: o.data, kit: dir === undefined ? undefined : (r) => writeWrapKit(dir, r) });
+        const report = dockerDoctor(root, {
+          metadata: o.metadata,
+          data: o.data,
+          kit: dir === undefined ? undefined : (r, src, diag) => writeDoctorKit(dir, r, src, diag),
+        });
         printDoctor([report], o, true);
         return doctorExit([report]);
       }),
@@ -172,24 +179,29 @@ export function register(program: Command): void {
       run(() => {
         const source = openDockerPool(root, { metadata: o.metadata, data: o.data });
         const dev = findDockerDevice(source.tree, what);
-        const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
-        const t0 = Date.now();
-        try {
-          const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
-            exportDevice(md, source.data, dev.deviceId, out.fd, { size: dev.size || undefined }),
-          );
-          const seconds = (Date.now() - t0) / 1000;
-          announce(
-            o.json,
-            `exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
-            { hash: dev.hash, deviceId: dev.deviceId, ...r, seconds },
-            process.stderr,
-            o.output,
-          );
-        } finally {
-          md.close();
-        }
-        return 0;
+        return withDamageAdvice(source, () => {
+          const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
+          const t0 = Date.now();
+          try {
+            const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
+              exportDevice(md, source.data, dev.deviceId, out.fd, { size: dev.size || undefined }),
+            );
+            const seconds = (Date.now() - t0) / 1000;
+            const doctor = doctorCommand(source);
+            if (r.damage) r.damage.doctor = doctor;
+            announce(
+              o.json,
+              `exported ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
+              { hash: dev.hash, deviceId: dev.deviceId, ...r, ...(r.lost ? { lostBytes: rangeBytes(r.lost) } : {}), seconds },
+              process.stderr,
+              o.output,
+            );
+            if (r.damage && !o.json) process.stderr.write(formatDamagedExport(dev.hash, r.lost ?? [], r.damage, doctor));
+            return r.damage ? 1 : 0;
+          } finally {
+            md.close();
+          }
+        });
       }),
     );
 
@@ -213,22 +225,24 @@ export function register(program: Command): void {
         const source = openDockerPool(root, { metadata: o.metadata, data: o.data });
         const dev = findDockerDevice(source.tree, what);
         const base = o.base === undefined ? undefined : findDockerDevice(source.tree, o.base);
-        const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
-        try {
-          const r = await withOutputAsync(o.output, { inputs: source.files, binary: true, what: 'stream' }, (out) =>
-            send(md, source.data, dev.deviceId, out.fd, { base: base?.deviceId, size: dev.size || undefined }),
-          );
-          announce(
-            o.json,
-            `sent ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''})${base ? ` since ${base.hash} (thin ${base.deviceId})` : ' (full)'}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,
-            { hash: dev.hash, baseHash: base?.hash ?? null, ...r },
-            process.stderr,
-            o.output,
-          );
-        } finally {
-          md.close();
-        }
-        return 0;
+        return withDamageAdviceAsync(source, async () => {
+          const md = openMetadata(source, { metadataSnap: o.atMetadataSnap });
+          try {
+            const r = await withOutputAsync(o.output, { inputs: source.files, binary: true, what: 'stream' }, (out) =>
+              send(md, source.data, dev.deviceId, out.fd, { base: base?.deviceId, size: dev.size || undefined }),
+            );
+            announce(
+              o.json,
+              `sent ${dev.hash} (thin ${dev.deviceId}, ${dev.role}${dev.container ? ` of ${dev.container}` : ''})${base ? ` since ${base.hash} (thin ${base.deviceId})` : ' (full)'}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,
+              { hash: dev.hash, baseHash: base?.hash ?? null, ...r },
+              process.stderr,
+              o.output,
+            );
+          } finally {
+            md.close();
+          }
+          return 0;
+        });
       }),
     );
 

@@ -7,6 +7,8 @@ import { emitSalvage, withSalvage } from '../thin/repair/repair.js';
 import { filesSource, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { collectInt, parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
 import { scanProgress } from './progress.js';
+import { withPoolSource } from './pool-verb.js';
+import { validateTrees } from '../thin/damage.js';
 import { run } from './run.js';
 
 export interface DumpCliOptions {
@@ -34,7 +36,7 @@ export function register(program: Command): void {
     .summary('print metadata as thin_dump XML, human-readable text or JSON')
     .description(DUMP_DESCRIPTION)
     .argument('<metadata>', 'metadata file or device');
-  dumpOptions(cmd).action((metadata: string, opts: DumpCliOptions) => run(() => dumpAction(filesSource(metadata), opts)));
+  dumpOptions(cmd).action((metadata: string, opts: DumpCliOptions) => run(() => withPoolSource(filesSource(metadata), (source) => dumpAction(source, opts))));
 }
 
 export function dumpOptions(cmd: Command): Command {
@@ -72,8 +74,10 @@ export function dumpAction(source: PoolSource, opts: DumpCliOptions): number {
   const md = openMetadata(source, { metadataSnap: opts.metadataSnapAt ?? opts.metadataSnap });
   try {
     withOutput(opts.output ?? '-', { inputs: source.files, what: 'dump' }, (file) => {
+      // A stream cannot be taken back: the trees are judged before the first byte (a file is renamed only when whole).
+      const traversal = file.replacesInPlace ? validateTrees(md, select.skipMappings ? [] : select.devIds) : undefined;
       const out = new Output(file.fd);
-      dumpToOutput(md, out, format, { ...select, overrides });
+      dumpToOutput(md, out, format, { ...select, overrides, traversal });
       out.flush();
     });
   } finally {

@@ -8,7 +8,9 @@ import { deletedJson, deletedTable, withDeletedScan } from './ls-deleted.js';
 import { filesSource, metadataName, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { arg } from './args.js';
 import { formatJson } from './json.js';
-import { run } from './run.js';
+import { withPoolSource } from './pool-verb.js';
+import { damageSummary, doctorCommand, scanDamage } from '../thin/damage.js';
+import { reportError, run } from './run.js';
 
 export interface LsFlags {
   deleted?: boolean;
@@ -31,7 +33,7 @@ export function register(program: Command): void {
     .summary('list thin devices and their space use, as thin_ls')
     .description(LS_DESCRIPTION)
     .argument('<metadata>', 'metadata file or inactive device');
-  lsOptions(cmd).action((metadata: string, o: LsFlags) => run(() => lsAction(filesSource(metadata), o)));
+  lsOptions(cmd).action((metadata: string, o: LsFlags) => run(() => withPoolSource(filesSource(metadata), (source) => lsAction(source, o))));
 }
 
 export function lsOptions(cmd: Command, jsonHelp = 'every field of every device, as numbers'): Command {
@@ -84,8 +86,16 @@ export function lsAction(source: PoolSource, o: LsFlags): number {
       text = formatLsTable(rows, fields, bs, o.headers);
     }
     withOutput(o.output ?? '-', { inputs: source.files, what: 'listing' }, (out) => writeFileSync(out.fd, text));
+    // The listing reads the device details; damage in the trees it did not need is said, not hidden (issue 23).
+    const damage = scanDamage(md, 1);
+    if (!damage.total) return 0;
+    reportError(
+      `pool ${source.name}: metadata damaged: ${damageSummary(damage)}; the listing holds what the device details say; run ${doctorCommand(source)} to see what is lost and what to do next`,
+      'damaged_pool_metadata',
+      1,
+    );
+    return 1;
   } finally {
     md.close();
   }
-  return 0;
 }

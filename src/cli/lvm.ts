@@ -30,9 +30,10 @@ import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
 import { parseThinIdArg } from './args.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
+import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
-import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
   if (o.data || o.output)
@@ -256,7 +257,10 @@ export function register(program: Command): void {
         const onStage = tty ? (s: string) => process.stderr.write(`\r\x1b[K${s}...`) : undefined;
         const doctors = lvmDoctor(images, pool, {
           onStage,
-          kit: o.output === undefined ? undefined : (d) => writeWrapKit(must(o.output, '-o DIR'), d.report, (work) => lvmKitExtras(work, d)),
+          kit:
+            o.output === undefined
+              ? undefined
+              : (d, src, diag) => writeDoctorKit(must(o.output, '-o DIR'), d.report, src, diag, (work) => lvmKitExtras(work, d)),
         });
         if (tty) process.stderr.write('\r\x1b[K');
         printDoctor(
@@ -322,7 +326,8 @@ function registerPoolVerbs(lvm: Command): void {
           );
           if (r.notAllThere !== undefined && r.lost) stream.write(formatLost(lv, r.lost, lostBytes, r.notAllThere));
         }
-        return lostBytes ? 1 : 0;
+        if (r.damage && !o.json) process.stderr.write(formatDamagedExport(lv, r.lost ?? [], r.damage, r.damage.doctor ?? 'dmthin lvm doctor'));
+        return lostBytes || r.damage ? 1 : 0;
       }),
     );
   for (const v of POOL_VERBS) {

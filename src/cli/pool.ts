@@ -12,7 +12,7 @@ import { announce, printJson } from './json.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 import { livePoolDoctor } from '../driver/doctor-live.js';
-import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeWrapKit } from './doctor-wrap.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
   if (s.mode === 'fail') return `pool ${p.name}: FAILED (the kernel put it in fail mode; check its metadata offline)\n`;
@@ -163,7 +163,7 @@ export function register(program: Command): void {
       run(async () => {
         refuseKitDir(o.output);
         const dir = o.output;
-        const report = await livePoolDoctor(name, { kit: dir === undefined ? undefined : (r) => writeWrapKit(dir, r) });
+        const report = await livePoolDoctor(name, { kit: dir === undefined ? undefined : (r, src, diag) => writeDoctorKit(dir, r, src, diag) });
         printDoctor([report], o, true);
         return doctorExit([report]);
       }),

@@ -4,6 +4,7 @@ import { withOutput } from '../io/output-file.js';
 import { report } from '../thin/insight/report.js';
 import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { announce } from './json.js';
+import { withPoolSource } from './pool-verb.js';
 import { run } from './run.js';
 
 export interface ReportFlags {
@@ -18,7 +19,7 @@ export const REPORT_DESCRIPTION =
 
 export function register(program: Command): void {
   const cmd = program.command('report').summary('write a self-contained HTML report of a pool').description(REPORT_DESCRIPTION).argument('<metadata>');
-  reportOptions(cmd).action((metadata: string, o: ReportFlags) => run(() => reportAction(filesSource(metadata), o)));
+  reportOptions(cmd).action((metadata: string, o: ReportFlags) => run(() => withPoolSource(filesSource(metadata), (source) => reportAction(source, o))));
 }
 
 export function reportOptions(cmd: Command): Command {

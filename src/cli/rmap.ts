@@ -4,6 +4,7 @@ import { Output } from '../io/output.js';
 import { type Region, parseRegion, rmap, writeRmap } from '../thin/insight/rmap.js';
 import { filesSource, openMetadata, type PoolSource } from '../thin/pool-source.js';
 import { arg } from './args.js';
+import { withPoolSource } from './pool-verb.js';
 import { run } from './run.js';
 
 export interface RmapFlags {
@@ -17,7 +18,7 @@ export const RMAP_DESCRIPTION =
 
 export function register(program: Command): void {
   const cmd = program.command('rmap').summary('which thin devices use given data blocks, as thin_rmap').description(RMAP_DESCRIPTION).argument('<metadata>');
-  rmapOptions(cmd).action((metadata: string, o: RmapFlags) => run(() => rmapAction(filesSource(metadata), o)));
+  rmapOptions(cmd).action((metadata: string, o: RmapFlags) => run(() => withPoolSource(filesSource(metadata), (source) => rmapAction(source, o))));
 }
 
 export function rmapOptions(cmd: Command): Command {

@@ -1,3 +1,5 @@
+import { filesSource } from '../thin/pool-source.js';
+import { withDamageAdvice, withDamageAdviceAsync } from '../thin/damage.js';
 import { type Command, Option } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { withOutputAsync } from '../io/output-file.js';
@@ -48,11 +50,14 @@ export function register(program: Command): void {
         if (o.metadata === undefined || o.data === undefined || o.devId === undefined) {
           throw new ArgumentError('give an active pool and thin id (dmthin send POOL ID), or --metadata, --data and --dev-id for files or an inactive pool');
         }
-        const { data, devId } = o;
-        const md = Metadata.open(o.metadata, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap });
+        const { metadata, data, devId } = o;
+        const source = filesSource(metadata, data);
+        const md = withDamageAdvice(source, () => Metadata.open(metadata, { metadataSnap: o.metadataSnapAt ?? o.metadataSnap }));
         try {
-          const r = await withOutputAsync(o.output, { inputs: [o.metadata, data], binary: true, what: 'stream' }, (out) =>
-            send(md, data, devId, out.fd, { base: o.base, size: o.size }),
+          const r = await withDamageAdviceAsync(source, () =>
+            withOutputAsync(o.output, { inputs: [metadata, data], binary: true, what: 'stream' }, (out) =>
+              send(md, data, devId, out.fd, { base: o.base, size: o.size }),
+            ),
           );
           const as = o.reportAs;
           const what = as?.lv

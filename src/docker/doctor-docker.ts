@@ -8,7 +8,7 @@
  * place of the loop file. Nothing is written.
  */
 import { statSync } from 'node:fs';
-import { diagnose } from '../thin/doctor/diagnose.js';
+import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
 import { UsageError } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
@@ -21,20 +21,21 @@ export interface DockerDoctorOptions extends ReadOptions {
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
   /** Called with the finished report while the pool's files are open (the kit is written here). */
-  kit?: (report: DoctorReport, source: PoolSource) => void;
+  kit?: (report: DoctorReport, source: PoolSource, diagnosis: Diagnosis) => void;
 }
 
 export function dockerDoctor(root: string, options: DockerDoctorOptions = {}): DoctorReport {
   const source = openDockerPool(root, { metadata: options.metadata, data: options.data });
   try {
-    const report = diagnose(source, {
+    const diagnosis = examine(source, {
       names: dockerNames(source.tree),
       problems: recordProblems(source.tree),
       onStage: options.onStage,
       onProgress: options.onProgress,
     });
+    const report = diagnosis.report;
     report.plan = dockerPlan(report, source.tree, source.running);
-    options.kit?.(report, source);
+    options.kit?.(report, source, diagnosis);
     return report;
   } finally {
     source.close();

@@ -8,6 +8,7 @@ import { inferFamily } from '../thin/insight/family.js';
 import { lsRows } from '../thin/insight/ls.js';
 import { existsSync } from 'node:fs';
 import { Metadata } from '../thin/metadata.js';
+import { doctorCommand } from '../thin/damage.js';
 import { type DeletedScan, scanDeleted } from '../thin/recover/scan-deleted.js';
 import { zeroBlocks } from '../thin/recover/zero-blocks.js';
 import type { DockerDevice, DockerTree, ReadOptions } from './tree.js';
@@ -77,7 +78,9 @@ export interface Inventory {
 
 /** The inventory of a Docker root, or of the pool source openDockerPool made of one (`options` then unused). */
 export function inventory(root: string | DockerPoolSource, options: ReadOptions = {}): Inventory {
-  const tree: DockerTree = (typeof root === 'string' ? openDockerPool(root, options) : root).tree;
+  const source = typeof root === 'string' ? openDockerPool(root, options) : root;
+  const tree: DockerTree = source.tree;
+  const doctor = doctorCommand(source);
   const problems: Problem[] = tree.unreadable.map((u) => ({ kind: 'unreadable-file', detail: `${u.file}: ${u.error}: Docker would fail to load this record` }));
   const devices: InventoryDevice[] = tree.devices.map((d) => ({ ...d, inPool: false }));
   const inv: Inventory = {
@@ -105,14 +108,14 @@ export function inventory(root: string | DockerPoolSource, options: ReadOptions 
       .join('; ');
     problems.push({
       kind: 'damaged-metadata',
-      detail: `the thin metadata ${tree.metadataFile} fails its check (${first}): the pool will not activate until it is repaired; run dmthin check for all findings`,
+      detail: `the thin metadata ${tree.metadataFile} fails its check (${first}): the pool will not activate until it is repaired; run ${doctor} to see what is lost and what to do next (dmthin check ${tree.metadataFile} lists every finding)`,
     });
   }
   let md: Metadata;
   try {
     md = Metadata.open(tree.metadataFile);
   } catch (e) {
-    problems.push({ kind: 'damaged-metadata', detail: `cannot read the thin metadata: ${(e as Error).message}` });
+    problems.push({ kind: 'damaged-metadata', detail: `cannot read the thin metadata: ${(e as Error).message}; run ${doctor}` });
     return inv;
   }
   try {

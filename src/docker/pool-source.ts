@@ -33,6 +33,7 @@ export function openDockerPool(root: string, options: ReadOptions = {}): DockerP
     files: [tree.metadataFile, tree.dataFile],
     writable: false,
     repairCommand: `dmthin repair -i ${tree.metadataFile} -o NEW`,
+    doctorCommand: `dmthin docker doctor ${root}${options.metadata ? ` --metadata ${options.metadata}` : ''}${options.data ? ` --data ${options.data}` : ''}`,
     tree,
     close: () => {},
   };

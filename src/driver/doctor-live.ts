@@ -9,7 +9,7 @@
  */
 import { MetadataError } from '../format/errors.js';
 import { UsageError } from '../errors.js';
-import { diagnose } from '../thin/doctor/diagnose.js';
+import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
 import * as dm from './dmsetup.js';
 import { run } from './exec.js';
@@ -26,7 +26,7 @@ export interface LiveDoctorOptions {
    * (the snapshot held): the kit is written here. Without a source when
    * the metadata could not be read at all.
    */
-  kit?: (report: DoctorReport, source?: PoolSource) => void;
+  kit?: (report: DoctorReport, source?: PoolSource, diagnosis?: Diagnosis) => void;
 }
 
 export async function livePoolDoctor(name: string, options: LiveDoctorOptions = {}): Promise<DoctorReport> {
@@ -44,15 +44,17 @@ export async function livePoolDoctor(name: string, options: LiveDoctorOptions = 
       fix: `if nothing uses it: dmsetup message ${pool.name} 0 release_metadata_snap, then run this again`,
     });
   }
-  const finish = (report: DoctorReport, source?: PoolSource): DoctorReport => {
+  const finish = (report: DoctorReport, source?: PoolSource, diagnosis?: Diagnosis): DoctorReport => {
     report.problems = dedupe(report.problems);
     report.healthy = !report.problems.some((p) => p.severity !== 'info');
     report.plan = livePlan(report, { pool, status, table, thins });
-    options.kit?.(report, source);
+    options.kit?.(report, source, diagnosis);
     return report;
   };
-  const judge = (source: PoolSource): DoctorReport =>
-    finish(diagnose(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress }), source);
+  const judge = (source: PoolSource): DoctorReport => {
+    const d = examine(source, { problems: fromStatus, onStage: options.onStage, onProgress: options.onProgress });
+    return finish(d.report, source, d);
+  };
   let report: DoctorReport;
   try {
     if (status.mode === 'fail' || status.mode === 'ro') {

@@ -35,6 +35,7 @@ export async function withLivePool<T>(name: string, use: (source: LivePoolSource
       files: [metadataDevice],
       writable: false,
       repairCommand: `dmthin repair -i ${metadataDevice} -o NEW`,
+      doctorCommand: `dmthin pool doctor ${pool.name}`,
       close: () => {},
     }),
   );

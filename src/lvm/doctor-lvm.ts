@@ -18,7 +18,7 @@
 import { ArgumentError, UsageError, must } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
 import { forEachMapping } from '../thin/mapping-scan.js';
-import { diagnose } from '../thin/doctor/diagnose.js';
+import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { ByteRange, DeviceReport, DoctorReport, KitFile, PlanStep, Problem } from '../thin/doctor/report.js';
 import { type PoolSource, openMetadata } from '../thin/pool-source.js';
 import { fixVgText } from './fix-vg-text.js';
@@ -40,7 +40,7 @@ export interface LvmDoctorOptions {
   /** Whether the kernel runs a pool from the images (default: sysfs says). */
   running?: RunningProbe;
   /** Called with each pool's finished doctor while its metadata can still be read (the kit is written here); without a source when its metadata LV is not in the images. */
-  kit?: (doctor: LvmPoolDoctor, source?: PoolSource) => void;
+  kit?: (doctor: LvmPoolDoctor, source?: PoolSource, diagnosis?: Diagnosis) => void;
 }
 
 /** One pool's report, and what its kit adds to the raw kit. */
@@ -118,7 +118,8 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
     const agreement = readAgreement(source, poolSeg, [...names.keys()]);
     const mismatch = agreement && transactionProblem(vgName, poolName, agreement);
     if (mismatch) problems.push(mismatch);
-    const report = diagnose(source, { names, problems, onStage: options.onStage, onProgress: options.onProgress });
+    const diagnosis = examine(source, { names, problems, onStage: options.onStage, onProgress: options.onProgress });
+    const report = diagnosis.report;
     if (missing.length > 0) addMissingPvLosses(report, must(a, `VG ${vgName}`), poolName, names);
     const metadataBytes = source.metadata.size;
     const dataLv = vg.lvs.get(must(poolSeg.dataLv, `pool ${vgPool}'s data LV`));
@@ -142,7 +143,7 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
       vgTextFile: vgText?.file,
       chunkBytes: (poolSeg.chunkSize ?? 0) * 512,
     });
-    options.kit?.({ report, vgText }, source);
+    options.kit?.({ report, vgText }, source, diagnosis);
     return { report, vgText };
   } finally {
     source.close();

@@ -23,6 +23,7 @@ import { Metadata } from '../thin/metadata.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
 import { LvNotAllThereError, LvSource } from './lv-source.js';
 import { poolSources } from './open-pool.js';
+import { withDoctorAdvice as withDamage } from '../thin/damage.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
 import { type LogicalVolume, type Segment, type VolumeGroup, VgTextError, lvBytes, lvType } from './vg.js';
@@ -106,10 +107,13 @@ function exportFound(
       true,
     );
     const data = whole(pool.data, a.vg.name, partial);
-    const md = Metadata.open(pool.metadata);
+    const vgPool = `${a.vg.name}/${seg.thinPool ?? ''}`;
+    const doctor = `dmthin lvm doctor ${images.join(' ')} ${vgPool}`;
+    const md = withDamage(vgPool, doctor, () => Metadata.open(pool.metadata));
     try {
       const lostIn = data.notAllThere === undefined ? undefined : (at: number, n: number) => data.lostIn(at, n);
-      const r = exportDevice(md, data, must(seg.deviceId, `${seg.where}'s device_id`), outFd, { size, onProgress, lostIn });
+      const r = withDamage(vgPool, doctor, () => exportDevice(md, data, must(seg.deviceId, `${seg.where}'s device_id`), outFd, { size, onProgress, lostIn }));
+      if (r.damage) r.damage.doctor = doctor;
       return { kind: 'thin', ...r, ...(partial ? { lost: r.lost ?? [], notAllThere: data.notAllThere } : {}) };
     } finally {
       md.close();

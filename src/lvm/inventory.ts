@@ -7,6 +7,7 @@
 import { UsageError, must } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
 import { Metadata } from '../thin/metadata.js';
+import { damageSummary, scanDamage } from '../thin/damage.js';
 import { dashedUuid } from './label.js';
 import { LvNotAllThereError, LvSource, lvNotReadable } from './lv-source.js';
 import { printable } from './printable.js';
@@ -82,16 +83,16 @@ export function lvmInventory(images: ImageSet): Inventory {
 
 /** The inventory, and each readable pool's state (for --fix-vg-text). */
 export function collectInventory(images: ImageSet): { inventory: Inventory; pools: PoolState[] } {
-  return withImages(images, ({ scan }) => {
+  return withImages(images, ({ scan, paths }) => {
     // A copy: the scan's own list is shared by every verb given these images.
     const inventory: Inventory = { vgs: [], problems: [...scan.problems] };
     const pools: PoolState[] = [];
-    for (const a of scan.vgs) inventory.vgs.push(describeVg(a, scan.pvs, inventory.problems, pools));
+    for (const a of scan.vgs) inventory.vgs.push(describeVg(a, scan.pvs, inventory.problems, pools, paths));
     return { inventory, pools };
   });
 }
 
-function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], agreements: PoolState[]): InventoryVg {
+function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], agreements: PoolState[], images: readonly string[]): InventoryVg {
   const { vg } = a;
   const extent = vg.extentSize * 512;
   const pvs = vg.pvs.map((p) => {
@@ -153,6 +154,7 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
     }
     let md: Metadata | undefined;
     let metadata: LvSource | undefined;
+    const doctor = `dmthin lvm doctor ${images.join(' ')} ${vg.name}/${pool.name}`;
     try {
       metadata = new LvSource(vg, metadataLv, a.pvs, metadataRole);
       // Opening it judged it: every byte of it is there.
@@ -214,6 +216,7 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
             detail: `thin LV ${printable(t.name)} names device ${t.deviceId}, which pool ${printable(pool.name)}'s metadata does not have`,
           });
       }
+      damagedMetadata(md, vg.name, pool.name, thins, doctor, problems);
       for (const id of devices.keys()) {
         if (!thins.some((t) => t.deviceId === id) && !deleting.has(id)) {
           problems.push({
@@ -228,7 +231,11 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
       if (!(e instanceof MetadataError || e instanceof VgTextError || e instanceof UsageError)) throw e;
       // Opening it judged it: why it could not be opened.
       if (!metadata && (e instanceof VgTextError || e instanceof LvNotAllThereError)) verdicts.opened(metadataLv, metadataRole, e);
-      const detail = e instanceof VgTextError || e instanceof LvNotAllThereError ? e.detail : `${printable(metadataLv)}: ${e.message}`;
+      // Damaged bytes (not a missing PV or a bad VG text): the doctor says what survives.
+      const detail =
+        e instanceof VgTextError || e instanceof LvNotAllThereError
+          ? e.detail
+          : `${printable(metadataLv)}: ${e.message}${e instanceof MetadataError ? `: the pool cannot be listed, exported or activated as it is; run ${doctor} to see what is lost and what to do next` : ''}`;
       problems.push({ kind: 'unreadable_pool_metadata', vg: vg.name, lv: pool.name, detail });
     } finally {
       md?.close();
@@ -236,6 +243,29 @@ function describeVg(a: AssembledVg, found: Scan['pvs'], problems: LvmProblem[], 
   }
   markUnreadable(a, lvs, problems, verdicts);
   return { name: vg.name, seqno: vg.seqno, extentSize: extent, pvs, lvs };
+}
+
+/**
+ * Damage below the superblock and the device list (a mapping leaf, a space
+ * map's index or bitmap) that listing alone never reads: every tree is
+ * walked (scanDamage: each node judged, nothing counted; about a third of
+ * a full check's time) so that a damaged pool is a problem, not a healthy
+ * row. Thin LVs whose mappings are damaged are marked.
+ */
+function damagedMetadata(md: Metadata, vg: string, pool: string, thins: InventoryLv[], doctor: string, problems: LvmProblem[]): void {
+  const scan = scanDamage(md);
+  if (!scan.total) return;
+  const hit = new Set<number>();
+  for (const d of scan.damage) if (d.tree?.kind === 'mappings' && d.tree.devId !== undefined) hit.add(d.tree.devId);
+  const lvs = thins.filter((t) => t.deviceId !== undefined && hit.has(t.deviceId));
+  for (const t of lvs) t.problem = 'damaged_pool_metadata';
+  const who = lvs.length ? ` (mappings of ${lvs.map((t) => printable(t.name)).join(', ')})` : '';
+  problems.push({
+    kind: 'damaged_pool_metadata',
+    vg,
+    lv: pool,
+    detail: `pool ${printable(pool)}'s metadata is damaged${who}: ${damageSummary(scan)}; LVM will not activate it as it is; run ${doctor} to see what is lost and what to do next`,
+  });
 }
 
 /** The way on for an LV not all there when the disk is gone: what `lvm export` can still do. */

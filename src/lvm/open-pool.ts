@@ -113,6 +113,7 @@ export function openPool(given: ImageSet, vgPool: string, running: RunningProbe 
       files: [...images],
       writable: false,
       repairCommand: `dmthin lvm repair ${images.join(' ')} ${vgPool} -o NEW`,
+      doctorCommand: `dmthin lvm doctor ${images.join(' ')} ${vgPool}`,
       scan,
       close,
     };

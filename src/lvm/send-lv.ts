@@ -12,6 +12,7 @@ import { UsageError, must } from '../errors.js';
 import { Metadata } from '../thin/metadata.js';
 import { type SendResult, send } from '../stream/send.js';
 import { poolSources } from './open-pool.js';
+import { adviseDamage, withDoctorAdvice } from '../thin/damage.js';
 import { printable } from './printable.js';
 import { type RunningProbe, runningPool } from './running.js';
 import { type ImageSet, withImages, withImagesAsync } from './images.js';
@@ -80,9 +81,13 @@ export async function sendLv(
       );
     }
     const pool = poolSources(a, p.pool, `${printable(vgLv)}'s pool ${printable(p.pool)} is not a thin pool of VG ${printable(p.vg)}`);
-    const md = Metadata.open(pool.metadata);
+    const vgPool = `${p.vg}/${p.pool}`;
+    const doctor = `dmthin lvm doctor ${opened.paths.join(' ')} ${vgPool}`;
+    const md = withDoctorAdvice(vgPool, doctor, () => Metadata.open(pool.metadata));
     try {
-      const r = await send(md, pool.data, p.id, outFd, { base: p.baseId, size: p.size });
+      const r = await send(md, pool.data, p.id, outFd, { base: p.baseId, size: p.size }).catch((e: unknown) => {
+        throw adviseDamage(vgPool, doctor, e);
+      });
       return { ...r, lv: vgLv, baseLv: baseLv ?? null };
     } finally {
       md.close();

@@ -6,7 +6,9 @@
  * device in runs, and written record by record: memory does not grow with
  * the device.
  */
+import { fstatSync } from 'node:fs';
 import { UsageError, must } from '../errors.js';
+import { validateTrees } from '../thin/damage.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openPoolData } from '../thin/pool-data.js';
 import { writeFullAsync } from '../io/full-io.js';
@@ -59,6 +61,8 @@ export async function send(md: Metadata, dataInput: string | ByteSource, devId: 
   const base = options.base === undefined ? undefined : devices.find((d) => d.devId === options.base);
   if (options.base !== undefined && (!base || base.mappingRoot === undefined)) throw noSuchDevice(options.base, devices, 'the base: ');
   if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
+  // A stream cannot be taken back: both trees are judged before the first byte (a file is renamed only when whole).
+  if (!fstatSync(outFd).isFile()) validateTrees(md, options.base === undefined ? [devId] : [devId, options.base]);
   const bs = md.dataBlockBytes();
   const nrData = md.superblock.dataSpaceMapRoot.nrBlocks;
   // Without --size, the device ends at the highest block either maps: the rightmost path of each tree is read to find it.

@@ -7,13 +7,16 @@
  */
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { MetadataError } from '../format/errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { isZero, writeFull } from '../io/full-io.js';
 import { type ByteRange, addRange } from '../io/byte-range.js';
 import { type Metadata, noSuchDevice } from './metadata.js';
 import { forEachMapping } from './mapping-scan.js';
 import { openPoolData } from './pool-data.js';
-import { highestKey } from '../pdata/btree/traversal.js';
+import { BTreeTraversal, highestKey } from '../pdata/btree/traversal.js';
+import type { KeyRange, TreeProblem } from '../pdata/btree/problem.js';
+import { type DamageScan, damageSummary, treeDamage } from './damage.js';
 
 export interface ExportOptions {
   /** Device size in bytes; default: up to the highest mapped block. */
@@ -34,8 +37,15 @@ export interface ExportResult {
   /** Mapped bytes that were all zeros and left as holes (files only). */
   zeroBytes: number;
   runs: number;
-  /** With options.lostIn: the device's byte ranges written as zeros because the data source lacked them, in order. */
+  /**
+   * The device's byte ranges written as zeros because they could not be
+   * read, in order: data the source lacked (options.lostIn), or virtual
+   * blocks under a damaged node of the mapping tree. Present with lostIn
+   * or when the tree is damaged.
+   */
   lost?: ByteRange[];
+  /** When the mapping tree is damaged: what could not be read (one line) and the count of damaged nodes. */
+  damage?: { summary: string; nodes: number; doctor?: string };
 }
 
 const CHUNK = 8 << 20;
@@ -61,6 +71,46 @@ export function forEachRun(md: Metadata, root: number, devId: number, fn: (r: Ru
 }
 
 /**
+ * As forEachRun, but a damaged node does not end the walk: the virtual
+ * blocks it costs go to `hole` (in order with the runs), its damage to
+ * `damaged`.
+ */
+export function forEachRunTolerant(
+  md: Metadata,
+  root: number,
+  devId: number,
+  fn: (r: Run) => void,
+  hole: (range: KeyRange) => void,
+  damaged: (p: TreeProblem) => void,
+): void {
+  let cur: Run | undefined;
+  new BTreeTraversal(md.reader).walk(root, {
+    valueSize: 8,
+    tree: { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 },
+    onLeaf: (node) => {
+      for (let i = 0; i < node.nrEntries; i++) {
+        const v = node.key(i);
+        const d = node.dataBlock(i);
+        if (cur && v === cur.v + cur.n && d === cur.d + cur.n) {
+          cur.n++;
+          continue;
+        }
+        if (cur) fn(cur);
+        cur = { v, d, n: 1 };
+      }
+    },
+    onProblem: (p) => {
+      // The run before the hole first: ranges are reported in order.
+      if (cur) fn(cur);
+      cur = undefined;
+      hole(p.range);
+      damaged(p);
+    },
+  });
+  if (cur) fn(cur);
+}
+
+/**
  * Writes device `devId` to `outFd` (a regular file: sparse, positioned
  * writes; anything else: a sequential stream), reading the pool's data from
  * a file or device path, or any ByteSource (a data LV inside disk images).
@@ -70,9 +120,32 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
   const dev = devices.find((d) => d.devId === devId);
   if (!dev || dev.mappingRoot === undefined) throw noSuchDevice(devId, devices);
   const root = dev.mappingRoot;
-  const runs = (fn: (r: Run) => void): void => forEachRun(md, root, devId, fn);
-  const highest = highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 });
-  return exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, options);
+  const damage: DamageScan = { damage: [], total: 0 };
+  // A damaged leaf does not stop the export: its virtual blocks are written as zeros and listed as lost.
+  const runs = (fn: (r: Run) => void, hole?: (range: KeyRange) => void): void =>
+    forEachRunTolerant(md, root, devId, fn, hole ?? (() => {}), (p) => {
+      damage.total++;
+      if (damage.damage.length < 1) damage.damage.push(treeDamage(p));
+    });
+  const highest = highestOr(md, root, devId, options.size);
+  const r = exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, options);
+  if (damage.total) r.damage = { summary: damageSummary(damage), nodes: damage.total };
+  return r;
+}
+
+/**
+ * The device's highest mapped block, read down the rightmost path. With a
+ * size asked for (an LV's, Docker's), a damaged node on that path costs
+ * only its own blocks (-1: the runs are checked against the size instead);
+ * without one, the device's end is unknown and the damage stops the export.
+ */
+function highestOr(md: Metadata, root: number, devId: number, size: number | undefined): number {
+  try {
+    return highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 });
+  } catch (e) {
+    if (size === undefined || !(e instanceof MetadataError)) throw e;
+    return -1;
+  }
 }
 
 /**
@@ -84,7 +157,7 @@ export function exportRuns(
   md: Metadata,
   dataInput: string | ByteSource,
   what: string,
-  forEach: (fn: (r: Run) => void) => void,
+  forEach: (fn: (r: Run) => void, hole?: (range: KeyRange) => void) => void,
   highest: number,
   outFd: number,
   options: ExportOptions = {},
@@ -102,8 +175,16 @@ export function exportRuns(
   const zeros = new Uint8Array(CHUNK);
   let pos = 0; // stream position (sequential output)
   const lostIn = options.lostIn;
-  const lost: ByteRange[] | undefined = lostIn ? [] : undefined;
-  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0, ...(lost ? { lost } : {}) };
+  const lost: ByteRange[] = [];
+  const result: ExportResult = { size, mappedBytes: 0, zeroBytes: 0, runs: 0, ...(lostIn ? { lost } : {}) };
+  const nrVirtual = Math.ceil(size / bs);
+  // Virtual blocks under a damaged node: nothing is written there (zeros), and they are lost.
+  const hole = (range: KeyRange): void => {
+    const to = Math.min(range.hi, nrVirtual);
+    if (range.lo >= to) return;
+    addRange(lost, range.lo * bs, Math.min(to * bs, size));
+    result.lost = lost;
+  };
   let lastReport = 0;
   const padTo = (target: number): void => {
     while (pos < target) {
@@ -115,6 +196,7 @@ export function exportRuns(
   try {
     forEach((r) => {
       if (r.d + r.n > nrData) throw new UsageError(`${what} maps data block ${r.d + r.n - 1}, past the data device's ${nrData} blocks`);
+      if ((r.v + r.n) * bs > size) throw new UsageError(`${what} maps data up to byte ${(r.v + r.n) * bs}, past the size asked for (${size})`);
       result.runs++;
       let off = 0;
       const total = r.n * bs;
@@ -126,7 +208,7 @@ export function exportRuns(
         }
         data.readAt(buf.subarray(0, n), at0);
         const at = r.v * bs + off;
-        if (lost && lostIn) for (const l of lostIn(at0, n)) addRange(lost, at + l.from - at0, at + l.to - at0);
+        if (lostIn) for (const l of lostIn(at0, n)) addRange(lost, at + l.from - at0, at + l.to - at0);
         if (seekable) {
           if (isZero(buf, n)) result.zeroBytes += n;
           else writeFull(outFd, buf, n, at);
@@ -142,7 +224,7 @@ export function exportRuns(
         lastReport = result.mappedBytes;
         options.onProgress(r.v * bs, size);
       }
-    });
+    }, hole);
     if (!seekable) padTo(size);
   } finally {
     data.close();

@@ -43,6 +43,8 @@ export interface PoolSource {
   readonly writable: boolean;
   /** The command that rebuilds its metadata into NEW, for advice in messages. */
   readonly repairCommand: string;
+  /** The command that diagnoses it (what is lost, what to do), for the message of a reader that meets damage. */
+  readonly doctorCommand?: string;
   close(): void;
 }
 
@@ -56,6 +58,7 @@ export function filesSource(metadata: string, data?: string): PoolSource {
     files: data === undefined ? [metadata] : [metadata, data],
     writable: true,
     repairCommand: `dmthin repair -i ${metadata} -o NEW`,
+    doctorCommand: `dmthin doctor --metadata ${metadata}${data === undefined ? '' : ` --data ${data}`}`,
     close: () => {},
   };
 }

@@ -7,28 +7,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readOnlyMountOptions } from '../../src/docker/live.js';
 import { join } from 'node:path';
 import { cliPath, dmthin } from '../support/cli.js';
 import { spawnSync } from 'node:child_process';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { projectRoot, scratch } from '../support/env.js';
 import { patchBlock } from '../support/damage.js';
+import { unpackDockerTree } from '../support/fixtures.js';
 
 const fixture = join(projectRoot, 'fixtures', 'docker');
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
 
 /** A fresh copy of the Docker tree with its pool files unpacked. */
-function tree(name: string): string {
-  const root = tmp.path(name);
-  cpSync(join(fixture, 'tree'), root, { recursive: true });
-  const files = join(root, 'devicemapper', 'devicemapper');
-  mkdirSync(files, { recursive: true });
-  xzDecompress(join(fixture, 'metadata.xz'), join(files, 'metadata'));
-  xzDecompress(join(fixture, 'data.xz'), join(files, 'data'));
-  return root;
-}
+const tree = (name: string): string => unpackDockerTree(tmp.path(name));
 
 const facts = readFileSync(join(fixture, 'facts.txt'), 'utf8')
   .trim()

@@ -5,27 +5,21 @@
  * Docker's terms for the problems a report holds.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockerNames, dockerPlan } from '../../src/docker/doctor-docker.js';
 import { readDockerTree } from '../../src/docker/tree.js';
 import type { DoctorReport } from '../../src/thin/doctor/report.js';
 import { dmthin } from '../support/cli.js';
-import { projectRoot, scratch, xzDecompress } from '../support/env.js';
+import { unpackDockerTree } from '../support/fixtures.js';
+import { projectRoot, scratch } from '../support/env.js';
 
 const fixture = join(projectRoot, 'fixtures', 'docker');
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
 
-function tree(name: string): string {
-  const root = tmp.path(name);
-  cpSync(join(fixture, 'tree'), root, { recursive: true });
-  const files = join(root, 'devicemapper', 'devicemapper');
-  mkdirSync(files, { recursive: true });
-  xzDecompress(join(fixture, 'metadata.xz'), join(files, 'metadata'));
-  xzDecompress(join(fixture, 'data.xz'), join(files, 'data'));
-  return root;
-}
+/** A fresh copy of the Docker tree with its pool files unpacked. */
+const tree = (name: string): string => unpackDockerTree(tmp.path(name));
 
 const WEB = '3c'.repeat(32);
 const DB = '4d'.repeat(32);

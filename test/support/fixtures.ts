@@ -4,7 +4,7 @@
  * optional external corpora in ../shared/fixtures, unpacked into a scratch
  * directory on demand.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { unpack } from '../../src/pack/pack.js';
 import { projectRoot, sharedFixtures, xzDecompress } from './env.js';
@@ -60,4 +60,15 @@ export function unpackStripedPvs(path: (name: string) => string): [string, strin
   xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-1.pv.xz'), pv0);
   xzDecompress(join(projectRoot, 'fixtures', 'lvm-striped-2.pv.xz'), pv1);
   return [pv0, pv1];
+}
+
+/** A fresh copy of the kernel-made Docker tree (fixtures/docker) at `root`, its pool's metadata and data files unpacked where Docker keeps them. */
+export function unpackDockerTree(root: string): string {
+  const fixture = join(projectRoot, 'fixtures', 'docker');
+  cpSync(join(fixture, 'tree'), root, { recursive: true });
+  const files = join(root, 'devicemapper', 'devicemapper');
+  mkdirSync(files, { recursive: true });
+  xzDecompress(join(fixture, 'metadata.xz'), join(files, 'metadata'));
+  xzDecompress(join(fixture, 'data.xz'), join(files, 'data'));
+  return root;
 }

@@ -35,6 +35,8 @@ export interface KitOptions {
   /** The report as JSON (the CLI's one converter: keys snake_case). */
   json: (report: DoctorReport) => string;
   onStage?: (stage: string) => void;
+  /** What the LVM, Docker or live doctor adds (the fixed VG text), written into the work directory `work`; listed with the rest. */
+  extras?: (work: string) => KitFile[];
 }
 
 /** Refuses a kit directory that exists or cannot be made, before any work. */
@@ -43,10 +45,14 @@ export function checkKitDir(dir: string): void {
   if (!existsSync(dirname(dir) || '.')) throw new ArgumentError(`cannot make ${dir}: ${dirname(dir)} does not exist`);
 }
 
-/** Writes the kit for `d` into the new directory `dir`; sets d.report.kit. */
-export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options: KitOptions): DoctorReport {
+/**
+ * Makes the new directory `dir` whole or not at all: `fill` writes into a
+ * work directory beside it and lists what it wrote, the extras follow,
+ * then plan.txt and report.json; the work directory is renamed to `dir`
+ * only then, and removed when anything fails. Sets report.kit.
+ */
+function inNewDir(dir: string, report: DoctorReport, options: KitOptions, fill: (work: string, files: KitFile[]) => void): DoctorReport {
   checkKitDir(dir);
-  const stage = options.onStage ?? ((): void => {});
   const work = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   try {
     mkdirSync(work);
@@ -56,6 +62,31 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
   let done = false;
   try {
     const files: KitFile[] = [];
+    fill(work, files);
+    if (options.extras) files.push(...options.extras(work));
+    // plan.txt and report.json are always there; files lists what the roles name.
+    const kit = { dir, files };
+    const withKit: DoctorReport = { ...report, kit };
+    writeFileSync(join(work, 'plan.txt'), planText(withKit));
+    writeFileSync(join(work, 'report.json'), options.json(withKit));
+    renameSync(work, dir);
+    done = true;
+    report.kit = kit;
+    return withKit;
+  } finally {
+    if (!done) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The kit of a report whose metadata could not be read (an LVM pool's metadata LV on a missing PV): the report, the plan and the extras. */
+export function writeReportKit(dir: string, report: DoctorReport, options: KitOptions): DoctorReport {
+  return inNewDir(dir, report, options, () => {});
+}
+
+/** Writes the kit for `d` into the new directory `dir`; sets d.report.kit. */
+export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options: KitOptions): DoctorReport {
+  const stage = options.onStage ?? ((): void => {});
+  return inNewDir(dir, d.report, options, (work, files) => {
     const at = (name: string): string => join(work, name);
     stage('packing the original metadata');
     pack(source.metadata, at('original-metadata.pack'), source.files);
@@ -104,19 +135,7 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
     } finally {
       if (typeof source.data === 'string') data?.close();
     }
-
-    // plan.txt and report.json are always there; files lists what the roles name.
-    const kit = { dir, files };
-    const withKit: DoctorReport = { ...report, kit };
-    writeFileSync(at('plan.txt'), planText(withKit));
-    writeFileSync(at('report.json'), options.json(withKit));
-    renameSync(work, dir);
-    done = true;
-    d.report.kit = kit;
-    return withKit;
-  } finally {
-    if (!done) rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 function openData(source: PoolSource): ByteSource | undefined {

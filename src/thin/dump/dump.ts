@@ -6,7 +6,7 @@
  */
 import type { BTreeNode } from '../../format/btree-node.js';
 import { UsageError } from '../../errors.js';
-import { forEachLeaf } from '../../pdata/btree/traversal.js';
+import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { type Metadata, type ThinDevice, noSuchDevice } from '../metadata.js';
 
 export interface DumpHeader {
@@ -35,6 +35,12 @@ export interface DumpOptions {
   devIds?: readonly number[];
   skipMappings?: boolean;
   overrides?: HeaderOverrides;
+  /**
+   * The traversal that judged the trees already (validateTrees, before a
+   * stream's first byte): its verdicts are kept, so the dump's own walk
+   * computes no checksum twice.
+   */
+  traversal?: BTreeTraversal;
 }
 
 /** thin_dump and thin_repair 1.x's overrides of superblock fields. */
@@ -91,7 +97,7 @@ export function dump(md: Metadata, sink: DumpSink, options: DumpOptions = {}): v
       if (d.mappingRoot === undefined) {
         throw new UsageError(`thin device ${d.devId} has details but no mapping tree`);
       }
-      emitRuns(md, d.mappingRoot, d.devId, sink);
+      emitRuns(md, d.mappingRoot, d.devId, sink, options.traversal);
     }
     sink.endDevice();
   }
@@ -133,8 +139,8 @@ export class RunCoalescer {
   }
 }
 
-function emitRuns(md: Metadata, root: number, devId: number, sink: DumpSink): void {
+function emitRuns(md: Metadata, root: number, devId: number, sink: DumpSink, traversal = new BTreeTraversal(md.reader)): void {
   const runs = new RunCoalescer(sink);
-  forEachLeaf(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 }, (node) => runs.pushLeaf(node));
+  traversal.walk(root, { valueSize: 8, tree: { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 }, onLeaf: (node) => runs.pushLeaf(node) });
   runs.flush();
 }
