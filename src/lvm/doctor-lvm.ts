@@ -435,7 +435,7 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     });
     steps.push({
       step: `Swap it in as ${vp}'s metadata (the pool inactive). Afterwards ${vg}/${newLv} holds the OLD metadata: keep it. (Alternatively, with dmthin set as LVM's thin_repair, global/thin_repair_executable in lvm.conf as docs/lvm.md says, lvconvert --repair ${vp} repairs into the metadata spare and keeps the old as ${c.pool}_meta0${exhausted ? '; not for exhausted metadata unless the spare was grown first' : ''})`,
-      command: `lvconvert --swapmetadata --poolmetadata ${vg}/${newLv} ${vp}`,
+      command: `lvconvert -y --swapmetadata --poolmetadata ${vg}/${newLv} ${vp}`,
     });
   }
   if (codes.has('data_space_exhausted')) {
@@ -467,7 +467,7 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   if (metadataWork) {
     steps.push({
       step: `Only once the repaired pool is proven: remove the LV holding the old metadata (${vg}/${c.pool}_repaired after the swap; ${vg}/${c.pool}_meta0 after lvconvert --repair). Not before: it is the only copy of what was there`,
-      command: `lvremove ${vg}/${c.pool}_repaired`,
+      command: `lvremove -y ${vg}/${c.pool}_repaired`,
     });
   }
   return steps;

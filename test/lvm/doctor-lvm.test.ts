@@ -256,9 +256,9 @@ describe('lvm doctor: the plan for damaged metadata', () => {
     expect(at(/^lvchange -ay -y vgfx\/pool_tdata$/m)).toBe(at(/data-block-5/));
     expect(at(new RegExp(`^lvextend --poolmetadatasize ${bigger}b vgfx/pool$`, 'm'))).toBeGreaterThan(at(/data-block-5/));
     expect(at(new RegExp(`^lvcreate -an -Zn -L ${bigger}b -n pool_repaired vgfx$`, 'm'))).toBeGreaterThan(at(/--poolmetadatasize/));
-    expect(at(/^lvconvert --swapmetadata --poolmetadata vgfx\/pool_repaired vgfx\/pool$/m)).toBeGreaterThan(at(/lvcreate/));
+    expect(at(/^lvconvert -y --swapmetadata --poolmetadata vgfx\/pool_repaired vgfx\/pool$/m)).toBeGreaterThan(at(/lvcreate/));
     expect(at(/^lvchange -ay vgfx\/pool$/m)).toBeGreaterThan(at(/--swapmetadata/));
-    expect(at(/^lvremove vgfx\/pool_repaired$/m)).toBe(steps.length - 1);
+    expect(at(/^lvremove -y vgfx\/pool_repaired$/m)).toBe(steps.length - 1);
     expect(steps[steps.length - 1].step).toMatch(/^Only once the repaired pool is proven/);
   });
 

@@ -273,6 +273,17 @@ function judge(
         fix: `repair into a larger metadata device (${m.growTo} blocks, ${mib(m.growTo * 4096)}); never into one of the same size`,
         facts: { free: m.free, nrBlocks: m.nrBlocks, reserve: m.reserve, shadow: m.shadow, growToBytes: m.growTo * 4096 },
       });
+    } else if (m.low) {
+      space = m;
+      problems.push({
+        code: 'metadata_space_exhausted',
+        severity: 'non_fatal',
+        summary:
+          `${m.free} of ${m.nrBlocks} metadata blocks are free, below the kernel's low-water mark of ${Math.min(1024, Math.floor(m.nrBlocks / 4))}: ` +
+          `a burst of writes can still run it out (a real kernel aborted its commit at 96 of 512 free), setting needs_check and leaking blocks`,
+        fix: `grow the metadata (${m.growTo} blocks, ${mib(m.growTo * 4096)}) before the pool takes writes again; repaired metadata goes into a device of that size`,
+        facts: { free: m.free, nrBlocks: m.nrBlocks, reserve: m.reserve, shadow: m.shadow, growToBytes: m.growTo * 4096 },
+      });
     }
   }
 

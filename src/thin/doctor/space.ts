@@ -78,6 +78,15 @@ export interface MetadataSpace {
   /** Free blocks the kernel may use: free less its reserve. */
   usable: number;
   exhausted: boolean;
+  /**
+   * Below the kernel's low-water mark (dm-thin.c calc_metadata_threshold:
+   * min(1024, nr_blocks / 4)), where it raises the event LVM's autoextend
+   * answers. A busy transaction needs far more than one commit's shadows:
+   * data blocks are allocated before their mappings are inserted, and a
+   * real kernel aborted at 96 of 512 free (reserve 51) under writes to
+   * snapshots. Not exhausted yet, but the next burst of writes may be.
+   */
+  low: boolean;
   /** The size (in 4 KiB blocks) to repair into: twice the old, and enough that the same metadata leaves a full reserve and many commits free. */
   growTo: number;
 }
@@ -91,5 +100,6 @@ export function metadataSpace(nrBlocks: number, free: number, shadow: number): M
   if (Math.floor(want / 10) > 4096) want = used + 4096 + 1024;
   // Whole MiB, as LVM and truncate sizes are given.
   const growTo = Math.min(MAX_METADATA_BLOCKS, Math.ceil(Math.max(2 * nrBlocks, want) / 256) * 256);
-  return { nrBlocks, free, reserve, shadow, usable, exhausted: usable === 0 || usable < shadow, growTo };
+  const low = free < Math.min(1024, Math.floor(nrBlocks / 4));
+  return { nrBlocks, free, reserve, shadow, usable, exhausted: usable === 0 || usable < shadow, low, growTo };
 }
