@@ -7,12 +7,14 @@ import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { formatJson, printJson } from './json.js';
 import { scanProgress } from './progress.js';
 import { run } from './run.js';
+import { parseDataBlockSizeArg } from './args.js';
 
 export interface DoctorFlags {
   metadata?: string;
   data?: string;
   json?: boolean;
   output?: string;
+  dataBlockSize?: number;
 }
 
 export const DOCTOR_DESCRIPTION = [
@@ -29,6 +31,7 @@ export function register(program: Command): void {
     .argument('[metadata]', 'metadata file or inactive metadata device (or --metadata)')
     .option('--metadata <metadata>', 'metadata file or inactive metadata device')
     .option('--data <data>', "the pool's data file or device: checks its size, reads candidate blocks and matches them")
+    .option('--data-block-size <sectors>', 'the data block size, when the superblock lost it (as repair takes it)', parseDataBlockSizeArg)
     .option('-o, --output <dir>', 'write the kit into this new directory')
     .option('--json', 'print the report as one JSON object')
     .action((positional: string | undefined, opts: DoctorFlags) =>
@@ -37,7 +40,7 @@ export function register(program: Command): void {
           throw new ArgumentError(`two metadata given (${positional} and --metadata ${opts.metadata}): give one`);
         const metadata = opts.metadata ?? positional;
         if (metadata === undefined) throw new ArgumentError('no metadata given: dmthin doctor --metadata M [--data D]');
-        return doctorAction(filesSource(metadata, opts.data), opts);
+        return doctorAction(filesSource(metadata, opts.data), opts, { dataBlockSize: opts.dataBlockSize });
       }),
     );
 }

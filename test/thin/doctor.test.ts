@@ -23,6 +23,7 @@ import { must } from '../../src/errors.js';
 import { diagnose } from '../../src/thin/doctor/diagnose.js';
 import type { DoctorReport } from '../../src/thin/doctor/report.js';
 import { filesSource } from '../../src/thin/pool-source.js';
+import { Metadata } from '../../src/thin/metadata.js';
 import { metadataReserve, metadataSpace } from '../../src/thin/doctor/space.js';
 
 const tmp = scratch();
@@ -305,6 +306,29 @@ describe('dmthin doctor on a raw pool', () => {
     expect(sb?.facts?.state).toBe('lost');
     expect(r.devices.map((d) => d.deviceId).length).toBeGreaterThan(0);
     expect(r.plan.some((s) => s.command?.startsWith('dmthin repair'))).toBe(true);
+  });
+
+  it('a zeroed superblock of a pool with deleted devices: the rival generations are named, and --data-block-size lets the kit be built', () => {
+    const { meta: orig, data } = recovery('a');
+    // Truth: the healthy pool's live ids, and the ids ls --deleted finds deleted.
+    const live = Metadata.open(orig);
+    const liveIds = live.devices().map((d) => d.devId);
+    live.close();
+    const meta = copyOf(orig, 'a-sb.meta');
+    writeBlock(meta, 0, new Uint8Array(4096));
+    const bs = 128;
+    const r = diagnose(filesSource(meta, data), { dataBlockSize: bs });
+    const sb = must(
+      r.problems.find((p) => p.code === 'superblock'),
+      'the superblock problem',
+    );
+    expect(sb.summary).toMatch(/other consistent generations with other devices exist/);
+    expect(sb.summary).toContain(`thin ids ${liveIds.join(',')}`);
+    expect(r.plan.find((s) => s.command?.startsWith('dmthin repair'))?.command).toMatch(new RegExp(`--data-block-size ${bs}$`));
+    const kit = tmp.path('a-sb.kit');
+    const k = dmthin('doctor', meta, '--data', data, '--data-block-size', String(bs), '-o', kit);
+    expect(k.code, k.stderr).toBe(1);
+    expect(existsSync(join(kit, 'repaired.meta'))).toBe(true);
   });
 
   it('metadata too full for the kernel to commit: metadata_space_exhausted, repaired into a larger device', () => {

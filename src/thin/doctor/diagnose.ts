@@ -47,6 +47,8 @@ export interface DiagnoseOptions {
   /** Called as each stage starts (for progress on a TTY). */
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /** The data block size in sectors, when the superblock lost it (as repair's --data-block-size); the kit's repair uses it too. */
+  dataBlockSize?: number;
 }
 
 /** What the plan and the kit need beyond the report. */
@@ -54,6 +56,8 @@ export interface Diagnosis {
   report: DoctorReport;
   /** Data block size in bytes, when known. */
   blockBytes?: number;
+  /** The data block size the caller gave (sectors): the kit's repair needs it where the superblock lost it. */
+  dataBlockSize?: number;
   metadataBlocks: number;
   /** Whether the metadata must be rebuilt (repair), not only have a flag cleared or leaks given back. */
   needsRepair: boolean;
@@ -132,13 +136,13 @@ function judge(
   if (needsSalvage) {
     stage('working out what the best repair gives back');
     try {
-      s = salvage(reader, { onProgress: options.onProgress });
+      s = salvage(reader, { onProgress: options.onProgress, dataBlockSize: options.dataBlockSize });
     } catch (e) {
       if (!(e instanceof UsageError)) throw e;
       salvageError = e.message;
     }
   }
-  const dbs = s?.header.dataBlockSize ?? ev.dataBlockSize;
+  const dbs = s?.header.dataBlockSize ?? ev.dataBlockSize ?? options.dataBlockSize;
   const blockBytes = dbs === undefined ? undefined : dbs * 512;
   const nameOf = (id: number): { name?: string; size?: number } => {
     const n = options.names?.get(id);
@@ -183,7 +187,7 @@ function judge(
       ev.state === 'damaged'
         ? `its magic and fields hold (${ev.why}), so its roots, sizes and transaction id are used`
         : ev.state === 'lost'
-          ? `it is lost (${chk.findings.find((f) => f.code === 'superblock')?.message ?? ev.why})${s ? `; the trees were found by scanning every block: ${s.devices.length} devices, ${s.stats.intactMappings} mappings` : ''}`
+          ? `it is lost (${chk.findings.find((f) => f.code === 'superblock')?.message ?? ev.why})${s ? `; the trees were found by scanning every block: ${s.devices.length} devices, ${s.stats.intactMappings} mappings${rivals(s)}` : ''}`
           : fieldDamage.map((f) => f.message).join('; ');
     const blockSizeLost = salvageError !== undefined && /data block size/.test(salvageError);
     problems.push({
@@ -360,7 +364,7 @@ function judge(
   return finish(
     source,
     { pool, problems, devices, candidates },
-    { blockBytes, metadataBlocks: reader.nrBlocks, needsRepair, space, nrDataBlocks, repairError: salvageError },
+    { blockBytes, dataBlockSize: options.dataBlockSize, metadataBlocks: reader.nrBlocks, needsRepair, space, nrDataBlocks, repairError: salvageError },
   );
 }
 
@@ -427,4 +431,18 @@ export function deviceLabel(d: Pick<DeviceReport, 'deviceId' | 'name'>): string 
 
 export function mib(bytes: number): string {
   return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`;
+}
+
+/**
+ * Without a superblock, repair takes the generation whose trees hold the
+ * most mappings at the newest time; another consistent generation with
+ * other devices may be the newer one (devices deleted after the last
+ * write leave the older, larger generation whole on disk, and nothing in
+ * the trees orders the two). Named, so the admin checks the device list
+ * before trusting it; salvage's note has the --override roots for each.
+ */
+function rivals(s: Salvage): string {
+  const note = s.notes.find((n) => n.startsWith('other consistent generations with other devices exist'));
+  if (!note) return '';
+  return `. Repair took thin ids ${s.devices.map((d) => d.devId).join(',')}, but ${note} — nothing in the trees says which is newest: if the pool had other devices (deleted ones come back in an older generation), use the one that matches`;
 }

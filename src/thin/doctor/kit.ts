@@ -103,7 +103,7 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
       repaired = at('repaired.meta');
       writeFileSync(repaired, '');
       truncateSync(repaired, (d.space?.growTo ?? d.metadataBlocks) * 4096);
-      repair(source.metadata, repaired, { inputs: source.files });
+      repair(source.metadata, repaired, { inputs: source.files, dataBlockSize: d.dataBlockSize });
       const c = check(repaired);
       const bad = c.findings.filter((f) => f.severity !== 'note');
       if (bad.length > 0) throw new UsageError(`the repaired metadata does not check clean (${describeFinding(bad[0])}): no kit was written`);

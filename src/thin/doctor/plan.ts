@@ -56,7 +56,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       step: `Repair cannot rebuild this metadata as it is (${d.repairError}). Make sure ${meta} is the pool's whole metadata device (not an XML dump, not a partition of the wrong disk); else restore the newest backup (thin_dump XML with dmthin restore, or a pack with dmthin metadata unpack) into a new device.`,
     });
   } else if (d.needsRepair || codes.has('metadata_space_exhausted')) {
-    const bsArg = d.repairError !== undefined ? ' --data-block-size SECTORS' : '';
+    const bsArg = d.dataBlockSize !== undefined ? ` --data-block-size ${d.dataBlockSize}` : d.repairError !== undefined ? ' --data-block-size SECTORS' : '';
     const blocks = d.space ? d.space.growTo : d.metadataBlocks;
     const bytes = blocks * 4096;
     const larger = d.space
