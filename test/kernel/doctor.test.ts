@@ -244,7 +244,11 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
       // What the plan copied off them is what the last round wrote: each 4 KiB write begins with its block and round.
       const heads = Object.values(c.savedHeads) as number[][];
       expect(heads.length).toBe(leaks.length);
-      for (const [, r] of heads) expect(r).toBe(c.rounds.length);
+      // Each holds a write of this scenario (its head names a round, 0 the first fill, up to the last), or
+      // nothing; the last round's writes are among them (VM runs of 2026-12-04: some leaked blocks held
+      // round 0's, some zeros).
+      for (const [b, r] of heads) expect(r >= 0 && r <= c.rounds.length, `head ${b},${r}`).toBe(true);
+      expect(heads.some(([, r]) => r === c.rounds.length)).toBe(true);
     });
 
     it('lvm doctor offline names needs_check_flag and the leak; lvm2 as it is activates the pool, which the kernel keeps read-only', () => {
