@@ -9,13 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dashedUuid } from '../../src/lvm/label.js';
-import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
-import { lvmCrc } from '../../src/lvm/crc.js';
 import { PvFile, findPv, type FoundPv } from '../../src/lvm/pv.js';
 import { lvmPlan } from '../../src/lvm/doctor-lvm.js';
 import { scanImages } from '../../src/lvm/scan.js';
 import type { DoctorReport, PlanStep, Problem } from '../../src/thin/doctor/report.js';
 import { dmthin } from '../support/cli.js';
+import { committedVgText, withEditedVgText } from '../support/vg-text.js';
 import { unpackStripedPvs } from '../support/fixtures.js';
 import { projectRoot, scratch, xzDecompress } from '../support/env.js';
 
@@ -37,24 +36,9 @@ function foundPv(image: string): FoundPv {
   }
 }
 
-/** A copy of `image` whose committed VG text is `edit`ed (checksum and size recomputed), and the text before. */
+/** A copy of `image` whose committed VG text is `edit`ed (as LVM writes it: size and checksums), and the text before. */
 function withVgText(image: string, name: string, edit: (text: string) => string): { copy: string; before: string } {
-  const pv = foundPv(image);
-  const copy = tmp.path(name);
-  const b = new Uint8Array(readFileSync(image));
-  const area = pv.label.metadataAreas[0];
-  const h = parseMdaHeader(b.subarray(area.offset, area.offset + MDA_HEADER_SIZE), area.offset);
-  if (typeof h === 'string') throw new Error(h);
-  const l = h.locns[0];
-  const at = area.offset + l.offset;
-  const before = Buffer.from(b.subarray(at, at + l.size - 1)).toString('latin1');
-  const changed = Buffer.from(`${edit(before)}\0`, 'latin1');
-  expect(changed.toString('latin1')).not.toBe(`${before}\0`);
-  b.set(changed, at);
-  h.locns[0] = { ...l, size: changed.length, checksum: lvmCrc(changed) };
-  b.set(writeMdaHeader(h), area.offset);
-  writeFileSync(copy, b);
-  return { copy, before };
+  return { before: committedVgText(image), copy: withEditedVgText(image, tmp.path(name), edit) };
 }
 
 const report = (...args: string[]): { code: number; r: any; stderr: string } => {

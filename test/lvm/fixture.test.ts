@@ -18,10 +18,9 @@ import { LvSource } from '../../src/lvm/lv-source.js';
 import { check } from '../../src/thin/check/check.js';
 import { Metadata } from '../../src/thin/metadata.js';
 import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
+import { committedVgText, withEditedVgText } from '../support/vg-text.js';
 import { dmthin } from '../support/cli.js';
 import type { LvsRow } from '../support/lvs.js';
-import { lvmCrc } from '../../src/lvm/crc.js';
-import { MDA_HEADER_SIZE, parseMdaHeader, writeMdaHeader } from '../../src/lvm/mda-header.js';
 import { must } from '../../src/errors.js';
 
 const tmp = scratch();
@@ -219,24 +218,9 @@ describe('an LVM thin pool on one PV, made by lvm2 on a real kernel', () => {
     }
   });
 
-  /** A copy of the image whose committed VG text is `edit`ed (checksum and size recomputed), and the text before. */
+  /** A copy of the image whose committed VG text is `edit`ed (as LVM writes it: size and checksums), and the text before. */
   function withVgText(name: string, edit: (text: string) => string): { copy: string; before: string } {
-    const copy = tmp.path(name);
-    const b = new Uint8Array(readFileSync(image));
-    const area = pv.label.metadataAreas[0];
-    const h = parseMdaHeader(b.subarray(area.offset, area.offset + MDA_HEADER_SIZE), area.offset);
-    if (typeof h === 'string') throw new Error(h);
-    const l = h.locns[0];
-    const at = area.offset + l.offset;
-    const before = Buffer.from(b.subarray(at, at + l.size - 1)).toString('latin1');
-    const changed = Buffer.from(`${edit(before)}\0`, 'latin1');
-    expect(changed.toString('latin1')).not.toBe(`${before}\0`);
-    expect(l.offset + changed.length).toBeLessThan(h.size);
-    b.set(changed, at);
-    h.locns[0] = { ...l, size: changed.length, checksum: lvmCrc(changed) };
-    b.set(writeMdaHeader(h), area.offset);
-    writeFileSync(copy, b);
-    return { copy, before };
+    return { before: committedVgText(image), copy: withEditedVgText(image, tmp.path(name), edit) };
   }
   const problemsOf = (path: string): Array<{ kind: string; vg: string; lv: string; detail: string }> =>
     JSON.parse(dmthin('lvm', 'ls', '--json', path).stdout).problems;
