@@ -70,9 +70,10 @@ export function checkAction(source: PoolSource, opts: CheckFlags): number {
     // Only damage is worth a repair: not a file that cannot be read at all.
     if (r.findings.some((f) => f.severity === 'fatal' && f.area !== 'input') && !opts.metadataSnap) {
       // With trees damaged, blocks counted used and mapped by nothing are where the lost mappings' data may still be: a repair frees them.
-      if (r.leakedDataBlocks && r.findings.some((f) => f.severity === 'fatal' && (f.area === 'mappings' || f.area === 'devices')))
+      const unused = r.unusedData?.length ?? r.leakedDataBlocks ?? 0;
+      if (unused && r.findings.some((f) => f.severity === 'fatal' && (f.area === 'mappings' || f.area === 'devices')))
         process.stderr.write(
-          `note: with the mapping trees damaged, the ${r.leakedDataBlocks} "leaked" data blocks may hold the lost mappings' data, and the repaired pool would hand them out again: save them first${source.doctorCommand ? `; ${source.doctorCommand} names them, what each may hold, and the steps in order` : ''}\n`,
+          `note: with the mapping trees damaged, the ${unused} data blocks counted used and mapped by nothing (leaked, or held by lost nodes only) may hold the lost mappings' data, and the repaired pool would hand out those a repair does not map again: save them first${source.doctorCommand ? `; ${source.doctorCommand} names which the repair leaves unmapped, what each may hold, and the steps in order` : ''}\n`,
         );
       process.stderr.write(`to rebuild it into a new file or device (this one is only read): ${source.repairCommand}; see \`dmthin repair --help\`\n`);
     }

@@ -61,6 +61,11 @@ export interface CountComparison {
   free: number;
   /** The leaked blocks themselves, for --auto-repair. */
   leakedBlocks: number[];
+  /**
+   * Blocks the disk counts used (any count) that nothing found uses: the leaks
+   * and, when trees are damaged, blocks shared only by lost nodes (counted 2+).
+   */
+  unusedBlocks: number[];
   problems: SpaceMapProblem[];
 }
 
@@ -72,7 +77,7 @@ const MAX_SAMPLES = 20;
  * uses is a leak (non-fatal); any other difference is fatal.
  */
 export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed: RefCounts): CountComparison {
-  const r: CountComparison = { leaked: 0, bad: 0, samples: [], free: 0, problems: [], leakedBlocks: [] };
+  const r: CountComparison = { leaked: 0, bad: 0, samples: [], free: 0, problems: [], leakedBlocks: [], unusedBlocks: [] };
   let ov = 0;
   const cbytes = computed.bytes;
   const ovBlocks = sm.refCounts.blocks;
@@ -103,6 +108,7 @@ export function compareCounts(reader: BlockReader, sm: OnDiskSpaceMap, computed:
       }
       if (disk === 0) r.free++;
       if (disk === c) continue;
+      if (c === 0) r.unusedBlocks.push(b);
       if (disk === 1 && c === 0) {
         r.leaked++;
         r.leakedBlocks.push(b);

@@ -84,6 +84,8 @@ export interface CheckResult {
   leakedMetadataBlocks?: number;
   /** Leaked blocks by space map, for --auto-repair. */
   leaks?: { data: number[]; metadata: number[] };
+  /** Data blocks counted used (any count) that no mapping found uses: the leaks and blocks only lost nodes shared. */
+  unusedData?: number[];
   /** Blocks whose on-disk count differs from the computed one other than as a leak, by space map (findings list only the first). */
   badCounts?: { data: number; metadata: number };
   /** The superblock's NEEDS_CHECK flag. */
@@ -297,6 +299,7 @@ function runCheck(reader: BlockReader, options: CheckOptions, result: CheckResul
   result.metadataFreeBlocks = metaCmp.free;
   result.leakedMetadataBlocks = metaCmp.leaked;
   result.leaks = { data: dataCmp.leakedBlocks, metadata: metaCmp.leakedBlocks };
+  result.unusedData = dataCmp.unusedBlocks;
   result.badCounts = { data: dataCmp.bad, metadata: metaCmp.bad };
 }
 

@@ -336,12 +336,13 @@ function judge(
     });
   }
 
-  // Candidates: counted used, mapped by nothing after the best repair.
+  // Candidates: counted used (once or more: a block only lost leaves shared is
+  // counted 2+), mapped by nothing after the best repair.
   const candidates: Candidate[] = [];
   if (blockBytes && chk.leaks) {
     const recovered = new Set<number>();
     for (const d of s?.devices ?? []) for (let i = 0; i < d.recovered.length; i++) recovered.add(d.recovered.data[i]);
-    for (const b of chk.leaks.data) if (!recovered.has(b)) candidates.push({ dataBlock: b, offset: b * blockBytes, matches: [] });
+    for (const b of chk.unusedData ?? chk.leaks.data) if (!recovered.has(b)) candidates.push({ dataBlock: b, offset: b * blockBytes, matches: [] });
     let older: OlderEntry[] = [];
     if (candidates.length > 0 && s?.devices.some((d) => d.holes.length > 0)) {
       stage('looking for older copies of lost mapping leaves');
