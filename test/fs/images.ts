@@ -1,0 +1,81 @@
+/**
+ * Filesystem images for the fs tests, made with e2fsprogs without mounting:
+ * mkfs.ext4 -d populates from a directory, debugfs -w edits. debugfs does
+ * not touch a directory's times when it links or unlinks a name, as the
+ * kernel does; `touchDir` sets them the way a mounted filesystem would.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import type { ByteSource } from '../../src/io/byte-source.js';
+
+export const mke2fs = ['/usr/sbin/mke2fs', '/sbin/mke2fs'].find(existsSync);
+export const debugfsBin = ['/usr/sbin/debugfs', '/sbin/debugfs'].find(existsSync);
+
+export function mkext4(path: string, dir: string | undefined, size: string, opts: string[] = []): void {
+  execFileSync(must(mke2fs), ['-q', '-F', ...(opts.includes('-t') ? [] : ['-t', 'ext4']), ...opts, ...(dir ? ['-d', dir] : []), path, size], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+/** Runs debugfs requests (one per line) on `img`; -w when `write`. Returns stdout. */
+export function debugfs(img: string, requests: string[], write = false): string {
+  const r = spawnSync(must(debugfsBin), [...(write ? ['-w'] : []), '-f', '-', img], {
+    input: `${requests.join('\n')}\n`,
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  if (r.status !== 0) throw new Error(`debugfs failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+let clock = 0x70000000;
+/** Sets the mtime and ctime of each path to a new second, as the kernel does for a directory whose entries changed. */
+export function touch(img: string, paths: string[]): void {
+  clock += 1;
+  debugfs(
+    img,
+    paths.flatMap((p) => [`set_inode_field ${p} mtime ${clock}`, `set_inode_field ${p} ctime ${clock}`]),
+    true,
+  );
+}
+
+/** The byte ranges where two equal-size files differ, at `grain` bytes (a thin pool's block). */
+export function differingRanges(a: string, b: string, grain = 4096): { offset: number; length: number }[] {
+  const x = readFileSync(a);
+  const y = readFileSync(b);
+  const out: { offset: number; length: number }[] = [];
+  const n = Math.max(x.length, y.length);
+  for (let off = 0; off < n; off += grain) {
+    const end = Math.min(off + grain, n);
+    if (Buffer.compare(x.subarray(off, end), y.subarray(off, end)) !== 0) {
+      const last = out[out.length - 1];
+      if (last && last.offset + last.length === off) last.length += end - off;
+      else out.push({ offset: off, length: end - off });
+    }
+  }
+  return out;
+}
+
+/** An in-memory ByteSource over a buffer (for damaged copies). */
+export class MemSource implements ByteSource {
+  readonly size: number;
+  constructor(
+    readonly name: string,
+    readonly bytes: Uint8Array,
+  ) {
+    this.size = bytes.length;
+  }
+  readAt(dst: Uint8Array, position: number): void {
+    dst.fill(0);
+    if (position < this.size) dst.set(this.bytes.subarray(position, Math.min(this.size, position + dst.length)));
+  }
+  async readAtAsync(dst: Uint8Array, position: number): Promise<void> {
+    this.readAt(dst, position);
+  }
+  close(): void {}
+}
+
+function must<T>(v: T | undefined): T {
+  if (v === undefined) throw new Error('e2fsprogs missing');
+  return v;
+}
