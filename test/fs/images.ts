@@ -25,7 +25,11 @@ export function debugfs(img: string, requests: string[], write = false): string 
     maxBuffer: 1 << 28,
   });
   if (r.status !== 0) throw new Error(`debugfs failed: ${r.stderr}`);
-  return r.stdout;
+  // With -f, debugfs echoes each request as "debugfs: REQUEST": leave those out.
+  return r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('debugfs: '))
+    .join('\n');
 }
 
 let clock = 0x70000000;
