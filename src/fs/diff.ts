@@ -1,0 +1,327 @@
+/**
+ * Which files differ between two states of one filesystem (a snapshot and
+ * its origin, an image layer and a container), from the byte ranges that
+ * differ between the two devices, as `docker diff` lists them: a path
+ * present only after is added, only before deleted, in both with another
+ * mode, owner, size or mtime (or other content) changed; every directory
+ * above a change is changed; a deleted directory is listed alone, an added
+ * one with all it holds. Only what the ranges touch is read: the inode
+ * table blocks in them, the inodes that changed, their directories, and
+ * the directories needed to name them.
+ */
+import type { ByteSource } from '../io/byte-source.js';
+import { detectFilesystem } from './detect.js';
+import { FsError } from './errors.js';
+import { type Ext4Inode, inUse, isDir } from './ext4/inode.js';
+import { Ext4Volume } from './ext4/volume.js';
+import { FsReader } from './reader.js';
+
+export type ChangeKind = 'added' | 'changed' | 'deleted';
+
+export interface FileChange {
+  kind: ChangeKind;
+  path: string;
+  /** The inode the path names after (added, changed) or before (deleted). */
+  inode: number;
+  /** Undefined where the path did not exist (added) or is a directory. */
+  sizeBefore?: number;
+  sizeAfter?: number;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export interface FsDiff {
+  /** "ext4, 4096-byte blocks, 262144 blocks". */
+  filesystem: string;
+  changes: FileChange[];
+  /** Bytes read from both devices together. */
+  bytesRead: number;
+  /** Changed blocks in use that no inode claimed (neither a changed inode's nor any other's). */
+  unattributedBlocks: number;
+}
+
+/** The inode's stat as docker diff compares it: a directory's size and mtime do not count. */
+function statDiffers(a: Ext4Inode, b: Ext4Inode): boolean {
+  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return true;
+  if (isDir(a)) return false;
+  return a.size !== b.size || a.mtime !== b.mtime || a.mtimeExtra !== b.mtimeExtra;
+}
+
+const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+export function diffFilesystems(before: ByteSource, after: ByteSource, ranges: ByteRange[]): FsDiff {
+  const detected = detectFilesystem(after);
+  if (!detected) throw new FsError(after.name, 1024, 'filesystem', 'no ext2/3/4 or XFS superblock: the block-level delta is all there is');
+  if (detected.type === 'xfs') throw new FsError(after.name, 0, 'filesystem', 'XFS: the file-level diff reads ext2/3/4 only');
+  const ra = new FsReader(before);
+  const rb = new FsReader(after);
+  const vb = new Ext4Volume(ra);
+  const va = new Ext4Volume(rb);
+  const d = new Differ(vb, va);
+  const unattributed = d.run(ranges);
+  return { filesystem: detected.summary, changes: d.result(), bytesRead: ra.bytesRead + rb.bytesRead, unattributedBlocks: unattributed };
+}
+
+class Differ {
+  private readonly changes = new Map<string, FileChange>();
+  /** Inodes whose content changed without their inode: owners of changed data blocks found by search. */
+  private readonly contentChanged = new Set<number>();
+
+  constructor(
+    readonly before: Ext4Volume,
+    readonly after: Ext4Volume,
+  ) {}
+
+  private inodeOr(vol: Ext4Volume, ino: number): Ext4Inode | undefined {
+    const i = vol.inode(ino);
+    return inUse(i) ? i : undefined;
+  }
+
+  run(ranges: ByteRange[]): number {
+    const bs = this.after.blockSize;
+    const total = Math.min(this.before.sb.blocksCount, this.after.sb.blocksCount);
+    const candidates = new Set<number>();
+    const data = new Set<number>();
+    for (const r of ranges) {
+      const first = Math.floor(r.offset / bs);
+      const end = Math.min(total, Math.ceil((r.offset + r.length) / bs));
+      for (let n = first; n < end; n++) {
+        const role = this.after.blockRole(n);
+        if (role.kind === 'inode-table') this.changedInodes(n, role.firstIno, role.lastIno, candidates);
+        else if (role.kind === 'data') data.add(n);
+      }
+    }
+    // Blocks of the inodes that changed are explained by them.
+    for (const ino of candidates) {
+      for (const vol of [this.before, this.after]) {
+        const i = this.inodeOr(vol, ino);
+        if (!i) continue;
+        const map = vol.fileMap(i);
+        for (const e of map.extents) for (let k = 0; k < e.length; k++) data.delete(e.physical + k);
+        for (const b of map.metaBlocks) data.delete(b);
+      }
+    }
+    // A changed range is as coarse as the pool's blocks: only fs blocks whose bytes differ need an owner.
+    const left = [...data].filter(
+      (n) =>
+        (this.after.blockInUse(n) || this.before.blockInUse(n)) &&
+        Buffer.compare(this.before.block(n, 'ext4 data block'), this.after.block(n, 'ext4 data block')) !== 0,
+    );
+    const unattributed = left.length > 0 ? this.searchOwners(left, candidates) : 0;
+    // Directories first: the entries they gained and lost name most of the other inodes, without a search.
+    const sorted = [...candidates].sort((a, b) => a - b);
+    const dirs = sorted.filter((ino) => {
+      const a = this.inodeOr(this.before, ino);
+      const b = this.inodeOr(this.after, ino);
+      return a && b && isDir(a) && isDir(b) && a.generation === b.generation;
+    });
+    for (const ino of dirs) this.inodeChanged(ino);
+    for (const ino of sorted) if (!dirs.includes(ino)) this.inodeChanged(ino);
+    this.addAncestors();
+    return unattributed;
+  }
+
+  /** The inodes of inode table block `n` whose bytes differ between the two states. */
+  private changedInodes(n: number, firstIno: number, lastIno: number, out: Set<number>): void {
+    const a = this.before.block(n, 'ext4 inode table');
+    const b = this.after.block(n, 'ext4 inode table');
+    const size = this.after.sb.inodeSize;
+    for (let ino = firstIno; ino <= lastIno; ino++) {
+      const o = (ino - firstIno) * size;
+      if (ino !== 2 && ino < this.after.sb.firstIno) continue;
+      if (Buffer.compare(a.subarray(o, o + size), b.subarray(o, o + size)) !== 0) out.add(ino);
+    }
+  }
+
+  /**
+   * Owners of changed blocks no changed inode claims (a directory that
+   * gained an entry in an existing block without a new mtime, a file
+   * rewritten in place): the in-use inodes of the blocks' groups first,
+   * where the allocator keeps a file's blocks, then the rest.
+   */
+  private searchOwners(blocks: number[], candidates: Set<number>): number {
+    const want = new Set(blocks);
+    const vol = this.after;
+    const groups = vol.groupDescs();
+    const near = new Set(blocks.map((n) => Math.floor((n - vol.sb.firstDataBlock) / vol.sb.blocksPerGroup)));
+    const order = [...near, ...groups.map((g) => g.group).filter((g) => !near.has(g))];
+    for (const g of order) {
+      if (want.size === 0) break;
+      const gd = groups[g];
+      if (!gd || (gd.flags & 0x1) !== 0) continue;
+      const used = vol.sb.inodesPerGroup - Math.min(gd.itableUnused, vol.sb.inodesPerGroup);
+      for (let k = 0; k < used && want.size > 0; k++) {
+        const ino = g * vol.sb.inodesPerGroup + k + 1;
+        if ((ino !== 2 && ino < vol.sb.firstIno) || candidates.has(ino)) continue;
+        for (const v of [this.after, this.before]) {
+          const i = this.inodeOr(v, ino);
+          if (!i) continue;
+          const map = v.fileMap(i);
+          let owns = map.metaBlocks.some((b) => want.has(b));
+          for (const e of map.extents) for (let j = 0; j < e.length; j++) if (want.delete(e.physical + j)) owns = true;
+          for (const b of map.metaBlocks) want.delete(b);
+          if (owns) {
+            candidates.add(ino);
+            this.contentChanged.add(ino);
+          }
+        }
+      }
+    }
+    return want.size;
+  }
+
+  private add(c: FileChange): void {
+    const had = this.changes.get(c.path);
+    // An addition or deletion says more than "changed" of the same path.
+    if (!had || (had.kind === 'changed' && c.kind !== 'changed')) this.changes.set(c.path, c);
+  }
+
+  private inodeChanged(ino: number): void {
+    const a = this.inodeOr(this.before, ino);
+    const b = this.inodeOr(this.after, ino);
+    if (!a || !b || reused(a, b)) {
+      // Created, deleted or reused: its names appear in its directories' entry changes.
+      if (b && !this.named(this.after, ino)) for (const p of this.locate(this.after, b)) this.addTree(p, ino);
+      // A deleted path is listed where its directory is still there (docker diff lists a deleted directory alone).
+      if (a && !this.named(this.before, ino))
+        for (const p of this.locate(this.before, a))
+          if (!this.changes.has(p) && this.lookup(parentOf(p)) !== undefined) this.add({ kind: 'deleted', path: p, inode: ino, sizeBefore: sizeOf(a) });
+      return;
+    }
+    if (isDir(a) && isDir(b)) this.dirChanged(a, b);
+    if (statDiffers(a, b) || this.contentChanged.has(ino)) {
+      for (const p of this.locate(this.after, b)) this.add({ kind: 'changed', path: p, inode: ino, sizeBefore: sizeOf(a), sizeAfter: sizeOf(b) });
+    }
+  }
+
+  /** Whether some directory already read names `ino` (its change comes with that entry). */
+  private named(vol: Ext4Volume, ino: number): boolean {
+    return vol === this.after ? this.seenAfter.has(ino) : this.seenBefore.has(ino);
+  }
+  private readonly seenAfter = new Set<number>();
+  private readonly seenBefore = new Set<number>();
+
+  /** The entries of a directory present in both states, compared by name. */
+  private dirChanged(a: Ext4Inode, b: Ext4Inode): void {
+    const path = this.after.dirPath(b.ino);
+    const old = entryMap(this.before.dirEntries(a));
+    const now = entryMap(this.after.dirEntries(b));
+    for (const [name, ino] of now) {
+      // The same number may name another file now: an inode freed and taken again.
+      if (old.get(name) !== ino || reused(this.inodeOr(this.before, ino), this.inodeOr(this.after, ino)))
+        this.compareEntry(join(path, name), old.get(name), ino);
+    }
+    for (const [name, ino] of old) if (!now.has(name)) this.compareEntry(join(path, name), ino, undefined);
+  }
+
+  /** One path whose entry differs: added, deleted, or naming another inode (changed, and their children compared). */
+  private compareEntry(path: string, oldIno: number | undefined, newIno: number | undefined, depth = 0): void {
+    if (depth > 4096) throw new FsError(this.after.name, 0, `ext4 directory ${path}`, 'directories nest deeper than 4096');
+    if (newIno !== undefined) this.seenAfter.add(newIno);
+    if (oldIno !== undefined) this.seenBefore.add(oldIno);
+    if (oldIno === undefined) {
+      if (newIno !== undefined) this.addTree(path, newIno);
+      return;
+    }
+    const a = this.before.inode(oldIno);
+    if (newIno === undefined) {
+      this.add({ kind: 'deleted', path, inode: oldIno, sizeBefore: sizeOf(a) });
+      return;
+    }
+    const b = this.after.inode(newIno);
+    this.add({ kind: 'changed', path, inode: newIno, sizeBefore: sizeOf(a), sizeAfter: sizeOf(b) });
+    const old = isDir(a) ? entryMap(this.before.dirEntries(a)) : new Map<string, number>();
+    const now = isDir(b) ? entryMap(this.after.dirEntries(b)) : new Map<string, number>();
+    for (const [name, ino] of now) {
+      const was = old.get(name);
+      if (was === ino && !statDiffers(this.before.inode(was), this.after.inode(ino))) continue;
+      this.compareEntry(join(path, name), was, ino, depth + 1);
+    }
+    for (const [name, ino] of old) if (!now.has(name)) this.compareEntry(join(path, name), ino, undefined, depth + 1);
+  }
+
+  /** An added path: itself and, for a directory, everything below it. */
+  private addTree(path: string, ino: number, depth = 0): void {
+    if (depth > 4096) throw new FsError(this.after.name, 0, `ext4 directory ${path}`, 'directories nest deeper than 4096');
+    this.seenAfter.add(ino);
+    const i = this.after.inode(ino);
+    this.add({ kind: 'added', path, inode: ino, sizeAfter: sizeOf(i) });
+    if (!isDir(i)) return;
+    for (const [name, child] of entryMap(this.after.dirEntries(i))) this.addTree(join(path, name), child, depth + 1);
+  }
+
+  /**
+   * The paths of an inode whose directory did not change: a directory by
+   * its ".." chain; a file by the directories already read, then those of
+   * its own group (the allocator keeps files beside their directory), then
+   * the whole tree.
+   */
+  private locate(vol: Ext4Volume, i: Ext4Inode): string[] {
+    if (i.ino === 2) return [];
+    if (isDir(i)) return [vol.dirPath(i.ino)];
+    const g = Math.floor((i.ino - 1) / vol.sb.inodesPerGroup);
+    const gd = vol.groupDescs()[g];
+    const used = vol.sb.inodesPerGroup - Math.min(gd.itableUnused, vol.sb.inodesPerGroup);
+    const found: string[] = [];
+    for (let k = 0; k < used && found.length < i.linksCount; k++) {
+      const dino = g * vol.sb.inodesPerGroup + k + 1;
+      if (dino !== 2 && dino < vol.sb.firstIno) continue;
+      const dir = vol.inode(dino);
+      if (!inUse(dir) || !isDir(dir)) continue;
+      const hits = vol.dirEntries(dir).filter((e) => e.ino === i.ino && e.name !== '.' && e.name !== '..');
+      if (hits.length > 0) {
+        const p = vol.dirPath(dino);
+        for (const h of hits) found.push(join(p, h.name));
+      }
+    }
+    return found.length >= i.linksCount ? found : vol.findPaths(i.ino);
+  }
+
+  /** Every directory above a change is changed (docker diff lists it), the root aside. */
+  private addAncestors(): void {
+    for (const c of [...this.changes.values()]) {
+      let p = c.path;
+      for (let k = p.lastIndexOf('/'); k > 0; k = p.lastIndexOf('/')) {
+        p = p.slice(0, k);
+        if (this.changes.has(p)) continue;
+        const ino = this.lookup(p);
+        this.add({ kind: 'changed', path: p, inode: ino ?? 0 });
+      }
+    }
+  }
+
+  /** The inode a path names after, by its directories (those are read already). */
+  private lookup(path: string): number | undefined {
+    let ino = 2;
+    for (const name of path.split('/').filter(Boolean)) {
+      const e = this.after.dirEntries(this.after.inode(ino)).find((x) => x.name === name);
+      if (!e) return undefined;
+      ino = e.ino;
+    }
+    return ino;
+  }
+
+  result(): FileChange[] {
+    return [...this.changes.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  }
+}
+
+/** Whether inode number `a`/`b` holds a different file before and after: created, deleted, or freed and taken again. */
+function reused(a: Ext4Inode | undefined, b: Ext4Inode | undefined): boolean {
+  return !a || !b || a.generation !== b.generation || (a.mode & 0o170000) !== (b.mode & 0o170000);
+}
+
+const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
+
+function entryMap(entries: { name: string; ino: number }[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const e of entries) if (e.name !== '.' && e.name !== '..') m.set(e.name, e.ino);
+  return m;
+}
+
+function sizeOf(i: Ext4Inode): number | undefined {
+  return isDir(i) ? undefined : i.size;
+}
