@@ -13,6 +13,7 @@ import type { ByteSource } from '../io/byte-source.js';
 import { detectFilesystem } from './detect.js';
 import { FsError } from './errors.js';
 import { type Ext4Inode, inUse, isDir } from './ext4/inode.js';
+import { ownersOf } from './ext4/owners.js';
 import { Ext4Volume } from './ext4/volume.js';
 import { FsReader } from './reader.js';
 
@@ -138,39 +139,21 @@ class Differ {
 
   /**
    * Owners of changed blocks no changed inode claims (a directory that
-   * gained an entry in an existing block without a new mtime, a file
-   * rewritten in place): the in-use inodes of the blocks' groups first,
-   * where the allocator keeps a file's blocks, then the rest.
+   * gained an entry in an existing block without new times, a file
+   * rewritten in place with its mtime kept), searched as icheck would,
+   * the blocks' own groups first; returns how many stay without one.
    */
   private searchOwners(blocks: number[], candidates: Set<number>): number {
-    const want = new Set(blocks);
-    const vol = this.after;
-    const groups = vol.groupDescs();
-    const near = new Set(blocks.map((n) => Math.floor((n - vol.sb.firstDataBlock) / vol.sb.blocksPerGroup)));
-    const order = [...near, ...groups.map((g) => g.group).filter((g) => !near.has(g))];
-    for (const g of order) {
-      if (want.size === 0) break;
-      const gd = groups[g];
-      if (!gd || (gd.flags & 0x1) !== 0) continue;
-      const used = vol.sb.inodesPerGroup - Math.min(gd.itableUnused, vol.sb.inodesPerGroup);
-      for (let k = 0; k < used && want.size > 0; k++) {
-        const ino = g * vol.sb.inodesPerGroup + k + 1;
-        if ((ino !== 2 && ino < vol.sb.firstIno) || candidates.has(ino)) continue;
-        for (const v of [this.after, this.before]) {
-          const i = this.inodeOr(v, ino);
-          if (!i) continue;
-          const map = v.fileMap(i);
-          let owns = map.metaBlocks.some((b) => want.has(b));
-          for (const e of map.extents) for (let j = 0; j < e.length; j++) if (want.delete(e.physical + j)) owns = true;
-          for (const b of map.metaBlocks) want.delete(b);
-          if (owns) {
-            candidates.add(ino);
-            this.contentChanged.add(ino);
-          }
-        }
+    let left = blocks;
+    for (const vol of [this.after, this.before]) {
+      const found = ownersOf(vol, left);
+      for (const ino of new Set(found.values())) {
+        candidates.add(ino);
+        this.contentChanged.add(ino);
       }
+      left = left.filter((n) => !found.has(n));
     }
-    return want.size;
+    return left.length;
   }
 
   private add(c: FileChange): void {
