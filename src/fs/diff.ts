@@ -185,6 +185,8 @@ class Differ {
     return vol === this.after ? this.seenAfter.has(ino) : this.seenBefore.has(ino);
   }
   private readonly seenAfter = new Set<number>();
+  private readonly compared = new Set<string>();
+  private readonly addedDirs = new Set<number>();
   private readonly seenBefore = new Set<number>();
 
   /** The entries of a directory present in both states, compared by name. */
@@ -209,6 +211,7 @@ class Differ {
       if (newIno !== undefined) this.addTree(path, newIno);
       return;
     }
+
     const a = this.before.inode(oldIno);
     if (newIno === undefined) {
       this.add({ kind: 'deleted', path, inode: oldIno, sizeBefore: sizeOf(a) });
@@ -216,6 +219,12 @@ class Differ {
     }
     const b = this.after.inode(newIno);
     this.add({ kind: 'changed', path, inode: newIno, sizeBefore: sizeOf(a), sizeAfter: sizeOf(b) });
+    if (!isDir(a) && !isDir(b)) return;
+    // Directories have one name each: one reached twice holds its own ancestor, and would be compared without end.
+    const pair = `${oldIno}:${newIno}`;
+    if (this.compared.has(pair))
+      throw new FsError(this.after.name, 0, `ext4 directory ${path}`, `inodes ${oldIno} and ${newIno} are reached twice: the directories form a loop`);
+    this.compared.add(pair);
     const old = isDir(a) ? entryMap(this.before.dirEntries(a)) : new Map<string, number>();
     const now = isDir(b) ? entryMap(this.after.dirEntries(b)) : new Map<string, number>();
     for (const [name, ino] of now) {
@@ -233,6 +242,9 @@ class Differ {
     const i = this.after.inode(ino);
     this.add({ kind: 'added', path, inode: ino, sizeAfter: sizeOf(i) });
     if (!isDir(i)) return;
+    if (this.addedDirs.has(ino))
+      throw new FsError(this.after.name, 0, `ext4 directory ${path}`, `directory inode ${ino} is reached twice: the directories form a loop`);
+    this.addedDirs.add(ino);
     for (const [name, child] of entryMap(this.after.dirEntries(i))) this.addTree(join(path, name), child, depth + 1);
   }
 

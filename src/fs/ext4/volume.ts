@@ -216,12 +216,12 @@ export class Ext4Volume {
     const map: FileMap = { extents: [], metaBlocks: [] };
     if ((i.flags & InodeFlag.inlineData) !== 0) return map;
     if (isSymlink(i) && i.size < 60 && (i.flags & InodeFlag.extents) === 0) return map;
-    if ((i.flags & InodeFlag.extents) !== 0) this.walkExtents(i, i.iblock, -1, 0, map, MAX_DEPTH + 1);
+    if ((i.flags & InodeFlag.extents) !== 0) this.walkExtents(i, i.iblock, -1, 0, map, MAX_DEPTH + 1, new Set());
     else this.walkBlockMap(i, map);
     return map;
   }
 
-  private walkExtents(i: Ext4Inode, node: Uint8Array, bn: number, _first: number, map: FileMap, depthLeft: number): void {
+  private walkExtents(i: Ext4Inode, node: Uint8Array, bn: number, _first: number, map: FileMap, depthLeft: number, seen: Set<number>): void {
     const where = bn < 0 ? this.inodeOffset(i.ino) + 0x28 : bn * this.blockSize;
     const what = `ext4 extent ${bn < 0 ? 'root' : 'block'} of inode ${i.ino}`;
     const v = new DataView(node.buffer, node.byteOffset, node.byteLength);
@@ -253,10 +253,12 @@ export class Ext4Volume {
         map.extents.push({ logical, physical, length: len, unwritten });
       } else {
         const child = v.getUint32(o + 4, true) + v.getUint16(o + 8, true) * 2 ** 32;
-        if (map.metaBlocks.length > this.sb.blocksCount) this.fail(where + o, what, 'the extent tree has more nodes than the filesystem has blocks');
+        // A node named twice would make a small image map without end.
+        if (seen.has(child)) this.fail(where + o, what, `index ${k} names node block ${child} a second time`);
+        seen.add(child);
         const blk = this.block(child, what);
         map.metaBlocks.push(child);
-        this.walkExtents(i, blk, child, v.getUint32(o, true), map, depth);
+        this.walkExtents(i, blk, child, v.getUint32(o, true), map, depth, seen);
       }
     }
   }
@@ -265,6 +267,7 @@ export class Ext4Volume {
     const bs = this.blockSize;
     const per = bs / 4;
     const wanted = Math.ceil(i.size / bs);
+    const seen = new Set<number>();
     const v = new DataView(i.iblock.buffer, i.iblock.byteOffset, 60);
     let logical = 0;
     const add = (p: number) => {
@@ -282,6 +285,8 @@ export class Ext4Volume {
         logical += span;
         return;
       }
+      if (seen.has(bn)) this.fail(this.inodeOffset(i.ino), `ext4 block map of inode ${i.ino}`, `indirect block ${bn} named a second time`);
+      seen.add(bn);
       const blk = this.block(bn, `ext4 indirect block of inode ${i.ino}`);
       map.metaBlocks.push(bn);
       const bv = new DataView(blk.buffer, blk.byteOffset, blk.byteLength);
