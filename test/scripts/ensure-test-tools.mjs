@@ -37,6 +37,8 @@ const PACKAGES = {
   cpio: '/usr/bin/cpio',
   dmsetup: '/usr/sbin/dmsetup',
   e2fsprogs: '/usr/sbin/mke2fs',
+  // The XFS reader's oracle (mkfs.xfs -p, xfs_db): test/fs/xfs-reader.test.ts.
+  xfsprogs: '/usr/sbin/mkfs.xfs',
   time: '/usr/bin/time',
   // LVM running dmthin as its thin_* tools, in the VM (test/kernel/guest/lvm-tools.mjs).
   lvm2: '/sbin/lvm',
