@@ -473,14 +473,22 @@ export class Ext4Volume {
       if (inGroup === 0) return { kind: 'superblock', group: g };
       if ((this.sb.incompat & Incompat.metaBg) === 0 && inGroup <= this.gdtBlocks + this.sb.reservedGdtBlocks) return { kind: 'group-descriptors', group: g };
     }
-    for (const d of this.groupDescs()) {
-      if (n === d.blockBitmap) return { kind: 'block-bitmap', group: d.group };
-      if (n === d.inodeBitmap) return { kind: 'inode-bitmap', group: d.group };
-      if (n >= d.inodeTable && n < d.inodeTable + this.inodeTableBlocks) {
-        const per = this.blockSize / this.sb.inodeSize;
-        const firstIno = d.group * this.sb.inodesPerGroup + (n - d.inodeTable) * per + 1;
-        return { kind: 'inode-table', group: d.group, firstIno, lastIno: Math.min(firstIno + per - 1, (d.group + 1) * this.sb.inodesPerGroup) };
-      }
+    const idx = this.layoutIndex();
+    const bitmap = idx.bitmaps.get(n);
+    if (bitmap) return bitmap;
+    // The last inode table starting at or before n (flex_bg packs them anywhere): by bisection.
+    let lo = 0;
+    let hi = idx.tables.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (idx.tables[mid].inodeTable <= n) lo = mid + 1;
+      else hi = mid;
+    }
+    const d = lo > 0 ? idx.tables[lo - 1] : undefined;
+    if (d && n < d.inodeTable + this.inodeTableBlocks) {
+      const per = this.blockSize / this.sb.inodeSize;
+      const firstIno = d.group * this.sb.inodesPerGroup + (n - d.inodeTable) * per + 1;
+      return { kind: 'inode-table', group: d.group, firstIno, lastIno: Math.min(firstIno + per - 1, (d.group + 1) * this.sb.inodesPerGroup) };
     }
     if ((this.sb.incompat & Incompat.metaBg) !== 0) {
       const descBlockIdx = Math.floor(g / this.descPerBlock);
@@ -489,6 +497,21 @@ export class Ext4Volume {
     }
     for (const e of this.journalExtents()) if (n >= e.physical && n < e.physical + e.length) return { kind: 'journal' };
     return { kind: 'data' };
+  }
+
+  private layout: { bitmaps: Map<number, BlockRole>; tables: GroupDesc[] } | undefined;
+
+  /** Where every group's bitmaps and inode table lie, indexed once: a diff asks for each changed block. */
+  private layoutIndex(): { bitmaps: Map<number, BlockRole>; tables: GroupDesc[] } {
+    if (this.layout) return this.layout;
+    const bitmaps = new Map<number, BlockRole>();
+    for (const d of this.groupDescs()) {
+      bitmaps.set(d.blockBitmap, { kind: 'block-bitmap', group: d.group });
+      bitmaps.set(d.inodeBitmap, { kind: 'inode-bitmap', group: d.group });
+    }
+    const tables = [...this.groupDescs()].sort((a, b) => a.inodeTable - b.inodeTable);
+    this.layout = { bitmaps, tables };
+    return this.layout;
   }
 
   /** Whether the block bitmap marks block `n` in use (an uninitialised group's bitmap counts nothing). */
