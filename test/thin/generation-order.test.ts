@@ -105,7 +105,7 @@ describe("doctor's plan when repair chooses no generation", () => {
     const why =
       'without a superblock, the newest generation cannot be told: mapping root 5 with details root 6 (thin ids 1,2) and mapping root 7 with details root 8 (thin ids 1,3) list the same trees';
     const steps = rawPlan(filesSource('/x/pool.meta'), {
-      report: { problems: [{ code: 'superblock', severity: 'fatal', summary: 'lost' }], candidates: [] },
+      report: { problems: [{ code: 'superblock', severity: 'fatal', summary: 'lost', fix: 'repair' }], candidates: [] },
       metadataBlocks: 1024,
       needsRepair: true,
       dataBlockSize: 128,
