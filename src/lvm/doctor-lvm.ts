@@ -86,6 +86,7 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const a = opened.scan.vgs.find((v) => v.vg.name === vgName);
   const seg = a?.vg.lvs.get(poolName)?.segments[0];
+  refuseUnknownPool(opened, a, vgPool, seg);
   const problems: Problem[] = [];
   const missing = a ? missingPvProblems(a, poolName) : [];
   problems.push(...missing);
@@ -148,6 +149,21 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
   } finally {
     source.close();
   }
+}
+
+/** A VG/POOL the images do not hold as a thin pool is a usage error (exit 2), in one line naming what there is to choose from. */
+function refuseUnknownPool(opened: LvmImages, a: AssembledVg | undefined, vgPool: string, seg: Segment | undefined): void {
+  if (seg?.type === 'thin-pool') return;
+  if (!a) {
+    const found = opened.scan.vgs.map((v) => printable(v.vg.name));
+    throw new ArgumentError(
+      `no VG ${printable(splitVgLv(vgPool, 'POOL').vg)} in ${opened.paths.join(', ')} (${found.length ? `VGs found: ${found.join(', ')}` : 'no VG found'}): dmthin lvm ls lists what they hold`,
+    );
+  }
+  const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => `${printable(a.vg.name)}/${printable(l.name)}`);
+  throw new ArgumentError(
+    `${printable(vgPool)} is ${seg ? 'not a thin pool' : 'no LV'} of VG ${printable(a.vg.name)} (${pools.length ? `its thin pools: ${pools.join(', ')}` : 'it has no thin pool'})`,
+  );
 }
 
 /** LVM's transaction id and thin devices against the pool metadata's; undefined when the metadata cannot say (the raw doctor names why). */

@@ -200,6 +200,19 @@ describe('lvm doctor: missing_pv', () => {
     expect([again.code, again.stdout]).toEqual([2, '']);
     expect(readdirSync(there)).toEqual([]);
   });
+
+  it("a pool the images do not hold is usage (exit 2) in one line naming the VG's thin pools; an unknown VG names the VGs", () => {
+    for (const [arg, names] of [
+      ['vgst/nosuch', /vgst\/nosuch is no LV of VG vgst \(its thin pools: vgst\/pool\)/],
+      ['vgst/t1', /vgst\/t1 is not a thin pool of VG vgst \(its thin pools: vgst\/pool\)/],
+      ['nope/pool', /no VG nope in .*VGs found: vgst/],
+    ] as const) {
+      const run = dmthin('lvm', 'doctor', pv0, pv1, arg);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(names);
+    }
+  });
 });
 
 describe('lvm doctor: the plan for damaged metadata', () => {
