@@ -367,17 +367,33 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   const codes = new Set(bad.map((p) => p.code));
   const meta = c.vg.lvs.get(c.pool)?.segments[0]?.metadataLv;
   const steps: PlanStep[] = [];
+  const tidProblem = bad.find((p) => p.code === 'transaction_id_mismatch');
+  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
+  const needsCheckOnly = codes.has('needs_check_flag') && !metadataWork;
+  if (c.running) {
+    // Nothing can be copied consistently from a pool the kernel runs: it stops first.
+    steps.push({
+      step: `The kernel runs the pool (${c.running}): stop what uses its thin LVs, unmount them, and deactivate it`,
+      command: `lvchange -an ${vp}`,
+    });
+  }
+  if ((metadataWork || needsCheckOnly) && meta) {
+    const m = printable(meta);
+    steps.push({
+      step:
+        `${c.running ? 'Then' : 'First'}, copy the pool's metadata LV (${m}, ${c.metadataBytes} bytes) byte for byte, damaged blocks included: lvm2 activates it alone, read-only, while the pool is inactive. ` +
+        `The kit's original-metadata.bin is the same copy read from the images; its original-metadata.pack is only a compact copy of the metadata blocks that check (the damaged blocks are not in it: they unpack as zeros). Keep the copy until the repaired pool is proven`,
+      command: [`lvchange -ay -y ${vg}/${m}`, `dd if=/dev/${vg}/${m} of=${m}.before-doctor bs=1M conv=sparse`, `lvchange -an ${vg}/${m}`].join('\n'),
+    });
+  }
   steps.push({
     step: "Keep LVM's current VG text, before anything changes it (vgcfgrestore -f puts it back)",
     command: `vgcfgbackup -f ${vg}.before.vg ${vg}`,
   });
-  steps.push(
-    c.running
-      ? { step: `The kernel runs the pool (${c.running}): stop what uses its thin LVs, unmount them, and deactivate it`, command: `lvchange -an ${vp}` }
-      : {
-          step: `Do not activate ${vp} (no vgchange -ay, lvchange -ay, reboot into auto-activation) until the last steps: an activated pool hands out the blocks that may still hold lost data`,
-        },
-  );
+  if (!c.running)
+    steps.push({
+      step: `Do not activate ${vp} (no vgchange -ay, lvchange -ay, reboot into auto-activation) until the last steps: an activated pool hands out the blocks that may still hold lost data`,
+    });
   if (codes.has('missing_pv') && report.devices.length === 0) {
     // The metadata could not be read at all: no thin LV can be exported, partial or not.
     steps.push({
@@ -392,12 +408,9 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     });
     if (bad.every((p) => p.code === 'missing_pv')) return steps;
   }
-  const tidProblem = bad.find((p) => p.code === 'transaction_id_mismatch');
-  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
-  const needsCheckOnly = codes.has('needs_check_flag') && !metadataWork;
   if (metadataWork || needsCheckOnly) {
     steps.push({
-      step: `Keep the pool's metadata as it is now (the kit's original-metadata.pack is ${meta ? printable(meta) : 'the metadata LV'} packed: thin_metadata_unpack or dmthin metadata unpack restores it); with no kit yet, make it`,
+      step: 'With no kit yet, make it (the repaired metadata, the candidate blocks and the copies of the original, read from the images)',
       command: `dmthin lvm doctor ${c.images.join(' ')} ${vp} -o KIT`,
     });
   }

@@ -248,7 +248,7 @@ describe('lvm doctor: the plan for damaged metadata', () => {
     const extent = 4 * 1024 * 1024;
     const bigger = Math.ceil(grow / extent) * extent;
     expect(bigger).toBeGreaterThan(size('[pool_tmeta]'));
-    expect(at(/^vgcfgbackup -f vgfx.before.vg vgfx$/m)).toBe(0);
+    expect(at(/^vgcfgbackup -f vgfx.before.vg vgfx$/m)).toBe(1);
     expect(at(/^dd if=\/dev\/vgfx\/pool_tdata of=data-block-9.bin bs=65536 skip=9 count=1$/m)).toBeGreaterThan(0);
     expect(at(/^lvchange -ay -y vgfx\/pool_tdata$/m)).toBe(at(/data-block-5/));
     expect(at(new RegExp(`^lvextend --poolmetadatasize ${bigger}b vgfx/pool$`, 'm'))).toBeGreaterThan(at(/data-block-5/));
@@ -257,6 +257,39 @@ describe('lvm doctor: the plan for damaged metadata', () => {
     expect(at(/^lvchange -ay vgfx\/pool$/m)).toBeGreaterThan(at(/--swapmetadata/));
     expect(at(/^lvremove -y vgfx\/pool_repaired$/m)).toBe(steps.length - 1);
     expect(steps[steps.length - 1].step).toMatch(/^Only once the repaired pool is proven/);
+  });
+
+  it("damaged metadata: the first step copies the metadata LV byte for byte (lvm2's read-only component activation, the pool inactive), and no step writes over it", () => {
+    for (const codes of [['lost_mappings'], ['leaked_blocks'], ['needs_check_flag']]) {
+      const steps = plan(codes.map((c) => p(c)));
+      expect(steps[0].command?.split('\n')).toEqual([
+        'lvchange -ay -y vgfx/pool_tmeta',
+        'dd if=/dev/vgfx/pool_tmeta of=pool_tmeta.before-doctor bs=1M conv=sparse',
+        'lvchange -an vgfx/pool_tmeta',
+      ]);
+      expect(steps[0].step).toMatch(/byte for byte/);
+      // The kit's pack is said to be what it is: the damaged blocks are not in it.
+      expect(steps[0].step).toMatch(/original-metadata.pack is only a compact copy of the metadata blocks that check \(the damaged blocks are not in it/);
+      expect(steps.map((s) => s.command ?? '').join('\n')).not.toMatch(/of=\/dev\/vgfx\/pool_tmeta/);
+    }
+    // A pool the kernel runs is deactivated first: its metadata LV is copied only then.
+    const scan = scanImages([single]);
+    try {
+      const report: DoctorReport = {
+        pool: { kind: 'lvm', name: 'vgfx/pool' },
+        healthy: false,
+        problems: [p('lost_mappings')],
+        devices: [],
+        candidates: [],
+        plan: [],
+      };
+      const steps = lvmPlan(report, { vg: scan.vgs[0].vg, pool: 'pool', metadataBytes: 4096, dataBytes: 0, images: [single], running: 'vgfx-pool-tpool' });
+      expect(steps.slice(0, 2).map((s) => s.command?.split('\n')[0])).toEqual(['lvchange -an vgfx/pool', 'lvchange -ay -y vgfx/pool_tmeta']);
+    } finally {
+      scan.close();
+    }
+    // Only a transaction_id to settle: the metadata is not touched, so no copy.
+    expect(plan([p('transaction_id_mismatch', 'fatal', { sameDevices: false })]).some((s) => s.command?.includes('pool_tmeta'))).toBe(false);
   });
 
   it('needs_check alone: no swap; activation with thin_check clearing the flag; healthy: no plan', () => {
