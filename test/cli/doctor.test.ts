@@ -26,6 +26,21 @@ function damagedRecovery(): { meta: string; data: string } {
 }
 
 describe('dmthin doctor (CLI)', () => {
+  it("every doctor form's --help names every file a kit holds", () => {
+    const { meta, data } = damagedRecovery();
+    const kit = tmp.path('help-kit');
+    expect(dmthin('doctor', '--metadata', meta, '--data', data, '-o', kit).code).toBe(1);
+    // What a real kit holds (directories by name), and the LVM kit's VG text.
+    const held = readdirSync(kit).map((f) => (['candidates', 'inferred'].includes(f) ? `${f}/` : f));
+    expect(held).toEqual(
+      expect.arrayContaining(['report.json', 'plan.txt', 'original-metadata.bin', 'original-metadata.pack', 'repaired.meta', 'candidates/']),
+    );
+    for (const form of [['doctor'], ['lvm', 'doctor'], ['docker', 'doctor'], ['pool', 'doctor']]) {
+      const help = dmthin(...form, '--help').stdout;
+      for (const f of [...held, 'inferred/', '.vg']) expect(help, `${form.join(' ')} --help names ${f}`).toContain(f);
+    }
+  });
+
   it("the text's kit listing says the byte-for-byte copy keeps the damaged blocks and the pack does not", () => {
     const { meta, data } = damagedRecovery();
     const kit = tmp.path('text-kit');
