@@ -22,6 +22,8 @@ import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { ByteRange, DeviceReport, DoctorReport, KitFile, PlanStep, Problem } from '../thin/doctor/report.js';
 import { type PoolSource, openMetadata } from '../thin/pool-source.js';
 import { fixVgText } from './fix-vg-text.js';
+import { type GuestLayout, Unreadable, fsckLines, guestLayout } from './guest-disk.js';
+import { lookupMappingKnown } from '../thin/doctor/lookup.js';
 import { type ImageSet, type LvmImages, withImages } from './images.js';
 import { LvSource } from './lv-source.js';
 import { type OpenPool, openPool } from './open-pool.js';
@@ -143,6 +145,7 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
       running: source.running,
       vgTextFile: vgText?.file,
       chunkBytes: (poolSeg.chunkSize ?? 0) * 512,
+      layouts: guestLayouts(source, report),
     });
     options.kit?.({ report, vgText }, source, diagnosis);
     return { report, vgText };
@@ -346,6 +349,8 @@ export interface LvmPlanContext {
   /** The kit's fixed VG text (a file name in the kit). */
   vgTextFile?: string;
   chunkBytes?: number;
+  /** What each thin device that lost bytes begins with (a partition table, or not), by device id: the proving step fscks accordingly. */
+  layouts?: ReadonlyMap<number, GuestLayout>;
 }
 
 /** Candidate blocks given a dd line each in the plan (the kit holds every one). */
@@ -489,9 +494,13 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     command: `lvchange -ay ${vp}\nvgchange -ay ${vg}`,
   });
   const lossy = report.devices.filter((d) => d.lost.length > 0);
+  const checks = lossy.map((d) => fsckLines(`/dev/${d.name ?? `${vg}/LV`}`, c.layouts?.get(d.deviceId) ?? { kind: 'plain' }));
+  const layoutWords = checks.map((x) => x.words).filter((w) => w !== '');
   steps.push({
-    step: `Prove the pool: it is active and healthy, and each thin LV reads${lossy.length ? ` (${lossy.map((d) => d.name ?? `device ${d.deviceId}`).join(', ')} lost bytes: fsck -n them, or the kit's inferred images)` : ''}`,
-    command: [`dmthin pool doctor ${lvmDmName(vg, c.pool, 'tpool')}`, ...lossy.map((d) => `fsck -n /dev/${d.name ?? `${vg}/LV`}`)].join('\n'),
+    step:
+      `Prove the pool: it is active and healthy, and each thin LV reads${lossy.length ? ` (${lossy.map((d) => d.name ?? `device ${d.deviceId}`).join(', ')} lost bytes: fsck -n them, or the kit's inferred images; an image that begins with a partition table is mapped the same way, losetup -P --show -f --read-only IMAGE)` : ''}` +
+      (layoutWords.length ? `. ${layoutWords.join('. ')}` : ''),
+    command: [`dmthin pool doctor ${lvmDmName(vg, c.pool, 'tpool')}`, ...checks.flatMap((x) => x.commands)].join('\n'),
   });
   if (metadataWork) {
     steps.push({
@@ -500,6 +509,61 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     });
   }
   return steps;
+}
+
+/**
+ * What each thin device that lost bytes begins with, read through the
+ * pool's own mappings (the metadata as found: a node that cannot be read
+ * leaves it unknown), never through bytes the report counts lost.
+ */
+export function guestLayouts(source: OpenPool, report: DoctorReport): Map<number, GuestLayout> {
+  const out = new Map<number, GuestLayout>();
+  const lossy = report.devices.filter((d) => d.lost.length > 0 && d.size !== undefined);
+  if (lossy.length === 0) return out;
+  const unknown = (why: string): Map<number, GuestLayout> => new Map(lossy.map((d) => [d.deviceId, { kind: 'unknown', why }]));
+  const data = source.data;
+  if (!data) return unknown(source.dataProblem ?? "the pool's data LV is not in the images");
+  let md: Metadata;
+  try {
+    md = openMetadata(source);
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof UsageError) return unknown('the superblock cannot be read');
+    throw e;
+  }
+  try {
+    let roots: Map<number, number | undefined>;
+    try {
+      roots = new Map(md.devices().map((d) => [d.devId, d.mappingRoot]));
+    } catch (e) {
+      if (!(e instanceof MetadataError || e instanceof UsageError)) throw e;
+      return unknown("the pool's device list cannot be read");
+    }
+    const bs = md.dataBlockBytes();
+    for (const dev of lossy) {
+      const root = roots.get(dev.deviceId);
+      const read = (offset: number, length: number): Uint8Array => {
+        const outBuf = new Uint8Array(length);
+        for (let pos = offset; pos < offset + length; ) {
+          const v = Math.floor(pos / bs);
+          const within = pos - v * bs;
+          const n = Math.min(bs - within, offset + length - pos);
+          if (dev.lost.some((r) => pos < r.offset + r.length && pos + n > r.offset)) throw new Unreadable(`its bytes ${pos}..${pos + n - 1} are lost`);
+          const block = lookupMappingKnown(md.reader, root, v);
+          if (block === undefined) throw new Unreadable(`a node on the way to virtual block ${v}'s mapping cannot be read`);
+          if (block !== null) {
+            if ((block + 1) * bs > data.size) throw new Unreadable(`virtual block ${v} maps to data block ${block}, past the data LV's end`);
+            data.readAt(outBuf.subarray(pos - offset, pos - offset + n), block * bs + within);
+          }
+          pos += n;
+        }
+        return outBuf;
+      };
+      out.set(dev.deviceId, guestLayout(read, must(dev.size, 'a thin LV size')));
+    }
+  } finally {
+    md.close();
+  }
+  return out;
 }
 
 /** lvm export --partial of each thin LV that loses bytes on the missing PV (of every thin LV when the losses are unknown). */

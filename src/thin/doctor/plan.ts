@@ -109,7 +109,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
   }
   if (candidates.some((c) => c.matches.length > 0)) {
     steps.push({
-      step: "Only then look at the candidates: `dmthin doctor -o DIR` writes each matched device's export with the candidate blocks placed where the evidence says (inferred, never written into the metadata); copy from it what the device lost, check it (fsck -n), and keep the repaired device as it is.",
+      step: "Only then look at the candidates: `dmthin doctor -o DIR` writes each matched device's export with the candidate blocks placed where the evidence says (inferred, never written into the metadata); copy from it what the device lost, check it (fsck -n IMAGE; an image that begins with a partition table, as a VM's disk does (blkid -p IMAGE says PTTYPE), is mapped first: L=$(losetup -P --show -f --read-only IMAGE), fsck -n each of its partitions holding a filesystem (/dev/loopNpM), losetup -d $L), and keep the repaired device as it is.",
     });
   }
   steps.push({
