@@ -66,8 +66,9 @@ export function fsckLines(dev: string, layout: GuestLayout): { words: string; co
   const map = `L=$(losetup -P --show -f --read-only ${dev})`;
   if (layout.kind === 'unknown')
     return {
-      words: `${dev}'s first bytes cannot be read (${layout.why}): if it holds a partition table (blkid -p ${dev} says PTTYPE), map its partitions with losetup -P and fsck -n each, as for a partitioned disk`,
-      commands: [`blkid -p ${dev}`],
+      words: `whether ${dev} begins with a partition table is unknown (${layout.why}): if blkid -p ${dev} says PTTYPE, fsck of the LV itself fails; map its partitions instead (${map}) and fsck -n each ("$L"p1, ...), then losetup -d $L`,
+      // fsck of the LV as before: what the lost bytes leave is what this step is there to show.
+      commands: [`fsck -n ${dev}`],
     };
   const checked = layout.partitions.filter((p) => p.fs !== undefined && p.fs !== 'swap' && p.fs !== 'lvm');
   const skipped = layout.partitions.filter((p) => !checked.includes(p));

@@ -399,6 +399,7 @@ describe('lvm doctor: a guest disk with a partition table is fsck-ed partition b
         devices: [
           { deviceId: 1, name: 'vgfx/guest', size: 16 << 20, mappedBytes: 0, lost: [{ offset: 8 << 20, length: 65536 }], recoveredFromOlder: 0 },
           { deviceId: 2, name: 'vgfx/plain', size: 16 << 20, mappedBytes: 0, lost: [{ offset: 8 << 20, length: 65536 }], recoveredFromOlder: 0 },
+          { deviceId: 3, name: 'vgfx/headless', size: 16 << 20, mappedBytes: 0, lost: [{ offset: 0, length: 65536 }], recoveredFromOlder: 0 },
         ],
         candidates: [],
         plan: [],
@@ -407,6 +408,7 @@ describe('lvm doctor: a guest disk with a partition table is fsck-ed partition b
       const layouts = new Map<number, GuestLayout>([
         [1, guestLayout(readOf(disk), disk.length)],
         [2, { kind: 'plain' }],
+        [3, { kind: 'unknown', why: 'its bytes 0..511 are lost' }],
       ]);
       const steps = lvmPlan(report, { vg: scan.vgs[0].vg, pool: 'pool', metadataBytes: 4096, dataBytes: 0, images: [single], layouts });
       const prove = must(
@@ -419,7 +421,13 @@ describe('lvm doctor: a guest disk with a partition table is fsck-ed partition b
         'fsck -n "$L"p1',
         'losetup -d $L',
         'fsck -n /dev/vgfx/plain',
+        'fsck -n /dev/vgfx/headless',
       ]);
+      // Lost first bytes: fsck of the LV as before, and how to tell and what to run when it is a partitioned disk.
+      expect(prove.step).toMatch(
+        /whether \/dev\/vgfx\/headless begins with a partition table is unknown \(its bytes 0\.\.511 are lost\): if blkid -p \/dev\/vgfx\/headless says PTTYPE.*losetup -P --show -f --read-only \/dev\/vgfx\/headless/,
+      );
+      expect(prove.step).toMatch(/\/dev\/vgfx\/guest holds an MBR partition table .*then fsck -n partition 1 \(byte 1048576, 4194304 bytes, ext\)/);
       expect(prove.command).not.toMatch(/^fsck -n \/dev\/vgfx\/guest$/m);
     } finally {
       scan.close();
