@@ -495,7 +495,10 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   });
   const lossy = report.devices.filter((d) => d.lost.length > 0);
   const checks = lossy.map((d) => fsckLines(`/dev/${d.name ?? `${vg}/LV`}`, c.layouts?.get(d.deviceId) ?? { kind: 'plain' }));
-  const layoutWords = checks.map((x) => x.words).filter((w) => w !== '');
+  const layoutWords = checks
+    .map((x) => x.words)
+    .filter((w) => w !== '')
+    .map((w) => w[0].toUpperCase() + w.slice(1));
   steps.push({
     step:
       `Prove the pool: it is active and healthy, and each thin LV reads${lossy.length ? ` (${lossy.map((d) => d.name ?? `device ${d.deviceId}`).join(', ')} lost bytes: fsck -n them, or the kit's inferred images; an image that begins with a partition table is mapped the same way, losetup -P --show -f --read-only IMAGE)` : ''}` +
