@@ -154,8 +154,18 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
     });
   }
   if (report.candidates.length > 0) {
+    // The candidates' own offsets give the block size: the report carries no other copy of it.
+    const ref = report.candidates.find((x) => x.dataBlock > 0);
+    const bs = ref ? ref.offset / ref.dataBlock : undefined;
+    const blocks = report.candidates.map((x) => x.dataBlock);
     steps.push({
-      step: `Keep the ${report.candidates.length} candidate data block(s) off this disk (the kit's candidates/ holds their bytes): the repaired metadata counts them free, and Docker's next writes overwrite them`,
+      step: `Copy the ${report.candidates.length} candidate data block(s) off this disk before Docker starts again (the kit's candidates/ holds the same bytes): the repaired metadata counts them free, and Docker's next writes overwrite them`,
+      command:
+        bs === undefined
+          ? undefined
+          : blocks.length <= 20
+            ? blocks.map((b) => `dd if=${data} of=data-block-${b}.bin bs=${bs} skip=${b} count=1`).join('\n')
+            : `for b in ${blocks.join(' ')}; do dd if=${data} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
     });
   }
   if (metadataWork) {

@@ -10,6 +10,8 @@ import { dmthin } from '../support/cli.js';
 import { oracle, projectRoot, scratch, tpt09, xzDecompress } from '../support/env.js';
 import { writeBlock } from '../support/damage.js';
 import { type Generation, compareGenerations, newestGeneration } from '../../src/thin/repair/generation-order.js';
+import { rawPlan } from '../../src/thin/doctor/plan.js';
+import { filesSource } from '../../src/thin/pool-source.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -96,4 +98,23 @@ describe('repair of kernel-made pools without a superblock', () => {
       if (extra.length > 0) expect(r.stderr).toMatch(/differ only by devices created or deleted/);
     });
   }
+});
+
+describe("doctor's plan when repair chooses no generation", () => {
+  it("says why, how to decide it from the pool's device list, and gives the repair with the override roots, not a backup restore", () => {
+    const why =
+      'without a superblock, the newest generation cannot be told: mapping root 5 with details root 6 (thin ids 1,2) and mapping root 7 with details root 8 (thin ids 1,3) list the same trees';
+    const steps = rawPlan(filesSource('/x/pool.meta'), {
+      report: { problems: [{ code: 'superblock', severity: 'fatal', summary: 'lost', fix: 'repair' }], candidates: [] },
+      metadataBlocks: 1024,
+      needsRepair: true,
+      dataBlockSize: 128,
+      repairError: why,
+    });
+    const text = steps.map((s) => `${s.step}\n${s.command ?? ''}`).join('\n');
+    expect(text).toContain(why);
+    expect(text).toMatch(/lvs -a -o lv_name,thin_id/);
+    expect(text).toContain('dmthin repair -i /x/pool.meta -o /x/pool.meta.repaired --override-mapping-root M --override-details-root D --data-block-size 128');
+    expect(text).not.toMatch(/restore the newest backup/);
+  });
 });

@@ -57,7 +57,13 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       step: `Give the pool its whole data device back: it must hold at least ${p?.facts?.needed ?? 'nr_data_blocks x block size'} bytes (a truncated image copied again, the missing disk attached). Never shrink the pool's data space map to fit.`,
     });
   }
-  if (d.repairError !== undefined && !/data block size/.test(d.repairError)) {
+  if (d.repairError !== undefined && /newest generation cannot be told/.test(d.repairError)) {
+    // Repair refuses to guess; the admin knows the device list, which decides it.
+    steps.push({
+      step: `No superblock says which generation of the trees is newest, and the trees do not order them (${d.repairError}). Compare each one's thin ids with the devices the pool should have (LVM: lvs -a -o lv_name,thin_id; Docker: the metadata/ files' device_id), then repair with that one's two override roots into a new device of ${d.metadataBlocks * 4096} bytes.`,
+      command: `dmthin repair -i ${q(meta)} -o ${q(`${meta}.repaired`)} --override-mapping-root M --override-details-root D${d.dataBlockSize !== undefined ? ` --data-block-size ${d.dataBlockSize}` : ''}`,
+    });
+  } else if (d.repairError !== undefined && !/data block size/.test(d.repairError)) {
     steps.push({
       step: `Repair cannot rebuild this metadata as it is (${d.repairError}). Make sure ${meta} is the pool's whole metadata device (not an XML dump, not a partition of the wrong disk); else restore the newest backup (thin_dump XML with dmthin restore, or a pack with dmthin metadata unpack) into a new device.`,
     });
