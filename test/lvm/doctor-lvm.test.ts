@@ -425,7 +425,7 @@ describe('lvm doctor: a guest disk with a partition table is fsck-ed partition b
       ]);
       // Lost first bytes: fsck of the LV as before, and how to tell and what to run when it is a partitioned disk.
       expect(prove.step).toMatch(
-        /whether \/dev\/vgfx\/headless begins with a partition table is unknown \(its bytes 0\.\.511 are lost\): if blkid -p \/dev\/vgfx\/headless says PTTYPE.*losetup -P --show -f --read-only \/dev\/vgfx\/headless/,
+        /Whether \/dev\/vgfx\/headless begins with a partition table is unknown \(its bytes 0\.\.511 are lost\): if blkid -p \/dev\/vgfx\/headless says PTTYPE.*losetup -P --show -f --read-only \/dev\/vgfx\/headless/,
       );
       expect(prove.step).toMatch(/\/dev\/vgfx\/guest holds an MBR partition table .*then fsck -n partition 1 \(byte 1048576, 4194304 bytes, ext\)/);
       expect(prove.command).not.toMatch(/^fsck -n \/dev\/vgfx\/guest$/m);
