@@ -149,7 +149,7 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
   const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
   if (metadataWork) {
     steps.push({
-      step: `Keep the pool's metadata and Docker's records as found (the kit's original-metadata.pack is the metadata packed; with no kit yet, make it: dmthin docker doctor ${tree.root} -o KIT)`,
+      step: `Keep the pool's metadata and Docker's records as found, byte for byte, damaged blocks included (the kit's original-metadata.bin is the same copy; its original-metadata.pack is only a compact copy of the metadata blocks that check: the damaged blocks are not in it; with no kit yet, make it: dmthin docker doctor ${tree.root} -o KIT)`,
       command: `cp --sparse=always ${meta} ${meta}.before\ncp -a ${tree.devicemapperRoot}/metadata ${tree.devicemapperRoot}/metadata.before`,
     });
   }
@@ -176,8 +176,8 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
             step: `The metadata is a block device (direct-lvm: an LVM thin pool Docker was given): repair it with LVM's tools, as dmthin lvm doctor on its disks plans it${exhausted ? ', into a larger metadata LV' : ''}`,
           }
         : {
-            step: `Put the kit's repaired metadata in place of the loop file${exhausted ? ' (it is larger than the old file, as exhausted metadata needs: never repair it into a file of the same size)' : ''}; Docker attaches it as it finds it`,
-            command: `cp --sparse=always KIT/repaired.meta ${meta}`,
+            step: `Put the kit's repaired metadata in place of the loop file${exhausted ? ' (it is larger than the old file, as exhausted metadata needs: never repair it into a file of the same size)' : ''}, only while ${meta}.before holds the original (cmp checks); Docker attaches it as it finds it`,
+            command: `cmp ${meta} ${meta}.before && cp --sparse=always KIT/repaired.meta ${meta}`,
           },
     );
   }
