@@ -16,6 +16,7 @@ import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 import { dockerDoctor } from '../docker/doctor-docker.js';
+import { kitHelp } from '../thin/doctor/kit-contents.js';
 import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 const DEFAULT_ROOT = '/var/lib/docker';
@@ -141,6 +142,7 @@ export function register(program: Command): void {
         "name, image layers and the base device by hash, Docker's sizes), and a plan in Docker's terms: Docker stopped first, the\n" +
         'pool files kept as found, the candidate blocks saved, the repaired metadata put in place of the loop file. Nothing is\n' +
         'written unless -o DIR (a new directory) asks for the kit.\n\n' +
+        `${kitHelp()}\n\n` +
         'Exit status: 0 healthy, 1 problems found (or the pool cannot be read), 2 bad arguments.',
     )
     .argument('[root]', 'Docker root (a mounted disk image works)', DEFAULT_ROOT)

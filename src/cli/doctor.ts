@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { type DiagnoseOptions, examine } from '../thin/doctor/diagnose.js';
 import { checkKitDir, writeKit } from '../thin/doctor/kit.js';
+import { kitHelp } from '../thin/doctor/kit-contents.js';
 import { reportText } from '../thin/doctor/text.js';
 import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { formatJson, printJson } from './json.js';
@@ -19,7 +20,8 @@ export interface DoctorFlags {
 
 export const DOCTOR_DESCRIPTION = [
   "Examines a pool that will not activate (or any pool) and says, for a person: what is wrong (each problem with a stable code, a severity and its minimal fix), what is at risk (each device's lost byte ranges after the best repair; candidate data blocks that may still hold lost data, matched to lost ranges where evidence allows), and what to do next (the steps in order, with real paths and sizes).",
-  'Read-only: nothing is written unless -o DIR asks for the kit, a new directory holding report.json, plan.txt, the original metadata packed, repaired metadata, each candidate block and, for devices with matched candidates, an inferred export (labelled so; never written into the metadata). See docs/doctor.md.',
+  'Read-only: nothing is written unless -o DIR asks for the kit. See docs/doctor.md.',
+  kitHelp(),
   'Exit status: 0 healthy, 1 problems found (or a failure), 2 bad arguments.',
 ].join('\n\n');
 

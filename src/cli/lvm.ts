@@ -33,6 +33,7 @@ import { announce, printJson } from './json.js';
 import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
+import { kitHelp } from '../thin/doctor/kit-contents.js';
 import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 function lvmDeletedAction(images: string[], o: { json?: boolean; data?: string; output?: string }): number {
@@ -239,9 +240,9 @@ export function register(program: Command): void {
         'real VG and LV names and sizes: vgcfgbackup first, the candidate blocks saved before anything activates the pool, the repaired metadata ' +
         'swapped in (lvcreate, dd, lvconvert --swapmetadata) or lvconvert --repair with dmthin as thin_repair, vgcfgrestore of the fixed VG text, ' +
         'the old metadata kept until the repaired pool is proven.\n\n' +
-        'Nothing is written unless -o DIR (a new directory, one pool) asks for the kit: report.json, plan.txt and, for a transaction_id ' +
-        "mismatch where both sides name the same thin devices, VG.vg, LVM's VG text with the pool's transaction_id (role vg_text).\n\n" +
-        'Exit status: 0 healthy, 1 problems found (or the images cannot be read), 2 bad arguments.',
+        'Nothing is written unless -o DIR asks for the kit of one pool (give VG/POOL).\n\n' +
+        `${kitHelp()}\n\n` +
+        'Exit status: 0 healthy, 1 problems found (or the images cannot be read), 2 bad arguments (a VG/POOL the images do not hold as a thin pool).',
     )
     .argument('<images...>', 'disk images, PV images or block devices holding the VG; then VG/POOL for one pool')
     .option('--json', 'print the report as one JSON object (several pools: {pools: [...]})')

@@ -12,6 +12,7 @@ import { announce, printJson } from './json.js';
 import { run } from './run.js';
 import { ArgumentError } from '../errors.js';
 import { livePoolDoctor } from '../driver/doctor-live.js';
+import { kitHelp } from '../thin/doctor/kit-contents.js';
 import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 
 export function describeStatus(p: Pool, s: PoolStatus): string {
@@ -153,7 +154,7 @@ export function register(program: Command): void {
         'judges it (docs/doctor.md), read through a metadata snapshot reserved for the while and always released (a pool in ' +
         'read-only or fail mode takes no messages and commits nothing: its metadata is read in place). Nothing is written to the pool.\n\n' +
         'Problems from the status: pool_failed, pool_read_only, needs_check_flag, data_space_exhausted, metadata_space_exhausted.\n\n' +
-        '-o DIR writes report.json and plan.txt into DIR, a new directory.\n\n' +
+        `${kitHelp()}\n\n` +
         'Exit status: 0 healthy, 1 problems found (or the pool cannot be read), 2 bad arguments.',
     )
     .argument('<name>', "the pool's device-mapper name (an LVM pool: VG-POOL-tpool)")

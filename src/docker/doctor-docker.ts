@@ -149,13 +149,23 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
   const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
   if (metadataWork) {
     steps.push({
-      step: `Keep the pool's metadata and Docker's records as found (the kit's original-metadata.pack is the metadata packed; with no kit yet, make it: dmthin docker doctor ${tree.root} -o KIT)`,
+      step: `Keep the pool's metadata and Docker's records as found, byte for byte, damaged blocks included (the kit's original-metadata.bin is the same copy; its original-metadata.pack is only a compact copy of the metadata blocks that check: the damaged blocks are not in it; with no kit yet, make it: dmthin docker doctor ${tree.root} -o KIT)`,
       command: `cp --sparse=always ${meta} ${meta}.before\ncp -a ${tree.devicemapperRoot}/metadata ${tree.devicemapperRoot}/metadata.before`,
     });
   }
   if (report.candidates.length > 0) {
+    // The candidates' own offsets give the block size: the report carries no other copy of it.
+    const ref = report.candidates.find((x) => x.dataBlock > 0);
+    const bs = ref ? ref.offset / ref.dataBlock : undefined;
+    const blocks = report.candidates.map((x) => x.dataBlock);
     steps.push({
-      step: `Keep the ${report.candidates.length} candidate data block(s) off this disk (the kit's candidates/ holds their bytes): the repaired metadata counts them free, and Docker's next writes overwrite them`,
+      step: `Copy the ${report.candidates.length} candidate data block(s) off this disk before Docker starts again (the kit's candidates/ holds the same bytes): the repaired metadata counts them free, and Docker's next writes overwrite them`,
+      command:
+        bs === undefined
+          ? undefined
+          : blocks.length <= 20
+            ? blocks.map((b) => `dd if=${data} of=data-block-${b}.bin bs=${bs} skip=${b} count=1`).join('\n')
+            : `for b in ${blocks.join(' ')}; do dd if=${data} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
     });
   }
   if (metadataWork) {
@@ -166,8 +176,8 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
             step: `The metadata is a block device (direct-lvm: an LVM thin pool Docker was given): repair it with LVM's tools, as dmthin lvm doctor on its disks plans it${exhausted ? ', into a larger metadata LV' : ''}`,
           }
         : {
-            step: `Put the kit's repaired metadata in place of the loop file${exhausted ? ' (it is larger than the old file, as exhausted metadata needs: never repair it into a file of the same size)' : ''}; Docker attaches it as it finds it`,
-            command: `cp --sparse=always KIT/repaired.meta ${meta}`,
+            step: `Put the kit's repaired metadata in place of the loop file${exhausted ? ' (it is larger than the old file, as exhausted metadata needs: never repair it into a file of the same size)' : ''}, only while ${meta}.before holds the original (cmp checks); Docker attaches it as it finds it`,
+            command: `cmp ${meta} ${meta}.before && cp --sparse=always KIT/repaired.meta ${meta}`,
           },
     );
   }

@@ -255,7 +255,7 @@ function livePlan(report: DoctorReport, c: LivePlanContext): PlanStep[] {
             },
     );
     steps.push({
-      step: `Doctor the metadata offline, with its kit (its plan is the rest of the way: the original metadata packed, the candidate blocks saved before the pool is activated again, the repaired metadata${exhaustedMeta ? ' in a larger device' : ''})`,
+      step: `Doctor the metadata offline, with its kit (its plan is the rest of the way: the original metadata copied byte for byte, the candidate blocks saved before the pool is activated again, the repaired metadata${exhaustedMeta ? ' in a larger device' : ''})`,
       command: vp ? `dmthin lvm doctor /dev/DISK... ${vp} -o KIT` : `dmthin doctor --metadata ${c.pool.metadataDevice} --data ${c.pool.dataDevice} -o KIT`,
     });
   }

@@ -22,6 +22,8 @@ import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { ByteRange, DeviceReport, DoctorReport, KitFile, PlanStep, Problem } from '../thin/doctor/report.js';
 import { type PoolSource, openMetadata } from '../thin/pool-source.js';
 import { fixVgText } from './fix-vg-text.js';
+import { type GuestLayout, Unreadable, fsckLines, guestLayout } from './guest-disk.js';
+import { lookupMappingKnown } from '../thin/doctor/lookup.js';
 import { type ImageSet, type LvmImages, withImages } from './images.js';
 import { LvSource } from './lv-source.js';
 import { type OpenPool, openPool } from './open-pool.js';
@@ -86,6 +88,7 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
   const { vg: vgName, lv: poolName } = splitVgLv(vgPool, 'POOL');
   const a = opened.scan.vgs.find((v) => v.vg.name === vgName);
   const seg = a?.vg.lvs.get(poolName)?.segments[0];
+  refuseUnknownPool(opened, a, vgPool, seg);
   const problems: Problem[] = [];
   const missing = a ? missingPvProblems(a, poolName) : [];
   problems.push(...missing);
@@ -142,12 +145,28 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
       running: source.running,
       vgTextFile: vgText?.file,
       chunkBytes: (poolSeg.chunkSize ?? 0) * 512,
+      layouts: guestLayouts(source, report),
     });
     options.kit?.({ report, vgText }, source, diagnosis);
     return { report, vgText };
   } finally {
     source.close();
   }
+}
+
+/** A VG/POOL the images do not hold as a thin pool is a usage error (exit 2), in one line naming what there is to choose from. */
+function refuseUnknownPool(opened: LvmImages, a: AssembledVg | undefined, vgPool: string, seg: Segment | undefined): void {
+  if (seg?.type === 'thin-pool') return;
+  if (!a) {
+    const found = opened.scan.vgs.map((v) => printable(v.vg.name));
+    throw new ArgumentError(
+      `no VG ${printable(splitVgLv(vgPool, 'POOL').vg)} in ${opened.paths.join(', ')} (${found.length ? `VGs found: ${found.join(', ')}` : 'no VG found'}): dmthin lvm ls lists what they hold`,
+    );
+  }
+  const pools = [...a.vg.lvs.values()].filter((l) => l.segments[0]?.type === 'thin-pool').map((l) => `${printable(a.vg.name)}/${printable(l.name)}`);
+  throw new ArgumentError(
+    `${printable(vgPool)} is ${seg ? 'not a thin pool' : 'no LV'} of VG ${printable(a.vg.name)} (${pools.length ? `its thin pools: ${pools.join(', ')}` : 'it has no thin pool'})`,
+  );
 }
 
 /** LVM's transaction id and thin devices against the pool metadata's; undefined when the metadata cannot say (the raw doctor names why). */
@@ -330,6 +349,8 @@ export interface LvmPlanContext {
   /** The kit's fixed VG text (a file name in the kit). */
   vgTextFile?: string;
   chunkBytes?: number;
+  /** What each thin device that lost bytes begins with (a partition table, or not), by device id: the proving step fscks accordingly. */
+  layouts?: ReadonlyMap<number, GuestLayout>;
 }
 
 /** Candidate blocks given a dd line each in the plan (the kit holds every one). */
@@ -351,17 +372,33 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   const codes = new Set(bad.map((p) => p.code));
   const meta = c.vg.lvs.get(c.pool)?.segments[0]?.metadataLv;
   const steps: PlanStep[] = [];
+  const tidProblem = bad.find((p) => p.code === 'transaction_id_mismatch');
+  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
+  const needsCheckOnly = codes.has('needs_check_flag') && !metadataWork;
+  if (c.running) {
+    // Nothing can be copied consistently from a pool the kernel runs: it stops first.
+    steps.push({
+      step: `The kernel runs the pool (${c.running}): stop what uses its thin LVs, unmount them, and deactivate it`,
+      command: `lvchange -an ${vp}`,
+    });
+  }
+  if ((metadataWork || needsCheckOnly) && meta) {
+    const m = printable(meta);
+    steps.push({
+      step:
+        `${c.running ? 'Then' : 'First'}, copy the pool's metadata LV (${m}, ${c.metadataBytes} bytes) byte for byte, damaged blocks included: lvm2 activates it alone, read-only, while the pool is inactive. ` +
+        `The kit's original-metadata.bin is the same copy read from the images; its original-metadata.pack is only a compact copy of the metadata blocks that check (the damaged blocks are not in it: they unpack as zeros). Keep the copy until the repaired pool is proven`,
+      command: [`lvchange -ay -y ${vg}/${m}`, `dd if=/dev/${vg}/${m} of=${m}.before-doctor bs=1M conv=sparse`, `lvchange -an ${vg}/${m}`].join('\n'),
+    });
+  }
   steps.push({
     step: "Keep LVM's current VG text, before anything changes it (vgcfgrestore -f puts it back)",
     command: `vgcfgbackup -f ${vg}.before.vg ${vg}`,
   });
-  steps.push(
-    c.running
-      ? { step: `The kernel runs the pool (${c.running}): stop what uses its thin LVs, unmount them, and deactivate it`, command: `lvchange -an ${vp}` }
-      : {
-          step: `Do not activate ${vp} (no vgchange -ay, lvchange -ay, reboot into auto-activation) until the last steps: an activated pool hands out the blocks that may still hold lost data`,
-        },
-  );
+  if (!c.running)
+    steps.push({
+      step: `Do not activate ${vp} (no vgchange -ay, lvchange -ay, reboot into auto-activation) until the last steps: an activated pool hands out the blocks that may still hold lost data`,
+    });
   if (codes.has('missing_pv') && report.devices.length === 0) {
     // The metadata could not be read at all: no thin LV can be exported, partial or not.
     steps.push({
@@ -376,12 +413,9 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     });
     if (bad.every((p) => p.code === 'missing_pv')) return steps;
   }
-  const tidProblem = bad.find((p) => p.code === 'transaction_id_mismatch');
-  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
-  const needsCheckOnly = codes.has('needs_check_flag') && !metadataWork;
   if (metadataWork || needsCheckOnly) {
     steps.push({
-      step: `Keep the pool's metadata as it is now (the kit's original-metadata.pack is ${meta ? printable(meta) : 'the metadata LV'} packed: thin_metadata_unpack or dmthin metadata unpack restores it); with no kit yet, make it`,
+      step: 'With no kit yet, make it (the repaired metadata, the candidate blocks and the copies of the original, read from the images)',
       command: `dmthin lvm doctor ${c.images.join(' ')} ${vp} -o KIT`,
     });
   }
@@ -460,9 +494,16 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     command: `lvchange -ay ${vp}\nvgchange -ay ${vg}`,
   });
   const lossy = report.devices.filter((d) => d.lost.length > 0);
+  const checks = lossy.map((d) => fsckLines(`/dev/${d.name ?? `${vg}/LV`}`, c.layouts?.get(d.deviceId) ?? { kind: 'plain' }));
+  const layoutWords = checks
+    .map((x) => x.words)
+    .filter((w) => w !== '')
+    .map((w) => w[0].toUpperCase() + w.slice(1));
   steps.push({
-    step: `Prove the pool: it is active and healthy, and each thin LV reads${lossy.length ? ` (${lossy.map((d) => d.name ?? `device ${d.deviceId}`).join(', ')} lost bytes: fsck -n them, or the kit's inferred images)` : ''}`,
-    command: [`dmthin pool doctor ${lvmDmName(vg, c.pool, 'tpool')}`, ...lossy.map((d) => `fsck -n /dev/${d.name ?? `${vg}/LV`}`)].join('\n'),
+    step:
+      `Prove the pool: it is active and healthy, and each thin LV reads${lossy.length ? ` (${lossy.map((d) => d.name ?? `device ${d.deviceId}`).join(', ')} lost bytes: fsck -n them, or the kit's inferred images; an image that begins with a partition table is mapped the same way, losetup -P --show -f --read-only IMAGE)` : ''}` +
+      (layoutWords.length ? `. ${layoutWords.join('. ')}` : ''),
+    command: [`dmthin pool doctor ${lvmDmName(vg, c.pool, 'tpool')}`, ...checks.flatMap((x) => x.commands)].join('\n'),
   });
   if (metadataWork) {
     steps.push({
@@ -471,6 +512,61 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
     });
   }
   return steps;
+}
+
+/**
+ * What each thin device that lost bytes begins with, read through the
+ * pool's own mappings (the metadata as found: a node that cannot be read
+ * leaves it unknown), never through bytes the report counts lost.
+ */
+export function guestLayouts(source: OpenPool, report: DoctorReport): Map<number, GuestLayout> {
+  const out = new Map<number, GuestLayout>();
+  const lossy = report.devices.filter((d) => d.lost.length > 0 && d.size !== undefined);
+  if (lossy.length === 0) return out;
+  const unknown = (why: string): Map<number, GuestLayout> => new Map(lossy.map((d) => [d.deviceId, { kind: 'unknown', why }]));
+  const data = source.data;
+  if (!data) return unknown(source.dataProblem ?? "the pool's data LV is not in the images");
+  let md: Metadata;
+  try {
+    md = openMetadata(source);
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof UsageError) return unknown('the superblock cannot be read');
+    throw e;
+  }
+  try {
+    let roots: Map<number, number | undefined>;
+    try {
+      roots = new Map(md.devices().map((d) => [d.devId, d.mappingRoot]));
+    } catch (e) {
+      if (!(e instanceof MetadataError || e instanceof UsageError)) throw e;
+      return unknown("the pool's device list cannot be read");
+    }
+    const bs = md.dataBlockBytes();
+    for (const dev of lossy) {
+      const root = roots.get(dev.deviceId);
+      const read = (offset: number, length: number): Uint8Array => {
+        const outBuf = new Uint8Array(length);
+        for (let pos = offset; pos < offset + length; ) {
+          const v = Math.floor(pos / bs);
+          const within = pos - v * bs;
+          const n = Math.min(bs - within, offset + length - pos);
+          if (dev.lost.some((r) => pos < r.offset + r.length && pos + n > r.offset)) throw new Unreadable(`its bytes ${pos}..${pos + n - 1} are lost`);
+          const block = lookupMappingKnown(md.reader, root, v);
+          if (block === undefined) throw new Unreadable(`a node on the way to virtual block ${v}'s mapping cannot be read`);
+          if (block !== null) {
+            if ((block + 1) * bs > data.size) throw new Unreadable(`virtual block ${v} maps to data block ${block}, past the data LV's end`);
+            data.readAt(outBuf.subarray(pos - offset, pos - offset + n), block * bs + within);
+          }
+          pos += n;
+        }
+        return outBuf;
+      };
+      out.set(dev.deviceId, guestLayout(read, must(dev.size, 'a thin LV size')));
+    }
+  } finally {
+    md.close();
+  }
+  return out;
 }
 
 /** lvm export --partial of each thin LV that loses bytes on the missing PV (of every thin LV when the losses are unknown). */

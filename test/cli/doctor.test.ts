@@ -26,6 +26,35 @@ function damagedRecovery(): { meta: string; data: string } {
 }
 
 describe('dmthin doctor (CLI)', () => {
+  it("every doctor form's --help names every file a kit holds", () => {
+    const { meta, data } = damagedRecovery();
+    const kit = tmp.path('help-kit');
+    expect(dmthin('doctor', '--metadata', meta, '--data', data, '-o', kit).code).toBe(1);
+    // What a real kit holds (directories by name), and the LVM kit's VG text.
+    const held = readdirSync(kit).map((f) => (['candidates', 'inferred'].includes(f) ? `${f}/` : f));
+    expect(held).toEqual(
+      expect.arrayContaining(['report.json', 'plan.txt', 'original-metadata.bin', 'original-metadata.pack', 'repaired.meta', 'candidates/']),
+    );
+    for (const form of [['doctor'], ['lvm', 'doctor'], ['docker', 'doctor'], ['pool', 'doctor']]) {
+      const help = dmthin(...form, '--help').stdout;
+      for (const f of [...held, 'inferred/', '.vg']) expect(help, `${form.join(' ')} --help names ${f}`).toContain(f);
+    }
+  });
+
+  it("the text's kit listing says the byte-for-byte copy keeps the damaged blocks and the pack does not", () => {
+    const { meta, data } = damagedRecovery();
+    const kit = tmp.path('text-kit');
+    const r = dmthin('doctor', '--metadata', meta, '--data', data, '-o', kit);
+    expect(r.code, r.stderr).toBe(1);
+    const listing = r.stdout.slice(r.stdout.indexOf(`Kit written to ${kit}:`));
+    expect(listing).toMatch(/^ {2}original-metadata\.bin \(original_metadata\): the metadata as found, byte for byte .*keeps the damaged blocks$/m);
+    expect(listing).toMatch(
+      /^ {2}original-metadata\.pack \(original_metadata_pack\): a compact copy of the metadata blocks that check.*the damaged blocks are not in it/m,
+    );
+    // Many candidate blocks: the words once, then the names.
+    expect(listing.match(/each candidate data block's bytes/g)).toHaveLength(1);
+  });
+
   it('text says what is wrong, then what is at risk, then what to do next, and exits 1', () => {
     const { meta, data } = damagedRecovery();
     const r = dmthin('doctor', '--metadata', meta, '--data', data);
@@ -37,11 +66,13 @@ describe('dmthin doctor (CLI)', () => {
     expect(risk).toBeGreaterThan(wrong);
     expect(next).toBeGreaterThan(risk);
     expect(r.stdout).toMatch(/lost_mappings/);
-    // The original is packed before the candidates are saved, and both before any repair.
+    // The original is copied byte for byte (then packed) before the candidates are saved, and both before any repair.
+    const copy = r.stdout.indexOf(`cp --sparse=always ${meta} ${meta}.before-doctor`);
     const pack = r.stdout.indexOf('dmthin metadata pack');
     const dd = r.stdout.indexOf(`dd if=${data}`);
     const repair = r.stdout.indexOf('dmthin repair');
-    expect(pack).toBeGreaterThan(next);
+    expect(copy).toBeGreaterThan(next);
+    expect(pack).toBeGreaterThan(copy);
     expect(dd).toBeGreaterThan(pack);
     expect(repair).toBeGreaterThan(dd);
     // Knock-on findings are a count under the cause, not lines of their own.

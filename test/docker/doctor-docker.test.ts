@@ -95,7 +95,8 @@ describe('docker doctor', () => {
     const at = (re: RegExp): number => steps.findIndex((s) => re.test(`${s.step}\n${s.command ?? ''}`));
     expect(at(/cp --sparse=always .*metadata .*metadata\.before/)).toBe(1);
     expect(at(/candidate data block/)).toBe(2);
-    expect(commands[3]).toBe(`cp --sparse=always KIT/repaired.meta ${t.metadataFile}`);
+    // The original is overwritten only while its byte-for-byte copy of step 1 equals it.
+    expect(commands[3]).toBe(`cmp ${t.metadataFile} ${t.metadataFile}.before && cp --sparse=always KIT/repaired.meta ${t.metadataFile}`);
     expect(commands).toContain(`truncate -s ${2 * statSync(t.dataFile).size} ${t.dataFile}`);
     expect(at(/systemctl start docker/)).toBe(steps.length - 2);
     expect(steps[steps.length - 1].step).toMatch(/^Only when every container starts/);

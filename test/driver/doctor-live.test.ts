@@ -9,16 +9,18 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lvmPoolOf, metadataLowWater } from '../../src/driver/doctor-live.js';
 import { dmthin } from '../support/cli.js';
+import { type FakeDmsetup, installFakeDmsetup } from '../support/fake-dmsetup.js';
+import { must } from '../../src/errors.js';
 import { emptyFile, projectRoot, scratch, xzDecompress } from '../support/env.js';
 
 const tmp = scratch();
-const oldPath = process.env.PATH;
+let dm: FakeDmsetup | undefined;
 afterAll(() => {
-  process.env.PATH = oldPath;
+  dm?.uninstall();
   tmp.cleanup();
 });
 
@@ -26,28 +28,13 @@ const HELD_ROOT = 218;
 /** The fixture's pool: 16384 data blocks of 256 sectors. */
 const SECTORS = 4194304;
 const BLOCK = 256;
-const FAKE_DMSETUP = `#!/bin/sh
-echo "$*" >> "${tmp.path('dm.log')}"
-held="${tmp.path('held')}"
-case "$1" in
-  table) echo "0 ${SECTORS} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} ${BLOCK} 0 0" ;;
-  status) h=-; [ -f "$held" ] && h=$(cat "$held"); sed "s/HELD/$h/" "${tmp.path('status')}" ;;
-  info) echo "$3;253;0;0;L--w" ;;
-  ls) echo "No devices found" ;;
-  message)
-    case "$4" in
-      reserve_metadata_snap) echo ${HELD_ROOT} > "$held" ;;
-      release_metadata_snap) rm -f "$held" ;;
-    esac ;;
-esac
-`;
 
 const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
 let metaHash = '';
 
 /** The status line the stand-in prints: HELD becomes the held root (or -). */
 function status(line: string): void {
-  writeFileSync(tmp.path('status'), `${line}\n`);
+  must(dm, 'the stand-in dmsetup').setStatus(line);
 }
 
 function doctor(name = 'fakepool', ...more: string[]): { code: number; r: any; log: string } {
@@ -63,11 +50,11 @@ beforeAll(() => {
   xzDecompress(join(projectRoot, 'fixtures', 'snapshots.meta.xz'), tmp.path('pool.meta'));
   metaHash = sha(tmp.path('pool.meta'));
   emptyFile(tmp.path('pool.data'), SECTORS * 512);
-  const bin = tmp.path('bin');
-  mkdirSync(bin);
-  writeFileSync(join(bin, 'dmsetup'), FAKE_DMSETUP);
-  chmodSync(join(bin, 'dmsetup'), 0o755);
-  process.env.PATH = `${bin}:${oldPath}`;
+  dm = installFakeDmsetup(tmp.dir, {
+    table: `0 ${SECTORS} thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} ${BLOCK} 0 0`,
+    status: '',
+    heldRoot: HELD_ROOT,
+  });
 });
 
 beforeEach(() => writeFileSync(tmp.path('dm.log'), ''));

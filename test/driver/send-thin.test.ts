@@ -7,45 +7,31 @@
  * lvm-tools.mjs).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendThinLive } from '../../src/driver/send-thin.js';
 import { dmthin } from '../support/cli.js';
+import { type FakeDmsetup, installFakeDmsetup } from '../support/fake-dmsetup.js';
 import { emptyFile, projectRoot, scratch, xzDecompress } from '../support/env.js';
 
 const tmp = scratch();
-const oldPath = process.env.PATH;
+let dm: FakeDmsetup | undefined;
 afterAll(() => {
-  process.env.PATH = oldPath;
+  dm?.uninstall();
   tmp.cleanup();
 });
 
 const HELD_ROOT = 218;
-const FAKE_DMSETUP = `#!/bin/sh
-echo "$*" >> "${tmp.path('dm.log')}"
-held="${tmp.path('held')}"
-case "$1" in
-  table) echo "0 4194304 thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} 1024 0 0" ;;
-  status) h=-; [ -f "$held" ] && h=$(cat "$held"); echo "0 4194304 thin-pool 9 449/4096 1032/16384 $h rw no_discard_passdown queue_if_no_space - 1024" ;;
-  info) echo "fakepool;253;0;0;L--w" ;;
-  ls) echo "No devices found" ;;
-  message)
-    case "$4" in
-      reserve_metadata_snap) echo ${HELD_ROOT} > "$held" ;;
-      release_metadata_snap) rm -f "$held" ;;
-    esac ;;
-esac
-`;
 
 describe('sendThinLive: the live send as a library call', () => {
   beforeAll(() => {
     xzDecompress(join(projectRoot, 'fixtures', 'snapshots.meta.xz'), tmp.path('pool.meta'));
     emptyFile(tmp.path('pool.data'), 4194304 * 512);
-    const bin = tmp.path('bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'dmsetup'), FAKE_DMSETUP);
-    chmodSync(join(bin, 'dmsetup'), 0o755);
-    process.env.PATH = `${bin}:${oldPath}`;
+    dm = installFakeDmsetup(tmp.dir, {
+      table: `0 4194304 thin-pool ${tmp.path('pool.meta')} ${tmp.path('pool.data')} 1024 0 0`,
+      status: '0 4194304 thin-pool 9 449/4096 1032/16384 HELD rw no_discard_passdown queue_if_no_space - 1024',
+      heldRoot: HELD_ROOT,
+    });
   });
 
   it('writes what an offline send of the held snapshot writes, and releases the snapshot it reserved', async () => {

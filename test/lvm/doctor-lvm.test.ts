@@ -6,11 +6,15 @@
  * label, and bytes the test wrote onto the PV that goes missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { dashedUuid } from '../../src/lvm/label.js';
 import { PvFile, findPv, type FoundPv } from '../../src/lvm/pv.js';
-import { lvmPlan } from '../../src/lvm/doctor-lvm.js';
+import { guestLayouts, lvmPlan } from '../../src/lvm/doctor-lvm.js';
+import { type GuestLayout, fsckLines, guestLayout } from '../../src/lvm/guest-disk.js';
+import { openPool } from '../../src/lvm/open-pool.js';
+import type { RunningProbe } from '../../src/lvm/running.js';
+import { must } from '../../src/errors.js';
 import { scanImages } from '../../src/lvm/scan.js';
 import type { DoctorReport, PlanStep, Problem } from '../../src/thin/doctor/report.js';
 import { dmthin } from '../support/cli.js';
@@ -200,6 +204,19 @@ describe('lvm doctor: missing_pv', () => {
     expect([again.code, again.stdout]).toEqual([2, '']);
     expect(readdirSync(there)).toEqual([]);
   });
+
+  it("a pool the images do not hold is usage (exit 2) in one line naming the VG's thin pools; an unknown VG names the VGs", () => {
+    for (const [arg, names] of [
+      ['vgst/nosuch', /vgst\/nosuch is no LV of VG vgst \(its thin pools: vgst\/pool\)/],
+      ['vgst/t1', /vgst\/t1 is not a thin pool of VG vgst \(its thin pools: vgst\/pool\)/],
+      ['nope/pool', /no VG nope in .*VGs found: vgst/],
+    ] as const) {
+      const run = dmthin('lvm', 'doctor', pv0, pv1, arg);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(names);
+    }
+  });
 });
 
 describe('lvm doctor: the plan for damaged metadata', () => {
@@ -235,7 +252,7 @@ describe('lvm doctor: the plan for damaged metadata', () => {
     const extent = 4 * 1024 * 1024;
     const bigger = Math.ceil(grow / extent) * extent;
     expect(bigger).toBeGreaterThan(size('[pool_tmeta]'));
-    expect(at(/^vgcfgbackup -f vgfx.before.vg vgfx$/m)).toBe(0);
+    expect(at(/^vgcfgbackup -f vgfx.before.vg vgfx$/m)).toBe(1);
     expect(at(/^dd if=\/dev\/vgfx\/pool_tdata of=data-block-9.bin bs=65536 skip=9 count=1$/m)).toBeGreaterThan(0);
     expect(at(/^lvchange -ay -y vgfx\/pool_tdata$/m)).toBe(at(/data-block-5/));
     expect(at(new RegExp(`^lvextend --poolmetadatasize ${bigger}b vgfx/pool$`, 'm'))).toBeGreaterThan(at(/data-block-5/));
@@ -246,11 +263,174 @@ describe('lvm doctor: the plan for damaged metadata', () => {
     expect(steps[steps.length - 1].step).toMatch(/^Only once the repaired pool is proven/);
   });
 
+  it("damaged metadata: the first step copies the metadata LV byte for byte (lvm2's read-only component activation, the pool inactive), and no step writes over it", () => {
+    for (const codes of [['lost_mappings'], ['leaked_blocks'], ['needs_check_flag']]) {
+      const steps = plan(codes.map((c) => p(c)));
+      expect(steps[0].command?.split('\n')).toEqual([
+        'lvchange -ay -y vgfx/pool_tmeta',
+        'dd if=/dev/vgfx/pool_tmeta of=pool_tmeta.before-doctor bs=1M conv=sparse',
+        'lvchange -an vgfx/pool_tmeta',
+      ]);
+      expect(steps[0].step).toMatch(/byte for byte/);
+      // The kit's pack is said to be what it is: the damaged blocks are not in it.
+      expect(steps[0].step).toMatch(/original-metadata.pack is only a compact copy of the metadata blocks that check \(the damaged blocks are not in it/);
+      expect(steps.map((s) => s.command ?? '').join('\n')).not.toMatch(/of=\/dev\/vgfx\/pool_tmeta/);
+    }
+    // A pool the kernel runs is deactivated first: its metadata LV is copied only then.
+    const scan = scanImages([single]);
+    try {
+      const report: DoctorReport = {
+        pool: { kind: 'lvm', name: 'vgfx/pool' },
+        healthy: false,
+        problems: [p('lost_mappings')],
+        devices: [],
+        candidates: [],
+        plan: [],
+      };
+      const steps = lvmPlan(report, { vg: scan.vgs[0].vg, pool: 'pool', metadataBytes: 4096, dataBytes: 0, images: [single], running: 'vgfx-pool-tpool' });
+      expect(steps.slice(0, 2).map((s) => s.command?.split('\n')[0])).toEqual(['lvchange -an vgfx/pool', 'lvchange -ay -y vgfx/pool_tmeta']);
+    } finally {
+      scan.close();
+    }
+    // Only a transaction_id to settle: the metadata is not touched, so no copy.
+    expect(plan([p('transaction_id_mismatch', 'fatal', { sameDevices: false })]).some((s) => s.command?.includes('pool_tmeta'))).toBe(false);
+  });
+
   it('needs_check alone: no swap; activation with thin_check clearing the flag; healthy: no plan', () => {
     const steps = plan([p('needs_check_flag')]);
     const commands = steps.map((s) => s.command ?? '').join('\n');
     expect(commands).not.toMatch(/lvconvert|lvcreate|lvremove/);
     expect(steps.find((s) => s.command?.startsWith('lvchange -ay vgfx/pool'))?.step).toMatch(/--clear-needs-check-flag/);
     expect(plan([p('pool_running', 'info')])).toEqual([]);
+  });
+});
+
+describe('lvm doctor: a guest disk with a partition table is fsck-ed partition by partition', () => {
+  /** A 16 MiB disk with an MBR: partition 1 ext4 (its superblock magic) from 1 MiB, partition 2 swap, partition 3 nothing known. */
+  function mbrDisk(): Uint8Array {
+    const disk = new Uint8Array(16 << 20);
+    const dv = new DataView(disk.buffer);
+    const entry = (i: number, type: number, first: number, count: number): void => {
+      const e = 446 + 16 * i;
+      disk[e + 4] = type;
+      dv.setUint32(e + 8, first, true);
+      dv.setUint32(e + 12, count, true);
+    };
+    entry(0, 0x83, 2048, 8192);
+    entry(1, 0x82, 10240, 4096);
+    entry(2, 0x83, 14336, 8192);
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    dv.setUint16((2048 << 9) + 1024 + 56, 0xef53, true);
+    disk.set(Buffer.from('SWAPSPACE2'), (10240 << 9) + 4086);
+    return disk;
+  }
+  const readOf = (disk: Uint8Array) => (offset: number, length: number) => disk.slice(offset, offset + length);
+
+  it('an MBR disk: mapped read-only with losetup -P, fsck -n of the ext4 partition only, the others named; no table: fsck of the LV as before', () => {
+    const disk = mbrDisk();
+    const layout = guestLayout(readOf(disk), disk.length);
+    expect(layout).toMatchObject({ kind: 'partitioned', scheme: 'mbr' });
+    const { words, commands } = fsckLines('/dev/pve/vm-100-disk-0', layout);
+    expect(commands).toEqual(['L=$(losetup -P --show -f --read-only /dev/pve/vm-100-disk-0)', 'fsck -n "$L"p1', 'losetup -d $L']);
+    expect(words).toMatch(/an MBR partition table .*partition 1 \(byte 1048576, 4194304 bytes, ext\).*not 2 \(swap\), 3 \(no filesystem dmthin knows\)/);
+    const plain = new Uint8Array(1 << 20);
+    expect(fsckLines('/dev/pve/vm-100-disk-0', guestLayout(readOf(plain), plain.length)).commands).toEqual(['fsck -n /dev/pve/vm-100-disk-0']);
+  });
+
+  it("read through the pool's own mappings: an MBR written into a thin LV's first data block is found; its lost first bytes leave it unknown, not guessed", () => {
+    // Copies of the striped pair: vgst/t1 (thin device 1) has data in its first block.
+    const imgs = [pv0, pv1].map((f, i) => {
+      const c = tmp.path(`guest${i}.pv`);
+      copyFileSync(f, c);
+      return c;
+    });
+    const lv = tmp.path('t1.img');
+    expect(dmthin('lvm', 'export', ...imgs, 'vgst/t1', '-o', lv).code).toBe(0);
+    // Where t1's first bytes lie in the images: found by their content, then an MBR written there.
+    const first = readFileSync(lv).subarray(0, 4096);
+    expect(first.some((b) => b !== 0)).toBe(true);
+    const hits = imgs.flatMap((f) => {
+      const bytes = readFileSync(f);
+      const at = bytes.indexOf(first);
+      return at < 0 ? [] : [{ f, at, again: bytes.indexOf(first, at + 1) }];
+    });
+    expect(hits).toHaveLength(1);
+    expect(hits[0].again).toBe(-1);
+    const mbr = mbrDisk().subarray(0, 512);
+    const fd = openSync(hits[0].f, 'r+');
+    writeSync(fd, mbr, 0, 512, hits[0].at);
+    closeSync(fd);
+    const size = statSync(lv).size;
+    const notRunning: RunningProbe = () => undefined;
+    const layouts = (lost: Array<{ offset: number; length: number }>) => {
+      const source = openPool(imgs, 'vgst/pool', notRunning);
+      try {
+        const report: DoctorReport = {
+          pool: { kind: 'lvm', name: 'vgst/pool' },
+          healthy: false,
+          problems: [],
+          devices: [{ deviceId: 1, name: 'vgst/t1', size, mappedBytes: 0, lost, recoveredFromOlder: 0 }],
+          candidates: [],
+          plan: [],
+        };
+        return guestLayouts(source, report).get(1);
+      } finally {
+        source.close();
+      }
+    };
+    const found = layouts([{ offset: size - 65536, length: 65536 }]);
+    expect(found).toMatchObject({ kind: 'partitioned', scheme: 'mbr' });
+    expect(found?.kind === 'partitioned' && found.partitions.map((p) => [p.number, p.start, p.size])).toEqual([
+      [1, 2048 * 512, 8192 * 512],
+      [2, 10240 * 512, 4096 * 512],
+      [3, 14336 * 512, 8192 * 512],
+    ]);
+    expect(layouts([{ offset: 0, length: 65536 }])).toMatchObject({ kind: 'unknown', why: expect.stringMatching(/bytes 0\.\.511 are lost/) });
+  });
+
+  it('the proving step of a plan whose thin LV holds a partition table maps it with losetup -P and fscks its partitions', () => {
+    const scan = scanImages([single]);
+    try {
+      const report: DoctorReport = {
+        pool: { kind: 'lvm', name: 'vgfx/pool' },
+        healthy: false,
+        problems: [{ code: 'lost_mappings', severity: 'fatal', summary: 's', fix: 'f' }],
+        devices: [
+          { deviceId: 1, name: 'vgfx/guest', size: 16 << 20, mappedBytes: 0, lost: [{ offset: 8 << 20, length: 65536 }], recoveredFromOlder: 0 },
+          { deviceId: 2, name: 'vgfx/plain', size: 16 << 20, mappedBytes: 0, lost: [{ offset: 8 << 20, length: 65536 }], recoveredFromOlder: 0 },
+          { deviceId: 3, name: 'vgfx/headless', size: 16 << 20, mappedBytes: 0, lost: [{ offset: 0, length: 65536 }], recoveredFromOlder: 0 },
+        ],
+        candidates: [],
+        plan: [],
+      };
+      const disk = mbrDisk();
+      const layouts = new Map<number, GuestLayout>([
+        [1, guestLayout(readOf(disk), disk.length)],
+        [2, { kind: 'plain' }],
+        [3, { kind: 'unknown', why: 'its bytes 0..511 are lost' }],
+      ]);
+      const steps = lvmPlan(report, { vg: scan.vgs[0].vg, pool: 'pool', metadataBytes: 4096, dataBytes: 0, images: [single], layouts });
+      const prove = must(
+        steps.find((s) => s.step.startsWith('Prove the pool')),
+        'the proving step',
+      );
+      expect(prove.command?.split('\n')).toEqual([
+        'dmthin pool doctor vgfx-pool-tpool',
+        'L=$(losetup -P --show -f --read-only /dev/vgfx/guest)',
+        'fsck -n "$L"p1',
+        'losetup -d $L',
+        'fsck -n /dev/vgfx/plain',
+        'fsck -n /dev/vgfx/headless',
+      ]);
+      // Lost first bytes: fsck of the LV as before, and how to tell and what to run when it is a partitioned disk.
+      expect(prove.step).toMatch(
+        /Whether \/dev\/vgfx\/headless begins with a partition table is unknown \(its bytes 0\.\.511 are lost\): if blkid -p \/dev\/vgfx\/headless says PTTYPE.*losetup -P --show -f --read-only \/dev\/vgfx\/headless/,
+      );
+      expect(prove.step).toMatch(/\/dev\/vgfx\/guest holds an MBR partition table .*then fsck -n partition 1 \(byte 1048576, 4194304 bytes, ext\)/);
+      expect(prove.command).not.toMatch(/^fsck -n \/dev\/vgfx\/guest$/m);
+    } finally {
+      scan.close();
+    }
   });
 });

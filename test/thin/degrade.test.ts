@@ -161,7 +161,7 @@ describe('read commands on a destroyed mapping leaf', () => {
     expect(t.stderr).toContain(`dmthin doctor --metadata ${leafMeta}`);
   });
 
-  it('check says the "leaked" data blocks may hold the lost leaf’s data and names doctor before the repair advice', () => {
+  it('check says the data blocks only the lost leaf mapped may hold its data and names doctor before the repair advice', () => {
     // Truth from the healthy metadata: the data blocks the destroyed leaf maps that no other leaf of any device maps.
     const md = Metadata.open(healthy);
     const inLeaf = new Set<number>();
@@ -183,8 +183,10 @@ describe('read commands on a destroyed mapping leaf', () => {
     expect(orphaned).toBeGreaterThan(0);
     const r = dmthin('check', leafMeta);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`the ${orphaned} "leaked" data blocks may hold the lost mappings' data`);
-    expect(r.stderr).toMatch(/save them first; dmthin doctor --metadata \S*leaf\.meta names them[^\n]*\nto rebuild it/);
+    expect(r.stderr).toContain(
+      `the ${orphaned} data blocks counted used and mapped by nothing (leaked, or held by lost nodes only) may hold the lost mappings' data`,
+    );
+    expect(r.stderr).toMatch(/save them first; dmthin doctor --metadata \S*leaf\.meta names which the repair leaves unmapped[^\n]*\nto rebuild it/);
   });
 
   it('export of a device the damage does not touch is whole and exits 0', () => {

@@ -310,7 +310,7 @@ describe('dmthin doctor on a raw pool', () => {
     expect(r.plan.some((s) => s.command?.startsWith('dmthin repair'))).toBe(false);
     const kit = tmp.path('xml-kit');
     expect(dmthin('doctor', xml, '-o', kit).code).toBe(1);
-    expect(readdirSync(kit).sort()).toEqual(['original-metadata.pack', 'plan.txt', 'report.json']);
+    expect(readdirSync(kit).sort()).toEqual(['original-metadata.bin', 'original-metadata.pack', 'plan.txt', 'report.json']);
   });
 
   it('a torn superblock whose fields hold hides nothing: the lost leaf, its candidates and the leaks beyond are still found', () => {
@@ -443,13 +443,38 @@ describe('dmthin doctor on a raw pool', () => {
 });
 
 describe('the kit (-o DIR)', () => {
-  it('report, plan, the original packed, repaired metadata both thin_checks accept, candidate blocks and inferred exports', () => {
+  it('every plan copies the original metadata byte for byte first, and each step that writes the original runs only while that copy equals it', () => {
+    const { meta: orig, data } = recovery('a');
+    const lost = copyOf(orig, 'guard-leaf.meta');
+    writeBlock(lost, treeBlocks(lost, 1).leaves[0], new Uint8Array(4096).fill(0xa5));
+    const flagged = copyOf(unpackKernelFixture(tmp.dir), 'guard-nc.meta');
+    patchBlock(flagged, 0, (_b, dv) => dv.setUint32(4, dv.getUint32(4, true) | 1, true), 'superblock');
+    for (const [meta, withData] of [
+      [lost, data],
+      [flagged, undefined],
+    ] as const) {
+      const plan = diagnose(filesSource(meta, withData)).plan;
+      const copy = `${meta}.before-doctor`;
+      expect(plan[0].command?.split('\n')[0]).toBe(`cp --sparse=always ${meta} ${copy}`);
+      expect(plan[0].step).toMatch(/byte for byte/);
+      // The pack is named for what it is: the blocks that check, the damaged ones lost.
+      expect(plan[0].step).toMatch(/pack.*only a compact copy of the metadata blocks that check: the damaged blocks are not in it/);
+      const writers = plan
+        .flatMap((s) => (s.command ?? '').split('\n'))
+        .filter((c) => c.includes(`of=${meta} `) || /--auto-repair|--clear-needs-check-flag/.test(c));
+      expect(writers.length).toBeGreaterThan(0);
+      for (const w of writers) expect(w).toMatch(new RegExp(`^cmp (-n \\d+ )?${meta} ${copy} && `));
+    }
+  });
+
+  it('report, plan, the original byte for byte and packed, repaired metadata both thin_checks accept, candidate blocks and inferred exports', () => {
     const { meta: orig, data: origData } = recovery('a');
     const meta = copyOf(orig, 'kit.meta');
     const data = copyOf(origData, 'kit.data');
     const leaf = treeBlocks(meta, 1).leaves[0];
     const held = leafMappings(meta, leaf);
-    writeBlock(meta, leaf, new Uint8Array(4096));
+    // Overwritten, not zeroed: the damaged block's bytes must survive somewhere in the kit.
+    writeBlock(meta, leaf, new Uint8Array(4096).fill(0xa5));
     const truth = craftRelatives(orig, data, held, mappingsOf(repaired(meta, 'kit.repaired')));
     const before = readFileSync(meta);
     const dir = tmp.path('kit');
@@ -461,14 +486,22 @@ describe('the kit (-o DIR)', () => {
     expect(readFileSync(join(dir, 'plan.txt'), 'utf8')).toMatch(/metadata pack/);
     const roles = (role: string): Array<{ path: string; device_id?: number }> => report.kit.files.filter((f: { role: string }) => f.role === role);
     expect(roles('original_metadata_pack')).toHaveLength(1);
+    // The byte-for-byte copy keeps the damaged leaf; the pack keeps only blocks that check, so it unpacks that leaf as zeros.
+    expect(roles('original_metadata').map((f) => f.path)).toEqual(['original-metadata.bin']);
+    expect(readFileSync(join(dir, 'original-metadata.bin')).equals(before)).toBe(true);
+    const fromPack = tmp.path('kit-from-pack.meta');
+    expect(dmthin('metadata', 'unpack', '-i', join(dir, 'original-metadata.pack'), '-o', fromPack).code).toBe(0);
+    expect(readBlock(fromPack, leaf)).toEqual(new Uint8Array(4096));
+    expect(readBlock(fromPack, 0)).toEqual(readBlock(meta, 0));
     const rep = join(dir, roles('repaired_metadata')[0].path);
     if (tpt09) expect(oracle('0.9', 'thin_check', [rep]).code).toBe(0);
     if (tpt11) expect(oracle('1.1', 'thin_check', [rep]).code).toBe(0);
     if (tpt11) {
       const unpacked = tmp.path('kit-unpacked.meta');
       expect(oracle('1.1', 'thin_metadata_unpack', ['-i', join(dir, roles('original_metadata_pack')[0].path), '-o', unpacked]).code).toBe(0);
-      // Every block with a valid checksum comes back as it was (the zeroed leaf has none).
+      // Every block with a valid checksum comes back as it was; the overwritten leaf has none and comes back zero.
       expect(readBlock(unpacked, 0)).toEqual(readBlock(meta, 0));
+      expect(readBlock(unpacked, leaf)).toEqual(new Uint8Array(4096));
     }
     const bs = 65536;
     const dataBytes = readFileSync(data);

@@ -445,5 +445,5 @@ export function mib(bytes: number): string {
 function rivals(s: Salvage): string {
   const note = s.notes.find((n) => n.startsWith('other consistent generations with other devices exist'));
   if (!note) return '';
-  return `. Repair took thin ids ${s.devices.map((d) => d.devId).join(',')}, but ${note} — nothing in the trees says which is newest: if the pool had other devices (deleted ones come back in an older generation), use the one that matches`;
+  return `. Repair took thin ids ${s.devices.map((d) => d.devId).join(',')}, but ${note}: check the device list against the pool's (LVM's lvs -a, Docker's metadata/ files) before trusting it`;
 }

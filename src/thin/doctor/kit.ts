@@ -7,7 +7,9 @@
  *
  * - report.json: the report, with this kit in it;
  * - plan.txt: the steps in order;
- * - original-metadata.pack: the metadata as found (thin_metadata_pack's format);
+ * - original-metadata.bin: the metadata as found, byte for byte;
+ * - original-metadata.pack: a compact copy of its blocks that check
+ *   (thin_metadata_pack's format): damaged blocks are not in it;
  * - repaired.meta: what the best repair gives, in a device large enough
  *   to commit to (a larger one when the metadata was exhausted); it must
  *   check clean here too;
@@ -29,6 +31,7 @@ import type { PoolSource } from '../pool-source.js';
 import { repair } from '../repair/repair.js';
 import type { Diagnosis } from './diagnose.js';
 import type { Candidate, DoctorReport, KitFile } from './report.js';
+import { copyRaw } from './raw-copy.js';
 import { planText } from './text.js';
 
 export interface KitOptions {
@@ -88,6 +91,9 @@ export function writeKit(source: PoolSource, d: Diagnosis, dir: string, options:
   const stage = options.onStage ?? ((): void => {});
   return inNewDir(dir, d.report, options, (work, files) => {
     const at = (name: string): string => join(work, name);
+    stage('copying the original metadata');
+    copyRaw(source.metadata, at('original-metadata.bin'));
+    files.push({ path: 'original-metadata.bin', role: 'original_metadata' });
     stage('packing the original metadata');
     pack(source.metadata, at('original-metadata.pack'), source.files);
     files.push({ path: 'original-metadata.pack', role: 'original_metadata_pack' });

@@ -10,6 +10,11 @@ import { MetadataError } from '../../format/errors.js';
 import { MAX_DEPTH } from '../../pdata/btree/traversal.js';
 
 export function lookupMapping(reader: BlockReader, root: number | undefined, v: number): number | undefined {
+  return lookupMappingKnown(reader, root, v) ?? undefined;
+}
+
+/** The same, telling "not mapped" (null) from "not known" (undefined: a node on the way cannot be read). */
+export function lookupMappingKnown(reader: BlockReader, root: number | undefined, v: number): number | null | undefined {
   let b = root;
   for (let depth = 0; depth < MAX_DEPTH && b !== undefined; depth++) {
     if (b <= 0 || b >= reader.nrBlocks) return undefined;
@@ -31,8 +36,8 @@ export function lookupMapping(reader: BlockReader, root: number | undefined, v: 
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    if (at < 0) return undefined;
-    if (node.isLeaf) return node.key(at) === v ? node.dataBlock(at) : undefined;
+    if (at < 0) return null;
+    if (node.isLeaf) return node.key(at) === v ? node.dataBlock(at) : null;
     b = node.u64(at);
   }
   return undefined;

@@ -1,8 +1,10 @@
 /**
  * The steps for a raw pool (metadata and data files or devices named by
  * the user), in the order they must be taken, with the real paths and
- * sizes. The order is the point: the original metadata is packed first
- * (whatever happens, it can be examined again); the candidate blocks are
+ * sizes. The order is the point: the original metadata is copied byte
+ * for byte first (whatever happens, it can be examined again, damaged
+ * blocks and all: a pack keeps only the blocks that check), and nothing
+ * overwrites it unless that copy is there, equal to it; the candidate blocks are
  * copied out before anything activates the pool (a pool whose space maps
  * are rebuilt hands leaked blocks out to be overwritten); repair writes a
  * new device and never the original; the result is checked by both
@@ -23,12 +25,16 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
   const data = typeof source.data === 'string' ? source.data : (source.data?.name ?? "DATA (the pool's data device)");
   const q = shellQuote;
   const steps: PlanStep[] = [];
+  const before = `${meta}.before-doctor`;
+  const originalBytes = d.metadataBlocks * 4096;
   steps.push({
-    step: 'Keep the pool inactive until the last step: no activation, no thin_check --auto-repair or --clear-needs-check-flag, no lvconvert --repair, nothing that writes the metadata or the data.',
+    step:
+      `First, with the pool not loaded, copy the original metadata byte for byte (${originalBytes} bytes; holes where it is zero) to ${before}: whatever happens next it can be examined again, damaged blocks included, and no later step overwrites ${meta} unless this copy equals it. ` +
+      "The pack beside it (thin_metadata_pack's format, for sending) is only a compact copy of the metadata blocks that check: the damaged blocks are not in it, they unpack as zeros.",
+    command: [`cp --sparse=always ${q(meta)} ${q(before)}`, `dmthin metadata pack -i ${q(meta)} -o ${q(`${meta}.pack`)}`].join('\n'),
   });
   steps.push({
-    step: `Pack the original metadata first (${d.metadataBlocks} blocks), so that whatever happens next it can be examined again.`,
-    command: `dmthin metadata pack -i ${q(meta)} -o ${q(`${meta}.pack`)}`,
+    step: 'Keep the pool inactive until the last step: no activation, no thin_check --auto-repair or --clear-needs-check-flag, no lvconvert --repair, nothing that writes the metadata or the data.',
   });
   if (candidates.length > 0 && d.blockBytes) {
     const bs = d.blockBytes;
@@ -51,7 +57,13 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       step: `Give the pool its whole data device back: it must hold at least ${p?.facts?.needed ?? 'nr_data_blocks x block size'} bytes (a truncated image copied again, the missing disk attached). Never shrink the pool's data space map to fit.`,
     });
   }
-  if (d.repairError !== undefined && !/data block size/.test(d.repairError)) {
+  if (d.repairError !== undefined && /newest generation cannot be told/.test(d.repairError)) {
+    // Repair refuses to guess; the admin knows the device list, which decides it.
+    steps.push({
+      step: `No superblock says which generation of the trees is newest, and the trees do not order them (${d.repairError}). Compare each one's thin ids with the devices the pool should have (LVM: lvs -a -o lv_name,thin_id; Docker: the metadata/ files' device_id), then repair with that one's two override roots into a new device of ${d.metadataBlocks * 4096} bytes.`,
+      command: `dmthin repair -i ${q(meta)} -o ${q(`${meta}.repaired`)} --override-mapping-root M --override-details-root D${d.dataBlockSize !== undefined ? ` --data-block-size ${d.dataBlockSize}` : ''}`,
+    });
+  } else if (d.repairError !== undefined && !/data block size/.test(d.repairError)) {
     steps.push({
       step: `Repair cannot rebuild this metadata as it is (${d.repairError}). Make sure ${meta} is the pool's whole metadata device (not an XML dump, not a partition of the wrong disk); else restore the newest backup (thin_dump XML with dmthin restore, or a pack with dmthin metadata unpack) into a new device.`,
     });
@@ -74,23 +86,27 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       step: 'Check the result with both thin_check generations, thin-provisioning-tools 0.9 and 1.x (LVM runs the one installed at activation): both must pass.',
       command: `thin_check ${q(`${meta}.repaired`)}`,
     });
+    // cmp first: the dd runs only while the byte-for-byte copy of step 1 holds what it overwrites.
+    const swap = `cmp -n ${originalBytes} ${q(meta)} ${q(before)} && dd if=${q(`${meta}.repaired`)} of=${q(meta)} bs=4096 conv=fsync`;
     steps.push({
       step: d.space
-        ? `Swap it in: grow the pool's metadata device to ${bytes} bytes, copy the repaired metadata onto it, and load the pool with it; keep the original's pack until the pool has run a while.`
-        : "Swap it in: with the pool not loaded, copy the repaired metadata onto the pool's metadata device (or load the pool with the new device); keep the original's pack until the pool has run a while.",
-      command: `dd if=${q(`${meta}.repaired`)} of=${q(meta)} bs=4096 conv=fsync`,
+        ? `Swap it in: grow the pool's metadata device to ${bytes} bytes, copy the repaired metadata onto it (only if ${before} holds the original: cmp checks), and load the pool with it; keep ${before} until the pool has run a while.`
+        : `Swap it in: with the pool not loaded, copy the repaired metadata onto the pool's metadata device (only if ${before} holds the original: cmp checks), or load the pool with the new device; keep ${before} until the pool has run a while.`,
+      command: swap,
     });
   } else {
     if (codes.has('leaked_blocks')) {
       steps.push({
-        step: 'Give the leaked blocks back (only after the candidates are saved): the one repair check makes.',
-        command: `dmthin check --auto-repair ${q(meta)}`,
+        step: `Give the leaked blocks back (only after the candidates are saved, and only while ${before} holds the original: cmp checks): the one repair check makes, in place.`,
+        command: `cmp ${q(meta)} ${q(before)} && dmthin check --auto-repair ${q(meta)}`,
       });
     }
     if (codes.has('needs_check_flag')) {
       steps.push({
-        step: 'Clear needs_check: check clears it only when the metadata checks clean.',
-        command: `dmthin check --clear-needs-check-flag ${q(meta)}`,
+        step: `Clear needs_check: check clears it (in place) only when the metadata checks clean${codes.has('leaked_blocks') ? '' : `, and only while ${before} holds the original (cmp checks)`}.`,
+        command: codes.has('leaked_blocks')
+          ? `dmthin check --clear-needs-check-flag ${q(meta)}`
+          : `cmp ${q(meta)} ${q(before)} && dmthin check --clear-needs-check-flag ${q(meta)}`,
       });
     }
   }
@@ -99,11 +115,11 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
   }
   if (candidates.some((c) => c.matches.length > 0)) {
     steps.push({
-      step: "Only then look at the candidates: `dmthin doctor -o DIR` writes each matched device's export with the candidate blocks placed where the evidence says (inferred, never written into the metadata); copy from it what the device lost, check it (fsck -n), and keep the repaired device as it is.",
+      step: "Only then look at the candidates: `dmthin doctor -o DIR` writes each matched device's export with the candidate blocks placed where the evidence says (inferred, never written into the metadata); copy from it what the device lost, check it (fsck -n IMAGE; an image that begins with a partition table, as a VM's disk does (blkid -p IMAGE says PTTYPE), is mapped first: L=$(losetup -P --show -f --read-only IMAGE), fsck -n each of its partitions holding a filesystem (/dev/loopNpM), losetup -d $L), and keep the repaired device as it is.",
     });
   }
   steps.push({
-    step: 'What not to do: repair into the original device; repair exhausted metadata into a device of the same size; give back leaked blocks or activate before the candidates are saved; delete the original metadata (or its pack) before the repaired pool is proven.',
+    step: 'What not to do: repair into the original device; repair exhausted metadata into a device of the same size; give back leaked blocks or activate before the candidates are saved; delete the byte-for-byte copy of the original metadata before the repaired pool is proven (its pack is no substitute: it lost the damaged blocks).',
   });
   return steps;
 }

@@ -92,7 +92,7 @@ export interface PlanStep {
   command?: string;
 }
 
-export type KitRole = 'repaired_metadata' | 'vg_text' | 'original_metadata_pack' | 'candidate_block' | 'inferred_export';
+export type KitRole = 'repaired_metadata' | 'vg_text' | 'original_metadata' | 'original_metadata_pack' | 'candidate_block' | 'inferred_export';
 
 export interface KitFile {
   path: string;

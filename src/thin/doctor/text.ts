@@ -4,6 +4,7 @@
  * prints its report through this.
  */
 import { deviceLabel } from './diagnose.js';
+import { kitRoleText } from './kit-contents.js';
 import type { ByteRange, DoctorReport } from './report.js';
 
 /** Candidates listed one by one up to this many. */
@@ -53,7 +54,13 @@ export function reportText(r: DoctorReport): string {
   }
   if (r.kit) {
     out.push('', `Kit written to ${r.kit.dir}:`, '  report.json (this report), plan.txt (the steps)');
-    for (const f of r.kit.files) out.push(`  ${f.path} (${f.role}${f.deviceId !== undefined ? `, thin device ${f.deviceId}` : ''})`);
+    // Each role said once, at its first file: a kit of many candidate blocks lists them, not the words again.
+    const said = new Set<string>();
+    for (const f of r.kit.files) {
+      const what = said.has(f.role) ? '' : `: ${kitRoleText(f.role)}`;
+      said.add(f.role);
+      out.push(`  ${f.path} (${f.role}${f.deviceId !== undefined ? `, thin device ${f.deviceId}` : ''})${what}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

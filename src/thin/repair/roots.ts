@@ -15,6 +15,7 @@ import { BTreeTraversal } from '../../pdata/btree/traversal.js';
 import { SpaceMapLookup } from '../../pdata/space-map/lookup.js';
 import { type DetailsTree, SalvageContext, type TopLevel, countLeafData, mappingLeafCheck } from './context.js';
 import type { SuperblockEvidence } from './superblock-evidence.js';
+import { type GenerationDevice, newestGeneration } from './generation-order.js';
 
 interface RankedPair {
   top: TopLevel;
@@ -29,6 +30,8 @@ interface RankedPair {
 
 export class RootFinder {
   private candidates: { tops: TopLevel[]; dets: DetailsTree[] } | undefined;
+  /** Generations nothing orders against the one taken (it is the widest of them). */
+  private unordered: RankedPair[] = [];
 
   constructor(private readonly ctx: SalvageContext) {}
 
@@ -321,24 +324,48 @@ export class RootFinder {
     return pairs;
   }
 
-  /** Without a usable superblock: the newest consistent pair, or a top level alone. */
+  /**
+   * Without a usable superblock: the newest consistent pair, or a top level
+   * alone. A pair is newer than another only where the trees say so: a
+   * device both list has, in one, a higher transaction id in its details or
+   * a newer tree (a newer mapping time, or more mappings at it). Pairs that
+   * list the same trees for the devices they share differ only by devices
+   * created or deleted, which nothing on disk orders: the one listing every
+   * such device is taken (a deleted device comes back, and nothing is lost);
+   * where none lists them all, or the trees contradict each other, nothing
+   * is chosen: the admin picks with the override roots, knowing which
+   * devices the pool should have.
+   */
   private bestGuess(): { top: TopLevel | undefined; det: DetailsTree | undefined } {
     const pairs = this.rankedPairs();
     const { tops } = this.findCandidates();
     if (pairs.length > 0) {
-      const p = pairs[0];
+      const p = this.newestPair(pairs);
       this.ctx.note(
         `chose mapping root ${p.top.root} and details root ${p.det.root}: ${p.det.details.size} devices, ${p.mappings} mappings, ` +
           `${p.newest[1]} of them at the newest time ${p.newest[0]}` +
           (p.exact ? "; every device's mapped_blocks matches its tree" : ''),
       );
-      const rivals = pairs.slice(1).filter((q) => q.exact && [...q.det.details.keys()].join() !== [...p.det.details.keys()].join());
+      // One line per other device list (the same list often survives in several copies); an empty pool's is its first state.
+      const seen = new Set([[...p.det.details.keys()].join()]);
+      const rivals = pairs.filter((q) => {
+        const ids = [...q.det.details.keys()].join();
+        if (!q.exact || q.det.details.size === 0 || seen.has(ids)) return false;
+        seen.add(ids);
+        return true;
+      });
       if (rivals.length > 0) {
         this.ctx.note(
           `other consistent generations with other devices exist (${rivals
             .slice(0, 5)
             .map((q) => `mapping ${q.top.root}/details ${q.det.root}: thin ids ${[...q.det.details.keys()].join(',')}`)
-            .join('; ')}); to use one, repeat with --override-mapping-root and --override-details-root`,
+            .join('; ')}${rivals.length > 5 ? `; ${rivals.length - 5} more` : ''})` +
+            (this.unordered.some((q) => q.det.details.size > 0)
+              ? `; of these, thin ids ${[...new Set(this.unordered.filter((q) => q.det.details.size > 0).map((q) => [...q.det.details.keys()].join(',')))].join(' and thin ids ')} ` +
+                'list the same trees as the one chosen for the devices they share, so they differ only by devices created or deleted, which nothing on disk orders: ' +
+                'the one chosen lists every such device, so none is dropped and a device deleted after the last write comes back (delete it again)'
+              : '') +
+            '; to use one, repeat with --override-mapping-root and --override-details-root',
         );
       }
       return { top: p.top, det: p.det };
@@ -357,6 +384,47 @@ export class RootFinder {
           ? ` (it is truncated: ${this.ctx.n} of the ${this.ctx.truncated} blocks the superblock names; is the whole device or file there?)`
           : ''),
     );
+  }
+
+  /** The pair no other consistent pair is newer than (generation-order.ts); refuses when that is not one pair. */
+  private newestPair(pairs: RankedPair[]): RankedPair {
+    const exact = pairs.filter((q) => q.exact);
+    if (exact.length < 2) return pairs[0];
+    const scan = this.ctx.nodeScan();
+    const memo = new Map<number, [number, number]>();
+    const gens = exact.map((q) => {
+      const devices = new Map<number, GenerationDevice>();
+      for (const [id, d] of q.det.details) {
+        const root = q.top.ids.get(id);
+        if (root !== undefined) devices.set(id, { root, transactionId: d.transactionId, newest: this.newestTime(scan, root, memo) });
+      }
+      return { pair: q, devices };
+    });
+    const r = newestGeneration(gens);
+    if (!r) return pairs[0];
+    const ids = (q: RankedPair): string => [...q.det.details.keys()].join(',');
+    const describe = (q: RankedPair): string =>
+      `mapping root ${q.top.root} with details root ${q.det.root} (thin ids ${ids(q)}; ${q.mappings} mappings, newest time ${q.newest[0]})`;
+    const choices = (list: RankedPair[]): string =>
+      list
+        .slice(0, 5)
+        .map((q) => `--override-mapping-root ${q.top.root} --override-details-root ${q.det.root} for thin ids ${ids(q)}`)
+        .join('; ');
+    if (r.kind === 'contradictory') {
+      const [a, b] = r.between;
+      throw new UsageError(
+        `without a superblock, the newest generation cannot be told: ${describe(a.pair)} and ${describe(b.pair)} each hold the newer tree of some device they both list. ` +
+          `Nothing is chosen; repeat with the roots of the one to rebuild (${choices(r.newest.map((g) => g.pair))}); dmthin ls --deleted lists what each holds`,
+      );
+    }
+    if (r.kind === 'no-widest') {
+      throw new UsageError(
+        `without a superblock, the newest generation cannot be told: ${r.newest.map((g) => describe(g.pair)).join(' and ')} list the same trees for the devices they share ` +
+          `and none lists every device (devices were created and deleted). Nothing is chosen; repeat with the roots of the one the pool should have (${choices(r.newest.map((g) => g.pair))})`,
+      );
+    }
+    this.unordered = r.unordered.map((g) => g.pair);
+    return r.chosen.pair;
   }
 
   /** [newest mapping time, mappings at that time] under `root`, shared subtrees counted per reference. */

@@ -1,0 +1,102 @@
+/**
+ * A thin device's virtual bytes as a ByteSource: each read goes down the
+ * device's mapping tree to the data blocks it names and reads them from the
+ * pool's data device; unmapped blocks read as zeros, as the kernel gives
+ * them. What reads a filesystem on a thin device offline (file-level diffs,
+ * what a lost range held) reads only the blocks it asks for, not the device.
+ *
+ * A node that cannot be read on the way is an error naming its block
+ * (MetadataError), never zeros: a reader above could not tell those from
+ * data. The last leaf is kept (a copy: the reader's cache reuses its
+ * buffers), so reads that walk forward cost one lookup per leaf.
+ */
+import type { BlockReader } from '../io/block-reader.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { BTreeNode } from '../format/btree-node.js';
+import { MetadataError } from '../format/errors.js';
+import { MAX_DEPTH } from '../pdata/btree/traversal.js';
+import { UsageError } from '../errors.js';
+
+export class ThinDeviceSource implements ByteSource {
+  /** Bytes read from the data device so far (what a diff reports it read). */
+  dataBytesRead = 0;
+  private leaf: BTreeNode | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly reader: BlockReader,
+    private readonly root: number,
+    private readonly data: ByteSource,
+    private readonly blockBytes: number,
+    /** The device's size in bytes (LVM's or Docker's; the kernel's table line). */
+    readonly size: number,
+  ) {}
+
+  /** The data block virtual block `v` maps to, or undefined when unmapped. */
+  dataBlockOf(v: number): number | undefined {
+    const cached = this.leaf;
+    if (cached && cached.nrEntries > 0 && v >= cached.key(0) && v <= cached.key(cached.nrEntries - 1)) return inLeaf(cached, v);
+    let b = this.root;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      if (b <= 0 || b >= this.reader.nrBlocks)
+        throw new MetadataError(b, `${this.name}: mapping tree node at block ${b} is outside the metadata (${this.reader.nrBlocks} blocks)`);
+      const node = BTreeNode.validated(this.reader.read(b), b, 8);
+      if (node.isLeaf) {
+        this.leaf = new BTreeNode(node.bytes.slice(), b);
+        return inLeaf(node, v);
+      }
+      const at = lastNotAbove(node, v);
+      if (at < 0) return undefined;
+      b = node.u64(at);
+    }
+    throw new MetadataError(this.root, `${this.name}: mapping tree deeper than ${MAX_DEPTH} levels (a cycle)`);
+  }
+
+  readAt(dst: Uint8Array, position: number): void {
+    if (position < 0 || position + dst.length > this.size) {
+      throw new UsageError(`${this.name}: read of ${dst.length} bytes at ${position} is outside the device (${this.size} bytes)`);
+    }
+    const bs = this.blockBytes;
+    let done = 0;
+    while (done < dst.length) {
+      const at = position + done;
+      const v = Math.floor(at / bs);
+      const inBlock = at - v * bs;
+      const n = Math.min(dst.length - done, bs - inBlock);
+      const part = dst.subarray(done, done + n);
+      const d = this.dataBlockOf(v);
+      if (d === undefined) part.fill(0);
+      else {
+        this.data.readAt(part, d * bs + inBlock);
+        this.dataBytesRead += n;
+      }
+      done += n;
+    }
+  }
+
+  async readAtAsync(dst: Uint8Array, position: number): Promise<void> {
+    this.readAt(dst, position);
+  }
+
+  /** The metadata reader and the data source belong to the caller. */
+  close(): void {}
+}
+
+function lastNotAbove(node: BTreeNode, v: number): number {
+  let lo = 0;
+  let hi = node.nrEntries - 1;
+  let at = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (node.key(mid) <= v) {
+      at = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return at;
+}
+
+function inLeaf(node: BTreeNode, v: number): number | undefined {
+  const at = lastNotAbove(node, v);
+  return at >= 0 && node.key(at) === v ? node.dataBlock(at) : undefined;
+}
