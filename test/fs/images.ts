@@ -5,7 +5,7 @@
  * kernel does; `touchDir` sets them the way a mounted filesystem would.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { ByteSource } from '../../src/io/byte-source.js';
 
 export const mke2fs = ['/usr/sbin/mke2fs', '/sbin/mke2fs'].find(existsSync);
@@ -43,19 +43,34 @@ export function touch(img: string, paths: string[]): void {
   );
 }
 
-/** The byte ranges where two equal-size files differ, at `grain` bytes (a thin pool's block). */
+/** The byte ranges where two files differ, at `grain` bytes (a thin pool's block); read a chunk at a time, images may be 10 GiB. */
 export function differingRanges(a: string, b: string, grain = 4096): { offset: number; length: number }[] {
-  const x = readFileSync(a);
-  const y = readFileSync(b);
+  const fa = openSync(a, 'r');
+  const fb = openSync(b, 'r');
+  const n = Math.max(fstatSync(fa).size, fstatSync(fb).size);
+  const chunk = grain * Math.max(1, Math.floor((4 << 20) / grain));
+  const x = Buffer.alloc(chunk);
+  const y = Buffer.alloc(chunk);
   const out: { offset: number; length: number }[] = [];
-  const n = Math.max(x.length, y.length);
-  for (let off = 0; off < n; off += grain) {
-    const end = Math.min(off + grain, n);
-    if (Buffer.compare(x.subarray(off, end), y.subarray(off, end)) !== 0) {
-      const last = out[out.length - 1];
-      if (last && last.offset + last.length === off) last.length += end - off;
-      else out.push({ offset: off, length: end - off });
+  try {
+    for (let base = 0; base < n; base += chunk) {
+      x.fill(0);
+      y.fill(0);
+      readSync(fa, x, 0, chunk, base);
+      readSync(fb, y, 0, chunk, base);
+      if (x.equals(y)) continue;
+      for (let off = 0; off < chunk && base + off < n; off += grain) {
+        const end = Math.min(off + grain, n - base);
+        if (Buffer.compare(x.subarray(off, end), y.subarray(off, end)) !== 0) {
+          const last = out[out.length - 1];
+          if (last && last.offset + last.length === base + off) last.length += end - off;
+          else out.push({ offset: base + off, length: end - off });
+        }
+      }
     }
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
   }
   return out;
 }
