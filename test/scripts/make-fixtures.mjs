@@ -21,7 +21,7 @@ for (const f of readdirSync(out)) {
   if (f.endsWith('.meta') || f.endsWith('.pv') || f.endsWith('.data')) {
     execFileSync('sh', ['-c', `xz -9e -T1 -c "${join(out, f)}" > "${join(dest, `${f}.xz`)}"`]);
     console.log(`fixtures/${f}.xz`);
-  } else if (f.endsWith('.facts')) {
+  } else if (f.endsWith('.facts') || f.endsWith('.expected.json')) {
     copyFileSync(join(out, f), join(dest, f));
     console.log(`fixtures/${f}`);
   }

@@ -2,11 +2,12 @@
 # Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
 # in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR
 # [NAMES]: NAMES (space-separated: snapshots many-thins generations lvm-single
-# lvm-striped lvm-disk lvm-repaired recovery)
+# lvm-striped lvm-disk lvm-repaired recovery fsdiff)
 # makes only those. Writes OUT_DIR/*.meta and *.pv (xz'ed by the caller) and
-# OUT_DIR/*.facts (what the kernel and LVM reported while the pool was live).
+# OUT_DIR/*.facts (what the kernel and LVM reported while the pool was live)
+# and *.expected.json (fsdiff: the changes read from the mounted filesystems).
 set -eu
-ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired recovery}
+ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired recovery fsdiff}
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 DMTHIN="node $ROOT/dist/dmthin.cjs"
 mkdir -p "$OUT"; cd "$OUT"
@@ -324,5 +325,102 @@ $DMTHIN thin delete $P 5
 copy recovery-d
 $DMTHIN pool destroy $P
 rm -f recovery.work.meta recovery.work.data
+fi
+if want fsdiff; then
+# Fixture 9: filesystems on thin volumes, for file-level diffs. A pool of
+# 64 KiB blocks (skip-zeroing: what nothing wrote stays unprovisioned);
+# thin 1 holds ext4 (4 KiB blocks), thin 3 XFS (320 MiB: mkfs.xfs makes
+# nothing smaller than 300 MB). Each is filled with a tree, unmounted and
+# snapshotted (2 of 1, 4 of 3), then mounted again and changed in every way
+# a diff must name. The truth is taken from the mounted filesystems: the
+# snapshot and the origin mounted read-only and walked whole by
+# fsdiff-truth.mjs (every path, and the list `docker diff` would print).
+# The facts hold what the kernel read from each device (md5) and its status.
+P=fx9-pool
+M=/run/fx9
+gen() { seq -f "$1 %08g" 1 $(($2 / 10 + 1)) | head -c $2; } # gen TAG BYTES: distinct text that xz packs small
+fill() { # fill DIR: the tree each filesystem starts with
+  d=$1
+  mkdir -p $d/etc/app/keys $d/home/user/doomdir/sub $d/srv/olddir/inner $d/data $d/var/lib/deep/a/b/c/d/e/f/g
+  for i in 1 2 3 4 5; do mkdir -p $d/usr/share/doc/pkg$i; echo "package $i readme" > $d/usr/share/doc/pkg$i/README; done
+  echo "listen 80" > $d/etc/app/conf.txt
+  echo "ssh-ed25519 AAAAC3Nza admin@host" > $d/etc/app/keys/authorized_keys
+  echo "leaf" > $d/var/lib/deep/a/b/c/d/e/f/leaf.txt
+  echo "other" > $d/var/lib/deep/a/b/c/d/e/f/g/other.txt
+  echo "notes" > $d/home/user/notes.txt
+  seq 1 200 > $d/home/user/log.txt
+  gen big 200000 > $d/home/user/big.bin
+  echo "doomed" > $d/home/user/doomed.txt
+  echo "x" > $d/home/user/doomdir/sub/x.txt; echo "y" > $d/home/user/doomdir/y.txt
+  echo "i" > $d/srv/olddir/inner/i.txt; echo "j" > $d/srv/olddir/j.txt
+  truncate -s 8M $d/data/sparse.img
+  gen sparse0 65536 | dd of=$d/data/sparse.img conv=notrunc 2>/dev/null
+  gen sparse96 65536 | dd of=$d/data/sparse.img bs=64k seek=96 conv=notrunc 2>/dev/null
+  gen orig 100000 > $d/data/orig.bin
+  ln $d/data/orig.bin $d/data/link.bin
+  ln -s orig.bin $d/data/current
+  # A file of several extents: appends with another file written between, each synced.
+  for i in 1 2 3 4 5 6; do
+    gen frag$i 65536 >> $d/data/frag.bin; sync $d/data/frag.bin
+    gen filler$i 16384 >> $d/data/filler-$i.bin; sync $d/data/filler-$i.bin
+  done
+}
+change() { # change DIR: what happens after the snapshot
+  d=$1
+  echo "new setting" > $d/etc/app/new.conf
+  mkdir -p $d/opt/newpkg/bin; echo "#!/bin/sh" > $d/opt/newpkg/bin/tool
+  echo "listen 81" | dd of=$d/etc/app/conf.txt conv=notrunc 2>/dev/null
+  echo "ssh-rsa AAAAB3Nza intruder@evil" >> $d/etc/app/keys/authorized_keys
+  seq 201 260 >> $d/home/user/log.txt
+  rm $d/home/user/doomed.txt
+  rm -r $d/home/user/doomdir
+  mv $d/home/user/notes.txt $d/home/user/notes-renamed.txt
+  mv $d/usr/share/doc/pkg5 $d/usr/share/doc/pkg5-moved
+  ln $d/data/orig.bin $d/home/user/orig-link.bin
+  truncate -s 10000 $d/home/user/big.bin
+  gen sparse48 65536 | dd of=$d/data/sparse.img bs=64k seek=48 conv=notrunc 2>/dev/null
+  rm $d/var/lib/deep/a/b/c/d/e/f/leaf.txt
+  echo "new deep" > $d/var/lib/deep/a/b/c/d/e/f/g/new-deep.txt
+  rm -r $d/srv/olddir; echo "now a file" > $d/srv/olddir
+  ln -sfn link.bin $d/data/current
+  gen frag-rewrite 65536 | dd of=$d/data/frag.bin bs=64k seek=2 conv=notrunc 2>/dev/null
+}
+fsrun() { # fsrun FS ORIGIN SNAP SIZE: make, fill, snapshot, change, record
+  fs=$1; o=$2; s=$3
+  $DMTHIN thin create $P $o --size $4 --name fx9-t$o
+  if [ $fs = ext4 ]; then mkfs.ext4 -q -b 4096 -E lazy_itable_init=0,lazy_journal_init=0,nodiscard /dev/mapper/fx9-t$o
+  else mkfs.xfs -q -K /dev/mapper/fx9-t$o; fi
+  mkdir -p $M/$fs; mount -t $fs /dev/mapper/fx9-t$o $M/$fs
+  fill $M/$fs
+  echo "$fs frag.bin $(filefrag $M/$fs/data/frag.bin | sed 's/.*: //')" >> fsdiff.facts
+  umount $M/$fs
+  $DMTHIN snap create $P $s $o --name fx9-s$s
+  mount -t $fs /dev/mapper/fx9-t$o $M/$fs
+  change $M/$fs
+  umount $M/$fs
+  ro=ro,noload; [ $fs = xfs ] && ro=ro,norecovery,nouuid
+  mkdir -p $M/$fs-before $M/$fs-after
+  mount -t $fs -o $ro /dev/mapper/fx9-s$s $M/$fs-before
+  mount -t $fs -o $ro /dev/mapper/fx9-t$o $M/$fs-after
+  node $ROOT/test/kernel/guest/fsdiff-truth.mjs $fs $M/$fs-before $M/$fs-after > fsdiff-$fs.json
+  umount $M/$fs-before; umount $M/$fs-after
+}
+: > fsdiff.facts
+$DMTHIN pool create $P --data fsdiff.work.data --metadata fsdiff.work.meta --data-size 256M --metadata-size 4M --block-size 64k --skip-zeroing
+fsrun ext4 1 2 64M
+fsrun xfs 3 4 320M
+dmsetup status $P | sed 's/^/status /' >> fsdiff.facts
+for d in 1 2 3 4; do
+  name=fx9-t$d; [ -e /dev/mapper/$name ] || name=fx9-s$d
+  echo "thin $d $(blockdev --getsize64 /dev/mapper/$name) bytes, $(dmsetup status $name | cut -d' ' -f4) sectors mapped, md5 $(md5sum < /dev/mapper/$name | cut -d' ' -f1)" >> fsdiff.facts
+done
+node -e '
+  const fs = require("fs"); const r = {};
+  for (const f of ["ext4", "xfs"]) r[f] = JSON.parse(fs.readFileSync(`fsdiff-${f}.json`, "utf8"));
+  r.ext4.origin = 1; r.ext4.snapshot = 2; r.xfs.origin = 3; r.xfs.snapshot = 4;
+  fs.writeFileSync("fsdiff.expected.json", JSON.stringify(r, null, 1) + "\n");'
+rm -f fsdiff-ext4.json fsdiff-xfs.json
+$DMTHIN pool destroy $P
+mv fsdiff.work.meta fsdiff.meta; mv fsdiff.work.data fsdiff.data
 fi
 ls -la "$OUT"
