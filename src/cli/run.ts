@@ -2,6 +2,7 @@
 import { ArgumentError, UsageError } from '../errors.js';
 import { CommandError } from '../driver/exec.js';
 import { MetadataError } from '../format/errors.js';
+import { FsError } from '../fs/errors.js';
 import { errnoWords } from '../io/files.js';
 import { printJson, wantsJson } from './json.js';
 
@@ -36,10 +37,18 @@ export function run(body: () => number | Promise<number>): Promise<void> {
       (e: unknown) => {
         const code = e instanceof ArgumentError ? 2 : 1;
         const err = e as NodeJS.ErrnoException;
-        if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError) {
+        if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError || e instanceof FsError) {
           reportError(
             err.message,
-            e instanceof ArgumentError ? 'usage' : e instanceof MetadataError ? 'metadata' : e instanceof CommandError ? 'command' : 'failed',
+            e instanceof ArgumentError
+              ? 'usage'
+              : e instanceof MetadataError
+                ? 'metadata'
+                : e instanceof CommandError
+                  ? 'command'
+                  : e instanceof FsError
+                    ? 'filesystem'
+                    : 'failed',
             code,
           );
         } else if (err && typeof err.code === 'string' && err.syscall) {

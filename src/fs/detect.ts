@@ -11,6 +11,8 @@ export interface Detected {
   type: FsType;
   /** One line for a human: "ext4, 4096-byte blocks, 65536 blocks". */
   summary: string;
+  /** The filesystem's size as its superblock gives it (blocks x block size), or 0 when the block size is not one it could be. */
+  bytes: number;
 }
 
 const EXT_MAGIC = 0xef53;
@@ -31,7 +33,7 @@ export function detectFilesystem(src: ByteSource): Detected | undefined {
       const log = v.getUint32(0x18, true);
       const blockSize = log <= 6 ? 1024 << log : 0;
       const blocks = v.getUint32(0x4, true) + ((incompat & 0x80) !== 0 ? v.getUint32(0x150, true) * 2 ** 32 : 0);
-      return { type, summary: `${type}, ${blockSize}-byte blocks, ${blocks} blocks` };
+      return { type, summary: `${type}, ${blockSize}-byte blocks, ${blocks} blocks`, bytes: blockSize * blocks };
     }
   }
   if (src.size >= 512) {
@@ -41,7 +43,7 @@ export function detectFilesystem(src: ByteSource): Detected | undefined {
     if (v.getUint32(0, false) === 0x58465342) {
       const blockSize = v.getUint32(4, false);
       const blocks = Number(v.getBigUint64(8, false));
-      return { type: 'xfs', summary: `xfs, ${blockSize}-byte blocks, ${blocks} blocks` };
+      return { type: 'xfs', summary: `xfs, ${blockSize}-byte blocks, ${blocks} blocks`, bytes: blockSize * blocks };
     }
   }
   return undefined;

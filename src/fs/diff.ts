@@ -24,7 +24,7 @@ export interface FileChange {
   path: string;
   /** The inode the path names after (added, changed) or before (deleted). */
   inode: number;
-  /** Undefined where the path did not exist (added) or is a directory. */
+  /** Undefined on the side where the path did not exist (before for added, after for deleted). */
   sizeBefore?: number;
   sizeAfter?: number;
 }
@@ -171,7 +171,7 @@ class Differ {
       // A deleted path is listed where its directory is still there (docker diff lists a deleted directory alone).
       if (a && !this.named(this.before, ino))
         for (const p of this.locate(this.before, a))
-          if (!this.changes.has(p) && this.lookup(parentOf(p)) !== undefined) this.add({ kind: 'deleted', path: p, inode: ino, sizeBefore: sizeOf(a) });
+          if (!this.changes.has(p) && this.isDirAfter(this.lookup(parentOf(p)))) this.add({ kind: 'deleted', path: p, inode: ino, sizeBefore: sizeOf(a) });
       return;
     }
     if (isDir(a) && isDir(b)) this.dirChanged(a, b);
@@ -219,7 +219,8 @@ class Differ {
     }
     const b = this.after.inode(newIno);
     this.add({ kind: 'changed', path, inode: newIno, sizeBefore: sizeOf(a), sizeAfter: sizeOf(b) });
-    if (!isDir(a) && !isDir(b)) return;
+    // A directory replaced by a file is one change, as docker diff lists it: what it held is not listed.
+    if (!isDir(b)) return;
     // Directories have one name each: one reached twice holds its own ancestor, and would be compared without end.
     const pair = `${oldIno}:${newIno}`;
     if (this.compared.has(pair))
@@ -283,16 +284,29 @@ class Differ {
         p = p.slice(0, k);
         if (this.changes.has(p)) continue;
         const ino = this.lookup(p);
-        this.add({ kind: 'changed', path: p, inode: ino ?? 0 });
+        const was = this.lookup(p, this.before);
+        const a = was === undefined ? undefined : this.inodeOr(this.before, was);
+        const b = ino === undefined ? undefined : this.inodeOr(this.after, ino);
+        this.add({ kind: 'changed', path: p, inode: ino ?? 0, ...(a ? { sizeBefore: sizeOf(a) } : {}), ...(b ? { sizeAfter: sizeOf(b) } : {}) });
       }
     }
   }
 
-  /** The inode a path names after, by its directories (those are read already). */
-  private lookup(path: string): number | undefined {
+  /** Whether inode `ino` is a directory after (a deleted path is listed only where its directory still is one). */
+  private isDirAfter(ino: number | undefined): boolean {
+    if (ino === undefined) return false;
+    const i = this.after.inode(ino);
+    return inUse(i) && isDir(i);
+  }
+
+  /** The inode a path names in `vol` (after, unless told), by its directories (those are read already). */
+  private lookup(path: string, vol: Ext4Volume = this.after): number | undefined {
     let ino = 2;
     for (const name of path.split('/').filter(Boolean)) {
-      const e = this.after.dirEntries(this.after.inode(ino)).find((x) => x.name === name);
+      // A directory of the path may be a file on this side (a directory replaced by a file).
+      const dir = vol.inode(ino);
+      if (!inUse(dir) || !isDir(dir)) return undefined;
+      const e = vol.dirEntries(dir).find((x) => x.name === name);
       if (!e) return undefined;
       ino = e.ino;
     }
@@ -317,6 +331,7 @@ function entryMap(entries: { name: string; ino: number }[]): Map<string, number>
   return m;
 }
 
-function sizeOf(i: Ext4Inode): number | undefined {
-  return isDir(i) ? undefined : i.size;
+/** The size stat gives (a directory's too: its blocks' bytes). */
+function sizeOf(i: Ext4Inode): number {
+  return i.size;
 }

@@ -52,6 +52,20 @@ export class ThinDeviceSource implements ByteSource {
     throw new MetadataError(this.root, `${this.name}: mapping tree deeper than ${MAX_DEPTH} levels (a cycle)`);
   }
 
+  /** The highest virtual block the device maps, or -1: down the rightmost path only. */
+  highestMapped(): number {
+    let b = this.root;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      if (b <= 0 || b >= this.reader.nrBlocks)
+        throw new MetadataError(b, `${this.name}: mapping tree node at block ${b} is outside the metadata (${this.reader.nrBlocks} blocks)`);
+      const node = BTreeNode.validated(this.reader.read(b), b, 8);
+      if (node.nrEntries === 0) return -1;
+      if (node.isLeaf) return node.key(node.nrEntries - 1);
+      b = node.u64(node.nrEntries - 1);
+    }
+    throw new MetadataError(this.root, `${this.name}: mapping tree deeper than ${MAX_DEPTH} levels (a cycle)`);
+  }
+
   readAt(dst: Uint8Array, position: number): void {
     if (position < 0 || position + dst.length > this.size) {
       throw new UsageError(`${this.name}: read of ${dst.length} bytes at ${position} is outside the device (${this.size} bytes)`);

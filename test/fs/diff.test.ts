@@ -78,7 +78,10 @@ function expected(beforeImg: string, afterImg: string): string[] {
     else if (o.ino !== e.ino || o.mode !== e.mode || o.uid !== e.uid || o.gid !== e.gid || (!isDirMode(e.mode) && (o.size !== e.size || o.mtime !== e.mtime)))
       out.set(p, 'C');
   }
-  for (const p of a.keys()) if (!b.has(p) && (b.has(parentOf(p)) || parentOf(p) === '/')) out.set(p, 'D');
+  // go-archive's ChangesDirs looks into an old directory's children only where the new path is a directory too:
+  // a directory replaced by a file is one C, its old entries not listed.
+  const dirAfter = (q: string) => q === '/' || isDirMode(b.get(q)?.mode ?? 0);
+  for (const p of a.keys()) if (!b.has(p) && dirAfter(parentOf(p))) out.set(p, 'D');
   for (const p of [...out.keys()]) for (let q = parentOf(p); q !== '/'; q = parentOf(q)) if (!out.has(q)) out.set(q, 'C');
   return [...out].map(([p, k]) => `${k} ${p}`).sort();
 }

@@ -1,0 +1,91 @@
+/**
+ * What changed between two thin devices, in files: the block-level delta
+ * (the virtual ranges mapped differently, or on one side only) handed to
+ * the filesystem's own diff (src/fs/diff.ts), which reads through each
+ * device's mappings only the blocks those ranges and their owners name.
+ * Both devices must be whole: a damaged tree stops here with the doctor's
+ * name, before anything is printed.
+ */
+import { UsageError } from '../errors.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { detectFilesystem } from '../fs/detect.js';
+import { type FsDiff, diffFilesystems } from '../fs/diff.js';
+import { FsError } from '../fs/errors.js';
+import { validateTrees } from './damage.js';
+import { DeltaStream, deltaRoots } from './delta/delta.js';
+import type { Metadata } from './metadata.js';
+import { openPoolData } from './pool-data.js';
+import { ThinDeviceSource } from './device-source.js';
+import { type PoolSource, openMetadata } from './pool-source.js';
+
+export interface DiffSide {
+  devId: number;
+  /** For messages: "thin 2", "vg/lv", "container web". */
+  name: string;
+  /** Bytes, where LVM or Docker records it; else the filesystem's own size (at least what is mapped). */
+  size?: number;
+}
+
+export interface FileDiff extends FsDiff {
+  /** Bytes the two devices map differently (the block-level delta). */
+  changedBytes: number;
+  /** Bytes read from the pool's data device for the file-level answer. */
+  dataBytesRead: number;
+}
+
+export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide): FileDiff {
+  if (source.data === undefined) {
+    throw new UsageError(`${source.name}: the pool's data device is needed to read files (--data DATA)${source.dataProblem ? `: ${source.dataProblem}` : ''}`);
+  }
+  const md = openMetadata(source);
+  try {
+    const roots = deltaRoots(md, before.devId, after.devId);
+    validateTrees(md, [before.devId, after.devId]);
+    const bs = md.dataBlockBytes();
+    const ranges: { offset: number; length: number }[] = [];
+    const d = new DeltaStream(md, before.devId, after.devId, roots, { skipShared: true });
+    while (d.next()) {
+      if (d.kind === 'same') continue;
+      const offset = d.v * bs;
+      const last = ranges[ranges.length - 1];
+      if (last && last.offset + last.length === offset) last.length += d.n * bs;
+      else ranges.push({ offset, length: d.n * bs });
+    }
+    const data = openPoolData(source.data, md.superblock.dataSpaceMapRoot.nrBlocks, bs);
+    try {
+      // A raw pool does not record a device's size (its dm table line does): the filesystem's own, or at least what is mapped.
+      const side = (s: DiffSide, root: number): ThinDeviceSource => {
+        const probe = new ThinDeviceSource(s.name, md.reader, root, data, bs, 0);
+        return new ThinDeviceSource(
+          s.name,
+          md.reader,
+          root,
+          data,
+          bs,
+          s.size ?? Math.max((probe.highestMapped() + 1) * bs, fsBytes(md, root, data, bs, s.name)),
+        );
+      };
+      const a = side(before, roots[0]);
+      const b = side(after, roots[1]);
+      let r: FsDiff;
+      try {
+        r = diffFilesystems(a, b, ranges);
+      } catch (e) {
+        // No filesystem the diff reads: the block ranges are still an answer.
+        if (e instanceof FsError && e.structure === 'filesystem')
+          throw new UsageError(`${e.message}; the delta verb (dmthin delta, lvm delta) lists the ${ranges.length} block range(s) that differ`);
+        throw e;
+      }
+      return { ...r, changedBytes: ranges.reduce((n, x) => n + x.length, 0), dataBytesRead: a.dataBytesRead + b.dataBytesRead };
+    } finally {
+      if (data !== source.data) data.close();
+    }
+  } finally {
+    md.close();
+  }
+}
+
+/** The size the filesystem on the device says it has (0 when none is found): the first 64 KiB hold both superblocks. */
+function fsBytes(md: Metadata, root: number, data: ByteSource, bs: number, name: string): number {
+  return detectFilesystem(new ThinDeviceSource(name, md.reader, root, data, bs, 64 * 1024))?.bytes ?? 0;
+}
