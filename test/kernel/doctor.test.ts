@@ -228,7 +228,10 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
     it('the aborted transaction leaked the data blocks it wrote: thin_check 0.9 passes them, dmthin check and lvm doctor name each one', () => {
       const c = o.exhaust;
       // The guest fills a fresh VG again (at most three times) until the kernel's abort leaks: it does not always.
-      expect(c.attempts.some((a: any) => a.leaked > 0), JSON.stringify(c.attempts)).toBe(true);
+      expect(
+        c.attempts.some((a: any) => a.leaked > 0),
+        JSON.stringify(c.attempts),
+      ).toBe(true);
       expect(c.thinCheck.code).toBe(0);
       const leaks: number[] = c.check.report.leaks.data;
       expect(leaks.length).toBe(c.check.report.leaked_data_blocks);
