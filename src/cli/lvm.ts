@@ -6,6 +6,8 @@ import type { History } from '../lvm/history.js';
 import { lvmHistory, openImages } from '../lvm/images.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
 import { openPool } from '../lvm/open-pool.js';
+import { lvDiffSides } from '../lvm/diff-lv.js';
+import { DIFF_DESCRIPTION, diffAction } from './diff.js';
 import { type ByteRange, rangeBytes } from '../io/byte-range.js';
 import { exportLv } from '../lvm/export-lv.js';
 import { exportDeletedLv } from '../lvm/export-deleted-lv.js';
@@ -329,6 +331,26 @@ function registerPoolVerbs(lvm: Command): void {
         }
         if (r.damage && !o.json) process.stderr.write(formatDamagedExport(lv, r.lost ?? [], r.damage, r.damage.doctor ?? 'dmthin lvm doctor'));
         return lostBytes || r.damage ? 1 : 0;
+      }),
+    );
+  lvm
+    .command('diff')
+    .summary('what changed between two thin LVs of a pool inside the images, in files (as docker diff)')
+    .description(
+      `${DIFF_DESCRIPTION}\n\nBoth LVs must be thin volumes of one pool (typically a snapshot, then its origin); their sizes are LVM's. The images are only read.`,
+    )
+    .argument('<images-then-lvs...>', 'disk images, PV images or block devices, then VG/LV before and VG/LV after')
+    .option('--json', 'print {filesystem, changes[].{kind, path, inode, size_before, size_after}, changed_bytes, bytes_read}')
+    .action((args: string[], o: { json?: boolean }) =>
+      run(() => {
+        if (args.length < 3) throw new ArgumentError('give the disk images, then VG/LV before and VG/LV after');
+        const opened = openImages(args.slice(0, -2));
+        try {
+          const sides = lvDiffSides(opened, must(args.at(-2), 'VG/LV before'), must(args.at(-1), 'VG/LV after'));
+          return withPoolSource(openPool(opened, sides.pool), (source) => diffAction(source, sides.before, sides.after, o));
+        } finally {
+          opened.close();
+        }
       }),
     );
   for (const v of POOL_VERBS) {
