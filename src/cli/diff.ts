@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
-import { type DiffSide, type FileDiff, fileDiff } from '../thin/file-diff.js';
+import { type DiffSide, type FileDiff, type FileDiffOptions, fileDiff } from '../thin/file-diff.js';
 import { type PoolSource, filesSource } from '../thin/pool-source.js';
 import { parseThinIdArg } from './args.js';
 import { printJson } from './json.js';
@@ -54,8 +54,8 @@ export function register(program: Command): void {
 }
 
 /** Prints a file-level diff; shared by dmthin diff, lvm diff and docker diff. */
-export function diffAction(source: PoolSource, before: DiffSide, after: DiffSide, o: { json?: boolean }): number {
-  const r = fileDiff(source, before, after);
+export function diffAction(source: PoolSource, before: DiffSide, after: DiffSide, o: { json?: boolean }, options: FileDiffOptions = {}): number {
+  const r = fileDiff(source, before, after, options);
   if (o.json) {
     printJson(diffJson(r));
     return 0;

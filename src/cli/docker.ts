@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { DIFF_DESCRIPTION, diffAction } from './diff.js';
+import { DOCKER_ROOTFS, containerDiffSides } from '../docker/diff-container.js';
+import { withPoolSource } from './pool-verb.js';
 import { withOutput, withOutputAsync } from '../io/output-file.js';
 import { inventory, type Inventory } from '../docker/inventory.js';
 import { findDockerDevice } from '../docker/tree.js';
@@ -164,6 +167,25 @@ export function register(program: Command): void {
       }),
     );
 
+  docker
+    .command('diff')
+    .summary("what a container changed, in files, as docker diff lists it, from Docker's files")
+    .description(
+      `${DIFF_DESCRIPTION}\n\nCONTAINER (name or id) is compared with its init layer, as docker diff does, on a stopped or dead host: ` +
+        "Docker's files are only read.",
+    )
+    .argument('<root>', 'Docker root')
+    .argument('<container>', 'container name or id')
+    .option('--metadata <file>', 'thin metadata file or device (direct-lvm)')
+    .option('--data <file>', 'data file or device (direct-lvm)')
+    .option('--json', 'print {filesystem, changes[].{kind, path, inode, size_before, size_after}, changed_bytes, bytes_read}')
+    .action((root: string, what: string, o: { metadata?: string; data?: string; json?: boolean }) =>
+      run(() => {
+        const source = openDockerPool(root, { metadata: o.metadata, data: o.data });
+        const sides = containerDiffSides(source.tree, what);
+        return withPoolSource(source, (s) => diffAction(s, sides.before, sides.after, o, { under: DOCKER_ROOTFS }));
+      }),
+    );
   docker
     .command('export')
     .description(

@@ -33,7 +33,16 @@ export interface FileDiff extends FsDiff {
   dataBytesRead: number;
 }
 
-export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide): FileDiff {
+export interface FileDiffOptions {
+  /**
+   * List only what lies under this directory, as paths from it: Docker's
+   * devicemapper driver keeps a container's root in /rootfs of its device
+   * (beside its own /id file), and docker diff lists paths from there.
+   */
+  under?: string;
+}
+
+export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, options: FileDiffOptions = {}): FileDiff {
   if (source.data === undefined) {
     throw new UsageError(`${source.name}: the pool's data device is needed to read files (--data DATA)${source.dataProblem ? `: ${source.dataProblem}` : ''}`);
   }
@@ -76,7 +85,9 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide):
           throw new UsageError(`${e.message}; the delta verb (dmthin delta, lvm delta) lists the ${ranges.length} block range(s) that differ`);
         throw e;
       }
-      return { ...r, changedBytes: ranges.reduce((n, x) => n + x.length, 0), dataBytesRead: a.dataBytesRead + b.dataBytesRead };
+      const under = options.under?.replace(/\/+$/, '');
+      const changes = under ? r.changes.filter((c) => c.path.startsWith(`${under}/`)).map((c) => ({ ...c, path: c.path.slice(under.length) })) : r.changes;
+      return { ...r, changes, changedBytes: ranges.reduce((n, x) => n + x.length, 0), dataBytesRead: a.dataBytesRead + b.dataBytesRead };
     } finally {
       if (data !== source.data) data.close();
     }

@@ -5,7 +5,7 @@ import { diffFilesystems, type FileChange } from '../../src/fs/diff.js';
 import { FileSource } from '../../src/io/byte-source.js';
 import { scratch, skipReason } from '../support/env.js';
 import { makeTree } from './ext4-tree.js';
-import { debugfs, differingRanges, mke2fs, mkext4, touch } from './images.js';
+import { debugfs, differingRanges, dockerDiffOracle as expected, mke2fs, mkext4, touch } from './images.js';
 
 const tmp = scratch('dmthin-fs-diff-');
 afterAll(() => tmp.cleanup());
@@ -23,67 +23,6 @@ if (!noTools) {
   mkdirSync(local);
   writeFileSync(`${local}/new.txt`, 'a new file\n');
   writeFileSync(`${local}/other.txt`, 'other content, longer than before\n');
-}
-
-interface Entry {
-  ino: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: string;
-}
-
-/** debugfs's view of a whole tree: ls -p of every directory, stat of every inode for its mtime. */
-function oracleTree(img: string): Map<string, Entry> {
-  const out = new Map<string, Entry>();
-  const dirs = ['/'];
-  while (dirs.length > 0) {
-    const dir = dirs.shift() as string;
-    for (const line of debugfs(img, [`ls -p "${dir}"`]).split('\n')) {
-      const m = /^\/(\d+)\/(\d+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
-      if (!m || m[5] === '.' || m[5] === '..') continue;
-      const path = dir === '/' ? `/${m[5]}` : `${dir}/${m[5]}`;
-      const mode = Number.parseInt(m[2], 8);
-      out.set(path, { ino: Number(m[1]), mode, uid: Number(m[3]), gid: Number(m[4]), size: Number(m[6] || 0), mtime: '' });
-      if ((mode & 0o170000) === 0o040000) dirs.push(path);
-    }
-  }
-  const inos = [...new Set([...out.values()].map((e) => e.ino))];
-  const stats = debugfs(
-    img,
-    inos.map((i) => `stat <${i}>`),
-  ).split(/(?=^Inode: )/m);
-  const mtimes = new Map<number, string>();
-  for (const s of stats) {
-    const ino = /^Inode: (\d+)/.exec(s);
-    const mt = /mtime: (0x[0-9a-f:]+)/.exec(s);
-    if (ino && mt) mtimes.set(Number(ino[1]), mt[1]);
-  }
-  for (const e of out.values()) e.mtime = mtimes.get(e.ino) ?? '';
-  return out;
-}
-
-const isDirMode = (m: number) => (m & 0o170000) === 0o040000;
-const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
-
-/** docker diff's rules applied to debugfs's two trees: the expectation. */
-function expected(beforeImg: string, afterImg: string): string[] {
-  const a = oracleTree(beforeImg);
-  const b = oracleTree(afterImg);
-  const out = new Map<string, string>();
-  for (const [p, e] of b) {
-    const o = a.get(p);
-    if (!o) out.set(p, 'A');
-    else if (o.ino !== e.ino || o.mode !== e.mode || o.uid !== e.uid || o.gid !== e.gid || (!isDirMode(e.mode) && (o.size !== e.size || o.mtime !== e.mtime)))
-      out.set(p, 'C');
-  }
-  // go-archive's ChangesDirs looks into an old directory's children only where the new path is a directory too:
-  // a directory replaced by a file is one C, its old entries not listed.
-  const dirAfter = (q: string) => q === '/' || isDirMode(b.get(q)?.mode ?? 0);
-  for (const p of a.keys()) if (!b.has(p) && dirAfter(parentOf(p))) out.set(p, 'D');
-  for (const p of [...out.keys()]) for (let q = parentOf(p); q !== '/'; q = parentOf(q)) if (!out.has(q)) out.set(q, 'C');
-  return [...out].map(([p, k]) => `${k} ${p}`).sort();
 }
 
 function ours(beforeImg: string, afterImg: string): { lines: string[]; changes: FileChange[]; bytesRead: number } {

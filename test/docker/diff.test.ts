@@ -1,0 +1,58 @@
+/**
+ * dmthin docker diff on the kernel-made Docker tree: each container against
+ * its init layer, from the root Docker's devicemapper driver mounts
+ * (/rootfs). The truth is debugfs's view of both devices' filesystems, as
+ * the kernel wrote them (the exported images carry the kernel's md5), with
+ * docker diff's rules applied (test/fs/images.ts).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dmthin } from '../support/cli.js';
+import { projectRoot, scratch, skipReason } from '../support/env.js';
+import { unpackDockerTree } from '../support/fixtures.js';
+import { debugfsBin, dockerDiffOracle } from '../fs/images.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+const root = unpackDockerTree(tmp.path('docker'));
+const facts = readFileSync(join(projectRoot, 'fixtures', 'docker', 'facts.txt'), 'utf8');
+const kernelMd5 = (hash: string): string | undefined => new RegExp(`^${hash} \\d+ ([0-9a-f]{32})$`, 'm').exec(facts)?.[1];
+
+/** A device's bytes as the kernel had them: exported, its md5 checked against the kernel's. */
+function image(hash: string): string {
+  const out = tmp.path(`${hash}.img`);
+  const r = dmthin('docker', 'export', root, hash, '-o', out);
+  expect(r.code, r.stderr).toBe(0);
+  expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(kernelMd5(hash));
+  return out;
+}
+
+describe.skipIf(skipReason(debugfsBin !== undefined, 'docker diff against debugfs: e2fsprogs is not installed'))('dmthin docker diff', () => {
+  for (const [name, hash] of [
+    ['web', '3c'.repeat(32)],
+    ['db', '4d'.repeat(32)],
+  ]) {
+    it(`container ${name}: what docker diff's rules give from the two filesystems under /rootfs, paths from there`, () => {
+      const truth = dockerDiffOracle(image(`${hash}-init`), image(hash))
+        .filter((l) => l.slice(2).startsWith('/rootfs/'))
+        .map((l) => `${l.slice(0, 2)}${l.slice(2 + '/rootfs'.length)}`)
+        .sort();
+      expect(truth.length).toBeGreaterThan(0);
+      const r = dmthin('docker', 'diff', root, name);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n').sort()).toEqual(truth);
+      const j = JSON.parse(dmthin('docker', 'diff', root, name, '--json').stdout) as { changes: Array<{ path: string }> };
+      expect(j.changes.map((c) => c.path).every((p) => !p.startsWith('/rootfs'))).toBe(true);
+    });
+  }
+
+  it('an image layer or the base is not a container: one line, exit 1; an unknown name likewise', () => {
+    const r = dmthin('docker', 'diff', root, 'base');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/not a container/);
+    expect(dmthin('docker', 'diff', root, 'nosuch').code).toBe(1);
+  });
+});
