@@ -369,6 +369,33 @@ function tidCase(c) {
 }
 
 // ---- cases 2 and 4: metadata filled until the kernel runs out of it ------------
+// The exhaustion case's origin LV, its pool's status, and its 4 KiB writes (each begins with its block and a tag).
+const dev = '/dev/mapper/vgmx-origin';
+const status = () => sh(['dmsetup', 'status', 'vgmx-pool-tpool']).stdout.trim();
+const page = Buffer.alloc(4096);
+// One 4 KiB write per 64 KiB block (no zeroing: the PV stays sparse): one mapping each.
+const writeBlocks = (blocks, tag) => {
+  const fd = openSync(dev, 'r+');
+  let err = null;
+  try {
+    for (const b of blocks) {
+      page.writeUInt32LE(b, 0);
+      page.writeUInt32LE(tag, 4);
+      writeSync(fd, page, 0, 4096, b * 65536);
+    }
+    fsyncSync(fd);
+  } catch (e) {
+    err = String(e.code ?? e.message);
+  } finally {
+    try {
+      closeSync(fd);
+    } catch (e) {
+      err ??= String(e.code ?? e.message);
+    }
+  }
+  return err;
+};
+
 function exhaustCase(c) {
   const t0 = Date.now();
   // Whether the aborted transaction leaks data blocks depends on where the
@@ -404,31 +431,6 @@ function fillOnce(c) {
     lvm('lvcreate', '-y', '-V', '8G', '-T', 'vgmx/pool', '-n', 'origin'),
   ].map(short);
   c.metaBytes = num(field('lvs', 'vgmx/pool_tmeta', 'lv_size'));
-  const dev = '/dev/mapper/vgmx-origin';
-  const status = () => sh(['dmsetup', 'status', 'vgmx-pool-tpool']).stdout.trim();
-  const page = Buffer.alloc(4096);
-  // One 4 KiB write per 64 KiB block (no zeroing: the PV stays sparse): one mapping each.
-  const writeBlocks = (blocks, tag) => {
-    const fd = openSync(dev, 'r+');
-    let err = null;
-    try {
-      for (const b of blocks) {
-        page.writeUInt32LE(b, 0);
-        page.writeUInt32LE(tag, 4);
-        writeSync(fd, page, 0, 4096, b * 65536);
-      }
-      fsyncSync(fd);
-    } catch (e) {
-      err = String(e.code ?? e.message);
-    } finally {
-      try {
-        closeSync(fd);
-      } catch (e) {
-        err ??= String(e.code ?? e.message);
-      }
-    }
-    return err;
-  };
   const origin = Array.from({ length: 25600 }, (_, i) => i);
   c.originWrite = writeBlocks(origin, 0);
   c.statusOrigin = status();
