@@ -55,7 +55,7 @@ export function describeRanges(src: ByteSource, ranges: { offset: number; length
     if (!paths.has(ino)) {
       try {
         const i = vol.inode(ino);
-        paths.set(ino, isDir(i) ? vol.dirPath(ino) : vol.findPaths(ino)[0]);
+        paths.set(ino, isDir(i) ? vol.dirPath(ino) : vol.findPaths(ino, undefined, true)[0]);
       } catch (e) {
         if (!(e instanceof FsError)) throw e;
         paths.set(ino, undefined);

@@ -22,6 +22,9 @@ export class ThinDeviceSource implements ByteSource {
   dataBytesRead = 0;
   private leaf: BTreeNode | undefined;
 
+  /** Virtual blocks read as zeros because a node on their path could not be read (with `lost`). */
+  lostReads = 0;
+
   constructor(
     readonly name: string,
     private readonly reader: BlockReader,
@@ -30,10 +33,28 @@ export class ThinDeviceSource implements ByteSource {
     private readonly blockBytes: number,
     /** The device's size in bytes (LVM's or Docker's; the kernel's table line). */
     readonly size: number,
+    /**
+     * For a damaged tree (the doctor reading what survives): a block whose
+     * path meets an unreadable node is asked of this (the mappings a repair
+     * takes from older copies), else read as zeros and counted, not an error.
+     */
+    private readonly lost?: (v: number) => number | undefined,
   ) {}
 
   /** The data block virtual block `v` maps to, or undefined when unmapped. */
   dataBlockOf(v: number): number | undefined {
+    if (!this.lost) return this.lookup(v);
+    try {
+      return this.lookup(v);
+    } catch (e) {
+      if (!(e instanceof MetadataError)) throw e;
+      const d = this.lost(v);
+      if (d === undefined) this.lostReads++;
+      return d;
+    }
+  }
+
+  private lookup(v: number): number | undefined {
     const cached = this.leaf;
     if (cached && cached.nrEntries > 0 && v >= cached.key(0) && v <= cached.key(cached.nrEntries - 1)) return inLeaf(cached, v);
     let b = this.root;

@@ -431,7 +431,7 @@ export class Ext4Volume {
   }
 
   /** Every path of inode `ino` (hard links): a walk from the root, bounded by `maxDirs` directories read. */
-  findPaths(ino: number, maxDirs = 1 << 20): string[] {
+  findPaths(ino: number, maxDirs = 1 << 20, skipUnreadable = false): string[] {
     if (ino === 2) return ['/'];
     const found: string[] = [];
     const queue: [number, string][] = [[2, '']];
@@ -439,7 +439,15 @@ export class Ext4Volume {
     while (queue.length > 0) {
       const [d, path] = queue.shift() as [number, string];
       if (seen.size > maxDirs) this.fail(0, `ext4 search for inode ${ino}`, `more than ${maxDirs} directories`);
-      for (const e of this.dirEntries(this.inode(d))) {
+      let entries: DirEntry[];
+      try {
+        entries = this.dirEntries(this.inode(d));
+      } catch (e) {
+        // A directory that cannot be read (its blocks lost, for the doctor) hides only what is under it.
+        if (skipUnreadable && e instanceof FsError) continue;
+        throw e;
+      }
+      for (const e of entries) {
         if (e.name === '.' || e.name === '..') continue;
         if (e.ino === ino) found.push(`${path}/${e.name}`);
         // The entry's file type spares reading the inode of every file on the way.

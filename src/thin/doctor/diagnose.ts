@@ -25,6 +25,7 @@ import { type Salvage, salvage } from '../repair/salvage.js';
 import { readSuperblockEvidence } from '../repair/superblock-evidence.js';
 import { metadataName, type PoolSource } from '../pool-source.js';
 import { type MatchDevice, matchCandidates } from './candidates.js';
+import { describeLost } from './lost-holds.js';
 import { lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
 import { type OlderEntry, scanLeafEntries } from './older-leaves.js';
 import { rawPlan } from './plan.js';
@@ -349,6 +350,12 @@ function judge(
       older = scanLeafEntries(reader, inAny(s.devices.flatMap((d) => d.holes)), s.live);
     }
     matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: dataWhole(data, nrDataBlocks, blockBytes), onStage: stage });
+  }
+  // What the lost ranges held, where the device's filesystem can still be read.
+  const whole = blockBytes ? dataWhole(data, nrDataBlocks, blockBytes) : undefined;
+  if (blockBytes && whole && matchDevices.some((d) => d.report.lost.length > 0)) {
+    stage('reading what the lost ranges held');
+    describeLost(reader, whole, blockBytes, matchDevices);
   }
 
   const needsRepair = problems.some(

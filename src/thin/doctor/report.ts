@@ -67,6 +67,21 @@ export interface DeviceReport {
   lostMappedBytes?: number;
   /** Mappings the repair took from older copies of lost nodes. */
   recoveredFromOlder: number;
+  /**
+   * What the lost ranges held, read from the filesystem on the device where
+   * its structures survive: its own structures (superblock, group
+   * descriptors, inode table for inodes N..M, journal) or files and
+   * directories by path and inode, or free space.
+   */
+  lostHolds?: LostPart[];
+  /** Why `lostHolds` could not be told (no filesystem known, its structures lost too). */
+  lostHoldsUnknown?: string;
+}
+
+export interface LostPart extends ByteRange {
+  /** "superblock", "inode table of group 0 (inodes 1..8192)", "file", "directory", "free space", ... */
+  structure: string;
+  owners?: Array<{ inode: number; path?: string }>;
 }
 
 export interface CandidateMatch {

@@ -35,6 +35,14 @@ export function reportText(r: DoctorReport): string {
         `  ${deviceLabel(d)}: ${bytes} bytes read as zeros after the best repair${written}; ${d.recoveredFromOlder} mappings came back from older copies:`,
       );
       out.push(`      ${d.lost.map(rangeText).join(', ')}`);
+      if (d.lostHolds?.length) {
+        out.push('      they held (from the filesystem, as far as it survives):');
+        for (const h of d.lostHolds.slice(0, MAX_LISTED)) {
+          const who = h.owners?.map((o) => `${o.path ?? '(path unknown)'} (inode ${o.inode})`).join(', ');
+          out.push(`        ${rangeText(h)}: ${h.structure}${who ? ` ${who}` : ''}`);
+        }
+        if (d.lostHolds.length > MAX_LISTED) out.push(`        and ${d.lostHolds.length - MAX_LISTED} more (--json lists them)`);
+      } else if (d.lostHoldsUnknown) out.push(`      what they held cannot be told: ${d.lostHoldsUnknown}`);
     }
     if (r.candidates.length > 0) {
       out.push(`  ${r.candidates.length} candidate data block(s), counted used and mapped by nothing, may hold lost data; a repair frees them:`);

@@ -1,0 +1,121 @@
+/**
+ * The doctor names what a device's lost ranges held, from the filesystem
+ * that survives around them: an ext4 image made by mke2fs, put into a pool
+ * (dmthin restore of the mappings, its bytes in the data file), one mapping
+ * leaf destroyed. The truth is debugfs on the undamaged image: icheck for
+ * the owner of each lost block, ncheck for its path, stats for where the
+ * inode tables lie.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { dmthin } from '../support/cli.js';
+import { scratch, skipReason } from '../support/env.js';
+import { writeBlock } from '../support/damage.js';
+import { treeBlocks } from '../bench/recovery.js';
+import { diagnose } from '../../src/thin/doctor/diagnose.js';
+import { filesSource } from '../../src/thin/pool-source.js';
+import { debugfs, debugfsBin, mke2fs, mkext4 } from '../fs/images.js';
+
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+const BS = 65536;
+
+describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lost ranges as files: e2fsprogs is not installed'))(
+  'what lost ranges held',
+  () => {
+    it('each lost block is named by its owner as debugfs icheck/ncheck name it on the undamaged image, or as free space', () => {
+      // A filesystem with many files, spread over the device.
+      const tree = tmp.path('tree');
+      for (let d = 0; d < 40; d++) {
+        mkdirSync(join(tree, `dir${d}`), { recursive: true });
+        for (let f = 0; f < 20; f++) writeFileSync(join(tree, `dir${d}`, `f${f}.bin`), Buffer.alloc(20_000 + f * 3000, d * 20 + f + 1));
+      }
+      const img = tmp.path('fs.img');
+      mkext4(img, tree, '64M', ['-b', '4096']);
+      const bytes = readFileSync(img);
+      // Every 64 KiB block that is not all zeros becomes a mapping; its bytes go to the data file.
+      const mapped: number[] = [];
+      for (let v = 0; v < bytes.length / BS; v++) if (bytes.subarray(v * BS, (v + 1) * BS).some((x) => x !== 0)) mapped.push(v);
+      const data = tmp.path('pool.data');
+      writeFileSync(data, '');
+      const fd = openSync(data, 'w');
+      for (const [i, v] of mapped.entries()) writeSync(fd, bytes, v * BS, BS, i * BS);
+      closeSync(fd);
+      const xml =
+        `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${mapped.length}">\n` +
+        `  <device dev_id="1" mapped_blocks="${mapped.length}" transaction="0" creation_time="0" snap_time="0">\n` +
+        mapped.map((v, i) => `    <single_mapping origin_block="${v}" data_block="${i}" time="0"/>\n`).join('') +
+        '  </device>\n</superblock>\n';
+      writeFileSync(tmp.path('pool.xml'), xml);
+      const meta = tmp.path('pool.meta');
+      writeFileSync(meta, Buffer.alloc(4 << 20));
+      expect(dmthin('restore', '-i', tmp.path('pool.xml'), '-o', meta).code).toBe(0);
+      const leaves = treeBlocks(meta, 1).leaves;
+      expect(leaves.length).toBeGreaterThan(2);
+      // A leaf past the first: the superblock and group descriptors survive.
+      writeBlock(meta, leaves[1], new Uint8Array(4096));
+
+      const r = diagnose(filesSource(meta, data));
+      const dev = r.devices.find((d) => d.deviceId === 1);
+      expect(dev?.lost.length).toBeGreaterThan(0);
+      expect(dev?.lostHoldsUnknown).toBeUndefined();
+      const holds = dev?.lostHolds ?? [];
+      expect(holds.length).toBeGreaterThan(0);
+      // Every lost byte is described, once.
+      const lostBytes = (dev?.lost ?? []).reduce((n, x) => n + x.length, 0);
+      expect(holds.reduce((n, h) => n + h.length, 0)).toBe(lostBytes);
+
+      // The truth for every 4 KiB block of the lost ranges.
+      const blocks: number[] = [];
+      for (const h of holds) for (let o = h.offset; o < h.offset + h.length; o += 4096) blocks.push(o / 4096);
+      const owner = new Map<number, number>();
+      const chunks = (xs: number[]): number[][] => Array.from({ length: Math.ceil(xs.length / 100) }, (_, i) => xs.slice(i * 100, i * 100 + 100));
+      for (const line of debugfs(
+        img,
+        chunks(blocks).map((c) => `icheck ${c.join(' ')}`),
+      ).split('\n')) {
+        const m = /^(\d+)\s+(\d+)$/.exec(line.trim());
+        if (m) owner.set(Number(m[1]), Number(m[2]));
+      }
+      const inodes = [...new Set(owner.values())];
+      const pathOf = new Map<number, string>();
+      for (const line of debugfs(
+        img,
+        chunks(inodes).map((c) => `ncheck ${c.join(' ')}`),
+      ).split('\n')) {
+        const m = /^(\d+)\s+(\S+)$/.exec(line.trim());
+        if (m) pathOf.set(Number(m[1]), m[2]);
+      }
+      const itables = [...debugfs(img, ['stats']).matchAll(/Inode table at (\d+)-(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+      let files = 0;
+      let named = 0;
+      for (const h of holds) {
+        for (let o = h.offset; o < h.offset + h.length; o += 4096) {
+          const b = o / 4096;
+          const ino = owner.get(b);
+          if (ino !== undefined) {
+            files++;
+            expect(
+              h.owners?.map((x) => x.inode),
+              `block ${b}: ${h.structure}`,
+            ).toContain(ino);
+            const p = h.owners?.find((x) => x.inode === ino)?.path;
+            // A path is never wrong; it is unknown where the directory naming the file was lost too.
+            if (p !== undefined) {
+              expect(p, `inode ${ino}`).toBe(pathOf.get(ino));
+              named++;
+            }
+          } else if (itables.some(([a, z]) => b >= a && b <= z)) {
+            expect(h.structure, `block ${b}`).toMatch(/inode table/);
+          }
+        }
+      }
+      expect(files).toBeGreaterThan(0);
+      expect(named).toBeGreaterThan(0);
+      // The text names them too.
+      const t = dmthin('doctor', meta, '--data', data);
+      expect(t.stdout + t.stderr).toMatch(/they held/);
+    });
+  },
+);
