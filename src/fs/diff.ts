@@ -167,11 +167,18 @@ class Differ {
     const b = this.inodeOr(this.after, ino);
     if (!a || !b || reused(a, b)) {
       // Created, deleted or reused: its names appear in its directories' entry changes.
-      if (b && !this.named(this.after, ino)) for (const p of this.locate(this.after, b)) this.addTree(p, ino);
+      // A path that existed before (under another inode, or this one holding another file) is changed, not added.
+      if (b && !this.named(this.after, ino))
+        for (const p of this.locate(this.after, b)) {
+          const was = this.lookup(p, this.before);
+          if (was === undefined) this.addTree(p, ino);
+          else this.compareEntry(p, was, ino);
+        }
       // A deleted path is listed where its directory is still there (docker diff lists a deleted directory alone).
       if (a && !this.named(this.before, ino))
         for (const p of this.locate(this.before, a))
-          if (!this.changes.has(p) && this.isDirAfter(this.lookup(parentOf(p)))) this.add({ kind: 'deleted', path: p, inode: ino, sizeBefore: sizeOf(a) });
+          if (!this.changes.has(p) && this.lookup(p) === undefined && this.isDirAfter(this.lookup(parentOf(p))))
+            this.add({ kind: 'deleted', path: p, inode: ino, sizeBefore: sizeOf(a) });
       return;
     }
     if (isDir(a) && isDir(b)) this.dirChanged(a, b);

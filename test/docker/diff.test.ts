@@ -48,6 +48,16 @@ describe.skipIf(skipReason(debugfsBin !== undefined, 'docker diff against debugf
     });
   }
 
+  it('two devices that are not snapshot and origin (web against db): a path on both sides is changed, never added, as the oracle says', () => {
+    const web = '3c'.repeat(32);
+    const db = '4d'.repeat(32);
+    const truth = dockerDiffOracle(image(web), image(db)).sort();
+    const files = join(root, 'devicemapper', 'devicemapper');
+    const r = dmthin('diff', join(files, 'metadata'), '--data', join(files, 'data'), '--snap1', '5', '--snap2', '7');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').sort()).toEqual(truth);
+  });
+
   it('an image layer or the base is not a container: one line, exit 1; an unknown name likewise', () => {
     const r = dmthin('docker', 'diff', root, 'base');
     expect(r.code).toBe(1);
