@@ -3,7 +3,7 @@
  * the container started from it, with Docker's own /etc/hosts and the like)
  * before, its container layer after: what `docker diff` lists, read offline.
  */
-import { UsageError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import type { DiffSide } from '../thin/file-diff.js';
 import { type DockerDevice, type DockerTree, findDockerDevice } from './tree.js';
 
@@ -13,8 +13,9 @@ export const DOCKER_ROOTFS = '/rootfs';
 export function containerDiffSides(tree: DockerTree, what: string): { before: DiffSide; after: DiffSide } {
   const layer = findDockerDevice(tree, what);
   if (layer.role !== 'container layer') {
-    throw new UsageError(
-      `'${what}' is ${layer.role === 'unknown' ? 'a device Docker records no role for' : `the ${layer.role} ${layer.hash}`}, not a container: docker diff compares a container with its image (give its name or id)`,
+    const containers = tree.devices.filter((d) => d.role === 'container layer').map((d) => d.container ?? d.containerId ?? d.hash);
+    throw new ArgumentError(
+      `'${what}' is ${layer.role === 'unknown' ? 'a device Docker records no role for' : `thin ${layer.deviceId}, the ${layer.role} device`}, not a container: docker diff compares a container with its image; give a container's name or id (${containers.length ? containers.join(', ') : 'none here'}), or compare any two devices with dmthin diff --snap1 A --snap2 B`,
     );
   }
   const init = tree.devices.find((d) => d.role === 'container init layer' && d.containerId === layer.containerId);

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 
 export type Role = 'base' | 'image layer' | 'container init layer' | 'container layer' | 'unknown';
 
@@ -167,7 +167,11 @@ export function readDockerTree(root: string, options: ReadOptions = {}): DockerT
   };
 }
 
-/** A device by hash (or unique hash prefix), "base", or container name / id. */
+/**
+ * A device by hash (or unique hash prefix, "PREFIX-init" for an init layer
+ * as docker ls shows it), "base", or container name / id. Unknown or
+ * ambiguous: a usage error naming the choices.
+ */
 export function findDockerDevice(tree: DockerTree, what: string): DockerDevice {
   const exact = tree.devices.find((d) => d.hash === what);
   if (exact) return exact;
@@ -175,8 +179,19 @@ export function findDockerDevice(tree: DockerTree, what: string): DockerDevice {
     (d) => d.role === 'container layer' && (d.container === what || d.container === what.replace(/^\//, '') || d.containerId === what),
   );
   if (byName.length === 1) return byName[0];
-  const prefixed = tree.devices.filter((d) => d.hash.startsWith(what) || (d.containerId?.startsWith(what) && d.role === 'container layer'));
+  // "3c3c3c3c3c3c-init": a prefix of the hash before its -init.
+  const init = what.endsWith('-init') ? what.slice(0, -'-init'.length) : undefined;
+  const prefixed = tree.devices.filter((d) =>
+    init !== undefined
+      ? d.hash.endsWith('-init') && d.hash.startsWith(init)
+      : (d.hash.startsWith(what) && !d.hash.endsWith('-init')) || (d.containerId?.startsWith(what) && d.role === 'container layer'),
+  );
   if (prefixed.length === 1) return prefixed[0];
-  if (prefixed.length > 1) throw new UsageError(`'${what}' matches ${prefixed.length} devices: give more of the hash`);
-  throw new UsageError(`no Docker device, container name or hash '${what}' in ${tree.root}`);
+  const containers = tree.devices.filter((d) => d.role === 'container layer' && d.container).map((d) => d.container);
+  const named = containers.length ? `; containers: ${containers.join(', ')}` : '';
+  if (prefixed.length > 1)
+    throw new ArgumentError(
+      `'${what}' matches ${prefixed.length} devices (${prefixed.map((d) => `thin ${d.deviceId} ${d.role}`).join(', ')}): give more of the hash${named}`,
+    );
+  throw new ArgumentError(`no Docker device, container name or hash '${what}' in ${tree.root}${named}; dmthin docker ls ${tree.root} lists them`);
 }

@@ -58,11 +58,17 @@ describe.skipIf(skipReason(debugfsBin !== undefined, 'docker diff against debugf
     expect(r.stdout.trim().split('\n').sort()).toEqual(truth);
   });
 
-  it('an image layer or the base is not a container: one line, exit 1; an unknown name likewise', () => {
+  it('an image layer or the base is not a container, an unknown name is none: one line naming the containers, exit 2', () => {
     const r = dmthin('docker', 'diff', root, 'base');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/web, db|db, web/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/not a container/);
-    expect(dmthin('docker', 'diff', root, 'nosuch').code).toBe(1);
+    const n = dmthin('docker', 'diff', root, 'nosuch');
+    expect(n.code).toBe(2);
+    expect(n.stderr).toMatch(/containers: (web, db|db, web)/);
+    // The forms docker ls shows: a 12-character prefix, and PREFIX-init for an init layer.
+    expect(dmthin('docker', 'diff', root, '3c3c3c3c3c3c').code).toBe(0);
+    expect(dmthin('docker', 'export', root, '3c3c3c3c3c3c-init', '-o', tmp.path('init.img')).code).toBe(0);
   });
 });
