@@ -16,7 +16,7 @@ import { DeltaStream, deltaRoots } from './delta/delta.js';
 import type { Metadata } from './metadata.js';
 import { openPoolData } from './pool-data.js';
 import { ThinDeviceSource } from './device-source.js';
-import { type PoolSource, openMetadata } from './pool-source.js';
+import { type PoolSource, metadataName, openMetadata } from './pool-source.js';
 
 export interface DiffSide {
   devId: number;
@@ -82,7 +82,7 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, 
       } catch (e) {
         // No filesystem the diff reads: the block ranges are still an answer.
         if (e instanceof FsError && e.structure === 'filesystem')
-          throw new UsageError(`${e.message}; the delta verb (dmthin delta, lvm delta) lists the ${ranges.length} block range(s) that differ`);
+          throw new UsageError(`${e.message}; the ${ranges.length} block range(s) that differ: ${deltaCommand(source, before.devId, after.devId)}`);
         throw e;
       }
       const under = options.under?.replace(/\/+$/, '');
@@ -99,4 +99,12 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, 
 /** The size the filesystem on the device says it has (0 when none is found): the first 64 KiB hold both superblocks. */
 function fsBytes(md: Metadata, root: number, data: ByteSource, bs: number, name: string): number {
   return detectFilesystem(new ThinDeviceSource(name, md.reader, root, data, bs, 64 * 1024))?.bytes ?? 0;
+}
+
+/** The delta verb for the same pool and devices, as the user would type it. */
+function deltaCommand(source: PoolSource, a: number, b: number): string {
+  const snaps = `--snap1 ${a} --snap2 ${b}`;
+  if (source.kind === 'lvm' && source.doctorCommand?.startsWith('dmthin lvm doctor '))
+    return `${source.doctorCommand.replace('dmthin lvm doctor ', 'dmthin lvm delta ')} ${snaps}`;
+  return `dmthin delta ${snaps} ${metadataName(source)}`;
 }

@@ -49,7 +49,7 @@ describe('dmthin diff', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/XFS.*dmthin delta/);
+    expect(r.stderr).toMatch(/XFS.*dmthin delta --snap1 4 --snap2 3 /);
   });
 
   it('usage: no --data, no metadata, or a device the pool lacks', () => {

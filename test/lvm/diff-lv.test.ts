@@ -20,7 +20,8 @@ describe('dmthin lvm diff', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/vgfx\/thin1: .*no ext2\/3\/4 or XFS superblock.*delta/);
+    expect(r.stderr).toContain(`dmthin lvm delta ${image} vgfx/pool --snap1 2 --snap2 1`);
+    expect(r.stderr).toMatch(/vgfx\/thin1: .*no ext2\/3\/4 or XFS superblock/);
   });
 
   it('an LV the VG lacks is a usage error naming its thin LVs; a pool is not a thin LV', () => {

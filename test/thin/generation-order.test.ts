@@ -117,4 +117,26 @@ describe("doctor's plan when repair chooses no generation", () => {
     expect(text).toContain('dmthin repair -i /x/pool.meta -o /x/pool.meta.repaired --override-mapping-root M --override-details-root D --data-block-size 128');
     expect(text).not.toMatch(/restore the newest backup/);
   });
+
+  it('the block size lost with the superblock: a step to find it and run the doctor again with it; rival generations: a step to compare the device list', () => {
+    const steps = rawPlan(filesSource('/x/pool.meta', '/x/pool.data'), {
+      report: {
+        problems: [
+          {
+            code: 'superblock',
+            severity: 'fatal',
+            summary: 'it is lost; other consistent generations with other devices exist (mapping 5/details 6: thin ids 1,4)',
+            fix: 'repair',
+          },
+        ],
+        candidates: [],
+      },
+      metadataBlocks: 1024,
+      needsRepair: true,
+      repairError: 'the data block size is not known: give --data-block-size',
+    });
+    const text = steps.map((s) => `${s.step}\n${s.command ?? ''}`).join('\n');
+    expect(text).toContain('dmthin doctor --metadata /x/pool.meta --data /x/pool.data --data-block-size SECTORS -o NEWKIT');
+    expect(text).toMatch(/compare the thin ids it keeps .* with the devices the pool should have/);
+  });
 });

@@ -217,8 +217,8 @@ function judge(
     const nodes = new Set(treeDamage.map((f) => f.block));
     const who = lossy.map(
       (d) =>
-        `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'} of ${d.lost.reduce((x, r) => x + r.length, 0)} bytes` +
-        (d.lostMappedBytes !== undefined ? ` holding ${d.lostMappedBytes} bytes that were written` : ''),
+        `${deviceLabel(d)}: ${d.lost.length} range${d.lost.length === 1 ? '' : 's'}, ${d.lost.reduce((x, r) => x + r.length, 0)} bytes in all` +
+        (d.lostMappedBytes !== undefined ? `, ${d.lostMappedBytes} of them written,` : ''),
     );
     problems.push({
       code: 'lost_mappings',

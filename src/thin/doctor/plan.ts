@@ -34,7 +34,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
     command: [`cp --sparse=always ${q(meta)} ${q(before)}`, `dmthin metadata pack -i ${q(meta)} -o ${q(`${meta}.pack`)}`].join('\n'),
   });
   steps.push({
-    step: 'Keep the pool inactive until the last step: no activation, no thin_check --auto-repair or --clear-needs-check-flag, no lvconvert --repair, nothing that writes the metadata or the data.',
+    step: 'Keep the pool inactive until the last step: no activation, no lvconvert --repair, and nothing that writes the metadata or the data (thin_check --auto-repair, --clear-needs-check-flag) other than the steps below, in their order.',
   });
   if (candidates.length > 0 && d.blockBytes) {
     const bs = d.blockBytes;
@@ -68,6 +68,25 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       step: `Repair cannot rebuild this metadata as it is (${d.repairError}). Make sure ${meta} is the pool's whole metadata device (not an XML dump, not a partition of the wrong disk); else restore the newest backup (thin_dump XML with dmthin restore, or a pack with dmthin metadata unpack) into a new device.`,
     });
   } else if (d.needsRepair || codes.has('metadata_space_exhausted')) {
+    if (d.repairError !== undefined && d.dataBlockSize === undefined && source.doctorCommand) {
+      // Without the block size nothing can be rebuilt or located: the report and kit are partial until it is given.
+      steps.push({
+        step:
+          "The data block size was in the lost superblock only: find the pool's, in 512-byte sectors (LVM: lvs -o+chunk_size VG/POOL, 64.00k being 128; " +
+          'a live pool: the 4th argument of its dmsetup table line; Docker: 128 unless dm.blocksize was set) and run this doctor again with it ' +
+          'into a new kit: then it says what is lost, names the candidates and holds the repaired metadata',
+        command: `${source.doctorCommand} --data-block-size SECTORS -o NEWKIT`,
+      });
+    }
+    const sb = problems.find((p) => p.code === 'superblock');
+    if (sb && /other consistent generations with other devices exist/.test(sb.summary)) {
+      // Devices deleted after the last write come back in the generation repair takes: the admin knows which should.
+      steps.push({
+        step:
+          "Before trusting the repair, compare the thin ids it keeps (the superblock problem above) with the devices the pool should have (LVM: lvs -a -o lv_name,thin_id; Docker: the metadata/ files' device_id). " +
+          'A device deleted after the last write comes back: delete it again once the pool is active, or repair from the generation that matches, with its two override roots (named above) added to the repair below',
+      });
+    }
     const bsArg = d.dataBlockSize !== undefined ? ` --data-block-size ${d.dataBlockSize}` : d.repairError !== undefined ? ' --data-block-size SECTORS' : '';
     const blocks = d.space ? d.space.growTo : d.metadataBlocks;
     const bytes = blocks * 4096;
