@@ -145,7 +145,13 @@ function highestOr(md: Metadata, root: number, devId: number, size: number | und
   try {
     return highestKey(md.reader, root, 8, { kind: 'mappings', devId, snapshot: md.viewLocation !== 0 });
   } catch (e) {
-    if (size === undefined || !(e instanceof MetadataError)) throw e;
+    if (!(e instanceof MetadataError)) throw e;
+    // The way on, in the one line the damage advice carries: the size makes the damage cost only its own blocks.
+    if (size === undefined)
+      throw new MetadataError(
+        e.block,
+        `${e.detail}; the device's end cannot be read, so its size is needed: --size SIZE (LVM's or Docker's size; their export forms know it) writes what survives and lists what is lost`,
+      );
     return -1;
   }
 }

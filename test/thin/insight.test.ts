@@ -38,6 +38,8 @@ beforeAll(() => {
     // Devices of each fixture as its script made them (test/kernel/guest/make-fixtures.sh).
     const devs = {
       'snapshots.meta.xz': [1, 2, 4, 5],
+      // ext4 on thin 1 and its snapshot 2, XFS on thin 3 and its snapshot 4.
+      'fsdiff.meta.xz': [1, 2, 3, 4],
       'many-thins.meta.xz': [10, 11, 100],
       'generations.meta.xz': [1, 2, 5, 10],
       // Recovery's pools: the live devices left after the deletes.

@@ -166,6 +166,7 @@ function judge(
         mappedBytes: (d.intact + d.recovered.length) * (blockBytes ?? 0),
         lost: toBytes(loss.blocks, blockBytes ?? 0),
         ...(loss.missing !== undefined && d.holes.length > 0 ? { lostMappedBytes: loss.missing * (blockBytes ?? 0) } : {}),
+        ...(loss.toEnd ? { lostToEnd: true } : {}),
         recoveredFromOlder: d.recovered.length,
       };
       devices.push(report);

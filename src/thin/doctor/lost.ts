@@ -34,6 +34,8 @@ export interface DeviceLoss {
   inexact: boolean;
   /** Mapped blocks lost, as the newest details count them (undefined when they are lost). */
   missing?: number;
+  /** Whether the last range runs on to the device's end, which the metadata does not record (it is cut at what the count reaches). */
+  toEnd?: boolean;
 }
 
 /**
@@ -53,10 +55,12 @@ export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, 
   // The newest details count every mapping the device had (the kernel commits them with the trees): all accounted for, nothing is lost.
   if (missing === 0) return { blocks: [], inexact: false, missing };
   const out: Array<{ lo: number; hi: number }> = [];
+  let toEnd = false;
   for (const h of [...dev.holes].sort((a, b) => a.lo - b.lo)) {
     let hi = h.hi;
     if (sizeBlocks !== undefined) hi = Math.min(hi, sizeBlocks);
     else if (hi === Infinity) {
+      toEnd = true;
       // The tree's last range has no end: as far as the missing count reaches past the recovered keys in it.
       const inside = keys.filter((k) => k >= h.lo).length;
       hi = h.lo + Math.max(1, (missing ?? 0) + inside);
@@ -71,7 +75,7 @@ export function lostBlocks(dev: SalvagedDevice, sizeBlocks: number | undefined, 
   }
   const blocks = merge(out);
   const count = blocks.reduce((a, r) => a + r.hi - r.lo, 0);
-  return { blocks, inexact: missing !== undefined && count > missing, missing };
+  return { blocks, inexact: missing !== undefined && count > missing, missing, ...(toEnd && blocks.length > 0 ? { toEnd } : {}) };
 }
 
 function merge(ranges: Array<{ lo: number; hi: number }>): Array<{ lo: number; hi: number }> {

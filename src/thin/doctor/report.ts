@@ -68,6 +68,12 @@ export interface DeviceReport {
   /** Mappings the repair took from older copies of lost nodes. */
   recoveredFromOlder: number;
   /**
+   * The last lost range runs on to the device's end, which a raw pool's
+   * metadata does not record: `lost` stops where the lost mappings' count
+   * reaches; LVM and Docker know the size (their doctors give the range whole).
+   */
+  lostToEnd?: boolean;
+  /**
    * What the lost ranges held, read from the filesystem on the device where
    * its structures survive: its own structures (superblock, group
    * descriptors, inode table for inodes N..M, journal) or files and

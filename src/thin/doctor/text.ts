@@ -35,6 +35,10 @@ export function reportText(r: DoctorReport): string {
         `  ${deviceLabel(d)}: ${bytes} bytes read as zeros after the best repair${written}; ${d.recoveredFromOlder} mappings came back from older copies:`,
       );
       out.push(`      ${d.lost.map(rangeText).join(', ')}`);
+      if (d.lostToEnd)
+        out.push(
+          "      and the last range runs on to the device's end, whose size the pool's metadata does not record (LVM and Docker do: their doctors give it whole; an export needs --size)",
+        );
       if (d.lostHolds?.length) {
         out.push('      they held (from the filesystem, as far as it survives):');
         for (const h of d.lostHolds.slice(0, MAX_LISTED)) {
