@@ -182,6 +182,21 @@ export class BTreeNode {
     return this.w[8 + 2 * i] + this.w[9 + 2 * i] * 0x1_0000_0000;
   }
 
+  /** The index of the last key not above `k` (keys are sorted), or -1: the child a lookup of `k` goes down, or its leaf entry. */
+  lastKeyNotAbove(k: number): number {
+    let lo = 0;
+    let hi = this.nrEntries - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.key(mid) <= k) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return at;
+  }
+
   /** A u64 value: an internal node's child pointer (always 8 bytes apart), a top-level leaf's root. */
   u64(i: number): number {
     const at = this.v8 + 2 * i;

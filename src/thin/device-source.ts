@@ -66,7 +66,7 @@ export class ThinDeviceSource implements ByteSource {
         this.leaf = new BTreeNode(node.bytes.slice(), b);
         return inLeaf(node, v);
       }
-      const at = lastNotAbove(node, v);
+      const at = node.lastKeyNotAbove(v);
       if (at < 0) return undefined;
       b = node.u64(at);
     }
@@ -117,21 +117,7 @@ export class ThinDeviceSource implements ByteSource {
   close(): void {}
 }
 
-function lastNotAbove(node: BTreeNode, v: number): number {
-  let lo = 0;
-  let hi = node.nrEntries - 1;
-  let at = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (node.key(mid) <= v) {
-      at = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return at;
-}
-
 function inLeaf(node: BTreeNode, v: number): number | undefined {
-  const at = lastNotAbove(node, v);
+  const at = node.lastKeyNotAbove(v);
   return at >= 0 && node.key(at) === v ? node.dataBlock(at) : undefined;
 }

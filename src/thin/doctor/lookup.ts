@@ -25,17 +25,7 @@ export function lookupMappingKnown(reader: BlockReader, root: number | undefined
       if (e instanceof MetadataError) return undefined;
       throw e;
     }
-    // The last key not above v.
-    let lo = 0;
-    let hi = node.nrEntries - 1;
-    let at = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (node.key(mid) <= v) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const at = node.lastKeyNotAbove(v);
     if (at < 0) return null;
     if (node.isLeaf) return node.key(at) === v ? node.dataBlock(at) : null;
     b = node.u64(at);
