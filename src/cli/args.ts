@@ -1,6 +1,6 @@
 /** Parsers of option values for commander, and argv rewriting for thin_dump's -m BLOCK. */
 import { InvalidArgumentError } from 'commander';
-import { UsageError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import { MAX_THIN_ID } from '../format/device-details.js';
 import { checkedDataBlockSize } from '../format/superblock.js';
 import { parseBytes, parseCount, parseSectors, parseU64 } from '../format/units.js';
@@ -61,4 +61,17 @@ export function rewriteMetadataSnapArgs(argv: readonly string[]): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The metadata of a verb that takes it as its argument or as --metadata
+ * (doctor, diff): one of them, or both the same; `usage` is the form to
+ * show when neither is given.
+ */
+export function metadataArg(positional: string | undefined, option: string | undefined, usage: string): string {
+  if (positional !== undefined && option !== undefined && positional !== option)
+    throw new ArgumentError(`two metadata given (${positional} and --metadata ${option}): give one`);
+  const metadata = option ?? positional;
+  if (metadata === undefined) throw new ArgumentError(`no metadata given: ${usage}`);
+  return metadata;
 }

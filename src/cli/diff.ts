@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
 import { type DiffSide, type FileDiff, type FileDiffOptions, fileDiff } from '../thin/file-diff.js';
 import { type PoolSource, filesSource } from '../thin/pool-source.js';
-import { parseThinIdArg } from './args.js';
+import { metadataArg, parseThinIdArg } from './args.js';
 import { printJson } from './json.js';
 import { withPoolSource } from './pool-verb.js';
 import { run } from './run.js';
@@ -41,10 +41,7 @@ export function register(program: Command): void {
     .option('--json', 'print {filesystem, changes[].{kind, path, inode, size_before, size_after}, changed_bytes, bytes_read}')
     .action((positional: string | undefined, o: DiffFlags) =>
       run(() => {
-        if (positional !== undefined && o.metadata !== undefined && positional !== o.metadata)
-          throw new ArgumentError(`two metadata given (${positional} and --metadata ${o.metadata}): give one`);
-        const metadata = o.metadata ?? positional;
-        if (metadata === undefined) throw new ArgumentError('no metadata given: dmthin diff --metadata M --data D --snap1 A --snap2 B');
+        const metadata = metadataArg(positional, o.metadata, 'dmthin diff --metadata M --data D --snap1 A --snap2 B');
         if (o.data === undefined) throw new ArgumentError('no --data given: the files are read from the pool data device (--data D)');
         return withPoolSource(filesSource(metadata, o.data), (source) =>
           diffAction(source, { devId: o.snap1, name: `thin ${o.snap1}` }, { devId: o.snap2, name: `thin ${o.snap2}` }, o),

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { ArgumentError } from '../errors.js';
 import { type DiagnoseOptions, examine } from '../thin/doctor/diagnose.js';
 import { checkKitDir, writeKit } from '../thin/doctor/kit.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
@@ -8,7 +7,7 @@ import { filesSource, type PoolSource } from '../thin/pool-source.js';
 import { formatJson, printJson } from './json.js';
 import { scanProgress } from './progress.js';
 import { run } from './run.js';
-import { parseDataBlockSizeArg } from './args.js';
+import { metadataArg, parseDataBlockSizeArg } from './args.js';
 
 export interface DoctorFlags {
   metadata?: string;
@@ -38,10 +37,7 @@ export function register(program: Command): void {
     .option('--json', 'print the report as one JSON object')
     .action((positional: string | undefined, opts: DoctorFlags) =>
       run(() => {
-        if (positional !== undefined && opts.metadata !== undefined && positional !== opts.metadata)
-          throw new ArgumentError(`two metadata given (${positional} and --metadata ${opts.metadata}): give one`);
-        const metadata = opts.metadata ?? positional;
-        if (metadata === undefined) throw new ArgumentError('no metadata given: dmthin doctor --metadata M [--data D]');
+        const metadata = metadataArg(positional, opts.metadata, 'dmthin doctor --metadata M [--data D]');
         return doctorAction(filesSource(metadata, opts.data), opts, { dataBlockSize: opts.dataBlockSize });
       }),
     );
