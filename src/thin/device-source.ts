@@ -57,34 +57,10 @@ export class ThinDeviceSource implements ByteSource {
   private lookup(v: number): number | undefined {
     const cached = this.leaf;
     if (cached && cached.nrEntries > 0 && v >= cached.key(0) && v <= cached.key(cached.nrEntries - 1)) return inLeaf(cached, v);
-    let b = this.root;
-    for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      if (b <= 0 || b >= this.reader.nrBlocks)
-        throw new MetadataError(b, `${this.name}: mapping tree node at block ${b} is outside the metadata (${this.reader.nrBlocks} blocks)`);
-      const node = BTreeNode.validated(this.reader.read(b), b, 8);
-      if (node.isLeaf) {
-        this.leaf = new BTreeNode(node.bytes.slice(), b);
-        return inLeaf(node, v);
-      }
-      const at = node.lastKeyNotAbove(v);
-      if (at < 0) return undefined;
-      b = node.u64(at);
-    }
-    throw new MetadataError(this.root, `${this.name}: mapping tree deeper than ${MAX_DEPTH} levels (a cycle)`);
-  }
-
-  /** The highest virtual block the device maps, or -1: down the rightmost path only. */
-  highestMapped(): number {
-    let b = this.root;
-    for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      if (b <= 0 || b >= this.reader.nrBlocks)
-        throw new MetadataError(b, `${this.name}: mapping tree node at block ${b} is outside the metadata (${this.reader.nrBlocks} blocks)`);
-      const node = BTreeNode.validated(this.reader.read(b), b, 8);
-      if (node.nrEntries === 0) return -1;
-      if (node.isLeaf) return node.key(node.nrEntries - 1);
-      b = node.u64(node.nrEntries - 1);
-    }
-    throw new MetadataError(this.root, `${this.name}: mapping tree deeper than ${MAX_DEPTH} levels (a cycle)`);
+    const leaf = leafHolding(this.reader, this.root, v, this.name);
+    if (!leaf) return undefined;
+    this.leaf = new BTreeNode(leaf.bytes.slice(), leaf.location);
+    return inLeaf(leaf, v);
   }
 
   readAt(dst: Uint8Array, position: number): void {
@@ -117,7 +93,28 @@ export class ThinDeviceSource implements ByteSource {
   close(): void {}
 }
 
-function inLeaf(node: BTreeNode, v: number): number | undefined {
+/**
+ * The leaf of a mapping tree where virtual block `v` would be, read down one
+ * path (the kernel's lookup, not a walk), or undefined when no subtree's
+ * keys reach `v`. A node that cannot be read on the way throws, naming it.
+ * The node is the reader's view: copy it to keep it.
+ */
+export function leafHolding(reader: BlockReader, root: number, v: number, name: string): BTreeNode | undefined {
+  let b = root;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    if (b <= 0 || b >= reader.nrBlocks)
+      throw new MetadataError(b, `${name}: mapping tree node at block ${b} is outside the metadata (${reader.nrBlocks} blocks)`);
+    const node = BTreeNode.validated(reader.read(b), b, 8);
+    if (node.isLeaf) return node;
+    const at = node.lastKeyNotAbove(v);
+    if (at < 0) return undefined;
+    b = node.u64(at);
+  }
+  throw new MetadataError(root, `${name}: mapping tree deeper than ${MAX_DEPTH} levels (a cycle)`);
+}
+
+/** The data block a leaf maps `v` to, or undefined. */
+export function inLeaf(node: BTreeNode, v: number): number | undefined {
   const at = node.lastKeyNotAbove(v);
   return at >= 0 && node.key(at) === v ? node.dataBlock(at) : undefined;
 }

@@ -13,6 +13,7 @@ import { type FsDiff, diffFilesystems } from '../fs/diff.js';
 import { FsError } from '../fs/errors.js';
 import { validateTrees } from './damage.js';
 import { DeltaStream, deltaRoots } from './delta/delta.js';
+import { highestKey } from '../pdata/btree/traversal.js';
 import type { Metadata } from './metadata.js';
 import { openPoolData } from './pool-data.js';
 import { ThinDeviceSource } from './device-source.js';
@@ -64,15 +65,8 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, 
     try {
       // A raw pool does not record a device's size (its dm table line does): the filesystem's own, or at least what is mapped.
       const side = (s: DiffSide, root: number): ThinDeviceSource => {
-        const probe = new ThinDeviceSource(s.name, md.reader, root, data, bs, 0);
-        return new ThinDeviceSource(
-          s.name,
-          md.reader,
-          root,
-          data,
-          bs,
-          s.size ?? Math.max((probe.highestMapped() + 1) * bs, fsBytes(md, root, data, bs, s.name)),
-        );
+        const size = s.size ?? Math.max((highestKey(md.reader, root, 8, { kind: 'mappings', devId: s.devId }) + 1) * bs, fsBytes(md, root, data, bs, s.name));
+        return new ThinDeviceSource(s.name, md.reader, root, data, bs, size);
       };
       const a = side(before, roots[0]);
       const b = side(after, roots[1]);
