@@ -338,6 +338,8 @@ function judge(
     });
   }
 
+  // The data, when it holds every data block: candidates and what lost ranges held are read from it.
+  const whole = blockBytes ? dataWhole(data, nrDataBlocks, blockBytes) : undefined;
   // Candidates: counted used (once or more: a block only lost leaves shared is
   // counted 2+), mapped by nothing after the best repair.
   const candidates: Candidate[] = [];
@@ -350,10 +352,9 @@ function judge(
       stage('looking for older copies of lost mapping leaves');
       older = scanLeafEntries(reader, inAny(s.devices.flatMap((d) => d.holes)), s.live);
     }
-    matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: dataWhole(data, nrDataBlocks, blockBytes), onStage: stage });
+    matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: whole, onStage: stage });
   }
   // What the lost ranges held, where the device's filesystem can still be read.
-  const whole = blockBytes ? dataWhole(data, nrDataBlocks, blockBytes) : undefined;
   if (blockBytes && whole && matchDevices.some((d) => d.report.lost.length > 0)) {
     stage('reading what the lost ranges held');
     describeLost(reader, whole, blockBytes, matchDevices);
