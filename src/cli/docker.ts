@@ -220,7 +220,7 @@ export function register(program: Command): void {
               process.stderr,
               o.output,
             );
-            if (r.damage && !o.json) process.stderr.write(formatDamagedExport(dev.hash, r.lost ?? [], r.damage, doctor));
+            if (r.damage && !o.json) process.stderr.write(formatDamagedExport(dev.hash, r.lost ?? [], r.damage, doctor, r));
             return r.damage ? 1 : 0;
           } finally {
             md.close();

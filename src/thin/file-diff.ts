@@ -7,16 +7,14 @@
  * name, before anything is printed.
  */
 import { UsageError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { detectFilesystem } from '../fs/detect.js';
 import { type FsDiff, diffFilesystems } from '../fs/diff.js';
 import { FsError } from '../fs/errors.js';
 import { validateTrees } from './damage.js';
 import { DeltaStream, deltaRoots } from './delta/delta.js';
 import { highestKey } from '../pdata/btree/traversal.js';
-import type { Metadata } from './metadata.js';
 import { openPoolData } from './pool-data.js';
 import { ThinDeviceSource } from './device-source.js';
+import { rawDeviceBytes } from './lost-holds.js';
 import { type PoolSource, metadataName, openMetadata } from './pool-source.js';
 
 export interface DiffSide {
@@ -65,8 +63,8 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, 
     try {
       // A raw pool does not record a device's size (its dm table line does): the filesystem's own, or at least what is mapped.
       const side = (s: DiffSide, root: number): ThinDeviceSource => {
-        const size = s.size ?? Math.max((highestKey(md.reader, root, 8, { kind: 'mappings', devId: s.devId }) + 1) * bs, fsBytes(md, root, data, bs, s.name));
-        return new ThinDeviceSource(s.name, md.reader, root, data, bs, size);
+        const open = (size: number) => new ThinDeviceSource(s.name, md.reader, root, data, bs, size);
+        return open(s.size ?? rawDeviceBytes(open, (highestKey(md.reader, root, 8, { kind: 'mappings', devId: s.devId }) + 1) * bs));
       };
       const a = side(before, roots[0]);
       const b = side(after, roots[1]);
@@ -88,11 +86,6 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, 
   } finally {
     md.close();
   }
-}
-
-/** The size the filesystem on the device says it has (0 when none is found): the first 64 KiB hold both superblocks. */
-function fsBytes(md: Metadata, root: number, data: ByteSource, bs: number, name: string): number {
-  return detectFilesystem(new ThinDeviceSource(name, md.reader, root, data, bs, 64 * 1024))?.bytes ?? 0;
 }
 
 /** The delta verb for the same pool and devices, as the user would type it. */
