@@ -89,6 +89,48 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       const t = dmthin('doctor', meta, '--data', data);
       expect(t.stdout + t.stderr).toMatch(/they held/);
     });
+
+    it('on a guest disk (an MBR, ext4 in partition 1 at 1 MiB), each lost block is named in its partition as debugfs names it there', () => {
+      const tree = tmp.path('tree2');
+      for (let d = 0; d < 20; d++) {
+        mkdirSync(join(tree, `d${d}`), { recursive: true });
+        for (let f = 0; f < 20; f++) writeFileSync(join(tree, `d${d}`, `f${f}`), Buffer.alloc(30_000 + f * 1000, d * 20 + f + 1));
+      }
+      const part = tmp.path('part.img');
+      mkext4(part, tree, '32M', ['-b', '4096']);
+      const START = 1 << 20;
+      const disk = Buffer.alloc(START + (32 << 20));
+      readFileSync(part).copy(disk, START);
+      disk[446 + 4] = 0x83;
+      disk.writeUInt32LE(START / 512, 446 + 8);
+      disk.writeUInt32LE((32 << 20) / 512, 446 + 12);
+      disk[510] = 0x55;
+      disk[511] = 0xaa;
+      const { meta, data } = poolOf(disk, 'guest');
+      const leaves = treeBlocks(meta, 1).leaves;
+      expect(leaves.length).toBeGreaterThan(1);
+      // The first leaf lost takes the partition table with it: what the ranges held cannot be told, and is not guessed.
+      const lost0 = tmp.path('guest0.meta');
+      writeFileSync(lost0, readFileSync(meta));
+      writeBlock(lost0, leaves[0], new Uint8Array(4096));
+      const r0 = diagnose(filesSource(lost0, data)).devices.find((d) => d.deviceId === 1);
+      expect(r0?.lost.length).toBeGreaterThan(0);
+      expect(r0?.lostHolds).toBeUndefined();
+      expect(r0?.lostHoldsUnknown).toMatch(/no ext2\/3\/4 or XFS superblock/);
+
+      writeBlock(meta, leaves[1], new Uint8Array(4096));
+      const r = diagnose(filesSource(meta, data));
+      const dev = r.devices.find((d) => d.deviceId === 1);
+      expect(dev?.lostHoldsUnknown, dev?.lostHoldsUnknown).toBeUndefined();
+      const holds = dev?.lostHolds ?? [];
+      const lostBytes = (dev?.lost ?? []).reduce((n, x) => n + x.length, 0);
+      expect(lostBytes).toBeGreaterThan(0);
+      expect(holds.reduce((n, h) => n + h.length, 0)).toBe(lostBytes);
+      // Named by partition 1's filesystem, read in its own offsets.
+      expect(holds.every((h) => h.offset >= START && h.structure.startsWith('partition 1: '))).toBe(true);
+      const inside = holds.map((h) => ({ ...h, offset: h.offset - START, structure: h.structure.replace(/^partition 1: /, '') }));
+      checkHolds(part, inside, inside);
+    });
   },
 );
 
@@ -148,4 +190,25 @@ function checkHolds(img: string, lost: readonly { offset: number; length: number
   }
   expect(files).toBeGreaterThan(0);
   expect(named).toBeGreaterThan(0);
+}
+
+/** A pool whose thin device 1 is `bytes`: every 64 KiB block not all zeros a mapping, its bytes in the data file (dmthin restore). */
+function poolOf(bytes: Buffer, name: string): { meta: string; data: string } {
+  const mapped: number[] = [];
+  for (let v = 0; v < bytes.length / BS; v++) if (bytes.subarray(v * BS, (v + 1) * BS).some((x) => x !== 0)) mapped.push(v);
+  const data = tmp.path(`${name}.data`);
+  writeFileSync(data, '');
+  const fd = openSync(data, 'w');
+  for (const [i, v] of mapped.entries()) writeSync(fd, bytes, v * BS, BS, i * BS);
+  closeSync(fd);
+  const xml =
+    `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${mapped.length}">\n` +
+    `  <device dev_id="1" mapped_blocks="${mapped.length}" transaction="0" creation_time="0" snap_time="0">\n` +
+    mapped.map((v, i) => `    <single_mapping origin_block="${v}" data_block="${i}" time="0"/>\n`).join('') +
+    '  </device>\n</superblock>\n';
+  writeFileSync(tmp.path(`${name}.xml`), xml);
+  const meta = tmp.path(`${name}.meta`);
+  writeFileSync(meta, Buffer.alloc(4 << 20));
+  expect(dmthin('restore', '-i', tmp.path(`${name}.xml`), '-o', meta).code).toBe(0);
+  return { meta, data };
 }
