@@ -60,62 +60,92 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       const dev = r.devices.find((d) => d.deviceId === 1);
       expect(dev?.lost.length).toBeGreaterThan(0);
       expect(dev?.lostHoldsUnknown).toBeUndefined();
-      const holds = dev?.lostHolds ?? [];
-      expect(holds.length).toBeGreaterThan(0);
-      // Every lost byte is described, once.
-      const lostBytes = (dev?.lost ?? []).reduce((n, x) => n + x.length, 0);
-      expect(holds.reduce((n, h) => n + h.length, 0)).toBe(lostBytes);
+      checkHolds(img, dev?.lost ?? [], dev?.lostHolds ?? []);
 
-      // The truth for every 4 KiB block of the lost ranges.
-      const blocks: number[] = [];
-      for (const h of holds) for (let o = h.offset; o < h.offset + h.length; o += 4096) blocks.push(o / 4096);
-      const owner = new Map<number, number>();
-      const chunks = (xs: number[]): number[][] => Array.from({ length: Math.ceil(xs.length / 100) }, (_, i) => xs.slice(i * 100, i * 100 + 100));
-      for (const line of debugfs(
-        img,
-        chunks(blocks).map((c) => `icheck ${c.join(' ')}`),
-      ).split('\n')) {
-        const m = /^(\d+)\s+(\d+)$/.exec(line.trim());
-        if (m) owner.set(Number(m[1]), Number(m[2]));
-      }
-      const inodes = [...new Set(owner.values())];
-      const pathOf = new Map<number, string>();
-      for (const line of debugfs(
-        img,
-        chunks(inodes).map((c) => `ncheck ${c.join(' ')}`),
-      ).split('\n')) {
-        const m = /^(\d+)\s+(\S+)$/.exec(line.trim());
-        if (m) pathOf.set(Number(m[1]), m[2]);
-      }
-      const itables = [...debugfs(img, ['stats']).matchAll(/Inode table at (\d+)-(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
-      let files = 0;
-      let named = 0;
-      for (const h of holds) {
-        for (let o = h.offset; o < h.offset + h.length; o += 4096) {
-          const b = o / 4096;
-          const ino = owner.get(b);
-          if (ino !== undefined) {
-            files++;
-            expect(
-              h.owners?.map((x) => x.inode),
-              `block ${b}: ${h.structure}`,
-            ).toContain(ino);
-            const p = h.owners?.find((x) => x.inode === ino)?.path;
-            // A path is never wrong; it is unknown where the directory naming the file was lost too.
-            if (p !== undefined) {
-              expect(p, `inode ${ino}`).toBe(pathOf.get(ino));
-              named++;
-            }
-          } else if (itables.some(([a, z]) => b >= a && b <= z)) {
-            expect(h.structure, `block ${b}`).toMatch(/inode table/);
-          }
-        }
-      }
-      expect(files).toBeGreaterThan(0);
-      expect(named).toBeGreaterThan(0);
+      // repair --data says the same of the ranges the repaired pool lacks, and export of what it wrote as zeros.
+      const out = tmp.path('repaired.meta');
+      writeFileSync(out, Buffer.alloc(4 << 20));
+      const rep = dmthin('repair', '-i', meta, '-o', out, '--data', data, '--json');
+      expect(rep.code, rep.stderr).toBe(0);
+      const losses = JSON.parse(rep.stdout).losses;
+      expect(losses.map((l: { device_id: number }) => l.device_id)).toEqual([1]);
+      expect(losses[0].lost).toEqual(dev?.lost);
+      checkHolds(img, losses[0].lost, losses[0].lost_holds);
+      const repText = dmthin('repair', '-i', meta, '-o', out, '--data', data);
+      expect(repText.stderr).toMatch(/LOST \d+ bytes of thin device 1 .*\nthey held .*\n {2}bytes \d+\.\.\d+: /);
+      const repNoData = dmthin('repair', '-i', meta, '-o', out);
+      expect(repNoData.stderr).toMatch(/give --data DATA to be told what they held/);
+
+      const ex = dmthin('export', '--metadata', meta, '--data', data, '--dev-id', '1', '-o', tmp.path('dev1.img'), '--size', '64M', '--json');
+      expect(ex.code).toBe(1);
+      const exr = JSON.parse(ex.stdout);
+      const exLost = exr.lost.map((l: { from: number; to: number }) => ({ offset: l.from, length: l.to - l.from }));
+      expect(exLost.length).toBeGreaterThan(0);
+      checkHolds(img, exLost, exr.lost_holds);
+      const exText = dmthin('export', '--metadata', meta, '--data', data, '--dev-id', '1', '-o', tmp.path('dev1.img'), '--size', '64M');
+      expect(exText.stderr).toMatch(/they held \(from the filesystem, as far as it survives\):\n {2}bytes \d+\.\.\d+: /);
+
       // The text names them too.
       const t = dmthin('doctor', meta, '--data', data);
       expect(t.stdout + t.stderr).toMatch(/they held/);
     });
   },
 );
+
+type Hold = { offset: number; length: number; structure: string; owners?: { inode: number; path?: string }[] };
+
+/** Checks `holds` against debugfs on the undamaged image: every lost byte described once, each block's owner as icheck names it, paths as ncheck does. */
+function checkHolds(img: string, lost: readonly { offset: number; length: number }[], holds: readonly Hold[]): void {
+  expect(holds.length).toBeGreaterThan(0);
+  // Every lost byte is described, once.
+  const lostBytes = lost.reduce((n, x) => n + x.length, 0);
+  expect(holds.reduce((n, h) => n + h.length, 0)).toBe(lostBytes);
+
+  // The truth for every 4 KiB block of the lost ranges.
+  const blocks: number[] = [];
+  for (const h of holds) for (let o = h.offset; o < h.offset + h.length; o += 4096) blocks.push(o / 4096);
+  const owner = new Map<number, number>();
+  const chunks = (xs: number[]): number[][] => Array.from({ length: Math.ceil(xs.length / 100) }, (_, i) => xs.slice(i * 100, i * 100 + 100));
+  for (const line of debugfs(
+    img,
+    chunks(blocks).map((c) => `icheck ${c.join(' ')}`),
+  ).split('\n')) {
+    const m = /^(\d+)\s+(\d+)$/.exec(line.trim());
+    if (m) owner.set(Number(m[1]), Number(m[2]));
+  }
+  const inodes = [...new Set(owner.values())];
+  const pathOf = new Map<number, string>();
+  for (const line of debugfs(
+    img,
+    chunks(inodes).map((c) => `ncheck ${c.join(' ')}`),
+  ).split('\n')) {
+    const m = /^(\d+)\s+(\S+)$/.exec(line.trim());
+    if (m) pathOf.set(Number(m[1]), m[2]);
+  }
+  const itables = [...debugfs(img, ['stats']).matchAll(/Inode table at (\d+)-(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  let files = 0;
+  let named = 0;
+  for (const h of holds) {
+    for (let o = h.offset; o < h.offset + h.length; o += 4096) {
+      const b = o / 4096;
+      const ino = owner.get(b);
+      if (ino !== undefined) {
+        files++;
+        expect(
+          h.owners?.map((x) => x.inode),
+          `block ${b}: ${h.structure}`,
+        ).toContain(ino);
+        const p = h.owners?.find((x) => x.inode === ino)?.path;
+        // A path is never wrong; it is unknown where the directory naming the file was lost too.
+        if (p !== undefined) {
+          expect(p, `inode ${ino}`).toBe(pathOf.get(ino));
+          named++;
+        }
+      } else if (itables.some(([a, z]) => b >= a && b <= z)) {
+        expect(h.structure, `block ${b}`).toMatch(/inode table/);
+      }
+    }
+  }
+  expect(files).toBeGreaterThan(0);
+  expect(named).toBeGreaterThan(0);
+}
