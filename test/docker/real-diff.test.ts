@@ -149,6 +149,16 @@ describe('dmthin docker diff against what dockerd 20.10 printed', () => {
     }
   });
 
+  it('the removed container by its layer and init layer thin ids (--init): exactly the lines docker diff printed before docker rm', () => {
+    const docker = lines(recorded('job'));
+    expect(isDockerWalk(docker)).toBe(true);
+    const [init, layer] = lines(removed).map((l) => l.split(' ')[1]);
+    const r = dmthin('docker', 'diff', root, layer, '--init', init);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/removed device/);
+    expect(lines(r.stdout)).toEqual(fixedSiblings(docker));
+  });
+
   it('the removed container (docker rm) is not one of the containers any more: usage naming those left', () => {
     const id = ids.get('job') ?? '';
     expect(removed).toMatch(/-init \d+ [0-9a-f]{32}\n/);
