@@ -53,7 +53,9 @@ export function formatInventory(inv: Inventory): string {
   lines.push(...alignColumns([header, ...rows], 1));
   lines.push('');
   if (inv.deleted.length) {
-    lines.push(`removed devices whose trees survive (dmthin export --deleted ID brings back what the evidence vouches for; docs/recovery.md):`);
+    lines.push(
+      `removed devices whose trees survive (dmthin export --deleted ID brings back what the evidence vouches for; a removed container's changes: dmthin docker diff ROOT LAYER_ID --init INIT_ID; docs/recovery.md):`,
+    );
     for (const r of inv.deleted) {
       const fate =
         r.discarded === true
