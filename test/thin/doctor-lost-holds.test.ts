@@ -34,23 +34,7 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       const img = tmp.path('fs.img');
       mkext4(img, tree, '64M', ['-b', '4096']);
       const bytes = readFileSync(img);
-      // Every 64 KiB block that is not all zeros becomes a mapping; its bytes go to the data file.
-      const mapped: number[] = [];
-      for (let v = 0; v < bytes.length / BS; v++) if (bytes.subarray(v * BS, (v + 1) * BS).some((x) => x !== 0)) mapped.push(v);
-      const data = tmp.path('pool.data');
-      writeFileSync(data, '');
-      const fd = openSync(data, 'w');
-      for (const [i, v] of mapped.entries()) writeSync(fd, bytes, v * BS, BS, i * BS);
-      closeSync(fd);
-      const xml =
-        `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${mapped.length}">\n` +
-        `  <device dev_id="1" mapped_blocks="${mapped.length}" transaction="0" creation_time="0" snap_time="0">\n` +
-        mapped.map((v, i) => `    <single_mapping origin_block="${v}" data_block="${i}" time="0"/>\n`).join('') +
-        '  </device>\n</superblock>\n';
-      writeFileSync(tmp.path('pool.xml'), xml);
-      const meta = tmp.path('pool.meta');
-      writeFileSync(meta, Buffer.alloc(4 << 20));
-      expect(dmthin('restore', '-i', tmp.path('pool.xml'), '-o', meta).code).toBe(0);
+      const { meta, data } = poolOf(bytes, 'pool');
       const leaves = treeBlocks(meta, 1).leaves;
       expect(leaves.length).toBeGreaterThan(2);
       // A leaf past the first: the superblock and group descriptors survive.
