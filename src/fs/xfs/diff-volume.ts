@@ -77,7 +77,8 @@ export class XfsDiffVolume implements DiffVolume {
     return this.vol.dirPath(ino);
   }
 
-  findPaths(ino: number): string[] {
+  /** `skipUnreadable`: a directory that cannot be read (its blocks lost, for the doctor) hides only what is under it. */
+  findPaths(ino: number, skipUnreadable = false): string[] {
     const root = this.rootIno;
     if (ino === root) return ['/'];
     const found: string[] = [];
@@ -86,10 +87,23 @@ export class XfsDiffVolume implements DiffVolume {
     for (let q = 0; q < queue.length; q++) {
       const [d, path] = queue[q];
       if (seen.size > MAX_DIRS) throw new FsError(this.name, 0, `xfs search for inode ${ino}`, `more than ${MAX_DIRS} directories`);
-      for (const [name, child] of this.dirEntries(d)) {
+      let entries: Map<string, number>;
+      try {
+        entries = this.dirEntries(d);
+      } catch (e) {
+        if (skipUnreadable && e instanceof FsError) continue;
+        throw e;
+      }
+      for (const [name, child] of entries) {
         if (child === ino) found.push(`${path}/${name}`);
         if (seen.has(child)) continue;
-        const c = this.inode(child);
+        let c: DiffInode;
+        try {
+          c = this.inode(child);
+        } catch (e) {
+          if (skipUnreadable && e instanceof FsError) continue;
+          throw e;
+        }
         if (c.inUse && (c.mode & 0o170000) === 0o040000) {
           seen.add(child);
           queue.push([child, `${path}/${name}`]);
