@@ -122,7 +122,7 @@ function describeXfs(vol: XfsVolume, ranges: { offset: number; length: number }[
       last.structure = `inodes ${lastInodes.first}..${lastInodes.last}`;
       return;
     }
-    if (adjacent && !b.inodes && !lastInodes && JSON.stringify([last.structure, last.owners]) === JSON.stringify([b.structure, b.owners])) {
+    if (adjacent && !b.inodes && !lastInodes && last.structure === b.structure && sameOwners(last.owners, b.owners)) {
       last.length += bs;
       return;
     }
@@ -130,6 +130,11 @@ function describeXfs(vol: XfsVolume, ranges: { offset: number; length: number }[
     lastInodes = b.inodes ? { ...b.inodes } : undefined;
   });
   return parts;
+}
+
+function sameOwners(a: RangePart['owners'], b: RangePart['owners']): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && a.every((o, k) => o.inode === b[k].inode && o.path === b[k].path);
 }
 
 function name(role: BlockRole): string {

@@ -10,7 +10,7 @@
 import type { BlockRun, DiffInode, DiffVolume } from '../diff-volume.js';
 import { FsError } from '../errors.js';
 import { xfsOwnersOf } from './owners.js';
-import { XfsSpace } from './space.js';
+import { type XfsBlockRole, XfsSpace } from './space.js';
 import { type XfsVolume, xfsIsDir } from './volume.js';
 
 /** A walk from the root reads at most this many directories. */
@@ -125,18 +125,25 @@ export class XfsDiffVolume implements DiffVolume {
     }
   }
 
+  /** The diff asks several questions of each block in turn: the last answer is kept. */
+  private role(n: number): XfsBlockRole {
+    if (this.lastRole?.n !== n) this.lastRole = { n, role: this.space.role(n) };
+    return this.lastRole.role;
+  }
+  private lastRole: { n: number; role: XfsBlockRole } | undefined;
+
   inodesIn(n: number): { ino: number; offset: number }[] | undefined {
-    const role = this.space.role(n);
+    const role = this.role(n);
     return role.kind === 'inodes' ? role.slots : undefined;
   }
 
   mayHoldContent(n: number): boolean {
-    const kind = this.space.role(n).kind;
+    const kind = this.role(n).kind;
     return kind === 'content' || kind === 'free';
   }
 
   blockInUse(n: number): boolean {
-    return this.space.role(n).kind !== 'free';
+    return this.role(n).kind !== 'free';
   }
 
   blocksOf(i: DiffInode): BlockRun[] {

@@ -4,6 +4,7 @@
  * headers, the internal log, the btrees' nodes and free list, inode chunks
  * (and which inodes), free space, or content (a file's or directory's).
  */
+import { FsError } from '../errors.js';
 import { type AgLayout, chunkOf, INODES_PER_CHUNK, isFree, readAgLayout } from './ag.js';
 import type { XfsVolume } from './volume.js';
 
@@ -17,17 +18,27 @@ export type XfsBlockRole =
 
 export class XfsSpace {
   private readonly layouts = new Map<number, AgLayout>();
+  private logFirst: number | undefined;
 
   constructor(readonly vol: XfsVolume) {}
 
+  /** AG `ag`'s layout, read once; an AG that cannot be read fails the same way each time it is asked, without reading again. */
   layout(ag: number): AgLayout {
     let l = this.layouts.get(ag);
     if (!l) {
-      l = readAgLayout(this.vol, ag);
+      const failed = this.failures.get(ag);
+      if (failed) throw failed;
+      try {
+        l = readAgLayout(this.vol, ag);
+      } catch (e) {
+        if (e instanceof FsError) this.failures.set(ag, e);
+        throw e;
+      }
       this.layouts.set(ag, l);
     }
     return l;
   }
+  private readonly failures = new Map<number, FsError>();
 
   /** The inode number of AG inode `agino` in AG `ag`. */
   ino(ag: number, agino: number): number {
@@ -50,20 +61,21 @@ export class XfsSpace {
     // The four header sectors (superblock, AGF, AGI, AGFL) open every AG.
     if (agb * blockSize < 4 * sectSize) return { kind: 'headers', ag };
     if (logStart !== 0 && logBlocks > 0) {
-      const first = this.vol.linearOrUndefined(logStart);
-      if (first !== undefined && n >= first && n < first + logBlocks) return { kind: 'log' };
+      this.logFirst ??= this.vol.linearOrUndefined(logStart) ?? -1;
+      if (this.logFirst >= 0 && n >= this.logFirst && n < this.logFirst + logBlocks) return { kind: 'log' };
     }
     const l = this.layout(ag);
     const bt = l.btreeBlocks.get(agb);
     if (bt) return { kind: 'btree', name: bt };
+    // Free space is most of a filesystem's blocks: told before the inode slots are counted.
+    if (isFree(l, agb)) return { kind: 'free' };
     const perBlock = 2 ** inoPbLog;
-    const slots: { ino: number; offset: number }[] = [];
+    let slots: { ino: number; offset: number }[] | undefined;
     for (let k = 0; k < perBlock; k++) {
       const agino = agb * perBlock + k;
-      if (chunkOf(l, agino)) slots.push({ ino: this.ino(ag, agino), offset: k * this.vol.sb.inodeSize });
+      if (chunkOf(l, agino)) (slots ??= []).push({ ino: this.ino(ag, agino), offset: k * this.vol.sb.inodeSize });
     }
-    if (slots.length > 0) return { kind: 'inodes', ag, first: slots[0].ino, last: slots[slots.length - 1].ino, slots };
-    if (isFree(l, agb)) return { kind: 'free' };
+    if (slots) return { kind: 'inodes', ag, first: slots[0].ino, last: slots[slots.length - 1].ino, slots };
     return { kind: 'content' };
   }
 

@@ -315,8 +315,18 @@ export class XfsVolume {
     return dec.decode(this.sb.v5 ? raw.subarray(56, 56 + i.size) : raw.subarray(0, i.size));
   }
 
-  /** A directory's entries, "." and ".." included. */
+  private readonly dirCache = new Map<number, XfsDirEntry[]>();
+
+  /** A directory's entries, "." and ".." included (kept: paths ask for the same directories again and again). */
   dirEntries(i: XfsInode): XfsDirEntry[] {
+    const hit = this.dirCache.get(i.ino);
+    if (hit) return hit;
+    const out = this.readDirEntries(i);
+    this.dirCache.set(i.ino, out);
+    return out;
+  }
+
+  private readDirEntries(i: XfsInode): XfsDirEntry[] {
     const at = this.inodeOffset(i.ino);
     if (!xfsIsDir(i)) this.fail(at, `xfs inode ${i.ino}`, 'not a directory');
     if (i.format === FMT_LOCAL) return this.shortform(i, at);
@@ -326,7 +336,9 @@ export class XfsVolume {
     const leafOffset = 2 ** 35 / this.sb.blockSize;
     const out: XfsDirEntry[] = [];
     const blocks = new Map<number, number>();
-    for (const e of this.extents(i)) for (let k = 0; k < e.length && e.logical + k < leafOffset; k++) blocks.set(e.logical + k, e.physical + k);
+    // The data blocks lie below the directory's size: a mapping past it (damage) is not read.
+    const dataEnd = Math.min(leafOffset, Math.ceil(i.size / this.sb.blockSize));
+    for (const e of this.extents(i)) for (let k = 0; k < e.length && e.logical + k < dataEnd; k++) blocks.set(e.logical + k, e.physical + k);
     const single = i.size <= dirBlk;
     for (const [logical] of [...blocks].sort((a, b) => a[0] - b[0])) {
       if (logical % fsbPerDirBlk !== 0) continue;
