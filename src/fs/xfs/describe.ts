@@ -30,7 +30,8 @@ export function describeXfsBlocks(dv: XfsDiffVolume, blocks: number[]): BlockDes
       return { kind: 'unreadable', detail: e.message };
     }
   });
-  const content = blocks.filter((_, k) => roles[k].kind === 'content');
+  // Where an AG's own trees are lost, its blocks may still be named by inodes elsewhere that map them.
+  const content = blocks.filter((_, k) => roles[k].kind === 'content' || roles[k].kind === 'unreadable');
   const owners = xfsOwnersOf(space, content);
   const paths = new Map<number, { path?: string; dir: boolean }>();
   const named = (ino: number): { path?: string; dir: boolean } => {
@@ -61,11 +62,9 @@ export function describeXfsBlocks(dv: XfsDiffVolume, blocks: number[]): BlockDes
         return { structure: `inodes ${role.first}..${role.last}`, inodes: { first: role.first, last: role.last } };
       case 'free':
         return { structure: 'free space' };
-      case 'unreadable':
-        return { structure: `unknown: ${role.detail}` };
     }
     const o = owners.get(n);
-    if (o === undefined) return { structure: 'unknown owner' };
+    if (o === undefined) return { structure: role.kind === 'unreadable' ? `unknown: ${role.detail}` : 'unknown owner' };
     const p = named(o);
     return { structure: p.dir ? 'directory' : 'file', owners: [{ inode: o, ...(p.path ? { path: p.path } : {}) }] };
   });
