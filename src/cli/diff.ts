@@ -23,7 +23,7 @@ export const DIFF_DESCRIPTION =
   'What changed between two thin devices holding the same filesystem (a snapshot and its origin), in files,\n' +
   'as docker diff lists them: "A path" added, "C path" changed (a directory whose entries changed too),\n' +
   '"D path" deleted; a rename is a D and an A. Only the blocks the two devices map differently are read,\n' +
-  'with the inodes and directories they lead to: never the whole device. ext2/3/4 today; for XFS or an\n' +
+  'with the inodes and directories they lead to: never the whole device. ext2/3/4 and XFS; for an\n' +
   'unknown filesystem it says so in one line, and dmthin delta gives the block ranges.\n' +
   'Nothing is mounted and nothing written.\n\n' +
   'Exit status: 0 answered (changes or none), 1 could not answer, 2 bad arguments.';

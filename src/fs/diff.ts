@@ -8,7 +8,11 @@
  * one with all it holds. Only what the ranges touch is read: the inode
  * blocks in them, the inodes that changed, their directories, and the
  * directories needed to name them. ext4 and XFS answer the same questions
- * (diff-volume.ts); the rules here are docker diff's, shared by both.
+ * (diff-volume.ts); the rules here are docker diff's, shared by both. A
+ * changed block no changed inode explains is given an owner by a search of
+ * inodes; XFS searches only the block's own allocation group (without the
+ * reverse-mapping btree, more would mean reading every inode), and counts
+ * what stays ownerless as unattributed.
  */
 import type { ByteSource } from '../io/byte-source.js';
 import { detectFilesystem } from './detect.js';
