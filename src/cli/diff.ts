@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ArgumentError } from '../errors.js';
-import { type DiffSide, type FileDiff, type FileDiffOptions, fileDiff } from '../thin/file-diff.js';
+import { type DiffSide, type FileDiff, type FileDiffOptions, type RecoveredSide, fileDiff } from '../thin/file-diff.js';
 import { type PoolSource, filesSource } from '../thin/pool-source.js';
 import { metadataArg, parseThinIdArg } from './args.js';
 import { printJson } from './json.js';
@@ -25,6 +25,8 @@ export const DIFF_DESCRIPTION =
   '"D path" deleted; a rename is a D and an A. Only the blocks the two devices map differently are read,\n' +
   'with the inodes and directories they lead to: never the whole device. ext2/3/4 and XFS; for an\n' +
   'unknown filesystem it says so in one line, and dmthin delta gives the block ranges.\n' +
+  'A removed device (a deleted thin id whose tree survives in the metadata: dmthin ls --deleted) is compared as\n' +
+  'recovery brings it back: its vouched-for blocks read, the rest as zeros (said, with their count).\n' +
   'Nothing is mounted and nothing written.\n\n' +
   'Exit status: 0 answered (changes or none), 1 could not answer, 2 bad arguments.';
 
@@ -58,6 +60,7 @@ export function diffAction(source: PoolSource, before: DiffSide, after: DiffSide
     return 0;
   }
   const letter = { added: 'A', changed: 'C', deleted: 'D' } as const;
+  for (const x of r.recovered ?? []) process.stderr.write(`${recoveredText(x)}\n`);
   process.stdout.write(r.changes.map((c) => `${letter[c.kind]} ${c.path}\n`).join(''));
   process.stderr.write(
     `${before.name} -> ${after.name}: ${r.filesystem}; ${r.changes.length} change(s); ${r.changedBytes} bytes mapped differently, ${r.bytesRead} bytes read` +
@@ -67,6 +70,14 @@ export function diffAction(source: PoolSource, before: DiffSide, after: DiffSide
   return 0;
 }
 
+/** How a removed device was read, for a person. */
+function recoveredText(x: RecoveredSide): string {
+  const withheld = x.withheldBlocks
+    ? `; ${x.withheldBlocks} of its mapped blocks were reallocated since or are of unknown fate: read as zeros, so changes there may be the removal's, not the filesystem's (dmthin export --deleted ${x.deviceId} --json lists them)`
+    : '';
+  return `${x.name} is a removed device: read as recovery brings it back, ${x.vouchedBlocks} mapped blocks vouched for${withheld}`;
+}
+
 function diffJson(r: FileDiff): unknown {
   return {
     filesystem: r.filesystem,
@@ -74,5 +85,6 @@ function diffJson(r: FileDiff): unknown {
     changedBytes: r.changedBytes,
     bytesRead: r.bytesRead,
     unattributedBlocks: r.unattributedBlocks,
+    ...(r.recovered ? { recovered: r.recovered } : {}),
   };
 }

@@ -17,6 +17,7 @@ import { doctorCommand, withDamageAdvice, withDamageAdviceAsync } from '../thin/
 import { rangeBytes } from '../io/byte-range.js';
 import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
+import { parseThinIdArg } from './args.js';
 import { ArgumentError } from '../errors.js';
 import { dockerDoctor } from '../docker/doctor-docker.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
@@ -172,17 +173,19 @@ export function register(program: Command): void {
     .summary("what a container changed, in files, as docker diff lists it, from Docker's files")
     .description(
       `${DIFF_DESCRIPTION}\n\nCONTAINER (name or id) is compared with its init layer, as docker diff does, on a stopped or dead host: ` +
-        "Docker's files are only read.",
+        "Docker's files are only read. A removed container (docker rm) is given by its layer's thin id, as dmthin docker ls lists " +
+        'the removed devices, with --init ID for its init layer: both are read as recovery brings them back.',
     )
     .argument('<root>', 'Docker root')
-    .argument('<container>', 'container name or id')
+    .argument('<container>', "container name or id, or a removed container layer's thin id (with --init)")
+    .option('--init <id>', "a removed container's init layer, by thin id", parseThinIdArg)
     .option('--metadata <file>', 'thin metadata file or device (direct-lvm)')
     .option('--data <file>', 'data file or device (direct-lvm)')
     .option('--json', 'print {filesystem, changes[].{kind, path, inode, size_before, size_after}, changed_bytes, bytes_read}')
-    .action((root: string, what: string, o: { metadata?: string; data?: string; json?: boolean }) =>
+    .action((root: string, what: string, o: { metadata?: string; data?: string; json?: boolean; init?: number }) =>
       run(() => {
         const source = openDockerPool(root, { metadata: o.metadata, data: o.data });
-        const sides = containerDiffSides(source.tree, what);
+        const sides = containerDiffSides(source.tree, what, o.init);
         return withPoolSource(source, (s) => diffAction(s, sides.before, sides.after, o, { under: DOCKER_ROOTFS }));
       }),
     );
@@ -220,7 +223,7 @@ export function register(program: Command): void {
               process.stderr,
               o.output,
             );
-            if (r.damage && !o.json) process.stderr.write(formatDamagedExport(dev.hash, r.lost ?? [], r.damage, doctor));
+            if (r.damage && !o.json) process.stderr.write(formatDamagedExport(dev.hash, r.lost ?? [], r.damage, doctor, r));
             return r.damage ? 1 : 0;
           } finally {
             md.close();

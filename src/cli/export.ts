@@ -84,12 +84,12 @@ function exportAction(o: ExportFlags): number {
     );
     if (tty) process.stderr.write('\r\x1b[K');
     const secs = (Date.now() - t0) / 1000;
-    const lost = r.damage ? lostFields(r.lost ?? [], r.damage, doctorCommand(source)) : {};
+    const lost = r.damage ? lostFields(r.lost ?? [], r.damage, doctorCommand(source), r) : {};
     if (o.json) printJson({ size: r.size, mappedBytes: r.mappedBytes, zeroBytes: r.zeroBytes, runs: r.runs, seconds: secs, ...lost }, say, 0);
     else if (!toStdout || !process.stdout.isTTY) {
       process.stderr.write(`exported thin ${o.devId}: ${r.size} bytes, ${r.mappedBytes} mapped in ${r.runs} runs, in ${secs.toFixed(2)} s\n`);
     }
-    if (r.damage && !o.json) process.stderr.write(formatDamagedExport(`thin ${o.devId}`, r.lost ?? [], r.damage, doctorCommand(source)));
+    if (r.damage && !o.json) process.stderr.write(formatDamagedExport(`thin ${o.devId}`, r.lost ?? [], r.damage, doctorCommand(source), r));
     return r.damage ? 1 : 0;
   } finally {
     md.close();

@@ -32,7 +32,8 @@ import { RMAP_DESCRIPTION, rmapAction, rmapOptions } from './rmap.js';
 import { parseThinIdArg } from './args.js';
 import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
-import { formatDamagedExport } from './lost.js';
+import { formatDamagedExport, holdsText, lostLine } from './lost.js';
+import type { LostHolds } from '../thin/lost-holds.js';
 import { run } from './run.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
@@ -327,9 +328,9 @@ function registerPoolVerbs(lvm: Command): void {
         if (o.json) printJson({ ...r, unreadBytes: undefined, ...(r.lost ? { lostBytes, readBytes } : {}), seconds }, stream, 0);
         else {
           stream.write(`exported ${lv} (${r.kind}): ${r.size} bytes, ${readBytes} read, ${r.zeroBytes} left as holes, in ${seconds.toFixed(2)} s\n`);
-          if (r.notAllThere !== undefined && r.lost) stream.write(formatLost(lv, r.lost, lostBytes, r.notAllThere));
+          if (r.notAllThere !== undefined && r.lost) stream.write(formatLost(lv, r.lost, r, r.notAllThere));
         }
-        if (r.damage && !o.json) process.stderr.write(formatDamagedExport(lv, r.lost ?? [], r.damage, r.damage.doctor ?? 'dmthin lvm doctor'));
+        if (r.damage && !o.json) process.stderr.write(formatDamagedExport(lv, r.lost ?? [], r.damage, r.damage.doctor ?? 'dmthin lvm doctor', r));
         return lostBytes || r.damage ? 1 : 0;
       }),
     );
@@ -444,14 +445,10 @@ function isoTime(seconds: number | undefined): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-/** What a partial export lost, for a person: how much, why, the first ranges, and where the rest are. */
-function formatLost(lv: string, lost: readonly ByteRange[], bytes: number, why: string): string {
+/** What a partial export lost, for a person: how much, why, the first ranges, what they held, and where the rest are. */
+function formatLost(lv: string, lost: readonly ByteRange[], holds: LostHolds, why: string): string {
   if (!lost.length) return `none of ${lv} lay where the images lack bytes (${why}): its copy is whole\n`;
-  const shown = lost.slice(0, 8).map((l) => `${l.from}..${l.to}`);
-  return (
-    `LOST ${bytes} bytes of ${lv} in ${lost.length} range${lost.length === 1 ? '' : 's'}, written as zeros (${why}): ` +
-    `bytes ${shown.join(', ')}${lost.length > shown.length ? `, and ${lost.length - shown.length} more (--json lists every one)` : ''}\n`
-  );
+  return `${lostLine(lv, lost, why)}\n${holdsText(holds)}`;
 }
 
 export function formatHistory(h: History): string {

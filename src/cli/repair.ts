@@ -5,6 +5,8 @@ import { parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
 import { printJson } from './json.js';
 import { scanProgress } from './progress.js';
 import { run } from './run.js';
+import { holdsText } from './lost.js';
+import type { DeviceLosses } from '../thin/repair/losses.js';
 
 export interface RepairFlags {
   output: string;
@@ -15,6 +17,7 @@ export interface RepairFlags {
   nrDataBlocks?: number;
   overrideMappingRoot?: number;
   overrideDetailsRoot?: number;
+  data?: string;
 }
 
 export const REPAIR_DESCRIPTION = [
@@ -28,8 +31,9 @@ export function register(program: Command): void {
     .command('repair')
     .summary('rebuild damaged metadata into a new file or device')
     .description(REPAIR_DESCRIPTION)
-    .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)');
-  repairOptions(cmd).action((o: RepairFlags & { input: string }) => run(() => repairAction(filesSource(o.input), o)));
+    .requiredOption('-i, --input <metadata>', 'damaged metadata file or device (read only)')
+    .option('--data <file>', "the pool's data file or device (read only): then what each lost range held is said, in files");
+  repairOptions(cmd).action((o: RepairFlags & { input: string }) => run(() => repairAction(filesSource(o.input, o.data), o)));
 }
 
 export function repairOptions(cmd: Command): Command {
@@ -53,17 +57,39 @@ export function repairAction(source: PoolSource, opts: RepairFlags): number {
     mappingRoot: opts.overrideMappingRoot,
     detailsRoot: opts.overrideDetailsRoot,
     onProgress: scanProgress(opts.quiet || opts.json),
+    data: source.data,
   });
   const s = r.salvage;
   if (opts.json) {
-    printJson({ header: s.header, stats: s.stats, notes: s.notes, written: r.built });
+    printJson({ header: s.header, stats: s.stats, notes: s.notes, written: r.built, losses: r.losses });
   } else if (!opts.quiet) {
     for (const n of s.notes) process.stderr.write(`${n}\n`);
     const st = s.stats;
     process.stderr.write(
       `repaired: ${st.devices} devices, ${st.intactMappings + st.recoveredMappings} mappings ` +
-        `(${st.recoveredMappings} from older copies), ${st.holes} lost ranges; wrote ${r.built.metadataBlocksUsed} of ${r.built.metadataNrBlocks} blocks of ${opts.output}\n`,
+        `(${st.recoveredMappings} from older copies), ${lostRanges(r.losses)}; wrote ${r.built.metadataBlocksUsed} of ${r.built.metadataNrBlocks} blocks of ${opts.output}\n`,
     );
+    for (const l of r.losses) process.stderr.write(lossText(l, source));
   }
   return 0;
+}
+
+function lostRanges(losses: readonly DeviceLosses[]): string {
+  const n = losses.reduce((a, l) => a + l.lost.length, 0);
+  return n === 0 ? 'nothing lost' : `${n} lost range${n === 1 ? '' : 's'} in ${losses.length} device${losses.length === 1 ? '' : 's'}`;
+}
+
+/** A device's bytes the repair could not give back, and what they held (or how to find out). */
+function lossText(l: DeviceLosses, source: PoolSource): string {
+  const bytes = l.lost.reduce((n, x) => n + x.length, 0);
+  const shown = l.lost.slice(0, 8).map((x) => `${x.offset}..${x.offset + x.length - 1}`);
+  const more = l.lost.length > shown.length ? `, and ${l.lost.length - shown.length} more (--json lists every one)` : '';
+  const end = l.lostToEnd ? "; the last runs on to the device's end, which the metadata does not record" : '';
+  const how =
+    source.data !== undefined
+      ? holdsText(l)
+      : source.dataProblem
+        ? `what they held cannot be told: ${source.dataProblem}\n`
+        : 'give --data DATA to be told what they held, in files (or run dmthin doctor)\n';
+  return `LOST ${bytes} bytes of thin device ${l.deviceId} (read as zeros from the repaired pool): bytes ${shown.join(', ')}${more}${end}\n${how}`;
 }

@@ -323,8 +323,39 @@ class Differ {
   }
 
   result(): FileChange[] {
-    return [...this.changes.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+    return dockerOrder([...this.changes.values()]);
   }
+}
+
+/**
+ * The changes in the order docker diff prints them: go-archive's
+ * addChanges walks the new tree depth first, a directory's own line before
+ * what it holds, its deleted entries after all it still holds. Siblings
+ * come in Go's map order there (random from one run to the next); here in
+ * the bytes' order of their names, so that the output is one of the orders
+ * Docker can print and the same every time.
+ */
+export function dockerOrder(changes: FileChange[]): FileChange[] {
+  const byPath = new Map(changes.map((c) => [c.path, c]));
+  const children = new Map<string, FileChange[]>();
+  for (const c of changes) {
+    // Every change's directory is listed itself (or is the root): one that is not is placed at the top.
+    const parent = byPath.has(parentOf(c.path)) ? parentOf(c.path) : '';
+    const list = children.get(parent);
+    if (list) list.push(c);
+    else children.set(parent, [c]);
+  }
+  const name = (p: string) => Buffer.from(p.slice(p.lastIndexOf('/') + 1));
+  const siblings = (a: FileChange, b: FileChange) => Number(a.kind === 'deleted') - Number(b.kind === 'deleted') || Buffer.compare(name(a.path), name(b.path));
+  const out: FileChange[] = [];
+  // Depth first with a stack of what is left to emit, last first: no recursion however deep the tree.
+  const stack = [...(children.get('') ?? [])].sort(siblings).reverse();
+  for (let c = stack.pop(); c; c = stack.pop()) {
+    out.push(c);
+    const below = children.get(c.path);
+    if (below) stack.push(...below.sort(siblings).reverse());
+  }
+  return out;
 }
 
 /** Whether inode number `a`/`b` holds a different file before and after: created, deleted, or freed and taken again. */

@@ -6,7 +6,7 @@
  * mappings; bytes no trustworthy mapping gives leave the answer unknown,
  * never guessed.
  */
-import { type Partition, readPartitionTable } from './partitions.js';
+import { type Partition, readPartitionTable } from '../format/partitions.js';
 
 /** What the LV begins with. */
 export type GuestLayout =

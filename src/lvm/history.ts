@@ -54,9 +54,14 @@ export interface DeletedThinLv {
 }
 
 /** The newest deletion of thin LV VG/NAME the history records, or a UsageError naming the LVs it does record as deleted (in lvm2's word, removed). */
+/** The newest removal of thin LV vg/name, or undefined when the history names none. */
+export function findDeletion(h: History, vg: string, name: string): DeletedThinLv | undefined {
+  return h.deleted.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.lastSeqno - a.lastSeqno)[0];
+}
+
 export function newestDeletion(h: History, vg: string, name: string): DeletedThinLv {
-  const found = h.deleted.filter((r) => r.vg === vg && r.name === name).sort((a, b) => b.lastSeqno - a.lastSeqno);
-  if (found[0]) return found[0];
+  const found = findDeletion(h, vg, name);
+  if (found) return found;
   const names = h.deleted.filter((r) => r.vg === vg).map((r) => r.name);
   throw new UsageError(
     `LVM's history in the images names no removed thin LV ${vg}/${name}${names.length ? ` (removed: ${names.join(', ')})` : ''}; see dmthin lvm history`,

@@ -7,7 +7,7 @@
 import { ArgumentError, UsageError, must } from '../errors.js';
 import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 import { dashedUuid } from './label.js';
-import { readPartitionTable } from './partitions.js';
+import { readPartitionTable } from '../format/partitions.js';
 import { identify } from './signatures.js';
 import { type FoundPv, PvFile, findPv } from './pv.js';
 import type { PvLocations } from './lv-source.js';

@@ -17,51 +17,25 @@ import { MetadataError } from '../format/errors.js';
 import { MAX_DEPTH } from '../pdata/btree/traversal.js';
 import { UsageError } from '../errors.js';
 
-export class ThinDeviceSource implements ByteSource {
+/**
+ * A device whose virtual blocks some lookup maps to the pool's data blocks:
+ * the live tree (ThinDeviceSource) or what recovery brings back of a
+ * deleted one (recover/recovered-source.ts). Unmapped blocks read as zeros.
+ */
+export abstract class MappedDeviceSource implements ByteSource {
   /** Bytes read from the data device so far (what a diff reports it read). */
   dataBytesRead = 0;
-  private leaf: BTreeNode | undefined;
-
-  /** Virtual blocks read as zeros because a node on their path could not be read (with `lost`). */
-  lostReads = 0;
 
   constructor(
     readonly name: string,
-    private readonly reader: BlockReader,
-    private readonly root: number,
     private readonly data: ByteSource,
-    private readonly blockBytes: number,
+    protected readonly blockBytes: number,
     /** The device's size in bytes (LVM's or Docker's; the kernel's table line). */
     readonly size: number,
-    /**
-     * For a damaged tree (the doctor reading what survives): a block whose
-     * path meets an unreadable node is asked of this (the mappings a repair
-     * takes from older copies), else read as zeros and counted, not an error.
-     */
-    private readonly lost?: (v: number) => number | undefined,
   ) {}
 
   /** The data block virtual block `v` maps to, or undefined when unmapped. */
-  dataBlockOf(v: number): number | undefined {
-    if (!this.lost) return this.lookup(v);
-    try {
-      return this.lookup(v);
-    } catch (e) {
-      if (!(e instanceof MetadataError)) throw e;
-      const d = this.lost(v);
-      if (d === undefined) this.lostReads++;
-      return d;
-    }
-  }
-
-  private lookup(v: number): number | undefined {
-    const cached = this.leaf;
-    if (cached && cached.nrEntries > 0 && v >= cached.key(0) && v <= cached.key(cached.nrEntries - 1)) return inLeaf(cached, v);
-    const leaf = leafHolding(this.reader, this.root, v, this.name);
-    if (!leaf) return undefined;
-    this.leaf = new BTreeNode(leaf.bytes.slice(), leaf.location);
-    return inLeaf(leaf, v);
-  }
+  abstract dataBlockOf(v: number): number | undefined;
 
   readAt(dst: Uint8Array, position: number): void {
     if (position < 0 || position + dst.length > this.size) {
@@ -91,6 +65,53 @@ export class ThinDeviceSource implements ByteSource {
 
   /** The metadata reader and the data source belong to the caller. */
   close(): void {}
+}
+
+export class ThinDeviceSource extends MappedDeviceSource {
+  private leaf: BTreeNode | undefined;
+
+  /** Virtual blocks read as zeros because a node on their path could not be read (with `lost`). */
+  lostReads = 0;
+
+  constructor(
+    name: string,
+    private readonly reader: BlockReader,
+    /** The device's mapping tree root. */
+    readonly root: number,
+    data: ByteSource,
+    blockBytes: number,
+    size: number,
+    /**
+     * For a damaged tree (the doctor reading what survives): a block whose
+     * path meets an unreadable node is asked of this (the mappings a repair
+     * takes from older copies), else read as zeros and counted, not an error.
+     */
+    private readonly lost?: (v: number) => number | undefined,
+  ) {
+    super(name, data, blockBytes, size);
+  }
+
+  /** The data block virtual block `v` maps to, or undefined when unmapped. */
+  dataBlockOf(v: number): number | undefined {
+    if (!this.lost) return this.lookup(v);
+    try {
+      return this.lookup(v);
+    } catch (e) {
+      if (!(e instanceof MetadataError)) throw e;
+      const d = this.lost(v);
+      if (d === undefined) this.lostReads++;
+      return d;
+    }
+  }
+
+  private lookup(v: number): number | undefined {
+    const cached = this.leaf;
+    if (cached && cached.nrEntries > 0 && v >= cached.key(0) && v <= cached.key(cached.nrEntries - 1)) return inLeaf(cached, v);
+    const leaf = leafHolding(this.reader, this.root, v, this.name);
+    if (!leaf) return undefined;
+    this.leaf = new BTreeNode(leaf.bytes.slice(), leaf.location);
+    return inLeaf(leaf, v);
+  }
 }
 
 /**

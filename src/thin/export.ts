@@ -17,6 +17,8 @@ import { openPoolData } from './pool-data.js';
 import { BTreeTraversal, highestKey } from '../pdata/btree/traversal.js';
 import type { KeyRange, TreeProblem } from '../pdata/btree/problem.js';
 import { type DamageScan, damageSummary, treeDamage } from './damage.js';
+import { ThinDeviceSource } from './device-source.js';
+import { type LostPart, lostHolds } from './lost-holds.js';
 
 export interface ExportOptions {
   /** Device size in bytes; default: up to the highest mapped block. */
@@ -48,6 +50,9 @@ export interface ExportResult {
   unreadBytes?: number;
   /** When the mapping tree is damaged: what could not be read (one line) and the count of damaged nodes. */
   damage?: { summary: string; nodes: number; doctor?: string };
+  /** With `lost`: what those ranges held in the device's filesystem, as far as it survives, or why that cannot be told. */
+  lostHolds?: LostPart[];
+  lostHoldsUnknown?: string;
 }
 
 const CHUNK = 8 << 20;
@@ -132,7 +137,24 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
   const highest = highestOr(md, root, devId, options.size);
   const r = exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, options);
   if (damage.total) r.damage = { summary: damageSummary(damage), nodes: damage.total };
+  if (r.lost?.length) Object.assign(r, whatLostHeld(md, dataInput, devId, root, r.size, r.lost));
   return r;
+}
+
+/** What the lost ranges held, read through what survives of the device (under a damaged node: zeros, as written). */
+function whatLostHeld(md: Metadata, dataInput: string | ByteSource, devId: number, root: number, size: number, lost: readonly ByteRange[]) {
+  const bs = md.dataBlockBytes();
+  const data = openPoolData(dataInput, md.superblock.dataSpaceMapRoot.nrBlocks, bs);
+  try {
+    const dev = new ThinDeviceSource(`thin device ${devId}`, md.reader, root, data, bs, size, () => undefined);
+    return lostHolds(
+      () => dev,
+      lost.map((l) => ({ offset: l.from, length: l.to - l.from })),
+      size,
+    );
+  } finally {
+    if (data !== dataInput) data.close();
+  }
 }
 
 /**

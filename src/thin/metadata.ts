@@ -29,10 +29,14 @@ export interface OpenOptions {
  * the ids it does hold, so the next command can be typed (`label`: which
  * option asked, e.g. "--snap1: ").
  */
-export function noSuchDevice(devId: number, devices: readonly ThinDevice[], label = ''): UsageError {
+export function noSuchDevice(devId: number, devices: readonly ThinDevice[], label = '', deleted?: readonly number[]): UsageError {
   const ids = devices.filter((d) => d.mappingRoot !== undefined).map((d) => d.devId);
-  const shown = ids.length > 20 ? `${ids.slice(0, 20).join(', ')}, ... (${ids.length} in all; dmthin ls lists them)` : ids.join(', ');
-  return new UsageError(`${label}no thin device ${devId} in the metadata (${ids.length ? `its thin devices: ${shown}` : 'it holds no thin device'})`);
+  const list = (xs: readonly number[]) => (xs.length > 20 ? `${xs.slice(0, 20).join(', ')}, ... (${xs.length} in all; dmthin ls lists them)` : xs.join(', '));
+  const removed =
+    deleted === undefined ? '' : deleted.length ? `; removed devices whose trees survive: ${list(deleted)}` : '; no removed device survives either';
+  return new UsageError(
+    `${label}no thin device ${devId} in the metadata (${ids.length ? `its thin devices: ${list(ids)}` : 'it holds no thin device'}${removed})`,
+  );
 }
 
 export class Metadata {

@@ -11,7 +11,7 @@ import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs
 import { join } from 'node:path';
 import { lvmCrc } from '../../src/lvm/crc.js';
 import { MDA_HEADER_SIZE, parseMdaHeader } from '../../src/lvm/mda-header.js';
-import { readPartitionTable } from '../../src/lvm/partitions.js';
+import { readPartitionTable } from '../../src/format/partitions.js';
 import { PvFile, findPv } from '../../src/lvm/pv.js';
 import { projectRoot, xzDecompress } from '../support/env.js';
 import { must } from '../../src/errors.js';

@@ -138,7 +138,7 @@ describe('an LVM thin pool with a destroyed mapping leaf', () => {
     expect(readFileSync(out).equals(Buffer.alloc(24 << 20))).toBe(true);
     const t = dmthin('lvm', 'export', image, 'pve/vm-100-disk-0', '-o', tmp.path('vm100b.img'));
     expect(t.code).toBe(1);
-    expect(t.stderr).toContain(`LOST ${24 << 20} bytes of pve/vm-100-disk-0 in 1 range, written as zeros: bytes 0..${24 << 20}`);
+    expect(t.stderr).toContain(`LOST ${24 << 20} bytes of pve/vm-100-disk-0 in 1 range, written as zeros: bytes 0..${(24 << 20) - 1}`);
     // Nothing of it was read: never a negative count.
     expect(t.stdout).toMatch(/^exported pve\/vm-100-disk-0 \(thin\): 25165824 bytes, 0 read, /);
     const a = tmp.path('vm101-good.img');

@@ -24,6 +24,21 @@ describe('dmthin lvm diff', () => {
     expect(r.stderr).toMatch(/vgfx\/thin1: .*no ext2\/3\/4 or XFS superblock/);
   });
 
+  it("a thin LV lvremove took away is found by the name LVM's history gives it (its pool's device 3), and an unknown name lists the removed ones", () => {
+    const pvs = [1, 2].map((i) => {
+      const p = tmp.path(`striped-${i}.pv`);
+      xzDecompress(join(projectRoot, 'fixtures', `lvm-striped-${i}.pv.xz`), p);
+      return p;
+    });
+    // No filesystem on these LVs: the refusal names both sides as resolved, the removed one as such.
+    const r = dmthin('lvm', 'diff', ...pvs, 'vgst/gone', 'vgst/t1');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no ext2\/3\/4 or XFS superblock.*vgst\/gone \(removed\) read as recovery brings it back; export --deleted/);
+    const n = dmthin('lvm', 'diff', ...pvs, 'vgst/nosuch', 'vgst/t1');
+    expect(n.code).toBe(2);
+    expect(n.stderr).toMatch(/removed thin LVs LVM's history names: gone\)/);
+  });
+
   it('an LV the VG lacks is a usage error naming its thin LVs; a pool is not a thin LV', () => {
     const r = dmthin('lvm', 'diff', image, 'vgfx/nosuch', 'vgfx/thin1');
     expect(r.code).toBe(2);

@@ -62,9 +62,13 @@ export function unpackStripedPvs(path: (name: string) => string): [string, strin
   return [pv0, pv1];
 }
 
-/** A fresh copy of the kernel-made Docker tree (fixtures/docker) at `root`, its pool's metadata and data files unpacked where Docker keeps them. */
-export function unpackDockerTree(root: string): string {
-  const fixture = join(projectRoot, 'fixtures', 'docker');
+/**
+ * A fresh copy of a kernel-made Docker tree at `root`, its pool's metadata
+ * and data files unpacked where Docker keeps them: fixtures/docker (laid out
+ * as Docker's driver would), or fixtures/docker-real (made by dockerd itself).
+ */
+export function unpackDockerTree(root: string, fixtureDir: 'docker' | 'docker-real' = 'docker'): string {
+  const fixture = join(projectRoot, 'fixtures', fixtureDir);
   cpSync(join(fixture, 'tree'), root, { recursive: true });
   const files = join(root, 'devicemapper', 'devicemapper');
   mkdirSync(files, { recursive: true });

@@ -18,7 +18,7 @@
  */
 import type { BlockReader } from '../../io/block-reader.js';
 import type { ByteSource } from '../../io/byte-source.js';
-import { inRanges } from './lost.js';
+import { inRanges } from '../repair/lost.js';
 import { lookupMapping } from './lookup.js';
 import type { OlderEntry } from './older-leaves.js';
 import type { Candidate, CandidateMatch, DeviceReport } from './report.js';

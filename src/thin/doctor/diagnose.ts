@@ -26,7 +26,7 @@ import { readSuperblockEvidence } from '../repair/superblock-evidence.js';
 import { metadataName, type PoolSource } from '../pool-source.js';
 import { type MatchDevice, matchCandidates } from './candidates.js';
 import { describeLost } from './lost-holds.js';
-import { lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
+import { lostBlocks, saidMappedBlocks, toBytes } from '../repair/lost.js';
 import { type OlderEntry, scanLeafEntries } from './older-leaves.js';
 import { rawPlan } from './plan.js';
 import { RestampedSuperblock } from './restamped.js';

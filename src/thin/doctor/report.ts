@@ -7,6 +7,7 @@
  * (cli/json.ts), as the issue's keys are: problems[].{code, severity,
  * summary}, devices[].{device_id, name, size, mapped_bytes, lost[], ...}.
  */
+import type { LostPart } from '../lost-holds.js';
 import type { PoolSourceKind } from '../pool-source.js';
 
 /** fatal: the kernel will not activate the pool (or data is lost); non_fatal: it will, but something is wrong; info: worth knowing. */
@@ -84,11 +85,7 @@ export interface DeviceReport {
   lostHoldsUnknown?: string;
 }
 
-export interface LostPart extends ByteRange {
-  /** "superblock", "inode table of group 0 (inodes 1..8192)", "file", "directory", "free space", ... */
-  structure: string;
-  owners?: Array<{ inode: number; path?: string }>;
-}
+export type { LostPart } from '../lost-holds.js';
 
 export interface CandidateMatch {
   deviceId: number;

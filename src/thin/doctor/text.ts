@@ -6,6 +6,7 @@
 import { deviceLabel } from './diagnose.js';
 import { kitRoleText } from './kit-contents.js';
 import type { ByteRange, DoctorReport } from './report.js';
+import { lostPartText } from '../lost-holds.js';
 
 /** Candidates listed one by one up to this many. */
 const MAX_LISTED = 20;
@@ -41,10 +42,7 @@ export function reportText(r: DoctorReport): string {
         );
       if (d.lostHolds?.length) {
         out.push('      they held (from the filesystem, as far as it survives):');
-        for (const h of d.lostHolds.slice(0, MAX_LISTED)) {
-          const who = h.owners?.map((o) => `${o.path ?? '(path unknown)'} (inode ${o.inode})`).join(', ');
-          out.push(`        ${rangeText(h)}: ${h.structure}${who ? ` ${who}` : ''}`);
-        }
+        for (const h of d.lostHolds.slice(0, MAX_LISTED)) out.push(`        ${lostPartText(h)}`);
         if (d.lostHolds.length > MAX_LISTED) out.push(`        and ${d.lostHolds.length - MAX_LISTED} more (--json lists them)`);
       } else if (d.lostHoldsUnknown) out.push(`      what they held cannot be told: ${d.lostHoldsUnknown}`);
     }

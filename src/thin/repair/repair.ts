@@ -12,6 +12,7 @@ import { UsageError, must } from '../../errors.js';
 import { type DumpSink, RunCoalescer } from '../dump/dump.js';
 import { type BuildResult, MetadataBuilder } from '../restore/metadata-builder.js';
 import { type Salvage, type SalvageOptions, salvage } from './salvage.js';
+import { type DeviceLosses, repairLosses } from './losses.js';
 
 export interface EmitOptions {
   devIds?: readonly number[];
@@ -73,11 +74,15 @@ export function withSalvage<T>(input: string | ByteSource, options: SalvageOptio
 export interface RepairOptions extends SalvageOptions {
   /** Files no output may be (default: the input, when it is a path). */
   inputs?: readonly string[];
+  /** The pool's data: with it, the result says what each lost range held (losses[].lostHolds). */
+  data?: string | ByteSource;
 }
 
 export interface RepairResult {
   salvage: Salvage;
   built: BuildResult;
+  /** The devices that lost bytes after the repair (with options.data: what those bytes held). */
+  losses: DeviceLosses[];
 }
 
 /** Repairs `input` (a path, or any ByteSource: an LV inside disk images) into `output`. */
@@ -90,7 +95,7 @@ export function repair(input: string | ByteSource, output: string, options: Repa
     try {
       const s = salvage(reader, options);
       emitSalvage(s, builder);
-      return { salvage: s, built: must(builder.built, 'what end() built') };
+      return { salvage: s, built: must(builder.built, 'what end() built'), losses: repairLosses(reader, s, options.data) };
     } finally {
       builder.close();
     }

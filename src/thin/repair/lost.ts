@@ -9,8 +9,8 @@
 import type { BlockReader } from '../../io/block-reader.js';
 import { DEVICE_DETAILS_SIZE, parseDeviceDetails } from '../../format/device-details.js';
 import { BTreeTraversal } from '../../pdata/btree/traversal.js';
-import type { SalvagedDevice } from '../repair/salvage.js';
-import type { ByteRange } from './report.js';
+import type { SalvagedDevice } from './salvage.js';
+import type { ByteSpan as ByteRange } from '../lost-holds.js';
 
 /** mapped_blocks per device as the newest details tree says, whatever of it can be read (before salvage rewrites them). */
 export function saidMappedBlocks(reader: BlockReader, detailsRoot: number): Map<number, number> {

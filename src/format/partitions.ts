@@ -20,7 +20,7 @@
  * then found at byte 4096). Standard CRC-32 (not LVM's).
  */
 import CRC32 from 'crc-32';
-import { getU32, getU64, getU64Big } from '../format/le.js';
+import { getU32, getU64, getU64Big } from './le.js';
 
 export interface Partition {
   /** 1-based, as the kernel names them (sda3). */
