@@ -23,7 +23,7 @@ export const DIFF_DESCRIPTION =
   'What changed between two thin devices holding the same filesystem (a snapshot and its origin), in files,\n' +
   'as docker diff lists them: "A path" added, "C path" changed (a directory whose entries changed too),\n' +
   '"D path" deleted; a rename is a D and an A. Only the blocks the two devices map differently are read,\n' +
-  'with the inodes and directories they lead to: never the whole device. ext2/3/4 today; for XFS or an\n' +
+  'with the inodes and directories they lead to: never the whole device. ext2/3/4 and XFS; for an\n' +
   'unknown filesystem it says so in one line, and dmthin delta gives the block ranges.\n' +
   'A removed device (a deleted thin id whose tree survives in the metadata: dmthin ls --deleted) is compared as\n' +
   'recovery brings it back: its vouched-for blocks read, the rest as zeros (said, with their count).\n' +

@@ -5,6 +5,8 @@
  * directories whose blocks they are, by path and inode, or free space.
  * Owners are found as icheck finds them, from the inodes, searching the
  * groups of the range first (the allocator keeps a file's blocks there).
+ * XFS is named by its AGs' headers and btrees (xfs/describe.ts): AG
+ * headers, the log, btree nodes, inodes a..b, free space, content.
  */
 import type { ByteSource } from '../io/byte-source.js';
 import { detectFilesystem } from './detect.js';
@@ -13,12 +15,19 @@ import { isDir } from './ext4/inode.js';
 import { ownersOf } from './ext4/owners.js';
 import { type BlockRole, Ext4Volume } from './ext4/volume.js';
 import { FsReader } from './reader.js';
+import { XfsDiffVolume } from './xfs/diff-volume.js';
+import { describeXfsBlocks } from './xfs/describe.js';
+import { XfsVolume } from './xfs/volume.js';
 
 export interface RangePart {
   /** Bytes on the device. */
   offset: number;
   length: number;
-  /** "superblock", "group descriptors", "block bitmap of group 3", "inode table of group 0 (inodes 1..16)", "journal", "file", "directory", "free space", "unknown owner". */
+  /**
+   * ext4: "superblock", "group descriptors", "block bitmap of group 3", "inode table of group 0 (inodes 1..16)", "journal";
+   * XFS: "AG 0 headers (superblock, AGF, AGI, AGFL)", "log", "inode btree of AG 1", "inodes 128..191";
+   * both: "file", "directory", "free space", "unknown owner".
+   */
   structure: string;
   /** For file and directory blocks: who owns them. */
   owners?: { inode: number; path?: string }[];
@@ -36,8 +45,8 @@ const MAX_BLOCKS = 1 << 20;
 export function describeRanges(src: ByteSource, ranges: { offset: number; length: number }[]): RangeDescription {
   const d = detectFilesystem(src);
   if (!d) throw new FsError(src.name, 1024, 'filesystem', 'no ext2/3/4 or XFS superblock: only the byte range can be named');
-  if (d.type === 'xfs') throw new FsError(src.name, 0, 'filesystem', 'XFS: lost ranges are named for ext2/3/4 only');
   const r = new FsReader(src);
+  if (d.type === 'xfs') return { filesystem: d.summary, parts: describeXfs(new XfsVolume(r), ranges), bytesRead: r.bytesRead };
   const vol = new Ext4Volume(r);
   const bs = vol.blockSize;
   const parts: RangePart[] = [];
@@ -89,6 +98,43 @@ export function describeRanges(src: ByteSource, ranges: { offset: number; length
     else parts.push({ offset: n * bs, length: bs, structure, ...(own ? { owners: own } : {}) });
   }
   return { filesystem: d.summary, parts, bytesRead: r.bytesRead };
+}
+
+function describeXfs(vol: XfsVolume, ranges: { offset: number; length: number }[]): RangePart[] {
+  const bs = vol.sb.blockSize;
+  const blocks: number[] = [];
+  for (const x of ranges) {
+    const first = Math.floor(x.offset / bs);
+    const end = Math.min(vol.sb.dblocks, Math.ceil((x.offset + x.length) / bs));
+    for (let n = first; n < end && blocks.length < MAX_BLOCKS; n++) blocks.push(n);
+  }
+  const described = describeXfsBlocks(new XfsDiffVolume(vol), blocks);
+  const parts: RangePart[] = [];
+  let lastInodes: { first: number; last: number } | undefined;
+  blocks.forEach((n, k) => {
+    const b = described[k];
+    const last = parts[parts.length - 1];
+    const adjacent = last !== undefined && last.offset + last.length === n * bs;
+    // Neighbouring inode blocks are one part: inodes first..last.
+    if (adjacent && b.inodes && lastInodes) {
+      last.length += bs;
+      lastInodes.last = b.inodes.last;
+      last.structure = `inodes ${lastInodes.first}..${lastInodes.last}`;
+      return;
+    }
+    if (adjacent && !b.inodes && !lastInodes && last.structure === b.structure && sameOwners(last.owners, b.owners)) {
+      last.length += bs;
+      return;
+    }
+    parts.push({ offset: n * bs, length: bs, structure: b.structure, ...(b.owners ? { owners: b.owners } : {}) });
+    lastInodes = b.inodes ? { ...b.inodes } : undefined;
+  });
+  return parts;
+}
+
+function sameOwners(a: RangePart['owners'], b: RangePart['owners']): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && a.every((o, k) => o.inode === b[k].inode && o.path === b[k].path);
 }
 
 function name(role: BlockRole): string {

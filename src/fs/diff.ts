@@ -6,16 +6,24 @@
  * mode, owner, size or mtime (or other content) changed; every directory
  * above a change is changed; a deleted directory is listed alone, an added
  * one with all it holds. Only what the ranges touch is read: the inode
- * table blocks in them, the inodes that changed, their directories, and
- * the directories needed to name them.
+ * blocks in them, the inodes that changed, their directories, and the
+ * directories needed to name them. ext4 and XFS answer the same questions
+ * (diff-volume.ts); the rules here are docker diff's, shared by both. A
+ * changed block no changed inode explains is given an owner by a search of
+ * inodes; XFS searches only the block's own allocation group (without the
+ * reverse-mapping btree, more would mean reading every inode), and counts
+ * what stays ownerless as unattributed.
  */
 import type { ByteSource } from '../io/byte-source.js';
 import { detectFilesystem } from './detect.js';
+import type { DiffInode, DiffVolume } from './diff-volume.js';
+import { isDirMode } from './diff-volume.js';
 import { FsError } from './errors.js';
-import { type Ext4Inode, inUse, isDir } from './ext4/inode.js';
-import { ownersOf } from './ext4/owners.js';
+import { Ext4DiffVolume } from './ext4/diff-volume.js';
 import { Ext4Volume } from './ext4/volume.js';
 import { FsReader } from './reader.js';
+import { XfsDiffVolume } from './xfs/diff-volume.js';
+import { XfsVolume } from './xfs/volume.js';
 
 export type ChangeKind = 'added' | 'changed' | 'deleted';
 
@@ -44,11 +52,13 @@ export interface FsDiff {
   unattributedBlocks: number;
 }
 
+const isDir = (i: DiffInode) => isDirMode(i.mode);
+
 /** The inode's stat as docker diff compares it: a directory's size and mtime do not count. */
-function statDiffers(a: Ext4Inode, b: Ext4Inode): boolean {
+function statDiffers(a: DiffInode, b: DiffInode): boolean {
   if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return true;
   if (isDir(a)) return false;
-  return a.size !== b.size || a.mtime !== b.mtime || a.mtimeExtra !== b.mtimeExtra;
+  return a.size !== b.size || a.mtime !== b.mtime || a.mtimeNsec !== b.mtimeNsec;
 }
 
 const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
@@ -56,12 +66,10 @@ const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/
 export function diffFilesystems(before: ByteSource, after: ByteSource, ranges: ByteRange[]): FsDiff {
   const detected = detectFilesystem(after);
   if (!detected) throw new FsError(after.name, 1024, 'filesystem', 'no ext2/3/4 or XFS superblock: the block-level delta is all there is');
-  if (detected.type === 'xfs') throw new FsError(after.name, 0, 'filesystem', 'XFS: the file-level diff reads ext2/3/4 only');
   const ra = new FsReader(before);
   const rb = new FsReader(after);
-  const vb = new Ext4Volume(ra);
-  const va = new Ext4Volume(rb);
-  const d = new Differ(vb, va);
+  const open = (r: FsReader): DiffVolume => (detected.type === 'xfs' ? new XfsDiffVolume(new XfsVolume(r)) : new Ext4DiffVolume(new Ext4Volume(r)));
+  const d = new Differ(open(ra), open(rb));
   const unattributed = d.run(ranges);
   return { filesystem: detected.summary, changes: d.result(), bytesRead: ra.bytesRead + rb.bytesRead, unattributedBlocks: unattributed };
 }
@@ -72,27 +80,27 @@ class Differ {
   private readonly contentChanged = new Set<number>();
 
   constructor(
-    readonly before: Ext4Volume,
-    readonly after: Ext4Volume,
+    readonly before: DiffVolume,
+    readonly after: DiffVolume,
   ) {}
 
-  private inodeOr(vol: Ext4Volume, ino: number): Ext4Inode | undefined {
+  private inodeOr(vol: DiffVolume, ino: number): DiffInode | undefined {
     const i = vol.inode(ino);
-    return inUse(i) ? i : undefined;
+    return i.inUse ? i : undefined;
   }
 
   run(ranges: ByteRange[]): number {
     const bs = this.after.blockSize;
-    const total = Math.min(this.before.sb.blocksCount, this.after.sb.blocksCount);
+    const total = Math.min(this.before.blockCount, this.after.blockCount);
     const candidates = new Set<number>();
     const data = new Set<number>();
     for (const r of ranges) {
       const first = Math.floor(r.offset / bs);
       const end = Math.min(total, Math.ceil((r.offset + r.length) / bs));
       for (let n = first; n < end; n++) {
-        const role = this.after.blockRole(n);
-        if (role.kind === 'inode-table') this.changedInodes(n, role.firstIno, role.lastIno, candidates);
-        else if (role.kind === 'data') data.add(n);
+        const slots = this.after.inodesIn(n) ?? this.before.inodesIn(n);
+        if (slots) this.changedInodes(n, slots, candidates);
+        else if (this.after.mayHoldContent(n) && this.before.mayHoldContent(n)) data.add(n);
       }
     }
     // Blocks of the inodes that changed are explained by them.
@@ -100,16 +108,14 @@ class Differ {
       for (const vol of [this.before, this.after]) {
         const i = this.inodeOr(vol, ino);
         if (!i) continue;
-        const map = vol.fileMap(i);
-        for (const e of map.extents) for (let k = 0; k < e.length; k++) data.delete(e.physical + k);
-        for (const b of map.metaBlocks) data.delete(b);
+        for (const e of vol.blocksOf(i)) for (let k = 0; k < e.length; k++) data.delete(e.start + k);
       }
     }
     // A changed range is as coarse as the pool's blocks: only fs blocks whose bytes differ need an owner.
     const left = [...data].filter(
       (n) =>
         (this.after.blockInUse(n) || this.before.blockInUse(n)) &&
-        Buffer.compare(this.before.block(n, 'ext4 data block'), this.after.block(n, 'ext4 data block')) !== 0,
+        Buffer.compare(this.before.block(n, `${this.after.kind} data block`), this.after.block(n, `${this.after.kind} data block`)) !== 0,
     );
     const unattributed = left.length > 0 ? this.searchOwners(left, candidates) : 0;
     // Directories first: the entries they gained and lost name most of the other inodes, without a search.
@@ -125,16 +131,13 @@ class Differ {
     return unattributed;
   }
 
-  /** The inodes of inode table block `n` whose bytes differ between the two states. */
-  private changedInodes(n: number, firstIno: number, lastIno: number, out: Set<number>): void {
-    const a = this.before.block(n, 'ext4 inode table');
-    const b = this.after.block(n, 'ext4 inode table');
-    const size = this.after.sb.inodeSize;
-    for (let ino = firstIno; ino <= lastIno; ino++) {
-      const o = (ino - firstIno) * size;
-      if (ino !== 2 && ino < this.after.sb.firstIno) continue;
-      if (Buffer.compare(a.subarray(o, o + size), b.subarray(o, o + size)) !== 0) out.add(ino);
-    }
+  /** The inodes of block `n` whose bytes differ between the two states. */
+  private changedInodes(n: number, slots: { ino: number; offset: number }[], out: Set<number>): void {
+    const what = `${this.after.kind} inodes`;
+    const a = this.before.block(n, what);
+    const b = this.after.block(n, what);
+    const size = this.after.inodeSize;
+    for (const { ino, offset: o } of slots) if (Buffer.compare(a.subarray(o, o + size), b.subarray(o, o + size)) !== 0) out.add(ino);
   }
 
   /**
@@ -146,7 +149,7 @@ class Differ {
   private searchOwners(blocks: number[], candidates: Set<number>): number {
     let left = blocks;
     for (const vol of [this.after, this.before]) {
-      const found = ownersOf(vol, left);
+      const found = vol.ownersOf(left);
       for (const ino of new Set(found.values())) {
         candidates.add(ino);
         this.contentChanged.add(ino);
@@ -188,7 +191,7 @@ class Differ {
   }
 
   /** Whether some directory already read names `ino` (its change comes with that entry). */
-  private named(vol: Ext4Volume, ino: number): boolean {
+  private named(vol: DiffVolume, ino: number): boolean {
     return vol === this.after ? this.seenAfter.has(ino) : this.seenBefore.has(ino);
   }
   private readonly seenAfter = new Set<number>();
@@ -197,10 +200,10 @@ class Differ {
   private readonly seenBefore = new Set<number>();
 
   /** The entries of a directory present in both states, compared by name. */
-  private dirChanged(a: Ext4Inode, b: Ext4Inode): void {
+  private dirChanged(a: DiffInode, b: DiffInode): void {
     const path = this.after.dirPath(b.ino);
-    const old = entryMap(this.before.dirEntries(a));
-    const now = entryMap(this.after.dirEntries(b));
+    const old = this.before.dirEntries(a.ino);
+    const now = this.after.dirEntries(b.ino);
     for (const [name, ino] of now) {
       // The same number may name another file now: an inode freed and taken again.
       if (old.get(name) !== ino || reused(this.inodeOr(this.before, ino), this.inodeOr(this.after, ino)))
@@ -211,7 +214,7 @@ class Differ {
 
   /** One path whose entry differs: added, deleted, or naming another inode (changed, and their children compared). */
   private compareEntry(path: string, oldIno: number | undefined, newIno: number | undefined, depth = 0): void {
-    if (depth > 4096) throw new FsError(this.after.name, 0, `ext4 directory ${path}`, 'directories nest deeper than 4096');
+    if (depth > 4096) throw new FsError(this.after.name, 0, `${this.after.kind} directory ${path}`, 'directories nest deeper than 4096');
     if (newIno !== undefined) this.seenAfter.add(newIno);
     if (oldIno !== undefined) this.seenBefore.add(oldIno);
     if (oldIno === undefined) {
@@ -231,10 +234,15 @@ class Differ {
     // Directories have one name each: one reached twice holds its own ancestor, and would be compared without end.
     const pair = `${oldIno}:${newIno}`;
     if (this.compared.has(pair))
-      throw new FsError(this.after.name, 0, `ext4 directory ${path}`, `inodes ${oldIno} and ${newIno} are reached twice: the directories form a loop`);
+      throw new FsError(
+        this.after.name,
+        0,
+        `${this.after.kind} directory ${path}`,
+        `inodes ${oldIno} and ${newIno} are reached twice: the directories form a loop`,
+      );
     this.compared.add(pair);
-    const old = isDir(a) ? entryMap(this.before.dirEntries(a)) : new Map<string, number>();
-    const now = isDir(b) ? entryMap(this.after.dirEntries(b)) : new Map<string, number>();
+    const old = isDir(a) ? this.before.dirEntries(a.ino) : new Map<string, number>();
+    const now = isDir(b) ? this.after.dirEntries(b.ino) : new Map<string, number>();
     for (const [name, ino] of now) {
       const was = old.get(name);
       if (was === ino && !statDiffers(this.before.inode(was), this.after.inode(ino))) continue;
@@ -245,42 +253,36 @@ class Differ {
 
   /** An added path: itself and, for a directory, everything below it. */
   private addTree(path: string, ino: number, depth = 0): void {
-    if (depth > 4096) throw new FsError(this.after.name, 0, `ext4 directory ${path}`, 'directories nest deeper than 4096');
+    if (depth > 4096) throw new FsError(this.after.name, 0, `${this.after.kind} directory ${path}`, 'directories nest deeper than 4096');
     this.seenAfter.add(ino);
     const i = this.after.inode(ino);
     this.add({ kind: 'added', path, inode: ino, sizeAfter: sizeOf(i) });
     if (!isDir(i)) return;
     if (this.addedDirs.has(ino))
-      throw new FsError(this.after.name, 0, `ext4 directory ${path}`, `directory inode ${ino} is reached twice: the directories form a loop`);
+      throw new FsError(this.after.name, 0, `${this.after.kind} directory ${path}`, `directory inode ${ino} is reached twice: the directories form a loop`);
     this.addedDirs.add(ino);
-    for (const [name, child] of entryMap(this.after.dirEntries(i))) this.addTree(join(path, name), child, depth + 1);
+    for (const [name, child] of this.after.dirEntries(ino)) this.addTree(join(path, name), child, depth + 1);
   }
 
   /**
    * The paths of an inode whose directory did not change: a directory by
-   * its ".." chain; a file by the directories already read, then those of
-   * its own group (the allocator keeps files beside their directory), then
-   * the whole tree.
+   * its ".." chain; a file by the directories already read, then those the
+   * volume says lie near it (the allocator keeps files beside their
+   * directory), then the whole tree.
    */
-  private locate(vol: Ext4Volume, i: Ext4Inode): string[] {
-    if (i.ino === 2) return [];
+  private locate(vol: DiffVolume, i: DiffInode): string[] {
+    if (i.ino === vol.rootIno) return [];
     if (isDir(i)) return [vol.dirPath(i.ino)];
-    const g = Math.floor((i.ino - 1) / vol.sb.inodesPerGroup);
-    const gd = vol.groupDescs()[g];
-    const used = vol.sb.inodesPerGroup - Math.min(gd.itableUnused, vol.sb.inodesPerGroup);
     const found: string[] = [];
-    for (let k = 0; k < used && found.length < i.linksCount; k++) {
-      const dino = g * vol.sb.inodesPerGroup + k + 1;
-      if (dino !== 2 && dino < vol.sb.firstIno) continue;
-      const dir = vol.inode(dino);
-      if (!inUse(dir) || !isDir(dir)) continue;
-      const hits = vol.dirEntries(dir).filter((e) => e.ino === i.ino && e.name !== '.' && e.name !== '..');
+    for (const dino of vol.nearbyDirs(i.ino)) {
+      if (found.length >= i.nlink) break;
+      const hits = [...vol.dirEntries(dino)].filter(([, ino]) => ino === i.ino);
       if (hits.length > 0) {
         const p = vol.dirPath(dino);
-        for (const h of hits) found.push(join(p, h.name));
+        for (const [name] of hits) found.push(join(p, name));
       }
     }
-    return found.length >= i.linksCount ? found : vol.findPaths(i.ino);
+    return found.length >= i.nlink ? found : vol.findPaths(i.ino);
   }
 
   /** Every directory above a change is changed (docker diff lists it), the root aside. */
@@ -303,19 +305,19 @@ class Differ {
   private isDirAfter(ino: number | undefined): boolean {
     if (ino === undefined) return false;
     const i = this.after.inode(ino);
-    return inUse(i) && isDir(i);
+    return i.inUse && isDir(i);
   }
 
   /** The inode a path names in `vol` (after, unless told), by its directories (those are read already). */
-  private lookup(path: string, vol: Ext4Volume = this.after): number | undefined {
-    let ino = 2;
+  private lookup(path: string, vol: DiffVolume = this.after): number | undefined {
+    let ino = vol.rootIno;
     for (const name of path.split('/').filter(Boolean)) {
       // A directory of the path may be a file on this side (a directory replaced by a file).
       const dir = vol.inode(ino);
-      if (!inUse(dir) || !isDir(dir)) return undefined;
-      const e = vol.dirEntries(dir).find((x) => x.name === name);
-      if (!e) return undefined;
-      ino = e.ino;
+      if (!dir.inUse || !isDir(dir)) return undefined;
+      const e = vol.dirEntries(ino).get(name);
+      if (e === undefined) return undefined;
+      ino = e;
     }
     return ino;
   }
@@ -357,19 +359,13 @@ export function dockerOrder(changes: FileChange[]): FileChange[] {
 }
 
 /** Whether inode number `a`/`b` holds a different file before and after: created, deleted, or freed and taken again. */
-function reused(a: Ext4Inode | undefined, b: Ext4Inode | undefined): boolean {
+function reused(a: DiffInode | undefined, b: DiffInode | undefined): boolean {
   return !a || !b || a.generation !== b.generation || (a.mode & 0o170000) !== (b.mode & 0o170000);
 }
 
 const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
 
-function entryMap(entries: { name: string; ino: number }[]): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const e of entries) if (e.name !== '.' && e.name !== '..') m.set(e.name, e.ino);
-  return m;
-}
-
 /** The size stat gives (a directory's too: its blocks' bytes). */
-function sizeOf(i: Ext4Inode): number {
+function sizeOf(i: DiffInode): number {
   return i.size;
 }

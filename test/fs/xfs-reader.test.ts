@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectFilesystem } from '../../src/fs/detect.js';
 import { FsChecksumError } from '../../src/fs/errors.js';
@@ -8,9 +8,8 @@ import { XfsVolume, xfsIsDir } from '../../src/fs/xfs/volume.js';
 import { FileSource } from '../../src/io/byte-source.js';
 import { scratch, skipReason } from '../support/env.js';
 import { MemSource } from './images.js';
+import { buildProto, mkfsXfs, xdb, xfsDb } from './xfs-images.js';
 
-const mkfsXfs = ['/usr/sbin/mkfs.xfs', '/sbin/mkfs.xfs'].find(existsSync);
-const xfsDb = ['/usr/sbin/xfs_db', '/sbin/xfs_db'].find(existsSync);
 const noTools = skipReason(
   mkfsXfs !== undefined && xfsDb !== undefined,
   'xfsprogs (mkfs.xfs, xfs_db) not installed: the XFS reader tests need them as the oracle',
@@ -18,37 +17,6 @@ const noTools = skipReason(
 
 const tmp = scratch('dmthin-fs-xfs-');
 afterAll(() => tmp.cleanup());
-
-/** A tree as an mkfs.xfs prototype file (mkfs.xfs -p): no mount needed. */
-function buildProto(src: string): string {
-  const lines = ['/dummy', '0 0', 'd--755 0 0'];
-  const file = (name: string, body: string | Buffer) => {
-    const p = `${src}/${name.replace(/\//g, '_')}`;
-    writeFileSync(p, body);
-    return p;
-  };
-  mkdirSync(src, { recursive: true });
-  lines.push(`hello.txt ---644 0 0 ${file('hello', 'hello xfs\n')}`);
-  lines.push(`big.bin ---644 0 0 ${file('big', Buffer.from(Array.from({ length: 300_000 }, (_, k) => (k * 7) & 0xff)))}`);
-  lines.push(`short-link l--777 0 0 hello.txt`);
-  lines.push(`long-link l--777 0 0 ${'y'.repeat(200)}/target`);
-  lines.push('medium d--755 0 0');
-  for (let k = 0; k < 20; k++) lines.push(`entry-${k} ---644 0 0 ${file(`m${k}`, `${k}\n`)}`);
-  lines.push('$');
-  lines.push('many d--755 0 0');
-  for (let k = 0; k < 400; k++) lines.push(`a-rather-long-file-name-number-${k} ---644 0 0 ${file(`n${k}`, `${k}\n`)}`);
-  lines.push('$');
-  lines.push('a d--755 0 0', 'b d--755 0 0', 'c d--755 0 0', `deep.txt ---644 0 0 ${file('deep', 'deep\n')}`, '$', '$', '$');
-  lines.push('$');
-  const proto = `${src}/proto`;
-  writeFileSync(proto, `${lines.join('\n')}\n`);
-  return proto;
-}
-
-function xdb(img: string, cmds: string[]): string {
-  const r = spawnSync(xfsDb as string, ['-r', ...cmds.flatMap((c) => ['-c', c]), img], { encoding: 'utf8' });
-  return r.stdout;
-}
 
 /** xfs_db ls: name -> inode. */
 function oracleLs(img: string, path: string): Map<string, number> {

@@ -24,6 +24,12 @@ export interface XfsSuperblock {
   v5: boolean;
   ftype: boolean;
   nrext64: boolean;
+  /** v5 feature bits (0 on v4): read-only compatible (finobt, rmapbt, reflink) and incompatible (ftype, sparse inodes). */
+  roCompat: number;
+  incompat: number;
+  /** The internal log's first filesystem block (0 for an external log) and its length. */
+  logStart: number;
+  logBlocks: number;
 }
 
 export interface XfsInode {
@@ -129,6 +135,10 @@ export class XfsVolume {
       v5,
       ftype: v5 ? (incompat & 0x1) !== 0 : (v.getUint32(200) & 0x200) !== 0,
       nrext64: (incompat & 0x20) !== 0,
+      roCompat: v5 ? v.getUint32(212) : 0,
+      incompat,
+      logStart: Number(v.getBigUint64(48)),
+      logBlocks: v.getUint32(96),
     };
   }
 
@@ -141,6 +151,14 @@ export class XfsVolume {
     const n = ag * this.sb.agBlocks + agb;
     if (n >= this.sb.dblocks) this.fail(at, what, `block ${n} beyond the filesystem's ${this.sb.dblocks}`);
     return n;
+  }
+
+  /** `linear`, or undefined where the number lies outside the filesystem. */
+  linearOrUndefined(fsb: number): number | undefined {
+    const ag = Math.floor(fsb / 2 ** this.sb.agBlkLog);
+    const agb = fsb % 2 ** this.sb.agBlkLog;
+    const n = ag * this.sb.agBlocks + agb;
+    return ag < this.sb.agCount && agb < this.sb.agBlocks && n < this.sb.dblocks ? n : undefined;
   }
 
   block(n: number, what: string): Uint8Array {
@@ -203,8 +221,8 @@ export class XfsVolume {
     };
   }
 
-  /** The data fork's extents: the list in the inode, or the leaves of its btree. */
-  extents(i: XfsInode): XfsExtent[] {
+  /** The data fork's extents: the list in the inode, or the leaves of its btree (whose blocks go to `nodes` when given). */
+  extents(i: XfsInode, nodes?: number[]): XfsExtent[] {
     const at = this.inodeOffset(i.ino);
     if (i.format === FMT_EXTENTS) {
       if (i.nextents * 16 > i.dataFork.length) this.fail(at + 76, `xfs inode ${i.ino}`, `${i.nextents} extents, room for ${i.dataFork.length / 16}`);
@@ -221,6 +239,7 @@ export class XfsVolume {
     const out: XfsExtent[] = [];
     const seen = new Set<number>();
     for (let k = 0; k < numrecs; k++) this.bmbtNode(i, Number(v.getBigUint64(4 + maxrecs * 8 + k * 8)), level - 1, out, seen, at);
+    nodes?.push(...seen);
     return out;
   }
 
@@ -296,8 +315,18 @@ export class XfsVolume {
     return dec.decode(this.sb.v5 ? raw.subarray(56, 56 + i.size) : raw.subarray(0, i.size));
   }
 
-  /** A directory's entries, "." and ".." included. */
+  private readonly dirCache = new Map<number, XfsDirEntry[]>();
+
+  /** A directory's entries, "." and ".." included (kept: paths ask for the same directories again and again). */
   dirEntries(i: XfsInode): XfsDirEntry[] {
+    const hit = this.dirCache.get(i.ino);
+    if (hit) return hit;
+    const out = this.readDirEntries(i);
+    this.dirCache.set(i.ino, out);
+    return out;
+  }
+
+  private readDirEntries(i: XfsInode): XfsDirEntry[] {
     const at = this.inodeOffset(i.ino);
     if (!xfsIsDir(i)) this.fail(at, `xfs inode ${i.ino}`, 'not a directory');
     if (i.format === FMT_LOCAL) return this.shortform(i, at);
@@ -307,7 +336,9 @@ export class XfsVolume {
     const leafOffset = 2 ** 35 / this.sb.blockSize;
     const out: XfsDirEntry[] = [];
     const blocks = new Map<number, number>();
-    for (const e of this.extents(i)) for (let k = 0; k < e.length && e.logical + k < leafOffset; k++) blocks.set(e.logical + k, e.physical + k);
+    // The data blocks lie below the directory's size: a mapping past it (damage) is not read.
+    const dataEnd = Math.min(leafOffset, Math.ceil(i.size / this.sb.blockSize));
+    for (const e of this.extents(i)) for (let k = 0; k < e.length && e.logical + k < dataEnd; k++) blocks.set(e.logical + k, e.physical + k);
     const single = i.size <= dirBlk;
     for (const [logical] of [...blocks].sort((a, b) => a[0] - b[0])) {
       if (logical % fsbPerDirBlk !== 0) continue;
