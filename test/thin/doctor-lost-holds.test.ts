@@ -84,7 +84,7 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       mkext4(img, tree, '64M', ['-b', '4096']);
       const { meta, data } = poolOf(readFileSync(img), 'last');
       const mappedBefore = JSON.parse(dmthin('dump', '-f', 'json', meta).stdout) as {
-        devices: Array<{ mappings: Array<{ origin_begin: number; length: number }> }>;
+        devices: Array<{ mappings: number[][] }>;
       };
       const leaves = treeBlocks(meta, 1).leaves;
       expect(leaves.length).toBeGreaterThan(1);
