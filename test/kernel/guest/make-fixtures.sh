@@ -2,12 +2,13 @@
 # Makes metadata fixtures on a real kernel (run by test/scripts/make-fixtures.mjs,
 # in the VM or on a host with dm-thin, as root). Args: PROJECT_ROOT OUT_DIR
 # [NAMES]: NAMES (space-separated: snapshots many-thins generations lvm-single
-# lvm-striped lvm-disk lvm-repaired recovery fsdiff)
+# lvm-striped lvm-disk lvm-repaired recovery fsdiff lvm-fs)
 # makes only those. Writes OUT_DIR/*.meta and *.pv (xz'ed by the caller) and
 # OUT_DIR/*.facts (what the kernel and LVM reported while the pool was live)
-# and *.expected.json (fsdiff: the changes read from the mounted filesystems).
+# and *.expected.json (fsdiff, lvm-fs: the changes read from the mounted
+# filesystems).
 set -eu
-ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired recovery fsdiff}
+ROOT=$1; OUT=$2; ONLY=${3:-snapshots many-thins generations lvm-single lvm-striped lvm-disk lvm-repaired recovery fsdiff lvm-fs}
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 DMTHIN="node $ROOT/dist/dmthin.cjs"
 mkdir -p "$OUT"; cd "$OUT"
@@ -326,18 +327,8 @@ copy recovery-d
 $DMTHIN pool destroy $P
 rm -f recovery.work.meta recovery.work.data
 fi
-if want fsdiff; then
-# Fixture 9: filesystems on thin volumes, for file-level diffs. A pool of
-# 64 KiB blocks (skip-zeroing: what nothing wrote stays unprovisioned);
-# thin 1 holds ext4 (4 KiB blocks), thin 3 XFS (320 MiB: mkfs.xfs makes
-# nothing smaller than 300 MB). Each is filled with a tree, unmounted and
-# snapshotted (2 of 1, 4 of 3), then mounted again and changed in every way
-# a diff must name. The truth is taken from the mounted filesystems: the
-# snapshot and the origin mounted read-only and walked whole by
-# fsdiff-truth.mjs (every path, and the list `docker diff` would print).
-# The facts hold what the kernel read from each device (md5) and its status.
-P=fx9-pool
-M=/run/fx9
+# The tree the file-level fixtures (9 and 10) start with, and what changes
+# after the snapshot: every kind of change a diff must name.
 gen() { seq -f "$1 %08g" 1 $(($2 / 10 + 1)) | head -c $2; } # gen TAG BYTES: distinct text that xz packs small
 fill() { # fill DIR: the tree each filesystem starts with
   d=$1
@@ -385,6 +376,18 @@ change() { # change DIR: what happens after the snapshot
   ln -sfn link.bin $d/data/current
   gen frag-rewrite 65536 | dd of=$d/data/frag.bin bs=64k seek=2 conv=notrunc 2>/dev/null
 }
+if want fsdiff; then
+# Fixture 9: filesystems on thin volumes, for file-level diffs. A pool of
+# 64 KiB blocks (skip-zeroing: what nothing wrote stays unprovisioned);
+# thin 1 holds ext4 (4 KiB blocks), thin 3 XFS (320 MiB: mkfs.xfs makes
+# nothing smaller than 300 MB). Each is filled with a tree, unmounted and
+# snapshotted (2 of 1, 4 of 3), then mounted again and changed in every way
+# a diff must name. The truth is taken from the mounted filesystems: the
+# snapshot and the origin mounted read-only and walked whole by
+# fsdiff-truth.mjs (every path, and the list `docker diff` would print).
+# The facts hold what the kernel read from each device (md5) and its status.
+P=fx9-pool
+M=/run/fx9
 fsrun() { # fsrun FS ORIGIN SNAP SIZE: make, fill, snapshot, change, record
   fs=$1; o=$2; s=$3
   $DMTHIN thin create $P $o --size $4 --name fx9-t$o
@@ -422,5 +425,63 @@ node -e '
 rm -f fsdiff-ext4.json fsdiff-xfs.json
 $DMTHIN pool destroy $P
 mv fsdiff.work.meta fsdiff.meta; mv fsdiff.work.data fsdiff.data
+fi
+if want lvm-fs; then
+# Fixture 10: ext4 on thin LVs made by lvm2, for `dmthin lvm diff`. One PV
+# (sparse, 80 MiB), VG vgfs, a thin pool of 64 MiB data in 64 KiB chunks
+# (no zeroing: what nothing wrote stays unprovisioned and xz packs small).
+# "gone" is filled, snapshotted as gone-snap, changed, its truth and bytes
+# recorded, then removed with lvremove (gone-snap stays); after that "web"
+# is filled, snapshotted as web-snap and changed, so the pool is written
+# after the removal as a live host's would be. Each truth is the snapshot
+# and the origin mounted read-only and walked whole by fsdiff-truth.mjs.
+# The facts hold every LV's bytes as the kernel read them through LVM (md5).
+command -v lvm >/dev/null || { echo "lvm-fs needs lvm2 on the host"; exit 1; }
+M=/run/fx10
+dmp() { echo /dev/mapper/vgfs-$(echo $1 | sed 's/-/--/g'); } # dmp LV: its device-mapper node (LVM doubles hyphens)
+lvmd5() { echo "lv vgfs/$1 $(blockdev --getsize64 $(dmp $1)) bytes, md5 $(md5sum < $(dmp $1) | cut -d' ' -f1)" >> lvm-fs.facts; }
+lvfsrun() { # lvfsrun LV SNAP SIZE TAG: make, fill, snapshot, change, record the truth
+  lv lvcreate -y -V $3 -T vgfs/pool -n $1
+  mkfs.ext4 -q -b 4096 -N 256 -E lazy_itable_init=0,lazy_journal_init=0,nodiscard $(dmp $1)
+  mkdir -p $M/$1; mount -t ext4 $(dmp $1) $M/$1
+  fill $M/$1
+  echo "$4" > $M/$1/etc/app/whoami
+  umount $M/$1
+  lv lvcreate -y -s vgfs/$1 -n $2
+  lv lvchange -ay -K vgfs/$2
+  mount -t ext4 $(dmp $1) $M/$1
+  change $M/$1
+  echo "$4 only" > $M/$1/srv/$4-only.txt
+  umount $M/$1
+  mkdir -p $M/$1-before $M/$1-after
+  mount -t ext4 -o ro,noload $(dmp $2) $M/$1-before
+  mount -t ext4 -o ro,noload $(dmp $1) $M/$1-after
+  node $ROOT/test/kernel/guest/fsdiff-truth.mjs ext4 $M/$1-before $M/$1-after > lvm-fs-$1.json
+  umount $M/$1-before; umount $M/$1-after
+}
+: > lvm-fs.facts
+truncate -s 80M lvm-fs.pv
+L=$(losetup -f --show lvm-fs.pv)
+lv pvcreate -y "$L"
+lv vgcreate vgfs "$L"
+lv lvcreate -y --type thin-pool -L 64M --chunksize 64k -Zn -n pool vgfs
+lvfsrun gone gone-snap 24M gone
+lvmd5 gone
+echo "removed vgfs/gone thin_id $(lv lvs --noheadings -o thin_id vgfs/gone | tr -d ' ')" >> lvm-fs.facts
+lv lvremove -y vgfs/gone
+lvfsrun web web-snap 32M web
+for n in web web-snap gone-snap; do lvmd5 $n; done
+dmsetup status vgfs-pool-tpool | sed 's/^/status /' >> lvm-fs.facts
+lvfacts vgfs lvm-fs.lvs.facts
+node -e '
+  const fs = require("fs"); const r = {};
+  for (const [lv, snap] of [["web", "web-snap"], ["gone", "gone-snap"]]) {
+    r[lv] = JSON.parse(fs.readFileSync(`lvm-fs-${lv}.json`, "utf8"));
+    r[lv].origin = `vgfs/${lv}`; r[lv].snapshot = `vgfs/${snap}`;
+  }
+  fs.writeFileSync("lvm-fs.expected.json", JSON.stringify(r, null, 1) + "\n");'
+rm -f lvm-fs-web.json lvm-fs-gone.json
+lv vgchange -an vgfs
+losetup -d "$L"
 fi
 ls -la "$OUT"
