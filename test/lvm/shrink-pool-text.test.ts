@@ -72,7 +72,7 @@ describe('cutting a pool data LV in the VG text', () => {
     if (pvck) {
       const r = runTool(pvck, ['--dump', 'metadata', single]);
       expect(r.stdout).toContain(`seqno ${a.vg.seqno + 1}`);
-      expect(r.stdout).toMatch(/^pool_tdata \{[^]*?^extent_count = 6$/m);
+      expect(r.stdout).toMatch(/^pool_tdata \{[\s\S]*?^extent_count = 6$/m);
     }
   });
 
