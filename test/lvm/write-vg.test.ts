@@ -6,10 +6,12 @@
  * --dump metadata shows the committed text (checksums checked: a mismatch
  * prints a CHECK line), --dump metadata_all every version in the ring.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lvmHistory, openImages } from '../../src/lvm/images.js';
+import { RAW_LOCN_IGNORED, writeMdaHeader } from '../../src/lvm/mda-header.js';
+import { PvFile, findPv } from '../../src/lvm/pv.js';
 import type { VgRunningProbe } from '../../src/lvm/running.js';
 import { nextTextOffset, writeVgText } from '../../src/lvm/write-vg.js';
 import { projectRoot, runTool, scratch, skipReason, xzDecompress } from '../support/env.js';
@@ -19,6 +21,11 @@ const tmp = scratch();
 afterAll(() => tmp.cleanup());
 const notRunning: VgRunningProbe = () => undefined;
 const pvck = ['/usr/sbin/pvck', '/sbin/pvck'].find(existsSync);
+
+function must<T>(v: T | undefined | { problem: string }): T {
+  if (v === undefined || (typeof v === 'object' && v !== null && 'problem' in v)) throw new Error('missing');
+  return v as T;
+}
 
 let n = 0;
 function singlePv(): string {
@@ -140,6 +147,27 @@ describe('writing a VG text into its metadata areas', () => {
     expect(committed([pv0], 'vgst').seqno).toBe(before.seqno + 1);
     expect(committed([pv1], 'vgst').seqno).toBe(before.seqno + 1);
     if (pvck) for (const pv of [pv0, pv1]) expect(pvckMetadata(pv).seqno).toBe(before.seqno + 1);
+  });
+
+  it('an ignored metadata area (pvchange --metadataignore) is left as it was; the others are written', () => {
+    const [pv0, pv1] = unpackStripedPvs((name) => tmp.path(`ignored-${name}`));
+    const before = committed([pv0, pv1], 'vgst');
+    // pv1's area marked ignored in its header, as pvchange --metadataignore y leaves it.
+    const file = new PvFile(pv1);
+    const pv = must(findPv(file));
+    file.close();
+    const m = pv.metadataAreas[0];
+    const h = must(m.header);
+    const header = writeMdaHeader({ ...h, locns: [{ ...h.locns[0], flags: RAW_LOCN_IGNORED }] });
+    const fd = openSync(pv1, 'r+');
+    writeSync(fd, header, 0, header.length, m.area.offset);
+    closeSync(fd);
+    const ignoredBytes = readFileSync(pv1);
+    const r = write([pv0, pv1], 'vgst', nextText(before.text));
+    expect(r.written.map((w) => w.file)).toEqual([pv0]);
+    expect(r.skipped).toEqual([{ file: pv1, areaStart: m.area.offset, why: 'ignored' }]);
+    expect(readFileSync(pv1).equals(ignoredBytes)).toBe(true);
+    expect(committed([pv0, pv1], 'vgst').seqno).toBe(before.seqno + 1);
   });
 
   it('a write stopped after the first header leaves the highest seqno readable, and the same write again finishes it', () => {
