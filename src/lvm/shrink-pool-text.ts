@@ -41,6 +41,8 @@ interface Section {
   path: string[];
   open: number;
   close: number;
+  /** The sections directly inside it, in order. */
+  children: Section[];
 }
 
 /** Each section of `lines` (its path of names from the top, its opening and closing line), and the lines no brace balances. */
@@ -50,7 +52,10 @@ function sectionsOf(lines: readonly string[]): Section[] {
   for (let i = 0; i < lines.length; i++) {
     const open = /^\s*([^\s{}=#"]+)\s*\{\s*$/.exec(lines[i]);
     if (open) {
-      stack.push({ path: [...(stack.at(-1)?.path ?? []), open[1]], open: i, close: -1 });
+      const parent = stack.at(-1);
+      const s: Section = { path: [...(parent?.path ?? []), open[1]], open: i, close: -1, children: [] };
+      parent?.children.push(s);
+      stack.push(s);
       continue;
     }
     if (/^\s*\}\s*$/.test(lines[i])) {
@@ -64,13 +69,19 @@ function sectionsOf(lines: readonly string[]): Section[] {
   return out;
 }
 
-/** The one line `name = <number>` directly inside `s` (not in a section within it). */
-function numberLine(lines: readonly string[], sections: readonly Section[], s: Section, name: string): { line: number; value: number } {
-  const inner = sections.filter((x) => x.path.length === s.path.length + 1 && x.open > s.open && x.close < s.close);
+/** The one line `name = <number>` directly inside `s` (not in a section within it); linear in the section's lines. */
+function numberLine(lines: readonly string[], s: Section, name: string): { line: number; value: number } {
+  const pattern = new RegExp(`^\\s*${name}\\s*=\\s*\\d+\\s*$`);
   const hits: number[] = [];
+  let child = 0;
   for (let i = s.open + 1; i < s.close; i++) {
-    if (inner.some((x) => i >= x.open && i <= x.close)) continue;
-    if (new RegExp(`^\\s*${name}\\s*=\\s*\\d+\\s*$`).test(lines[i])) hits.push(i);
+    const inner = s.children[child];
+    if (inner && i === inner.open) {
+      i = inner.close;
+      child++;
+      continue;
+    }
+    if (pattern.test(lines[i])) hits.push(i);
   }
   if (hits.length !== 1)
     throw new UsageError(`cannot place ${name} of ${printable(s.path.join('/'))} in the VG text (${hits.length} candidate lines): not editing it`);
@@ -153,16 +164,14 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
   const segSections = sections.filter(
     (s) => s.path.length === 4 && s.path.slice(0, 3).join('\0') === dataSection.path.join('\0') && /^segment\d+$/.test(s.path[3]),
   );
+  const byStart = new Map(dataLv.segments.map((g) => [g.startExtent, g]));
   const freed: FreedExtents[] = [];
   const removed: Section[] = [];
   let kept = 0;
   for (const s of segSections) {
-    const start = numberLine(lines, sections, s, 'start_extent').value;
-    const count = numberLine(lines, sections, s, 'extent_count');
-    const seg = must(
-      dataLv.segments.find((g) => g.startExtent === start),
-      `the data LV's segment at extent ${start}`,
-    );
+    const start = numberLine(lines, s, 'start_extent').value;
+    const count = numberLine(lines, s, 'extent_count');
+    const seg = must(byStart.get(start), `the data LV's segment at extent ${start}`);
     const keep = Math.max(0, Math.min(count.value, toExtents - start));
     if (keep === count.value) {
       kept++;
@@ -180,13 +189,14 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
       kept++;
     }
   }
-  const keptNames = segSections.filter((s) => !removed.includes(s)).map((s) => s.path[3]);
+  const gone = new Set(removed);
+  const keptNames = segSections.filter((s) => !gone.has(s)).map((s) => s.path[3]);
   // lvm2 reads the segments by their sections; their names stay segment1..segmentN as it writes them.
   if (keptNames.some((n) => !/^segment[1-9]\d*$/.test(n) || Number(n.slice(7)) > kept))
     throw new UsageError(`the data LV's segments left (${keptNames.join(', ')}) are not segment1 to segment${kept}: not editing the VG text`);
-  setNumber(lines, numberLine(lines, sections, dataSection, 'segment_count'), kept);
-  setNumber(lines, numberLine(lines, sections, poolSegSection, 'extent_count'), toExtents);
-  const seqno = numberLine(lines, sections, vgSection, 'seqno');
+  setNumber(lines, numberLine(lines, dataSection, 'segment_count'), kept);
+  setNumber(lines, numberLine(lines, poolSegSection, 'extent_count'), toExtents);
+  const seqno = numberLine(lines, vgSection, 'seqno');
   setNumber(lines, seqno, before.seqno + 1);
   // Top-level lines (outside the VG's section): lvm2's description and the time of this version.
   const top = (name: string): number[] =>
@@ -195,9 +205,10 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
   for (const i of top('description')) lines[i] = `description = "dmthin: pool ${safe}'s data cut to ${toExtents} extents (${dataBlocks} data blocks)"`;
   // lvm2's comment after it gives the old time in words: dropped with it.
   for (const i of top('creation_time')) lines[i] = `creation_time = ${now}`;
-  // Removed segments last, from the bottom, so that line numbers above stay put.
-  for (const s of [...removed].sort((a, b) => b.open - a.open)) lines.splice(s.open, s.close - s.open + 1);
-  const out = lines.join('\n');
+  // Removed segments' lines dropped last, in one pass (the line numbers above held until now).
+  const dropped = new Uint8Array(lines.length);
+  for (const s of removed) dropped.fill(1, s.open, s.close + 1);
+  const out = lines.filter((_, i) => dropped[i] === 0).join('\n');
 
   const after = modelOf(out, vgName);
   const afterData = after.lvs.get(dataName);

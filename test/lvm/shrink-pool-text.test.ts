@@ -49,8 +49,12 @@ function must<T>(v: T | undefined): T {
   return v;
 }
 
-const single = tmp.path('single.pv');
-xzDecompress(join(projectRoot, 'fixtures', 'lvm-single.pv.xz'), single);
+function unpackSingle(name: string): string {
+  const out = tmp.path(`${name}.pv`);
+  xzDecompress(join(projectRoot, 'fixtures', 'lvm-single.pv.xz'), out);
+  return out;
+}
+const single = unpackSingle('single');
 const striped = unpackStripedPvs((n) => tmp.path(`striped-${n}`));
 
 describe('cutting a pool data LV in the VG text', () => {
@@ -105,6 +109,28 @@ describe('cutting a pool data LV in the VG text', () => {
     const after = scanned(striped, 'vgst');
     expect(after.vg.lvs.get('pool_tdata')?.segments.map((g) => g.extentCount)).toEqual([8]);
     expect(after.vg.lvs.get('pool')?.segments[0].extentCount).toBe(8);
+  });
+});
+
+describe('a data LV of many segments', () => {
+  it('20000 segments cut to one in well under the time a test allows (linear in the text)', () => {
+    // lvm-single's data LV split into 20000 one-extent segments on pv0 (only where each lies is checked, not overlap).
+    const a = scanned([unpackSingle('many-segments')], 'vgfx');
+    const n = 20000;
+    const segments = Array.from(
+      { length: n },
+      (_, i) => `segment${i + 1} {\nstart_extent = ${i}\nextent_count = 1\n\ntype = "striped"\nstripe_count = 1\n\nstripes = [\n"pv0", 0\n]\n}`,
+    ).join('\n');
+    const text = a.text
+      .replace(/^(pool_tdata \{[\s\S]*?segment_count = )1\n\n(segment1 \{[^}]*\})/m, (_m, head: string) => `${head}${n}\n\n${segments}`)
+      .replace(/^(pool \{[\s\S]*?extent_count = )10$/m, `$1${n}`);
+    const started = Date.now();
+    const cut = cutPoolData(text, 'vgfx', 'pool', 64);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(cut).toMatchObject({ fromExtents: n, toExtents: 1 });
+    expect(cut.freed).toHaveLength(n - 1);
+    expect(cut.text).toMatch(/^pool_tdata \{[^}]*segment_count = 1$/m);
+    expect(cut.text.match(/^segment\d+ \{$/gm)?.length).toBe(a.text.match(/^segment\d+ \{$/gm)?.length);
   });
 });
 
