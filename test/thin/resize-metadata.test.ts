@@ -16,6 +16,7 @@ import { filesSource } from '../../src/thin/pool-source.js';
 import { resizeMetadata, smallestNrBlocks } from '../../src/thin/resize/resize-metadata.js';
 import { emptyFile, oracle, projectRoot, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';
 import { unpackKernelFixture } from '../support/fixtures.js';
+import { dmthin } from '../support/cli.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -114,5 +115,20 @@ describe('refusals leave the output as it was', () => {
   it('an output that is the input', () => {
     const input = fixture('recovery-a');
     untouched(input, () => resizeMetadata(filesSource(input), input), /is an input|same file/);
+  });
+});
+
+describe('dmthin metadata resize on the command line', () => {
+  it('exits 0 having written, 1 with one line when the output is too small, 2 when the output is the input', () => {
+    const input = fixture('recovery-a');
+    const out = output(2 << 20);
+    const ok = dmthin('metadata', 'resize', '-i', input, '-o', out, '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ metadata_nr_blocks: 512, from_nr_blocks: 1024 });
+    const small = dmthin('metadata', 'resize', '-i', input, '-o', output(BLOCK_SIZE * 4));
+    expect(small.code).toBe(1);
+    expect(small.stderr.trim().split('\n')).toHaveLength(1);
+    expect(small.stderr).toMatch(/needs at least \d+ \(\d+ bytes\): nothing written/);
+    expect(dmthin('metadata', 'resize', '-i', input, '-o', input).code).toBe(2);
   });
 });
