@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { pack, unpack } from '../pack/pack.js';
 import { announce } from './json.js';
+import { registerResize } from './metadata-resize.js';
 import { run } from './run.js';
 
 export function register(program: Command): void {
@@ -29,4 +30,5 @@ export function register(program: Command): void {
         return 0;
       }),
     );
+  registerResize(md);
 }

@@ -59,11 +59,16 @@ export function runningPool(p: PoolIdentity, images: readonly string[]): string 
   }
   // Another VG of the same name (the host's own "pve" while an evidence image's "pve" is examined).
   if (!uuid.startsWith(`LVM-${p.vgId.replace(/-/g, '')}`)) return undefined;
+  return runsFrom(dm, images) ? dmName : undefined;
+}
+
+/** Whether dm device `dm` (a kernel name: dm-4) sits on one of `images`: a disk or partition under it, or the file a loop device under it reads. */
+function runsFrom(dm: string, images: readonly string[]): boolean {
   const under = leaves(dm);
   const isUnder = (image: string): boolean => {
     const st = statSync(image);
     if (st.isBlockDevice()) return under.has(sysName(image));
-    // A file: is it what one of the loop devices under the pool reads?
+    // A file: is it what one of the loop devices under the device reads?
     for (const d of under) {
       try {
         const backing = statSync(readFileSync(`/sys/class/block/${d}/loop/backing_file`, 'utf8').trim());
@@ -74,7 +79,47 @@ export function runningPool(p: PoolIdentity, images: readonly string[]): string 
     }
     return false;
   };
-  return images.some(isUnder) ? dmName : undefined;
+  return images.some(isUnder);
+}
+
+/** A VG by name and uuid: what tells whether the kernel runs any LV of it (runningVg). */
+export interface VgIdentity {
+  vg: string;
+  vgId: string;
+}
+
+/** Says whether the kernel runs any LV of `vg` from `images`: a dm name when it does. runningVg by default; tests give their own. */
+export type VgRunningProbe = (vg: VgIdentity, images: readonly string[]) => string | undefined;
+
+/**
+ * The dm name of an active LV of VG `vg` (its dm uuid begins "LVM-" and the
+ * VG's uuid) that sits on one of `images`; undefined when none does. What
+ * must refuse to rewrite a VG's metadata areas: lvm2 keeps the VG it
+ * activated in memory and would write its own text over ours.
+ */
+export function runningVg(vg: VgIdentity, images: readonly string[]): string | undefined {
+  const prefix = `LVM-${vg.vgId.replace(/-/g, '')}`;
+  let names: string[] = [];
+  try {
+    names = readdirSync('/sys/class/block').filter((n) => n.startsWith('dm-'));
+  } catch {
+    return undefined; // no sysfs: no device-mapper device to run it
+  }
+  for (const dm of names) {
+    let uuid = '';
+    try {
+      uuid = readFileSync(`/sys/class/block/${dm}/dm/uuid`, 'utf8').trim();
+    } catch {
+      continue; // gone while listed
+    }
+    if (!uuid.startsWith(prefix) || !runsFrom(dm, images)) continue;
+    try {
+      return readFileSync(`/sys/class/block/${dm}/dm/name`, 'utf8').trim();
+    } catch {
+      return dm;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -89,7 +89,7 @@ describe('bash completion', () => {
             .filter(Boolean)
             .sort();
         expect(complete('dmthin', 'met')).toEqual(['metadata', 'metadata-size']);
-        expect(complete('dmthin', 'metadata', '')).toEqual(['pack', 'unpack']);
+        expect(complete('dmthin', 'metadata', '')).toEqual(['pack', 'resize', 'unpack']);
         expect(complete('dmthin', 'dump', '--re')).toEqual(['--repair']);
         expect(complete('dmthin', 'pool', 'create', '--data-s')).toEqual(['--data-size']);
         expect(dmthin('completion', 'zsh')).toMatchObject({ code: 2 });

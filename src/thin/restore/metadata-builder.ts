@@ -49,6 +49,16 @@ interface DeviceRecord extends DeviceDetails {
  */
 export class BuildInputError extends UsageError {}
 
+/** The output holds too few metadata blocks for what is built (MetadataBuilder.measure says how many would do). */
+export class MetadataTooSmallError extends UsageError {}
+
+/** Where a builder's blocks go: staged for the output, or nowhere (measure). */
+interface BlockStage {
+  write(block: number, data: Uint8Array): void;
+  commit(): void;
+  close(): void;
+}
+
 /** Checks header fields the kernel would refuse; returns a message or undefined. */
 function headerProblem(h: DumpHeader): string | undefined {
   const dbs = h.dataBlockSize;
@@ -74,7 +84,7 @@ export class MetadataBuilder implements DumpSink {
   private result: BuildResult | undefined;
 
   private constructor(
-    private readonly writer: StagedBlocks,
+    private readonly writer: BlockStage,
     readonly nrBlocks: number,
     readonly outputPath: string,
   ) {
@@ -82,7 +92,7 @@ export class MetadataBuilder implements DumpSink {
     this.sink = {
       allocate: () => {
         if (this.next >= nrBlocks) {
-          throw new UsageError(
+          throw new MetadataTooSmallError(
             `${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`,
           );
         }
@@ -104,6 +114,16 @@ export class MetadataBuilder implements DumpSink {
     return new MetadataBuilder(staged, Math.min(staged.targetBlocks, MAX_METADATA_BLOCKS), outputPath);
   }
 
+  /**
+   * A builder that writes nothing: fed the same stream, its `built` says
+   * how many of `nrBlocks` metadata blocks the metadata takes (the space
+   * maps' own blocks grow with the size, so a smaller size may need fewer).
+   */
+  static measure(nrBlocks: number): MetadataBuilder {
+    const nowhere: BlockStage = { write: () => {}, commit: () => {}, close: () => {} };
+    return new MetadataBuilder(nowhere, Math.min(nrBlocks, MAX_METADATA_BLOCKS), `a device of ${nrBlocks} metadata blocks`);
+  }
+
   begin(h: DumpHeader): void {
     if (this.header) throw new BuildInputError('a second superblock');
     const problem = headerProblem(h);
@@ -111,7 +131,7 @@ export class MetadataBuilder implements DumpSink {
     // The data space map needs a bitmap block per 16320 data blocks: a size the output cannot hold is refused before any work.
     const bitmaps = nrBitmaps(h.nrDataBlocks);
     if (bitmaps + 4 > this.nrBlocks) {
-      throw new UsageError(
+      throw new MetadataTooSmallError(
         `${this.outputPath} is too small for nr_data_blocks ${h.nrDataBlocks}: its data space map alone needs ${bitmaps} bitmap blocks, ` +
           `the output holds ${this.nrBlocks} metadata blocks; try a larger file, or check nr_data_blocks`,
       );

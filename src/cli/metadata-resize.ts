@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { filesSource } from '../thin/pool-source.js';
+import { resizeMetadata } from '../thin/resize/resize-metadata.js';
+import { announce } from './json.js';
+import { run } from './run.js';
+
+export const RESIZE_DESCRIPTION = [
+  'Puts the pool metadata of METADATA into OUTPUT, a metadata device of another size: larger (a pool that ran out of metadata space) or smaller. ' +
+    "OUTPUT must exist; its size is the new metadata size (a new LV, or a file made with `truncate -s`). Every thin device, mapping, time and superblock field is kept; the metadata's own size, space maps and block layout are new, and a metadata snapshot cannot be carried over.",
+  'METADATA is only read. Nothing is written to OUTPUT until the whole metadata has been rebuilt; its superblock is written last, after a sync. ' +
+    'Refused with nothing written: metadata with errors or marked needs_check (run dmthin doctor first), a held metadata snapshot (release it first), an OUTPUT smaller than the metadata needs (the smallest size is said), an OUTPUT that is METADATA. ' +
+    'Then point the pool at OUTPUT (dmsetup reload with the new metadata device, or, for LVM, lvconvert --thinpool VG/POOL --poolmetadata NEW_LV with the pool inactive). See docs/metadata.md.',
+  'Exit status: 0 written, 1 refused or failed (nothing written), 2 bad arguments.',
+].join('\n\n');
+
+/** `dmthin metadata resize`, under the `metadata` command pack.ts makes. */
+export function registerResize(metadata: Command): void {
+  metadata
+    .command('resize')
+    .summary('put pool metadata into a larger or smaller metadata device')
+    .description(RESIZE_DESCRIPTION)
+    .requiredOption('-i, --input <metadata>', 'pool metadata file or device (read only)')
+    .requiredOption('-o, --output <metadata>', 'metadata file or device to write, of the new size (not in use by the kernel)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print what was written as one JSON object')
+    .action((o: { input: string; output: string; quiet?: boolean; json?: boolean }) =>
+      run(() => {
+        const r = resizeMetadata(filesSource(o.input), o.output);
+        if (!o.quiet)
+          announce(
+            o.json,
+            `resized: ${r.nrDevices} devices, ${r.nrMappings} mappings from ${r.fromNrBlocks} into ${r.metadataNrBlocks} metadata blocks of ${o.output} (${r.metadataBlocksUsed} used)`,
+            { ...r },
+            process.stderr,
+          );
+        return 0;
+      }),
+    );
+}

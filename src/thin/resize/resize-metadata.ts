@@ -1,0 +1,85 @@
+/**
+ * `dmthin metadata resize`: the same pool metadata put into a metadata
+ * device of another size, larger (a pool that ran out of metadata space)
+ * or smaller (one that was made far too large). The metadata is dumped
+ * straight into the MetadataBuilder restore and repair write through (one
+ * stream, nothing held but the builder's counts): every device, mapping,
+ * time and superblock field is kept; only the metadata's own block count,
+ * its space maps and the trees' block numbers change. As with restore, the
+ * output (which exists, sized by the user) is written only once the whole
+ * metadata is built, its superblock last.
+ *
+ * Refused, nothing written: metadata check finds errors in, or marked
+ * needs_check (a rebuild would carry the damage over or hide it: the
+ * doctor first); a held metadata snapshot (a rebuild cannot keep it); a
+ * pool the kernel runs; an output smaller than the metadata needs (its
+ * smallest size is said).
+ */
+import { UsageError, must } from '../../errors.js';
+import { BLOCK_SIZE } from '../../format/checksum.js';
+import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
+import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
+import { check } from '../check/check.js';
+import { dump } from '../dump/dump.js';
+import type { Metadata } from '../metadata.js';
+import { type PoolSource, metadataName, openMetadata } from '../pool-source.js';
+import { type BuildResult, MetadataBuilder, MetadataTooSmallError } from '../restore/metadata-builder.js';
+
+export interface ResizeResult extends BuildResult {
+  /** The input's metadata blocks (its superblock's metadata_nr_blocks). */
+  fromNrBlocks: number;
+}
+
+/** Puts the metadata of `source` into `output` (an existing file or device whose size is the new metadata size). */
+export function resizeMetadata(source: PoolSource, output: string): ResizeResult {
+  const name = metadataName(source);
+  if (source.running)
+    throw new UsageError(`the kernel runs ${source.name} (${source.running}): its metadata changes while it is read; deactivate the pool first`);
+  const checked = check(source.metadata);
+  const fatal = checked.findings.filter((f) => f.severity === 'fatal');
+  if (!checked.ok || fatal.length > 0)
+    throw new UsageError(
+      `${name} has errors (${fatal.length ? fatal[0].message : 'check failed'}${fatal.length > 1 ? `, and ${fatal.length - 1} more` : ''}): a resize would carry them over; run ${source.doctorCommand ?? `dmthin doctor --metadata ${name}`} first`,
+    );
+  const md = openMetadata(source);
+  try {
+    const sb = md.superblock;
+    if (sb.flags & NEEDS_CHECK_FLAG)
+      throw new UsageError(`${name} is marked needs_check: the kernel found a fault; run ${source.doctorCommand ?? `dmthin doctor --metadata ${name}`} first`);
+    if (sb.heldRoot !== 0)
+      throw new UsageError(
+        `${name} holds a metadata snapshot (block ${sb.heldRoot}), which a rebuilt copy cannot keep: release it first (dmsetup message POOL 0 release_metadata_snap)`,
+      );
+    const builder = MetadataBuilder.create(output, source.files, sb.metadataNrBlocks * BLOCK_SIZE);
+    try {
+      dump(md, builder);
+      return { ...must(builder.built, 'what end() built'), fromNrBlocks: sb.metadataNrBlocks };
+    } catch (e) {
+      if (!(e instanceof MetadataTooSmallError)) throw e;
+      const least = smallestNrBlocks(md);
+      throw new UsageError(
+        `${output} holds ${builder.nrBlocks} metadata blocks (${builder.nrBlocks * BLOCK_SIZE} bytes); this metadata needs at least ${least} (${least * BLOCK_SIZE} bytes): nothing written`,
+      );
+    } finally {
+      builder.close();
+    }
+  } finally {
+    md.close();
+  }
+}
+
+/**
+ * The fewest metadata blocks `md` rebuilds into. A build's own space map
+ * grows with the device (a bitmap block per 16320 blocks), so the count is
+ * measured at the largest size and again at what that used, until it holds.
+ */
+export function smallestNrBlocks(md: Metadata): number {
+  let n = MAX_METADATA_BLOCKS;
+  for (;;) {
+    const b = MetadataBuilder.measure(n);
+    dump(md, b);
+    const used = must(b.built, 'what measure built').metadataBlocksUsed;
+    if (used >= n) return n;
+    n = used;
+  }
+}
