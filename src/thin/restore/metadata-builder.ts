@@ -11,6 +11,10 @@
  * (see io/staged-blocks.ts): bad input or a failure anywhere before end()
  * leaves the output byte-identical; end() copies the staged blocks over it,
  * superblock last, so an interrupted copy leaves no metadata that looks valid.
+ * Shrink instead writes straight into the blocks its committed metadata
+ * leaves free (a BuildTarget and an allocator of those blocks: the
+ * kernel's shadowing), so that the old metadata stays whole until the
+ * superblock, written last, commits the new.
  */
 import { StagedBlocks } from '../../io/staged-blocks.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
@@ -41,6 +45,16 @@ interface DeviceRecord extends DeviceDetails {
   devId: number;
   root: number;
 }
+
+/** Where built blocks go: StagedBlocks, or shrink's writes into free blocks; commit() makes them durable, block 0 last. */
+export interface BuildTarget {
+  write(b: number, data: Uint8Array): void;
+  commit(): void;
+  close(): void;
+}
+
+/** Hands out the next metadata block to write, or undefined when none is left. */
+export type BlockAllocator = () => number | undefined;
 
 /**
  * What was fed to the builder is wrong (a field out of range, mappings out
@@ -74,20 +88,30 @@ export class MetadataBuilder implements DumpSink {
   private result: BuildResult | undefined;
 
   private constructor(
-    private readonly writer: StagedBlocks,
+    private readonly writer: BuildTarget,
     readonly nrBlocks: number,
     readonly outputPath: string,
+    /** Absent: blocks 1, 2, 3, ... in order (a fresh image). */
+    allocator?: { allocate: BlockAllocator; exhausted: string },
   ) {
     this.metaCounts = new RefCounts(nrBlocks);
     this.sink = {
       allocate: () => {
-        if (this.next >= nrBlocks) {
-          throw new UsageError(
-            `${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`,
-          );
+        let b: number | undefined;
+        if (allocator) {
+          b = allocator.allocate();
+          if (b === undefined) throw new UsageError(allocator.exhausted);
+          this.next++;
+        } else {
+          if (this.next >= nrBlocks) {
+            throw new UsageError(
+              `${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`,
+            );
+          }
+          b = this.next++;
         }
-        this.metaCounts.inc(this.next);
-        return this.next++;
+        this.metaCounts.inc(b);
+        return b;
       },
       write: (b, d) => this.writer.write(b, d),
     };
@@ -102,6 +126,14 @@ export class MetadataBuilder implements DumpSink {
   static create(outputPath: string, inputs: readonly string[] = [], sizeHint?: number): MetadataBuilder {
     const staged = StagedBlocks.open(outputPath, inputs, 4, sizeHint);
     return new MetadataBuilder(staged, Math.min(staged.targetBlocks, MAX_METADATA_BLOCKS), outputPath);
+  }
+
+  /**
+   * Builds into `target` (already checked by the caller) using only the
+   * blocks `allocate` hands out; `exhausted` is the error when it runs dry.
+   */
+  static into(target: BuildTarget, nrBlocks: number, outputPath: string, allocate: BlockAllocator, exhausted: string): MetadataBuilder {
+    return new MetadataBuilder(target, nrBlocks, outputPath, { allocate, exhausted });
   }
 
   begin(h: DumpHeader): void {
