@@ -42,7 +42,7 @@ export class ShadowTarget implements BuildTarget {
     private readonly free: Uint32Array,
   ) {
     // Short runs: a crash mid-way leaves some new blocks written, which the tests want to see ignored.
-    this.out = new BlockWriter(path, 64);
+    this.out = new BlockWriter(path, 4);
   }
 
   private next = 0;

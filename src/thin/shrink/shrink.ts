@@ -194,13 +194,6 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
     throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
   refuseIfHeld(metadataPath, 'metadata', ACTIVE_ADVICE);
   refuseIfHeld(dataPath, 'data', ACTIVE_ADVICE);
-  const checked = check(metadataPath);
-  if (!checked.ok) {
-    const first = checked.findings.find((f) => f.severity === 'fatal');
-    throw new UsageError(
-      `${metadataPath} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run \`dmthin check ${metadataPath}\`, which names the doctor`,
-    );
-  }
   const md = Metadata.open(metadataPath);
   try {
     const sb = md.superblock;
@@ -212,6 +205,13 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
     if (sb.heldRoot !== 0) {
       throw new UsageError(
         `${metadataPath} holds a metadata snapshot (held_root ${sb.heldRoot}), which the rewrite would lose: release it first (dmsetup message POOL 0 release_metadata_snap)`,
+      );
+    }
+    const checked = check(metadataPath);
+    if (!checked.ok) {
+      const first = checked.findings.find((f) => f.severity === 'fatal');
+      throw new UsageError(
+        `${metadataPath} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run \`dmthin check ${metadataPath}\`, which names the doctor`,
       );
     }
     const blockBytes = sb.dataBlockSize * 512;
