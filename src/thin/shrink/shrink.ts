@@ -50,6 +50,8 @@ export interface ShrinkResult {
   minNrBlocks: number;
   movedBlocks: number;
   movedBytes: number;
+  /** The last data block a mapping uses, -1 when none (absent when the metadata already said the new size): a size past it moves nothing. */
+  lastUsedBlock?: number;
   /** The metadata already said the new size (a re-run after a crash past the commit): nothing moved. */
   alreadyShrunk: boolean;
   /** Metadata blocks the rewritten metadata uses (absent on a dry run or when nothing was rewritten). */
@@ -256,6 +258,7 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
       minNrBlocks: plan.minNrBlocks,
       movedBlocks: moved,
       movedBytes: moved * blockBytes,
+      lastUsedBlock: plan.lastUsed,
       alreadyShrunk: false,
       metadataFreeBlocks: free.length,
       metadataNeededBlocks: needed,
