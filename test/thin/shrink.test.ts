@@ -247,6 +247,43 @@ describe('dmthin shrink', () => {
     }
   });
 
+  it('refuses a pool the kernel may run: data a loop device stands on, and a device held open (mounted), changing nothing', (ctx) => {
+    const pool = freshPool();
+    const attach = spawnSync('losetup', ['-f', '--show', pool.data], { encoding: 'utf8' });
+    if (attach.status !== 0) {
+      skipReason(false, `losetup cannot attach a file here (${attach.stderr.trim()}): the active-pool refusals are not tested`);
+      ctx.skip();
+      return;
+    }
+    const loop = attach.stdout.trim();
+    const mnt = s.path('mnt');
+    try {
+      const [m0, d0] = [md5(pool.meta), md5(pool.data)];
+      const onFile = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '32m');
+      expect(onFile.code).toBe(1);
+      expect(onFile.stderr).toContain(`cannot write data ${pool.data}: ${loop} stands on it`);
+      expect([md5(pool.meta), md5(pool.data)]).toEqual([m0, d0]);
+      // A mounted file system holds its device exclusively, as an active pool holds its data device.
+      expect(spawnSync('mkfs.ext4', ['-q', '-F', loop]).status).toBe(0);
+      spawnSync('mkdir', ['-p', mnt]);
+      if (spawnSync('mount', [loop, mnt]).status !== 0) {
+        skipReason(false, 'mount is not allowed here: the held-device refusal is not tested');
+        return;
+      }
+      try {
+        const held = dmthin('shrink', '--metadata', pool.meta, '--data', loop, '--size', '32m');
+        expect(held.code).toBe(1);
+        expect(held.stderr).toMatch(new RegExp(`cannot write data ${loop}: it is held open by the kernel .*Deactivate the pool`));
+        expect(held.stderr.trim().split('\n')).toHaveLength(1);
+        expect(md5(pool.meta)).toBe(m0);
+      } finally {
+        spawnSync('umount', [mnt]);
+      }
+    } finally {
+      spawnSync('losetup', ['-d', loop]);
+    }
+  });
+
   describe('killed at any step', () => {
     const whole = freshPool();
     const done = dmthin('shrink', '--metadata', whole.meta, '--data', whole.data, '--size', '32m');

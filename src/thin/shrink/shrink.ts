@@ -22,13 +22,13 @@ import { nrBitmaps } from '../../format/bitmap.js';
 import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
 import { probeDeviceSize } from '../../io/byte-source.js';
 import { errnoWords, sameFile } from '../../io/files.js';
-import { refuseIfHeld } from '../../io/held.js';
 import { check } from '../check/check.js';
 import { RunCoalescer, type DumpSink, dump } from '../dump/dump.js';
 import { Metadata, type ThinDevice } from '../metadata.js';
 import { MetadataBuilder } from '../restore/metadata-builder.js';
 import { type CopyProgress, copyBlocks } from './copy.js';
 import { crashPoint } from './fault.js';
+import { refuseIfInUse } from './in-use.js';
 import { type ShrinkPlan, planShrink } from './plan.js';
 import { ShadowTarget, freeMetadataBlocks } from './shadow-target.js';
 
@@ -67,8 +67,6 @@ export interface ShrinkResult {
   copyRate?: number;
   estimatedSeconds?: number;
 }
-
-const ACTIVE_ADVICE = 'shrink works only on a pool nothing runs. Deactivate the pool (lvchange -an, or dmsetup remove) first';
 
 /** The size asked for, in data blocks; refuses one that is not a whole number of them, naming the nearest below and above. */
 export function sizeInBlocks(bytes: number, blockBytes: number): number {
@@ -194,8 +192,8 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
   const dryRun = options.dryRun === true;
   if (sameFile(metadataPath, dataPath))
     throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
-  refuseIfHeld(metadataPath, 'metadata', ACTIVE_ADVICE);
-  refuseIfHeld(dataPath, 'data', ACTIVE_ADVICE);
+  refuseIfInUse(metadataPath, 'metadata');
+  refuseIfInUse(dataPath, 'data');
   const md = Metadata.open(metadataPath);
   try {
     const sb = md.superblock;
