@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseBytes } from '../format/units.js';
 import { shrink, type ShrinkResult } from '../thin/shrink/shrink.js';
+import { arg } from './args.js';
 import { printJson } from './json.js';
 import { run } from './run.js';
 
@@ -27,7 +28,11 @@ export function register(program: Command): void {
     .description(SHRINK_DESCRIPTION)
     .requiredOption('--metadata <file>', "the pool's metadata file or device (rewritten)")
     .requiredOption('--data <file>', "the pool's data file or device (blocks moved; a file is cut)")
-    .requiredOption('--size <size>', 'the new data size: bytes, or with a unit (128s, 64m, 10G), a whole number of data blocks', (v) => parseBytes(v, '--size'))
+    .requiredOption(
+      '--size <size>',
+      'the new data size: bytes, or with a unit (128s, 64m, 10G), a whole number of data blocks',
+      arg((v) => parseBytes(v, '--size')),
+    )
     .option('-n, --dry-run', 'print what would move and how long it would take; change nothing')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the result as one JSON object')

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { patchBlock } from '../support/damage.js';
@@ -202,6 +202,16 @@ describe('dmthin shrink', () => {
       ],
       ['larger', (p) => ['--metadata', p.meta, '--data', p.data, '--size', '128m'], /larger than the pool \(1024 data blocks/, 1],
       ['twice', (p) => ['--metadata', p.meta, '--data', p.meta, '--size', '32m'], /same file/, 2],
+      ['no data', (p) => ['--metadata', p.meta, '--data', `${p.data}.missing`, '--size', '32m'], /cannot read data .*\.missing: no such file/, 1],
+      [
+        'not metadata',
+        (p) => {
+          writeFileSync(p.meta, Buffer.alloc(4 << 20));
+          return ['--metadata', p.meta, '--data', p.data, '--size', '32m'];
+        },
+        /bad superblock checksum.*is it pool metadata/,
+        1,
+      ],
       [
         'needs_check',
         (p) => {
@@ -282,6 +292,30 @@ describe('dmthin shrink', () => {
     } finally {
       spawnSync('losetup', ['-d', loop]);
     }
+  });
+
+  it('moves data blocks larger than its 16 MiB copy buffer whole (32 MiB blocks, in pieces)', () => {
+    const big = 32 << 20;
+    const xml = s.path('big.xml');
+    writeFileSync(
+      xml,
+      '<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="65536" nr_data_blocks="8">\n' +
+        '  <device dev_id="1" mapped_blocks="3" transaction="0" creation_time="0" snap_time="0">\n' +
+        '    <single_mapping origin_block="0" data_block="0" time="0"/>\n' +
+        '    <range_mapping origin_begin="1" data_begin="6" length="2" time="0"/>\n' +
+        '  </device>\n</superblock>\n',
+    );
+    const pool = { meta: emptyFile(s.path('big.meta'), 1 << 20), data: emptyFile(s.path('big.data'), 8 * big) };
+    expect(dmthin('restore', '-i', xml, '-o', pool.meta).code).toBe(0);
+    const fd = openSync(pool.data, 'r+');
+    for (const b of [0, 6, 7]) writeSync(fd, randomBytes(big), 0, big, b * big);
+    closeSync(fd);
+    const was = pictureOf(pool);
+    const r = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '128m');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/moved 2 blocks/);
+    expect(pictureOf(pool)).toEqual(was);
+    expectBothChecksPass(pool.meta);
   });
 
   describe('killed at any step', () => {

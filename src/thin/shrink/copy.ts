@@ -15,29 +15,35 @@ const COPY_BYTES = 16 << 20;
 export type CopyProgress = (doneBytes: number, totalBytes: number) => void;
 
 export function copyBlocks(fd: number, path: string, from: Uint32Array, to: Uint32Array, blockBytes: number, onProgress?: CopyProgress): void {
+  // Runs are joined up to COPY_BYTES; a data block larger than that (they reach 1 GiB) is copied in COPY_BYTES pieces.
   const perRun = Math.max(1, Math.floor(COPY_BYTES / blockBytes));
-  const buf = new Uint8Array(Math.min(perRun, Math.max(from.length, 1)) * blockBytes);
+  const buf = new Uint8Array(Math.min(COPY_BYTES, Math.max(from.length, 1) * blockBytes));
   const total = from.length * blockBytes;
   let done = 0;
   for (let i = 0; i < from.length; ) {
     let n = 1;
     while (i + n < from.length && n < perRun && from[i + n] === from[i] + n && to[i + n] === to[i] + n) n++;
+    const src = from[i] * blockBytes;
+    const dst = to[i] * blockBytes;
     const len = n * blockBytes;
-    try {
-      if (!readFull(fd, buf, len, from[i] * blockBytes)) {
-        throw new UsageError(`${path} ends before data block ${from[i] + n - 1} (byte ${(from[i] + n) * blockBytes}), which the metadata maps`);
+    for (let off = 0; off < len; off += buf.length) {
+      const piece = Math.min(buf.length, len - off);
+      try {
+        if (!readFull(fd, buf, piece, src + off)) {
+          throw new UsageError(`${path} ends before data block ${from[i] + n - 1} (byte ${src + len}), which the metadata maps`);
+        }
+        writeFull(fd, buf, piece, dst + off);
+      } catch (e) {
+        if (e instanceof UsageError) throw e;
+        throw new UsageError(
+          `copying data blocks ${from[i]}..${from[i] + n - 1} of ${path} to ${to[i]}.. failed: ${errnoWords(e)}; the metadata is unchanged, so the pool is as it was`,
+        );
       }
-      writeFull(fd, buf, len, to[i] * blockBytes);
-    } catch (e) {
-      if (e instanceof UsageError) throw e;
-      throw new UsageError(
-        `copying data blocks ${from[i]}..${from[i] + n - 1} of ${path} to ${to[i]}.. failed: ${errnoWords(e)}; the metadata is unchanged, so the pool is as it was`,
-      );
+      done += piece;
+      onProgress?.(done, total);
+      crashPoint('copy');
     }
     i += n;
-    done += len;
-    onProgress?.(done, total);
-    crashPoint('copy');
   }
   fsyncSync(fd);
 }

@@ -21,7 +21,8 @@ import { ArgumentError, UsageError } from '../../errors.js';
 import { nrBitmaps } from '../../format/bitmap.js';
 import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
 import { probeDeviceSize } from '../../io/byte-source.js';
-import { errnoWords, sameFile } from '../../io/files.js';
+import { errnoWords, sameFile, statInput } from '../../io/files.js';
+import { MetadataError } from '../../format/errors.js';
 import { check } from '../check/check.js';
 import { RunCoalescer, type DumpSink, dump } from '../dump/dump.js';
 import { Metadata, type ThinDevice } from '../metadata.js';
@@ -103,7 +104,6 @@ export function metadataBlocksNeeded(plan: ShrinkPlan, metadataNrBlocks: number)
 function sizeOf(path: string): { bytes: number; file: boolean } {
   const st = statSync(path);
   if (st.isFile()) return { bytes: st.size, file: true };
-  if (!st.isBlockDevice()) throw new UsageError(`${path} is not a file or a block device: the pool's data goes there`);
   const fd = openSync(path, 'r');
   try {
     return { bytes: probeDeviceSize(fd), file: false };
@@ -190,11 +190,19 @@ function cutData(path: string, bytes: number): void {
  */
 export function shrink(metadataPath: string, dataPath: string, sizeBytes: number, options: ShrinkOptions = {}): ShrinkResult {
   const dryRun = options.dryRun === true;
+  statInput(metadataPath, 'metadata');
+  statInput(dataPath, 'data');
   if (sameFile(metadataPath, dataPath))
     throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
   refuseIfInUse(metadataPath, 'metadata');
   refuseIfInUse(dataPath, 'data');
-  const md = Metadata.open(metadataPath);
+  let md: Metadata;
+  try {
+    md = Metadata.open(metadataPath);
+  } catch (e) {
+    if (e instanceof MetadataError) throw new UsageError(`${metadataPath}: ${e.message}: is it pool metadata? (dmthin check ${metadataPath} says more)`);
+    throw e;
+  }
   try {
     const sb = md.superblock;
     if (sb.flags & NEEDS_CHECK_FLAG) {
