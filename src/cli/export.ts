@@ -43,7 +43,11 @@ export function register(program: Command): void {
     .option('--deleted <id>', 'a deleted thin device id (recovery)', parseThinIdArg)
     .option('--include-unknown', 'with --deleted: write the blocks whose fate is unknown too (counted as unknown_written)')
     .requiredOption('-o, --output <file>', 'output file (created or truncated), or - for standard output')
-    .option('--size <size>', 'device size (default: up to the highest mapped block), e.g. 10G', parseSizeArg)
+    .option(
+      '--size <size>',
+      "device size (default: its filesystem's size, or up to the highest mapped block when larger or when no filesystem is found), e.g. 10G",
+      parseSizeArg,
+    )
     .option('--at-metadata-snap', 'export the device as the held metadata snapshot saw it')
     .option('--json', 'print {size, mapped_bytes, zero_bytes, runs} when done (with --deleted: the recovery report)')
     .action((o: ExportFlags) => run(() => withDamageAdvice(filesSource(o.metadata, o.data), () => exportAction(o))));

@@ -5,7 +5,7 @@
  * degrades silently; issue 24: lost ranges in files).
  */
 import { type ByteRange, rangeBytes } from '../io/byte-range.js';
-import { type LostHolds, lostPartText } from '../thin/lost-holds.js';
+import { type LostHolds, lostHoldsSummary, lostPartText } from '../thin/lost-holds.js';
 
 export interface DamageNote {
   summary: string;
@@ -36,7 +36,7 @@ export function holdsText(h: LostHolds): string {
   if (h.lostHolds?.length) {
     const lines = h.lostHolds.slice(0, SHOWN).map((p) => `  ${lostPartText(p)}\n`);
     const more = h.lostHolds.length > SHOWN ? `  and ${h.lostHolds.length - SHOWN} more (--json lists them)\n` : '';
-    return `they held (from the filesystem, as far as it survives):\n${lines.join('')}${more}`;
+    return `they held (from the filesystem, as far as it survives): ${lostHoldsSummary(h.lostHolds)}\n${lines.join('')}${more}`;
   }
   return h.lostHoldsUnknown ? `what they held cannot be told: ${h.lostHoldsUnknown}\n` : '';
 }

@@ -24,9 +24,15 @@ function removedSides(tree: DockerTree, what: string, init: number | undefined):
       `'${what}' is no device Docker records: if it is the thin id of a removed container's layer (dmthin docker ls lists the removed devices), give its init layer's thin id too with --init ID (Docker makes the init layer just before the container, so usually the id below)`,
     );
   }
+  const known = tree.devices.find((d) => d.deviceId === init);
+  if (known) {
+    throw new ArgumentError(
+      `--init ${init} is ${known.container ? `container ${known.container}'s` : 'a live'} ${known.role} (${known.hash.slice(0, 12)}), not a removed container's init layer: give the removed init layer's thin id (dmthin docker ls lists the removed devices)`,
+    );
+  }
   const base = tree.devices.find((d) => d.role === 'base')?.size;
-  const side = (id: number, role: string): DiffSide => ({ devId: id, name: `${role} thin ${id}`, ...(base ? { size: base } : {}) });
-  return { before: side(init, 'init layer'), after: side(Number(what), 'container layer') };
+  const side = (id: number, role: string, arg: string): DiffSide => ({ devId: id, name: `${role} thin ${id}`, arg, ...(base ? { size: base } : {}) });
+  return { before: side(init, 'init layer', '--init'), after: side(Number(what), 'container layer', 'the removed container layer') };
 }
 
 export function containerDiffSides(tree: DockerTree, what: string, init?: number): { before: DiffSide; after: DiffSide } {
@@ -34,7 +40,7 @@ export function containerDiffSides(tree: DockerTree, what: string, init?: number
   if (removed) return removed;
   if (init !== undefined)
     throw new ArgumentError(`--init is for a removed container given by its thin id; '${what}' is one Docker records, with its own init layer`);
-  const layer = findDockerDevice(tree, what);
+  const layer = withRemovedHint(() => findDockerDevice(tree, what));
   if (layer.role !== 'container layer') {
     const containers = tree.devices.filter((d) => d.role === 'container layer').map((d) => d.container ?? d.containerId ?? d.hash);
     throw new ArgumentError(
@@ -53,4 +59,16 @@ export function containerDiffSides(tree: DockerTree, what: string, init?: number
     ...(d.size ? { size: d.size } : {}),
   });
   return { before: side(initLayer, 'init layer'), after: side(layer, 'layer') };
+}
+
+/** An unknown name may be a removed container's: docker rm took its name with it, so say how to reach it. */
+function withRemovedHint<T>(find: () => T): T {
+  try {
+    return find();
+  } catch (e) {
+    if (!(e instanceof ArgumentError)) throw e;
+    throw new ArgumentError(
+      `${e.message}; a removed container (docker rm) is known by its layer's thin id only: dmthin docker ls ROOT lists the removed devices, then docker diff ROOT LAYER_ID --init INIT_ID`,
+    );
+  }
 }

@@ -18,10 +18,11 @@ import { BTreeTraversal, highestKey } from '../pdata/btree/traversal.js';
 import type { KeyRange, TreeProblem } from '../pdata/btree/problem.js';
 import { type DamageScan, damageSummary, treeDamage } from './damage.js';
 import { ThinDeviceSource } from './device-source.js';
-import { type LostPart, lostHolds } from './lost-holds.js';
+import { type LostPart, lostHolds, rawDeviceBytes } from './lost-holds.js';
+import { FsError } from '../fs/errors.js';
 
 export interface ExportOptions {
-  /** Device size in bytes; default: up to the highest mapped block. */
+  /** Device size in bytes; default: its filesystem's (or partition table's) size, or up to the highest mapped block when that is larger or none is found. */
   size?: number;
   /** Called now and then with bytes of the device done so far. */
   onProgress?: (done: number, total: number) => void;
@@ -134,11 +135,29 @@ export function exportDevice(md: Metadata, dataInput: string | ByteSource, devId
       damage.total++;
       if (damage.damage.length < 1) damage.damage.push(treeDamage(p));
     });
-  const highest = highestOr(md, root, devId, options.size);
-  const r = exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, options);
+  // A raw pool does not record a device's size: its filesystem's own (or its partition table's) when larger than what is mapped.
+  const fs = options.size === undefined ? fsSize(md, dataInput, devId, root) : undefined;
+  const highest = highestOr(md, root, devId, options.size ?? fs);
+  const size = options.size ?? (fs === undefined ? undefined : Math.max(fs, (highest + 1) * md.dataBlockBytes()));
+  const r = exportRuns(md, dataInput, `thin device ${devId}`, runs, highest, outFd, { ...options, size });
   if (damage.total) r.damage = { summary: damageSummary(damage), nodes: damage.total };
   if (r.lost?.length) Object.assign(r, whatLostHeld(md, dataInput, devId, root, r.size, r.lost));
   return r;
+}
+
+/** The size the device's filesystem or partition table gives it, read through what survives; undefined when none is found. */
+function fsSize(md: Metadata, dataInput: string | ByteSource, devId: number, root: number): number | undefined {
+  const bs = md.dataBlockBytes();
+  const data = openPoolData(dataInput, md.superblock.dataSpaceMapRoot.nrBlocks, bs);
+  try {
+    const bytes = rawDeviceBytes((size) => new ThinDeviceSource(`thin device ${devId}`, md.reader, root, data, bs, size, () => undefined), 0);
+    return bytes > 0 ? bytes : undefined;
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof FsError || e instanceof UsageError) return undefined;
+    throw e;
+  } finally {
+    if (data !== dataInput) data.close();
+  }
 }
 
 /** What the lost ranges held, read through what survives of the device (under a damaged node: zeros, as written). */

@@ -6,7 +6,7 @@
  * Both devices must be whole: a damaged tree stops here with the doctor's
  * name, before anything is printed.
  */
-import { UsageError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
 import { type FsDiff, diffFilesystems } from '../fs/diff.js';
 import { FsError } from '../fs/errors.js';
 import { validateTrees } from './damage.js';
@@ -28,6 +28,8 @@ export interface DiffSide {
   name: string;
   /** Bytes, where LVM or Docker records it; else the filesystem's own size (at least what is mapped). */
   size?: number;
+  /** How the user gave it, for messages ("--snap1", "--init"); default the raw diff's flag. */
+  arg?: string;
 }
 
 /** A removed device compared as recovery brings it back. */
@@ -89,11 +91,14 @@ export function fileDiff(source: PoolSource, before: DiffSide, after: DiffSide, 
           if (live.has(s.devId)) return liveSide(md, data, s, deltaRoots(md, s.devId, s.devId)[0]);
           const dev = scan.devices.find((x) => x.devId === s.devId);
           if (!dev)
-            throw noSuchDevice(
-              s.devId,
-              md.devices(),
-              `${flag}: `,
-              scan.devices.map((x) => x.devId),
+            // A thin id the user typed that names nothing: a usage error, as an unknown name is.
+            throw new ArgumentError(
+              noSuchDevice(
+                s.devId,
+                md.devices(),
+                `${s.arg ?? flag}: `,
+                scan.devices.map((x) => x.devId),
+              ).message,
             );
           const top = dev.vblock.length ? dev.vblock[dev.vblock.length - 1] + 1 : 0;
           const open = (size: number) => new RecoveredDeviceSource(s.name, dev, data, bs, size);

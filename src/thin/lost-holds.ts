@@ -128,6 +128,32 @@ function part(p: LostPart): LostPart {
   return { offset: p.offset, length: p.length, structure: p.structure, ...(p.owners?.length ? { owners: p.owners } : {}) };
 }
 
+/**
+ * What the parts come to, in one line for a person, before the list:
+ * "23 files, 1 directory; journal, superblock copy in group 1, ...; 890 MiB
+ * of free space". The list is by offset and cut; this line is whole.
+ */
+export function lostHoldsSummary(parts: readonly LostPart[]): string {
+  const files = new Set<number>();
+  const dirs = new Set<number>();
+  const other: string[] = [];
+  let free = 0;
+  for (const p of parts) {
+    if (p.structure === 'free space') free += p.length;
+    else if (p.structure === 'file' || p.structure === 'directory') for (const o of p.owners ?? []) (p.structure === 'file' ? files : dirs).add(o.inode);
+    else if (!other.includes(p.structure)) other.push(p.structure);
+  }
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  const shown = other.slice(0, 8).join(', ') + (other.length > 8 ? `, and ${other.length - 8} more` : '');
+  return [
+    [files.size ? n(files.size, 'file', 'files') : '', dirs.size ? n(dirs.size, 'directory', 'directories') : ''].filter(Boolean).join(', '),
+    shown,
+    free ? `${free} bytes of free space` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+}
+
 /** One line per part, for a person: "bytes A..B: inode table of group 0 /etc/passwd (inode 12)". */
 export function lostPartText(h: LostPart): string {
   const who = h.owners?.map((o) => `${o.path ?? '(path unknown)'} (inode ${o.inode})`).join(', ');

@@ -94,7 +94,18 @@ describe.skipIf(skipReason(debugfsBin !== undefined, 'docker diff against debugf
     expect(n.stderr).toMatch(/give its init layer's thin id too with --init ID/);
     // The raw form names the removed devices when an id is neither live nor removed.
     const x = dmthin('diff', join(files, 'metadata'), '--data', join(files, 'data'), '--snap1', '8', '--snap2', '99');
-    expect(x.stderr).toMatch(/no thin device 99 .*removed devices whose trees survive: 8, 9\)/);
+    expect(x.code).toBe(2);
+    expect(x.stderr).toMatch(/^dmthin: --snap2: no thin device 99 .*removed devices whose trees survive: 8, 9\)\n$/);
+    // The same through docker diff names its own arguments, not diff's flags.
+    const y = dmthin('docker', 'diff', root, '99', '--init', '8');
+    expect(y.code).toBe(2);
+    expect(y.stderr).toMatch(/^dmthin: the removed container layer: no thin device 99 /);
+    // A live layer is no removed container's init layer: refused, naming what it is.
+    const z = dmthin('docker', 'diff', root, '9', '--init', '7');
+    expect(z.code).toBe(2);
+    expect(z.stderr).toMatch(/--init 7 is container db's container layer \(4d4d4d4d4d4d\), not a removed container's init layer/);
+    // An unknown name may be a removed container's: the message says how to reach one.
+    expect(dmthin('docker', 'diff', root, 'old').stderr).toMatch(/a removed container \(docker rm\) is known by its layer's thin id only: .*--init INIT_ID/);
   });
 
   it('an image layer or the base is not a container, an unknown name is none: one line naming the containers, exit 2', () => {

@@ -67,11 +67,57 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       expect(exLost.length).toBeGreaterThan(0);
       checkHolds(img, exLost, exr.lost_holds);
       const exText = dmthin('export', '--metadata', meta, '--data', data, '--dev-id', '1', '-o', tmp.path('dev1.img'), '--size', '64M');
-      expect(exText.stderr).toMatch(/they held \(from the filesystem, as far as it survives\):\n {2}bytes \d+\.\.\d+: /);
+      expect(exText.stderr).toMatch(/they held \(from the filesystem, as far as it survives\): \d+ files?[;,].*\n {2}bytes \d+\.\.\d+: /);
 
       // The text names them too.
       const t = dmthin('doctor', meta, '--data', data);
       expect(t.stdout + t.stderr).toMatch(/they held/);
+    });
+
+    it("a raw device's last leaf lost: the range runs on to its filesystem's end, holds every lost mapping, and doctor, repair and export agree", () => {
+      const tree = tmp.path('tree3');
+      for (let d = 0; d < 30; d++) {
+        mkdirSync(join(tree, `d${d}`), { recursive: true });
+        for (let f = 0; f < 20; f++) writeFileSync(join(tree, `d${d}`, `f${f}`), Buffer.alloc(25_000 + f * 2000, d * 20 + f + 7));
+      }
+      const img = tmp.path('last.img');
+      mkext4(img, tree, '64M', ['-b', '4096']);
+      const { meta, data } = poolOf(readFileSync(img), 'last');
+      const mappedBefore = JSON.parse(dmthin('dump', '-f', 'json', meta).stdout) as {
+        devices: Array<{ mappings: number[][] }>;
+      };
+      const leaves = treeBlocks(meta, 1).leaves;
+      expect(leaves.length).toBeGreaterThan(1);
+      writeBlock(meta, leaves[leaves.length - 1], new Uint8Array(4096));
+      const dev = diagnose(filesSource(meta, data)).devices.find((d) => d.deviceId === 1);
+      const lost = dev?.lost ?? [];
+      // The filesystem says the device is 64 MiB: the last range ends there, not where the missing count cut it.
+      expect(lost[lost.length - 1].offset + lost[lost.length - 1].length).toBe(64 << 20);
+      expect(dev?.lostToEnd).toBeUndefined();
+      // Every mapping the undamaged pool had and the damaged one lost lies in a lost range.
+      const survivingDump = dmthin('dump', '--repair', '-f', 'json', meta);
+      const surviving = new Set<number>();
+      for (const [v0, , n] of (JSON.parse(survivingDump.stdout) as typeof mappedBefore).devices[0].mappings) for (let i = 0; i < n; i++) surviving.add(v0 + i);
+      const inLost = (v: number) => lost.some((r) => v * BS >= r.offset && v * BS < r.offset + r.length);
+      let missing = 0;
+      for (const [v0, , n] of mappedBefore.devices[0].mappings)
+        for (let i = 0; i < n; i++) {
+          const v = v0 + i;
+          if (surviving.has(v)) continue;
+          missing++;
+          expect(inLost(v), `virtual block ${v}`).toBe(true);
+        }
+      expect(missing).toBeGreaterThan(0);
+      // repair --data and export --size (the filesystem's size) give the same ranges.
+      const out = tmp.path('last-repaired.meta');
+      writeFileSync(out, Buffer.alloc(4 << 20));
+      const rep = JSON.parse(dmthin('repair', '-i', meta, '-o', out, '--data', data, '--json').stdout);
+      expect(rep.losses[0].lost).toEqual(lost);
+      const ex = JSON.parse(
+        dmthin('export', '--metadata', meta, '--data', data, '--dev-id', '1', '-o', tmp.path('last.img.out'), '--size', '64M', '--json').stdout,
+      );
+      expect(ex.lost.map((l: { from: number; to: number }) => ({ offset: l.from, length: l.to - l.from }))).toEqual(lost);
+      checkHolds(img, lost, dev?.lostHolds ?? []);
     });
 
     it('on a guest disk (an MBR, ext4 in partition 1 at 1 MiB), each lost block is named in its partition as debugfs names it there', () => {

@@ -140,3 +140,14 @@ describe("doctor's plan when repair chooses no generation", () => {
     expect(text).toMatch(/compare the thin ids it keeps .* with the devices the pool should have/);
   });
 });
+
+describe("doctor's plan when only the data side is wrong", () => {
+  it('out of data space with healthy metadata: the grow step alone, nothing copied, guarded or repaired', () => {
+    const steps = rawPlan(filesSource('/x/pool.meta', '/x/pool.data'), {
+      report: { problems: [{ code: 'data_space_exhausted', severity: 'non_fatal', summary: 'all in use', fix: 'grow' }], candidates: [] },
+      metadataBlocks: 1024,
+      needsRepair: false,
+    });
+    expect(steps.map((s) => s.step)).toEqual([expect.stringMatching(/^Grow the data device, then reload the pool table/)]);
+  });
+});

@@ -26,7 +26,8 @@ import { readSuperblockEvidence } from '../repair/superblock-evidence.js';
 import { metadataName, type PoolSource } from '../pool-source.js';
 import { type MatchDevice, matchCandidates } from './candidates.js';
 import { describeLost } from './lost-holds.js';
-import { lostBlocks, saidMappedBlocks, toBytes } from '../repair/lost.js';
+import { saidMappedBlocks, toBytes } from '../repair/lost.js';
+import { lossWithEnd, repairedDevice } from '../repair/losses.js';
 import { type OlderEntry, scanLeafEntries } from './older-leaves.js';
 import { rawPlan } from './plan.js';
 import { RestampedSuperblock } from './restamped.js';
@@ -158,7 +159,10 @@ function judge(
     for (const d of s.devices) {
       const n = nameOf(d.devId);
       const sizeBlocks = n.size !== undefined && blockBytes ? Math.ceil(n.size / blockBytes) : undefined;
-      const loss = lostBlocks(d, sizeBlocks, d.detailsSource === 'newest' ? said.get(d.devId) : undefined);
+      const dataBlocks = ev.nrDataBlocks ?? s.header.nrDataBlocks;
+      const open =
+        blockBytes && sizeBlocks === undefined ? wholeData(data, dataBlocks, blockBytes, (w) => repairedDevice(reader, d, w, blockBytes)) : undefined;
+      const loss = lossWithEnd(d, sizeBlocks, d.detailsSource === 'newest' ? said.get(d.devId) : undefined, open, blockBytes ?? 0);
       inexact ||= loss.inexact && loss.blocks.length > 0;
       const report: DeviceReport = {
         deviceId: d.devId,
@@ -386,6 +390,11 @@ function finish(source: PoolSource, r: Pick<DoctorReport, 'pool' | 'problems' | 
 }
 
 /** The data, only when it holds every data block (a short file reads no candidate). */
+function wholeData<T>(data: ByteSource | undefined, nrDataBlocks: number | undefined, blockBytes: number, use: (d: ByteSource) => T): T | undefined {
+  const w = dataWhole(data, nrDataBlocks, blockBytes);
+  return w ? use(w) : undefined;
+}
+
 function dataWhole(data: ByteSource | undefined, nrDataBlocks: number | undefined, blockBytes: number): ByteSource | undefined {
   if (!data || nrDataBlocks === undefined) return data;
   return data.size >= nrDataBlocks * blockBytes || (data instanceof FileSource && data.isBlockDevice) ? data : undefined;

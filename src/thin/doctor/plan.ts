@@ -25,6 +25,8 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
   const data = typeof source.data === 'string' ? source.data : (source.data?.name ?? "DATA (the pool's data device)");
   const q = shellQuote;
   const steps: PlanStep[] = [];
+  // Only the data side is wrong: the metadata is healthy, and nothing of it is copied, repaired or guarded.
+  if ([...codes].every((c) => c === 'data_space_exhausted' || c === 'data_device_too_small')) return dataSteps(codes, problems);
   const before = `${meta}.before-doctor`;
   const originalBytes = d.metadataBlocks * 4096;
   steps.push({
@@ -51,12 +53,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       });
     }
   }
-  if (codes.has('data_device_too_small')) {
-    const p = problems.find((x) => x.code === 'data_device_too_small');
-    steps.push({
-      step: `Give the pool its whole data device back: it must hold at least ${p?.facts?.needed ?? 'nr_data_blocks x block size'} bytes (a truncated image copied again, the missing disk attached). Never shrink the pool's data space map to fit.`,
-    });
-  }
+  if (codes.has('data_device_too_small')) steps.push(...dataSteps(new Set(['data_device_too_small']), problems));
   if (d.repairError !== undefined && /newest generation cannot be told/.test(d.repairError)) {
     // Repair refuses to guess; the admin knows the device list, which decides it.
     steps.push({
@@ -129,9 +126,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
       });
     }
   }
-  if (codes.has('data_space_exhausted')) {
-    steps.push({ step: 'Grow the data device, then reload the pool table with the new length: the kernel extends the data space map when the pool resumes.' });
-  }
+  if (codes.has('data_space_exhausted')) steps.push(...dataSteps(new Set(['data_space_exhausted']), problems));
   if (candidates.some((c) => c.matches.length > 0)) {
     steps.push({
       step: "Only then look at the candidates: `dmthin doctor -o DIR` writes each matched device's export with the candidate blocks placed where the evidence says (inferred, never written into the metadata); copy from it what the device lost, check it (fsck -n IMAGE; an image that begins with a partition table, as a VM's disk does (blkid -p IMAGE says PTTYPE), is mapped first: L=$(losetup -P --show -f --read-only IMAGE), fsck -n each of its partitions holding a filesystem (/dev/loopNpM), losetup -d $L), and keep the repaired device as it is.",
@@ -140,6 +135,21 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
   steps.push({
     step: 'What not to do: repair into the original device; repair exhausted metadata into a device of the same size; give back leaked blocks or activate before the candidates are saved; delete the byte-for-byte copy of the original metadata before the repaired pool is proven (its pack is no substitute: it lost the damaged blocks).',
   });
+  return steps;
+}
+
+/** The steps for what is wrong on the data side only (the metadata needs nothing). */
+function dataSteps(codes: ReadonlySet<string>, problems: readonly { code: string; facts?: Record<string, unknown> }[]): PlanStep[] {
+  const steps: PlanStep[] = [];
+  if (codes.has('data_device_too_small')) {
+    const p = problems.find((x) => x.code === 'data_device_too_small');
+    steps.push({
+      step: `Give the pool its whole data device back: it must hold at least ${p?.facts?.needed ?? 'nr_data_blocks x block size'} bytes (a truncated image copied again, the missing disk attached). Never shrink the pool's data space map to fit.`,
+    });
+  }
+  if (codes.has('data_space_exhausted')) {
+    steps.push({ step: 'Grow the data device, then reload the pool table with the new length: the kernel extends the data space map when the pool resumes.' });
+  }
   return steps;
 }
 

@@ -6,7 +6,7 @@
 import { deviceLabel } from './diagnose.js';
 import { kitRoleText } from './kit-contents.js';
 import type { ByteRange, DoctorReport } from './report.js';
-import { lostPartText } from '../lost-holds.js';
+import { lostHoldsSummary, lostPartText } from '../lost-holds.js';
 
 /** Candidates listed one by one up to this many. */
 const MAX_LISTED = 20;
@@ -41,7 +41,7 @@ export function reportText(r: DoctorReport): string {
           "      and the last range runs on to the device's end, whose size the pool's metadata does not record (LVM and Docker do: their doctors give it whole; an export needs --size)",
         );
       if (d.lostHolds?.length) {
-        out.push('      they held (from the filesystem, as far as it survives):');
+        out.push(`      they held (from the filesystem, as far as it survives): ${lostHoldsSummary(d.lostHolds)}`);
         for (const h of d.lostHolds.slice(0, MAX_LISTED)) out.push(`        ${lostPartText(h)}`);
         if (d.lostHolds.length > MAX_LISTED) out.push(`        and ${d.lostHolds.length - MAX_LISTED} more (--json lists them)`);
       } else if (d.lostHoldsUnknown) out.push(`      what they held cannot be told: ${d.lostHoldsUnknown}`);

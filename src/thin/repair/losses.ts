@@ -7,10 +7,14 @@
 import type { BlockReader } from '../../io/block-reader.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import { ThinDeviceSource } from '../device-source.js';
-import { type ByteSpan, type LostHolds, lostHolds } from '../lost-holds.js';
+import { type ByteSpan, type LostHolds, lostHolds, rawDeviceBytes } from '../lost-holds.js';
+import { MetadataError } from '../../format/errors.js';
+import { FsError } from '../../fs/errors.js';
+import { UsageError } from '../../errors.js';
+import type { SalvagedDevice } from './context.js';
 import { openPoolData } from '../pool-data.js';
 import type { Salvage } from './context.js';
-import { lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
+import { type DeviceLoss, lostBlocks, saidMappedBlocks, toBytes } from './lost.js';
 import { readSuperblockEvidence } from './superblock-evidence.js';
 
 export interface DeviceLosses extends LostHolds {
@@ -28,32 +32,67 @@ export function repairLosses(reader: BlockReader, s: Salvage, data?: string | By
   if (!s.devices.some((d) => d.holes.length > 0)) return out;
   const ev = readSuperblockEvidence(reader);
   const said = ev.sb ? saidMappedBlocks(reader, ev.sb.detailsRoot) : new Map<number, number>();
-  for (const d of s.devices) {
-    if (d.holes.length === 0) continue;
-    const loss = lostBlocks(d, undefined, d.detailsSource === 'newest' ? said.get(d.devId) : undefined);
-    if (loss.blocks.length === 0) continue;
-    out.push({ deviceId: d.devId, lost: toBytes(loss.blocks, bs), ...(loss.toEnd ? { lostToEnd: true } : {}) });
-  }
-  if (data === undefined || out.length === 0) return out;
-  const pool = openPoolData(data, s.header.nrDataBlocks, bs);
+  const pool = data === undefined ? undefined : openPoolData(data, s.header.nrDataBlocks, bs);
   try {
-    for (const l of out) {
-      const d = s.devices.find((x) => x.devId === l.deviceId);
-      const root = d?.root;
-      if (d === undefined || root === undefined) {
-        l.lostHoldsUnknown = 'the whole mapping tree is lost: nothing of its filesystem can be read';
-        continue;
+    for (const d of s.devices) {
+      if (d.holes.length === 0) continue;
+      const open = pool && repairedDevice(reader, d, pool, bs);
+      const loss = lossWithEnd(d, undefined, d.detailsSource === 'newest' ? said.get(d.devId) : undefined, open, bs);
+      if (loss.blocks.length === 0) continue;
+      const l: DeviceLosses = { deviceId: d.devId, lost: toBytes(loss.blocks, bs), ...(loss.toEnd ? { lostToEnd: true } : {}) };
+      if (pool) {
+        if (open) Object.assign(l, lostHolds(open, l.lost));
+        else l.lostHoldsUnknown = 'the whole mapping tree is lost: nothing of its filesystem can be read';
       }
-      const recovered = new Map<number, number>();
-      for (let i = 0; i < d.recovered.length; i++) recovered.set(d.recovered.keys[i], d.recovered.data[i]);
-      const name = `thin device ${d.devId}`;
-      Object.assign(
-        l,
-        lostHolds((size) => new ThinDeviceSource(name, reader, root, pool, bs, size, (v) => recovered.get(v)), l.lost),
-      );
+      out.push(l);
     }
   } finally {
-    if (pool !== data) pool.close();
+    if (pool && pool !== data) pool.close();
   }
   return out;
+}
+
+/** The device as the repair gives it back (its surviving tree, older copies in its holes), opened at a size; undefined when its whole tree is lost. */
+export function repairedDevice(reader: BlockReader, d: SalvagedDevice, data: ByteSource, bs: number): ((size: number) => ByteSource) | undefined {
+  const root = d.root;
+  if (root === undefined) return undefined;
+  const recovered = new Map<number, number>();
+  for (let i = 0; i < d.recovered.length; i++) recovered.set(d.recovered.keys[i], d.recovered.data[i]);
+  const name = `thin device ${d.devId}`;
+  return (size) => new ThinDeviceSource(name, reader, root, data, bs, size, (v) => recovered.get(v));
+}
+
+/**
+ * What `d` lost (lostBlocks), with the last range run on to the device's
+ * end where the metadata does not record it but the device's filesystem
+ * does (`open`: the device as repaired) and that end lies past where the
+ * missing count cut it: a bound that holds every lost block, as export's
+ * is. A filesystem smaller than the count's end changes nothing.
+ */
+export function lossWithEnd(
+  d: SalvagedDevice,
+  sizeBlocks: number | undefined,
+  said: number | undefined,
+  open: ((size: number) => ByteSource) | undefined,
+  bs: number,
+): DeviceLoss {
+  const loss = lostBlocks(d, sizeBlocks, said);
+  if (!loss.toEnd || !open) return loss;
+  const fs = fsSizeBlocks(open, bs);
+  const end = loss.blocks[loss.blocks.length - 1]?.hi ?? 0;
+  return fs !== undefined && fs > end ? lostBlocks(d, fs, said) : loss;
+}
+
+/**
+ * A raw device's size in data blocks from its filesystem (or partition
+ * table), read through what survives; undefined when neither can be read.
+ */
+export function fsSizeBlocks(open: (size: number) => ByteSource, bs: number): number | undefined {
+  try {
+    const bytes = rawDeviceBytes(open, 0);
+    return bytes > 0 ? Math.ceil(bytes / bs) : undefined;
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof FsError || e instanceof UsageError) return undefined;
+    throw e;
+  }
 }
