@@ -318,6 +318,27 @@ describe('dmthin shrink', () => {
     expectBothChecksPass(pool.meta);
   });
 
+  it('refuses when the free metadata blocks cannot hold the rewritten metadata beside the committed one, naming metadata resize, changing nothing', () => {
+    const used = Number(/into (\d+) of/.exec(dmthin('restore', '-i', s.path('pool.xml'), '-o', emptyFile(s.path('probe.meta'), 4 << 20)).stderr)?.[1]);
+    expect(used).toBeGreaterThan(4);
+    // One block short of room for a second copy of everything but the superblock.
+    const pool = { meta: emptyFile(s.path('tight.meta'), (2 * used - 2) * 4096), data: s.path('tight.data') };
+    expect(dmthin('restore', '-i', s.path('pool.xml'), '-o', pool.meta).code).toBe(0);
+    copyFileSync(pristine.data, pool.data);
+    const [m0, d0] = [md5(pool.meta), md5(pool.data)];
+    const r = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '32m');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`has ${used - 2} free metadata blocks, and the rewritten metadata needs up to ${used - 1} .*dmthin metadata resize`));
+    expect([md5(pool.meta), md5(pool.data)]).toEqual([m0, d0]);
+    // With room for the copy it goes through.
+    const roomy = { meta: emptyFile(s.path('roomy.meta'), (2 * used - 1) * 4096), data: pool.data };
+    expect(dmthin('restore', '-i', s.path('pool.xml'), '-o', roomy.meta).code).toBe(0);
+    const ok = dmthin('shrink', '--metadata', roomy.meta, '--data', roomy.data, '--size', '32m');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(pictureOf(roomy)).toEqual(before);
+    expectBothChecksPass(roomy.meta);
+  });
+
   describe('killed at any step', () => {
     const whole = freshPool();
     const done = dmthin('shrink', '--metadata', whole.meta, '--data', whole.data, '--size', '32m');

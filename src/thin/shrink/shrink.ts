@@ -81,7 +81,7 @@ export function sizeInBlocks(bytes: number, blockBytes: number): number {
   return bytes / blockBytes;
 }
 
-/** Metadata blocks the rewrite will need at most: trees as MetadataBuilder packs them, both space maps, the superblock. */
+/** Free metadata blocks the rewrite will need at most: trees as MetadataBuilder packs them, both space maps. */
 export function metadataBlocksNeeded(plan: ShrinkPlan, metadataNrBlocks: number): number {
   const nodes = (n: number, per: number): number => {
     let level = Math.max(1, Math.ceil(n / per));
@@ -92,7 +92,8 @@ export function metadataBlocksNeeded(plan: ShrinkPlan, metadataNrBlocks: number)
     }
     return total;
   };
-  let n = 1;
+  // The superblock is rewritten in place: only what the builder allocates is counted.
+  let n = 0;
   for (const m of plan.mappingsPerDevice) n += nodes(m, 252);
   n += nodes(plan.mappingsPerDevice.length, 126) + nodes(plan.mappingsPerDevice.length, 252);
   const dataBitmaps = nrBitmaps(plan.newNrBlocks);
