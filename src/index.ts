@@ -104,6 +104,8 @@ export { rmap, parseRegion, writeRmap, type Region, type RmapRun, type RmapResul
 export { estimateMetadataBytes, parseSizeArg, formatEstimate } from './thin/insight/metadata-size.js';
 export { freeDataRuns, type FreeRuns } from './thin/free-runs.js';
 export { trimData, type TrimResult } from './driver/trim.js';
+export { shrink, sizeInBlocks, type ShrinkOptions, type ShrinkResult } from './thin/shrink/shrink.js';
+export { planShrink, type ShrinkPlan } from './thin/shrink/plan.js';
 export { collectReport, renderReport, report, type ReportData } from './thin/insight/report.js';
 export { inferFamily, type FamilyNode } from './thin/insight/family.js';
 export { exportDevice, type ExportOptions, type ExportResult } from './thin/export.js';

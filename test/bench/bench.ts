@@ -6,7 +6,7 @@
  *
  * BENCH_SIZES=S,M,L,D picks pools (default S,M); BENCH_OPS=check,dump,... the
  * operations (default all); BENCH_REPEAT=N takes the
- * best of N runs (default 3); BENCH_DIFF_GIB=N sizes the diff benchmark's filesystem (default 10); BENCH_DIR holds the generated pools (default .bench/).
+ * best of N runs (default 3); BENCH_SHRINK=0 skips the shrink bench, BENCH_SHRINK_GIB=N sizes its data copy (default 1); BENCH_DIFF_GIB=N sizes the diff benchmark's filesystem (default 10); BENCH_DIR holds the generated pools (default .bench/).
  * BENCH_BASELINE=path/to/dmthin.cjs adds an earlier build of dmthin as a
  * column, for before/after comparisons of a change in the same run.
  */
@@ -18,6 +18,7 @@ import { exportBench } from './export-bench.js';
 import { lvmBench } from './lvm-bench.js';
 import { sendBench } from './send-bench.js';
 import { doctorBench } from './doctor-bench.js';
+import { shrinkBench } from './shrink-bench.js';
 import { diffBench } from './diff-bench.js';
 import { must } from '../../src/errors.js';
 
@@ -228,6 +229,10 @@ function main(): void {
     process.stdout.write(`\n${doctorBench(cli, dir, pools, repeat)}\n`);
   }
   if (process.env.BENCH_DIFF !== '0') process.stdout.write(`\n${diffBench(cli, dir, repeat)}\n`);
+  if (process.env.BENCH_SHRINK !== '0') {
+    const pools = sizes.map((size) => ({ size, ...prepare(size) }));
+    process.stdout.write(`\n${shrinkBench(cli, dir, pools, repeat)}\n`);
+  }
 }
 
 main();

@@ -11,6 +11,10 @@
  * (see io/staged-blocks.ts): bad input or a failure anywhere before end()
  * leaves the output byte-identical; end() copies the staged blocks over it,
  * superblock last, so an interrupted copy leaves no metadata that looks valid.
+ * Shrink instead writes straight into the blocks its committed metadata
+ * leaves free (a BuildTarget and an allocator of those blocks: the
+ * kernel's shadowing), so that the old metadata stays whole until the
+ * superblock, written last, commits the new.
  */
 import { StagedBlocks } from '../../io/staged-blocks.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
@@ -42,6 +46,16 @@ interface DeviceRecord extends DeviceDetails {
   root: number;
 }
 
+/** Where built blocks go: StagedBlocks, or shrink's writes into free blocks; commit() makes them durable, block 0 last. */
+export interface BuildTarget {
+  write(b: number, data: Uint8Array): void;
+  commit(): void;
+  close(): void;
+}
+
+/** Hands out the next metadata block to write, or undefined when none is left. */
+export type BlockAllocator = () => number | undefined;
+
 /**
  * What was fed to the builder is wrong (a field out of range, mappings out
  * of order), as opposed to the output being unusable: restore reports these
@@ -51,13 +65,6 @@ export class BuildInputError extends UsageError {}
 
 /** The output holds too few metadata blocks for what is built (MetadataBuilder.measure says how many would do). */
 export class MetadataTooSmallError extends UsageError {}
-
-/** Where a builder's blocks go: staged for the output, or nowhere (measure). */
-interface BlockStage {
-  write(block: number, data: Uint8Array): void;
-  commit(): void;
-  close(): void;
-}
 
 /** Checks header fields the kernel would refuse; returns a message or undefined. */
 function headerProblem(h: DumpHeader): string | undefined {
@@ -84,20 +91,30 @@ export class MetadataBuilder implements DumpSink {
   private result: BuildResult | undefined;
 
   private constructor(
-    private readonly writer: BlockStage,
+    private readonly writer: BuildTarget,
     readonly nrBlocks: number,
     readonly outputPath: string,
+    /** Absent: blocks 1, 2, 3, ... in order (a fresh image). */
+    allocator?: { allocate: BlockAllocator; exhausted: string },
   ) {
     this.metaCounts = new RefCounts(nrBlocks);
     this.sink = {
       allocate: () => {
-        if (this.next >= nrBlocks) {
-          throw new MetadataTooSmallError(
-            `${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`,
-          );
+        let b: number | undefined;
+        if (allocator) {
+          b = allocator.allocate();
+          if (b === undefined) throw new UsageError(allocator.exhausted);
+          this.next++;
+        } else {
+          if (this.next >= nrBlocks) {
+            throw new MetadataTooSmallError(
+              `${outputPath} is too small: ${nrBlocks} metadata blocks (${(nrBlocks * BLOCK_SIZE) >> 10} KiB) are not enough for this pool; try a larger file`,
+            );
+          }
+          b = this.next++;
         }
-        this.metaCounts.inc(this.next);
-        return this.next++;
+        this.metaCounts.inc(b);
+        return b;
       },
       write: (b, d) => this.writer.write(b, d),
     };
@@ -120,8 +137,16 @@ export class MetadataBuilder implements DumpSink {
    * maps' own blocks grow with the size, so a smaller size may need fewer).
    */
   static measure(nrBlocks: number): MetadataBuilder {
-    const nowhere: BlockStage = { write: () => {}, commit: () => {}, close: () => {} };
+    const nowhere: BuildTarget = { write: () => {}, commit: () => {}, close: () => {} };
     return new MetadataBuilder(nowhere, Math.min(nrBlocks, MAX_METADATA_BLOCKS), `a device of ${nrBlocks} metadata blocks`);
+  }
+
+  /**
+   * Builds into `target` (already checked by the caller) using only the
+   * blocks `allocate` hands out; `exhausted` is the error when it runs dry.
+   */
+  static into(target: BuildTarget, nrBlocks: number, outputPath: string, allocate: BlockAllocator, exhausted: string): MetadataBuilder {
+    return new MetadataBuilder(target, nrBlocks, outputPath, { allocate, exhausted });
   }
 
   begin(h: DumpHeader): void {

@@ -1,0 +1,309 @@
+/**
+ * Shrinks a pool's data device: every data block at or past the new size
+ * moves into a free block below it, the metadata is rewritten to point at
+ * the new places and to say the new size, and a data file is cut.
+ *
+ * Crash safety is in the order, which must be kept:
+ *  1. the moving blocks are copied to blocks the committed metadata counts
+ *     free (nothing reads them), and the data is synced: killed here, the
+ *     pool is as it was;
+ *  2. the new metadata goes into metadata blocks the committed metadata
+ *     counts free, is synced, and only then is the superblock written (the
+ *     commit point) and synced: killed before it, the old metadata is whole
+ *     and reads the old blocks, which are still there;
+ *  3. only then is a data file cut.
+ * Running the same command again re-plans from what is committed: the same
+ * plan before step 2's superblock, or (the metadata already saying the new
+ * size) only the cut.
+ */
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync } from 'node:fs';
+import { ArgumentError, UsageError } from '../../errors.js';
+import { nrBitmaps } from '../../format/bitmap.js';
+import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
+import { probeDeviceSize } from '../../io/byte-source.js';
+import { errnoWords, sameFile, statInput } from '../../io/files.js';
+import { MetadataError } from '../../format/errors.js';
+import { check } from '../check/check.js';
+import { RunCoalescer, type DumpSink, dump } from '../dump/dump.js';
+import { Metadata, type ThinDevice } from '../metadata.js';
+import { MetadataBuilder } from '../restore/metadata-builder.js';
+import { type CopyProgress, copyBlocks } from './copy.js';
+import { crashPoint } from './fault.js';
+import { refuseIfInUse } from './in-use.js';
+import { type ShrinkPlan, planShrink } from './plan.js';
+import { ShadowTarget, freeMetadataBlocks } from './shadow-target.js';
+
+export interface ShrinkOptions {
+  dryRun?: boolean;
+  onProgress?: CopyProgress;
+  /** Bytes read to measure the copy rate for --dry-run's estimate (default 64 MiB). */
+  rateSampleBytes?: number;
+}
+
+export interface ShrinkResult {
+  dryRun: boolean;
+  /** Data block size in sectors. */
+  dataBlockSize: number;
+  oldNrBlocks: number;
+  newNrBlocks: number;
+  usedBlocks: number;
+  /** The smallest size that fits, in data blocks (0 when the metadata already said the new size). */
+  minNrBlocks: number;
+  movedBlocks: number;
+  movedBytes: number;
+  /** The last data block a mapping uses, -1 when none (absent when the metadata already said the new size): a size past it moves nothing. */
+  lastUsedBlock?: number;
+  /** The metadata already said the new size (a re-run after a crash past the commit): nothing moved. */
+  alreadyShrunk: boolean;
+  /** Metadata blocks the rewritten metadata uses (absent on a dry run or when nothing was rewritten). */
+  metadataBlocksUsed?: number;
+  /** Metadata blocks free in the committed metadata, and the estimate of what the rewrite needs. */
+  metadataFreeBlocks?: number;
+  metadataNeededBlocks?: number;
+  /** A data file cut to this many bytes (or, dry run, that would be). */
+  dataCutTo?: number;
+  /** A data device, which dmthin does not cut: the bytes it may now be cut to. */
+  dataMayBeCutTo?: number;
+  /** Dry run: bytes per second read from the data, and the copy's estimated seconds at that rate (each byte read once and written once). */
+  copyRate?: number;
+  estimatedSeconds?: number;
+}
+
+/** The size asked for, in data blocks; refuses one that is not a whole number of them, naming the nearest below and above. */
+export function sizeInBlocks(bytes: number, blockBytes: number): number {
+  if (bytes % blockBytes !== 0) {
+    const below = Math.floor(bytes / blockBytes) * blockBytes;
+    throw new ArgumentError(
+      `--size ${bytes} bytes is not a whole number of ${blockBytes}-byte data blocks: the nearest are ${below} (${below / blockBytes} blocks) and ${below + blockBytes} (${below / blockBytes + 1} blocks)`,
+    );
+  }
+  if (bytes === 0) throw new ArgumentError('--size must be at least one data block');
+  return bytes / blockBytes;
+}
+
+/** Free metadata blocks the rewrite will need at most: trees as MetadataBuilder packs them, both space maps. */
+export function metadataBlocksNeeded(plan: ShrinkPlan, metadataNrBlocks: number): number {
+  const nodes = (n: number, per: number): number => {
+    let level = Math.max(1, Math.ceil(n / per));
+    let total = level;
+    while (level > 1) {
+      level = Math.ceil(level / per);
+      total += level;
+    }
+    return total;
+  };
+  // The superblock is rewritten in place: only what the builder allocates is counted.
+  let n = 0;
+  for (const m of plan.mappingsPerDevice) n += nodes(m, 252);
+  n += nodes(plan.mappingsPerDevice.length, 126) + nodes(plan.mappingsPerDevice.length, 252);
+  const dataBitmaps = nrBitmaps(plan.newNrBlocks);
+  n += dataBitmaps + nodes(dataBitmaps, 168) + nodes(plan.sharedBeyondBitmap, 336);
+  n += 1 + nrBitmaps(metadataNrBlocks) + 1;
+  return n;
+}
+
+function sizeOf(path: string): { bytes: number; file: boolean } {
+  const st = statSync(path);
+  if (st.isFile()) return { bytes: st.size, file: true };
+  const fd = openSync(path, 'r');
+  try {
+    return { bytes: probeDeviceSize(fd), file: false };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Bytes per second reading up to `sample` bytes of the data from its start. */
+function measureReadRate(path: string, sample: number): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(4 << 20);
+    const start = process.hrtime.bigint();
+    let done = 0;
+    while (done < sample) {
+      const got = readSync(fd, buf, 0, Math.min(buf.length, sample - done), done);
+      if (got <= 0) break;
+      done += got;
+    }
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    return done > 0 && secs > 0 ? done / secs : 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The dump of the committed metadata, its moving blocks renamed, fed to the builder as runs. */
+function remapping(builder: MetadataBuilder, plan: ShrinkPlan): DumpSink {
+  const { from, to, newNrBlocks } = plan;
+  const destination = (b: number): number => {
+    let lo = 0;
+    let hi = from.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (from[mid] === b) return to[mid];
+      if (from[mid] < b) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    throw new UsageError(`internal error: data block ${b} is past the new size but has no destination`);
+  };
+  const runs = new RunCoalescer(builder);
+  return {
+    begin: (h) => builder.begin({ ...h, nrDataBlocks: newNrBlocks, metadataSnap: undefined }),
+    beginDevice: (d: ThinDevice) => builder.beginDevice(d),
+    run: (origin, data, len, time) => {
+      if (data + len <= newNrBlocks) {
+        runs.flush();
+        builder.run(origin, data, len, time);
+        return;
+      }
+      for (let i = 0; i < len; i++) runs.push(origin + i, data + i < newNrBlocks ? data + i : destination(data + i), time);
+    },
+    endDevice: () => {
+      runs.flush();
+      builder.endDevice();
+    },
+    end: () => builder.end(),
+  };
+}
+
+/** Cuts a data file to `bytes`; a device is left for its owner to cut. */
+function cutData(path: string, bytes: number): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch (e) {
+    throw new UsageError(
+      `the metadata now says the new size, but ${path} could not be opened to cut it: ${errnoWords(e)}; run the same command again to cut it`,
+    );
+  }
+  try {
+    if (fstatSync(fd).size > bytes) ftruncateSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Shrinks the pool whose metadata is `metadataPath` and data `dataPath`
+ * to `sizeBytes`. Refuses (UsageError, nothing changed) a pool in use, one
+ * with errors, a held metadata snapshot, needs_check, a size the used
+ * blocks do not fit in or that is not whole data blocks.
+ */
+export function shrink(metadataPath: string, dataPath: string, sizeBytes: number, options: ShrinkOptions = {}): ShrinkResult {
+  const dryRun = options.dryRun === true;
+  statInput(metadataPath, 'metadata');
+  statInput(dataPath, 'data');
+  if (sameFile(metadataPath, dataPath))
+    throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
+  refuseIfInUse(metadataPath, 'metadata');
+  refuseIfInUse(dataPath, 'data');
+  let md: Metadata;
+  try {
+    md = Metadata.open(metadataPath);
+  } catch (e) {
+    if (e instanceof MetadataError) throw new UsageError(`${metadataPath}: ${e.message}: is it pool metadata? (dmthin check ${metadataPath} says more)`);
+    throw e;
+  }
+  try {
+    const sb = md.superblock;
+    if (sb.flags & NEEDS_CHECK_FLAG) {
+      throw new UsageError(
+        `${metadataPath}: the superblock has needs_check set: the kernel asked for a check; run \`dmthin check ${metadataPath}\` (and repair) first`,
+      );
+    }
+    if (sb.heldRoot !== 0) {
+      throw new UsageError(
+        `${metadataPath} holds a metadata snapshot (held_root ${sb.heldRoot}), which the rewrite would lose: release it first (dmsetup message POOL 0 release_metadata_snap)`,
+      );
+    }
+    const checked = check(metadataPath);
+    if (!checked.ok) {
+      const first = checked.findings.find((f) => f.severity === 'fatal');
+      throw new UsageError(
+        `${metadataPath} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run \`dmthin check ${metadataPath}\`, which names the doctor`,
+      );
+    }
+    const blockBytes = sb.dataBlockSize * 512;
+    const newNrBlocks = sizeInBlocks(sizeBytes, blockBytes);
+    const oldNrBlocks = sb.dataSpaceMapRoot.nrBlocks;
+    const data = sizeOf(dataPath);
+    const base = { dryRun, dataBlockSize: sb.dataBlockSize, oldNrBlocks, newNrBlocks };
+    const cutTarget = newNrBlocks * blockBytes;
+    const afterCut = (): Pick<ShrinkResult, 'dataCutTo' | 'dataMayBeCutTo'> => {
+      if (!data.file) return { dataMayBeCutTo: cutTarget };
+      if (data.bytes <= cutTarget) return {};
+      if (!dryRun) cutData(dataPath, cutTarget);
+      return { dataCutTo: cutTarget };
+    };
+    if (newNrBlocks > oldNrBlocks) {
+      throw new UsageError(
+        `--size ${sizeBytes} is larger than the pool (${oldNrBlocks} data blocks, ${oldNrBlocks * blockBytes} bytes): shrink only makes a pool smaller`,
+      );
+    }
+    if (newNrBlocks === oldNrBlocks) {
+      // Already that size: a run that was killed after its commit only has the cut left.
+      return { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true, ...afterCut() };
+    }
+    const plan = planShrink(md, newNrBlocks);
+    const moved = plan.from.length;
+    const lastSource = moved ? plan.from[moved - 1] : -1;
+    if ((lastSource + 1) * blockBytes > data.bytes) {
+      throw new UsageError(
+        `${dataPath} is ${data.bytes} bytes, but data block ${lastSource} (bytes ${lastSource * blockBytes}..${(lastSource + 1) * blockBytes - 1}) is mapped and must move: is it the pool's data?`,
+      );
+    }
+    const free = freeMetadataBlocks(md.reader, sb.metadataSpaceMapRoot);
+    const needed = metadataBlocksNeeded(plan, sb.metadataNrBlocks);
+    if (needed > free.length) {
+      throw new UsageError(
+        `${metadataPath} has ${free.length} free metadata blocks, and the rewritten metadata needs up to ${needed} beside the committed one: grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
+      );
+    }
+    const result: ShrinkResult = {
+      ...base,
+      usedBlocks: plan.usedBlocks,
+      minNrBlocks: plan.minNrBlocks,
+      movedBlocks: moved,
+      movedBytes: moved * blockBytes,
+      lastUsedBlock: plan.lastUsed,
+      alreadyShrunk: false,
+      metadataFreeBlocks: free.length,
+      metadataNeededBlocks: needed,
+    };
+    if (dryRun) {
+      const rate = measureReadRate(dataPath, Math.min(options.rateSampleBytes ?? 64 << 20, data.bytes));
+      return { ...result, copyRate: rate, estimatedSeconds: rate > 0 ? (2 * result.movedBytes) / rate : undefined, ...afterCut() };
+    }
+
+    let fd: number;
+    try {
+      fd = openSync(dataPath, 'r+');
+    } catch (e) {
+      throw new UsageError(`cannot write data ${dataPath}: ${errnoWords(e)}`);
+    }
+    try {
+      copyBlocks(fd, dataPath, plan.from, plan.to, blockBytes, options.onProgress);
+    } finally {
+      closeSync(fd);
+    }
+    crashPoint('after-copy');
+
+    const target = new ShadowTarget(metadataPath, free);
+    try {
+      const builder = MetadataBuilder.into(
+        target,
+        sb.metadataNrBlocks,
+        metadataPath,
+        target.allocate,
+        `${metadataPath} ran out of free metadata blocks for the rewritten metadata (the committed metadata is untouched): grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
+      );
+      dump(md, remapping(builder, plan));
+      result.metadataBlocksUsed = builder.built?.metadataBlocksUsed;
+    } finally {
+      target.close();
+    }
+    return { ...result, ...afterCut() };
+  } finally {
+    md.close();
+  }
+}
