@@ -7,6 +7,7 @@
 import { FsError } from '../errors.js';
 import { inUse } from './inode.js';
 import type { Ext4Volume } from './volume.js';
+import { lowerBound } from '../sorted.js';
 
 /** The inode that maps each block (data or extent/indirect block), by a search of in-use inodes, the blocks' groups first. */
 export function ownersOf(vol: Ext4Volume, blocks: number[]): Map<number, number> {
@@ -45,15 +46,4 @@ export function ownersOf(vol: Ext4Volume, blocks: number[]): Map<number, number>
     }
   }
   return out;
-}
-
-function lowerBound(a: number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -9,6 +9,7 @@
  */
 import { FsError } from '../errors.js';
 import type { XfsSpace } from './space.js';
+import { lowerBound } from '../sorted.js';
 
 export function xfsOwnersOf(space: XfsSpace, blocks: number[], ownAgsOnly = false): Map<number, number> {
   const vol = space.vol;
@@ -47,15 +48,4 @@ export function xfsOwnersOf(space: XfsSpace, blocks: number[], ownAgsOnly = fals
     }
   }
   return out;
-}
-
-function lowerBound(a: number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
