@@ -12,6 +12,8 @@ interface ShrinkFlags {
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
+  forgetDeleted?: boolean;
+  dataMayBeZeros?: boolean;
 }
 
 export const SHRINK_DESCRIPTION = [
@@ -34,6 +36,8 @@ export function register(program: Command): void {
       arg((v) => parseBytes(v, '--size')),
     )
     .option('-n, --dry-run', 'print what would move and how long it would take; change nothing')
+    .option('--forget-deleted', 'write over deleted thin devices that could still be brought back (refused without it, naming them)')
+    .option('--data-may-be-zeros', "the pool's data really reads as zeros (without it, such a data file is taken for another pool's and refused)")
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the result as one JSON object')
     .action((o: ShrinkFlags) => run(() => shrinkAction(o)));
@@ -52,10 +56,16 @@ function progress(quiet: boolean): ((done: number, total: number) => void) | und
 }
 
 function shrinkAction(o: ShrinkFlags): number {
-  const r = shrink(o.metadata, o.data, o.size, { dryRun: o.dryRun, onProgress: progress(o.quiet === true || o.json === true) });
+  const r = shrink(o.metadata, o.data, o.size, {
+    dryRun: o.dryRun,
+    onProgress: progress(o.quiet === true || o.json === true),
+    forgetDeleted: o.forgetDeleted,
+    dataMayBeZeros: o.dataMayBeZeros,
+  });
   if (o.json) printJson(r);
   else if (!o.quiet) process.stdout.write(summary(r, o));
-  return 0;
+  // Metadata that says a smaller size than a data file with no shrink of it recorded: a mismatch the user must look at.
+  return r.dataLeftLonger !== undefined ? 1 : 0;
 }
 
 function summary(r: ShrinkResult, o: ShrinkFlags): string {
@@ -72,6 +82,10 @@ function summary(r: ShrinkResult, o: ShrinkFlags): string {
       `would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size ${r.minNrBlocks} blocks`,
     );
   } else lines.push(`shrunk ${sizes}: moved ${r.movedBlocks} blocks (${r.movedBytes} bytes); metadata rewritten in ${r.metadataBlocksUsed} blocks`);
+  if (r.dataLeftLonger !== undefined)
+    lines.push(
+      `${o.data} is ${r.dataLeftLonger} bytes, longer than the ${r.newNrBlocks * bytes} the metadata says, but no interrupted shrink of it is recorded (${o.data}.dmthin-shrink): it is left as it is. If it is this pool's data file, truncate -s ${r.newNrBlocks * bytes} ${o.data} gives the space back`,
+    );
   if (r.dataCutTo !== undefined) lines.push(`${o.data} ${r.dryRun ? 'would be' : 'was'} cut to ${r.dataCutTo} bytes`);
   if (r.dataMayBeCutTo !== undefined)
     lines.push(`${o.data} is a device: it may ${r.dryRun ? 'then' : 'now'} be cut to ${r.dataMayBeCutTo} bytes (${r.dataMayBeCutTo / 512} sectors)`);

@@ -112,6 +112,15 @@ describe('refusals leave the output as it was', () => {
     untouched(out, () => resizeMetadata(filesSource(flagged), out), /is marked needs_check: the kernel found a fault/);
   });
 
+  it("an output that already holds something (another pool's metadata, a pool's data file): never written over", () => {
+    const other = output(4 << 20);
+    writeFileSync(other, readFileSync(fixture('recovery-c')));
+    untouched(other, () => resizeMetadata(filesSource(fixture('recovery-a')), other), /is not empty \(its first 4 KiB hold data/);
+    const data = tmp.path('looks-like-data.bin');
+    writeFileSync(data, Buffer.alloc(4 << 20, 0x5a));
+    untouched(data, () => resizeMetadata(filesSource(fixture('recovery-a')), data), /is not empty/);
+  });
+
   it('an output that is the input', () => {
     const input = fixture('recovery-a');
     untouched(input, () => resizeMetadata(filesSource(input), input), /is an input|same file/);

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { patchBlock } from '../support/damage.js';
@@ -339,6 +339,30 @@ describe('dmthin shrink', () => {
     expectBothChecksPass(roomy.meta);
   });
 
+  it("never harms a file that is not the pool's: a data file reading zeros is refused; metadata already saying a smaller size cuts no file without the record of a shrink", () => {
+    // A fresh file of the right size, given as the data by mistake: moving "its" blocks would lose the pool's data.
+    const pool = freshPool();
+    const stranger = s.path('stranger.data');
+    writeFileSync(stranger, '');
+    truncateSync(stranger, statSync(pool.data).size);
+    const metaBefore = md5(pool.meta);
+    const r = dmthin('shrink', '--metadata', pool.meta, '--data', stranger, '--size', '32m');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/stranger\.data reads as zeros at all \d+ mapped data blocks sampled: is it this pool's data file\?/);
+    expect(md5(pool.meta)).toBe(metaBefore);
+    expect(statSync(stranger).size).toBe(statSync(pool.data).size);
+    // A shrunk pool's metadata with another, longer data file: the metadata's size alone never cuts it.
+    const shrunk = freshPool();
+    expect(dmthin('shrink', '--metadata', shrunk.meta, '--data', shrunk.data, '--size', '32m').code).toBe(0);
+    expect(existsSync(`${shrunk.data}.dmthin-shrink`)).toBe(false);
+    const other = freshPool();
+    const otherMd5 = md5(other.data);
+    const left = dmthin('shrink', '--metadata', shrunk.meta, '--data', other.data, '--size', '32m');
+    expect(left.code).toBe(1);
+    expect(left.stdout).toMatch(/no interrupted shrink of it is recorded .*: it is left as it is/);
+    expect(md5(other.data)).toBe(otherMd5);
+  });
+
   describe('killed at any step', () => {
     const whole = freshPool();
     const done = dmthin('shrink', '--metadata', whole.meta, '--data', whole.data, '--size', '32m');
@@ -366,10 +390,16 @@ describe('dmthin shrink', () => {
       xzDecompress(join(projectRoot, 'fixtures', `${name}.meta.xz`), pool.meta);
       xzDecompress(join(projectRoot, 'fixtures', `${name}.data.xz`), pool.data);
       const was = pictureOf(pool);
-      const dry = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '64k', '--json');
+      // Its deleted devices can still be brought back: a shrink would write over them, so it needs the user's word.
+      const before = readFileSync(pool.meta);
+      const refused = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '32m');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/deleted thin devices? can still be brought back: thin \d+ \(\d+ blocks\).*run again with --forget-deleted/);
+      expect(readFileSync(pool.meta).equals(before)).toBe(true);
+      const dry = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '64k', '--json', '--forget-deleted');
       const min = Number(/smallest size that fits is (\d+) data blocks/.exec(dry.stderr)?.[1]);
       expect(min).toBeGreaterThan(0);
-      const r = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', `${min * 64}k`);
+      const r = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', `${min * 64}k`, '--forget-deleted');
       expect(r.code, r.stderr).toBe(0);
       expect(pictureOf(pool)).toEqual(was);
       expectBothChecksPass(pool.meta);

@@ -15,6 +15,7 @@
  * pool the kernel runs; an output smaller than the metadata needs (its
  * smallest size is said).
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { UsageError, must } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
@@ -52,6 +53,7 @@ export function resizeMetadata(source: PoolSource, output: string): ResizeResult
       );
     const builder = MetadataBuilder.create(output, source.files, sb.metadataNrBlocks * BLOCK_SIZE);
     try {
+      refuseNonEmpty(output);
       dump(md, builder);
       return { ...must(builder.built, 'what end() built'), fromNrBlocks: sb.metadataNrBlocks };
     } catch (e) {
@@ -81,5 +83,31 @@ export function smallestNrBlocks(md: Metadata): number {
     const used = must(b.built, 'what measure built').metadataBlocksUsed;
     if (used >= n) return n;
     n = used;
+  }
+}
+
+/**
+ * A resize writes a new metadata device: one whose first block already
+ * holds something (a pool's metadata, its data, a filesystem) is refused,
+ * never overwritten (the trial pointed -o at the pool's data file). A new
+ * file (truncate) or LV (lvcreate zeroes its first 4 KiB) is empty.
+ */
+function refuseNonEmpty(output: string): void {
+  let fd: number;
+  try {
+    fd = openSync(output, 'r');
+  } catch {
+    return; // Missing or unreadable: MetadataBuilder.create says so, naming how to make it.
+  }
+  try {
+    const b = Buffer.alloc(BLOCK_SIZE);
+    const n = readSync(fd, b, 0, BLOCK_SIZE, 0);
+    if (b.subarray(0, n).some((x) => x !== 0)) {
+      throw new UsageError(
+        `${output} is not empty (its first 4 KiB hold data: another pool's metadata or data, a filesystem?): a resize writes a new metadata device, and will not write over one in use; give an empty one (truncate -s SIZE NEW), or zero its first block if it is yours to reuse (dd if=/dev/zero of=${output} bs=4096 count=1 conv=notrunc)`,
+      );
+    }
+  } finally {
+    closeSync(fd);
   }
 }

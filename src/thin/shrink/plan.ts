@@ -27,6 +27,8 @@ export interface ShrinkPlan {
   usedBlocks: number;
   /** The smallest size (in data blocks) the used blocks fit in, given where the free ones lie. */
   minNrBlocks: number;
+  /** Up to 64 mapped data blocks spread over the device, ascending. */
+  sampleMapped: number[];
   /** Moving blocks: from[i] -> to[i], from ascending. */
   from: Uint32Array;
   to: Uint32Array;
@@ -126,6 +128,10 @@ export function planShrink(md: Metadata, newNrBlocks: number): ShrinkPlan {
     from[i] = b;
     to[i++] = dst++;
   }
+  // A few mapped blocks spread over the device, to tell the pool's data file from a stranger's (guards.ts).
+  const sampleMapped: number[] = [];
+  const step = Math.max(1, Math.ceil(usedBlocks / 64));
+  for (let b = 0, k = 0; b < oldNrBlocks; b++) if (counts[b] !== 0 && k++ % step === 0) sampleMapped.push(b);
   return {
     oldNrBlocks,
     newNrBlocks,
@@ -134,6 +140,7 @@ export function planShrink(md: Metadata, newNrBlocks: number): ShrinkPlan {
     minNrBlocks,
     from,
     to,
+    sampleMapped,
     mappingsPerDevice: perDevice,
     sharedBeyondBitmap: shared,
     lastUsed,

@@ -17,6 +17,7 @@
  * size) only the cut.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync } from 'node:fs';
+import { journalSays, refuseRecoverableDeleted, refuseStrangerData, removeJournal, writeJournal } from './guards.js';
 import { ArgumentError, UsageError } from '../../errors.js';
 import { nrBitmaps } from '../../format/bitmap.js';
 import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
@@ -38,6 +39,10 @@ export interface ShrinkOptions {
   onProgress?: CopyProgress;
   /** Bytes read to measure the copy rate for --dry-run's estimate (default 64 MiB). */
   rateSampleBytes?: number;
+  /** The user's word that deleted devices that could still be brought back may be written over. */
+  forgetDeleted?: boolean;
+  /** The user's word that the pool's data really reads as zeros (else such a data file is taken for another). */
+  dataMayBeZeros?: boolean;
 }
 
 export interface ShrinkResult {
@@ -62,6 +67,8 @@ export interface ShrinkResult {
   metadataNeededBlocks?: number;
   /** A data file cut to this many bytes (or, dry run, that would be). */
   dataCutTo?: number;
+  /** The metadata already said the size but no interrupted shrink of this data file is recorded: the file is left at these bytes. */
+  dataLeftLonger?: number;
   /** A data device, which dmthin does not cut: the bytes it may now be cut to. */
   dataMayBeCutTo?: number;
   /** Dry run: bytes per second read from the data, and the copy's estimated seconds at that rate (each byte read once and written once). */
@@ -230,9 +237,18 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
     const base = { dryRun, dataBlockSize: sb.dataBlockSize, oldNrBlocks, newNrBlocks };
     const cutTarget = newNrBlocks * blockBytes;
     const afterCut = (): Pick<ShrinkResult, 'dataCutTo' | 'dataMayBeCutTo'> => {
-      if (!data.file) return { dataMayBeCutTo: cutTarget };
-      if (data.bytes <= cutTarget) return {};
-      if (!dryRun) cutData(dataPath, cutTarget);
+      if (!data.file) {
+        if (!dryRun) removeJournal(dataPath);
+        return { dataMayBeCutTo: cutTarget };
+      }
+      if (data.bytes <= cutTarget) {
+        if (!dryRun) removeJournal(dataPath);
+        return {};
+      }
+      if (!dryRun) {
+        cutData(dataPath, cutTarget);
+        removeJournal(dataPath);
+      }
       return { dataCutTo: cutTarget };
     };
     if (newNrBlocks > oldNrBlocks) {
@@ -241,10 +257,15 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
       );
     }
     if (newNrBlocks === oldNrBlocks) {
-      // Already that size: a run that was killed after its commit only has the cut left.
-      return { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true, ...afterCut() };
+      // Already that size: a run killed after its commit has only the cut left, and says so beside the data file.
+      // Without that record the metadata may be another pool's: its size never cuts this file.
+      const already = { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true };
+      if (journalSays(metadataPath, dataPath, newNrBlocks, blockBytes) || !data.file || data.bytes <= cutTarget) return { ...already, ...afterCut() };
+      return { ...already, dataLeftLonger: data.bytes };
     }
+    refuseRecoverableDeleted(md.reader, options.forgetDeleted === true);
     const plan = planShrink(md, newNrBlocks);
+    refuseStrangerData(dataPath, plan.sampleMapped, blockBytes, options.dataMayBeZeros === true);
     const moved = plan.from.length;
     const lastSource = moved ? plan.from[moved - 1] : -1;
     if ((lastSource + 1) * blockBytes > data.bytes) {
@@ -288,6 +309,7 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
     }
     crashPoint('after-copy');
 
+    writeJournal(metadataPath, dataPath, newNrBlocks, blockBytes);
     const target = new ShadowTarget(metadataPath, free);
     try {
       const builder = MetadataBuilder.into(

@@ -1,0 +1,117 @@
+/**
+ * What stops a shrink from harming what it was not meant to touch (the
+ * first new-user trial lost data three ways):
+ * - the cut journal: a data file is cut only by the run that committed
+ *   the smaller metadata, or by a re-run that finds that run's record
+ *   beside the data file; metadata that merely says a smaller size (another
+ *   pool's, given by mistake) never cuts a file;
+ * - the data file must look like this pool's: when every mapped block
+ *   sampled reads as zeros, it is another (a fresh file of the right size);
+ * - deleted devices that can still be brought back are named, and a
+ *   shrink (which writes over their blocks and their trees) needs
+ *   --forget-deleted.
+ */
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UsageError } from '../../errors.js';
+import type { BlockReader } from '../../io/block-reader.js';
+import { scanDeleted } from '../recover/scan-deleted.js';
+
+/** Where a run records, before its commit, that the data file is to be cut. */
+export function journalPath(dataPath: string): string {
+  return `${dataPath}.dmthin-shrink`;
+}
+
+interface Journal {
+  metadata: string;
+  data: string;
+  newNrBlocks: number;
+  blockBytes: number;
+}
+
+const identity = (path: string): string => {
+  const st = statSync(path);
+  return `${st.dev}:${st.ino}`;
+};
+
+/** Written and synced before the metadata commit: a re-run after the commit may then cut the data file. */
+export function writeJournal(metadataPath: string, dataPath: string, newNrBlocks: number, blockBytes: number): void {
+  const j: Journal = { metadata: identity(metadataPath), data: identity(dataPath), newNrBlocks, blockBytes };
+  const path = journalPath(dataPath);
+  let fd: number;
+  try {
+    fd = openSync(path, 'w', 0o600);
+  } catch (e) {
+    throw new UsageError(`cannot write ${path}, the record that lets a re-run finish an interrupted shrink: ${(e as Error).message.split(',')[0]}`);
+  }
+  try {
+    writeSync(fd, JSON.stringify(j));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** Whether the record beside `dataPath` says this metadata and data were being shrunk to `newNrBlocks`. */
+export function journalSays(metadataPath: string, dataPath: string, newNrBlocks: number, blockBytes: number): boolean {
+  try {
+    const j = JSON.parse(readFileSync(journalPath(dataPath), 'utf8')) as Journal;
+    return j.metadata === identity(metadataPath) && j.data === identity(dataPath) && j.newNrBlocks === newNrBlocks && j.blockBytes === blockBytes;
+  } catch {
+    return false;
+  }
+}
+
+export function removeJournal(dataPath: string): void {
+  rmSync(journalPath(dataPath), { force: true });
+}
+
+/** At most this many mapped blocks are read to tell the pool's data from a stranger's. */
+const SAMPLE = 64;
+
+/**
+ * Refuses a data file in which every sampled mapped block reads as zeros
+ * (`mapped`: data blocks some mapping uses, ascending): the pool's own data
+ * file holds what its devices wrote. `allowZeros` is the user's word that
+ * the pool's data really is zeros.
+ */
+export function refuseStrangerData(dataPath: string, mapped: readonly number[], blockBytes: number, allowZeros: boolean): void {
+  if (allowZeros || mapped.length === 0) return;
+  const step = Math.max(1, Math.floor(mapped.length / SAMPLE));
+  const fd = openSync(dataPath, 'r');
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(Math.min(blockBytes, 1 << 20));
+  let read = 0;
+  try {
+    for (let i = 0; i < mapped.length; i += step) {
+      const at = mapped[i] * blockBytes;
+      if (at >= size) continue;
+      const n = readSync(fd, buf, 0, buf.length, at);
+      read++;
+      for (let k = 0; k < n; k++) if (buf[k] !== 0) return;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (read === 0) return;
+  throw new UsageError(
+    `${dataPath} reads as zeros at all ${read} mapped data blocks sampled: is it this pool's data file? (moving blocks of another file would lose the pool's data); if the pool's data really is zeros, give --data-may-be-zeros`,
+  );
+}
+
+/** Refuses when deleted devices can still be brought back, unless the user said to forget them. */
+export function refuseRecoverableDeleted(reader: BlockReader, forget: boolean): void {
+  if (forget) return;
+  const found = scanDeleted(reader).devices.filter((d) => d.counts.intact + d.counts.shared > 0);
+  if (found.length === 0) return;
+  const list = found.map((d) => `thin ${d.devId} (${d.counts.intact + d.counts.shared} blocks)`).join(', ');
+  throw new UsageError(
+    `${found.length} deleted thin device${found.length === 1 ? '' : 's'} can still be brought back: ${list}; a shrink writes over their blocks and trees. Bring back what you need first (dmthin export --deleted ID, docs/recovery.md), then run again with --forget-deleted`,
+  );
+}
