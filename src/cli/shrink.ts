@@ -79,7 +79,7 @@ function summary(r: ShrinkResult, o: ShrinkFlags): string {
         ? ''
         : `, about ${r.estimatedSeconds.toFixed(1)} s at ${Math.round((r.copyRate ?? 0) / 2 ** 20)} MiB/s read from ${o.data}`;
     lines.push(
-      `would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size ${r.minNrBlocks} blocks`,
+      `would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size ${r.minNrBlocks} blocks (--size ${r.minNrBlocks * bytes})`,
     );
   } else lines.push(`shrunk ${sizes}: moved ${r.movedBlocks} blocks (${r.movedBytes} bytes); metadata rewritten in ${r.metadataBlocksUsed} blocks`);
   if (r.dataLeftLonger !== undefined)

@@ -363,6 +363,23 @@ describe('dmthin shrink', () => {
     expect(md5(other.data)).toBe(otherMd5);
   });
 
+  it('a full pool: says nothing can be given back and how to free space, not a smallest size equal to its own', () => {
+    const xml = s.path('full.xml');
+    writeFileSync(
+      xml,
+      '<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="16">\n' +
+        '  <device dev_id="1" mapped_blocks="16" transaction="0" creation_time="0" snap_time="0">\n' +
+        '    <range_mapping origin_begin="0" data_begin="0" length="16" time="0"/>\n  </device>\n</superblock>\n',
+    );
+    const meta = emptyFile(s.path('full.meta'), 4 << 20);
+    expect(dmthin('restore', '-i', xml, '-o', meta).code).toBe(0);
+    const data = s.path('full.data');
+    writeFileSync(data, randomBytes(16 * BLOCK));
+    const r = dmthin('shrink', '--metadata', meta, '--data', data, '--size', `${8 * 64}k`, '--dry-run');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the pool is full \(16 of its 16 data blocks in use, none free below its end\): nothing can be given back; .*fstrim/);
+  });
+
   describe('killed at any step', () => {
     const whole = freshPool();
     const done = dmthin('shrink', '--metadata', whole.meta, '--data', whole.data, '--size', '32m');

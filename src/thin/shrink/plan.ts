@@ -111,6 +111,11 @@ export function planShrink(md: Metadata, newNrBlocks: number): ShrinkPlan {
       minNrBlocks++;
     }
   }
+  if (newNrBlocks < minNrBlocks && minNrBlocks >= oldNrBlocks) {
+    throw new UsageError(
+      `cannot shrink to ${newNrBlocks} data blocks: the pool is full (${usedBlocks} of its ${oldNrBlocks} data blocks in use, none free below its end): nothing can be given back; free space in it first (remove thin devices, or fstrim the filesystems on its thin devices while the pool runs)`,
+    );
+  }
   if (newNrBlocks < minNrBlocks) {
     throw new UsageError(
       `cannot shrink to ${newNrBlocks} data blocks: ${usedBlocks} blocks are in use and, with the free blocks where they lie, the smallest size that fits is ${minNrBlocks} data blocks (${minNrBlocks * blockBytes} bytes)`,
