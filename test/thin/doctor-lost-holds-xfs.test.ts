@@ -7,12 +7,13 @@
  * which inode and path owned it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { dmthin } from '../support/cli.js';
 import { scratch, skipReason } from '../support/env.js';
 import { writeBlock } from '../support/damage.js';
+import { imagePool } from '../support/image-pool.js';
 import { treeBlocks } from '../bench/recovery.js';
 import { diagnose } from '../../src/thin/doctor/diagnose.js';
 import { filesSource } from '../../src/thin/pool-source.js';
@@ -20,7 +21,7 @@ import { mkfsXfs, xdb, xfsDb } from '../fs/xfs-images.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
-const BS = 65536;
+const _BS = 65536;
 
 describe.skipIf(skipReason(mkfsXfs !== undefined && xfsDb !== undefined, 'lost ranges as files on XFS: xfsprogs is not installed'))(
   'what lost ranges held, on XFS',
@@ -46,22 +47,7 @@ describe.skipIf(skipReason(mkfsXfs !== undefined && xfsDb !== undefined, 'lost r
         stdio: 'ignore',
       });
       const bytes = readFileSync(img);
-      const mapped: number[] = [];
-      for (let v = 0; v < bytes.length / BS; v++) if (bytes.subarray(v * BS, (v + 1) * BS).some((x) => x !== 0)) mapped.push(v);
-      const data = tmp.path('pool.data');
-      writeFileSync(data, '');
-      const fd = openSync(data, 'w');
-      for (const [i, v] of mapped.entries()) writeSync(fd, bytes, v * BS, BS, i * BS);
-      closeSync(fd);
-      const xml =
-        `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${mapped.length}">\n` +
-        `  <device dev_id="1" mapped_blocks="${mapped.length}" transaction="0" creation_time="0" snap_time="0">\n` +
-        mapped.map((v, i) => `    <single_mapping origin_block="${v}" data_block="${i}" time="0"/>\n`).join('') +
-        '  </device>\n</superblock>\n';
-      writeFileSync(tmp.path('pool.xml'), xml);
-      const meta = tmp.path('pool.meta');
-      writeFileSync(meta, Buffer.alloc(4 << 20));
-      expect(dmthin('restore', '-i', tmp.path('pool.xml'), '-o', meta).code).toBe(0);
+      const { meta, data } = imagePool(bytes, (n) => tmp.path(n), 'pool');
       const leaves = treeBlocks(meta, 1).leaves;
       expect(leaves.length).toBeGreaterThan(2);
       // A leaf past the first: AG 0's headers and the root directory survive.

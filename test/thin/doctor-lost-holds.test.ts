@@ -7,11 +7,12 @@
  * inode tables lie.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
 import { scratch, skipReason } from '../support/env.js';
 import { writeBlock } from '../support/damage.js';
+import { imagePool } from '../support/image-pool.js';
 import { treeBlocks } from '../bench/recovery.js';
 import { diagnose } from '../../src/thin/doctor/diagnose.js';
 import { filesSource } from '../../src/thin/pool-source.js';
@@ -34,7 +35,7 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       const img = tmp.path('fs.img');
       mkext4(img, tree, '64M', ['-b', '4096']);
       const bytes = readFileSync(img);
-      const { meta, data } = poolOf(bytes, 'pool');
+      const { meta, data } = imagePool(bytes, (n) => tmp.path(n), 'pool');
       const leaves = treeBlocks(meta, 1).leaves;
       expect(leaves.length).toBeGreaterThan(2);
       // A leaf past the first: the superblock and group descriptors survive.
@@ -82,7 +83,7 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       }
       const img = tmp.path('last.img');
       mkext4(img, tree, '64M', ['-b', '4096']);
-      const { meta, data } = poolOf(readFileSync(img), 'last');
+      const { meta, data } = imagePool(readFileSync(img), (n) => tmp.path(n), 'last');
       const mappedBefore = JSON.parse(dmthin('dump', '-f', 'json', meta).stdout) as {
         devices: Array<{ mappings: number[][] }>;
       };
@@ -136,7 +137,7 @@ describe.skipIf(skipReason(mke2fs !== undefined && debugfsBin !== undefined, 'lo
       disk.writeUInt32LE((32 << 20) / 512, 446 + 12);
       disk[510] = 0x55;
       disk[511] = 0xaa;
-      const { meta, data } = poolOf(disk, 'guest');
+      const { meta, data } = imagePool(disk, (n) => tmp.path(n), 'guest');
       const leaves = treeBlocks(meta, 1).leaves;
       expect(leaves.length).toBeGreaterThan(1);
       // The first leaf lost takes the partition table with it: what the ranges held cannot be told, and is not guessed.
@@ -220,25 +221,4 @@ function checkHolds(img: string, lost: readonly { offset: number; length: number
   }
   expect(files).toBeGreaterThan(0);
   expect(named).toBeGreaterThan(0);
-}
-
-/** A pool whose thin device 1 is `bytes`: every 64 KiB block not all zeros a mapping, its bytes in the data file (dmthin restore). */
-function poolOf(bytes: Buffer, name: string): { meta: string; data: string } {
-  const mapped: number[] = [];
-  for (let v = 0; v < bytes.length / BS; v++) if (bytes.subarray(v * BS, (v + 1) * BS).some((x) => x !== 0)) mapped.push(v);
-  const data = tmp.path(`${name}.data`);
-  writeFileSync(data, '');
-  const fd = openSync(data, 'w');
-  for (const [i, v] of mapped.entries()) writeSync(fd, bytes, v * BS, BS, i * BS);
-  closeSync(fd);
-  const xml =
-    `<superblock uuid="" time="0" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${mapped.length}">\n` +
-    `  <device dev_id="1" mapped_blocks="${mapped.length}" transaction="0" creation_time="0" snap_time="0">\n` +
-    mapped.map((v, i) => `    <single_mapping origin_block="${v}" data_block="${i}" time="0"/>\n`).join('') +
-    '  </device>\n</superblock>\n';
-  writeFileSync(tmp.path(`${name}.xml`), xml);
-  const meta = tmp.path(`${name}.meta`);
-  writeFileSync(meta, Buffer.alloc(4 << 20));
-  expect(dmthin('restore', '-i', tmp.path(`${name}.xml`), '-o', meta).code).toBe(0);
-  return { meta, data };
 }
