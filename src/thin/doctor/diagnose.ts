@@ -146,6 +146,9 @@ function judge(
   }
   const dbs = s?.header.dataBlockSize ?? ev.dataBlockSize ?? options.dataBlockSize;
   const blockBytes = dbs === undefined ? undefined : dbs * 512;
+  const nrDataBlocks = ev.nrDataBlocks ?? s?.header.nrDataBlocks;
+  // The data, when it holds every data block: what lost ranges held, their device's size and candidates are read from it.
+  const whole = blockBytes ? dataWhole(data, nrDataBlocks, blockBytes) : undefined;
   const nameOf = (id: number): { name?: string; size?: number } => {
     const n = options.names?.get(id);
     return n ? { name: n.name, ...(n.size !== undefined ? { size: n.size } : {}) } : {};
@@ -159,9 +162,7 @@ function judge(
     for (const d of s.devices) {
       const n = nameOf(d.devId);
       const sizeBlocks = n.size !== undefined && blockBytes ? Math.ceil(n.size / blockBytes) : undefined;
-      const dataBlocks = ev.nrDataBlocks ?? s.header.nrDataBlocks;
-      const open =
-        blockBytes && sizeBlocks === undefined ? wholeData(data, dataBlocks, blockBytes, (w) => repairedDevice(reader, d, w, blockBytes)) : undefined;
+      const open = blockBytes && whole && sizeBlocks === undefined ? repairedDevice(reader, d, whole, blockBytes) : undefined;
       const loss = lossWithEnd(d, sizeBlocks, d.detailsSource === 'newest' ? said.get(d.devId) : undefined, open, blockBytes ?? 0);
       inexact ||= loss.inexact && loss.blocks.length > 0;
       const report: DeviceReport = {
@@ -298,7 +299,6 @@ function judge(
   }
 
   // Data space.
-  const nrDataBlocks = ev.nrDataBlocks ?? s?.header.nrDataBlocks;
   if (ev.sb && chk.dataBlocksUsed !== undefined && nrDataBlocks !== undefined && chk.dataBlocksUsed >= nrDataBlocks && nrDataBlocks > 0) {
     problems.push({
       code: 'data_space_exhausted',
@@ -342,8 +342,6 @@ function judge(
     });
   }
 
-  // The data, when it holds every data block: candidates and what lost ranges held are read from it.
-  const whole = blockBytes ? dataWhole(data, nrDataBlocks, blockBytes) : undefined;
   // Candidates: counted used (once or more: a block only lost leaves shared is
   // counted 2+), mapped by nothing after the best repair.
   const candidates: Candidate[] = [];
@@ -390,11 +388,6 @@ function finish(source: PoolSource, r: Pick<DoctorReport, 'pool' | 'problems' | 
 }
 
 /** The data, only when it holds every data block (a short file reads no candidate). */
-function wholeData<T>(data: ByteSource | undefined, nrDataBlocks: number | undefined, blockBytes: number, use: (d: ByteSource) => T): T | undefined {
-  const w = dataWhole(data, nrDataBlocks, blockBytes);
-  return w ? use(w) : undefined;
-}
-
 function dataWhole(data: ByteSource | undefined, nrDataBlocks: number | undefined, blockBytes: number): ByteSource | undefined {
   if (!data || nrDataBlocks === undefined) return data;
   return data.size >= nrDataBlocks * blockBytes || (data instanceof FileSource && data.isBlockDevice) ? data : undefined;
