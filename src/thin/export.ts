@@ -18,8 +18,7 @@ import { BTreeTraversal, highestKey } from '../pdata/btree/traversal.js';
 import type { KeyRange, TreeProblem } from '../pdata/btree/problem.js';
 import { type DamageScan, damageSummary, treeDamage } from './damage.js';
 import { ThinDeviceSource } from './device-source.js';
-import { type LostPart, lostHolds, rawDeviceBytes } from './lost-holds.js';
-import { FsError } from '../fs/errors.js';
+import { type LostPart, filesystemBytes, lostHolds } from './lost-holds.js';
 
 export interface ExportOptions {
   /** Device size in bytes; default: its filesystem's (or partition table's) size, or up to the highest mapped block when that is larger or none is found. */
@@ -150,11 +149,7 @@ function fsSize(md: Metadata, dataInput: string | ByteSource, devId: number, roo
   const bs = md.dataBlockBytes();
   const data = openPoolData(dataInput, md.superblock.dataSpaceMapRoot.nrBlocks, bs);
   try {
-    const bytes = rawDeviceBytes((size) => new ThinDeviceSource(`thin device ${devId}`, md.reader, root, data, bs, size, () => undefined), 0);
-    return bytes > 0 ? bytes : undefined;
-  } catch (e) {
-    if (e instanceof MetadataError || e instanceof FsError || e instanceof UsageError) return undefined;
-    throw e;
+    return filesystemBytes((size) => new ThinDeviceSource(`thin device ${devId}`, md.reader, root, data, bs, size, () => undefined));
   } finally {
     if (data !== dataInput) data.close();
   }

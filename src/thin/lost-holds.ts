@@ -36,6 +36,15 @@ export interface LostHolds {
 /** At most this many parts are listed per device; the rest are one part saying so (a file's contiguous blocks are one part). */
 const MAX_PARTS = 10_000;
 
+/** `src` as the read function partition tables are parsed through. */
+function readsOf(src: ByteSource): (offset: number, length: number) => Uint8Array {
+  return (offset, length) => {
+    const b = new Uint8Array(length);
+    src.readAt(b, offset);
+    return b;
+  };
+}
+
 /**
  * The size of a thin device whose size nothing records (a raw pool's: the
  * dm table line has it, the metadata does not): the filesystem's own,
@@ -47,14 +56,24 @@ export function rawDeviceBytes(open: (size: number) => ByteSource, atLeast: numb
   const fs = detectFilesystem(open(Math.max(atLeast, 64 * 1024)))?.bytes ?? 0;
   if (fs > 0) return Math.max(atLeast, fs);
   // The table's entries say where partitions end; the device is read as large as they may reach (unmapped bytes are zeros).
-  const probe = open(Number.MAX_SAFE_INTEGER);
-  const table = readPartitionTable((offset, length) => {
-    const b = new Uint8Array(length);
-    probe.readAt(b, offset);
-    return b;
-  }, Number.MAX_SAFE_INTEGER);
+  const table = readPartitionTable(readsOf(open(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
   const end = Math.max(0, ...(table?.partitions ?? []).map((x) => x.start + x.size));
   return Math.max(atLeast, end);
+}
+
+/**
+ * The size a device's filesystem (or partition table) gives it, read
+ * through what survives of the device; undefined when neither is found or
+ * what it needs cannot be read.
+ */
+export function filesystemBytes(open: (size: number) => ByteSource): number | undefined {
+  try {
+    const bytes = rawDeviceBytes(open, 0);
+    return bytes > 0 ? bytes : undefined;
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof FsError || e instanceof UsageError) return undefined;
+    throw e;
+  }
 }
 
 /**
@@ -87,12 +106,7 @@ export function lostHolds(open: (size: number) => ByteSource, lost: readonly Byt
  */
 function describeDevice(dev: ByteSource, lost: readonly ByteSpan[]): LostPart[] {
   if (detectFilesystem(dev)) return describeRanges(dev, [...lost]).parts.map(part);
-  const read = (offset: number, length: number): Uint8Array => {
-    const b = new Uint8Array(length);
-    dev.readAt(b, offset);
-    return b;
-  };
-  const table = readPartitionTable(read, dev.size);
+  const table = readPartitionTable(readsOf(dev), dev.size);
   // No partition table: the filesystem reader's own one-line refusal says what was looked for.
   if (!table || table.partitions.length === 0) return describeRanges(dev, [...lost]).parts.map(part);
   const out: LostPart[] = [];
@@ -154,8 +168,13 @@ export function lostHoldsSummary(parts: readonly LostPart[]): string {
     .join('; ');
 }
 
+/** A span for a person: "bytes A..B", both bytes included. */
+export function spanText(r: ByteSpan): string {
+  return `bytes ${r.offset}..${r.offset + r.length - 1}`;
+}
+
 /** One line per part, for a person: "bytes A..B: inode table of group 0 /etc/passwd (inode 12)". */
 export function lostPartText(h: LostPart): string {
   const who = h.owners?.map((o) => `${o.path ?? '(path unknown)'} (inode ${o.inode})`).join(', ');
-  return `bytes ${h.offset}..${h.offset + h.length - 1}: ${h.structure}${who ? ` ${who}` : ''}`;
+  return `${spanText(h)}: ${h.structure}${who ? ` ${who}` : ''}`;
 }

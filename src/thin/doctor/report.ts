@@ -7,7 +7,7 @@
  * (cli/json.ts), as the issue's keys are: problems[].{code, severity,
  * summary}, devices[].{device_id, name, size, mapped_bytes, lost[], ...}.
  */
-import type { LostPart } from '../lost-holds.js';
+import type { ByteSpan, LostPart } from '../lost-holds.js';
 import type { PoolSourceKind } from '../pool-source.js';
 
 /** fatal: the kernel will not activate the pool (or data is lost); non_fatal: it will, but something is wrong; info: worth knowing. */
@@ -45,10 +45,8 @@ export interface Problem {
 }
 
 /** A byte range of a thin device. */
-export interface ByteRange {
-  offset: number;
-  length: number;
-}
+/** A byte range of a device: the one the lost-range code uses (thin/lost-holds.ts ByteSpan). */
+export type ByteRange = ByteSpan;
 
 export interface DeviceReport {
   deviceId: number;

@@ -5,8 +5,8 @@
  */
 import { deviceLabel } from './diagnose.js';
 import { kitRoleText } from './kit-contents.js';
-import type { ByteRange, DoctorReport } from './report.js';
-import { lostHoldsSummary, lostPartText } from '../lost-holds.js';
+import type { DoctorReport } from './report.js';
+import { lostHoldsSummary, lostPartText, spanText } from '../lost-holds.js';
 
 /** Candidates listed one by one up to this many. */
 const MAX_LISTED = 20;
@@ -35,7 +35,7 @@ export function reportText(r: DoctorReport): string {
       out.push(
         `  ${deviceLabel(d)}: ${bytes} bytes read as zeros after the best repair${written}; ${d.recoveredFromOlder} mappings came back from older copies:`,
       );
-      out.push(`      ${d.lost.map(rangeText).join(', ')}`);
+      out.push(`      ${d.lost.map(spanText).join(', ')}`);
       if (d.lostToEnd)
         out.push(
           "      and the last range runs on to the device's end, whose size the pool's metadata does not record (LVM and Docker do: their doctors give it whole; an export needs --size)",
@@ -85,8 +85,4 @@ export function planText(r: DoctorReport): string {
     out.push('');
   });
   return out.join('\n');
-}
-
-function rangeText(r: ByteRange): string {
-  return `bytes ${r.offset}..${r.offset + r.length - 1}`;
 }

@@ -7,10 +7,7 @@
 import type { BlockReader } from '../../io/block-reader.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import { ThinDeviceSource } from '../device-source.js';
-import { type ByteSpan, type LostHolds, lostHolds, rawDeviceBytes } from '../lost-holds.js';
-import { MetadataError } from '../../format/errors.js';
-import { FsError } from '../../fs/errors.js';
-import { UsageError } from '../../errors.js';
+import { type ByteSpan, type LostHolds, filesystemBytes, lostHolds } from '../lost-holds.js';
 import type { SalvagedDevice } from './context.js';
 import { openPoolData } from '../pool-data.js';
 import type { Salvage } from './context.js';
@@ -78,21 +75,8 @@ export function lossWithEnd(
 ): DeviceLoss {
   const loss = lostBlocks(d, sizeBlocks, said);
   if (!loss.toEnd || !open) return loss;
-  const fs = fsSizeBlocks(open, bs);
+  const bytes = filesystemBytes(open);
+  const fs = bytes === undefined ? undefined : Math.ceil(bytes / bs);
   const end = loss.blocks[loss.blocks.length - 1]?.hi ?? 0;
   return fs !== undefined && fs > end ? lostBlocks(d, fs, said) : loss;
-}
-
-/**
- * A raw device's size in data blocks from its filesystem (or partition
- * table), read through what survives; undefined when neither can be read.
- */
-export function fsSizeBlocks(open: (size: number) => ByteSource, bs: number): number | undefined {
-  try {
-    const bytes = rawDeviceBytes(open, 0);
-    return bytes > 0 ? Math.ceil(bytes / bs) : undefined;
-  } catch (e) {
-    if (e instanceof MetadataError || e instanceof FsError || e instanceof UsageError) return undefined;
-    throw e;
-  }
 }
