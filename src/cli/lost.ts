@@ -24,11 +24,15 @@ export function holdsFields(h: LostHolds): LostHolds {
   return { ...(h.lostHolds ? { lostHolds: h.lostHolds } : {}), ...(h.lostHoldsUnknown ? { lostHoldsUnknown: h.lostHoldsUnknown } : {}) };
 }
 
-/** "LOST n bytes of WHAT in k ranges, written as zeros[ (why)]: bytes a..b, ..." (ranges inclusive of their last byte, as the doctor prints them). */
-export function lostLine(what: string, lost: readonly ByteRange[], why?: string): string {
+/**
+ * "LOST n bytes of WHAT in k ranges, written as zeros[ (why)]: bytes a..b, ..."
+ * (ranges inclusive of their last byte, as the doctor prints them); `how`
+ * says where the zeros are (an export writes them, a repaired pool reads them).
+ */
+export function lostLine(what: string, lost: readonly ByteRange[], why?: string, how = 'written as zeros'): string {
   const shown = lost.slice(0, SHOWN).map((l) => `${l.from}..${l.to - 1}`);
   const more = lost.length > shown.length ? `, and ${lost.length - shown.length} more (--json lists every one)` : '';
-  return `LOST ${rangeBytes(lost)} bytes of ${what} in ${lost.length} range${lost.length === 1 ? '' : 's'}, written as zeros${why ? ` (${why})` : ''}: bytes ${shown.join(', ')}${more}`;
+  return `LOST ${rangeBytes(lost)} bytes of ${what} in ${lost.length} range${lost.length === 1 ? '' : 's'}, ${how}${why ? ` (${why})` : ''}: bytes ${shown.join(', ')}${more}`;
 }
 
 /** What the lost ranges held, indented under the LOST line, or why that cannot be told. */

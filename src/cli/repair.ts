@@ -5,7 +5,7 @@ import { parseDataBlockSizeArg, parseIntArg, parseU64Arg } from './args.js';
 import { printJson } from './json.js';
 import { scanProgress } from './progress.js';
 import { run } from './run.js';
-import { holdsText } from './lost.js';
+import { holdsText, lostLine } from './lost.js';
 import type { DeviceLosses } from '../thin/repair/losses.js';
 
 export interface RepairFlags {
@@ -81,9 +81,7 @@ function lostRanges(losses: readonly DeviceLosses[]): string {
 
 /** A device's bytes the repair could not give back, and what they held (or how to find out). */
 function lossText(l: DeviceLosses, source: PoolSource): string {
-  const bytes = l.lost.reduce((n, x) => n + x.length, 0);
-  const shown = l.lost.slice(0, 8).map((x) => `${x.offset}..${x.offset + x.length - 1}`);
-  const more = l.lost.length > shown.length ? `, and ${l.lost.length - shown.length} more (--json lists every one)` : '';
+  const ranges = l.lost.map((x) => ({ from: x.offset, to: x.offset + x.length }));
   const end = l.lostToEnd ? "; the last runs on to the device's end, which the metadata does not record" : '';
   const how =
     source.data !== undefined
@@ -91,5 +89,5 @@ function lossText(l: DeviceLosses, source: PoolSource): string {
       : source.dataProblem
         ? `what they held cannot be told: ${source.dataProblem}\n`
         : 'give --data DATA to be told what they held, in files (or run dmthin doctor)\n';
-  return `LOST ${bytes} bytes of thin device ${l.deviceId} (read as zeros from the repaired pool): bytes ${shown.join(', ')}${more}${end}\n${how}`;
+  return `${lostLine(`thin device ${l.deviceId}`, ranges, undefined, 'read as zeros from the repaired pool')}${end}\n${how}`;
 }
