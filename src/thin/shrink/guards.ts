@@ -14,6 +14,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../../errors.js';
+import { errnoWords } from '../../io/files.js';
 import type { BlockReader } from '../../io/block-reader.js';
 import { scanDeleted } from '../recover/scan-deleted.js';
 
@@ -42,7 +43,7 @@ export function writeJournal(metadataPath: string, dataPath: string, newNrBlocks
   try {
     fd = openSync(path, 'w', 0o600);
   } catch (e) {
-    throw new UsageError(`cannot write ${path}, the record that lets a re-run finish an interrupted shrink: ${(e as Error).message.split(',')[0]}`);
+    throw new UsageError(`cannot write ${path}, the record that lets a re-run finish an interrupted shrink: ${errnoWords(e)}`);
   }
   try {
     writeSync(fd, JSON.stringify(j));
