@@ -35,6 +35,7 @@ import { announce, printJson } from './json.js';
 import { formatDamagedExport, holdsText, lostLine } from './lost.js';
 import type { LostHolds } from '../thin/lost-holds.js';
 import { run } from './run.js';
+import { registerLvm as registerLvmShrink } from './shrink.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
 import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
@@ -276,6 +277,7 @@ export function register(program: Command): void {
       }),
     );
   registerPoolVerbs(lvm);
+  registerLvmShrink(lvm);
 }
 
 function registerPoolVerbs(lvm: Command): void {

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { parseBytes } from '../format/units.js';
+import { ArgumentError } from '../errors.js';
+import { type LvmShrinkResult, lvmShrink } from '../lvm/shrink-pool.js';
+import { printable } from '../lvm/printable.js';
 import { shrink, type ShrinkResult } from '../thin/shrink/shrink.js';
 import { arg } from './args.js';
 import { printJson } from './json.js';
@@ -41,6 +44,69 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the result as one JSON object')
     .action((o: ShrinkFlags) => run(() => shrinkAction(o)));
+}
+
+export const LVM_SHRINK_DESCRIPTION = [
+  "Makes a thin pool inside disk images smaller, in place, which lvm2 cannot do: every data block at or past SIZE moves into a free block below it inside the pool's data LV (sharing kept), the pool's metadata LV is rewritten to say so and the new size, and then LVM's VG text is written with the pool and its _tdata LV cut to SIZE (seqno + 1, into every metadata area): the freed extents are free in the VG, and lvm2 activates the smaller pool.",
+  "SIZE must be a whole number of data blocks and of the VG's extents (the nearest sizes are named). Crash-safe as `dmthin shrink`: killed before the metadata commit, the pool is as it was; after it, the old VG text still gives the pool its old data LV (which activates; the kernel grows the metadata's count back). Run the same command again to finish.",
+  'Refused, with nothing changed: a VG the kernel runs from these disks (vgchange -an first), a PV of the VG missing, an image given twice, metadata with errors, needs_check, a held metadata snapshot, deleted thin LVs that could still be brought back (--forget-deleted), a SIZE below what is used (the smallest is named).',
+  'Writes the images in place. --dry-run writes nothing. Exit codes: 0 done (or nothing to do), 1 refused or failed, 2 usage. See docs/shrink.md.',
+].join('\n\n');
+
+/** `dmthin lvm shrink IMAGE... VG/POOL --size SIZE`. */
+export function registerLvm(lvm: Command): void {
+  lvm
+    .command('shrink')
+    .summary('make a thin pool inside the images smaller: blocks moved down, metadata and VG text rewritten')
+    .description(LVM_SHRINK_DESCRIPTION)
+    .argument('<images-then-pool...>', 'disk images (every PV of the VG), then the pool as VG/POOL')
+    .requiredOption(
+      '--size <size>',
+      "the pool's new data size: bytes, or with a unit (64m, 10G), a whole number of data blocks and of extents",
+      arg((v) => parseBytes(v, '--size')),
+    )
+    .option('-n, --dry-run', 'print what would move and how long it would take; change nothing')
+    .option('--forget-deleted', 'write over removed thin LVs that could still be brought back (refused without it, naming them)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print the result as one JSON object')
+    .action((args: string[], o: Omit<ShrinkFlags, 'metadata' | 'data' | 'dataMayBeZeros'>) =>
+      run(() => {
+        if (args.length < 2) throw new ArgumentError('give the disk images, then the pool as VG/POOL');
+        const pool = args[args.length - 1];
+        const r = lvmShrink(args.slice(0, -1), pool, o.size, {
+          dryRun: o.dryRun,
+          onProgress: progress(o.quiet === true || o.json === true),
+          forgetDeleted: o.forgetDeleted,
+        });
+        if (o.json) printJson(r);
+        else if (!o.quiet) process.stdout.write(lvmSummary(r));
+        return 0;
+      }),
+    );
+}
+
+function lvmSummary(r: LvmShrinkResult): string {
+  const bytes = r.dataBlockSize * 512;
+  const name = `${printable(r.vg)}/${printable(r.pool)}`;
+  const lines: string[] = [];
+  const sizes = `${r.oldNrBlocks} -> ${r.newNrBlocks} data blocks (${r.oldNrBlocks * bytes} -> ${r.newNrBlocks * bytes} bytes)`;
+  const freed = r.freed.map((f) => `${f.count} extents of ${printable(f.pv)} from extent ${f.start}`).join(', ');
+  const text = `the data LV ${r.fromExtents} -> ${r.toExtents} extents (${freed} free in the VG)`;
+  if (r.fromExtents === r.toExtents) lines.push(`${name} is already ${r.newNrBlocks} data blocks (${r.newNrBlocks * bytes} bytes): nothing to do`);
+  else if (r.dryRun) {
+    const eta = r.estimatedSeconds === undefined ? '' : `, about ${r.estimatedSeconds.toFixed(1)} s at ${Math.round((r.copyRate ?? 0) / 2 ** 20)} MiB/s read`;
+    if (r.alreadyShrunk) lines.push(`${name}'s metadata already says ${r.newNrBlocks} data blocks: nothing would move`);
+    else
+      lines.push(
+        `would shrink ${name} ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size ${r.minNrBlocks} blocks (--size ${r.minNrBlocks * bytes})`,
+      );
+    lines.push(`the VG text would follow into ${r.metadataAreas} metadata areas: ${text}`);
+  } else {
+    if (r.alreadyShrunk) lines.push(`${name}'s metadata already said ${r.newNrBlocks} data blocks (an interrupted run): nothing moved`);
+    else lines.push(`shrunk ${name} ${sizes}: moved ${r.movedBlocks} blocks (${r.movedBytes} bytes); metadata rewritten in ${r.metadataBlocksUsed} blocks`);
+    lines.push(`VG text seqno ${r.seqno} written into ${r.metadataAreas} metadata areas: ${text}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function progress(quiet: boolean): ((done: number, total: number) => void) | undefined {

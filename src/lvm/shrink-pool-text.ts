@@ -35,6 +35,8 @@ export interface PoolTextCut {
   toExtents: number;
   /** PV extents the data LV no longer takes. */
   freed: FreedExtents[];
+  /** The data blocks in the smallest size that is whole in both data blocks and extents: every size the pool may take is a multiple. */
+  unitBlocks: number;
 }
 
 interface Section {
@@ -215,7 +217,7 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
   if (afterData?.defect) throw new UsageError(`the cut data LV would not be read: ${afterData.defect}; not writing it`);
   const expected = expectedModel(before, pool, dataName, toExtents);
   if (shape(expected) !== shape(after)) throw new UsageError('the edited VG text models another VG than the one asked for: not writing it');
-  return { text: out, vg: vgName, pool, dataLv: dataName, seqno: after.seqno, fromExtents, toExtents, freed };
+  return { text: out, vg: vgName, pool, dataLv: dataName, seqno: after.seqno, fromExtents, toExtents, freed, unitBlocks: unit / blockSectors };
 }
 
 /** Data block counts near `keep` extents of a segment at `start` whose stripes stay equal. */

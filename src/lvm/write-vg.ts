@@ -66,6 +66,8 @@ export interface VgWriteResult {
 export interface WriteVgOptions {
   /** Whether the kernel runs an LV of the VG from the images (default: sysfs says). */
   running?: VgRunningProbe;
+  /** Make every refusal and plan every area, but write nothing: a caller about to change the LVs first learns the text can follow. */
+  checkOnly?: boolean;
   /** Tests: called after each write that reaches the disk (texts, then headers), to stop a run there. */
   afterWrite?: (step: { kind: 'text' | 'header'; file: string; areaStart: number }) => void;
 }
@@ -175,6 +177,7 @@ export function writeVgText(images: LvmImages, vgName: string, text: string, opt
   }
   if (planned.length === 0 && !skipped.some((s) => s.why === 'already_written'))
     throw new UsageError(`not writing VG ${printable(vgName)}'s text: none of its PVs has a metadata area in use`);
+  if (options.checkOnly) return { vg: a.vg.name, seqno, written: planned.map(({ header: _h, ...w }) => w), skipped };
 
   const fds = new Map<string, number>();
   try {

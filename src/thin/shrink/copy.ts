@@ -4,17 +4,16 @@
  * one write of up to COPY_BYTES: a plan from an emptied tail into free
  * space below it is mostly such runs, so the copy is close to sequential.
  */
-import { fsyncSync } from 'node:fs';
 import { UsageError } from '../../errors.js';
 import { errnoWords } from '../../io/files.js';
-import { readFull, writeFull } from '../../io/full-io.js';
+import type { WritableVolume } from '../../io/volume.js';
 import { crashPoint } from './fault.js';
 
 const COPY_BYTES = 16 << 20;
 
 export type CopyProgress = (doneBytes: number, totalBytes: number) => void;
 
-export function copyBlocks(fd: number, path: string, from: Uint32Array, to: Uint32Array, blockBytes: number, onProgress?: CopyProgress): void {
+export function copyBlocks(data: WritableVolume, from: Uint32Array, to: Uint32Array, blockBytes: number, onProgress?: CopyProgress): void {
   // Runs are joined up to COPY_BYTES; a data block larger than that (they reach 1 GiB) is copied in COPY_BYTES pieces.
   const perRun = Math.max(1, Math.floor(COPY_BYTES / blockBytes));
   const buf = new Uint8Array(Math.min(COPY_BYTES, Math.max(from.length, 1) * blockBytes));
@@ -29,14 +28,16 @@ export function copyBlocks(fd: number, path: string, from: Uint32Array, to: Uint
     for (let off = 0; off < len; off += buf.length) {
       const piece = Math.min(buf.length, len - off);
       try {
-        if (!readFull(fd, buf, piece, src + off)) {
-          throw new UsageError(`${path} ends before data block ${from[i] + n - 1} (byte ${src + len}), which the metadata maps`);
+        if (src + off + piece > data.size) {
+          throw new UsageError(`${data.name} ends before data block ${from[i] + n - 1} (byte ${src + len}), which the metadata maps`);
         }
-        writeFull(fd, buf, piece, dst + off);
+        const part = buf.subarray(0, piece);
+        data.readAt(part, src + off);
+        data.writeAt(part, dst + off);
       } catch (e) {
         if (e instanceof UsageError) throw e;
         throw new UsageError(
-          `copying data blocks ${from[i]}..${from[i] + n - 1} of ${path} to ${to[i]}.. failed: ${errnoWords(e)}; the metadata is unchanged, so the pool is as it was`,
+          `copying data blocks ${from[i]}..${from[i] + n - 1} of ${data.name} to ${to[i]}.. failed: ${errnoWords(e)}; the metadata is unchanged, so the pool is as it was`,
         );
       }
       done += piece;
@@ -45,5 +46,5 @@ export function copyBlocks(fd: number, path: string, from: Uint32Array, to: Uint
     }
     i += n;
   }
-  fsyncSync(fd);
+  data.sync();
 }

@@ -11,11 +11,13 @@
  *   shrink (which writes over their blocks and their trees) needs
  *   --forget-deleted.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { errnoWords } from '../../io/files.js';
 import type { BlockReader } from '../../io/block-reader.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { isZero } from '../../io/full-io.js';
 import { scanDeleted } from '../recover/scan-deleted.js';
 
 /** Where a run records, before its commit, that the data file is to be cut. */
@@ -82,37 +84,32 @@ const SAMPLE = 64;
  * file holds what its devices wrote. `allowZeros` is the user's word that
  * the pool's data really is zeros.
  */
-export function refuseStrangerData(dataPath: string, mapped: readonly number[], blockBytes: number, allowZeros: boolean): void {
+export function refuseStrangerData(data: ByteSource, mapped: readonly number[], blockBytes: number, allowZeros: boolean): void {
   if (allowZeros || mapped.length === 0) return;
   const step = Math.max(1, Math.floor(mapped.length / SAMPLE));
-  const fd = openSync(dataPath, 'r');
-  const size = fstatSync(fd).size;
-  const buf = Buffer.alloc(Math.min(blockBytes, 1 << 20));
+  const buf = new Uint8Array(Math.min(blockBytes, 1 << 20));
   let read = 0;
-  try {
-    for (let i = 0; i < mapped.length; i += step) {
-      const at = mapped[i] * blockBytes;
-      if (at >= size) continue;
-      const n = readSync(fd, buf, 0, buf.length, at);
-      read++;
-      for (let k = 0; k < n; k++) if (buf[k] !== 0) return;
-    }
-  } finally {
-    closeSync(fd);
+  for (let i = 0; i < mapped.length; i += step) {
+    const at = mapped[i] * blockBytes;
+    if (at >= data.size) continue;
+    const part = buf.subarray(0, Math.min(buf.length, data.size - at));
+    data.readAt(part, at);
+    read++;
+    if (!isZero(part, part.length)) return;
   }
   if (read === 0) return;
   throw new UsageError(
-    `${dataPath} reads as zeros at all ${read} mapped data blocks sampled: is it this pool's data file? (moving blocks of another file would lose the pool's data); if the pool's data really is zeros, give --data-may-be-zeros`,
+    `${data.name} reads as zeros at all ${read} mapped data blocks sampled: is it this pool's data file? (moving blocks of another file would lose the pool's data); if the pool's data really is zeros, give --data-may-be-zeros`,
   );
 }
 
 /** Refuses when deleted devices can still be brought back, unless the user said to forget them. */
-export function refuseRecoverableDeleted(reader: BlockReader, forget: boolean): void {
+export function refuseRecoverableDeleted(reader: BlockReader, forget: boolean, bringBack = 'dmthin export --deleted ID, docs/recovery.md'): void {
   if (forget) return;
   const found = scanDeleted(reader).devices.filter((d) => d.counts.intact + d.counts.shared > 0);
   if (found.length === 0) return;
   const list = found.map((d) => `thin ${d.devId} (${d.counts.intact + d.counts.shared} blocks)`).join(', ');
   throw new UsageError(
-    `${found.length} deleted thin device${found.length === 1 ? '' : 's'} can still be brought back: ${list}; a shrink writes over their blocks and trees. Bring back what you need first (dmthin export --deleted ID, docs/recovery.md), then run again with --forget-deleted`,
+    `${found.length} deleted thin device${found.length === 1 ? '' : 's'} can still be brought back: ${list}; a shrink writes over their blocks and trees. Bring back what you need first (${bringBack}), then run again with --forget-deleted`,
   );
 }

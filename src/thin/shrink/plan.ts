@@ -75,11 +75,25 @@ function countMappings(md: Metadata, nrBlocks: number): { counts: Uint8Array; pe
   return { counts, perDevice, header };
 }
 
+/** Sizes a pool may take beside whole data blocks (an LVM pool: whole extents too), for the refusal's advice. */
+export interface SizeUnit {
+  /** Data blocks in one unit of size. */
+  blocks: number;
+  /** What the unit is ("4194304-byte extents"). */
+  what: string;
+}
+
+/** ", in whole UNITs: N data blocks (B bytes)": the smallest size of whole units at or above `blocks`. */
+function inUnits(blocks: number, blockBytes: number, unit: SizeUnit): string {
+  const up = Math.ceil(blocks / unit.blocks) * unit.blocks;
+  return up === blocks ? '' : `; in whole ${unit.what}: ${up} data blocks (${up * blockBytes} bytes)`;
+}
+
 /**
  * Plans a shrink of the pool in `md` to `newNrBlocks` data blocks; throws a
  * UsageError naming the smallest size that fits when the used blocks do not.
  */
-export function planShrink(md: Metadata, newNrBlocks: number): ShrinkPlan {
+export function planShrink(md: Metadata, newNrBlocks: number, unit?: SizeUnit): ShrinkPlan {
   const oldNrBlocks = md.view.dataSpaceMapRoot.nrBlocks;
   const blockBytes = md.view.dataBlockSize * 512;
   const { counts, perDevice, header } = countMappings(md, oldNrBlocks);
@@ -118,7 +132,7 @@ export function planShrink(md: Metadata, newNrBlocks: number): ShrinkPlan {
   }
   if (newNrBlocks < minNrBlocks) {
     throw new UsageError(
-      `cannot shrink to ${newNrBlocks} data blocks: ${usedBlocks} blocks are in use and, with the free blocks where they lie, the smallest size that fits is ${minNrBlocks} data blocks (${minNrBlocks * blockBytes} bytes)`,
+      `cannot shrink to ${newNrBlocks} data blocks: ${usedBlocks} blocks are in use and, with the free blocks where they lie, the smallest size that fits is ${minNrBlocks} data blocks (${minNrBlocks * blockBytes} bytes)${unit ? inUnits(minNrBlocks, blockBytes, unit) : ''}`,
     );
   }
   let moving = 0;

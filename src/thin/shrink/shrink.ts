@@ -16,12 +16,13 @@
  * plan before step 2's superblock, or (the metadata already saying the new
  * size) only the cut.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { journalSays, refuseRecoverableDeleted, refuseStrangerData, removeJournal, writeJournal } from './guards.js';
 import { ArgumentError, UsageError } from '../../errors.js';
 import { nrBitmaps } from '../../format/bitmap.js';
 import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
-import { probeDeviceSize } from '../../io/byte-source.js';
+import { type ByteSource, FileSource } from '../../io/byte-source.js';
+import { FileVolume, type WritableVolume } from '../../io/volume.js';
 import { errnoWords, sameFile, statInput } from '../../io/files.js';
 import { MetadataError } from '../../format/errors.js';
 import { check } from '../check/check.js';
@@ -31,7 +32,7 @@ import { MetadataBuilder } from '../restore/metadata-builder.js';
 import { type CopyProgress, copyBlocks } from './copy.js';
 import { crashPoint } from './fault.js';
 import { refuseIfInUse } from './in-use.js';
-import { type ShrinkPlan, planShrink } from './plan.js';
+import { type ShrinkPlan, type SizeUnit, planShrink } from './plan.js';
 import { ShadowTarget, freeMetadataBlocks } from './shadow-target.js';
 
 export interface ShrinkOptions {
@@ -41,6 +42,10 @@ export interface ShrinkOptions {
   rateSampleBytes?: number;
   /** The user's word that deleted devices that could still be brought back may be written over. */
   forgetDeleted?: boolean;
+  /** The sizes the pool may take beyond whole data blocks (an LVM pool's extents): the smallest that fits is named in them. */
+  sizeUnit?: SizeUnit;
+  /** How to bring back a deleted device, in the caller's names (default: dmthin export --deleted). */
+  bringBack?: string;
   /** The user's word that the pool's data really reads as zeros (else such a data file is taken for another). */
   dataMayBeZeros?: boolean;
 }
@@ -109,34 +114,18 @@ export function metadataBlocksNeeded(plan: ShrinkPlan, metadataNrBlocks: number)
   return n;
 }
 
-function sizeOf(path: string): { bytes: number; file: boolean } {
-  const st = statSync(path);
-  if (st.isFile()) return { bytes: st.size, file: true };
-  const fd = openSync(path, 'r');
-  try {
-    return { bytes: probeDeviceSize(fd), file: false };
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Bytes per second reading up to `sample` bytes of the data from its start. */
-function measureReadRate(path: string, sample: number): number {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = new Uint8Array(4 << 20);
-    const start = process.hrtime.bigint();
-    let done = 0;
-    while (done < sample) {
-      const got = readSync(fd, buf, 0, Math.min(buf.length, sample - done), done);
-      if (got <= 0) break;
-      done += got;
-    }
-    const secs = Number(process.hrtime.bigint() - start) / 1e9;
-    return done > 0 && secs > 0 ? done / secs : 0;
-  } finally {
-    closeSync(fd);
+function measureReadRate(data: ByteSource, sample: number): number {
+  const buf = new Uint8Array(4 << 20);
+  const start = process.hrtime.bigint();
+  let done = 0;
+  while (done < sample) {
+    const piece = buf.subarray(0, Math.min(buf.length, sample - done));
+    data.readAt(piece, done);
+    done += piece.length;
   }
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  return done > 0 && secs > 0 ? done / secs : 0;
 }
 
 /** The dump of the committed metadata, its moving blocks renamed, fed to the builder as runs. */
@@ -191,93 +180,88 @@ function cutData(path: string, bytes: number): void {
 }
 
 /**
- * Shrinks the pool whose metadata is `metadataPath` and data `dataPath`
- * to `sizeBytes`. Refuses (UsageError, nothing changed) a pool in use, one
- * with errors, a held metadata snapshot, needs_check, a size the used
- * blocks do not fit in or that is not whole data blocks.
+ * A pool's two volumes as the shrink needs them: a pool's files or devices
+ * (shrink below) or its LVs inside disk images (lvm/shrink-lv-pool.ts).
  */
-export function shrink(metadataPath: string, dataPath: string, sizeBytes: number, options: ShrinkOptions = {}): ShrinkResult {
+export interface ShrinkIo {
+  /** What the metadata is read from: a path, or an LV as a ByteSource. */
+  metadata: string | ByteSource;
+  /** The data, read: its size, the sample that tells it is the pool's, the dry run's rate. */
+  data: ByteSource;
+  /** Opened only when something is to be written. */
+  openMetadata(): WritableVolume;
+  openData(): WritableVolume;
+  /** After the data is copied and synced, before any metadata is written: raw shrink records the cut to come. */
+  beforeMetadata?(newNrBlocks: number, blockBytes: number): void;
+  /** The data is the pool's by name (an LV of the pool): no sample is taken to tell it from another's. */
+  dataKnown?: boolean;
+}
+
+/**
+ * Moves the data blocks at or past `sizeBytes` down and commits metadata
+ * saying so and saying the new size (the crash-safe order at the top of
+ * this file). Refuses (UsageError, nothing changed) metadata with errors,
+ * needs_check, a held metadata snapshot, a size the used blocks do not fit
+ * in, larger than the pool or not whole data blocks. Metadata already
+ * saying the size is `alreadyShrunk`: nothing moves. Cutting the data is
+ * the caller's: it alone knows what the data is.
+ */
+export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptions = {}): ShrinkResult {
   const dryRun = options.dryRun === true;
-  statInput(metadataPath, 'metadata');
-  statInput(dataPath, 'data');
-  if (sameFile(metadataPath, dataPath))
-    throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
-  refuseIfInUse(metadataPath, 'metadata');
-  refuseIfInUse(dataPath, 'data');
+  const metadataName = typeof io.metadata === 'string' ? io.metadata : io.metadata.name;
   let md: Metadata;
   try {
-    md = Metadata.open(metadataPath);
+    md = Metadata.open(io.metadata);
   } catch (e) {
-    if (e instanceof MetadataError) throw new UsageError(`${metadataPath}: ${e.message}: is it pool metadata? (dmthin check ${metadataPath} says more)`);
+    if (e instanceof MetadataError) throw new UsageError(`${metadataName}: ${e.message}: is it pool metadata? (dmthin check ${metadataName} says more)`);
     throw e;
   }
   try {
     const sb = md.superblock;
     if (sb.flags & NEEDS_CHECK_FLAG) {
       throw new UsageError(
-        `${metadataPath}: the superblock has needs_check set: the kernel asked for a check; run \`dmthin check ${metadataPath}\` (and repair) first`,
+        `${metadataName}: the superblock has needs_check set: the kernel asked for a check; run \`dmthin check ${metadataName}\` (and repair) first`,
       );
     }
     if (sb.heldRoot !== 0) {
       throw new UsageError(
-        `${metadataPath} holds a metadata snapshot (held_root ${sb.heldRoot}), which the rewrite would lose: release it first (dmsetup message POOL 0 release_metadata_snap)`,
+        `${metadataName} holds a metadata snapshot (held_root ${sb.heldRoot}), which the rewrite would lose: release it first (dmsetup message POOL 0 release_metadata_snap)`,
       );
     }
-    const checked = check(metadataPath);
+    const checked = check(io.metadata);
     if (!checked.ok) {
       const first = checked.findings.find((f) => f.severity === 'fatal');
       throw new UsageError(
-        `${metadataPath} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run \`dmthin check ${metadataPath}\`, which names the doctor`,
+        `${metadataName} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run \`dmthin check ${metadataName}\`, which names the doctor`,
       );
     }
     const blockBytes = sb.dataBlockSize * 512;
     const newNrBlocks = sizeInBlocks(sizeBytes, blockBytes);
     const oldNrBlocks = sb.dataSpaceMapRoot.nrBlocks;
-    const data = sizeOf(dataPath);
     const base = { dryRun, dataBlockSize: sb.dataBlockSize, oldNrBlocks, newNrBlocks };
-    const cutTarget = newNrBlocks * blockBytes;
-    const afterCut = (): Pick<ShrinkResult, 'dataCutTo' | 'dataMayBeCutTo'> => {
-      if (!data.file) {
-        if (!dryRun) removeJournal(dataPath);
-        return { dataMayBeCutTo: cutTarget };
-      }
-      if (data.bytes <= cutTarget) {
-        if (!dryRun) removeJournal(dataPath);
-        return {};
-      }
-      if (!dryRun) {
-        cutData(dataPath, cutTarget);
-        removeJournal(dataPath);
-      }
-      return { dataCutTo: cutTarget };
-    };
     if (newNrBlocks > oldNrBlocks) {
       throw new UsageError(
         `--size ${sizeBytes} is larger than the pool (${oldNrBlocks} data blocks, ${oldNrBlocks * blockBytes} bytes): shrink only makes a pool smaller`,
       );
     }
-    if (newNrBlocks === oldNrBlocks) {
-      // Already that size: a run killed after its commit has only the cut left, and says so beside the data file.
-      // Without that record the metadata may be another pool's: its size never cuts this file.
-      const already = { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true };
-      if (journalSays(metadataPath, dataPath, newNrBlocks, blockBytes) || !data.file || data.bytes <= cutTarget) return { ...already, ...afterCut() };
-      return { ...already, dataLeftLonger: data.bytes };
-    }
-    refuseRecoverableDeleted(md.reader, options.forgetDeleted === true);
-    const plan = planShrink(md, newNrBlocks);
-    refuseStrangerData(dataPath, plan.sampleMapped, blockBytes, options.dataMayBeZeros === true);
+    // Already that size: a run killed after its commit, with only the cut left (the caller's).
+    if (newNrBlocks === oldNrBlocks)
+      return { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true };
+    refuseRecoverableDeleted(md.reader, options.forgetDeleted === true, options.bringBack);
+    const plan = planShrink(md, newNrBlocks, options.sizeUnit);
+    if (!io.dataKnown) refuseStrangerData(io.data, plan.sampleMapped, blockBytes, options.dataMayBeZeros === true);
     const moved = plan.from.length;
     const lastSource = moved ? plan.from[moved - 1] : -1;
-    if ((lastSource + 1) * blockBytes > data.bytes) {
+    if ((lastSource + 1) * blockBytes > io.data.size) {
       throw new UsageError(
-        `${dataPath} is ${data.bytes} bytes, but data block ${lastSource} (bytes ${lastSource * blockBytes}..${(lastSource + 1) * blockBytes - 1}) is mapped and must move: is it the pool's data?`,
+        `${io.data.name} is ${io.data.size} bytes, but data block ${lastSource} (bytes ${lastSource * blockBytes}..${(lastSource + 1) * blockBytes - 1}) is mapped and must move: is it the pool's data?`,
       );
     }
     const free = freeMetadataBlocks(md.reader, sb.metadataSpaceMapRoot);
     const needed = metadataBlocksNeeded(plan, sb.metadataNrBlocks);
     if (needed > free.length) {
       throw new UsageError(
-        `${metadataPath} has ${free.length} free metadata blocks, and the rewritten metadata needs up to ${needed} beside the committed one: grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
+        `${metadataName} has ${free.length} free metadata blocks, and the rewritten metadata needs up to ${needed} beside the committed one: grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
       );
     }
     const result: ShrinkResult = {
@@ -292,40 +276,93 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
       metadataNeededBlocks: needed,
     };
     if (dryRun) {
-      const rate = measureReadRate(dataPath, Math.min(options.rateSampleBytes ?? 64 << 20, data.bytes));
-      return { ...result, copyRate: rate, estimatedSeconds: rate > 0 ? (2 * result.movedBytes) / rate : undefined, ...afterCut() };
+      const rate = measureReadRate(io.data, Math.min(options.rateSampleBytes ?? 64 << 20, io.data.size));
+      return { ...result, copyRate: rate, estimatedSeconds: rate > 0 ? (2 * result.movedBytes) / rate : undefined };
     }
 
-    let fd: number;
+    const data = io.openData();
     try {
-      fd = openSync(dataPath, 'r+');
-    } catch (e) {
-      throw new UsageError(`cannot write data ${dataPath}: ${errnoWords(e)}`);
-    }
-    try {
-      copyBlocks(fd, dataPath, plan.from, plan.to, blockBytes, options.onProgress);
+      copyBlocks(data, plan.from, plan.to, blockBytes, options.onProgress);
     } finally {
-      closeSync(fd);
+      data.close();
     }
     crashPoint('after-copy');
 
-    writeJournal(metadataPath, dataPath, newNrBlocks, blockBytes);
-    const target = new ShadowTarget(metadataPath, free);
+    io.beforeMetadata?.(newNrBlocks, blockBytes);
+    const out = io.openMetadata();
     try {
+      const target = new ShadowTarget(out, free);
       const builder = MetadataBuilder.into(
         target,
         sb.metadataNrBlocks,
-        metadataPath,
+        metadataName,
         target.allocate,
-        `${metadataPath} ran out of free metadata blocks for the rewritten metadata (the committed metadata is untouched): grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
+        `${metadataName} ran out of free metadata blocks for the rewritten metadata (the committed metadata is untouched): grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
       );
       dump(md, remapping(builder, plan));
       result.metadataBlocksUsed = builder.built?.metadataBlocksUsed;
     } finally {
-      target.close();
+      out.close();
     }
-    return { ...result, ...afterCut() };
+    return result;
   } finally {
     md.close();
   }
+}
+
+/**
+ * Shrinks the pool whose metadata is `metadataPath` and data `dataPath`
+ * to `sizeBytes` (shrinkPool), then cuts a data file. Refuses besides, with
+ * nothing changed: a pool in use, the same file twice, a data file that
+ * reads as zeros where the pool maps blocks (another pool's). A data file
+ * is cut only by the run that committed, or a re-run that finds its record
+ * (guards.ts): metadata that merely says a smaller size never cuts a file.
+ */
+export function shrink(metadataPath: string, dataPath: string, sizeBytes: number, options: ShrinkOptions = {}): ShrinkResult {
+  const dryRun = options.dryRun === true;
+  statInput(metadataPath, 'metadata');
+  statInput(dataPath, 'data');
+  if (sameFile(metadataPath, dataPath))
+    throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
+  refuseIfInUse(metadataPath, 'metadata');
+  refuseIfInUse(dataPath, 'data');
+  const data = new FileSource(dataPath, 'data');
+  const isFile = !data.isBlockDevice;
+  const dataBytes = data.size;
+  let r: ShrinkResult;
+  try {
+    r = shrinkPool(
+      {
+        metadata: metadataPath,
+        data,
+        openMetadata: () => new FileVolume(metadataPath, 'metadata'),
+        openData: () => new FileVolume(dataPath, 'data'),
+        beforeMetadata: (n, blockBytes) => writeJournal(metadataPath, dataPath, n, blockBytes),
+      },
+      sizeBytes,
+      options,
+    );
+  } finally {
+    data.close();
+  }
+  const cutTarget = r.newNrBlocks * r.dataBlockSize * 512;
+  const afterCut = (): Pick<ShrinkResult, 'dataCutTo' | 'dataMayBeCutTo'> => {
+    if (!isFile) {
+      if (!dryRun) removeJournal(dataPath);
+      return { dataMayBeCutTo: cutTarget };
+    }
+    if (dataBytes <= cutTarget) {
+      if (!dryRun) removeJournal(dataPath);
+      return {};
+    }
+    if (!dryRun) {
+      cutData(dataPath, cutTarget);
+      removeJournal(dataPath);
+    }
+    return { dataCutTo: cutTarget };
+  };
+  // Without the record of an interrupted run, metadata already at the size may be another pool's: its size never cuts this file.
+  if (r.alreadyShrunk && isFile && dataBytes > cutTarget && !journalSays(metadataPath, dataPath, r.newNrBlocks, r.dataBlockSize * 512))
+    return { ...r, dataLeftLonger: dataBytes };
+  return { ...r, ...afterCut() };
 }

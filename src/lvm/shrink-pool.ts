@@ -1,0 +1,111 @@
+/**
+ * `dmthin lvm shrink`: a thin pool inside disk images made smaller, in
+ * place, without lvm2 or device-mapper. lvm2 cannot do it ("Thin pool
+ * volumes cannot be reduced in size yet").
+ *
+ * The order is the raw shrink's (thin/shrink/shrink.ts) with one step
+ * after it, and each step leaves a pool lvm2 activates as before:
+ *  1. every refusal first, the VG text's included: the cut text is made
+ *     (shrink-pool-text.ts: a whole number of extents, or the nearest are
+ *     named) and its write planned on every metadata area (write-vg.ts,
+ *     checkOnly), so that nothing is moved for a text that could not follow;
+ *  2. data blocks moved inside the data LV, the new metadata committed in
+ *     the metadata LV saying the new size (killed here: the old VG text
+ *     still gives the pool its old data LV; the kernel, finding the LV
+ *     larger than the metadata says, grows the metadata's count back at
+ *     activation, dm-thin.c maybe_resize_data_dev; nothing maps past it);
+ *  3. the VG text, the data LV and the pool cut to the new extents, seqno
+ *     + 1, into every metadata area (the header of each its commit).
+ * Run again after a crash, it finds the metadata already at the size and
+ * writes only the text; with the text written too, there is nothing to do.
+ */
+import { UsageError, must } from '../errors.js';
+import type { RunningProbe } from './running.js';
+import { crashPoint } from '../thin/shrink/fault.js';
+import { type ShrinkOptions, type ShrinkResult, shrinkPool, sizeInBlocks } from '../thin/shrink/shrink.js';
+import { type LvmImages, withImages } from './images.js';
+import { LvVolume } from './lv-volume.js';
+import { openPool } from './open-pool.js';
+import { printable } from './printable.js';
+import { type FreedExtents, cutPoolData } from './shrink-pool-text.js';
+import type { VgRunningProbe } from './running.js';
+import { writeVgText } from './write-vg.js';
+
+export interface LvmShrinkOptions extends ShrinkOptions {
+  /** Tests: whether the kernel runs the pool / the VG (default: sysfs says). */
+  runningPool?: RunningProbe;
+  runningVg?: VgRunningProbe;
+}
+
+export interface LvmShrinkResult extends ShrinkResult {
+  vg: string;
+  pool: string;
+  /** The data LV's extents before and after (equal when the VG text already said the size). */
+  fromExtents: number;
+  toExtents: number;
+  /** PV extents the data LV gives back (free in the VG once the text is written). */
+  freed: FreedExtents[];
+  /** The VG text's seqno written (absent on a dry run, or when the text already said the size). */
+  seqno?: number;
+  /** Metadata areas the text was written into (or, dry run, would be). */
+  metadataAreas: number;
+}
+
+export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string, sizeBytes: number, options: LvmShrinkOptions = {}): LvmShrinkResult {
+  return withImages(images, (opened) => {
+    const pool = openPool(opened, vgPool, options.runningPool);
+    try {
+      if (pool.running)
+        throw new UsageError(
+          `the kernel runs pool ${printable(pool.name)} from these disks (${pool.running}): shrink works only on a pool nothing runs. Deactivate it first (vgchange -an ${printable(pool.vg)})`,
+        );
+      const data = pool.data;
+      if (!data) throw new UsageError(`pool ${printable(pool.name)}'s data LV is not all in the images: ${pool.dataProblem}`);
+      const a = pool.scan.vgs.find((v) => v.vg.name === pool.vg && v.vg.id === pool.vgId);
+      const assembled = must(a, `VG ${pool.vg} of the scan`);
+      const seg = must(assembled.vg.lvs.get(pool.pool)?.segments[0], `pool ${pool.pool}'s segment`);
+      const blockBytes = must(seg.chunkSize, `${seg.where}'s chunk_size`) * 512;
+      const newNrBlocks = sizeInBlocks(sizeBytes, blockBytes);
+      const extentBytes = assembled.vg.extentSize * 512;
+      const fromExtents = data.size / extentBytes;
+      const lvBlocks = Math.floor(data.size / blockBytes);
+      if (newNrBlocks > lvBlocks)
+        throw new UsageError(
+          `--size ${sizeBytes} is larger than pool ${printable(pool.name)}'s data LV (${lvBlocks} data blocks, ${data.size} bytes): shrink only makes a pool smaller`,
+        );
+      const base = { vg: pool.vg, pool: pool.pool };
+      const io = {
+        metadata: pool.metadata,
+        data,
+        dataKnown: true,
+        openMetadata: () => new LvVolume(assembled.vg, pool.metadata.lv, assembled.pvs, `pool ${printable(pool.pool)}'s metadata LV`),
+        openData: () => new LvVolume(assembled.vg, data.lv, assembled.pvs, `pool ${printable(pool.pool)}'s data LV`),
+      };
+      if (newNrBlocks === lvBlocks) {
+        // The VG text already says the size: the metadata must too (it is committed first), else this is not a state a shrink leaves.
+        const r = shrinkPool(io, sizeBytes, { ...options, dryRun: true });
+        if (!r.alreadyShrunk)
+          throw new UsageError(
+            `pool ${printable(pool.name)}'s data LV is already ${lvBlocks} data blocks, but its metadata says ${r.oldNrBlocks}: the pool would not activate (the kernel refuses a data device smaller than its metadata says); run dmthin lvm doctor`,
+          );
+        return { ...r, dryRun: options.dryRun === true, ...base, fromExtents, toExtents: fromExtents, freed: [], metadataAreas: 0 };
+      }
+      const cut = cutPoolData(assembled.text, pool.vg, pool.pool, newNrBlocks);
+      // Every refusal the text's write would make, before a block moves.
+      const planned = writeVgText(opened, pool.vg, cut.text, { checkOnly: true, running: options.runningVg });
+      const paths = opened.paths.join(' ');
+      const r = shrinkPool(io, sizeBytes, {
+        ...options,
+        sizeUnit: { blocks: cut.unitBlocks, what: `${extentBytes}-byte extents` },
+        bringBack: `dmthin lvm ls --deleted ${paths} ${vgPool} names them by LV; dmthin lvm export --deleted ${paths} VG/LV -o FILE brings one back; docs/recovery.md`,
+      });
+      const shape = { ...base, fromExtents: cut.fromExtents, toExtents: cut.toExtents, freed: cut.freed, metadataAreas: planned.written.length };
+      if (r.dryRun) return { ...r, ...shape };
+      crashPoint('before-vg-text');
+      const written = writeVgText(opened, pool.vg, cut.text, { running: options.runningVg });
+      return { ...r, ...shape, seqno: written.seqno, metadataAreas: written.written.length };
+    } finally {
+      pool.close();
+    }
+  });
+}
