@@ -1,0 +1,224 @@
+/**
+ * dmthin lvm shrink on a PV lvm2 made (fixtures/lvm-fs: VG vgfs, a 64 MiB
+ * thin pool with 64 KiB chunks and 4 MiB extents, thin LVs web, web-snap
+ * and gone-snap, and a removed LV whose tree survives). The truth is the
+ * kernel's: the md5 of every LV as device-mapper read it when the fixture
+ * was made (lvm-fs.facts). What the shrink wrote is read back by lvm2's own
+ * pvck and lvs, and the metadata LV by both thin_checks. Refusals change no
+ * byte of the image; a run killed at any step leaves a pool that reads as
+ * before, and a second run finishes it as an uninterrupted one does.
+ */
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lvmShrink } from '../../src/lvm/shrink-pool.js';
+import { cliPath, dmthin } from '../support/cli.js';
+import { oracle, projectRoot, runTool, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';
+
+const s = scratch('dmthin-lvm-shrink-');
+afterAll(() => s.cleanup());
+
+const facts = readFileSync(join(projectRoot, 'fixtures', 'lvm-fs.facts'), 'utf8');
+const kernelMd5 = (lv: string): string => {
+  const m = new RegExp(`^lv vgfs/${lv} \\d+ bytes, md5 ([0-9a-f]{32})$`, 'm').exec(facts);
+  if (!m) throw new Error(`lvm-fs.facts has no md5 for ${lv}`);
+  return m[1];
+};
+const LIVE = ['web', 'web-snap', 'gone-snap'];
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+
+let n = 0;
+function freshPv(): string {
+  const pv = s.path(`pv-${n++}.img`);
+  xzDecompress(join(projectRoot, 'fixtures', 'lvm-fs.pv.xz'), pv);
+  return pv;
+}
+
+/** Every live LV's bytes as dmthin's export reads them from the image, by md5. */
+function picture(pv: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const lv of LIVE) {
+    const file = s.path(`${lv}-${n++}.out`);
+    const r = dmthin('lvm', 'export', pv, `vgfs/${lv}`, '-o', file);
+    expect(r.code, r.stderr).toBe(0);
+    out[lv] = md5(readFileSync(file));
+  }
+  return out;
+}
+const kernelPicture = Object.fromEntries(LIVE.map((lv) => [lv, kernelMd5(lv)]));
+
+/** The metadata LV's bytes, out of the image, for the oracles. */
+function metadataOf(pv: string): string {
+  const file = s.path(`tmeta-${n++}.bin`);
+  const r = dmthin('lvm', 'export', pv, 'vgfs/pool_tmeta', '-o', file);
+  expect(r.code, r.stderr).toBe(0);
+  return file;
+}
+
+const pvck = ['/usr/sbin/pvck', '/sbin/pvck'].find(existsSync);
+const lvmBin = ['/usr/sbin/lvm', '/sbin/lvm'].find(existsSync);
+
+describe('dmthin lvm shrink on a pool lvm2 made', () => {
+  // 190 of 1024 blocks in use; the smallest whole number of 4 MiB extents that holds them: 3 (192 blocks).
+  const SIZE = '12m';
+
+  it('refuses a size that is not whole extents, below what is used, or larger; deleted LVs that can come back; an image twice: the image unchanged', () => {
+    const pv = freshPv();
+    const before = md5(readFileSync(pv));
+    const extents = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '13m', '--forget-deleted');
+    expect(extents.code).toBe(2);
+    expect(extents.stderr).toMatch(
+      /208 data blocks of 65536 bytes is not a whole number of VG vgfs's 4194304-byte extents: the nearest sizes that are: 192 or 256 data blocks/,
+    );
+    const small = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '8m', '--forget-deleted');
+    expect(small.code).toBe(1);
+    expect(small.stderr).toMatch(
+      /smallest size that fits is 190 data blocks \(12451840 bytes\); in whole 4194304-byte extents: 192 data blocks \(12582912 bytes\)/,
+    );
+    const large = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '128m', '--forget-deleted');
+    expect(large.code).toBe(1);
+    expect(large.stderr).toMatch(/larger than pool vgfs\/pool's data LV \(1024 data blocks/);
+    const deleted = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE);
+    expect(deleted.code).toBe(1);
+    expect(deleted.stderr).toMatch(
+      /1 deleted thin device can still be brought back: thin 1 \(88 blocks\).*dmthin lvm ls --deleted .* vgfs\/pool names them by LV; dmthin lvm export --deleted/,
+    );
+    const twice = dmthin('lvm', 'shrink', pv, pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted');
+    expect(twice.code).not.toBe(0);
+    expect(twice.stderr).toMatch(/same image, given twice|copies of one PV/);
+    const dry = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted', '--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, old_nr_blocks: 1024, new_nr_blocks: 192, used_blocks: 190, from_extents: 16, to_extents: 3 });
+    expect(md5(readFileSync(pv))).toBe(before);
+  });
+
+  it('refuses a pool the kernel runs from the images, before anything is written', () => {
+    const pv = freshPv();
+    const before = md5(readFileSync(pv));
+    expect(() => lvmShrink([pv], 'vgfs/pool', 12 << 20, { forgetDeleted: true, runningPool: () => 'vgfs-pool-tpool' })).toThrow(
+      /the kernel runs pool vgfs\/pool from these disks \(vgfs-pool-tpool\).*vgchange -an vgfs/,
+    );
+    expect(md5(readFileSync(pv))).toBe(before);
+  });
+
+  const shrunk = freshPv();
+  const result = dmthin('lvm', 'shrink', shrunk, 'vgfs/pool', '--size', SIZE, '--forget-deleted', '--json');
+
+  it("shrinks it: every LV reads as the kernel read it, the metadata says the new size, the VG text the pool's new extents", () => {
+    expect(result.code, result.stderr).toBe(0);
+    const r = JSON.parse(result.stdout);
+    expect(r).toMatchObject({ old_nr_blocks: 1024, new_nr_blocks: 192, from_extents: 16, to_extents: 3, seqno: 15, metadata_areas: 1, already_shrunk: false });
+    expect(r.moved_blocks).toBeGreaterThan(0);
+    expect(r.freed).toEqual([{ pv: 'pv0', start: 4, count: 13 }]);
+    expect(picture(shrunk)).toEqual(kernelPicture);
+    const ls = dmthin('lvm', 'ls', shrunk, '--json');
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('"seqno": 15');
+  });
+
+  it.skipIf(skipReason(tpt09 !== undefined && tpt11 !== undefined, 'thin_check 0.9 or 1.1 missing: the shrunk metadata LV is not checked'))(
+    'both thin_checks accept the metadata LV, and thin_dump says nr_data_blocks 192 (tpt #322)',
+    () => {
+      const meta = metadataOf(shrunk);
+      for (const v of ['0.9', '1.1'] as const) expect(oracle(v, 'thin_check', [meta]).code, `thin_check ${v}`).toBe(0);
+      expect(oracle('1.1', 'thin_dump', [meta]).stdout).toMatch(/nr_data_blocks="192"/);
+    },
+  );
+
+  it.skipIf(skipReason(pvck !== undefined, 'lvm2 (pvck) is not installed: the VG text is not read back by lvm2'))(
+    "lvm2's pvck reads the new text, its checksum good: the pool and its data LV at 3 extents",
+    () => {
+      const r = runTool(pvck as string, ['--dump', 'metadata', shrunk]);
+      expect(r.stdout).toMatch(/# vgname vgfs seqno 15/);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/CHECK/);
+    },
+  );
+
+  // lvm2 reads a PV only as a block device: a loop device over the image (no device-mapper needed to list it).
+  const loop = lvmBin && process.getuid?.() === 0 ? spawnSync('losetup', ['-f', '--show', '-r', shrunk], { encoding: 'utf8' }) : undefined;
+  const loopDev = loop?.status === 0 ? loop.stdout.trim() : undefined;
+  afterAll(() => {
+    if (loopDev) spawnSync('losetup', ['-d', loopDev]);
+  });
+  it.skipIf(
+    skipReason(
+      loopDev !== undefined,
+      `lvm2 cannot read the image: ${lvmBin ? (loop ? `losetup failed: ${loop.stderr?.trim()}` : 'not root') : 'lvm2 is not installed'}`,
+    ),
+  )("lvm2's lvs and pvs read the shrunk VG: the pool 12 MiB, its 13 extents free on the PV", () => {
+    const config = 'devices { obtain_device_list_from_udev = 0 } backup { backup = 0 archive = 0 }';
+    const lvs = runTool(lvmBin as string, [
+      'lvs',
+      '--devices',
+      loopDev as string,
+      '--config',
+      config,
+      '--noheadings',
+      '--units',
+      'b',
+      '--nosuffix',
+      '-a',
+      '-o',
+      'lv_name,lv_size',
+      'vgfs',
+    ]);
+    expect(lvs.code, lvs.stderr).toBe(0);
+    const sizes = Object.fromEntries(
+      lvs.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)),
+    );
+    expect(sizes.pool).toBe('12582912');
+    expect(sizes['[pool_tdata]']).toBe('12582912');
+    const pvs = runTool(lvmBin as string, [
+      'pvs',
+      '--devices',
+      loopDev as string,
+      '--config',
+      config,
+      '--noheadings',
+      '--units',
+      'b',
+      '--nosuffix',
+      '-o',
+      'pv_free',
+    ]);
+    expect(pvs.code, pvs.stderr).toBe(0);
+    // 19 extents: pmspare 1, tdata 3, tmeta 1 taken; was 2 free before the 13 given back.
+    expect(Number(pvs.stdout.trim())).toBe(14 * 4194304);
+  });
+
+  it('run again: nothing to do, nothing written', () => {
+    const before = md5(readFileSync(shrunk));
+    const again = dmthin('lvm', 'shrink', shrunk, 'vgfs/pool', '--size', SIZE, '--forget-deleted');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/vgfs\/pool is already 192 data blocks \(12582912 bytes\): nothing to do/);
+    expect(md5(readFileSync(shrunk))).toBe(before);
+  });
+
+  describe('killed at any step', () => {
+    // Past the PV's metadata area (its first MiB: label, header, the text with its creation time), the bytes must be the uninterrupted run's.
+    const AREA = 1 << 20;
+    const points = ['copy:1', 'after-copy', 'metadata-write:3', 'before-superblock', 'after-superblock', 'before-vg-text'];
+    it.each(points)('at %s: the pool reads as before; the same command again finishes it as an uninterrupted run does', (point) => {
+      expect(result.code, result.stderr).toBe(0);
+      const pv = freshPv();
+      const killed = spawnSync(process.execPath, [cliPath, 'lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted'], {
+        env: { ...process.env, DMTHIN_FAULT: `shrink:${point}` },
+        encoding: 'utf8',
+      });
+      expect(killed.signal, `${point} was reached: ${killed.stderr}`).toBe('SIGKILL');
+      const check = dmthin('lvm', 'check', pv, 'vgfs/pool');
+      expect(check.code, check.stderr).toBe(0);
+      expect(picture(pv)).toEqual(kernelPicture);
+      const again = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted', '--json');
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ new_nr_blocks: 192, to_extents: 3, seqno: 15 });
+      expect(md5(readFileSync(pv).subarray(AREA))).toBe(md5(readFileSync(shrunk).subarray(AREA)));
+      expect(picture(pv)).toEqual(kernelPicture);
+    });
+  });
+});
