@@ -2,7 +2,9 @@
  * The doctors on pools the real kernel and lvm2 broke (in the VM harness
  * unless this host's kernel has dm-thin), one VM boot for every case
  * (guest/doctor.mjs): a mapping leaf destroyed under LVM, a transaction_id
- * mismatch made through LVM, metadata filled until the kernel ran out of it.
+ * mismatch made through LVM, metadata filled until the kernel ran out of it;
+ * and, sharing the boot, shrink: an LVM pool shrunk by `dmthin lvm shrink`
+ * and taken back by lvm2, a raw pool shrunk and loaded again through dmsetup.
  * The truth is what the guest measured itself: the leaf it overwrote (found
  * from the superblock and node bytes), the LV's bytes before, lvm2's and the
  * kernel's own answers. For each, the kit's plan is executed as written.
@@ -26,6 +28,7 @@ type Range = { offset: number; length: number };
 const lostBlock = (ranges: Range[], b: number): boolean => ranges.some((r) => b * BLOCK < r.offset + r.length && r.offset < (b + 1) * BLOCK);
 const codes = (report: any): string[] => report.problems.map((p: any) => p.code);
 // A finding of the plan's proving steps (fsck, pool doctor) is what they are there to show, not a failed step.
+const dataBlocksUsed = (status: string): number => Number(/ thin-pool \d+ \d+\/\d+ (\d+)\//.exec(status)?.[1]);
 const failures = (plan: any) => plan.ran.filter((r: any) => r.code !== undefined && r.code !== 0 && !/^(fsck|dmthin pool doctor) /.test(r.line));
 
 describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: ${reason}`))('the doctors on pools a real kernel and lvm2 broke', () => {
@@ -291,6 +294,51 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
       process.stderr.write(
         `exhausted pool after the plan: ${c.statusRepaired}; pool doctor then: exit ${c.liveAfter?.code} ${JSON.stringify(c.liveAfter?.report?.problems?.map((p: any) => p.code))}\n`,
       );
+    });
+  });
+
+  // Shrink shares this boot (guest/shrink-cases.mjs): its truth is the kernel's md5 of every device before, and lvm2 and the kernel taking the result.
+  describe('shrink on pools the kernel and lvm2 made', () => {
+    it('lvm shrink: refused while the pool runs; then lvm2 activates the smaller pool, every LV reads as before, fsck is clean, the extents are free', () => {
+      const c = o.lvmShrink;
+      expect(c.exception).toBeUndefined();
+      expect(c.setup.map((s: any) => s.code)).toEqual([0, 0, 0, 0, 0]);
+      expect(c.fill).toEqual([0, 0, 0]);
+      expect(c.refusedActive.code).toBe(1);
+      expect(c.refusedActive.stderr).toMatch(/the kernel runs pool vgsh\/pool from these disks \(vgsh-pool-tpool\).*vgchange -an vgsh/);
+      expect(c.dryTooSmall.stderr).toMatch(/in whole 4194304-byte extents: \d+ data blocks/);
+      expect(c.shrink.code, c.shrink.stderr).toBe(0);
+      const r = c.shrink.result;
+      // Removing gone emptied the pool's low blocks: keep's and its snapshot's blocks lay high and had to move.
+      expect(r.moved_blocks).toBeGreaterThan(0);
+      expect(r.new_nr_blocks).toBe(c.newBlocks);
+      expect(c.again.result).toMatchObject({ already_shrunk: true, from_extents: r.to_extents, to_extents: r.to_extents });
+      expect(c.activate.code, c.activate.stderr).toBe(0);
+      expect(c.activateSnapAfter.code, c.activateSnapAfter.stderr).toBe(0);
+      expect(c.after).toEqual(c.before);
+      expect(c.fsck.keep.code, c.fsck.keep.stdout).toBe(0);
+      expect(c.fsck.snap.code, c.fsck.snap.stdout).toBe(0);
+      // The kernel's own count of the pool's data blocks is the new size (tpt #322), with the same blocks in use.
+      expect(c.blocksAfter).toEqual({ used: c.blocksBefore.used, total: c.newBlocks });
+      expect(c.poolBytesAfter).toBe(c.newBlocks * 65536);
+      expect(c.tdataBytesAfter).toBe(c.newBlocks * 65536);
+      expect(c.pvFreeAfter - c.pvFreeBefore).toBe(c.poolBytesBefore - c.poolBytesAfter);
+      expect(c.writeAfter).toBe(0);
+      expect(dataBlocksUsed(c.statusAfterWrite)).toBeGreaterThan(c.blocksBefore.used);
+    });
+
+    it('shrink on a raw pool: the cut data file loads as the pool at its new length, both thin devices read as before, thin_check passes', () => {
+      const c = o.rawShrink;
+      expect(c.exception).toBeUndefined();
+      expect([...c.setup, ...c.snap, ...c.remove].map((s: any) => s.code)).toEqual(Array(11).fill(0));
+      expect(c.refusedActive.code).toBe(1);
+      expect(c.refusedActive.stderr).toMatch(/stands on it, so the pool may be active/);
+      expect(c.shrink.code, c.shrink.stderr).toBe(0);
+      expect(c.dataBytesAfter).toBe(c.newBlocks * 65536);
+      expect(c.thinCheck.code, c.thinCheck.stderr).toBe(0);
+      expect(c.load.map((s: any) => s.code)).toEqual([0, 0, 0]);
+      expect(c.blocksAfter).toEqual({ used: c.blocksBefore.used, total: c.newBlocks });
+      expect(c.after).toEqual(c.before);
     });
   });
 });

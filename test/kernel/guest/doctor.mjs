@@ -4,12 +4,14 @@
 // an admin would (each command line of report.json's plan, in order, with
 // nothing substituted but KIT). The truth is taken from the bytes, never from
 // dmthin: the superblock and btree nodes parsed here, sha256 of the LVs.
+// The shrink cases (guest/shrink-cases.mjs) share the boot and the helpers.
 // Records what it observed in WORK_DIR/observed.json (asserted by
 // test/kernel/doctor.test.ts). Usage: node doctor.mjs PROJECT_ROOT WORK_DIR
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { lvmShrinkCase, rawShrinkCase } from './shrink-cases.mjs';
 
 const [root, work] = process.argv.slice(2);
 mkdirSync(work, { recursive: true });
@@ -509,11 +511,17 @@ function afterFill(c, loop, t0) {
   return c;
 }
 
+// Shrink shares this boot and these helpers (guest/shrink-cases.mjs).
+const kit = { sh, dmthin, lvm, short, json, m, makePv, loopOf, field, num, since };
 for (const [name, fn] of [
   ['leaf', leafCase],
   ['tid', tidCase],
   ['exhaust', exhaustCase],
+  ['lvmShrink', (c) => lvmShrinkCase(c, kit)],
+  ['rawShrink', (c) => rawShrinkCase(c, kit)],
 ]) {
+  // DMTHIN_GUEST_CASES=a,b runs only those (a developer's rerun of one case; the test runs them all).
+  if (process.env.DMTHIN_GUEST_CASES && !process.env.DMTHIN_GUEST_CASES.split(',').includes(name)) continue;
   const t = Date.now();
   try {
     fn((obs[name] = {}));
@@ -526,7 +534,8 @@ for (const [name, fn] of [
 obs.seconds = since(obs.started);
 writeFileSync(f('observed.json'), JSON.stringify(obs));
 // A case that threw left its VG active and its loop attached: take them down (already gone ones just fail).
-for (const vg of ['vgdr', 'vgtx', 'vgmx']) lvm('vgchange', '-an', vg);
+for (const vg of ['vgdr', 'vgtx', 'vgmx', 'vgsh']) lvm('vgchange', '-an', vg);
+for (const d of ['rsh3', 'rsh2', 'rsh1', 'rshpool']) sh(['dmsetup', 'remove', d]);
 for (const l of new Set(loops)) {
   // Only while it still shows one of this run's files (a number detached earlier may be another's now).
   if (sh(['losetup', '-n', '-O', 'BACK-FILE', l]).stdout.trim().startsWith(mem)) sh(['losetup', '-d', l]);
