@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { BLOCK_SIZE } from '../format/checksum.js';
 import { filesSource } from '../thin/pool-source.js';
 import { resizeMetadata } from '../thin/resize/resize-metadata.js';
 import { announce } from './json.js';
@@ -29,7 +30,11 @@ export function registerResize(metadata: Command): void {
         if (!o.quiet)
           announce(
             o.json,
-            `resized: ${r.nrDevices} devices, ${r.nrMappings} mappings from ${r.fromNrBlocks} into ${r.metadataNrBlocks} metadata blocks of ${o.output} (${r.metadataBlocksUsed} used)`,
+            `resized: ${r.nrDevices} devices, ${r.nrMappings} mappings from ${r.fromNrBlocks} into ${r.metadataNrBlocks} metadata blocks of ${o.output} (${r.metadataBlocksUsed} used)${
+              r.unusedBytes >= BLOCK_SIZE
+                ? `; the kernel uses at most ${r.metadataNrBlocks} metadata blocks (${r.metadataNrBlocks * BLOCK_SIZE} bytes): the last ${r.unusedBytes} bytes of ${o.output} stay unused`
+                : ''
+            }`,
             { ...r },
             process.stderr,
           );

@@ -92,6 +92,17 @@ describe('refusals leave the output as it was', () => {
     untouched(out, () => resizeMetadata(filesSource(input), out), /holds a metadata snapshot \(block \d+\).*release_metadata_snap/);
   });
 
+  it("a file that is not pool metadata (a pool's data given as -i) is named as such, not sent to the doctor", () => {
+    const input = tmp.path('not-metadata.bin');
+    writeFileSync(input, Buffer.alloc(1 << 20, 0x5a));
+    const out = output(16 << 20);
+    untouched(
+      out,
+      () => resizeMetadata(filesSource(input), out),
+      /not-metadata\.bin is not pool metadata: block 0 holds no thin superblock \(magic 27022010\)/,
+    );
+  });
+
   it('metadata check finds errors in, and metadata marked needs_check', () => {
     const input = fixture('recovery-a');
     const md = Metadata.open(input);

@@ -19,7 +19,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { UsageError, must } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
-import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
+import { NEEDS_CHECK_FLAG, SUPERBLOCK_MAGIC, hasSuperblockMagic } from '../../format/superblock.js';
+import { BlockReader } from '../../io/block-reader.js';
+import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { check } from '../check/check.js';
 import { dump } from '../dump/dump.js';
 import type { Metadata } from '../metadata.js';
@@ -29,6 +31,8 @@ import { type BuildResult, MetadataBuilder, MetadataTooSmallError } from '../res
 export interface ResizeResult extends BuildResult {
   /** The input's metadata blocks (its superblock's metadata_nr_blocks). */
   fromNrBlocks: number;
+  /** Bytes of the output past the metadata's last block: the kernel never uses more than MAX_METADATA_BLOCKS (about 16 GiB). */
+  unusedBytes: number;
 }
 
 /** Puts the metadata of `source` into `output` (an existing file or device whose size is the new metadata size). */
@@ -38,10 +42,15 @@ export function resizeMetadata(source: PoolSource, output: string): ResizeResult
     throw new UsageError(`the kernel runs ${source.name} (${source.running}): its metadata changes while it is read; deactivate the pool first`);
   const checked = check(source.metadata);
   const fatal = checked.findings.filter((f) => f.severity === 'fatal');
-  if (!checked.ok || fatal.length > 0)
+  if (!checked.ok || fatal.length > 0) {
+    if (!superblockMagicAt0(source.metadata))
+      throw new UsageError(
+        `${name} is not pool metadata: block 0 holds no thin superblock (magic ${SUPERBLOCK_MAGIC}); give the pool's metadata device or file. If it is the metadata and its superblock was destroyed, run ${source.doctorCommand ?? `dmthin doctor --metadata ${name}`}`,
+      );
     throw new UsageError(
       `${name} has errors (${fatal.length ? fatal[0].message : 'check failed'}${fatal.length > 1 ? `, and ${fatal.length - 1} more` : ''}): a resize would carry them over; run ${source.doctorCommand ?? `dmthin doctor --metadata ${name}`} first`,
     );
+  }
   const md = openMetadata(source);
   try {
     const sb = md.superblock;
@@ -49,13 +58,17 @@ export function resizeMetadata(source: PoolSource, output: string): ResizeResult
       throw new UsageError(`${name} is marked needs_check: the kernel found a fault; run ${source.doctorCommand ?? `dmthin doctor --metadata ${name}`} first`);
     if (sb.heldRoot !== 0)
       throw new UsageError(
-        `${name} holds a metadata snapshot (block ${sb.heldRoot}), which a rebuilt copy cannot keep: release it first (dmsetup message POOL 0 release_metadata_snap)`,
+        `${name} holds a metadata snapshot (block ${sb.heldRoot}), which a rebuilt copy cannot keep: release it first: with the pool active (lvchange -ay VG/POOL, or dmsetup create), dmsetup message POOL 0 release_metadata_snap (the -tpool device under LVM), then deactivate it; nothing releases it offline, and a backup that took it may still be reading it`,
       );
     const builder = MetadataBuilder.create(output, source.files, sb.metadataNrBlocks * BLOCK_SIZE);
     try {
       refuseNonEmpty(output);
       dump(md, builder);
-      return { ...must(builder.built, 'what end() built'), fromNrBlocks: sb.metadataNrBlocks };
+      const built = must(builder.built, 'what end() built');
+      const out = new FileSource(output, 'metadata output');
+      const outBytes = out.size;
+      out.close();
+      return { ...built, fromNrBlocks: sb.metadataNrBlocks, unusedBytes: Math.max(0, outBytes - built.metadataNrBlocks * BLOCK_SIZE) };
     } catch (e) {
       if (!(e instanceof MetadataTooSmallError)) throw e;
       const least = smallestNrBlocks(md);
@@ -67,6 +80,20 @@ export function resizeMetadata(source: PoolSource, output: string): ResizeResult
     }
   } finally {
     md.close();
+  }
+}
+
+/** Whether block 0 of `metadata` carries the thin superblock's magic (false when it cannot be read). */
+function superblockMagicAt0(metadata: string | ByteSource): boolean {
+  try {
+    const reader = new BlockReader(metadata);
+    try {
+      return reader.nrBlocks > 0 && hasSuperblockMagic(reader.read(0));
+    } finally {
+      reader.close();
+    }
+  } catch {
+    return false;
   }
 }
 

@@ -225,7 +225,7 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
     }
     if (sb.heldRoot !== 0) {
       throw new UsageError(
-        `${metadataName} holds a metadata snapshot (held_root ${sb.heldRoot}), which the rewrite would lose: release it first (dmsetup message POOL 0 release_metadata_snap)`,
+        `${metadataName} holds a metadata snapshot (held_root ${sb.heldRoot}), which the rewrite would lose: release it first: with the pool active (lvchange -ay VG/POOL, or dmsetup create), dmsetup message POOL 0 release_metadata_snap (the -tpool device under LVM), then deactivate it; nothing releases it offline, and a backup that took it may still be reading it`,
       );
     }
     const checked = check(io.metadata);
@@ -261,7 +261,7 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
     const needed = metadataBlocksNeeded(plan, sb.metadataNrBlocks);
     if (needed > free.length) {
       throw new UsageError(
-        `${metadataName} has ${free.length} free metadata blocks, and the rewritten metadata needs up to ${needed} beside the committed one: grow it first (\`dmthin metadata resize\`, or lvextend --poolmetadatasize)`,
+        `${metadataName} has ${free.length} free metadata blocks, and the rewritten metadata needs up to ${needed} beside the committed one: grow it first to at least ${(sb.metadataNrBlocks - free.length + needed) * 4096} bytes (\`dmthin metadata resize -i ${metadataName} -o NEW\` with NEW that size or more, or lvextend --poolmetadatasize)`,
       );
     }
     const result: ShrinkResult = {
