@@ -1,7 +1,9 @@
 /**
  * The live driver on a real kernel (in the VM harness unless this host's
  * kernel has dm-thin): the seed's operations, status fields, a live dump,
- * and failure injection showing that nothing leaks.
+ * and failure injection showing that nothing leaks. One VM boot serves the
+ * kernel checks that need no lvm2 of the doctor's: LVM running dmthin as its
+ * thin tools, the nightly backup, the live Docker move and the walkthrough.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
@@ -12,6 +14,8 @@ import { join } from 'node:path';
 import { cliPath, dmthin } from '../support/cli.js';
 import { skipReason } from '../support/env.js';
 import { kernelUnavailableReason, runScenario, type ScenarioRun } from './support.js';
+import { dockerLiveCases } from './docker-live-cases.js';
+import { walkthroughCases } from './walkthrough-cases.js';
 
 const reason = kernelUnavailableReason();
 let run: ScenarioRun;
@@ -23,7 +27,7 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
     run = await runScenario('driver-scenario.mjs', 900_000);
     scratchDir = run.scratch;
     o = run.observed;
-    process.stderr.write(`kernel scenario ran on the ${run.where} in ${run.seconds.toFixed(1)} s\n`);
+    process.stderr.write(`kernel scenario ran on the ${run.where} in ${run.seconds.toFixed(1)} s (parts: ${JSON.stringify(o.partSeconds)})\n`);
     if (o.exception) throw new Error(`the scenario threw: ${o.exception}\n${run.output.slice(-2000)}`);
   }, 960_000);
 
@@ -351,4 +355,20 @@ describe.skipIf(skipReason(reason === undefined, `kernel driver tests: ${reason}
       expect(x.sigterm.left).toEqual([]);
     });
   });
+
+  // Sharing this boot (guest/driver-scenario.mjs runs each part after the driver's own).
+  describe("the seed's live Docker move, made safe", () => {
+    dockerLiveCases(() => part('dockerLive'));
+  });
+
+  describe('the seed walkthrough on a real kernel', () => {
+    walkthroughCases(() => part('walkthrough'));
+  });
 });
+
+/** A part the driver's boot ran, or the reason it did not. */
+function part(key: string): any {
+  const x = o[key];
+  if (!x || x.exception) throw new Error(`${key} in the driver's boot: ${x?.exception ?? 'not run'}`);
+  return x;
+}

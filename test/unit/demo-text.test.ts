@@ -1,6 +1,6 @@
 /**
  * The demo names what it hands the kernel (issue 22, item 7). The
- * walkthrough itself needs a kernel (test/kernel/walkthrough.test.ts); here,
+ * walkthrough itself needs a kernel (test/kernel/walkthrough-cases.ts, in the driver test's boot); here,
  * without one: the dmsetup lines it prints, against the kernel's own syntax
  * (Documentation/admin-guide/device-mapper/thin-provisioning.rst: "dmsetup
  * message /dev/mapper/pool 0 "create_thin 0"", the thin-pool and thin
