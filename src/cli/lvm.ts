@@ -35,6 +35,7 @@ import { announce, printJson } from './json.js';
 import { formatDamagedExport, holdsText, lostLine } from './lost.js';
 import type { LostHolds } from '../thin/lost-holds.js';
 import { run } from './run.js';
+import { LVM_RESIZE_DESCRIPTION, resizeAction, resizeOptions } from './metadata-resize.js';
 import { registerLvm as registerLvmShrink } from './shrink.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
@@ -419,6 +420,13 @@ const POOL_VERBS: PoolVerb[] = [
       }
       return repairAction(source, o);
     },
+  },
+  {
+    name: 'metadata-resize',
+    summary: "put a pool's metadata from the images into a larger or smaller metadata device, as dmthin metadata resize",
+    description: LVM_RESIZE_DESCRIPTION,
+    options: resizeOptions,
+    action: resizeAction,
   },
   {
     name: 'report',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BLOCK_SIZE } from '../format/checksum.js';
-import { filesSource } from '../thin/pool-source.js';
+import { type PoolSource, filesSource } from '../thin/pool-source.js';
 import { resizeMetadata } from '../thin/resize/resize-metadata.js';
 import { announce } from './json.js';
 import { run } from './run.js';
@@ -24,21 +24,42 @@ export function registerResize(metadata: Command): void {
     .requiredOption('-o, --output <metadata>', 'metadata file or device to write, of the new size (not in use by the kernel)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print what was written as one JSON object')
-    .action((o: { input: string; output: string; quiet?: boolean; json?: boolean }) =>
-      run(() => {
-        const r = resizeMetadata(filesSource(o.input), o.output);
-        if (!o.quiet)
-          announce(
-            o.json,
-            `resized: ${r.nrDevices} devices, ${r.nrMappings} mappings from ${r.fromNrBlocks} into ${r.metadataNrBlocks} metadata blocks of ${o.output} (${r.metadataBlocksUsed} used)${
-              r.unusedBytes >= BLOCK_SIZE
-                ? `; the kernel uses at most ${r.metadataNrBlocks} metadata blocks (${r.metadataNrBlocks * BLOCK_SIZE} bytes): the last ${r.unusedBytes} bytes of ${o.output} stay unused`
-                : ''
-            }`,
-            { ...r },
-            process.stderr,
-          );
-        return 0;
-      }),
+    .action((o: ResizeFlags & { input: string }) => run(() => resizeAction(filesSource(o.input), o)));
+}
+
+export interface ResizeFlags {
+  input?: string;
+  output: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export const LVM_RESIZE_DESCRIPTION = [
+  'Puts the metadata of pool VG/POOL, read from the images, into OUTPUT, a metadata device of another size, as `dmthin metadata resize`: for a pool that ran out of metadata space beyond what lvextend --poolmetadatasize can give in place, or whose metadata LV is far too large. The images are only read.',
+  "OUTPUT must exist with the new size: on the host, a new LV (lvcreate -an -L SIZE -n newmeta VG), or a file (truncate -s SIZE). Then, with the pool inactive, swap it in: lvconvert --thinpool VG/POOL --poolmetadata VG/newmeta (the old metadata is left in newmeta's place: keep it until the pool is proven). Refused with nothing written: metadata with errors or needs_check (dmthin lvm doctor first), a held metadata snapshot, a pool the kernel runs, an OUTPUT too small (the smallest size is said).",
+  'Exit status: 0 written, 1 refused or failed (nothing written), 2 bad arguments.',
+].join('\n\n');
+
+/** The lvm form's options: the pool comes from the images. */
+export function resizeOptions(c: Command): Command {
+  return c
+    .requiredOption('-o, --output <metadata>', 'metadata file or device to write, of the new size (not in use by the kernel)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print what was written as one JSON object');
+}
+
+export function resizeAction(source: PoolSource, o: ResizeFlags): number {
+  const r = resizeMetadata(source, o.output);
+  if (!o.quiet)
+    announce(
+      o.json,
+      `resized: ${r.nrDevices} devices, ${r.nrMappings} mappings from ${r.fromNrBlocks} into ${r.metadataNrBlocks} metadata blocks of ${o.output} (${r.metadataBlocksUsed} used)${
+        r.unusedBytes >= BLOCK_SIZE
+          ? `; the kernel uses at most ${r.metadataNrBlocks} metadata blocks (${r.metadataNrBlocks * BLOCK_SIZE} bytes): the last ${r.unusedBytes} bytes of ${o.output} stay unused`
+          : ''
+      }`,
+      { ...r },
+      process.stderr,
     );
+  return 0;
 }
