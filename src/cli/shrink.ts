@@ -92,13 +92,18 @@ function lvmSummary(r: LvmShrinkResult): string {
   const sizes = `${r.oldNrBlocks} -> ${r.newNrBlocks} data blocks (${r.oldNrBlocks * bytes} -> ${r.newNrBlocks * bytes} bytes)`;
   const freed = r.freed.map((f) => `${f.count} extents of ${printable(f.pv)} from extent ${f.start}`).join(', ');
   const text = `the data LV ${r.fromExtents} -> ${r.toExtents} extents (${freed} free in the VG)`;
-  if (r.fromExtents === r.toExtents) lines.push(`${name} is already ${r.newNrBlocks} data blocks (${r.newNrBlocks * bytes} bytes): nothing to do`);
+  if (r.fromExtents === r.toExtents)
+    lines.push(
+      r.metadataAreas > 0
+        ? `${name} is already ${r.newNrBlocks} data blocks (${r.newNrBlocks * bytes} bytes); VG text seqno ${r.seqno ?? 'as committed'} ${r.dryRun ? 'would be' : 'was'} written into ${r.metadataAreas} metadata areas an interrupted run left at the old text`
+        : `${name} is already ${r.newNrBlocks} data blocks (${r.newNrBlocks * bytes} bytes): nothing to do`,
+    );
   else if (r.dryRun) {
     const eta = r.estimatedSeconds === undefined ? '' : `, about ${r.estimatedSeconds.toFixed(1)} s at ${Math.round((r.copyRate ?? 0) / 2 ** 20)} MiB/s read`;
     if (r.alreadyShrunk) lines.push(`${name}'s metadata already says ${r.newNrBlocks} data blocks: nothing would move`);
     else
       lines.push(
-        `would shrink ${name} ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size ${r.minNrBlocks} blocks (--size ${r.minNrBlocks * bytes})`,
+        `would shrink ${name} ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size --size ${r.minSizeBytes ?? r.minNrBlocks * bytes} (${(r.minSizeBytes ?? r.minNrBlocks * bytes) / bytes} data blocks)`,
       );
     lines.push(`the VG text would follow into ${r.metadataAreas} metadata areas: ${text}`);
   } else {
@@ -145,7 +150,7 @@ function summary(r: ShrinkResult, o: ShrinkFlags): string {
         ? ''
         : `, about ${r.estimatedSeconds.toFixed(1)} s at ${Math.round((r.copyRate ?? 0) / 2 ** 20)} MiB/s read from ${o.data}`;
     lines.push(
-      `would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size ${r.minNrBlocks} blocks (--size ${r.minNrBlocks * bytes})`,
+      `would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size --size ${r.minNrBlocks * bytes} (${r.minNrBlocks} data blocks)`,
     );
   } else lines.push(`shrunk ${sizes}: moved ${r.movedBlocks} blocks (${r.movedBytes} bytes); metadata rewritten in ${r.metadataBlocksUsed} blocks`);
   if (r.dataLeftLonger !== undefined)

@@ -110,7 +110,7 @@ const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 /**
  * VG `vgName`'s text (`text`, as committed) with pool `pool`'s data cut to
  * `dataBlocks` data blocks. Refused, one line: a size that is not a whole
- * number of extents (the nearest sizes that are, in data blocks), not
+ * number of extents (the nearest sizes that are, as --size values), not
  * smaller than the pool's, or zero; a pool whose data LV is not on PVs
  * (striped or linear segments) or whose cut would leave a striped segment
  * with unequal stripes.
@@ -142,9 +142,9 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
   const sectors = dataBlocks * blockSectors;
   if (sectors % unit !== 0) {
     const lower = Math.floor(sectors / unit) * unit;
-    const sizes = [lower, lower + unit].filter((s) => s > 0).map((s) => `${s / blockSectors}`);
+    const sizes = [lower, lower + unit].filter((s) => s > 0).map((s) => sizeWords(s / blockSectors, blockSectors));
     throw new ArgumentError(
-      `${dataBlocks} data blocks of ${blockSectors * 512} bytes is not a whole number of VG ${printable(vgName)}'s ${extentSectors * 512}-byte extents: the nearest sizes that are: ${sizes.join(' or ')} data blocks`,
+      `${dataBlocks} data blocks of ${blockSectors * 512} bytes is not a whole number of VG ${printable(vgName)}'s ${extentSectors * 512}-byte extents: the nearest sizes that are: ${sizes.join(' or ')}`,
     );
   }
   const toExtents = sectors / extentSectors;
@@ -182,7 +182,7 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
     const stripes = seg.areas.length;
     if (keep % stripes !== 0)
       throw new ArgumentError(
-        `${seg.where} is striped over ${stripes} PVs: ${keep} of its extents cannot be split evenly among them; the nearest sizes that can: ${nearestStriped(start, stripes, keep, extentSectors, blockSectors)} data blocks`,
+        `pool ${printable(pool)}'s data LV ${printable(dataName)} is striped over ${stripes} PVs from its extent ${start}: ${keep} of those extents cannot be split evenly among them; the nearest sizes that can: ${nearestStriped(start, stripes, keep, extentSectors, blockSectors)}`,
       );
     for (const a of seg.areas) freed.push({ pv: must(a.pv, 'a PV area'), start: a.start + keep / stripes, count: (count.value - keep) / stripes });
     if (keep === 0) removed.push(s);
@@ -226,7 +226,13 @@ function nearestStriped(start: number, stripes: number, keep: number, extentSect
   return [lower, lower + stripes]
     .map((k) => ((start + k) * extentSectors) / blockSectors)
     .filter((b) => b > 0 && Number.isInteger(b))
+    .map((b) => sizeWords(b, blockSectors))
     .join(' or ');
+}
+
+/** A size as the user gives it and as the pool counts it: "--size 4194304 (64 data blocks)". */
+function sizeWords(blocks: number, blockSectors: number): string {
+  return `--size ${blocks * blockSectors * 512} (${blocks} data blocks)`;
 }
 
 /** `vg` with `dataName` cut to `toExtents` and `pool`'s segment as long, at the next seqno. */

@@ -47,7 +47,7 @@ export interface LvmShrinkResult extends ShrinkResult {
   freed: FreedExtents[];
   /** The VG text's seqno written (absent on a dry run, or when the text already said the size). */
   seqno?: number;
-  /** Metadata areas the text was written into (or, dry run, would be). */
+  /** Metadata areas the text was written into (or, dry run, would be); when the pool was already that size, the areas an interrupted write had left at the old text. */
   metadataAreas: number;
 }
 
@@ -88,16 +88,48 @@ export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string,
           throw new UsageError(
             `pool ${printable(pool.name)}'s data LV is already ${lvBlocks} data blocks, but its metadata says ${r.oldNrBlocks}: the pool would not activate (the kernel refuses a data device smaller than its metadata says); run dmthin lvm doctor`,
           );
-        return { ...r, dryRun: options.dryRun === true, ...base, fromExtents, toExtents: fromExtents, freed: [], metadataAreas: 0 };
+        // A text write stopped between two PVs' areas leaves some at the old seqno: finish it (only the areas that lack the newest text are written).
+        const finish = writeVgText(opened, pool.vg, assembled.text, { checkOnly: options.dryRun, running: options.runningVg });
+        const areas = finish.written.length;
+        return {
+          ...r,
+          dryRun: options.dryRun === true,
+          ...base,
+          fromExtents,
+          toExtents: fromExtents,
+          freed: [],
+          metadataAreas: areas,
+          seqno: areas ? finish.seqno : undefined,
+        };
       }
       const cut = cutPoolData(assembled.text, pool.vg, pool.pool, newNrBlocks);
       // Every refusal the text's write would make, before a block moves.
       const planned = writeVgText(opened, pool.vg, cut.text, { checkOnly: true, running: options.runningVg });
       const paths = opened.paths.join(' ');
+      // The sizes the pool may take: whole extents, and equal stripes where its data LV is striped (cutPoolData refuses the rest).
+      const roundUp = (blocks: number): number => {
+        for (let k = Math.ceil(blocks / cut.unitBlocks) * cut.unitBlocks; k < lvBlocks; k += cut.unitBlocks) {
+          try {
+            cutPoolData(assembled.text, pool.vg, pool.pool, k);
+            return k;
+          } catch (e) {
+            if (!(e instanceof UsageError)) throw e;
+          }
+        }
+        return lvBlocks;
+      };
+      const striped = (assembled.vg.lvs.get(data.lv)?.segments ?? []).some((g) => g.areas.length > 1);
+      const removed = opened.history().deleted.filter((d) => d.vg === pool.vg && d.pool === pool.pool);
       const r = shrinkPool(io, sizeBytes, {
         ...options,
-        sizeUnit: { blocks: cut.unitBlocks, what: `${extentBytes}-byte extents` },
-        bringBack: `dmthin lvm ls --deleted ${paths} ${vgPool} names them by LV; dmthin lvm export --deleted ${paths} VG/LV -o FILE brings one back; docs/recovery.md`,
+        sizeUnit: { roundUp, what: `whole ${extentBytes}-byte extents${striped ? ', split evenly among the stripes' : ''}` },
+        deletedWords: {
+          nameOf: (id) => {
+            const lv = removed.find((d) => d.deviceId === id);
+            return lv ? `removed LV ${printable(pool.vg)}/${printable(lv.name)}` : undefined;
+          },
+          bringBack: `dmthin lvm export --deleted ${paths} VG/LV -o FILE brings one back by its name; dmthin lvm ls --deleted ${paths} lists them; docs/recovery.md`,
+        },
       });
       const shape = { ...base, fromExtents: cut.fromExtents, toExtents: cut.toExtents, freed: cut.freed, metadataAreas: planned.written.length };
       if (r.dryRun) return { ...r, ...shape };

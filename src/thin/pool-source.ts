@@ -14,6 +14,9 @@
  * try { console.log(md.devices().length); } finally { md.close(); src.close(); }
  * ```
  */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { ArgumentError } from '../errors.js';
+import { FOREIGN_HEAD_BYTES, foreignContent } from '../format/foreign.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { Metadata, type OpenOptions } from './metadata.js';
 
@@ -48,8 +51,13 @@ export interface PoolSource {
   close(): void;
 }
 
-/** Metadata (and data) files or devices named by the user: nothing is opened until a reader opens it. */
+/**
+ * Metadata (and data) files or devices named by the user: nothing is opened
+ * until a reader opens it, but for a look at the metadata's first 8 KiB
+ * that refuses a PV, a disk or a filesystem given in its place.
+ */
 export function filesSource(metadata: string, data?: string): PoolSource {
+  refuseForeign(metadata, 'metadata');
   return {
     kind: 'files',
     name: metadata,
@@ -75,4 +83,30 @@ export function openMetadata(source: PoolSource, options: OpenOptions = {}): Met
 /** The name a message gives the metadata itself: its path, or the ByteSource's name. */
 export function metadataName(source: PoolSource): string {
   return typeof source.metadata === 'string' ? source.metadata : source.metadata.name;
+}
+
+/**
+ * Refuses a file given as pool metadata that plainly holds something else
+ * (an LVM PV, a partitioned disk, a filesystem: format/foreign.ts), naming
+ * it and the command that reads it. A file that cannot be opened is left
+ * to the reader, which says why.
+ */
+export function refuseForeign(path: string, option: string): void {
+  let head: Uint8Array;
+  try {
+    // Only a file or a disk: opening a FIFO would wait for a writer.
+    const st = statSync(path);
+    if (!st.isFile() && !st.isBlockDevice()) return;
+    const fd = openSync(path, 'r');
+    try {
+      head = new Uint8Array(FOREIGN_HEAD_BYTES);
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return;
+  }
+  const what = foreignContent(head, path);
+  if (what) throw new ArgumentError(`${option} ${path} is not pool metadata: it is ${what}`);
 }

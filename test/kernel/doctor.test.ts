@@ -306,7 +306,7 @@ describe.skipIf(skipReason(reason === undefined, `doctor on kernel-made damage: 
       expect(c.fill).toEqual([0, 0, 0]);
       expect(c.refusedActive.code).toBe(1);
       expect(c.refusedActive.stderr).toMatch(/the kernel runs pool vgsh\/pool from these disks \(vgsh-pool-tpool\).*vgchange -an vgsh/);
-      expect(c.dryTooSmall.stderr).toMatch(/in whole 4194304-byte extents: \d+ data blocks/);
+      expect(c.dryTooSmall.stderr).toMatch(/in whole 4194304-byte extents: --size \d+ \(\d+ data blocks\)/);
       expect(c.shrink.code, c.shrink.stderr).toBe(0);
       const r = c.shrink.result;
       // Removing gone emptied the pool's low blocks: keep's and its snapshot's blocks lay high and had to move.

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lvmShrink } from '../../src/lvm/shrink-pool.js';
@@ -70,12 +70,12 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     const extents = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '13m', '--forget-deleted');
     expect(extents.code).toBe(2);
     expect(extents.stderr).toMatch(
-      /208 data blocks of 65536 bytes is not a whole number of VG vgfs's 4194304-byte extents: the nearest sizes that are: 192 or 256 data blocks/,
+      /208 data blocks of 65536 bytes is not a whole number of VG vgfs's 4194304-byte extents: the nearest sizes that are: --size 12582912 \(192 data blocks\) or --size 16777216 \(256 data blocks\)/,
     );
     const small = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '8m', '--forget-deleted');
     expect(small.code).toBe(1);
     expect(small.stderr).toMatch(
-      /smallest size that fits is 190 data blocks \(12451840 bytes\); in whole 4194304-byte extents: 192 data blocks \(12582912 bytes\)/,
+      /smallest size that fits is 190 data blocks \(12451840 bytes\); in whole 4194304-byte extents: --size 12582912 \(192 data blocks\)/,
     );
     const large = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '128m', '--forget-deleted');
     expect(large.code).toBe(1);
@@ -83,14 +83,22 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     const deleted = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE);
     expect(deleted.code).toBe(1);
     expect(deleted.stderr).toMatch(
-      /1 deleted thin device can still be brought back: thin 1 \(88 blocks\).*dmthin lvm ls --deleted .* vgfs\/pool names them by LV; dmthin lvm export --deleted/,
+      /1 deleted thin device can still be brought back: thin 1 \(removed LV vgfs\/gone\), 88 blocks; .*dmthin lvm export --deleted \S+ VG\/LV -o FILE brings one back by its name/,
     );
     const twice = dmthin('lvm', 'shrink', pv, pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted');
     expect(twice.code).not.toBe(0);
     expect(twice.stderr).toMatch(/same image, given twice|copies of one PV/);
     const dry = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted', '--dry-run', '--json');
     expect(dry.code, dry.stderr).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, old_nr_blocks: 1024, new_nr_blocks: 192, used_blocks: 190, from_extents: 16, to_extents: 3 });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      min_size_bytes: 12582912,
+      dry_run: true,
+      old_nr_blocks: 1024,
+      new_nr_blocks: 192,
+      used_blocks: 190,
+      from_extents: 16,
+      to_extents: 3,
+    });
     expect(md5(readFileSync(pv))).toBe(before);
   });
 
@@ -232,13 +240,62 @@ describe('dmthin lvm metadata-resize', () => {
       const out = s.path('resized.meta');
       writeFileSync(out, '');
       truncateSync(out, 16 << 20);
-      const r = dmthin('lvm', 'metadata-resize', pv, 'vgfs/pool', '-o', out, '--json');
+      const r = dmthin('lvm', 'metadata-resize', pv, 'vgfs/pool', '-o', out, '--json', '--forget-deleted');
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stderr)).toMatchObject({ from_nr_blocks: 1024, metadata_nr_blocks: 4096 });
+      expect(JSON.parse(r.stdout)).toMatchObject({ from_nr_blocks: 1024, metadata_nr_blocks: 4096 });
       for (const v of ['0.9', '1.1'] as const) expect(oracle(v, 'thin_check', [out]).code, `thin_check ${v}`).toBe(0);
       const dumpOf = (f: string): string => oracle('1.1', 'thin_dump', [f]).stdout;
       expect(dumpOf(out)).toBe(dumpOf(metadataOf(pv)));
       expect(md5(readFileSync(pv))).toBe(before);
     },
   );
+});
+
+describe('dmthin lvm shrink over two PVs (fixtures/lvm-striped: the pool data LV striped)', () => {
+  const pvs = (tag: string): string[] =>
+    [1, 2].map((i) => {
+      const p = s.path(`striped-${tag}-${i}.img`);
+      xzDecompress(join(projectRoot, 'fixtures', `lvm-striped-${i}.pv.xz`), p);
+      return p;
+    });
+  const AREA = 1 << 20;
+  const seqnoIn = (pv: string): number => {
+    const r = dmthin('lvm', 'history', pv, '--json');
+    return Math.max(
+      ...JSON.parse(r.stdout)
+        .versions.filter((v: any) => v.committed)
+        .map((v: any) => v.seqno),
+    );
+  };
+
+  it('names the smallest size that keeps the stripes equal, and takes it', () => {
+    const [a, b] = pvs('min');
+    const dry = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '4m', '--forget-deleted');
+    expect(dry.code).toBe(1);
+    const named = /split evenly among the stripes: --size (\d+) \((\d+) data blocks\)/.exec(dry.stderr);
+    expect(named, dry.stderr).not.toBeNull();
+    const r = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', String(named?.[1]), '--forget-deleted', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).new_nr_blocks).toBe(Number(named?.[2]));
+  });
+
+  it("a run stopped after one PV's text was written: the same command writes the other PV's, and only that", () => {
+    const [a, b] = pvs('stopped');
+    const oldArea = readFileSync(b).subarray(0, AREA);
+    const r = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '24m', '--forget-deleted');
+    expect(r.code, r.stderr).toBe(0);
+    // The second PV's metadata area as it was: its header never committed the new text.
+    const fd = openSync(b, 'r+');
+    writeSync(fd, oldArea, 0, AREA, 0);
+    closeSync(fd);
+    expect([seqnoIn(a), seqnoIn(b)]).toEqual([17, 16]);
+    const imageA = md5(readFileSync(a));
+    const again = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '24m', '--forget-deleted', '--json');
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ already_shrunk: true, metadata_areas: 1, seqno: 17 });
+    expect([seqnoIn(a), seqnoIn(b)]).toEqual([17, 17]);
+    expect(md5(readFileSync(a))).toBe(imageA);
+    const third = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '24m', '--forget-deleted');
+    expect(third.stdout).toMatch(/vgst\/pool is already 96 data blocks \(25165824 bytes\): nothing to do/);
+  });
 });

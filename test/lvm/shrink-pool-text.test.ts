@@ -138,9 +138,9 @@ describe('refusals', () => {
   const text = (): string => scanned([tmp.path('single.pv')], 'vgfx').text;
   it('a size that is not a whole number of extents, naming the nearest that are', () => {
     expect(() => cutPoolData(text(), 'vgfx', 'pool', 400)).toThrow(
-      /400 data blocks of 65536 bytes is not a whole number .*4194304-byte extents: .*384 or 448 data blocks/,
+      /400 data blocks of 65536 bytes is not a whole number .*4194304-byte extents: .*--size \d+ \(384 data blocks\) or --size \d+ \(448 data blocks\)/,
     );
-    expect(() => cutPoolData(text(), 'vgfx', 'pool', 10)).toThrow(/nearest sizes that are: 64 data blocks/);
+    expect(() => cutPoolData(text(), 'vgfx', 'pool', 10)).toThrow(/nearest sizes that are: --size 4194304 \(64 data blocks\)/);
   });
   it('a striped segment that would be left with unequal stripes', () => {
     // A fresh copy: the test above wrote a cut text into the first.
@@ -148,7 +148,9 @@ describe('refusals', () => {
       unpackStripedPvs((n) => tmp.path(`fresh-${n}`)),
       'vgst',
     ).text;
-    expect(() => cutPoolData(t, 'vgst', 'pool', 104)).toThrow(/striped over 2 PVs.*nearest sizes that can: 96 or 112 data blocks/);
+    expect(() => cutPoolData(t, 'vgst', 'pool', 104)).toThrow(
+      /striped over 2 PVs.*nearest sizes that can: --size \d+ \(96 data blocks\) or --size \d+ \(112 data blocks\)/,
+    );
   });
   it('a size not smaller than the pool, zero, and an LV that is no thin pool', () => {
     const a = scanned([single], 'vgfx');

@@ -69,10 +69,10 @@ describe('metadata resize puts the same metadata into another size', () => {
       }
     })();
     const exact = output(least * BLOCK_SIZE);
-    expect(resizeMetadata(filesSource(input), exact).metadataNrBlocks).toBe(least);
+    expect(resizeMetadata(filesSource(input), exact, { forgetDeleted: true }).metadataNrBlocks).toBe(least);
     if (haveTools) expectSameToTools(input, exact);
     const short = output((least - 1) * BLOCK_SIZE);
-    expect(() => resizeMetadata(filesSource(input), short)).toThrow(
+    expect(() => resizeMetadata(filesSource(input), short, { forgetDeleted: true })).toThrow(
       new RegExp(`holds ${least - 1} metadata blocks .*needs at least ${least} \\(${least * BLOCK_SIZE} bytes\\): nothing written`),
     );
     expect(readFileSync(short).every((b) => b === 0)).toBe(true);
@@ -101,6 +101,17 @@ describe('refusals leave the output as it was', () => {
       () => resizeMetadata(filesSource(input), out),
       /not-metadata\.bin is not pool metadata: block 0 holds no thin superblock \(magic 27022010\)/,
     );
+  });
+
+  it('deleted devices that can still be brought back (a copy cannot hold them): named, and written only with forgetDeleted', () => {
+    const input = fixture('recovery-a');
+    const out = output(16 << 20);
+    untouched(
+      out,
+      () => resizeMetadata(filesSource(input), out),
+      /deleted thin devices? can still be brought back: thin \d+, \d+ blocks.*a resized copy holds only the live devices.*--forget-deleted/,
+    );
+    expect(resizeMetadata(filesSource(input), out, { forgetDeleted: true }).metadataNrBlocks).toBe((16 << 20) / BLOCK_SIZE);
   });
 
   it('metadata check finds errors in, and metadata marked needs_check', () => {
@@ -142,10 +153,10 @@ describe('dmthin metadata resize on the command line', () => {
   it('exits 0 having written, 1 with one line when the output is too small, 2 when the output is the input', () => {
     const input = fixture('recovery-a');
     const out = output(2 << 20);
-    const ok = dmthin('metadata', 'resize', '-i', input, '-o', out, '--json');
+    const ok = dmthin('metadata', 'resize', '-i', input, '-o', out, '--json', '--forget-deleted');
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ metadata_nr_blocks: 512, from_nr_blocks: 1024 });
-    const small = dmthin('metadata', 'resize', '-i', input, '-o', output(BLOCK_SIZE * 4));
+    const small = dmthin('metadata', 'resize', '-i', input, '-o', output(BLOCK_SIZE * 4), '--forget-deleted');
     expect(small.code).toBe(1);
     expect(small.stderr.trim().split('\n')).toHaveLength(1);
     expect(small.stderr).toMatch(/needs at least \d+ \(\d+ bytes\): nothing written/);

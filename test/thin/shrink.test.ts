@@ -200,7 +200,7 @@ describe('dmthin shrink', () => {
         /nearest are 32964608 \(503 blocks\) and 33030144 \(504 blocks\)/,
         2,
       ],
-      ['larger', (p) => ['--metadata', p.meta, '--data', p.data, '--size', '128m'], /larger than the pool \(1024 data blocks/, 1],
+      ['larger', (p) => ['--metadata', p.meta, '--data', p.data, '--size', '128m'], /larger than the pool \(\S+ says 1024 data blocks/, 1],
       ['twice', (p) => ['--metadata', p.meta, '--data', p.meta, '--size', '32m'], /same file/, 2],
       ['no data', (p) => ['--metadata', p.meta, '--data', `${p.data}.missing`, '--size', '32m'], /cannot read data .*\.missing: no such file/, 1],
       [
@@ -415,7 +415,7 @@ describe('dmthin shrink', () => {
       const before = readFileSync(pool.meta);
       const refused = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '32m');
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/deleted thin devices? can still be brought back: thin \d+ \(\d+ blocks\).*run again with --forget-deleted/);
+      expect(refused.stderr).toMatch(/deleted thin devices? can still be brought back: thin \d+, \d+ blocks.*run again with --forget-deleted/);
       expect(readFileSync(pool.meta).equals(before)).toBe(true);
       const dry = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '64k', '--json', '--forget-deleted');
       const min = Number(/smallest size that fits is (\d+) data blocks/.exec(dry.stderr)?.[1]);

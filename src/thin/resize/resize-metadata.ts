@@ -24,6 +24,7 @@ import { BlockReader } from '../../io/block-reader.js';
 import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { check } from '../check/check.js';
 import { dump } from '../dump/dump.js';
+import { refuseRecoverableDeleted } from '../shrink/guards.js';
 import type { Metadata } from '../metadata.js';
 import { type PoolSource, metadataName, openMetadata } from '../pool-source.js';
 import { type BuildResult, MetadataBuilder, MetadataTooSmallError } from '../restore/metadata-builder.js';
@@ -36,7 +37,12 @@ export interface ResizeResult extends BuildResult {
 }
 
 /** Puts the metadata of `source` into `output` (an existing file or device whose size is the new metadata size). */
-export function resizeMetadata(source: PoolSource, output: string): ResizeResult {
+export interface ResizeOptions {
+  /** The user's word that deleted devices that could still be brought back need not be carried over (the copy cannot hold them). */
+  forgetDeleted?: boolean;
+}
+
+export function resizeMetadata(source: PoolSource, output: string, options: ResizeOptions = {}): ResizeResult {
   const name = metadataName(source);
   if (source.running)
     throw new UsageError(`the kernel runs ${source.name} (${source.running}): its metadata changes while it is read; deactivate the pool first`);
@@ -63,6 +69,10 @@ export function resizeMetadata(source: PoolSource, output: string): ResizeResult
     const builder = MetadataBuilder.create(output, source.files, sb.metadataNrBlocks * BLOCK_SIZE);
     try {
       refuseNonEmpty(output);
+      refuseRecoverableDeleted(md.reader, options.forgetDeleted === true, {
+        loses: `a resized copy holds only the live devices, so once it replaces ${name} they cannot be brought back from it`,
+        bringBack: source.kind === 'lvm' ? 'dmthin lvm export --deleted IMAGE... VG/LV -o FILE; dmthin lvm ls --deleted IMAGE... lists them' : undefined,
+      });
       dump(md, builder);
       const built = must(builder.built, 'what end() built');
       const out = new FileSource(output, 'metadata output');

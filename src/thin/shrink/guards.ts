@@ -103,13 +103,28 @@ export function refuseStrangerData(data: ByteSource, mapped: readonly number[], 
   );
 }
 
+/** How a caller names deleted devices and the way to bring one back, in its own words (an LVM pool: the removed LV's name). */
+export interface DeletedWords {
+  /** What the command does that loses them ("a shrink writes over their blocks and trees"). */
+  loses: string;
+  /** The way to bring one back (default: dmthin export --deleted). */
+  bringBack?: string;
+  /** A device's name beside its id ("vgfs/gone"), when known. */
+  nameOf?: (devId: number) => string | undefined;
+}
+
 /** Refuses when deleted devices can still be brought back, unless the user said to forget them. */
-export function refuseRecoverableDeleted(reader: BlockReader, forget: boolean, bringBack = 'dmthin export --deleted ID, docs/recovery.md'): void {
+export function refuseRecoverableDeleted(reader: BlockReader, forget: boolean, words: DeletedWords): void {
   if (forget) return;
   const found = scanDeleted(reader).devices.filter((d) => d.counts.intact + d.counts.shared > 0);
   if (found.length === 0) return;
-  const list = found.map((d) => `thin ${d.devId} (${d.counts.intact + d.counts.shared} blocks)`).join(', ');
+  const list = found
+    .map((d) => {
+      const name = words.nameOf?.(d.devId);
+      return `thin ${d.devId}${name ? ` (${name})` : ''}, ${d.counts.intact + d.counts.shared} blocks`;
+    })
+    .join('; ');
   throw new UsageError(
-    `${found.length} deleted thin device${found.length === 1 ? '' : 's'} can still be brought back: ${list}; a shrink writes over their blocks and trees. Bring back what you need first (${bringBack}), then run again with --forget-deleted`,
+    `${found.length} deleted thin device${found.length === 1 ? '' : 's'} can still be brought back: ${list}; ${words.loses}. Bring back what you need first (${words.bringBack ?? 'dmthin export --deleted ID, docs/recovery.md'}), then run again with --forget-deleted`,
   );
 }

@@ -75,18 +75,18 @@ function countMappings(md: Metadata, nrBlocks: number): { counts: Uint8Array; pe
   return { counts, perDevice, header };
 }
 
-/** Sizes a pool may take beside whole data blocks (an LVM pool: whole extents too), for the refusal's advice. */
+/** Sizes a pool may take beside whole data blocks (an LVM pool: whole extents, stripes kept equal), for the refusal's advice. */
 export interface SizeUnit {
-  /** Data blocks in one unit of size. */
-  blocks: number;
-  /** What the unit is ("4194304-byte extents"). */
+  /** The smallest size the pool may take at or above `blocks` data blocks. */
+  roundUp(blocks: number): number;
+  /** What makes a size one it may take ("whole 4194304-byte extents"). */
   what: string;
 }
 
-/** ", in whole UNITs: N data blocks (B bytes)": the smallest size of whole units at or above `blocks`. */
+/** "; in WHAT: --size B (N data blocks)": the smallest size the pool may take at or above `blocks`. */
 function inUnits(blocks: number, blockBytes: number, unit: SizeUnit): string {
-  const up = Math.ceil(blocks / unit.blocks) * unit.blocks;
-  return up === blocks ? '' : `; in whole ${unit.what}: ${up} data blocks (${up * blockBytes} bytes)`;
+  const up = unit.roundUp(blocks);
+  return up === blocks ? '' : `; in ${unit.what}: --size ${up * blockBytes} (${up} data blocks)`;
 }
 
 /**

@@ -17,7 +17,7 @@
  * size) only the cut.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
-import { journalSays, refuseRecoverableDeleted, refuseStrangerData, removeJournal, writeJournal } from './guards.js';
+import { type DeletedWords, journalSays, refuseRecoverableDeleted, refuseStrangerData, removeJournal, writeJournal } from './guards.js';
 import { ArgumentError, UsageError } from '../../errors.js';
 import { nrBitmaps } from '../../format/bitmap.js';
 import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
@@ -28,6 +28,7 @@ import { MetadataError } from '../../format/errors.js';
 import { check } from '../check/check.js';
 import { RunCoalescer, type DumpSink, dump } from '../dump/dump.js';
 import { Metadata, type ThinDevice } from '../metadata.js';
+import { refuseForeign } from '../pool-source.js';
 import { MetadataBuilder } from '../restore/metadata-builder.js';
 import { type CopyProgress, copyBlocks } from './copy.js';
 import { crashPoint } from './fault.js';
@@ -44,8 +45,8 @@ export interface ShrinkOptions {
   forgetDeleted?: boolean;
   /** The sizes the pool may take beyond whole data blocks (an LVM pool's extents): the smallest that fits is named in them. */
   sizeUnit?: SizeUnit;
-  /** How to bring back a deleted device, in the caller's names (default: dmthin export --deleted). */
-  bringBack?: string;
+  /** How to bring back a deleted device and its name, in the caller's words (default: dmthin export --deleted ID). */
+  deletedWords?: Omit<DeletedWords, 'loses'>;
   /** The user's word that the pool's data really reads as zeros (else such a data file is taken for another). */
   dataMayBeZeros?: boolean;
 }
@@ -59,6 +60,8 @@ export interface ShrinkResult {
   usedBlocks: number;
   /** The smallest size that fits, in data blocks (0 when the metadata already said the new size). */
   minNrBlocks: number;
+  /** The smallest size --size may take that fits: minNrBlocks, rounded up to what the pool may take (an LVM pool: whole extents, equal stripes). */
+  minSizeBytes?: number;
   movedBlocks: number;
   movedBytes: number;
   /** The last data block a mapping uses, -1 when none (absent when the metadata already said the new size): a size past it moves nothing. */
@@ -76,6 +79,8 @@ export interface ShrinkResult {
   dataLeftLonger?: number;
   /** A data device, which dmthin does not cut: the bytes it may now be cut to. */
   dataMayBeCutTo?: number;
+  /** Seconds each step took: the checks and the plan, the copy with its sync, the metadata written and committed, the cut. */
+  phaseSeconds?: { prepare: number; copy: number; metadata: number; cut?: number };
   /** Dry run: bytes per second read from the data, and the copy's estimated seconds at that rate (each byte read once and written once). */
   copyRate?: number;
   estimatedSeconds?: number;
@@ -208,6 +213,8 @@ export interface ShrinkIo {
  */
 export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptions = {}): ShrinkResult {
   const dryRun = options.dryRun === true;
+  const started = process.hrtime.bigint();
+  const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
   const metadataName = typeof io.metadata === 'string' ? io.metadata : io.metadata.name;
   let md: Metadata;
   try {
@@ -240,14 +247,19 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
     const oldNrBlocks = sb.dataSpaceMapRoot.nrBlocks;
     const base = { dryRun, dataBlockSize: sb.dataBlockSize, oldNrBlocks, newNrBlocks };
     if (newNrBlocks > oldNrBlocks) {
+      // Metadata saying less than the data holds: most likely a shrink to that size committed and was stopped before its cut.
+      const interrupted =
+        io.data.size > oldNrBlocks * blockBytes
+          ? `; ${io.data.name} is ${io.data.size} bytes, longer: if a shrink to ${oldNrBlocks * blockBytes} bytes was stopped, the same command with --size ${oldNrBlocks * blockBytes} finishes it`
+          : '';
       throw new UsageError(
-        `--size ${sizeBytes} is larger than the pool (${oldNrBlocks} data blocks, ${oldNrBlocks * blockBytes} bytes): shrink only makes a pool smaller`,
+        `--size ${sizeBytes} is larger than the pool (${metadataName} says ${oldNrBlocks} data blocks, ${oldNrBlocks * blockBytes} bytes): shrink only makes a pool smaller${interrupted}`,
       );
     }
     // Already that size: a run killed after its commit, with only the cut left (the caller's).
     if (newNrBlocks === oldNrBlocks)
       return { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true };
-    refuseRecoverableDeleted(md.reader, options.forgetDeleted === true, options.bringBack);
+    refuseRecoverableDeleted(md.reader, options.forgetDeleted === true, { ...options.deletedWords, loses: 'a shrink writes over their blocks and trees' });
     const plan = planShrink(md, newNrBlocks, options.sizeUnit);
     if (!io.dataKnown) refuseStrangerData(io.data, plan.sampleMapped, blockBytes, options.dataMayBeZeros === true);
     const moved = plan.from.length;
@@ -268,6 +280,7 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
       ...base,
       usedBlocks: plan.usedBlocks,
       minNrBlocks: plan.minNrBlocks,
+      minSizeBytes: (options.sizeUnit ? options.sizeUnit.roundUp(plan.minNrBlocks) : plan.minNrBlocks) * blockBytes,
       movedBlocks: moved,
       movedBytes: moved * blockBytes,
       lastUsedBlock: plan.lastUsed,
@@ -280,6 +293,8 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
       return { ...result, copyRate: rate, estimatedSeconds: rate > 0 ? (2 * result.movedBytes) / rate : undefined };
     }
 
+    const prepare = since(started);
+    const copyStarted = process.hrtime.bigint();
     const data = io.openData();
     try {
       copyBlocks(data, plan.from, plan.to, blockBytes, options.onProgress);
@@ -287,7 +302,9 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
       data.close();
     }
     crashPoint('after-copy');
+    const copy = since(copyStarted);
 
+    const metadataStarted = process.hrtime.bigint();
     io.beforeMetadata?.(newNrBlocks, blockBytes);
     const out = io.openMetadata();
     try {
@@ -304,6 +321,7 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
     } finally {
       out.close();
     }
+    result.phaseSeconds = { prepare, copy, metadata: since(metadataStarted) };
     return result;
   } finally {
     md.close();
@@ -324,6 +342,7 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
   statInput(dataPath, 'data');
   if (sameFile(metadataPath, dataPath))
     throw new ArgumentError(`--metadata ${metadataPath} and --data ${dataPath} are the same file: give the pool's two devices`);
+  refuseForeign(metadataPath, '--metadata');
   refuseIfInUse(metadataPath, 'metadata');
   refuseIfInUse(dataPath, 'data');
   const data = new FileSource(dataPath, 'data');
@@ -356,8 +375,10 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
       return {};
     }
     if (!dryRun) {
+      const t = process.hrtime.bigint();
       cutData(dataPath, cutTarget);
       removeJournal(dataPath);
+      if (r.phaseSeconds) r.phaseSeconds.cut = Number(process.hrtime.bigint() - t) / 1e9;
     }
     return { dataCutTo: cutTarget };
   };

@@ -59,7 +59,7 @@ export function lvmShrinkCase(c, k) {
   const dry = dmthin('lvm', 'shrink', loop, 'vgsh/pool', '--size', '4m', '--dry-run', '--forget-deleted');
   c.dryTooSmall = short(dry);
   // The smallest size in whole extents, and one extent more: some blocks move, some stay.
-  const m2 = /in whole \d+-byte extents: (\d+) data blocks/.exec(dry.stderr) ?? /smallest size that fits is (\d+) data blocks/.exec(dry.stderr);
+  const m2 = /in whole \d+-byte extents: --size \d+ \((\d+) data blocks\)/.exec(dry.stderr) ?? /smallest size that fits is (\d+) data blocks/.exec(dry.stderr);
   const smallest = m2 ? Number(m2[1]) : 0;
   c.newBlocks = smallest + 64;
   const run = dmthin('lvm', 'shrink', loop, 'vgsh/pool', '--size', `${c.newBlocks * 64}k`, '--forget-deleted', '--json');
