@@ -92,6 +92,14 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
   const problems: Problem[] = [];
   const missing = a ? missingPvProblems(a, poolName) : [];
   problems.push(...missing);
+  // LVM's own metadata areas left at an older text: the pool reads from the newest, but lvm2 complains until they are level.
+  for (const p of opened.scan.problems.filter((x) => x.kind === 'old_metadata_area' && x.vg === vgName))
+    problems.push({
+      code: 'old_metadata_area',
+      severity: 'non_fatal',
+      summary: p.detail,
+      fix: `vgck --updatemetadata ${printable(vgName)} (lvm2 writes the newest text into every area)`,
+    });
   let source: OpenPool;
   try {
     source = openPool(opened, vgPool, options.running ?? runningPool);

@@ -97,8 +97,9 @@ export function scanImages(paths: readonly string[]): Scan {
       scan.problems.push({ kind: 'no_pv', detail: `${f.path}: no LVM label in its first four sectors${where}${seen ? ` (${seen})` : ''}` });
     }
   }
-  // The newest text of each VG, by seqno, whichever PV holds it.
+  // The newest text of each VG, by seqno, whichever PV holds it; every area's own seqno, to name those left behind.
   const newest = new Map<string, { vg: VolumeGroup; text: string }>();
+  const areaSeqnos: Array<{ id: string; seqno: number; where: string }> = [];
   for (const pv of scan.pvs) {
     for (const m of pv.metadataAreas) {
       if (!m.text) continue;
@@ -117,9 +118,20 @@ export function scanImages(paths: readonly string[]): Scan {
         continue;
       }
       if (!vg) continue;
+      areaSeqnos.push({ id: vg.id || vg.name, seqno: vg.seqno, where: `${where.get(pv)} metadata area at byte ${pv.start + m.area.offset}` });
       const seen = newest.get(vg.id || vg.name);
       if (!seen || vg.seqno > seen.vg.seqno) newest.set(vg.id || vg.name, { vg, text: m.text });
     }
+  }
+  // An area behind the newest text: a write of the VG stopped between PVs (lvm2 warns "Inconsistent metadata found" and reads the newest).
+  for (const a of areaSeqnos) {
+    const n = newest.get(a.id);
+    if (n && a.seqno < n.vg.seqno)
+      scan.problems.push({
+        kind: 'old_metadata_area',
+        vg: n.vg.name,
+        detail: `${a.where} holds seqno ${a.seqno}, the VG's newest is ${n.vg.seqno} (a write of the VG stopped part way): the newest is read; vgck --updatemetadata ${printable(n.vg.name)} writes it there too (or run again the dmthin lvm shrink that was stopped)`,
+      });
   }
   for (const { vg, text } of newest.values()) {
     const pvs = new Map<string, { file: PvFile; start: number }>();

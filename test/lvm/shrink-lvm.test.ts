@@ -289,11 +289,20 @@ describe('dmthin lvm shrink over two PVs (fixtures/lvm-striped: the pool data LV
     writeSync(fd, oldArea, 0, AREA, 0);
     closeSync(fd);
     expect([seqnoIn(a), seqnoIn(b)]).toEqual([17, 16]);
+    // Named as lvm2 would warn of it, by lvm ls and the doctor.
+    const ls = dmthin('lvm', 'ls', a, b, '--json');
+    expect(JSON.parse(ls.stdout).problems).toContainEqual(
+      expect.objectContaining({ kind: 'old_metadata_area', detail: expect.stringMatching(/holds seqno 16, the VG's newest is 17 .*vgck --updatemetadata vgst/) }),
+    );
+    const doctor = dmthin('lvm', 'doctor', a, b, 'vgst/pool', '--json');
+    expect(doctor.code).toBe(1);
+    expect(JSON.parse(doctor.stdout).problems.map((p: any) => p.code)).toContain('old_metadata_area');
     const imageA = md5(readFileSync(a));
     const again = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '24m', '--forget-deleted', '--json');
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ already_shrunk: true, metadata_areas: 1, seqno: 17 });
     expect([seqnoIn(a), seqnoIn(b)]).toEqual([17, 17]);
+    expect(JSON.parse(dmthin('lvm', 'ls', a, b, '--json').stdout).problems).toEqual([]);
     expect(md5(readFileSync(a))).toBe(imageA);
     const third = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '24m', '--forget-deleted');
     expect(third.stdout).toMatch(/vgst\/pool is already 96 data blocks \(25165824 bytes\): nothing to do/);

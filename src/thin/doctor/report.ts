@@ -24,6 +24,7 @@ export const DIAGNOSIS_CODES = [
   'data_space_exhausted',
   'data_device_too_small',
   'missing_pv',
+  'old_metadata_area',
   'pool_running',
   'pool_read_only',
   'pool_failed',
