@@ -292,7 +292,10 @@ describe('dmthin lvm shrink over two PVs (fixtures/lvm-striped: the pool data LV
     // Named as lvm2 would warn of it, by lvm ls and the doctor.
     const ls = dmthin('lvm', 'ls', a, b, '--json');
     expect(JSON.parse(ls.stdout).problems).toContainEqual(
-      expect.objectContaining({ kind: 'old_metadata_area', detail: expect.stringMatching(/holds seqno 16, the VG's newest is 17 .*vgck --updatemetadata vgst/) }),
+      expect.objectContaining({
+        kind: 'old_metadata_area',
+        detail: expect.stringMatching(/holds seqno 16, the VG's newest is 17 .*vgck --updatemetadata vgst/),
+      }),
     );
     const doctor = dmthin('lvm', 'doctor', a, b, 'vgst/pool', '--json');
     expect(doctor.code).toBe(1);
