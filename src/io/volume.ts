@@ -6,12 +6,11 @@
  * moves and the commit above this interface is what lets one crash-safe
  * order serve both.
  */
-import { closeSync, fstatSync, fsyncSync, openSync } from 'node:fs';
+import { fsyncSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import type { ByteSource } from './byte-source.js';
-import { probeDeviceSize } from './byte-source.js';
+import { type ByteSource, FileSource } from './byte-source.js';
 import { errnoWords } from './files.js';
-import { readUpTo, readUpToAsync, writeFull } from './full-io.js';
+import { writeFull } from './full-io.js';
 
 export interface WritableVolume extends ByteSource {
   /** Writes all of `src` at byte `position`; never past `size`. */
@@ -20,32 +19,16 @@ export interface WritableVolume extends ByteSource {
   sync(): void;
 }
 
-/** A file or block device opened read-write, in place (its size kept). */
-export class FileVolume implements WritableVolume {
-  readonly size: number;
-  private readonly fd: number;
-
-  constructor(
-    readonly name: string,
-    what: string,
-  ) {
+/** A file or block device opened read-write, in place (its size kept): a FileSource that also writes. */
+export class FileVolume extends FileSource implements WritableVolume {
+  constructor(name: string, what: string) {
     try {
-      this.fd = openSync(name, 'r+');
+      super(name, what, 'r+');
     } catch (e) {
-      throw new UsageError(`cannot write ${what} ${name}: ${errnoWords(e)}`);
+      // FileSource says "cannot read": here it is the write that cannot be made.
+      const cause = e instanceof UsageError ? e.cause : e;
+      throw cause === undefined ? e : new UsageError(`cannot write ${what} ${name}: ${errnoWords(cause)}`);
     }
-    const st = fstatSync(this.fd);
-    this.size = st.isBlockDevice() ? probeDeviceSize(this.fd) : st.size;
-  }
-
-  readAt(dst: Uint8Array, position: number): void {
-    const got = readUpTo(this.fd, dst, dst.length, position);
-    if (got < dst.length) dst.fill(0, got);
-  }
-
-  async readAtAsync(dst: Uint8Array, position: number): Promise<void> {
-    const got = await readUpToAsync(this.fd, dst, dst.length, position);
-    if (got < dst.length) dst.fill(0, got);
   }
 
   writeAt(src: Uint8Array, position: number): void {
@@ -56,9 +39,5 @@ export class FileVolume implements WritableVolume {
 
   sync(): void {
     fsyncSync(this.fd);
-  }
-
-  close(): void {
-    closeSync(this.fd);
   }
 }

@@ -157,21 +157,10 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     ),
   )("lvm2's lvs and pvs read the shrunk VG: the pool 12 MiB, its 13 extents free on the PV", () => {
     const config = 'devices { obtain_device_list_from_udev = 0 } backup { backup = 0 archive = 0 }';
-    const lvs = runTool(lvmBin as string, [
-      'lvs',
-      '--devices',
-      loopDev as string,
-      '--config',
-      config,
-      '--noheadings',
-      '--units',
-      'b',
-      '--nosuffix',
-      '-a',
-      '-o',
-      'lv_name,lv_size',
-      'vgfs',
-    ]);
+    // lvm2's report of the loop device alone, in bytes.
+    const report = (cmd: string, ...args: string[]) =>
+      runTool(lvmBin as string, [cmd, '--devices', loopDev as string, '--config', config, '--noheadings', '--units', 'b', '--nosuffix', ...args]);
+    const lvs = report('lvs', '-a', '-o', 'lv_name,lv_size', 'vgfs');
     expect(lvs.code, lvs.stderr).toBe(0);
     const sizes = Object.fromEntries(
       lvs.stdout
@@ -181,19 +170,7 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     );
     expect(sizes.pool).toBe('12582912');
     expect(sizes['[pool_tdata]']).toBe('12582912');
-    const pvs = runTool(lvmBin as string, [
-      'pvs',
-      '--devices',
-      loopDev as string,
-      '--config',
-      config,
-      '--noheadings',
-      '--units',
-      'b',
-      '--nosuffix',
-      '-o',
-      'pv_free',
-    ]);
+    const pvs = report('pvs', '-o', 'pv_free');
     expect(pvs.code, pvs.stderr).toBe(0);
     // 19 extents: pmspare 1, tdata 3, tmeta 1 taken; was 2 free before the 13 given back.
     expect(Number(pvs.stdout.trim())).toBe(14 * 4194304);
