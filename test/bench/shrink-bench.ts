@@ -85,7 +85,9 @@ function dataRate(cli: string, dir: string, repeat: number): string {
   const run = timedRun([process.execPath, cli, 'shrink', '--json', '--metadata', meta, '--data', data, '--size', String(2 * bytes)], reset, repeat);
   const shrink = run.seconds;
   // The copy alone (its reads, writes and sync), as shrink --json times it: what cat and dd do.
-  const copy = Number(JSON.parse(run.stdout).phase_seconds?.copy ?? Number.NaN);
+  const phases = JSON.parse(run.stdout).phase_seconds ?? {};
+  const copy = Number(phases.copy ?? Number.NaN);
+  const rest = `the rest: check and plan ${Number(phases.prepare).toFixed(2)} s, metadata ${Number(phases.metadata).toFixed(2)} s, cut ${Number(phases.cut ?? 0).toFixed(2)} s, start-up and exit ${(shrink - copy - Number(phases.prepare) - Number(phases.metadata) - Number(phases.cut ?? 0)).toFixed(2)} s`;
   // cat of the same bytes, from a file holding just them, over a file as large (written and synced first, as the destinations are).
   const src = join(dir, 'shrink-data.cat-src');
   const dst = join(dir, 'shrink-data.cat-dst');
@@ -105,6 +107,7 @@ function dataRate(cli: string, dir: string, repeat: number): string {
     '| shrink s | copy s | copy MiB/s | cat+sync s | cat MiB/s | copy / cat | shrink / cat | dd bs=16M+sync s | copy / dd |',
     '|---|---|---|---|---|---|---|---|---|',
     `| ${shrink.toFixed(2)} | ${copy.toFixed(2)} | ${(mib / copy).toFixed(0)} | ${cat.toFixed(2)} | ${(mib / cat).toFixed(0)} | ${(cat / copy).toFixed(2)} | ${(cat / shrink).toFixed(2)} | ${dd.toFixed(2)} | ${(dd / copy).toFixed(2)} |`,
+    rest,
   ].join('\n');
 }
 
