@@ -118,6 +118,11 @@ export function register(program: Command): void {
       if (args.length >= 2 && isPoolArgument(last)) return withPoolInput(args, (input) => lsAction(input, o));
       const thinOnly = (['format', 'output', 'metadataSnap'] as const).filter((k) => o[k] !== undefined);
       if (thinOnly.length || !o.headers) throw new ArgumentError("-f, -o, -m and --no-headers list one pool's thin devices: give VG/POOL last");
+      // A VG's name where an image was expected ("lvm ls disk.img vg0"): say what lvm ls takes, not "no such file".
+      if (args.length >= 2 && !last.includes('/') && !existsSync(last))
+        throw new ArgumentError(
+          `${last} is not a file: lvm ls lists every VG of the images given (dmthin lvm ls ${args.slice(0, -1).join(' ')}); for one pool's thin devices give VG/POOL last`,
+        );
       const inv = lvmInventory(args);
       if (o.json) printJson(inv);
       else process.stdout.write(formatInventory(inv));

@@ -7,7 +7,7 @@
  * the device.
  */
 import { fstatSync } from 'node:fs';
-import { UsageError, must } from '../errors.js';
+import { ArgumentError, UsageError, must } from '../errors.js';
 import { validateTrees } from '../thin/damage.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openPoolData } from '../thin/pool-data.js';
@@ -60,7 +60,10 @@ export async function send(md: Metadata, dataInput: string | ByteSource, devId: 
   if (!dev || dev.mappingRoot === undefined) throw noSuchDevice(devId, devices);
   const base = options.base === undefined ? undefined : devices.find((d) => d.devId === options.base);
   if (options.base !== undefined && (!base || base.mappingRoot === undefined)) throw noSuchDevice(options.base, devices, 'the base: ');
-  if (options.base === devId) throw new UsageError('the base and the device sent are the same device');
+  if (options.base === devId)
+    throw new ArgumentError(
+      `the base and the device sent are the same device (${devId}): a full stream needs no --base; an incremental one takes as --base an earlier snapshot of it that the receiver holds`,
+    );
   // A stream cannot be taken back: both trees are judged before the first byte (a file is renamed only when whole).
   if (!fstatSync(outFd).isFile()) validateTrees(md, options.base === undefined ? [devId] : [devId, options.base]);
   const bs = md.dataBlockBytes();

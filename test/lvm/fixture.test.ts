@@ -393,6 +393,16 @@ describe('lvm send and receive on the PV lvm2 made', () => {
       ),
     });
     expect(existsSync(whole)).toBe(false);
+    // The LV sent as its own base: what a full and an incremental stream take instead.
+    expect(dmthin('lvm', 'send', image, 'vgfx/thin1', '--base', 'vgfx/thin1', '-o', tmp.path('y'))).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/the base and the device sent are the same device \(1\): a full stream needs no --base; .*an earlier snapshot of it/),
+    });
+    // A VG's name where lvm ls wants images: what lvm ls takes, not "no such file".
+    expect(dmthin('lvm', 'ls', image, 'vgfx')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/vgfx is not a file: lvm ls lists every VG of the images given .*give VG\/POOL last/),
+    });
   });
 });
 
