@@ -405,6 +405,31 @@ describe('dmthin shrink', () => {
     });
   });
 
+  it('refuses a data file the pool did not last run on (a disk image given as --data), dry run or not, both files byte-identical; a grown one with --data-may-be-larger', () => {
+    const meta = s.path('wrongdata.meta');
+    xzDecompress(join(projectRoot, 'fixtures', 'recovery-a.meta.xz'), meta);
+    const disk = s.path('wrongdata.disk');
+    xzDecompress(join(projectRoot, 'fixtures', 'lvm-disk.pv.xz'), disk);
+    const [m0, d0] = [md5(meta), md5(disk)];
+    for (const dry of [[], ['--dry-run']]) {
+      const r = dmthin('shrink', '--metadata', meta, '--data', disk, '--size', '40m', '--forget-deleted', ...dry);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /wrongdata\.disk is 83886080 bytes \(1280 data blocks\), but .* says the pool's data is 1024 blocks .*not the data the pool last ran on .*--data-may-be-larger/,
+      );
+    }
+    expect([md5(meta), md5(disk)]).toEqual([m0, d0]);
+    // The pool's own data, grown by a truncate the pool never took: the user's word lets it through, and every device reads as before.
+    const data = s.path('wrongdata.data');
+    xzDecompress(join(projectRoot, 'fixtures', 'recovery-a.data.xz'), data);
+    const was = pictureOf({ meta, data });
+    truncateSync(data, 80 << 20);
+    expect(dmthin('shrink', '--metadata', meta, '--data', data, '--size', '40m', '--forget-deleted').code).toBe(1);
+    const ok = dmthin('shrink', '--metadata', meta, '--data', data, '--size', '40m', '--forget-deleted', '--data-may-be-larger');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(pictureOf({ meta, data })).toEqual(was);
+  });
+
   describe.each(['recovery-a', 'recovery-c'])('the kernel-made pool %s', (name) => {
     it('shrinks to its smallest size: devices read the same, both thin_checks pass, nr_data_blocks says it', () => {
       const pool = { meta: s.path(`${name}.meta`), data: s.path(`${name}.data`) };

@@ -47,6 +47,8 @@ export interface ShrinkOptions {
   sizeUnit?: SizeUnit;
   /** How to bring back a deleted device and its name, in the caller's words (default: dmthin export --deleted ID). */
   deletedWords?: Omit<DeletedWords, 'loses'>;
+  /** The user's word that the data device is the pool's though it holds more data blocks than the metadata says (grown since the pool last ran). */
+  dataMayBeLarger?: boolean;
   /** The user's word that the pool's data really reads as zeros (else such a data file is taken for another). */
   dataMayBeZeros?: boolean;
 }
@@ -198,7 +200,7 @@ export interface ShrinkIo {
   openData(): WritableVolume;
   /** After the data is copied and synced, before any metadata is written: raw shrink records the cut to come. */
   beforeMetadata?(newNrBlocks: number, blockBytes: number): void;
-  /** The data is the pool's by name (an LV of the pool): no sample is taken to tell it from another's. */
+  /** The data is the pool's by name (an LV of the pool): no sample is taken, nor its size held to the metadata's. */
   dataKnown?: boolean;
 }
 
@@ -259,6 +261,17 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
     // Already that size: a run killed after its commit, with only the cut left (the caller's).
     if (newNrBlocks === oldNrBlocks)
       return { ...base, usedBlocks: checked.dataBlocksUsed ?? 0, minNrBlocks: 0, movedBlocks: 0, movedBytes: 0, alreadyShrunk: true };
+    // The data as the kernel last sized the pool: as many whole blocks as the metadata says. Anything else is another file
+    // (a disk image given as --data was moved into, cut, and the pool left pointing at blocks that never moved).
+    const dataBlocks = Math.floor(io.data.size / blockBytes);
+    if (!io.dataKnown && (dataBlocks < oldNrBlocks || (dataBlocks > oldNrBlocks && !options.dataMayBeLarger))) {
+      throw new UsageError(
+        `${io.data.name} is ${io.data.size} bytes (${dataBlocks} data blocks), but ${metadataName} says the pool's data is ${oldNrBlocks} blocks (${oldNrBlocks * blockBytes} bytes): ` +
+          (dataBlocks < oldNrBlocks
+            ? 'shorter than the pool the kernel ran, so not its data (another pool\'s? cut?); give the data file or device the pool runs on'
+            : "it is not the data the pool last ran on (a disk image? another pool's data?), and moving blocks in it would damage it; give the pool's data, or, if it is and was grown since the pool last ran, --data-may-be-larger"),
+      );
+    }
     refuseRecoverableDeleted(md.reader, options.forgetDeleted === true, { ...options.deletedWords, loses: 'a shrink writes over their blocks and trees' });
     const plan = planShrink(md, newNrBlocks, options.sizeUnit);
     if (!io.dataKnown) refuseStrangerData(io.data, plan.sampleMapped, blockBytes, options.dataMayBeZeros === true);
