@@ -42,7 +42,10 @@ export function register(program: Command): void {
     .option('-n, --dry-run', 'print what would move and how long it would take; change nothing')
     .option('--forget-deleted', 'write over deleted thin devices that could still be brought back (refused without it, naming them)')
     .option('--data-may-be-zeros', "the pool's data really reads as zeros (without it, such a data file is taken for another pool's and refused)")
-    .option('--data-may-be-larger', 'the data is the pool\'s though larger than the metadata says (grown since the pool last ran; without it, refused as another file)')
+    .option(
+      '--data-may-be-larger',
+      "the data is the pool's though larger than the metadata says (grown since the pool last ran; without it, refused as another file)",
+    )
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the result as one JSON object')
     .action((o: ShrinkFlags) => run(() => shrinkAction(o)));

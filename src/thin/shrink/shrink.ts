@@ -268,7 +268,7 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
       throw new UsageError(
         `${io.data.name} is ${io.data.size} bytes (${dataBlocks} data blocks), but ${metadataName} says the pool's data is ${oldNrBlocks} blocks (${oldNrBlocks * blockBytes} bytes): ` +
           (dataBlocks < oldNrBlocks
-            ? 'shorter than the pool the kernel ran, so not its data (another pool\'s? cut?); give the data file or device the pool runs on'
+            ? "shorter than the pool the kernel ran, so not its data (another pool's? cut?); give the data file or device the pool runs on"
             : "it is not the data the pool last ran on (a disk image? another pool's data?), and moving blocks in it would damage it; give the pool's data, or, if it is and was grown since the pool last ran, --data-may-be-larger"),
       );
     }
