@@ -5,7 +5,7 @@ import { withOutput, withOutputAsync } from '../io/output-file.js';
 import type { History } from '../lvm/history.js';
 import { lvmHistory, openImages } from '../lvm/images.js';
 import { type Inventory, lvmInventory } from '../lvm/inventory.js';
-import { openPool } from '../lvm/open-pool.js';
+import { type OpenPool, openPool } from '../lvm/open-pool.js';
 import { lvDiffSides } from '../lvm/diff-lv.js';
 import { DIFF_DESCRIPTION, diffAction } from './diff.js';
 import { type ByteRange, rangeBytes } from '../io/byte-range.js';
@@ -35,7 +35,8 @@ import { announce, printJson } from './json.js';
 import { formatDamagedExport, holdsText, lostLine } from './lost.js';
 import type { LostHolds } from '../thin/lost-holds.js';
 import { run } from './run.js';
-import { LVM_RESIZE_DESCRIPTION, resizeAction, resizeOptions } from './metadata-resize.js';
+import { LVM_RESIZE_DESCRIPTION, type ResizeFlags, resizeAction, resizeOptions } from './metadata-resize.js';
+import { removedLvWords } from '../lvm/shrink-pool.js';
 import { registerLvm as registerLvmShrink } from './shrink.js';
 import { lvmDoctor, lvmKitExtras } from '../lvm/doctor-lvm.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
@@ -431,7 +432,16 @@ const POOL_VERBS: PoolVerb[] = [
     summary: "put a pool's metadata from the images into a larger or smaller metadata device, as dmthin metadata resize",
     description: LVM_RESIZE_DESCRIPTION,
     options: resizeOptions,
-    action: resizeAction,
+    // Removed LVs by their LVM names in the refusal, from LVM's history in the same images.
+    action: (source: PoolSource, o: ResizeFlags) => {
+      const lvm = source as OpenPool;
+      const images = openImages(lvm.files);
+      try {
+        return resizeAction(source, o, removedLvWords(images, lvm.vg, lvm.pool));
+      } finally {
+        images.close();
+      }
+    },
   },
   {
     name: 'report',

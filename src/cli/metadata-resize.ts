@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { BLOCK_SIZE } from '../format/checksum.js';
 import { type PoolSource, filesSource } from '../thin/pool-source.js';
-import { resizeMetadata } from '../thin/resize/resize-metadata.js';
+import { type ResizeOptions, resizeMetadata } from '../thin/resize/resize-metadata.js';
 import { announce } from './json.js';
 import { run } from './run.js';
 
@@ -51,8 +51,8 @@ export function resizeOptions(c: Command): Command {
     .option('--json', 'print what was written as one JSON object');
 }
 
-export function resizeAction(source: PoolSource, o: ResizeFlags): number {
-  const r = resizeMetadata(source, o.output, { forgetDeleted: o.forgetDeleted });
+export function resizeAction(source: PoolSource, o: ResizeFlags, deletedWords?: ResizeOptions['deletedWords']): number {
+  const r = resizeMetadata(source, o.output, { forgetDeleted: o.forgetDeleted, deletedWords });
   if (!o.quiet)
     announce(
       o.json,

@@ -116,7 +116,17 @@ function lvmSummary(r: LvmShrinkResult): string {
     else lines.push(`shrunk ${name} ${sizes}: moved ${r.movedBlocks} blocks (${r.movedBytes} bytes); metadata rewritten in ${r.metadataBlocksUsed} blocks`);
     lines.push(`VG text seqno ${r.seqno} written into ${r.metadataAreas} metadata areas: ${text}`);
   }
+  const full = r.fromExtents === r.toExtents ? undefined : fullNote(r);
+  if (full) lines.push(full);
   return `${lines.join('\n')}\n`;
+}
+
+/** A word when the shrunk pool is nearly full: the smallest size that fits leaves the thin devices no room to write. */
+function fullNote(r: ShrinkResult): string | undefined {
+  if (r.alreadyShrunk || r.newNrBlocks === 0) return undefined;
+  const pct = Math.round((100 * r.usedBlocks) / r.newNrBlocks);
+  if (pct < 90) return undefined;
+  return `note: the pool ${r.dryRun ? 'would be' : 'is now'} ${pct} % full (${r.usedBlocks} of ${r.newNrBlocks} data blocks in use): writes that need new blocks will soon find none (the kernel then queues or fails them); a larger --size leaves room`;
 }
 
 function progress(quiet: boolean): ((done: number, total: number) => void) | undefined {
@@ -166,5 +176,7 @@ function summary(r: ShrinkResult, o: ShrinkFlags): string {
   if (r.dataCutTo !== undefined) lines.push(`${o.data} ${r.dryRun ? 'would be' : 'was'} cut to ${r.dataCutTo} bytes`);
   if (r.dataMayBeCutTo !== undefined)
     lines.push(`${o.data} is a device: it may ${r.dryRun ? 'then' : 'now'} be cut to ${r.dataMayBeCutTo} bytes (${r.dataMayBeCutTo / 512} sectors)`);
+  const full = fullNote(r);
+  if (full) lines.push(full);
   return `${lines.join('\n')}\n`;
 }

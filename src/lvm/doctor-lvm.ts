@@ -377,6 +377,14 @@ export function lvmPlan(report: DoctorReport, c: LvmPlanContext): PlanStep[] {
   if (bad.length === 0) return [];
   const vg = c.vg.name;
   const vp = `${vg}/${c.pool}`;
+  // LVM's own text left behind on a PV, and nothing else: the pool is sound; lvm2 brings the areas level.
+  if (bad.every((p) => p.code === 'old_metadata_area'))
+    return [
+      {
+        step: `Bring every metadata area of VG ${vg} to its newest text: a stopped dmthin lvm shrink finishes it when run again with the same --size; otherwise lvm2 writes the newest text everywhere. The pool itself is sound and may be activated`,
+        command: `vgck --updatemetadata ${vg}`,
+      },
+    ];
   const codes = new Set(bad.map((p) => p.code));
   const meta = c.vg.lvs.get(c.pool)?.segments[0]?.metadataLv;
   const steps: PlanStep[] = [];

@@ -159,7 +159,9 @@ export function splitVgLv(text: string, what = 'LV'): { vg: string; lv: string }
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
   if (!m)
     throw new ArgumentError(`'${printable(text)}' is not VG/${what}: give the VG's name and the LV's, as lvs shows them (dmthin lvm ls IMAGE... lists them)`);
-  return { vg: m[1], lv: m[2] };
+  // A hidden LV as lvs -a and lvm ls print it, in brackets ([pool_tmeta]), is the LV of that name.
+  const hidden = /^\[([^\]]+)\]$/.exec(m[2]);
+  return { vg: m[1], lv: hidden ? hidden[1] : m[2] };
 }
 
 /**
@@ -180,8 +182,11 @@ export function vgNamed(scan: Scan, name: string, images: readonly string[]): As
   const found = scan.vgs.map((v) => v.vg.name);
   // A VG text the images hold but that could not be read may be this VG's: say why beside the refusal.
   const unread = scan.problems.filter((p) => p.kind === 'bad_vg_text' || p.kind === 'bad_metadata_area').map((p) => p.detail);
+  // An image with no PV at all, named for what it holds (a raw pool's metadata, a filesystem): the likely mistake.
+  const noPv = scan.problems.filter((p) => p.kind === 'no_pv').map((p) => p.detail);
   throw new UsageError(
     `no VG ${printable(name)} in ${images.join(', ')}${found.length ? ` (found: ${found.map(printable).join(', ')})` : ''}` +
-      `${unread.length ? `; VG text the images hold could not be read: ${unread.join('; ')}` : ''}`,
+      `${unread.length ? `; VG text the images hold could not be read: ${unread.join('; ')}` : ''}` +
+      `${noPv.length ? `; ${noPv.join('; ')}` : ''}`,
   );
 }

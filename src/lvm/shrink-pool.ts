@@ -19,7 +19,10 @@
  * Run again after a crash, it finds the metadata already at the size and
  * writes only the text; with the text written too, there is nothing to do.
  */
-import { UsageError, must } from '../errors.js';
+import { ArgumentError, UsageError, must } from '../errors.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { Metadata } from '../thin/metadata.js';
+import { planShrink } from '../thin/shrink/plan.js';
 import type { RunningProbe } from './running.js';
 import { crashPoint } from '../thin/shrink/fault.js';
 import { type ShrinkOptions, type ShrinkResult, shrinkPool, sizeInBlocks } from '../thin/shrink/shrink.js';
@@ -102,13 +105,12 @@ export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string,
           seqno: areas ? finish.seqno : undefined,
         };
       }
-      const cut = cutPoolData(assembled.text, pool.vg, pool.pool, newNrBlocks);
-      // Every refusal the text's write would make, before a block moves.
-      const planned = writeVgText(opened, pool.vg, cut.text, { checkOnly: true, running: options.runningVg });
-      const paths = opened.paths.join(' ');
       // The sizes the pool may take: whole extents, and equal stripes where its data LV is striped (cutPoolData refuses the rest).
+      const blockSectors = blockBytes / 512;
+      const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+      const unitBlocks = assembled.vg.extentSize / gcd(blockSectors, assembled.vg.extentSize);
       const roundUp = (blocks: number): number => {
-        for (let k = Math.ceil(blocks / cut.unitBlocks) * cut.unitBlocks; k < lvBlocks; k += cut.unitBlocks) {
+        for (let k = Math.ceil(blocks / unitBlocks) * unitBlocks; k < lvBlocks; k += unitBlocks) {
           try {
             cutPoolData(assembled.text, pool.vg, pool.pool, k);
             return k;
@@ -118,18 +120,24 @@ export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string,
         }
         return lvBlocks;
       };
+      let cut: ReturnType<typeof cutPoolData>;
+      try {
+        cut = cutPoolData(assembled.text, pool.vg, pool.pool, newNrBlocks);
+      } catch (e) {
+        // A size the VG cannot take: beside the nearest ones it can, the smallest the blocks in use fit in (the nearest may lie below it).
+        if (!(e instanceof ArgumentError)) throw e;
+        const least = smallestFit(pool.metadata, roundUp);
+        throw least === undefined
+          ? e
+          : new ArgumentError(`${e.message}; the smallest that holds the blocks in use: --size ${least * blockBytes} (${least} data blocks)`);
+      }
+      // Every refusal the text's write would make, before a block moves.
+      const planned = writeVgText(opened, pool.vg, cut.text, { checkOnly: true, running: options.runningVg });
       const striped = (assembled.vg.lvs.get(data.lv)?.segments ?? []).some((g) => g.areas.length > 1);
-      const removed = opened.history().deleted.filter((d) => d.vg === pool.vg && d.pool === pool.pool);
       const r = shrinkPool(io, sizeBytes, {
         ...options,
         sizeUnit: { roundUp, what: `whole ${extentBytes}-byte extents${striped ? ', split evenly among the stripes' : ''}` },
-        deletedWords: {
-          nameOf: (id) => {
-            const lv = removed.find((d) => d.deviceId === id);
-            return lv ? `removed LV ${printable(pool.vg)}/${printable(lv.name)}` : undefined;
-          },
-          bringBack: `dmthin lvm export --deleted ${paths} VG/LV -o FILE brings one back by its name; dmthin lvm ls --deleted ${paths} lists them; docs/recovery.md`,
-        },
+        deletedWords: removedLvWords(opened, pool.vg, pool.pool),
       });
       const shape = { ...base, fromExtents: cut.fromExtents, toExtents: cut.toExtents, freed: cut.freed, metadataAreas: planned.written.length };
       if (r.dryRun) return { ...r, ...shape };
@@ -140,4 +148,32 @@ export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string,
       pool.close();
     }
   });
+}
+
+/** Deleted thin devices of VG/POOL as LVM names them (the removed LV, from LVM's history), and how to bring one back from these images. */
+export function removedLvWords(opened: LvmImages, vg: string, pool: string): { nameOf: (id: number) => string | undefined; bringBack: string } {
+  const paths = opened.paths.join(' ');
+  // Read only when a refusal names them.
+  const removed = () => opened.history().deleted.filter((d) => d.vg === vg && d.pool === pool);
+  return {
+    nameOf: (id) => {
+      const lv = removed().find((d) => d.deviceId === id);
+      return lv ? `removed LV ${printable(vg)}/${printable(lv.name)}` : undefined;
+    },
+    bringBack: `dmthin lvm export --deleted ${paths} VG/LV -o FILE brings one back by its name; dmthin lvm ls --deleted ${paths} lists them; docs/recovery.md`,
+  };
+}
+
+/** The smallest size (data blocks, made one the pool may take by `roundUp`) its used blocks fit in; undefined when the metadata cannot say. */
+function smallestFit(metadata: ByteSource, roundUp: (blocks: number) => number): number | undefined {
+  try {
+    const md = Metadata.open(metadata);
+    try {
+      return roundUp(planShrink(md, md.superblock.dataSpaceMapRoot.nrBlocks).minNrBlocks);
+    } finally {
+      md.close();
+    }
+  } catch {
+    return undefined;
+  }
 }

@@ -38,6 +38,13 @@ const RULES: Rule[] = [
     kind: 'container',
     what: 'an EnCase (E01) evidence file: expose its raw bytes first (ewfmount IMAGE.E01 /mnt/ewf, then give /mnt/ewf/ewf1)',
   },
+  // A raw pool's metadata: its superblock's magic 27022010 (0x019c52ba), little-endian, at byte 32 of block 0.
+  {
+    at: 32,
+    magic: '\xba\x52\x9c\x01\x00\x00\x00\x00',
+    kind: 'other',
+    what: "thin pool metadata (a raw pool's, not an LVM PV): the thin commands read it directly (dmthin ls, check or shrink --metadata FILE)",
+  },
   { at: 1080, magic: '\x53\xef', kind: 'other', what: 'an ext2/3/4 filesystem, not an LVM PV' },
   { at: 0, magic: 'XFSB', kind: 'other', what: 'an XFS filesystem, not an LVM PV' },
   { at: 65600, magic: '_BHRfS_M', kind: 'other', what: 'a btrfs filesystem, not an LVM PV' },

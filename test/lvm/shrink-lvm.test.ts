@@ -70,7 +70,16 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     const extents = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '13m', '--forget-deleted');
     expect(extents.code).toBe(2);
     expect(extents.stderr).toMatch(
-      /208 data blocks of 65536 bytes is not a whole number of VG vgfs's 4194304-byte extents: the nearest sizes that are: --size 12582912 \(192 data blocks\) or --size 16777216 \(256 data blocks\)/,
+      /208 data blocks of 65536 bytes is not a whole number of VG vgfs's 4194304-byte extents: the nearest sizes that are: --size 12582912 \(192 data blocks\) or --size 16777216 \(256 data blocks\); the smallest that holds the blocks in use: --size 12582912 \(192 data blocks\)/,
+    );
+    // Below every size the blocks fit in: the nearest whole-extent size is named, and the smallest that holds them.
+    const tiny = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '1m', '--forget-deleted');
+    expect(tiny.stderr).toMatch(/nearest sizes that are: --size 4194304 \(64 data blocks\); the smallest that holds the blocks in use: --size 12582912/);
+    // Not an LVM PV: raw metadata given to lvm shrink is named, with the command that reads it.
+    const raw = s.path('raw.meta');
+    xzDecompress(join(projectRoot, 'fixtures', 'recovery-a.meta.xz'), raw);
+    expect(dmthin('lvm', 'shrink', raw, 'vgfs/pool', '--size', SIZE).stderr).toMatch(
+      /no VG vgfs in .*raw\.meta is thin pool metadata .*shrink --metadata FILE/,
     );
     const small = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', '8m', '--forget-deleted');
     expect(small.code).toBe(1);
@@ -120,6 +129,8 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     expect(r).toMatchObject({ old_nr_blocks: 1024, new_nr_blocks: 192, from_extents: 16, to_extents: 3, seqno: 15, metadata_areas: 1, already_shrunk: false });
     expect(r.moved_blocks).toBeGreaterThan(0);
     expect(r.freed).toEqual([{ pv: 'pv0', start: 4, count: 13 }]);
+    // The hidden metadata LV by the name lvm ls prints, brackets and all.
+    expect(dmthin('lvm', 'export', shrunk, 'vgfs/[pool_tmeta]', '-o', s.path('bracketed.tmeta')).code).toBe(0);
     expect(picture(shrunk)).toEqual(kernelPicture);
     const ls = dmthin('lvm', 'ls', shrunk, '--json');
     expect(ls.code, ls.stderr).toBe(0);
@@ -174,6 +185,12 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
     expect(pvs.code, pvs.stderr).toBe(0);
     // 19 extents: pmspare 1, tdata 3, tmeta 1 taken; was 2 free before the 13 given back.
     expect(Number(pvs.stdout.trim())).toBe(14 * 4194304);
+  });
+
+  it('says when the pool is left nearly full (the smallest size leaves the thin devices no room)', () => {
+    const pv = freshPv();
+    const r = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted');
+    expect(r.stdout).toMatch(/note: the pool is now 99 % full \(190 of 192 data blocks in use\).*a larger --size leaves room/);
   });
 
   it('run again: nothing to do, nothing written', () => {
@@ -276,7 +293,10 @@ describe('dmthin lvm shrink over two PVs (fixtures/lvm-striped: the pool data LV
     );
     const doctor = dmthin('lvm', 'doctor', a, b, 'vgst/pool', '--json');
     expect(doctor.code).toBe(1);
-    expect(JSON.parse(doctor.stdout).problems.map((p: any) => p.code)).toContain('old_metadata_area');
+    const report = JSON.parse(doctor.stdout);
+    expect(report.problems.map((p: any) => p.code)).toEqual(['old_metadata_area']);
+    // The pool is sound: the plan is lvm2's own leveling, not a repair's "do not activate".
+    expect(report.plan.map((p: any) => p.command)).toEqual(['vgck --updatemetadata vgst']);
     const imageA = md5(readFileSync(a));
     const again = dmthin('lvm', 'shrink', a, b, 'vgst/pool', '--size', '24m', '--forget-deleted', '--json');
     expect(again.code, again.stderr).toBe(0);

@@ -24,7 +24,7 @@ import { BlockReader } from '../../io/block-reader.js';
 import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { check } from '../check/check.js';
 import { dump } from '../dump/dump.js';
-import { refuseRecoverableDeleted } from '../shrink/guards.js';
+import { type DeletedWords, refuseRecoverableDeleted } from '../shrink/guards.js';
 import type { Metadata } from '../metadata.js';
 import { type PoolSource, metadataName, openMetadata } from '../pool-source.js';
 import { type BuildResult, MetadataBuilder, MetadataTooSmallError } from '../restore/metadata-builder.js';
@@ -40,6 +40,8 @@ export interface ResizeResult extends BuildResult {
 export interface ResizeOptions {
   /** The user's word that deleted devices that could still be brought back need not be carried over (the copy cannot hold them). */
   forgetDeleted?: boolean;
+  /** How the caller names deleted devices and brings one back (an LVM pool: by the removed LV's name). */
+  deletedWords?: Omit<DeletedWords, 'loses'>;
 }
 
 export function resizeMetadata(source: PoolSource, output: string, options: ResizeOptions = {}): ResizeResult {
@@ -71,7 +73,8 @@ export function resizeMetadata(source: PoolSource, output: string, options: Resi
       refuseNonEmpty(output);
       refuseRecoverableDeleted(md.reader, options.forgetDeleted === true, {
         loses: `a resized copy holds only the live devices, so once it replaces ${name} they cannot be brought back from it`,
-        bringBack: source.kind === 'lvm' ? 'dmthin lvm export --deleted IMAGE... VG/LV -o FILE; dmthin lvm ls --deleted IMAGE... lists them' : undefined,
+        bringBack: `dmthin export --metadata ${name} --data DATA --deleted ID -o FILE for each; docs/recovery.md`,
+        ...options.deletedWords,
       });
       dump(md, builder);
       const built = must(builder.built, 'what end() built');
@@ -140,6 +143,10 @@ function refuseNonEmpty(output: string): void {
     const b = Buffer.alloc(BLOCK_SIZE);
     const n = readSync(fd, b, 0, BLOCK_SIZE, 0);
     if (b.subarray(0, n).some((x) => x !== 0)) {
+      if (n === BLOCK_SIZE && hasSuperblockMagic(b))
+        throw new UsageError(
+          `${output} holds pool metadata (a thin superblock at block 0: a pool's, or an earlier resize's): a resize writes a new metadata device and will not write over metadata; give an empty one (truncate -s SIZE NEW), or zero its first block if it is yours to reuse (dd if=/dev/zero of=${output} bs=4096 count=1 conv=notrunc)`,
+        );
       throw new UsageError(
         `${output} is not empty (its first 4 KiB hold data: another pool's metadata or data, a filesystem?): a resize writes a new metadata device, and will not write over one in use; give an empty one (truncate -s SIZE NEW), or zero its first block if it is yours to reuse (dd if=/dev/zero of=${output} bs=4096 count=1 conv=notrunc)`,
       );

@@ -372,7 +372,12 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
         beforeMetadata: (n, blockBytes) => writeJournal(metadataPath, dataPath, n, blockBytes),
       },
       sizeBytes,
-      options,
+      {
+        ...options,
+        deletedWords: options.deletedWords ?? {
+          bringBack: `dmthin export --metadata ${metadataPath} --data ${dataPath} --deleted ID -o FILE for each; docs/recovery.md`,
+        },
+      },
     );
   } finally {
     data.close();
