@@ -129,6 +129,8 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
     const agreement = readAgreement(source, poolSeg, [...names.keys()]);
     const mismatch = agreement && transactionProblem(vgName, poolName, agreement);
     if (mismatch) problems.push(mismatch);
+    const unfinished = unfinishedShrink(source, opened.paths, vgPool);
+    if (unfinished) problems.push(unfinished);
     const diagnosis = examine(source, { names, problems, onStage: options.onStage, onProgress: options.onProgress });
     const report = diagnosis.report;
     if (missing.length > 0) addMissingPvLosses(report, must(a, `VG ${vgName}`), poolName, names);
@@ -178,6 +180,40 @@ function refuseUnknownPool(opened: LvmImages, a: AssembledVg | undefined, vgPool
 }
 
 /** LVM's transaction id and thin devices against the pool metadata's; undefined when the metadata cannot say (the raw doctor names why). */
+/**
+ * The pool's metadata says fewer data blocks than its data LV holds: an
+ * lvm shrink committed its metadata and stopped before the VG text. lvm2
+ * activates it as it is (the kernel grows the count back to the LV), so it
+ * is only said, with the command that finishes the shrink.
+ */
+function unfinishedShrink(source: OpenPool, images: readonly string[], vgPool: string): Problem | undefined {
+  const data = source.data;
+  if (!data) return undefined;
+  let md: ReturnType<typeof openMetadata>;
+  try {
+    md = openMetadata(source);
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof UsageError) return undefined;
+    throw e;
+  }
+  try {
+    const sb = md.superblock;
+    const bs = sb.dataBlockSize * 512;
+    const said = sb.dataSpaceMapRoot.nrBlocks;
+    const held = Math.floor(data.size / bs);
+    if (bs === 0 || said >= held) return undefined;
+    return {
+      code: 'unfinished_shrink',
+      severity: 'info',
+      summary: `the pool's metadata says ${said} data blocks (${said * bs} bytes), its data LV holds ${held}: a dmthin lvm shrink to ${said * bs} bytes stopped after its metadata, before LVM's VG text (lvm2 activates the pool as it is; the kernel grows the metadata's count back to the LV)`,
+      fix: `dmthin lvm shrink ${images.join(' ')} ${vgPool} --size ${said * bs} finishes it (the extents are then free in the VG)`,
+      facts: { metadataBlocks: said, dataLvBlocks: held },
+    };
+  } finally {
+    md.close();
+  }
+}
+
 function readAgreement(source: OpenPool, seg: Segment, thinIds: number[]): Agreement | undefined {
   let md: ReturnType<typeof openMetadata>;
   try {

@@ -215,6 +215,14 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
       expect(killed.signal, `${point} was reached: ${killed.stderr}`).toBe('SIGKILL');
       const check = dmthin('lvm', 'check', pv, 'vgfs/pool');
       expect(check.code, check.stderr).toBe(0);
+      // Stopped after the metadata's commit: the doctor says so, with the command that finishes it.
+      const doctor = dmthin('lvm', 'doctor', pv, 'vgfs/pool', '--json');
+      const unfinished = JSON.parse(doctor.stdout).problems.filter((p: any) => p.code === 'unfinished_shrink');
+      if (['after-superblock', 'before-vg-text'].includes(point))
+        expect(unfinished).toEqual([
+          expect.objectContaining({ severity: 'info', fix: expect.stringMatching(/dmthin lvm shrink .* vgfs\/pool --size 12582912 finishes it/) }),
+        ]);
+      else expect(unfinished).toEqual([]);
       expect(picture(pv)).toEqual(kernelPicture);
       const again = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted', '--json');
       expect(again.code, again.stderr).toBe(0);

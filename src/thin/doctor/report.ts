@@ -25,6 +25,7 @@ export const DIAGNOSIS_CODES = [
   'data_device_too_small',
   'missing_pv',
   'old_metadata_area',
+  'unfinished_shrink',
   'pool_running',
   'pool_read_only',
   'pool_failed',
