@@ -189,14 +189,7 @@ function refuseUnknownPool(opened: LvmImages, a: AssembledVg | undefined, vgPool
 function unfinishedShrink(source: OpenPool, images: readonly string[], vgPool: string): Problem | undefined {
   const data = source.data;
   if (!data) return undefined;
-  let md: ReturnType<typeof openMetadata>;
-  try {
-    md = openMetadata(source);
-  } catch (e) {
-    if (e instanceof MetadataError || e instanceof UsageError) return undefined;
-    throw e;
-  }
-  try {
+  return withMetadata(source, (md) => {
     const sb = md.superblock;
     const bs = sb.dataBlockSize * 512;
     const said = sb.dataSpaceMapRoot.nrBlocks;
@@ -209,12 +202,11 @@ function unfinishedShrink(source: OpenPool, images: readonly string[], vgPool: s
       fix: `dmthin lvm shrink ${images.join(' ')} ${vgPool} --size ${said * bs} finishes it (the extents are then free in the VG)`,
       facts: { metadataBlocks: said, dataLvBlocks: held },
     };
-  } finally {
-    md.close();
-  }
+  });
 }
 
-function readAgreement(source: OpenPool, seg: Segment, thinIds: number[]): Agreement | undefined {
+/** `use` on the pool's metadata, or undefined when it cannot be opened (what cannot be read is the doctor's to say, elsewhere). */
+function withMetadata<T>(source: OpenPool, use: (md: ReturnType<typeof openMetadata>) => T): T | undefined {
   let md: ReturnType<typeof openMetadata>;
   try {
     md = openMetadata(source);
@@ -223,6 +215,14 @@ function readAgreement(source: OpenPool, seg: Segment, thinIds: number[]): Agree
     throw e;
   }
   try {
+    return use(md);
+  } finally {
+    md.close();
+  }
+}
+
+function readAgreement(source: OpenPool, seg: Segment, thinIds: number[]): Agreement | undefined {
+  return withMetadata(source, (md) => {
     let poolIds: number[] | undefined;
     try {
       poolIds = md.devices().map((d) => d.devId);
@@ -232,9 +232,7 @@ function readAgreement(source: OpenPool, seg: Segment, thinIds: number[]): Agree
     // Without the pool's device list the sets are unknown: compared as if they agreed, flagged below.
     const a = poolAgreement(seg, thinIds, poolIds ?? thinIds, md.superblock.transactionId);
     return { ...a, devicesUnknown: poolIds === undefined };
-  } finally {
-    md.close();
-  }
+  });
 }
 
 /** The two sides' ids and devices; devicesUnknown when the pool's device list could not be read. */
