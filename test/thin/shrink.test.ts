@@ -398,6 +398,14 @@ describe('dmthin shrink', () => {
       expect(killed.signal, `${point} was reached: ${killed.stderr}`).toBe('SIGKILL');
       expectBothChecksPass(pool.meta);
       expect(pictureOf(pool)).toEqual(before);
+      // Stopped after the commit, before the cut: the doctor says so, with the command that finishes it.
+      const doctor = JSON.parse(dmthin('doctor', '--metadata', pool.meta, '--data', pool.data, '--json').stdout);
+      const unfinished = doctor.problems.filter((p: any) => p.code === 'unfinished_shrink');
+      if (point === 'after-superblock')
+        expect(unfinished).toEqual([
+          expect.objectContaining({ severity: 'info', fix: expect.stringMatching(/dmthin shrink --metadata .* --size 33554432 finishes it/) }),
+        ]);
+      else expect(unfinished).toEqual([]);
       const again = dmthin('shrink', '--metadata', pool.meta, '--data', pool.data, '--size', '32m');
       expect(again.code, again.stderr).toBe(0);
       expect(md5(pool.meta)).toBe(md5(whole.meta));

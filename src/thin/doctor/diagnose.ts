@@ -13,6 +13,7 @@
  * best repair gives back. Check's knock-on findings (reference counts and
  * leaks that follow from one lost node) are counted under that cause.
  */
+import { journalPath, pendingCut } from '../shrink/guards.js';
 import { BlockReader } from '../../io/block-reader.js';
 import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { UsageError } from '../../errors.js';
@@ -84,6 +85,17 @@ const MAPPING_AREAS = new Set(['devices', 'mappings']);
 export function examine(source: PoolSource, options: DiagnoseOptions = {}): Diagnosis {
   const stage = options.onStage ?? ((): void => {});
   const problems: Problem[] = [...(options.problems ?? [])];
+  // A raw shrink that committed and was stopped before its cut: the pool is sound, the space not yet given back.
+  if (typeof source.metadata === 'string' && typeof source.data === 'string') {
+    const cut = pendingCut(source.metadata, source.data);
+    if (cut !== undefined)
+      problems.push({
+        code: 'unfinished_shrink',
+        severity: 'info',
+        summary: `a dmthin shrink of ${source.data} to ${cut} bytes committed the pool's metadata and was stopped before cutting the file (${journalPath(source.data)} records it)`,
+        fix: `dmthin shrink --metadata ${source.metadata} --data ${source.data} --size ${cut} finishes it`,
+      });
+  }
   const reader = new BlockReader(source.metadata);
   let data: ByteSource | undefined;
   try {

@@ -11,7 +11,9 @@
  *   shrink (which writes over their blocks and their trees) needs
  *   --forget-deleted.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { BLOCK_SIZE } from '../../format/checksum.js';
+import { parseSuperblock } from '../../format/superblock.js';
 import { dirname } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { errnoWords } from '../../io/files.js';
@@ -68,6 +70,29 @@ export function journalSays(metadataPath: string, dataPath: string, newNrBlocks:
     return j.metadata === identity(metadataPath) && j.data === identity(dataPath) && j.newNrBlocks === newNrBlocks && j.blockBytes === blockBytes;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The cut an interrupted shrink of this metadata and data recorded, committed (the metadata says its size) and did
+ * not make, in bytes; undefined when none is recorded, or the run stopped before its commit (the pool is as it was).
+ */
+export function pendingCut(metadataPath: string, dataPath: string): number | undefined {
+  try {
+    const j = JSON.parse(readFileSync(journalPath(dataPath), 'utf8')) as Journal;
+    if (j.metadata !== identity(metadataPath) || j.data !== identity(dataPath)) return undefined;
+    const fd = openSync(metadataPath, 'r');
+    const block = new Uint8Array(BLOCK_SIZE);
+    try {
+      readSync(fd, block, 0, BLOCK_SIZE, 0);
+    } finally {
+      closeSync(fd);
+    }
+    if (parseSuperblock(block).dataSpaceMapRoot.nrBlocks !== j.newNrBlocks) return undefined;
+    const bytes = j.newNrBlocks * j.blockBytes;
+    return statSync(dataPath).size > bytes ? bytes : undefined;
+  } catch {
+    return undefined;
   }
 }
 
