@@ -18,7 +18,7 @@ import { BlockReader } from '../../io/block-reader.js';
 import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { UsageError } from '../../errors.js';
 import { MetadataError } from '../../format/errors.js';
-import { NEEDS_CHECK_FLAG } from '../../format/superblock.js';
+import { NEEDS_CHECK_FLAG, parseSuperblock } from '../../format/superblock.js';
 import { TREE_PROBLEM_CODES } from '../../pdata/btree/problem.js';
 import { collectU64Leaves } from '../../pdata/btree/traversal.js';
 import { type CheckResult, type Finding, checkBlocks } from '../check/check.js';
@@ -85,26 +85,31 @@ const MAPPING_AREAS = new Set(['devices', 'mappings']);
 export function examine(source: PoolSource, options: DiagnoseOptions = {}): Diagnosis {
   const stage = options.onStage ?? ((): void => {});
   const problems: Problem[] = [...(options.problems ?? [])];
-  // A raw shrink that committed and was stopped before its cut: the pool is sound, the space not yet given back.
-  if (typeof source.metadata === 'string' && typeof source.data === 'string') {
-    const cut = pendingCut(source.metadata, source.data);
-    if (cut !== undefined)
-      problems.push({
-        code: 'unfinished_shrink',
-        severity: 'info',
-        summary: `a dmthin shrink of ${source.data} to ${cut} bytes committed the pool's metadata and was stopped before cutting the file (${journalPath(source.data)} records it)`,
-        fix: `dmthin shrink --metadata ${source.metadata} --data ${source.data} --size ${cut} finishes it`,
-      });
-  }
   const reader = new BlockReader(source.metadata);
   let data: ByteSource | undefined;
   try {
+    const unfinished = unfinishedShrink(source, reader);
+    if (unfinished) problems.push(unfinished);
     if (source.data !== undefined) data = typeof source.data === 'string' ? new FileSource(source.data, 'data') : source.data;
     return judge(source, reader, data, problems, options, stage);
   } finally {
     reader.close();
     if (typeof source.data === 'string') data?.close();
   }
+}
+
+/** A raw shrink that committed and was stopped before its cut: the pool is sound, the space not yet given back. */
+function unfinishedShrink(source: PoolSource, reader: BlockReader): Problem | undefined {
+  if (typeof source.metadata !== 'string' || typeof source.data !== 'string' || reader.nrBlocks === 0) return undefined;
+  // The committed size, from the superblock as it stands (damaged, it matches no record; judge says why).
+  const cut = pendingCut(source.metadata, source.data, parseSuperblock(reader.read(0)).dataSpaceMapRoot.nrBlocks);
+  if (cut === undefined) return undefined;
+  return {
+    code: 'unfinished_shrink',
+    severity: 'info',
+    summary: `a dmthin shrink of ${source.data} to ${cut} bytes committed the pool's metadata and was stopped before cutting the file (${journalPath(source.data)} records it)`,
+    fix: `dmthin shrink --metadata ${source.metadata} --data ${source.data} --size ${cut} finishes it`,
+  };
 }
 
 function judge(

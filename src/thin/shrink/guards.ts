@@ -11,9 +11,7 @@
  *   shrink (which writes over their blocks and their trees) needs
  *   --forget-deleted.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
-import { BLOCK_SIZE } from '../../format/checksum.js';
-import { parseSuperblock } from '../../format/superblock.js';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { errnoWords } from '../../io/files.js';
@@ -63,33 +61,33 @@ export function writeJournal(metadataPath: string, dataPath: string, newNrBlocks
   }
 }
 
-/** Whether the record beside `dataPath` says this metadata and data were being shrunk to `newNrBlocks`. */
-export function journalSays(metadataPath: string, dataPath: string, newNrBlocks: number, blockBytes: number): boolean {
+/** The record beside `dataPath`, when it is of this metadata and data (the same files, by device and inode). */
+function recordOf(metadataPath: string, dataPath: string): Journal | undefined {
   try {
     const j = JSON.parse(readFileSync(journalPath(dataPath), 'utf8')) as Journal;
-    return j.metadata === identity(metadataPath) && j.data === identity(dataPath) && j.newNrBlocks === newNrBlocks && j.blockBytes === blockBytes;
+    return j.metadata === identity(metadataPath) && j.data === identity(dataPath) ? j : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
+/** Whether the record beside `dataPath` says this metadata and data were being shrunk to `newNrBlocks`. */
+export function journalSays(metadataPath: string, dataPath: string, newNrBlocks: number, blockBytes: number): boolean {
+  const j = recordOf(metadataPath, dataPath);
+  return j !== undefined && j.newNrBlocks === newNrBlocks && j.blockBytes === blockBytes;
+}
+
 /**
- * The cut an interrupted shrink of this metadata and data recorded, committed (the metadata says its size) and did
- * not make, in bytes; undefined when none is recorded, or the run stopped before its commit (the pool is as it was).
+ * The cut an interrupted shrink of this metadata and data recorded, committed
+ * (the metadata's `committedNrBlocks` is its size) and did not make, in
+ * bytes; undefined when none is recorded, or the run stopped before its
+ * commit (the pool is as it was).
  */
-export function pendingCut(metadataPath: string, dataPath: string): number | undefined {
+export function pendingCut(metadataPath: string, dataPath: string, committedNrBlocks: number): number | undefined {
+  const j = recordOf(metadataPath, dataPath);
+  if (j === undefined || j.newNrBlocks !== committedNrBlocks) return undefined;
+  const bytes = j.newNrBlocks * j.blockBytes;
   try {
-    const j = JSON.parse(readFileSync(journalPath(dataPath), 'utf8')) as Journal;
-    if (j.metadata !== identity(metadataPath) || j.data !== identity(dataPath)) return undefined;
-    const fd = openSync(metadataPath, 'r');
-    const block = new Uint8Array(BLOCK_SIZE);
-    try {
-      readSync(fd, block, 0, BLOCK_SIZE, 0);
-    } finally {
-      closeSync(fd);
-    }
-    if (parseSuperblock(block).dataSpaceMapRoot.nrBlocks !== j.newNrBlocks) return undefined;
-    const bytes = j.newNrBlocks * j.blockBytes;
     return statSync(dataPath).size > bytes ? bytes : undefined;
   } catch {
     return undefined;
@@ -100,22 +98,19 @@ export function removeJournal(dataPath: string): void {
   rmSync(journalPath(dataPath), { force: true });
 }
 
-/** At most this many mapped blocks are read to tell the pool's data from a stranger's. */
-const SAMPLE = 64;
-
 /**
  * Refuses a data file in which every sampled mapped block reads as zeros
- * (`mapped`: data blocks some mapping uses, ascending): the pool's own data
- * file holds what its devices wrote. `allowZeros` is the user's word that
- * the pool's data really is zeros.
+ * (`sample`: the plan's few mapped data blocks spread over the device,
+ * plan.ts sampleMapped): the pool's own data file holds what its devices
+ * wrote. `allowZeros` is the user's word that the pool's data really is
+ * zeros.
  */
-export function refuseStrangerData(data: ByteSource, mapped: readonly number[], blockBytes: number, allowZeros: boolean): void {
-  if (allowZeros || mapped.length === 0) return;
-  const step = Math.max(1, Math.floor(mapped.length / SAMPLE));
+export function refuseStrangerData(data: ByteSource, sample: readonly number[], blockBytes: number, allowZeros: boolean): void {
+  if (allowZeros) return;
   const buf = new Uint8Array(Math.min(blockBytes, 1 << 20));
   let read = 0;
-  for (let i = 0; i < mapped.length; i += step) {
-    const at = mapped[i] * blockBytes;
+  for (const b of sample) {
+    const at = b * blockBytes;
     if (at >= data.size) continue;
     const part = buf.subarray(0, Math.min(buf.length, data.size - at));
     data.readAt(part, at);

@@ -27,7 +27,7 @@ export interface ShrinkPlan {
   usedBlocks: number;
   /** The smallest size (in data blocks) the used blocks fit in, given where the free ones lie. */
   minNrBlocks: number;
-  /** Up to 64 mapped data blocks spread over the device, ascending. */
+  /** Up to SAMPLE mapped data blocks spread over the device, ascending: what guards.ts reads to tell the pool's data from a stranger's. */
   sampleMapped: number[];
   /** Moving blocks: from[i] -> to[i], from ascending. */
   from: Uint32Array;
@@ -74,6 +74,9 @@ function countMappings(md: Metadata, nrBlocks: number): { counts: Uint8Array; pe
   if (!header) throw new UsageError('the metadata gave no superblock');
   return { counts, perDevice, header };
 }
+
+/** Mapped blocks read, at most, to tell the pool's data file from another (guards.ts refuseStrangerData). */
+const SAMPLE = 64;
 
 /** Sizes a pool may take beside whole data blocks (an LVM pool: whole extents, stripes kept equal), for the refusal's advice. */
 export interface SizeUnit {
@@ -149,7 +152,7 @@ export function planShrink(md: Metadata, newNrBlocks: number, unit?: SizeUnit): 
   }
   // A few mapped blocks spread over the device, to tell the pool's data file from a stranger's (guards.ts).
   const sampleMapped: number[] = [];
-  const step = Math.max(1, Math.ceil(usedBlocks / 64));
+  const step = Math.max(1, Math.ceil(usedBlocks / SAMPLE));
   for (let b = 0, k = 0; b < oldNrBlocks; b++) if (counts[b] !== 0 && k++ % step === 0) sampleMapped.push(b);
   return {
     oldNrBlocks,
