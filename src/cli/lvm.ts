@@ -435,12 +435,7 @@ const POOL_VERBS: PoolVerb[] = [
     // Removed LVs by their LVM names in the refusal, from LVM's history in the same images.
     action: (source: PoolSource, o: ResizeFlags) => {
       const lvm = source as OpenPool;
-      const images = openImages(lvm.files);
-      try {
-        return resizeAction(source, o, removedLvWords(images, lvm.vg, lvm.pool));
-      } finally {
-        images.close();
-      }
+      return resizeAction(source, o, removedLvWords(lvm.images, lvm.vg, lvm.pool));
     },
   },
   {

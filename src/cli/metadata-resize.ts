@@ -16,16 +16,13 @@ export const RESIZE_DESCRIPTION = [
 
 /** `dmthin metadata resize`, under the `metadata` command pack.ts makes. */
 export function registerResize(metadata: Command): void {
-  metadata
-    .command('resize')
-    .summary('put pool metadata into a larger or smaller metadata device')
-    .description(RESIZE_DESCRIPTION)
-    .requiredOption('-i, --input <metadata>', 'pool metadata file or device (read only)')
-    .requiredOption('-o, --output <metadata>', 'metadata file or device to write, of the new size (not in use by the kernel)')
-    .option('--forget-deleted', 'leave out deleted thin devices that could still be brought back (refused without it, naming them)')
-    .option('-q, --quiet', 'print nothing but errors')
-    .option('--json', 'print what was written as one JSON object')
-    .action((o: ResizeFlags & { input: string }) => run(() => resizeAction(filesSource(o.input), o)));
+  resizeOptions(
+    metadata
+      .command('resize')
+      .summary('put pool metadata into a larger or smaller metadata device')
+      .description(RESIZE_DESCRIPTION)
+      .requiredOption('-i, --input <metadata>', 'pool metadata file or device (read only)'),
+  ).action((o: ResizeFlags & { input: string }) => run(() => resizeAction(filesSource(o.input), o)));
 }
 
 export interface ResizeFlags {
@@ -42,7 +39,7 @@ export const LVM_RESIZE_DESCRIPTION = [
   'Exit status: 0 written, 1 refused or failed (nothing written), 2 bad arguments.',
 ].join('\n\n');
 
-/** The lvm form's options: the pool comes from the images. */
+/** The options both forms take (the lvm form's pool comes from the images, the other's from -i). */
 export function resizeOptions(c: Command): Command {
   return c
     .requiredOption('-o, --output <metadata>', 'metadata file or device to write, of the new size (not in use by the kernel)')

@@ -3,6 +3,7 @@ import { parseBytes } from '../format/units.js';
 import { ArgumentError } from '../errors.js';
 import { type LvmShrinkResult, lvmShrink } from '../lvm/shrink-pool.js';
 import { printable } from '../lvm/printable.js';
+import { journalPath } from '../thin/shrink/guards.js';
 import { shrink, type ShrinkResult } from '../thin/shrink/shrink.js';
 import { arg } from './args.js';
 import { printJson } from './json.js';
@@ -108,7 +109,7 @@ function lvmSummary(r: LvmShrinkResult): string {
     if (r.alreadyShrunk) lines.push(`${name}'s metadata already says ${r.newNrBlocks} data blocks: nothing would move`);
     else
       lines.push(
-        `would shrink ${name} ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size --size ${r.minSizeBytes ?? r.minNrBlocks * bytes} (${(r.minSizeBytes ?? r.minNrBlocks * bytes) / bytes} data blocks)`,
+        `would shrink ${name} ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, ${smallestWords(r)}`,
       );
     lines.push(`the VG text would follow into ${r.metadataAreas} metadata areas: ${text}`);
   } else {
@@ -119,6 +120,12 @@ function lvmSummary(r: LvmShrinkResult): string {
   const full = r.fromExtents === r.toExtents ? undefined : fullNote(r);
   if (full) lines.push(full);
   return `${lines.join('\n')}\n`;
+}
+
+/** "smallest size --size B (N data blocks)": the smallest --size the pool takes (an LVM pool's rounded to whole extents). */
+function smallestWords(r: ShrinkResult): string {
+  const bytes = r.minSizeBytes ?? r.minNrBlocks * r.dataBlockSize * 512;
+  return `smallest size --size ${bytes} (${bytes / (r.dataBlockSize * 512)} data blocks)`;
 }
 
 /** A word when the shrunk pool is nearly full: the smallest size that fits leaves the thin devices no room to write. */
@@ -165,13 +172,11 @@ function summary(r: ShrinkResult, o: ShrinkFlags): string {
       r.estimatedSeconds === undefined
         ? ''
         : `, about ${r.estimatedSeconds.toFixed(1)} s at ${Math.round((r.copyRate ?? 0) / 2 ** 20)} MiB/s read from ${o.data}`;
-    lines.push(
-      `would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, smallest size --size ${r.minNrBlocks * bytes} (${r.minNrBlocks} data blocks)`,
-    );
+    lines.push(`would shrink ${sizes}: move ${r.movedBlocks} blocks (${r.movedBytes} bytes)${eta}; ${r.usedBlocks} blocks in use, ${smallestWords(r)}`);
   } else lines.push(`shrunk ${sizes}: moved ${r.movedBlocks} blocks (${r.movedBytes} bytes); metadata rewritten in ${r.metadataBlocksUsed} blocks`);
   if (r.dataLeftLonger !== undefined)
     lines.push(
-      `${o.data} is ${r.dataLeftLonger} bytes, longer than the ${r.newNrBlocks * bytes} the metadata says, but no interrupted shrink of it is recorded (${o.data}.dmthin-shrink): it is left as it is. If it is this pool's data file, truncate -s ${r.newNrBlocks * bytes} ${o.data} gives the space back`,
+      `${o.data} is ${r.dataLeftLonger} bytes, longer than the ${r.newNrBlocks * bytes} the metadata says, but no interrupted shrink of it is recorded (${journalPath(o.data)}): it is left as it is. If it is this pool's data file, truncate -s ${r.newNrBlocks * bytes} ${o.data} gives the space back`,
     );
   if (r.dataCutTo !== undefined) lines.push(`${o.data} ${r.dryRun ? 'would be' : 'was'} cut to ${r.dataCutTo} bytes`);
   if (r.dataMayBeCutTo !== undefined)

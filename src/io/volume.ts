@@ -19,6 +19,12 @@ export interface WritableVolume extends ByteSource {
   sync(): void;
 }
 
+/** Refuses a write of `length` bytes at `position` that would run past `volume`'s end (a shrink writes only inside what it read). */
+export function assertWithin(volume: { name: string; size: number }, position: number, length: number): void {
+  if (position + length > volume.size)
+    throw new RangeError(`write of bytes ${position}..${position + length - 1} past the end of ${volume.name} (${volume.size} bytes)`);
+}
+
 /** A file or block device opened read-write, in place (its size kept): a FileSource that also writes. */
 export class FileVolume extends FileSource implements WritableVolume {
   constructor(name: string, what: string) {
@@ -32,8 +38,7 @@ export class FileVolume extends FileSource implements WritableVolume {
   }
 
   writeAt(src: Uint8Array, position: number): void {
-    if (position + src.length > this.size)
-      throw new RangeError(`write of bytes ${position}..${position + src.length - 1} past the end of ${this.name} (${this.size} bytes)`);
+    assertWithin(this, position, src.length);
     writeFull(this.fd, src, src.length, position);
   }
 

@@ -15,6 +15,7 @@
  * pool metadata spare, keeps the old metadata as POOL_meta0, and refuses
  * repaired metadata whose transaction id is neither LVM's nor LVM's + 1.
  */
+import type { ByteSource } from '../io/byte-source.js';
 import { ArgumentError, UsageError, must } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
 import { forEachMapping } from '../thin/mapping-scan.js';
@@ -126,11 +127,14 @@ function poolDoctor(opened: LvmImages, vgPool: string, options: LvmDoctorOptions
       thins.map((l) => [must(l.segments[0].deviceId, `thin LV ${l.name}'s device_id`), { name: `${vgName}/${l.name}`, size: lvBytes(vg, l) }]),
     );
     options.onStage?.('comparing the transaction ids');
-    const agreement = readAgreement(source, poolSeg, [...names.keys()]);
-    const mismatch = agreement && transactionProblem(vgName, poolName, agreement);
+    // The superblock beside the diagnosis, in one open: LVM's transaction id against the pool's, and a shrink left half done.
+    const early = withMetadata(source, (md) => ({
+      agreement: readAgreement(md, poolSeg, [...names.keys()]),
+      unfinished: unfinishedShrink(md, source.data, opened.paths, vgPool),
+    }));
+    const mismatch = early?.agreement && transactionProblem(vgName, poolName, early.agreement);
     if (mismatch) problems.push(mismatch);
-    const unfinished = unfinishedShrink(source, opened.paths, vgPool);
-    if (unfinished) problems.push(unfinished);
+    if (early?.unfinished) problems.push(early.unfinished);
     const diagnosis = examine(source, { names, problems, onStage: options.onStage, onProgress: options.onProgress });
     const report = diagnosis.report;
     if (missing.length > 0) addMissingPvLosses(report, must(a, `VG ${vgName}`), poolName, names);
@@ -179,35 +183,31 @@ function refuseUnknownPool(opened: LvmImages, a: AssembledVg | undefined, vgPool
   );
 }
 
-/** LVM's transaction id and thin devices against the pool metadata's; undefined when the metadata cannot say (the raw doctor names why). */
 /**
  * The pool's metadata says fewer data blocks than its data LV holds: an
  * lvm shrink committed its metadata and stopped before the VG text. lvm2
  * activates it as it is (the kernel grows the count back to the LV), so it
  * is only said, with the command that finishes the shrink.
  */
-function unfinishedShrink(source: OpenPool, images: readonly string[], vgPool: string): Problem | undefined {
-  const data = source.data;
+function unfinishedShrink(md: Metadata, data: ByteSource | undefined, images: readonly string[], vgPool: string): Problem | undefined {
   if (!data) return undefined;
-  return withMetadata(source, (md) => {
-    const sb = md.superblock;
-    const bs = sb.dataBlockSize * 512;
-    const said = sb.dataSpaceMapRoot.nrBlocks;
-    const held = Math.floor(data.size / bs);
-    if (bs === 0 || said >= held) return undefined;
-    return {
-      code: 'unfinished_shrink',
-      severity: 'info',
-      summary: `the pool's metadata says ${said} data blocks (${said * bs} bytes), its data LV holds ${held}: a dmthin lvm shrink to ${said * bs} bytes stopped after its metadata, before LVM's VG text (lvm2 activates the pool as it is; the kernel grows the metadata's count back to the LV)`,
-      fix: `dmthin lvm shrink ${images.join(' ')} ${vgPool} --size ${said * bs} finishes it (the extents are then free in the VG)`,
-      facts: { metadataBlocks: said, dataLvBlocks: held },
-    };
-  });
+  const sb = md.superblock;
+  const bs = sb.dataBlockSize * 512;
+  const said = sb.dataSpaceMapRoot.nrBlocks;
+  const held = Math.floor(data.size / bs);
+  if (bs === 0 || said >= held) return undefined;
+  return {
+    code: 'unfinished_shrink',
+    severity: 'info',
+    summary: `the pool's metadata says ${said} data blocks (${said * bs} bytes), its data LV holds ${held}: a dmthin lvm shrink to ${said * bs} bytes stopped after its metadata, before LVM's VG text (lvm2 activates the pool as it is; the kernel grows the metadata's count back to the LV)`,
+    fix: `dmthin lvm shrink ${images.join(' ')} ${vgPool} --size ${said * bs} finishes it (the extents are then free in the VG)`,
+    facts: { metadataBlocks: said, dataLvBlocks: held },
+  };
 }
 
 /** `use` on the pool's metadata, or undefined when it cannot be opened (what cannot be read is the doctor's to say, elsewhere). */
-function withMetadata<T>(source: OpenPool, use: (md: ReturnType<typeof openMetadata>) => T): T | undefined {
-  let md: ReturnType<typeof openMetadata>;
+function withMetadata<T>(source: OpenPool, use: (md: Metadata) => T): T | undefined {
+  let md: Metadata;
   try {
     md = openMetadata(source);
   } catch (e) {
@@ -221,18 +221,17 @@ function withMetadata<T>(source: OpenPool, use: (md: ReturnType<typeof openMetad
   }
 }
 
-function readAgreement(source: OpenPool, seg: Segment, thinIds: number[]): Agreement | undefined {
-  return withMetadata(source, (md) => {
-    let poolIds: number[] | undefined;
-    try {
-      poolIds = md.devices().map((d) => d.devId);
-    } catch (e) {
-      if (!(e instanceof MetadataError || e instanceof UsageError)) throw e;
-    }
-    // Without the pool's device list the sets are unknown: compared as if they agreed, flagged below.
-    const a = poolAgreement(seg, thinIds, poolIds ?? thinIds, md.superblock.transactionId);
-    return { ...a, devicesUnknown: poolIds === undefined };
-  });
+/** LVM's transaction id and thin devices against the pool metadata's. */
+function readAgreement(md: Metadata, seg: Segment, thinIds: number[]): Agreement {
+  let poolIds: number[] | undefined;
+  try {
+    poolIds = md.devices().map((d) => d.devId);
+  } catch (e) {
+    if (!(e instanceof MetadataError || e instanceof UsageError)) throw e;
+  }
+  // Without the pool's device list the sets are unknown: compared as if they agreed, flagged below.
+  const a = poolAgreement(seg, thinIds, poolIds ?? thinIds, md.superblock.transactionId);
+  return { ...a, devicesUnknown: poolIds === undefined };
 }
 
 /** The two sides' ids and devices; devicesUnknown when the pool's device list could not be read. */

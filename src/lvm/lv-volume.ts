@@ -10,7 +10,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { must } from '../errors.js';
 import { fileError } from '../io/files.js';
 import { writeFull } from '../io/full-io.js';
-import type { WritableVolume } from '../io/volume.js';
+import { type WritableVolume, assertWithin } from '../io/volume.js';
 import { LvSource, type PvLocations } from './lv-source.js';
 import { type VolumeGroup, lvPvRuns, mapLv } from './vg.js';
 
@@ -54,8 +54,7 @@ export class LvVolume implements WritableVolume {
   }
 
   writeAt(src: Uint8Array, position: number): void {
-    if (position + src.length > this.size)
-      throw new RangeError(`write of bytes ${position}..${position + src.length - 1} past the end of ${this.name} (${this.size} bytes)`);
+    assertWithin(this, position, src.length);
     let at = 0;
     for (const run of mapLv(this.vg, this.lv, position, src.length)) {
       const where = must(this.pvs.get(run.pv), `the image of PV ${run.pv}`);

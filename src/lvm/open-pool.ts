@@ -71,6 +71,8 @@ export interface OpenPool extends PoolIdentity, PoolSource {
    */
   readonly running?: string;
   readonly scan: Scan;
+  /** The images the pool was opened from (their history, for a verb that names removed LVs). */
+  readonly images: LvmImages;
   close(): void;
 }
 
@@ -115,6 +117,7 @@ export function openPool(given: ImageSet, vgPool: string, running: RunningProbe 
       repairCommand: `dmthin lvm repair ${images.join(' ')} ${vgPool} -o NEW`,
       doctorCommand: `dmthin lvm doctor ${images.join(' ')} ${vgPool}`,
       scan,
+      images: opened,
       close,
     };
   } catch (e) {

@@ -107,6 +107,11 @@ function modelOf(text: string, vg: string): VolumeGroup {
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
+/** Data blocks in the smallest size that is a whole number both of data blocks (`blockSectors`) and of `extentSectors` extents: every size a pool's data LV may take is a multiple. */
+export function extentUnitBlocks(blockSectors: number, extentSectors: number): number {
+  return extentSectors / gcd(blockSectors, extentSectors);
+}
+
 /**
  * VG `vgName`'s text (`text`, as committed) with pool `pool`'s data cut to
  * `dataBlocks` data blocks. Refused, one line: a size that is not a whole
@@ -138,7 +143,7 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
   const fromBlocks = Math.floor((fromExtents * extentSectors) / blockSectors);
   if (!Number.isSafeInteger(dataBlocks) || dataBlocks <= 0) throw new ArgumentError(`a pool of ${dataBlocks} data blocks: give a positive whole number`);
   // The smallest size that is both a whole number of data blocks and of extents, in sectors.
-  const unit = (blockSectors / gcd(blockSectors, extentSectors)) * extentSectors;
+  const unit = extentUnitBlocks(blockSectors, extentSectors) * blockSectors;
   const sectors = dataBlocks * blockSectors;
   if (sectors % unit !== 0) {
     const lower = Math.floor(sectors / unit) * unit;
@@ -217,7 +222,17 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
   if (afterData?.defect) throw new UsageError(`the cut data LV would not be read: ${afterData.defect}; not writing it`);
   const expected = expectedModel(before, pool, dataName, toExtents);
   if (shape(expected) !== shape(after)) throw new UsageError('the edited VG text models another VG than the one asked for: not writing it');
-  return { text: out, vg: vgName, pool, dataLv: dataName, seqno: after.seqno, fromExtents, toExtents, freed, unitBlocks: unit / blockSectors };
+  return {
+    text: out,
+    vg: vgName,
+    pool,
+    dataLv: dataName,
+    seqno: after.seqno,
+    fromExtents,
+    toExtents,
+    freed,
+    unitBlocks: extentUnitBlocks(blockSectors, extentSectors),
+  };
 }
 
 /** Data block counts near `keep` extents of a segment at `start` whose stripes stay equal. */

@@ -30,7 +30,7 @@ import { type LvmImages, withImages } from './images.js';
 import { LvVolume } from './lv-volume.js';
 import { openPool } from './open-pool.js';
 import { printable } from './printable.js';
-import { type FreedExtents, cutPoolData } from './shrink-pool-text.js';
+import { type FreedExtents, cutPoolData, extentUnitBlocks } from './shrink-pool-text.js';
 import type { VgRunningProbe } from './running.js';
 import { writeVgText } from './write-vg.js';
 
@@ -106,9 +106,7 @@ export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string,
         };
       }
       // The sizes the pool may take: whole extents, and equal stripes where its data LV is striped (cutPoolData refuses the rest).
-      const blockSectors = blockBytes / 512;
-      const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
-      const unitBlocks = assembled.vg.extentSize / gcd(blockSectors, assembled.vg.extentSize);
+      const unitBlocks = extentUnitBlocks(blockBytes / 512, assembled.vg.extentSize);
       const roundUp = (blocks: number): number => {
         for (let k = Math.ceil(blocks / unitBlocks) * unitBlocks; k < lvBlocks; k += unitBlocks) {
           try {

@@ -188,7 +188,7 @@ function cutData(path: string, bytes: number): void {
 
 /**
  * A pool's two volumes as the shrink needs them: a pool's files or devices
- * (shrink below) or its LVs inside disk images (lvm/shrink-lv-pool.ts).
+ * (shrink below) or its LVs inside disk images (lvm/shrink-pool.ts).
  */
 export interface ShrinkIo {
   /** What the metadata is read from: a path, or an LV as a ByteSource. */
