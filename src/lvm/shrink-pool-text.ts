@@ -35,8 +35,6 @@ export interface PoolTextCut {
   toExtents: number;
   /** PV extents the data LV no longer takes. */
   freed: FreedExtents[];
-  /** The data blocks in the smallest size that is whole in both data blocks and extents: every size the pool may take is a multiple. */
-  unitBlocks: number;
 }
 
 interface Section {
@@ -231,7 +229,6 @@ export function cutPoolData(text: string, vgName: string, pool: string, dataBloc
     fromExtents,
     toExtents,
     freed,
-    unitBlocks: extentUnitBlocks(blockSectors, extentSectors),
   };
 }
 

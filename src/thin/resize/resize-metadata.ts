@@ -36,7 +36,6 @@ export interface ResizeResult extends BuildResult {
   unusedBytes: number;
 }
 
-/** Puts the metadata of `source` into `output` (an existing file or device whose size is the new metadata size). */
 export interface ResizeOptions {
   /** The user's word that deleted devices that could still be brought back need not be carried over (the copy cannot hold them). */
   forgetDeleted?: boolean;
@@ -44,6 +43,7 @@ export interface ResizeOptions {
   deletedWords?: Omit<DeletedWords, 'loses'>;
 }
 
+/** Puts the metadata of `source` into `output` (an existing file or device whose size is the new metadata size). */
 export function resizeMetadata(source: PoolSource, output: string, options: ResizeOptions = {}): ResizeResult {
   const name = metadataName(source);
   if (source.running)
@@ -143,12 +143,13 @@ function refuseNonEmpty(output: string): void {
     const b = Buffer.alloc(BLOCK_SIZE);
     const n = readSync(fd, b, 0, BLOCK_SIZE, 0);
     if (b.subarray(0, n).some((x) => x !== 0)) {
+      const way = `give an empty one (truncate -s SIZE NEW), or zero its first block if it is yours to reuse (dd if=/dev/zero of=${output} bs=4096 count=1 conv=notrunc)`;
       if (n === BLOCK_SIZE && hasSuperblockMagic(b))
         throw new UsageError(
-          `${output} holds pool metadata (a thin superblock at block 0: a pool's, or an earlier resize's): a resize writes a new metadata device and will not write over metadata; give an empty one (truncate -s SIZE NEW), or zero its first block if it is yours to reuse (dd if=/dev/zero of=${output} bs=4096 count=1 conv=notrunc)`,
+          `${output} holds pool metadata (a thin superblock at block 0: a pool's, or an earlier resize's): a resize writes a new metadata device and will not write over metadata; ${way}`,
         );
       throw new UsageError(
-        `${output} is not empty (its first 4 KiB hold data: another pool's metadata or data, a filesystem?): a resize writes a new metadata device, and will not write over one in use; give an empty one (truncate -s SIZE NEW), or zero its first block if it is yours to reuse (dd if=/dev/zero of=${output} bs=4096 count=1 conv=notrunc)`,
+        `${output} is not empty (its first 4 KiB hold data: another pool's metadata or data, a filesystem?): a resize writes a new metadata device, and will not write over one in use; ${way}`,
       );
     }
   } finally {
