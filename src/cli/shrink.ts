@@ -24,7 +24,7 @@ interface ShrinkFlags {
 export const SHRINK_DESCRIPTION = [
   "Makes a pool's data device smaller: every data block at or past SIZE moves into a free block below it (a block shared by snapshots moves once, and every mapping follows it), the metadata is rewritten to say so and to say the new size, and a data file is cut to SIZE. A data device is not cut: its new size is printed, for lvreduce or your partitioning tool.",
   'Crash-safe: blocks are copied into space the committed metadata counts free and synced, then the new metadata is written into free metadata blocks and synced, and only then the superblock, the commit point. Killed at any moment, the pool reads as before; run the same command again to finish.',
-  'Refused, with nothing changed: a pool the kernel runs (a device held open), metadata with errors (run dmthin check), needs_check, a held metadata snapshot, a SIZE below what the used blocks need (the smallest that fits is named) or not a whole number of data blocks (the nearest are named), too few free metadata blocks for the rewrite (grow the metadata first).',
+  'Refused, with nothing changed: a pool the kernel runs (a device held open), metadata with errors or needs_check (the refusal names the dmthin doctor command for the pool), a held metadata snapshot, a SIZE below what the used blocks need (the smallest that fits is named) or not a whole number of data blocks (the nearest are named), too few free metadata blocks for the rewrite (grow the metadata first).',
   'Writes METADATA and DATA in place. --dry-run writes nothing. Exit codes: 0 done (or nothing to do), 1 refused or failed, 2 usage. See docs/shrink.md.',
 ].join('\n\n');
 

@@ -81,6 +81,7 @@ export function lvmShrink(images: readonly string[] | LvmImages, vgPool: string,
         metadata: pool.metadata,
         data,
         dataKnown: true,
+        doctorCommand: must(pool.doctorCommand, `pool ${pool.name}'s doctor command`),
         openMetadata: () => new LvVolume(assembled.vg, pool.metadata.lv, assembled.pvs, `pool ${printable(pool.pool)}'s metadata LV`),
         openData: () => new LvVolume(assembled.vg, data.lv, assembled.pvs, `pool ${printable(pool.pool)}'s data LV`),
       };

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lvmShrink } from '../../src/lvm/shrink-pool.js';
 import { cliPath, dmthin } from '../support/cli.js';
+import { patchBlock } from '../support/damage.js';
 import { oracle, projectRoot, runTool, scratch, skipReason, tpt09, tpt11, xzDecompress } from '../support/env.js';
 
 const s = scratch('dmthin-lvm-shrink-');
@@ -108,6 +109,17 @@ describe('dmthin lvm shrink on a pool lvm2 made', () => {
       from_extents: 16,
       to_extents: 3,
     });
+    expect(md5(readFileSync(pv))).toBe(before);
+  });
+
+  it('refuses metadata the kernel marked needs_check, naming the lvm doctor for these images (not a raw command on the LV)', () => {
+    const pv = freshPv();
+    // pool_tmeta lies at PV extent 17: 1 MiB of label and metadata area, then 4 MiB extents.
+    patchBlock(pv, ((1 << 20) + 17 * 4194304) / 4096, (_d, dv) => dv.setUint32(4, 1, true), 'superblock');
+    const before = md5(readFileSync(pv));
+    const r = dmthin('lvm', 'shrink', pv, 'vgfs/pool', '--size', SIZE, '--forget-deleted');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/vgfs\/pool_tmeta: the superblock has needs_check set: .*run dmthin lvm doctor \S+ vgfs\/pool first/);
     expect(md5(readFileSync(pv))).toBe(before);
   });
 

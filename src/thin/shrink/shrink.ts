@@ -202,6 +202,8 @@ export interface ShrinkIo {
   beforeMetadata?(newNrBlocks: number, blockBytes: number): void;
   /** The data is the pool's by name (an LV of the pool): no sample is taken, nor its size held to the metadata's. */
   dataKnown?: boolean;
+  /** The command that diagnoses this pool, in the user's terms (raw: dmthin doctor --metadata --data; LVM: dmthin lvm doctor IMAGES VG/POOL). */
+  doctorCommand: string;
 }
 
 /**
@@ -222,15 +224,13 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
   try {
     md = Metadata.open(io.metadata);
   } catch (e) {
-    if (e instanceof MetadataError) throw new UsageError(`${metadataName}: ${e.message}: is it pool metadata? (dmthin check ${metadataName} says more)`);
+    if (e instanceof MetadataError) throw new UsageError(`${metadataName}: ${e.message}: is it pool metadata? (${io.doctorCommand} says more)`);
     throw e;
   }
   try {
     const sb = md.superblock;
     if (sb.flags & NEEDS_CHECK_FLAG) {
-      throw new UsageError(
-        `${metadataName}: the superblock has needs_check set: the kernel asked for a check; run \`dmthin check ${metadataName}\` (and repair) first`,
-      );
+      throw new UsageError(`${metadataName}: the superblock has needs_check set: the kernel asked for a check; run ${io.doctorCommand} first`);
     }
     if (sb.heldRoot !== 0) {
       throw new UsageError(
@@ -241,7 +241,7 @@ export function shrinkPool(io: ShrinkIo, sizeBytes: number, options: ShrinkOptio
     if (!checked.ok) {
       const first = checked.findings.find((f) => f.severity === 'fatal');
       throw new UsageError(
-        `${metadataName} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run \`dmthin check ${metadataName}\`, which names the doctor`,
+        `${metadataName} has errors (${first?.message ?? 'a fatal finding'}): shrink rewrites only sound metadata; run ${io.doctorCommand} first`,
       );
     }
     const blockBytes = sb.dataBlockSize * 512;
@@ -370,6 +370,7 @@ export function shrink(metadataPath: string, dataPath: string, sizeBytes: number
         openMetadata: () => new FileVolume(metadataPath, 'metadata'),
         openData: () => new FileVolume(dataPath, 'data'),
         beforeMetadata: (n, blockBytes) => writeJournal(metadataPath, dataPath, n, blockBytes),
+        doctorCommand: `dmthin doctor --metadata ${metadataPath} --data ${dataPath}`,
       },
       sizeBytes,
       {
