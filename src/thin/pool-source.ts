@@ -20,7 +20,7 @@ import { FOREIGN_HEAD_BYTES, foreignContent } from '../format/foreign.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { Metadata, type OpenOptions } from './metadata.js';
 
-export type PoolSourceKind = 'files' | 'lvm' | 'docker' | 'live';
+export type PoolSourceKind = 'files' | 'lvm' | 'docker' | 'containerd' | 'live';
 
 export interface PoolSource {
   readonly kind: PoolSourceKind;

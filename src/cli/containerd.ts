@@ -1,0 +1,217 @@
+import type { Command } from 'commander';
+import { containerdInventory, type ContainerdInventory } from '../containerd/inventory.js';
+import { DEFAULT_CONTAINERD_ROOT, type ContainerdLocations, openContainerdPool } from '../containerd/pool-source.js';
+import { findContainerdSnapshot } from '../containerd/find.js';
+import { ArgumentError } from '../errors.js';
+import { humanSize } from '../format/units.js';
+import { rangeBytes } from '../io/byte-range.js';
+import { withOutput } from '../io/output-file.js';
+import { doctorCommand, withDamageAdvice } from '../thin/damage.js';
+import { exportDevice } from '../thin/export.js';
+import { openMetadata } from '../thin/pool-source.js';
+import { alignColumns } from './columns.js';
+import { announce, printJson } from './json.js';
+import { formatDamagedExport } from './lost.js';
+import { run } from './run.js';
+
+interface LocationFlags {
+  root?: string;
+  snapshotterRoot?: string;
+  config?: string;
+  metadata?: string;
+  data?: string;
+}
+
+function locations(root: string | undefined, o: LocationFlags): ContainerdLocations {
+  if (root && o.root && root !== o.root) throw new ArgumentError(`two containerd roots: ${root} and --root ${o.root}`);
+  return { root: root ?? o.root ?? DEFAULT_CONTAINERD_ROOT, snapshotterRoot: o.snapshotterRoot, config: o.config, metadata: o.metadata, data: o.data };
+}
+
+function withLocationOptions(cmd: Command): Command {
+  return cmd
+    .option('--root <dir>', `containerd's root, as ROOT (default ${DEFAULT_CONTAINERD_ROOT})`)
+    .option(
+      '--snapshotter-root <dir>',
+      "the devmapper snapshotter's root_path as you have it (default: ROOT/io.containerd.snapshotter.v1.devmapper, or the config's root_path under ROOT)",
+    )
+    .option('--config <file>', "containerd's config.toml: the pool's name (pool_name) and where root_path was")
+    .option('--metadata <file>', "the thin pool's metadata device or file (containerd does not record it)")
+    .option('--data <file>', "the thin pool's data device or file");
+}
+
+const short = (key: string): string => (/^sha256:[0-9a-f]{64}$/.test(key) ? `sha256:${key.slice(7, 19)}` : key);
+
+export function formatContainerdInventory(inv: ContainerdInventory): string {
+  const p = inv.pool;
+  const lines: string[] = [];
+  lines.push(
+    p.read
+      ? `pool ${p.name}: transaction ${p.transactionId}, ${humanSize((p.dataBlockSize ?? 0) * 512)} blocks, metadata ${p.metadataOk ? 'checks clean' : 'DAMAGED'} (${p.metadataFile})`
+      : `pool ${p.name}: not read (containerd does not record where its devices are: give --metadata M --data D for what each device maps and for export)`,
+    '',
+  );
+  const header = ['NAMESPACE', 'KEY', 'KIND', 'PARENT', 'DEVICE', 'THIN', 'STATE', 'SIZE', 'MAPPED', 'CONTAINERS', 'IMAGES'];
+  const rows = inv.snapshots.map((s) => [
+    s.namespace,
+    short(s.key),
+    s.kind,
+    s.parent ? short(s.parent) : '',
+    s.deviceName ?? '(none)',
+    s.deviceId === undefined ? '' : String(s.deviceId),
+    s.state ?? '',
+    s.size === undefined ? '' : humanSize(s.size),
+    s.mappedBytes !== undefined ? humanSize(s.mappedBytes) : s.inPool === false ? 'NOT IN POOL' : '',
+    s.containers.join(','),
+    s.images.join(','),
+  ]);
+  for (const t of inv.unknownThins) rows.push(['', '(none)', '', '', '', String(t.deviceId), '', '', humanSize(t.mappedBytes), '', '']);
+  lines.push(...alignColumns([header, ...rows]), '');
+  if (inv.problems.length === 0) lines.push("no problems: containerd's store, the snapshotter's stores" + (p.read ? ' and the pool agree' : ' agree'));
+  else {
+    lines.push(`${inv.problems.length} problem${inv.problems.length > 1 ? 's' : ''}:`);
+    for (const pr of inv.problems) lines.push(`  ${pr.code}: ${pr.detail}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function inventoryJson(inv: ContainerdInventory): unknown {
+  const p = inv.pool;
+  return {
+    pool: {
+      name: p.name,
+      read: p.read,
+      metadata_file: p.metadataFile ?? null,
+      data_file: p.dataFile ?? null,
+      metadata_ok: p.metadataOk ?? null,
+      transaction_id: p.transactionId ?? null,
+      data_block_size: p.dataBlockSize ?? null,
+      nr_data_blocks: p.nrDataBlocks ?? null,
+    },
+    snapshots: inv.snapshots.map((s) => ({
+      namespace: s.namespace,
+      key: s.key,
+      kind: s.kind,
+      parent: s.parent ?? null,
+      snapshotter_key: s.snapshotterKey ?? null,
+      snapshot_id: s.snapshotId ?? null,
+      device_name: s.deviceName ?? null,
+      device_id: s.deviceId ?? null,
+      size: s.size ?? null,
+      state: s.state ?? null,
+      in_pool: s.inPool ?? null,
+      mapped_bytes: s.mappedBytes ?? null,
+      containers: s.containers,
+      images: s.images,
+      created_at: s.createdAt ?? null,
+    })),
+    unknown_thins: inv.unknownThins.map((t) => ({ device_id: t.deviceId, mapped_bytes: t.mappedBytes })),
+    problems: inv.problems.map((pr) => ({
+      code: pr.code,
+      namespace: pr.namespace ?? null,
+      key: pr.key ?? null,
+      device_name: pr.deviceName ?? null,
+      device_id: pr.deviceId ?? null,
+      detail: pr.detail,
+    })),
+  };
+}
+
+export function register(program: Command): void {
+  const ctd = program
+    .command('containerd')
+    .description("containerd's devmapper snapshotter: its snapshots by namespace and key, offline (three bbolt stores and the thin pool)");
+
+  withLocationOptions(
+    ctd
+      .command('ls')
+      .description(
+        'Every devmapper snapshot containerd records, by namespace and key: kind, parent, the containers and\n' +
+          'images that use it, its thin device (POOL-snap-ID, thin id, state) and, with --metadata and --data,\n' +
+          "what the pool maps for it; then every place where containerd's store (ROOT/io.containerd.metadata.v1.bolt/\n" +
+          "meta.db), the snapshotter's stores (metadata.db, POOL.db) and the pool disagree, each under a stable code.\n" +
+          'Reads only; exit 1 when there are problems.',
+      )
+      .argument('[root]', `containerd's root (default ${DEFAULT_CONTAINERD_ROOT}; a mounted disk image's works)`),
+  )
+    .option(
+      '--json',
+      'one object: {pool, snapshots[].{namespace, key, kind, parent, device_name, device_id, size, mapped_bytes, containers, images, ...}, unknown_thins, problems[].{code, ...}}',
+    )
+    .action((root: string | undefined, o: LocationFlags & { json?: boolean }) =>
+      run(() => {
+        const source = openContainerdPool(locations(root, o));
+        try {
+          const inv = containerdInventory(source);
+          if (o.json) printJson(inventoryJson(inv));
+          else process.stdout.write(formatContainerdInventory(inv));
+          return inv.problems.length ? 1 : 0;
+        } finally {
+          source.close();
+        }
+      }),
+    );
+
+  withLocationOptions(
+    ctd
+      .command('export')
+      .description(
+        "Rebuilds a devmapper snapshot's bytes offline (see dmthin export), sized as the snapshotter recorded it.\n" +
+          'WHAT is a snapshot key (as ctr snapshots ls shows it) or a container id (its snapshot).',
+      )
+      .argument('<root>', "containerd's root")
+      .argument('<what>', 'snapshot key or container id'),
+  )
+    .requiredOption('-o, --output <file>', 'output file, or - for standard output')
+    .option('-n, --namespace <ns>', 'the namespace WHAT is in (needed only when it is in more than one)')
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, what: string, o: LocationFlags & { output: string; namespace?: string; json?: boolean }) =>
+      run(() => {
+        if (!o.metadata || !o.data) {
+          throw new ArgumentError("export needs the pool: --metadata M --data D (containerd does not record where the pool's devices are)");
+        }
+        const source = openContainerdPool(locations(root, o));
+        try {
+          const inv = containerdInventory(source);
+          const snap = findContainerdSnapshot(inv, what, o.namespace);
+          const label = `${snap.namespace}/${snap.key}`;
+          if (snap.deviceId === undefined) {
+            throw new ArgumentError(`${label} has no device record (${inv.problems.find((p) => p.key === snap.key)?.detail ?? 'see dmthin containerd ls'})`);
+          }
+          const deviceId = snap.deviceId;
+          return withDamageAdvice(source, () => {
+            const md = openMetadata(source);
+            const t0 = Date.now();
+            try {
+              const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
+                exportDevice(md, source.data ?? '', deviceId, out.fd, { size: snap.size || undefined }),
+              );
+              const seconds = (Date.now() - t0) / 1000;
+              const doctor = doctorCommand(source);
+              if (r.damage) r.damage.doctor = doctor;
+              announce(
+                o.json,
+                `exported ${label} (${snap.deviceName}, thin ${deviceId}${snap.containers.length ? `, container ${snap.containers.join(', ')}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
+                {
+                  namespace: snap.namespace,
+                  key: snap.key,
+                  deviceName: snap.deviceName,
+                  deviceId,
+                  ...r,
+                  ...(r.lost ? { lostBytes: rangeBytes(r.lost) } : {}),
+                  seconds,
+                },
+                process.stderr,
+                o.output,
+              );
+              if (r.damage && !o.json) process.stderr.write(formatDamagedExport(label, r.lost ?? [], r.damage, doctor, r));
+              return r.damage ? 1 : 0;
+            } finally {
+              md.close();
+            }
+          });
+        } finally {
+          source.close();
+        }
+      }),
+    );
+}

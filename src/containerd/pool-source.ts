@@ -1,0 +1,160 @@
+/**
+ * A containerd host's devmapper storage, opened once: containerd's store,
+ * the snapshotter's two stores, and (when the examiner has them) the thin
+ * pool's metadata and data. containerd never records where the pool's
+ * devices are, so the pool is read only from --metadata and --data; the
+ * stores alone still list every snapshot and what names it.
+ *
+ * Where things are, as an examiner has them (the config's paths are the
+ * dead host's): ROOT/io.containerd.metadata.v1.bolt/meta.db; the
+ * snapshotter's root from --snapshotter-root, else the config's root_path
+ * moved under ROOT when it lay under the config's root, else containerd's
+ * default ROOT/io.containerd.snapshotter.v1.devmapper; POOL.db named by
+ * the config's pool_name, else the one *.db there that is not metadata.db.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import { ArgumentError, UsageError } from '../errors.js';
+import { BoltDb } from '../format/bbolt/db.js';
+import { BoltError } from '../format/bbolt/errors.js';
+import { type PoolSource, refuseForeign } from '../thin/pool-source.js';
+import { type ContainerdConfig, readContainerdConfig } from './config.js';
+import { type ContainerdMeta, readContainerdMeta } from './meta-store.js';
+import { type SnapshotStore, readSnapshotStore } from './snapshot-store.js';
+import { type DeviceStore, readDeviceStore } from './device-store.js';
+
+export const DEFAULT_CONTAINERD_ROOT = '/var/lib/containerd';
+export const META_DB = join('io.containerd.metadata.v1.bolt', 'meta.db');
+export const DEFAULT_SNAPSHOTTER_DIR = 'io.containerd.snapshotter.v1.devmapper';
+export const SNAPSHOTTER_DB = 'metadata.db';
+
+export interface ContainerdLocations {
+  root: string;
+  snapshotterRoot?: string;
+  config?: string;
+  metadata?: string;
+  data?: string;
+}
+
+export interface ContainerdStores {
+  meta: ContainerdMeta;
+  snapshots: SnapshotStore;
+  devices: DeviceStore;
+  /** The three bbolt files, open: for the free-page search of removed records. */
+  dbs: { meta: BoltDb; snapshots: BoltDb; devices: BoltDb };
+  /** What the bbolt files said that was survivable (a bad meta page). */
+  warnings: string[];
+}
+
+export interface ContainerdPoolSource extends PoolSource {
+  readonly kind: 'containerd';
+  readonly root: string;
+  readonly snapshotterRoot: string;
+  readonly poolName: string;
+  readonly config?: ContainerdConfig;
+  readonly stores: ContainerdStores;
+  /** Whether the pool's metadata was given: without it, only the stores are read. */
+  readonly hasPool: boolean;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The snapshotter's root as the examiner has it. */
+function snapshotterRootOf(loc: ContainerdLocations, config?: ContainerdConfig): string {
+  if (loc.snapshotterRoot) return loc.snapshotterRoot;
+  if (config?.rootPath && config.root) {
+    const rel = relative(config.root, config.rootPath);
+    if (rel && !rel.startsWith('..') && !isAbsolute(rel)) return join(loc.root, rel);
+  }
+  const dflt = join(loc.root, DEFAULT_SNAPSHOTTER_DIR);
+  if (!isDir(dflt) && config?.rootPath) {
+    throw new ArgumentError(
+      `the devmapper snapshotter's root is ${config.rootPath} on the host the config came from, outside its containerd root: give where it is here with --snapshotter-root DIR (it holds ${SNAPSHOTTER_DB} and ${config.poolName ?? 'POOL'}.db)`,
+    );
+  }
+  return dflt;
+}
+
+function poolDbOf(dir: string, config?: ContainerdConfig): { name: string; file: string } {
+  if (config?.poolName) return { name: config.poolName, file: join(dir, `${config.poolName}.db`) };
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.db') && n !== SNAPSHOTTER_DB);
+  } catch {
+    throw new ArgumentError(`${dir} is not a directory: the devmapper snapshotter's root holds ${SNAPSHOTTER_DB} and POOL.db (--snapshotter-root DIR)`);
+  }
+  if (names.length !== 1) {
+    throw new ArgumentError(
+      names.length === 0
+        ? `${dir} holds no POOL.db beside ${SNAPSHOTTER_DB}: not a devmapper snapshotter's root? (--snapshotter-root DIR)`
+        : `${dir} holds ${names.length} pool stores (${names.join(', ')}): say which pool with --config FILE (its pool_name)`,
+    );
+  }
+  return { name: names[0].slice(0, -3), file: join(dir, names[0]) };
+}
+
+function openDb(path: string, what: string): BoltDb {
+  if (!existsSync(path)) throw new UsageError(`${path} not found: ${what} (see dmthin containerd ls --help for where each store is)`);
+  try {
+    return BoltDb.open(path);
+  } catch (e) {
+    if (e instanceof BoltError) throw new UsageError(`${what} cannot be read: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Opens and reads the three stores (each bbolt file opened once, read-only) and names the pool's devices; nothing is written. */
+export function openContainerdPool(loc: ContainerdLocations): ContainerdPoolSource {
+  const config = loc.config ? readContainerdConfig(loc.config) : undefined;
+  const snapshotterRoot = snapshotterRootOf(loc, config);
+  const pool = poolDbOf(snapshotterRoot, config);
+  if (loc.data && !loc.metadata) throw new ArgumentError('--data needs --metadata: the pool is read from its metadata');
+  if (loc.metadata) refuseForeign(loc.metadata, '--metadata');
+  const opened: BoltDb[] = [];
+  try {
+    const meta = openDb(join(loc.root, META_DB), "containerd's metadata store (ROOT/io.containerd.metadata.v1.bolt/meta.db)");
+    opened.push(meta);
+    const snaps = openDb(join(snapshotterRoot, SNAPSHOTTER_DB), "the devmapper snapshotter's store");
+    opened.push(snaps);
+    const devs = openDb(pool.file, "the devmapper snapshotter's device store");
+    opened.push(devs);
+    const stores: ContainerdStores = {
+      meta: readContainerdMeta(meta),
+      snapshots: readSnapshotStore(snaps),
+      devices: readDeviceStore(devs),
+      dbs: { meta, snapshots: snaps, devices: devs },
+      warnings: opened.flatMap((d) => d.warnings.map((w) => `${d.name}: ${w}`)),
+    };
+    const files = [meta.name, snaps.name, devs.name, ...(loc.metadata ? [loc.metadata] : []), ...(loc.data ? [loc.data] : [])];
+    const doctorArgs = `${loc.root}${loc.snapshotterRoot ? ` --snapshotter-root ${loc.snapshotterRoot}` : ''}${loc.config ? ` --config ${loc.config}` : ''}${loc.metadata ? ` --metadata ${loc.metadata}` : ''}${loc.data ? ` --data ${loc.data}` : ''}`;
+    return {
+      kind: 'containerd',
+      name: pool.name,
+      root: loc.root,
+      snapshotterRoot,
+      poolName: pool.name,
+      config,
+      stores,
+      hasPool: loc.metadata !== undefined,
+      metadata: loc.metadata ?? '',
+      data: loc.data,
+      running: existsSync(`/dev/mapper/${pool.name}`) ? pool.name : undefined,
+      files,
+      writable: false,
+      repairCommand: `dmthin repair -i ${loc.metadata ?? 'METADATA'} -o NEW`,
+      doctorCommand: `dmthin containerd doctor ${doctorArgs}`,
+      close: () => {
+        for (const d of opened) d.close();
+      },
+    };
+  } catch (e) {
+    for (const d of opened) d.close();
+    throw e;
+  }
+}
