@@ -76,3 +76,32 @@ export function unpackDockerTree(root: string, fixtureDir: 'docker' | 'docker-re
   xzDecompress(join(fixture, 'data.xz'), join(files, 'data'));
   return root;
 }
+
+export interface ContainerdHost {
+  /** containerd's root: io.containerd.metadata.v1.bolt/meta.db, and the snapshotter's root at its default place under it. */
+  root: string;
+  snapshotterRoot: string;
+  config: string;
+  metadata: string;
+  data: string;
+}
+
+/**
+ * fixtures/containerd-real laid out as on the host containerd ran on (its
+ * stores where containerd keeps them by default), with the pool's loop
+ * files beside: what an examiner copies off a dead host.
+ */
+export function unpackContainerdHost(dir: string): ContainerdHost {
+  const fixture = join(projectRoot, 'fixtures', 'containerd-real');
+  const root = join(dir, 'containerd');
+  const snapshotterRoot = join(root, 'io.containerd.snapshotter.v1.devmapper');
+  mkdirSync(join(root, 'io.containerd.metadata.v1.bolt'), { recursive: true });
+  mkdirSync(snapshotterRoot, { recursive: true });
+  cpSync(join(fixture, 'meta.db'), join(root, 'io.containerd.metadata.v1.bolt', 'meta.db'));
+  for (const f of ['metadata.db', 'ctdpool.db']) cpSync(join(fixture, f), join(snapshotterRoot, f));
+  const metadata = join(dir, 'pool-metadata');
+  const data = join(dir, 'pool-data');
+  xzDecompress(join(fixture, 'pool-metadata.xz'), metadata);
+  xzDecompress(join(fixture, 'pool-data.xz'), data);
+  return { root, snapshotterRoot, config: join(fixture, 'config.toml'), metadata, data };
+}

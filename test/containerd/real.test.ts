@@ -1,0 +1,190 @@
+/**
+ * dmthin containerd against containerd itself. fixtures/containerd-real was
+ * made in the VM by Debian 12's containerd 1.6 and its devmapper
+ * snapshotter (test/scripts/make-containerd-fixture.mjs): what `ctr` listed
+ * (snapshots, containers) and the md5 of every thin device as the kernel
+ * read it while containerd ran. Container "gone" was removed afterwards,
+ * and containerd's garbage collector took the unreferenced view-1 with it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { dmthin } from '../support/cli.js';
+import { projectRoot, scratch } from '../support/env.js';
+import { unpackContainerdHost } from '../support/fixtures.js';
+
+const fixture = join(projectRoot, 'fixtures', 'containerd-real');
+const tmp = scratch();
+afterAll(() => tmp.cleanup());
+const host = unpackContainerdHost(tmp.dir);
+const pool = ['--metadata', host.metadata, '--data', host.data];
+const read = (name: string) => readFileSync(join(fixture, name), 'utf8');
+
+/** `ctr snapshots ls` tables by namespace: key -> [parent, kind]. */
+function ctrSnapshots(text: string): Map<string, Map<string, [string, string]>> {
+  const out = new Map<string, Map<string, [string, string]>>();
+  let ns = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('--- ')) ns = line.slice(4);
+    else if (line.trim() && !line.startsWith('KEY')) {
+      const cols = line.trim().split(/\s+/);
+      const [key, parent, kind] = cols.length === 3 ? cols : [cols[0], '', cols[1]];
+      if (!out.has(ns)) out.set(ns, new Map());
+      out.get(ns)?.set(key, [parent, kind.toLowerCase()]);
+    }
+  }
+  return out;
+}
+
+// What ctr listed after the removal: default's list taken then, other's unchanged by it.
+const before = ctrSnapshots(read('snapshots.txt'));
+const after = ctrSnapshots(`--- default\n${read('snapshots-after-rm.txt')}`);
+const expected = new Map([...before, ...after]);
+const kernelMd5 = new Map(
+  read('devices.txt')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ').map(String) as [string, string])
+    .map(([id, md5]) => [Number(id), md5]),
+);
+
+interface Row {
+  namespace: string;
+  key: string;
+  kind: string;
+  parent: string | null;
+  device_name: string | null;
+  device_id: number | null;
+  size: number | null;
+  state: string | null;
+  mapped_bytes: number | null;
+  containers: string[];
+  images: string[];
+}
+
+describe('containerd ls on what containerd 1.6 left', () => {
+  const r = dmthin('containerd', 'ls', host.root, ...pool, '--json');
+  const inv = JSON.parse(r.stdout) as { snapshots: Row[]; problems: unknown[]; pool: { read: boolean; metadata_ok: boolean } };
+
+  it('lists exactly the snapshots ctr listed, with their parents and kinds, and finds nothing wrong', () => {
+    expect(r.code, r.stderr).toBe(0);
+    expect(inv.problems).toEqual([]);
+    const got = new Map<string, Map<string, [string, string]>>();
+    for (const s of inv.snapshots) {
+      if (!got.has(s.namespace)) got.set(s.namespace, new Map());
+      got.get(s.namespace)?.set(s.key, [s.parent ?? '', s.kind]);
+    }
+    expect(got).toEqual(expected);
+    expect(inv.pool).toMatchObject({ read: true, metadata_ok: true });
+  });
+
+  it("names each container's snapshot as containerd created it (the key is the container id)", () => {
+    const withContainers = inv.snapshots.filter((s) => s.containers.length).map((s) => `${s.namespace}/${s.key}:${s.containers.join(',')}`);
+    // containers.txt is ctr's list before "gone" was removed.
+    const listed = read('containers.txt')
+      .split('\n')
+      .reduce<{ ns: string; out: string[] }>(
+        (acc, l) => {
+          if (l.startsWith('--- ')) acc.ns = l.slice(4);
+          else if (l.trim() && !l.startsWith('CONTAINER')) acc.out.push(`${acc.ns}/${l.split(/\s+/)[0]}`);
+          return acc;
+        },
+        { ns: '', out: [] },
+      )
+      .out.filter((c) => c !== 'default/gone');
+    expect(withContainers.sort()).toEqual(listed.map((c) => `${c}:${c.split('/')[1]}`).sort());
+  });
+
+  it("gives the image's layers (and only them) the image, through the unpacker's content labels", () => {
+    for (const s of inv.snapshots) {
+      expect(s.images, `${s.namespace}/${s.key}`).toEqual(s.key.startsWith('sha256:') ? ['docker.io/dmthin/ct:1'] : []);
+    }
+  });
+
+  it('names every device the kernel read and no other, the active ones as dm named them', () => {
+    const ids = inv.snapshots.map((s) => s.device_id).sort((a, b) => (a ?? 0) - (b ?? 0));
+    expect(ids).toEqual([...kernelMd5.keys()].sort((a, b) => a - b));
+    const active = read('dmsetup-ls-after-rm.txt')
+      .split('\n')
+      .map((l) => l.split('\t')[0])
+      .filter((n) => n.startsWith('ctdpool-snap-'))
+      .sort();
+    expect(
+      inv.snapshots
+        .filter((s) => s.state === 'Activated')
+        .map((s) => s.device_name)
+        .sort(),
+    ).toEqual(active);
+    const sectors = Number(read('device-sectors.txt').split(':')[1]);
+    for (const s of inv.snapshots) expect(s.size).toBe(sectors * 512);
+  });
+
+  it('reads the stores alone without the pool, and says how to give it', () => {
+    const t = dmthin('containerd', 'ls', host.root);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toContain('pool ctdpool: not read');
+    expect(t.stdout).toContain('--metadata M --data D');
+    expect(t.stdout).toMatch(/default\s+web\s+active/);
+  });
+});
+
+describe('containerd export against the kernel', () => {
+  it("rebuilds every snapshot's device byte for byte as the kernel read it, by key or by container id", () => {
+    const out = tmp.path('snap.img');
+    const r = dmthin('containerd', 'ls', host.root, ...pool, '--json');
+    const rows = (JSON.parse(r.stdout) as { snapshots: Row[] }).snapshots;
+    for (const s of rows) {
+      const what = s.containers[0] ?? s.key;
+      const e = dmthin('containerd', 'export', host.root, what, '-n', s.namespace, ...pool, '-o', out);
+      expect(e.code, e.stderr).toBe(0);
+      expect(statSync(out).size).toBe(s.size);
+      const md5 = createHash('md5').update(readFileSync(out)).digest('hex');
+      rmSync(out);
+      expect(md5, `${s.namespace}/${s.key} (thin ${s.device_id})`).toBe(kernelMd5.get(s.device_id ?? -1));
+    }
+  });
+
+  it('refuses a key in two namespaces without --namespace, naming both', () => {
+    const key = [...(expected.get('other')?.keys() ?? [])].find((k) => k.startsWith('sha256:')) ?? '';
+    const e = dmthin('containerd', 'export', host.root, key, ...pool, '-o', tmp.path('x.img'));
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain(`default/${key}`);
+    expect(e.stderr).toContain(`other/${key}`);
+    expect(e.stderr).toContain('--namespace');
+  });
+
+  it('refuses an unknown name listing the snapshots, and an export without the pool saying why', () => {
+    const e = dmthin('containerd', 'export', host.root, 'nosuch', ...pool, '-o', tmp.path('x.img'));
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain('no devmapper snapshot or container nosuch');
+    expect(e.stderr).toContain('default/web');
+    const n = dmthin('containerd', 'export', host.root, 'web', '-o', tmp.path('x.img'));
+    expect(n.code).toBe(2);
+    expect(n.stderr).toContain('--metadata M --data D');
+  });
+
+  it("never writes over one of the stores or the pool's files", () => {
+    const before = readFileSync(host.data);
+    const e = dmthin('containerd', 'export', host.root, 'web', ...pool, '-o', host.data);
+    expect(e.code).not.toBe(0);
+    expect(readFileSync(host.data).equals(before)).toBe(true);
+  });
+});
+
+describe('where the stores are', () => {
+  it("finds a root_path outside the root only when told, naming the dead host's path and the option", () => {
+    const r = dmthin('containerd', 'ls', tmp.path('containerd-nosnap'), '--config', host.config);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^dmthin: .*\/run\/ct\/devmapper.*--snapshotter-root DIR/);
+    const ok = dmthin('containerd', 'ls', host.root, '--config', host.config, '--snapshotter-root', host.snapshotterRoot);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it('says which store is missing and where it was looked for', () => {
+    const r = dmthin('containerd', 'ls', tmp.path('empty-root'), '--snapshotter-root', host.snapshotterRoot);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('io.containerd.metadata.v1.bolt/meta.db not found');
+    expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
