@@ -19,7 +19,7 @@ describe("Go's encodings", () => {
     for (const v of [0, -1, 1, -64, 64, -65, 2 ** 33, -(2 ** 33)]) expect(parseVarint(writeVarint(v))).toBe(v);
   });
 
-  it('reads the varints containerd 1.6 wrote: snapshot id 10, a layer's usage of 9 MiB', () => {
+  it("reads the varints containerd 1.6 wrote: snapshot id 10, a layer's usage of 9 MiB", () => {
     expect(parseUvarint(hex('0a'))).toBe(10);
     // metadata.db's size of layer sha256:586f...: uvarint 80808009 is 9 * 2^21, zig-zag halves it.
     expect(parseVarint(hex('80808009'))).toBe(9437184);
