@@ -2,6 +2,12 @@ import type { Command } from 'commander';
 import { containerdInventory, type ContainerdInventory } from '../containerd/inventory.js';
 import { DEFAULT_CONTAINERD_ROOT, type ContainerdLocations, openContainerdPool } from '../containerd/pool-source.js';
 import { findContainerdSnapshot } from '../containerd/find.js';
+import { snapshotDiffSides } from '../containerd/diff-snapshot.js';
+import { send } from '../stream/send.js';
+import { withOutputAsync } from '../io/output-file.js';
+import { withDamageAdviceAsync } from '../thin/damage.js';
+import { DIFF_DESCRIPTION, diffAction } from './diff.js';
+import { withPoolSource } from './pool-verb.js';
 import { ArgumentError } from '../errors.js';
 import { humanSize } from '../format/units.js';
 import { rangeBytes } from '../io/byte-range.js';
@@ -37,6 +43,12 @@ function withLocationOptions(cmd: Command): Command {
     .option('--config <file>', "containerd's config.toml: the pool's name (pool_name) and where root_path was")
     .option('--metadata <file>', "the thin pool's metadata device or file (containerd does not record it)")
     .option('--data <file>', "the thin pool's data device or file");
+}
+
+/** Commands that read the devices' bytes need the pool, which containerd never records. */
+function needPool(verb: string, o: LocationFlags): void {
+  if (!o.metadata || !o.data)
+    throw new ArgumentError(`${verb} needs the pool: --metadata M --data D (containerd does not record where the pool's devices are)`);
 }
 
 const short = (key: string): string => (/^sha256:[0-9a-f]{64}$/.test(key) ? `sha256:${key.slice(7, 19)}` : key);
@@ -166,9 +178,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .action((root: string, what: string, o: LocationFlags & { output: string; namespace?: string; json?: boolean }) =>
       run(() => {
-        if (!o.metadata || !o.data) {
-          throw new ArgumentError("export needs the pool: --metadata M --data D (containerd does not record where the pool's devices are)");
-        }
+        needPool('export', o);
         const source = openContainerdPool(locations(root, o));
         try {
           const inv = containerdInventory(source);
@@ -208,6 +218,84 @@ export function register(program: Command): void {
             } finally {
               md.close();
             }
+          });
+        } finally {
+          source.close();
+        }
+      }),
+    );
+
+  withLocationOptions(
+    ctd
+      .command('diff')
+      .description(
+        `What a snapshot changed against its parent, in files: a container's snapshot against the image it was\n` +
+          `made from (as docker diff), a committed layer against the one under it. WHAT is a snapshot key or a\n` +
+          `container id. Needs --metadata and --data.\n\n${DIFF_DESCRIPTION}`,
+      )
+      .argument('<root>', "containerd's root")
+      .argument('<what>', 'snapshot key or container id'),
+  )
+    .option('-n, --namespace <ns>', 'the namespace WHAT is in (needed only when it is in more than one)')
+    .option('--json', 'print {filesystem, changes[].{kind, path, inode, size_before, size_after}, changed_bytes, bytes_read}')
+    .action((root: string, what: string, o: LocationFlags & { namespace?: string; json?: boolean }) =>
+      run(() => {
+        needPool('diff', o);
+        const source = openContainerdPool(locations(root, o));
+        try {
+          const sides = snapshotDiffSides(containerdInventory(source), what, o.namespace);
+          return withPoolSource(source, (s) => diffAction(s, sides.before, sides.after, o));
+        } finally {
+          source.close();
+        }
+      }),
+    );
+
+  withLocationOptions(
+    ctd
+      .command('send')
+      .description(
+        'A snapshot as a dmthin stream (see dmthin send), offline, sized as the snapshotter recorded it: whole, or\n' +
+          'with --base only what changed since another snapshot of the same family (a container since its image:\n' +
+          'what the container wrote). WHAT and --base are snapshot keys or container ids.',
+      )
+      .argument('<root>', "containerd's root")
+      .argument('<what>', 'snapshot key or container id'),
+  )
+    .option('--base <what>', 'the snapshot the receiver holds (key or container id)')
+    .requiredOption('-o, --output <file>', 'stream file, or - for standard output')
+    .option('-n, --namespace <ns>', 'the namespace WHAT and --base are in (needed only when a name is in more than one)')
+    .option('--json', 'print the result as one JSON object')
+    .action((root: string, what: string, o: LocationFlags & { base?: string; output: string; namespace?: string; json?: boolean }) =>
+      run(async () => {
+        needPool('send', o);
+        const source = openContainerdPool(locations(root, o));
+        try {
+          const inv = containerdInventory(source);
+          const snap = findContainerdSnapshot(inv, what, o.namespace);
+          const base = o.base === undefined ? undefined : findContainerdSnapshot(inv, o.base, o.namespace);
+          for (const s of [snap, base]) {
+            if (s && s.deviceId === undefined)
+              throw new ArgumentError(`${s.namespace}/${s.key} has no thin device in the snapshotter's records (dmthin containerd ls says why)`);
+          }
+          const deviceId = snap.deviceId ?? -1;
+          return await withDamageAdviceAsync(source, async () => {
+            const md = openMetadata(source);
+            try {
+              const r = await withOutputAsync(o.output, { inputs: source.files, binary: true, what: 'stream' }, (out) =>
+                send(md, source.data ?? '', deviceId, out.fd, { base: base?.deviceId, size: snap.size || undefined }),
+              );
+              announce(
+                o.json,
+                `sent ${snap.namespace}/${snap.key} (thin ${deviceId})${base ? ` since ${base.namespace}/${base.key} (thin ${base.deviceId})` : ' (full)'}: ${r.dataBlocks} blocks of data, ${r.zeroBlocks} discarded, ${r.bytes} bytes`,
+                { namespace: snap.namespace, key: snap.key, baseKey: base?.key ?? null, ...r },
+                process.stderr,
+                o.output,
+              );
+            } finally {
+              md.close();
+            }
+            return 0;
           });
         } finally {
           source.close();

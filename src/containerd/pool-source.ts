@@ -149,8 +149,9 @@ export function openContainerdPool(loc: ContainerdLocations): ContainerdPoolSour
       writable: false,
       repairCommand: `dmthin repair -i ${loc.metadata ?? 'METADATA'} -o NEW`,
       doctorCommand: `dmthin containerd doctor ${doctorArgs}`,
+      // Idempotent: a pool verb closes the source it is handed, and the command that opened it closes it on every path.
       close: () => {
-        for (const d of opened) d.close();
+        for (const d of opened.splice(0)) d.close();
       },
     };
   } catch (e) {

@@ -165,10 +165,13 @@ describe('containerd export against the kernel', () => {
   });
 
   it("never writes over one of the stores or the pool's files", () => {
-    const before = readFileSync(host.data);
-    const e = dmthin('containerd', 'export', host.root, 'web', ...pool, '-o', host.data);
-    expect(e.code).not.toBe(0);
-    expect(readFileSync(host.data).equals(before)).toBe(true);
+    for (const input of [host.metadata, join(host.snapshotterRoot, 'ctdpool.db')]) {
+      const before = readFileSync(input);
+      const e = dmthin('containerd', 'export', host.root, 'web', ...pool, '-o', input);
+      expect(e.code).toBe(2);
+      expect(e.stderr).toContain(input);
+      expect(readFileSync(input).equals(before)).toBe(true);
+    }
   });
 });
 
@@ -186,5 +189,60 @@ describe('where the stores are', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('io.containerd.metadata.v1.bolt/meta.db not found');
     expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('containerd diff and send against what the guest script did', () => {
+  // test/kernel/guest/make-containerd-real.sh's writes into each snapshot, as docker diff lists such changes.
+  const wrote: Record<string, string[]> = {
+    web: [
+      'C /etc',
+      'C /etc/app',
+      'C /etc/app/config.ini',
+      'A /index.html',
+      'C /usr',
+      'C /usr/share',
+      'C /usr/share/doc',
+      'C /usr/share/doc/pkg',
+      'D /usr/share/doc/pkg/README',
+      'C /var',
+      'A /var/log',
+      'A /var/log/web.log',
+    ],
+    db: ['C /var', 'C /var/lib', 'C /var/lib/data', 'A /var/lib/data/db.bin', 'A /var/lib/data/tables', 'A /var/lib/data/tables/t1.tbl'],
+    'layer-2': ['C /etc', 'D /etc/motd', 'A /srv', 'A /srv/layer.txt'],
+    'work-2': ['C /srv', 'A /srv/top.txt'],
+    svc: ['C /etc', 'C /etc/motd'],
+  };
+  for (const [what, changes] of Object.entries(wrote)) {
+    it(`${what}: exactly what was written into it, against its parent`, () => {
+      const r = dmthin('containerd', 'diff', host.root, what, ...pool);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual([...changes].sort());
+    });
+  }
+
+  it('refuses a bottom layer, saying there is nothing under it and what to use instead', () => {
+    const bottom = [...(expected.get('default')?.entries() ?? [])].find(([, [parent]]) => parent === '')?.[0] ?? '';
+    const r = dmthin('containerd', 'diff', host.root, bottom, '-n', 'default', ...pool);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('bottom layer');
+  });
+
+  it("a container's image layer whole, then what the container wrote, received equal the kernel's bytes", () => {
+    const top = [...(expected.get('default')?.entries() ?? [])].find(([, [parent]]) => parent.startsWith('sha256:'))?.[0] ?? '';
+    const full = tmp.path('full.stream');
+    const inc = tmp.path('inc.stream');
+    const target = tmp.path('received.img');
+    expect(dmthin('containerd', 'send', host.root, top, '-n', 'default', ...pool, '-o', full).code).toBe(0);
+    expect(dmthin('receive', '-i', full, '-o', target).code).toBe(0);
+    const ls = JSON.parse(dmthin('containerd', 'ls', host.root, ...pool, '--json').stdout) as { snapshots: Row[] };
+    const id = (ns: string, key: string) => ls.snapshots.find((s) => s.namespace === ns && s.key === key)?.device_id ?? -1;
+    const md5 = () => createHash('md5').update(readFileSync(target)).digest('hex');
+    expect(md5()).toBe(kernelMd5.get(id('default', top)));
+    const s = dmthin('containerd', 'send', host.root, 'web', '--base', top, '-n', 'default', ...pool, '-o', inc);
+    expect(s.code, s.stderr).toBe(0);
+    expect(dmthin('receive', '-i', inc, '-o', target).code).toBe(0);
+    expect(md5()).toBe(kernelMd5.get(id('default', 'web')));
   });
 });

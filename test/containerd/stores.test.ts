@@ -47,7 +47,7 @@ describe("containerd's config", () => {
     );
     expect(v2).toEqual({ root: '/var/lib/containerd', poolName: 'pool', rootPath: '/srv/dm', baseImageSize: '10GB' });
     expect(parseContainerdConfig("[plugins.devmapper]\npool_name = 'p1' # v1\n").poolName).toBe('p1');
-    expect(parseContainerdConfig("version = 3\n[plugins.'io.containerd.snapshotter.v1.devmapper']\npool_name = \"p3\"\n").poolName).toBe('p3');
+    expect(parseContainerdConfig('version = 3\n[plugins.\'io.containerd.snapshotter.v1.devmapper\']\npool_name = "p3"\n').poolName).toBe('p3');
     expect(parseContainerdConfig('[plugins."io.containerd.snapshotter.v1.overlayfs"]\npool_name = "x"\n')).toEqual({});
   });
 });
@@ -56,7 +56,11 @@ describe("the device store's records", () => {
   it('round-trips a record and names its state', () => {
     const rec = { name: 'ctdpool-snap-2', deviceId: 2, size: 67108864, parentName: 'ctdpool-snap-1', state: 10, stateName: 'Deactivated' };
     expect(parseDeviceRecord('ctdpool-snap-2', writeDeviceRecord(rec)).device).toEqual(rec);
-    expect(parseDeviceRecord('x', new TextEncoder().encode('{"device_id":1,"size":1,"state":13,"error":"boom"}')).device).toMatchObject({ stateName: 'Faulty', error: 'boom', name: 'x' });
+    expect(parseDeviceRecord('x', new TextEncoder().encode('{"device_id":1,"size":1,"state":13,"error":"boom"}')).device).toMatchObject({
+      stateName: 'Faulty',
+      error: 'boom',
+      name: 'x',
+    });
   });
 
   it('says why a record is not one, never throws', () => {
