@@ -2,6 +2,10 @@ import type { Command } from 'commander';
 import { containerdInventory, type ContainerdInventory } from '../containerd/inventory.js';
 import { DEFAULT_CONTAINERD_ROOT, type ContainerdLocations, openContainerdPool } from '../containerd/pool-source.js';
 import { findContainerdSnapshot } from '../containerd/find.js';
+import { type RemovedReport, findRemoved, removedSnapshots } from '../containerd/removed.js';
+import type { ContainerdPoolSource } from '../containerd/pool-source.js';
+import type { Metadata } from '../thin/metadata.js';
+import { exportDeleted } from '../thin/recover/export-deleted.js';
 import { snapshotDiffSides } from '../containerd/diff-snapshot.js';
 import { send } from '../stream/send.js';
 import { withOutputAsync } from '../io/output-file.js';
@@ -86,6 +90,68 @@ export function formatContainerdInventory(inv: ContainerdInventory): string {
   return `${lines.join('\n')}\n`;
 }
 
+export function formatRemoved(report: RemovedReport): string {
+  const lines = [
+    '',
+    `removed snapshots whose thin devices survive in the pool (${report.removed.length}; ${report.pagesSearched} free pages of the stores searched for their names):`,
+  ];
+  for (const r of report.removed) {
+    const fate =
+      r.discarded === true
+        ? 'its data was discarded before the delete (every vouched-for block reads as zeros): nothing to bring back'
+        : `${r.intact} intact, ${r.shared} shared, ${r.reallocated} reallocated, ${r.unknown} unknown`;
+    lines.push(`  thin ${r.deviceId}: ${r.mappedBlocks} blocks mapped; ${fate}`);
+    for (const n of r.names) {
+      const who = n.key ? `${n.namespace}/${n.key} (${n.kind}${n.parent ? `, parent ${short(n.parent)}` : ''})` : 'snapshot not named by any surviving record';
+      lines.push(
+        `    ${n.deviceName}, last ${n.state}: ${who}${n.containers.length ? `, container ${n.containers.join(', ')}` : ''} [${n.evidence.join('; ')}]`,
+      );
+    }
+    if (r.names.length > 1) lines.push('    these records disagree (ids are reused): none is chosen; export by thin id');
+    if (r.unnamed) lines.push(`    ${r.unnamed}`);
+  }
+  for (const n of report.notes) lines.push(`  note: ${n}`);
+  if (report.removed.length)
+    lines.push('  bring one back: dmthin containerd export ROOT --deleted KEY|THIN_ID -o FILE --metadata M --data D (docs/containerd.md)');
+  return `${lines.join('\n')}\n`;
+}
+
+export function removedJson(report: RemovedReport): unknown {
+  return report.removed.map((r) => ({
+    device_id: r.deviceId,
+    mapped_blocks: r.mappedBlocks,
+    intact: r.intact,
+    shared: r.shared,
+    reallocated: r.reallocated,
+    unknown: r.unknown,
+    discarded: r.discarded ?? null,
+    size: r.size ?? null,
+    names: r.names.map((n) => ({
+      device_name: n.deviceName,
+      snapshot_id: n.snapshotId ?? null,
+      namespace: n.namespace ?? null,
+      key: n.key ?? null,
+      kind: n.kind ?? null,
+      parent: n.parent ?? null,
+      state: n.state,
+      size: n.size,
+      containers: n.containers,
+      evidence: n.evidence,
+    })),
+    unnamed: r.unnamed ?? null,
+  }));
+}
+
+/** Runs `fn` on the pool's metadata, opened for it and closed after. */
+function withMetadata<T>(source: ContainerdPoolSource, fn: (md: Metadata) => T): T {
+  const md = openMetadata(source);
+  try {
+    return fn(md);
+  } finally {
+    md.close();
+  }
+}
+
 export function inventoryJson(inv: ContainerdInventory): unknown {
   const p = inv.pool;
   return {
@@ -146,16 +212,22 @@ export function register(program: Command): void {
       .argument('[root]', `containerd's root (default ${DEFAULT_CONTAINERD_ROOT}; a mounted disk image's works)`),
   )
     .option(
-      '--json',
-      'one object: {pool, snapshots[].{namespace, key, kind, parent, device_name, device_id, size, mapped_bytes, containers, images, ...}, unknown_thins, problems[].{code, ...}}',
+      '--deleted',
+      "also the removed snapshots whose thin devices survive in the pool's metadata, named by the records that survive in the stores' free pages (needs --metadata)",
     )
-    .action((root: string | undefined, o: LocationFlags & { json?: boolean }) =>
+    .option(
+      '--json',
+      'one object: {pool, snapshots[].{namespace, key, kind, parent, device_name, device_id, size, mapped_bytes, containers, images, ...}, unknown_thins, problems[].{code, ...}; with --deleted removed[]}',
+    )
+    .action((root: string | undefined, o: LocationFlags & { json?: boolean; deleted?: boolean }) =>
       run(() => {
+        if (o.deleted && !o.metadata) throw new ArgumentError("--deleted reads the pool's metadata for removed devices: give --metadata M (and --data D)");
         const source = openContainerdPool(locations(root, o));
         try {
           const inv = containerdInventory(source);
-          if (o.json) printJson(inventoryJson(inv));
-          else process.stdout.write(formatContainerdInventory(inv));
+          const removed = o.deleted ? withMetadata(source, (md) => removedSnapshots(source, md)) : undefined;
+          if (o.json) printJson({ ...(inventoryJson(inv) as object), ...(removed ? { removed: removedJson(removed) } : {}) });
+          else process.stdout.write(formatContainerdInventory(inv) + (removed ? formatRemoved(removed) : ''));
           return inv.problems.length ? 1 : 0;
         } finally {
           source.close();
@@ -175,54 +247,67 @@ export function register(program: Command): void {
   )
     .requiredOption('-o, --output <file>', 'output file, or - for standard output')
     .option('-n, --namespace <ns>', 'the namespace WHAT is in (needed only when it is in more than one)')
+    .option(
+      '--deleted',
+      'WHAT is a removed snapshot (its key, container id or thin id, as containerd ls --deleted lists it): what recovery vouches for is written, the rest left as zeros and counted',
+    )
+    .option('--include-unknown', 'with --deleted: write the blocks whose fate is unknown too (counted as unknown_written)')
+    .option('--size <bytes>', 'with --deleted, for a device no surviving record sizes: its size in bytes', Number)
     .option('--json', 'print the result as one JSON object')
-    .action((root: string, what: string, o: LocationFlags & { output: string; namespace?: string; json?: boolean }) =>
-      run(() => {
-        needPool('export', o);
-        const source = openContainerdPool(locations(root, o));
-        try {
-          const inv = containerdInventory(source);
-          const snap = findContainerdSnapshot(inv, what, o.namespace);
-          const label = `${snap.namespace}/${snap.key}`;
-          if (snap.deviceId === undefined) {
-            throw new ArgumentError(`${label} has no device record (${inv.problems.find((p) => p.key === snap.key)?.detail ?? 'see dmthin containerd ls'})`);
-          }
-          const deviceId = snap.deviceId;
-          return withDamageAdvice(source, () => {
-            const md = openMetadata(source);
-            const t0 = Date.now();
-            try {
-              const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
-                exportDevice(md, source.data ?? '', deviceId, out.fd, { size: snap.size || undefined }),
-              );
-              const seconds = (Date.now() - t0) / 1000;
-              const doctor = doctorCommand(source);
-              if (r.damage) r.damage.doctor = doctor;
-              announce(
-                o.json,
-                `exported ${label} (${snap.deviceName}, thin ${deviceId}${snap.containers.length ? `, container ${snap.containers.join(', ')}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
-                {
-                  namespace: snap.namespace,
-                  key: snap.key,
-                  deviceName: snap.deviceName,
-                  deviceId,
-                  ...r,
-                  ...(r.lost ? { lostBytes: rangeBytes(r.lost) } : {}),
-                  seconds,
-                },
-                process.stderr,
-                o.output,
-              );
-              if (r.damage && !o.json) process.stderr.write(formatDamagedExport(label, r.lost ?? [], r.damage, doctor, r));
-              return r.damage ? 1 : 0;
-            } finally {
-              md.close();
+    .action(
+      (
+        root: string,
+        what: string,
+        o: LocationFlags & { output: string; namespace?: string; json?: boolean; deleted?: boolean; includeUnknown?: boolean; size?: number },
+      ) =>
+        run(() => {
+          needPool('export', o);
+          if (!o.deleted && (o.includeUnknown || o.size !== undefined)) throw new ArgumentError('--include-unknown and --size go with --deleted');
+          const source = openContainerdPool(locations(root, o));
+          try {
+            if (o.deleted) return exportRemoved(source, what, o);
+            const inv = containerdInventory(source);
+            const snap = findContainerdSnapshot(inv, what, o.namespace);
+            const label = `${snap.namespace}/${snap.key}`;
+            if (snap.deviceId === undefined) {
+              throw new ArgumentError(`${label} has no device record (${inv.problems.find((p) => p.key === snap.key)?.detail ?? 'see dmthin containerd ls'})`);
             }
-          });
-        } finally {
-          source.close();
-        }
-      }),
+            const deviceId = snap.deviceId;
+            return withDamageAdvice(source, () => {
+              const md = openMetadata(source);
+              const t0 = Date.now();
+              try {
+                const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
+                  exportDevice(md, source.data ?? '', deviceId, out.fd, { size: snap.size || undefined }),
+                );
+                const seconds = (Date.now() - t0) / 1000;
+                const doctor = doctorCommand(source);
+                if (r.damage) r.damage.doctor = doctor;
+                announce(
+                  o.json,
+                  `exported ${label} (${snap.deviceName}, thin ${deviceId}${snap.containers.length ? `, container ${snap.containers.join(', ')}` : ''}): ${r.size} bytes, ${r.mappedBytes} mapped, in ${seconds.toFixed(2)} s`,
+                  {
+                    namespace: snap.namespace,
+                    key: snap.key,
+                    deviceName: snap.deviceName,
+                    deviceId,
+                    ...r,
+                    ...(r.lost ? { lostBytes: rangeBytes(r.lost) } : {}),
+                    seconds,
+                  },
+                  process.stderr,
+                  o.output,
+                );
+                if (r.damage && !o.json) process.stderr.write(formatDamagedExport(label, r.lost ?? [], r.damage, doctor, r));
+                return r.damage ? 1 : 0;
+              } finally {
+                md.close();
+              }
+            });
+          } finally {
+            source.close();
+          }
+        }),
     );
 
   withLocationOptions(
@@ -302,4 +387,35 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/** containerd export --deleted: a removed snapshot brought back as far as the evidence vouches. */
+function exportRemoved(
+  source: ContainerdPoolSource,
+  what: string,
+  o: { output: string; namespace?: string; json?: boolean; includeUnknown?: boolean; size?: number },
+): number {
+  return withMetadata(source, (md) => {
+    const report = removedSnapshots(source, md);
+    const r0 = findRemoved(report, what, o.namespace);
+    const size = o.size ?? r0.size;
+    if (size === undefined) {
+      throw new ArgumentError(`thin ${r0.deviceId}'s size is not told by any surviving record, and the pool's devices differ in size: give --size BYTES`);
+    }
+    const t0 = Date.now();
+    const r = withOutput(o.output, { inputs: source.files, binary: true, what: 'image' }, (out) =>
+      exportDeleted(md, report.scan, r0.deviceId, source.data ?? '', out.fd, { size, includeUnknown: o.includeUnknown }),
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    const n = r0.names.length === 1 ? r0.names[0] : undefined;
+    const label = n?.key ? `${n.namespace}/${n.key} (thin ${r0.deviceId})` : `thin ${r0.deviceId}`;
+    announce(
+      o.json,
+      `exported removed ${label}: ${r.writtenBlocks} of its ${r.mappedBlocks} mapped blocks written (${r.intact} intact, ${r.shared} shared${r.unknownWritten ? `, ${r.unknownWritten} unknown written as asked` : ''}); ${r.withheldBlocks} left as zeros (${r.reallocated} reallocated since, ${r.unknown - r.unknownWritten} unknown); ${r.size} bytes${r0.size === undefined || o.size !== undefined ? '' : n ? " (its record's size)" : ' (the size every device of the pool has)'} in ${seconds.toFixed(2)} s`,
+      { ...r, namespace: n?.namespace ?? null, key: n?.key ?? null, seconds },
+      process.stderr,
+      o.output,
+    );
+    return 0;
+  });
 }

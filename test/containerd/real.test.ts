@@ -246,3 +246,55 @@ describe('containerd diff and send against what the guest script did', () => {
     expect(md5()).toBe(kernelMd5.get(id('default', 'web')));
   });
 });
+
+describe('removed snapshots, against what the kernel read before the removal', () => {
+  const beforeRm = new Map(
+    read('devices-before-rm.txt')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([id, md5]) => [Number(id), md5]),
+  );
+  const gone = [...beforeRm.keys()].filter((id) => !kernelMd5.has(id));
+  const r = dmthin('containerd', 'ls', host.root, ...pool, '--deleted', '--json');
+  const removed = (
+    JSON.parse(r.stdout) as {
+      removed: Array<{
+        device_id: number;
+        names: Array<{ namespace: string; key: string; kind: string; parent: string; evidence: string[] }>;
+        unnamed: string | null;
+      }>;
+    }
+  ).removed;
+
+  it('finds exactly the thins the removal took (container gone, and the view the collector took with it)', () => {
+    expect(r.code, r.stderr).toBe(0);
+    expect(removed.map((x) => x.device_id).sort((a, b) => a - b)).toEqual(gone.sort((a, b) => a - b));
+  });
+
+  it("names the view by the records left in the stores' free pages, and says of the other that none survives", () => {
+    const view = removed.find((x) => x.names.length);
+    expect(view?.names).toEqual([expect.objectContaining({ namespace: 'default', key: 'view-1', kind: 'view', parent: 'layer-2' })]);
+    expect(view?.names[0].evidence.join(' ')).toMatch(/ctdpool\.db page \d+.*metadata\.db page \d+/);
+    const other = removed.find((x) => !x.names.length);
+    expect(other?.unnamed).toContain('known by its thin id only');
+  });
+
+  it('brings each back byte for byte as the kernel read it before the removal, by key or by thin id', () => {
+    const out = tmp.path('removed.img');
+    for (const x of removed) {
+      const what = x.names[0]?.key ?? String(x.device_id);
+      const e = dmthin('containerd', 'export', host.root, what, '--deleted', ...pool, '-o', out);
+      expect(e.code, e.stderr).toBe(0);
+      expect(createHash('md5').update(readFileSync(out)).digest('hex'), `thin ${x.device_id}`).toBe(beforeRm.get(x.device_id));
+      rmSync(out);
+    }
+  });
+
+  it('refuses a name no removed device has, listing those there are', () => {
+    const e = dmthin('containerd', 'export', host.root, 'gone', '--deleted', ...pool, '-o', tmp.path('x.img'));
+    expect(e.code).toBe(2);
+    expect(e.stderr).toContain('containerd ls --deleted');
+    expect(e.stderr).toContain('default/view-1');
+  });
+});
