@@ -27,8 +27,12 @@ export const DEVICE_STATES = [
   'Faulty',
 ] as const;
 
-/** States a device rests in; any other is a step the snapshotter never finished (a crash, or a failure it could not roll back). */
-export const SETTLED_STATES: ReadonlySet<string> = new Set(['Created', 'Activated', 'Suspended', 'Resumed', 'Deactivated']);
+/**
+ * States a device rests in (pool_device.go ensureDeviceStates): on start the
+ * snapshotter marks a device in any other state Faulty, as a step it never
+ * finished (a crash mid-create, mid-activate, mid-remove).
+ */
+export const SETTLED_STATES: ReadonlySet<string> = new Set(['Activated', 'Suspended', 'Resumed', 'Deactivated', 'Removed', 'Faulty']);
 
 export interface StoredDevice {
   name: string;

@@ -43,6 +43,8 @@ export type ContainerdProblemCode =
   | 'snapshot-without-device'
   | 'device-not-in-pool'
   | 'device-unsettled'
+  | 'device-faulty'
+  | 'device-removed'
   | 'device-error'
   | 'thin-unknown'
   | 'device-without-snapshot'
@@ -210,7 +212,21 @@ export function containerdInventory(src: ContainerdPoolSource): ContainerdInvent
         code: 'device-unsettled',
         deviceName: d.name,
         deviceId: d.deviceId,
-        detail: `device ${d.name} (thin ${d.deviceId}) was left ${d.stateName}: the snapshotter stopped in the middle of a step${d.stateName === 'Faulty' ? ' and could not roll it back' : ''}; its thin may not match the record`,
+        detail: `device ${d.name} (thin ${d.deviceId}) was left ${d.stateName}: the snapshotter stopped in the middle of a step, and marks it Faulty when it next starts; its thin may not match the record`,
+      });
+    } else if (d.stateName === 'Faulty') {
+      problems.push({
+        code: 'device-faulty',
+        deviceName: d.name,
+        deviceId: d.deviceId,
+        detail: `device ${d.name} (thin ${d.deviceId}) is Faulty: a step failed and the snapshotter could not roll it back (or found it unfinished at a start); its snapshot cannot be used until it is removed`,
+      });
+    } else if (d.stateName === 'Removed') {
+      problems.push({
+        code: 'device-removed',
+        deviceName: d.name,
+        deviceId: d.deviceId,
+        detail: `device ${d.name} (thin ${d.deviceId}) is Removed but still recorded: with async_remove the snapshotter's cleanup deletes its thin and record; export it first if it may matter`,
       });
     }
     if (d.error) problems.push({ code: 'device-error', deviceName: d.name, deviceId: d.deviceId, detail: `device ${d.name} records the error: ${d.error}` });

@@ -81,9 +81,9 @@ describe('containerd ls names each disagreement once, under its code', () => {
     });
     const p = problems(h);
     expect(p.code).toBe(1);
-    expect(p.codes).toEqual(['device-error', 'device-unsettled', 'device-unsettled']);
-    expect(p.details.join('\n')).toMatch(/ctdpool-snap-5 \(thin 5\) was left Creating/);
-    expect(p.details.join('\n')).toMatch(/ctdpool-snap-6 \(thin 6\) was left Faulty.*could not roll it back/);
+    expect(p.codes).toEqual(['device-error', 'device-faulty', 'device-unsettled']);
+    expect(p.details.join('\n')).toMatch(/ctdpool-snap-5 \(thin 5\) was left Creating.*marks it Faulty when it next starts/);
+    expect(p.details.join('\n')).toMatch(/ctdpool-snap-6 \(thin 6\) is Faulty.*could not roll it back/);
   });
 
   it('a snapshot whose device record is gone: its thin is one no record knows', () => {
@@ -96,7 +96,7 @@ describe('containerd ls names each disagreement once, under its code', () => {
 
   it('a device record whose thin the pool lacks, of a snapshot no store has', () => {
     const h = hostWith('extra', 'devices', (t) =>
-      sub(t, 'devices').set('ctdpool-snap-99', deviceJson({ device_id: 99, size: 67108864, name: 'ctdpool-snap-99', parent_name: '', state: 2, error: '' })),
+      sub(t, 'devices').set('ctdpool-snap-99', deviceJson({ device_id: 99, size: 67108864, name: 'ctdpool-snap-99', parent_name: '', state: 10, error: '' })),
     );
     expect(problems(h).codes).toEqual(['device-not-in-pool', 'device-without-snapshot']);
   });
