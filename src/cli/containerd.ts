@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { containerdInventory, type ContainerdInventory } from '../containerd/inventory.js';
 import { DEFAULT_CONTAINERD_ROOT, type ContainerdLocations, openContainerdPool } from '../containerd/pool-source.js';
 import { findContainerdSnapshot } from '../containerd/find.js';
+import { containerdDoctor } from '../containerd/doctor-containerd.js';
+import { kitHelp } from '../thin/doctor/kit-contents.js';
+import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
 import { type RemovedReport, findRemoved, removedSnapshots } from '../containerd/removed.js';
 import type { ContainerdPoolSource } from '../containerd/pool-source.js';
 import type { Metadata } from '../thin/metadata.js';
@@ -385,6 +388,34 @@ export function register(program: Command): void {
         } finally {
           source.close();
         }
+      }),
+    );
+
+  withLocationOptions(
+    ctd
+      .command('doctor')
+      .description(
+        "What is wrong with the devmapper snapshotter's pool, what is at risk and what to do next: its metadata judged as\n" +
+          'dmthin doctor judges it (docs/doctor.md), each thin named as containerd knows it (NAMESPACE/KEY, its container),\n' +
+          "where containerd's stores disagree with it, and a plan in containerd's terms: containerd stopped first, the pool's\n" +
+          'files and the stores kept as found, the candidate blocks saved, the repaired metadata put back. Needs --metadata and\n' +
+          '--data. Nothing is written unless -o DIR (a new directory) asks for the kit.\n\n' +
+          `${kitHelp()}\n\n` +
+          'Exit status: 0 healthy, 1 problems found (or the pool cannot be read), 2 bad arguments.',
+      )
+      .argument('[root]', `containerd's root (default ${DEFAULT_CONTAINERD_ROOT})`),
+  )
+    .option('--json', 'print the report as one JSON object')
+    .option('-o, --output <dir>', 'write the kit into DIR, a new directory')
+    .action((root: string | undefined, o: LocationFlags & DoctorFlags) =>
+      run(() => {
+        refuseKitDir(o.output);
+        const dir = o.output;
+        const report = containerdDoctor(locations(root, o), {
+          kit: dir === undefined ? undefined : (r, src, diag) => writeDoctorKit(dir, r, src, diag),
+        });
+        printDoctor([report], o, true);
+        return doctorExit([report]);
       }),
     );
 }

@@ -1,0 +1,193 @@
+/**
+ * `dmthin containerd doctor ROOT --metadata M --data D`: the raw doctor
+ * (thin/doctor/diagnose.ts) on the devmapper snapshotter's pool, each thin
+ * named as containerd knows it (NAMESPACE/KEY, its container), with the
+ * stores' disagreements (inventory.ts) among the problems, and a plan in
+ * containerd's terms: containerd stopped first (on start its snapshotter
+ * marks unfinished devices Faulty and its garbage collector removes
+ * snapshots no namespace references), the pool's files and the three stores
+ * kept as found, the repaired metadata put back. Nothing is written.
+ */
+import { statSync } from 'node:fs';
+import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
+import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
+import type { PoolSource } from '../thin/pool-source.js';
+import { ArgumentError } from '../errors.js';
+import { type ContainerdInventory, type ContainerdProblem, containerdInventory } from './inventory.js';
+import { type ContainerdLocations, type ContainerdPoolSource, openContainerdPool } from './pool-source.js';
+
+export interface ContainerdDoctorOptions {
+  onStage?: (stage: string) => void;
+  onProgress?: (done: number, total: number) => void;
+  /** Called with the finished report while the pool's files are open (the kit is written here). */
+  kit?: (report: DoctorReport, source: PoolSource, diagnosis: Diagnosis) => void;
+}
+
+/** What the store problems weigh: a pool-side loss is non-fatal to the pool but costs a snapshot; bookkeeping that containerd settles itself is info. */
+const SEVERITY: Record<ContainerdProblem['code'], Problem['severity']> = {
+  'not-in-snapshotter': 'non_fatal',
+  'snapshot-without-device': 'non_fatal',
+  'device-not-in-pool': 'non_fatal',
+  'device-unsettled': 'non_fatal',
+  'device-faulty': 'non_fatal',
+  'device-removed': 'info',
+  'device-error': 'info',
+  'thin-unknown': 'info',
+  'device-without-snapshot': 'info',
+  'snapshotter-orphan': 'info',
+  'container-without-snapshot': 'non_fatal',
+  // The raw doctor judges the pool's metadata itself.
+  'damaged-metadata': 'info',
+  'unreadable-record': 'non_fatal',
+};
+
+const FIX: Record<ContainerdProblem['code'], string> = {
+  'not-in-snapshotter': 'the snapshot cannot be mounted: remove it with ctr snapshots rm (its container with ctr containers rm) and make it again',
+  'snapshot-without-device': 'the snapshot cannot be mounted: remove it with ctr snapshots rm and make it again',
+  'device-not-in-pool':
+    'if the pool lost the thin (lost_mappings, an older metadata restored), the kit may bring it back; otherwise remove its snapshot with ctr',
+  'device-unsettled': 'export the thin first if it may matter; then let containerd mark it Faulty and remove its snapshot with ctr',
+  'device-faulty': 'export the thin first if it may matter; then remove its snapshot with ctr snapshots rm',
+  'device-removed': 'nothing, unless it may matter: export it before containerd starts',
+  'device-error': 'see the device-unsettled or device-faulty line for the same device',
+  'thin-unknown':
+    'export it first if it may matter (dmthin export --dev-id ID); its blocks stay allocated until it is deleted (dmsetup message POOL 0 "delete ID")',
+  'device-without-snapshot': 'nothing: a record left by an unfinished removal',
+  'snapshotter-orphan': "nothing: containerd's garbage collector removes it; export it first if it may matter",
+  'container-without-snapshot': 'the container cannot start: remove it (ctr containers rm) and create it again',
+  'damaged-metadata': 'see the pool problems below',
+  'unreadable-record': 'keep the store as found; the records around it are read',
+};
+
+function storeProblems(inv: ContainerdInventory): Problem[] {
+  return inv.problems
+    .filter((p) => p.code !== 'damaged-metadata')
+    .map((p) => ({
+      code: `containerd_${p.code.replace(/-/g, '_')}`,
+      severity: SEVERITY[p.code],
+      summary: p.detail,
+      fix: FIX[p.code],
+      facts: {
+        ...(p.namespace ? { namespace: p.namespace } : {}),
+        ...(p.key ? { key: p.key } : {}),
+        ...(p.deviceName ? { deviceName: p.deviceName } : {}),
+        ...(p.deviceId !== undefined ? { deviceId: p.deviceId } : {}),
+      },
+    }));
+}
+
+/** Thin id -> the user's name (NAMESPACE/KEY, its container) and the snapshotter's size for it. */
+export function containerdNames(inv: ContainerdInventory): Map<number, { name: string; size?: number }> {
+  const out = new Map<number, { name: string; size?: number }>();
+  for (const s of inv.snapshots) {
+    if (s.deviceId === undefined) continue;
+    const users = s.containers.length ? `container ${s.containers.join(', ')}` : s.images.length ? `image ${s.images.join(', ')}` : '';
+    out.set(s.deviceId, {
+      name: `${s.namespace}/${s.key}${users ? ` (${users})` : ''}`,
+      ...(s.size ? { size: s.size } : {}),
+    });
+  }
+  return out;
+}
+
+export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDoctorOptions = {}): DoctorReport {
+  if (!loc.metadata) {
+    throw new ArgumentError(
+      'the doctor judges the pool itself: give its metadata and data with --metadata M --data D (containerd does not record them; dmthin containerd ls reads the stores alone)',
+    );
+  }
+  const source = openContainerdPool(loc);
+  try {
+    const inv = containerdInventory(source);
+    const diagnosis = examine(source, { names: containerdNames(inv), problems: storeProblems(inv), onStage: options.onStage, onProgress: options.onProgress });
+    const report = diagnosis.report;
+    report.plan = containerdPlan(report, source, inv.pool);
+    options.kit?.(report, source, diagnosis);
+    return report;
+  } finally {
+    source.close();
+  }
+}
+
+const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted', 'needs_check_flag']);
+
+/** The steps in containerd's terms, KIT standing for the kit's directory. */
+export function containerdPlan(
+  report: DoctorReport,
+  source: ContainerdPoolSource,
+  pool: ContainerdInventory['pool'] = { name: source.poolName, read: false },
+): PlanStep[] {
+  const bad = report.problems.filter((p) => p.severity !== 'info');
+  if (bad.length === 0) return [];
+  if (bad.every((p) => p.code.startsWith('containerd_'))) {
+    return [{ step: `The pool is sound; containerd's records disagree with it: ${[...new Set(bad.map((p) => p.fix))].join('; ')}` }];
+  }
+  const meta = String(source.metadata);
+  const data = typeof source.data === 'string' ? source.data : 'DATA';
+  const steps: PlanStep[] = [];
+  steps.push({
+    step: `Stop containerd (and what starts it: kubelet, firecracker-containerd's service): on start its snapshotter marks unfinished devices Faulty, its garbage collector removes snapshots no namespace references, and the pool hands out blocks that may hold lost data${source.running ? `. The pool ${source.running} is active: remove its thin devices and the pool once containerd has stopped` : ''}`,
+    command: `systemctl stop containerd${source.running ? `\ndmsetup ls | grep '^${source.running}-snap-' | cut -f1 | xargs -r -n1 dmsetup remove\ndmsetup remove ${source.running}` : ''}`,
+  });
+  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
+  const isDevice = (() => {
+    try {
+      return statSync(meta).isBlockDevice();
+    } catch {
+      return false;
+    }
+  })();
+  const stores = source.files.filter((f) => f.endsWith('.db'));
+  if (metadataWork) {
+    steps.push({
+      step: `Keep the pool's metadata and containerd's three stores as found, byte for byte (with no kit yet, make it: ${source.doctorCommand} -o KIT)`,
+      command: [
+        isDevice ? `dd if=${meta} of=pool-metadata.before bs=1M` : `cp --sparse=always ${meta} ${meta}.before`,
+        ...stores.map((f) => `cp -a ${f} ${f}.before`),
+      ].join('\n'),
+    });
+  }
+  if (report.candidates.length > 0) {
+    const ref = report.candidates.find((x) => x.dataBlock > 0);
+    const bs = ref ? ref.offset / ref.dataBlock : undefined;
+    const blocks = report.candidates.map((x) => x.dataBlock);
+    steps.push({
+      step: `Copy the ${report.candidates.length} candidate data block(s) off this disk before containerd starts again (the kit's candidates/ holds the same bytes): the repaired metadata counts them free`,
+      command:
+        bs === undefined
+          ? undefined
+          : blocks.length <= 20
+            ? blocks.map((b) => `dd if=${data} of=data-block-${b}.bin bs=${bs} skip=${b} count=1`).join('\n')
+            : `for b in ${blocks.join(' ')}; do dd if=${data} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
+    });
+  }
+  if (metadataWork) {
+    steps.push(
+      isDevice
+        ? {
+            step: `Write the kit's repaired metadata onto the pool's metadata device, only after the copy above (cmp checks); if the repaired metadata is larger than the device (metadata_space_exhausted), give the pool a larger metadata device first`,
+            command: `cmp ${meta} pool-metadata.before && dd if=KIT/repaired.meta of=${meta} bs=1M conv=fsync`,
+          }
+        : {
+            step: `Put the kit's repaired metadata in place of the metadata file, only while ${meta}.before holds the original (cmp checks)`,
+            command: `cmp ${meta} ${meta}.before && cp --sparse=always KIT/repaired.meta ${meta}`,
+          },
+    );
+  }
+  // containerd never makes the pool: the admin's table, rebuilt from what the metadata says (the low water mark is the admin's choice).
+  const sectors = pool.dataBlockSize && pool.nrDataBlocks ? pool.dataBlockSize * pool.nrDataBlocks : undefined;
+  const files = !isDevice;
+  const table = `0 ${sectors ?? 'DATA_SECTORS'} thin-pool ${files ? '$M' : meta} ${files ? '$D' : data} ${pool.dataBlockSize ?? 'BLOCK_SECTORS'} 32768`;
+  steps.push({
+    step: `Load the pool again as it was made (${files ? 'its files on loop devices, ' : ''}the table your setup uses: this one has the metadata's block size and data size, and containerd's docs' low water mark), start containerd, and check every snapshot`,
+    command: [
+      ...(files ? [`M=$(losetup -f --show ${meta})`, `D=$(losetup -f --show ${data})`] : []),
+      `dmsetup create ${source.poolName} --table "${table}"`,
+      'systemctl start containerd',
+      'ctr -n NAMESPACE snapshots --snapshotter devmapper ls',
+      (source.doctorCommand ?? 'dmthin containerd doctor').replace(' doctor ', ' ls '),
+    ].join('\n'),
+  });
+  if (metadataWork) steps.push({ step: `Only when every container starts and reads as it should: remove the .before copies and the kit. Not before` });
+  return steps;
+}
