@@ -43,9 +43,7 @@ export interface MetaSnapshot {
   /** The key in the snapshotter's store. */
   name?: string;
   parent?: string;
-  children: string[];
   createdAt?: string;
-  labels: Record<string, string>;
 }
 
 export interface ContainerdMeta {
@@ -59,10 +57,47 @@ export interface ContainerdMeta {
 }
 
 const text = new TextDecoder('utf-8', { fatal: false });
-const str = (b: BoltBucket | undefined, key: string): string | undefined => {
-  const v = b?.get(key);
-  return v === undefined ? undefined : text.decode(v);
-};
+
+/**
+ * A record bucket's fields in one pass over its entries: every get() on a
+ * bucket searches (and an inline bucket's page is parsed) again, which for
+ * thousands of small records is most of the time.
+ */
+export class Fields {
+  private readonly values = new Map<string, Uint8Array>();
+  private readonly buckets = new Map<string, BoltBucket>();
+
+  constructor(b: BoltBucket | undefined) {
+    if (!b) return;
+    for (const e of b.entries()) {
+      if (e.bucket) this.buckets.set(text.decode(e.key), e.bucket);
+      else this.values.set(text.decode(e.key), e.value);
+    }
+  }
+
+  bytes(key: string): Uint8Array | undefined {
+    return this.values.get(key);
+  }
+
+  str(key: string): string | undefined {
+    const v = this.values.get(key);
+    return v === undefined ? undefined : text.decode(v);
+  }
+
+  bucket(key: string): BoltBucket | undefined {
+    return this.buckets.get(key);
+  }
+
+  time(key: string): string | undefined {
+    const v = this.values.get(key);
+    return v === undefined ? undefined : parseGoTime(v);
+  }
+
+  /** The value keys, in key order. */
+  keys(): string[] {
+    return [...this.values.keys()];
+  }
+}
 
 /** Every sub-bucket of `b` by name (values are skipped: containerd keeps none at these levels). */
 function* subBuckets(b: BoltBucket | undefined): Generator<[string, BoltBucket]> {
@@ -77,11 +112,6 @@ export function labelsOf(b: BoltBucket | undefined): Record<string, string> {
   return out;
 }
 
-function timeOf(b: BoltBucket, key: string): string | undefined {
-  const v = b.get(key);
-  return v === undefined ? undefined : parseGoTime(v);
-}
-
 export function readContainerdMeta(db: BoltDb): ContainerdMeta {
   const out: ContainerdMeta = { file: db.name, namespaces: [], containers: [], images: [], snapshots: [], unreadable: [] };
   const v1 = db.bucket('v1');
@@ -91,53 +121,61 @@ export function readContainerdMeta(db: BoltDb): ContainerdMeta {
   }
   for (const [ns, nsb] of subBuckets(v1)) {
     out.namespaces.push(ns);
-    for (const [id, c] of subBuckets(nsb.bucket('containers'))) {
+    const objects = new Fields(nsb);
+    for (const [id, c] of subBuckets(objects.bucket('containers'))) {
+      const f = new Fields(c);
       out.containers.push({
         namespace: ns,
         id,
-        image: str(c, 'image'),
-        snapshotter: str(c, 'snapshotter'),
-        snapshotKey: str(c, 'snapshotKey'),
-        createdAt: timeOf(c, 'createdat'),
+        image: f.str('image'),
+        snapshotter: f.str('snapshotter'),
+        snapshotKey: f.str('snapshotKey'),
+        createdAt: f.time('createdat'),
       });
     }
-    const blobs = nsb.bucket('content')?.bucket('blob');
+    const blobs = new Fields(objects.bucket('content')).bucket('blob');
     const blobLabels = (digest: string): Record<string, string> => labelsOf(blobs?.bucket(digest)?.bucket('labels'));
-    for (const [name, img] of subBuckets(nsb.bucket('images'))) {
-      const targetDigest = str(img.bucket('target'), 'digest');
-      const topSnapshots = new Map<string, string[]>();
-      if (targetDigest) {
-        const target = blobLabels(targetDigest);
-        const manifests = Object.entries(target)
-          .filter(([k]) => k.startsWith('containerd.io/gc.ref.content.m.'))
-          .map(([, v]) => v);
-        for (const m of manifests.length ? manifests : [targetDigest]) {
-          const config = (manifests.length ? blobLabels(m) : target)['containerd.io/gc.ref.content.config'];
-          if (!config) continue;
-          for (const [k, v] of Object.entries(blobLabels(config))) {
-            const prefix = 'containerd.io/gc.ref.snapshot.';
-            if (!k.startsWith(prefix)) continue;
-            const sn = k.slice(prefix.length);
-            topSnapshots.set(sn, [...(topSnapshots.get(sn) ?? []), v]);
-          }
-        }
-      }
-      out.images.push({ namespace: ns, name, targetDigest, topSnapshots });
+    for (const [name, img] of subBuckets(objects.bucket('images'))) {
+      const targetDigest = img.bucket('target')?.get('digest');
+      out.images.push({
+        namespace: ns,
+        name,
+        targetDigest: targetDigest && text.decode(targetDigest),
+        topSnapshots: topSnapshotsOf(targetDigest && text.decode(targetDigest), blobLabels),
+      });
     }
-    for (const [snapshotter, sb] of subBuckets(nsb.bucket('snapshots'))) {
+    for (const [snapshotter, sb] of subBuckets(objects.bucket('snapshots'))) {
       for (const [key, s] of subBuckets(sb)) {
+        const f = new Fields(s);
         out.snapshots.push({
           namespace: ns,
           snapshotter,
           key,
-          name: str(s, 'name'),
-          parent: str(s, 'parent') || undefined,
-          children: [...(s.bucket('children')?.entries() ?? [])].map((e) => text.decode(e.key)),
-          createdAt: timeOf(s, 'createdat'),
-          labels: labelsOf(s.bucket('labels')),
+          name: f.str('name'),
+          parent: f.str('parent') || undefined,
+          createdAt: f.time('createdat'),
         });
       }
     }
   }
   return out;
+}
+
+/** Per snapshotter, the top snapshots of an image's platforms, through the unpacker's content labels (an index's manifests first). */
+function topSnapshotsOf(targetDigest: string | undefined, blobLabels: (digest: string) => Record<string, string>): Map<string, string[]> {
+  const tops = new Map<string, string[]>();
+  if (!targetDigest) return tops;
+  const target = blobLabels(targetDigest);
+  const manifests = Object.entries(target)
+    .filter(([k]) => k.startsWith('containerd.io/gc.ref.content.m.'))
+    .map(([, v]) => v);
+  for (const m of manifests.length ? manifests : [targetDigest]) {
+    const config = (manifests.length ? blobLabels(m) : target)['containerd.io/gc.ref.content.config'];
+    if (!config) continue;
+    for (const [k, v] of Object.entries(blobLabels(config))) {
+      const prefix = 'containerd.io/gc.ref.snapshot.';
+      if (k.startsWith(prefix)) tops.set(k.slice(prefix.length), [...(tops.get(k.slice(prefix.length)) ?? []), v]);
+    }
+  }
+  return tops;
 }

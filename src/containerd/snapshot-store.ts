@@ -12,8 +12,8 @@
  * core/snapshots/snapshotter.go: 0 unknown, 1 view, 2 active, 3 committed.
  */
 import type { BoltDb } from '../format/bbolt/db.js';
-import { parseGoTime, parseUvarint, parseVarint } from './go-values.js';
-import { labelsOf } from './meta-store.js';
+import { parseUvarint, parseVarint } from './go-values.js';
+import { Fields } from './meta-store.js';
 
 export const SNAPSHOT_KINDS = ['unknown', 'view', 'active', 'committed'] as const;
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
@@ -24,7 +24,6 @@ export interface StoredSnapshot {
   kind: SnapshotKind;
   parent?: string;
   createdAt?: string;
-  labels: Record<string, string>;
   /** Committed snapshots only: what the snapshotter counted when it committed. */
   inodes?: number;
   size?: number;
@@ -48,22 +47,18 @@ export function readSnapshotStore(db: BoltDb): SnapshotStore {
   for (const e of all.entries()) {
     if (!e.bucket) continue;
     const key = text.decode(e.key);
-    const b = e.bucket;
-    const idBytes = b.get('id');
+    const f = new Fields(e.bucket);
+    const idBytes = f.bytes('id');
     const id = idBytes === undefined ? undefined : parseUvarint(idBytes);
     if (id === undefined) out.unreadable.push(`${db.name}: v1/snapshots/${key}: id ${idBytes ? 'does not decode' : 'missing'}`);
-    const kindByte = b.get('kind')?.[0] ?? 0;
-    const parent = b.get('parent');
-    const inodes = b.get('inodes');
-    const size = b.get('size');
-    const created = b.get('createdat');
+    const inodes = f.bytes('inodes');
+    const size = f.bytes('size');
     out.snapshots.push({
       key,
       id,
-      kind: SNAPSHOT_KINDS[kindByte] ?? 'unknown',
-      parent: parent?.length ? text.decode(parent) : undefined,
-      createdAt: created ? parseGoTime(created) : undefined,
-      labels: labelsOf(b.bucket('labels')),
+      kind: SNAPSHOT_KINDS[f.bytes('kind')?.[0] ?? 0] ?? 'unknown',
+      parent: f.str('parent') || undefined,
+      createdAt: f.time('createdat'),
       inodes: inodes ? parseVarint(inodes) : undefined,
       size: size ? parseVarint(size) : undefined,
     });

@@ -20,6 +20,7 @@ import { sendBench } from './send-bench.js';
 import { doctorBench } from './doctor-bench.js';
 import { shrinkBench } from './shrink-bench.js';
 import { diffBench } from './diff-bench.js';
+import { containerdBench } from './containerd-bench.js';
 import { must } from '../../src/errors.js';
 
 // Compiled to dist/test/bench/: the project root is three levels up.
@@ -229,6 +230,7 @@ function main(): void {
     process.stdout.write(`\n${doctorBench(cli, dir, pools, repeat)}\n`);
   }
   if (process.env.BENCH_DIFF !== '0') process.stdout.write(`\n${diffBench(cli, dir, repeat)}\n`);
+  if (process.env.BENCH_CONTAINERD !== '0') process.stdout.write(`\n${containerdBench(cli, dir, repeat)}\n`);
   if (process.env.BENCH_SHRINK !== '0') {
     const pools = sizes.map((size) => ({ size, ...prepare(size) }));
     process.stdout.write(`\n${shrinkBench(cli, dir, pools, repeat)}\n`);

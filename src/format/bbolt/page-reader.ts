@@ -31,6 +31,7 @@ export interface BoltPage {
 
 const DEFAULT_CACHE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_PAGE_BYTES = 256 * 1024 * 1024;
+const WHOLE_FILE_BYTES = 16 * 1024 * 1024;
 
 export class PageReader {
   /** Whole pages the file holds. */
@@ -39,6 +40,8 @@ export class PageReader {
   private cached = 0;
   private readonly cacheBytes: number;
   private readonly maxPageBytes: number;
+  /** A file of at most WHOLE_FILE_BYTES, read at the first page read; pages are views of it (never written). */
+  private whole: Uint8Array | undefined;
 
   constructor(
     readonly source: ByteSource,
@@ -109,6 +112,12 @@ export class PageReader {
   }
 
   private readPages(id: number, span: number): Uint8Array {
+    // A small file is read whole once: thousands of one-page reads (a record bucket with sub-buckets is a page of its own) cost more than its bytes.
+    if (this.whole === undefined && this.source.size <= WHOLE_FILE_BYTES) {
+      this.whole = new Uint8Array(this.pageCount * this.pageSize);
+      this.source.readAt(this.whole, 0);
+    }
+    if (this.whole) return this.whole.subarray(id * this.pageSize, (id + span) * this.pageSize);
     const b = new Uint8Array(span * this.pageSize);
     this.source.readAt(b, id * this.pageSize);
     return b;
