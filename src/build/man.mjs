@@ -32,6 +32,7 @@ export const PAGES = {
   'export.md': ['dmthin-export'],
   'metadata.md': ['dmthin-metadata'],
   'docker.md': ['dmthin-docker'],
+  'containerd.md': ['dmthin-containerd'],
   'lvm.md': ['dmthin-lvm'],
   'recovery.md': ['dmthin-undelete'],
   'send.md': ['dmthin-send', 'dmthin-receive'],
