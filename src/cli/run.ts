@@ -2,6 +2,7 @@
 import { ArgumentError, UsageError } from '../errors.js';
 import { CommandError } from '../driver/exec.js';
 import { MetadataError } from '../format/errors.js';
+import { BoltError } from '../format/bbolt/errors.js';
 import { FsError } from '../fs/errors.js';
 import { errnoWords } from '../io/files.js';
 import { printJson, wantsJson } from './json.js';
@@ -37,7 +38,7 @@ export function run(body: () => number | Promise<number>): Promise<void> {
       (e: unknown) => {
         const code = e instanceof ArgumentError ? 2 : 1;
         const err = e as NodeJS.ErrnoException;
-        if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError || e instanceof FsError) {
+        if (e instanceof UsageError || e instanceof MetadataError || e instanceof CommandError || e instanceof FsError || e instanceof BoltError) {
           reportError(
             err.message,
             e instanceof ArgumentError
@@ -48,7 +49,9 @@ export function run(body: () => number | Promise<number>): Promise<void> {
                   ? 'command'
                   : e instanceof FsError
                     ? 'filesystem'
-                    : 'failed',
+                    : e instanceof BoltError
+                      ? 'bbolt'
+                      : 'failed',
             code,
           );
         } else if (err && typeof err.code === 'string' && err.syscall) {

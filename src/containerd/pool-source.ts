@@ -125,9 +125,9 @@ export function openContainerdPool(loc: ContainerdLocations): ContainerdPoolSour
     const devs = openDb(pool.file, "the devmapper snapshotter's device store");
     opened.push(devs);
     const stores: ContainerdStores = {
-      meta: readContainerdMeta(meta),
-      snapshots: readSnapshotStore(snaps),
-      devices: readDeviceStore(devs),
+      meta: readOrSay(meta, readContainerdMeta, (u) => ({ file: meta.name, namespaces: [], containers: [], images: [], snapshots: [], unreadable: [u] })),
+      snapshots: readOrSay(snaps, readSnapshotStore, (u) => ({ file: snaps.name, snapshots: [], unreadable: [u] })),
+      devices: readOrSay(devs, readDeviceStore, (u) => ({ file: devs.name, devices: [], ids: new Map(), unreadable: [u] })),
       dbs: { meta, snapshots: snaps, devices: devs },
       warnings: opened.flatMap((d) => d.warnings.map((w) => `${d.name}: ${w}`)),
     };
@@ -157,5 +157,19 @@ export function openContainerdPool(loc: ContainerdLocations): ContainerdPoolSour
   } catch (e) {
     for (const d of opened) d.close();
     throw e;
+  }
+}
+
+/**
+ * A store whose tree breaks part way is read as empty, the break its one
+ * unreadable record: the other stores and the pool are still listed (each
+ * disagreement the loss causes follows from it), rather than nothing.
+ */
+function readOrSay<T>(db: BoltDb, read: (db: BoltDb) => T, empty: (unreadable: string) => T): T {
+  try {
+    return read(db);
+  } catch (e) {
+    if (!(e instanceof BoltError)) throw e;
+    return empty(`${e.message}: the store's tree breaks there, so none of its records is listed (the problems below that name its records follow from this)`);
   }
 }

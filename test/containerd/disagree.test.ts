@@ -6,7 +6,7 @@
  * expected under its own code and no other.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { copyFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BoltBucket, BoltKey } from '../../src/format/bbolt/bucket.js';
 import { BoltDb } from '../../src/format/bbolt/db.js';
@@ -114,6 +114,26 @@ describe('containerd ls names each disagreement once, under its code', () => {
     expect(p.codes).toEqual(['container-without-snapshot', 'snapshotter-orphan']);
     expect(p.details.join('\n')).toMatch(/container db \(namespace default\) names snapshot db/);
     expect(p.details.join('\n')).toMatch(/default\/6\/db .*garbage collector removes it/);
+  });
+
+  it('a store whose tree breaks: the break named with its page, the rest still listed, each loss it causes after it', () => {
+    const root = tmp.path('broken/containerd');
+    mkdirSync(root, { recursive: true });
+    cpSync(host.root, root, { recursive: true });
+    const file = join(root, 'io.containerd.snapshotter.v1.devmapper', 'metadata.db');
+    const db = BoltDb.open(file);
+    const rootPage = db.meta.root.root;
+    db.close();
+    const bytes = readFileSync(file);
+    bytes.writeUInt16LE(0x10, rootPage * 4096 + 8); // the root leaf now says it is a freelist page
+    writeFileSync(file, bytes);
+    const r = dmthin('containerd', 'ls', root, '--metadata', host.metadata, '--data', host.data, '--json');
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout) as { snapshots: unknown[]; problems: Array<{ code: string; detail: string }> };
+    expect(j.problems[0]).toMatchObject({ code: 'unreadable-record' });
+    expect(j.problems[0].detail).toContain(`${file}: page ${rootPage}: expected a leaf or branch page`);
+    expect(j.snapshots.length).toBeGreaterThan(0);
+    expect(new Set(j.problems.slice(1).map((p) => p.code))).toEqual(new Set(['not-in-snapshotter', 'device-without-snapshot']));
   });
 
   it('a store that is not bbolt at all: one line naming the file and what was expected, exit 1', () => {
