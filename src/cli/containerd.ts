@@ -9,7 +9,7 @@ import { type RemovedReport, findRemoved, removedSnapshots } from '../containerd
 import type { ContainerdPoolSource } from '../containerd/pool-source.js';
 import type { Metadata } from '../thin/metadata.js';
 import { exportDeleted } from '../thin/recover/export-deleted.js';
-import { snapshotDiffSides } from '../containerd/diff-snapshot.js';
+import { removedDiffSides, snapshotDiffSides } from '../containerd/diff-snapshot.js';
 import { send } from '../stream/send.js';
 import { withOutputAsync } from '../io/output-file.js';
 import { withDamageAdviceAsync } from '../thin/damage.js';
@@ -26,6 +26,7 @@ import { alignColumns } from './columns.js';
 import { announce, printJson } from './json.js';
 import { formatDamagedExport } from './lost.js';
 import { run } from './run.js';
+import { parseSizeArg } from './args.js';
 
 interface LocationFlags {
   root?: string;
@@ -93,7 +94,7 @@ export function formatContainerdInventory(inv: ContainerdInventory): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function formatRemoved(report: RemovedReport): string {
+export function formatRemoved(report: RemovedReport, source: ContainerdPoolSource): string {
   const lines = [
     '',
     `removed snapshots whose thin devices survive in the pool (${report.removed.length}; ${report.pagesSearched} free pages of the stores searched for their names):`,
@@ -114,8 +115,10 @@ export function formatRemoved(report: RemovedReport): string {
     if (r.unnamed) lines.push(`    ${r.unnamed}`);
   }
   for (const n of report.notes) lines.push(`  note: ${n}`);
-  if (report.removed.length)
-    lines.push('  bring one back: dmthin containerd export ROOT --deleted KEY|THIN_ID -o FILE --metadata M --data D (docs/containerd.md)');
+  if (report.removed.length) {
+    lines.push(`  bring one back: dmthin containerd export ${source.root} KEY|THIN_ID --deleted -o FILE ${source.locationArgs}`);
+    lines.push(`  what it changed: dmthin containerd diff ${source.root} KEY|THIN_ID --deleted [--parent KEY] ${source.locationArgs}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -230,7 +233,7 @@ export function register(program: Command): void {
           const inv = containerdInventory(source);
           const removed = o.deleted ? withMetadata(source, (md) => removedSnapshots(source, md)) : undefined;
           if (o.json) printJson({ ...(inventoryJson(inv) as object), ...(removed ? { removed: removedJson(removed) } : {}) });
-          else process.stdout.write(formatContainerdInventory(inv) + (removed ? formatRemoved(removed) : ''));
+          else process.stdout.write(formatContainerdInventory(inv) + (removed ? formatRemoved(removed, source) : ''));
           return inv.problems.length ? 1 : 0;
         } finally {
           source.close();
@@ -255,7 +258,7 @@ export function register(program: Command): void {
       'WHAT is a removed snapshot (its key, container id or thin id, as containerd ls --deleted lists it): what recovery vouches for is written, the rest left as zeros and counted',
     )
     .option('--include-unknown', 'with --deleted: write the blocks whose fate is unknown too (counted as unknown_written)')
-    .option('--size <bytes>', 'with --deleted, for a device no surviving record sizes: its size in bytes', Number)
+    .option('--size <size>', 'with --deleted, for a device no surviving record sizes: its size (e.g. 64M; a bare number is bytes)', parseSizeArg)
     .option('--json', 'print the result as one JSON object')
     .action(
       (
@@ -325,13 +328,19 @@ export function register(program: Command): void {
       .argument('<what>', 'snapshot key or container id'),
   )
     .option('-n, --namespace <ns>', 'the namespace WHAT is in (needed only when it is in more than one)')
+    .option('--deleted', 'WHAT is a removed snapshot (its key, container id or thin id, as containerd ls --deleted lists it), read as recovery brings it back')
+    .option('--parent <key>', 'with --deleted: the live snapshot to compare it with, when no surviving record names its parent')
     .option('--json', 'print {filesystem, changes[].{kind, path, inode, size_before, size_after}, changed_bytes, bytes_read}')
-    .action((root: string, what: string, o: LocationFlags & { namespace?: string; json?: boolean }) =>
+    .action((root: string, what: string, o: LocationFlags & { namespace?: string; json?: boolean; deleted?: boolean; parent?: string }) =>
       run(() => {
         needPool('diff', o);
+        if (o.parent !== undefined && !o.deleted) throw new ArgumentError("--parent goes with --deleted: a live snapshot's parent is recorded");
         const source = openContainerdPool(locations(root, o));
         try {
-          const sides = snapshotDiffSides(containerdInventory(source), what, o.namespace);
+          const inv = containerdInventory(source);
+          const sides = o.deleted
+            ? withMetadata(source, (md) => removedDiffSides(inv, removedSnapshots(source, md), md, what, o.namespace, o.parent))
+            : snapshotDiffSides(inv, what, o.namespace);
           return withPoolSource(source, (s) => diffAction(s, sides.before, sides.after, o));
         } finally {
           source.close();

@@ -9,6 +9,9 @@ import { ArgumentError, UsageError } from '../errors.js';
 import type { DiffSide } from '../thin/file-diff.js';
 import { findContainerdSnapshot } from './find.js';
 import type { ContainerdInventory, ContainerdSnapshot } from './inventory.js';
+import { type RemovedReport, findRemoved } from './removed.js';
+import type { Metadata } from '../thin/metadata.js';
+import { closestLive } from '../thin/recover/closest-live.js';
 
 function side(s: ContainerdSnapshot, deviceId: number): DiffSide {
   return { devId: deviceId, name: `${s.namespace}/${s.key} (thin ${deviceId})`, ...(s.size ? { size: s.size } : {}) };
@@ -30,4 +33,42 @@ export function snapshotDiffSides(inv: ContainerdInventory, what: string, namesp
     );
   }
   return { before: side(parent, parent.deviceId), after: side(snap, snap.deviceId) };
+}
+
+/**
+ * A removed snapshot (removed.ts) against its parent: the parent its
+ * surviving record names, or the one given (`parent`, a live key). With
+ * neither, the live device sharing the most blocks with it is offered in
+ * the refusal, with its numbers, and not taken.
+ */
+export function removedDiffSides(
+  inv: ContainerdInventory,
+  report: RemovedReport,
+  md: Metadata,
+  what: string,
+  namespace?: string,
+  parent?: string,
+): { before: DiffSide; after: DiffSide } {
+  const r = findRemoved(report, what, namespace);
+  const named = r.names.length === 1 ? r.names[0] : undefined;
+  const label = named?.key ? `removed ${named.namespace}/${named.key} (thin ${r.deviceId})` : `removed thin ${r.deviceId}`;
+  const after: DiffSide = { devId: r.deviceId, name: label, ...(r.size ? { size: r.size } : {}) };
+  let base: ContainerdSnapshot | undefined;
+  if (parent !== undefined) base = findContainerdSnapshot(inv, parent, namespace ?? named?.namespace);
+  else if (named?.parent && named.namespace) base = inv.snapshots.find((s) => s.namespace === named.namespace && s.key === named.parent);
+  if (!base) {
+    const dev = report.scan.devices.find((d) => d.devId === r.deviceId);
+    const close = dev ? closestLive(md, dev) : undefined;
+    const snap = close ? inv.snapshots.find((s) => s.deviceId === close.devId) : undefined;
+    throw new ArgumentError(
+      `no surviving record names the parent of ${label}${named?.parent ? ` (${named.parent} is no live snapshot)` : ''}: give it with --parent KEY${
+        close
+          ? `; the live device sharing the most of its blocks is ${snap ? `${snap.namespace}/${snap.key}` : `thin ${close.devId}`} (thin ${close.devId}: ${close.shared} of its ${close.mapped} mapped blocks), most likely the one it was made from`
+          : ''
+      }`,
+    );
+  }
+  if (base.deviceId === undefined)
+    throw new UsageError(`${base.namespace}/${base.key} has no thin device in the snapshotter's records (dmthin containerd ls says why)`);
+  return { before: side(base, base.deviceId), after };
 }

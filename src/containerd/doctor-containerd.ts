@@ -11,6 +11,7 @@
 import { statSync } from 'node:fs';
 import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
+import { saveCandidatesCommand } from '../thin/doctor/plan.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { ArgumentError } from '../errors.js';
 import { type ContainerdInventory, type ContainerdProblem, containerdInventory } from './inventory.js';
@@ -148,17 +149,12 @@ export function containerdPlan(
     });
   }
   if (report.candidates.length > 0) {
+    // The candidates' own offsets give the block size: the report carries no other copy of it.
     const ref = report.candidates.find((x) => x.dataBlock > 0);
     const bs = ref ? ref.offset / ref.dataBlock : undefined;
-    const blocks = report.candidates.map((x) => x.dataBlock);
     steps.push({
       step: `Copy the ${report.candidates.length} candidate data block(s) off this disk before containerd starts again (the kit's candidates/ holds the same bytes): the repaired metadata counts them free`,
-      command:
-        bs === undefined
-          ? undefined
-          : blocks.length <= 20
-            ? blocks.map((b) => `dd if=${data} of=data-block-${b}.bin bs=${bs} skip=${b} count=1`).join('\n')
-            : `for b in ${blocks.join(' ')}; do dd if=${data} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
+      command: bs === undefined ? undefined : saveCandidatesCommand(report.candidates, data, bs),
     });
   }
   if (metadataWork) {

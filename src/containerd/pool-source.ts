@@ -12,7 +12,9 @@
  * default ROOT/io.containerd.snapshotter.v1.devmapper; POOL.db named by
  * the config's pool_name, else the one *.db there that is not metadata.db.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { statInput } from '../io/files.js';
+import { hasSuperblockMagic } from '../format/superblock.js';
 import { join, relative, isAbsolute } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 import { BoltDb } from '../format/bbolt/db.js';
@@ -51,6 +53,8 @@ export interface ContainerdPoolSource extends PoolSource {
   readonly root: string;
   readonly snapshotterRoot: string;
   readonly poolName: string;
+  /** The options that found it (--snapshotter-root, --config, --metadata, --data), for commands a message suggests. */
+  readonly locationArgs: string;
   readonly config?: ContainerdConfig;
   readonly stores: ContainerdStores;
   /** Whether the pool's metadata was given: without it, only the stores are read. */
@@ -81,14 +85,63 @@ function snapshotterRootOf(loc: ContainerdLocations, config?: ContainerdConfig):
   return dflt;
 }
 
+/** ROOT must hold containerd's store: said first, since every other path is found from it. */
+function checkRoot(loc: ContainerdLocations, config?: ContainerdConfig): void {
+  if (existsSync(join(loc.root, META_DB))) return;
+  const dflt = loc.root === DEFAULT_CONTAINERD_ROOT ? ` (the default: give the root you have as ROOT)` : '';
+  // A root given as the mount point of the dead host's disk: the config says where under it containerd's root was.
+  const under = config?.root ? join(loc.root, config.root) : undefined;
+  const hint = under && existsSync(join(under, META_DB)) ? `; the config's root ${config?.root} is ${under} here: give that as ROOT` : '';
+  throw new ArgumentError(`${loc.root} is not containerd's root${dflt}: it has no ${META_DB}${hint}`);
+}
+
+/** --metadata and --data: files or block devices that are there, and not each other (thin metadata given as --data). */
+function checkPoolFiles(loc: ContainerdLocations): void {
+  for (const [path, option] of [
+    [loc.metadata, '--metadata'],
+    [loc.data, '--data'],
+  ] as const) {
+    if (path === undefined) continue;
+    try {
+      statInput(path, option);
+    } catch (e) {
+      if (e instanceof UsageError) throw new ArgumentError(e.message);
+      throw e;
+    }
+  }
+  if (loc.metadata) refuseForeign(loc.metadata, '--metadata');
+  if (loc.metadata && loc.data && hasThinSuperblock(loc.data) && !hasThinSuperblock(loc.metadata)) {
+    throw new ArgumentError(`--data ${loc.data} holds thin pool metadata (a superblock in its first block) and --metadata ${loc.metadata} does not: swapped?`);
+  }
+}
+
+function hasThinSuperblock(path: string): boolean {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const b = new Uint8Array(512);
+      return readSync(fd, b, 0, b.length, 0) === b.length && hasSuperblockMagic(b);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 function poolDbOf(dir: string, config?: ContainerdConfig): { name: string; file: string } {
-  if (config?.poolName) return { name: config.poolName, file: join(dir, `${config.poolName}.db`) };
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.db') && n !== SNAPSHOTTER_DB);
   } catch {
     throw new ArgumentError(`${dir} is not a directory: the devmapper snapshotter's root holds ${SNAPSHOTTER_DB} and POOL.db (--snapshotter-root DIR)`);
   }
+  if (!existsSync(join(dir, SNAPSHOTTER_DB))) {
+    throw new ArgumentError(
+      `${dir} has no ${SNAPSHOTTER_DB}: not the devmapper snapshotter's root (its root_path holds ${SNAPSHOTTER_DB} and POOL.db; --snapshotter-root DIR)`,
+    );
+  }
+  if (config?.poolName) return { name: config.poolName, file: join(dir, `${config.poolName}.db`) };
   if (names.length !== 1) {
     throw new ArgumentError(
       names.length === 0
@@ -112,10 +165,16 @@ function openDb(path: string, what: string): BoltDb {
 /** Opens and reads the three stores (each bbolt file opened once, read-only) and names the pool's devices; nothing is written. */
 export function openContainerdPool(loc: ContainerdLocations): ContainerdPoolSource {
   const config = loc.config ? readContainerdConfig(loc.config) : undefined;
+  if (config && config.poolName === undefined && config.rootPath === undefined) {
+    throw new ArgumentError(
+      `${loc.config} has no devmapper snapshotter table ([plugins."io.containerd.snapshotter.v1.devmapper"] with pool_name and root_path): not the config of a host that used it, or not containerd's config.toml`,
+    );
+  }
+  checkRoot(loc, config);
   const snapshotterRoot = snapshotterRootOf(loc, config);
   const pool = poolDbOf(snapshotterRoot, config);
   if (loc.data && !loc.metadata) throw new ArgumentError('--data needs --metadata: the pool is read from its metadata');
-  if (loc.metadata) refuseForeign(loc.metadata, '--metadata');
+  checkPoolFiles(loc);
   const opened: BoltDb[] = [];
   try {
     const meta = openDb(join(loc.root, META_DB), "containerd's metadata store (ROOT/io.containerd.metadata.v1.bolt/meta.db)");
@@ -132,13 +191,16 @@ export function openContainerdPool(loc: ContainerdLocations): ContainerdPoolSour
       warnings: opened.flatMap((d) => d.warnings.map((w) => `${d.name}: ${w}`)),
     };
     const files = [meta.name, snaps.name, devs.name, ...(loc.metadata ? [loc.metadata] : []), ...(loc.data ? [loc.data] : [])];
-    const doctorArgs = `${loc.root}${loc.snapshotterRoot ? ` --snapshotter-root ${loc.snapshotterRoot}` : ''}${loc.config ? ` --config ${loc.config}` : ''}${loc.metadata ? ` --metadata ${loc.metadata}` : ''}${loc.data ? ` --data ${loc.data}` : ''}`;
+    const locationArgs =
+      `${loc.snapshotterRoot ? ` --snapshotter-root ${loc.snapshotterRoot}` : ''}${loc.config ? ` --config ${loc.config}` : ''}${loc.metadata ? ` --metadata ${loc.metadata}` : ''}${loc.data ? ` --data ${loc.data}` : ''}`.trim();
+    const doctorArgs = `${loc.root} ${locationArgs}`.trim();
     return {
       kind: 'containerd',
       name: pool.name,
       root: loc.root,
       snapshotterRoot,
       poolName: pool.name,
+      locationArgs,
       config,
       stores,
       hasPool: loc.metadata !== undefined,

@@ -11,21 +11,13 @@
 import type { Metadata } from '../thin/metadata.js';
 import { type DeletedScan, scanDeleted } from '../thin/recover/scan-deleted.js';
 import { ArgumentError } from '../errors.js';
-import { zeroBlocks } from '../thin/recover/zero-blocks.js';
+import { type DeletedSummary, summarizeDeleted } from '../thin/recover/zero-blocks.js';
 import type { ContainerdPoolSource } from './pool-source.js';
 import { snapshotIdOfDevice } from './inventory.js';
 import { DEVICE_STATES } from './device-store.js';
 import { type SurvivingRecords, survivingRecords } from './surviving-records.js';
 
-export interface RemovedSnapshot {
-  deviceId: number;
-  mappedBlocks: number;
-  intact: number;
-  shared: number;
-  reallocated: number;
-  unknown: number;
-  /** Every block the evidence vouches for reads as zeros: the snapshotter discarded it (discard_blocks) before the delete. */
-  discarded?: boolean;
+export interface RemovedSnapshot extends DeletedSummary {
   /** The names found, each with where; more than one when records disagree. */
   names: RemovedName[];
   /** The device's size: its record's, else the one size every device of the pool has. */
@@ -63,35 +55,19 @@ const base = (file: string): string => file.slice(file.lastIndexOf('/') + 1);
 export function removedSnapshots(src: ContainerdPoolSource, md: Metadata): RemovedReport {
   const scan = scanDeleted(md.reader);
   const records: SurvivingRecords = survivingRecords(src.stores.dbs);
-  let zeros: Map<number, number> | undefined;
-  if (src.data !== undefined) {
-    try {
-      zeros = zeroBlocks(scan, src.data);
-    } catch {
-      zeros = undefined; // data of the wrong size: say nothing about discards
-    }
-  }
   const liveSizes = new Set(src.stores.devices.devices.map((d) => d.size));
   const poolSize = liveSizes.size === 1 ? [...liveSizes][0] : undefined;
   const removed: RemovedSnapshot[] = [];
-  for (const d of scan.devices) {
-    const names = namesOf(src, records, d.devId);
-    const vouched = d.counts.intact + d.counts.shared;
-    const z = zeros?.get(d.devId);
+  for (const d of summarizeDeleted(scan, src.data)) {
+    const names = namesOf(src, records, d.deviceId);
     const sizes = new Set(names.map((n) => n.size));
     removed.push({
-      deviceId: d.devId,
-      mappedBlocks: d.counts.mapped,
-      intact: d.counts.intact,
-      shared: d.counts.shared,
-      reallocated: d.counts.reallocated,
-      unknown: d.counts.unknown,
-      discarded: z === undefined ? undefined : vouched > 0 && z === vouched,
+      ...d,
       names,
       size: sizes.size === 1 ? [...sizes][0] : sizes.size === 0 ? poolSize : undefined,
       unnamed: names.length
         ? undefined
-        : `no record of thin ${d.devId} survives in the stores' ${records.pagesRead} free pages (bbolt reused them): known by its thin id only`,
+        : `no record of thin ${d.deviceId} survives in the stores' ${records.pagesRead} free pages (bbolt reused them): known by its thin id only`,
     });
   }
   return { removed, scan, pagesSearched: records.pagesRead, notes: records.notes };

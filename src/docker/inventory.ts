@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { Metadata } from '../thin/metadata.js';
 import { doctorCommand } from '../thin/damage.js';
 import { type DeletedScan, scanDeleted } from '../thin/recover/scan-deleted.js';
-import { zeroBlocks } from '../thin/recover/zero-blocks.js';
+import { type DeletedSummary, summarizeDeleted } from '../thin/recover/zero-blocks.js';
 import type { DockerDevice, DockerTree, ReadOptions } from './tree.js';
 import { type DockerPoolSource, openDockerPool } from './pool-source.js';
 
@@ -63,16 +63,7 @@ export interface Inventory {
    * vouches for reads as zeros (Docker discards a device's blocks before
    * deleting it unless dm.blkdiscard=false); undefined without the data.
    */
-  deleted: Array<{
-    deviceId: number;
-    hash?: string;
-    mappedBlocks: number;
-    intact: number;
-    shared: number;
-    reallocated: number;
-    unknown: number;
-    discarded?: boolean;
-  }>;
+  deleted: Array<DeletedSummary & { hash?: string }>;
   problems: Problem[];
 }
 
@@ -242,26 +233,7 @@ function listDeleted(inv: Inventory, md: Metadata, tree: DockerTree, devices: Do
     inv.problems.push({ kind: 'damaged-metadata', detail: `cannot look for deleted devices: ${(e as Error).message}` });
     return;
   }
-  let zeros: Map<number, number> | undefined;
-  if (existsSync(tree.dataFile)) {
-    try {
-      zeros = zeroBlocks(found, tree.dataFile);
-    } catch {
-      zeros = undefined; // a data file of the wrong size: say nothing about discards
-    }
-  }
-  for (const d of found.devices) {
-    const vouched = d.counts.intact + d.counts.shared;
-    const z = zeros?.get(d.devId);
-    inv.deleted.push({
-      deviceId: d.devId,
-      hash: devices.find((x) => x.deviceId === d.devId)?.hash,
-      mappedBlocks: d.counts.mapped,
-      intact: d.counts.intact,
-      shared: d.counts.shared,
-      reallocated: d.counts.reallocated,
-      unknown: d.counts.unknown,
-      discarded: z === undefined ? undefined : vouched > 0 && z === vouched,
-    });
+  for (const d of summarizeDeleted(found, existsSync(tree.dataFile) ? tree.dataFile : undefined)) {
+    inv.deleted.push({ ...d, hash: devices.find((x) => x.deviceId === d.deviceId)?.hash });
   }
 }

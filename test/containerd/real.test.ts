@@ -8,7 +8,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dmthin } from '../support/cli.js';
 import { projectRoot, scratch } from '../support/env.js';
@@ -177,18 +177,43 @@ describe('containerd export against the kernel', () => {
 
 describe('where the stores are', () => {
   it("finds a root_path outside the root only when told, naming the dead host's path and the option", () => {
-    const r = dmthin('containerd', 'ls', tmp.path('containerd-nosnap'), '--config', host.config);
+    // A root with containerd's store but the snapshotter's root elsewhere, as the fixture's config has it (/run/ct/devmapper).
+    const bare = tmp.path('bare-root');
+    mkdirSync(join(bare, 'io.containerd.metadata.v1.bolt'), { recursive: true });
+    copyFileSync(join(host.root, 'io.containerd.metadata.v1.bolt', 'meta.db'), join(bare, 'io.containerd.metadata.v1.bolt', 'meta.db'));
+    const r = dmthin('containerd', 'ls', bare, '--config', host.config);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^dmthin: .*\/run\/ct\/devmapper.*--snapshotter-root DIR/);
-    const ok = dmthin('containerd', 'ls', host.root, '--config', host.config, '--snapshotter-root', host.snapshotterRoot);
+    const ok = dmthin('containerd', 'ls', bare, '--config', host.config, '--snapshotter-root', host.snapshotterRoot);
     expect(ok.code, ok.stderr).toBe(0);
   });
 
-  it('says which store is missing and where it was looked for', () => {
+  it("a directory that is not containerd's root is said first, in one line; the mount point of a dead host's disk is pointed to the root under it", () => {
     const r = dmthin('containerd', 'ls', tmp.path('empty-root'), '--snapshotter-root', host.snapshotterRoot);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('io.containerd.metadata.v1.bolt/meta.db not found');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/empty-root is not containerd's root: it has no io.containerd.metadata.v1.bolt\/meta.db/);
     expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    // The disk mounted at MNT, the root at MNT/run/ct/root as the config's root says.
+    const mnt = tmp.path('mnt');
+    mkdirSync(join(mnt, 'run', 'ct'), { recursive: true });
+    cpSync(host.root, join(mnt, 'run', 'ct', 'root'), { recursive: true });
+    const m = dmthin('containerd', 'ls', mnt, '--config', host.config);
+    expect(m.code).toBe(2);
+    expect(m.stderr).toContain(`the config's root /run/ct/root is ${join(mnt, 'run', 'ct', 'root')} here: give that as ROOT`);
+  });
+
+  it('a config without the devmapper table, --metadata that is not there, and the pool files swapped: each refused, naming it', () => {
+    const cfg = tmp.path('other.toml');
+    writeFileSync(cfg, 'this is [not toml\n');
+    const c = dmthin('containerd', 'ls', host.root, '--config', cfg);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain(`${cfg} has no devmapper snapshotter table`);
+    const m = dmthin('containerd', 'ls', host.root, '--metadata', tmp.path('nosuch'));
+    expect(m.code).toBe(2);
+    expect(m.stderr).toContain(`cannot read --metadata ${tmp.path('nosuch')}`);
+    const s = dmthin('containerd', 'doctor', host.root, '--metadata', host.data, '--data', host.metadata);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain('swapped?');
   });
 });
 
@@ -230,7 +255,7 @@ describe('containerd diff and send against what the guest script did', () => {
   });
 
   it("a container's image layer whole, then what the container wrote, received equal the kernel's bytes", () => {
-    const top = [...(expected.get('default')?.entries() ?? [])].find(([, [parent]]) => parent.startsWith('sha256:'))?.[0] ?? '';
+    const top = [...(expected.get('default')?.entries() ?? [])].find(([key, [parent]]) => key.startsWith('sha256:') && parent.startsWith('sha256:'))?.[0] ?? '';
     const full = tmp.path('full.stream');
     const inc = tmp.path('inc.stream');
     const target = tmp.path('received.img');
@@ -296,5 +321,52 @@ describe('removed snapshots, against what the kernel read before the removal', (
     expect(e.code).toBe(2);
     expect(e.stderr).toContain('containerd ls --deleted');
     expect(e.stderr).toContain('default/view-1');
+  });
+});
+
+describe('removed snapshots read as recovery brings them back', () => {
+  it('diff --deleted: the view against the parent its record names (nothing written into it)', () => {
+    const r = dmthin('containerd', 'diff', host.root, 'view-1', '--deleted', ...pool);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/default\/layer-2 \(thin \d+\) -> removed default\/view-1/);
+  });
+
+  it('diff --deleted of the container no record names: the likely parent offered with its numbers, then exactly what was written into it', () => {
+    const gone = [
+      ...new Map(
+        read('devices-before-rm.txt')
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ') as [string, string]),
+      ).keys(),
+    ]
+      .map(Number)
+      .find((id) => !kernelMd5.has(id) && id !== 11);
+    const refused = dmthin('containerd', 'diff', host.root, String(gone), '--deleted', ...pool);
+    expect(refused.code).toBe(2);
+    const top = [...(expected.get('default')?.entries() ?? [])].find(([key, [parent]]) => key.startsWith('sha256:') && parent.startsWith('sha256:'))?.[0] ?? '';
+    expect(refused.stderr).toContain(`the live device sharing the most of its blocks is default/${top}`);
+    const r = dmthin('containerd', 'diff', host.root, String(gone), '--deleted', '--parent', top, '-n', 'default', ...pool);
+    expect(r.code, r.stderr).toBe(0);
+    // make-containerd-real.sh: mkdir -p var/cache/gone; big.bin written; etc/motd rewritten.
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(
+      ['C /etc', 'C /etc/motd', 'C /var', 'A /var/cache', 'A /var/cache/gone', 'A /var/cache/gone/big.bin'].sort(),
+    );
+  });
+
+  it("a damaged live leaf hides none of them: found, and the container's brought back as the kernel read it", () => {
+    const meta = tmp.path('damaged.meta');
+    writeFileSync(meta, readFileSync(host.metadata));
+    // Block 34 of the fixture's metadata is a live mapping leaf every older top-level leaf names as a root.
+    const bytes = readFileSync(meta);
+    bytes.fill(0, 34 * 4096, 35 * 4096);
+    writeFileSync(meta, bytes);
+    const damaged = ['--metadata', meta, '--data', host.data];
+    const ls = JSON.parse(dmthin('containerd', 'ls', host.root, ...damaged, '--deleted', '--json').stdout) as { removed: Array<{ device_id: number }> };
+    expect(ls.removed.map((r) => r.device_id).sort((a, b) => a - b)).toEqual([7, 11]);
+    const out = tmp.path('gone.img');
+    expect(dmthin('containerd', 'export', host.root, '7', '--deleted', ...damaged, '-o', out).code).toBe(0);
+    expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(read('devices-before-rm.txt').match(/^7 (\w+)$/m)?.[1]);
   });
 });

@@ -14,49 +14,17 @@
 // as the kernel read it while containerd ran), devices-before-rm.txt and
 // removed.txt (the same before container "gone" was removed, and what went).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runGuest, unpackDebs } from './guest-fixture.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OPT = '/opt/containerd-1.6';
 const DEBS = ['containerd=1.6.20~ds1-1+deb12u3'];
 
-function ensureContainerd() {
-  if (existsSync(join(OPT, 'usr', 'bin', 'containerd'))) return;
-  if (process.getuid?.() !== 0) throw new Error(`${OPT} is missing and only root can unpack containerd there`);
-  const dl = execFileSync('mktemp', ['-d', '/var/tmp/containerd-debs-XXXXXX'], { encoding: 'utf8' }).trim();
-  try {
-    execFileSync('apt-get', ['download', ...DEBS], { cwd: dl, stdio: 'inherit' });
-    mkdirSync(OPT, { recursive: true });
-    for (const deb of readdirSync(dl).filter((n) => n.endsWith('.deb'))) execFileSync('dpkg-deb', ['-x', join(dl, deb), OPT]);
-  } finally {
-    rmSync(dl, { recursive: true, force: true });
-  }
-}
-
-async function runGuest(script) {
-  const { makeScratch, runInVm } = await import(join(root, 'dist', 'src', 'vm', 'vm.js'));
-  const scratch = makeScratch('containerd-real-');
-  const out = join(scratch, 'out');
-  const sh = join(scratch, 'run.sh');
-  writeFileSync(sh, `exec sh "${script}" "${root}" "${out}" 2>&1\n`);
-  const r = await runInVm(sh, {
-    cwd: root,
-    scratch,
-    memoryMiB: 2048,
-    timeoutMs: 1_800_000,
-    onLine: (l) => {
-      if (!/^\[\s*\d+\.\d+\]/.test(l)) console.log(l);
-    },
-  });
-  console.log(`VM: ${Math.round(r.durationMs / 1000)} s`);
-  if (r.exitCode !== 0) throw new Error(`${script} failed in the VM (exit ${r.exitCode}); its output is in ${scratch}`);
-  return out;
-}
-
-ensureContainerd();
-const out = await runGuest(join(root, 'test', 'kernel', 'guest', 'make-containerd-real.sh'));
+unpackDebs(OPT, DEBS, join('usr', 'bin', 'containerd'));
+const out = await runGuest(root, join(root, 'test', 'kernel', 'guest', 'make-containerd-real.sh'), 'containerd-real-');
 const unpacked = join(out, 'unpacked');
 mkdirSync(unpacked, { recursive: true });
 execFileSync('tar', ['-C', unpacked, '-xSf', join(out, 'ct.tar')]);

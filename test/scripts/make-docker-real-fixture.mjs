@@ -14,46 +14,14 @@
 // dockerd stopped, and the pool's status) and removed.txt (the same for
 // the removed container "job", read before `docker rm`).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runGuest, unpackDebs } from './guest-fixture.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OPT = '/opt/docker-20.10';
 const DEBS = ['docker.io=20.10.24+dfsg1-1+deb12u1+b6', 'containerd=1.6.20~ds1-1+deb12u3', 'runc=1.1.5+ds1-1+deb12u1'];
-
-function ensureDocker() {
-  if (existsSync(join(OPT, 'usr', 'sbin', 'dockerd'))) return;
-  if (process.getuid?.() !== 0) throw new Error(`${OPT} is missing and only root can unpack docker.io there`);
-  const dl = execFileSync('mktemp', ['-d', '/var/tmp/docker-debs-XXXXXX'], { encoding: 'utf8' }).trim();
-  try {
-    execFileSync('apt-get', ['download', ...DEBS], { cwd: dl, stdio: 'inherit' });
-    mkdirSync(OPT, { recursive: true });
-    for (const deb of readdirSync(dl).filter((n) => n.endsWith('.deb'))) execFileSync('dpkg-deb', ['-x', join(dl, deb), OPT]);
-  } finally {
-    rmSync(dl, { recursive: true, force: true });
-  }
-}
-
-async function runGuest(script) {
-  const { makeScratch, runInVm } = await import(join(root, 'dist', 'src', 'vm', 'vm.js'));
-  const scratch = makeScratch('docker-real-');
-  const out = join(scratch, 'out');
-  const sh = join(scratch, 'run.sh');
-  writeFileSync(sh, `exec sh "${script}" "${root}" "${out}" 2>&1\n`);
-  const r = await runInVm(sh, {
-    cwd: root,
-    scratch,
-    memoryMiB: 2048,
-    timeoutMs: 1_800_000,
-    onLine: (l) => {
-      if (!/^\[\s*\d+\.\d+\]/.test(l)) console.log(l);
-    },
-  });
-  console.log(`VM: ${Math.round(r.durationMs / 1000)} s`);
-  if (r.exitCode !== 0) throw new Error(`${script} failed in the VM (exit ${r.exitCode}); its output is in ${scratch}`);
-  return out;
-}
 
 // The Docker root's files dmthin reads, and small ones beside them; not the
 // loop files (compressed apart), nor containerd's, buildkit's or the
@@ -76,8 +44,8 @@ function copyTree(from, to) {
   walk(from);
 }
 
-ensureDocker();
-const out = await runGuest(join(root, 'test', 'kernel', 'guest', 'make-docker-real.sh'));
+unpackDebs(OPT, DEBS, join('usr', 'sbin', 'dockerd'));
+const out = await runGuest(root, join(root, 'test', 'kernel', 'guest', 'make-docker-real.sh'), 'docker-real-');
 const unpacked = join(out, 'unpacked');
 mkdirSync(unpacked, { recursive: true });
 execFileSync('tar', ['-C', unpacked, '-xSf', join(out, 'docker.tar')]);

@@ -17,6 +17,14 @@ import type { PlanStep } from './report.js';
 /** More candidates than this get one dd loop instead of a line each. */
 const MAX_DD_LINES = 32;
 
+/** The dd lines (or one loop, for many) that copy the candidate blocks off the data device into data-block-N.bin. */
+export function saveCandidatesCommand(candidates: ReadonlyArray<{ dataBlock: number }>, data: string, blockBytes: number): string {
+  const q = shellQuote;
+  return candidates.length <= MAX_DD_LINES
+    ? candidates.map((c) => `dd if=${q(data)} of=data-block-${c.dataBlock}.bin bs=${blockBytes} skip=${c.dataBlock} count=1`).join('\n')
+    : `for b in ${candidates.map((c) => c.dataBlock).join(' ')}; do dd if=${q(data)} of=data-block-$b.bin bs=${blockBytes} skip=$b count=1; done`;
+}
+
 export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { report: Pick<Diagnosis['report'], 'problems' | 'candidates'> }): PlanStep[] {
   const { problems, candidates } = d.report;
   const codes = new Set(problems.filter((p) => p.severity !== 'info').map((p) => p.code));
@@ -41,17 +49,7 @@ export function rawPlan(source: PoolSource, d: Omit<Diagnosis, 'report'> & { rep
   if (candidates.length > 0 && d.blockBytes) {
     const bs = d.blockBytes;
     const why = `Save the ${candidates.length} candidate data block${candidates.length === 1 ? '' : 's'} (${bs} bytes each: counted used, mapped by nothing; they may hold the lost data) before anything activates the pool: a repaired pool hands them out again to be overwritten.`;
-    if (candidates.length <= MAX_DD_LINES) {
-      steps.push({
-        step: why,
-        command: candidates.map((c) => `dd if=${q(data)} of=data-block-${c.dataBlock}.bin bs=${bs} skip=${c.dataBlock} count=1`).join('\n'),
-      });
-    } else {
-      steps.push({
-        step: why,
-        command: `for b in ${candidates.map((c) => c.dataBlock).join(' ')}; do dd if=${q(data)} of=data-block-$b.bin bs=${bs} skip=$b count=1; done`,
-      });
-    }
+    steps.push({ step: why, command: saveCandidatesCommand(candidates, data, bs) });
   }
   if (codes.has('data_device_too_small')) steps.push(...dataSteps(new Set(['data_device_too_small']), problems));
   if (d.repairError !== undefined && /newest generation cannot be told/.test(d.repairError)) {

@@ -174,24 +174,29 @@ export function scanDeleted(reader: BlockReader, options: DeletedScanOptions = {
     for (let i = 0; i < node.nrEntries; i++) detailIds.add(node.key(i));
   }
 
-  // Older top-level leaves: every key a device id, every value a block that is a mapping-tree node.
-  // (A mapping leaf cannot pass with two entries or more: its values would all be data block 0.)
+  // Older top-level leaves: every key a device id, every value a metadata block, at least one of them a
+  // mapping-tree node. (A mapping leaf cannot pass with two entries or more: its values would all be data
+  // block 0.) A value that is no node any more (a damaged or reused block) costs only its own entry: one
+  // device's lost root must not hide the deleted devices the same leaf names.
   const roots = new Map<number, Set<number>>();
   const copies = new Map<number, number>();
   const topLeaves = new Uint8Array(n);
+  const isRoot = (v: number): boolean => scan.isNode(v) && scan.valueSize[v] === 8;
   for (let b = 0; b < n; b++) {
     if (scan.kind[b] !== NodeKind.Leaf || scan.valueSize[b] !== 8 || live[b] || scan.nrEntries[b] === 0) continue;
     const node = nodeAt(b);
     let top = node.nrEntries > 1 || detailIds.has(node.key(0));
+    let nodes = 0;
     for (let i = 0; i < node.nrEntries && top; i++) {
       const v = node.u64(i);
-      top = node.key(i) < MAX_DEV_ID && v < n && scan.isNode(v) && scan.valueSize[v] === 8;
+      top = node.key(i) < MAX_DEV_ID && v < n;
+      if (top && isRoot(v)) nodes++;
     }
-    if (!top) continue;
+    if (!top || nodes === 0) continue;
     topLeaves[b] = 1;
     for (let i = 0; i < node.nrEntries; i++) {
       const id = node.key(i);
-      if (liveRoots.has(id)) continue;
+      if (liveRoots.has(id) || !isRoot(node.u64(i))) continue;
       let set = roots.get(id);
       if (!set) roots.set(id, (set = new Set()));
       set.add(node.u64(i));

@@ -31,3 +31,40 @@ export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): M
     data.close();
   }
 }
+
+/** A deleted device in a listing: its verdict counts, and whether it was discarded before the delete. */
+export interface DeletedSummary {
+  deviceId: number;
+  mappedBlocks: number;
+  intact: number;
+  shared: number;
+  reallocated: number;
+  unknown: number;
+  /** Every block the evidence vouches for reads as zeros: discarded before the delete (Docker's dm.blkdiscard, containerd's discard_blocks). Undefined without the data, or with data of the wrong size. */
+  discarded?: boolean;
+}
+
+/** What `docker ls` and `containerd ls --deleted` list of each deleted device. */
+export function summarizeDeleted(scan: DeletedScan, dataInput?: string | ByteSource): DeletedSummary[] {
+  let zeros: Map<number, number> | undefined;
+  if (dataInput !== undefined) {
+    try {
+      zeros = zeroBlocks(scan, dataInput);
+    } catch {
+      zeros = undefined; // a data file of the wrong size: say nothing about discards
+    }
+  }
+  return scan.devices.map((d) => {
+    const vouched = d.counts.intact + d.counts.shared;
+    const z = zeros?.get(d.devId);
+    return {
+      deviceId: d.devId,
+      mappedBlocks: d.counts.mapped,
+      intact: d.counts.intact,
+      shared: d.counts.shared,
+      reallocated: d.counts.reallocated,
+      unknown: d.counts.unknown,
+      discarded: z === undefined ? undefined : vouched > 0 && z === vouched,
+    };
+  });
+}
