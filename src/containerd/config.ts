@@ -22,6 +22,8 @@ export interface ContainerdConfig {
   /** The snapshotter's root (its metadata.db and POOL.db) on that host. */
   rootPath?: string;
   baseImageSize?: string;
+  /** The socket ctr must be given (--address) when it is not containerd's default. */
+  grpcAddress?: string;
 }
 
 const DEVMAPPER_TABLE = /^\[\s*plugins\s*\.\s*(?:devmapper|"io\.containerd\.snapshotter\.v1\.devmapper"|'io\.containerd\.snapshotter\.v1\.devmapper')\s*\]$/;
@@ -41,6 +43,7 @@ export function parseContainerdConfig(text: string): ContainerdConfig {
     if (!m) continue;
     const value = m[2] !== undefined ? m[2].replace(/\\(["\\])/g, '$1') : m[3];
     if (table === '' && m[1] === 'root') out.root = value;
+    if (table === '[grpc]' && m[1] === 'address') out.grpcAddress = value;
     if (table !== 'devmapper') continue;
     if (m[1] === 'pool_name') out.poolName = value;
     else if (m[1] === 'root_path') out.rootPath = value;

@@ -9,6 +9,7 @@
  * kept as found, the repaired metadata put back. Nothing is written.
  */
 import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
 import { saveCandidatesCommand } from '../thin/doctor/plan.js';
@@ -102,7 +103,8 @@ export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDo
     const inv = containerdInventory(source);
     const diagnosis = examine(source, { names: containerdNames(inv), problems: storeProblems(inv), onStage: options.onStage, onProgress: options.onProgress });
     const report = diagnosis.report;
-    report.plan = containerdPlan(report, source, inv.pool);
+    report.problems.push(...layerCopies(report, inv, source));
+    report.plan = containerdPlan(report, source, inv);
     options.kit?.(report, source, diagnosis);
     return report;
   } finally {
@@ -113,11 +115,8 @@ export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDo
 const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted', 'needs_check_flag']);
 
 /** The steps in containerd's terms, KIT standing for the kit's directory. */
-export function containerdPlan(
-  report: DoctorReport,
-  source: ContainerdPoolSource,
-  pool: ContainerdInventory['pool'] = { name: source.poolName, read: false },
-): PlanStep[] {
+export function containerdPlan(report: DoctorReport, source: ContainerdPoolSource, inv?: ContainerdInventory): PlanStep[] {
+  const pool = inv?.pool ?? { name: source.poolName, read: false };
   const bad = report.problems.filter((p) => p.severity !== 'info');
   if (bad.length === 0) return [];
   if (bad.every((p) => p.code.startsWith('containerd_'))) {
@@ -126,6 +125,12 @@ export function containerdPlan(
   const meta = String(source.metadata);
   const data = typeof source.data === 'string' ? source.data : 'DATA';
   const steps: PlanStep[] = [];
+  const hostRoot = source.config?.root;
+  if (hostRoot && resolve(hostRoot) !== resolve(source.root)) {
+    steps.push({
+      step: `The paths below are where this command read the files: ROOT ${source.root}, which the config says was ${hostRoot} on the host. If they are copies of a dead host's files, either take the steps on that host with its own paths (the stores under ${hostRoot}${source.config?.rootPath ? ` and ${source.config.rootPath}` : ''}, the pool's metadata and data where its dmsetup table names them), or take them here on the copies and put the repaired metadata back in place of the host's, with containerd stopped there`,
+    });
+  }
   steps.push({
     step: `Stop containerd (and what starts it: kubelet, firecracker-containerd's service): on start its snapshotter marks unfinished devices Faulty, its garbage collector removes snapshots no namespace references, and the pool hands out blocks that may hold lost data${source.running ? `. The pool ${source.running} is active: remove its thin devices and the pool once containerd has stopped` : ''}`,
     command: `systemctl stop containerd${source.running ? `\ndmsetup ls | grep '^${source.running}-snap-' | cut -f1 | xargs -r -n1 dmsetup remove\ndmsetup remove ${source.running}` : ''}`,
@@ -170,6 +175,7 @@ export function containerdPlan(
           },
     );
   }
+  const namespaces = inv ? [...new Set(inv.snapshots.map((x) => x.namespace))].join(' ') || 'default' : 'default';
   // containerd never makes the pool: the admin's table, rebuilt from what the metadata says (the low water mark is the admin's choice).
   const sectors = pool.dataBlockSize && pool.nrDataBlocks ? pool.dataBlockSize * pool.nrDataBlocks : undefined;
   const files = !isDevice;
@@ -180,10 +186,33 @@ export function containerdPlan(
       ...(files ? [`M=$(losetup -f --show ${meta})`, `D=$(losetup -f --show ${data})`] : []),
       `dmsetup create ${source.poolName} --table "${table}"`,
       'systemctl start containerd',
-      'ctr -n NAMESPACE snapshots --snapshotter devmapper ls',
+      `for ns in ${namespaces}; do ctr${source.config?.grpcAddress ? ` --address ${source.config.grpcAddress}` : ''} -n $ns snapshots --snapshotter devmapper ls; done`,
       (source.doctorCommand ?? 'dmthin containerd doctor').replace(' doctor ', ' ls '),
     ].join('\n'),
   });
   if (metadataWork) steps.push({ step: `Only when every container starts and reads as it should: remove the .before copies and the kit. Not before` });
   return steps;
+}
+
+/**
+ * A committed layer's key is its chain id: the same key in two namespaces
+ * is the same content, unpacked twice into two thins. Where one copy lost
+ * blocks and another lost none, the intact one is where the lost bytes are.
+ */
+function layerCopies(report: DoctorReport, inv: ContainerdInventory, source: ContainerdPoolSource): Problem[] {
+  const lostIds = new Set(report.devices.filter((d) => d.lost.length > 0).map((d) => d.deviceId));
+  const out: Problem[] = [];
+  for (const s of inv.snapshots) {
+    if (s.deviceId === undefined || !lostIds.has(s.deviceId) || s.kind !== 'committed' || !s.key.startsWith('sha256:')) continue;
+    const copy = inv.snapshots.find((o) => o !== s && o.key === s.key && o.deviceId !== undefined && !lostIds.has(o.deviceId));
+    if (!copy) continue;
+    out.push({
+      code: 'containerd_layer_copy',
+      severity: 'info',
+      summary: `${s.namespace}/${s.key} (thin ${s.deviceId}) lost blocks; the same layer (the same chain id, so the same content) is ${copy.namespace}/${copy.key} (thin ${copy.deviceId}), which lost none`,
+      fix: `read the lost files from the intact copy (dmthin containerd export ${source.root} ${copy.key} -n ${copy.namespace} -o FILE ${source.locationArgs}), or let containerd unpack the image again once the pool is repaired`,
+      facts: { deviceId: s.deviceId, copyDeviceId: copy.deviceId ?? -1, namespace: copy.namespace },
+    });
+  }
+  return out;
 }

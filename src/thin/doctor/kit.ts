@@ -19,7 +19,7 @@
  *   says. Inferred, so labelled: never written into the metadata.
  */
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ArgumentError, UsageError, must } from '../../errors.js';
 import { type ByteSource, FileSource } from '../../io/byte-source.js';
 import { errnoWords } from '../../io/files.js';
@@ -30,7 +30,7 @@ import { Metadata } from '../metadata.js';
 import type { PoolSource } from '../pool-source.js';
 import { repair } from '../repair/repair.js';
 import type { Diagnosis } from './diagnose.js';
-import type { Candidate, DoctorReport, KitFile } from './report.js';
+import type { Candidate, DoctorReport, KitFile, PlanStep } from './report.js';
 import { copyRaw } from './raw-copy.js';
 import { planText } from './text.js';
 
@@ -54,6 +54,23 @@ export function checkKitDir(dir: string): void {
  * then plan.txt and report.json; the work directory is renamed to `dir`
  * only then, and removed when anything fails. Sets report.kit.
  */
+/** A plan step with the kit written: KIT is its directory, and the steps and advice that make one say it is made. */
+function inKit(step: PlanStep, dir: string): PlanStep {
+  const at = resolve(dir);
+  const fill = (t: string): string =>
+    t
+      .replace(/ \(with no kit yet, make it: [^\n]*? -o KIT\)/, '')
+      .replace(/; with no kit yet, make it: [^\n]*? -o KIT\)/, ')')
+      .replaceAll('KIT/', `${at}/`);
+  const lines = step.command?.split('\n') ?? [];
+  const makesKit = (l: string): boolean => /^dmthin .*doctor .* -o KIT$/.test(l);
+  if (lines.some(makesKit)) {
+    const rest = lines.filter((l) => !makesKit(l));
+    return { step: `${fill(step.step)} (done: the kit is ${at})`, ...(rest.length ? { command: fill(rest.join('\n')) } : {}) };
+  }
+  return { ...step, step: fill(step.step), ...(step.command === undefined ? {} : { command: fill(step.command) }) };
+}
+
 function inNewDir(dir: string, report: DoctorReport, options: KitOptions, fill: (work: string, files: KitFile[]) => void): DoctorReport {
   checkKitDir(dir);
   const work = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
@@ -69,12 +86,13 @@ function inNewDir(dir: string, report: DoctorReport, options: KitOptions, fill: 
     if (options.extras) files.push(...options.extras(work));
     // plan.txt and report.json are always there; files lists what the roles name.
     const kit = { dir, files };
-    const withKit: DoctorReport = { ...report, kit };
+    const withKit: DoctorReport = { ...report, plan: report.plan.map((step) => inKit(step, dir)), kit };
     writeFileSync(join(work, 'plan.txt'), planText(withKit));
     writeFileSync(join(work, 'report.json'), options.json(withKit));
     renameSync(work, dir);
     done = true;
     report.kit = kit;
+    report.plan = withKit.plan;
     return withKit;
   } finally {
     if (!done) rmSync(work, { recursive: true, force: true });
