@@ -67,7 +67,9 @@ export function formatContainerdInventory(inv: ContainerdInventory): string {
   lines.push(
     p.read
       ? `pool ${p.name}: transaction ${p.transactionId}, ${humanSize((p.dataBlockSize ?? 0) * 512)} blocks, metadata ${p.metadataOk ? 'checks clean' : 'DAMAGED'} (${p.metadataFile})`
-      : `pool ${p.name}: not read (containerd does not record where its devices are: give --metadata M --data D for what each device maps and for export)`,
+      : p.metadataFile
+        ? `pool ${p.name}: its metadata ${p.metadataFile} cannot be read (the problems below say why)`
+        : `pool ${p.name}: not read (containerd does not record where its devices are: give --metadata M --data D for what each device maps and for export)`,
     '',
   );
   const header = ['NAMESPACE', 'KEY', 'KIND', 'PARENT', 'DEVICE', 'THIN', 'STATE', 'SIZE', 'MAPPED', 'CONTAINERS', 'IMAGES'];

@@ -40,6 +40,7 @@ const SEVERITY: Record<ContainerdProblem['code'], Problem['severity']> = {
   'container-without-snapshot': 'non_fatal',
   // The raw doctor judges the pool's metadata itself.
   'damaged-metadata': 'info',
+  'data-too-small': 'info',
   'unreadable-record': 'non_fatal',
 };
 
@@ -58,12 +59,13 @@ const FIX: Record<ContainerdProblem['code'], string> = {
   'snapshotter-orphan': "nothing: containerd's garbage collector removes it; export it first if it may matter",
   'container-without-snapshot': 'the container cannot start: remove it (ctr containers rm) and create it again',
   'damaged-metadata': 'see the pool problems below',
+  'data-too-small': 'find the whole data file (or device) before anything else: see data_device_too_small',
   'unreadable-record': 'keep the store as found; the records around it are read',
 };
 
 function storeProblems(inv: ContainerdInventory): Problem[] {
   return inv.problems
-    .filter((p) => p.code !== 'damaged-metadata')
+    .filter((p) => p.code !== 'damaged-metadata' && p.code !== 'data-too-small')
     .map((p) => ({
       code: `containerd_${p.code.replace(/-/g, '_')}`,
       severity: SEVERITY[p.code],
@@ -163,6 +165,10 @@ export function containerdPlan(report: DoctorReport, source: ContainerdPoolSourc
     });
   }
   if (metadataWork) {
+    steps.push({
+      step: "Before the pool is touched, what matters (a container's files, a lost layer) can be read as the repair brings it back: give the kit's repaired metadata as --metadata",
+      command: `dmthin containerd export ${source.root} KEY -n NAMESPACE -o FILE ${source.locationArgs.replace(/--metadata \S+/, '--metadata KIT/repaired.meta')}`,
+    });
     steps.push(
       isDevice
         ? {

@@ -9,6 +9,7 @@
  * snapshotter's key (NAMESPACE/N/KEY) -> metadata.db gives its id ->
  * the device is POOL-snap-ID in POOL.db -> device_id is the thin's id.
  */
+import { statSync } from 'node:fs';
 import { check, describeFinding } from '../thin/check/check.js';
 import { lsRows } from '../thin/insight/ls.js';
 import { Metadata } from '../thin/metadata.js';
@@ -51,6 +52,7 @@ export type ContainerdProblemCode =
   | 'snapshotter-orphan'
   | 'container-without-snapshot'
   | 'damaged-metadata'
+  | 'data-too-small'
   | 'unreadable-record';
 
 export interface ContainerdProblem {
@@ -252,7 +254,8 @@ function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: 
   try {
     md = Metadata.open(src.metadata);
   } catch (e) {
-    problems.push({ code: 'damaged-metadata', detail: `cannot read the pool's metadata: ${(e as Error).message}; run ${src.doctorCommand}` });
+    // The check above has said it already when it found the same (it reads the superblock first).
+    if (c.ok) problems.push({ code: 'damaged-metadata', detail: `cannot read the pool's metadata: ${(e as Error).message}; run ${src.doctorCommand}` });
     return;
   }
   try {
@@ -262,6 +265,13 @@ function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: 
     inv.pool.dataBlockSize = sb.dataBlockSize;
     inv.pool.nrDataBlocks = sb.dataSpaceMapRoot.nrBlocks;
     const bs = sb.dataBlockSize * 512;
+    const dataBytes = dataSize(src.data);
+    if (dataBytes !== undefined && dataBytes < sb.dataSpaceMapRoot.nrBlocks * bs) {
+      problems.push({
+        code: 'data-too-small',
+        detail: `the pool's data ${String(src.data)} holds ${dataBytes} bytes, less than the ${sb.dataSpaceMapRoot.nrBlocks} blocks of ${bs} bytes its metadata counts (${sb.dataSpaceMapRoot.nrBlocks * bs}): a copy cut short, or the wrong file; what lies past its end reads as missing, and the kernel will not load the pool on it`,
+      });
+    }
     let rows: ReturnType<typeof lsRows> = [];
     try {
       rows = lsRows(md, false);
@@ -296,5 +306,16 @@ function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: 
     }
   } finally {
     md.close();
+  }
+}
+
+/** A data file's size; undefined for a device or what cannot be stat'ed (its size is the kernel's). */
+function dataSize(data: ContainerdPoolSource['data']): number | undefined {
+  if (typeof data !== 'string') return undefined;
+  try {
+    const st = statSync(data);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -136,6 +136,22 @@ describe('containerd ls names each disagreement once, under its code', () => {
     expect(new Set(j.problems.slice(1).map((p) => p.code))).toEqual(new Set(['not-in-snapshotter', 'device-without-snapshot']));
   });
 
+  it('a data file cut short, and metadata that is no metadata: each said once, and the header says which', () => {
+    const small = tmp.path('small.data');
+    writeFileSync(small, Buffer.alloc(1 << 20));
+    const r = dmthin('containerd', 'ls', host.root, '--metadata', host.metadata, '--data', small, '--json');
+    expect(r.code).toBe(1);
+    const codes = (JSON.parse(r.stdout) as { problems: Array<{ code: string; detail: string }> }).problems;
+    expect(codes.map((p) => p.code)).toEqual(['data-too-small']);
+    expect(codes[0].detail).toContain(`${small} holds 1048576 bytes, less than the 8192 blocks of 65536 bytes`);
+    const empty = tmp.path('empty.meta');
+    writeFileSync(empty, Buffer.alloc(1 << 20));
+    const e = dmthin('containerd', 'ls', host.root, '--metadata', empty, '--data', host.data);
+    expect(e.code).toBe(1);
+    expect(e.stdout).toContain(`pool ctdpool: its metadata ${empty} cannot be read`);
+    expect(e.stdout.match(/damaged-metadata:/g)).toHaveLength(1);
+  });
+
   it('a store that is not bbolt at all: one line naming the file and what was expected, exit 1', () => {
     const root = tmp.path('garbage/containerd');
     mkdirSync(root, { recursive: true });
