@@ -4,7 +4,7 @@
  * pdata (B-tree traversal and builder, space maps) -> thin (what the tools
  * do: check/, dump/, restore/, repair/, delta/, insight/) -> driver (the
  * kernel through dmsetup and losetup), lvm (pools in disk images, read
- * without lvm2), docker, pack. The VM test harness is not part of it.
+ * without lvm2), docker, containerd (its bbolt stores: format/bbolt), pack. The VM test harness is not part of it.
  *
  * @example
  * ```ts
@@ -125,6 +125,18 @@ export { cutPoolData, type PoolTextCut, type FreedExtents } from './lvm/shrink-p
 export { openImages, LvmImages, type ImageSet } from './lvm/images.js';
 export { openPool, type OpenPool, type PoolIdentity } from './lvm/open-pool.js';
 export { openDockerPool, type DockerPoolSource } from './docker/pool-source.js';
+export { BoltDb } from './format/bbolt/db.js';
+export { BoltError } from './format/bbolt/errors.js';
+export { openContainerdPool, type ContainerdPoolSource, type ContainerdLocations } from './containerd/pool-source.js';
+export {
+  containerdInventory,
+  type ContainerdInventory,
+  type ContainerdSnapshot,
+  type ContainerdProblem,
+  type ContainerdProblemCode,
+} from './containerd/inventory.js';
+export { removedSnapshots, type RemovedReport, type RemovedSnapshot } from './containerd/removed.js';
+export { containerdDoctor } from './containerd/doctor-containerd.js';
 export { withLivePool, type LivePoolSource } from './driver/pool-source.js';
 export { exportLv, type LvExportOptions, type LvExportResult } from './lvm/export-lv.js';
 export { exportDeletedLv, type DeletedLvExportReport } from './lvm/export-deleted-lv.js';
