@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { containerdInventory, type ContainerdInventory } from '../containerd/inventory.js';
 import { DEFAULT_CONTAINERD_ROOT, type ContainerdLocations, openContainerdPool } from '../containerd/pool-source.js';
-import { findContainerdSnapshot } from '../containerd/find.js';
+import { elsewhere, findContainerdSnapshot } from '../containerd/find.js';
 import { containerdDoctor } from '../containerd/doctor-containerd.js';
 import { kitHelp } from '../thin/doctor/kit-contents.js';
 import { type DoctorFlags, doctorExit, printDoctor, refuseKitDir, writeDoctorKit } from './doctor-wrap.js';
@@ -82,7 +82,7 @@ export function formatContainerdInventory(inv: ContainerdInventory): string {
     s.deviceId === undefined ? '' : String(s.deviceId),
     s.state ?? '',
     s.size === undefined ? '' : humanSize(s.size),
-    s.mappedBytes !== undefined ? humanSize(s.mappedBytes) : s.inPool === false ? 'NOT IN POOL' : '',
+    s.damaged ? 'DAMAGED' : s.mappedBytes !== undefined ? humanSize(s.mappedBytes) : s.inPool === false ? 'NOT IN POOL' : '',
     s.containers.join(','),
     s.images.join(','),
   ]);
@@ -150,6 +150,36 @@ export function removedJson(report: RemovedReport): unknown {
   }));
 }
 
+/**
+ * A name not found where it was looked for: when it is a live snapshot
+ * asked for with --deleted, a removed one without, or in another namespace,
+ * the refusal says that instead of listing everything.
+ */
+function hinted<T>(
+  source: ContainerdPoolSource,
+  inv: ContainerdInventory,
+  what: string,
+  namespace: string | undefined,
+  askedRemoved: boolean,
+  find: () => T,
+): T {
+  try {
+    return find();
+  } catch (e) {
+    if (!(e instanceof ArgumentError) || !/^no (devmapper|removed) snapshot/.test(e.message)) throw e;
+    let removed: RemovedReport | undefined;
+    if (!askedRemoved && source.hasPool) {
+      try {
+        removed = withMetadata(source, (md) => removedSnapshots(source, md));
+      } catch {
+        removed = undefined; // the metadata cannot say: the refusal as it was
+      }
+    }
+    const why = elsewhere(inv, what, namespace, removed, askedRemoved);
+    throw why ? new ArgumentError(why) : e;
+  }
+}
+
 /** Runs `fn` on the pool's metadata, opened for it and closed after. */
 function withMetadata<T>(source: ContainerdPoolSource, fn: (md: Metadata) => T): T {
   const md = openMetadata(source);
@@ -185,6 +215,7 @@ export function inventoryJson(inv: ContainerdInventory): unknown {
       size: s.size ?? null,
       state: s.state ?? null,
       in_pool: s.inPool ?? null,
+      damaged: s.damaged ?? false,
       mapped_bytes: s.mappedBytes ?? null,
       containers: s.containers,
       images: s.images,
@@ -275,7 +306,7 @@ export function register(program: Command): void {
           try {
             if (o.deleted) return exportRemoved(source, what, o);
             const inv = containerdInventory(source);
-            const snap = findContainerdSnapshot(inv, what, o.namespace);
+            const snap = hinted(source, inv, what, o.namespace, false, () => findContainerdSnapshot(inv, what, o.namespace));
             const label = `${snap.namespace}/${snap.key}`;
             if (snap.deviceId === undefined) {
               throw new ArgumentError(`${label} has no device record (${inv.problems.find((p) => p.key === snap.key)?.detail ?? 'see dmthin containerd ls'})`);
@@ -340,9 +371,11 @@ export function register(program: Command): void {
         const source = openContainerdPool(locations(root, o));
         try {
           const inv = containerdInventory(source);
-          const sides = o.deleted
-            ? withMetadata(source, (md) => removedDiffSides(inv, removedSnapshots(source, md), md, what, o.namespace, o.parent))
-            : snapshotDiffSides(inv, what, o.namespace);
+          const sides = hinted(source, inv, what, o.namespace, !!o.deleted, () =>
+            o.deleted
+              ? withMetadata(source, (md) => removedDiffSides(inv, removedSnapshots(source, md), md, what, o.namespace, o.parent))
+              : snapshotDiffSides(inv, what, o.namespace),
+          );
           return withPoolSource(source, (s) => diffAction(s, sides.before, sides.after, o));
         } finally {
           source.close();
@@ -371,7 +404,7 @@ export function register(program: Command): void {
         const source = openContainerdPool(locations(root, o));
         try {
           const inv = containerdInventory(source);
-          const snap = findContainerdSnapshot(inv, what, o.namespace);
+          const snap = hinted(source, inv, what, o.namespace, false, () => findContainerdSnapshot(inv, what, o.namespace));
           const base = o.base === undefined ? undefined : findContainerdSnapshot(inv, o.base, o.namespace);
           for (const s of [snap, base]) {
             if (s && s.deviceId === undefined)
@@ -439,7 +472,7 @@ function exportRemoved(
 ): number {
   return withMetadata(source, (md) => {
     const report = removedSnapshots(source, md);
-    const r0 = findRemoved(report, what, o.namespace);
+    const r0 = hinted(source, containerdInventory(source), what, o.namespace, true, () => findRemoved(report, what, o.namespace));
     const size = o.size ?? r0.size;
     if (size === undefined) {
       throw new ArgumentError(`thin ${r0.deviceId}'s size is not told by any surviving record, and the pool's devices differ in size: give --size BYTES`);

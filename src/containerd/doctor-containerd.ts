@@ -16,6 +16,10 @@ import { saveCandidatesCommand } from '../thin/doctor/plan.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { ArgumentError } from '../errors.js';
 import { type ContainerdInventory, type ContainerdProblem, containerdInventory } from './inventory.js';
+import { type RemovedSnapshot, removedSnapshots } from './removed.js';
+import type { Metadata } from '../thin/metadata.js';
+import { openMetadata } from '../thin/pool-source.js';
+import { forEachMapping } from '../thin/mapping-scan.js';
 import { type ContainerdLocations, type ContainerdPoolSource, openContainerdPool } from './pool-source.js';
 
 export interface ContainerdDoctorOptions {
@@ -40,6 +44,7 @@ const SEVERITY: Record<ContainerdProblem['code'], Problem['severity']> = {
   'container-without-snapshot': 'non_fatal',
   // The raw doctor judges the pool's metadata itself.
   'damaged-metadata': 'info',
+  'damaged-mappings': 'info',
   'data-too-small': 'info',
   'unreadable-record': 'non_fatal',
 };
@@ -59,13 +64,14 @@ const FIX: Record<ContainerdProblem['code'], string> = {
   'snapshotter-orphan': "nothing: containerd's garbage collector removes it; export it first if it may matter",
   'container-without-snapshot': 'the container cannot start: remove it (ctr containers rm) and create it again',
   'damaged-metadata': 'see the pool problems below',
+  'damaged-mappings': 'see lost_mappings',
   'data-too-small': 'find the whole data file (or device) before anything else: see data_device_too_small',
   'unreadable-record': 'keep the store as found; the records around it are read',
 };
 
 function storeProblems(inv: ContainerdInventory): Problem[] {
   return inv.problems
-    .filter((p) => p.code !== 'damaged-metadata' && p.code !== 'data-too-small')
+    .filter((p) => p.code !== 'damaged-metadata' && p.code !== 'damaged-mappings' && p.code !== 'data-too-small')
     .map((p) => ({
       code: `containerd_${p.code.replace(/-/g, '_')}`,
       severity: SEVERITY[p.code],
@@ -106,7 +112,9 @@ export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDo
     const diagnosis = examine(source, { names: containerdNames(inv), problems: storeProblems(inv), onStage: options.onStage, onProgress: options.onProgress });
     const report = diagnosis.report;
     report.problems.push(...layerCopies(report, inv, source));
-    report.plan = containerdPlan(report, source, inv);
+    report.problems.push(...lostInChildren(report, inv, source, diagnosis.blockBytes));
+    const removed = removedToKeep(source);
+    report.plan = containerdPlan(report, source, inv, removed);
     options.kit?.(report, source, diagnosis);
     return report;
   } finally {
@@ -117,7 +125,7 @@ export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDo
 const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted', 'needs_check_flag']);
 
 /** The steps in containerd's terms, KIT standing for the kit's directory. */
-export function containerdPlan(report: DoctorReport, source: ContainerdPoolSource, inv?: ContainerdInventory): PlanStep[] {
+export function containerdPlan(report: DoctorReport, source: ContainerdPoolSource, inv?: ContainerdInventory, removed: RemovedSnapshot[] = []): PlanStep[] {
   const pool = inv?.pool ?? { name: source.poolName, read: false };
   const bad = report.problems.filter((p) => p.severity !== 'info');
   if (bad.length === 0) return [];
@@ -164,6 +172,17 @@ export function containerdPlan(report: DoctorReport, source: ContainerdPoolSourc
       command: bs === undefined ? undefined : saveCandidatesCommand(report.candidates, data, bs),
     });
   }
+  if (metadataWork && removed.length > 0) {
+    // A repair writes the live trees anew: the older copies that removed snapshots survive in are not carried over.
+    const label = (r: RemovedSnapshot): string =>
+      r.names.length === 1 && r.names[0].key ? `${r.names[0].namespace}/${r.names[0].key} (thin ${r.deviceId})` : `thin ${r.deviceId}`;
+    steps.push({
+      step: `Bring back the ${removed.length} removed snapshot(s) that survive in this metadata (${removed.map(label).join(', ')}) before the repaired metadata replaces it: the repair does not carry them, and containerd's next writes take their blocks`,
+      command: removed
+        .map((r) => `dmthin containerd export ${source.root} ${r.deviceId} --deleted -o removed-thin-${r.deviceId}.img ${source.locationArgs}`)
+        .join('\n'),
+    });
+  }
   if (metadataWork) {
     steps.push({
       step: "Before the pool is touched, what matters (a container's files, a lost layer) can be read as the repair brings it back: give the kit's repaired metadata as --metadata",
@@ -187,7 +206,7 @@ export function containerdPlan(report: DoctorReport, source: ContainerdPoolSourc
   const files = !isDevice;
   const table = `0 ${sectors ?? 'DATA_SECTORS'} thin-pool ${files ? '$M' : meta} ${files ? '$D' : data} ${pool.dataBlockSize ?? 'BLOCK_SECTORS'} 32768`;
   steps.push({
-    step: `Load the pool again as it was made (${files ? 'its files on loop devices, ' : ''}the table your setup uses: this one has the metadata's block size and data size, and containerd's docs' low water mark), start containerd, and check every snapshot`,
+    step: `Load the pool again as it was made (${files ? 'its files on loop devices, ' : ''}the table your setup uses: this one has the metadata's block size and data size; the low water mark is yours, 32768 as containerd's docs have it, and any value loads the pool), start containerd, and check every snapshot`,
     command: [
       ...(files ? [`M=$(losetup -f --show ${meta})`, `D=$(losetup -f --show ${data})`] : []),
       `dmsetup create ${source.poolName} --table "${table}"`,
@@ -202,7 +221,7 @@ export function containerdPlan(report: DoctorReport, source: ContainerdPoolSourc
 
 /**
  * A committed layer's key is its chain id: the same key in two namespaces
- * is the same content, unpacked twice into two thins. Where one copy lost
+ * is the same layer unpacked twice into two thins: the same files. Where one copy lost
  * blocks and another lost none, the intact one is where the lost bytes are.
  */
 function layerCopies(report: DoctorReport, inv: ContainerdInventory, source: ContainerdPoolSource): Problem[] {
@@ -215,10 +234,85 @@ function layerCopies(report: DoctorReport, inv: ContainerdInventory, source: Con
     out.push({
       code: 'containerd_layer_copy',
       severity: 'info',
-      summary: `${s.namespace}/${s.key} (thin ${s.deviceId}) lost blocks; the same layer (the same chain id, so the same content) is ${copy.namespace}/${copy.key} (thin ${copy.deviceId}), which lost none`,
+      summary: `${s.namespace}/${s.key} (thin ${s.deviceId}) lost blocks; the same layer (the same chain id: unpacked again from the same content, so the same files, though not the same bytes on its device) is ${copy.namespace}/${copy.key} (thin ${copy.deviceId}), which lost none`,
       fix: `read the lost files from the intact copy (dmthin containerd export ${source.root} ${copy.key} -n ${copy.namespace} -o FILE ${source.locationArgs}), or let containerd unpack the image again once the pool is repaired`,
       facts: { deviceId: s.deviceId, copyDeviceId: copy.deviceId ?? -1, namespace: copy.namespace },
     });
+  }
+  return out;
+}
+
+/** Removed snapshots whose bytes the evidence vouches for (not discarded): what a repair would lose for good. */
+function removedToKeep(source: ContainerdPoolSource): RemovedSnapshot[] {
+  let md: Metadata;
+  try {
+    md = openMetadata(source);
+  } catch {
+    return []; // a superblock that cannot be read: the raw doctor says so
+  }
+  try {
+    return removedSnapshots(source, md).removed.filter((r) => r.intact + r.shared > 0 && r.discarded !== true);
+  } catch {
+    return [];
+  } finally {
+    md.close();
+  }
+}
+
+/**
+ * Where a committed layer's lost blocks still are: a snapshot made from it
+ * shares every block it has not written, and a committed layer is never
+ * written again. So a child's mapping inside the parent's lost range whose
+ * time is older than the child's creation (dm-thin's time counts
+ * snapshots) is the parent's own mapping: the same data block, the lost
+ * bytes. Counted here, from the metadata as it is; nothing is rewritten.
+ */
+function lostInChildren(report: DoctorReport, inv: ContainerdInventory, source: ContainerdPoolSource, blockBytes: number | undefined): Problem[] {
+  if (!blockBytes) return [];
+  const lost = report.devices.filter((d) => d.lost.length > 0);
+  if (lost.length === 0) return [];
+  let md: Metadata;
+  try {
+    md = openMetadata(source);
+  } catch {
+    return [];
+  }
+  const out: Problem[] = [];
+  try {
+    let devices: ReturnType<Metadata['devices']>;
+    try {
+      devices = md.devices();
+    } catch {
+      return [];
+    }
+    for (const d of lost) {
+      const parent = inv.snapshots.find((s) => s.deviceId === d.deviceId);
+      if (!parent || parent.kind !== 'committed') continue;
+      const lostWritten = d.lostMappedBytes !== undefined ? d.lostMappedBytes / blockBytes : undefined;
+      for (const child of inv.snapshots.filter((s) => s.namespace === parent.namespace && s.parent === parent.key && s.deviceId !== undefined)) {
+        const thin = devices.find((t) => t.devId === child.deviceId);
+        if (!thin || thin.mappingRoot === undefined) continue;
+        const inLost = (v: number): boolean => d.lost.some((r) => v * blockBytes >= r.offset && v * blockBytes < r.offset + r.length);
+        let shared = 0;
+        try {
+          forEachMapping(md.reader, thin.mappingRoot, thin.devId, (v, _data, time) => {
+            if (time < thin.creationTime && inLost(v)) shared++;
+          });
+        } catch {
+          continue; // the child's own tree is damaged: it cannot vouch
+        }
+        if (shared === 0) continue;
+        out.push({
+          code: 'containerd_lost_in_child',
+          severity: 'info',
+          summary: `${shared} of the blocks ${parent.namespace}/${parent.key} (thin ${d.deviceId}) lost${lostWritten !== undefined ? ` (${lostWritten} written)` : ''} are still mapped, at the same places, by ${child.namespace}/${child.key} (thin ${child.deviceId}), made from it after it was committed, with times from before that: they are its own blocks, the lost bytes, shared`,
+          fix: `read the lost files through the child (dmthin containerd export ${source.root} ${child.namespace}/${child.key} -o FILE ${source.locationArgs}): the files of the layer it did not change are the layer's; keep the pool's data as it is until they are read`,
+          facts: { deviceId: d.deviceId, childDeviceId: child.deviceId ?? -1, sharedBlocks: shared },
+        });
+      }
+    }
+  } finally {
+    md.close();
   }
   return out;
 }

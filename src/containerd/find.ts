@@ -6,17 +6,34 @@
  */
 import { ArgumentError } from '../errors.js';
 import type { ContainerdInventory, ContainerdSnapshot } from './inventory.js';
+import { type RemovedReport, findRemoved } from './removed.js';
 
-export function findContainerdSnapshot(inv: ContainerdInventory, what: string, namespace?: string): ContainerdSnapshot {
+/**
+ * NAMESPACE/KEY, as ls and the messages print a snapshot, into its two
+ * parts when the first is a namespace (a key holds '/' too: then it stays
+ * whole).
+ */
+export function splitNamespace(what: string, namespace: string | undefined, namespaces: readonly string[]): { what: string; namespace?: string } {
+  const slash = what.indexOf('/');
+  if (slash <= 0) return { what, namespace };
+  const ns = what.slice(0, slash);
+  if (!namespaces.includes(ns) || (namespace !== undefined && namespace !== ns)) return { what, namespace };
+  return { what: what.slice(slash + 1), namespace: ns };
+}
+
+export function findContainerdSnapshot(inv: ContainerdInventory, given: string, givenNamespace?: string): ContainerdSnapshot {
   const namespaces = [...new Set(inv.snapshots.map((s) => s.namespace))];
+  const { what, namespace } = splitNamespace(given, givenNamespace, namespaces);
   if (namespace !== undefined && !namespaces.includes(namespace)) {
     throw new ArgumentError(`no namespace ${namespace} has devmapper snapshots${namespaces.length ? `; those that do: ${namespaces.join(', ')}` : ''}`);
   }
   const inNs = inv.snapshots.filter((s) => namespace === undefined || s.namespace === namespace);
   const exact = inNs.filter((s) => s.key === what);
   const byContainer = exact.length ? [] : inNs.filter((s) => s.containers.includes(what));
-  const byPrefix = exact.length || byContainer.length || what.length < 4 ? [] : inNs.filter((s) => s.key.startsWith(what));
-  const found = exact.length ? exact : byContainer.length ? byContainer : byPrefix;
+  // A device name or a thin id, as ls and dmsetup print them.
+  const byDevice = exact.length || byContainer.length ? [] : inNs.filter((s) => s.deviceName === what || String(s.deviceId) === what);
+  const byPrefix = exact.length || byContainer.length || byDevice.length || what.length < 4 ? [] : inNs.filter((s) => s.key.startsWith(what));
+  const found = exact.length ? exact : byContainer.length ? byContainer : byDevice.length ? byDevice : byPrefix;
   const where = namespace === undefined ? '' : ` in namespace ${namespace}`;
   if (found.length === 1) return found[0];
   if (found.length > 1) {
@@ -30,4 +47,44 @@ export function findContainerdSnapshot(inv: ContainerdInventory, what: string, n
   throw new ArgumentError(
     `no devmapper snapshot or container ${what}${where}; ${keys.length ? `the snapshots are: ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', ...' : ''} (dmthin containerd ls lists them with their containers)` : 'containerd records none'}; a removed snapshot: dmthin containerd ls --deleted lists what survives, and export and diff take it with --deleted`,
   );
+}
+
+/**
+ * Why a name was not found where it was looked for, when it is there
+ * somewhere else: a live snapshot asked for with --deleted, a removed one
+ * without, one in another namespace. Undefined when it is nowhere.
+ */
+export function elsewhere(
+  inv: ContainerdInventory,
+  what: string,
+  namespace: string | undefined,
+  removed: RemovedReport | undefined,
+  askedRemoved: boolean,
+): string | undefined {
+  const namespaces = [...new Set(inv.snapshots.map((s) => s.namespace))];
+  const split = splitNamespace(what, namespace, namespaces);
+  const live = (ns?: string): ContainerdSnapshot | undefined => {
+    try {
+      return findContainerdSnapshot(inv, split.what, ns);
+    } catch {
+      return undefined;
+    }
+  };
+  if (askedRemoved) {
+    const s = live(split.namespace);
+    return s ? `${s.namespace}/${s.key} is a live snapshot (thin ${s.deviceId ?? '?'}): drop --deleted` : undefined;
+  }
+  if (split.namespace !== undefined) {
+    const s = live(undefined);
+    if (s) return `${split.what} is in namespace ${s.namespace}, not ${split.namespace}`;
+  }
+  if (removed) {
+    try {
+      const r = findRemoved(removed, split.what, split.namespace);
+      return `${what} is a removed snapshot (thin ${r.deviceId}): add --deleted`;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }

@@ -34,6 +34,8 @@ export interface ContainerdSnapshot {
   /** Bytes the thin maps, when the pool was read and has it. */
   mappedBytes?: number;
   inPool?: boolean;
+  /** The pool's check found its mapping tree damaged. */
+  damaged?: boolean;
   containers: string[];
   images: string[];
   createdAt?: string;
@@ -52,6 +54,7 @@ export type ContainerdProblemCode =
   | 'snapshotter-orphan'
   | 'container-without-snapshot'
   | 'damaged-metadata'
+  | 'damaged-mappings'
   | 'data-too-small'
   | 'unreadable-record';
 
@@ -249,6 +252,20 @@ function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: 
       .map(describeFinding)
       .join('; ');
     problems.push({ code: 'damaged-metadata', detail: `the pool's metadata ${inv.pool.metadataFile} fails its check (${first}): run ${src.doctorCommand}` });
+    // Each snapshot whose mapping tree the check found damaged: its own problem, in containerd's names.
+    const hurt = new Set(c.findings.filter((f) => f.severity === 'fatal' && f.device !== undefined && f.area === 'mappings').map((f) => f.device));
+    for (const s of inv.snapshots) {
+      if (s.deviceId === undefined || !hurt.has(s.deviceId)) continue;
+      s.damaged = true;
+      problems.push({
+        code: 'damaged-mappings',
+        namespace: s.namespace,
+        key: s.key,
+        deviceName: s.deviceName,
+        deviceId: s.deviceId,
+        detail: `${s.namespace}/${s.key} (thin ${s.deviceId}): its mapping tree is damaged: an export reads zeros where it is lost; ${src.doctorCommand} says what is lost and where it may still be`,
+      });
+    }
   }
   let md: Metadata;
   try {

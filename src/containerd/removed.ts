@@ -135,7 +135,12 @@ function namesOf(src: ContainerdPoolSource, records: SurvivingRecords, deviceId:
  * container id that a surviving record gives it (in `namespace` when
  * given). A name two removed devices share is refused with both.
  */
-export function findRemoved(report: RemovedReport, what: string, namespace?: string): RemovedSnapshot {
+export function findRemoved(report: RemovedReport, given: string, givenNamespace?: string): RemovedSnapshot {
+  const namespaces = [...new Set(report.removed.flatMap((r) => r.names.map((n) => n.namespace ?? '')))].filter(Boolean);
+  const slash = given.indexOf('/');
+  const split = slash > 0 && namespaces.includes(given.slice(0, slash)) && (givenNamespace === undefined || givenNamespace === given.slice(0, slash));
+  const what = split ? given.slice(slash + 1) : given;
+  const namespace = split ? given.slice(0, slash) : givenNamespace;
   const byId = /^\d+$/.test(what) ? report.removed.filter((r) => r.deviceId === Number(what)) : [];
   const named = report.removed.filter((r) =>
     r.names.some((n) => (namespace === undefined || n.namespace === namespace) && (n.key === what || n.deviceName === what || n.containers.includes(what))),

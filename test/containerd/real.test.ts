@@ -370,3 +370,41 @@ describe('removed snapshots read as recovery brings them back', () => {
     expect(createHash('md5').update(readFileSync(out)).digest('hex')).toBe(read('devices-before-rm.txt').match(/^7 (\w+)$/m)?.[1]);
   });
 });
+
+describe('names as the tool prints them, and names in the wrong place', () => {
+  const out = tmp.path('n.img');
+  const ok = (...args: string[]) => {
+    const r = dmthin('containerd', 'export', host.root, ...args, ...pool, '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stderr;
+  };
+  it('NAMESPACE/KEY, a shortened sha256 key, a device name and a thin id each name the one snapshot', () => {
+    const top = [...(expected.get('default')?.entries() ?? [])].find(([key, [parent]]) => key.startsWith('sha256:') && parent.startsWith('sha256:'))?.[0] ?? '';
+    expect(ok(`default/${top}`)).toContain(`exported default/${top}`);
+    expect(ok(top.slice(0, 19), '-n', 'other')).toContain(`exported other/${top}`);
+    expect(ok('other/svc')).toContain('exported other/svc');
+    const web = (JSON.parse(dmthin('containerd', 'ls', host.root, '--json').stdout) as { snapshots: Row[] }).snapshots.find((s) => s.key === 'web');
+    expect(ok(String(web?.device_name))).toContain('exported default/web');
+    expect(ok(String(web?.device_id))).toContain('exported default/web');
+  });
+
+  it('a removed one without --deleted, a live one with it, one in another namespace: each refusal says which', () => {
+    const e = (...args: string[]) => dmthin('containerd', 'export', host.root, ...args, ...pool, '-o', out);
+    expect(e('view-1').stderr).toMatch(/^dmthin: view-1 is a removed snapshot \(thin 11\): add --deleted$/m);
+    expect(e('web', '--deleted').stderr).toMatch(/^dmthin: default\/web is a live snapshot \(thin \d+\): drop --deleted$/m);
+    expect(e('web', '-n', 'other').stderr).toMatch(/^dmthin: web is in namespace default, not other$/m);
+    for (const r of [e('view-1'), e('web', '--deleted'), e('web', '-n', 'other')]) expect(r.code).toBe(2);
+  });
+
+  it("finds the snapshotter's root beside ROOT where the config has it beside its root (a copy of the host's tree)", () => {
+    // The config: root /run/ct/root, root_path /run/ct/devmapper.
+    const copy = tmp.path('copy/run/ct');
+    mkdirSync(copy, { recursive: true });
+    cpSync(host.root, join(copy, 'root'), { recursive: true });
+    rmSync(join(copy, 'root', 'io.containerd.snapshotter.v1.devmapper'), { recursive: true });
+    cpSync(host.snapshotterRoot, join(copy, 'devmapper'), { recursive: true });
+    const r = dmthin('containerd', 'ls', join(copy, 'root'), '--config', host.config);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/default\s+web\s+active/);
+  });
+});

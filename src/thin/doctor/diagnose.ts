@@ -373,6 +373,11 @@ function judge(
     }
     matchCandidates(candidates, { reader, blockBytes, devices: matchDevices, older, data: whole, onStage: stage });
   }
+  // With no candidate to save, the fix says so rather than send the admin looking for one.
+  if (candidates.length === 0) {
+    const lost = problems.find((p) => p.code === 'lost_mappings');
+    if (lost) lost.fix = 'repair into a new metadata device (no data block is left counted and unmapped: nothing to save first)';
+  }
   // What the lost ranges held, where the device's filesystem can still be read.
   if (blockBytes && whole && matchDevices.some((d) => d.report.lost.length > 0)) {
     stage('reading what the lost ranges held');
