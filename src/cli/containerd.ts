@@ -55,8 +55,8 @@ function withLocationOptions(cmd: Command): Command {
 
 /** Commands that read the devices' bytes need the pool, which containerd never records. */
 function needPool(verb: string, o: LocationFlags): void {
-  if (!o.metadata || !o.data)
-    throw new ArgumentError(`${verb} needs the pool: --metadata M --data D (containerd does not record where the pool's devices are)`);
+  if (o.metadata && !o.data) throw new ArgumentError(`${verb} reads the devices' bytes: give the pool's data too, --data D`);
+  if (!o.metadata) throw new ArgumentError(`${verb} needs the pool: --metadata M --data D (containerd does not record where the pool's devices are)`);
 }
 
 const short = (key: string): string => (/^sha256:[0-9a-f]{64}$/.test(key) ? `sha256:${key.slice(7, 19)}` : key);
