@@ -88,7 +88,7 @@ export function formatContainerdInventory(inv: ContainerdInventory): string {
   ]);
   for (const t of inv.unknownThins) rows.push(['', '(none)', '', '', '', String(t.deviceId), '', '', humanSize(t.mappedBytes), '', '']);
   lines.push(...alignColumns([header, ...rows]), '');
-  if (inv.problems.length === 0) lines.push("no problems: containerd's store, the snapshotter's stores" + (p.read ? ' and the pool agree' : ' agree'));
+  if (inv.problems.length === 0) lines.push(`no problems: containerd's store, the snapshotter's stores${p.read ? ' and the pool agree' : ' agree'}`);
   else {
     lines.push(`${inv.problems.length} problem${inv.problems.length > 1 ? 's' : ''}:`);
     for (const pr of inv.problems) lines.push(`  ${pr.code}: ${pr.detail}`);
