@@ -39,3 +39,17 @@ export class MappingList {
     return idx.sort((a, b) => keys[a] - keys[b] || a - b);
   }
 }
+
+/** The value paired with key `k` in sorted typed columns (a device's mappings in key order), by binary search; undefined when absent. */
+export function valueAtKey(keys: ArrayLike<number>, values: ArrayLike<number>, k: number): number | undefined {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = keys[mid];
+    if (x === k) return values[mid];
+    if (x < k) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}

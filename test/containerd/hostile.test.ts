@@ -15,6 +15,7 @@ import { UsageError } from '../../src/errors.js';
 import { BoltError } from '../../src/format/bbolt/errors.js';
 import { scratch } from '../support/env.js';
 import { unpackContainerdHost } from '../support/fixtures.js';
+import { prng } from '../bench/pool-generator.js';
 
 const tmp = scratch();
 afterAll(() => tmp.cleanup());
@@ -25,15 +26,6 @@ const files = {
   devices: join(host.snapshotterRoot, 'ctdpool.db'),
 };
 const pristine = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, readFileSync(f)])) as Record<keyof typeof files, Buffer>;
-
-/** A small seeded generator, so that a failure can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 describe('hostile stores', () => {
   it('600 damaged copies of the three stores: an answer or a typed error naming the file, every time', () => {

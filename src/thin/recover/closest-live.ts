@@ -8,6 +8,7 @@ import type { Metadata } from '../metadata.js';
 import { MetadataError } from '../../format/errors.js';
 import { forEachMapping } from '../mapping-scan.js';
 import type { DeletedDevice } from './scan-deleted.js';
+import { valueAtKey } from '../mapping-list.js';
 
 export interface ClosestLive {
   devId: number;
@@ -17,19 +18,8 @@ export interface ClosestLive {
 }
 
 export function closestLive(md: Metadata, deleted: DeletedDevice): ClosestLive | undefined {
-  // Virtual block -> data block of the deleted device, as typed columns probed by binary search (vblock is sorted).
-  const at = (v: number): number => {
-    let lo = 0;
-    let hi = deleted.vblock.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const x = deleted.vblock[mid];
-      if (x === v) return deleted.data[mid];
-      if (x < v) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
-  };
+  // Virtual block -> data block of the deleted device: its columns are in key order.
+  const at = (v: number): number => valueAtKey(deleted.vblock, deleted.data, v) ?? -1;
   let best: ClosestLive | undefined;
   for (const d of md.devices()) {
     if (d.mappingRoot === undefined) continue;

@@ -8,6 +8,7 @@
 import type { ByteSource } from '../../io/byte-source.js';
 import { MappedDeviceSource } from '../device-source.js';
 import { type DeletedDevice, vouchedFor } from './scan-deleted.js';
+import { valueAtKey } from '../mapping-list.js';
 
 export class RecoveredDeviceSource extends MappedDeviceSource {
   /** The vouched-for mappings, in virtual block order. */
@@ -32,15 +33,6 @@ export class RecoveredDeviceSource extends MappedDeviceSource {
   }
 
   dataBlockOf(v: number): number | undefined {
-    let lo = 0;
-    let hi = this.vblocks.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const x = this.vblocks[mid];
-      if (x === v) return this.dataBlocks[mid];
-      if (x < v) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    return valueAtKey(this.vblocks, this.dataBlocks, v);
   }
 }

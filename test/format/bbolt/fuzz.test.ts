@@ -13,18 +13,7 @@ import { parseMeta, writeMeta } from '../../../src/format/bbolt/meta.js';
 import { buildBoltImage } from '../../../src/format/bbolt/writer.js';
 import { setU32 } from '../../../src/format/le.js';
 import { openImage, realImage } from './helpers.js';
-
-/** mulberry32: a small seeded generator, so that a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../../bench/pool-generator.js';
 
 function writerImage(): Uint8Array {
   const many: Record<string, string> = {};
