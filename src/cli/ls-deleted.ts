@@ -4,7 +4,7 @@
  * verdict rests on).
  */
 import { BlockReader } from '../io/block-reader.js';
-import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, scanDeleted } from '../thin/recover/scan-deleted.js';
+import { type DeletedDevice, type DeletedScan, UNKNOWN_WHY, Verdict, deletedCounts, scanDeleted } from '../thin/recover/scan-deleted.js';
 import type { PoolSource } from '../thin/pool-source.js';
 import { alignColumns } from './columns.js';
 import { formatJson } from './json.js';
@@ -47,12 +47,7 @@ export function deletedJson(s: DeletedScan, zeros?: Map<number, number>): string
       dataBlockSize: s.dataBlockSize,
       liveDevices: s.liveDevices,
       devices: s.devices.map((d) => ({
-        deviceId: d.devId,
-        mappedBlocks: d.counts.mapped,
-        intact: d.counts.intact,
-        shared: d.counts.shared,
-        reallocated: d.counts.reallocated,
-        unknown: d.counts.unknown,
+        ...deletedCounts(d),
         unknownReasons: reasons(d),
         ...(zeros ? { zeroBlocks: zeros.get(d.devId) ?? 0 } : {}),
         conflicts: d.conflicts,

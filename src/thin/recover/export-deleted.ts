@@ -8,20 +8,14 @@ import type { ByteSource } from '../../io/byte-source.js';
 import { UsageError } from '../../errors.js';
 import { type ExportOptions, type ExportResult, type Run, exportRuns } from '../export.js';
 import type { Metadata } from '../metadata.js';
-import { type DeletedScan, Verdict, vouchedFor } from './scan-deleted.js';
+import { type DeletedCounts, type DeletedScan, Verdict, deletedCounts, vouchedFor } from './scan-deleted.js';
 
 export interface DeletedExportOptions extends ExportOptions {
   /** Write unknown blocks too (marked in the report). */
   includeUnknown?: boolean;
 }
 
-export interface DeletedExportReport extends ExportResult {
-  deviceId: number;
-  mappedBlocks: number;
-  intact: number;
-  shared: number;
-  reallocated: number;
-  unknown: number;
+export interface DeletedExportReport extends ExportResult, DeletedCounts {
   /** Unknown blocks written (with includeUnknown). */
   unknownWritten: number;
   /** Nodes of its trees that could not be read (the issue's lost_leaves: an internal node counts as one). */
@@ -75,12 +69,7 @@ export function exportDeleted(
   const r = exportRuns(md, dataInput, `deleted thin device ${devId}`, runs, highest, outFd, { ...options, size });
   return {
     ...r,
-    deviceId: devId,
-    mappedBlocks: dev.counts.mapped,
-    intact: dev.counts.intact,
-    shared: dev.counts.shared,
-    reallocated: dev.counts.reallocated,
-    unknown: dev.counts.unknown,
+    ...deletedCounts(dev),
     unknownWritten: options.includeUnknown ? dev.counts.unknown : 0,
     lostLeaves: dev.lostNodes,
     writtenBlocks: written,

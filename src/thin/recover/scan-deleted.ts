@@ -114,6 +114,27 @@ export interface UnattributedLeaf {
   mappings: number;
 }
 
+/** A deleted device's verdict counts, as every listing and report of it gives them. */
+export interface DeletedCounts {
+  deviceId: number;
+  mappedBlocks: number;
+  intact: number;
+  shared: number;
+  reallocated: number;
+  unknown: number;
+}
+
+export function deletedCounts(d: DeletedDevice): DeletedCounts {
+  return {
+    deviceId: d.devId,
+    mappedBlocks: d.counts.mapped,
+    intact: d.counts.intact,
+    shared: d.counts.shared,
+    reallocated: d.counts.reallocated,
+    unknown: d.counts.unknown,
+  };
+}
+
 export interface DeletedScan {
   devices: DeletedDevice[];
   /** Mapping leaves no live tree and no deleted device's tree reaches. */

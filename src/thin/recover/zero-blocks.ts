@@ -8,7 +8,7 @@
 import type { ByteSource } from '../../io/byte-source.js';
 import { openPoolData } from '../pool-data.js';
 import { isZero } from '../../io/full-io.js';
-import { type DeletedScan, vouchedFor } from './scan-deleted.js';
+import { type DeletedCounts, type DeletedScan, deletedCounts, vouchedFor } from './scan-deleted.js';
 
 /** Per deleted device id: intact or shared blocks that read as all zeros. */
 export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): Map<number, number> {
@@ -33,13 +33,7 @@ export function zeroBlocks(scan: DeletedScan, dataInput: string | ByteSource): M
 }
 
 /** A deleted device in a listing: its verdict counts, and whether it was discarded before the delete. */
-export interface DeletedSummary {
-  deviceId: number;
-  mappedBlocks: number;
-  intact: number;
-  shared: number;
-  reallocated: number;
-  unknown: number;
+export interface DeletedSummary extends DeletedCounts {
   /** Every block the evidence vouches for reads as zeros: discarded before the delete (Docker's dm.blkdiscard, containerd's discard_blocks). Undefined without the data, or with data of the wrong size. */
   discarded?: boolean;
 }
@@ -57,14 +51,6 @@ export function summarizeDeleted(scan: DeletedScan, dataInput?: string | ByteSou
   return scan.devices.map((d) => {
     const vouched = d.counts.intact + d.counts.shared;
     const z = zeros?.get(d.devId);
-    return {
-      deviceId: d.devId,
-      mappedBlocks: d.counts.mapped,
-      intact: d.counts.intact,
-      shared: d.counts.shared,
-      reallocated: d.counts.reallocated,
-      unknown: d.counts.unknown,
-      discarded: z === undefined ? undefined : vouched > 0 && z === vouched,
-    };
+    return { ...deletedCounts(d), discarded: z === undefined ? undefined : vouched > 0 && z === vouched };
   });
 }
