@@ -12,14 +12,13 @@
  * default ROOT/io.containerd.snapshotter.v1.devmapper; POOL.db named by
  * the config's pool_name, else the one *.db there that is not metadata.db.
  */
-import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { statInput } from '../io/files.js';
-import { hasSuperblockMagic } from '../format/superblock.js';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 import { BoltDb } from '../format/bbolt/db.js';
 import { BoltError } from '../format/bbolt/errors.js';
-import { type PoolSource, refuseForeign } from '../thin/pool-source.js';
+import { type PoolSource, refuseForeign, superblockMagicAt0 } from '../thin/pool-source.js';
 import { type ContainerdConfig, readContainerdConfig } from './config.js';
 import { type ContainerdMeta, readContainerdMeta } from './meta-store.js';
 import { type SnapshotStore, readSnapshotStore } from './snapshot-store.js';
@@ -114,22 +113,8 @@ function checkPoolFiles(loc: ContainerdLocations): void {
     }
   }
   if (loc.metadata) refuseForeign(loc.metadata, '--metadata');
-  if (loc.metadata && loc.data && hasThinSuperblock(loc.data) && !hasThinSuperblock(loc.metadata)) {
+  if (loc.metadata && loc.data && superblockMagicAt0(loc.data) && !superblockMagicAt0(loc.metadata)) {
     throw new ArgumentError(`--data ${loc.data} holds thin pool metadata (a superblock in its first block) and --metadata ${loc.metadata} does not: swapped?`);
-  }
-}
-
-function hasThinSuperblock(path: string): boolean {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = new Uint8Array(512);
-      return readSync(fd, b, 0, b.length, 0) === b.length && hasSuperblockMagic(b);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
   }
 }
 

@@ -18,6 +18,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { ArgumentError } from '../errors.js';
 import { FOREIGN_HEAD_BYTES, foreignContent } from '../format/foreign.js';
 import type { ByteSource } from '../io/byte-source.js';
+import { BlockReader } from '../io/block-reader.js';
+import { hasSuperblockMagic } from '../format/superblock.js';
 import { Metadata, type OpenOptions } from './metadata.js';
 
 export type PoolSourceKind = 'files' | 'lvm' | 'docker' | 'containerd' | 'live';
@@ -109,4 +111,18 @@ export function refuseForeign(path: string, option: string): void {
   }
   const what = foreignContent(head, path);
   if (what) throw new ArgumentError(`${option} ${path} is not pool metadata: it is ${what}`);
+}
+
+/** Whether block 0 of `metadata` carries the thin superblock's magic (false when it cannot be read). */
+export function superblockMagicAt0(metadata: string | ByteSource): boolean {
+  try {
+    const reader = new BlockReader(metadata);
+    try {
+      return reader.nrBlocks > 0 && hasSuperblockMagic(reader.read(0));
+    } finally {
+      reader.close();
+    }
+  } catch {
+    return false;
+  }
 }

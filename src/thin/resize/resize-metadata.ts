@@ -20,13 +20,12 @@ import { UsageError, must } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/checksum.js';
 import { MAX_METADATA_BLOCKS } from '../../format/index-entry.js';
 import { NEEDS_CHECK_FLAG, SUPERBLOCK_MAGIC, hasSuperblockMagic } from '../../format/superblock.js';
-import { BlockReader } from '../../io/block-reader.js';
-import { type ByteSource, FileSource } from '../../io/byte-source.js';
+import { FileSource } from '../../io/byte-source.js';
 import { check } from '../check/check.js';
 import { dump } from '../dump/dump.js';
 import { type DeletedWords, refuseRecoverableDeleted } from '../shrink/guards.js';
 import type { Metadata } from '../metadata.js';
-import { type PoolSource, metadataName, openMetadata } from '../pool-source.js';
+import { type PoolSource, metadataName, openMetadata, superblockMagicAt0 } from '../pool-source.js';
 import { type BuildResult, MetadataBuilder, MetadataTooSmallError } from '../restore/metadata-builder.js';
 
 export interface ResizeResult extends BuildResult {
@@ -93,20 +92,6 @@ export function resizeMetadata(source: PoolSource, output: string, options: Resi
     }
   } finally {
     md.close();
-  }
-}
-
-/** Whether block 0 of `metadata` carries the thin superblock's magic (false when it cannot be read). */
-function superblockMagicAt0(metadata: string | ByteSource): boolean {
-  try {
-    const reader = new BlockReader(metadata);
-    try {
-      return reader.nrBlocks > 0 && hasSuperblockMagic(reader.read(0));
-    } finally {
-      reader.close();
-    }
-  } catch {
-    return false;
   }
 }
 
