@@ -10,7 +10,8 @@
 import { statSync } from 'node:fs';
 import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
-import { saveCandidatesCommand } from '../thin/doctor/plan.js';
+import { METADATA_WORK_CODES, saveCandidatesCommand } from '../thin/doctor/plan.js';
+import { isBlockDevicePath } from '../io/files.js';
 import { UsageError } from '../errors.js';
 import { MetadataError } from '../format/errors.js';
 import { Metadata } from '../thin/metadata.js';
@@ -123,8 +124,6 @@ export function dockerNames(tree: DockerTree): Map<number, { name: string; size?
   return new Map(tree.devices.filter((d) => !d.deleted).map((d) => [d.deviceId, { name: dockerName(d), ...(d.size > 0 ? { size: d.size } : {}) }]));
 }
 
-const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted', 'needs_check_flag']);
-
 /** The steps in Docker's terms, KIT standing for the kit's directory. */
 export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: string): PlanStep[] {
   const bad = report.problems.filter((p) => p.severity !== 'info');
@@ -140,14 +139,8 @@ export function dockerPlan(report: DoctorReport, tree: DockerTree, running?: str
     step: `Stop Docker, and its socket, which would start it again: on start it rolls back an open transaction, deletes thin devices it has no record of and lets the pool hand out blocks that may hold lost data${running ? `. The pool ${running} is active: once Docker has stopped, check that it is gone (dmsetup ls) and remove it if not` : ''}`,
     command: `systemctl stop docker.socket docker.service${running ? `\ndmsetup remove ${running}` : ''}`,
   });
-  const isDevice = (() => {
-    try {
-      return statSync(meta).isBlockDevice();
-    } catch {
-      return false;
-    }
-  })();
-  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
+  const isDevice = isBlockDevicePath(meta);
+  const metadataWork = bad.some((p) => METADATA_WORK_CODES.has(p.code));
   if (metadataWork) {
     steps.push({
       step: `Keep the pool's metadata and Docker's records as found, byte for byte, damaged blocks included (the kit's original-metadata.bin is the same copy; its original-metadata.pack is only a compact copy of the metadata blocks that check: the damaged blocks are not in it; with no kit yet, make it: dmthin docker doctor ${tree.root} -o KIT)`,

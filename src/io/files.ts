@@ -162,3 +162,12 @@ export function refuseInputAsOutput(output: string, inputs: readonly string[]): 
     refuseSameFile(output, input, OUTPUT_IS_INPUT);
   }
 }
+
+/** Whether `path` is a block device (false when it cannot be stat'ed): a plan says dd for a device, cp for a file. */
+export function isBlockDevicePath(path: string): boolean {
+  try {
+    return statSync(path).isBlockDevice();
+  } catch {
+    return false;
+  }
+}

@@ -14,6 +14,15 @@ import { metadataName, type PoolSource } from '../pool-source.js';
 import type { Diagnosis } from './diagnose.js';
 import type { PlanStep } from './report.js';
 
+/** The problems whose fix writes the pool's metadata (a repair, or the needs_check flag cleared): the daemons' plans keep copies first. */
+export const METADATA_WORK_CODES: ReadonlySet<string> = new Set([
+  'superblock',
+  'lost_mappings',
+  'leaked_blocks',
+  'metadata_space_exhausted',
+  'needs_check_flag',
+]);
+
 /** More candidates than this get one dd loop instead of a line each. */
 const MAX_DD_LINES = 32;
 
