@@ -15,7 +15,9 @@ import { withOutputAsync } from '../io/output-file.js';
 import { withDamageAdviceAsync } from '../thin/damage.js';
 import { DIFF_DESCRIPTION, diffAction } from './diff.js';
 import { withPoolSource } from './pool-verb.js';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
+import { MetadataError } from '../format/errors.js';
+import { NoSuchSnapshot } from '../containerd/no-such-snapshot.js';
 import { humanSize } from '../format/units.js';
 import { rangeBytes } from '../io/byte-range.js';
 import { withOutput } from '../io/output-file.js';
@@ -166,13 +168,14 @@ function hinted<T>(
   try {
     return find();
   } catch (e) {
-    if (!(e instanceof ArgumentError) || !/^no (devmapper|removed) snapshot/.test(e.message)) throw e;
+    if (!(e instanceof NoSuchSnapshot)) throw e;
     let removed: RemovedReport | undefined;
     if (!askedRemoved && source.hasPool) {
       try {
         removed = withMetadata(source, (md) => removedSnapshots(source, md));
-      } catch {
-        removed = undefined; // the metadata cannot say: the refusal as it was
+      } catch (m) {
+        // The metadata cannot say: the refusal as it was.
+        if (!(m instanceof MetadataError || m instanceof UsageError)) throw m;
       }
     }
     const why = elsewhere(inv, what, namespace, removed, askedRemoved);
@@ -305,7 +308,7 @@ export function register(program: Command): void {
           const source = openContainerdPool(locations(root, o));
           try {
             if (o.deleted) return exportRemoved(source, what, o);
-            const inv = containerdInventory(source);
+            const inv = containerdInventory(source, { pool: 'none' });
             const snap = hinted(source, inv, what, o.namespace, false, () => findContainerdSnapshot(inv, what, o.namespace));
             const label = `${snap.namespace}/${snap.key}`;
             if (snap.deviceId === undefined) {
@@ -370,7 +373,7 @@ export function register(program: Command): void {
         if (o.parent !== undefined && !o.deleted) throw new ArgumentError("--parent goes with --deleted: a live snapshot's parent is recorded");
         const source = openContainerdPool(locations(root, o));
         try {
-          const inv = containerdInventory(source);
+          const inv = containerdInventory(source, { pool: 'none' });
           const sides = hinted(source, inv, what, o.namespace, !!o.deleted, () =>
             o.deleted
               ? withMetadata(source, (md) => removedDiffSides(inv, removedSnapshots(source, md), md, what, o.namespace, o.parent))
@@ -403,7 +406,7 @@ export function register(program: Command): void {
         needPool('send', o);
         const source = openContainerdPool(locations(root, o));
         try {
-          const inv = containerdInventory(source);
+          const inv = containerdInventory(source, { pool: 'none' });
           const snap = hinted(source, inv, what, o.namespace, false, () => findContainerdSnapshot(inv, what, o.namespace));
           const base = o.base === undefined ? undefined : findContainerdSnapshot(inv, o.base, o.namespace);
           for (const s of [snap, base]) {
@@ -472,7 +475,7 @@ function exportRemoved(
 ): number {
   return withMetadata(source, (md) => {
     const report = removedSnapshots(source, md);
-    const r0 = hinted(source, containerdInventory(source), what, o.namespace, true, () => findRemoved(report, what, o.namespace));
+    const r0 = hinted(source, containerdInventory(source, { pool: 'none' }), what, o.namespace, true, () => findRemoved(report, what, o.namespace));
     const size = o.size ?? r0.size;
     if (size === undefined) {
       throw new ArgumentError(`thin ${r0.deviceId}'s size is not told by any surviving record, and the pool's devices differ in size: give --size BYTES`);

@@ -8,13 +8,15 @@
  * snapshots no namespace references), the pool's files and the three stores
  * kept as found, the repaired metadata put back. Nothing is written.
  */
-import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Diagnosis, examine } from '../thin/doctor/diagnose.js';
 import type { DoctorReport, PlanStep, Problem } from '../thin/doctor/report.js';
-import { saveCandidatesCommand } from '../thin/doctor/plan.js';
+import { METADATA_WORK_CODES, saveCandidatesCommand } from '../thin/doctor/plan.js';
+import { isBlockDevicePath } from '../io/files.js';
 import type { PoolSource } from '../thin/pool-source.js';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, UsageError } from '../errors.js';
+import { MetadataError } from '../format/errors.js';
+import { BoltError } from '../format/bbolt/errors.js';
 import { type ContainerdInventory, type ContainerdProblem, containerdInventory } from './inventory.js';
 import { type RemovedSnapshot, removedSnapshots } from './removed.js';
 import type { Metadata } from '../thin/metadata.js';
@@ -108,12 +110,22 @@ export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDo
   }
   const source = openContainerdPool(loc);
   try {
-    const inv = containerdInventory(source);
+    // The pool's devices, not its check: examine judges the metadata itself.
+    const inv = containerdInventory(source, { pool: 'listed' });
     const diagnosis = examine(source, { names: containerdNames(inv), problems: storeProblems(inv), onStage: options.onStage, onProgress: options.onProgress });
     const report = diagnosis.report;
     report.problems.push(...layerCopies(report, inv, source));
-    report.problems.push(...lostInChildren(report, inv, source, diagnosis.blockBytes));
-    const removed = removedToKeep(source);
+    // Opened once for what the report alone cannot say; a superblock that cannot be read leaves both unsaid (the raw doctor says why).
+    let removed: RemovedSnapshot[] = [];
+    const md = openOrUndefined(source);
+    if (md) {
+      try {
+        report.problems.push(...lostInChildren(report, inv, source, md, diagnosis.blockBytes));
+        removed = removedToKeep(source, md);
+      } finally {
+        md.close();
+      }
+    }
     report.plan = containerdPlan(report, source, inv, removed);
     options.kit?.(report, source, diagnosis);
     return report;
@@ -121,8 +133,6 @@ export function containerdDoctor(loc: ContainerdLocations, options: ContainerdDo
     source.close();
   }
 }
-
-const METADATA_CODES = new Set(['superblock', 'lost_mappings', 'leaked_blocks', 'metadata_space_exhausted', 'needs_check_flag']);
 
 /** The steps in containerd's terms, KIT standing for the kit's directory. */
 export function containerdPlan(report: DoctorReport, source: ContainerdPoolSource, inv?: ContainerdInventory, removed: RemovedSnapshot[] = []): PlanStep[] {
@@ -145,14 +155,8 @@ export function containerdPlan(report: DoctorReport, source: ContainerdPoolSourc
     step: `Stop containerd (and what starts it: kubelet, firecracker-containerd's service): on start its snapshotter marks unfinished devices Faulty, its garbage collector removes snapshots no namespace references, and the pool hands out blocks that may hold lost data${source.running ? `. The pool ${source.running} is active: remove its thin devices and the pool once containerd has stopped` : ''}`,
     command: `systemctl stop containerd${source.running ? `\ndmsetup ls | grep '^${source.running}-snap-' | cut -f1 | xargs -r -n1 dmsetup remove\ndmsetup remove ${source.running}` : ''}`,
   });
-  const metadataWork = bad.some((p) => METADATA_CODES.has(p.code));
-  const isDevice = (() => {
-    try {
-      return statSync(meta).isBlockDevice();
-    } catch {
-      return false;
-    }
-  })();
+  const metadataWork = bad.some((p) => METADATA_WORK_CODES.has(p.code));
+  const isDevice = isBlockDevicePath(meta);
   const stores = source.files.filter((f) => f.endsWith('.db'));
   if (metadataWork) {
     steps.push({
@@ -242,20 +246,23 @@ function layerCopies(report: DoctorReport, inv: ContainerdInventory, source: Con
   return out;
 }
 
-/** Removed snapshots whose bytes the evidence vouches for (not discarded): what a repair would lose for good. */
-function removedToKeep(source: ContainerdPoolSource): RemovedSnapshot[] {
-  let md: Metadata;
+function openOrUndefined(source: ContainerdPoolSource): Metadata | undefined {
   try {
-    md = openMetadata(source);
-  } catch {
-    return []; // a superblock that cannot be read: the raw doctor says so
+    return openMetadata(source);
+  } catch (e) {
+    if (e instanceof MetadataError || e instanceof UsageError) return undefined;
+    throw e;
   }
+}
+
+/** Removed snapshots whose bytes the evidence vouches for (not discarded): what a repair would lose for good. */
+function removedToKeep(source: ContainerdPoolSource, md: Metadata): RemovedSnapshot[] {
   try {
     return removedSnapshots(source, md).removed.filter((r) => r.intact + r.shared > 0 && r.discarded !== true);
-  } catch {
-    return [];
-  } finally {
-    md.close();
+  } catch (e) {
+    // Metadata too damaged to scan for what older copies hold: the plan then has no such step, as before the scan existed.
+    if (e instanceof MetadataError || e instanceof UsageError || e instanceof BoltError) return [];
+    throw e;
   }
 }
 
@@ -267,52 +274,44 @@ function removedToKeep(source: ContainerdPoolSource): RemovedSnapshot[] {
  * snapshots) is the parent's own mapping: the same data block, the lost
  * bytes. Counted here, from the metadata as it is; nothing is rewritten.
  */
-function lostInChildren(report: DoctorReport, inv: ContainerdInventory, source: ContainerdPoolSource, blockBytes: number | undefined): Problem[] {
+function lostInChildren(report: DoctorReport, inv: ContainerdInventory, source: ContainerdPoolSource, md: Metadata, blockBytes: number | undefined): Problem[] {
   if (!blockBytes) return [];
   const lost = report.devices.filter((d) => d.lost.length > 0);
   if (lost.length === 0) return [];
-  let md: Metadata;
-  try {
-    md = openMetadata(source);
-  } catch {
-    return [];
-  }
   const out: Problem[] = [];
+  let devices: ReturnType<Metadata['devices']>;
   try {
-    let devices: ReturnType<Metadata['devices']>;
-    try {
-      devices = md.devices();
-    } catch {
-      return [];
-    }
-    for (const d of lost) {
-      const parent = inv.snapshots.find((s) => s.deviceId === d.deviceId);
-      if (!parent || parent.kind !== 'committed') continue;
-      const lostWritten = d.lostMappedBytes !== undefined ? d.lostMappedBytes / blockBytes : undefined;
-      for (const child of inv.snapshots.filter((s) => s.namespace === parent.namespace && s.parent === parent.key && s.deviceId !== undefined)) {
-        const thin = devices.find((t) => t.devId === child.deviceId);
-        if (!thin || thin.mappingRoot === undefined) continue;
-        const inLost = (v: number): boolean => d.lost.some((r) => v * blockBytes >= r.offset && v * blockBytes < r.offset + r.length);
-        let shared = 0;
-        try {
-          forEachMapping(md.reader, thin.mappingRoot, thin.devId, (v, _data, time) => {
-            if (time < thin.creationTime && inLost(v)) shared++;
-          });
-        } catch {
-          continue; // the child's own tree is damaged: it cannot vouch
-        }
-        if (shared === 0) continue;
-        out.push({
-          code: 'containerd_lost_in_child',
-          severity: 'info',
-          summary: `${shared} of the blocks ${parent.namespace}/${parent.key} (thin ${d.deviceId}) lost${lostWritten !== undefined ? ` (${lostWritten} written)` : ''} are still mapped, at the same places, by ${child.namespace}/${child.key} (thin ${child.deviceId}), made from it after it was committed, with times from before that: they are its own blocks, the lost bytes, shared`,
-          fix: `read the lost files through the child (dmthin containerd export ${source.root} ${child.namespace}/${child.key} -o FILE ${source.locationArgs}): the files of the layer it did not change are the layer's; keep the pool's data as it is until they are read`,
-          facts: { deviceId: d.deviceId, childDeviceId: child.deviceId ?? -1, sharedBlocks: shared },
+    devices = md.devices();
+  } catch (e) {
+    if (e instanceof MetadataError) return [];
+    throw e;
+  }
+  for (const d of lost) {
+    const parent = inv.snapshots.find((s) => s.deviceId === d.deviceId);
+    if (!parent || parent.kind !== 'committed') continue;
+    const lostWritten = d.lostMappedBytes !== undefined ? d.lostMappedBytes / blockBytes : undefined;
+    for (const child of inv.snapshots.filter((s) => s.namespace === parent.namespace && s.parent === parent.key && s.deviceId !== undefined)) {
+      const thin = devices.find((t) => t.devId === child.deviceId);
+      if (!thin || thin.mappingRoot === undefined) continue;
+      const inLost = (v: number): boolean => d.lost.some((r) => v * blockBytes >= r.offset && v * blockBytes < r.offset + r.length);
+      let shared = 0;
+      try {
+        forEachMapping(md.reader, thin.mappingRoot, thin.devId, (v, _data, time) => {
+          if (time < thin.creationTime && inLost(v)) shared++;
         });
+      } catch (e) {
+        if (!(e instanceof MetadataError)) throw e;
+        continue; // the child's own tree is damaged: it cannot vouch
       }
+      if (shared === 0) continue;
+      out.push({
+        code: 'containerd_lost_in_child',
+        severity: 'info',
+        summary: `${shared} of the blocks ${parent.namespace}/${parent.key} (thin ${d.deviceId}) lost${lostWritten !== undefined ? ` (${lostWritten} written)` : ''} are still mapped, at the same places, by ${child.namespace}/${child.key} (thin ${child.deviceId}), made from it after it was committed, with times from before that: they are its own blocks, the lost bytes, shared`,
+        fix: `read the lost files through the child (dmthin containerd export ${source.root} ${child.namespace}/${child.key} -o FILE ${source.locationArgs}): the files of the layer it did not change are the layer's; keep the pool's data as it is until they are read`,
+        facts: { deviceId: d.deviceId, childDeviceId: child.deviceId ?? -1, sharedBlocks: shared },
+      });
     }
-  } finally {
-    md.close();
   }
   return out;
 }

@@ -5,6 +5,7 @@
  * refused with the choices, never picked.
  */
 import { ArgumentError } from '../errors.js';
+import { NoSuchSnapshot } from './no-such-snapshot.js';
 import type { ContainerdInventory, ContainerdSnapshot } from './inventory.js';
 import { type RemovedReport, findRemoved } from './removed.js';
 
@@ -44,7 +45,7 @@ export function findContainerdSnapshot(inv: ContainerdInventory, given: string, 
     );
   }
   const keys = inNs.map((s) => `${namespace === undefined ? `${s.namespace}/` : ''}${s.key}`);
-  throw new ArgumentError(
+  throw new NoSuchSnapshot(
     `no devmapper snapshot or container ${what}${where}; ${keys.length ? `the snapshots are: ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', ...' : ''} (dmthin containerd ls lists them with their containers)` : 'containerd records none'}; a removed snapshot: dmthin containerd ls --deleted lists what survives, and export and diff take it with --deleted`,
   );
 }
@@ -66,8 +67,9 @@ export function elsewhere(
   const live = (ns?: string): ContainerdSnapshot | undefined => {
     try {
       return findContainerdSnapshot(inv, split.what, ns);
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (e instanceof ArgumentError) return undefined; // none there, or more than one: nothing to point to
+      throw e;
     }
   };
   if (askedRemoved) {
@@ -82,8 +84,9 @@ export function elsewhere(
     try {
       const r = findRemoved(removed, split.what, split.namespace);
       return `${what} is a removed snapshot (thin ${r.deviceId}): add --deleted`;
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (e instanceof ArgumentError) return undefined;
+      throw e;
     }
   }
   return undefined;

@@ -96,7 +96,17 @@ export function deviceNameOf(pool: string, snapshotId: number): string {
   return `${pool}-snap-${snapshotId}`;
 }
 
-export function containerdInventory(src: ContainerdPoolSource): ContainerdInventory {
+export interface InventoryOptions {
+  /**
+   * What of the pool to read, when it was given: 'checked' (the default: its
+   * devices, and the whole metadata checked, for ls), 'listed' (its devices
+   * only: the doctor judges the metadata itself), 'none' (the stores alone:
+   * a command that only needs a snapshot's device record, as export).
+   */
+  pool?: 'checked' | 'listed' | 'none';
+}
+
+export function containerdInventory(src: ContainerdPoolSource, options: InventoryOptions = {}): ContainerdInventory {
   const { meta, snapshots: store, devices } = src.stores;
   const problems: ContainerdProblem[] = [];
   for (const u of [...meta.unreadable, ...store.unreadable, ...devices.unreadable, ...src.stores.warnings])
@@ -236,16 +246,17 @@ export function containerdInventory(src: ContainerdPoolSource): ContainerdInvent
     }
     if (d.error) problems.push({ code: 'device-error', deviceName: d.name, deviceId: d.deviceId, detail: `device ${d.name} records the error: ${d.error}` });
   }
-  if (src.hasPool) readPool(src, inv, devices.devices);
+  const pool = options.pool ?? 'checked';
+  if (src.hasPool && pool !== 'none') readPool(src, inv, devices.devices, pool === 'checked');
   return inv;
 }
 
 /** The pool's side: each device's thin and what it maps; thins no record names. */
-function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: StoredDevice[]): void {
+function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: StoredDevice[], checked: boolean): void {
   const problems = inv.problems;
-  const c = check(src.metadata);
-  inv.pool.metadataOk = c.ok;
-  if (!c.ok) {
+  const c = checked ? check(src.metadata) : undefined;
+  if (c) inv.pool.metadataOk = c.ok;
+  if (c && !c.ok) {
     const first = c.findings
       .filter((f) => f.severity === 'fatal')
       .slice(0, 3)
@@ -272,7 +283,7 @@ function readPool(src: ContainerdPoolSource, inv: ContainerdInventory, devices: 
     md = Metadata.open(src.metadata);
   } catch (e) {
     // The check above has said it already when it found the same (it reads the superblock first).
-    if (c.ok) problems.push({ code: 'damaged-metadata', detail: `cannot read the pool's metadata: ${(e as Error).message}; run ${src.doctorCommand}` });
+    if (!c || c.ok) problems.push({ code: 'damaged-metadata', detail: `cannot read the pool's metadata: ${(e as Error).message}; run ${src.doctorCommand}` });
     return;
   }
   try {

@@ -11,6 +11,7 @@
 import type { Metadata } from '../thin/metadata.js';
 import { type DeletedScan, scanDeleted } from '../thin/recover/scan-deleted.js';
 import { ArgumentError } from '../errors.js';
+import { NoSuchSnapshot } from './no-such-snapshot.js';
 import { type DeletedSummary, summarizeDeleted } from '../thin/recover/zero-blocks.js';
 import type { ContainerdPoolSource } from './pool-source.js';
 import { snapshotIdOfDevice } from './inventory.js';
@@ -151,7 +152,7 @@ export function findRemoved(report: RemovedReport, given: string, givenNamespace
     throw new ArgumentError(`${what} names ${found.length} removed devices (thin ${found.map((r) => r.deviceId).join(', thin ')}): give the thin id`);
   }
   const list = report.removed.map((r) => `thin ${r.deviceId}${r.names[0]?.key ? ` (${r.names[0].namespace}/${r.names[0].key})` : ''}`);
-  throw new ArgumentError(
+  throw new NoSuchSnapshot(
     `no removed snapshot ${what} survives in the pool${namespace ? ` in namespace ${namespace}` : ''}; ${list.length ? `removed devices found: ${list.join(', ')}` : 'it holds no deleted device'} (dmthin containerd ls --deleted lists them with what names them)`,
   );
 }
