@@ -25,7 +25,6 @@ export interface MetaContainer {
   image?: string;
   snapshotter?: string;
   snapshotKey?: string;
-  createdAt?: string;
 }
 
 export interface MetaImage {
@@ -92,11 +91,6 @@ export class Fields {
     const v = this.values.get(key);
     return v === undefined ? undefined : parseGoTime(v);
   }
-
-  /** The value keys, in key order. */
-  keys(): string[] {
-    return [...this.values.keys()];
-  }
 }
 
 /** Every sub-bucket of `b` by name (values are skipped: containerd keeps none at these levels). */
@@ -105,7 +99,7 @@ function* subBuckets(b: BoltBucket | undefined): Generator<[string, BoltBucket]>
   for (const e of b.entries()) if (e.bucket) yield [text.decode(e.key), e.bucket];
 }
 
-export function labelsOf(b: BoltBucket | undefined): Record<string, string> {
+function labelsOf(b: BoltBucket | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!b) return out;
   for (const e of b.entries()) if (e.value) out[text.decode(e.key)] = text.decode(e.value);
@@ -130,7 +124,6 @@ export function readContainerdMeta(db: BoltDb): ContainerdMeta {
         image: f.str('image'),
         snapshotter: f.str('snapshotter'),
         snapshotKey: f.str('snapshotKey'),
-        createdAt: f.time('createdat'),
       });
     }
     const blobs = new Fields(objects.bucket('content')).bucket('blob');

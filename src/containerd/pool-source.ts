@@ -14,7 +14,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { statInput } from '../io/files.js';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { ArgumentError, UsageError } from '../errors.js';
 import { BoltDb } from '../format/bbolt/db.js';
 import { BoltError } from '../format/bbolt/errors.js';
@@ -73,11 +73,11 @@ function snapshotterRootOf(loc: ContainerdLocations, config?: ContainerdConfig):
   if (loc.snapshotterRoot) return loc.snapshotterRoot;
   if (config?.rootPath && config.root) {
     const rel = relative(config.root, config.rootPath);
-    if (rel && !rel.startsWith('..') && !isAbsolute(rel)) return join(loc.root, rel);
+    if (rel && !rel.startsWith('..')) return join(loc.root, rel);
     // Beside the root on the host (/run/ct/root and /run/ct/devmapper): the same place beside ROOT, when the
     // snapshotter's store is there (a copy of the host's tree keeps their places).
     const beside = resolve(loc.root, rel);
-    if (!isAbsolute(rel) && existsSync(join(beside, SNAPSHOTTER_DB))) return beside;
+    if (existsSync(join(beside, SNAPSHOTTER_DB))) return beside;
   }
   const dflt = join(loc.root, DEFAULT_SNAPSHOTTER_DIR);
   if (!isDir(dflt) && config?.rootPath) {

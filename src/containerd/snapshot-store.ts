@@ -23,7 +23,6 @@ export interface StoredSnapshot {
   id?: number;
   kind: SnapshotKind;
   parent?: string;
-  createdAt?: string;
   /** Committed snapshots only: what the snapshotter counted when it committed. */
   inodes?: number;
   size?: number;
@@ -58,7 +57,6 @@ export function readSnapshotStore(db: BoltDb): SnapshotStore {
       id,
       kind: SNAPSHOT_KINDS[f.bytes('kind')?.[0] ?? 0] ?? 'unknown',
       parent: f.str('parent') || undefined,
-      createdAt: f.time('createdat'),
       inodes: inodes ? parseVarint(inodes) : undefined,
       size: size ? parseVarint(size) : undefined,
     });
